@@ -1,0 +1,178 @@
+//! The one command path: load, decide, then append + project + outbox + idempotency record in
+//! a single transaction, retrying the decision when another writer got there first.
+
+use crate::event::{CommandContext, NewEvent, StoredEvent, StreamKey};
+use crate::projection::Projector;
+use crate::store::{EventStore, StoreError};
+use canopy_domain::Aggregate;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Attempts before a command that keeps losing the race gives up with a conflict.
+const MAX_ATTEMPTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError<E: std::error::Error + 'static> {
+    /// The domain refused the command.
+    #[error(transparent)]
+    Rejected(E),
+    #[error("idempotency key '{0}' was already used with a different request")]
+    IdempotencyMismatch(String),
+    #[error("command kept conflicting with concurrent writers on {0}; try again")]
+    Contention(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl<E: std::error::Error + 'static> From<sqlx::Error> for ExecuteError<E> {
+    fn from(e: sqlx::Error) -> Self {
+        ExecuteError::Store(StoreError::Database(e))
+    }
+}
+
+/// What a command did: the aggregate state after it, the events it appended (none when the
+/// command changed nothing), and whether this is a replay of an earlier idempotent request.
+#[derive(Debug, Clone)]
+pub struct Outcome<A> {
+    pub state: A,
+    pub version: i64,
+    pub events: Vec<StoredEvent>,
+    pub replayed: bool,
+}
+
+pub struct CommandExecutor<P> {
+    store: EventStore,
+    projector: Arc<P>,
+}
+
+impl<P> Clone for CommandExecutor<P> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            projector: self.projector.clone(),
+        }
+    }
+}
+
+impl<P: Projector> CommandExecutor<P> {
+    pub fn new(store: EventStore, projector: Arc<P>) -> Self {
+        Self { store, projector }
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// Loads the current state of a stream (no command).
+    pub async fn load<A: Aggregate>(&self, key: &StreamKey) -> Result<(A, i64), ExecuteError<A::Error>> {
+        let history = self.store.load(key).await?;
+        fold::<A>(&history)
+    }
+
+    pub async fn execute<A: Aggregate>(
+        &self,
+        ctx: &CommandContext,
+        aggregate_id: &str,
+        command: &A::Command,
+    ) -> Result<Outcome<A>, ExecuteError<A::Error>> {
+        let key = StreamKey::of::<A>(&ctx.tenant, aggregate_id);
+        let idempotency = match (&ctx.metadata.idempotency_key, &ctx.request_fingerprint) {
+            (Some(k), Some(f)) => Some((k.as_str(), f.as_str())),
+            _ => None,
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some((k, f)) = idempotency {
+                if let Some(outcome) = self.replay::<A>(ctx, k, f).await? {
+                    return Ok(outcome);
+                }
+            }
+            let history = self.store.load(&key).await?;
+            let (state, version) = fold::<A>(&history)?;
+            let decided = state.decide(command).map_err(ExecuteError::Rejected)?;
+            let new_events: Vec<NewEvent> = decided.iter().map(NewEvent::from_domain).collect();
+
+            let mut tx = self.store.pool().begin().await?;
+            let stored = match EventStore::append(&mut tx, &key, version, &new_events, &ctx.metadata).await {
+                Ok(stored) => stored,
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for event in &stored {
+                self.projector.apply(&mut tx, event).await?;
+            }
+            let new_version = version + stored.len() as i64;
+            if let Some((k, f)) = idempotency {
+                let ids: Vec<Uuid> = stored.iter().map(|e| e.event_id).collect();
+                let inserted = sqlx::query(
+                    "INSERT INTO idempotency_keys (tenant_id, idempotency_key, request_hash, aggregate_type, \
+                     aggregate_id, version, event_ids) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING",
+                )
+                .bind(ctx.tenant.as_str())
+                .bind(k)
+                .bind(f)
+                .bind(A::TYPE)
+                .bind(aggregate_id)
+                .bind(new_version)
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    // A concurrent request with the same key committed first: drop ours and
+                    // answer with theirs (or a mismatch) on the next attempt.
+                    tx.rollback().await?;
+                    continue;
+                }
+            }
+            tx.commit().await?;
+            let state = decided.iter().fold(state, |s, e| s.apply(e));
+            return Ok(Outcome {
+                state,
+                version: new_version,
+                events: stored,
+                replayed: false,
+            });
+        }
+        Err(ExecuteError::Contention(key.subject()))
+    }
+
+    async fn replay<A: Aggregate>(
+        &self,
+        ctx: &CommandContext,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Option<Outcome<A>>, ExecuteError<A::Error>> {
+        let row: Option<(String, String, String, i64, Vec<Uuid>)> = sqlx::query_as(
+            "SELECT request_hash, aggregate_type, aggregate_id, version, event_ids FROM idempotency_keys \
+             WHERE tenant_id = $1 AND idempotency_key = $2",
+        )
+        .bind(ctx.tenant.as_str())
+        .bind(key)
+        .fetch_optional(self.store.pool())
+        .await?;
+        let Some((hash, aggregate_type, aggregate_id, version, ids)) = row else {
+            return Ok(None);
+        };
+        if hash != fingerprint || aggregate_type != A::TYPE {
+            return Err(ExecuteError::IdempotencyMismatch(key.to_string()));
+        }
+        let stream = StreamKey::of::<A>(&ctx.tenant, aggregate_id);
+        let history = self.store.load_up_to(&stream, version).await?;
+        let (state, _) = fold::<A>(&history)?;
+        let events = history.into_iter().filter(|e| ids.contains(&e.event_id)).collect();
+        Ok(Some(Outcome {
+            state,
+            version,
+            events,
+            replayed: true,
+        }))
+    }
+}
+
+fn fold<A: Aggregate>(history: &[StoredEvent]) -> Result<(A, i64), ExecuteError<A::Error>> {
+    let mut state = A::default();
+    for stored in history {
+        let event: A::Event = stored.decode().map_err(StoreError::from)?;
+        state = state.apply(&event);
+    }
+    Ok((state, history.last().map_or(0, |e| e.version)))
+}

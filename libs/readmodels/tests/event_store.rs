@@ -1,0 +1,199 @@
+//! The event store and read models against a real PostgreSQL: concurrency, idempotency,
+//! outbox, metadata, rebuild == live, and migrations applied twice.
+
+use canopy_domain::server::{Catalog, Server, ServerCommand, ServerError, SessionMode, Transport, UpstreamSpec};
+use canopy_domain::{ServerId, ServerName, TenantId};
+use canopy_eventstore::{
+    rebuild, CommandContext, CommandExecutor, EventMetadata, EventStore, ExecuteError, NewEvent, StoreError, StreamKey,
+};
+use canopy_readmodels::CanopyProjector;
+use serde_json::json;
+use std::sync::Arc;
+
+fn spec(url: &str) -> UpstreamSpec {
+    UpstreamSpec {
+        transport: Transport::StreamableHttp,
+        description: "d".into(),
+        url: Some(url.into()),
+        bearer_token: None,
+        headers: Default::default(),
+        command: None,
+        args: vec![],
+        env: Default::default(),
+        session_mode: SessionMode::Stateless,
+    }
+}
+
+fn register(name: &str, url: &str, force: bool) -> ServerCommand {
+    ServerCommand::Register {
+        id: ServerId(uuid::Uuid::now_v7()),
+        name: ServerName::parse(name).unwrap(),
+        spec: spec(url),
+        force,
+    }
+}
+
+fn ctx() -> CommandContext {
+    CommandContext::new(TenantId::default_tenant(), "user:test")
+}
+
+fn executor(pool: &sqlx::PgPool) -> CommandExecutor<CanopyProjector> {
+    CommandExecutor::new(EventStore::new(pool.clone()), Arc::new(CanopyProjector))
+}
+
+#[tokio::test]
+async fn concurrent_appends_at_one_version_exactly_one_wins() {
+    let db = canopy_testkit::fresh_database().await;
+    let key = StreamKey::of::<Server>(&TenantId::default_tenant(), "race");
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let pool = db.pool.clone();
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tx = pool.begin().await.unwrap();
+            let event = NewEvent { event_type: "test.raced", schema_version: 1, payload: json!({ "writer": i }) };
+            let r = EventStore::append(&mut tx, &key, 0, &[event], &EventMetadata::default()).await;
+            if r.is_ok() {
+                tx.commit().await.unwrap();
+            }
+            r
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(StoreError::VersionConflict { expected: 0, .. }) => {}
+            Err(e) => panic!("unexpected error: {e:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    let stored = EventStore::new(db.pool.clone()).load(&key).await.unwrap();
+    assert_eq!(stored.len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_registrations_of_one_name_one_succeeds_the_rest_conflict() {
+    let db = canopy_testkit::fresh_database().await;
+    let exec = executor(&db.pool);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let exec = exec.clone();
+        tasks.push(tokio::spawn(async move {
+            exec.execute::<Server>(&ctx(), "calc", &register("calc", &format!("http://h/{i}"), false)).await
+        }));
+    }
+    let (mut ok, mut conflict) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(ExecuteError::Rejected(ServerError::AlreadyRegistered(_))) => conflict += 1,
+            Err(e) => panic!("unexpected: {e:?}"),
+        }
+    }
+    assert_eq!((ok, conflict), (1, 7));
+}
+
+#[tokio::test]
+async fn events_carry_metadata_and_reach_the_outbox_in_the_same_transaction() {
+    let db = canopy_testkit::fresh_database().await;
+    let exec = executor(&db.pool);
+    let mut c = ctx();
+    c.metadata.traceparent = Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into());
+    let out = exec.execute::<Server>(&c, "calc", &register("calc", "http://h/mcp", false)).await.unwrap();
+    assert_eq!(out.version, 1);
+    let ev = &out.events[0];
+    assert_eq!(ev.event_type, "server.registered");
+    assert_eq!(ev.metadata.actor, "user:test");
+    assert_eq!(ev.metadata.correlation_id, c.metadata.correlation_id);
+    assert_eq!(ev.metadata.traceparent, c.metadata.traceparent);
+
+    let outbox: Vec<(i64, String)> = sqlx::query_as("SELECT global_position, subject FROM outbox").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(outbox, vec![(ev.global_position, "default.server.calc".to_string())]);
+
+    // A refused command writes nothing at all.
+    let err = exec.execute::<Server>(&ctx(), "calc", &register("calc", "http://h/mcp", false)).await.unwrap_err();
+    assert!(matches!(err, ExecuteError::Rejected(ServerError::AlreadyRegistered(_))));
+    let (events, outbox): (i64, i64) = sqlx::query_as("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM outbox)")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!((events, outbox), (1, 1));
+}
+
+#[tokio::test]
+async fn idempotent_commands_replay_the_first_outcome_and_refuse_another_body() {
+    let db = canopy_testkit::fresh_database().await;
+    let exec = executor(&db.pool);
+    let body = br#"{"name":"calc","url":"http://h/mcp"}"#;
+    let cmd = register("calc", "http://h/mcp", false);
+    let first = exec.execute::<Server>(&ctx().idempotent("k1", body), "calc", &cmd).await.unwrap();
+    // The same request again, even with a fresh id minted by the caller, is the first outcome.
+    let again = exec
+        .execute::<Server>(&ctx().idempotent("k1", body), "calc", &register("calc", "http://h/mcp", false))
+        .await
+        .unwrap();
+    assert!(!first.replayed && again.replayed);
+    assert_eq!(again.version, first.version);
+    assert_eq!(again.state.registered().unwrap().id, first.state.registered().unwrap().id);
+    assert_eq!(again.events.iter().map(|e| e.event_id).collect::<Vec<_>>(), first.events.iter().map(|e| e.event_id).collect::<Vec<_>>());
+
+    let other = exec
+        .execute::<Server>(&ctx().idempotent("k1", br#"{"name":"calc","url":"http://other"}"#), "calc", &cmd)
+        .await
+        .unwrap_err();
+    assert!(matches!(other, ExecuteError::IdempotencyMismatch(k) if k == "k1"));
+    let count: (i64,) = sqlx::query_as("SELECT count(*) FROM events").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(count.0, 1);
+}
+
+async fn snapshot(pool: &sqlx::PgPool) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for (table, order) in [("rm_tenants", "tenant_id"), ("rm_servers", "tenant_id, name"), ("rm_tools", "tenant_id, server_name, tool_name")] {
+        let rows: (Option<serde_json::Value>,) =
+            sqlx::query_as(&format!("SELECT jsonb_agg(to_jsonb(t) ORDER BY {order}) FROM {table} t"))
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        out.insert(table.into(), rows.0.unwrap_or(json!([])));
+    }
+    serde_json::Value::Object(out)
+}
+
+#[tokio::test]
+async fn rebuild_from_the_log_equals_the_live_read_models() {
+    let db = canopy_testkit::fresh_database().await;
+    let exec = executor(&db.pool);
+    let tenant_cmd = canopy_domain::tenant::TenantCommand::Create { id: TenantId::default_tenant(), display_name: "Default".into() };
+    exec.execute::<canopy_domain::tenant::Tenant>(&ctx(), "default", &tenant_cmd).await.unwrap();
+    for name in ["a", "b", "c"] {
+        let out = exec.execute::<Server>(&ctx(), name, &register(name, "http://h/mcp", false)).await.unwrap();
+        let id = out.state.registered().unwrap().id;
+        let catalog = Catalog { tools: vec![json!({"name": "t1", "title": "T"}), json!({"name": format!("{name}_t2")})], ..Default::default() };
+        exec.execute::<Server>(&ctx(), name, &ServerCommand::RecordCatalog { id, catalog }).await.unwrap();
+    }
+    exec.execute::<Server>(&ctx(), "b", &ServerCommand::Deregister).await.unwrap();
+    let out = exec.execute::<Server>(&ctx(), "c", &register("c", "http://h/v2", true)).await.unwrap();
+    let id = out.state.registered().unwrap().id;
+    exec.execute::<Server>(&ctx(), "c", &ServerCommand::RecordDiscoveryFailure { id, error: "refused".into() }).await.unwrap();
+
+    let live = snapshot(&db.pool).await;
+    assert_eq!(live["rm_servers"].as_array().unwrap().len(), 2, "{live}");
+    assert_eq!(live["rm_tools"].as_array().unwrap().len(), 2, "only a's tools remain: {live}");
+    let replayed = rebuild(&db.pool, &CanopyProjector).await.unwrap();
+    assert_eq!(replayed, 10, "1 tenant + 3 x (registered, catalog) + deregistered + replaced + failed");
+    assert_eq!(snapshot(&db.pool).await, live);
+}
+
+#[tokio::test]
+async fn migrations_applied_twice_are_harmless() {
+    let db = canopy_testkit::fresh_database().await;
+    canopy_eventstore::migrate(&db.pool).await.unwrap();
+    // The files themselves are re-runnable too, for an operator who applies them by hand.
+    for file in ["0001_event_store.sql", "0002_read_models.sql"] {
+        let sql = std::fs::read_to_string(format!("{}/../../migrations/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        sqlx::raw_sql(&sql).execute(&db.pool).await.unwrap();
+    }
+    let applied: (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(applied.0, 2);
+}
