@@ -37,8 +37,10 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     PRIMARY KEY (tenant_id, idempotency_key)
 );
 
--- Checkpoints of consumers that apply bus events into Postgres exactly once.
+-- Checkpoints of consumers that apply bus events into Postgres exactly once. The position is
+-- the JetStream stream sequence: it follows publication order, which (unlike global_position,
+-- assigned before commit) never goes backwards, and a redelivery keeps its sequence.
 CREATE TABLE IF NOT EXISTS consumer_checkpoints (
     consumer        TEXT   PRIMARY KEY,
-    global_position BIGINT NOT NULL
+    stream_sequence BIGINT NOT NULL
 );

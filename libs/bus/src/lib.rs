@@ -1,0 +1,136 @@
+//! The bus between Canopy's services, on NATS JetStream:
+//! - `EVENTS`: every committed domain event, published by the outbox relay, deduplicated by
+//!   event id (`Nats-Msg-Id`), fanned out to every interested service;
+//! - `COMMANDS`: a work queue of commands one service asks another to carry out;
+//! - `LOGS`: high-volume records (tool calls, later job logs) that are not aggregates;
+//! - core NATS request/reply for tool calls, which are latency-bound and need no persistence.
+//!
+//! Every subject and stream name starts with a configurable prefix, so several deployments (or
+//! tests) share one NATS server without seeing each other.
+
+pub mod consumer;
+pub mod relay;
+mod subjects;
+
+pub use consumer::{tail_events, CheckpointedConsumer};
+pub use relay::{OutboxRelay, RelayOptions};
+pub use subjects::Subjects;
+
+use async_nats::jetstream::{self, stream};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("cannot connect to NATS at {url} (set CANOPY_NATS_URL or nats.url, and check nats-server runs with JetStream: -js)")]
+    Connect {
+        url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    #[error("JetStream stream {stream} cannot be created or updated (is JetStream enabled on the server?)")]
+    Stream {
+        stream: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("publishing to {subject} failed")]
+    Publish {
+        subject: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("consumer {consumer} failed")]
+    Consumer {
+        consumer: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// A connection to NATS with Canopy's naming applied.
+#[derive(Clone)]
+pub struct Bus {
+    pub client: async_nats::Client,
+    pub jetstream: jetstream::Context,
+    pub subjects: Subjects,
+}
+
+impl Bus {
+    pub async fn connect(url: &str, prefix: &str, name: &str) -> Result<Self, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name(name)
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|source| BusError::Connect { url: url.to_string(), source })?;
+        Ok(Self {
+            jetstream: jetstream::new(client.clone()),
+            client,
+            subjects: Subjects::new(prefix),
+        })
+    }
+
+    /// Creates the three streams if they are missing. Idempotent; run by every service at start.
+    pub async fn ensure_streams(&self) -> Result<(), BusError> {
+        let s = &self.subjects;
+        let configs = [
+            stream::Config {
+                name: s.events_stream(),
+                subjects: vec![s.events_all()],
+                retention: stream::RetentionPolicy::Limits,
+                storage: stream::StorageType::File,
+                // Redelivery from the outbox after a relay crash falls within this window.
+                duplicate_window: Duration::from_secs(60 * 60),
+                max_age: Duration::from_secs(30 * 24 * 60 * 60),
+                ..Default::default()
+            },
+            stream::Config {
+                name: s.commands_stream(),
+                subjects: vec![s.commands_all()],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                duplicate_window: Duration::from_secs(10 * 60),
+                ..Default::default()
+            },
+            stream::Config {
+                name: s.logs_stream(),
+                subjects: vec![s.logs_all()],
+                retention: stream::RetentionPolicy::Limits,
+                storage: stream::StorageType::File,
+                max_age: Duration::from_secs(7 * 24 * 60 * 60),
+                ..Default::default()
+            },
+        ];
+        for config in configs {
+            let name = config.name.clone();
+            self.jetstream
+                .get_or_create_stream(config)
+                .await
+                .map_err(|e| BusError::Stream { stream: name, source: Box::new(e) })?;
+        }
+        Ok(())
+    }
+
+    /// Publishes to a JetStream subject with a message id (deduplicated within the stream's
+    /// window) and waits for the stream's acknowledgement.
+    pub async fn publish_durable(&self, subject: String, msg_id: &str, payload: Vec<u8>) -> Result<u64, BusError> {
+        let publish = jetstream::context::Publish::build().payload(payload.into()).message_id(msg_id);
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| BusError::Publish { subject: subject.clone(), source: e };
+        let ack = self.jetstream.send_publish(subject.clone(), publish).await.map_err(|e| err(Box::new(e)))?;
+        let ack = ack.await.map_err(|e| err(Box::new(e)))?;
+        Ok(ack.sequence)
+    }
+
+    /// Deletes this prefix's streams: for tests and for tearing a deployment down.
+    pub async fn delete_streams(&self) {
+        let s = &self.subjects;
+        for name in [s.events_stream(), s.commands_stream(), s.logs_stream()] {
+            let _ = self.jetstream.delete_stream(&name).await;
+        }
+    }
+
+    /// True when the client holds a live connection to the server.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+}

@@ -1,0 +1,79 @@
+//! Subject and stream names, in one place.
+
+#[derive(Debug, Clone)]
+pub struct Subjects {
+    prefix: String,
+}
+
+impl Subjects {
+    /// `prefix` is lowercase letters, digits and `_` (checked by configuration).
+    pub fn new(prefix: &str) -> Self {
+        Self { prefix: prefix.to_string() }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn stream(&self, kind: &str) -> String {
+        format!("{}_{kind}", self.prefix.to_uppercase())
+    }
+
+    pub fn events_stream(&self) -> String {
+        self.stream("EVENTS")
+    }
+    pub fn commands_stream(&self) -> String {
+        self.stream("COMMANDS")
+    }
+    pub fn logs_stream(&self) -> String {
+        self.stream("LOGS")
+    }
+
+    /// `PREFIX.events.TENANT.TYPE.ID` for an event of stream `TENANT.TYPE.ID`.
+    pub fn event(&self, stream_subject: &str) -> String {
+        format!("{}.events.{stream_subject}", self.prefix)
+    }
+    pub fn events_all(&self) -> String {
+        format!("{}.events.>", self.prefix)
+    }
+    /// Events of one aggregate type in every tenant, e.g. `PREFIX.events.*.server.>`.
+    pub fn events_of_type(&self, aggregate_type: &str) -> String {
+        format!("{}.events.*.{aggregate_type}.>", self.prefix)
+    }
+
+    pub fn command(&self, kind: &str) -> String {
+        format!("{}.commands.{kind}", self.prefix)
+    }
+    pub fn commands_all(&self) -> String {
+        format!("{}.commands.>", self.prefix)
+    }
+
+    pub fn log(&self, kind: &str, tenant: &str) -> String {
+        format!("{}.logs.{kind}.{tenant}", self.prefix)
+    }
+    pub fn logs_all(&self) -> String {
+        format!("{}.logs.>", self.prefix)
+    }
+
+    /// Request/reply subject for calls to a server's upstream, served by session-workers.
+    pub fn call(&self, tenant: &str, server: &str) -> String {
+        format!("{}.calls.{tenant}.{server}", self.prefix)
+    }
+    pub fn calls_all(&self) -> String {
+        format!("{}.calls.>", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Subjects;
+
+    #[test]
+    fn names() {
+        let s = Subjects::new("canopy");
+        assert_eq!(s.events_stream(), "CANOPY_EVENTS");
+        assert_eq!(s.event("default.server.calc"), "canopy.events.default.server.calc");
+        assert_eq!(s.events_of_type("server"), "canopy.events.*.server.>");
+        assert_eq!(s.call("default", "calc"), "canopy.calls.default.calc");
+    }
+}
