@@ -1,0 +1,297 @@
+//! Canopy's configuration: the commented defaults file, a config file, `CANOPY_*` environment
+//! variables, in that order, then validation that names the setting and the fix.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// The fully commented defaults, also printed by `canopy config defaults`.
+pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Development,
+    Enterprise,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub mode: Mode,
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub database: DatabaseConfig,
+    pub nats: NatsConfig,
+    pub redis: RedisConfig,
+    pub gateway: GatewayConfig,
+    pub worker: WorkerConfig,
+    pub telemetry: TelemetrySection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    pub url: String,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    pub call_timeout_secs: u64,
+    pub discovery_wait_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    pub upstream_connect_timeout_secs: u64,
+    pub drain_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySection {
+    pub log_format: String,
+    pub log_filter: String,
+    pub otlp_endpoint: String,
+    pub prometheus: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Parse { path: String, message: String },
+    #[error("configuration error: {0}")]
+    Invalid(String),
+    #[error("{setting} is invalid: {message}")]
+    Setting { setting: String, message: String },
+}
+
+/// (environment variable, TOML path) pairs; the first variable found for a path wins.
+const ENV: &[(&str, &str)] = &[
+    ("CANOPY_MODE", "mode"),
+    ("CANOPY_LISTEN", "listen"),
+    ("CANOPY_PUBLIC_URL", "public_url"),
+    ("CANOPY_DATABASE_URL", "database.url"),
+    ("DATABASE_URL", "database.url"),
+    ("CANOPY_DATABASE_MAX_CONNECTIONS", "database.max_connections"),
+    ("CANOPY_NATS_URL", "nats.url"),
+    ("CANOPY_NATS_PREFIX", "nats.prefix"),
+    ("CANOPY_REDIS_URL", "redis.url"),
+    ("CANOPY_CALL_TIMEOUT_SECS", "gateway.call_timeout_secs"),
+    ("CANOPY_DISCOVERY_WAIT_SECS", "gateway.discovery_wait_secs"),
+    ("CANOPY_UPSTREAM_CONNECT_TIMEOUT_SECS", "worker.upstream_connect_timeout_secs"),
+    ("CANOPY_DRAIN_TIMEOUT_SECS", "worker.drain_timeout_secs"),
+    ("CANOPY_LOG_FORMAT", "telemetry.log_format"),
+    ("CANOPY_LOG", "telemetry.log_filter"),
+    ("CANOPY_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
+    ("CANOPY_PROMETHEUS", "telemetry.prometheus"),
+];
+
+impl Config {
+    /// Defaults, then `file` (if given, else `CANOPY_CONFIG` if set), then the process
+    /// environment, then validation.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.iter().find(|(k, _)| k == "CANOPY_CONFIG").map(|(_, v)| v.into()));
+        let text = match &file {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?),
+            None => None,
+        };
+        let name = file.map(|p| p.display().to_string()).unwrap_or_default();
+        Self::from_layers(text.as_deref().map(|t| (name.as_str(), t)), &env)
+    }
+
+    /// The pure core of `load`, for tests: optional (name, TOML text), then env pairs.
+    pub fn from_layers(file: Option<(&str, &str)>, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let mut merged: toml::Table = DEFAULTS_TOML.parse().expect("defaults parse");
+        if let Some((path, text)) = file {
+            let overlay: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: path.to_string(),
+                message: e.message().to_string(),
+            })?;
+            merge(&mut merged, overlay);
+        }
+        let mut applied = std::collections::HashSet::new();
+        for (var, path) in ENV {
+            let Some((_, value)) = env.iter().find(|(k, _)| k == var) else { continue };
+            if !applied.insert(*path) {
+                continue;
+            }
+            set_path(&mut merged, path, value, var)?;
+        }
+        let config: Config = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Invalid(format!("{} (see `canopy config defaults` for every setting)", e.message()))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |setting: &str, message: String| Err(ConfigError::Setting { setting: setting.into(), message });
+        if !(self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")) {
+            return bad("database.url (CANOPY_DATABASE_URL)", "must start with postgres:// or postgresql://".into());
+        }
+        if !(self.nats.url.starts_with("nats://") || self.nats.url.starts_with("tls://")) {
+            return bad("nats.url (CANOPY_NATS_URL)", format!("must start with nats:// or tls://, got '{}'", self.nats.url));
+        }
+        if self.nats.prefix.is_empty()
+            || !self.nats.prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return bad("nats.prefix (CANOPY_NATS_PREFIX)", format!("'{}' must be lowercase letters, digits and '_'", self.nats.prefix));
+        }
+        if !(self.redis.url.starts_with("redis://") || self.redis.url.starts_with("rediss://")) {
+            return bad("redis.url (CANOPY_REDIS_URL)", format!("must start with redis:// or rediss://, got '{}'", self.redis.url));
+        }
+        if !self.public_url.is_empty() && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return bad("public_url (CANOPY_PUBLIC_URL)", format!("must be an http(s) URL, got '{}'", self.public_url));
+        }
+        if !["human", "json"].contains(&self.telemetry.log_format.as_str()) {
+            return bad("telemetry.log_format (CANOPY_LOG_FORMAT)", format!("must be \"human\" or \"json\", got '{}'", self.telemetry.log_format));
+        }
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections", "must be at least 1".into());
+        }
+        if self.gateway.call_timeout_secs == 0 {
+            return bad("gateway.call_timeout_secs", "must be at least 1".into());
+        }
+        if self.mode == Mode::Development && !self.listen.ip().is_loopback() {
+            return bad(
+                "listen (CANOPY_LISTEN)",
+                format!("development mode has no authentication and only listens on loopback; {} is not loopback (use --enterprise to serve a network)", self.listen),
+            );
+        }
+        Ok(())
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn public_base(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+}
+
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+/// Sets a dotted path from an environment string, keeping the type of the default there.
+fn set_path(table: &mut toml::Table, path: &str, raw: &str, var: &str) -> Result<(), ConfigError> {
+    let (parent, leaf) = match path.rsplit_once('.') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, path),
+    };
+    let target = match parent {
+        Some(p) => match table.get_mut(p) {
+            Some(toml::Value::Table(t)) => t,
+            _ => unreachable!("defaults define every section"),
+        },
+        None => table,
+    };
+    let bad = |what: &str| ConfigError::Setting { setting: format!("{var} ({path})"), message: format!("'{raw}' is not {what}") };
+    let value = match target.get(leaf) {
+        Some(toml::Value::Integer(_)) => toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),
+        Some(toml::Value::Boolean(_)) => toml::Value::Boolean(match raw.trim() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => return Err(bad("a boolean (true/false)")),
+        }),
+        _ => toml::Value::String(raw.to_string()),
+    };
+    target.insert(leaf.to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let c = Config::from_layers(None, &[]).unwrap();
+        assert_eq!(c.mode, Mode::Development);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_base(), "http://127.0.0.1:8080");
+        assert_eq!(c.nats.prefix, "canopy");
+    }
+
+    #[test]
+    fn file_then_env_win_in_order() {
+        let file = "listen = \"127.0.0.1:9000\"\n[nats]\nprefix = \"fromfile\"\n[database]\nmax_connections = 3\n";
+        let c = Config::from_layers(
+            Some(("c.toml", file)),
+            &env(&[("CANOPY_NATS_PREFIX", "fromenv"), ("DATABASE_URL", "postgres://x/db"), ("CANOPY_PROMETHEUS", "false")]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.nats.prefix, "fromenv");
+        assert_eq!(c.database.max_connections, 3);
+        assert_eq!(c.database.url, "postgres://x/db");
+        assert!(!c.telemetry.prometheus);
+        // CANOPY_DATABASE_URL beats DATABASE_URL
+        let c = Config::from_layers(None, &env(&[("DATABASE_URL", "postgres://a/a"), ("CANOPY_DATABASE_URL", "postgres://b/b")])).unwrap();
+        assert_eq!(c.database.url, "postgres://b/b");
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let check = |file: Option<&str>, e: &[(&str, &str)], expected: &str| {
+            let err = Config::from_layers(file.map(|f| ("c.toml", f)), &env(e)).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err} should mention {expected}");
+        };
+        check(Some("lisen = \"x\""), &[], "unknown field `lisen`");
+        check(Some("listen = "), &[], "c.toml is not valid TOML");
+        check(None, &[("CANOPY_DATABASE_URL", "mysql://x")], "database.url (CANOPY_DATABASE_URL)");
+        check(None, &[("CANOPY_DATABASE_MAX_CONNECTIONS", "ten")], "CANOPY_DATABASE_MAX_CONNECTIONS (database.max_connections)");
+        check(None, &[("CANOPY_NATS_PREFIX", "Bad.Prefix")], "nats.prefix");
+        check(None, &[("CANOPY_LISTEN", "0.0.0.0:8080")], "only listens on loopback");
+        check(None, &[("CANOPY_MODE", "prod")], "unknown variant `prod`");
+    }
+
+    #[test]
+    fn enterprise_may_listen_anywhere() {
+        let c = Config::from_layers(None, &env(&[("CANOPY_MODE", "enterprise"), ("CANOPY_LISTEN", "0.0.0.0:8080")])).unwrap();
+        assert_eq!(c.mode, Mode::Enterprise);
+    }
+}

@@ -1,0 +1,82 @@
+//! The tool-call protocol between gateway edge and session-worker, carried by NATS
+//! request/reply on `PREFIX.calls.TENANT.SERVER`. Results travel as the upstream's JSON,
+//! untouched, so nothing the upstream said is lost in between.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRequest {
+    pub tenant: String,
+    pub server: String,
+    /// The registration the caller saw; a worker holding another one reconnects first.
+    pub server_id: String,
+    /// The upstream's own tool name (unprefixed).
+    pub tool: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Who called, for the call record.
+    pub principal: String,
+    /// Milliseconds the caller will wait; the worker gives up at the same time.
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum CallReply {
+    /// The upstream answered: a `CallToolResult` as JSON (which may itself have `isError`).
+    Result { result: serde_json::Value },
+    /// The call did not reach a result: the gateway reports this as a JSON-RPC / REST error.
+    Error { code: CallErrorCode, message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CallErrorCode {
+    /// The server or tool does not exist (any more).
+    NotFound,
+    /// The upstream could not be reached or failed the connection.
+    UpstreamUnavailable,
+    /// The upstream answered with a JSON-RPC error.
+    UpstreamError,
+    /// The call took longer than its timeout.
+    Timeout,
+    InvalidRequest,
+    Internal,
+}
+
+impl CallErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallErrorCode::NotFound => "NOT_FOUND",
+            CallErrorCode::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
+            CallErrorCode::UpstreamError => "UPSTREAM_ERROR",
+            CallErrorCode::Timeout => "TIMEOUT",
+            CallErrorCode::InvalidRequest => "INVALID_REQUEST",
+            CallErrorCode::Internal => "INTERNAL_ERROR",
+        }
+    }
+}
+
+/// One tool call, as recorded on the LOGS stream (high volume: not an aggregate).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub tenant: String,
+    pub server: String,
+    pub tool: String,
+    pub principal: String,
+    pub outcome: String,
+    pub is_error: bool,
+    pub latency_us: u64,
+    pub at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_wire_shape() {
+        let r = CallReply::Error { code: CallErrorCode::Timeout, message: "x".into() };
+        assert_eq!(serde_json::to_value(&r).unwrap(), serde_json::json!({"outcome": "error", "code": "TIMEOUT", "message": "x"}));
+    }
+}
