@@ -1,0 +1,205 @@
+//! `canopy-fixture-mcp`: run the Canopy fixture MCP server over stdio or Streamable HTTP.
+//!
+//! ```text
+//! canopy-fixture-mcp [--transport stdio|http] [--listen ADDR] [--extra-tools N] [--page-size N]
+//!                    [--allow-host HOST]... [--stateless] [--json-response]
+//! ```
+//! Logs go to stderr only (`RUST_LOG`, default `warn`); stdout carries MCP in stdio mode.
+
+use std::net::SocketAddr;
+
+use canopy_fixture_server::{serve_http, serve_stdio, FixtureOptions};
+
+const USAGE: &str = "\
+usage: canopy-fixture-mcp [options]
+  --transport stdio|http   transport (default: stdio)
+  --listen ADDR            HTTP listen address (default: 127.0.0.1:3001)
+  --extra-tools N          add tools extra_0 .. extra_{N-1} (default: 0)
+  --page-size N            tools/list page size (default: no pagination)
+  --allow-host HOST        extra accepted Host header value (repeatable; '*' = any)
+  --stateless              HTTP without sessions
+  --json-response          HTTP stateless: plain JSON responses instead of SSE
+  -h, --help               this help";
+
+#[derive(Debug, PartialEq)]
+enum Transport {
+    Stdio,
+    Http,
+}
+
+#[derive(Debug)]
+struct Args {
+    transport: Transport,
+    listen: SocketAddr,
+    options: FixtureOptions,
+}
+
+fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut args = Args {
+        transport: Transport::Stdio,
+        listen: SocketAddr::from(([127, 0, 0, 1], 3001)),
+        options: FixtureOptions::default(),
+    };
+    while let Some(arg) = it.next() {
+        // Accept both `--flag value` and `--flag=value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--transport" => {
+                args.transport = match value("--transport")?.as_str() {
+                    "stdio" => Transport::Stdio,
+                    "http" => Transport::Http,
+                    other => return Err(format!("unknown transport {other:?} (stdio|http)")),
+                }
+            }
+            "--listen" => {
+                let v = value("--listen")?;
+                args.listen = v.parse().map_err(|e| format!("--listen {v:?}: {e}"))?;
+            }
+            "--extra-tools" => {
+                let v = value("--extra-tools")?;
+                args.options.extra_tools =
+                    v.parse().map_err(|e| format!("--extra-tools {v:?}: {e}"))?;
+            }
+            "--page-size" => {
+                let v = value("--page-size")?;
+                let n: usize = v.parse().map_err(|e| format!("--page-size {v:?}: {e}"))?;
+                args.options.page_size = Some(n);
+            }
+            "--allow-host" => {
+                let v = value("--allow-host")?;
+                args.options.allowed_hosts.push(v);
+            }
+            "--stateless" => args.options.stateless = true,
+            "--json-response" => args.options.json_response = true,
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Some(args))
+}
+
+fn main() -> std::process::ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            eprintln!("{USAGE}");
+            return std::process::ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("canopy-fixture-mcp: {e}\n{USAGE}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("canopy-fixture-mcp: tokio runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match args.transport {
+            Transport::Stdio => serve_stdio(args.options).await,
+            Transport::Http => {
+                let handle = serve_http(args.listen, args.options).await?;
+                eprintln!("canopy-fixture-mcp: serving {}", handle.url());
+                wait_for_stop_signal().await?;
+                handle.shutdown().await
+            }
+        }
+    });
+    // Serving is over: do not wait for leftover blocking work (e.g. a blocked stdin read).
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("canopy-fixture-mcp: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGINT or (on Unix) SIGTERM.
+async fn wait_for_stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(v.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn defaults() {
+        let a = parse(&[]).unwrap().unwrap();
+        assert_eq!(a.transport, Transport::Stdio);
+        assert_eq!(a.listen, "127.0.0.1:3001".parse().unwrap());
+        assert_eq!(a.options, FixtureOptions::default());
+    }
+
+    #[test]
+    fn all_flags() {
+        let a = parse(&[
+            "--transport",
+            "http",
+            "--listen=0.0.0.0:9000",
+            "--extra-tools",
+            "7",
+            "--page-size",
+            "3",
+            "--allow-host",
+            "fixture",
+            "--stateless",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(a.transport, Transport::Http);
+        assert_eq!(a.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(a.options.extra_tools, 7);
+        assert_eq!(a.options.page_size, Some(3));
+        assert_eq!(a.options.allowed_hosts, vec!["fixture".to_string()]);
+        assert!(a.options.stateless);
+    }
+
+    #[test]
+    fn errors() {
+        assert!(parse(&["--transport", "ws"]).is_err());
+        assert!(parse(&["--extra-tools"]).is_err());
+        assert!(parse(&["--page-size", "x"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--help"]).unwrap().is_none());
+    }
+}

@@ -1,0 +1,26 @@
+//! `canopy-fixture-server`: a small but real MCP server, built on `rmcp`, that Canopy's tests
+//! register as an upstream and reach through the gateway.
+//!
+//! * [`FixtureServer`] is the `rmcp` [`ServerHandler`](rmcp::ServerHandler): its tools live in
+//!   [`tools`] (one catalogue, easy to extend), `tools/list` is paginated when
+//!   [`FixtureOptions::page_size`] is set.
+//! * [`serve_http`] serves it over Streamable HTTP at `/mcp` and returns a [`FixtureHandle`];
+//!   [`serve_stdio`] serves it over stdin/stdout.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use canopy_fixture_server::{serve_http, FixtureOptions};
+//! let handle = serve_http("127.0.0.1:0".parse()?, FixtureOptions::default().with_extra_tools(3)).await?;
+//! println!("upstream at {}", handle.url());
+//! handle.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod options;
+pub mod server;
+pub mod tools;
+pub mod transport;
+
+pub use options::FixtureOptions;
+pub use server::{FixtureServer, FixtureStats, SERVER_NAME};
+pub use transport::{serve_http, serve_stdio, FixtureHandle, MCP_PATH};
