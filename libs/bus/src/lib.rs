@@ -8,6 +8,7 @@
 //! Every subject and stream name starts with a configurable prefix, so several deployments (or
 //! tests) share one NATS server without seeing each other.
 
+pub mod calls;
 pub mod consumer;
 pub mod relay;
 mod subjects;
@@ -59,6 +60,8 @@ impl Bus {
     pub async fn connect(url: &str, prefix: &str, name: &str) -> Result<Self, BusError> {
         let client = async_nats::ConnectOptions::new()
             .name(name)
+            // Calls carry their own timeout; this only bounds a request nobody set one for.
+            .request_timeout(Some(Duration::from_secs(600)))
             .connection_timeout(Duration::from_secs(5))
             .connect(url)
             .await

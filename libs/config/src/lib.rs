@@ -21,12 +21,26 @@ pub struct Config {
     pub mode: Mode,
     pub listen: SocketAddr,
     pub public_url: String,
+    pub state_dir: std::path::PathBuf,
+    pub secrets: SecretsConfig,
     pub database: DatabaseConfig,
     pub nats: NatsConfig,
     pub redis: RedisConfig,
     pub gateway: GatewayConfig,
     pub worker: WorkerConfig,
     pub telemetry: TelemetrySection,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    pub key: String,
+}
+
+impl std::fmt::Debug for SecretsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.key.is_empty() { "SecretsConfig { key: <unset> }" } else { "SecretsConfig { key: <set> }" })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +107,8 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_MODE", "mode"),
     ("CANOPY_LISTEN", "listen"),
     ("CANOPY_PUBLIC_URL", "public_url"),
+    ("CANOPY_STATE_DIR", "state_dir"),
+    ("CANOPY_SECRET_KEY", "secrets.key"),
     ("CANOPY_DATABASE_URL", "database.url"),
     ("DATABASE_URL", "database.url"),
     ("CANOPY_DATABASE_MAX_CONNECTIONS", "database.max_connections"),
@@ -181,6 +197,9 @@ impl Config {
         }
         if self.gateway.call_timeout_secs == 0 {
             return bad("gateway.call_timeout_secs", "must be at least 1".into());
+        }
+        if self.mode == Mode::Enterprise && self.secrets.key.is_empty() {
+            return bad("secrets.key (CANOPY_SECRET_KEY)", "is required in enterprise mode: generate one with `canopy secret-key`".into());
         }
         if self.mode == Mode::Development && !self.listen.ip().is_loopback() {
             return bad(
@@ -291,7 +310,13 @@ mod tests {
 
     #[test]
     fn enterprise_may_listen_anywhere() {
-        let c = Config::from_layers(None, &env(&[("CANOPY_MODE", "enterprise"), ("CANOPY_LISTEN", "0.0.0.0:8080")])).unwrap();
+        let e = env(&[("CANOPY_MODE", "enterprise"), ("CANOPY_LISTEN", "0.0.0.0:8080")]);
+        let err = Config::from_layers(None, &e).unwrap_err().to_string();
+        assert!(err.contains("secrets.key (CANOPY_SECRET_KEY) is invalid: is required in enterprise mode"), "{err}");
+        let mut e = e;
+        e.push(("CANOPY_SECRET_KEY".into(), "k".into()));
+        let c = Config::from_layers(None, &e).unwrap();
+        assert!(!format!("{c:?}").contains("key: \"k\""), "the key never shows in Debug");
         assert_eq!(c.mode, Mode::Enterprise);
     }
 }

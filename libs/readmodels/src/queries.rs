@@ -22,6 +22,7 @@ pub struct ServerRow {
     pub version: i64,
     pub registered_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub tool_count: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -32,18 +33,19 @@ pub struct ToolRow {
     pub enabled: bool,
 }
 
-const SERVER_COLUMNS: &str = "tenant_id, name, server_id, transport, description, spec, status, status_error, \
-                              version, registered_at, updated_at";
+const SERVER_COLUMNS: &str = "s.tenant_id, s.name, s.server_id, s.transport, s.description, s.spec, s.status, \
+     s.status_error, s.version, s.registered_at, s.updated_at, \
+     (SELECT count(*) FROM rm_tools t WHERE t.tenant_id = s.tenant_id AND t.server_name = s.name) AS tool_count";
 
 pub async fn list_servers(pool: &PgPool, tenant: &TenantId) -> Result<Vec<ServerRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {SERVER_COLUMNS} FROM rm_servers WHERE tenant_id = $1 ORDER BY name"))
+    sqlx::query_as(&format!("SELECT {SERVER_COLUMNS} FROM rm_servers s WHERE s.tenant_id = $1 ORDER BY s.name"))
         .bind(tenant.as_str())
         .fetch_all(pool)
         .await
 }
 
 pub async fn get_server(pool: &PgPool, tenant: &TenantId, name: &str) -> Result<Option<ServerRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {SERVER_COLUMNS} FROM rm_servers WHERE tenant_id = $1 AND name = $2"))
+    sqlx::query_as(&format!("SELECT {SERVER_COLUMNS} FROM rm_servers s WHERE s.tenant_id = $1 AND s.name = $2"))
         .bind(tenant.as_str())
         .bind(name)
         .fetch_optional(pool)
@@ -80,13 +82,13 @@ pub struct CatalogEntry {
     pub tools: Vec<serde_json::Value>,
 }
 
-/// Every ready server's catalog, for warming the gateway cache.
+/// Every server's catalog (empty until discovered), for warming the gateway cache.
 pub async fn all_catalogs(pool: &PgPool) -> Result<Vec<CatalogEntry>, sqlx::Error> {
     let rows: Vec<(String, String, Uuid, i64, Option<serde_json::Value>)> = sqlx::query_as(
         "SELECT s.tenant_id, s.name, s.server_id, s.version, \
          (SELECT jsonb_agg(t.definition ORDER BY t.position) FROM rm_tools t \
           WHERE t.tenant_id = s.tenant_id AND t.server_name = s.name AND t.enabled) \
-         FROM rm_servers s WHERE s.status = 'ready'",
+         FROM rm_servers s",
     )
     .fetch_all(pool)
     .await?;

@@ -1,0 +1,141 @@
+//! The REST interface's types: request and response bodies of `/api/v0` and the one error
+//! envelope every route uses. No behaviour here: the API service implements these, the CLI
+//! and generated clients consume them.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Stable error codes (Jungle Grid's, extended as needed). Clients switch on these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    Unauthorized,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    Conflict,
+    UpstreamUnavailable,
+    UpstreamError,
+    Timeout,
+    Unavailable,
+    InternalError,
+}
+
+impl ErrorCode {
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::InvalidRequest => 400,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Conflict => 409,
+            ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamError => 502,
+            ErrorCode::Timeout => 504,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::InternalError => 500,
+        }
+    }
+}
+
+/// `{"ok": false, "error": {"code": "INVALID_REQUEST", "message": "..."}}`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorEnvelope {
+    pub ok: bool,
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ErrorEnvelope {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { ok: false, error: ErrorBody { code, message: message.into() } }
+    }
+}
+
+/// MCPJungle's registration JSON (`mcpjungle register -c file.json`), accepted verbatim.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterServerRequest {
+    pub name: String,
+    /// `streamable_http` (default when `url` is given), `stdio` (default when `command` is given) or `sse`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// `stateless` (default) or `stateful`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_mode: Option<String>,
+    /// Replace an existing registration of the same name (also `?force=true`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+}
+
+/// A registered server as the API shows it. Secrets never appear: header and env values and
+/// the bearer token are replaced by `"***"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerView {
+    pub name: String,
+    pub id: String,
+    pub transport: String,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    pub session_mode: String,
+    /// `pending` (catalog not discovered yet), `ready`, or `error` (see `status_error`).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_error: Option<String>,
+    pub tool_count: usize,
+    pub registered_at: String,
+    pub updated_at: String,
+}
+
+/// A tool as `GET /api/v0/tools` lists it (MCPJungle's shape, plus the rest of the MCP tool).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolView {
+    /// `server__tool`
+    pub name: String,
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub input_schema: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<serde_json::Value>,
+}
+
+/// `GET /readyz`: each dependency and whether it answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Readiness {
+    pub ready: bool,
+    pub checks: BTreeMap<String, String>,
+}

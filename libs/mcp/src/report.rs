@@ -1,0 +1,31 @@
+//! What a session-worker reports after talking to an upstream, sent to the api service over
+//! the COMMANDS work queue, which turns it into a domain command.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogReport {
+    pub tenant: String,
+    pub server: String,
+    pub server_id: String,
+    /// The event that asked for this discovery (becomes the causation of the result).
+    pub caused_by: String,
+    pub correlation_id: String,
+    pub outcome: DiscoveryOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DiscoveryOutcome {
+    /// Every page of every list, each item the upstream's JSON as sent.
+    Catalog {
+        tools: Vec<serde_json::Value>,
+        #[serde(default)]
+        prompts: Vec<serde_json::Value>,
+        #[serde(default)]
+        resources: Vec<serde_json::Value>,
+        #[serde(default)]
+        resource_templates: Vec<serde_json::Value>,
+    },
+    Failed { error: String },
+}

@@ -1,0 +1,156 @@
+//! Sealing upstream secrets (bearer tokens, header values, env values) before they are written
+//! anywhere: events are permanent, so a plaintext secret in one would be there forever.
+//!
+//! Format: `v1.<key id>.<base64(nonce || ciphertext)>`, XChaCha20-Poly1305 under the master key.
+//! The associated data binds each sealed value to where it belongs (tenant, server, field), so
+//! a sealed value copied into another tenant's registration does not open. The key id lets a
+//! deployment rotate keys: values sealed under an older key name it.
+
+use base64::{engine::general_purpose::STANDARD_NO_PAD as B64, Engine};
+use canopy_domain::server::Sealed;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SecretError {
+    #[error("the secret key must be 32 bytes, base64-encoded (generate one with `canopy secret-key`); got {0} bytes")]
+    BadKeyLength(usize),
+    #[error("the secret key is not valid base64")]
+    BadKeyEncoding,
+    #[error("sealed value is malformed")]
+    Malformed,
+    #[error("sealed value was sealed under key {0}, which is not configured")]
+    UnknownKey(String),
+    #[error("sealed value does not open: wrong key, or it was moved from where it was sealed")]
+    Forged,
+}
+
+/// Where a sealed value belongs; becomes the AEAD's associated data.
+#[derive(Debug, Clone, Copy)]
+pub struct SealContext<'a> {
+    pub tenant: &'a str,
+    pub server: &'a str,
+    /// e.g. `bearer_token`, `header:X-Api-Key`, `env:GITHUB_TOKEN`
+    pub field: &'a str,
+}
+
+impl SealContext<'_> {
+    fn aad(&self) -> Vec<u8> {
+        format!("canopy/v1\0{}\0{}\0{}", self.tenant, self.server, self.field).into_bytes()
+    }
+}
+
+#[derive(Clone)]
+pub struct Sealer {
+    cipher: XChaCha20Poly1305,
+    key_id: String,
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sealer(key {})", self.key_id)
+    }
+}
+
+impl Sealer {
+    pub fn from_base64(key: &str) -> Result<Self, SecretError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .map_err(|_| SecretError::BadKeyEncoding)?;
+        Self::from_bytes(&bytes)
+    }
+
+    pub fn from_bytes(key: &[u8]) -> Result<Self, SecretError> {
+        if key.len() != 32 {
+            return Err(SecretError::BadKeyLength(key.len()));
+        }
+        let key_id = hex8(&Sha256::digest(key));
+        Ok(Self { cipher: XChaCha20Poly1305::new(key.into()), key_id })
+    }
+
+    /// A fresh random key, base64-encoded.
+    pub fn generate_key() -> String {
+        base64::engine::general_purpose::STANDARD.encode(XChaCha20Poly1305::generate_key(&mut OsRng))
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    pub fn seal(&self, ctx: SealContext<'_>, plaintext: &str) -> Sealed {
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let aad = ctx.aad();
+        let ciphertext = self
+            .cipher
+            .encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: &aad })
+            .expect("encryption of an in-memory buffer does not fail");
+        let mut blob = nonce.to_vec();
+        blob.extend_from_slice(&ciphertext);
+        Sealed(format!("v1.{}.{}", self.key_id, B64.encode(blob)))
+    }
+
+    pub fn open(&self, ctx: SealContext<'_>, sealed: &Sealed) -> Result<String, SecretError> {
+        let mut parts = sealed.0.splitn(3, '.');
+        let (Some("v1"), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(SecretError::Malformed);
+        };
+        if kid != self.key_id {
+            return Err(SecretError::UnknownKey(kid.to_string()));
+        }
+        let blob = B64.decode(body).map_err(|_| SecretError::Malformed)?;
+        if blob.len() < 24 + 16 {
+            return Err(SecretError::Malformed);
+        }
+        let (nonce, ciphertext) = blob.split_at(24);
+        let aad = ctx.aad();
+        let plain = self
+            .cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
+            .map_err(|_| SecretError::Forged)?;
+        String::from_utf8(plain).map_err(|_| SecretError::Malformed)
+    }
+}
+
+fn hex8(digest: &[u8]) -> String {
+    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx<'a>(tenant: &'a str, field: &'a str) -> SealContext<'a> {
+        SealContext { tenant, server: "gh", field }
+    }
+
+    #[test]
+    fn seal_open_round_trip_and_never_plaintext() {
+        let s = Sealer::from_base64(&Sealer::generate_key()).unwrap();
+        let sealed = s.seal(ctx("acme", "bearer_token"), "ghp_supersecret");
+        assert!(!sealed.0.contains("ghp_supersecret"));
+        assert!(sealed.0.starts_with(&format!("v1.{}.", s.key_id())));
+        assert_eq!(s.open(ctx("acme", "bearer_token"), &sealed).unwrap(), "ghp_supersecret");
+        // Two seals of one value differ (random nonce).
+        assert_ne!(s.seal(ctx("acme", "bearer_token"), "x"), s.seal(ctx("acme", "bearer_token"), "x"));
+    }
+
+    #[test]
+    fn a_sealed_value_moved_elsewhere_does_not_open() {
+        let s = Sealer::from_base64(&Sealer::generate_key()).unwrap();
+        let sealed = s.seal(ctx("acme", "bearer_token"), "t");
+        assert_eq!(s.open(ctx("other", "bearer_token"), &sealed), Err(SecretError::Forged));
+        assert_eq!(s.open(ctx("acme", "header:Authorization"), &sealed), Err(SecretError::Forged));
+    }
+
+    #[test]
+    fn wrong_key_and_garbage_are_refused() {
+        let a = Sealer::from_base64(&Sealer::generate_key()).unwrap();
+        let b = Sealer::from_base64(&Sealer::generate_key()).unwrap();
+        let sealed = a.seal(ctx("acme", "f"), "t");
+        assert!(matches!(b.open(ctx("acme", "f"), &sealed), Err(SecretError::UnknownKey(_))));
+        assert_eq!(a.open(ctx("acme", "f"), &Sealed("plain".into())), Err(SecretError::Malformed));
+        assert_eq!(Sealer::from_bytes(&[0; 16]).unwrap_err(), SecretError::BadKeyLength(16));
+    }
+}

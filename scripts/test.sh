@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# scripts/test.sh: run the whole test suite (README "Quick start", command 2; also what CI runs).
+# Brings up PostgreSQL, NATS (JetStream) and Redis if they are not already running (see
+# scripts/lib/infra.sh), exports CANOPY_DATABASE_URL / DATABASE_URL, CANOPY_NATS_URL and
+# CANOPY_REDIS_URL for the tests, runs `cargo nextest run --workspace --no-fail-fast` (extra
+# arguments are passed to nextest), stops only the infrastructure it started, and exits with
+# the test status.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source-path=SCRIPTDIR source=lib/infra.sh
+. scripts/lib/infra.sh
+
+trap canopy_infra_down EXIT
+canopy_infra_up
+canopy_ensure_rust_tools
+
+status=0
+cargo nextest run --workspace --no-fail-fast "$@" || status=$?
+
+# ---------------------------------------------------------------------------------------------
+# LATER STEPS GO HERE (e.g. the MCP conformance suite via npm against a running `canopy start`).
+# Record failures in `status` rather than exiting, so the infrastructure is still torn down:
+#   run_step ... || status=$?
+# ---------------------------------------------------------------------------------------------
+
+exit "$status"

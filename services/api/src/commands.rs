@@ -1,0 +1,98 @@
+//! The api side of the COMMANDS work queue: session-workers report discovered catalogs (or
+//! failures); each report becomes a domain command, executed once by whichever api replica
+//! takes it. Reports are idempotent in the domain (an unchanged catalog appends nothing), so a
+//! redelivered report is harmless.
+
+use crate::ApiState;
+use async_nats::jetstream::consumer::{pull, AckPolicy};
+use async_nats::jetstream::AckKind;
+use canopy_domain::server::{Catalog, Server, ServerCommand};
+use canopy_domain::{ServerId, TenantId};
+use canopy_eventstore::{CommandContext, ExecuteError};
+use canopy_mcp::report::{CatalogReport, DiscoveryOutcome};
+use futures::StreamExt;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub const CATALOG_REPORT: &str = "catalog_report";
+
+pub async fn run_command_consumer(state: ApiState, shutdown: CancellationToken) -> Result<(), canopy_bus::BusError> {
+    let bus = &state.bus;
+    let err = |e: Box<dyn std::error::Error + Send + Sync>| canopy_bus::BusError::Consumer { consumer: "api-commands".into(), source: e };
+    let stream = bus.jetstream.get_stream(bus.subjects.commands_stream()).await.map_err(|e| err(Box::new(e)))?;
+    let consumer = stream
+        .get_or_create_consumer::<pull::Config>(
+            "api-commands",
+            pull::Config {
+                durable_name: Some("api-commands".into()),
+                filter_subject: bus.subjects.command(CATALOG_REPORT),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| err(Box::new(e)))?;
+    let mut messages = consumer.messages().await.map_err(|e| err(Box::new(e)))?;
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            m = messages.next() => m,
+        };
+        let Some(message) = next else { return Ok(()) };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "command consumer: receive failed");
+                continue;
+            }
+        };
+        let ack = match serde_json::from_slice::<CatalogReport>(&message.payload) {
+            Err(e) => {
+                tracing::error!(error = %e, "command consumer: dropping malformed catalog report");
+                AckKind::Term
+            }
+            Ok(report) => match record(&state, &report).await {
+                Ok(()) => AckKind::Ack,
+                Err(e) => {
+                    tracing::warn!(error = %e, server = %report.server, "command consumer: recording failed; will retry");
+                    AckKind::Nak(Some(Duration::from_secs(1)))
+                }
+            },
+        };
+        if let Err(e) = message.ack_with(ack).await {
+            tracing::warn!(error = %e, "command consumer: ack failed");
+        }
+    }
+}
+
+async fn record(state: &ApiState, report: &CatalogReport) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let tenant = TenantId::parse(report.tenant.clone())?;
+    let id = ServerId(report.server_id.parse()?);
+    let command = match &report.outcome {
+        DiscoveryOutcome::Catalog { tools, prompts, resources, resource_templates } => ServerCommand::RecordCatalog {
+            id,
+            catalog: Catalog {
+                tools: tools.clone(),
+                prompts: prompts.clone(),
+                resources: resources.clone(),
+                resource_templates: resource_templates.clone(),
+            },
+        },
+        DiscoveryOutcome::Failed { error } => ServerCommand::RecordDiscoveryFailure { id, error: error.clone() },
+    };
+    let mut ctx = CommandContext::new(tenant, "service:session-worker");
+    if let Ok(c) = report.correlation_id.parse() {
+        ctx.metadata.correlation_id = c;
+    }
+    ctx.metadata.causation_id = report.caused_by.parse().ok();
+    match state.executor.execute::<Server>(&ctx, &report.server, &command).await {
+        Ok(_) => Ok(()),
+        // Reports about servers that no longer exist are stale, not failures.
+        Err(ExecuteError::Rejected(e)) => {
+            tracing::info!(server = %report.server, reason = %e, "catalog report not applicable");
+            Ok(())
+        }
+        Err(e) => Err(Box::new(e)),
+    }
+}

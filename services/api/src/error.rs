@@ -1,0 +1,83 @@
+//! The one error envelope of the REST API, and the mapping from every layer's errors into it.
+//! Internal details are logged once, here, and never sent to the client.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use canopy_api_types::{ErrorCode, ErrorEnvelope};
+use canopy_eventstore::ExecuteError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+    /// Logs the full error chain and answers a generic 500.
+    pub fn internal(context: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut chain = error.to_string();
+        let mut source = error.source();
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        tracing::error!(error = %chain, "{context}");
+        Self::new(ErrorCode::InternalError, format!("{context}; the server log has the details"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(ErrorEnvelope::new(self.code, self.message))).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        ApiError::invalid(format!("request body: {}", r.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::invalid(format!("query string: {}", r.body_text()))
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::internal("database error", &e)
+    }
+}
+
+/// Maps executor errors; the domain error is mapped by `domain`.
+pub fn from_execute<E: std::error::Error + 'static>(e: ExecuteError<E>, domain: impl FnOnce(E) -> ApiError) -> ApiError {
+    match e {
+        ExecuteError::Rejected(e) => domain(e),
+        ExecuteError::IdempotencyMismatch(key) => ApiError::new(
+            ErrorCode::Conflict,
+            format!("Idempotency-Key '{key}' was already used with a different request"),
+        ),
+        ExecuteError::Contention(stream) => {
+            ApiError::new(ErrorCode::Conflict, format!("{stream} is being changed concurrently; retry"))
+        }
+        ExecuteError::Store(e) => ApiError::internal("event store error", &e),
+    }
+}
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route {}", uri.path()))
+}

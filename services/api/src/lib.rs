@@ -1,0 +1,63 @@
+//! The api service: the REST admin API under `/api/v0` (MCPJungle's routes, in Jungle Grid's
+//! error envelope) and command handling. Every change goes through the command executor:
+//! validate, decide in the domain, append events, project read models, all in one transaction.
+//! It also consumes the COMMANDS work queue, where session-workers report what they discovered.
+
+mod commands;
+mod error;
+mod principal;
+mod servers;
+mod tools;
+
+pub use commands::run_command_consumer;
+pub use error::ApiError;
+
+use axum::routing::{get, post};
+use axum::Router;
+use canopy_bus::Bus;
+use canopy_domain::tenant::{Tenant, TenantCommand, TenantError};
+use canopy_domain::TenantId;
+use canopy_eventstore::{CommandContext, CommandExecutor, ExecuteError};
+use canopy_readmodels::CanopyProjector;
+use canopy_secrets::Sealer;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub executor: CommandExecutor<CanopyProjector>,
+    pub bus: Bus,
+    pub sealer: Sealer,
+    /// How long a registration waits for the worker's first catalog before answering.
+    pub discovery_wait: Duration,
+    pub call_timeout: Duration,
+}
+
+impl ApiState {
+    pub fn pool(&self) -> &sqlx::PgPool {
+        self.executor.store().pool()
+    }
+}
+
+/// The `/api/v0` routes. Unknown routes under it answer in the error envelope.
+pub fn router(state: ApiState) -> Router {
+    let api = Router::new()
+        .route("/servers", post(servers::register).get(servers::list))
+        .route("/servers/{name}", get(servers::get).delete(servers::deregister))
+        .route("/tools", get(tools::list))
+        .route("/tool", get(tools::get))
+        .route("/tools/invoke", post(tools::invoke))
+        .fallback(error::not_found)
+        .with_state(state);
+    Router::new().nest("/api/v0", api)
+}
+
+/// Development mode has one tenant, `default`; make sure it exists (idempotent).
+pub async fn ensure_default_tenant(executor: &CommandExecutor<CanopyProjector>) -> Result<(), ExecuteError<TenantError>> {
+    let id = TenantId::default_tenant();
+    let ctx = CommandContext::new(id.clone(), "system");
+    let command = TenantCommand::Create { id: id.clone(), display_name: "Default".into() };
+    match executor.execute::<Tenant>(&ctx, id.as_str(), &command).await {
+        Ok(_) | Err(ExecuteError::Rejected(TenantError::AlreadyExists(_))) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
