@@ -52,7 +52,13 @@ pub struct ErrorBody {
 
 impl ErrorEnvelope {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { ok: false, error: ErrorBody { code, message: message.into() } }
+        Self {
+            ok: false,
+            error: ErrorBody {
+                code,
+                message: message.into(),
+            },
+        }
     }
 }
 

@@ -8,9 +8,9 @@ use crate::{Bus, BusError};
 use canopy_eventstore::store::OUTBOX_CHANNEL;
 use canopy_eventstore::StoredEvent;
 use futures::future::try_join_all;
-use std::future::IntoFuture;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
+use std::future::IntoFuture;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -29,7 +29,11 @@ pub struct RelayOptions {
 
 impl Default for RelayOptions {
     fn default() -> Self {
-        Self { batch: 256, poll_interval: Duration::from_secs(1), die_after_publishing: None }
+        Self {
+            batch: 256,
+            poll_interval: Duration::from_secs(1),
+            die_after_publishing: None,
+        }
     }
 }
 
@@ -121,7 +125,10 @@ impl OutboxRelay {
             raw.into_iter().map(|r| (r.subject, r.event)).collect()
         };
         if rows.is_empty() {
-            return Ok(Drained { count: 0, died: false });
+            return Ok(Drained {
+                count: 0,
+                died: false,
+            });
         }
         let mut rows = rows;
         let mut died = false;
@@ -145,15 +152,27 @@ impl OutboxRelay {
                 .jetstream
                 .send_publish(subject.clone(), publish)
                 .await
-                .map_err(|e| BusError::Publish { subject, source: Box::new(e) })?;
+                .map_err(|e| BusError::Publish {
+                    subject,
+                    source: Box::new(e),
+                })?;
             acks.push(ack);
         }
         try_join_all(acks.into_iter().map(|a| a.into_future()))
             .await
-            .map_err(|e| BusError::Publish { subject: self.bus.subjects.events_all(), source: Box::new(e) })?;
+            .map_err(|e| BusError::Publish {
+                subject: self.bus.subjects.events_all(),
+                source: Box::new(e),
+            })?;
         if died {
-            tracing::warn!(published = rows.len(), "outbox relay: dying on purpose before deleting (test hook)");
-            return Ok(Drained { count: rows.len(), died });
+            tracing::warn!(
+                published = rows.len(),
+                "outbox relay: dying on purpose before deleting (test hook)"
+            );
+            return Ok(Drained {
+                count: rows.len(),
+                died,
+            });
         }
         let positions: Vec<i64> = rows.iter().map(|(_, e)| e.global_position).collect();
         sqlx::query("DELETE FROM outbox WHERE global_position = ANY($1)")
@@ -161,7 +180,10 @@ impl OutboxRelay {
             .execute(&self.pool)
             .await?;
         metrics::counter!("canopy_outbox_published_total").increment(rows.len() as u64);
-        Ok(Drained { count: rows.len(), died })
+        Ok(Drained {
+            count: rows.len(),
+            died,
+        })
     }
 }
 

@@ -20,7 +20,9 @@ pub enum IdError {
         value: String,
         allowed: &'static str,
     },
-    #[error("server name '{0}' must not contain '__': it separates server and tool in 'server__tool'")]
+    #[error(
+        "server name '{0}' must not contain '__': it separates server and tool in 'server__tool'"
+    )]
     DoubleUnderscore(String),
     #[error("server name '{0}' must not start or end with '_'")]
     EdgeUnderscore(String),
@@ -168,7 +170,17 @@ mod tests {
         for good in ["a", "calculator", "my-server", "my_server", "S3", "a-b_c9"] {
             check_server(good, true);
         }
-        for bad in ["", "a__b", "a_", "_a", "a b", "a.b", "a/b", "ünï", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "a__b",
+            "a_",
+            "_a",
+            "a b",
+            "a.b",
+            "a/b",
+            "ünï",
+            &"x".repeat(65),
+        ] {
             check_server(bad, false);
         }
     }

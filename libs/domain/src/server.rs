@@ -81,24 +81,38 @@ impl UpstreamSpec {
                     ));
                 };
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return invalid(&format!("'url' must start with http:// or https://, got '{url}'"));
+                    return invalid(&format!(
+                        "'url' must start with http:// or https://, got '{url}'"
+                    ));
                 }
                 if self.command.is_some() || !self.args.is_empty() || !self.env.is_empty() {
                     return invalid("'command', 'args' and 'env' are only for transport 'stdio'");
                 }
             }
             Transport::Stdio => {
-                if self.command.as_deref().map_or(true, |c| c.trim().is_empty()) {
+                if self
+                    .command
+                    .as_deref()
+                    .map_or(true, |c| c.trim().is_empty())
+                {
                     return invalid("'command' is required for transport 'stdio'");
                 }
                 if self.url.is_some() || self.bearer_token.is_some() || !self.headers.is_empty() {
-                    return invalid("'url', 'bearer_token' and 'headers' are only for HTTP transports");
+                    return invalid(
+                        "'url', 'bearer_token' and 'headers' are only for HTTP transports",
+                    );
                 }
             }
         }
         for name in self.headers.keys() {
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
-                return invalid(&format!("header name '{name}' is not a valid HTTP header name"));
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+            {
+                return invalid(&format!(
+                    "header name '{name}' is not a valid HTTP header name"
+                ));
             }
         }
         Ok(())
@@ -136,9 +150,15 @@ pub enum ServerCommand {
     },
     Deregister,
     /// The session-worker's report of what registration `id` offers.
-    RecordCatalog { id: ServerId, catalog: Catalog },
+    RecordCatalog {
+        id: ServerId,
+        catalog: Catalog,
+    },
     /// The session-worker could not reach or list registration `id`.
-    RecordDiscoveryFailure { id: ServerId, error: String },
+    RecordDiscoveryFailure {
+        id: ServerId,
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,7 +239,9 @@ pub enum DiscoveryStatus {
     /// Registered; the worker has not reported yet.
     Pending,
     Ready,
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -313,7 +335,10 @@ impl Aggregate for Server {
             }),
             ServerCommand::RecordDiscoveryFailure { id, error } => Ok(match self.current(*id) {
                 Some(current)
-                    if current.status != (DiscoveryStatus::Failed { error: error.clone() }) =>
+                    if current.status
+                        != (DiscoveryStatus::Failed {
+                            error: error.clone(),
+                        }) =>
                 {
                     vec![ServerEvent::DiscoveryFailed {
                         id: *id,
@@ -327,7 +352,8 @@ impl Aggregate for Server {
 
     fn apply(self, event: &ServerEvent) -> Server {
         match event {
-            ServerEvent::Registered { id, name, spec } | ServerEvent::Replaced { id, name, spec, .. } => {
+            ServerEvent::Registered { id, name, spec }
+            | ServerEvent::Replaced { id, name, spec, .. } => {
                 Server::Registered(RegisteredServer {
                     id: *id,
                     name: name.clone(),
@@ -337,16 +363,15 @@ impl Aggregate for Server {
                 })
             }
             ServerEvent::Deregistered { .. } => Server::Deregistered,
-            ServerEvent::CatalogDiscovered { catalog, .. } | ServerEvent::CatalogRefreshed { catalog, .. } => {
-                match self {
-                    Server::Registered(mut r) => {
-                        r.catalog = catalog.clone();
-                        r.status = DiscoveryStatus::Ready;
-                        Server::Registered(r)
-                    }
-                    other => other,
+            ServerEvent::CatalogDiscovered { catalog, .. }
+            | ServerEvent::CatalogRefreshed { catalog, .. } => match self {
+                Server::Registered(mut r) => {
+                    r.catalog = catalog.clone();
+                    r.status = DiscoveryStatus::Ready;
+                    Server::Registered(r)
                 }
-            }
+                other => other,
+            },
             ServerEvent::DiscoveryFailed { error, .. } => match self {
                 Server::Registered(mut r) => {
                     r.status = DiscoveryStatus::Failed {
@@ -394,45 +419,79 @@ mod tests {
     }
     fn catalog(tools: &[&str]) -> Catalog {
         Catalog {
-            tools: tools.iter().map(|t| json!({"name": t, "inputSchema": {"type": "object"}})).collect(),
+            tools: tools
+                .iter()
+                .map(|t| json!({"name": t, "inputSchema": {"type": "object"}}))
+                .collect(),
             ..Default::default()
         }
     }
 
     /// Given history, when command, then these events (or this error).
-    fn check(history: &[ServerEvent], command: ServerCommand, expected: Result<Vec<ServerEvent>, ServerError>) {
+    fn check(
+        history: &[ServerEvent],
+        command: ServerCommand,
+        expected: Result<Vec<ServerEvent>, ServerError>,
+    ) {
         let state = Server::fold(history);
         assert_eq!(state.decide(&command), expected);
     }
 
     fn registered(n: u128) -> ServerEvent {
-        ServerEvent::Registered { id: id(n), name: name(), spec: http_spec() }
+        ServerEvent::Registered {
+            id: id(n),
+            name: name(),
+            spec: http_spec(),
+        }
     }
 
     #[test]
     fn register_new_and_after_deregistration() {
         check(&[], register(1, false), Ok(vec![registered(1)]));
-        let dereg = ServerEvent::Deregistered { id: id(1), name: name() };
-        check(&[registered(1), dereg], register(2, false), Ok(vec![registered(2)]));
+        let dereg = ServerEvent::Deregistered {
+            id: id(1),
+            name: name(),
+        };
+        check(
+            &[registered(1), dereg],
+            register(2, false),
+            Ok(vec![registered(2)]),
+        );
     }
 
     #[test]
     fn register_twice_conflicts_unless_forced() {
-        check(&[registered(1)], register(2, false), Err(ServerError::AlreadyRegistered(name())));
+        check(
+            &[registered(1)],
+            register(2, false),
+            Err(ServerError::AlreadyRegistered(name())),
+        );
         check(
             &[registered(1)],
             register(2, true),
-            Ok(vec![ServerEvent::Replaced { id: id(2), previous: id(1), name: name(), spec: http_spec() }]),
+            Ok(vec![ServerEvent::Replaced {
+                id: id(2),
+                previous: id(1),
+                name: name(),
+                spec: http_spec(),
+            }]),
         );
     }
 
     #[test]
     fn deregister_requires_registration() {
-        check(&[], ServerCommand::Deregister, Err(ServerError::NotRegistered));
+        check(
+            &[],
+            ServerCommand::Deregister,
+            Err(ServerError::NotRegistered),
+        );
         check(
             &[registered(1)],
             ServerCommand::Deregister,
-            Ok(vec![ServerEvent::Deregistered { id: id(1), name: name() }]),
+            Ok(vec![ServerEvent::Deregistered {
+                id: id(1),
+                name: name(),
+            }]),
         );
     }
 
@@ -440,79 +499,148 @@ mod tests {
     fn invalid_specs_are_rejected_with_the_field_named() {
         let mut spec = http_spec();
         spec.url = None;
-        let cmd = ServerCommand::Register { id: id(1), name: name(), spec, force: false };
+        let cmd = ServerCommand::Register {
+            id: id(1),
+            name: name(),
+            spec,
+            force: false,
+        };
         let err = Server::default().decide(&cmd).unwrap_err();
-        assert_eq!(err.to_string(), "invalid server configuration: 'url' is required for transport 'streamable_http'");
+        assert_eq!(
+            err.to_string(),
+            "invalid server configuration: 'url' is required for transport 'streamable_http'"
+        );
 
         let mut spec = http_spec();
         spec.transport = Transport::Stdio;
         spec.url = None;
-        let cmd = ServerCommand::Register { id: id(1), name: name(), spec, force: false };
-        assert!(matches!(Server::default().decide(&cmd), Err(ServerError::InvalidSpec(m)) if m.contains("'command'")));
+        let cmd = ServerCommand::Register {
+            id: id(1),
+            name: name(),
+            spec,
+            force: false,
+        };
+        assert!(
+            matches!(Server::default().decide(&cmd), Err(ServerError::InvalidSpec(m)) if m.contains("'command'"))
+        );
     }
 
     #[test]
     fn catalog_first_discovered_then_refreshed_only_on_change() {
-        let discovered = ServerEvent::CatalogDiscovered { id: id(1), catalog: catalog(&["a"]) };
+        let discovered = ServerEvent::CatalogDiscovered {
+            id: id(1),
+            catalog: catalog(&["a"]),
+        };
         check(
             &[registered(1)],
-            ServerCommand::RecordCatalog { id: id(1), catalog: catalog(&["a"]) },
+            ServerCommand::RecordCatalog {
+                id: id(1),
+                catalog: catalog(&["a"]),
+            },
             Ok(vec![discovered.clone()]),
         );
         check(
             &[registered(1), discovered.clone()],
-            ServerCommand::RecordCatalog { id: id(1), catalog: catalog(&["a"]) },
+            ServerCommand::RecordCatalog {
+                id: id(1),
+                catalog: catalog(&["a"]),
+            },
             Ok(vec![]),
         );
         check(
             &[registered(1), discovered],
-            ServerCommand::RecordCatalog { id: id(1), catalog: catalog(&["a", "b"]) },
-            Ok(vec![ServerEvent::CatalogRefreshed { id: id(1), catalog: catalog(&["a", "b"]) }]),
+            ServerCommand::RecordCatalog {
+                id: id(1),
+                catalog: catalog(&["a", "b"]),
+            },
+            Ok(vec![ServerEvent::CatalogRefreshed {
+                id: id(1),
+                catalog: catalog(&["a", "b"]),
+            }]),
         );
     }
 
     #[test]
     fn stale_reports_are_ignored() {
-        let replaced = ServerEvent::Replaced { id: id(2), previous: id(1), name: name(), spec: http_spec() };
+        let replaced = ServerEvent::Replaced {
+            id: id(2),
+            previous: id(1),
+            name: name(),
+            spec: http_spec(),
+        };
         check(
             &[registered(1), replaced],
-            ServerCommand::RecordCatalog { id: id(1), catalog: catalog(&["old"]) },
+            ServerCommand::RecordCatalog {
+                id: id(1),
+                catalog: catalog(&["old"]),
+            },
             Ok(vec![]),
         );
-        let dereg = ServerEvent::Deregistered { id: id(1), name: name() };
+        let dereg = ServerEvent::Deregistered {
+            id: id(1),
+            name: name(),
+        };
         check(
             &[registered(1), dereg],
-            ServerCommand::RecordDiscoveryFailure { id: id(1), error: "x".into() },
+            ServerCommand::RecordDiscoveryFailure {
+                id: id(1),
+                error: "x".into(),
+            },
             Ok(vec![]),
         );
     }
 
     #[test]
     fn failure_recorded_once_and_cleared_by_a_catalog() {
-        let failed = ServerEvent::DiscoveryFailed { id: id(1), error: "refused".into() };
+        let failed = ServerEvent::DiscoveryFailed {
+            id: id(1),
+            error: "refused".into(),
+        };
         check(
             &[registered(1)],
-            ServerCommand::RecordDiscoveryFailure { id: id(1), error: "refused".into() },
+            ServerCommand::RecordDiscoveryFailure {
+                id: id(1),
+                error: "refused".into(),
+            },
             Ok(vec![failed.clone()]),
         );
         check(
             &[registered(1), failed.clone()],
-            ServerCommand::RecordDiscoveryFailure { id: id(1), error: "refused".into() },
+            ServerCommand::RecordDiscoveryFailure {
+                id: id(1),
+                error: "refused".into(),
+            },
             Ok(vec![]),
         );
         let state = Server::fold(&[registered(1), failed]);
-        let events = state.decide(&ServerCommand::RecordCatalog { id: id(1), catalog: catalog(&["a"]) }).unwrap();
+        let events = state
+            .decide(&ServerCommand::RecordCatalog {
+                id: id(1),
+                catalog: catalog(&["a"]),
+            })
+            .unwrap();
         let state = events.iter().fold(state, |s, e| s.apply(e));
         assert_eq!(state.registered().unwrap().status, DiscoveryStatus::Ready);
     }
 
     #[test]
     fn replacing_resets_the_catalog() {
-        let discovered = ServerEvent::CatalogDiscovered { id: id(1), catalog: catalog(&["a"]) };
-        let replaced = ServerEvent::Replaced { id: id(2), previous: id(1), name: name(), spec: http_spec() };
+        let discovered = ServerEvent::CatalogDiscovered {
+            id: id(1),
+            catalog: catalog(&["a"]),
+        };
+        let replaced = ServerEvent::Replaced {
+            id: id(2),
+            previous: id(1),
+            name: name(),
+            spec: http_spec(),
+        };
         let state = Server::fold(&[registered(1), discovered, replaced]);
         let r = state.registered().unwrap();
-        assert_eq!((r.id, r.catalog.tools.len(), &r.status), (id(2), 0, &DiscoveryStatus::Pending));
+        assert_eq!(
+            (r.id, r.catalog.tools.len(), &r.status),
+            (id(2), 0, &DiscoveryStatus::Pending)
+        );
     }
 
     #[test]
@@ -520,13 +648,17 @@ mod tests {
         let e = registered(1);
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["type"], "registered");
-        let back: ServerEvent = serde_json::from_value(ServerEvent::upcast(e.event_type(), 1, v).unwrap()).unwrap();
+        let back: ServerEvent =
+            serde_json::from_value(ServerEvent::upcast(e.event_type(), 1, v).unwrap()).unwrap();
         assert_eq!(back, e);
         assert!(matches!(
             ServerEvent::upcast("server.registered", 2, json!({})),
             Err(UpcastError::FromTheFuture { found: 2, .. })
         ));
-        assert!(matches!(ServerEvent::upcast("server.nope", 1, json!({})), Err(UpcastError::UnknownType(_))));
+        assert!(matches!(
+            ServerEvent::upcast("server.nope", 1, json!({})),
+            Err(UpcastError::UnknownType(_))
+        ));
     }
 
     #[test]

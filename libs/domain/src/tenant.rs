@@ -39,7 +39,10 @@ pub enum TenantError {
 pub enum Tenant {
     #[default]
     Absent,
-    Active { id: TenantId, display_name: String },
+    Active {
+        id: TenantId,
+        display_name: String,
+    },
 }
 
 impl Aggregate for Tenant {
@@ -50,14 +53,20 @@ impl Aggregate for Tenant {
 
     fn decide(&self, command: &TenantCommand) -> Result<Vec<TenantEvent>, TenantError> {
         match (self, command) {
-            (Tenant::Active { id, .. }, TenantCommand::Create { .. }) => Err(TenantError::AlreadyExists(id.clone())),
-            (Tenant::Absent, TenantCommand::Create { display_name, .. }) if display_name.trim().is_empty() => {
+            (Tenant::Active { id, .. }, TenantCommand::Create { .. }) => {
+                Err(TenantError::AlreadyExists(id.clone()))
+            }
+            (Tenant::Absent, TenantCommand::Create { display_name, .. })
+                if display_name.trim().is_empty() =>
+            {
                 Err(TenantError::EmptyName)
             }
-            (Tenant::Absent, TenantCommand::Create { id, display_name }) => Ok(vec![TenantEvent::Created {
-                id: id.clone(),
-                display_name: display_name.clone(),
-            }]),
+            (Tenant::Absent, TenantCommand::Create { id, display_name }) => {
+                Ok(vec![TenantEvent::Created {
+                    id: id.clone(),
+                    display_name: display_name.clone(),
+                }])
+            }
         }
     }
 
@@ -78,11 +87,17 @@ mod tests {
     #[test]
     fn create_once() {
         let id = TenantId::default_tenant();
-        let cmd = TenantCommand::Create { id: id.clone(), display_name: "Default".into() };
+        let cmd = TenantCommand::Create {
+            id: id.clone(),
+            display_name: "Default".into(),
+        };
         let events = Tenant::Absent.decide(&cmd).unwrap();
         let state = Tenant::fold(&events);
         assert_eq!(state.decide(&cmd), Err(TenantError::AlreadyExists(id)));
-        let blank = TenantCommand::Create { id: TenantId::default_tenant(), display_name: " ".into() };
+        let blank = TenantCommand::Create {
+            id: TenantId::default_tenant(),
+            display_name: " ".into(),
+        };
         assert_eq!(Tenant::Absent.decide(&blank), Err(TenantError::EmptyName));
     }
 }

@@ -29,7 +29,12 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let creds = &url[scheme_end + 3..at];
             match creds.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &creds[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
                 None => url.to_string(),
             }
         }
@@ -54,7 +59,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
 /// Applies `migrations/` (embedded at build time). Safe to run again and from several
 /// processes at once: sqlx takes an advisory lock and skips what is applied.
 pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
-    sqlx::migrate!("../../migrations").run(pool).await.map_err(DbError::Migrate)
+    sqlx::migrate!("../../migrations")
+        .run(pool)
+        .await
+        .map_err(DbError::Migrate)
 }
 
 #[cfg(test)]
@@ -63,7 +71,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
     }

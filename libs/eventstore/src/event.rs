@@ -77,7 +77,10 @@ impl StreamKey {
     /// The bus subject suffix for this stream's events: `TENANT.TYPE.ID`. Tenant ids and
     /// aggregate ids are validated names, free of `.`, `*`, `>` and spaces.
     pub fn subject(&self) -> String {
-        format!("{}.{}.{}", self.tenant, self.aggregate_type, self.aggregate_id)
+        format!(
+            "{}.{}.{}",
+            self.tenant, self.aggregate_type, self.aggregate_id
+        )
     }
 }
 
@@ -131,7 +134,11 @@ pub enum DecodeError {
 impl StoredEvent {
     /// Upcasts and deserialises the payload into the aggregate's event type.
     pub fn decode<E: DomainEvent>(&self) -> Result<E, DecodeError> {
-        let payload = E::upcast(&self.event_type, self.schema_version as u32, self.payload.clone())?;
+        let payload = E::upcast(
+            &self.event_type,
+            self.schema_version as u32,
+            self.payload.clone(),
+        )?;
         serde_json::from_value(payload).map_err(|source| DecodeError::Payload {
             event_id: self.event_id,
             event_type: self.event_type.clone(),

@@ -64,7 +64,10 @@ impl<P: Projector> CommandExecutor<P> {
     }
 
     /// Loads the current state of a stream (no command).
-    pub async fn load<A: Aggregate>(&self, key: &StreamKey) -> Result<(A, i64), ExecuteError<A::Error>> {
+    pub async fn load<A: Aggregate>(
+        &self,
+        key: &StreamKey,
+    ) -> Result<(A, i64), ExecuteError<A::Error>> {
         let history = self.store.load(key).await?;
         fold::<A>(&history)
     }
@@ -92,7 +95,15 @@ impl<P: Projector> CommandExecutor<P> {
             let new_events: Vec<NewEvent> = decided.iter().map(NewEvent::from_domain).collect();
 
             let mut tx = self.store.pool().begin().await?;
-            let stored = match EventStore::append(&mut tx, &key, version, &new_events, &ctx.metadata).await {
+            let stored = match EventStore::append(
+                &mut tx,
+                &key,
+                version,
+                &new_events,
+                &ctx.metadata,
+            )
+            .await
+            {
                 Ok(stored) => stored,
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -158,7 +169,10 @@ impl<P: Projector> CommandExecutor<P> {
         let stream = StreamKey::of::<A>(&ctx.tenant, aggregate_id);
         let history = self.store.load_up_to(&stream, version).await?;
         let (state, _) = fold::<A>(&history)?;
-        let events = history.into_iter().filter(|e| ids.contains(&e.event_id)).collect();
+        let events = history
+            .into_iter()
+            .filter(|e| ids.contains(&e.event_id))
+            .collect();
         Ok(Some(Outcome {
             state,
             version,

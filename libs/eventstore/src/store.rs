@@ -18,7 +18,8 @@ pub enum StoreError {
     Decode(#[from] DecodeError),
 }
 
-const COLUMNS: &str = "global_position, event_id, tenant_id, aggregate_type, aggregate_id, version, \
+const COLUMNS: &str =
+    "global_position, event_id, tenant_id, aggregate_type, aggregate_id, version, \
                        event_type, schema_version, payload, metadata, recorded_at";
 
 #[derive(Clone)]
@@ -40,7 +41,11 @@ impl EventStore {
         self.load_up_to(key, i64::MAX).await
     }
 
-    pub async fn load_up_to(&self, key: &StreamKey, version: i64) -> Result<Vec<StoredEvent>, StoreError> {
+    pub async fn load_up_to(
+        &self,
+        key: &StreamKey,
+        version: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM events WHERE tenant_id = $1 AND aggregate_type = $2 \
              AND aggregate_id = $3 AND version <= $4 ORDER BY version"
@@ -98,7 +103,9 @@ impl EventStore {
                 .await;
             let row = match result {
                 Ok(row) => row,
-                Err(sqlx::Error::Database(e)) if e.constraint() == Some("events_stream_version") => {
+                Err(sqlx::Error::Database(e))
+                    if e.constraint() == Some("events_stream_version") =>
+                {
                     return Err(StoreError::VersionConflict {
                         stream: key.subject(),
                         expected: expected_version,

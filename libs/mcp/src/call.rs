@@ -26,7 +26,10 @@ pub enum CallReply {
     /// The upstream answered: a `CallToolResult` as JSON (which may itself have `isError`).
     Result { result: serde_json::Value },
     /// The call did not reach a result: the gateway reports this as a JSON-RPC / REST error.
-    Error { code: CallErrorCode, message: String },
+    Error {
+        code: CallErrorCode,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,7 +79,13 @@ mod tests {
 
     #[test]
     fn reply_wire_shape() {
-        let r = CallReply::Error { code: CallErrorCode::Timeout, message: "x".into() };
-        assert_eq!(serde_json::to_value(&r).unwrap(), serde_json::json!({"outcome": "error", "code": "TIMEOUT", "message": "x"}));
+        let r = CallReply::Error {
+            code: CallErrorCode::Timeout,
+            message: "x".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::json!({"outcome": "error", "code": "TIMEOUT", "message": "x"})
+        );
     }
 }

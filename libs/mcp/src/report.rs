@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The COMMANDS subject suffix catalog reports travel on.
+pub const COMMAND_KIND: &str = "catalog_report";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogReport {
     pub tenant: String,
@@ -27,5 +30,7 @@ pub enum DiscoveryOutcome {
         #[serde(default)]
         resource_templates: Vec<serde_json::Value>,
     },
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }

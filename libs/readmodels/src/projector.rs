@@ -12,33 +12,49 @@ pub struct CanopyProjector;
 impl Projector for CanopyProjector {
     async fn apply(&self, conn: &mut PgConnection, event: &StoredEvent) -> Result<(), StoreError> {
         match event.aggregate_type.as_str() {
-            t if t == canopy_domain::tenant::Tenant::TYPE => apply_tenant(conn, event, event.decode()?).await,
-            t if t == canopy_domain::server::Server::TYPE => apply_server(conn, event, event.decode()?).await,
+            t if t == canopy_domain::tenant::Tenant::TYPE => {
+                apply_tenant(conn, event, event.decode()?).await
+            }
+            t if t == canopy_domain::server::Server::TYPE => {
+                apply_server(conn, event, event.decode()?).await
+            }
             _ => Ok(()),
         }
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), StoreError> {
-        sqlx::query("TRUNCATE rm_tools, rm_servers, rm_tenants").execute(conn).await?;
+        sqlx::query("TRUNCATE rm_tools, rm_servers, rm_tenants")
+            .execute(conn)
+            .await?;
         Ok(())
     }
 }
 
-async fn apply_tenant(conn: &mut PgConnection, stored: &StoredEvent, event: TenantEvent) -> Result<(), StoreError> {
+async fn apply_tenant(
+    conn: &mut PgConnection,
+    stored: &StoredEvent,
+    event: TenantEvent,
+) -> Result<(), StoreError> {
     match event {
         TenantEvent::Created { id, display_name } => {
-            sqlx::query("INSERT INTO rm_tenants (tenant_id, display_name, created_at) VALUES ($1, $2, $3)")
-                .bind(id.as_str())
-                .bind(display_name)
-                .bind(stored.recorded_at)
-                .execute(conn)
-                .await?;
+            sqlx::query(
+                "INSERT INTO rm_tenants (tenant_id, display_name, created_at) VALUES ($1, $2, $3)",
+            )
+            .bind(id.as_str())
+            .bind(display_name)
+            .bind(stored.recorded_at)
+            .execute(conn)
+            .await?;
         }
     }
     Ok(())
 }
 
-async fn apply_server(conn: &mut PgConnection, stored: &StoredEvent, event: ServerEvent) -> Result<(), StoreError> {
+async fn apply_server(
+    conn: &mut PgConnection,
+    stored: &StoredEvent,
+    event: ServerEvent,
+) -> Result<(), StoreError> {
     let tenant = stored.tenant_id.as_str();
     let name = stored.aggregate_id.as_str();
     match event {
@@ -57,7 +73,8 @@ async fn apply_server(conn: &mut PgConnection, stored: &StoredEvent, event: Serv
                 .execute(conn)
                 .await?;
         }
-        ServerEvent::CatalogDiscovered { catalog, .. } | ServerEvent::CatalogRefreshed { catalog, .. } => {
+        ServerEvent::CatalogDiscovered { catalog, .. }
+        | ServerEvent::CatalogRefreshed { catalog, .. } => {
             set_status(conn, stored, "ready", None).await?;
             replace_tools(conn, tenant, name, &catalog).await?;
         }
@@ -114,14 +131,21 @@ async fn set_status(
     Ok(())
 }
 
-async fn replace_tools(conn: &mut PgConnection, tenant: &str, server: &str, catalog: &Catalog) -> Result<(), StoreError> {
+async fn replace_tools(
+    conn: &mut PgConnection,
+    tenant: &str,
+    server: &str,
+    catalog: &Catalog,
+) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM rm_tools WHERE tenant_id = $1 AND server_name = $2")
         .bind(tenant)
         .bind(server)
         .execute(&mut *conn)
         .await?;
     for (position, tool) in catalog.tools.iter().enumerate() {
-        let Some(tool_name) = tool.get("name").and_then(|n| n.as_str()) else { continue };
+        let Some(tool_name) = tool.get("name").and_then(|n| n.as_str()) else {
+            continue;
+        };
         sqlx::query(
             "INSERT INTO rm_tools (tenant_id, server_name, tool_name, definition, position) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT DO NOTHING",

@@ -38,22 +38,34 @@ const SERVER_COLUMNS: &str = "s.tenant_id, s.name, s.server_id, s.transport, s.d
      (SELECT count(*) FROM rm_tools t WHERE t.tenant_id = s.tenant_id AND t.server_name = s.name) AS tool_count";
 
 pub async fn list_servers(pool: &PgPool, tenant: &TenantId) -> Result<Vec<ServerRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {SERVER_COLUMNS} FROM rm_servers s WHERE s.tenant_id = $1 ORDER BY s.name"))
-        .bind(tenant.as_str())
-        .fetch_all(pool)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {SERVER_COLUMNS} FROM rm_servers s WHERE s.tenant_id = $1 ORDER BY s.name"
+    ))
+    .bind(tenant.as_str())
+    .fetch_all(pool)
+    .await
 }
 
-pub async fn get_server(pool: &PgPool, tenant: &TenantId, name: &str) -> Result<Option<ServerRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {SERVER_COLUMNS} FROM rm_servers s WHERE s.tenant_id = $1 AND s.name = $2"))
-        .bind(tenant.as_str())
-        .bind(name)
-        .fetch_optional(pool)
-        .await
+pub async fn get_server(
+    pool: &PgPool,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<Option<ServerRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {SERVER_COLUMNS} FROM rm_servers s WHERE s.tenant_id = $1 AND s.name = $2"
+    ))
+    .bind(tenant.as_str())
+    .bind(name)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Tools of a tenant, optionally of one server, in server then upstream order.
-pub async fn list_tools(pool: &PgPool, tenant: &TenantId, server: Option<&str>) -> Result<Vec<ToolRow>, sqlx::Error> {
+pub async fn list_tools(
+    pool: &PgPool,
+    tenant: &TenantId,
+    server: Option<&str>,
+) -> Result<Vec<ToolRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT server_name, tool_name, definition, enabled FROM rm_tools \
          WHERE tenant_id = $1 AND ($2::text IS NULL OR server_name = $2) ORDER BY server_name, position",
@@ -65,10 +77,11 @@ pub async fn list_tools(pool: &PgPool, tenant: &TenantId, server: Option<&str>) 
 }
 
 pub async fn tenant_exists(pool: &PgPool, tenant: &TenantId) -> Result<bool, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT tenant_id FROM rm_tenants WHERE tenant_id = $1")
-        .bind(tenant.as_str())
-        .fetch_optional(pool)
-        .await?;
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT tenant_id FROM rm_tenants WHERE tenant_id = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(pool)
+            .await?;
     Ok(row.is_some())
 }
 
@@ -94,15 +107,17 @@ pub async fn all_catalogs(pool: &PgPool) -> Result<Vec<CatalogEntry>, sqlx::Erro
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(tenant_id, server_name, server_id, version, tools)| CatalogEntry {
-            tenant_id,
-            server_name,
-            server_id,
-            version,
-            tools: match tools {
-                Some(serde_json::Value::Array(items)) => items,
-                _ => vec![],
+        .map(
+            |(tenant_id, server_name, server_id, version, tools)| CatalogEntry {
+                tenant_id,
+                server_name,
+                server_id,
+                version,
+                tools: match tools {
+                    Some(serde_json::Value::Array(items)) => items,
+                    _ => vec![],
+                },
             },
-        })
+        )
         .collect())
 }

@@ -42,7 +42,10 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .route("/servers", post(servers::register).get(servers::list))
-        .route("/servers/{name}", get(servers::get).delete(servers::deregister))
+        .route(
+            "/servers/{name}",
+            get(servers::get).delete(servers::deregister),
+        )
         .route("/tools", get(tools::list))
         .route("/tool", get(tools::get))
         .route("/tools/invoke", post(tools::invoke))
@@ -52,11 +55,19 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// Development mode has one tenant, `default`; make sure it exists (idempotent).
-pub async fn ensure_default_tenant(executor: &CommandExecutor<CanopyProjector>) -> Result<(), ExecuteError<TenantError>> {
+pub async fn ensure_default_tenant(
+    executor: &CommandExecutor<CanopyProjector>,
+) -> Result<(), ExecuteError<TenantError>> {
     let id = TenantId::default_tenant();
     let ctx = CommandContext::new(id.clone(), "system");
-    let command = TenantCommand::Create { id: id.clone(), display_name: "Default".into() };
-    match executor.execute::<Tenant>(&ctx, id.as_str(), &command).await {
+    let command = TenantCommand::Create {
+        id: id.clone(),
+        display_name: "Default".into(),
+    };
+    match executor
+        .execute::<Tenant>(&ctx, id.as_str(), &command)
+        .await
+    {
         Ok(_) | Err(ExecuteError::Rejected(TenantError::AlreadyExists(_))) => Ok(()),
         Err(e) => Err(e),
     }

@@ -1,0 +1,242 @@
+//! Bringing services up and down. Every service connects to what it needs, checks it answers
+//! (errors name the setting and the URL), and on SIGTERM/SIGINT the HTTP listener stops first
+//! (in-flight requests finish), then background work drains, then the process exits 0.
+
+use crate::health::{self, HealthState};
+use anyhow::Context;
+use axum::Router;
+use canopy_bus::{Bus, OutboxRelay, RelayOptions};
+use canopy_config::Config;
+use canopy_eventstore::{CommandExecutor, EventStore};
+use canopy_readmodels::CanopyProjector;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceSet {
+    pub api: bool,
+    pub edge: bool,
+    pub worker: bool,
+    pub poller: bool,
+}
+
+impl ServiceSet {
+    pub const ALL: ServiceSet = ServiceSet {
+        api: true,
+        edge: true,
+        worker: true,
+        poller: true,
+    };
+
+    pub fn one(name: &str) -> anyhow::Result<Self> {
+        let none = ServiceSet {
+            api: false,
+            edge: false,
+            worker: false,
+            poller: false,
+        };
+        Ok(match name {
+            "api" => ServiceSet { api: true, ..none },
+            "edge" | "gateway-edge" => ServiceSet { edge: true, ..none },
+            "worker" | "session-worker" => ServiceSet {
+                worker: true,
+                ..none
+            },
+            "poller" | "job-poller" => ServiceSet {
+                poller: true,
+                ..none
+            },
+            other => anyhow::bail!("unknown service '{other}': use api, edge, worker or poller"),
+        })
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            (self.api, "api"),
+            (self.edge, "gateway-edge"),
+            (self.worker, "session-worker"),
+            (self.poller, "job-poller"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+}
+
+async fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {
+    let hint = || {
+        format!("cannot connect to Redis at {url} (set CANOPY_REDIS_URL or redis.url, and check redis-server runs)")
+    };
+    let client = redis::Client::open(url).with_context(hint)?;
+    let connect = redis::aio::ConnectionManager::new(client);
+    tokio::time::timeout(Duration::from_secs(5), connect)
+        .await
+        .map_err(|_| anyhow::anyhow!(hint()))?
+        .with_context(hint)
+}
+
+/// Runs `services` until SIGTERM or SIGINT.
+pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
+    let names = services.names();
+    let pool =
+        canopy_eventstore::connect(&config.database.url, config.database.max_connections).await?;
+    canopy_eventstore::migrate(&pool).await?;
+    let bus = Bus::connect(
+        &config.nats.url,
+        &config.nats.prefix,
+        &format!("canopy {}", names.join("+")),
+    )
+    .await?;
+    bus.ensure_streams().await?;
+    let redis = connect_redis(&config.redis.url).await?;
+    let sealer = crate::secret_key::resolve(&config)?;
+
+    // Two phases: `http` stops the listener; `background` stops everything else after it.
+    let http = CancellationToken::new();
+    let background = CancellationToken::new();
+    tokio::spawn(wait_for_signal(http.clone()));
+
+    let executor = CommandExecutor::new(EventStore::new(pool.clone()), Arc::new(CanopyProjector));
+    let mut tasks = JoinSet::new();
+    let mut app = Router::new();
+    let mut catalog = None;
+    let call_timeout = Duration::from_secs(config.gateway.call_timeout_secs);
+
+    if services.api {
+        canopy_api::ensure_default_tenant(&executor)
+            .await
+            .context("creating the default tenant")?;
+        let state = canopy_api::ApiState {
+            executor: executor.clone(),
+            bus: bus.clone(),
+            sealer: sealer.clone(),
+            discovery_wait: Duration::from_secs(config.gateway.discovery_wait_secs),
+            call_timeout,
+        };
+        app = app.merge(canopy_api::router(state.clone()));
+        let relay = OutboxRelay::new(pool.clone(), bus.clone(), RelayOptions::default());
+        tasks.spawn(relay.run(background.clone()));
+        let stop = background.clone();
+        tasks.spawn(async move {
+            if let Err(e) = canopy_api::run_command_consumer(state, stop).await {
+                tracing::error!(error = %e, "api command consumer stopped");
+            }
+        });
+    }
+    if services.edge {
+        let cache = Arc::new(canopy_gateway_edge::CatalogCache::default());
+        tasks.spawn(canopy_gateway_edge::run_catalog_sync(
+            pool.clone(),
+            bus.clone(),
+            cache.clone(),
+            background.clone(),
+        ));
+        let state = canopy_gateway_edge::EdgeState {
+            cache: cache.clone(),
+            bus: bus.clone(),
+            call_timeout,
+        };
+        let public_host = host_of(&config.public_base());
+        let options = canopy_gateway_edge::EdgeOptions {
+            allowed_hosts: vec![public_host],
+            shutdown: http.clone(),
+        };
+        app = app.merge(canopy_gateway_edge::router(state, options));
+        catalog = Some(cache);
+    }
+    if services.worker {
+        let worker_config = canopy_session_worker::WorkerConfig {
+            connect_timeout: Duration::from_secs(config.worker.upstream_connect_timeout_secs),
+            drain_timeout: Duration::from_secs(config.worker.drain_timeout_secs),
+        };
+        let (pool, bus, sealer, stop) = (
+            pool.clone(),
+            bus.clone(),
+            sealer.clone(),
+            background.clone(),
+        );
+        tasks.spawn(async move {
+            if let Err(e) = canopy_session_worker::run(pool, bus, sealer, worker_config, stop).await
+            {
+                tracing::error!(error = %e, "session-worker stopped");
+            }
+        });
+    }
+    if services.poller {
+        tasks.spawn(canopy_job_poller::run(
+            pool.clone(),
+            bus.clone(),
+            background.clone(),
+        ));
+    }
+
+    let health = HealthState {
+        pool: pool.clone(),
+        bus: bus.clone(),
+        redis,
+        catalog,
+        services: names.clone(),
+    };
+    let app = app.merge(health::router(health));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (set --listen or CANOPY_LISTEN)",
+                config.listen
+            )
+        })?;
+    let base = config.public_base();
+    tracing::info!(services = ?names, listen = %config.listen, "canopy is up");
+    if services.edge {
+        eprintln!("Canopy is running: MCP endpoint {base}/mcp, REST API {base}/api/v0");
+    }
+
+    let drain = Duration::from_secs(config.worker.drain_timeout_secs);
+    let serve = axum::serve(listener, app).with_graceful_shutdown(http.clone().cancelled_owned());
+    let mut serve = std::pin::pin!(std::future::IntoFuture::into_future(serve));
+    tokio::select! {
+        r = &mut serve => r.context("HTTP server failed")?,
+        _ = async { http.cancelled().await; tokio::time::sleep(drain).await } => {
+            tracing::warn!("HTTP connections still open after the drain timeout; closing them");
+        }
+    }
+    tracing::info!("listener closed; stopping background work");
+    background.cancel();
+    let wait_all = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(drain + Duration::from_secs(5), wait_all)
+        .await
+        .is_err()
+    {
+        tracing::warn!("background tasks did not stop in time");
+    }
+    let _ = bus.client.flush().await;
+    pool.close().await;
+    tracing::info!("canopy stopped");
+    Ok(())
+}
+
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority.to_string()
+}
+
+async fn wait_for_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested");
+    token.cancel();
+}

@@ -1,0 +1,179 @@
+//! Serving tool calls: NATS request/reply in the `session-worker` queue group, so each call
+//! reaches exactly one worker. On shutdown the subscription is dropped first (no new calls),
+//! then in-flight calls get up to the drain timeout to finish.
+
+use crate::upstream::{UpstreamError, UpstreamPool};
+use canopy_bus::calls::WORKER_QUEUE_GROUP;
+use canopy_bus::Bus;
+use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest};
+use futures::StreamExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::ServiceError;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub async fn serve(
+    bus: Bus,
+    upstreams: Arc<UpstreamPool>,
+    drain_timeout: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut subscription = bus
+        .client
+        .queue_subscribe(bus.subjects.calls_all(), WORKER_QUEUE_GROUP.into())
+        .await
+        .map_err(|e| anyhow::anyhow!("subscribing to tool calls failed: {e}"))?;
+    let tracker = TaskTracker::new();
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            m = subscription.next() => m,
+        };
+        let Some(message) = message else { break };
+        let Some(reply_to) = message.reply.clone() else {
+            continue;
+        };
+        let bus = bus.clone();
+        let upstreams = upstreams.clone();
+        tracker.spawn(async move {
+            let reply = match serde_json::from_slice::<CallRequest>(&message.payload) {
+                Ok(request) => handle(&bus, &upstreams, request).await,
+                Err(e) => CallReply::Error {
+                    code: CallErrorCode::InvalidRequest,
+                    message: format!("malformed call: {e}"),
+                },
+            };
+            let payload = serde_json::to_vec(&reply).expect("replies serialise");
+            if let Err(e) = bus.client.publish(reply_to, payload.into()).await {
+                tracing::warn!(error = %e, "could not send a call reply");
+            }
+        });
+    }
+    let _ = subscription.unsubscribe().await;
+    tracker.close();
+    let in_flight = tracker.len();
+    if in_flight > 0 {
+        tracing::info!(in_flight, "draining in-flight tool calls");
+    }
+    if tokio::time::timeout(drain_timeout, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            remaining = tracker.len(),
+            "drain timeout: abandoning in-flight calls"
+        );
+    }
+    let _ = bus.client.flush().await;
+    Ok(())
+}
+
+async fn handle(bus: &Bus, upstreams: &UpstreamPool, request: CallRequest) -> CallReply {
+    let started = Instant::now();
+    let reply = call(upstreams, &request).await;
+    let latency = started.elapsed();
+    let (outcome, is_error) = match &reply {
+        CallReply::Result { result } => (
+            "result",
+            result
+                .get("isError")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+        ),
+        CallReply::Error { code, .. } => (code.as_str(), true),
+    };
+    metrics::histogram!("canopy_tool_call_duration_seconds", "outcome" => outcome)
+        .record(latency.as_secs_f64());
+    let record = CallRecord {
+        tenant: request.tenant.clone(),
+        server: request.server.clone(),
+        tool: request.tool.clone(),
+        principal: request.principal.clone(),
+        outcome: outcome.to_string(),
+        is_error,
+        latency_us: latency.as_micros() as u64,
+        at: chrono::Utc::now().to_rfc3339(),
+    };
+    // Fire and forget: the LOGS stream records it; a call never waits on its own record.
+    let subject = bus.subjects.log("toolcalls", &request.tenant);
+    let _ = bus
+        .client
+        .publish(
+            subject,
+            serde_json::to_vec(&record)
+                .expect("records serialise")
+                .into(),
+        )
+        .await;
+    reply
+}
+
+async fn call(upstreams: &UpstreamPool, request: &CallRequest) -> CallReply {
+    let error = |code, message: String| CallReply::Error { code, message };
+    let Ok(server_id) = request.server_id.parse::<uuid::Uuid>() else {
+        return error(
+            CallErrorCode::InvalidRequest,
+            "server_id is not a uuid".into(),
+        );
+    };
+    let timeout = Duration::from_millis(request.timeout_ms);
+    let attempt = async {
+        // A dead pooled connection gets one reconnect before the call fails.
+        for attempt in 0..2 {
+            let connection = match upstreams
+                .get(&request.tenant, &request.server, server_id)
+                .await
+            {
+                Ok(c) => c,
+                Err(UpstreamError::NotRegistered(s)) => {
+                    return error(
+                        CallErrorCode::NotFound,
+                        format!("server '{s}' is not registered"),
+                    )
+                }
+                Err(e @ UpstreamError::Stale { .. }) => {
+                    return error(CallErrorCode::NotFound, e.to_string())
+                }
+                Err(e) => return error(CallErrorCode::UpstreamUnavailable, e.to_string()),
+            };
+            let mut params = CallToolRequestParams::new(request.tool.clone());
+            params.arguments = request.arguments.clone();
+            match connection.peer().call_tool(params).await {
+                Ok(result) => {
+                    return match serde_json::to_value(&result) {
+                        Ok(result) => CallReply::Result { result },
+                        Err(e) => error(
+                            CallErrorCode::Internal,
+                            format!("result not serialisable: {e}"),
+                        ),
+                    }
+                }
+                Err(ServiceError::McpError(e)) => {
+                    return error(
+                        CallErrorCode::UpstreamError,
+                        format!("{} (code {})", e.message, e.code.0),
+                    )
+                }
+                Err(e) if attempt == 0 => {
+                    tracing::info!(server = %request.server, error = %e, "upstream connection failed; reconnecting");
+                    upstreams.forget(&request.tenant, &request.server, server_id);
+                }
+                Err(e) => return error(CallErrorCode::UpstreamUnavailable, e.to_string()),
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(reply) => reply,
+        // Dropping the call future cancels the upstream request (rmcp sends notifications/cancelled).
+        Err(_) => error(
+            CallErrorCode::Timeout,
+            format!(
+                "the upstream did not answer within {} ms",
+                request.timeout_ms
+            ),
+        ),
+    }
+}

@@ -1,0 +1,157 @@
+//! Discovery: a durable consumer shared by all worker replicas takes each registration event
+//! once, connects to the new upstream, lists its catalog and reports the result to the api
+//! service. Reports are idempotent, so a redelivered registration is harmless.
+
+use crate::upstream::{self, UpstreamPool};
+use async_nats::jetstream::consumer::{pull, AckPolicy};
+use canopy_bus::Bus;
+use canopy_domain::server::ServerEvent;
+use canopy_domain::Aggregate;
+use canopy_eventstore::StoredEvent;
+use canopy_mcp::report::{CatalogReport, DiscoveryOutcome, COMMAND_KIND};
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const CONSUMER: &str = "session-worker-discovery";
+
+pub async fn run(bus: Bus, upstreams: Arc<UpstreamPool>, shutdown: CancellationToken) {
+    loop {
+        if let Err(e) = consume(&bus, &upstreams, &shutdown).await {
+            tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "discovery consumer failed; restarting");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+async fn consume(
+    bus: &Bus,
+    upstreams: &Arc<UpstreamPool>,
+    shutdown: &CancellationToken,
+) -> Result<(), canopy_bus::BusError> {
+    let err = |e: Box<dyn std::error::Error + Send + Sync>| canopy_bus::BusError::Consumer {
+        consumer: CONSUMER.into(),
+        source: e,
+    };
+    let stream = bus
+        .jetstream
+        .get_stream(bus.subjects.events_stream())
+        .await
+        .map_err(|e| err(Box::new(e)))?;
+    let consumer = stream
+        .get_or_create_consumer::<pull::Config>(
+            CONSUMER,
+            pull::Config {
+                durable_name: Some(CONSUMER.into()),
+                filter_subject: bus
+                    .subjects
+                    .events_of_type(canopy_domain::server::Server::TYPE),
+                ack_policy: AckPolicy::Explicit,
+                // Longer than a slow upstream's connect + list.
+                ack_wait: upstreams.connect_timeout() * 3,
+                max_ack_pending: 64,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| err(Box::new(e)))?;
+    let mut messages = consumer.messages().await.map_err(|e| err(Box::new(e)))?;
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            m = messages.next() => m,
+        };
+        let Some(message) = next else { return Ok(()) };
+        let message = message.map_err(|e| err(Box::new(e)))?;
+        let stored: StoredEvent = match serde_json::from_slice(&message.payload) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "discovery: malformed event on the bus");
+                let _ = message.ack().await;
+                continue;
+            }
+        };
+        let bus = bus.clone();
+        let upstreams = upstreams.clone();
+        // Each discovery runs on its own, so one slow upstream does not hold up the others.
+        tokio::spawn(async move {
+            if let Err(e) = handle(&bus, &upstreams, &stored).await {
+                tracing::warn!(error = %e, server = %stored.aggregate_id, "discovery report not sent; will be retried");
+                let _ = message
+                    .ack_with(async_nats::jetstream::AckKind::Nak(Some(
+                        Duration::from_secs(1),
+                    )))
+                    .await;
+                return;
+            }
+            let _ = message.ack().await;
+        });
+    }
+}
+
+async fn handle(
+    bus: &Bus,
+    upstreams: &UpstreamPool,
+    stored: &StoredEvent,
+) -> Result<(), canopy_bus::BusError> {
+    let (id, spec) = match stored.decode::<ServerEvent>() {
+        Ok(ServerEvent::Registered { id, spec, .. })
+        | Ok(ServerEvent::Replaced { id, spec, .. }) => (id, spec),
+        _ => return Ok(()),
+    };
+    let (tenant, server) = (stored.tenant_id.as_str(), stored.aggregate_id.as_str());
+    let started = std::time::Instant::now();
+    let outcome = match upstream::connect(
+        upstreams.sealer(),
+        tenant,
+        server,
+        &spec,
+        upstreams.connect_timeout(),
+    )
+    .await
+    {
+        Ok(connection) => {
+            let outcome = upstream::discover(&connection).await;
+            let _ = connection.cancel().await;
+            outcome.unwrap_or_else(|error| DiscoveryOutcome::Failed { error })
+        }
+        Err(e) => DiscoveryOutcome::Failed {
+            error: e.to_string(),
+        },
+    };
+    match &outcome {
+        DiscoveryOutcome::Catalog { tools, .. } => {
+            tracing::info!(
+                tenant,
+                server,
+                tools = tools.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "discovered catalog"
+            )
+        }
+        DiscoveryOutcome::Failed { error } => {
+            tracing::warn!(tenant, server, %error, "discovery failed")
+        }
+    }
+    let report = CatalogReport {
+        tenant: tenant.to_string(),
+        server: server.to_string(),
+        server_id: id.to_string(),
+        caused_by: stored.event_id.to_string(),
+        correlation_id: stored.metadata.correlation_id.to_string(),
+        outcome,
+    };
+    let payload = serde_json::to_vec(&report).expect("reports serialise");
+    // One report per registration event: a redelivery within the window is dropped.
+    bus.publish_durable(
+        bus.subjects.command(COMMAND_KIND),
+        &format!("report-{}", stored.event_id),
+        payload,
+    )
+    .await
+    .map(|_| ())
+}

@@ -1,0 +1,311 @@
+//! Upstream connections: connecting with a registration's (unsealed) credentials, discovering
+//! its catalog, and a pool that shares one connection per registration among concurrent calls.
+
+use canopy_bus::Bus;
+use canopy_domain::server::{ServerEvent, Transport, UpstreamSpec};
+use canopy_domain::TenantId;
+use canopy_mcp::report::DiscoveryOutcome;
+use canopy_secrets::{SealContext, Sealer};
+use futures::StreamExt;
+use rmcp::service::RunningService;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{RoleClient, ServiceExt};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub type Connection = RunningService<RoleClient, ()>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("server '{0}' is not registered")]
+    NotRegistered(String),
+    #[error("server '{server}' was re-registered; retry against the current registration")]
+    Stale { server: String },
+    #[error("cannot open the registration's secrets: {0}")]
+    Secret(#[from] canopy_secrets::SecretError),
+    #[error("invalid upstream configuration: {0}")]
+    Config(String),
+    #[error("connecting to the upstream timed out after {0:?}")]
+    ConnectTimeout(Duration),
+    #[error("connecting to the upstream failed: {0}")]
+    Connect(String),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Connects to an upstream as its registration says, unsealing secrets for that upstream only.
+pub async fn connect(
+    sealer: &Sealer,
+    tenant: &str,
+    server: &str,
+    spec: &UpstreamSpec,
+    timeout: Duration,
+) -> Result<Connection, UpstreamError> {
+    let open = |field: &str, sealed| {
+        sealer.open(
+            SealContext {
+                tenant,
+                server,
+                field,
+            },
+            sealed,
+        )
+    };
+    let connecting = async {
+        match spec.transport {
+            Transport::StreamableHttp => {
+                let url = spec
+                    .url
+                    .clone()
+                    .ok_or_else(|| UpstreamError::Config("url is missing".into()))?;
+                let mut config = StreamableHttpClientTransportConfig::with_uri(url);
+                if let Some(token) = &spec.bearer_token {
+                    config = config.auth_header(open("bearer_token", token)?);
+                }
+                let mut headers = HashMap::new();
+                for (name, sealed) in &spec.headers {
+                    let value = open(&format!("header:{name}"), sealed)?;
+                    let name = http::HeaderName::try_from(name.as_str())
+                        .map_err(|e| UpstreamError::Config(format!("header name '{name}': {e}")))?;
+                    let value = http::HeaderValue::try_from(value).map_err(|e| {
+                        UpstreamError::Config(format!("header '{name}' value: {e}"))
+                    })?;
+                    headers.insert(name, value);
+                }
+                let config = config.custom_headers(headers);
+                ().serve(StreamableHttpClientTransport::from_config(config))
+                    .await
+                    .map_err(|e| UpstreamError::Connect(e.to_string()))
+            }
+            Transport::Stdio | Transport::Sse => Err(UpstreamError::Config(format!(
+                "transport '{}' is not supported by this session-worker yet",
+                spec.transport.as_str()
+            ))),
+        }
+    };
+    tokio::time::timeout(timeout, connecting)
+        .await
+        .map_err(|_| UpstreamError::ConnectTimeout(timeout))?
+}
+
+/// Lists every page of everything the upstream advertises, keeping each item's JSON whole.
+pub async fn discover(connection: &Connection) -> Result<DiscoveryOutcome, String> {
+    let peer = connection.peer();
+    let capabilities = peer
+        .peer_info()
+        .map(|i| i.capabilities.clone())
+        .unwrap_or_default();
+    let to_values =
+        |v: Result<Vec<serde_json::Value>, serde_json::Error>| v.map_err(|e| e.to_string());
+    let tools = match capabilities.tools {
+        Some(_) => {
+            let tools = peer
+                .list_all_tools()
+                .await
+                .map_err(|e| format!("tools/list failed: {e}"))?;
+            to_values(tools.iter().map(serde_json::to_value).collect())?
+        }
+        None => vec![],
+    };
+    let prompts = match capabilities.prompts {
+        Some(_) => {
+            let prompts = peer
+                .list_all_prompts()
+                .await
+                .map_err(|e| format!("prompts/list failed: {e}"))?;
+            to_values(prompts.iter().map(serde_json::to_value).collect())?
+        }
+        None => vec![],
+    };
+    let (resources, resource_templates) = match capabilities.resources {
+        Some(_) => {
+            let r = peer
+                .list_all_resources()
+                .await
+                .map_err(|e| format!("resources/list failed: {e}"))?;
+            let t = peer
+                .list_all_resource_templates()
+                .await
+                .map_err(|e| format!("resources/templates/list failed: {e}"))?;
+            (
+                to_values(r.iter().map(serde_json::to_value).collect())?,
+                to_values(t.iter().map(serde_json::to_value).collect())?,
+            )
+        }
+        None => (vec![], vec![]),
+    };
+    Ok(DiscoveryOutcome::Catalog {
+        tools,
+        prompts,
+        resources,
+        resource_templates,
+    })
+}
+
+type Key = (String, String);
+
+struct Slot {
+    server_id: Uuid,
+    connection: OnceCell<Arc<Connection>>,
+}
+
+/// One live connection per (tenant, server) registration, shared by concurrent calls and
+/// opened on first use. A call for a newer registration replaces the slot.
+pub struct UpstreamPool {
+    pool: PgPool,
+    sealer: Sealer,
+    connect_timeout: Duration,
+    slots: Mutex<HashMap<Key, Arc<Slot>>>,
+}
+
+impl UpstreamPool {
+    pub fn new(pool: PgPool, sealer: Sealer, connect_timeout: Duration) -> Self {
+        Self {
+            pool,
+            sealer,
+            connect_timeout,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The connection for `server_id` of (tenant, server), opening it if needed.
+    pub async fn get(
+        &self,
+        tenant: &str,
+        server: &str,
+        server_id: Uuid,
+    ) -> Result<Arc<Connection>, UpstreamError> {
+        let key = (tenant.to_string(), server.to_string());
+        let slot = {
+            let mut slots = self.slots.lock().expect("pool lock");
+            match slots.get(&key) {
+                Some(slot) if slot.server_id == server_id => slot.clone(),
+                _ => {
+                    let slot = Arc::new(Slot {
+                        server_id,
+                        connection: OnceCell::new(),
+                    });
+                    slots.insert(key.clone(), slot.clone());
+                    slot
+                }
+            }
+        };
+        let result = slot
+            .connection
+            .get_or_try_init(|| async {
+                let tenant_id = TenantId::parse(tenant.to_string())
+                    .map_err(|e| UpstreamError::Config(e.to_string()))?;
+                let row = canopy_readmodels::get_server(&self.pool, &tenant_id, server)
+                    .await?
+                    .ok_or_else(|| UpstreamError::NotRegistered(server.to_string()))?;
+                if row.server_id != server_id {
+                    return Err(UpstreamError::Stale {
+                        server: server.to_string(),
+                    });
+                }
+                let connection = connect(
+                    &self.sealer,
+                    tenant,
+                    server,
+                    &row.spec,
+                    self.connect_timeout,
+                )
+                .await?;
+                tracing::info!(tenant, server, "connected to upstream");
+                Ok(Arc::new(connection))
+            })
+            .await
+            .cloned();
+        if result.is_err() {
+            self.forget_slot(&key, &slot);
+        }
+        result
+    }
+
+    /// Drops a connection that failed, so the next call reconnects.
+    pub fn forget(&self, tenant: &str, server: &str, server_id: Uuid) {
+        let key = (tenant.to_string(), server.to_string());
+        let mut slots = self.slots.lock().expect("pool lock");
+        if slots.get(&key).is_some_and(|s| s.server_id == server_id) {
+            slots.remove(&key);
+        }
+    }
+
+    fn forget_slot(&self, key: &Key, slot: &Arc<Slot>) {
+        let mut slots = self.slots.lock().expect("pool lock");
+        if slots.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            slots.remove(key);
+        }
+    }
+
+    /// Removes whatever is held for (tenant, server); the connection closes when the last
+    /// call using it finishes.
+    pub fn evict(&self, tenant: &str, server: &str) {
+        self.slots
+            .lock()
+            .expect("pool lock")
+            .remove(&(tenant.to_string(), server.to_string()));
+    }
+
+    pub async fn close_all(&self) {
+        let slots: Vec<Arc<Slot>> = self
+            .slots
+            .lock()
+            .expect("pool lock")
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for slot in slots {
+            if let Some(connection) = slot.connection.get() {
+                connection.cancellation_token().cancel();
+            }
+        }
+    }
+}
+
+/// Every worker replica evicts connections of registrations that were replaced or removed.
+pub async fn run_invalidation(bus: Bus, upstreams: Arc<UpstreamPool>, shutdown: CancellationToken) {
+    let filter = bus
+        .subjects
+        .events_of_type(<canopy_domain::server::Server as canopy_domain::Aggregate>::TYPE);
+    loop {
+        match canopy_bus::tail_events(&bus, filter.clone()).await {
+            Ok(mut events) => loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    e = events.next() => e,
+                };
+                match next {
+                    Some(Ok(stored)) => {
+                        if let Ok(ServerEvent::Replaced { .. } | ServerEvent::Deregistered { .. }) =
+                            stored.decode::<ServerEvent>()
+                        {
+                            upstreams.evict(&stored.tenant_id, &stored.aggregate_id);
+                        }
+                    }
+                    Some(Err(e)) => tracing::warn!(error = %e, "invalidation tail error"),
+                    None => break,
+                }
+            },
+            Err(e) => tracing::warn!(error = %e, "invalidation tail cannot start; retrying"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
