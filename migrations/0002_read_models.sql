@@ -16,6 +16,9 @@ CREATE TABLE IF NOT EXISTS rm_servers (
     spec          JSONB       NOT NULL,
     status        TEXT        NOT NULL,
     status_error  TEXT,
+    enabled       BOOLEAN     NOT NULL,
+    -- the aggregate's state after `version` (a snapshot): what edge caches start from
+    state         JSONB       NOT NULL,
     version       BIGINT      NOT NULL,
     registered_at TIMESTAMPTZ NOT NULL,
     updated_at    TIMESTAMPTZ NOT NULL,
@@ -28,8 +31,32 @@ CREATE TABLE IF NOT EXISTS rm_tools (
     tool_name   TEXT    NOT NULL,
     -- the MCP Tool object exactly as the upstream sent it
     definition  JSONB   NOT NULL,
-    enabled     BOOLEAN NOT NULL DEFAULT true,
+    enabled     BOOLEAN NOT NULL,
     position    INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, server_name, tool_name),
+    FOREIGN KEY (tenant_id, server_name) REFERENCES rm_servers (tenant_id, name) ON DELETE CASCADE
+);
+
+CREATE TABLE IF NOT EXISTS rm_prompts (
+    tenant_id   TEXT    NOT NULL,
+    server_name TEXT    NOT NULL,
+    prompt_name TEXT    NOT NULL,
+    definition  JSONB   NOT NULL,
+    enabled     BOOLEAN NOT NULL,
+    position    INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, server_name, prompt_name),
+    FOREIGN KEY (tenant_id, server_name) REFERENCES rm_servers (tenant_id, name) ON DELETE CASCADE
+);
+
+-- Resources and resource templates (is_template), keyed by URI or URI template.
+CREATE TABLE IF NOT EXISTS rm_resources (
+    tenant_id   TEXT    NOT NULL,
+    server_name TEXT    NOT NULL,
+    uri         TEXT    NOT NULL,
+    is_template BOOLEAN NOT NULL,
+    definition  JSONB   NOT NULL,
+    enabled     BOOLEAN NOT NULL,
+    position    INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, server_name, uri),
     FOREIGN KEY (tenant_id, server_name) REFERENCES rm_servers (tenant_id, name) ON DELETE CASCADE
 );

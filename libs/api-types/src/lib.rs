@@ -117,6 +117,8 @@ pub struct ServerView {
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_error: Option<String>,
+    /// False when the whole server is disabled.
+    pub enabled: bool,
     pub tool_count: usize,
     pub registered_at: String,
     pub updated_at: String,
@@ -137,6 +139,49 @@ pub struct ToolView {
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<serde_json::Value>,
+}
+
+/// A prompt as `GET /api/v0/prompts` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptView {
+    /// `server__prompt`
+    pub name: String,
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The MCP prompt arguments: `[{"name", "description", "required"}]`.
+    pub arguments: serde_json::Value,
+}
+
+/// `POST /api/v0/prompts/render`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenderPromptRequest {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<BTreeMap<String, String>>,
+}
+
+/// A resource or resource template as `GET /api/v0/resources` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceView {
+    /// `canopy://server/<upstream uri or uri template>`
+    pub uri: String,
+    pub server: String,
+    pub is_template: bool,
+    pub enabled: bool,
+    /// The MCP resource (or template) object as the upstream sent it.
+    pub definition: serde_json::Value,
+}
+
+/// `POST /api/v0/resources/read`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadResourceRequest {
+    /// `canopy://server/<uri>`
+    pub uri: String,
 }
 
 /// `GET /readyz`: each dependency and whether it answered.

@@ -139,6 +139,44 @@ impl Catalog {
     }
 }
 
+/// What an enable/disable applies to within a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureKind {
+    Tool,
+    Prompt,
+    /// Resources and resource templates, by URI (template).
+    Resource,
+}
+
+impl FeatureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeatureKind::Tool => "tool",
+            FeatureKind::Prompt => "prompt",
+            FeatureKind::Resource => "resource",
+        }
+    }
+}
+
+impl Catalog {
+    /// The names (tools, prompts) or URIs (resources, templates) of one kind, in upstream order.
+    pub fn names(&self, kind: FeatureKind) -> Vec<&str> {
+        fn pick<'a>(items: &'a [serde_json::Value], key: &str) -> Vec<&'a str> {
+            items.iter().filter_map(|i| i.get(key)?.as_str()).collect()
+        }
+        match kind {
+            FeatureKind::Tool => pick(&self.tools, "name"),
+            FeatureKind::Prompt => pick(&self.prompts, "name"),
+            FeatureKind::Resource => {
+                let mut uris = pick(&self.resources, "uri");
+                uris.extend(pick(&self.resource_templates, "uriTemplate"));
+                uris
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerCommand {
     /// Register under a fresh id; with `force`, replace a current registration.
@@ -158,6 +196,18 @@ pub enum ServerCommand {
     RecordDiscoveryFailure {
         id: ServerId,
         error: String,
+    },
+    /// Enable or disable the whole server: its tools, prompts and resources disappear from
+    /// every MCP endpoint and every call path, and come back as they were.
+    SetServerEnabled {
+        enabled: bool,
+    },
+    /// Enable or disable some of the server's tools, prompts or resources; `None` means every
+    /// one the catalog has now.
+    SetFeaturesEnabled {
+        kind: FeatureKind,
+        names: Option<Vec<String>>,
+        enabled: bool,
     },
 }
 
@@ -191,6 +241,16 @@ pub enum ServerEvent {
         id: ServerId,
         error: String,
     },
+    ServerToggled {
+        id: ServerId,
+        enabled: bool,
+    },
+    FeaturesToggled {
+        id: ServerId,
+        kind: FeatureKind,
+        names: Vec<String>,
+        enabled: bool,
+    },
 }
 
 const SERVER_EVENT_TYPES: &[&str] = &[
@@ -200,6 +260,8 @@ const SERVER_EVENT_TYPES: &[&str] = &[
     "server.catalog_discovered",
     "server.catalog_refreshed",
     "server.discovery_failed",
+    "server.toggled",
+    "server.features_toggled",
 ];
 
 impl DomainEvent for ServerEvent {
@@ -211,6 +273,8 @@ impl DomainEvent for ServerEvent {
             ServerEvent::CatalogDiscovered { .. } => SERVER_EVENT_TYPES[3],
             ServerEvent::CatalogRefreshed { .. } => SERVER_EVENT_TYPES[4],
             ServerEvent::DiscoveryFailed { .. } => SERVER_EVENT_TYPES[5],
+            ServerEvent::ServerToggled { .. } => SERVER_EVENT_TYPES[6],
+            ServerEvent::FeaturesToggled { .. } => SERVER_EVENT_TYPES[7],
         }
     }
 
@@ -231,6 +295,11 @@ pub enum ServerError {
     NotRegistered,
     #[error("invalid server configuration: {0}")]
     InvalidSpec(String),
+    #[error("server has no {kind} named {names}", kind = .kind.as_str(), names = .names.join(", "))]
+    UnknownFeatures {
+        kind: FeatureKind,
+        names: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,6 +320,22 @@ pub struct RegisteredServer {
     pub spec: UpstreamSpec,
     pub catalog: Catalog,
     pub status: DiscoveryStatus,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// Disabled names per kind; kept across catalog refreshes, cleared by re-registration.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub disabled: BTreeMap<FeatureKind, std::collections::BTreeSet<String>>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl RegisteredServer {
+    /// Whether one tool, prompt or resource is offered: the server and the item are enabled.
+    pub fn is_enabled(&self, kind: FeatureKind, name: &str) -> bool {
+        self.enabled && !self.disabled.get(&kind).is_some_and(|d| d.contains(name))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -347,6 +432,59 @@ impl Aggregate for Server {
                 }
                 _ => vec![],
             }),
+            ServerCommand::SetServerEnabled { enabled } => {
+                let current = self.registered().ok_or(ServerError::NotRegistered)?;
+                Ok(if current.enabled == *enabled {
+                    vec![]
+                } else {
+                    vec![ServerEvent::ServerToggled {
+                        id: current.id,
+                        enabled: *enabled,
+                    }]
+                })
+            }
+            ServerCommand::SetFeaturesEnabled {
+                kind,
+                names,
+                enabled,
+            } => {
+                let current = self.registered().ok_or(ServerError::NotRegistered)?;
+                let known = current.catalog.names(*kind);
+                let requested: Vec<String> = match names {
+                    Some(names) => {
+                        let unknown: Vec<String> = names
+                            .iter()
+                            .filter(|n| !known.contains(&n.as_str()))
+                            .cloned()
+                            .collect();
+                        if !unknown.is_empty() {
+                            return Err(ServerError::UnknownFeatures {
+                                kind: *kind,
+                                names: unknown,
+                            });
+                        }
+                        names.clone()
+                    }
+                    None => known.iter().map(|n| n.to_string()).collect(),
+                };
+                let disabled = current.disabled.get(kind);
+                let mut changing: Vec<String> = requested
+                    .into_iter()
+                    .filter(|n| disabled.is_some_and(|d| d.contains(n)) == *enabled)
+                    .collect();
+                changing.sort();
+                changing.dedup();
+                Ok(if changing.is_empty() {
+                    vec![]
+                } else {
+                    vec![ServerEvent::FeaturesToggled {
+                        id: current.id,
+                        kind: *kind,
+                        names: changing,
+                        enabled: *enabled,
+                    }]
+                })
+            }
         }
     }
 
@@ -360,6 +498,8 @@ impl Aggregate for Server {
                     spec: spec.clone(),
                     catalog: Catalog::default(),
                     status: DiscoveryStatus::Pending,
+                    enabled: true,
+                    disabled: BTreeMap::new(),
                 })
             }
             ServerEvent::Deregistered { .. } => Server::Deregistered,
@@ -377,6 +517,35 @@ impl Aggregate for Server {
                     r.status = DiscoveryStatus::Failed {
                         error: error.clone(),
                     };
+                    Server::Registered(r)
+                }
+                other => other,
+            },
+            ServerEvent::ServerToggled { enabled, .. } => match self {
+                Server::Registered(mut r) => {
+                    r.enabled = *enabled;
+                    Server::Registered(r)
+                }
+                other => other,
+            },
+            ServerEvent::FeaturesToggled {
+                kind,
+                names,
+                enabled,
+                ..
+            } => match self {
+                Server::Registered(mut r) => {
+                    let set = r.disabled.entry(*kind).or_default();
+                    for name in names {
+                        if *enabled {
+                            set.remove(name);
+                        } else {
+                            set.insert(name.clone());
+                        }
+                    }
+                    if set.is_empty() {
+                        r.disabled.remove(kind);
+                    }
                     Server::Registered(r)
                 }
                 other => other,
@@ -659,6 +828,86 @@ mod tests {
             ServerEvent::upcast("server.nope", 1, json!({})),
             Err(UpcastError::UnknownType(_))
         ));
+    }
+
+    fn ready(tools: &[&str]) -> Server {
+        Server::fold(&[
+            registered(1),
+            ServerEvent::CatalogDiscovered {
+                id: id(1),
+                catalog: catalog(tools),
+            },
+        ])
+    }
+
+    fn toggle(names: Option<&[&str]>, enabled: bool) -> ServerCommand {
+        ServerCommand::SetFeaturesEnabled {
+            kind: FeatureKind::Tool,
+            names: names.map(|n| n.iter().map(|s| s.to_string()).collect()),
+            enabled,
+        }
+    }
+
+    fn run(state: Server, command: ServerCommand) -> Server {
+        let events = state.decide(&command).unwrap();
+        events.iter().fold(state, |s, e| s.apply(e))
+    }
+
+    #[test]
+    fn disabling_tools_is_remembered_across_refreshes_and_idempotent() {
+        let state = run(ready(&["a", "b", "c"]), toggle(Some(&["b"]), false));
+        let r = state.registered().unwrap();
+        assert!(r.is_enabled(FeatureKind::Tool, "a") && !r.is_enabled(FeatureKind::Tool, "b"));
+        assert_eq!(
+            state.decide(&toggle(Some(&["b"]), false)).unwrap(),
+            vec![],
+            "already disabled"
+        );
+        let refreshed = run(
+            state,
+            ServerCommand::RecordCatalog {
+                id: id(1),
+                catalog: catalog(&["a", "b", "d"]),
+            },
+        );
+        assert!(!refreshed
+            .registered()
+            .unwrap()
+            .is_enabled(FeatureKind::Tool, "b"));
+        let back = run(refreshed, toggle(Some(&["b"]), true));
+        assert!(back.registered().unwrap().disabled.is_empty());
+    }
+
+    #[test]
+    fn disabling_all_tools_of_a_server_and_unknown_names() {
+        let state = run(ready(&["a", "b"]), toggle(None, false));
+        let r = state.registered().unwrap();
+        assert!(!r.is_enabled(FeatureKind::Tool, "a") && !r.is_enabled(FeatureKind::Tool, "b"));
+        assert_eq!(
+            ready(&["a"]).decide(&toggle(Some(&["a", "zz"]), false)),
+            Err(ServerError::UnknownFeatures {
+                kind: FeatureKind::Tool,
+                names: vec!["zz".into()]
+            })
+        );
+    }
+
+    #[test]
+    fn a_disabled_server_hides_everything_and_restores_item_state() {
+        let state = run(ready(&["a", "b"]), toggle(Some(&["b"]), false));
+        let off = run(state, ServerCommand::SetServerEnabled { enabled: false });
+        assert!(!off.registered().unwrap().is_enabled(FeatureKind::Tool, "a"));
+        assert_eq!(
+            off.decide(&ServerCommand::SetServerEnabled { enabled: false })
+                .unwrap(),
+            vec![]
+        );
+        let on = run(off, ServerCommand::SetServerEnabled { enabled: true });
+        let r = on.registered().unwrap();
+        assert!(r.is_enabled(FeatureKind::Tool, "a") && !r.is_enabled(FeatureKind::Tool, "b"));
+        // Re-registration starts over: everything enabled.
+        let replaced = run(on, register(2, true));
+        assert!(replaced.registered().unwrap().disabled.is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The tool-call protocol between gateway edge and session-worker, carried by NATS
-//! request/reply on `PREFIX.calls.TENANT.SERVER`. Results travel as the upstream's JSON,
-//! untouched, so nothing the upstream said is lost in between.
+//! The protocol between gateway edge (or REST) and session-worker for requests that reach an
+//! upstream (tool calls, prompt gets, resource reads), carried by NATS request/reply on
+//! `PREFIX.calls.TENANT.SERVER`. Results travel as the upstream's JSON, untouched, so nothing
+//! the upstream said is lost in between.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,10 +11,8 @@ pub struct CallRequest {
     pub server: String,
     /// The registration the caller saw; a worker holding another one reconnects first.
     pub server_id: String,
-    /// The upstream's own tool name (unprefixed).
-    pub tool: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arguments: Option<serde_json::Map<String, serde_json::Value>>,
+    /// What to ask the upstream, in the upstream's own names (unprefixed, original URIs).
+    pub op: UpstreamOp,
     /// Who called, for the call record.
     pub principal: String,
     /// Milliseconds the caller will wait; the worker gives up at the same time.
@@ -21,9 +20,47 @@ pub struct CallRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum UpstreamOp {
+    CallTool {
+        tool: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+    GetPrompt {
+        prompt: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+    ReadResource {
+        uri: String,
+    },
+}
+
+impl UpstreamOp {
+    /// The name the call record uses: the tool, prompt or resource.
+    pub fn target(&self) -> &str {
+        match self {
+            UpstreamOp::CallTool { tool, .. } => tool,
+            UpstreamOp::GetPrompt { prompt, .. } => prompt,
+            UpstreamOp::ReadResource { uri } => uri,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamOp::CallTool { .. } => "tools/call",
+            UpstreamOp::GetPrompt { .. } => "prompts/get",
+            UpstreamOp::ReadResource { .. } => "resources/read",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum CallReply {
-    /// The upstream answered: a `CallToolResult` as JSON (which may itself have `isError`).
+    /// The upstream answered: a `CallToolResult`, `GetPromptResult` or `ReadResourceResult` as
+    /// JSON (a tool result may itself have `isError`).
     Result { result: serde_json::Value },
     /// The call did not reach a result: the gateway reports this as a JSON-RPC / REST error.
     Error {
@@ -65,7 +102,10 @@ impl CallErrorCode {
 pub struct CallRecord {
     pub tenant: String,
     pub server: String,
-    pub tool: String,
+    /// `tools/call`, `prompts/get` or `resources/read`.
+    pub method: String,
+    /// The tool, prompt or resource URI.
+    pub target: String,
     pub principal: String,
     pub outcome: String,
     pub is_error: bool,

@@ -1,6 +1,8 @@
-//! Applies tenant and server events to the `rm_*` tables.
+//! Applies tenant and server events to the `rm_*` tables. A server's rows are re-materialised
+//! from the aggregate's state after each event (the state itself is kept in `rm_servers.state`),
+//! so the read model can never disagree with the domain's own `apply`.
 
-use canopy_domain::server::{Catalog, ServerEvent, UpstreamSpec};
+use canopy_domain::server::{FeatureKind, RegisteredServer, Server, ServerEvent};
 use canopy_domain::tenant::TenantEvent;
 use canopy_domain::Aggregate;
 use canopy_eventstore::{Projector, StoreError, StoredEvent};
@@ -15,15 +17,13 @@ impl Projector for CanopyProjector {
             t if t == canopy_domain::tenant::Tenant::TYPE => {
                 apply_tenant(conn, event, event.decode()?).await
             }
-            t if t == canopy_domain::server::Server::TYPE => {
-                apply_server(conn, event, event.decode()?).await
-            }
+            t if t == Server::TYPE => apply_server(conn, event, event.decode()?).await,
             _ => Ok(()),
         }
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), StoreError> {
-        sqlx::query("TRUNCATE rm_tools, rm_servers, rm_tenants")
+        sqlx::query("TRUNCATE rm_resources, rm_prompts, rm_tools, rm_servers, rm_tenants")
             .execute(conn)
             .await?;
         Ok(())
@@ -55,31 +55,41 @@ async fn apply_server(
     stored: &StoredEvent,
     event: ServerEvent,
 ) -> Result<(), StoreError> {
-    let tenant = stored.tenant_id.as_str();
-    let name = stored.aggregate_id.as_str();
-    match event {
-        ServerEvent::Registered { id, spec, .. } | ServerEvent::Replaced { id, spec, .. } => {
-            upsert_server(conn, stored, id.0, &spec).await?;
-            sqlx::query("DELETE FROM rm_tools WHERE tenant_id = $1 AND server_name = $2")
-                .bind(tenant)
-                .bind(name)
-                .execute(&mut *conn)
-                .await?;
+    let (tenant, name) = (stored.tenant_id.as_str(), stored.aggregate_id.as_str());
+    let previous: Option<(serde_json::Value,)> = sqlx::query_as(
+        "SELECT state FROM rm_servers WHERE tenant_id = $1 AND name = $2 FOR UPDATE",
+    )
+    .bind(tenant)
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let state: Server = match previous {
+        Some((json,)) => serde_json::from_value(json)
+            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?,
+        None => Server::Absent,
+    };
+    let catalog_changed = matches!(
+        event,
+        ServerEvent::Registered { .. }
+            | ServerEvent::Replaced { .. }
+            | ServerEvent::CatalogDiscovered { .. }
+            | ServerEvent::CatalogRefreshed { .. }
+            | ServerEvent::ServerToggled { .. }
+            | ServerEvent::FeaturesToggled { .. }
+    );
+    match state.apply(&event) {
+        Server::Registered(server) => {
+            upsert_server(conn, stored, &server).await?;
+            if catalog_changed {
+                replace_catalog(conn, tenant, name, &server).await?;
+            }
         }
-        ServerEvent::Deregistered { .. } => {
+        Server::Absent | Server::Deregistered => {
             sqlx::query("DELETE FROM rm_servers WHERE tenant_id = $1 AND name = $2")
                 .bind(tenant)
                 .bind(name)
                 .execute(conn)
                 .await?;
-        }
-        ServerEvent::CatalogDiscovered { catalog, .. }
-        | ServerEvent::CatalogRefreshed { catalog, .. } => {
-            set_status(conn, stored, "ready", None).await?;
-            replace_tools(conn, tenant, name, &catalog).await?;
-        }
-        ServerEvent::DiscoveryFailed { error, .. } => {
-            set_status(conn, stored, "error", Some(&error)).await?;
         }
     }
     Ok(())
@@ -88,72 +98,112 @@ async fn apply_server(
 async fn upsert_server(
     conn: &mut PgConnection,
     stored: &StoredEvent,
-    server_id: uuid::Uuid,
-    spec: &UpstreamSpec,
+    server: &RegisteredServer,
 ) -> Result<(), StoreError> {
+    let (status, error) = match &server.status {
+        canopy_domain::server::DiscoveryStatus::Pending => ("pending", None),
+        canopy_domain::server::DiscoveryStatus::Ready => ("ready", None),
+        canopy_domain::server::DiscoveryStatus::Failed { error } => ("error", Some(error.as_str())),
+    };
+    let state = serde_json::to_value(Server::Registered(server.clone())).expect("state serialises");
+    let is_new = matches!(
+        stored.event_type.as_str(),
+        "server.registered" | "server.replaced"
+    );
     sqlx::query(
         "INSERT INTO rm_servers (tenant_id, name, server_id, transport, description, spec, status, status_error, \
-         version, registered_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', NULL, $7, $8, $8) \
+         enabled, state, version, registered_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
          ON CONFLICT (tenant_id, name) DO UPDATE SET server_id = $3, transport = $4, description = $5, spec = $6, \
-         status = 'pending', status_error = NULL, version = $7, registered_at = $8, updated_at = $8",
+         status = $7, status_error = $8, enabled = $9, state = $10, version = $11, updated_at = $12, \
+         registered_at = CASE WHEN $13 THEN $12 ELSE rm_servers.registered_at END",
     )
     .bind(&stored.tenant_id)
     .bind(&stored.aggregate_id)
-    .bind(server_id)
-    .bind(spec.transport.as_str())
-    .bind(&spec.description)
-    .bind(serde_json::to_value(spec).expect("spec serialises"))
-    .bind(stored.version)
-    .bind(stored.recorded_at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-async fn set_status(
-    conn: &mut PgConnection,
-    stored: &StoredEvent,
-    status: &str,
-    error: Option<&str>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE rm_servers SET status = $3, status_error = $4, version = $5, updated_at = $6 \
-         WHERE tenant_id = $1 AND name = $2",
-    )
-    .bind(&stored.tenant_id)
-    .bind(&stored.aggregate_id)
+    .bind(server.id.0)
+    .bind(server.spec.transport.as_str())
+    .bind(&server.spec.description)
+    .bind(serde_json::to_value(&server.spec).expect("spec serialises"))
     .bind(status)
     .bind(error)
+    .bind(server.enabled)
+    .bind(state)
     .bind(stored.version)
     .bind(stored.recorded_at)
+    .bind(is_new)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-async fn replace_tools(
+async fn replace_catalog(
     conn: &mut PgConnection,
     tenant: &str,
     server: &str,
-    catalog: &Catalog,
+    state: &RegisteredServer,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM rm_tools WHERE tenant_id = $1 AND server_name = $2")
+    for table in ["rm_tools", "rm_prompts", "rm_resources"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE tenant_id = $1 AND server_name = $2"
+        ))
         .bind(tenant)
         .bind(server)
         .execute(&mut *conn)
         .await?;
+    }
+    let catalog = &state.catalog;
     for (position, tool) in catalog.tools.iter().enumerate() {
-        let Some(tool_name) = tool.get("name").and_then(|n| n.as_str()) else {
+        let Some(name) = tool.get("name").and_then(|n| n.as_str()) else {
             continue;
         };
         sqlx::query(
-            "INSERT INTO rm_tools (tenant_id, server_name, tool_name, definition, position) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO rm_tools (tenant_id, server_name, tool_name, definition, enabled, position) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         )
         .bind(tenant)
         .bind(server)
-        .bind(tool_name)
+        .bind(name)
         .bind(tool)
+        .bind(state.is_enabled(FeatureKind::Tool, name))
+        .bind(position as i32)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (position, prompt) in catalog.prompts.iter().enumerate() {
+        let Some(name) = prompt.get("name").and_then(|n| n.as_str()) else {
+            continue;
+        };
+        sqlx::query(
+            "INSERT INTO rm_prompts (tenant_id, server_name, prompt_name, definition, enabled, position) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(server)
+        .bind(name)
+        .bind(prompt)
+        .bind(state.is_enabled(FeatureKind::Prompt, name))
+        .bind(position as i32)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let resources = catalog.resources.iter().map(|r| (r, "uri", false));
+    let templates = catalog
+        .resource_templates
+        .iter()
+        .map(|r| (r, "uriTemplate", true));
+    for (position, (item, key, is_template)) in resources.chain(templates).enumerate() {
+        let Some(uri) = item.get(key).and_then(|n| n.as_str()) else {
+            continue;
+        };
+        sqlx::query(
+            "INSERT INTO rm_resources (tenant_id, server_name, uri, is_template, definition, enabled, position) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(server)
+        .bind(uri)
+        .bind(is_template)
+        .bind(item)
+        .bind(state.is_enabled(FeatureKind::Resource, uri))
         .bind(position as i32)
         .execute(&mut *conn)
         .await?;

@@ -19,6 +19,7 @@ pub struct ServerRow {
     pub spec: UpstreamSpec,
     pub status: String,
     pub status_error: Option<String>,
+    pub enabled: bool,
     pub version: i64,
     pub registered_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -34,7 +35,7 @@ pub struct ToolRow {
 }
 
 const SERVER_COLUMNS: &str = "s.tenant_id, s.name, s.server_id, s.transport, s.description, s.spec, s.status, \
-     s.status_error, s.version, s.registered_at, s.updated_at, \
+     s.status_error, s.enabled, s.version, s.registered_at, s.updated_at, \
      (SELECT count(*) FROM rm_tools t WHERE t.tenant_id = s.tenant_id AND t.server_name = s.name) AS tool_count";
 
 pub async fn list_servers(pool: &PgPool, tenant: &TenantId) -> Result<Vec<ServerRow>, sqlx::Error> {
@@ -85,39 +86,80 @@ pub async fn tenant_exists(pool: &PgPool, tenant: &TenantId) -> Result<bool, sql
     Ok(row.is_some())
 }
 
-/// One server's catalog as the gateway caches it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CatalogEntry {
-    pub tenant_id: String,
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct PromptRow {
     pub server_name: String,
-    pub server_id: Uuid,
-    pub version: i64,
-    pub tools: Vec<serde_json::Value>,
+    pub prompt_name: String,
+    pub definition: serde_json::Value,
+    pub enabled: bool,
 }
 
-/// Every server's catalog (empty until discovered), for warming the gateway cache.
-pub async fn all_catalogs(pool: &PgPool) -> Result<Vec<CatalogEntry>, sqlx::Error> {
-    let rows: Vec<(String, String, Uuid, i64, Option<serde_json::Value>)> = sqlx::query_as(
-        "SELECT s.tenant_id, s.name, s.server_id, s.version, \
-         (SELECT jsonb_agg(t.definition ORDER BY t.position) FROM rm_tools t \
-          WHERE t.tenant_id = s.tenant_id AND t.server_name = s.name AND t.enabled) \
-         FROM rm_servers s",
+/// Prompts of a tenant, optionally of one server, in server then upstream order.
+pub async fn list_prompts(
+    pool: &PgPool,
+    tenant: &TenantId,
+    server: Option<&str>,
+) -> Result<Vec<PromptRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT server_name, prompt_name, definition, enabled FROM rm_prompts \
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR server_name = $2) ORDER BY server_name, position",
     )
+    .bind(tenant.as_str())
+    .bind(server)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(tenant_id, server_name, server_id, version, tools)| CatalogEntry {
+    .await
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ResourceRow {
+    pub server_name: String,
+    pub uri: String,
+    pub is_template: bool,
+    pub definition: serde_json::Value,
+    pub enabled: bool,
+}
+
+/// Resources and resource templates of a tenant, optionally of one server.
+pub async fn list_resources(
+    pool: &PgPool,
+    tenant: &TenantId,
+    server: Option<&str>,
+) -> Result<Vec<ResourceRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT server_name, uri, is_template, definition, enabled FROM rm_resources \
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR server_name = $2) ORDER BY server_name, position",
+    )
+    .bind(tenant.as_str())
+    .bind(server)
+    .fetch_all(pool)
+    .await
+}
+
+/// A server's aggregate state at a version, as the gateway cache starts from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSnapshot {
+    pub tenant_id: String,
+    pub name: String,
+    pub version: i64,
+    pub state: canopy_domain::server::Server,
+}
+
+/// Every registered server's state, for warming the gateway cache.
+pub async fn all_server_states(pool: &PgPool) -> Result<Vec<ServerSnapshot>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, serde_json::Value)> =
+        sqlx::query_as("SELECT tenant_id, name, version, state FROM rm_servers")
+            .fetch_all(pool)
+            .await?;
+    rows.into_iter()
+        .map(|(tenant_id, name, version, state)| {
+            let state =
+                serde_json::from_value(state).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            Ok(ServerSnapshot {
                 tenant_id,
-                server_name,
-                server_id,
+                name,
                 version,
-                tools: match tools {
-                    Some(serde_json::Value::Array(items)) => items,
-                    _ => vec![],
-                },
-            },
-        )
-        .collect())
+                state,
+            })
+        })
+        .collect()
 }

@@ -201,6 +201,8 @@ async fn snapshot(pool: &sqlx::PgPool) -> serde_json::Value {
         ("rm_tenants", "tenant_id"),
         ("rm_servers", "tenant_id, name"),
         ("rm_tools", "tenant_id, server_name, tool_name"),
+        ("rm_prompts", "tenant_id, server_name, prompt_name"),
+        ("rm_resources", "tenant_id, server_name, uri"),
     ] {
         let rows: (Option<serde_json::Value>,) = sqlx::query_as(&format!(
             "SELECT jsonb_agg(to_jsonb(t) ORDER BY {order}) FROM {table} t"
@@ -235,13 +237,23 @@ async fn rebuild_from_the_log_equals_the_live_read_models() {
                 json!({"name": "t1", "title": "T"}),
                 json!({"name": format!("{name}_t2")}),
             ],
-            ..Default::default()
+            prompts: vec![json!({"name": "p1"})],
+            resources: vec![json!({"uri": "test://r1", "name": "r1"})],
+            resource_templates: vec![json!({"uriTemplate": "test://t/{x}", "name": "t"})],
         };
         exec.execute::<Server>(&ctx(), name, &ServerCommand::RecordCatalog { id, catalog })
             .await
             .unwrap();
     }
     exec.execute::<Server>(&ctx(), "b", &ServerCommand::Deregister)
+        .await
+        .unwrap();
+    let disable_t1 = ServerCommand::SetFeaturesEnabled {
+        kind: canopy_domain::server::FeatureKind::Tool,
+        names: Some(vec!["t1".into()]),
+        enabled: false,
+    };
+    exec.execute::<Server>(&ctx(), "a", &disable_t1)
         .await
         .unwrap();
     let out = exec
@@ -262,6 +274,14 @@ async fn rebuild_from_the_log_equals_the_live_read_models() {
 
     let live = snapshot(&db.pool).await;
     assert_eq!(live["rm_servers"].as_array().unwrap().len(), 2, "{live}");
+    let tools = live["rm_tools"].as_array().unwrap();
+    let enabled: Vec<bool> = tools
+        .iter()
+        .map(|t| t["enabled"].as_bool().unwrap())
+        .collect();
+    assert_eq!(enabled, [true, false], "a_t2 enabled, t1 disabled: {live}");
+    assert_eq!(live["rm_prompts"].as_array().unwrap().len(), 1);
+    assert_eq!(live["rm_resources"].as_array().unwrap().len(), 2);
     assert_eq!(
         live["rm_tools"].as_array().unwrap().len(),
         2,
@@ -269,8 +289,8 @@ async fn rebuild_from_the_log_equals_the_live_read_models() {
     );
     let replayed = rebuild(&db.pool, &CanopyProjector).await.unwrap();
     assert_eq!(
-        replayed, 10,
-        "1 tenant + 3 x (registered, catalog) + deregistered + replaced + failed"
+        replayed, 11,
+        "1 tenant + 3 x (registered, catalog) + deregistered + toggled + replaced + failed"
     );
     assert_eq!(snapshot(&db.pool).await, live);
 }

@@ -6,8 +6,12 @@
 mod commands;
 mod error;
 mod principal;
+mod prompts;
+mod resources;
 mod servers;
+mod toggles;
 mod tools;
+mod upstream;
 
 pub use commands::run_command_consumer;
 pub use error::ApiError;
@@ -49,6 +53,19 @@ pub fn router(state: ApiState) -> Router {
         .route("/tools", get(tools::list))
         .route("/tool", get(tools::get))
         .route("/tools/invoke", post(tools::invoke))
+        .route("/servers/{name}/enable", post(toggles::enable_server))
+        .route("/servers/{name}/disable", post(toggles::disable_server))
+        .route("/tools/enable", post(toggles::enable_tools))
+        .route("/tools/disable", post(toggles::disable_tools))
+        .route("/prompts", get(prompts::list))
+        .route("/prompt", get(prompts::get))
+        .route("/prompts/render", post(prompts::render))
+        .route("/prompts/enable", post(toggles::enable_prompts))
+        .route("/prompts/disable", post(toggles::disable_prompts))
+        .route("/resources", get(resources::list))
+        .route("/resources/read", post(resources::read))
+        .route("/resources/enable", post(toggles::enable_resources))
+        .route("/resources/disable", post(toggles::disable_resources))
         .fallback(error::not_found)
         .with_state(state);
     Router::new().nest("/api/v0", api)

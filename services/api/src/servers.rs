@@ -135,10 +135,12 @@ pub async fn deregister(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn domain_error(e: ServerError) -> ApiError {
+pub(crate) fn domain_error(e: ServerError) -> ApiError {
     match e {
         ServerError::AlreadyRegistered(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
-        ServerError::NotRegistered => ApiError::not_found(e.to_string()),
+        ServerError::NotRegistered | ServerError::UnknownFeatures { .. } => {
+            ApiError::not_found(e.to_string())
+        }
         ServerError::InvalidSpec(_) => ApiError::invalid(e.to_string()),
     }
 }
@@ -234,6 +236,7 @@ pub(crate) fn view(row: &ServerRow) -> ServerView {
         },
         status: row.status.clone(),
         status_error: row.status_error.clone(),
+        enabled: row.enabled,
         tool_count: row.tool_count as usize,
         registered_at: row.registered_at.to_rfc3339(),
         updated_at: row.updated_at.to_rfc3339(),

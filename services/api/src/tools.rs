@@ -8,7 +8,7 @@ use crate::ApiState;
 use axum::extract::{Query, State};
 use axum::Json;
 use canopy_api_types::{ErrorCode, ToolView};
-use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest};
+use canopy_mcp::call::UpstreamOp;
 use canopy_mcp::names;
 use canopy_readmodels::ToolRow;
 use serde::Deserialize;
@@ -91,38 +91,13 @@ pub async fn invoke(
             format!("tool '{name}' is disabled"),
         ));
     }
-    let server = canopy_readmodels::get_server(state.pool(), &principal.tenant, &row.server_name)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("server '{}' is not registered", row.server_name))
-        })?;
-    let request = CallRequest {
-        tenant: principal.tenant.to_string(),
-        server: row.server_name.clone(),
-        server_id: server.server_id.to_string(),
+    let op = UpstreamOp::CallTool {
         tool: row.tool_name.clone(),
         arguments: Some(arguments),
-        principal: principal.actor.clone(),
-        timeout_ms: state.call_timeout.as_millis() as u64,
     };
-    match canopy_bus::calls::request(&state.bus, &request).await {
-        CallReply::Result { result } => Ok(Json(result)),
-        CallReply::Error { code, message } => Err(ApiError::new(
-            error_code(code),
-            format!("{name} failed: {message}"),
-        )),
-    }
-}
-
-fn error_code(code: CallErrorCode) -> ErrorCode {
-    match code {
-        CallErrorCode::NotFound => ErrorCode::NotFound,
-        CallErrorCode::UpstreamUnavailable => ErrorCode::UpstreamUnavailable,
-        CallErrorCode::UpstreamError => ErrorCode::UpstreamError,
-        CallErrorCode::Timeout => ErrorCode::Timeout,
-        CallErrorCode::InvalidRequest => ErrorCode::InvalidRequest,
-        CallErrorCode::Internal => ErrorCode::InternalError,
-    }
+    crate::upstream::request(&state, &principal, &row.server_name, op, &name)
+        .await
+        .map(Json)
 }
 
 fn view(row: &ToolRow) -> ToolView {

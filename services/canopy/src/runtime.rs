@@ -133,10 +133,17 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             cache.clone(),
             background.clone(),
         ));
+        let subscribers = Arc::new(canopy_gateway_edge::Subscribers::default());
+        tasks.spawn(canopy_gateway_edge::run_notifier(
+            cache.clone(),
+            subscribers.clone(),
+            background.clone(),
+        ));
         let state = canopy_gateway_edge::EdgeState {
             cache: cache.clone(),
             bus: bus.clone(),
             call_timeout,
+            subscribers,
         };
         let public_host = host_of(&config.public_base());
         let options = canopy_gateway_edge::EdgeOptions {

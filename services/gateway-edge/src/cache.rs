@@ -1,55 +1,108 @@
-//! The catalog cache: every tenant's servers and tools, in memory, for `tools/list` without a
-//! database round trip. Kept fresh from the EVENTS stream: the tail is opened first, then the
-//! snapshot is read from Postgres, then events are applied; each server entry carries the
-//! stream version it reflects and ignores anything older, so the overlap between tail and
-//! snapshot is harmless.
+//! The catalog cache: every tenant's servers with their tools, prompts and resources, in
+//! memory, so list requests never touch the database. It holds each server's aggregate state
+//! (the same `apply` as the domain and the read models) at a stream version:
+//! the tail is opened first, then the snapshot is read from Postgres, then events are applied;
+//! anything not newer than what is cached is ignored, so the overlap is harmless, and a gap
+//! forces a fresh snapshot.
 
 use canopy_bus::Bus;
-use canopy_domain::server::ServerEvent;
+use canopy_domain::server::{FeatureKind, RegisteredServer, Server, ServerEvent};
 use canopy_domain::Aggregate;
 use canopy_eventstore::StoredEvent;
 use futures::StreamExt;
-use rmcp::model::Tool;
+use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone)]
+/// One server as the gateway serves it: its state plus its catalog parsed into MCP types.
+#[derive(Debug)]
 pub struct CachedServer {
-    pub server_id: String,
     pub version: i64,
-    /// The upstream's tools with their own names.
-    pub tools: Arc<Vec<Tool>>,
+    pub state: RegisteredServer,
+    pub tools: Vec<Tool>,
+    pub prompts: Vec<Prompt>,
+    pub resources: Vec<Resource>,
+    pub templates: Vec<ResourceTemplate>,
 }
 
-#[derive(Debug, Default)]
-struct TenantCatalog {
-    servers: BTreeMap<String, CachedServer>,
-    /// Every tool as `server__tool`, rebuilt when a server of the tenant changes.
-    prefixed: Arc<Vec<Tool>>,
-}
-
-impl TenantCatalog {
-    fn rebuild(&mut self) {
-        let mut all = Vec::new();
-        for (server, entry) in &self.servers {
-            for tool in entry.tools.iter() {
-                let mut t = tool.clone();
-                t.name = canopy_mcp::names::prefixed(server, &tool.name).into();
-                all.push(t);
+fn parse<T: serde::de::DeserializeOwned>(
+    items: &[serde_json::Value],
+    server: &str,
+    what: &str,
+) -> Vec<T> {
+    items
+        .iter()
+        .filter_map(|d| match serde_json::from_value::<T>(d.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(server, what, error = %e, "skipping a definition the gateway cannot serve");
+                None
             }
+        })
+        .collect()
+}
+
+impl CachedServer {
+    fn new(version: i64, state: RegisteredServer) -> Self {
+        let name = state.name.to_string();
+        let c = &state.catalog;
+        Self {
+            version,
+            tools: parse(&c.tools, &name, "tool"),
+            prompts: parse(&c.prompts, &name, "prompt"),
+            resources: parse(&c.resources, &name, "resource"),
+            templates: parse(&c.resource_templates, &name, "resource template"),
+            state,
         }
-        self.prefixed = Arc::new(all);
+    }
+
+    pub fn server_id(&self) -> String {
+        self.state.id.to_string()
+    }
+
+    pub fn enabled_tools(&self) -> impl Iterator<Item = &Tool> {
+        self.tools
+            .iter()
+            .filter(|t| self.state.is_enabled(FeatureKind::Tool, &t.name))
+    }
+    pub fn enabled_prompts(&self) -> impl Iterator<Item = &Prompt> {
+        self.prompts
+            .iter()
+            .filter(|p| self.state.is_enabled(FeatureKind::Prompt, &p.name))
+    }
+    pub fn enabled_resources(&self) -> impl Iterator<Item = &Resource> {
+        self.resources
+            .iter()
+            .filter(|r| self.state.is_enabled(FeatureKind::Resource, &r.uri))
+    }
+    pub fn enabled_templates(&self) -> impl Iterator<Item = &ResourceTemplate> {
+        self.templates.iter().filter(|t| {
+            self.state
+                .is_enabled(FeatureKind::Resource, &t.uri_template)
+        })
+    }
+    pub fn has_tool(&self, name: &str) -> bool {
+        self.enabled_tools().any(|t| t.name == name)
+    }
+    pub fn has_prompt(&self, name: &str) -> bool {
+        self.enabled_prompts().any(|p| p.name == name)
     }
 }
 
+/// Which tenant's which server changed; sent to whoever notifies connected clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogChange {
+    pub tenant: String,
+    pub server: String,
+}
+
 pub struct CatalogCache {
-    tenants: RwLock<HashMap<String, TenantCatalog>>,
-    /// Bumped on every change; ready once the first snapshot is loaded.
-    generation: watch::Sender<u64>,
+    tenants: RwLock<HashMap<String, BTreeMap<String, Arc<CachedServer>>>>,
+    changes: broadcast::Sender<CatalogChange>,
     ready: watch::Sender<bool>,
 }
 
@@ -57,147 +110,109 @@ impl Default for CatalogCache {
     fn default() -> Self {
         Self {
             tenants: RwLock::default(),
-            generation: watch::channel(0).0,
+            changes: broadcast::channel(1024).0,
             ready: watch::channel(false).0,
         }
     }
 }
 
-fn to_tools(definitions: &[serde_json::Value], server: &str) -> Vec<Tool> {
-    definitions
-        .iter()
-        .filter_map(|d| match serde_json::from_value::<Tool>(d.clone()) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                tracing::warn!(server, error = %e, "skipping a tool definition the gateway cannot serve");
-                None
-            }
-        })
-        .collect()
-}
-
 impl CatalogCache {
-    /// All tools of a tenant as `server__tool`.
-    pub fn prefixed_tools(&self, tenant: &str) -> Arc<Vec<Tool>> {
-        let tenants = self.tenants.read().expect("cache lock");
-        tenants
-            .get(tenant)
-            .map(|t| t.prefixed.clone())
-            .unwrap_or_default()
+    pub fn server(&self, tenant: &str, server: &str) -> Option<Arc<CachedServer>> {
+        self.tenants
+            .read()
+            .expect("cache lock")
+            .get(tenant)?
+            .get(server)
+            .cloned()
     }
 
-    pub fn server(&self, tenant: &str, server: &str) -> Option<CachedServer> {
-        let tenants = self.tenants.read().expect("cache lock");
-        tenants.get(tenant)?.servers.get(server).cloned()
+    /// The tenant's servers in name order (cheap: `Arc`s).
+    pub fn servers(&self, tenant: &str) -> Vec<Arc<CachedServer>> {
+        self.tenants
+            .read()
+            .expect("cache lock")
+            .get(tenant)
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn is_ready(&self) -> bool {
         *self.ready.borrow()
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.generation.subscribe()
+    pub fn changes(&self) -> broadcast::Receiver<CatalogChange> {
+        self.changes.subscribe()
     }
 
-    fn update(&self, tenant: &str, change: impl FnOnce(&mut TenantCatalog) -> bool) {
-        let changed = {
+    fn set(&self, tenant: &str, server: &str, entry: Option<CachedServer>) {
+        {
             let mut tenants = self.tenants.write().expect("cache lock");
-            let catalog = tenants.entry(tenant.to_string()).or_default();
-            let changed = change(catalog);
-            if changed {
-                catalog.rebuild();
-            }
-            changed
-        };
-        if changed {
-            self.generation.send_modify(|g| *g += 1);
+            let servers = tenants.entry(tenant.to_string()).or_default();
+            match entry {
+                Some(e) => servers.insert(server.to_string(), Arc::new(e)),
+                None => servers.remove(server),
+            };
         }
-    }
-
-    fn load_snapshot(&self, entries: Vec<canopy_readmodels::CatalogEntry>) {
-        for entry in entries {
-            let tools = Arc::new(to_tools(&entry.tools, &entry.server_name));
-            self.update(&entry.tenant_id, |catalog| {
-                let newer = catalog
-                    .servers
-                    .get(&entry.server_name)
-                    .is_none_or(|s| s.version < entry.version);
-                if newer {
-                    catalog.servers.insert(
-                        entry.server_name.clone(),
-                        CachedServer {
-                            server_id: entry.server_id.to_string(),
-                            version: entry.version,
-                            tools,
-                        },
-                    );
-                }
-                newer
-            });
-        }
-    }
-
-    /// Applies one server event; anything not newer than what is cached is ignored.
-    pub fn apply(&self, stored: &StoredEvent) {
-        let Ok(event) = stored.decode::<ServerEvent>() else {
-            return;
-        };
-        let server = stored.aggregate_id.clone();
-        let version = stored.version;
-        self.update(&stored.tenant_id, |catalog| {
-            let current = catalog.servers.get(&server);
-            if current.is_some_and(|s| s.version >= version) {
-                return false;
-            }
-            match event {
-                ServerEvent::Registered { id, .. } | ServerEvent::Replaced { id, .. } => {
-                    catalog.servers.insert(
-                        server,
-                        CachedServer {
-                            server_id: id.to_string(),
-                            version,
-                            tools: Arc::default(),
-                        },
-                    );
-                }
-                ServerEvent::CatalogDiscovered { id, catalog: c }
-                | ServerEvent::CatalogRefreshed { id, catalog: c } => {
-                    let tools = Arc::new(to_tools(&c.tools, &server));
-                    catalog.servers.insert(
-                        server,
-                        CachedServer {
-                            server_id: id.to_string(),
-                            version,
-                            tools,
-                        },
-                    );
-                }
-                ServerEvent::DiscoveryFailed { .. } => {
-                    if let Some(s) = catalog.servers.get_mut(&server) {
-                        s.version = version;
-                    }
-                    return false;
-                }
-                ServerEvent::Deregistered { .. } => {
-                    catalog.servers.remove(&server);
-                }
-            }
-            true
+        let _ = self.changes.send(CatalogChange {
+            tenant: tenant.to_string(),
+            server: server.to_string(),
         });
+    }
+
+    fn load_snapshot(&self, snapshot: Vec<canopy_readmodels::ServerSnapshot>) {
+        for s in snapshot {
+            let newer = self
+                .server(&s.tenant_id, &s.name)
+                .is_none_or(|c| c.version < s.version);
+            if let (true, Server::Registered(state)) = (newer, s.state) {
+                self.set(
+                    &s.tenant_id,
+                    &s.name,
+                    Some(CachedServer::new(s.version, state)),
+                );
+            }
+        }
+    }
+
+    /// Applies one server event. Returns false on a gap (an event that does not follow the
+    /// cached version and cannot stand alone), which calls for a fresh snapshot.
+    pub fn apply(&self, stored: &StoredEvent) -> bool {
+        let Ok(event) = stored.decode::<ServerEvent>() else {
+            return true;
+        };
+        let (tenant, name) = (stored.tenant_id.as_str(), stored.aggregate_id.as_str());
+        let current = self.server(tenant, name);
+        let starts_fresh = matches!(
+            event,
+            ServerEvent::Registered { .. }
+                | ServerEvent::Replaced { .. }
+                | ServerEvent::Deregistered { .. }
+        );
+        let state = match &current {
+            Some(c) if c.version >= stored.version => return true,
+            Some(c) if c.version + 1 == stored.version => Server::Registered(c.state.clone()),
+            _ if starts_fresh => Server::Absent,
+            _ => return false,
+        };
+        match state.apply(&event) {
+            Server::Registered(state) => {
+                self.set(tenant, name, Some(CachedServer::new(stored.version, state)))
+            }
+            _ => self.set(tenant, name, None),
+        }
+        true
     }
 }
 
 /// Keeps `cache` in step with the event stream until `shutdown`; re-syncs from a fresh
-/// snapshot whenever the tail breaks.
+/// snapshot whenever the tail breaks or shows a gap.
 pub async fn run_catalog_sync(
     pool: PgPool,
     bus: Bus,
     cache: Arc<CatalogCache>,
     shutdown: CancellationToken,
 ) {
-    let filter = bus
-        .subjects
-        .events_of_type(canopy_domain::server::Server::TYPE);
+    let filter = bus.subjects.events_of_type(Server::TYPE);
     loop {
         match sync_once(&pool, &bus, &cache, &filter, &shutdown).await {
             Ok(()) => return,
@@ -218,8 +233,7 @@ async fn sync_once(
     shutdown: &CancellationToken,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut tail = canopy_bus::tail_events(bus, filter.to_string()).await?;
-    let snapshot = canopy_readmodels::all_catalogs(pool).await?;
-    cache.load_snapshot(snapshot);
+    cache.load_snapshot(canopy_readmodels::all_server_states(pool).await?);
     cache.ready.send_replace(true);
     loop {
         let next = tokio::select! {
@@ -227,7 +241,13 @@ async fn sync_once(
             e = tail.next() => e,
         };
         match next {
-            Some(Ok(event)) => cache.apply(&event),
+            Some(Ok(event)) => {
+                if !cache.apply(&event) {
+                    return Err(
+                        format!("gap before {} v{}", event.aggregate_id, event.version).into(),
+                    );
+                }
+            }
             Some(Err(e)) => return Err(Box::new(e)),
             None => return Err("event tail ended".into()),
         }

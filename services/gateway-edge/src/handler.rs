@@ -1,97 +1,313 @@
-//! The MCP server each client session talks to: `tools/list` from the cache, `tools/call`
-//! routed to a session-worker. Tool execution problems come back as tool results with
-//! `isError: true` ("NAME failed: CODE: message"); protocol problems (unknown tool, an
-//! upstream's own JSON-RPC error) stay JSON-RPC errors, as the upstream would have sent them.
+//! The MCP server each client session talks to. Lists come from the cache, in the scope of the
+//! endpoint the session was opened on; calls, prompt gets and resource reads go to a
+//! session-worker. Tool execution problems come back as tool results with `isError: true`
+//! ("NAME failed: CODE: message"); protocol problems (unknown name, an upstream's own JSON-RPC
+//! error) stay JSON-RPC errors, as the upstream would have sent them.
 
+use crate::scope::Scope;
 use crate::EdgeState;
 use canopy_domain::TenantId;
-use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest};
-use canopy_mcp::names;
+use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, UpstreamOp};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
-    Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
+    InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, ResourceContents, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
+use std::sync::{Arc, OnceLock};
 
 #[derive(Clone)]
 pub struct GatewayHandler {
     state: EdgeState,
     tenant: TenantId,
+    /// The endpoint this session belongs to, fixed by its first request.
+    scope: Arc<OnceLock<Scope>>,
 }
 
 impl GatewayHandler {
     pub fn for_tenant(state: EdgeState, tenant: TenantId) -> Self {
-        Self { state, tenant }
+        Self {
+            state,
+            tenant,
+            scope: Arc::default(),
+        }
     }
+
+    fn scope(&self, extensions: &rmcp::model::Extensions) -> Result<Scope, ErrorData> {
+        let path = extensions
+            .get::<http::request::Parts>()
+            .map(|p| p.uri.path().to_string())
+            .unwrap_or_default();
+        let requested = Scope::from_path(&path).ok_or_else(|| {
+            ErrorData::invalid_request(format!("{path} is not an MCP endpoint"), None)
+        })?;
+        let bound = self.scope.get_or_init(|| requested.clone());
+        if *bound != requested {
+            return Err(ErrorData::invalid_request(
+                "this session belongs to another MCP endpoint",
+                None,
+            ));
+        }
+        Ok(requested)
+    }
+
+    async fn upstream(&self, server: &str, server_id: String, op: UpstreamOp) -> CallReply {
+        let request = CallRequest {
+            tenant: self.tenant.to_string(),
+            server: server.to_string(),
+            server_id,
+            op,
+            principal: "anonymous".into(),
+            timeout_ms: self.state.call_timeout.as_millis() as u64,
+        };
+        canopy_bus::calls::request(&self.state.bus, &request).await
+    }
+}
+
+fn unknown(kind: &str, name: &str) -> ErrorData {
+    ErrorData::invalid_params(format!("unknown {kind} '{name}'"), None)
+}
+
+/// An upstream's own JSON-RPC error, or a failure to get any answer, for non-tool requests.
+fn protocol_error(name: &str, code: CallErrorCode, message: String) -> ErrorData {
+    let code = match code {
+        CallErrorCode::InvalidRequest => ErrorCode::INVALID_PARAMS,
+        _ => ErrorCode::INTERNAL_ERROR,
+    };
+    ErrorData::new(code, format!("{name}: {message}"), None)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    name: &str,
+    result: serde_json::Value,
+) -> Result<T, ErrorData> {
+    serde_json::from_value(result).map_err(|e| {
+        ErrorData::internal_error(
+            format!("upstream result for '{name}' is malformed: {e}"),
+            None,
+        )
+    })
 }
 
 impl ServerHandler for GatewayHandler {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("canopy", env!("CARGO_PKG_VERSION")))
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        self.scope(&context.extensions)?;
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Some(scope) = self.scope.get() {
+            self.state
+                .subscribers
+                .add(self.tenant.to_string(), scope.clone(), context.peer);
+        }
     }
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        _: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let tools = self.state.cache.prefixed_tools(self.tenant.as_str());
-        Ok(ListToolsResult::with_all_items(tools.as_ref().clone()))
+        let scope = self.scope(&context.extensions)?;
+        let mut tools = Vec::new();
+        for server in scope.servers(&self.state.cache, self.tenant.as_str()) {
+            let name = server.state.name.as_str();
+            tools.extend(server.enabled_tools().map(|t| {
+                let mut t = t.clone();
+                t.name = scope.expose(name, &t.name).into();
+                t
+            }));
+        }
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let scope = self.scope(&context.extensions)?;
         let name = request.name.to_string();
-        let unknown = || ErrorData::invalid_params(format!("unknown tool '{name}'"), None);
-        let (server, tool) = names::split(&name).ok_or_else(unknown)?;
+        let (server, tool) = scope.resolve(&name).ok_or_else(|| unknown("tool", &name))?;
         let cached = self
             .state
             .cache
             .server(self.tenant.as_str(), server)
-            .ok_or_else(unknown)?;
-        if !cached.tools.iter().any(|t| t.name == tool) {
-            return Err(unknown());
-        }
-        let call = CallRequest {
-            tenant: self.tenant.to_string(),
-            server: server.to_string(),
-            server_id: cached.server_id.clone(),
+            .filter(|s| s.state.enabled && s.has_tool(tool));
+        let cached = cached.ok_or_else(|| unknown("tool", &name))?;
+        let op = UpstreamOp::CallTool {
             tool: tool.to_string(),
             arguments: request.arguments,
-            principal: "anonymous".into(),
-            timeout_ms: self.state.call_timeout.as_millis() as u64,
         };
-        match canopy_bus::calls::request(&self.state.bus, &call).await {
-            CallReply::Result { result } => serde_json::from_value::<CallToolResult>(result)
-                .map(CallToolResponse::Complete)
-                .map_err(|e| {
-                    ErrorData::internal_error(
-                        format!("upstream result for '{name}' is malformed: {e}"),
-                        None,
-                    )
-                }),
+        match self.upstream(server, cached.server_id(), op).await {
+            CallReply::Result { result } => Ok(CallToolResponse::Complete(decode(&name, result)?)),
             CallReply::Error {
                 code: CallErrorCode::UpstreamError,
                 message,
-            } => Err(ErrorData::new(
-                ErrorCode::INTERNAL_ERROR,
-                format!("{name}: {message}"),
-                None,
-            )),
+            } => Err(protocol_error(&name, CallErrorCode::UpstreamError, message)),
             CallReply::Error {
                 code: CallErrorCode::NotFound,
                 ..
-            } => Err(unknown()),
+            } => Err(unknown("tool", &name)),
             CallReply::Error { code, message } => {
                 Ok(CallToolResponse::Complete(CallToolResult::error(vec![
                     ContentBlock::text(format!("{name} failed: {}: {message}", code.as_str())),
                 ])))
             }
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let scope = self.scope(&context.extensions)?;
+        let mut prompts = Vec::new();
+        for server in scope.servers(&self.state.cache, self.tenant.as_str()) {
+            let name = server.state.name.as_str();
+            prompts.extend(server.enabled_prompts().map(|p| {
+                let mut p = p.clone();
+                p.name = scope.expose(name, &p.name);
+                p
+            }));
+        }
+        Ok(ListPromptsResult::with_all_items(prompts))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let scope = self.scope(&context.extensions)?;
+        let name = request.name.clone();
+        let (server, prompt) = scope
+            .resolve(&name)
+            .ok_or_else(|| unknown("prompt", &name))?;
+        let cached = self
+            .state
+            .cache
+            .server(self.tenant.as_str(), server)
+            .filter(|s| s.state.enabled && s.has_prompt(prompt));
+        let cached = cached.ok_or_else(|| unknown("prompt", &name))?;
+        let op = UpstreamOp::GetPrompt {
+            prompt: prompt.to_string(),
+            arguments: request.arguments,
+        };
+        match self.upstream(server, cached.server_id(), op).await {
+            CallReply::Result { result } => {
+                Ok(GetPromptResponse::Complete(decode::<GetPromptResult>(
+                    &name, result,
+                )?))
+            }
+            CallReply::Error {
+                code: CallErrorCode::NotFound,
+                ..
+            } => Err(unknown("prompt", &name)),
+            CallReply::Error { code, message } => Err(protocol_error(&name, code, message)),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let scope = self.scope(&context.extensions)?;
+        let mut resources = Vec::new();
+        for server in scope.servers(&self.state.cache, self.tenant.as_str()) {
+            let name = server.state.name.as_str();
+            resources.extend(server.enabled_resources().map(|r| {
+                let mut r = r.clone();
+                r.uri = scope.expose_uri(name, &r.uri);
+                r
+            }));
+        }
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let scope = self.scope(&context.extensions)?;
+        let mut templates = Vec::new();
+        for server in scope.servers(&self.state.cache, self.tenant.as_str()) {
+            let name = server.state.name.as_str();
+            templates.extend(server.enabled_templates().map(|t| {
+                let mut t = t.clone();
+                t.uri_template = scope.expose_uri(name, &t.uri_template);
+                t
+            }));
+        }
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let scope = self.scope(&context.extensions)?;
+        let uri = request.uri.clone();
+        let not_found = || ErrorData::resource_not_found(format!("unknown resource '{uri}'"), None);
+        let (server, original) = scope.resolve_uri(&uri).ok_or_else(not_found)?;
+        // Any URI of an enabled server may be read: templates make the set of URIs open-ended.
+        let cached = self
+            .state
+            .cache
+            .server(self.tenant.as_str(), server)
+            .filter(|s| s.state.enabled);
+        let cached = cached.ok_or_else(not_found)?;
+        if cached.resources.iter().any(|r| r.uri == original)
+            && !cached.enabled_resources().any(|r| r.uri == original)
+        {
+            return Err(not_found());
+        }
+        let op = UpstreamOp::ReadResource {
+            uri: original.to_string(),
+        };
+        match self.upstream(server, cached.server_id(), op).await {
+            CallReply::Result { result } => {
+                let mut result: ReadResourceResult = decode(&uri, result)?;
+                for contents in &mut result.contents {
+                    let inner = match contents {
+                        ResourceContents::TextResourceContents { uri, .. }
+                        | ResourceContents::BlobResourceContents { uri, .. } => uri,
+                        _ => continue,
+                    };
+                    *inner = scope.expose_uri(server, inner);
+                }
+                Ok(ReadResourceResponse::Complete(result))
+            }
+            CallReply::Error {
+                code: CallErrorCode::NotFound,
+                ..
+            } => Err(not_found()),
+            CallReply::Error { code, message } => Err(protocol_error(&uri, code, message)),
         }
     }
 }

@@ -1,14 +1,23 @@
-//! The gateway-edge service: the public MCP endpoint (`/mcp`, Streamable HTTP via rmcp),
-//! answering `tools/list` from an in-memory catalog cache kept fresh from the event stream and
-//! routing `tools/call` to a session-worker over NATS. Edges hold no state of their own that
-//! another edge could not rebuild from Postgres and the bus.
+//! The gateway-edge service: the public MCP endpoints (Streamable HTTP via rmcp):
+//! `/mcp` (every server, names `server__name`) and `/servers/{server}/mcp` (one server, its own
+//! names). Lists come from an in-memory catalog cache kept fresh from the event stream; calls,
+//! prompt gets and resource reads are routed to a session-worker over NATS; catalog changes
+//! reach connected sessions as `notifications/*/list_changed`. Edges hold no state another edge
+//! could not rebuild from Postgres and the bus.
 
 mod cache;
 mod handler;
+mod scope;
+mod subscribers;
 
 pub use cache::{run_catalog_sync, CatalogCache};
 pub use handler::GatewayHandler;
+pub use scope::Scope;
+pub use subscribers::{run_notifier, Subscribers};
 
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use canopy_bus::Bus;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -22,6 +31,7 @@ pub struct EdgeState {
     pub cache: Arc<CatalogCache>,
     pub bus: Bus,
     pub call_timeout: Duration,
+    pub subscribers: Arc<Subscribers>,
 }
 
 pub struct EdgeOptions {
@@ -30,7 +40,7 @@ pub struct EdgeOptions {
     pub shutdown: CancellationToken,
 }
 
-/// The MCP routes: `/mcp`.
+/// The MCP routes.
 pub fn router(state: EdgeState, options: EdgeOptions) -> Router {
     let mut hosts = vec![
         "localhost".to_string(),
@@ -52,5 +62,32 @@ pub fn router(state: EdgeState, options: EdgeOptions) -> Router {
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    Router::new().nest_service("/mcp", service)
+    let per_server = Router::new()
+        .route_service("/servers/{server}/mcp", service.clone())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_server,
+        ));
+    Router::new()
+        .route_service("/mcp", service)
+        .merge(per_server)
+}
+
+/// `/servers/{server}/mcp` of a server that is not registered (or is disabled) is a 404, so a
+/// client learns at once that the URL is wrong.
+async fn require_server(
+    State(state): State<EdgeState>,
+    Path(server): Path<String>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let tenant = canopy_domain::TenantId::default_tenant();
+    match state.cache.server(tenant.as_str(), &server) {
+        Some(s) if s.state.enabled => next.run(request).await,
+        _ => (
+            StatusCode::NOT_FOUND,
+            format!("no MCP server '{server}' here"),
+        )
+            .into_response(),
+    }
 }

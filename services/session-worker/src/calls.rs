@@ -5,9 +5,11 @@
 use crate::upstream::{UpstreamError, UpstreamPool};
 use canopy_bus::calls::WORKER_QUEUE_GROUP;
 use canopy_bus::Bus;
-use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest};
+use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest, UpstreamOp};
 use futures::StreamExt;
-use rmcp::model::CallToolRequestParams;
+use rmcp::model::{
+    CallToolRequestParams, GetPromptRequestParams, GetPromptResponse, ReadResourceRequestParams,
+};
 use rmcp::service::ServiceError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,7 +91,8 @@ async fn handle(bus: &Bus, upstreams: &UpstreamPool, request: CallRequest) -> Ca
     let record = CallRecord {
         tenant: request.tenant.clone(),
         server: request.server.clone(),
-        tool: request.tool.clone(),
+        method: request.op.kind().to_string(),
+        target: request.op.target().to_string(),
         principal: request.principal.clone(),
         outcome: outcome.to_string(),
         is_error,
@@ -108,6 +111,36 @@ async fn handle(bus: &Bus, upstreams: &UpstreamPool, request: CallRequest) -> Ca
         )
         .await;
     reply
+}
+
+/// Sends one operation to the upstream and returns its result as JSON.
+async fn perform(
+    connection: &crate::upstream::Connection,
+    op: &UpstreamOp,
+) -> Result<serde_json::Value, ServiceError> {
+    let peer = connection.peer();
+    let json = |v: Result<serde_json::Value, serde_json::Error>| {
+        v.map_err(|_| ServiceError::UnexpectedResponse)
+    };
+    match op {
+        UpstreamOp::CallTool { tool, arguments } => {
+            let mut params = CallToolRequestParams::new(tool.clone());
+            params.arguments = arguments.clone();
+            json(serde_json::to_value(peer.call_tool(params).await?))
+        }
+        UpstreamOp::GetPrompt { prompt, arguments } => {
+            let mut params = GetPromptRequestParams::new(prompt.clone());
+            params.arguments = arguments.clone();
+            match peer.get_prompt_once(params).await? {
+                GetPromptResponse::Complete(result) => json(serde_json::to_value(result)),
+                _ => Err(ServiceError::UnexpectedResponse),
+            }
+        }
+        UpstreamOp::ReadResource { uri } => json(serde_json::to_value(
+            peer.read_resource(ReadResourceRequestParams::new(uri.clone()))
+                .await?,
+        )),
+    }
 }
 
 async fn call(upstreams: &UpstreamPool, request: &CallRequest) -> CallReply {
@@ -138,18 +171,8 @@ async fn call(upstreams: &UpstreamPool, request: &CallRequest) -> CallReply {
                 }
                 Err(e) => return error(CallErrorCode::UpstreamUnavailable, e.to_string()),
             };
-            let mut params = CallToolRequestParams::new(request.tool.clone());
-            params.arguments = request.arguments.clone();
-            match connection.peer().call_tool(params).await {
-                Ok(result) => {
-                    return match serde_json::to_value(&result) {
-                        Ok(result) => CallReply::Result { result },
-                        Err(e) => error(
-                            CallErrorCode::Internal,
-                            format!("result not serialisable: {e}"),
-                        ),
-                    }
-                }
+            match perform(&connection, &request.op).await {
+                Ok(result) => return CallReply::Result { result },
                 Err(ServiceError::McpError(e)) => {
                     return error(
                         CallErrorCode::UpstreamError,

@@ -1,0 +1,110 @@
+//! `/api/v0/prompts`, `/api/v0/prompt`, `/api/v0/prompts/render`: MCPJungle's prompt routes.
+
+use crate::error::ApiError;
+use crate::principal::Principal;
+use crate::ApiState;
+use axum::extract::{Query, State};
+use axum::Json;
+use canopy_api_types::{ErrorCode, PromptView, RenderPromptRequest};
+use canopy_mcp::call::UpstreamOp;
+use canopy_mcp::names;
+use canopy_readmodels::PromptRow;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    server: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    principal: Principal,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<PromptView>>, ApiError> {
+    let Query(query) = query?;
+    if let Some(server) = &query.server {
+        if canopy_readmodels::get_server(state.pool(), &principal.tenant, server)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::not_found(format!(
+                "server '{server}' is not registered"
+            )));
+        }
+    }
+    let rows =
+        canopy_readmodels::list_prompts(state.pool(), &principal.tenant, query.server.as_deref())
+            .await?;
+    Ok(Json(rows.iter().map(view).collect()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GetQuery {
+    name: String,
+}
+
+pub async fn get(
+    State(state): State<ApiState>,
+    principal: Principal,
+    query: Result<Query<GetQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<PromptView>, ApiError> {
+    let Query(query) = query?;
+    Ok(Json(view(&find(&state, &principal, &query.name).await?)))
+}
+
+async fn find(state: &ApiState, principal: &Principal, name: &str) -> Result<PromptRow, ApiError> {
+    let (server, prompt) = names::split(name).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "prompt name '{name}' must be of the form server__prompt"
+        ))
+    })?;
+    let rows =
+        canopy_readmodels::list_prompts(state.pool(), &principal.tenant, Some(server)).await?;
+    rows.into_iter()
+        .find(|r| r.prompt_name == prompt)
+        .ok_or_else(|| ApiError::not_found(format!("prompt '{name}' not found")))
+}
+
+pub async fn render(
+    State(state): State<ApiState>,
+    principal: Principal,
+    body: Result<Json<RenderPromptRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(request) = body?;
+    let row = find(&state, &principal, &request.name).await?;
+    if !row.enabled {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("prompt '{}' is disabled", request.name),
+        ));
+    }
+    let arguments = request.arguments.map(|a| {
+        a.into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect()
+    });
+    let op = UpstreamOp::GetPrompt {
+        prompt: row.prompt_name.clone(),
+        arguments,
+    };
+    crate::upstream::request(&state, &principal, &row.server_name, op, &request.name)
+        .await
+        .map(Json)
+}
+
+fn view(row: &PromptRow) -> PromptView {
+    let d = &row.definition;
+    PromptView {
+        name: names::prefixed(&row.server_name, &row.prompt_name),
+        enabled: row.enabled,
+        description: d
+            .get("description")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        title: d.get("title").and_then(|v| v.as_str()).map(str::to_string),
+        arguments: d
+            .get("arguments")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!([])),
+    }
+}

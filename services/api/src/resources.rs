@@ -1,0 +1,71 @@
+//! `/api/v0/resources` and `/api/v0/resources/read`: resources and templates of every server,
+//! under the same `canopy://server/<uri>` names as on `/mcp`.
+
+use crate::error::ApiError;
+use crate::principal::Principal;
+use crate::ApiState;
+use axum::extract::{Query, State};
+use axum::Json;
+use canopy_api_types::{ErrorCode, ReadResourceRequest, ResourceView};
+use canopy_mcp::call::UpstreamOp;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    server: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    principal: Principal,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<ResourceView>>, ApiError> {
+    let Query(query) = query?;
+    let rows =
+        canopy_readmodels::list_resources(state.pool(), &principal.tenant, query.server.as_deref())
+            .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| ResourceView {
+                uri: format!("canopy://{}/{}", r.server_name, r.uri),
+                server: r.server_name,
+                is_template: r.is_template,
+                enabled: r.enabled,
+                definition: r.definition,
+            })
+            .collect(),
+    ))
+}
+
+pub async fn read(
+    State(state): State<ApiState>,
+    principal: Principal,
+    body: Result<Json<ReadResourceRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(request) = body?;
+    let (server, uri) = request
+        .uri
+        .strip_prefix("canopy://")
+        .and_then(|r| r.split_once('/'))
+        .ok_or_else(|| {
+            ApiError::invalid(format!("'{}' is not canopy://server/<uri>", request.uri))
+        })?;
+    let server_row = canopy_readmodels::get_server(state.pool(), &principal.tenant, server)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("server '{server}' is not registered")))?;
+    let rows =
+        canopy_readmodels::list_resources(state.pool(), &principal.tenant, Some(server)).await?;
+    let listed_disabled = rows.iter().any(|r| r.uri == uri && !r.enabled);
+    if !server_row.enabled || listed_disabled {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("resource '{}' is disabled", request.uri),
+        ));
+    }
+    let op = UpstreamOp::ReadResource {
+        uri: uri.to_string(),
+    };
+    crate::upstream::request(&state, &principal, server, op, &request.uri)
+        .await
+        .map(Json)
+}

@@ -1,0 +1,172 @@
+//! Enable/disable, MCPJungle's way: `POST /api/v0/tools/disable?entity=server__tool` (one tool)
+//! or `?entity=server` (every tool of the server), the same for prompts and resources, and
+//! `POST /api/v0/servers/{name}/disable` for a whole server. Answers with the names affected.
+//! Disabled means invisible and uncallable on every path, REST included.
+
+use crate::error::{from_execute, ApiError};
+use crate::principal::Principal;
+use crate::ApiState;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use canopy_domain::server::{FeatureKind, Server, ServerCommand, ServerError};
+use canopy_mcp::names;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct EntityQuery {
+    entity: String,
+}
+
+type QueryResult = Result<Query<EntityQuery>, axum::extract::rejection::QueryRejection>;
+
+pub async fn enable_tools(
+    s: State<ApiState>,
+    p: Principal,
+    q: QueryResult,
+) -> Result<Json<Vec<String>>, ApiError> {
+    toggle(s, p, q, FeatureKind::Tool, true).await
+}
+pub async fn disable_tools(
+    s: State<ApiState>,
+    p: Principal,
+    q: QueryResult,
+) -> Result<Json<Vec<String>>, ApiError> {
+    toggle(s, p, q, FeatureKind::Tool, false).await
+}
+pub async fn enable_prompts(
+    s: State<ApiState>,
+    p: Principal,
+    q: QueryResult,
+) -> Result<Json<Vec<String>>, ApiError> {
+    toggle(s, p, q, FeatureKind::Prompt, true).await
+}
+pub async fn disable_prompts(
+    s: State<ApiState>,
+    p: Principal,
+    q: QueryResult,
+) -> Result<Json<Vec<String>>, ApiError> {
+    toggle(s, p, q, FeatureKind::Prompt, false).await
+}
+pub async fn enable_resources(
+    s: State<ApiState>,
+    p: Principal,
+    q: QueryResult,
+) -> Result<Json<Vec<String>>, ApiError> {
+    toggle(s, p, q, FeatureKind::Resource, true).await
+}
+pub async fn disable_resources(
+    s: State<ApiState>,
+    p: Principal,
+    q: QueryResult,
+) -> Result<Json<Vec<String>>, ApiError> {
+    toggle(s, p, q, FeatureKind::Resource, false).await
+}
+
+/// `server__name` names one item, `server` all of them; resources use `canopy://server/<uri>`.
+fn parse_entity(kind: FeatureKind, entity: &str) -> Result<(String, Option<String>), ApiError> {
+    if kind == FeatureKind::Resource {
+        if let Some(rest) = entity.strip_prefix("canopy://") {
+            let (server, uri) = rest.split_once('/').ok_or_else(|| {
+                ApiError::invalid(format!("'{entity}' is not canopy://server/<uri>"))
+            })?;
+            return Ok((server.to_string(), Some(uri.to_string())));
+        }
+        return Ok((entity.to_string(), None));
+    }
+    Ok(match names::split(entity) {
+        Some((server, name)) => (server.to_string(), Some(name.to_string())),
+        None => (entity.to_string(), None),
+    })
+}
+
+async fn toggle(
+    State(state): State<ApiState>,
+    principal: Principal,
+    query: QueryResult,
+    kind: FeatureKind,
+    enabled: bool,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let Query(query) = query?;
+    let (server, name) = parse_entity(kind, &query.entity)?;
+    let command = ServerCommand::SetFeaturesEnabled {
+        kind,
+        names: name.clone().map(|n| vec![n]),
+        enabled,
+    };
+    let ctx = principal.context(None, &[]);
+    let outcome = state
+        .executor
+        .execute::<Server>(&ctx, &server, &command)
+        .await
+        .map_err(|e| {
+            from_execute(e, |e| match e {
+                ServerError::NotRegistered => {
+                    ApiError::not_found(format!("server '{server}' is not registered"))
+                }
+                e => crate::servers::domain_error(e),
+            })
+        })?;
+    let affected: Vec<String> = match name {
+        Some(n) => vec![n],
+        None => outcome
+            .state
+            .registered()
+            .map(|r| {
+                r.catalog
+                    .names(kind)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    Ok(Json(
+        affected
+            .into_iter()
+            .map(|n| {
+                if kind == FeatureKind::Resource {
+                    format!("canopy://{server}/{n}")
+                } else {
+                    names::prefixed(&server, &n)
+                }
+            })
+            .collect(),
+    ))
+}
+
+pub async fn enable_server(
+    s: State<ApiState>,
+    p: Principal,
+    name: Path<String>,
+) -> Result<Json<canopy_api_types::ServerView>, ApiError> {
+    toggle_server(s, p, name, true).await
+}
+pub async fn disable_server(
+    s: State<ApiState>,
+    p: Principal,
+    name: Path<String>,
+) -> Result<Json<canopy_api_types::ServerView>, ApiError> {
+    toggle_server(s, p, name, false).await
+}
+
+async fn toggle_server(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    enabled: bool,
+) -> Result<Json<canopy_api_types::ServerView>, ApiError> {
+    let ctx = principal.context(None, &[]);
+    state
+        .executor
+        .execute::<Server>(&ctx, &name, &ServerCommand::SetServerEnabled { enabled })
+        .await
+        .map_err(|e| {
+            from_execute(e, |_| {
+                ApiError::not_found(format!("server '{name}' is not registered"))
+            })
+        })?;
+    let row = canopy_readmodels::get_server(state.pool(), &principal.tenant, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("server '{name}' is not registered")))?;
+    Ok(Json(crate::servers::view(&row)))
+}

@@ -1,0 +1,46 @@
+//! The REST side of reaching an upstream (invoke, render, read): the same session-worker path
+//! as MCP requests, with failures mapped into the error envelope.
+
+use crate::error::ApiError;
+use crate::principal::Principal;
+use crate::ApiState;
+use canopy_api_types::ErrorCode;
+use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, UpstreamOp};
+
+pub async fn request(
+    state: &ApiState,
+    principal: &Principal,
+    server: &str,
+    op: UpstreamOp,
+    shown_name: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let row = canopy_readmodels::get_server(state.pool(), &principal.tenant, server)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("server '{server}' is not registered")))?;
+    let request = CallRequest {
+        tenant: principal.tenant.to_string(),
+        server: server.to_string(),
+        server_id: row.server_id.to_string(),
+        op,
+        principal: principal.actor.clone(),
+        timeout_ms: state.call_timeout.as_millis() as u64,
+    };
+    match canopy_bus::calls::request(&state.bus, &request).await {
+        CallReply::Result { result } => Ok(result),
+        CallReply::Error { code, message } => Err(ApiError::new(
+            error_code(code),
+            format!("{shown_name} failed: {message}"),
+        )),
+    }
+}
+
+fn error_code(code: CallErrorCode) -> ErrorCode {
+    match code {
+        CallErrorCode::NotFound => ErrorCode::NotFound,
+        CallErrorCode::UpstreamUnavailable => ErrorCode::UpstreamUnavailable,
+        CallErrorCode::UpstreamError => ErrorCode::UpstreamError,
+        CallErrorCode::Timeout => ErrorCode::Timeout,
+        CallErrorCode::InvalidRequest => ErrorCode::InvalidRequest,
+        CallErrorCode::Internal => ErrorCode::InternalError,
+    }
+}

@@ -1,0 +1,246 @@
+//! The gateway's endpoints and switches: one server under its own names, enable/disable on
+//! every path, and catalog changes reaching connected sessions.
+
+use crate::harness::*;
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::NotificationContext;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn names_on(url: &str) -> BTreeSet<String> {
+    let client = mcp_client(url).await;
+    let tools = client.list_all_tools().await.unwrap();
+    let _ = client.cancel().await;
+    tools.into_iter().map(|t| t.name.to_string()).collect()
+}
+
+async fn register(base: &str, name: &str, url: &str) {
+    let (status, body) = post_json(
+        &format!("{base}/api/v0/servers"),
+        json!({"name": name, "url": url}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (201, Some("ready")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn single_server_endpoint_speaks_the_upstreams_own_names() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("all", &["start"]).await;
+    let upstream = fixture().await;
+    register(&base, "fx", &upstream.url()).await;
+
+    let client = mcp_client(&format!("{base}/servers/fx/mcp")).await;
+    let tools = client.list_all_tools().await.unwrap();
+    assert_eq!(
+        tools,
+        upstream.server().tool_definitions(),
+        "exactly the upstream's tools, unprefixed"
+    );
+    let echo = client
+        .call_tool(
+            CallToolRequestParams::new("echo")
+                .with_arguments(json!({"message": "direct"}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(echo.content[0].as_text().unwrap().text, "direct");
+    assert!(
+        client
+            .call_tool(CallToolRequestParams::new("fx__echo"))
+            .await
+            .is_err(),
+        "prefixed names are not valid here"
+    );
+    let _ = client.cancel().await;
+
+    let missing = reqwest::Client::new()
+        .post(format!("{base}/servers/nope/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    d.terminate("all").await;
+}
+
+#[tokio::test]
+async fn disabled_tools_and_servers_vanish_from_every_path() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("all", &["start"]).await;
+    let upstream = fixture().await;
+    register(&base, "fx", &upstream.url()).await;
+    let mcp = format!("{base}/mcp");
+    let invoke = format!("{base}/api/v0/tools/invoke");
+
+    let (status, affected) = post_json(
+        &format!("{base}/api/v0/tools/disable?entity=fx__echo"),
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, affected), (200, json!(["fx__echo"])));
+    eventually(Duration::from_secs(2), || async {
+        !names_on(&mcp).await.contains("fx__echo")
+    })
+    .await;
+    assert!(
+        names_on(&mcp).await.contains("fx__add"),
+        "only the one tool is gone"
+    );
+    let client = mcp_client(&mcp).await;
+    let refused = client
+        .call_tool(CallToolRequestParams::new("fx__echo"))
+        .await;
+    assert!(
+        refused.is_err(),
+        "a disabled tool cannot be called over MCP"
+    );
+    let _ = client.cancel().await;
+    let (status, body) = post_json(&invoke, json!({"name": "fx__echo", "message": "x"})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("FORBIDDEN")),
+        "nor over REST: {body}"
+    );
+    let (_, tool) = get_json(&format!("{base}/api/v0/tool?name=fx__echo")).await;
+    assert_eq!(tool["enabled"], false);
+    let (status, body) = post_json(
+        &format!("{base}/api/v0/tools/disable?entity=fx__nope"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("NOT_FOUND")),
+        "{body}"
+    );
+
+    // The whole server off: nothing of it anywhere; back on: as it was (echo still disabled).
+    let (status, server) = post_json(&format!("{base}/api/v0/servers/fx/disable"), json!({})).await;
+    assert_eq!(
+        (status, server["enabled"].as_bool()),
+        (200, Some(false)),
+        "{server}"
+    );
+    eventually(Duration::from_secs(2), || async {
+        names_on(&mcp).await.is_empty()
+    })
+    .await;
+    let (status, _) = post_json(&invoke, json!({"name": "fx__add", "a": 1, "b": 2})).await;
+    assert_eq!(status, 403);
+    let single = reqwest::Client::new()
+        .post(format!("{base}/servers/fx/mcp"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        single.status(),
+        404,
+        "a disabled server's own endpoint is gone too"
+    );
+    post_json(&format!("{base}/api/v0/servers/fx/enable"), json!({})).await;
+    eventually(Duration::from_secs(2), || async {
+        let names = names_on(&mcp).await;
+        names.contains("fx__add") && !names.contains("fx__echo")
+    })
+    .await;
+    let (status, _) = post_json(&format!("{base}/api/v0/tools/enable?entity=fx"), json!({})).await;
+    assert_eq!(status, 200);
+    eventually(Duration::from_secs(2), || async {
+        names_on(&mcp).await.contains("fx__echo")
+    })
+    .await;
+    let (status, result) = post_json(&invoke, json!({"name": "fx__echo", "message": "back"})).await;
+    assert_eq!(
+        (status, result["content"][0]["text"].as_str()),
+        (200, Some("back"))
+    );
+    d.terminate("all").await;
+}
+
+#[derive(Clone, Default)]
+struct CountingClient {
+    tool_list_changed: Arc<AtomicUsize>,
+}
+
+impl ClientHandler for CountingClient {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.tool_list_changed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn catalog_changes_reach_connected_sessions_as_list_changed() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("all", &["start"]).await;
+    let upstream = fixture().await;
+    register(&base, "fx", &upstream.url()).await;
+
+    let watcher = CountingClient::default();
+    let counter = watcher.tool_list_changed.clone();
+    let client = watcher
+        .serve(StreamableHttpClientTransport::from_uri(format!(
+            "{base}/servers/fx/mcp"
+        )))
+        .await
+        .unwrap();
+    let everything = CountingClient::default();
+    let all_counter = everything.tool_list_changed.clone();
+    let all_client = everything
+        .serve(StreamableHttpClientTransport::from_uri(format!(
+            "{base}/mcp"
+        )))
+        .await
+        .unwrap();
+
+    // A change to another server reaches /mcp sessions but not /servers/fx/mcp sessions.
+    let other = fixture().await;
+    register(&base, "other", &other.url()).await;
+    eventually(Duration::from_secs(3), || async {
+        all_counter.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        counter.load(Ordering::SeqCst),
+        0,
+        "fx's session is not told about 'other'"
+    );
+    assert!(all_client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .any(|t| t.name == "other__echo"));
+
+    // A change to fx reaches both.
+    post_json(
+        &format!("{base}/api/v0/tools/disable?entity=fx__add"),
+        json!({}),
+    )
+    .await;
+    eventually(Duration::from_secs(3), || async {
+        counter.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    assert!(!client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .any(|t| t.name == "add"));
+    let _ = client.cancel().await;
+    let _ = all_client.cancel().await;
+    d.terminate("all").await;
+}
