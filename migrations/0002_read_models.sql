@@ -60,3 +60,13 @@ CREATE TABLE IF NOT EXISTS rm_resources (
     PRIMARY KEY (tenant_id, server_name, uri),
     FOREIGN KEY (tenant_id, server_name) REFERENCES rm_servers (tenant_id, name) ON DELETE CASCADE
 );
+
+CREATE TABLE IF NOT EXISTS rm_groups (
+    tenant_id  TEXT        NOT NULL,
+    name       TEXT        NOT NULL,
+    spec       JSONB       NOT NULL,
+    version    BIGINT      NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+);

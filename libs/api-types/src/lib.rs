@@ -52,13 +52,7 @@ pub struct ErrorBody {
 
 impl ErrorEnvelope {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            ok: false,
-            error: ErrorBody {
-                code,
-                message: message.into(),
-            },
-        }
+        Self { ok: false, error: ErrorBody { code, message: message.into() } }
     }
 }
 
@@ -182,6 +176,50 @@ pub struct ResourceView {
 pub struct ReadResourceRequest {
     /// `canopy://server/<uri>`
     pub uri: String,
+}
+
+/// `POST /api/v0/groups` and `PUT /api/v0/groups/{name}`: MCPJungle's group JSON, plus the
+/// same lists for prompts (`server__prompt`) and resources (`canopy://server/<uri>`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRequest {
+    /// Required to create; on update, if given, must match the URL.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub included_tools: Vec<String>,
+    #[serde(default)]
+    pub included_servers: Vec<String>,
+    #[serde(default)]
+    pub excluded_tools: Vec<String>,
+    #[serde(default)]
+    pub included_prompts: Vec<String>,
+    #[serde(default)]
+    pub excluded_prompts: Vec<String>,
+    #[serde(default)]
+    pub included_resources: Vec<String>,
+    #[serde(default)]
+    pub excluded_resources: Vec<String>,
+}
+
+/// A group as the API shows it, with the MCP endpoint that serves it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupView {
+    pub name: String,
+    pub description: String,
+    pub included_tools: Vec<String>,
+    pub included_servers: Vec<String>,
+    pub excluded_tools: Vec<String>,
+    pub included_prompts: Vec<String>,
+    pub excluded_prompts: Vec<String>,
+    pub included_resources: Vec<String>,
+    pub excluded_resources: Vec<String>,
+    /// `PUBLIC_URL/v0/groups/NAME/mcp`
+    pub endpoint: String,
+    pub created_at: String,
+    pub updated_at: String,
 }
 
 /// `GET /readyz`: each dependency and whether it answered.

@@ -18,24 +18,15 @@ pub async fn request(bus: &Bus, request: &CallRequest) -> CallReply {
     let reply = tokio::time::timeout(wait, bus.client.request(subject, payload.into())).await;
     let error = |code, message: String| CallReply::Error { code, message };
     match reply {
-        Err(_) => error(
-            CallErrorCode::Timeout,
-            format!("no reply within {} ms", request.timeout_ms),
-        ),
-        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => error(
-            CallErrorCode::UpstreamUnavailable,
-            "no session-worker is running to reach upstream servers".into(),
-        ),
-        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::TimedOut => error(
-            CallErrorCode::Timeout,
-            format!("no reply within {} ms", request.timeout_ms),
-        ),
+        Err(_) => error(CallErrorCode::Timeout, format!("no reply within {} ms", request.timeout_ms)),
+        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+            error(CallErrorCode::UpstreamUnavailable, "no session-worker is running to reach upstream servers".into())
+        }
+        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::TimedOut => {
+            error(CallErrorCode::Timeout, format!("no reply within {} ms", request.timeout_ms))
+        }
         Ok(Err(e)) => error(CallErrorCode::Internal, format!("bus request failed: {e}")),
-        Ok(Ok(message)) => serde_json::from_slice(&message.payload).unwrap_or_else(|e| {
-            error(
-                CallErrorCode::Internal,
-                format!("malformed reply from session-worker: {e}"),
-            )
-        }),
+        Ok(Ok(message)) => serde_json::from_slice(&message.payload)
+            .unwrap_or_else(|e| error(CallErrorCode::Internal, format!("malformed reply from session-worker: {e}"))),
     }
 }

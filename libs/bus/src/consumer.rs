@@ -30,10 +30,7 @@ pub struct CheckpointedConsumer<P> {
 }
 
 fn consumer_err(name: &str, e: impl std::error::Error + Send + Sync + 'static) -> BusError {
-    BusError::Consumer {
-        consumer: name.to_string(),
-        source: Box::new(e),
-    }
+    BusError::Consumer { consumer: name.to_string(), source: Box::new(e) }
 }
 
 impl<P: Projector> CheckpointedConsumer<P> {
@@ -63,15 +60,14 @@ impl<P: Projector> CheckpointedConsumer<P> {
             )
             .await
             .map_err(|e| consumer_err(&name, e))?;
-        let mut messages = consumer
-            .messages()
-            .await
-            .map_err(|e| consumer_err(&name, e))?;
-        sqlx::query("INSERT INTO consumer_checkpoints (consumer, stream_sequence) VALUES ($1, 0) ON CONFLICT DO NOTHING")
-            .bind(&name)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| consumer_err(&name, e))?;
+        let mut messages = consumer.messages().await.map_err(|e| consumer_err(&name, e))?;
+        sqlx::query(
+            "INSERT INTO consumer_checkpoints (consumer, stream_sequence) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+        )
+        .bind(&name)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| consumer_err(&name, e))?;
         loop {
             let message = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
@@ -105,28 +101,20 @@ impl<P: Projector> CheckpointedConsumer<P> {
                 }
                 Err(e) => {
                     tracing::warn!(consumer = %name, sequence, error = %e, "event consumer: apply failed; will retry");
-                    let _ = message
-                        .ack_with(async_nats::jetstream::AckKind::Nak(Some(
-                            Duration::from_millis(500),
-                        )))
-                        .await;
+                    let _ =
+                        message.ack_with(async_nats::jetstream::AckKind::Nak(Some(Duration::from_millis(500)))).await;
                 }
             }
         }
     }
 
-    async fn apply_once(
-        &self,
-        sequence: u64,
-        payload: &[u8],
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    async fn apply_once(&self, sequence: u64, payload: &[u8]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let mut tx = self.pool.begin().await?;
-        let (checkpoint,): (i64,) = sqlx::query_as(
-            "SELECT stream_sequence FROM consumer_checkpoints WHERE consumer = $1 FOR UPDATE",
-        )
-        .bind(&self.name)
-        .fetch_one(&mut *tx)
-        .await?;
+        let (checkpoint,): (i64,) =
+            sqlx::query_as("SELECT stream_sequence FROM consumer_checkpoints WHERE consumer = $1 FOR UPDATE")
+                .bind(&self.name)
+                .fetch_one(&mut *tx)
+                .await?;
         if sequence as i64 <= checkpoint {
             return Ok(()); // already applied; the ack was lost
         }
@@ -148,11 +136,7 @@ pub async fn tail_events(
     filter_subject: String,
 ) -> Result<impl Stream<Item = Result<StoredEvent, BusError>> + Send + 'static, BusError> {
     let name = format!("tail:{filter_subject}");
-    let stream = bus
-        .jetstream
-        .get_stream(bus.subjects.events_stream())
-        .await
-        .map_err(|e| consumer_err(&name, e))?;
+    let stream = bus.jetstream.get_stream(bus.subjects.events_stream()).await.map_err(|e| consumer_err(&name, e))?;
     let consumer = stream
         .create_consumer(pull::OrderedConfig {
             filter_subject,
@@ -161,10 +145,7 @@ pub async fn tail_events(
         })
         .await
         .map_err(|e| consumer_err(&name, e))?;
-    let messages = consumer
-        .messages()
-        .await
-        .map_err(|e| consumer_err(&name, e))?;
+    let messages = consumer.messages().await.map_err(|e| consumer_err(&name, e))?;
     Ok(messages.map(move |m| {
         let m = m.map_err(|e| consumer_err("tail", e))?;
         serde_json::from_slice::<StoredEvent>(&m.payload).map_err(|e| consumer_err("tail", e))

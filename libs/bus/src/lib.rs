@@ -65,15 +65,8 @@ impl Bus {
             .connection_timeout(Duration::from_secs(5))
             .connect(url)
             .await
-            .map_err(|source| BusError::Connect {
-                url: url.to_string(),
-                source,
-            })?;
-        Ok(Self {
-            jetstream: jetstream::new(client.clone()),
-            client,
-            subjects: Subjects::new(prefix),
-        })
+            .map_err(|source| BusError::Connect { url: url.to_string(), source })?;
+        Ok(Self { jetstream: jetstream::new(client.clone()), client, subjects: Subjects::new(prefix) })
     }
 
     /// Creates the three streams if they are missing. Idempotent; run by every service at start.
@@ -112,34 +105,18 @@ impl Bus {
             self.jetstream
                 .get_or_create_stream(config)
                 .await
-                .map_err(|e| BusError::Stream {
-                    stream: name,
-                    source: Box::new(e),
-                })?;
+                .map_err(|e| BusError::Stream { stream: name, source: Box::new(e) })?;
         }
         Ok(())
     }
 
     /// Publishes to a JetStream subject with a message id (deduplicated within the stream's
     /// window) and waits for the stream's acknowledgement.
-    pub async fn publish_durable(
-        &self,
-        subject: String,
-        msg_id: &str,
-        payload: Vec<u8>,
-    ) -> Result<u64, BusError> {
-        let publish = jetstream::context::Publish::build()
-            .payload(payload.into())
-            .message_id(msg_id);
-        let err = |e: Box<dyn std::error::Error + Send + Sync>| BusError::Publish {
-            subject: subject.clone(),
-            source: e,
-        };
-        let ack = self
-            .jetstream
-            .send_publish(subject.clone(), publish)
-            .await
-            .map_err(|e| err(Box::new(e)))?;
+    pub async fn publish_durable(&self, subject: String, msg_id: &str, payload: Vec<u8>) -> Result<u64, BusError> {
+        let publish = jetstream::context::Publish::build().payload(payload.into()).message_id(msg_id);
+        let err =
+            |e: Box<dyn std::error::Error + Send + Sync>| BusError::Publish { subject: subject.clone(), source: e };
+        let ack = self.jetstream.send_publish(subject.clone(), publish).await.map_err(|e| err(Box::new(e)))?;
         let ack = ack.await.map_err(|e| err(Box::new(e)))?;
         Ok(ack.sequence)
     }

@@ -29,11 +29,7 @@ pub struct RelayOptions {
 
 impl Default for RelayOptions {
     fn default() -> Self {
-        Self {
-            batch: 256,
-            poll_interval: Duration::from_secs(1),
-            die_after_publishing: None,
-        }
+        Self { batch: 256, poll_interval: Duration::from_secs(1), die_after_publishing: None }
     }
 }
 
@@ -80,10 +76,8 @@ impl OutboxRelay {
         // The lock lives as long as this dedicated connection; if the connection dies, another
         // replica takes over.
         let mut lock_conn: PgConnection = self.pool.acquire().await?.detach();
-        let (leader,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
-            .bind(LEADER_LOCK)
-            .fetch_one(&mut lock_conn)
-            .await?;
+        let (leader,): (bool,) =
+            sqlx::query_as("SELECT pg_try_advisory_lock($1)").bind(LEADER_LOCK).fetch_one(&mut lock_conn).await?;
         if !leader {
             return Ok(Stop::NotLeader);
         }
@@ -125,10 +119,7 @@ impl OutboxRelay {
             raw.into_iter().map(|r| (r.subject, r.event)).collect()
         };
         if rows.is_empty() {
-            return Ok(Drained {
-                count: 0,
-                died: false,
-            });
+            return Ok(Drained { count: 0, died: false });
         }
         let mut rows = rows;
         let mut died = false;
@@ -152,38 +143,20 @@ impl OutboxRelay {
                 .jetstream
                 .send_publish(subject.clone(), publish)
                 .await
-                .map_err(|e| BusError::Publish {
-                    subject,
-                    source: Box::new(e),
-                })?;
+                .map_err(|e| BusError::Publish { subject, source: Box::new(e) })?;
             acks.push(ack);
         }
         try_join_all(acks.into_iter().map(|a| a.into_future()))
             .await
-            .map_err(|e| BusError::Publish {
-                subject: self.bus.subjects.events_all(),
-                source: Box::new(e),
-            })?;
+            .map_err(|e| BusError::Publish { subject: self.bus.subjects.events_all(), source: Box::new(e) })?;
         if died {
-            tracing::warn!(
-                published = rows.len(),
-                "outbox relay: dying on purpose before deleting (test hook)"
-            );
-            return Ok(Drained {
-                count: rows.len(),
-                died,
-            });
+            tracing::warn!(published = rows.len(), "outbox relay: dying on purpose before deleting (test hook)");
+            return Ok(Drained { count: rows.len(), died });
         }
         let positions: Vec<i64> = rows.iter().map(|(_, e)| e.global_position).collect();
-        sqlx::query("DELETE FROM outbox WHERE global_position = ANY($1)")
-            .bind(&positions)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM outbox WHERE global_position = ANY($1)").bind(&positions).execute(&self.pool).await?;
         metrics::counter!("canopy_outbox_published_total").increment(rows.len() as u64);
-        Ok(Drained {
-            count: rows.len(),
-            died,
-        })
+        Ok(Drained { count: rows.len(), died })
     }
 }
 

@@ -8,9 +8,7 @@ pub struct Subjects {
 impl Subjects {
     /// `prefix` is lowercase letters, digits and `_` (checked by configuration).
     pub fn new(prefix: &str) -> Self {
-        Self {
-            prefix: prefix.to_string(),
-        }
+        Self { prefix: prefix.to_string() }
     }
 
     pub fn prefix(&self) -> &str {
@@ -74,10 +72,7 @@ mod tests {
     fn names() {
         let s = Subjects::new("canopy");
         assert_eq!(s.events_stream(), "CANOPY_EVENTS");
-        assert_eq!(
-            s.event("default.server.calc"),
-            "canopy.events.default.server.calc"
-        );
+        assert_eq!(s.event("default.server.calc"), "canopy.events.default.server.calc");
         assert_eq!(s.events_of_type("server"), "canopy.events.*.server.>");
         assert_eq!(s.call("default", "calc"), "canopy.calls.default.calc");
     }

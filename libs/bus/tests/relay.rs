@@ -3,9 +3,7 @@
 
 use canopy_bus::{Bus, CheckpointedConsumer, OutboxRelay, RelayOptions};
 use canopy_domain::TenantId;
-use canopy_eventstore::{
-    EventMetadata, EventStore, NewEvent, Projector, StoreError, StoredEvent, StreamKey,
-};
+use canopy_eventstore::{EventMetadata, EventStore, NewEvent, Projector, StoreError, StoredEvent, StreamKey};
 use futures::StreamExt;
 use sqlx::PgConnection;
 use std::collections::HashSet;
@@ -20,26 +18,11 @@ async fn seed(pool: &sqlx::PgPool) -> Vec<uuid::Uuid> {
     let mut ids = Vec::new();
     for i in 0..EVENTS {
         // 12 streams of 10 events each
-        let key = StreamKey {
-            tenant: tenant.clone(),
-            aggregate_type: "test",
-            aggregate_id: format!("s{}", i % 12),
-        };
+        let key = StreamKey { tenant: tenant.clone(), aggregate_type: "test", aggregate_id: format!("s{}", i % 12) };
         let mut tx = pool.begin().await.unwrap();
-        let event = NewEvent {
-            event_type: "test.happened",
-            schema_version: 1,
-            payload: serde_json::json!({ "i": i }),
-        };
-        let stored = EventStore::append(
-            &mut tx,
-            &key,
-            (i / 12) as i64,
-            &[event],
-            &EventMetadata::default(),
-        )
-        .await
-        .unwrap();
+        let event = NewEvent { event_type: "test.happened", schema_version: 1, payload: serde_json::json!({ "i": i }) };
+        let stored =
+            EventStore::append(&mut tx, &key, (i / 12) as i64, &[event], &EventMetadata::default()).await.unwrap();
         tx.commit().await.unwrap();
         ids.push(stored[0].event_id);
     }
@@ -47,24 +30,16 @@ async fn seed(pool: &sqlx::PgPool) -> Vec<uuid::Uuid> {
 }
 
 async fn bus(prefix: &str) -> Bus {
-    let bus = Bus::connect(&canopy_testkit::nats_url(), prefix, "test")
-        .await
-        .unwrap();
+    let bus = Bus::connect(&canopy_testkit::nats_url(), prefix, "test").await.unwrap();
     bus.ensure_streams().await.unwrap();
     bus
 }
 
 async fn stream_message_ids(bus: &Bus) -> Vec<uuid::Uuid> {
     let mut tail = Vec::new();
-    let stream = bus
-        .jetstream
-        .get_stream(bus.subjects.events_stream())
-        .await
-        .unwrap();
-    let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
-        .await
-        .unwrap();
+    let stream = bus.jetstream.get_stream(bus.subjects.events_stream()).await.unwrap();
+    let consumer =
+        stream.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()).await.unwrap();
     let count = stream.get_info().await.unwrap().state.messages as usize;
     let mut messages = consumer.messages().await.unwrap().take(count);
     while let Some(m) = messages.next().await {
@@ -75,11 +50,7 @@ async fn stream_message_ids(bus: &Bus) -> Vec<uuid::Uuid> {
 }
 
 async fn outbox_len(pool: &sqlx::PgPool) -> i64 {
-    sqlx::query_as::<_, (i64,)>("SELECT count(*) FROM outbox")
-        .fetch_one(pool)
-        .await
-        .unwrap()
-        .0
+    sqlx::query_as::<_, (i64,)>("SELECT count(*) FROM outbox").fetch_one(pool).await.unwrap().0
 }
 
 #[tokio::test]
@@ -89,19 +60,10 @@ async fn relay_killed_mid_publish_loses_nothing_and_duplicates_nothing() {
     let ids = seed(&db.pool).await;
 
     // First relay dies after publishing 50 events, before removing them from the outbox.
-    let options = RelayOptions {
-        batch: 32,
-        die_after_publishing: Some(50),
-        poll_interval: Duration::from_millis(100),
-    };
-    OutboxRelay::new(db.pool.clone(), bus.clone(), options)
-        .run(CancellationToken::new())
-        .await;
+    let options = RelayOptions { batch: 32, die_after_publishing: Some(50), poll_interval: Duration::from_millis(100) };
+    OutboxRelay::new(db.pool.clone(), bus.clone(), options).run(CancellationToken::new()).await;
     let left = outbox_len(&db.pool).await;
-    assert!(
-        left > (EVENTS - 50) as i64,
-        "the dying batch stays in the outbox: {left}"
-    );
+    assert!(left > (EVENTS - 50) as i64, "the dying batch stays in the outbox: {left}");
 
     // A new relay republishes from the outbox; JetStream drops the duplicates by event id.
     let shutdown = CancellationToken::new();
@@ -109,10 +71,7 @@ async fn relay_killed_mid_publish_loses_nothing_and_duplicates_nothing() {
         OutboxRelay::new(
             db.pool.clone(),
             bus.clone(),
-            RelayOptions {
-                poll_interval: Duration::from_millis(100),
-                ..Default::default()
-            },
+            RelayOptions { poll_interval: Duration::from_millis(100), ..Default::default() },
         )
         .run(shutdown.clone()),
     );
@@ -127,15 +86,8 @@ async fn relay_killed_mid_publish_loses_nothing_and_duplicates_nothing() {
     relay.await.unwrap();
 
     let published = stream_message_ids(&bus).await;
-    assert_eq!(
-        published.len(),
-        EVENTS,
-        "each event exactly once in the stream"
-    );
-    assert_eq!(
-        published.iter().collect::<HashSet<_>>(),
-        ids.iter().collect::<HashSet<_>>()
-    );
+    assert_eq!(published.len(), EVENTS, "each event exactly once in the stream");
+    assert_eq!(published.iter().collect::<HashSet<_>>(), ids.iter().collect::<HashSet<_>>());
     // Within a stream (aggregate), order is version order.
     let mut seen = std::collections::HashMap::new();
     for id in &published {
@@ -151,10 +103,12 @@ struct Counting;
 
 impl Projector for Counting {
     async fn apply(&self, conn: &mut PgConnection, event: &StoredEvent) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO applied (event_id, n) VALUES ($1, 1) ON CONFLICT (event_id) DO UPDATE SET n = applied.n + 1")
-            .bind(event.event_id)
-            .execute(conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO applied (event_id, n) VALUES ($1, 1) ON CONFLICT (event_id) DO UPDATE SET n = applied.n + 1",
+        )
+        .bind(event.event_id)
+        .execute(conn)
+        .await?;
         Ok(())
     }
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), StoreError> {
@@ -166,10 +120,7 @@ impl Projector for Counting {
 #[tokio::test]
 async fn consumer_applies_each_event_exactly_once_across_crashes() {
     let db = canopy_testkit::fresh_database().await;
-    sqlx::query("CREATE TABLE applied (event_id UUID PRIMARY KEY, n INT NOT NULL)")
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    sqlx::query("CREATE TABLE applied (event_id UUID PRIMARY KEY, n INT NOT NULL)").execute(&db.pool).await.unwrap();
     let bus = bus(&canopy_testkit::unique("t")).await;
     let ids = seed(&db.pool).await;
     let relay_stop = CancellationToken::new();
@@ -177,10 +128,7 @@ async fn consumer_applies_each_event_exactly_once_across_crashes() {
         OutboxRelay::new(
             db.pool.clone(),
             bus.clone(),
-            RelayOptions {
-                poll_interval: Duration::from_millis(100),
-                ..Default::default()
-            },
+            RelayOptions { poll_interval: Duration::from_millis(100), ..Default::default() },
         )
         .run(relay_stop.clone()),
     );
@@ -195,22 +143,13 @@ async fn consumer_applies_each_event_exactly_once_across_crashes() {
         die_before_ack_at: die_at,
     };
     // Dies twice right after committing, before acking: the redelivered events must be skipped.
-    consumer(Some(30))
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
-    consumer(Some(77))
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    consumer(Some(30)).run(CancellationToken::new()).await.unwrap();
+    consumer(Some(77)).run(CancellationToken::new()).await.unwrap();
     let stop = CancellationToken::new();
     let running = tokio::spawn(consumer(None).run(stop.clone()));
     tokio::time::timeout(Duration::from_secs(30), async {
         loop {
-            let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM applied")
-                .fetch_one(&db.pool)
-                .await
-                .unwrap();
+            let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM applied").fetch_one(&db.pool).await.unwrap();
             if rows as usize == EVENTS {
                 break;
             }
@@ -226,25 +165,16 @@ async fn consumer_applies_each_event_exactly_once_across_crashes() {
     relay_stop.cancel();
     relay.await.unwrap();
 
-    let counts: Vec<(uuid::Uuid, i32)> = sqlx::query_as("SELECT event_id, n FROM applied")
-        .fetch_all(&db.pool)
-        .await
-        .unwrap();
+    let counts: Vec<(uuid::Uuid, i32)> =
+        sqlx::query_as("SELECT event_id, n FROM applied").fetch_all(&db.pool).await.unwrap();
     assert_eq!(counts.len(), EVENTS);
-    assert!(
-        counts.iter().all(|(_, n)| *n == 1),
-        "some event applied twice: {counts:?}"
-    );
-    assert_eq!(
-        counts.iter().map(|(id, _)| *id).collect::<HashSet<_>>(),
-        ids.into_iter().collect::<HashSet<_>>()
-    );
-    let (checkpoint,): (i64,) = sqlx::query_as(
-        "SELECT stream_sequence FROM consumer_checkpoints WHERE consumer = 'counting'",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    assert!(counts.iter().all(|(_, n)| *n == 1), "some event applied twice: {counts:?}");
+    assert_eq!(counts.iter().map(|(id, _)| *id).collect::<HashSet<_>>(), ids.into_iter().collect::<HashSet<_>>());
+    let (checkpoint,): (i64,) =
+        sqlx::query_as("SELECT stream_sequence FROM consumer_checkpoints WHERE consumer = 'counting'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(checkpoint as usize, EVENTS);
     bus.delete_streams().await;
 }

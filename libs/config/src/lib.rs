@@ -39,11 +39,7 @@ pub struct SecretsConfig {
 
 impl std::fmt::Debug for SecretsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.key.is_empty() {
-            "SecretsConfig { key: <unset> }"
-        } else {
-            "SecretsConfig { key: <set> }"
-        })
+        f.write_str(if self.key.is_empty() { "SecretsConfig { key: <unset> }" } else { "SecretsConfig { key: <set> }" })
     }
 }
 
@@ -78,6 +74,8 @@ pub struct GatewayConfig {
 #[serde(deny_unknown_fields)]
 pub struct WorkerConfig {
     pub upstream_connect_timeout_secs: u64,
+    pub upstream_idle_timeout_secs: u64,
+    pub catalog_refresh_secs: u64,
     pub drain_timeout_secs: u64,
 }
 
@@ -115,19 +113,16 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_SECRET_KEY", "secrets.key"),
     ("CANOPY_DATABASE_URL", "database.url"),
     ("DATABASE_URL", "database.url"),
-    (
-        "CANOPY_DATABASE_MAX_CONNECTIONS",
-        "database.max_connections",
-    ),
+    ("CANOPY_DATABASE_MAX_CONNECTIONS", "database.max_connections"),
     ("CANOPY_NATS_URL", "nats.url"),
     ("CANOPY_NATS_PREFIX", "nats.prefix"),
     ("CANOPY_REDIS_URL", "redis.url"),
     ("CANOPY_CALL_TIMEOUT_SECS", "gateway.call_timeout_secs"),
     ("CANOPY_DISCOVERY_WAIT_SECS", "gateway.discovery_wait_secs"),
-    (
-        "CANOPY_UPSTREAM_CONNECT_TIMEOUT_SECS",
-        "worker.upstream_connect_timeout_secs",
-    ),
+    ("CANOPY_UPSTREAM_CONNECT_TIMEOUT_SECS", "worker.upstream_connect_timeout_secs"),
+    ("CANOPY_UPSTREAM_IDLE_TIMEOUT_SECS", "worker.upstream_idle_timeout_secs"),
+    ("SESSION_IDLE_TIMEOUT_SEC", "worker.upstream_idle_timeout_secs"),
+    ("CANOPY_CATALOG_REFRESH_SECS", "worker.catalog_refresh_secs"),
     ("CANOPY_DRAIN_TIMEOUT_SECS", "worker.drain_timeout_secs"),
     ("CANOPY_LOG_FORMAT", "telemetry.log_format"),
     ("CANOPY_LOG", "telemetry.log_filter"),
@@ -141,20 +136,14 @@ impl Config {
     /// environment, then validation.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let env: Vec<(String, String)> = std::env::vars().collect();
-        let file = file.map(Path::to_path_buf).or_else(|| {
-            env.iter()
-                .find(|(k, _)| k == "CANOPY_CONFIG")
-                .map(|(_, v)| v.into())
-        });
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.iter().find(|(k, _)| k == "CANOPY_CONFIG").map(|(_, v)| v.into()));
         let text = match &file {
-            Some(path) => {
-                Some(
-                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                        path: path.display().to_string(),
-                        source,
-                    })?,
-                )
-            }
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?,
+            ),
             None => None,
         };
         let name = file.map(|p| p.display().to_string()).unwrap_or_default();
@@ -162,18 +151,13 @@ impl Config {
     }
 
     /// The pure core of `load`, for tests: optional (name, TOML text), then env pairs.
-    pub fn from_layers(
-        file: Option<(&str, &str)>,
-        env: &[(String, String)],
-    ) -> Result<Config, ConfigError> {
+    pub fn from_layers(file: Option<(&str, &str)>, env: &[(String, String)]) -> Result<Config, ConfigError> {
         let mut merged: toml::Table = DEFAULTS_TOML.parse().expect("defaults parse");
         if let Some((path, text)) = file {
-            let overlay: toml::Table =
-                text.parse()
-                    .map_err(|e: toml::de::Error| ConfigError::Parse {
-                        path: path.to_string(),
-                        message: e.message().to_string(),
-                    })?;
+            let overlay: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: path.to_string(),
+                message: e.message().to_string(),
+            })?;
             merge(&mut merged, overlay);
         }
         let mut applied = std::collections::HashSet::new();
@@ -186,33 +170,17 @@ impl Config {
             }
             set_path(&mut merged, path, value, var)?;
         }
-        let config: Config =
-            toml::Value::Table(merged)
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    ConfigError::Invalid(format!(
-                        "{} (see `canopy config defaults` for every setting)",
-                        e.message()
-                    ))
-                })?;
+        let config: Config = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Invalid(format!("{} (see `canopy config defaults` for every setting)", e.message()))
+        })?;
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |setting: &str, message: String| {
-            Err(ConfigError::Setting {
-                setting: setting.into(),
-                message,
-            })
-        };
-        if !(self.database.url.starts_with("postgres://")
-            || self.database.url.starts_with("postgresql://"))
-        {
-            return bad(
-                "database.url (CANOPY_DATABASE_URL)",
-                "must start with postgres:// or postgresql://".into(),
-            );
+        let bad = |setting: &str, message: String| Err(ConfigError::Setting { setting: setting.into(), message });
+        if !(self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")) {
+            return bad("database.url (CANOPY_DATABASE_URL)", "must start with postgres:// or postgresql://".into());
         }
         if !(self.nats.url.starts_with("nats://") || self.nats.url.starts_with("tls://")) {
             return bad(
@@ -221,44 +189,28 @@ impl Config {
             );
         }
         if self.nats.prefix.is_empty()
-            || !self
-                .nats
-                .prefix
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            || !self.nats.prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         {
             return bad(
                 "nats.prefix (CANOPY_NATS_PREFIX)",
-                format!(
-                    "'{}' must be lowercase letters, digits and '_'",
-                    self.nats.prefix
-                ),
+                format!("'{}' must be lowercase letters, digits and '_'", self.nats.prefix),
             );
         }
         if !(self.redis.url.starts_with("redis://") || self.redis.url.starts_with("rediss://")) {
             return bad(
                 "redis.url (CANOPY_REDIS_URL)",
-                format!(
-                    "must start with redis:// or rediss://, got '{}'",
-                    self.redis.url
-                ),
+                format!("must start with redis:// or rediss://, got '{}'", self.redis.url),
             );
         }
         if !self.public_url.is_empty()
             && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
         {
-            return bad(
-                "public_url (CANOPY_PUBLIC_URL)",
-                format!("must be an http(s) URL, got '{}'", self.public_url),
-            );
+            return bad("public_url (CANOPY_PUBLIC_URL)", format!("must be an http(s) URL, got '{}'", self.public_url));
         }
         if !["human", "json"].contains(&self.telemetry.log_format.as_str()) {
             return bad(
                 "telemetry.log_format (CANOPY_LOG_FORMAT)",
-                format!(
-                    "must be \"human\" or \"json\", got '{}'",
-                    self.telemetry.log_format
-                ),
+                format!("must be \"human\" or \"json\", got '{}'", self.telemetry.log_format),
             );
         }
         if self.database.max_connections == 0 {
@@ -321,9 +273,7 @@ fn set_path(table: &mut toml::Table, path: &str, raw: &str, var: &str) -> Result
         message: format!("'{raw}' is not {what}"),
     };
     let value = match target.get(leaf) {
-        Some(toml::Value::Integer(_)) => {
-            toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?)
-        }
+        Some(toml::Value::Integer(_)) => toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),
         Some(toml::Value::Boolean(_)) => toml::Value::Boolean(match raw.trim() {
             "1" | "true" | "yes" | "on" => true,
             "0" | "false" | "no" | "off" => false,
@@ -340,10 +290,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -375,10 +322,7 @@ mod tests {
         // CANOPY_DATABASE_URL beats DATABASE_URL
         let c = Config::from_layers(
             None,
-            &env(&[
-                ("DATABASE_URL", "postgres://a/a"),
-                ("CANOPY_DATABASE_URL", "postgres://b/b"),
-            ]),
+            &env(&[("DATABASE_URL", "postgres://a/a"), ("CANOPY_DATABASE_URL", "postgres://b/b")]),
         )
         .unwrap();
         assert_eq!(c.database.url, "postgres://b/b");
@@ -387,52 +331,31 @@ mod tests {
     #[test]
     fn errors_name_the_setting() {
         let check = |file: Option<&str>, e: &[(&str, &str)], expected: &str| {
-            let err = Config::from_layers(file.map(|f| ("c.toml", f)), &env(e))
-                .unwrap_err()
-                .to_string();
+            let err = Config::from_layers(file.map(|f| ("c.toml", f)), &env(e)).unwrap_err().to_string();
             assert!(err.contains(expected), "{err} should mention {expected}");
         };
         check(Some("lisen = \"x\""), &[], "unknown field `lisen`");
         check(Some("listen = "), &[], "c.toml is not valid TOML");
-        check(
-            None,
-            &[("CANOPY_DATABASE_URL", "mysql://x")],
-            "database.url (CANOPY_DATABASE_URL)",
-        );
+        check(None, &[("CANOPY_DATABASE_URL", "mysql://x")], "database.url (CANOPY_DATABASE_URL)");
         check(
             None,
             &[("CANOPY_DATABASE_MAX_CONNECTIONS", "ten")],
             "CANOPY_DATABASE_MAX_CONNECTIONS (database.max_connections)",
         );
         check(None, &[("CANOPY_NATS_PREFIX", "Bad.Prefix")], "nats.prefix");
-        check(
-            None,
-            &[("CANOPY_LISTEN", "0.0.0.0:8080")],
-            "only listens on loopback",
-        );
+        check(None, &[("CANOPY_LISTEN", "0.0.0.0:8080")], "only listens on loopback");
         check(None, &[("CANOPY_MODE", "prod")], "unknown variant `prod`");
     }
 
     #[test]
     fn enterprise_may_listen_anywhere() {
-        let e = env(&[
-            ("CANOPY_MODE", "enterprise"),
-            ("CANOPY_LISTEN", "0.0.0.0:8080"),
-        ]);
+        let e = env(&[("CANOPY_MODE", "enterprise"), ("CANOPY_LISTEN", "0.0.0.0:8080")]);
         let err = Config::from_layers(None, &e).unwrap_err().to_string();
-        assert!(
-            err.contains(
-                "secrets.key (CANOPY_SECRET_KEY) is invalid: is required in enterprise mode"
-            ),
-            "{err}"
-        );
+        assert!(err.contains("secrets.key (CANOPY_SECRET_KEY) is invalid: is required in enterprise mode"), "{err}");
         let mut e = e;
         e.push(("CANOPY_SECRET_KEY".into(), "k".into()));
         let c = Config::from_layers(None, &e).unwrap();
-        assert!(
-            !format!("{c:?}").contains("key: \"k\""),
-            "the key never shows in Debug"
-        );
+        assert!(!format!("{c:?}").contains("key: \"k\""), "the key never shows in Debug");
         assert_eq!(c.mode, Mode::Enterprise);
     }
 }

@@ -22,11 +22,7 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum UpcastError {
     #[error("event {event_type} has schema version {found}, newer than this build knows ({known}); upgrade Canopy")]
-    FromTheFuture {
-        event_type: String,
-        found: u32,
-        known: u32,
-    },
+    FromTheFuture { event_type: String, found: u32, known: u32 },
     #[error("unknown event type {0}")]
     UnknownType(String),
 }
@@ -58,11 +54,7 @@ pub(crate) fn upcast_v1_only(
         return Err(UpcastError::UnknownType(event_type.to_string()));
     }
     if schema_version > 1 {
-        return Err(UpcastError::FromTheFuture {
-            event_type: event_type.to_string(),
-            found: schema_version,
-            known: 1,
-        });
+        return Err(UpcastError::FromTheFuture { event_type: event_type.to_string(), found: schema_version, known: 1 });
     }
     Ok(payload)
 }

@@ -9,20 +9,10 @@ pub enum IdError {
     #[error("{kind} must not be empty")]
     Empty { kind: &'static str },
     #[error("{kind} '{value}' is longer than {max} characters")]
-    TooLong {
-        kind: &'static str,
-        value: String,
-        max: usize,
-    },
+    TooLong { kind: &'static str, value: String, max: usize },
     #[error("{kind} '{value}' may only contain {allowed}")]
-    BadCharacter {
-        kind: &'static str,
-        value: String,
-        allowed: &'static str,
-    },
-    #[error(
-        "server name '{0}' must not contain '__': it separates server and tool in 'server__tool'"
-    )]
+    BadCharacter { kind: &'static str, value: String, allowed: &'static str },
+    #[error("server name '{0}' must not contain '__': it separates server and tool in 'server__tool'")]
     DoubleUnderscore(String),
     #[error("server name '{0}' must not start or end with '_'")]
     EdgeUnderscore(String),
@@ -43,21 +33,10 @@ impl TenantId {
             return Err(IdError::Empty { kind: KIND });
         }
         if value.len() > 63 {
-            return Err(IdError::TooLong {
-                kind: KIND,
-                value,
-                max: 63,
-            });
+            return Err(IdError::TooLong { kind: KIND, value, max: 63 });
         }
-        if !value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(IdError::BadCharacter {
-                kind: KIND,
-                value,
-                allowed: "lowercase letters, digits and '-'",
-            });
+        if !value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(IdError::BadCharacter { kind: KIND, value, allowed: "lowercase letters, digits and '-'" });
         }
         Ok(Self(value))
     }
@@ -87,21 +66,10 @@ impl ServerName {
             return Err(IdError::Empty { kind: KIND });
         }
         if value.len() > Self::MAX_LEN {
-            return Err(IdError::TooLong {
-                kind: KIND,
-                value,
-                max: Self::MAX_LEN,
-            });
+            return Err(IdError::TooLong { kind: KIND, value, max: Self::MAX_LEN });
         }
-        if !value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(IdError::BadCharacter {
-                kind: KIND,
-                value,
-                allowed: "letters, digits, '-' and '_'",
-            });
+        if !value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(IdError::BadCharacter { kind: KIND, value, allowed: "letters, digits, '-' and '_'" });
         }
         if value.contains("__") {
             return Err(IdError::DoubleUnderscore(value));
@@ -170,17 +138,7 @@ mod tests {
         for good in ["a", "calculator", "my-server", "my_server", "S3", "a-b_c9"] {
             check_server(good, true);
         }
-        for bad in [
-            "",
-            "a__b",
-            "a_",
-            "_a",
-            "a b",
-            "a.b",
-            "a/b",
-            "ünï",
-            &"x".repeat(65),
-        ] {
+        for bad in ["", "a__b", "a_", "_a", "a b", "a.b", "a/b", "ünï", &"x".repeat(65)] {
             check_server(bad, false);
         }
     }

@@ -7,6 +7,7 @@
 //! (`canopy-eventstore`) loads history, calls `decide`, and appends what it returns.
 
 pub mod aggregate;
+pub mod group;
 pub mod ids;
 pub mod server;
 pub mod tenant;

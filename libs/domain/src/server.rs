@@ -75,44 +75,27 @@ impl UpstreamSpec {
         match self.transport {
             Transport::StreamableHttp | Transport::Sse => {
                 let Some(url) = self.url.as_deref() else {
-                    return invalid(&format!(
-                        "'url' is required for transport '{}'",
-                        self.transport.as_str()
-                    ));
+                    return invalid(&format!("'url' is required for transport '{}'", self.transport.as_str()));
                 };
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return invalid(&format!(
-                        "'url' must start with http:// or https://, got '{url}'"
-                    ));
+                    return invalid(&format!("'url' must start with http:// or https://, got '{url}'"));
                 }
                 if self.command.is_some() || !self.args.is_empty() || !self.env.is_empty() {
                     return invalid("'command', 'args' and 'env' are only for transport 'stdio'");
                 }
             }
             Transport::Stdio => {
-                if self
-                    .command
-                    .as_deref()
-                    .map_or(true, |c| c.trim().is_empty())
-                {
+                if self.command.as_deref().map_or(true, |c| c.trim().is_empty()) {
                     return invalid("'command' is required for transport 'stdio'");
                 }
                 if self.url.is_some() || self.bearer_token.is_some() || !self.headers.is_empty() {
-                    return invalid(
-                        "'url', 'bearer_token' and 'headers' are only for HTTP transports",
-                    );
+                    return invalid("'url', 'bearer_token' and 'headers' are only for HTTP transports");
                 }
             }
         }
         for name in self.headers.keys() {
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
-            {
-                return invalid(&format!(
-                    "header name '{name}' is not a valid HTTP header name"
-                ));
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
+                return invalid(&format!("header name '{name}' is not a valid HTTP header name"));
             }
         }
         Ok(())
@@ -214,43 +197,14 @@ pub enum ServerCommand {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerEvent {
-    Registered {
-        id: ServerId,
-        name: ServerName,
-        spec: UpstreamSpec,
-    },
-    Replaced {
-        id: ServerId,
-        previous: ServerId,
-        name: ServerName,
-        spec: UpstreamSpec,
-    },
-    Deregistered {
-        id: ServerId,
-        name: ServerName,
-    },
-    CatalogDiscovered {
-        id: ServerId,
-        catalog: Catalog,
-    },
-    CatalogRefreshed {
-        id: ServerId,
-        catalog: Catalog,
-    },
-    DiscoveryFailed {
-        id: ServerId,
-        error: String,
-    },
-    ServerToggled {
-        id: ServerId,
-        enabled: bool,
-    },
-    FeaturesToggled {
-        id: ServerId,
-        kind: FeatureKind,
-        names: Vec<String>,
-        enabled: bool,
-    },
+    Registered { id: ServerId, name: ServerName, spec: UpstreamSpec },
+    Replaced { id: ServerId, previous: ServerId, name: ServerName, spec: UpstreamSpec },
+    Deregistered { id: ServerId, name: ServerName },
+    CatalogDiscovered { id: ServerId, catalog: Catalog },
+    CatalogRefreshed { id: ServerId, catalog: Catalog },
+    DiscoveryFailed { id: ServerId, error: String },
+    ServerToggled { id: ServerId, enabled: bool },
+    FeaturesToggled { id: ServerId, kind: FeatureKind, names: Vec<String>, enabled: bool },
 }
 
 const SERVER_EVENT_TYPES: &[&str] = &[
@@ -296,10 +250,7 @@ pub enum ServerError {
     #[error("invalid server configuration: {0}")]
     InvalidSpec(String),
     #[error("server has no {kind} named {names}", kind = .kind.as_str(), names = .names.join(", "))]
-    UnknownFeatures {
-        kind: FeatureKind,
-        names: Vec<String>,
-    },
+    UnknownFeatures { kind: FeatureKind, names: Vec<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -367,35 +318,25 @@ impl Aggregate for Server {
 
     fn decide(&self, command: &ServerCommand) -> Result<Vec<ServerEvent>, ServerError> {
         match command {
-            ServerCommand::Register {
-                id,
-                name,
-                spec,
-                force,
-            } => {
+            ServerCommand::Register { id, name, spec, force } => {
                 spec.validate()?;
                 match self {
-                    Server::Registered(current) if !*force => {
-                        Err(ServerError::AlreadyRegistered(current.name.clone()))
-                    }
+                    Server::Registered(current) if !*force => Err(ServerError::AlreadyRegistered(current.name.clone())),
                     Server::Registered(current) => Ok(vec![ServerEvent::Replaced {
                         id: *id,
                         previous: current.id,
                         name: name.clone(),
                         spec: spec.clone(),
                     }]),
-                    Server::Absent | Server::Deregistered => Ok(vec![ServerEvent::Registered {
-                        id: *id,
-                        name: name.clone(),
-                        spec: spec.clone(),
-                    }]),
+                    Server::Absent | Server::Deregistered => {
+                        Ok(vec![ServerEvent::Registered { id: *id, name: name.clone(), spec: spec.clone() }])
+                    }
                 }
             }
             ServerCommand::Deregister => match self {
-                Server::Registered(current) => Ok(vec![ServerEvent::Deregistered {
-                    id: current.id,
-                    name: current.name.clone(),
-                }]),
+                Server::Registered(current) => {
+                    Ok(vec![ServerEvent::Deregistered { id: current.id, name: current.name.clone() }])
+                }
                 _ => Err(ServerError::NotRegistered),
             },
             // Reports about a registration that is no longer current are stale, not errors:
@@ -403,32 +344,16 @@ impl Aggregate for Server {
             ServerCommand::RecordCatalog { id, catalog } => Ok(match self.current(*id) {
                 None => vec![],
                 Some(current) if current.status == DiscoveryStatus::Pending => {
-                    vec![ServerEvent::CatalogDiscovered {
-                        id: *id,
-                        catalog: catalog.clone(),
-                    }]
+                    vec![ServerEvent::CatalogDiscovered { id: *id, catalog: catalog.clone() }]
                 }
-                Some(current)
-                    if current.catalog == *catalog && current.status == DiscoveryStatus::Ready =>
-                {
+                Some(current) if current.catalog == *catalog && current.status == DiscoveryStatus::Ready => {
                     vec![]
                 }
-                Some(_) => vec![ServerEvent::CatalogRefreshed {
-                    id: *id,
-                    catalog: catalog.clone(),
-                }],
+                Some(_) => vec![ServerEvent::CatalogRefreshed { id: *id, catalog: catalog.clone() }],
             }),
             ServerCommand::RecordDiscoveryFailure { id, error } => Ok(match self.current(*id) {
-                Some(current)
-                    if current.status
-                        != (DiscoveryStatus::Failed {
-                            error: error.clone(),
-                        }) =>
-                {
-                    vec![ServerEvent::DiscoveryFailed {
-                        id: *id,
-                        error: error.clone(),
-                    }]
+                Some(current) if current.status != (DiscoveryStatus::Failed { error: error.clone() }) => {
+                    vec![ServerEvent::DiscoveryFailed { id: *id, error: error.clone() }]
                 }
                 _ => vec![],
             }),
@@ -437,41 +362,26 @@ impl Aggregate for Server {
                 Ok(if current.enabled == *enabled {
                     vec![]
                 } else {
-                    vec![ServerEvent::ServerToggled {
-                        id: current.id,
-                        enabled: *enabled,
-                    }]
+                    vec![ServerEvent::ServerToggled { id: current.id, enabled: *enabled }]
                 })
             }
-            ServerCommand::SetFeaturesEnabled {
-                kind,
-                names,
-                enabled,
-            } => {
+            ServerCommand::SetFeaturesEnabled { kind, names, enabled } => {
                 let current = self.registered().ok_or(ServerError::NotRegistered)?;
                 let known = current.catalog.names(*kind);
                 let requested: Vec<String> = match names {
                     Some(names) => {
-                        let unknown: Vec<String> = names
-                            .iter()
-                            .filter(|n| !known.contains(&n.as_str()))
-                            .cloned()
-                            .collect();
+                        let unknown: Vec<String> =
+                            names.iter().filter(|n| !known.contains(&n.as_str())).cloned().collect();
                         if !unknown.is_empty() {
-                            return Err(ServerError::UnknownFeatures {
-                                kind: *kind,
-                                names: unknown,
-                            });
+                            return Err(ServerError::UnknownFeatures { kind: *kind, names: unknown });
                         }
                         names.clone()
                     }
                     None => known.iter().map(|n| n.to_string()).collect(),
                 };
                 let disabled = current.disabled.get(kind);
-                let mut changing: Vec<String> = requested
-                    .into_iter()
-                    .filter(|n| disabled.is_some_and(|d| d.contains(n)) == *enabled)
-                    .collect();
+                let mut changing: Vec<String> =
+                    requested.into_iter().filter(|n| disabled.is_some_and(|d| d.contains(n)) == *enabled).collect();
                 changing.sort();
                 changing.dedup();
                 Ok(if changing.is_empty() {
@@ -490,8 +400,7 @@ impl Aggregate for Server {
 
     fn apply(self, event: &ServerEvent) -> Server {
         match event {
-            ServerEvent::Registered { id, name, spec }
-            | ServerEvent::Replaced { id, name, spec, .. } => {
+            ServerEvent::Registered { id, name, spec } | ServerEvent::Replaced { id, name, spec, .. } => {
                 Server::Registered(RegisteredServer {
                     id: *id,
                     name: name.clone(),
@@ -503,20 +412,19 @@ impl Aggregate for Server {
                 })
             }
             ServerEvent::Deregistered { .. } => Server::Deregistered,
-            ServerEvent::CatalogDiscovered { catalog, .. }
-            | ServerEvent::CatalogRefreshed { catalog, .. } => match self {
-                Server::Registered(mut r) => {
-                    r.catalog = catalog.clone();
-                    r.status = DiscoveryStatus::Ready;
-                    Server::Registered(r)
+            ServerEvent::CatalogDiscovered { catalog, .. } | ServerEvent::CatalogRefreshed { catalog, .. } => {
+                match self {
+                    Server::Registered(mut r) => {
+                        r.catalog = catalog.clone();
+                        r.status = DiscoveryStatus::Ready;
+                        Server::Registered(r)
+                    }
+                    other => other,
                 }
-                other => other,
-            },
+            }
             ServerEvent::DiscoveryFailed { error, .. } => match self {
                 Server::Registered(mut r) => {
-                    r.status = DiscoveryStatus::Failed {
-                        error: error.clone(),
-                    };
+                    r.status = DiscoveryStatus::Failed { error: error.clone() };
                     Server::Registered(r)
                 }
                 other => other,
@@ -528,12 +436,7 @@ impl Aggregate for Server {
                 }
                 other => other,
             },
-            ServerEvent::FeaturesToggled {
-                kind,
-                names,
-                enabled,
-                ..
-            } => match self {
+            ServerEvent::FeaturesToggled { kind, names, enabled, .. } => match self {
                 Server::Registered(mut r) => {
                     let set = r.disabled.entry(*kind).or_default();
                     for name in names {
@@ -579,88 +482,49 @@ mod tests {
         }
     }
     fn register(n: u128, force: bool) -> ServerCommand {
-        ServerCommand::Register {
-            id: id(n),
-            name: name(),
-            spec: http_spec(),
-            force,
-        }
+        ServerCommand::Register { id: id(n), name: name(), spec: http_spec(), force }
     }
     fn catalog(tools: &[&str]) -> Catalog {
         Catalog {
-            tools: tools
-                .iter()
-                .map(|t| json!({"name": t, "inputSchema": {"type": "object"}}))
-                .collect(),
+            tools: tools.iter().map(|t| json!({"name": t, "inputSchema": {"type": "object"}})).collect(),
             ..Default::default()
         }
     }
 
     /// Given history, when command, then these events (or this error).
-    fn check(
-        history: &[ServerEvent],
-        command: ServerCommand,
-        expected: Result<Vec<ServerEvent>, ServerError>,
-    ) {
+    fn check(history: &[ServerEvent], command: ServerCommand, expected: Result<Vec<ServerEvent>, ServerError>) {
         let state = Server::fold(history);
         assert_eq!(state.decide(&command), expected);
     }
 
     fn registered(n: u128) -> ServerEvent {
-        ServerEvent::Registered {
-            id: id(n),
-            name: name(),
-            spec: http_spec(),
-        }
+        ServerEvent::Registered { id: id(n), name: name(), spec: http_spec() }
     }
 
     #[test]
     fn register_new_and_after_deregistration() {
         check(&[], register(1, false), Ok(vec![registered(1)]));
-        let dereg = ServerEvent::Deregistered {
-            id: id(1),
-            name: name(),
-        };
-        check(
-            &[registered(1), dereg],
-            register(2, false),
-            Ok(vec![registered(2)]),
-        );
+        let dereg = ServerEvent::Deregistered { id: id(1), name: name() };
+        check(&[registered(1), dereg], register(2, false), Ok(vec![registered(2)]));
     }
 
     #[test]
     fn register_twice_conflicts_unless_forced() {
-        check(
-            &[registered(1)],
-            register(2, false),
-            Err(ServerError::AlreadyRegistered(name())),
-        );
+        check(&[registered(1)], register(2, false), Err(ServerError::AlreadyRegistered(name())));
         check(
             &[registered(1)],
             register(2, true),
-            Ok(vec![ServerEvent::Replaced {
-                id: id(2),
-                previous: id(1),
-                name: name(),
-                spec: http_spec(),
-            }]),
+            Ok(vec![ServerEvent::Replaced { id: id(2), previous: id(1), name: name(), spec: http_spec() }]),
         );
     }
 
     #[test]
     fn deregister_requires_registration() {
-        check(
-            &[],
-            ServerCommand::Deregister,
-            Err(ServerError::NotRegistered),
-        );
+        check(&[], ServerCommand::Deregister, Err(ServerError::NotRegistered));
         check(
             &[registered(1)],
             ServerCommand::Deregister,
-            Ok(vec![ServerEvent::Deregistered {
-                id: id(1),
-                name: name(),
-            }]),
+            Ok(vec![ServerEvent::Deregistered { id: id(1), name: name() }]),
         );
     }
 
@@ -668,148 +532,79 @@ mod tests {
     fn invalid_specs_are_rejected_with_the_field_named() {
         let mut spec = http_spec();
         spec.url = None;
-        let cmd = ServerCommand::Register {
-            id: id(1),
-            name: name(),
-            spec,
-            force: false,
-        };
+        let cmd = ServerCommand::Register { id: id(1), name: name(), spec, force: false };
         let err = Server::default().decide(&cmd).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid server configuration: 'url' is required for transport 'streamable_http'"
-        );
+        assert_eq!(err.to_string(), "invalid server configuration: 'url' is required for transport 'streamable_http'");
 
         let mut spec = http_spec();
         spec.transport = Transport::Stdio;
         spec.url = None;
-        let cmd = ServerCommand::Register {
-            id: id(1),
-            name: name(),
-            spec,
-            force: false,
-        };
-        assert!(
-            matches!(Server::default().decide(&cmd), Err(ServerError::InvalidSpec(m)) if m.contains("'command'"))
-        );
+        let cmd = ServerCommand::Register { id: id(1), name: name(), spec, force: false };
+        assert!(matches!(Server::default().decide(&cmd), Err(ServerError::InvalidSpec(m)) if m.contains("'command'")));
     }
 
     #[test]
     fn catalog_first_discovered_then_refreshed_only_on_change() {
-        let discovered = ServerEvent::CatalogDiscovered {
-            id: id(1),
-            catalog: catalog(&["a"]),
-        };
+        let discovered = ServerEvent::CatalogDiscovered { id: id(1), catalog: catalog(&["a"]) };
         check(
             &[registered(1)],
-            ServerCommand::RecordCatalog {
-                id: id(1),
-                catalog: catalog(&["a"]),
-            },
+            ServerCommand::RecordCatalog { id: id(1), catalog: catalog(&["a"]) },
             Ok(vec![discovered.clone()]),
         );
         check(
             &[registered(1), discovered.clone()],
-            ServerCommand::RecordCatalog {
-                id: id(1),
-                catalog: catalog(&["a"]),
-            },
+            ServerCommand::RecordCatalog { id: id(1), catalog: catalog(&["a"]) },
             Ok(vec![]),
         );
         check(
             &[registered(1), discovered],
-            ServerCommand::RecordCatalog {
-                id: id(1),
-                catalog: catalog(&["a", "b"]),
-            },
-            Ok(vec![ServerEvent::CatalogRefreshed {
-                id: id(1),
-                catalog: catalog(&["a", "b"]),
-            }]),
+            ServerCommand::RecordCatalog { id: id(1), catalog: catalog(&["a", "b"]) },
+            Ok(vec![ServerEvent::CatalogRefreshed { id: id(1), catalog: catalog(&["a", "b"]) }]),
         );
     }
 
     #[test]
     fn stale_reports_are_ignored() {
-        let replaced = ServerEvent::Replaced {
-            id: id(2),
-            previous: id(1),
-            name: name(),
-            spec: http_spec(),
-        };
+        let replaced = ServerEvent::Replaced { id: id(2), previous: id(1), name: name(), spec: http_spec() };
         check(
             &[registered(1), replaced],
-            ServerCommand::RecordCatalog {
-                id: id(1),
-                catalog: catalog(&["old"]),
-            },
+            ServerCommand::RecordCatalog { id: id(1), catalog: catalog(&["old"]) },
             Ok(vec![]),
         );
-        let dereg = ServerEvent::Deregistered {
-            id: id(1),
-            name: name(),
-        };
+        let dereg = ServerEvent::Deregistered { id: id(1), name: name() };
         check(
             &[registered(1), dereg],
-            ServerCommand::RecordDiscoveryFailure {
-                id: id(1),
-                error: "x".into(),
-            },
+            ServerCommand::RecordDiscoveryFailure { id: id(1), error: "x".into() },
             Ok(vec![]),
         );
     }
 
     #[test]
     fn failure_recorded_once_and_cleared_by_a_catalog() {
-        let failed = ServerEvent::DiscoveryFailed {
-            id: id(1),
-            error: "refused".into(),
-        };
+        let failed = ServerEvent::DiscoveryFailed { id: id(1), error: "refused".into() };
         check(
             &[registered(1)],
-            ServerCommand::RecordDiscoveryFailure {
-                id: id(1),
-                error: "refused".into(),
-            },
+            ServerCommand::RecordDiscoveryFailure { id: id(1), error: "refused".into() },
             Ok(vec![failed.clone()]),
         );
         check(
             &[registered(1), failed.clone()],
-            ServerCommand::RecordDiscoveryFailure {
-                id: id(1),
-                error: "refused".into(),
-            },
+            ServerCommand::RecordDiscoveryFailure { id: id(1), error: "refused".into() },
             Ok(vec![]),
         );
         let state = Server::fold(&[registered(1), failed]);
-        let events = state
-            .decide(&ServerCommand::RecordCatalog {
-                id: id(1),
-                catalog: catalog(&["a"]),
-            })
-            .unwrap();
+        let events = state.decide(&ServerCommand::RecordCatalog { id: id(1), catalog: catalog(&["a"]) }).unwrap();
         let state = events.iter().fold(state, |s, e| s.apply(e));
         assert_eq!(state.registered().unwrap().status, DiscoveryStatus::Ready);
     }
 
     #[test]
     fn replacing_resets_the_catalog() {
-        let discovered = ServerEvent::CatalogDiscovered {
-            id: id(1),
-            catalog: catalog(&["a"]),
-        };
-        let replaced = ServerEvent::Replaced {
-            id: id(2),
-            previous: id(1),
-            name: name(),
-            spec: http_spec(),
-        };
+        let discovered = ServerEvent::CatalogDiscovered { id: id(1), catalog: catalog(&["a"]) };
+        let replaced = ServerEvent::Replaced { id: id(2), previous: id(1), name: name(), spec: http_spec() };
         let state = Server::fold(&[registered(1), discovered, replaced]);
         let r = state.registered().unwrap();
-        assert_eq!(
-            (r.id, r.catalog.tools.len(), &r.status),
-            (id(2), 0, &DiscoveryStatus::Pending)
-        );
+        assert_eq!((r.id, r.catalog.tools.len(), &r.status), (id(2), 0, &DiscoveryStatus::Pending));
     }
 
     #[test]
@@ -817,27 +612,17 @@ mod tests {
         let e = registered(1);
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["type"], "registered");
-        let back: ServerEvent =
-            serde_json::from_value(ServerEvent::upcast(e.event_type(), 1, v).unwrap()).unwrap();
+        let back: ServerEvent = serde_json::from_value(ServerEvent::upcast(e.event_type(), 1, v).unwrap()).unwrap();
         assert_eq!(back, e);
         assert!(matches!(
             ServerEvent::upcast("server.registered", 2, json!({})),
             Err(UpcastError::FromTheFuture { found: 2, .. })
         ));
-        assert!(matches!(
-            ServerEvent::upcast("server.nope", 1, json!({})),
-            Err(UpcastError::UnknownType(_))
-        ));
+        assert!(matches!(ServerEvent::upcast("server.nope", 1, json!({})), Err(UpcastError::UnknownType(_))));
     }
 
     fn ready(tools: &[&str]) -> Server {
-        Server::fold(&[
-            registered(1),
-            ServerEvent::CatalogDiscovered {
-                id: id(1),
-                catalog: catalog(tools),
-            },
-        ])
+        Server::fold(&[registered(1), ServerEvent::CatalogDiscovered { id: id(1), catalog: catalog(tools) }])
     }
 
     fn toggle(names: Option<&[&str]>, enabled: bool) -> ServerCommand {
@@ -858,22 +643,9 @@ mod tests {
         let state = run(ready(&["a", "b", "c"]), toggle(Some(&["b"]), false));
         let r = state.registered().unwrap();
         assert!(r.is_enabled(FeatureKind::Tool, "a") && !r.is_enabled(FeatureKind::Tool, "b"));
-        assert_eq!(
-            state.decide(&toggle(Some(&["b"]), false)).unwrap(),
-            vec![],
-            "already disabled"
-        );
-        let refreshed = run(
-            state,
-            ServerCommand::RecordCatalog {
-                id: id(1),
-                catalog: catalog(&["a", "b", "d"]),
-            },
-        );
-        assert!(!refreshed
-            .registered()
-            .unwrap()
-            .is_enabled(FeatureKind::Tool, "b"));
+        assert_eq!(state.decide(&toggle(Some(&["b"]), false)).unwrap(), vec![], "already disabled");
+        let refreshed = run(state, ServerCommand::RecordCatalog { id: id(1), catalog: catalog(&["a", "b", "d"]) });
+        assert!(!refreshed.registered().unwrap().is_enabled(FeatureKind::Tool, "b"));
         let back = run(refreshed, toggle(Some(&["b"]), true));
         assert!(back.registered().unwrap().disabled.is_empty());
     }
@@ -885,10 +657,7 @@ mod tests {
         assert!(!r.is_enabled(FeatureKind::Tool, "a") && !r.is_enabled(FeatureKind::Tool, "b"));
         assert_eq!(
             ready(&["a"]).decide(&toggle(Some(&["a", "zz"]), false)),
-            Err(ServerError::UnknownFeatures {
-                kind: FeatureKind::Tool,
-                names: vec!["zz".into()]
-            })
+            Err(ServerError::UnknownFeatures { kind: FeatureKind::Tool, names: vec!["zz".into()] })
         );
     }
 
@@ -897,11 +666,7 @@ mod tests {
         let state = run(ready(&["a", "b"]), toggle(Some(&["b"]), false));
         let off = run(state, ServerCommand::SetServerEnabled { enabled: false });
         assert!(!off.registered().unwrap().is_enabled(FeatureKind::Tool, "a"));
-        assert_eq!(
-            off.decide(&ServerCommand::SetServerEnabled { enabled: false })
-                .unwrap(),
-            vec![]
-        );
+        assert_eq!(off.decide(&ServerCommand::SetServerEnabled { enabled: false }).unwrap(), vec![]);
         let on = run(off, ServerCommand::SetServerEnabled { enabled: true });
         let r = on.registered().unwrap();
         assert!(r.is_enabled(FeatureKind::Tool, "a") && !r.is_enabled(FeatureKind::Tool, "b"));

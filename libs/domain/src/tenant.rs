@@ -53,29 +53,21 @@ impl Aggregate for Tenant {
 
     fn decide(&self, command: &TenantCommand) -> Result<Vec<TenantEvent>, TenantError> {
         match (self, command) {
-            (Tenant::Active { id, .. }, TenantCommand::Create { .. }) => {
-                Err(TenantError::AlreadyExists(id.clone()))
-            }
-            (Tenant::Absent, TenantCommand::Create { display_name, .. })
-                if display_name.trim().is_empty() =>
-            {
+            (Tenant::Active { id, .. }, TenantCommand::Create { .. }) => Err(TenantError::AlreadyExists(id.clone())),
+            (Tenant::Absent, TenantCommand::Create { display_name, .. }) if display_name.trim().is_empty() => {
                 Err(TenantError::EmptyName)
             }
             (Tenant::Absent, TenantCommand::Create { id, display_name }) => {
-                Ok(vec![TenantEvent::Created {
-                    id: id.clone(),
-                    display_name: display_name.clone(),
-                }])
+                Ok(vec![TenantEvent::Created { id: id.clone(), display_name: display_name.clone() }])
             }
         }
     }
 
     fn apply(self, event: &TenantEvent) -> Tenant {
         match event {
-            TenantEvent::Created { id, display_name } => Tenant::Active {
-                id: id.clone(),
-                display_name: display_name.clone(),
-            },
+            TenantEvent::Created { id, display_name } => {
+                Tenant::Active { id: id.clone(), display_name: display_name.clone() }
+            }
         }
     }
 }
@@ -87,17 +79,11 @@ mod tests {
     #[test]
     fn create_once() {
         let id = TenantId::default_tenant();
-        let cmd = TenantCommand::Create {
-            id: id.clone(),
-            display_name: "Default".into(),
-        };
+        let cmd = TenantCommand::Create { id: id.clone(), display_name: "Default".into() };
         let events = Tenant::Absent.decide(&cmd).unwrap();
         let state = Tenant::fold(&events);
         assert_eq!(state.decide(&cmd), Err(TenantError::AlreadyExists(id)));
-        let blank = TenantCommand::Create {
-            id: TenantId::default_tenant(),
-            display_name: " ".into(),
-        };
+        let blank = TenantCommand::Create { id: TenantId::default_tenant(), display_name: " ".into() };
         assert_eq!(Tenant::Absent.decide(&blank), Err(TenantError::EmptyName));
     }
 }

@@ -29,12 +29,7 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let creds = &url[scheme_end + 3..at];
             match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &creds[..colon], &url[at..]),
                 None => url.to_string(),
             }
         }
@@ -44,10 +39,7 @@ pub fn redact_url(url: &str) -> String {
 
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
     let shown = redact_url(url);
-    let options = PgConnectOptions::from_str(url).map_err(|source| DbError::BadUrl {
-        url: shown.clone(),
-        source,
-    })?;
+    let options = PgConnectOptions::from_str(url).map_err(|source| DbError::BadUrl { url: shown.clone(), source })?;
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
@@ -59,10 +51,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
 /// Applies `migrations/` (embedded at build time). Safe to run again and from several
 /// processes at once: sqlx takes an advisory lock and skips what is applied.
 pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
-    sqlx::migrate!("../../migrations")
-        .run(pool)
-        .await
-        .map_err(DbError::Migrate)
+    sqlx::migrate!("../../migrations").run(pool).await.map_err(DbError::Migrate)
 }
 
 #[cfg(test)]
@@ -71,10 +60,7 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
     }

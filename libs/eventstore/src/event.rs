@@ -33,11 +33,7 @@ impl CommandContext {
     pub fn new(tenant: TenantId, actor: impl Into<String>) -> Self {
         Self {
             tenant,
-            metadata: EventMetadata {
-                actor: actor.into(),
-                correlation_id: Uuid::now_v7(),
-                ..Default::default()
-            },
+            metadata: EventMetadata { actor: actor.into(), correlation_id: Uuid::now_v7(), ..Default::default() },
             request_fingerprint: None,
         }
     }
@@ -67,20 +63,13 @@ pub struct StreamKey {
 
 impl StreamKey {
     pub fn of<A: Aggregate>(tenant: &TenantId, aggregate_id: impl Into<String>) -> Self {
-        Self {
-            tenant: tenant.clone(),
-            aggregate_type: A::TYPE,
-            aggregate_id: aggregate_id.into(),
-        }
+        Self { tenant: tenant.clone(), aggregate_type: A::TYPE, aggregate_id: aggregate_id.into() }
     }
 
     /// The bus subject suffix for this stream's events: `TENANT.TYPE.ID`. Tenant ids and
     /// aggregate ids are validated names, free of `.`, `*`, `>` and spaces.
     pub fn subject(&self) -> String {
-        format!(
-            "{}.{}.{}",
-            self.tenant, self.aggregate_type, self.aggregate_id
-        )
+        format!("{}.{}.{}", self.tenant, self.aggregate_type, self.aggregate_id)
     }
 }
 
@@ -134,11 +123,7 @@ pub enum DecodeError {
 impl StoredEvent {
     /// Upcasts and deserialises the payload into the aggregate's event type.
     pub fn decode<E: DomainEvent>(&self) -> Result<E, DecodeError> {
-        let payload = E::upcast(
-            &self.event_type,
-            self.schema_version as u32,
-            self.payload.clone(),
-        )?;
+        let payload = E::upcast(&self.event_type, self.schema_version as u32, self.payload.clone())?;
         serde_json::from_value(payload).map_err(|source| DecodeError::Payload {
             event_id: self.event_id,
             event_type: self.event_type.clone(),

@@ -47,10 +47,7 @@ pub struct CommandExecutor<P> {
 
 impl<P> Clone for CommandExecutor<P> {
     fn clone(&self) -> Self {
-        Self {
-            store: self.store.clone(),
-            projector: self.projector.clone(),
-        }
+        Self { store: self.store.clone(), projector: self.projector.clone() }
     }
 }
 
@@ -64,10 +61,7 @@ impl<P: Projector> CommandExecutor<P> {
     }
 
     /// Loads the current state of a stream (no command).
-    pub async fn load<A: Aggregate>(
-        &self,
-        key: &StreamKey,
-    ) -> Result<(A, i64), ExecuteError<A::Error>> {
+    pub async fn load<A: Aggregate>(&self, key: &StreamKey) -> Result<(A, i64), ExecuteError<A::Error>> {
         let history = self.store.load(key).await?;
         fold::<A>(&history)
     }
@@ -95,15 +89,7 @@ impl<P: Projector> CommandExecutor<P> {
             let new_events: Vec<NewEvent> = decided.iter().map(NewEvent::from_domain).collect();
 
             let mut tx = self.store.pool().begin().await?;
-            let stored = match EventStore::append(
-                &mut tx,
-                &key,
-                version,
-                &new_events,
-                &ctx.metadata,
-            )
-            .await
-            {
+            let stored = match EventStore::append(&mut tx, &key, version, &new_events, &ctx.metadata).await {
                 Ok(stored) => stored,
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -136,12 +122,7 @@ impl<P: Projector> CommandExecutor<P> {
             }
             tx.commit().await?;
             let state = decided.iter().fold(state, |s, e| s.apply(e));
-            return Ok(Outcome {
-                state,
-                version: new_version,
-                events: stored,
-                replayed: false,
-            });
+            return Ok(Outcome { state, version: new_version, events: stored, replayed: false });
         }
         Err(ExecuteError::Contention(key.subject()))
     }
@@ -169,16 +150,8 @@ impl<P: Projector> CommandExecutor<P> {
         let stream = StreamKey::of::<A>(&ctx.tenant, aggregate_id);
         let history = self.store.load_up_to(&stream, version).await?;
         let (state, _) = fold::<A>(&history)?;
-        let events = history
-            .into_iter()
-            .filter(|e| ids.contains(&e.event_id))
-            .collect();
-        Ok(Some(Outcome {
-            state,
-            version,
-            events,
-            replayed: true,
-        }))
+        let events = history.into_iter().filter(|e| ids.contains(&e.event_id)).collect();
+        Ok(Some(Outcome { state, version, events, replayed: true }))
     }
 }
 

@@ -16,10 +16,7 @@ pub trait Projector: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a;
 
     /// Empties every read model this projector owns.
-    fn reset<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a;
+    fn reset<'a>(&'a self, conn: &'a mut PgConnection) -> impl Future<Output = Result<(), StoreError>> + Send + 'a;
 }
 
 /// Rebuilds every read model from the whole log in one transaction: readers see either the

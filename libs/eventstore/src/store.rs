@@ -18,8 +18,7 @@ pub enum StoreError {
     Decode(#[from] DecodeError),
 }
 
-const COLUMNS: &str =
-    "global_position, event_id, tenant_id, aggregate_type, aggregate_id, version, \
+const COLUMNS: &str = "global_position, event_id, tenant_id, aggregate_type, aggregate_id, version, \
                        event_type, schema_version, payload, metadata, recorded_at";
 
 #[derive(Clone)]
@@ -41,11 +40,7 @@ impl EventStore {
         self.load_up_to(key, i64::MAX).await
     }
 
-    pub async fn load_up_to(
-        &self,
-        key: &StreamKey,
-        version: i64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
+    pub async fn load_up_to(&self, key: &StreamKey, version: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM events WHERE tenant_id = $1 AND aggregate_type = $2 \
              AND aggregate_id = $3 AND version <= $4 ORDER BY version"
@@ -66,11 +61,7 @@ impl EventStore {
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2");
-        Ok(sqlx::query_as::<_, StoredEvent>(&sql)
-            .bind(position)
-            .bind(limit)
-            .fetch_all(conn)
-            .await?)
+        Ok(sqlx::query_as::<_, StoredEvent>(&sql).bind(position).bind(limit).fetch_all(conn).await?)
     }
 
     /// Appends `events` to `key` if the stream is at `expected_version` (0 for a new stream),
@@ -103,13 +94,8 @@ impl EventStore {
                 .await;
             let row = match result {
                 Ok(row) => row,
-                Err(sqlx::Error::Database(e))
-                    if e.constraint() == Some("events_stream_version") =>
-                {
-                    return Err(StoreError::VersionConflict {
-                        stream: key.subject(),
-                        expected: expected_version,
-                    })
+                Err(sqlx::Error::Database(e)) if e.constraint() == Some("events_stream_version") => {
+                    return Err(StoreError::VersionConflict { stream: key.subject(), expected: expected_version })
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -121,10 +107,7 @@ impl EventStore {
             stored.push(row);
         }
         if !stored.is_empty() {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(OUTBOX_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query("SELECT pg_notify($1, '')").bind(OUTBOX_CHANNEL).execute(&mut *tx).await?;
         }
         Ok(stored)
     }

@@ -63,10 +63,7 @@ pub enum CallReply {
     /// JSON (a tool result may itself have `isError`).
     Result { result: serde_json::Value },
     /// The call did not reach a result: the gateway reports this as a JSON-RPC / REST error.
-    Error {
-        code: CallErrorCode,
-        message: String,
-    },
+    Error { code: CallErrorCode, message: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,10 +116,7 @@ mod tests {
 
     #[test]
     fn reply_wire_shape() {
-        let r = CallReply::Error {
-            code: CallErrorCode::Timeout,
-            message: "x".into(),
-        };
+        let r = CallReply::Error { code: CallErrorCode::Timeout, message: "x".into() };
         assert_eq!(
             serde_json::to_value(&r).unwrap(),
             serde_json::json!({"outcome": "error", "code": "TIMEOUT", "message": "x"})

@@ -19,12 +19,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for (server, tool) in [
-            ("calc", "add"),
-            ("fs", "read__file"),
-            ("a-b", "x.y-z"),
-            ("s", "_x"),
-        ] {
+        for (server, tool) in [("calc", "add"), ("fs", "read__file"), ("a-b", "x.y-z"), ("s", "_x")] {
             assert_eq!(split(&prefixed(server, tool)), Some((server, tool)));
         }
         assert_eq!(split("noseparator"), None);

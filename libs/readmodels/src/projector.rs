@@ -2,6 +2,7 @@
 //! from the aggregate's state after each event (the state itself is kept in `rm_servers.state`),
 //! so the read model can never disagree with the domain's own `apply`.
 
+use canopy_domain::group::{Group, GroupEvent};
 use canopy_domain::server::{FeatureKind, RegisteredServer, Server, ServerEvent};
 use canopy_domain::tenant::TenantEvent;
 use canopy_domain::Aggregate;
@@ -14,58 +15,72 @@ pub struct CanopyProjector;
 impl Projector for CanopyProjector {
     async fn apply(&self, conn: &mut PgConnection, event: &StoredEvent) -> Result<(), StoreError> {
         match event.aggregate_type.as_str() {
-            t if t == canopy_domain::tenant::Tenant::TYPE => {
-                apply_tenant(conn, event, event.decode()?).await
-            }
+            t if t == canopy_domain::tenant::Tenant::TYPE => apply_tenant(conn, event, event.decode()?).await,
             t if t == Server::TYPE => apply_server(conn, event, event.decode()?).await,
+            t if t == Group::TYPE => apply_group(conn, event, event.decode()?).await,
             _ => Ok(()),
         }
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), StoreError> {
-        sqlx::query("TRUNCATE rm_resources, rm_prompts, rm_tools, rm_servers, rm_tenants")
-            .execute(conn)
-            .await?;
+        sqlx::query("TRUNCATE rm_resources, rm_prompts, rm_tools, rm_servers, rm_tenants").execute(conn).await?;
         Ok(())
     }
 }
 
-async fn apply_tenant(
-    conn: &mut PgConnection,
-    stored: &StoredEvent,
-    event: TenantEvent,
-) -> Result<(), StoreError> {
+async fn apply_tenant(conn: &mut PgConnection, stored: &StoredEvent, event: TenantEvent) -> Result<(), StoreError> {
     match event {
         TenantEvent::Created { id, display_name } => {
-            sqlx::query(
-                "INSERT INTO rm_tenants (tenant_id, display_name, created_at) VALUES ($1, $2, $3)",
-            )
-            .bind(id.as_str())
-            .bind(display_name)
-            .bind(stored.recorded_at)
-            .execute(conn)
-            .await?;
+            sqlx::query("INSERT INTO rm_tenants (tenant_id, display_name, created_at) VALUES ($1, $2, $3)")
+                .bind(id.as_str())
+                .bind(display_name)
+                .bind(stored.recorded_at)
+                .execute(conn)
+                .await?;
         }
     }
     Ok(())
 }
 
-async fn apply_server(
-    conn: &mut PgConnection,
-    stored: &StoredEvent,
-    event: ServerEvent,
-) -> Result<(), StoreError> {
+async fn apply_group(conn: &mut PgConnection, stored: &StoredEvent, event: GroupEvent) -> Result<(), StoreError> {
     let (tenant, name) = (stored.tenant_id.as_str(), stored.aggregate_id.as_str());
-    let previous: Option<(serde_json::Value,)> = sqlx::query_as(
-        "SELECT state FROM rm_servers WHERE tenant_id = $1 AND name = $2 FOR UPDATE",
-    )
-    .bind(tenant)
-    .bind(name)
-    .fetch_optional(&mut *conn)
-    .await?;
+    match event {
+        GroupEvent::Created { spec, .. } | GroupEvent::Updated { spec } => {
+            sqlx::query(
+                "INSERT INTO rm_groups (tenant_id, name, spec, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
+                 ON CONFLICT (tenant_id, name) DO UPDATE SET spec = $3, version = $4, updated_at = $5",
+            )
+            .bind(tenant)
+            .bind(name)
+            .bind(serde_json::to_value(&spec).expect("spec serialises"))
+            .bind(stored.version)
+            .bind(stored.recorded_at)
+            .execute(conn)
+            .await?;
+        }
+        GroupEvent::Deleted => {
+            sqlx::query("DELETE FROM rm_groups WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant)
+                .bind(name)
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn apply_server(conn: &mut PgConnection, stored: &StoredEvent, event: ServerEvent) -> Result<(), StoreError> {
+    let (tenant, name) = (stored.tenant_id.as_str(), stored.aggregate_id.as_str());
+    let previous: Option<(serde_json::Value,)> =
+        sqlx::query_as("SELECT state FROM rm_servers WHERE tenant_id = $1 AND name = $2 FOR UPDATE")
+            .bind(tenant)
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?;
     let state: Server = match previous {
-        Some((json,)) => serde_json::from_value(json)
-            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?,
+        Some((json,)) => {
+            serde_json::from_value(json).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?
+        }
         None => Server::Absent,
     };
     let catalog_changed = matches!(
@@ -106,10 +121,7 @@ async fn upsert_server(
         canopy_domain::server::DiscoveryStatus::Failed { error } => ("error", Some(error.as_str())),
     };
     let state = serde_json::to_value(Server::Registered(server.clone())).expect("state serialises");
-    let is_new = matches!(
-        stored.event_type.as_str(),
-        "server.registered" | "server.replaced"
-    );
+    let is_new = matches!(stored.event_type.as_str(), "server.registered" | "server.replaced");
     sqlx::query(
         "INSERT INTO rm_servers (tenant_id, name, server_id, transport, description, spec, status, status_error, \
          enabled, state, version, registered_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
@@ -142,13 +154,11 @@ async fn replace_catalog(
     state: &RegisteredServer,
 ) -> Result<(), StoreError> {
     for table in ["rm_tools", "rm_prompts", "rm_resources"] {
-        sqlx::query(&format!(
-            "DELETE FROM {table} WHERE tenant_id = $1 AND server_name = $2"
-        ))
-        .bind(tenant)
-        .bind(server)
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND server_name = $2"))
+            .bind(tenant)
+            .bind(server)
+            .execute(&mut *conn)
+            .await?;
     }
     let catalog = &state.catalog;
     for (position, tool) in catalog.tools.iter().enumerate() {
@@ -186,10 +196,7 @@ async fn replace_catalog(
         .await?;
     }
     let resources = catalog.resources.iter().map(|r| (r, "uri", false));
-    let templates = catalog
-        .resource_templates
-        .iter()
-        .map(|r| (r, "uriTemplate", true));
+    let templates = catalog.resource_templates.iter().map(|r| (r, "uriTemplate", true));
     for (position, (item, key, is_template)) in resources.chain(templates).enumerate() {
         let Some(uri) = item.get(key).and_then(|n| n.as_str()) else {
             continue;

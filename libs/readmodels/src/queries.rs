@@ -39,34 +39,22 @@ const SERVER_COLUMNS: &str = "s.tenant_id, s.name, s.server_id, s.transport, s.d
      (SELECT count(*) FROM rm_tools t WHERE t.tenant_id = s.tenant_id AND t.server_name = s.name) AS tool_count";
 
 pub async fn list_servers(pool: &PgPool, tenant: &TenantId) -> Result<Vec<ServerRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {SERVER_COLUMNS} FROM rm_servers s WHERE s.tenant_id = $1 ORDER BY s.name"
-    ))
-    .bind(tenant.as_str())
-    .fetch_all(pool)
-    .await
+    sqlx::query_as(&format!("SELECT {SERVER_COLUMNS} FROM rm_servers s WHERE s.tenant_id = $1 ORDER BY s.name"))
+        .bind(tenant.as_str())
+        .fetch_all(pool)
+        .await
 }
 
-pub async fn get_server(
-    pool: &PgPool,
-    tenant: &TenantId,
-    name: &str,
-) -> Result<Option<ServerRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {SERVER_COLUMNS} FROM rm_servers s WHERE s.tenant_id = $1 AND s.name = $2"
-    ))
-    .bind(tenant.as_str())
-    .bind(name)
-    .fetch_optional(pool)
-    .await
+pub async fn get_server(pool: &PgPool, tenant: &TenantId, name: &str) -> Result<Option<ServerRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {SERVER_COLUMNS} FROM rm_servers s WHERE s.tenant_id = $1 AND s.name = $2"))
+        .bind(tenant.as_str())
+        .bind(name)
+        .fetch_optional(pool)
+        .await
 }
 
 /// Tools of a tenant, optionally of one server, in server then upstream order.
-pub async fn list_tools(
-    pool: &PgPool,
-    tenant: &TenantId,
-    server: Option<&str>,
-) -> Result<Vec<ToolRow>, sqlx::Error> {
+pub async fn list_tools(pool: &PgPool, tenant: &TenantId, server: Option<&str>) -> Result<Vec<ToolRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT server_name, tool_name, definition, enabled FROM rm_tools \
          WHERE tenant_id = $1 AND ($2::text IS NULL OR server_name = $2) ORDER BY server_name, position",
@@ -78,11 +66,10 @@ pub async fn list_tools(
 }
 
 pub async fn tenant_exists(pool: &PgPool, tenant: &TenantId) -> Result<bool, sqlx::Error> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT tenant_id FROM rm_tenants WHERE tenant_id = $1")
-            .bind(tenant.as_str())
-            .fetch_optional(pool)
-            .await?;
+    let row: Option<(String,)> = sqlx::query_as("SELECT tenant_id FROM rm_tenants WHERE tenant_id = $1")
+        .bind(tenant.as_str())
+        .fetch_optional(pool)
+        .await?;
     Ok(row.is_some())
 }
 
@@ -147,19 +134,44 @@ pub struct ServerSnapshot {
 /// Every registered server's state, for warming the gateway cache.
 pub async fn all_server_states(pool: &PgPool) -> Result<Vec<ServerSnapshot>, sqlx::Error> {
     let rows: Vec<(String, String, i64, serde_json::Value)> =
-        sqlx::query_as("SELECT tenant_id, name, version, state FROM rm_servers")
-            .fetch_all(pool)
-            .await?;
+        sqlx::query_as("SELECT tenant_id, name, version, state FROM rm_servers").fetch_all(pool).await?;
     rows.into_iter()
         .map(|(tenant_id, name, version, state)| {
-            let state =
-                serde_json::from_value(state).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-            Ok(ServerSnapshot {
-                tenant_id,
-                name,
-                version,
-                state,
-            })
+            let state = serde_json::from_value(state).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            Ok(ServerSnapshot { tenant_id, name, version, state })
         })
         .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct GroupRow {
+    pub tenant_id: String,
+    pub name: String,
+    #[sqlx(json)]
+    pub spec: canopy_domain::group::GroupSpec,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const GROUP_COLUMNS: &str = "tenant_id, name, spec, version, created_at, updated_at";
+
+pub async fn list_groups(pool: &PgPool, tenant: &TenantId) -> Result<Vec<GroupRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM rm_groups WHERE tenant_id = $1 ORDER BY name"))
+        .bind(tenant.as_str())
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn get_group(pool: &PgPool, tenant: &TenantId, name: &str) -> Result<Option<GroupRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM rm_groups WHERE tenant_id = $1 AND name = $2"))
+        .bind(tenant.as_str())
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Every group of every tenant, for warming the gateway cache.
+pub async fn all_groups(pool: &PgPool) -> Result<Vec<GroupRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM rm_groups")).fetch_all(pool).await
 }

@@ -1,13 +1,10 @@
 //! The event store and read models against a real PostgreSQL: concurrency, idempotency,
 //! outbox, metadata, rebuild == live, and migrations applied twice.
 
-use canopy_domain::server::{
-    Catalog, Server, ServerCommand, ServerError, SessionMode, Transport, UpstreamSpec,
-};
+use canopy_domain::server::{Catalog, Server, ServerCommand, ServerError, SessionMode, Transport, UpstreamSpec};
 use canopy_domain::{ServerId, ServerName, TenantId};
 use canopy_eventstore::{
-    rebuild, CommandContext, CommandExecutor, EventMetadata, EventStore, ExecuteError, NewEvent,
-    StoreError, StreamKey,
+    rebuild, CommandContext, CommandExecutor, EventMetadata, EventStore, ExecuteError, NewEvent, StoreError, StreamKey,
 };
 use canopy_readmodels::CanopyProjector;
 use serde_json::json;
@@ -54,11 +51,7 @@ async fn concurrent_appends_at_one_version_exactly_one_wins() {
         let key = key.clone();
         tasks.push(tokio::spawn(async move {
             let mut tx = pool.begin().await.unwrap();
-            let event = NewEvent {
-                event_type: "test.raced",
-                schema_version: 1,
-                payload: json!({ "writer": i }),
-            };
+            let event = NewEvent { event_type: "test.raced", schema_version: 1, payload: json!({ "writer": i }) };
             let r = EventStore::append(&mut tx, &key, 0, &[event], &EventMetadata::default()).await;
             if r.is_ok() {
                 tx.commit().await.unwrap();
@@ -87,12 +80,7 @@ async fn concurrent_registrations_of_one_name_one_succeeds_the_rest_conflict() {
     for i in 0..8 {
         let exec = exec.clone();
         tasks.push(tokio::spawn(async move {
-            exec.execute::<Server>(
-                &ctx(),
-                "calc",
-                &register("calc", &format!("http://h/{i}"), false),
-            )
-            .await
+            exec.execute::<Server>(&ctx(), "calc", &register("calc", &format!("http://h/{i}"), false)).await
         }));
     }
     let (mut ok, mut conflict) = (0, 0);
@@ -112,10 +100,7 @@ async fn events_carry_metadata_and_reach_the_outbox_in_the_same_transaction() {
     let exec = executor(&db.pool);
     let mut c = ctx();
     c.metadata.traceparent = Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into());
-    let out = exec
-        .execute::<Server>(&c, "calc", &register("calc", "http://h/mcp", false))
-        .await
-        .unwrap();
+    let out = exec.execute::<Server>(&c, "calc", &register("calc", "http://h/mcp", false)).await.unwrap();
     assert_eq!(out.version, 1);
     let ev = &out.events[0];
     assert_eq!(ev.event_type, "server.registered");
@@ -123,24 +108,13 @@ async fn events_carry_metadata_and_reach_the_outbox_in_the_same_transaction() {
     assert_eq!(ev.metadata.correlation_id, c.metadata.correlation_id);
     assert_eq!(ev.metadata.traceparent, c.metadata.traceparent);
 
-    let outbox: Vec<(i64, String)> = sqlx::query_as("SELECT global_position, subject FROM outbox")
-        .fetch_all(&db.pool)
-        .await
-        .unwrap();
-    assert_eq!(
-        outbox,
-        vec![(ev.global_position, "default.server.calc".to_string())]
-    );
+    let outbox: Vec<(i64, String)> =
+        sqlx::query_as("SELECT global_position, subject FROM outbox").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(outbox, vec![(ev.global_position, "default.server.calc".to_string())]);
 
     // A refused command writes nothing at all.
-    let err = exec
-        .execute::<Server>(&ctx(), "calc", &register("calc", "http://h/mcp", false))
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        ExecuteError::Rejected(ServerError::AlreadyRegistered(_))
-    ));
+    let err = exec.execute::<Server>(&ctx(), "calc", &register("calc", "http://h/mcp", false)).await.unwrap_err();
+    assert!(matches!(err, ExecuteError::Rejected(ServerError::AlreadyRegistered(_))));
     let (events, outbox): (i64, i64) =
         sqlx::query_as("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM outbox)")
             .fetch_one(&db.pool)
@@ -155,43 +129,26 @@ async fn idempotent_commands_replay_the_first_outcome_and_refuse_another_body() 
     let exec = executor(&db.pool);
     let body = br#"{"name":"calc","url":"http://h/mcp"}"#;
     let cmd = register("calc", "http://h/mcp", false);
-    let first = exec
-        .execute::<Server>(&ctx().idempotent("k1", body), "calc", &cmd)
-        .await
-        .unwrap();
+    let first = exec.execute::<Server>(&ctx().idempotent("k1", body), "calc", &cmd).await.unwrap();
     // The same request again, even with a fresh id minted by the caller, is the first outcome.
     let again = exec
-        .execute::<Server>(
-            &ctx().idempotent("k1", body),
-            "calc",
-            &register("calc", "http://h/mcp", false),
-        )
+        .execute::<Server>(&ctx().idempotent("k1", body), "calc", &register("calc", "http://h/mcp", false))
         .await
         .unwrap();
     assert!(!first.replayed && again.replayed);
     assert_eq!(again.version, first.version);
-    assert_eq!(
-        again.state.registered().unwrap().id,
-        first.state.registered().unwrap().id
-    );
+    assert_eq!(again.state.registered().unwrap().id, first.state.registered().unwrap().id);
     assert_eq!(
         again.events.iter().map(|e| e.event_id).collect::<Vec<_>>(),
         first.events.iter().map(|e| e.event_id).collect::<Vec<_>>()
     );
 
     let other = exec
-        .execute::<Server>(
-            &ctx().idempotent("k1", br#"{"name":"calc","url":"http://other"}"#),
-            "calc",
-            &cmd,
-        )
+        .execute::<Server>(&ctx().idempotent("k1", br#"{"name":"calc","url":"http://other"}"#), "calc", &cmd)
         .await
         .unwrap_err();
     assert!(matches!(other, ExecuteError::IdempotencyMismatch(k) if k == "k1"));
-    let count: (i64,) = sqlx::query_as("SELECT count(*) FROM events")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let count: (i64,) = sqlx::query_as("SELECT count(*) FROM events").fetch_one(&db.pool).await.unwrap();
     assert_eq!(count.0, 1);
 }
 
@@ -203,13 +160,13 @@ async fn snapshot(pool: &sqlx::PgPool) -> serde_json::Value {
         ("rm_tools", "tenant_id, server_name, tool_name"),
         ("rm_prompts", "tenant_id, server_name, prompt_name"),
         ("rm_resources", "tenant_id, server_name, uri"),
+        ("rm_groups", "tenant_id, name"),
     ] {
-        let rows: (Option<serde_json::Value>,) = sqlx::query_as(&format!(
-            "SELECT jsonb_agg(to_jsonb(t) ORDER BY {order}) FROM {table} t"
-        ))
-        .fetch_one(pool)
-        .await
-        .unwrap();
+        let rows: (Option<serde_json::Value>,) =
+            sqlx::query_as(&format!("SELECT jsonb_agg(to_jsonb(t) ORDER BY {order}) FROM {table} t"))
+                .fetch_one(pool)
+                .await
+                .unwrap();
         out.insert(table.into(), rows.0.unwrap_or(json!([])));
     }
     serde_json::Value::Object(out)
@@ -219,78 +176,54 @@ async fn snapshot(pool: &sqlx::PgPool) -> serde_json::Value {
 async fn rebuild_from_the_log_equals_the_live_read_models() {
     let db = canopy_testkit::fresh_database().await;
     let exec = executor(&db.pool);
-    let tenant_cmd = canopy_domain::tenant::TenantCommand::Create {
-        id: TenantId::default_tenant(),
-        display_name: "Default".into(),
-    };
-    exec.execute::<canopy_domain::tenant::Tenant>(&ctx(), "default", &tenant_cmd)
-        .await
-        .unwrap();
+    let tenant_cmd =
+        canopy_domain::tenant::TenantCommand::Create { id: TenantId::default_tenant(), display_name: "Default".into() };
+    exec.execute::<canopy_domain::tenant::Tenant>(&ctx(), "default", &tenant_cmd).await.unwrap();
     for name in ["a", "b", "c"] {
-        let out = exec
-            .execute::<Server>(&ctx(), name, &register(name, "http://h/mcp", false))
-            .await
-            .unwrap();
+        let out = exec.execute::<Server>(&ctx(), name, &register(name, "http://h/mcp", false)).await.unwrap();
         let id = out.state.registered().unwrap().id;
         let catalog = Catalog {
-            tools: vec![
-                json!({"name": "t1", "title": "T"}),
-                json!({"name": format!("{name}_t2")}),
-            ],
+            tools: vec![json!({"name": "t1", "title": "T"}), json!({"name": format!("{name}_t2")})],
             prompts: vec![json!({"name": "p1"})],
             resources: vec![json!({"uri": "test://r1", "name": "r1"})],
             resource_templates: vec![json!({"uriTemplate": "test://t/{x}", "name": "t"})],
         };
-        exec.execute::<Server>(&ctx(), name, &ServerCommand::RecordCatalog { id, catalog })
-            .await
-            .unwrap();
+        exec.execute::<Server>(&ctx(), name, &ServerCommand::RecordCatalog { id, catalog }).await.unwrap();
     }
-    exec.execute::<Server>(&ctx(), "b", &ServerCommand::Deregister)
-        .await
-        .unwrap();
+    exec.execute::<Server>(&ctx(), "b", &ServerCommand::Deregister).await.unwrap();
     let disable_t1 = ServerCommand::SetFeaturesEnabled {
         kind: canopy_domain::server::FeatureKind::Tool,
         names: Some(vec!["t1".into()]),
         enabled: false,
     };
-    exec.execute::<Server>(&ctx(), "a", &disable_t1)
-        .await
-        .unwrap();
-    let out = exec
-        .execute::<Server>(&ctx(), "c", &register("c", "http://h/v2", true))
-        .await
-        .unwrap();
+    exec.execute::<Server>(&ctx(), "a", &disable_t1).await.unwrap();
+    use canopy_domain::group::{Group, GroupCommand, GroupSpec};
+    let spec = |servers: &[&str]| GroupSpec {
+        included_servers: servers.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let g1 = ServerName::parse("g1").unwrap();
+    exec.execute::<Group>(&ctx(), "g1", &GroupCommand::Create { name: g1, spec: spec(&["a"]) }).await.unwrap();
+    exec.execute::<Group>(&ctx(), "g1", &GroupCommand::Update { spec: spec(&["a", "c"]) }).await.unwrap();
+    let out = exec.execute::<Server>(&ctx(), "c", &register("c", "http://h/v2", true)).await.unwrap();
     let id = out.state.registered().unwrap().id;
-    exec.execute::<Server>(
-        &ctx(),
-        "c",
-        &ServerCommand::RecordDiscoveryFailure {
-            id,
-            error: "refused".into(),
-        },
-    )
-    .await
-    .unwrap();
+    exec.execute::<Server>(&ctx(), "c", &ServerCommand::RecordDiscoveryFailure { id, error: "refused".into() })
+        .await
+        .unwrap();
 
     let live = snapshot(&db.pool).await;
     assert_eq!(live["rm_servers"].as_array().unwrap().len(), 2, "{live}");
     let tools = live["rm_tools"].as_array().unwrap();
-    let enabled: Vec<bool> = tools
-        .iter()
-        .map(|t| t["enabled"].as_bool().unwrap())
-        .collect();
+    let enabled: Vec<bool> = tools.iter().map(|t| t["enabled"].as_bool().unwrap()).collect();
     assert_eq!(enabled, [true, false], "a_t2 enabled, t1 disabled: {live}");
     assert_eq!(live["rm_prompts"].as_array().unwrap().len(), 1);
+    assert_eq!(live["rm_groups"][0]["spec"]["included_servers"], json!(["a", "c"]));
     assert_eq!(live["rm_resources"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        live["rm_tools"].as_array().unwrap().len(),
-        2,
-        "only a's tools remain: {live}"
-    );
+    assert_eq!(live["rm_tools"].as_array().unwrap().len(), 2, "only a's tools remain: {live}");
     let replayed = rebuild(&db.pool, &CanopyProjector).await.unwrap();
     assert_eq!(
-        replayed, 11,
-        "1 tenant + 3 x (registered, catalog) + deregistered + toggled + replaced + failed"
+        replayed, 13,
+        "1 tenant + 3 x (registered, catalog) + deregistered + toggled + 2 group + replaced + failed"
     );
     assert_eq!(snapshot(&db.pool).await, live);
 }
@@ -301,16 +234,9 @@ async fn migrations_applied_twice_are_harmless() {
     canopy_eventstore::migrate(&db.pool).await.unwrap();
     // The files themselves are re-runnable too, for an operator who applies them by hand.
     for file in ["0001_event_store.sql", "0002_read_models.sql"] {
-        let sql = std::fs::read_to_string(format!(
-            "{}/../../migrations/{file}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
+        let sql = std::fs::read_to_string(format!("{}/../../migrations/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         sqlx::raw_sql(&sql).execute(&db.pool).await.unwrap();
     }
-    let applied: (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let applied: (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations").fetch_one(&db.pool).await.unwrap();
     assert_eq!(applied.0, 2);
 }

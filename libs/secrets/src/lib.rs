@@ -38,11 +38,7 @@ pub struct SealContext<'a> {
 
 impl SealContext<'_> {
     fn aad(&self) -> Vec<u8> {
-        format!(
-            "canopy/v1\0{}\0{}\0{}",
-            self.tenant, self.server, self.field
-        )
-        .into_bytes()
+        format!("canopy/v1\0{}\0{}\0{}", self.tenant, self.server, self.field).into_bytes()
     }
 }
 
@@ -60,9 +56,8 @@ impl fmt::Debug for Sealer {
 
 impl Sealer {
     pub fn from_base64(key: &str) -> Result<Self, SecretError> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(key.trim())
-            .map_err(|_| SecretError::BadKeyEncoding)?;
+        let bytes =
+            base64::engine::general_purpose::STANDARD.decode(key.trim()).map_err(|_| SecretError::BadKeyEncoding)?;
         Self::from_bytes(&bytes)
     }
 
@@ -71,16 +66,12 @@ impl Sealer {
             return Err(SecretError::BadKeyLength(key.len()));
         }
         let key_id = hex8(&Sha256::digest(key));
-        Ok(Self {
-            cipher: XChaCha20Poly1305::new(key.into()),
-            key_id,
-        })
+        Ok(Self { cipher: XChaCha20Poly1305::new(key.into()), key_id })
     }
 
     /// A fresh random key, base64-encoded.
     pub fn generate_key() -> String {
-        base64::engine::general_purpose::STANDARD
-            .encode(XChaCha20Poly1305::generate_key(&mut OsRng))
+        base64::engine::general_purpose::STANDARD.encode(XChaCha20Poly1305::generate_key(&mut OsRng))
     }
 
     pub fn key_id(&self) -> &str {
@@ -92,13 +83,7 @@ impl Sealer {
         let aad = ctx.aad();
         let ciphertext = self
             .cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext.as_bytes(),
-                    aad: &aad,
-                },
-            )
+            .encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: &aad })
             .expect("encryption of an in-memory buffer does not fail");
         let mut blob = nonce.to_vec();
         blob.extend_from_slice(&ciphertext);
@@ -121,13 +106,7 @@ impl Sealer {
         let aad = ctx.aad();
         let plain = self
             .cipher
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: &aad,
-                },
-            )
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
             .map_err(|_| SecretError::Forged)?;
         String::from_utf8(plain).map_err(|_| SecretError::Malformed)
     }
@@ -142,11 +121,7 @@ mod tests {
     use super::*;
 
     fn ctx<'a>(tenant: &'a str, field: &'a str) -> SealContext<'a> {
-        SealContext {
-            tenant,
-            server: "gh",
-            field,
-        }
+        SealContext { tenant, server: "gh", field }
     }
 
     #[test]
@@ -155,29 +130,17 @@ mod tests {
         let sealed = s.seal(ctx("acme", "bearer_token"), "ghp_supersecret");
         assert!(!sealed.0.contains("ghp_supersecret"));
         assert!(sealed.0.starts_with(&format!("v1.{}.", s.key_id())));
-        assert_eq!(
-            s.open(ctx("acme", "bearer_token"), &sealed).unwrap(),
-            "ghp_supersecret"
-        );
+        assert_eq!(s.open(ctx("acme", "bearer_token"), &sealed).unwrap(), "ghp_supersecret");
         // Two seals of one value differ (random nonce).
-        assert_ne!(
-            s.seal(ctx("acme", "bearer_token"), "x"),
-            s.seal(ctx("acme", "bearer_token"), "x")
-        );
+        assert_ne!(s.seal(ctx("acme", "bearer_token"), "x"), s.seal(ctx("acme", "bearer_token"), "x"));
     }
 
     #[test]
     fn a_sealed_value_moved_elsewhere_does_not_open() {
         let s = Sealer::from_base64(&Sealer::generate_key()).unwrap();
         let sealed = s.seal(ctx("acme", "bearer_token"), "t");
-        assert_eq!(
-            s.open(ctx("other", "bearer_token"), &sealed),
-            Err(SecretError::Forged)
-        );
-        assert_eq!(
-            s.open(ctx("acme", "header:Authorization"), &sealed),
-            Err(SecretError::Forged)
-        );
+        assert_eq!(s.open(ctx("other", "bearer_token"), &sealed), Err(SecretError::Forged));
+        assert_eq!(s.open(ctx("acme", "header:Authorization"), &sealed), Err(SecretError::Forged));
     }
 
     #[test]
@@ -185,17 +148,8 @@ mod tests {
         let a = Sealer::from_base64(&Sealer::generate_key()).unwrap();
         let b = Sealer::from_base64(&Sealer::generate_key()).unwrap();
         let sealed = a.seal(ctx("acme", "f"), "t");
-        assert!(matches!(
-            b.open(ctx("acme", "f"), &sealed),
-            Err(SecretError::UnknownKey(_))
-        ));
-        assert_eq!(
-            a.open(ctx("acme", "f"), &Sealed("plain".into())),
-            Err(SecretError::Malformed)
-        );
-        assert_eq!(
-            Sealer::from_bytes(&[0; 16]).unwrap_err(),
-            SecretError::BadKeyLength(16)
-        );
+        assert!(matches!(b.open(ctx("acme", "f"), &sealed), Err(SecretError::UnknownKey(_))));
+        assert_eq!(a.open(ctx("acme", "f"), &Sealed("plain".into())), Err(SecretError::Malformed));
+        assert_eq!(Sealer::from_bytes(&[0; 16]).unwrap_err(), SecretError::BadKeyLength(16));
     }
 }

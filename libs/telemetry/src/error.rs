@@ -22,11 +22,7 @@ pub enum TelemetryError {
 
     /// An OTLP exporter could not be built for a valid-looking endpoint.
     #[error("otlp_endpoint '{endpoint}': cannot build the OTLP {signal} exporter: {reason}")]
-    OtlpExporter {
-        endpoint: String,
-        signal: &'static str,
-        reason: String,
-    },
+    OtlpExporter { endpoint: String, signal: &'static str, reason: String },
 
     /// A background thread or runtime could not be started.
     #[error("telemetry: cannot start {what}: {source}")]

@@ -48,9 +48,7 @@ const SCOPE: &str = "canopy";
 
 /// Bucket bounds (seconds) for histograms whose name ends in `_seconds`; other histograms are
 /// rendered as Prometheus summaries.
-const SECONDS_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-];
+const SECONDS_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
 /// Serialises [`init`] calls.
 static INIT_LOCK: Mutex<()> = Mutex::new(());
@@ -77,21 +75,14 @@ impl Global {
                  it is not restarted"
             );
         }
-        Telemetry {
-            global: self,
-            released: false,
-        }
+        Telemetry { global: self, released: false }
     }
 
     fn release(&self) {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         *live = live.saturating_sub(1);
         // Flush while holding the count so a concurrent `init` sees a settled state.
-        if let Some(otlp) = self
-            .otlp
-            .as_ref()
-            .filter(|_| !self.otlp_stopped.load(Ordering::Acquire))
-        {
+        if let Some(otlp) = self.otlp.as_ref().filter(|_| !self.otlp_stopped.load(Ordering::Acquire)) {
             if *live == 0 {
                 self.otlp_stopped.store(true, Ordering::Release);
                 otlp.shutdown();
@@ -126,11 +117,7 @@ impl Telemetry {
     /// The Prometheus text exposition of every metric recorded so far (empty when the first
     /// `init` had `prometheus: false`).
     pub fn render_prometheus(&self) -> String {
-        self.global
-            .prometheus
-            .as_ref()
-            .map(PrometheusHandle::render)
-            .unwrap_or_default()
+        self.global.prometheus.as_ref().map(PrometheusHandle::render).unwrap_or_default()
     }
 
     /// Flushes the exporters and releases this handle (see the type's docs).
@@ -202,7 +189,9 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
     if prometheus.is_some() || meter.is_some() {
         let recorder = recorder::FanoutRecorder::new(prometheus, meter);
         if metrics::set_global_recorder(recorder).is_err() {
-            notes.push("a global `metrics` recorder was already installed; metrics macros will not reach canopy-telemetry");
+            notes.push(
+                "a global `metrics` recorder was already installed; metrics macros will not reach canopy-telemetry",
+            );
         }
     }
     if let Some(handle) = &prometheus_handle {
@@ -223,22 +212,15 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
             .with_span_list(false)
             .boxed(),
     };
-    let mut layers: Vec<Box<dyn Layer<Layered<EnvFilter, Registry>> + Send + Sync>> =
-        vec![fmt_layer];
+    let mut layers: Vec<Box<dyn Layer<Layered<EnvFilter, Registry>> + Send + Sync>> = vec![fmt_layer];
     if let Some(otlp) = &otlp {
         let tracer = otlp.tracer_provider.tracer(SCOPE);
         layers.push(tracing_opentelemetry::layer().with_tracer(tracer).boxed());
         opentelemetry::global::set_tracer_provider(otlp.tracer_provider.clone());
         opentelemetry::global::set_meter_provider(otlp.meter_provider.clone());
     }
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
-    if let Err(e) = tracing_subscriber::registry()
-        .with(filter)
-        .with(layers)
-        .try_init()
-    {
+    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    if let Err(e) = tracing_subscriber::registry().with(filter).with(layers).try_init() {
         // Another subscriber (or `log` logger) was installed first, e.g. by a test harness.
         tracing::debug!(error = %e, "global tracing subscriber not installed");
         if otlp.is_some() {
@@ -273,11 +255,7 @@ fn env_filter(cfg: &TelemetryConfig) -> Result<EnvFilter, TelemetryError> {
         _ if cfg.log_filter.trim().is_empty() => ("log_filter", "info".to_owned()),
         _ => ("log_filter", cfg.log_filter.clone()),
     };
-    EnvFilter::try_new(&value).map_err(|e| TelemetryError::InvalidLogFilter {
-        setting,
-        value,
-        reason: e.to_string(),
-    })
+    EnvFilter::try_new(&value).map_err(|e| TelemetryError::InvalidLogFilter { setting, value, reason: e.to_string() })
 }
 
 /// Drains histogram samples into the Prometheus registry every few seconds, so memory stays
@@ -290,8 +268,5 @@ fn spawn_upkeep(handle: PrometheusHandle) -> Result<(), TelemetryError> {
             handle.run_upkeep();
         })
         .map(drop)
-        .map_err(|source| TelemetryError::Io {
-            what: "the Prometheus upkeep thread",
-            source,
-        })
+        .map_err(|source| TelemetryError::Io { what: "the Prometheus upkeep thread", source })
 }

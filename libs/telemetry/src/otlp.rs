@@ -31,16 +31,10 @@ pub(crate) struct OtlpEndpoint {
 
 /// Checks `otlp_endpoint` and derives `{base}/v1/traces` and `{base}/v1/metrics`.
 pub(crate) fn parse_endpoint(value: &str) -> Result<OtlpEndpoint, TelemetryError> {
-    let invalid = |reason: String| TelemetryError::InvalidOtlpEndpoint {
-        value: value.to_owned(),
-        reason,
-    };
+    let invalid = |reason: String| TelemetryError::InvalidOtlpEndpoint { value: value.to_owned(), reason };
     let url = reqwest::Url::parse(value.trim()).map_err(|e| invalid(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(format!(
-            "scheme must be http or https (OTLP/HTTP), not '{}'",
-            url.scheme()
-        )));
+        return Err(invalid(format!("scheme must be http or https (OTLP/HTTP), not '{}'", url.scheme())));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("missing host".to_owned()));
@@ -49,11 +43,7 @@ pub(crate) fn parse_endpoint(value: &str) -> Result<OtlpEndpoint, TelemetryError
         return Err(invalid("must not have a query or fragment".to_owned()));
     }
     let base = url.as_str().trim_end_matches('/').to_owned();
-    Ok(OtlpEndpoint {
-        traces: format!("{base}/v1/traces"),
-        metrics: format!("{base}/v1/metrics"),
-        base,
-    })
+    Ok(OtlpEndpoint { traces: format!("{base}/v1/traces"), metrics: format!("{base}/v1/metrics"), base })
 }
 
 /// The OpenTelemetry providers feeding the OTLP exporters.
@@ -64,10 +54,7 @@ pub(crate) struct OtlpPipeline {
 }
 
 impl OtlpPipeline {
-    pub(crate) fn build(
-        service_name: &str,
-        endpoint: &OtlpEndpoint,
-    ) -> Result<Self, TelemetryError> {
+    pub(crate) fn build(service_name: &str, endpoint: &OtlpEndpoint) -> Result<Self, TelemetryError> {
         let exporter_err = |signal: &'static str| {
             let endpoint = endpoint.base.clone();
             move |e: opentelemetry_otlp::ExporterBuildError| TelemetryError::OtlpExporter {
@@ -98,22 +85,15 @@ impl OtlpPipeline {
             .build()
             .map_err(exporter_err("metrics"))?;
 
-        let resource = Resource::builder()
-            .with_service_name(service_name.to_owned())
-            .build();
-        let tracer_provider = SdkTracerProvider::builder()
-            .with_batch_exporter(span_exporter)
-            .with_resource(resource.clone())
-            .build();
+        let resource = Resource::builder().with_service_name(service_name.to_owned()).build();
+        let tracer_provider =
+            SdkTracerProvider::builder().with_batch_exporter(span_exporter).with_resource(resource.clone()).build();
         // Export interval: SDK default (60 s, or OTEL_METRIC_EXPORT_INTERVAL).
         let meter_provider = SdkMeterProvider::builder()
             .with_reader(PeriodicReader::builder(metric_exporter).build())
             .with_resource(resource)
             .build();
-        Ok(Self {
-            tracer_provider,
-            meter_provider,
-        })
+        Ok(Self { tracer_provider, meter_provider })
     }
 
     /// Exports everything buffered so far; exporters stay usable.
@@ -147,10 +127,7 @@ struct IoClient {
 impl IoClient {
     fn new() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let client = reqwest::Client::builder().timeout(EXPORT_TIMEOUT).build()?;
-        Ok(Self {
-            client,
-            runtime: io_runtime()?,
-        })
+        Ok(Self { client, runtime: io_runtime()? })
     }
 }
 
@@ -159,9 +136,7 @@ impl HttpClient for IoClient {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let client = self.client.clone();
         // The JoinHandle can be awaited from any executor, including the SDK's `block_on`.
-        self.runtime
-            .spawn(async move { client.send_bytes(request).await })
-            .await?
+        self.runtime.spawn(async move { client.send_bytes(request).await }).await?
     }
 }
 
@@ -172,20 +147,14 @@ fn io_runtime() -> Result<tokio::runtime::Handle, std::io::Error> {
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .thread_name("canopy-otlp-io")
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().thread_name("canopy-otlp-io").build()?;
     let handle = runtime.handle().clone();
-    std::thread::Builder::new()
-        .name("canopy-otlp-io".to_owned())
-        .spawn(move || {
-            // No tracing on this thread: the HTTP client's own instrumentation must not create
-            // spans that would be exported by the very request that produced them.
-            let _no_tracing =
-                tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
-            runtime.block_on(std::future::pending::<()>());
-        })?;
+    std::thread::Builder::new().name("canopy-otlp-io".to_owned()).spawn(move || {
+        // No tracing on this thread: the HTTP client's own instrumentation must not create
+        // spans that would be exported by the very request that produced them.
+        let _no_tracing = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+        runtime.block_on(std::future::pending::<()>());
+    })?;
     // Only reached under crate::INIT_LOCK, so at most one runtime is ever started.
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
@@ -205,17 +174,9 @@ mod tests {
 
     #[test]
     fn endpoint_errors_name_the_setting() {
-        for bad in [
-            "xyz",
-            "ftp://host:4318",
-            "http://host:4318/?a=b",
-            "127.0.0.1:4318",
-        ] {
+        for bad in ["xyz", "ftp://host:4318", "http://host:4318/?a=b", "127.0.0.1:4318"] {
             let msg = parse_endpoint(bad).unwrap_err().to_string();
-            assert!(
-                msg.starts_with(&format!("invalid otlp_endpoint '{bad}': ")),
-                "{msg}"
-            );
+            assert!(msg.starts_with(&format!("invalid otlp_endpoint '{bad}': ")), "{msg}");
         }
     }
 }

@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use metrics::{
-    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
-    SharedString, Unit,
+    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
 use metrics_exporter_prometheus::PrometheusRecorder;
 use opentelemetry::metrics::Meter;
@@ -24,10 +23,7 @@ pub(crate) struct FanoutRecorder {
 
 impl FanoutRecorder {
     pub(crate) fn new(prometheus: Option<PrometheusRecorder>, meter: Option<Meter>) -> Self {
-        Self {
-            prometheus,
-            otel: meter.map(OtelBridge::new),
-        }
+        Self { prometheus, otel: meter.map(OtelBridge::new) }
     }
 }
 
@@ -54,30 +50,20 @@ impl Recorder for FanoutRecorder {
     }
 
     fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
-        let prom = || {
-            self.prometheus
-                .as_ref()
-                .map(|p| p.register_counter(key, metadata))
-        };
+        let prom = || self.prometheus.as_ref().map(|p| p.register_counter(key, metadata));
         match &self.otel {
             None => prom().unwrap_or_else(Counter::noop),
-            Some(otel) => {
-                Counter::from_arc(get_or_insert(&otel.counters, key, || BridgedCounter {
-                    prom: prom(),
-                    otel: otel.meter.u64_counter(key.name().to_owned()).build(),
-                    attrs: attributes(key),
-                    total: AtomicU64::new(0),
-                }))
-            }
+            Some(otel) => Counter::from_arc(get_or_insert(&otel.counters, key, || BridgedCounter {
+                prom: prom(),
+                otel: otel.meter.u64_counter(key.name().to_owned()).build(),
+                attrs: attributes(key),
+                total: AtomicU64::new(0),
+            })),
         }
     }
 
     fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
-        let prom = || {
-            self.prometheus
-                .as_ref()
-                .map(|p| p.register_gauge(key, metadata))
-        };
+        let prom = || self.prometheus.as_ref().map(|p| p.register_gauge(key, metadata));
         match &self.otel {
             None => prom().unwrap_or_else(Gauge::noop),
             Some(otel) => Gauge::from_arc(get_or_insert(&otel.gauges, key, || BridgedGauge {
@@ -90,20 +76,14 @@ impl Recorder for FanoutRecorder {
     }
 
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
-        let prom = || {
-            self.prometheus
-                .as_ref()
-                .map(|p| p.register_histogram(key, metadata))
-        };
+        let prom = || self.prometheus.as_ref().map(|p| p.register_histogram(key, metadata));
         match &self.otel {
             None => prom().unwrap_or_else(Histogram::noop),
-            Some(otel) => {
-                Histogram::from_arc(get_or_insert(&otel.histograms, key, || BridgedHistogram {
-                    prom: prom(),
-                    otel: otel.meter.f64_histogram(key.name().to_owned()).build(),
-                    attrs: attributes(key),
-                }))
-            }
+            Some(otel) => Histogram::from_arc(get_or_insert(&otel.histograms, key, || BridgedHistogram {
+                prom: prom(),
+                otel: otel.meter.f64_histogram(key.name().to_owned()).build(),
+                attrs: attributes(key),
+            })),
         }
     }
 }
@@ -122,12 +102,7 @@ type Cache<T> = RwLock<HashMap<Key, Arc<T>>>;
 
 impl OtelBridge {
     fn new(meter: Meter) -> Self {
-        Self {
-            meter,
-            counters: RwLock::default(),
-            gauges: RwLock::default(),
-            histograms: RwLock::default(),
-        }
+        Self { meter, counters: RwLock::default(), gauges: RwLock::default(), histograms: RwLock::default() }
     }
 }
 
@@ -136,11 +111,7 @@ fn get_or_insert<K: Eq + Hash + Clone, T>(
     key: &K,
     make: impl FnOnce() -> T,
 ) -> Arc<T> {
-    if let Some(found) = cache
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(key)
-    {
+    if let Some(found) = cache.read().unwrap_or_else(PoisonError::into_inner).get(key) {
         return Arc::clone(found);
     }
     let mut cache = cache.write().unwrap_or_else(PoisonError::into_inner);
@@ -148,9 +119,7 @@ fn get_or_insert<K: Eq + Hash + Clone, T>(
 }
 
 fn attributes(key: &Key) -> Vec<KeyValue> {
-    key.labels()
-        .map(|l| KeyValue::new(l.key().to_owned(), l.value().to_owned()))
-        .collect()
+    key.labels().map(|l| KeyValue::new(l.key().to_owned(), l.value().to_owned())).collect()
 }
 
 #[derive(Debug)]

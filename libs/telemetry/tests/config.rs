@@ -25,38 +25,19 @@ fn config_deserialises_with_defaults() {
 
 #[test]
 fn invalid_settings_are_named_in_errors() {
-    let err = init(&TelemetryConfig {
-        otlp_endpoint: Some("xyz".to_owned()),
-        ..TelemetryConfig::default()
-    })
-    .unwrap_err();
+    let err =
+        init(&TelemetryConfig { otlp_endpoint: Some("xyz".to_owned()), ..TelemetryConfig::default() }).unwrap_err();
     assert!(matches!(err, TelemetryError::InvalidOtlpEndpoint { .. }));
-    assert!(
-        err.to_string().starts_with("invalid otlp_endpoint 'xyz': "),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("invalid otlp_endpoint 'xyz': "), "{err}");
 
-    let err = init(&TelemetryConfig {
-        service_name: String::new(),
-        ..TelemetryConfig::default()
-    })
-    .unwrap_err();
+    let err = init(&TelemetryConfig { service_name: String::new(), ..TelemetryConfig::default() }).unwrap_err();
     assert!(err.to_string().starts_with("invalid service_name"), "{err}");
 
     if std::env::var_os("RUST_LOG").is_none() {
-        let err = init(&TelemetryConfig {
-            log_filter: "info,canopy=notalevel".to_owned(),
-            ..TelemetryConfig::default()
-        })
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("invalid log_filter 'info,canopy=notalevel': "),
-            "{err}"
-        );
+        let err =
+            init(&TelemetryConfig { log_filter: "info,canopy=notalevel".to_owned(), ..TelemetryConfig::default() })
+                .unwrap_err();
+        assert!(err.to_string().starts_with("invalid log_filter 'info,canopy=notalevel': "), "{err}");
     }
-    assert!(
-        canopy_telemetry::prometheus_handle().is_none(),
-        "failed init installs nothing"
-    );
+    assert!(canopy_telemetry::prometheus_handle().is_none(), "failed init installs nothing");
 }

@@ -53,15 +53,11 @@ async fn serve_connection(mut stream: TcpStream, tx: mpsc::UnboundedSender<Recei
         let header = |name: &str| {
             head.split("\r\n").skip(1).find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then(|| v.trim().to_owned())
+                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
             })
         };
         let content_type = header("content-type");
-        let body_len: usize = header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let body_len: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
         while buf.len() < head_len + body_len {
             match stream.read(&mut chunk).await {
                 Ok(0) | Err(_) => return,
@@ -70,30 +66,18 @@ async fn serve_connection(mut stream: TcpStream, tx: mpsc::UnboundedSender<Recei
         }
         let body = buf[head_len..head_len + body_len].to_vec();
         buf.drain(..head_len + body_len);
-        let _ = tx.send(Received {
-            method,
-            path,
-            content_type,
-            body,
-        });
-        if stream
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-            .await
-            .is_err()
-        {
+        let _ = tx.send(Received { method, path, content_type, body });
+        if stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await.is_err() {
             return;
         }
     }
 }
 
 fn string_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| match &kv.value.as_ref()?.value {
-            Some(any_value::Value::StringValue(s)) => Some(s.as_str()),
-            _ => None,
-        })
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| match &kv.value.as_ref()?.value {
+        Some(any_value::Value::StringValue(s)) => Some(s.as_str()),
+        _ => None,
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,27 +103,16 @@ async fn spans_and_metrics_are_exported_over_otlp_http() {
         tracing::info!("inside the test span");
         canopy_telemetry::current_traceparent().expect("traceparent inside an exported span")
     };
-    assert!(
-        traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
-        "{traceparent}"
-    );
-    assert!(
-        canopy_telemetry::current_traceparent().is_none(),
-        "no span, no traceparent"
-    );
+    assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
+    assert!(canopy_telemetry::current_traceparent().is_none(), "no span, no traceparent");
     metrics::counter!("canopy_otlp_test_total", "route" => "x").increment(2);
     metrics::counter!("canopy_otlp_test_total", "route" => "x").increment(5);
     // Fan-out: the same counter is in the Prometheus text too.
     let text = telemetry.render_prometheus();
-    assert!(
-        text.contains("canopy_otlp_test_total{route=\"x\"} 7"),
-        "{text}"
-    );
+    assert!(text.contains("canopy_otlp_test_total{route=\"x\"} 7"), "{text}");
 
     // shutdown() blocks while the exporters flush; keep it off the async workers.
-    tokio::task::spawn_blocking(move || telemetry.shutdown())
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await.unwrap();
 
     let (mut traces, mut metrics) = (None, None);
     while traces.is_none() || metrics.is_none() {
@@ -148,11 +121,7 @@ async fn spans_and_metrics_are_exported_over_otlp_http() {
             .expect("timed out waiting for OTLP requests")
             .expect("server stopped");
         assert_eq!(req.method, "POST", "{req:?}");
-        assert_eq!(
-            req.content_type.as_deref(),
-            Some("application/x-protobuf"),
-            "{req:?}"
-        );
+        assert_eq!(req.content_type.as_deref(), Some("application/x-protobuf"), "{req:?}");
         match req.path.as_str() {
             "/v1/traces" => traces = Some(req.body),
             "/v1/metrics" => metrics = Some(req.body),
@@ -163,10 +132,7 @@ async fn spans_and_metrics_are_exported_over_otlp_http() {
     let traces = ExportTraceServiceRequest::decode(traces.unwrap().as_slice()).unwrap();
     let resource_spans = &traces.resource_spans[0];
     let resource = resource_spans.resource.as_ref().unwrap();
-    assert_eq!(
-        string_attr(&resource.attributes, "service.name"),
-        Some("canopy-otlp-test")
-    );
+    assert_eq!(string_attr(&resource.attributes, "service.name"), Some("canopy-otlp-test"));
     let span = resource_spans
         .scope_spans
         .iter()
@@ -176,27 +142,19 @@ async fn spans_and_metrics_are_exported_over_otlp_http() {
     let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
     assert_eq!(hex(&span.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(hex(&span.parent_span_id), "00f067aa0ba902b7");
-    assert_eq!(
-        traceparent,
-        format!("00-{}-{}-01", hex(&span.trace_id), hex(&span.span_id))
-    );
+    assert_eq!(traceparent, format!("00-{}-{}-01", hex(&span.trace_id), hex(&span.span_id)));
 
     let metrics = ExportMetricsServiceRequest::decode(metrics.unwrap().as_slice()).unwrap();
     let resource_metrics = &metrics.resource_metrics[0];
     let resource = resource_metrics.resource.as_ref().unwrap();
-    assert_eq!(
-        string_attr(&resource.attributes, "service.name"),
-        Some("canopy-otlp-test")
-    );
+    assert_eq!(string_attr(&resource.attributes, "service.name"), Some("canopy-otlp-test"));
     let counter = resource_metrics
         .scope_metrics
         .iter()
         .flat_map(|s| &s.metrics)
         .find(|m| m.name == "canopy_otlp_test_total")
         .expect("counter exported");
-    let Some(metric::Data::Sum(sum)) = &counter.data else {
-        panic!("{counter:?}")
-    };
+    let Some(metric::Data::Sum(sum)) = &counter.data else { panic!("{counter:?}") };
     assert!(sum.is_monotonic);
     let point = &sum.data_points[0];
     assert_eq!(point.value, Some(number_data_point::Value::AsInt(7)));

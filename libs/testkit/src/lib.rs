@@ -20,10 +20,7 @@ pub fn redis_url() -> String {
 
 /// A short unique name for a test's database, NATS prefix, etc.
 pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
+    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
 /// Replaces the database name in a Postgres URL.
@@ -53,21 +50,13 @@ pub struct TestDb {
 pub async fn fresh_database() -> TestDb {
     let admin = database_url();
     let name = unique("canopy_test_");
-    let admin_pool = canopy_eventstore::connect(&admin, 1)
-        .await
-        .expect("PostgreSQL for tests (set CANOPY_DATABASE_URL)");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin_pool)
-        .await
-        .expect("create test database");
+    let admin_pool =
+        canopy_eventstore::connect(&admin, 1).await.expect("PostgreSQL for tests (set CANOPY_DATABASE_URL)");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin_pool).await.expect("create test database");
     admin_pool.close().await;
     let url = with_database(&admin, &name);
-    let pool = canopy_eventstore::connect(&url, 10)
-        .await
-        .expect("connect to test database");
-    canopy_eventstore::migrate(&pool)
-        .await
-        .expect("migrate test database");
+    let pool = canopy_eventstore::connect(&url, 10).await.expect("connect to test database");
+    canopy_eventstore::migrate(&pool).await.expect("migrate test database");
     TestDb { url, pool }
 }
 
@@ -76,17 +65,8 @@ mod tests {
     #[test]
     fn replaces_database_names() {
         use super::with_database;
-        assert_eq!(
-            with_database("postgres://u@h:5432/postgres", "x"),
-            "postgres://u@h:5432/x"
-        );
-        assert_eq!(
-            with_database("postgres://u@h:5432", "x"),
-            "postgres://u@h:5432/x"
-        );
-        assert_eq!(
-            with_database("postgres://h/db?sslmode=disable", "x"),
-            "postgres://h/x?sslmode=disable"
-        );
+        assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+        assert_eq!(with_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
+        assert_eq!(with_database("postgres://h/db?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
     }
 }

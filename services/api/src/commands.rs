@@ -14,20 +14,13 @@ use futures::StreamExt;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub async fn run_command_consumer(
-    state: ApiState,
-    shutdown: CancellationToken,
-) -> Result<(), canopy_bus::BusError> {
+pub async fn run_command_consumer(state: ApiState, shutdown: CancellationToken) -> Result<(), canopy_bus::BusError> {
     let bus = &state.bus;
     let err = |e: Box<dyn std::error::Error + Send + Sync>| canopy_bus::BusError::Consumer {
         consumer: "api-commands".into(),
         source: e,
     };
-    let stream = bus
-        .jetstream
-        .get_stream(bus.subjects.commands_stream())
-        .await
-        .map_err(|e| err(Box::new(e)))?;
+    let stream = bus.jetstream.get_stream(bus.subjects.commands_stream()).await.map_err(|e| err(Box::new(e)))?;
     let consumer = stream
         .get_or_create_consumer::<pull::Config>(
             "api-commands",
@@ -74,19 +67,11 @@ pub async fn run_command_consumer(
     }
 }
 
-async fn record(
-    state: &ApiState,
-    report: &CatalogReport,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn record(state: &ApiState, report: &CatalogReport) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let tenant = TenantId::parse(report.tenant.clone())?;
     let id = ServerId(report.server_id.parse()?);
     let command = match &report.outcome {
-        DiscoveryOutcome::Catalog {
-            tools,
-            prompts,
-            resources,
-            resource_templates,
-        } => ServerCommand::RecordCatalog {
+        DiscoveryOutcome::Catalog { tools, prompts, resources, resource_templates } => ServerCommand::RecordCatalog {
             id,
             catalog: Catalog {
                 tools: tools.clone(),
@@ -95,21 +80,14 @@ async fn record(
                 resource_templates: resource_templates.clone(),
             },
         },
-        DiscoveryOutcome::Failed { error } => ServerCommand::RecordDiscoveryFailure {
-            id,
-            error: error.clone(),
-        },
+        DiscoveryOutcome::Failed { error } => ServerCommand::RecordDiscoveryFailure { id, error: error.clone() },
     };
     let mut ctx = CommandContext::new(tenant, "service:session-worker");
     if let Ok(c) = report.correlation_id.parse() {
         ctx.metadata.correlation_id = c;
     }
     ctx.metadata.causation_id = report.caused_by.parse().ok();
-    match state
-        .executor
-        .execute::<Server>(&ctx, &report.server, &command)
-        .await
-    {
+    match state.executor.execute::<Server>(&ctx, &report.server, &command).await {
         Ok(_) => Ok(()),
         // Reports about servers that no longer exist are stale, not failures.
         Err(ExecuteError::Rejected(e)) => {

@@ -16,10 +16,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
+        Self { code, message: message.into() }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)
@@ -37,17 +34,13 @@ impl ApiError {
             source = s.source();
         }
         tracing::error!(error = %chain, "{context}");
-        Self::new(
-            ErrorCode::InternalError,
-            format!("{context}; the server log has the details"),
-        )
+        Self::new(ErrorCode::InternalError, format!("{context}; the server log has the details"))
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, Json(ErrorEnvelope::new(self.code, self.message))).into_response()
     }
 }
@@ -81,10 +74,9 @@ pub fn from_execute<E: std::error::Error + 'static>(
             ErrorCode::Conflict,
             format!("Idempotency-Key '{key}' was already used with a different request"),
         ),
-        ExecuteError::Contention(stream) => ApiError::new(
-            ErrorCode::Conflict,
-            format!("{stream} is being changed concurrently; retry"),
-        ),
+        ExecuteError::Contention(stream) => {
+            ApiError::new(ErrorCode::Conflict, format!("{stream} is being changed concurrently; retry"))
+        }
         ExecuteError::Store(e) => ApiError::internal("event store error", &e),
     }
 }

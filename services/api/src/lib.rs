@@ -5,6 +5,7 @@
 
 mod commands;
 mod error;
+mod groups;
 mod principal;
 mod prompts;
 mod resources;
@@ -34,6 +35,8 @@ pub struct ApiState {
     /// How long a registration waits for the worker's first catalog before answering.
     pub discovery_wait: Duration,
     pub call_timeout: Duration,
+    /// The public base URL, for the endpoints the API hands out.
+    pub public_url: String,
 }
 
 impl ApiState {
@@ -46,13 +49,13 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .route("/servers", post(servers::register).get(servers::list))
-        .route(
-            "/servers/{name}",
-            get(servers::get).delete(servers::deregister),
-        )
+        .route("/servers/{name}", get(servers::get).delete(servers::deregister))
         .route("/tools", get(tools::list))
         .route("/tool", get(tools::get))
         .route("/tools/invoke", post(tools::invoke))
+        .route("/groups", post(groups::create).get(groups::list))
+        .route("/groups/{name}", get(groups::get).put(groups::update).delete(groups::delete))
+        .route("/groups/{name}/effective-tools", get(groups::effective_tools))
         .route("/servers/{name}/enable", post(toggles::enable_server))
         .route("/servers/{name}/disable", post(toggles::disable_server))
         .route("/tools/enable", post(toggles::enable_tools))
@@ -77,14 +80,8 @@ pub async fn ensure_default_tenant(
 ) -> Result<(), ExecuteError<TenantError>> {
     let id = TenantId::default_tenant();
     let ctx = CommandContext::new(id.clone(), "system");
-    let command = TenantCommand::Create {
-        id: id.clone(),
-        display_name: "Default".into(),
-    };
-    match executor
-        .execute::<Tenant>(&ctx, id.as_str(), &command)
-        .await
-    {
+    let command = TenantCommand::Create { id: id.clone(), display_name: "Default".into() };
+    match executor.execute::<Tenant>(&ctx, id.as_str(), &command).await {
         Ok(_) | Err(ExecuteError::Rejected(TenantError::AlreadyExists(_))) => Ok(()),
         Err(e) => Err(e),
     }

@@ -28,9 +28,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Principal {
-            tenant: TenantId::default_tenant(),
-            actor: "user:dev".into(),
-        })
+        Ok(Principal { tenant: TenantId::default_tenant(), actor: "user:dev".into() })
     }
 }

@@ -23,18 +23,11 @@ pub async fn list(
 ) -> Result<Json<Vec<PromptView>>, ApiError> {
     let Query(query) = query?;
     if let Some(server) = &query.server {
-        if canopy_readmodels::get_server(state.pool(), &principal.tenant, server)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::not_found(format!(
-                "server '{server}' is not registered"
-            )));
+        if canopy_readmodels::get_server(state.pool(), &principal.tenant, server).await?.is_none() {
+            return Err(ApiError::not_found(format!("server '{server}' is not registered")));
         }
     }
-    let rows =
-        canopy_readmodels::list_prompts(state.pool(), &principal.tenant, query.server.as_deref())
-            .await?;
+    let rows = canopy_readmodels::list_prompts(state.pool(), &principal.tenant, query.server.as_deref()).await?;
     Ok(Json(rows.iter().map(view).collect()))
 }
 
@@ -53,13 +46,9 @@ pub async fn get(
 }
 
 async fn find(state: &ApiState, principal: &Principal, name: &str) -> Result<PromptRow, ApiError> {
-    let (server, prompt) = names::split(name).ok_or_else(|| {
-        ApiError::invalid(format!(
-            "prompt name '{name}' must be of the form server__prompt"
-        ))
-    })?;
-    let rows =
-        canopy_readmodels::list_prompts(state.pool(), &principal.tenant, Some(server)).await?;
+    let (server, prompt) = names::split(name)
+        .ok_or_else(|| ApiError::invalid(format!("prompt name '{name}' must be of the form server__prompt")))?;
+    let rows = canopy_readmodels::list_prompts(state.pool(), &principal.tenant, Some(server)).await?;
     rows.into_iter()
         .find(|r| r.prompt_name == prompt)
         .ok_or_else(|| ApiError::not_found(format!("prompt '{name}' not found")))
@@ -73,23 +62,11 @@ pub async fn render(
     let Json(request) = body?;
     let row = find(&state, &principal, &request.name).await?;
     if !row.enabled {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            format!("prompt '{}' is disabled", request.name),
-        ));
+        return Err(ApiError::new(ErrorCode::Forbidden, format!("prompt '{}' is disabled", request.name)));
     }
-    let arguments = request.arguments.map(|a| {
-        a.into_iter()
-            .map(|(k, v)| (k, serde_json::Value::String(v)))
-            .collect()
-    });
-    let op = UpstreamOp::GetPrompt {
-        prompt: row.prompt_name.clone(),
-        arguments,
-    };
-    crate::upstream::request(&state, &principal, &row.server_name, op, &request.name)
-        .await
-        .map(Json)
+    let arguments = request.arguments.map(|a| a.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect());
+    let op = UpstreamOp::GetPrompt { prompt: row.prompt_name.clone(), arguments };
+    crate::upstream::request(&state, &principal, &row.server_name, op, &request.name).await.map(Json)
 }
 
 fn view(row: &PromptRow) -> PromptView {
@@ -97,14 +74,8 @@ fn view(row: &PromptRow) -> PromptView {
     PromptView {
         name: names::prefixed(&row.server_name, &row.prompt_name),
         enabled: row.enabled,
-        description: d
-            .get("description")
-            .and_then(|v| v.as_str())
-            .map(str::to_string),
+        description: d.get("description").and_then(|v| v.as_str()).map(str::to_string),
         title: d.get("title").and_then(|v| v.as_str()).map(str::to_string),
-        arguments: d
-            .get("arguments")
-            .cloned()
-            .unwrap_or_else(|| serde_json::json!([])),
+        arguments: d.get("arguments").cloned().unwrap_or_else(|| serde_json::json!([])),
     }
 }

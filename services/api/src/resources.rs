@@ -21,9 +21,7 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<ResourceView>>, ApiError> {
     let Query(query) = query?;
-    let rows =
-        canopy_readmodels::list_resources(state.pool(), &principal.tenant, query.server.as_deref())
-            .await?;
+    let rows = canopy_readmodels::list_resources(state.pool(), &principal.tenant, query.server.as_deref()).await?;
     Ok(Json(
         rows.into_iter()
             .map(|r| ResourceView {
@@ -47,25 +45,15 @@ pub async fn read(
         .uri
         .strip_prefix("canopy://")
         .and_then(|r| r.split_once('/'))
-        .ok_or_else(|| {
-            ApiError::invalid(format!("'{}' is not canopy://server/<uri>", request.uri))
-        })?;
+        .ok_or_else(|| ApiError::invalid(format!("'{}' is not canopy://server/<uri>", request.uri)))?;
     let server_row = canopy_readmodels::get_server(state.pool(), &principal.tenant, server)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("server '{server}' is not registered")))?;
-    let rows =
-        canopy_readmodels::list_resources(state.pool(), &principal.tenant, Some(server)).await?;
+    let rows = canopy_readmodels::list_resources(state.pool(), &principal.tenant, Some(server)).await?;
     let listed_disabled = rows.iter().any(|r| r.uri == uri && !r.enabled);
     if !server_row.enabled || listed_disabled {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            format!("resource '{}' is disabled", request.uri),
-        ));
+        return Err(ApiError::new(ErrorCode::Forbidden, format!("resource '{}' is disabled", request.uri)));
     }
-    let op = UpstreamOp::ReadResource {
-        uri: uri.to_string(),
-    };
-    crate::upstream::request(&state, &principal, server, op, &request.uri)
-        .await
-        .map(Json)
+    let op = UpstreamOp::ReadResource { uri: uri.to_string() };
+    crate::upstream::request(&state, &principal, server, op, &request.uri).await.map(Json)
 }

@@ -9,9 +9,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
 use canopy_api_types::{ErrorCode, RegisterServerRequest, ServerView};
-use canopy_domain::server::{
-    Server, ServerCommand, ServerError, SessionMode, Transport, UpstreamSpec,
-};
+use canopy_domain::server::{Server, ServerCommand, ServerError, SessionMode, Transport, UpstreamSpec};
 use canopy_domain::{ServerId, ServerName, TenantId};
 use canopy_readmodels::ServerRow;
 use canopy_secrets::{SealContext, Sealer};
@@ -33,21 +31,12 @@ pub async fn register(
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let Query(query) = query?;
-    let request: RegisterServerRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::invalid(format!(
-            "request body is not a valid server registration: {e}"
-        ))
-    })?;
-    let name =
-        ServerName::parse(request.name.clone()).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let request: RegisterServerRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("request body is not a valid server registration: {e}")))?;
+    let name = ServerName::parse(request.name.clone()).map_err(|e| ApiError::invalid(e.to_string()))?;
     let spec = build_spec(&state.sealer, &principal.tenant, &name, &request)?;
     let id = ServerId(uuid::Uuid::now_v7());
-    let command = ServerCommand::Register {
-        id,
-        name: name.clone(),
-        spec,
-        force: request.force || query.force,
-    };
+    let command = ServerCommand::Register { id, name: name.clone(), spec, force: request.force || query.force };
     let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
     let ctx = principal.context(idempotency_key, &body);
     let outcome = state
@@ -57,11 +46,7 @@ pub async fn register(
         .map_err(|e| from_execute(e, domain_error))?;
     let registered_id = outcome.state.registered().map(|r| r.id).unwrap_or(id);
     let row = wait_for_discovery(&state, &principal.tenant, &name, registered_id).await?;
-    let status = if outcome.replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let status = if outcome.replayed { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(view(&row))))
 }
 
@@ -90,10 +75,7 @@ async fn wait_for_discovery(
     }
 }
 
-pub async fn list(
-    State(state): State<ApiState>,
-    principal: Principal,
-) -> Result<Json<Vec<ServerView>>, ApiError> {
+pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result<Json<Vec<ServerView>>, ApiError> {
     let rows = canopy_readmodels::list_servers(state.pool(), &principal.tenant).await?;
     Ok(Json(rows.iter().map(view).collect()))
 }
@@ -105,9 +87,7 @@ pub async fn get(
 ) -> Result<Json<ServerView>, ApiError> {
     match canopy_readmodels::get_server(state.pool(), &principal.tenant, &name).await? {
         Some(row) => Ok(Json(view(&row))),
-        None => Err(ApiError::not_found(format!(
-            "server '{name}' is not registered"
-        ))),
+        None => Err(ApiError::not_found(format!("server '{name}' is not registered"))),
     }
 }
 
@@ -120,27 +100,19 @@ pub async fn deregister(
     let name = ServerName::parse(name).map_err(|e| ApiError::invalid(e.to_string()))?;
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
     let ctx = principal.context(key, format!("DELETE {name}").as_bytes());
-    state
-        .executor
-        .execute::<Server>(&ctx, name.as_str(), &ServerCommand::Deregister)
-        .await
-        .map_err(|e| {
-            from_execute(e, |e| match e {
-                ServerError::NotRegistered => {
-                    ApiError::not_found(format!("server '{name}' is not registered"))
-                }
-                other => domain_error(other),
-            })
-        })?;
+    state.executor.execute::<Server>(&ctx, name.as_str(), &ServerCommand::Deregister).await.map_err(|e| {
+        from_execute(e, |e| match e {
+            ServerError::NotRegistered => ApiError::not_found(format!("server '{name}' is not registered")),
+            other => domain_error(other),
+        })
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub(crate) fn domain_error(e: ServerError) -> ApiError {
     match e {
         ServerError::AlreadyRegistered(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
-        ServerError::NotRegistered | ServerError::UnknownFeatures { .. } => {
-            ApiError::not_found(e.to_string())
-        }
+        ServerError::NotRegistered | ServerError::UnknownFeatures { .. } => ApiError::not_found(e.to_string()),
         ServerError::InvalidSpec(_) => ApiError::invalid(e.to_string()),
     }
 }
@@ -168,43 +140,20 @@ fn build_spec(
     let session_mode = match r.session_mode.as_deref() {
         None | Some("stateless") => SessionMode::Stateless,
         Some("stateful") => SessionMode::Stateful,
-        Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "session_mode '{other}' must be stateless or stateful"
-            )))
-        }
+        Some(other) => return Err(ApiError::invalid(format!("session_mode '{other}' must be stateless or stateful"))),
     };
     let seal = |field: &str, value: &str| {
-        sealer.seal(
-            SealContext {
-                tenant: tenant.as_str(),
-                server: name.as_str(),
-                field,
-            },
-            value,
-        )
+        sealer.seal(SealContext { tenant: tenant.as_str(), server: name.as_str(), field }, value)
     };
     Ok(UpstreamSpec {
         transport,
         description: r.description.clone(),
         url: r.url.clone(),
-        bearer_token: r
-            .bearer_token
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .map(|t| seal("bearer_token", t)),
-        headers: r
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), seal(&format!("header:{k}"), v)))
-            .collect(),
+        bearer_token: r.bearer_token.as_deref().filter(|t| !t.is_empty()).map(|t| seal("bearer_token", t)),
+        headers: r.headers.iter().map(|(k, v)| (k.clone(), seal(&format!("header:{k}"), v))).collect(),
         command: r.command.clone(),
         args: r.args.clone(),
-        env: r
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), seal(&format!("env:{k}"), v)))
-            .collect(),
+        env: r.env.iter().map(|(k, v)| (k.clone(), seal(&format!("env:{k}"), v))).collect(),
         session_mode,
     })
 }
@@ -212,9 +161,7 @@ fn build_spec(
 const REDACTED: &str = "***";
 
 fn redact<V>(map: &BTreeMap<String, V>) -> BTreeMap<String, String> {
-    map.keys()
-        .map(|k| (k.clone(), REDACTED.to_string()))
-        .collect()
+    map.keys().map(|k| (k.clone(), REDACTED.to_string())).collect()
 }
 
 pub(crate) fn view(row: &ServerRow) -> ServerView {

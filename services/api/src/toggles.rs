@@ -19,39 +19,19 @@ pub struct EntityQuery {
 
 type QueryResult = Result<Query<EntityQuery>, axum::extract::rejection::QueryRejection>;
 
-pub async fn enable_tools(
-    s: State<ApiState>,
-    p: Principal,
-    q: QueryResult,
-) -> Result<Json<Vec<String>>, ApiError> {
+pub async fn enable_tools(s: State<ApiState>, p: Principal, q: QueryResult) -> Result<Json<Vec<String>>, ApiError> {
     toggle(s, p, q, FeatureKind::Tool, true).await
 }
-pub async fn disable_tools(
-    s: State<ApiState>,
-    p: Principal,
-    q: QueryResult,
-) -> Result<Json<Vec<String>>, ApiError> {
+pub async fn disable_tools(s: State<ApiState>, p: Principal, q: QueryResult) -> Result<Json<Vec<String>>, ApiError> {
     toggle(s, p, q, FeatureKind::Tool, false).await
 }
-pub async fn enable_prompts(
-    s: State<ApiState>,
-    p: Principal,
-    q: QueryResult,
-) -> Result<Json<Vec<String>>, ApiError> {
+pub async fn enable_prompts(s: State<ApiState>, p: Principal, q: QueryResult) -> Result<Json<Vec<String>>, ApiError> {
     toggle(s, p, q, FeatureKind::Prompt, true).await
 }
-pub async fn disable_prompts(
-    s: State<ApiState>,
-    p: Principal,
-    q: QueryResult,
-) -> Result<Json<Vec<String>>, ApiError> {
+pub async fn disable_prompts(s: State<ApiState>, p: Principal, q: QueryResult) -> Result<Json<Vec<String>>, ApiError> {
     toggle(s, p, q, FeatureKind::Prompt, false).await
 }
-pub async fn enable_resources(
-    s: State<ApiState>,
-    p: Principal,
-    q: QueryResult,
-) -> Result<Json<Vec<String>>, ApiError> {
+pub async fn enable_resources(s: State<ApiState>, p: Principal, q: QueryResult) -> Result<Json<Vec<String>>, ApiError> {
     toggle(s, p, q, FeatureKind::Resource, true).await
 }
 pub async fn disable_resources(
@@ -66,9 +46,9 @@ pub async fn disable_resources(
 fn parse_entity(kind: FeatureKind, entity: &str) -> Result<(String, Option<String>), ApiError> {
     if kind == FeatureKind::Resource {
         if let Some(rest) = entity.strip_prefix("canopy://") {
-            let (server, uri) = rest.split_once('/').ok_or_else(|| {
-                ApiError::invalid(format!("'{entity}' is not canopy://server/<uri>"))
-            })?;
+            let (server, uri) = rest
+                .split_once('/')
+                .ok_or_else(|| ApiError::invalid(format!("'{entity}' is not canopy://server/<uri>")))?;
             return Ok((server.to_string(), Some(uri.to_string())));
         }
         return Ok((entity.to_string(), None));
@@ -88,36 +68,20 @@ async fn toggle(
 ) -> Result<Json<Vec<String>>, ApiError> {
     let Query(query) = query?;
     let (server, name) = parse_entity(kind, &query.entity)?;
-    let command = ServerCommand::SetFeaturesEnabled {
-        kind,
-        names: name.clone().map(|n| vec![n]),
-        enabled,
-    };
+    let command = ServerCommand::SetFeaturesEnabled { kind, names: name.clone().map(|n| vec![n]), enabled };
     let ctx = principal.context(None, &[]);
-    let outcome = state
-        .executor
-        .execute::<Server>(&ctx, &server, &command)
-        .await
-        .map_err(|e| {
-            from_execute(e, |e| match e {
-                ServerError::NotRegistered => {
-                    ApiError::not_found(format!("server '{server}' is not registered"))
-                }
-                e => crate::servers::domain_error(e),
-            })
-        })?;
+    let outcome = state.executor.execute::<Server>(&ctx, &server, &command).await.map_err(|e| {
+        from_execute(e, |e| match e {
+            ServerError::NotRegistered => ApiError::not_found(format!("server '{server}' is not registered")),
+            e => crate::servers::domain_error(e),
+        })
+    })?;
     let affected: Vec<String> = match name {
         Some(n) => vec![n],
         None => outcome
             .state
             .registered()
-            .map(|r| {
-                r.catalog
-                    .names(kind)
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect()
-            })
+            .map(|r| r.catalog.names(kind).into_iter().map(str::to_string).collect())
             .unwrap_or_default(),
     };
     Ok(Json(
@@ -160,11 +124,7 @@ async fn toggle_server(
         .executor
         .execute::<Server>(&ctx, &name, &ServerCommand::SetServerEnabled { enabled })
         .await
-        .map_err(|e| {
-            from_execute(e, |_| {
-                ApiError::not_found(format!("server '{name}' is not registered"))
-            })
-        })?;
+        .map_err(|e| from_execute(e, |_| ApiError::not_found(format!("server '{name}' is not registered"))))?;
     let row = canopy_readmodels::get_server(state.pool(), &principal.tenant, &name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("server '{name}' is not registered")))?;

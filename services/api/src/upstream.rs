@@ -27,10 +27,9 @@ pub async fn request(
     };
     match canopy_bus::calls::request(&state.bus, &request).await {
         CallReply::Result { result } => Ok(result),
-        CallReply::Error { code, message } => Err(ApiError::new(
-            error_code(code),
-            format!("{shown_name} failed: {message}"),
-        )),
+        CallReply::Error { code, message } => {
+            Err(ApiError::new(error_code(code), format!("{shown_name} failed: {message}")))
+        }
     }
 }
 

@@ -31,47 +31,24 @@ pub fn router(state: HealthState) -> Router {
 }
 
 async fn healthz(State(state): State<HealthState>) -> Json<serde_json::Value> {
-    Json(
-        serde_json::json!({ "status": "ok", "services": state.services, "version": env!("CARGO_PKG_VERSION") }),
-    )
+    Json(serde_json::json!({ "status": "ok", "services": state.services, "version": env!("CARGO_PKG_VERSION") }))
 }
 
 async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
     let limit = Duration::from_secs(2);
     let mut checks = BTreeMap::new();
     let pg = tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(&state.pool)).await;
-    checks.insert(
-        "postgres".to_string(),
-        verdict(pg.map(|r| r.map(|_| ()).map_err(|e| e.to_string()))),
-    );
+    checks.insert("postgres".to_string(), verdict(pg.map(|r| r.map(|_| ()).map_err(|e| e.to_string()))));
     let nats = tokio::time::timeout(limit, state.bus.client.flush()).await;
-    checks.insert(
-        "nats".to_string(),
-        verdict(nats.map(|r| r.map_err(|e| e.to_string()))),
-    );
+    checks.insert("nats".to_string(), verdict(nats.map(|r| r.map_err(|e| e.to_string()))));
     let mut redis = state.redis.clone();
-    let ping =
-        tokio::time::timeout(limit, redis::cmd("PING").query_async::<String>(&mut redis)).await;
-    checks.insert(
-        "redis".to_string(),
-        verdict(ping.map(|r| r.map(|_| ()).map_err(|e| e.to_string()))),
-    );
+    let ping = tokio::time::timeout(limit, redis::cmd("PING").query_async::<String>(&mut redis)).await;
+    checks.insert("redis".to_string(), verdict(ping.map(|r| r.map(|_| ()).map_err(|e| e.to_string()))));
     if let Some(cache) = &state.catalog {
-        checks.insert(
-            "catalog".to_string(),
-            if cache.is_ready() {
-                "ok".into()
-            } else {
-                "loading".into()
-            },
-        );
+        checks.insert("catalog".to_string(), if cache.is_ready() { "ok".into() } else { "loading".into() });
     }
     let ready = checks.values().all(|v| v == "ok");
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(Readiness { ready, checks }))
 }
 
@@ -85,16 +62,9 @@ fn verdict<E>(r: Result<Result<(), String>, E>) -> String {
 
 async fn metrics() -> impl IntoResponse {
     match canopy_telemetry::prometheus_handle() {
-        Some(handle) => (
-            StatusCode::OK,
-            [("content-type", "text/plain; version=0.0.4")],
-            handle.render(),
-        )
-            .into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            "metrics are disabled (telemetry.prometheus = false)",
-        )
-            .into_response(),
+        Some(handle) => {
+            (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], handle.render()).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "metrics are disabled (telemetry.prometheus = false)").into_response(),
     }
 }

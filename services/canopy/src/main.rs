@@ -1,4 +1,7 @@
-//! `canopy`: run Canopy (all services, or one), migrate, rebuild read models, inspect config.
+//! `canopy`: run Canopy (all services, or one), migrate, rebuild read models, inspect config,
+//! and the client verbs (`register`, `list`, `invoke`, ...; see `cli`).
+
+mod cli;
 
 use anyhow::Context;
 use canopy::ServiceSet;
@@ -13,6 +16,8 @@ struct Cli {
     /// Config file (TOML); also CANOPY_CONFIG.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    client: cli::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,6 +45,8 @@ enum Command {
         #[arg(value_parser = ["defaults", "check"])]
         action: String,
     },
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 #[derive(clap::Args)]
@@ -109,10 +116,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Config { .. } => {
             let config = load(cli.config.as_ref(), None)?;
-            println!(
-                "configuration is valid: mode {:?}, listening on {}",
-                config.mode, config.listen
-            );
+            println!("configuration is valid: mode {:?}, listening on {}", config.mode, config.listen);
             Ok(())
         }
         Command::Migrate => {
@@ -129,20 +133,16 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(async {
                 let pool = canopy_eventstore::connect(&config.database.url, 2).await?;
                 canopy_eventstore::migrate(&pool).await?;
-                let n =
-                    canopy_eventstore::rebuild(&pool, &canopy_readmodels::CanopyProjector).await?;
+                let n = canopy_eventstore::rebuild(&pool, &canopy_readmodels::CanopyProjector).await?;
                 println!("read models rebuilt from {n} events");
                 Ok(())
             })
         }
         Command::Start(args) => serve(&runtime, cli.config.as_ref(), args, ServiceSet::ALL, "all"),
-        Command::Serve { service, args } => serve(
-            &runtime,
-            cli.config.as_ref(),
-            args,
-            ServiceSet::one(service)?,
-            service,
-        ),
+        Command::Serve { service, args } => {
+            serve(&runtime, cli.config.as_ref(), args, ServiceSet::one(service)?, service)
+        }
+        Command::Client(command) => runtime.block_on(cli::run(&cli.client, command)),
     }
 }
 

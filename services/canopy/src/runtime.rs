@@ -23,72 +23,41 @@ pub struct ServiceSet {
 }
 
 impl ServiceSet {
-    pub const ALL: ServiceSet = ServiceSet {
-        api: true,
-        edge: true,
-        worker: true,
-        poller: true,
-    };
+    pub const ALL: ServiceSet = ServiceSet { api: true, edge: true, worker: true, poller: true };
 
     pub fn one(name: &str) -> anyhow::Result<Self> {
-        let none = ServiceSet {
-            api: false,
-            edge: false,
-            worker: false,
-            poller: false,
-        };
+        let none = ServiceSet { api: false, edge: false, worker: false, poller: false };
         Ok(match name {
             "api" => ServiceSet { api: true, ..none },
             "edge" | "gateway-edge" => ServiceSet { edge: true, ..none },
-            "worker" | "session-worker" => ServiceSet {
-                worker: true,
-                ..none
-            },
-            "poller" | "job-poller" => ServiceSet {
-                poller: true,
-                ..none
-            },
+            "worker" | "session-worker" => ServiceSet { worker: true, ..none },
+            "poller" | "job-poller" => ServiceSet { poller: true, ..none },
             other => anyhow::bail!("unknown service '{other}': use api, edge, worker or poller"),
         })
     }
 
     pub fn names(&self) -> Vec<&'static str> {
-        [
-            (self.api, "api"),
-            (self.edge, "gateway-edge"),
-            (self.worker, "session-worker"),
-            (self.poller, "job-poller"),
-        ]
-        .into_iter()
-        .filter_map(|(on, name)| on.then_some(name))
-        .collect()
+        [(self.api, "api"), (self.edge, "gateway-edge"), (self.worker, "session-worker"), (self.poller, "job-poller")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect()
     }
 }
 
 async fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {
-    let hint = || {
-        format!("cannot connect to Redis at {url} (set CANOPY_REDIS_URL or redis.url, and check redis-server runs)")
-    };
+    let hint =
+        || format!("cannot connect to Redis at {url} (set CANOPY_REDIS_URL or redis.url, and check redis-server runs)");
     let client = redis::Client::open(url).with_context(hint)?;
     let connect = redis::aio::ConnectionManager::new(client);
-    tokio::time::timeout(Duration::from_secs(5), connect)
-        .await
-        .map_err(|_| anyhow::anyhow!(hint()))?
-        .with_context(hint)
+    tokio::time::timeout(Duration::from_secs(5), connect).await.map_err(|_| anyhow::anyhow!(hint()))?.with_context(hint)
 }
 
 /// Runs `services` until SIGTERM or SIGINT.
 pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     let names = services.names();
-    let pool =
-        canopy_eventstore::connect(&config.database.url, config.database.max_connections).await?;
+    let pool = canopy_eventstore::connect(&config.database.url, config.database.max_connections).await?;
     canopy_eventstore::migrate(&pool).await?;
-    let bus = Bus::connect(
-        &config.nats.url,
-        &config.nats.prefix,
-        &format!("canopy {}", names.join("+")),
-    )
-    .await?;
+    let bus = Bus::connect(&config.nats.url, &config.nats.prefix, &format!("canopy {}", names.join("+"))).await?;
     bus.ensure_streams().await?;
     let redis = connect_redis(&config.redis.url).await?;
     let sealer = crate::secret_key::resolve(&config)?;
@@ -105,15 +74,14 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     let call_timeout = Duration::from_secs(config.gateway.call_timeout_secs);
 
     if services.api {
-        canopy_api::ensure_default_tenant(&executor)
-            .await
-            .context("creating the default tenant")?;
+        canopy_api::ensure_default_tenant(&executor).await.context("creating the default tenant")?;
         let state = canopy_api::ApiState {
             executor: executor.clone(),
             bus: bus.clone(),
             sealer: sealer.clone(),
             discovery_wait: Duration::from_secs(config.gateway.discovery_wait_secs),
             call_timeout,
+            public_url: config.public_base(),
         };
         app = app.merge(canopy_api::router(state.clone()));
         let relay = OutboxRelay::new(pool.clone(), bus.clone(), RelayOptions::default());
@@ -134,22 +102,11 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             background.clone(),
         ));
         let subscribers = Arc::new(canopy_gateway_edge::Subscribers::default());
-        tasks.spawn(canopy_gateway_edge::run_notifier(
-            cache.clone(),
-            subscribers.clone(),
-            background.clone(),
-        ));
-        let state = canopy_gateway_edge::EdgeState {
-            cache: cache.clone(),
-            bus: bus.clone(),
-            call_timeout,
-            subscribers,
-        };
+        tasks.spawn(canopy_gateway_edge::run_notifier(cache.clone(), subscribers.clone(), background.clone()));
+        let state =
+            canopy_gateway_edge::EdgeState { cache: cache.clone(), bus: bus.clone(), call_timeout, subscribers };
         let public_host = host_of(&config.public_base());
-        let options = canopy_gateway_edge::EdgeOptions {
-            allowed_hosts: vec![public_host],
-            shutdown: http.clone(),
-        };
+        let options = canopy_gateway_edge::EdgeOptions { allowed_hosts: vec![public_host], shutdown: http.clone() };
         app = app.merge(canopy_gateway_edge::router(state, options));
         catalog = Some(cache);
     }
@@ -157,44 +114,31 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
         let worker_config = canopy_session_worker::WorkerConfig {
             connect_timeout: Duration::from_secs(config.worker.upstream_connect_timeout_secs),
             drain_timeout: Duration::from_secs(config.worker.drain_timeout_secs),
+            idle_timeout: match config.worker.upstream_idle_timeout_secs {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
+            refresh_interval: match config.worker.catalog_refresh_secs {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
         };
-        let (pool, bus, sealer, stop) = (
-            pool.clone(),
-            bus.clone(),
-            sealer.clone(),
-            background.clone(),
-        );
+        let (pool, bus, sealer, stop) = (pool.clone(), bus.clone(), sealer.clone(), background.clone());
         tasks.spawn(async move {
-            if let Err(e) = canopy_session_worker::run(pool, bus, sealer, worker_config, stop).await
-            {
+            if let Err(e) = canopy_session_worker::run(pool, bus, sealer, worker_config, stop).await {
                 tracing::error!(error = %e, "session-worker stopped");
             }
         });
     }
     if services.poller {
-        tasks.spawn(canopy_job_poller::run(
-            pool.clone(),
-            bus.clone(),
-            background.clone(),
-        ));
+        tasks.spawn(canopy_job_poller::run(pool.clone(), bus.clone(), background.clone()));
     }
 
-    let health = HealthState {
-        pool: pool.clone(),
-        bus: bus.clone(),
-        redis,
-        catalog,
-        services: names.clone(),
-    };
+    let health = HealthState { pool: pool.clone(), bus: bus.clone(), redis, catalog, services: names.clone() };
     let app = app.merge(health::router(health));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (set --listen or CANOPY_LISTEN)",
-                config.listen
-            )
-        })?;
+        .with_context(|| format!("cannot listen on {} (set --listen or CANOPY_LISTEN)", config.listen))?;
     let base = config.public_base();
     tracing::info!(services = ?names, listen = %config.listen, "canopy is up");
     if services.edge {
@@ -213,10 +157,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     tracing::info!("listener closed; stopping background work");
     background.cancel();
     let wait_all = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(drain + Duration::from_secs(5), wait_all)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(drain + Duration::from_secs(5), wait_all).await.is_err() {
         tracing::warn!("background tasks did not stop in time");
     }
     let _ = bus.client.flush().await;
@@ -235,8 +176,8 @@ async fn wait_for_signal(token: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

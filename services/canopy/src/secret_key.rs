@@ -10,20 +10,13 @@ pub fn resolve(config: &Config) -> anyhow::Result<Sealer> {
         return Sealer::from_base64(&config.secrets.key)
             .map_err(|e| anyhow::anyhow!("secrets.key (CANOPY_SECRET_KEY): {e}"));
     }
-    anyhow::ensure!(
-        config.mode == Mode::Development,
-        "secrets.key (CANOPY_SECRET_KEY) is required in enterprise mode"
-    );
+    anyhow::ensure!(config.mode == Mode::Development, "secrets.key (CANOPY_SECRET_KEY) is required in enterprise mode");
     let path = config.state_dir.join("secret.key");
     if let Ok(existing) = std::fs::read_to_string(&path) {
-        return Sealer::from_base64(&existing)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+        return Sealer::from_base64(&existing).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
     }
     std::fs::create_dir_all(&config.state_dir).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create state_dir {} (CANOPY_STATE_DIR): {e}",
-            config.state_dir.display()
-        )
+        anyhow::anyhow!("cannot create state_dir {} (CANOPY_STATE_DIR): {e}", config.state_dir.display())
     })?;
     let key = Sealer::generate_key();
     let mut options = std::fs::OpenOptions::new();

@@ -6,6 +6,7 @@
 //! forces a fresh snapshot.
 
 use canopy_bus::Bus;
+use canopy_domain::group::{Group, GroupEvent, GroupSpec};
 use canopy_domain::server::{FeatureKind, RegisteredServer, Server, ServerEvent};
 use canopy_domain::Aggregate;
 use canopy_eventstore::StoredEvent;
@@ -29,11 +30,7 @@ pub struct CachedServer {
     pub templates: Vec<ResourceTemplate>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(
-    items: &[serde_json::Value],
-    server: &str,
-    what: &str,
-) -> Vec<T> {
+fn parse<T: serde::de::DeserializeOwned>(items: &[serde_json::Value], server: &str, what: &str) -> Vec<T> {
     items
         .iter()
         .filter_map(|d| match serde_json::from_value::<T>(d.clone()) {
@@ -65,25 +62,16 @@ impl CachedServer {
     }
 
     pub fn enabled_tools(&self) -> impl Iterator<Item = &Tool> {
-        self.tools
-            .iter()
-            .filter(|t| self.state.is_enabled(FeatureKind::Tool, &t.name))
+        self.tools.iter().filter(|t| self.state.is_enabled(FeatureKind::Tool, &t.name))
     }
     pub fn enabled_prompts(&self) -> impl Iterator<Item = &Prompt> {
-        self.prompts
-            .iter()
-            .filter(|p| self.state.is_enabled(FeatureKind::Prompt, &p.name))
+        self.prompts.iter().filter(|p| self.state.is_enabled(FeatureKind::Prompt, &p.name))
     }
     pub fn enabled_resources(&self) -> impl Iterator<Item = &Resource> {
-        self.resources
-            .iter()
-            .filter(|r| self.state.is_enabled(FeatureKind::Resource, &r.uri))
+        self.resources.iter().filter(|r| self.state.is_enabled(FeatureKind::Resource, &r.uri))
     }
     pub fn enabled_templates(&self) -> impl Iterator<Item = &ResourceTemplate> {
-        self.templates.iter().filter(|t| {
-            self.state
-                .is_enabled(FeatureKind::Resource, &t.uri_template)
-        })
+        self.templates.iter().filter(|t| self.state.is_enabled(FeatureKind::Resource, &t.uri_template))
     }
     pub fn has_tool(&self, name: &str) -> bool {
         self.enabled_tools().any(|t| t.name == name)
@@ -102,6 +90,8 @@ pub struct CatalogChange {
 
 pub struct CatalogCache {
     tenants: RwLock<HashMap<String, BTreeMap<String, Arc<CachedServer>>>>,
+    /// (version, spec) of each group, per tenant.
+    groups: RwLock<HashMap<String, BTreeMap<String, (i64, Arc<GroupSpec>)>>>,
     changes: broadcast::Sender<CatalogChange>,
     ready: watch::Sender<bool>,
 }
@@ -110,6 +100,7 @@ impl Default for CatalogCache {
     fn default() -> Self {
         Self {
             tenants: RwLock::default(),
+            groups: RwLock::default(),
             changes: broadcast::channel(1024).0,
             ready: watch::channel(false).0,
         }
@@ -118,22 +109,47 @@ impl Default for CatalogCache {
 
 impl CatalogCache {
     pub fn server(&self, tenant: &str, server: &str) -> Option<Arc<CachedServer>> {
-        self.tenants
-            .read()
-            .expect("cache lock")
-            .get(tenant)?
-            .get(server)
-            .cloned()
+        self.tenants.read().expect("cache lock").get(tenant)?.get(server).cloned()
     }
 
     /// The tenant's servers in name order (cheap: `Arc`s).
     pub fn servers(&self, tenant: &str) -> Vec<Arc<CachedServer>> {
-        self.tenants
-            .read()
-            .expect("cache lock")
-            .get(tenant)
-            .map(|s| s.values().cloned().collect())
-            .unwrap_or_default()
+        self.tenants.read().expect("cache lock").get(tenant).map(|s| s.values().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn group(&self, tenant: &str, name: &str) -> Option<Arc<GroupSpec>> {
+        self.groups.read().expect("cache lock").get(tenant)?.get(name).map(|(_, spec)| spec.clone())
+    }
+
+    fn group_version(&self, tenant: &str, name: &str) -> Option<i64> {
+        self.groups.read().expect("cache lock").get(tenant)?.get(name).map(|(v, _)| *v)
+    }
+
+    fn set_group(&self, tenant: &str, name: &str, entry: Option<(i64, GroupSpec)>) {
+        {
+            let mut groups = self.groups.write().expect("cache lock");
+            let tenant_groups = groups.entry(tenant.to_string()).or_default();
+            match entry {
+                Some((version, spec)) => tenant_groups.insert(name.to_string(), (version, Arc::new(spec))),
+                None => tenant_groups.remove(name),
+            };
+        }
+        // The group's members change: tell its sessions (server names never contain ':').
+        let _ = self.changes.send(CatalogChange { tenant: tenant.to_string(), server: format!("group:{name}") });
+    }
+
+    fn apply_group(&self, stored: &StoredEvent) {
+        let Ok(event) = stored.decode::<GroupEvent>() else { return };
+        let (tenant, name) = (stored.tenant_id.as_str(), stored.aggregate_id.as_str());
+        if self.group_version(tenant, name).is_some_and(|v| v >= stored.version) {
+            return;
+        }
+        match event {
+            GroupEvent::Created { spec, .. } | GroupEvent::Updated { spec } => {
+                self.set_group(tenant, name, Some((stored.version, spec)))
+            }
+            GroupEvent::Deleted => self.set_group(tenant, name, None),
+        }
     }
 
     pub fn is_ready(&self) -> bool {
@@ -153,23 +169,14 @@ impl CatalogCache {
                 None => servers.remove(server),
             };
         }
-        let _ = self.changes.send(CatalogChange {
-            tenant: tenant.to_string(),
-            server: server.to_string(),
-        });
+        let _ = self.changes.send(CatalogChange { tenant: tenant.to_string(), server: server.to_string() });
     }
 
     fn load_snapshot(&self, snapshot: Vec<canopy_readmodels::ServerSnapshot>) {
         for s in snapshot {
-            let newer = self
-                .server(&s.tenant_id, &s.name)
-                .is_none_or(|c| c.version < s.version);
+            let newer = self.server(&s.tenant_id, &s.name).is_none_or(|c| c.version < s.version);
             if let (true, Server::Registered(state)) = (newer, s.state) {
-                self.set(
-                    &s.tenant_id,
-                    &s.name,
-                    Some(CachedServer::new(s.version, state)),
-                );
+                self.set(&s.tenant_id, &s.name, Some(CachedServer::new(s.version, state)));
             }
         }
     }
@@ -177,6 +184,13 @@ impl CatalogCache {
     /// Applies one server event. Returns false on a gap (an event that does not follow the
     /// cached version and cannot stand alone), which calls for a fresh snapshot.
     pub fn apply(&self, stored: &StoredEvent) -> bool {
+        if stored.aggregate_type == Group::TYPE {
+            self.apply_group(stored);
+            return true;
+        }
+        if stored.aggregate_type != Server::TYPE {
+            return true;
+        }
         let Ok(event) = stored.decode::<ServerEvent>() else {
             return true;
         };
@@ -184,9 +198,7 @@ impl CatalogCache {
         let current = self.server(tenant, name);
         let starts_fresh = matches!(
             event,
-            ServerEvent::Registered { .. }
-                | ServerEvent::Replaced { .. }
-                | ServerEvent::Deregistered { .. }
+            ServerEvent::Registered { .. } | ServerEvent::Replaced { .. } | ServerEvent::Deregistered { .. }
         );
         let state = match &current {
             Some(c) if c.version >= stored.version => return true,
@@ -195,9 +207,7 @@ impl CatalogCache {
             _ => return false,
         };
         match state.apply(&event) {
-            Server::Registered(state) => {
-                self.set(tenant, name, Some(CachedServer::new(stored.version, state)))
-            }
+            Server::Registered(state) => self.set(tenant, name, Some(CachedServer::new(stored.version, state))),
             _ => self.set(tenant, name, None),
         }
         true
@@ -206,13 +216,9 @@ impl CatalogCache {
 
 /// Keeps `cache` in step with the event stream until `shutdown`; re-syncs from a fresh
 /// snapshot whenever the tail breaks or shows a gap.
-pub async fn run_catalog_sync(
-    pool: PgPool,
-    bus: Bus,
-    cache: Arc<CatalogCache>,
-    shutdown: CancellationToken,
-) {
-    let filter = bus.subjects.events_of_type(Server::TYPE);
+pub async fn run_catalog_sync(pool: PgPool, bus: Bus, cache: Arc<CatalogCache>, shutdown: CancellationToken) {
+    // Servers and groups (other aggregates are ignored): NATS 2.9 takes one filter per consumer.
+    let filter = bus.subjects.events_all();
     loop {
         match sync_once(&pool, &bus, &cache, &filter, &shutdown).await {
             Ok(()) => return,
@@ -234,6 +240,11 @@ async fn sync_once(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut tail = canopy_bus::tail_events(bus, filter.to_string()).await?;
     cache.load_snapshot(canopy_readmodels::all_server_states(pool).await?);
+    for g in canopy_readmodels::all_groups(pool).await? {
+        if cache.group_version(&g.tenant_id, &g.name).is_none_or(|v| v < g.version) {
+            cache.set_group(&g.tenant_id, &g.name, Some((g.version, g.spec)));
+        }
+    }
     cache.ready.send_replace(true);
     loop {
         let next = tokio::select! {
@@ -243,9 +254,7 @@ async fn sync_once(
         match next {
             Some(Ok(event)) => {
                 if !cache.apply(&event) {
-                    return Err(
-                        format!("gap before {} v{}", event.aggregate_id, event.version).into(),
-                    );
+                    return Err(format!("gap before {} v{}", event.aggregate_id, event.version).into());
                 }
             }
             Some(Err(e)) => return Err(Box::new(e)),

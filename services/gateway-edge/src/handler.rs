@@ -6,14 +6,15 @@
 
 use crate::scope::Scope;
 use crate::EdgeState;
+use canopy_domain::server::FeatureKind;
 use canopy_domain::TenantId;
 use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, UpstreamOp};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
-    GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
-    InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, ResourceContents, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ResourceContents, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -29,29 +30,26 @@ pub struct GatewayHandler {
 
 impl GatewayHandler {
     pub fn for_tenant(state: EdgeState, tenant: TenantId) -> Self {
-        Self {
-            state,
-            tenant,
-            scope: Arc::default(),
-        }
+        Self { state, tenant, scope: Arc::default() }
     }
 
     fn scope(&self, extensions: &rmcp::model::Extensions) -> Result<Scope, ErrorData> {
-        let path = extensions
-            .get::<http::request::Parts>()
-            .map(|p| p.uri.path().to_string())
-            .unwrap_or_default();
-        let requested = Scope::from_path(&path).ok_or_else(|| {
-            ErrorData::invalid_request(format!("{path} is not an MCP endpoint"), None)
-        })?;
+        let path = extensions.get::<http::request::Parts>().map(|p| p.uri.path().to_string()).unwrap_or_default();
+        let requested = Scope::from_path(&path)
+            .ok_or_else(|| ErrorData::invalid_request(format!("{path} is not an MCP endpoint"), None))?;
         let bound = self.scope.get_or_init(|| requested.clone());
         if *bound != requested {
-            return Err(ErrorData::invalid_request(
-                "this session belongs to another MCP endpoint",
-                None,
-            ));
+            return Err(ErrorData::invalid_request("this session belongs to another MCP endpoint", None));
         }
         Ok(requested)
+    }
+
+    /// The group's current membership rule, for group endpoints.
+    fn group_of(&self, scope: &Scope) -> Option<Arc<canopy_domain::group::GroupSpec>> {
+        match scope {
+            Scope::Group(name) => self.state.cache.group(self.tenant.as_str(), name),
+            _ => None,
+        }
     }
 
     async fn upstream(&self, server: &str, server_id: String, op: UpstreamOp) -> CallReply {
@@ -80,16 +78,9 @@ fn protocol_error(name: &str, code: CallErrorCode, message: String) -> ErrorData
     ErrorData::new(code, format!("{name}: {message}"), None)
 }
 
-fn decode<T: serde::de::DeserializeOwned>(
-    name: &str,
-    result: serde_json::Value,
-) -> Result<T, ErrorData> {
-    serde_json::from_value(result).map_err(|e| {
-        ErrorData::internal_error(
-            format!("upstream result for '{name}' is malformed: {e}"),
-            None,
-        )
-    })
+fn decode<T: serde::de::DeserializeOwned>(name: &str, result: serde_json::Value) -> Result<T, ErrorData> {
+    serde_json::from_value(result)
+        .map_err(|e| ErrorData::internal_error(format!("upstream result for '{name}' is malformed: {e}"), None))
 }
 
 impl ServerHandler for GatewayHandler {
@@ -102,8 +93,7 @@ impl ServerHandler for GatewayHandler {
             .enable_resources()
             .enable_resources_list_changed()
             .build();
-        ServerConfig::new(capabilities)
-            .with_server_info(Implementation::new("canopy", env!("CARGO_PKG_VERSION")))
+        ServerConfig::new(capabilities).with_server_info(Implementation::new("canopy", env!("CARGO_PKG_VERSION")))
     }
 
     async fn initialize(
@@ -118,9 +108,7 @@ impl ServerHandler for GatewayHandler {
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         if let Some(scope) = self.scope.get() {
-            self.state
-                .subscribers
-                .add(self.tenant.to_string(), scope.clone(), context.peer);
+            self.state.subscribers.add(self.tenant.to_string(), scope.clone(), context.peer);
         }
     }
 
@@ -130,14 +118,20 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
+        let group = self.group_of(&scope);
         let mut tools = Vec::new();
         for server in scope.servers(&self.state.cache, self.tenant.as_str()) {
             let name = server.state.name.as_str();
-            tools.extend(server.enabled_tools().map(|t| {
-                let mut t = t.clone();
-                t.name = scope.expose(name, &t.name).into();
-                t
-            }));
+            tools.extend(
+                server
+                    .enabled_tools()
+                    .filter(|t| scope.admits(group.as_deref(), FeatureKind::Tool, name, &t.name))
+                    .map(|t| {
+                        let mut t = t.clone();
+                        t.name = scope.expose(name, &t.name).into();
+                        t
+                    }),
+            );
         }
         Ok(ListToolsResult::with_all_items(tools))
     }
@@ -148,32 +142,25 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let scope = self.scope(&context.extensions)?;
+        let group = self.group_of(&scope);
         let name = request.name.to_string();
         let (server, tool) = scope.resolve(&name).ok_or_else(|| unknown("tool", &name))?;
-        let cached = self
-            .state
-            .cache
-            .server(self.tenant.as_str(), server)
-            .filter(|s| s.state.enabled && s.has_tool(tool));
+        let cached = self.state.cache.server(self.tenant.as_str(), server).filter(|s| {
+            s.state.enabled && s.has_tool(tool) && scope.admits(group.as_deref(), FeatureKind::Tool, server, tool)
+        });
         let cached = cached.ok_or_else(|| unknown("tool", &name))?;
-        let op = UpstreamOp::CallTool {
-            tool: tool.to_string(),
-            arguments: request.arguments,
-        };
+        let op = UpstreamOp::CallTool { tool: tool.to_string(), arguments: request.arguments };
         match self.upstream(server, cached.server_id(), op).await {
             CallReply::Result { result } => Ok(CallToolResponse::Complete(decode(&name, result)?)),
-            CallReply::Error {
-                code: CallErrorCode::UpstreamError,
-                message,
-            } => Err(protocol_error(&name, CallErrorCode::UpstreamError, message)),
-            CallReply::Error {
-                code: CallErrorCode::NotFound,
-                ..
-            } => Err(unknown("tool", &name)),
+            CallReply::Error { code: CallErrorCode::UpstreamError, message } => {
+                Err(protocol_error(&name, CallErrorCode::UpstreamError, message))
+            }
+            CallReply::Error { code: CallErrorCode::NotFound, .. } => Err(unknown("tool", &name)),
             CallReply::Error { code, message } => {
-                Ok(CallToolResponse::Complete(CallToolResult::error(vec![
-                    ContentBlock::text(format!("{name} failed: {}: {message}", code.as_str())),
-                ])))
+                Ok(CallToolResponse::Complete(CallToolResult::error(vec![ContentBlock::text(format!(
+                    "{name} failed: {}: {message}",
+                    code.as_str()
+                ))])))
             }
         }
     }
@@ -184,14 +171,20 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
+        let group = self.group_of(&scope);
         let mut prompts = Vec::new();
         for server in scope.servers(&self.state.cache, self.tenant.as_str()) {
             let name = server.state.name.as_str();
-            prompts.extend(server.enabled_prompts().map(|p| {
-                let mut p = p.clone();
-                p.name = scope.expose(name, &p.name);
-                p
-            }));
+            prompts.extend(
+                server
+                    .enabled_prompts()
+                    .filter(|p| scope.admits(group.as_deref(), FeatureKind::Prompt, name, &p.name))
+                    .map(|p| {
+                        let mut p = p.clone();
+                        p.name = scope.expose(name, &p.name);
+                        p
+                    }),
+            );
         }
         Ok(ListPromptsResult::with_all_items(prompts))
     }
@@ -202,30 +195,19 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let scope = self.scope(&context.extensions)?;
+        let group = self.group_of(&scope);
         let name = request.name.clone();
-        let (server, prompt) = scope
-            .resolve(&name)
-            .ok_or_else(|| unknown("prompt", &name))?;
-        let cached = self
-            .state
-            .cache
-            .server(self.tenant.as_str(), server)
-            .filter(|s| s.state.enabled && s.has_prompt(prompt));
+        let (server, prompt) = scope.resolve(&name).ok_or_else(|| unknown("prompt", &name))?;
+        let cached = self.state.cache.server(self.tenant.as_str(), server).filter(|s| {
+            s.state.enabled
+                && s.has_prompt(prompt)
+                && scope.admits(group.as_deref(), FeatureKind::Prompt, server, prompt)
+        });
         let cached = cached.ok_or_else(|| unknown("prompt", &name))?;
-        let op = UpstreamOp::GetPrompt {
-            prompt: prompt.to_string(),
-            arguments: request.arguments,
-        };
+        let op = UpstreamOp::GetPrompt { prompt: prompt.to_string(), arguments: request.arguments };
         match self.upstream(server, cached.server_id(), op).await {
-            CallReply::Result { result } => {
-                Ok(GetPromptResponse::Complete(decode::<GetPromptResult>(
-                    &name, result,
-                )?))
-            }
-            CallReply::Error {
-                code: CallErrorCode::NotFound,
-                ..
-            } => Err(unknown("prompt", &name)),
+            CallReply::Result { result } => Ok(GetPromptResponse::Complete(decode::<GetPromptResult>(&name, result)?)),
+            CallReply::Error { code: CallErrorCode::NotFound, .. } => Err(unknown("prompt", &name)),
             CallReply::Error { code, message } => Err(protocol_error(&name, code, message)),
         }
     }
@@ -236,14 +218,20 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
+        let group = self.group_of(&scope);
         let mut resources = Vec::new();
         for server in scope.servers(&self.state.cache, self.tenant.as_str()) {
             let name = server.state.name.as_str();
-            resources.extend(server.enabled_resources().map(|r| {
-                let mut r = r.clone();
-                r.uri = scope.expose_uri(name, &r.uri);
-                r
-            }));
+            resources.extend(
+                server
+                    .enabled_resources()
+                    .filter(|r| scope.admits(group.as_deref(), FeatureKind::Resource, name, &r.uri))
+                    .map(|r| {
+                        let mut r = r.clone();
+                        r.uri = scope.expose_uri(name, &r.uri);
+                        r
+                    }),
+            );
         }
         Ok(ListResourcesResult::with_all_items(resources))
     }
@@ -254,14 +242,20 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
+        let group = self.group_of(&scope);
         let mut templates = Vec::new();
         for server in scope.servers(&self.state.cache, self.tenant.as_str()) {
             let name = server.state.name.as_str();
-            templates.extend(server.enabled_templates().map(|t| {
-                let mut t = t.clone();
-                t.uri_template = scope.expose_uri(name, &t.uri_template);
-                t
-            }));
+            templates.extend(
+                server
+                    .enabled_templates()
+                    .filter(|t| scope.admits(group.as_deref(), FeatureKind::Resource, name, &t.uri_template))
+                    .map(|t| {
+                        let mut t = t.clone();
+                        t.uri_template = scope.expose_uri(name, &t.uri_template);
+                        t
+                    }),
+            );
         }
         Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
@@ -272,24 +266,21 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let scope = self.scope(&context.extensions)?;
+        let group = self.group_of(&scope);
         let uri = request.uri.clone();
         let not_found = || ErrorData::resource_not_found(format!("unknown resource '{uri}'"), None);
         let (server, original) = scope.resolve_uri(&uri).ok_or_else(not_found)?;
         // Any URI of an enabled server may be read: templates make the set of URIs open-ended.
-        let cached = self
-            .state
-            .cache
-            .server(self.tenant.as_str(), server)
-            .filter(|s| s.state.enabled);
+        let cached = self.state.cache.server(self.tenant.as_str(), server).filter(|s| s.state.enabled);
         let cached = cached.ok_or_else(not_found)?;
-        if cached.resources.iter().any(|r| r.uri == original)
-            && !cached.enabled_resources().any(|r| r.uri == original)
+        if cached.resources.iter().any(|r| r.uri == original) && !cached.enabled_resources().any(|r| r.uri == original)
         {
             return Err(not_found());
         }
-        let op = UpstreamOp::ReadResource {
-            uri: original.to_string(),
-        };
+        if !scope.admits(group.as_deref(), FeatureKind::Resource, server, original) {
+            return Err(not_found());
+        }
+        let op = UpstreamOp::ReadResource { uri: original.to_string() };
         match self.upstream(server, cached.server_id(), op).await {
             CallReply::Result { result } => {
                 let mut result: ReadResourceResult = decode(&uri, result)?;
@@ -303,10 +294,7 @@ impl ServerHandler for GatewayHandler {
                 }
                 Ok(ReadResourceResponse::Complete(result))
             }
-            CallReply::Error {
-                code: CallErrorCode::NotFound,
-                ..
-            } => Err(not_found()),
+            CallReply::Error { code: CallErrorCode::NotFound, .. } => Err(not_found()),
             CallReply::Error { code, message } => Err(protocol_error(&uri, code, message)),
         }
     }

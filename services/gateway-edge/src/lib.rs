@@ -1,6 +1,6 @@
 //! The gateway-edge service: the public MCP endpoints (Streamable HTTP via rmcp):
-//! `/mcp` (every server, names `server__name`) and `/servers/{server}/mcp` (one server, its own
-//! names). Lists come from an in-memory catalog cache kept fresh from the event stream; calls,
+//! `/mcp` (every server, names `server__name`), `/servers/{server}/mcp` (one server, its own
+//! names) and `/groups/{group}/mcp` or `/v0/groups/{group}/mcp` (a group's members). Lists come from an in-memory catalog cache kept fresh from the event stream; calls,
 //! prompt gets and resource reads are routed to a session-worker over NATS; catalog changes
 //! reach connected sessions as `notifications/*/list_changed`. Edges hold no state another edge
 //! could not rebuild from Postgres and the bus.
@@ -42,35 +42,39 @@ pub struct EdgeOptions {
 
 /// The MCP routes.
 pub fn router(state: EdgeState, options: EdgeOptions) -> Router {
-    let mut hosts = vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ];
+    let mut hosts = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
     hosts.extend(options.allowed_hosts);
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
         .with_cancellation_token(options.shutdown.child_token());
     let factory_state = state.clone();
     let service = StreamableHttpService::new(
-        move || {
-            Ok(GatewayHandler::for_tenant(
-                factory_state.clone(),
-                canopy_domain::TenantId::default_tenant(),
-            ))
-        },
+        move || Ok(GatewayHandler::for_tenant(factory_state.clone(), canopy_domain::TenantId::default_tenant())),
         Arc::new(LocalSessionManager::default()),
         config,
     );
     let per_server = Router::new()
         .route_service("/servers/{server}/mcp", service.clone())
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            require_server,
-        ));
-    Router::new()
-        .route_service("/mcp", service)
-        .merge(per_server)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_server));
+    let per_group = Router::new()
+        .route_service("/groups/{group}/mcp", service.clone())
+        .route_service("/v0/groups/{group}/mcp", service.clone())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_group));
+    Router::new().route_service("/mcp", service).merge(per_server).merge(per_group)
+}
+
+/// `/groups/{group}/mcp` of a group that does not exist is a 404.
+async fn require_group(
+    State(state): State<EdgeState>,
+    Path(group): Path<String>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let tenant = canopy_domain::TenantId::default_tenant();
+    match state.cache.group(tenant.as_str(), &group) {
+        Some(_) => next.run(request).await,
+        None => (StatusCode::NOT_FOUND, format!("no group '{group}' here")).into_response(),
+    }
 }
 
 /// `/servers/{server}/mcp` of a server that is not registered (or is disabled) is a 404, so a
@@ -84,10 +88,6 @@ async fn require_server(
     let tenant = canopy_domain::TenantId::default_tenant();
     match state.cache.server(tenant.as_str(), &server) {
         Some(s) if s.state.enabled => next.run(request).await,
-        _ => (
-            StatusCode::NOT_FOUND,
-            format!("no MCP server '{server}' here"),
-        )
-            .into_response(),
+        _ => (StatusCode::NOT_FOUND, format!("no MCP server '{server}' here")).into_response(),
     }
 }

@@ -24,11 +24,7 @@ impl Subscribers {
     pub fn add(&self, tenant: String, scope: Scope, peer: Peer<RoleServer>) {
         let mut inner = self.inner.lock().expect("subscribers lock");
         inner.retain(|s| !s.peer.is_transport_closed());
-        inner.push(Subscriber {
-            tenant,
-            scope,
-            peer,
-        });
+        inner.push(Subscriber { tenant, scope, peer });
     }
 
     pub fn len(&self) -> usize {
@@ -51,11 +47,7 @@ impl Subscribers {
 }
 
 /// Fans catalog changes out to subscribed sessions until `shutdown`.
-pub async fn run_notifier(
-    cache: Arc<CatalogCache>,
-    subscribers: Arc<Subscribers>,
-    shutdown: CancellationToken,
-) {
+pub async fn run_notifier(cache: Arc<CatalogCache>, subscribers: Arc<Subscribers>, shutdown: CancellationToken) {
     let mut changes = cache.changes();
     loop {
         let change = tokio::select! {
@@ -65,10 +57,7 @@ pub async fn run_notifier(
         let change = match change {
             Ok(c) => c,
             Err(RecvError::Lagged(n)) => {
-                tracing::warn!(
-                    missed = n,
-                    "list_changed notifier lagged; some notifications coalesced"
-                );
+                tracing::warn!(missed = n, "list_changed notifier lagged; some notifications coalesced");
                 continue;
             }
             Err(RecvError::Closed) => return,

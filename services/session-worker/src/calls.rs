@@ -7,9 +7,7 @@ use canopy_bus::calls::WORKER_QUEUE_GROUP;
 use canopy_bus::Bus;
 use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest, UpstreamOp};
 use futures::StreamExt;
-use rmcp::model::{
-    CallToolRequestParams, GetPromptRequestParams, GetPromptResponse, ReadResourceRequestParams,
-};
+use rmcp::model::{CallToolRequestParams, GetPromptRequestParams, GetPromptResponse, ReadResourceRequestParams};
 use rmcp::service::ServiceError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,10 +40,9 @@ pub async fn serve(
         tracker.spawn(async move {
             let reply = match serde_json::from_slice::<CallRequest>(&message.payload) {
                 Ok(request) => handle(&bus, &upstreams, request).await,
-                Err(e) => CallReply::Error {
-                    code: CallErrorCode::InvalidRequest,
-                    message: format!("malformed call: {e}"),
-                },
+                Err(e) => {
+                    CallReply::Error { code: CallErrorCode::InvalidRequest, message: format!("malformed call: {e}") }
+                }
             };
             let payload = serde_json::to_vec(&reply).expect("replies serialise");
             if let Err(e) = bus.client.publish(reply_to, payload.into()).await {
@@ -59,14 +56,8 @@ pub async fn serve(
     if in_flight > 0 {
         tracing::info!(in_flight, "draining in-flight tool calls");
     }
-    if tokio::time::timeout(drain_timeout, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            remaining = tracker.len(),
-            "drain timeout: abandoning in-flight calls"
-        );
+    if tokio::time::timeout(drain_timeout, tracker.wait()).await.is_err() {
+        tracing::warn!(remaining = tracker.len(), "drain timeout: abandoning in-flight calls");
     }
     let _ = bus.client.flush().await;
     Ok(())
@@ -77,17 +68,10 @@ async fn handle(bus: &Bus, upstreams: &UpstreamPool, request: CallRequest) -> Ca
     let reply = call(upstreams, &request).await;
     let latency = started.elapsed();
     let (outcome, is_error) = match &reply {
-        CallReply::Result { result } => (
-            "result",
-            result
-                .get("isError")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false),
-        ),
+        CallReply::Result { result } => ("result", result.get("isError").and_then(|v| v.as_bool()).unwrap_or(false)),
         CallReply::Error { code, .. } => (code.as_str(), true),
     };
-    metrics::histogram!("canopy_tool_call_duration_seconds", "outcome" => outcome)
-        .record(latency.as_secs_f64());
+    metrics::histogram!("canopy_tool_call_duration_seconds", "outcome" => outcome).record(latency.as_secs_f64());
     let record = CallRecord {
         tenant: request.tenant.clone(),
         server: request.server.clone(),
@@ -101,27 +85,14 @@ async fn handle(bus: &Bus, upstreams: &UpstreamPool, request: CallRequest) -> Ca
     };
     // Fire and forget: the LOGS stream records it; a call never waits on its own record.
     let subject = bus.subjects.log("toolcalls", &request.tenant);
-    let _ = bus
-        .client
-        .publish(
-            subject,
-            serde_json::to_vec(&record)
-                .expect("records serialise")
-                .into(),
-        )
-        .await;
+    let _ = bus.client.publish(subject, serde_json::to_vec(&record).expect("records serialise").into()).await;
     reply
 }
 
 /// Sends one operation to the upstream and returns its result as JSON.
-async fn perform(
-    connection: &crate::upstream::Connection,
-    op: &UpstreamOp,
-) -> Result<serde_json::Value, ServiceError> {
+async fn perform(connection: &crate::upstream::Connection, op: &UpstreamOp) -> Result<serde_json::Value, ServiceError> {
     let peer = connection.peer();
-    let json = |v: Result<serde_json::Value, serde_json::Error>| {
-        v.map_err(|_| ServiceError::UnexpectedResponse)
-    };
+    let json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(|_| ServiceError::UnexpectedResponse);
     match op {
         UpstreamOp::CallTool { tool, arguments } => {
             let mut params = CallToolRequestParams::new(tool.clone());
@@ -136,48 +107,33 @@ async fn perform(
                 _ => Err(ServiceError::UnexpectedResponse),
             }
         }
-        UpstreamOp::ReadResource { uri } => json(serde_json::to_value(
-            peer.read_resource(ReadResourceRequestParams::new(uri.clone()))
-                .await?,
-        )),
+        UpstreamOp::ReadResource { uri } => {
+            json(serde_json::to_value(peer.read_resource(ReadResourceRequestParams::new(uri.clone())).await?))
+        }
     }
 }
 
 async fn call(upstreams: &UpstreamPool, request: &CallRequest) -> CallReply {
     let error = |code, message: String| CallReply::Error { code, message };
     let Ok(server_id) = request.server_id.parse::<uuid::Uuid>() else {
-        return error(
-            CallErrorCode::InvalidRequest,
-            "server_id is not a uuid".into(),
-        );
+        return error(CallErrorCode::InvalidRequest, "server_id is not a uuid".into());
     };
     let timeout = Duration::from_millis(request.timeout_ms);
     let attempt = async {
         // A dead pooled connection gets one reconnect before the call fails.
         for attempt in 0..2 {
-            let connection = match upstreams
-                .get(&request.tenant, &request.server, server_id)
-                .await
-            {
+            let connection = match upstreams.get(&request.tenant, &request.server, server_id).await {
                 Ok(c) => c,
                 Err(UpstreamError::NotRegistered(s)) => {
-                    return error(
-                        CallErrorCode::NotFound,
-                        format!("server '{s}' is not registered"),
-                    )
+                    return error(CallErrorCode::NotFound, format!("server '{s}' is not registered"))
                 }
-                Err(e @ UpstreamError::Stale { .. }) => {
-                    return error(CallErrorCode::NotFound, e.to_string())
-                }
+                Err(e @ UpstreamError::Stale { .. }) => return error(CallErrorCode::NotFound, e.to_string()),
                 Err(e) => return error(CallErrorCode::UpstreamUnavailable, e.to_string()),
             };
             match perform(&connection, &request.op).await {
                 Ok(result) => return CallReply::Result { result },
                 Err(ServiceError::McpError(e)) => {
-                    return error(
-                        CallErrorCode::UpstreamError,
-                        format!("{} (code {})", e.message, e.code.0),
-                    )
+                    return error(CallErrorCode::UpstreamError, format!("{} (code {})", e.message, e.code.0))
                 }
                 Err(e) if attempt == 0 => {
                     tracing::info!(server = %request.server, error = %e, "upstream connection failed; reconnecting");
@@ -191,12 +147,8 @@ async fn call(upstreams: &UpstreamPool, request: &CallRequest) -> CallReply {
     match tokio::time::timeout(timeout, attempt).await {
         Ok(reply) => reply,
         // Dropping the call future cancels the upstream request (rmcp sends notifications/cancelled).
-        Err(_) => error(
-            CallErrorCode::Timeout,
-            format!(
-                "the upstream did not answer within {} ms",
-                request.timeout_ms
-            ),
-        ),
+        Err(_) => {
+            error(CallErrorCode::Timeout, format!("the upstream did not answer within {} ms", request.timeout_ms))
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! once, connects to the new upstream, lists its catalog and reports the result to the api
 //! service. Reports are idempotent, so a redelivered registration is harmless.
 
-use crate::upstream::{self, UpstreamPool};
+use crate::upstream::{self, UpstreamError, UpstreamPool};
 use async_nats::jetstream::consumer::{pull, AckPolicy};
 use canopy_bus::Bus;
 use canopy_domain::server::ServerEvent;
@@ -37,19 +37,13 @@ async fn consume(
         consumer: CONSUMER.into(),
         source: e,
     };
-    let stream = bus
-        .jetstream
-        .get_stream(bus.subjects.events_stream())
-        .await
-        .map_err(|e| err(Box::new(e)))?;
+    let stream = bus.jetstream.get_stream(bus.subjects.events_stream()).await.map_err(|e| err(Box::new(e)))?;
     let consumer = stream
         .get_or_create_consumer::<pull::Config>(
             CONSUMER,
             pull::Config {
                 durable_name: Some(CONSUMER.into()),
-                filter_subject: bus
-                    .subjects
-                    .events_of_type(canopy_domain::server::Server::TYPE),
+                filter_subject: bus.subjects.events_of_type(canopy_domain::server::Server::TYPE),
                 ack_policy: AckPolicy::Explicit,
                 // Longer than a slow upstream's connect + list.
                 ack_wait: upstreams.connect_timeout() * 3,
@@ -81,11 +75,7 @@ async fn consume(
         tokio::spawn(async move {
             if let Err(e) = handle(&bus, &upstreams, &stored).await {
                 tracing::warn!(error = %e, server = %stored.aggregate_id, "discovery report not sent; will be retried");
-                let _ = message
-                    .ack_with(async_nats::jetstream::AckKind::Nak(Some(
-                        Duration::from_secs(1),
-                    )))
-                    .await;
+                let _ = message.ack_with(async_nats::jetstream::AckKind::Nak(Some(Duration::from_secs(1)))).await;
                 return;
             }
             let _ = message.ack().await;
@@ -93,35 +83,22 @@ async fn consume(
     }
 }
 
-async fn handle(
-    bus: &Bus,
-    upstreams: &UpstreamPool,
-    stored: &StoredEvent,
-) -> Result<(), canopy_bus::BusError> {
-    let (id, spec) = match stored.decode::<ServerEvent>() {
-        Ok(ServerEvent::Registered { id, spec, .. })
-        | Ok(ServerEvent::Replaced { id, spec, .. }) => (id, spec),
+async fn handle(bus: &Bus, upstreams: &UpstreamPool, stored: &StoredEvent) -> Result<(), canopy_bus::BusError> {
+    let id = match stored.decode::<ServerEvent>() {
+        Ok(ServerEvent::Registered { id, .. }) | Ok(ServerEvent::Replaced { id, .. }) => id,
         _ => return Ok(()),
     };
     let (tenant, server) = (stored.tenant_id.as_str(), stored.aggregate_id.as_str());
     let started = std::time::Instant::now();
-    let outcome = match upstream::connect(
-        upstreams.sealer(),
-        tenant,
-        server,
-        &spec,
-        upstreams.connect_timeout(),
-    )
-    .await
-    {
+    // Through the pool: the connection (for stdio, the process) that discovered the catalog is
+    // the one later calls reuse.
+    let outcome = match upstreams.get(tenant, server, id.0).await {
         Ok(connection) => {
-            let outcome = upstream::discover(&connection).await;
-            let _ = connection.cancel().await;
-            outcome.unwrap_or_else(|error| DiscoveryOutcome::Failed { error })
+            upstream::discover(&connection).await.unwrap_or_else(|error| DiscoveryOutcome::Failed { error })
         }
-        Err(e) => DiscoveryOutcome::Failed {
-            error: e.to_string(),
-        },
+        // A newer registration, or a deregistration, supersedes this one: nothing to report.
+        Err(UpstreamError::Stale { .. } | UpstreamError::NotRegistered(_)) => return Ok(()),
+        Err(e) => DiscoveryOutcome::Failed { error: e.to_string() },
     };
     match &outcome {
         DiscoveryOutcome::Catalog { tools, .. } => {
@@ -147,11 +124,7 @@ async fn handle(
     };
     let payload = serde_json::to_vec(&report).expect("reports serialise");
     // One report per registration event: a redelivery within the window is dropped.
-    bus.publish_durable(
-        bus.subjects.command(COMMAND_KIND),
-        &format!("report-{}", stored.event_id),
-        payload,
-    )
-    .await
-    .map(|_| ())
+    bus.publish_durable(bus.subjects.command(COMMAND_KIND), &format!("report-{}", stored.event_id), payload)
+        .await
+        .map(|_| ())
 }

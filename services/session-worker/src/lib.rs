@@ -9,6 +9,7 @@
 
 mod calls;
 mod discovery;
+mod refresh;
 mod upstream;
 
 pub use upstream::UpstreamPool;
@@ -24,6 +25,11 @@ use tokio_util::sync::CancellationToken;
 pub struct WorkerConfig {
     pub connect_timeout: Duration,
     pub drain_timeout: Duration,
+    /// Connections (and hosted processes) unused this long are closed; `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// How often the catalogs of held connections are listed again; `None`: only on the
+    /// upstream's `list_changed`.
+    pub refresh_interval: Option<Duration>,
 }
 
 /// Runs discovery, the call server and invalidation until `shutdown`, then drains in-flight
@@ -35,30 +41,32 @@ pub async fn run(
     config: WorkerConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let upstreams = Arc::new(UpstreamPool::new(
-        pool.clone(),
-        sealer,
-        config.connect_timeout,
-    ));
-    let discovery = tokio::spawn(discovery::run(
+    let (refresh_tx, refresh_rx) = tokio::sync::mpsc::unbounded_channel();
+    let upstreams = Arc::new(UpstreamPool::new(pool.clone(), sealer, config.connect_timeout).with_refresh(refresh_tx));
+    let mut background = tokio::task::JoinSet::new();
+    background.spawn(discovery::run(bus.clone(), upstreams.clone(), shutdown.clone()));
+    background.spawn(upstream::run_invalidation(bus.clone(), upstreams.clone(), shutdown.clone()));
+    background.spawn(refresh::run(
         bus.clone(),
         upstreams.clone(),
+        refresh_rx,
+        config.refresh_interval,
         shutdown.clone(),
     ));
-    let invalidation = tokio::spawn(upstream::run_invalidation(
-        bus.clone(),
-        upstreams.clone(),
-        shutdown.clone(),
-    ));
-    let served = calls::serve(
-        bus.clone(),
-        upstreams.clone(),
-        config.drain_timeout,
-        shutdown.clone(),
-    )
-    .await;
-    let _ = discovery.await;
-    let _ = invalidation.await;
+    if let Some(idle) = config.idle_timeout {
+        let (upstreams, stop) = (upstreams.clone(), shutdown.clone());
+        background.spawn(async move {
+            let mut tick = tokio::time::interval((idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30)));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => { upstreams.reap_idle(idle); }
+                }
+            }
+        });
+    }
+    let served = calls::serve(bus.clone(), upstreams.clone(), config.drain_timeout, shutdown.clone()).await;
+    while background.join_next().await.is_some() {}
     upstreams.close_all().await;
     served
 }

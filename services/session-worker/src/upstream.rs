@@ -9,7 +9,7 @@ use canopy_secrets::{SealContext, Sealer};
 use futures::StreamExt;
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -19,7 +19,43 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub type Connection = RunningService<RoleClient, ()>;
+pub type Connection = RunningService<RoleClient, UpstreamClient>;
+
+/// A registration whose catalog should be listed again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RefreshRequest {
+    pub tenant: String,
+    pub server: String,
+    pub server_id: Uuid,
+}
+
+/// The client side of an upstream connection: turns the upstream's `list_changed`
+/// notifications into refresh requests for its registration.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    target: RefreshRequest,
+    refresh: Option<tokio::sync::mpsc::UnboundedSender<RefreshRequest>>,
+}
+
+impl UpstreamClient {
+    fn changed(&self) {
+        if let Some(tx) = &self.refresh {
+            let _ = tx.send(self.target.clone());
+        }
+    }
+}
+
+impl rmcp::ClientHandler for UpstreamClient {
+    async fn on_tool_list_changed(&self, _: rmcp::service::NotificationContext<RoleClient>) {
+        self.changed();
+    }
+    async fn on_prompt_list_changed(&self, _: rmcp::service::NotificationContext<RoleClient>) {
+        self.changed();
+    }
+    async fn on_resource_list_changed(&self, _: rmcp::service::NotificationContext<RoleClient>) {
+        self.changed();
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -46,24 +82,15 @@ pub async fn connect(
     server: &str,
     spec: &UpstreamSpec,
     timeout: Duration,
+    client: UpstreamClient,
 ) -> Result<Connection, UpstreamError> {
-    let open = |field: &str, sealed| {
-        sealer.open(
-            SealContext {
-                tenant,
-                server,
-                field,
-            },
-            sealed,
-        )
+    let open = |field: &str, sealed: &canopy_domain::server::Sealed| {
+        sealer.open(SealContext { tenant, server, field }, sealed)
     };
     let connecting = async {
         match spec.transport {
             Transport::StreamableHttp => {
-                let url = spec
-                    .url
-                    .clone()
-                    .ok_or_else(|| UpstreamError::Config("url is missing".into()))?;
+                let url = spec.url.clone().ok_or_else(|| UpstreamError::Config("url is missing".into()))?;
                 let mut config = StreamableHttpClientTransportConfig::with_uri(url);
                 if let Some(token) = &spec.bearer_token {
                     config = config.auth_header(open("bearer_token", token)?);
@@ -73,62 +100,97 @@ pub async fn connect(
                     let value = open(&format!("header:{name}"), sealed)?;
                     let name = http::HeaderName::try_from(name.as_str())
                         .map_err(|e| UpstreamError::Config(format!("header name '{name}': {e}")))?;
-                    let value = http::HeaderValue::try_from(value).map_err(|e| {
-                        UpstreamError::Config(format!("header '{name}' value: {e}"))
-                    })?;
+                    let value = http::HeaderValue::try_from(value)
+                        .map_err(|e| UpstreamError::Config(format!("header '{name}' value: {e}")))?;
                     headers.insert(name, value);
                 }
                 let config = config.custom_headers(headers);
-                ().serve(StreamableHttpClientTransport::from_config(config))
+                client
+                    .serve(StreamableHttpClientTransport::from_config(config))
                     .await
                     .map_err(|e| UpstreamError::Connect(e.to_string()))
             }
-            Transport::Stdio | Transport::Sse => Err(UpstreamError::Config(format!(
-                "transport '{}' is not supported by this session-worker yet",
-                spec.transport.as_str()
-            ))),
+            Transport::Stdio => {
+                let mut command = stdio_command(spec, |name, sealed| open(&format!("env:{name}"), sealed))?;
+                command.kill_on_drop(true);
+                let program = spec.command.clone().unwrap_or_default();
+                let (transport, stderr) = TokioChildProcess::builder(command)
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .map_err(|e| UpstreamError::Connect(format!("cannot start '{program}': {e}")))?;
+                tracing::info!(tenant, server, pid = transport.id(), "started stdio upstream");
+                if let Some(stderr) = stderr {
+                    tokio::spawn(relay_stderr(stderr, tenant.to_string(), server.to_string()));
+                }
+                client.serve(transport).await.map_err(|e| UpstreamError::Connect(e.to_string()))
+            }
+            Transport::Sse => {
+                Err(UpstreamError::Config("transport 'sse' is not supported by this session-worker yet".into()))
+            }
         }
     };
-    tokio::time::timeout(timeout, connecting)
-        .await
-        .map_err(|_| UpstreamError::ConnectTimeout(timeout))?
+    tokio::time::timeout(timeout, connecting).await.map_err(|_| UpstreamError::ConnectTimeout(timeout))?
+}
+
+/// Variables a hosted process inherits from the worker: enough for ordinary commands (`npx`,
+/// `uvx`, `python`) to run, and nothing else: never the gateway's own configuration or secrets.
+const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ"];
+
+/// The command line of a stdio upstream with a clean environment: the inherited basics plus
+/// the registration's own `env`, unsealed by `open`.
+pub fn stdio_command(
+    spec: &UpstreamSpec,
+    open: impl Fn(&str, &canopy_domain::server::Sealed) -> Result<String, canopy_secrets::SecretError>,
+) -> Result<tokio::process::Command, UpstreamError> {
+    let program = spec
+        .command
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| UpstreamError::Config("command is missing".into()))?;
+    let mut command = tokio::process::Command::new(program);
+    command.args(&spec.args).env_clear();
+    for key in INHERITED_ENV {
+        if let Some(value) = std::env::var_os(key) {
+            command.env(key, value);
+        }
+    }
+    for (name, sealed) in &spec.env {
+        command.env(name, open(name, sealed)?);
+    }
+    Ok(command)
+}
+
+/// A hosted process's stderr goes to the worker's log, line by line, tagged with its server.
+async fn relay_stderr(stderr: tokio::process::ChildStderr, tenant: String, server: String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::info!(target: "upstream_stderr", %tenant, %server, "{line}");
+    }
 }
 
 /// Lists every page of everything the upstream advertises, keeping each item's JSON whole.
 pub async fn discover(connection: &Connection) -> Result<DiscoveryOutcome, String> {
     let peer = connection.peer();
-    let capabilities = peer
-        .peer_info()
-        .map(|i| i.capabilities.clone())
-        .unwrap_or_default();
-    let to_values =
-        |v: Result<Vec<serde_json::Value>, serde_json::Error>| v.map_err(|e| e.to_string());
+    let capabilities = peer.peer_info().map(|i| i.capabilities.clone()).unwrap_or_default();
+    let to_values = |v: Result<Vec<serde_json::Value>, serde_json::Error>| v.map_err(|e| e.to_string());
     let tools = match capabilities.tools {
         Some(_) => {
-            let tools = peer
-                .list_all_tools()
-                .await
-                .map_err(|e| format!("tools/list failed: {e}"))?;
+            let tools = peer.list_all_tools().await.map_err(|e| format!("tools/list failed: {e}"))?;
             to_values(tools.iter().map(serde_json::to_value).collect())?
         }
         None => vec![],
     };
     let prompts = match capabilities.prompts {
         Some(_) => {
-            let prompts = peer
-                .list_all_prompts()
-                .await
-                .map_err(|e| format!("prompts/list failed: {e}"))?;
+            let prompts = peer.list_all_prompts().await.map_err(|e| format!("prompts/list failed: {e}"))?;
             to_values(prompts.iter().map(serde_json::to_value).collect())?
         }
         None => vec![],
     };
     let (resources, resource_templates) = match capabilities.resources {
         Some(_) => {
-            let r = peer
-                .list_all_resources()
-                .await
-                .map_err(|e| format!("resources/list failed: {e}"))?;
+            let r = peer.list_all_resources().await.map_err(|e| format!("resources/list failed: {e}"))?;
             let t = peer
                 .list_all_resource_templates()
                 .await
@@ -140,12 +202,7 @@ pub async fn discover(connection: &Connection) -> Result<DiscoveryOutcome, Strin
         }
         None => (vec![], vec![]),
     };
-    Ok(DiscoveryOutcome::Catalog {
-        tools,
-        prompts,
-        resources,
-        resource_templates,
-    })
+    Ok(DiscoveryOutcome::Catalog { tools, prompts, resources, resource_templates })
 }
 
 type Key = (String, String);
@@ -153,6 +210,8 @@ type Key = (String, String);
 struct Slot {
     server_id: Uuid,
     connection: OnceCell<Arc<Connection>>,
+    /// Milliseconds since the pool started, at the last use.
+    last_used: std::sync::atomic::AtomicU64,
 }
 
 /// One live connection per (tenant, server) registration, shared by concurrent calls and
@@ -162,6 +221,9 @@ pub struct UpstreamPool {
     sealer: Sealer,
     connect_timeout: Duration,
     slots: Mutex<HashMap<Key, Arc<Slot>>>,
+    epoch: std::time::Instant,
+    /// Where connections report their upstream's `list_changed`.
+    refresh: Option<tokio::sync::mpsc::UnboundedSender<RefreshRequest>>,
 }
 
 impl UpstreamPool {
@@ -171,7 +233,30 @@ impl UpstreamPool {
             sealer,
             connect_timeout,
             slots: Mutex::new(HashMap::new()),
+            epoch: std::time::Instant::now(),
+            refresh: None,
         }
+    }
+
+    /// Connections opened from now on report `list_changed` to `tx`.
+    pub fn with_refresh(mut self, tx: tokio::sync::mpsc::UnboundedSender<RefreshRequest>) -> Self {
+        self.refresh = Some(tx);
+        self
+    }
+
+    /// Every (tenant, server, registration) this pool holds a connection for.
+    pub fn held(&self) -> Vec<RefreshRequest> {
+        self.slots
+            .lock()
+            .expect("pool lock")
+            .iter()
+            .filter(|(_, slot)| slot.connection.initialized())
+            .map(|((tenant, server), slot)| RefreshRequest {
+                tenant: tenant.clone(),
+                server: server.clone(),
+                server_id: slot.server_id,
+            })
+            .collect()
     }
 
     pub fn sealer(&self) -> &Sealer {
@@ -183,48 +268,36 @@ impl UpstreamPool {
     }
 
     /// The connection for `server_id` of (tenant, server), opening it if needed.
-    pub async fn get(
-        &self,
-        tenant: &str,
-        server: &str,
-        server_id: Uuid,
-    ) -> Result<Arc<Connection>, UpstreamError> {
+    pub async fn get(&self, tenant: &str, server: &str, server_id: Uuid) -> Result<Arc<Connection>, UpstreamError> {
         let key = (tenant.to_string(), server.to_string());
         let slot = {
             let mut slots = self.slots.lock().expect("pool lock");
             match slots.get(&key) {
                 Some(slot) if slot.server_id == server_id => slot.clone(),
                 _ => {
-                    let slot = Arc::new(Slot {
-                        server_id,
-                        connection: OnceCell::new(),
-                    });
+                    let slot = Arc::new(Slot { server_id, connection: OnceCell::new(), last_used: Default::default() });
                     slots.insert(key.clone(), slot.clone());
                     slot
                 }
             }
         };
+        slot.last_used.store(self.epoch.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
         let result = slot
             .connection
             .get_or_try_init(|| async {
-                let tenant_id = TenantId::parse(tenant.to_string())
-                    .map_err(|e| UpstreamError::Config(e.to_string()))?;
+                let tenant_id =
+                    TenantId::parse(tenant.to_string()).map_err(|e| UpstreamError::Config(e.to_string()))?;
                 let row = canopy_readmodels::get_server(&self.pool, &tenant_id, server)
                     .await?
                     .ok_or_else(|| UpstreamError::NotRegistered(server.to_string()))?;
                 if row.server_id != server_id {
-                    return Err(UpstreamError::Stale {
-                        server: server.to_string(),
-                    });
+                    return Err(UpstreamError::Stale { server: server.to_string() });
                 }
-                let connection = connect(
-                    &self.sealer,
-                    tenant,
-                    server,
-                    &row.spec,
-                    self.connect_timeout,
-                )
-                .await?;
+                let client = UpstreamClient {
+                    target: RefreshRequest { tenant: tenant.to_string(), server: server.to_string(), server_id },
+                    refresh: self.refresh.clone(),
+                };
+                let connection = connect(&self.sealer, tenant, server, &row.spec, self.connect_timeout, client).await?;
                 tracing::info!(tenant, server, "connected to upstream");
                 Ok(Arc::new(connection))
             })
@@ -252,23 +325,47 @@ impl UpstreamPool {
         }
     }
 
-    /// Removes whatever is held for (tenant, server); the connection closes when the last
-    /// call using it finishes.
+    /// Removes and closes the connection held for (tenant, server): the registration was
+    /// replaced or removed, so calls still using it end too.
     pub fn evict(&self, tenant: &str, server: &str) {
-        self.slots
-            .lock()
-            .expect("pool lock")
-            .remove(&(tenant.to_string(), server.to_string()));
+        let removed = self.slots.lock().expect("pool lock").remove(&(tenant.to_string(), server.to_string()));
+        if let Some(connection) = removed.as_ref().and_then(|slot| slot.connection.get()) {
+            connection.cancellation_token().cancel();
+        }
+    }
+
+    /// Closes connections unused for `idle` (for stdio upstreams: stops their processes).
+    /// Calls in flight keep their connection until they finish.
+    pub fn reap_idle(&self, idle: Duration) -> usize {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        let limit = idle.as_millis() as u64;
+        let mut slots = self.slots.lock().expect("pool lock");
+        let before = slots.len();
+        slots.retain(|(tenant, server), slot| {
+            let in_use = slot.connection.get().is_some_and(|c| Arc::strong_count(c) > 1);
+            let keep = in_use || now.saturating_sub(slot.last_used.load(std::sync::atomic::Ordering::Relaxed)) < limit;
+            if !keep {
+                tracing::info!(tenant, server, "closing idle upstream connection");
+                if let Some(c) = slot.connection.get() {
+                    c.cancellation_token().cancel();
+                }
+            }
+            keep
+        });
+        before - slots.len()
+    }
+
+    /// How many upstream connections are held.
+    pub fn len(&self) -> usize {
+        self.slots.lock().expect("pool lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     pub async fn close_all(&self) {
-        let slots: Vec<Arc<Slot>> = self
-            .slots
-            .lock()
-            .expect("pool lock")
-            .drain()
-            .map(|(_, s)| s)
-            .collect();
+        let slots: Vec<Arc<Slot>> = self.slots.lock().expect("pool lock").drain().map(|(_, s)| s).collect();
         for slot in slots {
             if let Some(connection) = slot.connection.get() {
                 connection.cancellation_token().cancel();
@@ -279,9 +376,7 @@ impl UpstreamPool {
 
 /// Every worker replica evicts connections of registrations that were replaced or removed.
 pub async fn run_invalidation(bus: Bus, upstreams: Arc<UpstreamPool>, shutdown: CancellationToken) {
-    let filter = bus
-        .subjects
-        .events_of_type(<canopy_domain::server::Server as canopy_domain::Aggregate>::TYPE);
+    let filter = bus.subjects.events_of_type(<canopy_domain::server::Server as canopy_domain::Aggregate>::TYPE);
     loop {
         match canopy_bus::tail_events(&bus, filter.clone()).await {
             Ok(mut events) => loop {

@@ -20,16 +20,8 @@ async fn names_on(url: &str) -> BTreeSet<String> {
 }
 
 async fn register(base: &str, name: &str, url: &str) {
-    let (status, body) = post_json(
-        &format!("{base}/api/v0/servers"),
-        json!({"name": name, "url": url}),
-    )
-    .await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (201, Some("ready")),
-        "{body}"
-    );
+    let (status, body) = post_json(&format!("{base}/api/v0/servers"), json!({"name": name, "url": url})).await;
+    assert_eq!((status, body["status"].as_str()), (201, Some("ready")), "{body}");
 }
 
 #[tokio::test]
@@ -41,11 +33,7 @@ async fn single_server_endpoint_speaks_the_upstreams_own_names() {
 
     let client = mcp_client(&format!("{base}/servers/fx/mcp")).await;
     let tools = client.list_all_tools().await.unwrap();
-    assert_eq!(
-        tools,
-        upstream.server().tool_definitions(),
-        "exactly the upstream's tools, unprefixed"
-    );
+    assert_eq!(tools, upstream.server().tool_definitions(), "exactly the upstream's tools, unprefixed");
     let echo = client
         .call_tool(
             CallToolRequestParams::new("echo")
@@ -55,10 +43,7 @@ async fn single_server_endpoint_speaks_the_upstreams_own_names() {
         .unwrap();
     assert_eq!(echo.content[0].as_text().unwrap().text, "direct");
     assert!(
-        client
-            .call_tool(CallToolRequestParams::new("fx__echo"))
-            .await
-            .is_err(),
+        client.call_tool(CallToolRequestParams::new("fx__echo")).await.is_err(),
         "prefixed names are not valid here"
     );
     let _ = client.cancel().await;
@@ -83,72 +68,29 @@ async fn disabled_tools_and_servers_vanish_from_every_path() {
     let mcp = format!("{base}/mcp");
     let invoke = format!("{base}/api/v0/tools/invoke");
 
-    let (status, affected) = post_json(
-        &format!("{base}/api/v0/tools/disable?entity=fx__echo"),
-        json!({}),
-    )
-    .await;
+    let (status, affected) = post_json(&format!("{base}/api/v0/tools/disable?entity=fx__echo"), json!({})).await;
     assert_eq!((status, affected), (200, json!(["fx__echo"])));
-    eventually(Duration::from_secs(2), || async {
-        !names_on(&mcp).await.contains("fx__echo")
-    })
-    .await;
-    assert!(
-        names_on(&mcp).await.contains("fx__add"),
-        "only the one tool is gone"
-    );
+    eventually(Duration::from_secs(2), || async { !names_on(&mcp).await.contains("fx__echo") }).await;
+    assert!(names_on(&mcp).await.contains("fx__add"), "only the one tool is gone");
     let client = mcp_client(&mcp).await;
-    let refused = client
-        .call_tool(CallToolRequestParams::new("fx__echo"))
-        .await;
-    assert!(
-        refused.is_err(),
-        "a disabled tool cannot be called over MCP"
-    );
+    let refused = client.call_tool(CallToolRequestParams::new("fx__echo")).await;
+    assert!(refused.is_err(), "a disabled tool cannot be called over MCP");
     let _ = client.cancel().await;
     let (status, body) = post_json(&invoke, json!({"name": "fx__echo", "message": "x"})).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (403, Some("FORBIDDEN")),
-        "nor over REST: {body}"
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("FORBIDDEN")), "nor over REST: {body}");
     let (_, tool) = get_json(&format!("{base}/api/v0/tool?name=fx__echo")).await;
     assert_eq!(tool["enabled"], false);
-    let (status, body) = post_json(
-        &format!("{base}/api/v0/tools/disable?entity=fx__nope"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("NOT_FOUND")),
-        "{body}"
-    );
+    let (status, body) = post_json(&format!("{base}/api/v0/tools/disable?entity=fx__nope"), json!({})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("NOT_FOUND")), "{body}");
 
     // The whole server off: nothing of it anywhere; back on: as it was (echo still disabled).
     let (status, server) = post_json(&format!("{base}/api/v0/servers/fx/disable"), json!({})).await;
-    assert_eq!(
-        (status, server["enabled"].as_bool()),
-        (200, Some(false)),
-        "{server}"
-    );
-    eventually(Duration::from_secs(2), || async {
-        names_on(&mcp).await.is_empty()
-    })
-    .await;
+    assert_eq!((status, server["enabled"].as_bool()), (200, Some(false)), "{server}");
+    eventually(Duration::from_secs(2), || async { names_on(&mcp).await.is_empty() }).await;
     let (status, _) = post_json(&invoke, json!({"name": "fx__add", "a": 1, "b": 2})).await;
     assert_eq!(status, 403);
-    let single = reqwest::Client::new()
-        .post(format!("{base}/servers/fx/mcp"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        single.status(),
-        404,
-        "a disabled server's own endpoint is gone too"
-    );
+    let single = reqwest::Client::new().post(format!("{base}/servers/fx/mcp")).json(&json!({})).send().await.unwrap();
+    assert_eq!(single.status(), 404, "a disabled server's own endpoint is gone too");
     post_json(&format!("{base}/api/v0/servers/fx/enable"), json!({})).await;
     eventually(Duration::from_secs(2), || async {
         let names = names_on(&mcp).await;
@@ -157,15 +99,9 @@ async fn disabled_tools_and_servers_vanish_from_every_path() {
     .await;
     let (status, _) = post_json(&format!("{base}/api/v0/tools/enable?entity=fx"), json!({})).await;
     assert_eq!(status, 200);
-    eventually(Duration::from_secs(2), || async {
-        names_on(&mcp).await.contains("fx__echo")
-    })
-    .await;
+    eventually(Duration::from_secs(2), || async { names_on(&mcp).await.contains("fx__echo") }).await;
     let (status, result) = post_json(&invoke, json!({"name": "fx__echo", "message": "back"})).await;
-    assert_eq!(
-        (status, result["content"][0]["text"].as_str()),
-        (200, Some("back"))
-    );
+    assert_eq!((status, result["content"][0]["text"].as_str()), (200, Some("back")));
     d.terminate("all").await;
 }
 
@@ -189,58 +125,93 @@ async fn catalog_changes_reach_connected_sessions_as_list_changed() {
 
     let watcher = CountingClient::default();
     let counter = watcher.tool_list_changed.clone();
-    let client = watcher
-        .serve(StreamableHttpClientTransport::from_uri(format!(
-            "{base}/servers/fx/mcp"
-        )))
-        .await
-        .unwrap();
+    let client =
+        watcher.serve(StreamableHttpClientTransport::from_uri(format!("{base}/servers/fx/mcp"))).await.unwrap();
     let everything = CountingClient::default();
     let all_counter = everything.tool_list_changed.clone();
-    let all_client = everything
-        .serve(StreamableHttpClientTransport::from_uri(format!(
-            "{base}/mcp"
-        )))
-        .await
-        .unwrap();
+    let all_client = everything.serve(StreamableHttpClientTransport::from_uri(format!("{base}/mcp"))).await.unwrap();
 
     // A change to another server reaches /mcp sessions but not /servers/fx/mcp sessions.
     let other = fixture().await;
     register(&base, "other", &other.url()).await;
-    eventually(Duration::from_secs(3), || async {
-        all_counter.load(Ordering::SeqCst) > 0
-    })
-    .await;
+    eventually(Duration::from_secs(3), || async { all_counter.load(Ordering::SeqCst) > 0 }).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        counter.load(Ordering::SeqCst),
-        0,
-        "fx's session is not told about 'other'"
-    );
-    assert!(all_client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .iter()
-        .any(|t| t.name == "other__echo"));
+    assert_eq!(counter.load(Ordering::SeqCst), 0, "fx's session is not told about 'other'");
+    assert!(all_client.list_all_tools().await.unwrap().iter().any(|t| t.name == "other__echo"));
 
     // A change to fx reaches both.
-    post_json(
-        &format!("{base}/api/v0/tools/disable?entity=fx__add"),
-        json!({}),
-    )
-    .await;
-    eventually(Duration::from_secs(3), || async {
-        counter.load(Ordering::SeqCst) > 0
-    })
-    .await;
-    assert!(!client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .iter()
-        .any(|t| t.name == "add"));
+    post_json(&format!("{base}/api/v0/tools/disable?entity=fx__add"), json!({})).await;
+    eventually(Duration::from_secs(3), || async { counter.load(Ordering::SeqCst) > 0 }).await;
+    assert!(!client.list_all_tools().await.unwrap().iter().any(|t| t.name == "add"));
     let _ = client.cancel().await;
     let _ = all_client.cancel().await;
+    d.terminate("all").await;
+}
+
+#[tokio::test]
+async fn tool_groups_serve_their_members_and_follow_updates_and_switches() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("all", &["start"]).await;
+    let (fx, other) = (fixture().await, fixture().await);
+    register(&base, "fx", &fx.url()).await;
+    register(&base, "other", &other.url()).await;
+    let groups = format!("{base}/api/v0/groups");
+    let (status, group) = post_json(
+        &groups,
+        json!({"name": "claude-tools", "description": "for Claude",
+               "included_tools": ["fx__echo"], "included_servers": ["other"], "excluded_tools": ["other__fail"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{group}");
+    assert_eq!(group["endpoint"], format!("{base}/v0/groups/claude-tools/mcp"));
+
+    let expected: BTreeSet<String> = std::iter::once("fx__echo".to_string())
+        .chain(other.server().tool_definitions().iter().map(|t| format!("other__{}", t.name)).filter(|n| n != "other__fail"))
+        .collect();
+    let endpoint = format!("{base}/groups/claude-tools/mcp");
+    assert_eq!(names_on(&endpoint).await, expected);
+    assert_eq!(names_on(&format!("{base}/v0/groups/claude-tools/mcp")).await, expected, "MCPJungle's path too");
+    let (_, effective) = get_json(&format!("{groups}/claude-tools/effective-tools")).await;
+    let effective: BTreeSet<String> = effective.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(effective, expected);
+
+    let client = mcp_client(&endpoint).await;
+    let add = client
+        .call_tool(CallToolRequestParams::new("other__add").with_arguments(json!({"a": 1, "b": 2}).as_object().unwrap().clone()))
+        .await
+        .unwrap();
+    assert_eq!(add.structured_content, Some(json!({"sum": 3.0})));
+    assert!(client.call_tool(CallToolRequestParams::new("fx__add")).await.is_err(), "not a member");
+    assert!(client.call_tool(CallToolRequestParams::new("other__fail")).await.is_err(), "excluded");
+    let _ = client.cancel().await;
+
+    // Updated in place: the endpoint follows.
+    let updated = reqwest::Client::new()
+        .put(format!("{groups}/claude-tools"))
+        .json(&json!({"included_tools": ["fx__add", "fx__echo"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), 200);
+    let want: BTreeSet<String> = ["fx__add", "fx__echo"].into_iter().map(String::from).collect();
+    eventually(Duration::from_secs(2), || async { names_on(&endpoint).await == want }).await;
+
+    // A disabled member disappears and returns.
+    post_json(&format!("{base}/api/v0/tools/disable?entity=fx__add"), json!({})).await;
+    eventually(Duration::from_secs(2), || async { names_on(&endpoint).await.len() == 1 }).await;
+    post_json(&format!("{base}/api/v0/tools/enable?entity=fx__add"), json!({})).await;
+    eventually(Duration::from_secs(2), || async { names_on(&endpoint).await == want }).await;
+
+    let (status, body) = post_json(&groups, json!({"name": "claude-tools"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("CONFLICT")));
+    let (status, body) = post_json(&groups, json!({"name": "bad", "included_tools": ["noseparator"]})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("INVALID_REQUEST")), "{body}");
+    let deleted = reqwest::Client::new().delete(format!("{groups}/claude-tools")).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    eventually(Duration::from_secs(2), || async {
+        let r = reqwest::Client::new().post(&endpoint).json(&json!({})).send().await.unwrap();
+        r.status() == 404
+    })
+    .await;
     d.terminate("all").await;
 }

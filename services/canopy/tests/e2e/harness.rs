@@ -31,11 +31,7 @@ impl Drop for Process {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Deployment {
@@ -43,13 +39,7 @@ impl Deployment {
         let db = canopy_testkit::fresh_database().await;
         let prefix = canopy_testkit::unique("e2e");
         let state_dir = std::env::temp_dir().join(&prefix);
-        Self {
-            db,
-            prefix,
-            state_dir,
-            secret_key: canopy_secrets_key(),
-            processes: vec![],
-        }
+        Self { db, prefix, state_dir, secret_key: canopy_secrets_key(), processes: vec![] }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -76,29 +66,17 @@ impl Deployment {
         let file = std::fs::File::create(&log).unwrap();
         let mut all_args: Vec<&str> = args.to_vec();
         all_args.extend(["--listen", &listen]);
-        let child = self
-            .command(&all_args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(file))
-            .spawn()
-            .expect("spawn canopy");
+        let child =
+            self.command(&all_args).stdout(Stdio::null()).stderr(Stdio::from(file)).spawn().expect("spawn canopy");
         let base = format!("http://{listen}");
-        let mut process = Process {
-            name: name.into(),
-            child,
-            base: base.clone(),
-            log,
-        };
+        let mut process = Process { name: name.into(), child, base: base.clone(), log };
         wait_ready(&mut process).await;
         self.processes.push(process);
         base
     }
 
     pub fn process(&mut self, name: &str) -> &mut Process {
-        self.processes
-            .iter_mut()
-            .find(|p| p.name == name)
-            .expect("process")
+        self.processes.iter_mut().find(|p| p.name == name).expect("process")
     }
 
     /// Sends SIGTERM to a process and returns its exit status.
@@ -111,19 +89,13 @@ impl Deployment {
             if let Some(status) = p.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{name} did not exit after SIGTERM; log {}",
-                p.log.display()
-            );
+            assert!(Instant::now() < deadline, "{name} did not exit after SIGTERM; log {}", p.log.display());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub async fn bus(&self) -> canopy_bus::Bus {
-        canopy_bus::Bus::connect(&canopy_testkit::nats_url(), &self.prefix, "e2e-test")
-            .await
-            .unwrap()
+        canopy_bus::Bus::connect(&canopy_testkit::nats_url(), &self.prefix, "e2e-test").await.unwrap()
     }
 }
 
@@ -135,10 +107,7 @@ impl Drop for Deployment {
 }
 
 fn canopy_secrets_key() -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_canopy"))
-        .arg("secret-key")
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_canopy")).arg("secret-key").output().unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -173,35 +142,21 @@ async fn wait_ready(p: &mut Process) {
 pub async fn fixture() -> FixtureHandle {
     serve_http(
         "127.0.0.1:0".parse().unwrap(),
-        FixtureOptions {
-            extra_tools: 5,
-            page_size: Some(2),
-            ..Default::default()
-        },
+        FixtureOptions { extra_tools: 5, page_size: Some(2), ..Default::default() },
     )
     .await
     .unwrap()
 }
 
 pub async fn mcp_client(url: &str) -> RunningService<RoleClient, ()> {
-    ().serve(StreamableHttpClientTransport::from_uri(url.to_string()))
-        .await
-        .expect("MCP client connects")
+    ().serve(StreamableHttpClientTransport::from_uri(url.to_string())).await.expect("MCP client connects")
 }
 
 pub async fn post_json(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new()
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-    )
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
 }
 
 pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
@@ -218,10 +173,7 @@ where
 {
     let start = Instant::now();
     while !f().await {
-        assert!(
-            start.elapsed() < within,
-            "condition not met within {within:?}"
-        );
+        assert!(start.elapsed() < within, "condition not met within {within:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     start.elapsed()

@@ -1,8 +1,10 @@
 //! End-to-end tests of the `canopy` binary: the thin path of the foundation issue through
 //! real processes, real infrastructure, a real MCP upstream and a real MCP client.
 
+mod cli;
 mod gateway;
 mod harness;
+mod stdio;
 
 use harness::*;
 use rmcp::model::CallToolRequestParams;
@@ -33,10 +35,7 @@ async fn exercise(api: &str, mcp: &str) {
     .await;
     assert_eq!(status, 201, "{server}");
     assert_eq!(server["status"], "ready", "{server}");
-    assert_eq!(
-        server["tool_count"], 10,
-        "every page of the upstream's tools: {server}"
-    );
+    assert_eq!(server["tool_count"], 10, "every page of the upstream's tools: {server}");
     assert_eq!(server["bearer_token"], "***");
     assert_eq!(server["headers"]["X-Fixture"], "***");
 
@@ -44,19 +43,12 @@ async fn exercise(api: &str, mcp: &str) {
     let client = mcp_client(mcp).await;
     let tools = client.list_all_tools().await.unwrap();
     let names: BTreeSet<String> = tools.iter().map(|t| t.name.to_string()).collect();
-    let expected: BTreeSet<String> = upstream
-        .server()
-        .tool_definitions()
-        .iter()
-        .map(|t| format!("fx__{}", t.name))
-        .collect();
+    let expected: BTreeSet<String> =
+        upstream.server().tool_definitions().iter().map(|t| format!("fx__{}", t.name)).collect();
     assert_eq!(names, expected);
     assert_eq!(names.len(), 10);
     for original in upstream.server().tool_definitions() {
-        let relayed = tools
-            .iter()
-            .find(|t| t.name == format!("fx__{}", original.name))
-            .unwrap();
+        let relayed = tools.iter().find(|t| t.name == format!("fx__{}", original.name)).unwrap();
         let mut relayed = relayed.clone();
         relayed.name = original.name.clone();
         assert_eq!(relayed, original, "tool definition relayed unchanged");
@@ -64,50 +56,31 @@ async fn exercise(api: &str, mcp: &str) {
 
     let echo = client
         .call_tool(
-            CallToolRequestParams::new("fx__echo")
-                .with_arguments(args(json!({"message": "hello through canopy"}))),
+            CallToolRequestParams::new("fx__echo").with_arguments(args(json!({"message": "hello through canopy"}))),
         )
         .await
         .unwrap();
-    assert_eq!(
-        echo.content[0].as_text().unwrap().text,
-        "hello through canopy"
-    );
+    assert_eq!(echo.content[0].as_text().unwrap().text, "hello through canopy");
     assert_ne!(echo.is_error, Some(true));
 
     let add = client
-        .call_tool(
-            CallToolRequestParams::new("fx__add").with_arguments(args(json!({"a": 2, "b": 40}))),
-        )
+        .call_tool(CallToolRequestParams::new("fx__add").with_arguments(args(json!({"a": 2, "b": 40}))))
         .await
         .unwrap();
     assert_eq!(add.structured_content, Some(json!({"sum": 42.0})));
 
     let fail = client
-        .call_tool(
-            CallToolRequestParams::new("fx__fail").with_arguments(args(json!({"message": "boom"}))),
-        )
+        .call_tool(CallToolRequestParams::new("fx__fail").with_arguments(args(json!({"message": "boom"}))))
         .await
         .unwrap();
     assert_eq!(fail.is_error, Some(true));
 
     // The upstream received the registration's own credentials, unsealed, and nothing else.
-    let who = client
-        .call_tool(CallToolRequestParams::new("fx__whoami"))
-        .await
-        .unwrap();
-    assert_eq!(
-        who.structured_content.as_ref().unwrap()["authorization"],
-        "Bearer upstream-secret-1"
-    );
-    assert_eq!(
-        who.structured_content.as_ref().unwrap()["xFixture"],
-        "tenant-header"
-    );
+    let who = client.call_tool(CallToolRequestParams::new("fx__whoami")).await.unwrap();
+    assert_eq!(who.structured_content.as_ref().unwrap()["authorization"], "Bearer upstream-secret-1");
+    assert_eq!(who.structured_content.as_ref().unwrap()["xFixture"], "tenant-header");
 
-    let unknown = client
-        .call_tool(CallToolRequestParams::new("fx__nope"))
-        .await;
+    let unknown = client.call_tool(CallToolRequestParams::new("fx__nope")).await;
     assert!(unknown.is_err(), "unknown tools are a protocol error");
     let _ = client.cancel().await;
 
@@ -117,35 +90,21 @@ async fn exercise(api: &str, mcp: &str) {
     assert_eq!(rest_tools.as_array().unwrap().len(), 10);
 
     // Deregistering removes the tools from /mcp within a second, without restart.
-    let status = reqwest::Client::new()
-        .delete(format!("{api}/api/v0/servers/fx"))
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let status = reqwest::Client::new().delete(format!("{api}/api/v0/servers/fx")).send().await.unwrap().status();
     assert_eq!(status, 204);
-    let took = eventually(Duration::from_secs(1), || async {
-        tool_names(mcp).await.is_empty()
-    })
-    .await;
+    let took = eventually(Duration::from_secs(1), || async { tool_names(mcp).await.is_empty() }).await;
     eprintln!("tools gone from /mcp {took:?} after deregistration");
 }
 
 async fn assert_events_and_stream(deployment: &Deployment) {
-    let rows: Vec<(String, serde_json::Value)> =
-        sqlx::query_as("SELECT event_type, metadata FROM events WHERE aggregate_type = 'server' ORDER BY global_position")
-            .fetch_all(&deployment.db.pool)
-            .await
-            .unwrap();
+    let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+        "SELECT event_type, metadata FROM events WHERE aggregate_type = 'server' ORDER BY global_position",
+    )
+    .fetch_all(&deployment.db.pool)
+    .await
+    .unwrap();
     let types: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(
-        types,
-        [
-            "server.registered",
-            "server.catalog_discovered",
-            "server.deregistered"
-        ]
-    );
+    assert_eq!(types, ["server.registered", "server.catalog_discovered", "server.deregistered"]);
     let (registered, discovered) = (&rows[0].1, &rows[1].1);
     assert_eq!(registered["actor"], "user:dev");
     assert_eq!(discovered["actor"], "service:session-worker");
@@ -156,19 +115,12 @@ async fn assert_events_and_stream(deployment: &Deployment) {
     assert!(discovered["causation_id"].is_string());
 
     // Every event reached JetStream exactly once.
-    let (total,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
-        .fetch_one(&deployment.db.pool)
-        .await
-        .unwrap();
+    let (total,): (i64,) = sqlx::query_as("SELECT count(*) FROM events").fetch_one(&deployment.db.pool).await.unwrap();
     let bus = deployment.bus().await;
     eventually(Duration::from_secs(5), || {
         let bus = bus.clone();
         async move {
-            let stream = bus
-                .jetstream
-                .get_stream(bus.subjects.events_stream())
-                .await
-                .unwrap();
+            let stream = bus.jetstream.get_stream(bus.subjects.events_stream()).await.unwrap();
             stream.get_info().await.unwrap().state.messages as i64 == total
         }
     })
@@ -208,18 +160,12 @@ async fn rest_errors_use_one_envelope() {
     let mut d = Deployment::new().await;
     let base = d.spawn("all", &["start"]).await;
     let servers = format!("{base}/api/v0/servers");
-    let check = |(status, body): (u16, serde_json::Value),
-                 want_status: u16,
-                 want_code: &str,
-                 fragment: &str| {
+    let check = |(status, body): (u16, serde_json::Value), want_status: u16, want_code: &str, fragment: &str| {
         assert_eq!(status, want_status, "{body}");
         assert_eq!(body["ok"], false, "{body}");
         assert_eq!(body["error"]["code"], want_code, "{body}");
         let message = body["error"]["message"].as_str().unwrap();
-        assert!(
-            message.contains(fragment),
-            "'{message}' should mention '{fragment}'"
-        );
+        assert!(message.contains(fragment), "'{message}' should mention '{fragment}'");
     };
     let raw = reqwest::Client::new()
         .post(&servers)
@@ -241,90 +187,39 @@ async fn rest_errors_use_one_envelope() {
         "must not contain '__'",
     );
     check(
-        post_json(
-            &servers,
-            json!({"name": "s", "transport": "carrier-pigeon"}),
-        )
-        .await,
+        post_json(&servers, json!({"name": "s", "transport": "carrier-pigeon"})).await,
         400,
         "INVALID_REQUEST",
         "carrier-pigeon",
     );
     check(
-        post_json(
-            &servers,
-            json!({"name": "s", "transport": "streamable_http"}),
-        )
-        .await,
+        post_json(&servers, json!({"name": "s", "transport": "streamable_http"})).await,
         400,
         "INVALID_REQUEST",
         "'url' is required",
     );
     check(
-        post_json(
-            &servers,
-            json!({"name": "s", "url": "http://x", "surprise": 1}),
-        )
-        .await,
+        post_json(&servers, json!({"name": "s", "url": "http://x", "surprise": 1})).await,
         400,
         "INVALID_REQUEST",
         "surprise",
     );
-    check(
-        get_json(&format!("{base}/api/v0/servers/missing")).await,
-        404,
-        "NOT_FOUND",
-        "missing",
-    );
-    check(
-        get_json(&format!("{base}/api/v0/no-such-route")).await,
-        404,
-        "NOT_FOUND",
-        "no route",
-    );
-    check(
-        get_json(&format!("{base}/api/v0/tool?name=noseparator")).await,
-        400,
-        "INVALID_REQUEST",
-        "server__tool",
-    );
-    check(
-        post_json(
-            &format!("{base}/api/v0/tools/invoke"),
-            json!({"name": "x__y"}),
-        )
-        .await,
-        404,
-        "NOT_FOUND",
-        "x__y",
-    );
+    check(get_json(&format!("{base}/api/v0/servers/missing")).await, 404, "NOT_FOUND", "missing");
+    check(get_json(&format!("{base}/api/v0/no-such-route")).await, 404, "NOT_FOUND", "no route");
+    check(get_json(&format!("{base}/api/v0/tool?name=noseparator")).await, 400, "INVALID_REQUEST", "server__tool");
+    check(post_json(&format!("{base}/api/v0/tools/invoke"), json!({"name": "x__y"})).await, 404, "NOT_FOUND", "x__y");
 
     // An unreachable upstream registers, with the failure visible, not a 500.
     let dead = format!("http://127.0.0.1:{}/mcp", free_port());
     let (status, body) = post_json(&servers, json!({"name": "dead", "url": dead})).await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (201, Some("error")),
-        "{body}"
-    );
-    assert!(
-        body["status_error"].as_str().unwrap().contains("connect"),
-        "{body}"
-    );
-    check(
-        post_json(&servers, json!({"name": "dead", "url": dead})).await,
-        409,
-        "CONFLICT",
-        "already registered",
-    );
+    assert_eq!((status, body["status"].as_str()), (201, Some("error")), "{body}");
+    assert!(body["status_error"].as_str().unwrap().contains("connect"), "{body}");
+    check(post_json(&servers, json!({"name": "dead", "url": dead})).await, 409, "CONFLICT", "already registered");
 
     // Forced re-registration replaces it.
     let upstream = fixture().await;
-    let (status, body) = post_json(
-        &format!("{servers}?force=true"),
-        json!({"name": "dead", "url": upstream.url()}),
-    )
-    .await;
+    let (status, body) =
+        post_json(&format!("{servers}?force=true"), json!({"name": "dead", "url": upstream.url()})).await;
     assert_eq!(
         (status, body["status"].as_str(), body["tool_count"].as_u64()),
         (201, Some("ready"), Some(10)),
@@ -340,11 +235,7 @@ async fn idempotency_key_replays_the_first_registration() {
     let upstream = fixture().await;
     let client = reqwest::Client::new();
     let send = |body: serde_json::Value| {
-        client
-            .post(format!("{base}/api/v0/servers"))
-            .header("idempotency-key", "reg-1")
-            .json(&body)
-            .send()
+        client.post(format!("{base}/api/v0/servers")).header("idempotency-key", "reg-1").json(&body).send()
     };
     let body = json!({"name": "fx", "url": upstream.url()});
     let first = send(body.clone()).await.unwrap();
@@ -354,15 +245,12 @@ async fn idempotency_key_replays_the_first_registration() {
     assert_eq!(again.status(), 200, "a replay is not a new creation");
     let again: serde_json::Value = again.json().await.unwrap();
     assert_eq!(again["id"], first["id"]);
-    let other = send(json!({"name": "fx", "url": "http://127.0.0.1:1/mcp"}))
+    let other = send(json!({"name": "fx", "url": "http://127.0.0.1:1/mcp"})).await.unwrap();
+    assert_eq!(other.status(), 409);
+    let (registered,): (i64,) = sqlx::query_as("SELECT count(*) FROM events WHERE event_type = 'server.registered'")
+        .fetch_one(&d.db.pool)
         .await
         .unwrap();
-    assert_eq!(other.status(), 409);
-    let (registered,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM events WHERE event_type = 'server.registered'")
-            .fetch_one(&d.db.pool)
-            .await
-            .unwrap();
     assert_eq!(registered, 1);
     d.terminate("all").await;
 }
@@ -372,20 +260,12 @@ async fn sigterm_drains_in_flight_calls_then_exits_zero() {
     let mut d = Deployment::new().await;
     let base = d.spawn("all", &["start"]).await;
     let upstream = fixture().await;
-    let (status, _) = post_json(
-        &format!("{base}/api/v0/servers"),
-        json!({"name": "fx", "url": upstream.url()}),
-    )
-    .await;
+    let (status, _) = post_json(&format!("{base}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
     assert_eq!(status, 201);
     let call = tokio::spawn({
         let base = base.clone();
         async move {
-            post_json(
-                &format!("{base}/api/v0/tools/invoke"),
-                json!({"name": "fx__slow", "ms": 1500, "steps": 3}),
-            )
-            .await
+            post_json(&format!("{base}/api/v0/tools/invoke"), json!({"name": "fx__slow", "ms": 1500, "steps": 3})).await
         }
     });
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -401,31 +281,16 @@ async fn start_up_errors_name_the_setting_and_url() {
     let d = Deployment::new().await;
     let out = d
         .command(&["start", "--listen", &format!("127.0.0.1:{}", free_port())])
-        .env(
-            "CANOPY_DATABASE_URL",
-            "postgres://postgres:hunter2@127.0.0.1:1/nowhere",
-        )
+        .env("CANOPY_DATABASE_URL", "postgres://postgres:hunter2@127.0.0.1:1/nowhere")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(
-            "cannot connect to PostgreSQL at postgres://postgres:***@127.0.0.1:1/nowhere"
-        ),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cannot connect to PostgreSQL at postgres://postgres:***@127.0.0.1:1/nowhere"), "{stderr}");
     assert!(stderr.contains("CANOPY_DATABASE_URL"), "{stderr}");
-    assert!(
-        !stderr.contains("hunter2"),
-        "passwords never printed: {stderr}"
-    );
+    assert!(!stderr.contains("hunter2"), "passwords never printed: {stderr}");
 
-    let out = d
-        .command(&["start"])
-        .env("CANOPY_NATS_PREFIX", "Not.Valid")
-        .output()
-        .unwrap();
+    let out = d.command(&["start"]).env("CANOPY_NATS_PREFIX", "Not.Valid").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nats.prefix (CANOPY_NATS_PREFIX)"));
 }

@@ -1,0 +1,121 @@
+//! `/api/v0/groups`: MCPJungle's tool groups (create, list, get, delete), which Canopy can also
+//! update in place, with prompts and resources, and `effective-tools` to see what a group
+//! holds right now.
+
+use crate::error::{from_execute, ApiError};
+use crate::principal::Principal;
+use crate::ApiState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use canopy_api_types::{ErrorCode, GroupRequest, GroupView, ToolView};
+use canopy_domain::group::{Group, GroupCommand, GroupError, GroupSpec};
+use canopy_domain::server::FeatureKind;
+use canopy_domain::ServerName;
+use canopy_readmodels::GroupRow;
+
+type Body = Result<Json<GroupRequest>, axum::extract::rejection::JsonRejection>;
+
+fn spec(r: GroupRequest) -> GroupSpec {
+    GroupSpec {
+        description: r.description,
+        included_tools: r.included_tools,
+        included_servers: r.included_servers,
+        excluded_tools: r.excluded_tools,
+        included_prompts: r.included_prompts,
+        excluded_prompts: r.excluded_prompts,
+        included_resources: r.included_resources,
+        excluded_resources: r.excluded_resources,
+    }
+}
+
+fn domain_error(e: GroupError) -> ApiError {
+    match e {
+        GroupError::AlreadyExists(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
+        GroupError::NotFound => ApiError::not_found(e.to_string()),
+        GroupError::InvalidSpec(_) => ApiError::invalid(e.to_string()),
+    }
+}
+
+fn group_name(name: &str) -> Result<ServerName, ApiError> {
+    ServerName::parse(name.to_string()).map_err(|e| ApiError::invalid(e.to_string().replace("server name", "group name")))
+}
+
+async fn show(state: &ApiState, principal: &Principal, name: &str) -> Result<GroupView, ApiError> {
+    let row = canopy_readmodels::get_group(state.pool(), &principal.tenant, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("group '{name}' does not exist")))?;
+    Ok(view(state, &row))
+}
+
+pub async fn create(State(state): State<ApiState>, principal: Principal, body: Body) -> Result<impl IntoResponse, ApiError> {
+    let Json(request) = body?;
+    let name = group_name(&request.name)?;
+    let ctx = principal.context(None, &[]);
+    let command = GroupCommand::Create { name: name.clone(), spec: spec(request) };
+    state.executor.execute::<Group>(&ctx, name.as_str(), &command).await.map_err(|e| from_execute(e, domain_error))?;
+    Ok((StatusCode::CREATED, Json(show(&state, &principal, name.as_str()).await?)))
+}
+
+pub async fn update(State(state): State<ApiState>, principal: Principal, Path(name): Path<String>, body: Body) -> Result<Json<GroupView>, ApiError> {
+    let Json(request) = body?;
+    if !request.name.is_empty() && request.name != name {
+        return Err(ApiError::invalid(format!("the body names group '{}', the URL '{name}'; groups cannot be renamed", request.name)));
+    }
+    let ctx = principal.context(None, &[]);
+    state
+        .executor
+        .execute::<Group>(&ctx, &name, &GroupCommand::Update { spec: spec(request) })
+        .await
+        .map_err(|e| from_execute(e, domain_error))?;
+    Ok(Json(show(&state, &principal, &name).await?))
+}
+
+pub async fn delete(State(state): State<ApiState>, principal: Principal, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    let ctx = principal.context(None, &[]);
+    state.executor.execute::<Group>(&ctx, &name, &GroupCommand::Delete).await.map_err(|e| from_execute(e, domain_error))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result<Json<Vec<GroupView>>, ApiError> {
+    let rows = canopy_readmodels::list_groups(state.pool(), &principal.tenant).await?;
+    Ok(Json(rows.iter().map(|r| view(&state, r)).collect()))
+}
+
+pub async fn get(State(state): State<ApiState>, principal: Principal, Path(name): Path<String>) -> Result<Json<GroupView>, ApiError> {
+    Ok(Json(show(&state, &principal, &name).await?))
+}
+
+/// The tools the group's endpoint offers now: enabled, and admitted by its rule.
+pub async fn effective_tools(State(state): State<ApiState>, principal: Principal, Path(name): Path<String>) -> Result<Json<Vec<ToolView>>, ApiError> {
+    let row = canopy_readmodels::get_group(state.pool(), &principal.tenant, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("group '{name}' does not exist")))?;
+    let tools = canopy_readmodels::list_tools(state.pool(), &principal.tenant, None).await?;
+    Ok(Json(
+        tools
+            .iter()
+            .filter(|t| t.enabled && row.spec.includes(FeatureKind::Tool, &t.server_name, &t.tool_name))
+            .map(crate::tools::view)
+            .collect(),
+    ))
+}
+
+fn view(state: &ApiState, row: &GroupRow) -> GroupView {
+    let s = row.spec.clone();
+    GroupView {
+        endpoint: format!("{}/v0/groups/{}/mcp", state.public_url, row.name),
+        name: row.name.clone(),
+        description: s.description,
+        included_tools: s.included_tools,
+        included_servers: s.included_servers,
+        excluded_tools: s.excluded_tools,
+        included_prompts: s.included_prompts,
+        excluded_prompts: s.excluded_prompts,
+        included_resources: s.included_resources,
+        excluded_resources: s.excluded_resources,
+        created_at: row.created_at.to_rfc3339(),
+        updated_at: row.updated_at.to_rfc3339(),
+    }
+}

@@ -1,0 +1,86 @@
+//! Hosted stdio upstreams: one process serves every call, with a clean environment that holds
+//! only the registration's own (unsealed) variables, and it stops when the server goes.
+
+use crate::harness::*;
+use rmcp::model::CallToolRequestParams;
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The fixture server's binary, built next to `canopy` (building it if this run did not).
+fn fixture_binary() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_BIN_EXE_canopy")).parent().unwrap().to_path_buf();
+    let path = dir.join("canopy-fixture-mcp");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", "canopy-fixture-server", "--bin", "canopy-fixture-mcp"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    path
+}
+
+/// (pid, environment) of every process whose environment holds `marker`.
+fn processes_with(marker: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+        let environ = String::from_utf8_lossy(&environ).replace('\0', "\n");
+        if environ.lines().any(|l| l == format!("FIXTURE_MARK={marker}")) {
+            found.push((pid, environ));
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_stdio_upstream_runs_one_clean_process_for_every_call() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("all", &["start"]).await;
+    let marker = canopy_testkit::unique("mark");
+    let (status, server) = post_json(
+        &format!("{base}/api/v0/servers"),
+        json!({"name": "local", "transport": "stdio", "command": fixture_binary(),
+               "args": ["--transport", "stdio", "--extra-tools", "2"],
+               "env": {"FIXTURE_MARK": marker, "UPSTREAM_API_KEY": "stdio-secret-42"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, server["status"].as_str(), server["tool_count"].as_u64()),
+        (201, Some("ready"), Some(7)),
+        "{server}"
+    );
+    assert_eq!(server["env"]["UPSTREAM_API_KEY"], "***");
+
+    let started = processes_with(&marker);
+    assert_eq!(started.len(), 1, "discovery started exactly one process");
+    let (pid, environ) = &started[0];
+    assert!(environ.contains("UPSTREAM_API_KEY=stdio-secret-42"), "the registration's env reaches its process");
+    for leaked in ["CANOPY_SECRET_KEY", "CANOPY_DATABASE_URL", "CANOPY_NATS_URL", "CANOPY_REDIS_URL"] {
+        assert!(!environ.contains(leaked), "{leaked} must not reach a hosted process");
+    }
+
+    let client = mcp_client(&format!("{base}/mcp")).await;
+    for i in 0..100 {
+        let text = format!("call {i}");
+        let result = client
+            .call_tool(
+                CallToolRequestParams::new("local__echo")
+                    .with_arguments(json!({"message": text}).as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(result.content[0].as_text().unwrap().text, text);
+    }
+    let _ = client.cancel().await;
+    let after: Vec<u32> = processes_with(&marker).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(after, vec![*pid], "100 calls, still the one process");
+
+    let status = reqwest::Client::new().delete(format!("{base}/api/v0/servers/local")).send().await.unwrap().status();
+    assert_eq!(status, 204);
+    eventually(Duration::from_secs(3), || async { processes_with(&marker).is_empty() }).await;
+    d.terminate("all").await;
+}

@@ -1,0 +1,69 @@
+//! Keeping catalogs current after registration: an upstream's `list_changed` notification, or
+//! the periodic sweep over the connections this worker holds, lists the catalog again and
+//! reports it. The domain appends `catalog_refreshed` only when something changed, so a sweep
+//! that finds nothing new writes nothing.
+
+use crate::upstream::{self, RefreshRequest, UpstreamError, UpstreamPool};
+use canopy_bus::Bus;
+use canopy_mcp::report::{CatalogReport, DiscoveryOutcome, COMMAND_KIND};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
+
+/// Notifications arriving close together are listed once.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+pub async fn run(
+    bus: Bus,
+    upstreams: Arc<UpstreamPool>,
+    mut requests: UnboundedReceiver<RefreshRequest>,
+    sweep: Option<Duration>,
+    shutdown: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(sweep.unwrap_or(Duration::from_secs(3600)));
+    ticker.tick().await; // the first tick is immediate; discovery just listed everything
+    loop {
+        let mut due: HashSet<RefreshRequest> = HashSet::new();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = requests.recv() => match r {
+                Some(r) => { due.insert(r); }
+                None => return,
+            },
+            _ = ticker.tick(), if sweep.is_some() => due.extend(upstreams.held()),
+        }
+        tokio::time::sleep(DEBOUNCE).await;
+        while let Ok(r) = requests.try_recv() {
+            due.insert(r);
+        }
+        for target in due {
+            if let Err(e) = refresh(&bus, &upstreams, &target).await {
+                tracing::warn!(server = %target.server, error = %e, "catalog refresh not reported");
+            }
+        }
+    }
+}
+
+async fn refresh(bus: &Bus, upstreams: &UpstreamPool, target: &RefreshRequest) -> Result<(), canopy_bus::BusError> {
+    let outcome = match upstreams.get(&target.tenant, &target.server, target.server_id).await {
+        Ok(connection) => {
+            upstream::discover(&connection).await.unwrap_or_else(|error| DiscoveryOutcome::Failed { error })
+        }
+        Err(UpstreamError::Stale { .. } | UpstreamError::NotRegistered(_)) => return Ok(()),
+        Err(e) => DiscoveryOutcome::Failed { error: e.to_string() },
+    };
+    let id = uuid::Uuid::now_v7();
+    let report = CatalogReport {
+        tenant: target.tenant.clone(),
+        server: target.server.clone(),
+        server_id: target.server_id.to_string(),
+        caused_by: String::new(),
+        correlation_id: id.to_string(),
+        outcome,
+    };
+    tracing::debug!(server = %target.server, "catalog refreshed");
+    let payload = serde_json::to_vec(&report).expect("reports serialise");
+    bus.publish_durable(bus.subjects.command(COMMAND_KIND), &format!("refresh-{id}"), payload).await.map(|_| ())
+}
