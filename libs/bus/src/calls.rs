@@ -8,6 +8,13 @@ use std::time::Duration;
 /// The queue group all session-workers join, so each call reaches exactly one.
 pub const WORKER_QUEUE_GROUP: &str = "session-worker";
 
+/// Asks whichever worker runs call `call_id` to cancel it (and the upstream request).
+pub async fn cancel(bus: &Bus, call_id: &str) {
+    if let Err(e) = bus.client.publish(bus.subjects.cancel(call_id), bytes::Bytes::new()).await {
+        tracing::warn!(error = %e, "could not send a cancellation");
+    }
+}
+
 /// Sends a call and waits for the reply, at most `request.timeout_ms` (plus a small margin
 /// so the worker's own timeout answers first). Never fails: transport problems become errors
 /// in the reply.

@@ -62,6 +62,19 @@ impl Subjects {
     pub fn calls_all(&self) -> String {
         format!("{}.calls.>", self.prefix)
     }
+
+    /// Progress of one call, worker to caller.
+    pub fn progress(&self, call_id: &str) -> String {
+        format!("{}.progress.{call_id}", self.prefix)
+    }
+
+    /// Cancellation of one call, caller to whichever worker runs it.
+    pub fn cancel(&self, call_id: &str) -> String {
+        format!("{}.cancel.{call_id}", self.prefix)
+    }
+    pub fn cancel_all(&self) -> String {
+        format!("{}.cancel.*", self.prefix)
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! * [`FixtureServer`] is the `rmcp` [`ServerHandler`](rmcp::ServerHandler): its tools live in
 //!   [`tools`] (one catalogue, easy to extend), `tools/list` is paginated when
 //!   [`FixtureOptions::page_size`] is set.
+//! * With [`FixtureOptions::conformance`] it also serves the fixtures of the official MCP
+//!   conformance suite: [`conformance`] (tools), [`prompts`], [`resources`].
 //! * [`serve_http`] serves it over Streamable HTTP at `/mcp` and returns a [`FixtureHandle`];
 //!   [`serve_stdio`] serves it over stdin/stdout.
 //!
@@ -16,11 +18,16 @@
 //! # Ok(()) }
 //! ```
 
+pub mod conformance;
+pub mod mrtr;
 pub mod options;
+pub mod param_headers;
+pub mod prompts;
+pub mod resources;
 pub mod server;
 pub mod tools;
 pub mod transport;
 
 pub use options::FixtureOptions;
-pub use server::{FixtureServer, FixtureStats, SERVER_NAME};
+pub use server::{Change, Changes, FixtureServer, FixtureStats, SessionState, SERVER_NAME};
 pub use transport::{serve_http, serve_stdio, FixtureHandle, MCP_PATH};

@@ -19,6 +19,12 @@ pub struct FixtureOptions {
     /// HTTP only, stateless mode only: answer simple requests with `application/json`
     /// instead of an SSE stream.
     pub json_response: bool,
+    /// Also serve the fixtures of the official MCP conformance suite
+    /// (`@modelcontextprotocol/conformance`): the `test_*` tools and
+    /// `json_schema_2020_12_tool`, the `test_*` prompts, the `test://` resources and resource
+    /// template, completion, logging (`logging/setLevel`) and resource subscriptions. Off by
+    /// default, so the plain fixture advertises tools only. See [`crate::conformance`].
+    pub conformance: bool,
 }
 
 impl FixtureOptions {
@@ -44,6 +50,11 @@ impl FixtureOptions {
 
     pub fn with_json_response(mut self, json_response: bool) -> Self {
         self.json_response = json_response;
+        self
+    }
+
+    pub fn with_conformance(mut self, conformance: bool) -> Self {
+        self.conformance = conformance;
         self
     }
 

@@ -3,15 +3,20 @@
 //!
 //! To add a tool: write a `fn my_tool() -> FixtureTool` below (definition + handler) and list
 //! it in [`catalogue`]. Handlers get a [`ToolCall`] (arguments, the rmcp request context with
-//! peer, progress token, cancellation token and HTTP parts) and return a `CallToolResult`;
-//! a tool failure the caller should see is `Ok(CallToolResult::error(..))`, not `Err`.
+//! peer, progress token, cancellation token and HTTP parts, the per-session state, and for
+//! 2026-07-28 retries the `inputResponses`/`requestState`) and return a `CallToolResult` (or
+//! an `InputRequiredResult`, through `CallToolResponse`); a tool failure the caller should see
+//! is `Ok(CallToolResult::error(..))`, not `Err`.
+//!
+//! With [`FixtureOptions::conformance`] the catalogue also holds the conformance suite's
+//! fixture tools ([`crate::conformance`]).
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use rmcp::{
     model::{
-        object, CallToolResult, ContentBlock, ErrorData, Icon, JsonObject, MetaObject,
-        ProgressNotificationParam, Tool, ToolAnnotations,
+        object, CallToolResponse, CallToolResult, ContentBlock, ErrorData, Icon, InputResponses, JsonObject,
+        MetaObject, ProgressNotificationParam, Tool, ToolAnnotations,
     },
     service::RequestContext,
     RoleServer,
@@ -19,7 +24,11 @@ use rmcp::{
 use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::{json, Value};
 
-use crate::{options::FixtureOptions, server::FixtureStats};
+use crate::{
+    mrtr::StateCodec,
+    options::FixtureOptions,
+    server::{Changes, FixtureStats, SessionState},
+};
 
 /// Upper bound on `slow.steps`, so a typo cannot flood a test with notifications.
 pub const MAX_SLOW_STEPS: u64 = 10_000;
@@ -35,9 +44,19 @@ pub struct ToolCall {
     /// (`http::request::Parts` on Streamable HTTP).
     pub ctx: RequestContext<RoleServer>,
     pub stats: Arc<FixtureStats>,
+    /// State of the MCP session the call arrived on (logging level, subscriptions).
+    pub session: Arc<SessionState>,
+    /// 2026-07-28 multi round-trip retries: the client's answers to our `inputRequests`.
+    pub input_responses: Option<InputResponses>,
+    /// 2026-07-28 multi round-trip retries: the `requestState` we handed out, echoed back.
+    pub request_state: Option<String>,
+    /// Seals and opens `requestState` values (shared by the whole server).
+    pub codec: Arc<StateCodec>,
+    /// Change announcements for `subscriptions/listen` streams (shared by the whole server).
+    pub changes: Arc<Changes>,
 }
 
-pub type ToolFuture = Pin<Box<dyn Future<Output = Result<CallToolResult, ErrorData>> + Send>>;
+pub type ToolFuture = Pin<Box<dyn Future<Output = Result<CallToolResponse, ErrorData>> + Send>>;
 pub type ToolHandler = Arc<dyn Fn(ToolCall) -> ToolFuture + Send + Sync>;
 
 /// A tool definition plus its implementation.
@@ -48,14 +67,19 @@ pub struct FixtureTool {
 }
 
 impl FixtureTool {
-    pub fn new<F, Fut>(definition: Tool, handler: F) -> Self
+    /// `handler` returns a `CallToolResult` or a `CallToolResponse` (e.g. input required).
+    pub fn new<F, Fut, R>(definition: Tool, handler: F) -> Self
     where
         F: Fn(ToolCall) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<CallToolResult, ErrorData>> + Send + 'static,
+        Fut: Future<Output = Result<R, ErrorData>> + Send + 'static,
+        R: Into<CallToolResponse> + 'static,
     {
         Self {
             definition,
-            handler: Arc::new(move |call| Box::pin(handler(call))),
+            handler: Arc::new(move |call| {
+                let fut = handler(call);
+                Box::pin(async move { fut.await.map(Into::into) })
+            }),
         }
     }
 }
@@ -64,18 +88,20 @@ impl FixtureTool {
 pub fn catalogue(options: &FixtureOptions) -> Vec<FixtureTool> {
     let mut tools = vec![echo(), add(), fail(), slow(), whoami()];
     tools.extend((0..options.extra_tools).map(extra));
+    if options.conformance {
+        tools.extend(crate::conformance::tools());
+    }
     tools
 }
 
 /// Parse the arguments into `T`; a mismatch is a tool error result (visible to the caller),
 /// as MCP asks for input validation failures.
-fn parse_args<T: DeserializeOwned>(args: JsonObject) -> Result<T, CallToolResult> {
-    serde_json::from_value(Value::Object(args)).map_err(|e| {
-        CallToolResult::error(vec![ContentBlock::text(format!("invalid arguments: {e}"))])
-    })
+pub(crate) fn parse_args<T: DeserializeOwned>(args: JsonObject) -> Result<T, CallToolResult> {
+    serde_json::from_value(Value::Object(args))
+        .map_err(|e| CallToolResult::error(vec![ContentBlock::text(format!("invalid arguments: {e}"))]))
 }
 
-fn text(s: impl Into<String>) -> CallToolResult {
+pub(crate) fn text(s: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(s)])
 }
 
@@ -83,8 +109,7 @@ fn text(s: impl Into<String>) -> CallToolResult {
 
 fn echo() -> FixtureTool {
     let mut meta = MetaObject::new();
-    meta.0
-        .insert("dev.canopy/fixture".into(), json!({ "kind": "echo" }));
+    meta.0.insert("dev.canopy/fixture".into(), json!({ "kind": "echo" }));
     let def = Tool::new(
         "echo",
         "Returns `message` unchanged as text.",
@@ -95,12 +120,7 @@ fn echo() -> FixtureTool {
         })),
     )
     .with_title("Echo")
-    .with_annotations(
-        ToolAnnotations::with_title("Echo")
-            .read_only(true)
-            .idempotent(true)
-            .open_world(false),
-    )
+    .with_annotations(ToolAnnotations::with_title("Echo").read_only(true).idempotent(true).open_world(false))
     .with_icons(vec![Icon::new("data:image/svg+xml;base64,PHN2Zy8+")])
     .with_meta(meta);
 
@@ -135,12 +155,7 @@ fn add() -> FixtureTool {
         "properties": { "sum": { "type": "number" } },
         "required": ["sum"]
     }))))
-    .with_annotations(
-        ToolAnnotations::new()
-            .read_only(true)
-            .idempotent(true)
-            .open_world(false),
-    );
+    .with_annotations(ToolAnnotations::new().read_only(true).idempotent(true).open_world(false));
 
     #[derive(Deserialize)]
     struct Args {
@@ -264,20 +279,12 @@ fn whoami() -> FixtureTool {
         },
         "required": ["transport", "authorization", "xFixture"]
     }))))
-    .with_annotations(
-        ToolAnnotations::new()
-            .read_only(true)
-            .idempotent(true)
-            .open_world(false),
-    );
+    .with_annotations(ToolAnnotations::new().read_only(true).idempotent(true).open_world(false));
 
     FixtureTool::new(def, |call: ToolCall| async move {
         let parts = call.ctx.extensions.get::<http::request::Parts>();
         let header = |name: &str| -> Option<String> {
-            parts?
-                .headers
-                .get(name)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            parts?.headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         };
         let authorization = header("authorization");
         let x_fixture = header("x-fixture");

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     options::FixtureOptions,
+    param_headers::{self, ParamHeaders},
     server::{FixtureServer, FixtureStats},
 };
 
@@ -61,9 +62,7 @@ impl FixtureHandle {
             return Ok(());
         };
         match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
-            Ok(joined) => joined
-                .context("fixture server task")?
-                .context("fixture server"),
+            Ok(joined) => joined.context("fixture server task")?.context("fixture server"),
             Err(_) => {
                 task.abort();
                 Ok(())
@@ -98,13 +97,8 @@ fn allowed_hosts(addr: SocketAddr, options: &FixtureOptions) -> Option<Vec<Strin
 
 /// Serve the fixture over Streamable HTTP at `http://LISTEN/mcp`. The socket is bound before
 /// this returns (use port 0 in tests and read [`FixtureHandle::addr`]).
-pub async fn serve_http(
-    listen: SocketAddr,
-    options: FixtureOptions,
-) -> anyhow::Result<FixtureHandle> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
+pub async fn serve_http(listen: SocketAddr, options: FixtureOptions) -> anyhow::Result<FixtureHandle> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr().context("local_addr")?;
     let server = FixtureServer::new(options.clone());
     let ct = CancellationToken::new();
@@ -120,25 +114,22 @@ pub async fn serve_http(
 
     let factory = server.clone();
     let service = StreamableHttpService::new(
-        move || Ok(factory.clone()),
+        move || Ok(factory.for_new_session()),
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    let router = axum::Router::new().nest_service(MCP_PATH, service);
+    let param_headers = ParamHeaders::from_tools(&server.tool_definitions());
+    let router = axum::Router::new()
+        .nest_service(MCP_PATH, service)
+        .layer(axum::middleware::from_fn_with_state(param_headers, param_headers::check));
 
     let shutdown = ct.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-    });
+    let task =
+        tokio::spawn(
+            async move { axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await },
+        );
     tracing::info!(%addr, "fixture MCP server listening on http://{addr}{MCP_PATH}");
-    Ok(FixtureHandle {
-        addr,
-        server,
-        ct,
-        task: Some(task),
-    })
+    Ok(FixtureHandle { addr, server, ct, task: Some(task) })
 }
 
 /// Serve the fixture over stdin/stdout until the client closes stdin. Nothing else is written

@@ -10,13 +10,12 @@ use std::{
 use canopy_fixture_server::{serve_http, FixtureHandle, FixtureOptions, SERVER_NAME};
 use rmcp::{
     model::{
-        CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest,
-        PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ServerResult,
+        CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest, PaginatedRequestParams,
+        ProgressNotificationParam, ProtocolVersion, ServerResult,
     },
     service::{NotificationContext, PeerRequestOptions, RunningService},
     transport::{
-        streamable_http_client::StreamableHttpClientTransportConfig, StreamableHttpClientTransport,
-        TokioChildProcess,
+        streamable_http_client::StreamableHttpClientTransportConfig, StreamableHttpClientTransport, TokioChildProcess,
     },
     ClientHandler, ClientLifecycleMode, ClientServiceExt as _, RoleClient, ServiceExt as _,
 };
@@ -30,13 +29,7 @@ struct Recorder {
 
 impl Recorder {
     fn progress_for(&self, token: &rmcp::model::ProgressToken) -> Vec<ProgressNotificationParam> {
-        self.progress
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|p| &p.progress_token == token)
-            .cloned()
-            .collect()
+        self.progress.lock().unwrap().iter().filter(|p| &p.progress_token == token).cloned().collect()
     }
 
     /// Progress may be dispatched just after the response resolves: poll for a while.
@@ -57,11 +50,7 @@ impl Recorder {
 }
 
 impl ClientHandler for Recorder {
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
+    async fn on_progress(&self, params: ProgressNotificationParam, _context: NotificationContext<RoleClient>) {
         self.progress.lock().unwrap().push(params);
     }
 }
@@ -69,23 +58,14 @@ impl ClientHandler for Recorder {
 type Client = RunningService<RoleClient, Recorder>;
 
 fn opts() -> FixtureOptions {
-    FixtureOptions {
-        extra_tools: 5,
-        page_size: Some(2),
-        ..Default::default()
-    }
+    FixtureOptions { extra_tools: 5, page_size: Some(2), ..Default::default() }
 }
 
 async fn start(options: FixtureOptions) -> FixtureHandle {
-    serve_http("127.0.0.1:0".parse().unwrap(), options)
-        .await
-        .expect("serve_http")
+    serve_http("127.0.0.1:0".parse().unwrap(), options).await.expect("serve_http")
 }
 
-async fn connect(
-    handle: &FixtureHandle,
-    config: StreamableHttpClientTransportConfig,
-) -> (Client, Recorder) {
+async fn connect(handle: &FixtureHandle, config: StreamableHttpClientTransportConfig) -> (Client, Recorder) {
     let recorder = Recorder::default();
     let transport = StreamableHttpClientTransport::from_config(config);
     let client = recorder.clone().serve(transport).await.expect("connect");
@@ -94,11 +74,7 @@ async fn connect(
 }
 
 async fn connect_plain(handle: &FixtureHandle) -> (Client, Recorder) {
-    connect(
-        handle,
-        StreamableHttpClientTransportConfig::with_uri(handle.url()),
-    )
-    .await
+    connect(handle, StreamableHttpClientTransportConfig::with_uri(handle.url())).await
 }
 
 fn args(v: Value) -> rmcp::model::JsonObject {
@@ -113,22 +89,14 @@ async fn call(client: &Client, name: &'static str, arguments: Value) -> CallTool
 }
 
 fn first_text(result: &CallToolResult) -> String {
-    result
-        .content
-        .first()
-        .and_then(|c| c.as_text())
-        .map(|t| t.text.clone())
-        .expect("text content")
+    result.content.first().and_then(|c| c.as_text()).map(|t| t.text.clone()).expect("text content")
 }
 
 fn expected_names() -> BTreeSet<String> {
-    [
-        "echo", "add", "fail", "slow", "whoami", "extra_0", "extra_1", "extra_2", "extra_3",
-        "extra_4",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect()
+    ["echo", "add", "fail", "slow", "whoami", "extra_0", "extra_1", "extra_2", "extra_3", "extra_4"]
+        .into_iter()
+        .map(String::from)
+        .collect()
 }
 
 #[tokio::test]
@@ -136,10 +104,7 @@ async fn server_info_and_capabilities() {
     let handle = start(opts()).await;
     let (client, _) = connect_plain(&handle).await;
     let info = client.peer_info().expect("peer info");
-    assert_eq!(
-        info.server_info.as_ref().map(|i| i.name.as_str()),
-        Some(SERVER_NAME)
-    );
+    assert_eq!(info.server_info.as_ref().map(|i| i.name.as_str()), Some(SERVER_NAME));
     let tools = info.capabilities.tools.as_ref().expect("tools capability");
     assert_eq!(tools.list_changed, Some(true));
     assert!(info.capabilities.prompts.is_none());
@@ -158,20 +123,14 @@ async fn tools_list_is_paginated_and_complete() {
     // The first page alone has exactly page_size tools and a cursor.
     let first = client.list_tools(None).await.unwrap();
     assert_eq!(first.tools.len(), 2);
-    assert!(
-        first.next_cursor.is_some(),
-        "first page must carry nextCursor"
-    );
+    assert!(first.next_cursor.is_some(), "first page must carry nextCursor");
 
     // Follow every cursor by hand.
     let mut all = first.tools.clone();
     let mut cursor = first.next_cursor.clone();
     let mut pages = 1;
     while let Some(c) = cursor {
-        let page = client
-            .list_tools(Some(PaginatedRequestParams::default().with_cursor(Some(c))))
-            .await
-            .unwrap();
+        let page = client.list_tools(Some(PaginatedRequestParams::default().with_cursor(Some(c)))).await.unwrap();
         assert!(page.tools.len() <= 2);
         all.extend(page.tools);
         cursor = page.next_cursor;
@@ -191,10 +150,7 @@ async fn tools_list_is_paginated_and_complete() {
     // Definitions are complete: title, annotations, outputSchema, icons, _meta.
     let echo = all.iter().find(|t| t.name == "echo").unwrap();
     assert_eq!(echo.title.as_deref(), Some("Echo"));
-    assert_eq!(
-        echo.annotations.as_ref().unwrap().read_only_hint,
-        Some(true)
-    );
+    assert_eq!(echo.annotations.as_ref().unwrap().read_only_hint, Some(true));
     assert!(echo.icons.as_ref().is_some_and(|i| !i.is_empty()));
     assert!(echo.meta.is_some());
     let add = all.iter().find(|t| t.name == "add").unwrap();
@@ -203,11 +159,7 @@ async fn tools_list_is_paginated_and_complete() {
     assert_eq!(add.title.as_deref(), Some("Add"));
 
     // An unknown cursor is an error, not an empty page.
-    let bad = client
-        .list_tools(Some(
-            PaginatedRequestParams::default().with_cursor(Some("nope".into())),
-        ))
-        .await;
+    let bad = client.list_tools(Some(PaginatedRequestParams::default().with_cursor(Some("nope".into())))).await;
     assert!(bad.is_err(), "invalid cursor must fail: {bad:?}");
 
     assert!(handle.stats().tools_list_requests() >= 11);
@@ -251,13 +203,8 @@ async fn echo_add_fail_extra() {
     // Bad arguments are a tool error; an unknown tool is a protocol error.
     let bad = call(&client, "add", json!({ "a": "x" })).await;
     assert_eq!(bad.is_error, Some(true));
-    let unknown = client
-        .call_tool(CallToolRequestParams::new("extra_5").with_arguments(args(json!({}))))
-        .await;
-    assert!(
-        unknown.is_err(),
-        "unknown tool must be an error: {unknown:?}"
-    );
+    let unknown = client.call_tool(CallToolRequestParams::new("extra_5").with_arguments(args(json!({})))).await;
+    assert!(unknown.is_err(), "unknown tool must be an error: {unknown:?}");
 
     client.cancel().await.unwrap();
     handle.shutdown().await.unwrap();
@@ -269,8 +216,7 @@ async fn slow_sends_progress() {
     let (client, recorder) = connect_plain(&handle).await;
 
     // rmcp's client puts a progressToken on every request; keep the handle to learn it.
-    let params =
-        CallToolRequestParams::new("slow").with_arguments(args(json!({ "ms": 300, "steps": 3 })));
+    let params = CallToolRequestParams::new("slow").with_arguments(args(json!({ "ms": 300, "steps": 3 })));
     let request = client
         .send_request_with_option(
             ClientRequest::CallToolRequest(CallToolRequest::new(params)),
@@ -300,8 +246,7 @@ async fn slow_stops_when_cancelled() {
     let handle = start(opts()).await;
     let (client, recorder) = connect_plain(&handle).await;
 
-    let params = CallToolRequestParams::new("slow")
-        .with_arguments(args(json!({ "ms": 60000, "steps": 600 })));
+    let params = CallToolRequestParams::new("slow").with_arguments(args(json!({ "ms": 60000, "steps": 600 })));
     let request = client
         .send_request_with_option(
             ClientRequest::CallToolRequest(CallToolRequest::new(params)),
@@ -310,10 +255,7 @@ async fn slow_stops_when_cancelled() {
         .await
         .unwrap();
     let token = request.progress_token.clone();
-    assert!(
-        !recorder.wait_progress(&token, 1).await.is_empty(),
-        "slow never started"
-    );
+    assert!(!recorder.wait_progress(&token, 1).await.is_empty(), "slow never started");
     assert_eq!(handle.stats().cancelled_calls(), 0);
     request.cancel(Some("test".into())).await.unwrap();
 
@@ -322,11 +264,7 @@ async fn slow_stops_when_cancelled() {
     while stats.cancelled_calls() == 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        stats.cancelled_calls(),
-        1,
-        "the server did not see the cancellation"
-    );
+    assert_eq!(stats.cancelled_calls(), 1, "the server did not see the cancellation");
 
     client.cancel().await.unwrap();
     handle.shutdown().await.unwrap();
@@ -337,19 +275,13 @@ async fn whoami_reports_http_credentials() {
     let handle = start(opts()).await;
 
     let mut headers = HashMap::new();
-    headers.insert(
-        http::HeaderName::from_static("x-fixture"),
-        http::HeaderValue::from_static("tenant-a"),
-    );
+    headers.insert(http::HeaderName::from_static("x-fixture"), http::HeaderValue::from_static("tenant-a"));
     let config = StreamableHttpClientTransportConfig::with_uri(handle.url())
         .auth_header("secret-token") // rmcp adds the "Bearer " prefix
         .custom_headers(headers);
     let (client, _) = connect(&handle, config).await;
     let who = call(&client, "whoami", json!({})).await;
-    assert_eq!(
-        first_text(&who),
-        "authorization: Bearer secret-token\nx-fixture: tenant-a"
-    );
+    assert_eq!(first_text(&who), "authorization: Bearer secret-token\nx-fixture: tenant-a");
     let s = who.structured_content.as_ref().unwrap();
     assert_eq!(s["transport"], "http");
     assert_eq!(s["authorization"], "Bearer secret-token");
@@ -359,10 +291,7 @@ async fn whoami_reports_http_credentials() {
     let (client, _) = connect_plain(&handle).await;
     let who = call(&client, "whoami", json!({})).await;
     assert_eq!(first_text(&who), "authorization: none\nx-fixture: none");
-    assert_eq!(
-        who.structured_content.as_ref().unwrap()["authorization"],
-        Value::Null
-    );
+    assert_eq!(who.structured_content.as_ref().unwrap()["authorization"], Value::Null);
     client.cancel().await.unwrap();
     handle.shutdown().await.unwrap();
 }
@@ -378,9 +307,7 @@ async fn stateless_2026_client_works() {
         .clone()
         .serve_with_lifecycle(
             transport,
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
+            ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] },
         )
         .await
         .expect("discover");
@@ -412,18 +339,11 @@ async fn foreign_host_header_is_rejected() {
             s.write_all(req.as_bytes()).await.unwrap();
             let mut buf = vec![0u8; 64];
             let n = s.read(&mut buf).await.unwrap();
-            String::from_utf8_lossy(&buf[..n])
-                .split(' ')
-                .nth(1)
-                .unwrap_or("")
-                .to_owned()
+            String::from_utf8_lossy(&buf[..n]).split(' ').nth(1).unwrap_or("").to_owned()
         }
     };
     assert_eq!(status("evil.example".into()).await, "403");
-    assert_eq!(
-        status(format!("localhost:{}", handle.addr().port())).await,
-        "200"
-    );
+    assert_eq!(status(format!("localhost:{}", handle.addr().port())).await, "200");
     handle.shutdown().await.unwrap();
 }
 
@@ -432,49 +352,29 @@ async fn shutdown_and_drop_stop_the_server() {
     let handle = start(opts()).await;
     let addr = handle.addr();
     handle.shutdown().await.unwrap();
-    assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "still listening after shutdown"
-    );
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still listening after shutdown");
 
     let handle = start(opts()).await;
     let addr = handle.addr();
     drop(handle);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "still listening after drop"
-    );
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still listening after drop");
 }
 
 /// The binary over stdio: spawned as a child process, like a gateway's stdio upstream.
 #[tokio::test]
 async fn binary_serves_stdio() {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_canopy-fixture-mcp"));
-    cmd.args([
-        "--transport",
-        "stdio",
-        "--extra-tools",
-        "2",
-        "--page-size",
-        "3",
-    ]);
+    cmd.args(["--transport", "stdio", "--extra-tools", "2", "--page-size", "3"]);
     let transport = TokioChildProcess::new(cmd).expect("spawn");
     let recorder = Recorder::default();
-    let client = recorder
-        .clone()
-        .serve(transport)
-        .await
-        .expect("initialize over stdio");
+    let client = recorder.clone().serve(transport).await.expect("initialize over stdio");
     let first = client.list_tools(None).await.unwrap();
     assert_eq!(first.tools.len(), 3);
     assert_eq!(client.list_all_tools().await.unwrap().len(), 7);
     let who = call(&client, "whoami", json!({})).await;
     assert_eq!(first_text(&who), "authorization: none\nx-fixture: none");
-    assert_eq!(
-        who.structured_content.as_ref().unwrap()["transport"],
-        "other"
-    );
+    assert_eq!(who.structured_content.as_ref().unwrap()["transport"], "other");
     let echo = call(&client, "echo", json!({ "message": "over stdio" })).await;
     assert_eq!(first_text(&echo), "over stdio");
     client.cancel().await.unwrap();

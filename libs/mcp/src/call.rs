@@ -17,6 +17,24 @@ pub struct CallRequest {
     pub principal: String,
     /// Milliseconds the caller will wait; the worker gives up at the same time.
     pub timeout_ms: u64,
+    /// Unique per call: a cancellation names it (`PREFIX.cancel.CALL_ID`).
+    #[serde(default)]
+    pub call_id: String,
+    /// Where the worker publishes the upstream's progress for this call ([`ProgressUpdate`]),
+    /// when the caller asked for progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_subject: Option<String>,
+}
+
+/// One `notifications/progress` of an upstream, on its way back to the caller, who puts its
+/// own progress token on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressUpdate {
+    pub progress: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +95,8 @@ pub enum CallErrorCode {
     UpstreamError,
     /// The call took longer than its timeout.
     Timeout,
+    /// The caller cancelled the call.
+    Cancelled,
     InvalidRequest,
     Internal,
 }
@@ -88,6 +108,7 @@ impl CallErrorCode {
             CallErrorCode::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             CallErrorCode::UpstreamError => "UPSTREAM_ERROR",
             CallErrorCode::Timeout => "TIMEOUT",
+            CallErrorCode::Cancelled => "CANCELLED",
             CallErrorCode::InvalidRequest => "INVALID_REQUEST",
             CallErrorCode::Internal => "INTERNAL_ERROR",
         }

@@ -24,6 +24,8 @@ pub async fn request(
         op,
         principal: principal.actor.clone(),
         timeout_ms: state.call_timeout.as_millis() as u64,
+        call_id: uuid::Uuid::now_v7().to_string(),
+        progress_subject: None,
     };
     match canopy_bus::calls::request(&state.bus, &request).await {
         CallReply::Result { result } => Ok(result),
@@ -38,7 +40,7 @@ fn error_code(code: CallErrorCode) -> ErrorCode {
         CallErrorCode::NotFound => ErrorCode::NotFound,
         CallErrorCode::UpstreamUnavailable => ErrorCode::UpstreamUnavailable,
         CallErrorCode::UpstreamError => ErrorCode::UpstreamError,
-        CallErrorCode::Timeout => ErrorCode::Timeout,
+        CallErrorCode::Timeout | CallErrorCode::Cancelled => ErrorCode::Timeout,
         CallErrorCode::InvalidRequest => ErrorCode::InvalidRequest,
         CallErrorCode::Internal => ErrorCode::InternalError,
     }

@@ -52,7 +52,13 @@ impl GatewayHandler {
         }
     }
 
-    async fn upstream(&self, server: &str, server_id: String, op: UpstreamOp) -> CallReply {
+    async fn upstream(
+        &self,
+        server: &str,
+        server_id: String,
+        op: UpstreamOp,
+        context: &RequestContext<RoleServer>,
+    ) -> CallReply {
         let request = CallRequest {
             tenant: self.tenant.to_string(),
             server: server.to_string(),
@@ -60,8 +66,10 @@ impl GatewayHandler {
             op,
             principal: "anonymous".into(),
             timeout_ms: self.state.call_timeout.as_millis() as u64,
+            call_id: String::new(),
+            progress_subject: None,
         };
-        canopy_bus::calls::request(&self.state.bus, &request).await
+        crate::relay::relay(&self.state, request, context).await
     }
 }
 
@@ -150,7 +158,7 @@ impl ServerHandler for GatewayHandler {
         });
         let cached = cached.ok_or_else(|| unknown("tool", &name))?;
         let op = UpstreamOp::CallTool { tool: tool.to_string(), arguments: request.arguments };
-        match self.upstream(server, cached.server_id(), op).await {
+        match self.upstream(server, cached.server_id(), op, &context).await {
             CallReply::Result { result } => Ok(CallToolResponse::Complete(decode(&name, result)?)),
             CallReply::Error { code: CallErrorCode::UpstreamError, message } => {
                 Err(protocol_error(&name, CallErrorCode::UpstreamError, message))
@@ -205,7 +213,7 @@ impl ServerHandler for GatewayHandler {
         });
         let cached = cached.ok_or_else(|| unknown("prompt", &name))?;
         let op = UpstreamOp::GetPrompt { prompt: prompt.to_string(), arguments: request.arguments };
-        match self.upstream(server, cached.server_id(), op).await {
+        match self.upstream(server, cached.server_id(), op, &context).await {
             CallReply::Result { result } => Ok(GetPromptResponse::Complete(decode::<GetPromptResult>(&name, result)?)),
             CallReply::Error { code: CallErrorCode::NotFound, .. } => Err(unknown("prompt", &name)),
             CallReply::Error { code, message } => Err(protocol_error(&name, code, message)),
@@ -281,7 +289,7 @@ impl ServerHandler for GatewayHandler {
             return Err(not_found());
         }
         let op = UpstreamOp::ReadResource { uri: original.to_string() };
-        match self.upstream(server, cached.server_id(), op).await {
+        match self.upstream(server, cached.server_id(), op, &context).await {
             CallReply::Result { result } => {
                 let mut result: ReadResourceResult = decode(&uri, result)?;
                 for contents in &mut result.contents {

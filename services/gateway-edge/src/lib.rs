@@ -7,6 +7,7 @@
 
 mod cache;
 mod handler;
+mod relay;
 mod scope;
 mod subscribers;
 

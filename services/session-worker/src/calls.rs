@@ -2,13 +2,17 @@
 //! reaches exactly one worker. On shutdown the subscription is dropped first (no new calls),
 //! then in-flight calls get up to the drain timeout to finish.
 
+use crate::progress::{InFlight, ProgressRoutes};
 use crate::upstream::{UpstreamError, UpstreamPool};
 use canopy_bus::calls::WORKER_QUEUE_GROUP;
 use canopy_bus::Bus;
 use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest, UpstreamOp};
 use futures::StreamExt;
-use rmcp::model::{CallToolRequestParams, GetPromptRequestParams, GetPromptResponse, ReadResourceRequestParams};
-use rmcp::service::ServiceError;
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, ClientRequest, GetPromptRequestParams, GetPromptResponse,
+    ReadResourceRequestParams, ServerResult,
+};
+use rmcp::service::{PeerRequestOptions, ServiceError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -26,6 +30,8 @@ pub async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("subscribing to tool calls failed: {e}"))?;
     let tracker = TaskTracker::new();
+    let in_flight = Arc::new(InFlight::default());
+    let cancels = tokio::spawn(listen_for_cancellations(bus.clone(), in_flight.clone(), shutdown.clone()));
     loop {
         let message = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -37,9 +43,10 @@ pub async fn serve(
         };
         let bus = bus.clone();
         let upstreams = upstreams.clone();
+        let in_flight = in_flight.clone();
         tracker.spawn(async move {
             let reply = match serde_json::from_slice::<CallRequest>(&message.payload) {
-                Ok(request) => handle(&bus, &upstreams, request).await,
+                Ok(request) => handle(&bus, &upstreams, &in_flight, request).await,
                 Err(e) => {
                     CallReply::Error { code: CallErrorCode::InvalidRequest, message: format!("malformed call: {e}") }
                 }
@@ -59,13 +66,61 @@ pub async fn serve(
     if tokio::time::timeout(drain_timeout, tracker.wait()).await.is_err() {
         tracing::warn!(remaining = tracker.len(), "drain timeout: abandoning in-flight calls");
     }
+    cancels.abort();
     let _ = bus.client.flush().await;
     Ok(())
 }
 
-async fn handle(bus: &Bus, upstreams: &UpstreamPool, request: CallRequest) -> CallReply {
+/// Every worker hears every cancellation; the one running the call acts on it.
+async fn listen_for_cancellations(bus: Bus, in_flight: Arc<InFlight>, shutdown: CancellationToken) {
+    let mut subscription = match bus.client.subscribe(bus.subjects.cancel_all()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot subscribe to cancellations; calls cannot be cancelled");
+            return;
+        }
+    };
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            m = subscription.next() => m,
+        };
+        let Some(message) = message else { return };
+        if let Some(call_id) = message.subject.rsplit('.').next() {
+            in_flight.cancel(call_id);
+        }
+    }
+}
+
+/// Sends `notifications/cancelled` upstream for a request whose caller stopped waiting
+/// (timeout or cancellation), unless disarmed once the answer came.
+struct CancelUpstreamOnDrop {
+    peer: rmcp::Peer<rmcp::RoleClient>,
+    id: Option<rmcp::model::RequestId>,
+}
+
+impl CancelUpstreamOnDrop {
+    fn disarm(mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for CancelUpstreamOnDrop {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let peer = self.peer.clone();
+            tokio::spawn(async move {
+                let params =
+                    rmcp::model::CancelledNotificationParam::new(Some(id), Some("the caller cancelled".into()));
+                let _ = peer.notify_cancelled(params).await;
+            });
+        }
+    }
+}
+
+async fn handle(bus: &Bus, upstreams: &UpstreamPool, in_flight: &Arc<InFlight>, request: CallRequest) -> CallReply {
     let started = Instant::now();
-    let reply = call(upstreams, &request).await;
+    let reply = call(upstreams, in_flight, &request).await;
     let latency = started.elapsed();
     let (outcome, is_error) = match &reply {
         CallReply::Result { result } => ("result", result.get("isError").and_then(|v| v.as_bool()).unwrap_or(false)),
@@ -90,14 +145,31 @@ async fn handle(bus: &Bus, upstreams: &UpstreamPool, request: CallRequest) -> Ca
 }
 
 /// Sends one operation to the upstream and returns its result as JSON.
-async fn perform(connection: &crate::upstream::Connection, op: &UpstreamOp) -> Result<serde_json::Value, ServiceError> {
+async fn perform(
+    connection: &crate::upstream::Connection,
+    routes: &Arc<ProgressRoutes>,
+    request: &CallRequest,
+) -> Result<serde_json::Value, ServiceError> {
     let peer = connection.peer();
     let json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(|_| ServiceError::UnexpectedResponse);
-    match op {
+    match &request.op {
         UpstreamOp::CallTool { tool, arguments } => {
             let mut params = CallToolRequestParams::new(tool.clone());
             params.arguments = arguments.clone();
-            json(serde_json::to_value(peer.call_tool(params).await?))
+            let handle = peer
+                .send_request_with_option(
+                    ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+                    PeerRequestOptions::no_options(),
+                )
+                .await?;
+            let _route = request.progress_subject.clone().map(|s| routes.route(&handle.progress_token, s));
+            let cancel_guard = CancelUpstreamOnDrop { peer: peer.clone(), id: Some(handle.id.clone()) };
+            let response = handle.await_response().await;
+            cancel_guard.disarm();
+            match response? {
+                ServerResult::CallToolResult(result) => json(serde_json::to_value(result)),
+                _ => Err(ServiceError::UnexpectedResponse),
+            }
         }
         UpstreamOp::GetPrompt { prompt, arguments } => {
             let mut params = GetPromptRequestParams::new(prompt.clone());
@@ -113,7 +185,7 @@ async fn perform(connection: &crate::upstream::Connection, op: &UpstreamOp) -> R
     }
 }
 
-async fn call(upstreams: &UpstreamPool, request: &CallRequest) -> CallReply {
+async fn call(upstreams: &UpstreamPool, in_flight: &Arc<InFlight>, request: &CallRequest) -> CallReply {
     let error = |code, message: String| CallReply::Error { code, message };
     let Ok(server_id) = request.server_id.parse::<uuid::Uuid>() else {
         return error(CallErrorCode::InvalidRequest, "server_id is not a uuid".into());
@@ -130,7 +202,7 @@ async fn call(upstreams: &UpstreamPool, request: &CallRequest) -> CallReply {
                 Err(e @ UpstreamError::Stale { .. }) => return error(CallErrorCode::NotFound, e.to_string()),
                 Err(e) => return error(CallErrorCode::UpstreamUnavailable, e.to_string()),
             };
-            match perform(&connection, &request.op).await {
+            match perform(&connection, upstreams.progress(), request).await {
                 Ok(result) => return CallReply::Result { result },
                 Err(ServiceError::McpError(e)) => {
                     return error(CallErrorCode::UpstreamError, format!("{} (code {})", e.message, e.code.0))
@@ -143,6 +215,13 @@ async fn call(upstreams: &UpstreamPool, request: &CallRequest) -> CallReply {
             }
         }
         unreachable!("the loop returns on its last attempt")
+    };
+    let running = in_flight.start(&request.call_id);
+    let attempt = async {
+        tokio::select! {
+            reply = attempt => reply,
+            _ = running.token.cancelled() => error(CallErrorCode::Cancelled, "the caller cancelled the call".into()),
+        }
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(reply) => reply,

@@ -9,6 +9,7 @@
 
 mod calls;
 mod discovery;
+mod progress;
 mod refresh;
 mod upstream;
 
@@ -42,7 +43,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let (refresh_tx, refresh_rx) = tokio::sync::mpsc::unbounded_channel();
-    let upstreams = Arc::new(UpstreamPool::new(pool.clone(), sealer, config.connect_timeout).with_refresh(refresh_tx));
+    let routes = Arc::new(progress::ProgressRoutes::new(bus.client.clone()));
+    let upstreams = Arc::new(
+        UpstreamPool::new(pool.clone(), sealer, config.connect_timeout).with_refresh(refresh_tx).with_progress(routes),
+    );
     let mut background = tokio::task::JoinSet::new();
     background.spawn(discovery::run(bus.clone(), upstreams.clone(), shutdown.clone()));
     background.spawn(upstream::run_invalidation(bus.clone(), upstreams.clone(), shutdown.clone()));

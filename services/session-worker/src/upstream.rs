@@ -35,6 +35,7 @@ pub struct RefreshRequest {
 pub struct UpstreamClient {
     target: RefreshRequest,
     refresh: Option<tokio::sync::mpsc::UnboundedSender<RefreshRequest>>,
+    progress: Arc<crate::progress::ProgressRoutes>,
 }
 
 impl UpstreamClient {
@@ -46,6 +47,13 @@ impl UpstreamClient {
 }
 
 impl rmcp::ClientHandler for UpstreamClient {
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        self.progress.forward(params).await;
+    }
     async fn on_tool_list_changed(&self, _: rmcp::service::NotificationContext<RoleClient>) {
         self.changed();
     }
@@ -224,6 +232,7 @@ pub struct UpstreamPool {
     epoch: std::time::Instant,
     /// Where connections report their upstream's `list_changed`.
     refresh: Option<tokio::sync::mpsc::UnboundedSender<RefreshRequest>>,
+    progress: Arc<crate::progress::ProgressRoutes>,
 }
 
 impl UpstreamPool {
@@ -235,7 +244,18 @@ impl UpstreamPool {
             slots: Mutex::new(HashMap::new()),
             epoch: std::time::Instant::now(),
             refresh: None,
+            progress: Arc::default(),
         }
+    }
+
+    /// Connections opened from now on send upstream progress through `routes`.
+    pub fn with_progress(mut self, routes: Arc<crate::progress::ProgressRoutes>) -> Self {
+        self.progress = routes;
+        self
+    }
+
+    pub fn progress(&self) -> &Arc<crate::progress::ProgressRoutes> {
+        &self.progress
     }
 
     /// Connections opened from now on report `list_changed` to `tx`.
@@ -296,6 +316,7 @@ impl UpstreamPool {
                 let client = UpstreamClient {
                     target: RefreshRequest { tenant: tenant.to_string(), server: server.to_string(), server_id },
                     refresh: self.refresh.clone(),
+                    progress: self.progress.clone(),
                 };
                 let connection = connect(&self.sealer, tenant, server, &row.spec, self.connect_timeout, client).await?;
                 tracing::info!(tenant, server, "connected to upstream");

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! canopy-fixture-mcp [--transport stdio|http] [--listen ADDR] [--extra-tools N] [--page-size N]
-//!                    [--allow-host HOST]... [--stateless] [--json-response]
+//!                    [--allow-host HOST]... [--stateless] [--json-response] [--conformance]
 //! ```
 //! Logs go to stderr only (`RUST_LOG`, default `warn`); stdout carries MCP in stdio mode.
 
@@ -19,6 +19,8 @@ usage: canopy-fixture-mcp [options]
   --allow-host HOST        extra accepted Host header value (repeatable; '*' = any)
   --stateless              HTTP without sessions
   --json-response          HTTP stateless: plain JSON responses instead of SSE
+  --conformance            also serve the MCP conformance suite's fixtures (test_* tools,
+                           prompts, test:// resources, completion, logging, subscriptions)
   -h, --help               this help";
 
 #[derive(Debug, PartialEq)]
@@ -47,10 +49,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
             _ => (arg.clone(), None),
         };
         let mut value = |name: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or_else(|| format!("{name} needs a value"))
+            inline.clone().or_else(|| it.next()).ok_or_else(|| format!("{name} needs a value"))
         };
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
@@ -67,8 +66,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
             }
             "--extra-tools" => {
                 let v = value("--extra-tools")?;
-                args.options.extra_tools =
-                    v.parse().map_err(|e| format!("--extra-tools {v:?}: {e}"))?;
+                args.options.extra_tools = v.parse().map_err(|e| format!("--extra-tools {v:?}: {e}"))?;
             }
             "--page-size" => {
                 let v = value("--page-size")?;
@@ -81,6 +79,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
             }
             "--stateless" => args.options.stateless = true,
             "--json-response" => args.options.json_response = true,
+            "--conformance" => args.options.conformance = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -183,6 +182,7 @@ mod tests {
             "--allow-host",
             "fixture",
             "--stateless",
+            "--conformance",
         ])
         .unwrap()
         .unwrap();
@@ -192,6 +192,7 @@ mod tests {
         assert_eq!(a.options.page_size, Some(3));
         assert_eq!(a.options.allowed_hosts, vec!["fixture".to_string()]);
         assert!(a.options.stateless);
+        assert!(a.options.conformance);
     }
 
     #[test]

@@ -166,18 +166,29 @@ async fn tool_groups_serve_their_members_and_follow_updates_and_switches() {
     assert_eq!(group["endpoint"], format!("{base}/v0/groups/claude-tools/mcp"));
 
     let expected: BTreeSet<String> = std::iter::once("fx__echo".to_string())
-        .chain(other.server().tool_definitions().iter().map(|t| format!("other__{}", t.name)).filter(|n| n != "other__fail"))
+        .chain(
+            other
+                .server()
+                .tool_definitions()
+                .iter()
+                .map(|t| format!("other__{}", t.name))
+                .filter(|n| n != "other__fail"),
+        )
         .collect();
     let endpoint = format!("{base}/groups/claude-tools/mcp");
     assert_eq!(names_on(&endpoint).await, expected);
     assert_eq!(names_on(&format!("{base}/v0/groups/claude-tools/mcp")).await, expected, "MCPJungle's path too");
     let (_, effective) = get_json(&format!("{groups}/claude-tools/effective-tools")).await;
-    let effective: BTreeSet<String> = effective.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
+    let effective: BTreeSet<String> =
+        effective.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(effective, expected);
 
     let client = mcp_client(&endpoint).await;
     let add = client
-        .call_tool(CallToolRequestParams::new("other__add").with_arguments(json!({"a": 1, "b": 2}).as_object().unwrap().clone()))
+        .call_tool(
+            CallToolRequestParams::new("other__add")
+                .with_arguments(json!({"a": 1, "b": 2}).as_object().unwrap().clone()),
+        )
         .await
         .unwrap();
     assert_eq!(add.structured_content, Some(json!({"sum": 3.0})));
@@ -213,5 +224,64 @@ async fn tool_groups_serve_their_members_and_follow_updates_and_switches() {
         r.status() == 404
     })
     .await;
+    d.terminate("all").await;
+}
+
+#[derive(Clone, Default)]
+struct ProgressClient {
+    seen: Arc<std::sync::Mutex<Vec<rmcp::model::ProgressNotificationParam>>>,
+}
+
+impl ClientHandler for ProgressClient {
+    async fn on_progress(&self, params: rmcp::model::ProgressNotificationParam, _: NotificationContext<RoleClient>) {
+        self.seen.lock().unwrap().push(params);
+    }
+}
+
+async fn start_slow_call(
+    client: &rmcp::service::RunningService<RoleClient, ProgressClient>,
+    ms: u64,
+    steps: u64,
+) -> rmcp::service::RequestHandle<RoleClient> {
+    let params = CallToolRequestParams::new("fx__slow")
+        .with_arguments(json!({"ms": ms, "steps": steps}).as_object().unwrap().clone());
+    client
+        .send_request_with_option(
+            rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(params)),
+            rmcp::service::PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn progress_comes_back_under_the_clients_token_and_cancellation_reaches_the_upstream() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("all", &["start"]).await;
+    let upstream = fixture().await;
+    register(&base, "fx", &upstream.url()).await;
+    let handler = ProgressClient::default();
+    let seen = handler.seen.clone();
+    let client = handler.serve(StreamableHttpClientTransport::from_uri(format!("{base}/mcp"))).await.unwrap();
+
+    let call = start_slow_call(&client, 300, 3).await;
+    let token = call.progress_token.clone();
+    let result = call.await_response().await.unwrap();
+    assert!(matches!(result, rmcp::model::ServerResult::CallToolResult(_)), "{result:?}");
+    eventually(Duration::from_secs(2), || async { seen.lock().unwrap().len() >= 3 }).await;
+    let progress: Vec<(f64, Option<f64>)> = seen.lock().unwrap().iter().map(|p| (p.progress, p.total)).collect();
+    assert_eq!(progress, vec![(1.0, Some(3.0)), (2.0, Some(3.0)), (3.0, Some(3.0))]);
+    assert!(
+        seen.lock().unwrap().iter().all(|p| p.progress_token == token),
+        "the client's own token, not the upstream's"
+    );
+
+    // A cancelled call is cancelled upstream too.
+    let before = upstream.stats().cancelled_calls();
+    let call = start_slow_call(&client, 10_000, 10).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    call.cancel(Some("changed my mind".into())).await.unwrap();
+    eventually(Duration::from_secs(3), || async { upstream.stats().cancelled_calls() > before }).await;
+    let _ = client.cancel().await;
     d.terminate("all").await;
 }

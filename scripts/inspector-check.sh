@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# scripts/inspector-check.sh: real-client proof that Canopy's gateway serves an upstream's tools.
+#
+# Builds `canopy` and `canopy-fixture-mcp` (debug), creates a fresh database and a unique NATS
+# prefix, starts the fixture MCP server (Streamable HTTP, 3 extra tools, pages of 2) and
+# `canopy start` on free ports, registers the fixture as `fx`, then, with the official MCP
+# Inspector CLI (Node, installed by scripts/lib/node-tools.sh):
+#   - tools/list through http://CANOPY/mcp must list all 8 fixture tools as fx__*;
+#   - tools/call fx__echo message=hello must return "hello".
+# Stops everything it started, drops the database, deletes the NATS streams, and exits non-zero
+# with a clear message on any failure.
+#
+# Environment: CANOPY_DATABASE_URL / CANOPY_NATS_URL / CANOPY_REDIS_URL (infrastructure is
+# started when absent, see scripts/lib/infra.sh); CANOPY_SKIP_BUILD=1 to use the binaries in
+# target/debug as they are; CANOPY_KEEP_LOGS=1 to keep the work directory.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source-path=SCRIPTDIR source=lib/infra.sh
+. scripts/lib/infra.sh
+# shellcheck source-path=SCRIPTDIR source=lib/node-tools.sh
+. scripts/lib/node-tools.sh
+
+log() { printf 'inspector-check: %s\n' "$*" >&2; }
+fail() {
+  printf 'inspector-check: FAILED: %s\n' "$*" >&2
+  exit 1
+}
+
+work=""
+fixture_pid=""
+canopy_pid=""
+db_name=""
+admin_url=""
+nats_prefix=""
+
+cleanup() {
+  local rc=$?
+  set +e
+  canopy_stop_pid canopy "$canopy_pid"
+  canopy_stop_pid fixture "$fixture_pid"
+  if [[ -n "$db_name" && -n "$admin_url" ]]; then
+    psql -X -q "$admin_url" -c "drop database if exists \"$db_name\" with (force)" >/dev/null 2>&1 \
+      || log "could not drop database $db_name"
+  fi
+  if [[ -n "$nats_prefix" ]] && command -v node >/dev/null 2>&1; then
+    canopy_nats_delete_streams "$CANOPY_NATS_URL" "$nats_prefix"
+  fi
+  if [[ -n "$work" ]]; then
+    if ((rc != 0)); then
+      for f in "$work"/*.log; do
+        [[ -f "$f" ]] || continue
+        log "---- last lines of $(basename "$f") ----"
+        tail -n 40 "$f" >&2
+      done
+    fi
+    if [[ -n "${CANOPY_KEEP_LOGS:-}" ]]; then log "logs kept in $work"; else rm -rf "$work"; fi
+  fi
+  canopy_infra_down
+  if ((rc == 0)); then log "PASSED"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+canopy_infra_up
+canopy_node_tools
+log "node $(node --version), inspector $CANOPY_INSPECTOR_VERSION"
+
+target="${CARGO_TARGET_DIR:-target}/debug"
+if [[ -z "${CANOPY_SKIP_BUILD:-}" ]]; then
+  canopy_ensure_rust_tools
+  log "building canopy and canopy-fixture-mcp (debug)"
+  # Two invocations, as the project builds them elsewhere (each keeps its own feature set
+  # cached, so neither rebuilds the other's dependencies).
+  cargo build -q -p canopy --bins || fail "cargo build -p canopy failed"
+  cargo build -q -p canopy-fixture-server --bins || fail "cargo build -p canopy-fixture-server failed"
+fi
+[[ -x "$target/canopy" && -x "$target/canopy-fixture-mcp" ]] \
+  || fail "binaries missing in $target (build them or unset CANOPY_SKIP_BUILD)"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/canopy-inspector.XXXXXX")"
+export MCP_CATALOG_PATH="$work/inspector-catalog.json" # keep the Inspector out of ~/.mcp-inspector
+
+# A fresh database next to the configured one.
+_canopy_parse_url "$CANOPY_DATABASE_URL" 5432
+db_name="canopy_inspector_$$"
+creds="${_URL_USER:-postgres}${_URL_PASS:+:$_URL_PASS}"
+host="$_URL_HOST"
+[[ "$host" == *:* ]] && host="[$host]"
+admin_url="postgres://$creds@$host:$_URL_PORT/postgres"
+db_url="postgres://$creds@$host:$_URL_PORT/$db_name"
+psql -X -q -v ON_ERROR_STOP=1 "$admin_url" -c "create database \"$db_name\"" >/dev/null \
+  || { db_name=""; fail "could not create database on $_URL_HOST:$_URL_PORT"; }
+nats_prefix="inspector_$$_$RANDOM"
+log "database $db_name, NATS prefix $nats_prefix, work dir $work"
+
+# The fixture upstream.
+fx_port="$(canopy_free_port)"
+"$target/canopy-fixture-mcp" --transport http --listen "127.0.0.1:$fx_port" \
+  --extra-tools 3 --page-size 2 >"$work/fixture.log" 2>&1 &
+fixture_pid=$!
+canopy_wait_tcp 127.0.0.1 "$fx_port" 30 "$fixture_pid" || fail "fixture did not start"
+log "fixture at http://127.0.0.1:$fx_port/mcp (pid $fixture_pid)"
+
+# Canopy, all in one.
+cp_port="$(canopy_free_port)"
+base="http://127.0.0.1:$cp_port"
+secret_key="$("$target/canopy" secret-key)" || fail "canopy secret-key failed"
+CANOPY_DATABASE_URL="$db_url" DATABASE_URL="$db_url" \
+  CANOPY_NATS_PREFIX="$nats_prefix" \
+  CANOPY_STATE_DIR="$work/state" \
+  CANOPY_SECRET_KEY="$secret_key" \
+  CANOPY_MODE=development \
+  "$target/canopy" start --listen "127.0.0.1:$cp_port" >"$work/canopy.log" 2>&1 &
+canopy_pid=$!
+canopy_wait_http "$base/readyz" 90 "$canopy_pid" || fail "canopy did not become ready"
+log "canopy ready at $base (pid $canopy_pid)"
+
+# Register the fixture as `fx`.
+reg_status="$(curl -sS -o "$work/register.json" -w '%{http_code}' -X POST "$base/api/v0/servers" \
+  -H 'content-type: application/json' \
+  -d "{\"name\":\"fx\",\"url\":\"http://127.0.0.1:$fx_port/mcp\"}")" || fail "POST /api/v0/servers: curl failed"
+log "POST /api/v0/servers -> $reg_status $(head -c 400 "$work/register.json")"
+[[ "$reg_status" == 201 ]] || fail "registering fx answered $reg_status, want 201"
+grep -q '"status":"ready"' "$work/register.json" \
+  || fail "fx registered but not ready: $(cat "$work/register.json")"
+
+mcp="$base/mcp"
+
+# 1. tools/list through the gateway.
+log "inspector --cli $mcp --transport http --method tools/list"
+canopy_inspector --cli "$mcp" --transport http --method tools/list \
+  >"$work/tools-list.json" 2>"$work/inspector-list.log" \
+  || { cat "$work/inspector-list.log" >&2; fail "Inspector tools/list failed"; }
+node - "$work/tools-list.json" <<'JS' || fail "tools/list through the gateway is missing fixture tools"
+const fs = require("fs");
+const list = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const names = (list.tools || []).map((t) => t.name);
+console.error(`inspector-check: tools/list returned ${names.length} tools: ${names.join(", ")}`);
+const want = ["echo", "add", "fail", "slow", "whoami", "extra_0", "extra_1", "extra_2"].map((n) => `fx__${n}`);
+const missing = want.filter((n) => !names.includes(n));
+if (missing.length) {
+  console.error(`inspector-check: missing: ${missing.join(", ")}`);
+  process.exit(1);
+}
+const fx = names.filter((n) => n.startsWith("fx__"));
+if (fx.length !== want.length) {
+  console.error(`inspector-check: expected exactly ${want.length} fx__ tools, got ${fx.length}`);
+  process.exit(1);
+}
+const echo = list.tools.find((t) => t.name === "fx__echo");
+console.error(`inspector-check: fx__echo = ${JSON.stringify(echo)}`);
+JS
+
+# 2. tools/call fx__echo through the gateway.
+log "inspector --cli $mcp --transport http --method tools/call --tool-name fx__echo --tool-arg message=hello"
+canopy_inspector --cli "$mcp" --transport http --method tools/call \
+  --tool-name fx__echo --tool-arg message=hello \
+  >"$work/tools-call.json" 2>"$work/inspector-call.log" \
+  || { cat "$work/inspector-call.log" >&2; fail "Inspector tools/call fx__echo failed"; }
+log "tools/call result: $(tr -d '\n ' <"$work/tools-call.json")"
+node - "$work/tools-call.json" <<'JS' || fail "tools/call fx__echo did not return \"hello\""
+const fs = require("fs");
+const r = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const text = (r.content || []).filter((c) => c.type === "text").map((c) => c.text).join("");
+if (r.isError || text !== "hello") {
+  console.error(`inspector-check: got isError=${r.isError} text=${JSON.stringify(text)}`);
+  process.exit(1);
+}
+JS
