@@ -20,10 +20,35 @@ pub struct CallRequest {
     /// Unique per call: a cancellation names it (`PREFIX.cancel.CALL_ID`).
     #[serde(default)]
     pub call_id: String,
-    /// Where the worker publishes the upstream's progress for this call ([`ProgressUpdate`]),
-    /// when the caller asked for progress.
+    /// Where the worker sends what the upstream says to the caller while the call runs
+    /// ([`ToClient`]: progress, log messages, sampling/elicitation/roots requests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress_subject: Option<String>,
+    pub client_subject: Option<String>,
+}
+
+/// What an upstream sends the caller of a call while it runs, on the call's client subject.
+/// Requests (sampling, elicitation, roots) arrive as NATS requests and are answered with a
+/// [`ClientAnswer`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ToClient {
+    Progress(ProgressUpdate),
+    /// A `notifications/message` (its params, as JSON).
+    Log {
+        params: serde_json::Value,
+    },
+    /// A server-to-client request: `sampling/createMessage`, `elicitation/create`, `roots/list`.
+    Request {
+        method: String,
+        params: serde_json::Value,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ClientAnswer {
+    Result { result: serde_json::Value },
+    Error { code: i32, message: String },
 }
 
 /// One `notifications/progress` of an upstream, on its way back to the caller, who puts its
@@ -53,6 +78,10 @@ pub enum UpstreamOp {
     ReadResource {
         uri: String,
     },
+    /// `completion/complete`, its params already in the upstream's names.
+    Complete {
+        params: serde_json::Value,
+    },
 }
 
 impl UpstreamOp {
@@ -62,6 +91,7 @@ impl UpstreamOp {
             UpstreamOp::CallTool { tool, .. } => tool,
             UpstreamOp::GetPrompt { prompt, .. } => prompt,
             UpstreamOp::ReadResource { uri } => uri,
+            UpstreamOp::Complete { .. } => "completion",
         }
     }
 
@@ -70,6 +100,7 @@ impl UpstreamOp {
             UpstreamOp::CallTool { .. } => "tools/call",
             UpstreamOp::GetPrompt { .. } => "prompts/get",
             UpstreamOp::ReadResource { .. } => "resources/read",
+            UpstreamOp::Complete { .. } => "completion/complete",
         }
     }
 }

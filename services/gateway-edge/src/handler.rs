@@ -4,6 +4,9 @@
 //! ("NAME failed: CODE: message"); protocol problems (unknown name, an upstream's own JSON-RPC
 //! error) stay JSON-RPC errors, as the upstream would have sent them.
 
+// Logging and completion capabilities of the earlier revisions are deprecated in 2026-07-28.
+#![allow(deprecated)]
+
 use crate::scope::Scope;
 use crate::EdgeState;
 use canopy_domain::server::FeatureKind;
@@ -26,11 +29,12 @@ pub struct GatewayHandler {
     tenant: TenantId,
     /// The endpoint this session belongs to, fixed by its first request.
     scope: Arc<OnceLock<Scope>>,
+    log_level: crate::relay::SessionLogLevel,
 }
 
 impl GatewayHandler {
     pub fn for_tenant(state: EdgeState, tenant: TenantId) -> Self {
-        Self { state, tenant, scope: Arc::default() }
+        Self { state, tenant, scope: Arc::default(), log_level: Arc::default() }
     }
 
     fn scope(&self, extensions: &rmcp::model::Extensions) -> Result<Scope, ErrorData> {
@@ -67,9 +71,9 @@ impl GatewayHandler {
             principal: "anonymous".into(),
             timeout_ms: self.state.call_timeout.as_millis() as u64,
             call_id: String::new(),
-            progress_subject: None,
+            client_subject: None,
         };
-        crate::relay::relay(&self.state, request, context).await
+        crate::relay::relay(&self.state, request, context, &self.log_level).await
     }
 }
 
@@ -86,7 +90,13 @@ fn protocol_error(name: &str, code: CallErrorCode, message: String) -> ErrorData
     ErrorData::new(code, format!("{name}: {message}"), None)
 }
 
-fn decode<T: serde::de::DeserializeOwned>(name: &str, result: serde_json::Value) -> Result<T, ErrorData> {
+/// An upstream result as the client's type. A session-era upstream sends no `resultType`, which
+/// 2026-07-28 clients require: a relayed result is complete, and rmcp drops the field again for
+/// clients of the earlier revisions.
+fn decode<T: serde::de::DeserializeOwned>(name: &str, mut result: serde_json::Value) -> Result<T, ErrorData> {
+    if let Some(object) = result.as_object_mut() {
+        object.entry("resultType").or_insert_with(|| serde_json::Value::String("complete".into()));
+    }
     serde_json::from_value(result)
         .map_err(|e| ErrorData::internal_error(format!("upstream result for '{name}' is malformed: {e}"), None))
 }
@@ -100,6 +110,8 @@ impl ServerHandler for GatewayHandler {
             .enable_prompts_list_changed()
             .enable_resources()
             .enable_resources_list_changed()
+            .enable_logging()
+            .enable_completions()
             .build();
         ServerConfig::new(capabilities).with_server_info(Implementation::new("canopy", env!("CARGO_PKG_VERSION")))
     }
@@ -170,6 +182,49 @@ impl ServerHandler for GatewayHandler {
                     code.as_str()
                 ))])))
             }
+        }
+    }
+
+    #[allow(deprecated)] // logging/setLevel: deprecated in 2026-07-28, used before it
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        *self.log_level.lock().expect("log level lock") = Some(request.level);
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        mut request: rmcp::model::CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CompleteResult, ErrorData> {
+        let scope = self.scope(&context.extensions)?;
+        // The reference names a prompt or resource template in the client's names: find its
+        // server and put the upstream's own name in its place.
+        let server = match &mut request.r#ref {
+            rmcp::model::Reference::Prompt(p) => {
+                let (server, name) = scope.resolve(&p.name).ok_or_else(|| unknown("prompt", &p.name))?;
+                let (server, name) = (server.to_string(), name.to_string());
+                p.name = name;
+                server
+            }
+            rmcp::model::Reference::Resource(r) => {
+                let not_found = || ErrorData::resource_not_found(format!("unknown resource '{}'", r.uri), None);
+                let (server, uri) = scope.resolve_uri(&r.uri).ok_or_else(not_found)?;
+                let (server, uri) = (server.to_string(), uri.to_string());
+                r.uri = uri;
+                server
+            }
+            _ => return Err(ErrorData::invalid_params("unsupported completion reference", None)),
+        };
+        let cached = self.state.cache.server(self.tenant.as_str(), &server).filter(|s| s.state.enabled);
+        let cached = cached.ok_or_else(|| unknown("server", &server))?;
+        let params = serde_json::to_value(&request).map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        match self.upstream(&server, cached.server_id(), UpstreamOp::Complete { params }, &context).await {
+            CallReply::Result { result } => decode(&server, result),
+            CallReply::Error { code, message } => Err(protocol_error(&server, code, message)),
         }
     }
 

@@ -72,9 +72,10 @@ async fn require_group(
     next: axum::middleware::Next,
 ) -> Response {
     let tenant = canopy_domain::TenantId::default_tenant();
-    match state.cache.group(tenant.as_str(), &group) {
-        Some(_) => next.run(request).await,
-        None => (StatusCode::NOT_FOUND, format!("no group '{group}' here")).into_response(),
+    if caught_up(|| state.cache.group(tenant.as_str(), &group).is_some()).await {
+        next.run(request).await
+    } else {
+        (StatusCode::NOT_FOUND, format!("no group '{group}' here")).into_response()
     }
 }
 
@@ -87,8 +88,26 @@ async fn require_server(
     next: axum::middleware::Next,
 ) -> Response {
     let tenant = canopy_domain::TenantId::default_tenant();
-    match state.cache.server(tenant.as_str(), &server) {
-        Some(s) if s.state.enabled => next.run(request).await,
-        _ => (StatusCode::NOT_FOUND, format!("no MCP server '{server}' here")).into_response(),
+    if caught_up(|| state.cache.server(tenant.as_str(), &server).is_some_and(|s| s.state.enabled)).await {
+        next.run(request).await
+    } else {
+        (StatusCode::NOT_FOUND, format!("no MCP server '{server}' here")).into_response()
+    }
+}
+
+/// The cache follows the event stream a few milliseconds behind the API. A client that has
+/// just created a group or registered a server, and connects at once, should not see a 404:
+/// on a miss, give the cache a moment to catch up before answering that the name is unknown.
+async fn caught_up(present: impl Fn() -> bool) -> bool {
+    const PATIENCE: Duration = Duration::from_secs(1);
+    let started = std::time::Instant::now();
+    loop {
+        if present() {
+            return true;
+        }
+        if started.elapsed() >= PATIENCE {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -162,7 +162,8 @@ async fn perform(
                     PeerRequestOptions::no_options(),
                 )
                 .await?;
-            let _route = request.progress_subject.clone().map(|s| routes.route(&handle.progress_token, s));
+            let _route = request.client_subject.clone().map(|s| routes.route(&handle.progress_token, s));
+            let _active = request.client_subject.clone().map(|s| connection.service().active.enter(s));
             let cancel_guard = CancelUpstreamOnDrop { peer: peer.clone(), id: Some(handle.id.clone()) };
             let response = handle.await_response().await;
             cancel_guard.disarm();
@@ -178,6 +179,10 @@ async fn perform(
                 GetPromptResponse::Complete(result) => json(serde_json::to_value(result)),
                 _ => Err(ServiceError::UnexpectedResponse),
             }
+        }
+        UpstreamOp::Complete { params } => {
+            let params = serde_json::from_value(params.clone()).map_err(|_| ServiceError::UnexpectedResponse)?;
+            json(serde_json::to_value(peer.complete(params).await?))
         }
         UpstreamOp::ReadResource { uri } => {
             json(serde_json::to_value(peer.read_resource(ReadResourceRequestParams::new(uri.clone())).await?))

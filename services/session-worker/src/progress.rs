@@ -1,9 +1,12 @@
-//! Progress and cancellation of calls relayed through a shared upstream connection. rmcp puts
-//! its own progress token on every request it sends upstream; this maps each such token to the
-//! subject where the call's caller listens, so an upstream's `notifications/progress` reaches
-//! the one caller whose call it belongs to, and no other.
+//! What an upstream says to the caller of a call while it runs, relayed through a shared
+//! upstream connection. rmcp puts its own progress token on every request it sends upstream;
+//! this maps each such token to the call's client subject, so `notifications/progress` reaches
+//! the one caller whose call it belongs to, and no other. Log messages and server-to-client
+//! requests carry no such marker: [`ActiveCalls`] relays them only when exactly one call is in
+//! flight on the connection, and otherwise drops (logs) or refuses (requests) them, because
+//! delivering one client's messages to another is worse than not delivering them.
 
-use canopy_mcp::call::ProgressUpdate;
+use canopy_mcp::call::{ProgressUpdate, ToClient};
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,6 +27,10 @@ impl ProgressRoutes {
         Self { nats: Some(nats), routes: Mutex::default() }
     }
 
+    pub fn nats(&self) -> Option<async_nats::Client> {
+        self.nats.clone()
+    }
+
     /// Routes progress under `token` to `subject` until the returned guard is dropped.
     pub fn route(self: &Arc<Self>, token: &ProgressToken, subject: String) -> RouteGuard {
         let key = key(token);
@@ -34,7 +41,11 @@ impl ProgressRoutes {
     pub async fn forward(&self, params: ProgressNotificationParam) {
         let subject = self.routes.lock().expect("routes lock").get(&key(&params.progress_token)).cloned();
         let (Some(subject), Some(nats)) = (subject, &self.nats) else { return };
-        let update = ProgressUpdate { progress: params.progress, total: params.total, message: params.message };
+        let update = ToClient::Progress(ProgressUpdate {
+            progress: params.progress,
+            total: params.total,
+            message: params.message,
+        });
         let _ = nats.publish(subject, serde_json::to_vec(&update).expect("updates serialise").into()).await;
     }
 }
@@ -79,5 +90,38 @@ pub struct InFlightGuard {
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
         self.owner.calls.lock().expect("in-flight lock").remove(&self.call_id);
+    }
+}
+
+/// The client subjects of the calls in flight on one upstream connection.
+#[derive(Default)]
+pub struct ActiveCalls {
+    subjects: Mutex<Vec<String>>,
+}
+
+impl ActiveCalls {
+    pub fn enter(self: &Arc<Self>, subject: String) -> ActiveGuard {
+        self.subjects.lock().expect("active lock").push(subject.clone());
+        ActiveGuard { owner: self.clone(), subject }
+    }
+
+    /// The one call this connection serves right now, if there is exactly one.
+    pub fn sole(&self) -> Option<String> {
+        let subjects = self.subjects.lock().expect("active lock");
+        (subjects.len() == 1).then(|| subjects[0].clone())
+    }
+}
+
+pub struct ActiveGuard {
+    owner: Arc<ActiveCalls>,
+    subject: String,
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        let mut subjects = self.owner.subjects.lock().expect("active lock");
+        if let Some(i) = subjects.iter().position(|s| *s == self.subject) {
+            subjects.remove(i);
+        }
     }
 }

@@ -36,6 +36,8 @@ pub struct UpstreamClient {
     target: RefreshRequest,
     refresh: Option<tokio::sync::mpsc::UnboundedSender<RefreshRequest>>,
     progress: Arc<crate::progress::ProgressRoutes>,
+    pub(crate) active: Arc<crate::progress::ActiveCalls>,
+    nats: Option<async_nats::Client>,
 }
 
 impl UpstreamClient {
@@ -46,7 +48,89 @@ impl UpstreamClient {
     }
 }
 
+impl UpstreamClient {
+    /// Asks the caller of the one call in flight to answer a server-to-client request.
+    async fn ask_caller<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<T, rmcp::ErrorData> {
+        let refuse = |m: &str| rmcp::ErrorData::internal_error(m.to_string(), None);
+        let (Some(subject), Some(nats)) = (self.active.sole(), &self.nats) else {
+            return Err(refuse(
+                "Canopy cannot tell which of its clients this request is for (the upstream connection is shared)",
+            ));
+        };
+        let request = canopy_mcp::call::ToClient::Request { method: method.to_string(), params };
+        let payload = serde_json::to_vec(&request).expect("requests serialise");
+        let reply = nats
+            .request(subject, payload.into())
+            .await
+            .map_err(|e| refuse(&format!("the client did not answer: {e}")))?;
+        match serde_json::from_slice::<canopy_mcp::call::ClientAnswer>(&reply.payload) {
+            Ok(canopy_mcp::call::ClientAnswer::Result { result }) => {
+                serde_json::from_value(result).map_err(|e| refuse(&format!("malformed answer from the client: {e}")))
+            }
+            Ok(canopy_mcp::call::ClientAnswer::Error { code, message }) => {
+                Err(rmcp::ErrorData::new(rmcp::model::ErrorCode(code), message, None))
+            }
+            Err(e) => Err(refuse(&format!("malformed answer from the client: {e}"))),
+        }
+    }
+}
+
+// Logging, sampling and roots are deprecated in the newest protocol revision, but upstreams of
+// the earlier revisions use them, and relaying them is the gateway's job.
+#[allow(deprecated)]
 impl rmcp::ClientHandler for UpstreamClient {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        // Offered to the upstream on the client's behalf; a client that lacks one answers with
+        // an error, which goes back to the upstream.
+        let capabilities: rmcp::model::ClientCapabilities =
+            serde_json::from_value(serde_json::json!({"sampling": {}, "elicitation": {}, "roots": {}}))
+                .unwrap_or_default();
+        rmcp::model::ClientConfig::new(
+            capabilities,
+            rmcp::model::Implementation::new("canopy", env!("CARGO_PKG_VERSION")),
+        )
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        let (Some(subject), Some(nats)) = (self.active.sole(), &self.nats) else {
+            tracing::debug!(server = %self.target.server, "upstream log message with no single call to relay it to");
+            return;
+        };
+        let message = canopy_mcp::call::ToClient::Log { params: serde_json::to_value(&params).unwrap_or_default() };
+        let _ = nats.publish(subject, serde_json::to_vec(&message).expect("messages serialise").into()).await;
+    }
+
+    async fn create_message(
+        &self,
+        params: rmcp::model::CreateMessageRequestParams,
+        _: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::CreateMessageResult, rmcp::ErrorData> {
+        self.ask_caller("sampling/createMessage", serde_json::to_value(&params).unwrap_or_default()).await
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: rmcp::model::ElicitRequestParams,
+        _: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
+        self.ask_caller("elicitation/create", serde_json::to_value(&params).unwrap_or_default()).await
+    }
+
+    async fn list_roots(
+        &self,
+        _: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ListRootsResult, rmcp::ErrorData> {
+        self.ask_caller("roots/list", serde_json::json!({})).await
+    }
+
     async fn on_progress(
         &self,
         params: rmcp::model::ProgressNotificationParam,
@@ -317,6 +401,8 @@ impl UpstreamPool {
                     target: RefreshRequest { tenant: tenant.to_string(), server: server.to_string(), server_id },
                     refresh: self.refresh.clone(),
                     progress: self.progress.clone(),
+                    active: Arc::default(),
+                    nats: self.progress.nats(),
                 };
                 let connection = connect(&self.sealer, tenant, server, &row.spec, self.connect_timeout, client).await?;
                 tracing::info!(tenant, server, "connected to upstream");
