@@ -19,20 +19,25 @@ status=0
 cargo nextest run --workspace --no-fail-fast "$@" || status=$?
 
 # ---------------------------------------------------------------------------------------------
-# LATER STEPS GO HERE (e.g. the MCP conformance suite via npm against a running `canopy start`).
-# Record failures in `status` rather than exiting, so the infrastructure is still torn down:
-#   run_step ... || status=$?
+# Checks beyond cargo. Each records a failure in `status` rather than exiting, so the
+# infrastructure is still torn down.
 #
 # Real MCP clients (Node >= 22.19 and the npm packages come from scripts/lib/node-tools.sh):
 # - the MCP Inspector CLI lists and calls a fixture's tools through `canopy start`;
 # - the official conformance suite (0.1.16 and the 2026-07-28 pre-release) runs against the
-#   fixture MCP server directly, with the baselines in conformance/.
-# CANOPY_SKIP_NODE_CHECKS=1 skips both (e.g. offline).
+#   fixture MCP server directly, then THROUGH Canopy (the fixture registered over HTTP and as
+#   stdio, at /servers/NAME/mcp), each with its baseline in conformance/;
+# - the TypeScript admin client generated from openapi/canopy-api.json is up to date.
+# CANOPY_SKIP_NODE_CHECKS=1 skips them (e.g. offline).
 if [[ -z "${CANOPY_SKIP_NODE_CHECKS:-}" ]]; then
   echo "canopy: MCP Inspector check (scripts/inspector-check.sh)" >&2
   scripts/inspector-check.sh || { echo "canopy: inspector check FAILED" >&2; status=1; }
   echo "canopy: MCP conformance suites against the fixture (scripts/conformance.sh --fixture-direct)" >&2
   scripts/conformance.sh --fixture-direct || { echo "canopy: conformance (fixture-direct) FAILED" >&2; status=1; }
+  echo "canopy: MCP conformance suites through the gateway (scripts/conformance-gateway.sh)" >&2
+  CANOPY_SKIP_BUILD=1 scripts/conformance-gateway.sh || { echo "canopy: conformance (through canopy) FAILED" >&2; status=1; }
+  echo "canopy: generated admin clients match openapi/ (scripts/generate-clients.sh --check)" >&2
+  scripts/generate-clients.sh --check || { echo "canopy: generated clients are stale" >&2; status=1; }
 fi
 # ---------------------------------------------------------------------------------------------
 

@@ -1,12 +1,14 @@
 //! The REST interface's types: request and response bodies of `/api/v0` and the one error
 //! envelope every route uses. No behaviour here: the API service implements these, the CLI
-//! and generated clients consume them.
+//! and generated clients consume them. Every type derives `ToSchema`, so the OpenAPI document
+//! (`openapi/canopy-api.json`) describes exactly these shapes.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// Stable error codes (Jungle Grid's, extended as needed). Clients switch on these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     Unauthorized,
@@ -37,16 +39,19 @@ impl ErrorCode {
     }
 }
 
-/// `{"ok": false, "error": {"code": "INVALID_REQUEST", "message": "..."}}`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `{"ok": false, "error": {"code": "INVALID_REQUEST", "message": "..."}}`: the body of every
+/// error answer of the REST API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorEnvelope {
+    /// Always `false`.
     pub ok: bool,
     pub error: ErrorBody,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub code: ErrorCode,
+    /// For people; clients switch on `code`.
     pub message: String,
 }
 
@@ -57,7 +62,7 @@ impl ErrorEnvelope {
 }
 
 /// MCPJungle's registration JSON (`mcpjungle register -c file.json`), accepted verbatim.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterServerRequest {
     pub name: String,
@@ -88,7 +93,7 @@ pub struct RegisterServerRequest {
 
 /// A registered server as the API shows it. Secrets never appear: header and env values and
 /// the bearer token are replaced by `"***"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ServerView {
     pub name: String,
     pub id: String,
@@ -119,24 +124,30 @@ pub struct ServerView {
 }
 
 /// A tool as `GET /api/v0/tools` lists it (MCPJungle's shape, plus the rest of the MCP tool).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ToolView {
     /// `server__tool`
     pub name: String,
     pub enabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The tool's JSON Schema for its arguments.
+    #[schema(value_type = BTreeMap<String, Value>)]
     pub input_schema: serde_json::Value,
+    /// MCP tool annotations (`readOnlyHint`, ...), as the upstream sent them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, Value>>)]
     pub annotations: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// The tool's JSON Schema for its structured result, if it declares one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, Value>>)]
     pub output_schema: Option<serde_json::Value>,
 }
 
 /// A prompt as `GET /api/v0/prompts` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PromptView {
     /// `server__prompt`
     pub name: String,
@@ -146,11 +157,23 @@ pub struct PromptView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// The MCP prompt arguments: `[{"name", "description", "required"}]`.
+    #[schema(value_type = Vec<BTreeMap<String, Value>>)]
     pub arguments: serde_json::Value,
 }
 
+/// `POST /api/v0/tools/invoke`: the tool's `server__tool` name beside its arguments, in one
+/// object (MCPJungle's body). A tool argument called `name` cannot be passed this way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InvokeToolRequest {
+    /// `server__tool`
+    pub name: String,
+    /// The tool's arguments, as top-level fields next to `name`.
+    #[serde(flatten)]
+    pub arguments: BTreeMap<String, serde_json::Value>,
+}
+
 /// `POST /api/v0/prompts/render`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenderPromptRequest {
     pub name: String,
@@ -159,7 +182,7 @@ pub struct RenderPromptRequest {
 }
 
 /// A resource or resource template as `GET /api/v0/resources` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ResourceView {
     /// `canopy://server/<upstream uri or uri template>`
     pub uri: String,
@@ -167,11 +190,12 @@ pub struct ResourceView {
     pub is_template: bool,
     pub enabled: bool,
     /// The MCP resource (or template) object as the upstream sent it.
+    #[schema(value_type = BTreeMap<String, Value>)]
     pub definition: serde_json::Value,
 }
 
 /// `POST /api/v0/resources/read`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadResourceRequest {
     /// `canopy://server/<uri>`
@@ -180,7 +204,7 @@ pub struct ReadResourceRequest {
 
 /// `POST /api/v0/groups` and `PUT /api/v0/groups/{name}`: MCPJungle's group JSON, plus the
 /// same lists for prompts (`server__prompt`) and resources (`canopy://server/<uri>`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupRequest {
     /// Required to create; on update, if given, must match the URL.
@@ -205,7 +229,7 @@ pub struct GroupRequest {
 }
 
 /// A group as the API shows it, with the MCP endpoint that serves it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct GroupView {
     pub name: String,
     pub description: String,
@@ -222,9 +246,35 @@ pub struct GroupView {
     pub updated_at: String,
 }
 
+/// `GET /healthz`: the process is alive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    /// The services this process runs: `api`, `edge`, `worker`, `poller`.
+    pub services: Vec<String>,
+    pub version: String,
+}
+
 /// `GET /readyz`: each dependency and whether it answered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Readiness {
     pub ready: bool,
+    /// Dependency name (`postgres`, `nats`, `redis`, `catalog`) to `ok`, `loading` or `error: ...`.
     pub checks: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn invoke_request_is_one_flat_object() {
+        let body = json!({"name": "calc__add", "a": 1, "b": {"c": 2}});
+        let request: InvokeToolRequest = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(request.name, "calc__add");
+        assert_eq!(request.arguments.len(), 2);
+        assert_eq!(serde_json::to_value(&request).unwrap(), body);
+    }
 }

@@ -23,7 +23,7 @@ pub async fn request(bus: &Bus, request: &CallRequest) -> CallReply {
     let payload = serde_json::to_vec(request).expect("call requests serialise");
     let wait = Duration::from_millis(request.timeout_ms + 500);
     let reply = tokio::time::timeout(wait, bus.client.request(subject, payload.into())).await;
-    let error = |code, message: String| CallReply::Error { code, message };
+    let error = |code, message: String| CallReply::Error { code, message, rpc: None };
     match reply {
         Err(_) => error(CallErrorCode::Timeout, format!("no reply within {} ms", request.timeout_ms)),
         Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {

@@ -112,7 +112,22 @@ pub enum CallReply {
     /// JSON (a tool result may itself have `isError`).
     Result { result: serde_json::Value },
     /// The call did not reach a result: the gateway reports this as a JSON-RPC / REST error.
-    Error { code: CallErrorCode, message: String },
+    Error {
+        code: CallErrorCode,
+        message: String,
+        /// With `UpstreamError`: the upstream's own JSON-RPC error, relayed as it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rpc: Option<RpcError>,
+    },
+}
+
+/// A JSON-RPC error object as an upstream sent it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RpcError {
+    pub code: i32,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,7 +183,7 @@ mod tests {
 
     #[test]
     fn reply_wire_shape() {
-        let r = CallReply::Error { code: CallErrorCode::Timeout, message: "x".into() };
+        let r = CallReply::Error { code: CallErrorCode::Timeout, message: "x".into(), rpc: None };
         assert_eq!(
             serde_json::to_value(&r).unwrap(),
             serde_json::json!({"outcome": "error", "code": "TIMEOUT", "message": "x"})

@@ -3,6 +3,7 @@
 //! holds right now.
 
 use crate::error::{from_execute, ApiError};
+use crate::openapi::{BadRequest, Conflict, GroupNameParam, InternalError, NotFound};
 use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::{Path, State};
@@ -39,7 +40,8 @@ fn domain_error(e: GroupError) -> ApiError {
 }
 
 fn group_name(name: &str) -> Result<ServerName, ApiError> {
-    ServerName::parse(name.to_string()).map_err(|e| ApiError::invalid(e.to_string().replace("server name", "group name")))
+    ServerName::parse(name.to_string())
+        .map_err(|e| ApiError::invalid(e.to_string().replace("server name", "group name")))
 }
 
 async fn show(state: &ApiState, principal: &Principal, name: &str) -> Result<GroupView, ApiError> {
@@ -49,7 +51,25 @@ async fn show(state: &ApiState, principal: &Principal, name: &str) -> Result<Gro
     Ok(view(state, &row))
 }
 
-pub async fn create(State(state): State<ApiState>, principal: Principal, body: Body) -> Result<impl IntoResponse, ApiError> {
+/// Create a group
+#[utoipa::path(
+    post,
+    path = "/api/v0/groups",
+    tag = "groups",
+    operation_id = "create_group",
+    request_body = GroupRequest,
+    responses(
+        (status = 201, description = "Created.", body = GroupView),
+        (status = 400, response = BadRequest),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
+pub async fn create(
+    State(state): State<ApiState>,
+    principal: Principal,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
     let Json(request) = body?;
     let name = group_name(&request.name)?;
     let ctx = principal.context(None, &[]);
@@ -58,10 +78,36 @@ pub async fn create(State(state): State<ApiState>, principal: Principal, body: B
     Ok((StatusCode::CREATED, Json(show(&state, &principal, name.as_str()).await?)))
 }
 
-pub async fn update(State(state): State<ApiState>, principal: Principal, Path(name): Path<String>, body: Body) -> Result<Json<GroupView>, ApiError> {
+/// Replace a group's rules
+///
+/// The body replaces every list; `name`, if given, must match the URL (groups cannot be renamed).
+#[utoipa::path(
+    put,
+    path = "/api/v0/groups/{name}",
+    tag = "groups",
+    operation_id = "update_group",
+    params(GroupNameParam),
+    request_body = GroupRequest,
+    responses(
+        (status = 200, description = "Updated.", body = GroupView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
+pub async fn update(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Json<GroupView>, ApiError> {
     let Json(request) = body?;
     if !request.name.is_empty() && request.name != name {
-        return Err(ApiError::invalid(format!("the body names group '{}', the URL '{name}'; groups cannot be renamed", request.name)));
+        return Err(ApiError::invalid(format!(
+            "the body names group '{}', the URL '{name}'; groups cannot be renamed",
+            request.name
+        )));
     }
     let ctx = principal.context(None, &[]);
     state
@@ -72,23 +118,92 @@ pub async fn update(State(state): State<ApiState>, principal: Principal, Path(na
     Ok(Json(show(&state, &principal, &name).await?))
 }
 
-pub async fn delete(State(state): State<ApiState>, principal: Principal, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+/// Delete a group
+#[utoipa::path(
+    delete,
+    path = "/api/v0/groups/{name}",
+    tag = "groups",
+    operation_id = "delete_group",
+    params(GroupNameParam),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
+pub async fn delete(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let ctx = principal.context(None, &[]);
-    state.executor.execute::<Group>(&ctx, &name, &GroupCommand::Delete).await.map_err(|e| from_execute(e, domain_error))?;
+    state
+        .executor
+        .execute::<Group>(&ctx, &name, &GroupCommand::Delete)
+        .await
+        .map_err(|e| from_execute(e, domain_error))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// List groups
+#[utoipa::path(
+    get,
+    path = "/api/v0/groups",
+    tag = "groups",
+    operation_id = "list_groups",
+    responses(
+        (status = 200, description = "Every group of the tenant.", body = [GroupView]),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result<Json<Vec<GroupView>>, ApiError> {
     let rows = canopy_readmodels::list_groups(state.pool(), &principal.tenant).await?;
     Ok(Json(rows.iter().map(|r| view(&state, r)).collect()))
 }
 
-pub async fn get(State(state): State<ApiState>, principal: Principal, Path(name): Path<String>) -> Result<Json<GroupView>, ApiError> {
+/// Get one group
+#[utoipa::path(
+    get,
+    path = "/api/v0/groups/{name}",
+    tag = "groups",
+    operation_id = "get_group",
+    params(GroupNameParam),
+    responses(
+        (status = 200, description = "The group.", body = GroupView),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+    ),
+)]
+pub async fn get(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(name): Path<String>,
+) -> Result<Json<GroupView>, ApiError> {
     Ok(Json(show(&state, &principal, &name).await?))
 }
 
-/// The tools the group's endpoint offers now: enabled, and admitted by its rule.
-pub async fn effective_tools(State(state): State<ApiState>, principal: Principal, Path(name): Path<String>) -> Result<Json<Vec<ToolView>>, ApiError> {
+/// List the tools a group's endpoint offers now
+///
+/// Enabled tools admitted by the group's rule: what an MCP client of
+/// `/v0/groups/{name}/mcp` sees in `tools/list`.
+#[utoipa::path(
+    get,
+    path = "/api/v0/groups/{name}/effective-tools",
+    tag = "groups",
+    operation_id = "group_effective_tools",
+    params(GroupNameParam),
+    responses(
+        (status = 200, description = "The tools the group's MCP endpoint offers.", body = [ToolView]),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+    ),
+)]
+pub async fn effective_tools(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<ToolView>>, ApiError> {
     let row = canopy_readmodels::get_group(state.pool(), &principal.tenant, &name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("group '{name}' does not exist")))?;

@@ -6,6 +6,7 @@
 mod commands;
 mod error;
 mod groups;
+mod openapi;
 mod principal;
 mod prompts;
 mod resources;
@@ -16,6 +17,7 @@ mod upstream;
 
 pub use commands::run_command_consumer;
 pub use error::ApiError;
+pub use openapi::{openapi, openapi_document};
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -46,6 +48,8 @@ impl ApiState {
 }
 
 /// The `/api/v0` routes. Unknown routes under it answer in the error envelope.
+/// Every route here is described in the OpenAPI document (`openapi.rs`, from the handlers'
+/// annotations); `tests/openapi.rs` fails when one is missing.
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .route("/servers", post(servers::register).get(servers::list))

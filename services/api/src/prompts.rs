@@ -1,6 +1,7 @@
 //! `/api/v0/prompts`, `/api/v0/prompt`, `/api/v0/prompts/render`: MCPJungle's prompt routes.
 
 use crate::error::ApiError;
+use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound, UpstreamError, UpstreamTimeout};
 use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::{Query, State};
@@ -10,12 +11,31 @@ use canopy_mcp::call::UpstreamOp;
 use canopy_mcp::names;
 use canopy_readmodels::PromptRow;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this server's prompts.
     server: Option<String>,
 }
 
+/// List prompts
+///
+/// Every prompt of every server, disabled ones included (see `enabled`).
+#[utoipa::path(
+    get,
+    path = "/api/v0/prompts",
+    tag = "prompts",
+    operation_id = "list_prompts",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The prompts.", body = [PromptView]),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn list(
     State(state): State<ApiState>,
     principal: Principal,
@@ -31,11 +51,27 @@ pub async fn list(
     Ok(Json(rows.iter().map(view).collect()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GetQuery {
+    /// `server__prompt`
     name: String,
 }
 
+/// Get one prompt
+#[utoipa::path(
+    get,
+    path = "/api/v0/prompt",
+    tag = "prompts",
+    operation_id = "get_prompt",
+    params(GetQuery),
+    responses(
+        (status = 200, description = "The prompt.", body = PromptView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn get(
     State(state): State<ApiState>,
     principal: Principal,
@@ -54,6 +90,26 @@ async fn find(state: &ApiState, principal: &Principal, name: &str) -> Result<Pro
         .ok_or_else(|| ApiError::not_found(format!("prompt '{name}' not found")))
 }
 
+/// Render a prompt with arguments
+///
+/// Goes through the same path as MCP `prompts/get`; a disabled prompt is refused. The answer
+/// is the MCP `GetPromptResult` (`description`, `messages`).
+#[utoipa::path(
+    post,
+    path = "/api/v0/prompts/render",
+    tag = "prompts",
+    operation_id = "render_prompt",
+    request_body = RenderPromptRequest,
+    responses(
+        (status = 200, description = "The MCP `GetPromptResult`.", body = BTreeMap<String, Value>),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+        (status = 502, response = UpstreamError),
+        (status = 504, response = UpstreamTimeout),
+    ),
+)]
 pub async fn render(
     State(state): State<ApiState>,
     principal: Principal,

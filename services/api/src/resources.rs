@@ -2,6 +2,7 @@
 //! under the same `canopy://server/<uri>` names as on `/mcp`.
 
 use crate::error::ApiError;
+use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound, UpstreamError, UpstreamTimeout};
 use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::{Query, State};
@@ -9,12 +10,30 @@ use axum::Json;
 use canopy_api_types::{ErrorCode, ReadResourceRequest, ResourceView};
 use canopy_mcp::call::UpstreamOp;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this server's resources (an unknown server has none).
     server: Option<String>,
 }
 
+/// List resources and resource templates
+///
+/// Every resource and template of every server, disabled ones included (see `enabled`).
+#[utoipa::path(
+    get,
+    path = "/api/v0/resources",
+    tag = "resources",
+    operation_id = "list_resources",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The resources and templates.", body = [ResourceView]),
+        (status = 400, response = BadRequest),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn list(
     State(state): State<ApiState>,
     principal: Principal,
@@ -35,6 +54,26 @@ pub async fn list(
     ))
 }
 
+/// Read a resource
+///
+/// Goes through the same path as MCP `resources/read`; a disabled resource or server is
+/// refused. The answer is the MCP `ReadResourceResult` (`contents`).
+#[utoipa::path(
+    post,
+    path = "/api/v0/resources/read",
+    tag = "resources",
+    operation_id = "read_resource",
+    request_body = ReadResourceRequest,
+    responses(
+        (status = 200, description = "The MCP `ReadResourceResult`.", body = BTreeMap<String, Value>),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+        (status = 502, response = UpstreamError),
+        (status = 504, response = UpstreamTimeout),
+    ),
+)]
 pub async fn read(
     State(state): State<ApiState>,
     principal: Principal,

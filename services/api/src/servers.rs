@@ -1,6 +1,7 @@
 //! `/api/v0/servers`: register (MCPJungle's JSON), list, get, deregister.
 
 use crate::error::{from_execute, ApiError};
+use crate::openapi::{BadRequest, Conflict, IdempotencyKey, InternalError, NotFound, ServerNameParam};
 use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::{Path, Query, State};
@@ -16,13 +17,37 @@ use canopy_secrets::{SealContext, Sealer};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use utoipa::IntoParams;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RegisterQuery {
+    /// Replace an existing registration of the same name (as `"force": true` in the body).
     #[serde(default)]
     force: bool,
 }
 
+/// Register an upstream MCP server
+///
+/// Takes MCPJungle's registration JSON. Secrets (bearer token, header and env values) are
+/// sealed before they are stored and never shown again. Answers once the session-worker has
+/// discovered the server's catalog, or with `status: pending` if that takes longer than the
+/// configured wait.
+#[utoipa::path(
+    post,
+    path = "/api/v0/servers",
+    tag = "servers",
+    operation_id = "register_server",
+    params(RegisterQuery, IdempotencyKey),
+    request_body = RegisterServerRequest,
+    responses(
+        (status = 201, description = "Registered.", body = ServerView),
+        (status = 200, description = "A replay of an earlier request with the same `Idempotency-Key`.", body = ServerView),
+        (status = 400, response = BadRequest),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn register(
     State(state): State<ApiState>,
     principal: Principal,
@@ -75,11 +100,35 @@ async fn wait_for_discovery(
     }
 }
 
+/// List registered servers
+#[utoipa::path(
+    get,
+    path = "/api/v0/servers",
+    tag = "servers",
+    operation_id = "list_servers",
+    responses(
+        (status = 200, description = "Every server of the tenant.", body = [ServerView]),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result<Json<Vec<ServerView>>, ApiError> {
     let rows = canopy_readmodels::list_servers(state.pool(), &principal.tenant).await?;
     Ok(Json(rows.iter().map(view).collect()))
 }
 
+/// Get one server
+#[utoipa::path(
+    get,
+    path = "/api/v0/servers/{name}",
+    tag = "servers",
+    operation_id = "get_server",
+    params(ServerNameParam),
+    responses(
+        (status = 200, description = "The server.", body = ServerView),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn get(
     State(state): State<ApiState>,
     principal: Principal,
@@ -91,6 +140,23 @@ pub async fn get(
     }
 }
 
+/// Deregister a server
+///
+/// Its tools, prompts and resources disappear from every endpoint and group.
+#[utoipa::path(
+    delete,
+    path = "/api/v0/servers/{name}",
+    tag = "servers",
+    operation_id = "deregister_server",
+    params(ServerNameParam, IdempotencyKey),
+    responses(
+        (status = 204, description = "Deregistered."),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn deregister(
     State(state): State<ApiState>,
     principal: Principal,

@@ -4,36 +4,132 @@
 //! Disabled means invisible and uncallable on every path, REST included.
 
 use crate::error::{from_execute, ApiError};
+use crate::openapi::{BadRequest, Conflict, InternalError, NotFound, ServerNameParam};
 use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::{Path, Query, State};
 use axum::Json;
+use canopy_api_types::ServerView;
 use canopy_domain::server::{FeatureKind, Server, ServerCommand, ServerError};
 use canopy_mcp::names;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EntityQuery {
+    /// One item (`server__name`; `canopy://server/<uri>` for a resource), or a server's name for
+    /// all of its items.
     entity: String,
 }
 
 type QueryResult = Result<Query<EntityQuery>, axum::extract::rejection::QueryRejection>;
 
+/// Enable a tool, or every tool of a server
+#[utoipa::path(
+    post,
+    path = "/api/v0/tools/enable",
+    tag = "tools",
+    operation_id = "enable_tools",
+    params(EntityQuery),
+    responses(
+        (status = 200, description = "The names affected.", body = [String]),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn enable_tools(s: State<ApiState>, p: Principal, q: QueryResult) -> Result<Json<Vec<String>>, ApiError> {
     toggle(s, p, q, FeatureKind::Tool, true).await
 }
+/// Disable a tool, or every tool of a server
+#[utoipa::path(
+    post,
+    path = "/api/v0/tools/disable",
+    tag = "tools",
+    operation_id = "disable_tools",
+    params(EntityQuery),
+    responses(
+        (status = 200, description = "The names affected.", body = [String]),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn disable_tools(s: State<ApiState>, p: Principal, q: QueryResult) -> Result<Json<Vec<String>>, ApiError> {
     toggle(s, p, q, FeatureKind::Tool, false).await
 }
+/// Enable a prompt, or every prompt of a server
+#[utoipa::path(
+    post,
+    path = "/api/v0/prompts/enable",
+    tag = "prompts",
+    operation_id = "enable_prompts",
+    params(EntityQuery),
+    responses(
+        (status = 200, description = "The names affected.", body = [String]),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn enable_prompts(s: State<ApiState>, p: Principal, q: QueryResult) -> Result<Json<Vec<String>>, ApiError> {
     toggle(s, p, q, FeatureKind::Prompt, true).await
 }
+/// Disable a prompt, or every prompt of a server
+#[utoipa::path(
+    post,
+    path = "/api/v0/prompts/disable",
+    tag = "prompts",
+    operation_id = "disable_prompts",
+    params(EntityQuery),
+    responses(
+        (status = 200, description = "The names affected.", body = [String]),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn disable_prompts(s: State<ApiState>, p: Principal, q: QueryResult) -> Result<Json<Vec<String>>, ApiError> {
     toggle(s, p, q, FeatureKind::Prompt, false).await
 }
+/// Enable a resource, or every resource of a server
+#[utoipa::path(
+    post,
+    path = "/api/v0/resources/enable",
+    tag = "resources",
+    operation_id = "enable_resources",
+    params(EntityQuery),
+    responses(
+        (status = 200, description = "The names affected.", body = [String]),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn enable_resources(s: State<ApiState>, p: Principal, q: QueryResult) -> Result<Json<Vec<String>>, ApiError> {
     toggle(s, p, q, FeatureKind::Resource, true).await
 }
+/// Disable a resource, or every resource of a server
+#[utoipa::path(
+    post,
+    path = "/api/v0/resources/disable",
+    tag = "resources",
+    operation_id = "disable_resources",
+    params(EntityQuery),
+    responses(
+        (status = 200, description = "The names affected.", body = [String]),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn disable_resources(
     s: State<ApiState>,
     p: Principal,
@@ -98,6 +194,20 @@ async fn toggle(
     ))
 }
 
+/// Enable a whole server
+#[utoipa::path(
+    post,
+    path = "/api/v0/servers/{name}/enable",
+    tag = "servers",
+    operation_id = "enable_server",
+    params(ServerNameParam),
+    responses(
+        (status = 200, description = "The server, now enabled.", body = ServerView),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn enable_server(
     s: State<ApiState>,
     p: Principal,
@@ -105,6 +215,22 @@ pub async fn enable_server(
 ) -> Result<Json<canopy_api_types::ServerView>, ApiError> {
     toggle_server(s, p, name, true).await
 }
+/// Disable a whole server
+///
+/// Its tools, prompts and resources disappear from every endpoint and are refused by REST.
+#[utoipa::path(
+    post,
+    path = "/api/v0/servers/{name}/disable",
+    tag = "servers",
+    operation_id = "disable_server",
+    params(ServerNameParam),
+    responses(
+        (status = 200, description = "The server, now disabled.", body = ServerView),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn disable_server(
     s: State<ApiState>,
     p: Principal,

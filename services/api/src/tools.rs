@@ -3,21 +3,41 @@
 //! in the catalog or disabled (MCPJungle's invoke ignores the flag; Canopy's does not).
 
 use crate::error::ApiError;
+use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound, UpstreamError, UpstreamTimeout};
 use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::{Query, State};
 use axum::Json;
-use canopy_api_types::{ErrorCode, ToolView};
+use canopy_api_types::{ErrorCode, InvokeToolRequest, ToolView};
 use canopy_mcp::call::UpstreamOp;
 use canopy_mcp::names;
 use canopy_readmodels::ToolRow;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this server's tools.
     server: Option<String>,
 }
 
+/// List tools
+///
+/// Every tool of every server, disabled ones included (see `enabled`).
+#[utoipa::path(
+    get,
+    path = "/api/v0/tools",
+    tag = "tools",
+    operation_id = "list_tools",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The tools.", body = [ToolView]),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn list(
     State(state): State<ApiState>,
     principal: Principal,
@@ -33,11 +53,27 @@ pub async fn list(
     Ok(Json(rows.iter().map(view).collect()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GetQuery {
+    /// `server__tool`
     name: String,
 }
 
+/// Get one tool
+#[utoipa::path(
+    get,
+    path = "/api/v0/tool",
+    tag = "tools",
+    operation_id = "get_tool",
+    params(GetQuery),
+    responses(
+        (status = 200, description = "The tool.", body = ToolView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+    ),
+)]
 pub async fn get(
     State(state): State<ApiState>,
     principal: Principal,
@@ -57,6 +93,27 @@ async fn find(state: &ApiState, principal: &Principal, name: &str) -> Result<Too
         .ok_or_else(|| ApiError::not_found(format!("tool '{name}' not found")))
 }
 
+/// Invoke a tool
+///
+/// Goes through the same path as MCP `tools/call`; a disabled tool is refused. The answer is
+/// the MCP `CallToolResult` (`content`, `structuredContent`, `isError`); a tool that fails
+/// answers 200 with `isError: true`.
+#[utoipa::path(
+    post,
+    path = "/api/v0/tools/invoke",
+    tag = "tools",
+    operation_id = "invoke_tool",
+    request_body = InvokeToolRequest,
+    responses(
+        (status = 200, description = "The MCP `CallToolResult`.", body = BTreeMap<String, Value>),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+        (status = 502, response = UpstreamError),
+        (status = 504, response = UpstreamTimeout),
+    ),
+)]
 pub async fn invoke(
     State(state): State<ApiState>,
     principal: Principal,

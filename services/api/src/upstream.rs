@@ -25,11 +25,11 @@ pub async fn request(
         principal: principal.actor.clone(),
         timeout_ms: state.call_timeout.as_millis() as u64,
         call_id: uuid::Uuid::now_v7().to_string(),
-        progress_subject: None,
+        client_subject: None,
     };
     match canopy_bus::calls::request(&state.bus, &request).await {
         CallReply::Result { result } => Ok(result),
-        CallReply::Error { code, message } => {
+        CallReply::Error { code, message, .. } => {
             Err(ApiError::new(error_code(code), format!("{shown_name} failed: {message}")))
         }
     }

@@ -40,6 +40,8 @@ enum Command {
     Version,
     /// Print a fresh secret key for secrets.key / CANOPY_SECRET_KEY.
     SecretKey,
+    /// Print the OpenAPI document of the REST API (checked in as openapi/canopy-api.json).
+    Openapi,
     /// Configuration: `defaults` prints every setting; `check` validates the effective config.
     Config {
         #[arg(value_parser = ["defaults", "check"])]
@@ -108,6 +110,10 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::SecretKey => {
             println!("{}", canopy_secrets::Sealer::generate_key());
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", canopy_api::openapi());
             Ok(())
         }
         Command::Config { action } if action == "defaults" => {

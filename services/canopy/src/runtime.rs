@@ -106,7 +106,11 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
         let state =
             canopy_gateway_edge::EdgeState { cache: cache.clone(), bus: bus.clone(), call_timeout, subscribers };
         let public_host = host_of(&config.public_base());
-        let options = canopy_gateway_edge::EdgeOptions { allowed_hosts: vec![public_host], shutdown: http.clone() };
+        let options = canopy_gateway_edge::EdgeOptions {
+            allowed_hosts: vec![public_host],
+            allowed_origins: allowed_origins(&config),
+            shutdown: http.clone(),
+        };
         app = app.merge(canopy_gateway_edge::router(state, options));
         catalog = Some(cache);
     }
@@ -164,6 +168,24 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     pool.close().await;
     tracing::info!("canopy stopped");
     Ok(())
+}
+
+/// The public URL's origin, and in development the loopback spellings of the listen address.
+fn allowed_origins(config: &Config) -> Vec<String> {
+    let base = config.public_base();
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let origin_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut origins = vec![base[..origin_end].to_string()];
+    if config.mode == canopy_config::Mode::Development {
+        let port = config.listen.port();
+        origins.extend([
+            format!("http://127.0.0.1:{port}"),
+            format!("http://localhost:{port}"),
+            format!("http://[::1]:{port}"),
+        ]);
+    }
+    origins.dedup();
+    origins
 }
 
 fn host_of(url: &str) -> String {

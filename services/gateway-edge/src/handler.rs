@@ -82,7 +82,15 @@ fn unknown(kind: &str, name: &str) -> ErrorData {
 }
 
 /// An upstream's own JSON-RPC error, or a failure to get any answer, for non-tool requests.
-fn protocol_error(name: &str, code: CallErrorCode, message: String) -> ErrorData {
+fn protocol_error(
+    name: &str,
+    code: CallErrorCode,
+    message: String,
+    rpc: Option<canopy_mcp::call::RpcError>,
+) -> ErrorData {
+    if let Some(rpc) = rpc {
+        return ErrorData::new(ErrorCode(rpc.code), rpc.message, rpc.data);
+    }
     let code = match code {
         CallErrorCode::InvalidRequest => ErrorCode::INVALID_PARAMS,
         _ => ErrorCode::INTERNAL_ERROR,
@@ -172,15 +180,55 @@ impl ServerHandler for GatewayHandler {
         let op = UpstreamOp::CallTool { tool: tool.to_string(), arguments: request.arguments };
         match self.upstream(server, cached.server_id(), op, &context).await {
             CallReply::Result { result } => Ok(CallToolResponse::Complete(decode(&name, result)?)),
-            CallReply::Error { code: CallErrorCode::UpstreamError, message } => {
-                Err(protocol_error(&name, CallErrorCode::UpstreamError, message))
+            CallReply::Error { code: CallErrorCode::UpstreamError, message, rpc } => {
+                Err(protocol_error(&name, CallErrorCode::UpstreamError, message, rpc))
             }
             CallReply::Error { code: CallErrorCode::NotFound, .. } => Err(unknown("tool", &name)),
-            CallReply::Error { code, message } => {
+            CallReply::Error { code, message, .. } => {
                 Ok(CallToolResponse::Complete(CallToolResult::error(vec![ContentBlock::text(format!(
                     "{name} failed: {}: {message}",
                     code.as_str()
                 ))])))
+            }
+        }
+    }
+
+    /// 2026-07-28 `subscriptions/listen`: whatever list changes the client asks for (rmcp
+    /// narrows it to what is advertised and drops what was not asked for).
+    fn accepted_subscription_filter(
+        &self,
+        requested: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    /// The 2026-07-28 counterpart of the session's list_changed notifications: catalog changes
+    /// visible through this endpoint go to the open listen stream.
+    async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), ErrorData> {
+        let scope = self.scope(&context.request_context().extensions)?;
+        let mut changes = self.state.cache.changes();
+        loop {
+            let change = tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                change = changes.recv() => change,
+            };
+            let change = match change {
+                Ok(c) => c,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+            };
+            if change.tenant != self.tenant.as_str() || !scope.includes(&change.server) {
+                continue;
+            }
+            let sink = context.sink();
+            for sent in [
+                sink.notify_tool_list_changed().await,
+                sink.notify_prompt_list_changed().await,
+                sink.notify_resource_list_changed().await,
+            ] {
+                if let Err(rmcp::service::SubscriptionSendError::SubscriptionClosed) = sent {
+                    return Ok(());
+                }
             }
         }
     }
@@ -224,7 +272,7 @@ impl ServerHandler for GatewayHandler {
         let params = serde_json::to_value(&request).map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         match self.upstream(&server, cached.server_id(), UpstreamOp::Complete { params }, &context).await {
             CallReply::Result { result } => decode(&server, result),
-            CallReply::Error { code, message } => Err(protocol_error(&server, code, message)),
+            CallReply::Error { code, message, rpc } => Err(protocol_error(&server, code, message, rpc)),
         }
     }
 
@@ -271,7 +319,7 @@ impl ServerHandler for GatewayHandler {
         match self.upstream(server, cached.server_id(), op, &context).await {
             CallReply::Result { result } => Ok(GetPromptResponse::Complete(decode::<GetPromptResult>(&name, result)?)),
             CallReply::Error { code: CallErrorCode::NotFound, .. } => Err(unknown("prompt", &name)),
-            CallReply::Error { code, message } => Err(protocol_error(&name, code, message)),
+            CallReply::Error { code, message, rpc } => Err(protocol_error(&name, code, message, rpc)),
         }
     }
 
@@ -358,7 +406,7 @@ impl ServerHandler for GatewayHandler {
                 Ok(ReadResourceResponse::Complete(result))
             }
             CallReply::Error { code: CallErrorCode::NotFound, .. } => Err(not_found()),
-            CallReply::Error { code, message } => Err(protocol_error(&uri, code, message)),
+            CallReply::Error { code, message, rpc } => Err(protocol_error(&uri, code, message, rpc)),
         }
     }
 }

@@ -38,6 +38,9 @@ pub struct EdgeState {
 pub struct EdgeOptions {
     /// Host header values accepted besides loopback (from the public URL).
     pub allowed_hosts: Vec<String>,
+    /// `Origin` values a browser-based client may send (the public URL's origin); any other
+    /// Origin is refused with 403 (DNS rebinding). Requests without Origin are not browsers.
+    pub allowed_origins: Vec<String>,
     pub shutdown: CancellationToken,
 }
 
@@ -47,6 +50,8 @@ pub fn router(state: EdgeState, options: EdgeOptions) -> Router {
     hosts.extend(options.allowed_hosts);
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
+        .with_allowed_origins(options.allowed_origins)
+        .enforce_origin_validation()
         .with_cancellation_token(options.shutdown.child_token());
     let factory_state = state.clone();
     let service = StreamableHttpService::new(

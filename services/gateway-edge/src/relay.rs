@@ -47,7 +47,7 @@ pub async fn relay(
         reply = canopy_bus::calls::request(bus, &request) => reply,
         _ = context.ct.cancelled() => {
             canopy_bus::calls::cancel(bus, &request.call_id).await;
-            CallReply::Error { code: CallErrorCode::Cancelled, message: "cancelled by the client".into() }
+            CallReply::Error { code: CallErrorCode::Cancelled, message: "cancelled by the client".into(), rpc: None }
         }
     };
     if let Some((stop, task)) = forwarder {

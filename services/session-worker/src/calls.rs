@@ -47,9 +47,11 @@ pub async fn serve(
         tracker.spawn(async move {
             let reply = match serde_json::from_slice::<CallRequest>(&message.payload) {
                 Ok(request) => handle(&bus, &upstreams, &in_flight, request).await,
-                Err(e) => {
-                    CallReply::Error { code: CallErrorCode::InvalidRequest, message: format!("malformed call: {e}") }
-                }
+                Err(e) => CallReply::Error {
+                    code: CallErrorCode::InvalidRequest,
+                    message: format!("malformed call: {e}"),
+                    rpc: None,
+                },
             };
             let payload = serde_json::to_vec(&reply).expect("replies serialise");
             if let Err(e) = bus.client.publish(reply_to, payload.into()).await {
@@ -162,7 +164,10 @@ async fn perform(
                     PeerRequestOptions::no_options(),
                 )
                 .await?;
-            let _route = request.client_subject.clone().map(|s| routes.route(&handle.progress_token, s));
+            let _route = match request.client_subject.clone() {
+                Some(subject) => Some(routes.route(&handle.progress_token, subject).await),
+                None => None,
+            };
             let _active = request.client_subject.clone().map(|s| connection.service().active.enter(s));
             let cancel_guard = CancelUpstreamOnDrop { peer: peer.clone(), id: Some(handle.id.clone()) };
             let response = handle.await_response().await;
@@ -191,7 +196,7 @@ async fn perform(
 }
 
 async fn call(upstreams: &UpstreamPool, in_flight: &Arc<InFlight>, request: &CallRequest) -> CallReply {
-    let error = |code, message: String| CallReply::Error { code, message };
+    let error = |code, message: String| CallReply::Error { code, message, rpc: None };
     let Ok(server_id) = request.server_id.parse::<uuid::Uuid>() else {
         return error(CallErrorCode::InvalidRequest, "server_id is not a uuid".into());
     };
@@ -210,7 +215,15 @@ async fn call(upstreams: &UpstreamPool, in_flight: &Arc<InFlight>, request: &Cal
             match perform(&connection, upstreams.progress(), request).await {
                 Ok(result) => return CallReply::Result { result },
                 Err(ServiceError::McpError(e)) => {
-                    return error(CallErrorCode::UpstreamError, format!("{} (code {})", e.message, e.code.0))
+                    return CallReply::Error {
+                        code: CallErrorCode::UpstreamError,
+                        message: format!("{} (code {})", e.message, e.code.0),
+                        rpc: Some(canopy_mcp::call::RpcError {
+                            code: e.code.0,
+                            message: e.message.to_string(),
+                            data: e.data.clone(),
+                        }),
+                    };
                 }
                 Err(e) if attempt == 0 => {
                     tracing::info!(server = %request.server, error = %e, "upstream connection failed; reconnecting");

@@ -12,10 +12,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
+/// Progress that arrived for a token before its call registered the route (an HTTP upstream
+/// can send progress before rmcp's send returns) is held until the route appears.
+const MAX_EARLY: usize = 256;
+
 #[derive(Default)]
 pub struct ProgressRoutes {
     nats: Option<async_nats::Client>,
     routes: Mutex<HashMap<String, String>>,
+    early: Mutex<std::collections::VecDeque<(String, ProgressNotificationParam)>>,
 }
 
 fn key(token: &ProgressToken) -> String {
@@ -24,29 +29,58 @@ fn key(token: &ProgressToken) -> String {
 
 impl ProgressRoutes {
     pub fn new(nats: async_nats::Client) -> Self {
-        Self { nats: Some(nats), routes: Mutex::default() }
+        Self { nats: Some(nats), routes: Mutex::default(), early: Mutex::default() }
     }
 
     pub fn nats(&self) -> Option<async_nats::Client> {
         self.nats.clone()
     }
 
-    /// Routes progress under `token` to `subject` until the returned guard is dropped.
-    pub fn route(self: &Arc<Self>, token: &ProgressToken, subject: String) -> RouteGuard {
+    /// Routes progress under `token` to `subject` until the returned guard is dropped, first
+    /// delivering whatever arrived for it early.
+    pub async fn route(self: &Arc<Self>, token: &ProgressToken, subject: String) -> RouteGuard {
         let key = key(token);
-        self.routes.lock().expect("routes lock").insert(key.clone(), subject);
+        let early: Vec<ProgressNotificationParam> = {
+            let mut routes = self.routes.lock().expect("routes lock");
+            routes.insert(key.clone(), subject.clone());
+            let mut early = self.early.lock().expect("early lock");
+            let (mine, others): (Vec<_>, Vec<_>) = early.drain(..).partition(|(k, _)| *k == key);
+            early.extend(others);
+            mine.into_iter().map(|(_, p)| p).collect()
+        };
+        for params in early {
+            self.publish(&subject, params).await;
+        }
         RouteGuard { routes: self.clone(), key }
     }
 
     pub async fn forward(&self, params: ProgressNotificationParam) {
-        let subject = self.routes.lock().expect("routes lock").get(&key(&params.progress_token)).cloned();
-        let (Some(subject), Some(nats)) = (subject, &self.nats) else { return };
+        let key = key(&params.progress_token);
+        let subject = {
+            let routes = self.routes.lock().expect("routes lock");
+            let subject = routes.get(&key).cloned();
+            if subject.is_none() {
+                let mut early = self.early.lock().expect("early lock");
+                if early.len() == MAX_EARLY {
+                    early.pop_front();
+                }
+                early.push_back((key, params.clone()));
+            }
+            subject
+        };
+        if let Some(subject) = subject {
+            self.publish(&subject, params).await;
+        }
+    }
+
+    async fn publish(&self, subject: &str, params: ProgressNotificationParam) {
+        let Some(nats) = &self.nats else { return };
         let update = ToClient::Progress(ProgressUpdate {
             progress: params.progress,
             total: params.total,
             message: params.message,
         });
-        let _ = nats.publish(subject, serde_json::to_vec(&update).expect("updates serialise").into()).await;
+        let _ = nats.publish(subject.to_string(), serde_json::to_vec(&update).expect("updates serialise").into()).await;
     }
 }
 

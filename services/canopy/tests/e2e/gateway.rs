@@ -48,6 +48,20 @@ async fn single_server_endpoint_speaks_the_upstreams_own_names() {
     );
     let _ = client.cancel().await;
 
+    // Browsers' cross-origin requests are refused (DNS rebinding); our own origin is fine.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                      "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let with_origin = |origin: String| {
+        reqwest::Client::new()
+            .post(format!("{base}/servers/fx/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("origin", origin)
+            .json(&init)
+            .send()
+    };
+    assert_eq!(with_origin("http://evil.example".into()).await.unwrap().status(), 403);
+    assert_eq!(with_origin(base.clone()).await.unwrap().status(), 200);
+
     let missing = reqwest::Client::new()
         .post(format!("{base}/servers/nope/mcp"))
         .header("accept", "application/json, text/event-stream")

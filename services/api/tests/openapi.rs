@@ -1,0 +1,328 @@
+//! The OpenAPI document against the code:
+//! - the checked-in `openapi/canopy-api.json` is exactly what the handlers' annotations generate;
+//! - every route that `router()` registers is in the document, and every `/api/v0` operation in
+//!   the document is served by `router()`.
+//!
+//! The routes are read from the router's source (every `.route("...", get(..).post(..))` under
+//! `src/`) and the document's operations are sent to a real `router()`, so that neither a route
+//! added without an annotation nor an annotation without a route can pass. No database or NATS
+//! is needed: the state points at closed loopback ports, and a handler that reaches them answers
+//! 500, which still shows the route is served.
+//!
+//! Regenerate the document: `cargo run -p canopy -- openapi > openapi/canopy-api.json`
+//! (or `CANOPY_UPDATE_OPENAPI=1 cargo test -p canopy-api --test openapi`).
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use tower::ServiceExt;
+
+const REGENERATE: &str = "cargo run -p canopy -- openapi > openapi/canopy-api.json";
+/// Where the `/api/v0` router is mounted (`Router::new().nest("/api/v0", api)` in `router()`).
+const API_PREFIX: &str = "/api/v0";
+/// Documented paths served by the `canopy` binary next to `/api/v0` (`services/canopy/src/health.rs`),
+/// not by this crate's router.
+const SERVED_ELSEWHERE: &[&str] = &["/healthz", "/readyz"];
+const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options", "trace"];
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+#[test]
+fn checked_in_document_matches_the_code() {
+    let path = repo_root().join("openapi/canopy-api.json");
+    let generated = canopy_api::openapi();
+    if std::env::var_os("CANOPY_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &generated).expect("write openapi/canopy-api.json");
+        return;
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("cannot read {}: {e}\nGenerate it from the code with:\n    {REGENERATE}", path.display())
+    });
+    if checked_in != generated {
+        let first_difference = checked_in
+            .lines()
+            .zip(generated.lines())
+            .enumerate()
+            .find(|(_, (a, b))| a != b)
+            .map(|(i, (a, b))| format!("first difference at line {}:\n  checked in: {a}\n  generated:  {b}", i + 1))
+            .unwrap_or_else(|| {
+                format!(
+                    "one is a prefix of the other ({} lines checked in, {} generated)",
+                    checked_in.lines().count(),
+                    generated.lines().count()
+                )
+            });
+        panic!(
+            "openapi/canopy-api.json is out of date with the code ({first_difference}).\n\
+             Regenerate it, review the diff and commit it with the change:\n    {REGENERATE}\n\
+             then regenerate the clients: scripts/generate-clients.sh"
+        );
+    }
+}
+
+/// `(METHOD, path)` of every operation in the document, with its operationId.
+fn documented_operations() -> Vec<(String, String, String)> {
+    let document: serde_json::Value = serde_json::from_str(&canopy_api::openapi()).expect("the document is JSON");
+    assert_eq!(document["openapi"], "3.1.0", "the document should be OpenAPI 3.1");
+    let mut operations = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            if METHODS.contains(&method.as_str()) {
+                let id = operation["operationId"].as_str().unwrap_or_default().to_string();
+                operations.push((method.to_uppercase(), path.clone(), id));
+            }
+        }
+    }
+    operations
+}
+
+#[test]
+fn operations_have_ids_summaries_and_error_answers() {
+    let document: serde_json::Value = serde_json::from_str(&canopy_api::openapi()).unwrap();
+    let mut ids = BTreeSet::new();
+    for (method, path, id) in documented_operations() {
+        let operation = &document["paths"][&path][method.to_lowercase()];
+        assert!(!id.is_empty(), "{method} {path} has no operationId");
+        assert!(ids.insert(id.clone()), "operationId {id} is used twice");
+        assert!(operation["summary"].as_str().is_some_and(|s| !s.is_empty()), "{method} {path} has no summary");
+        let responses = operation["responses"].as_object().expect("responses");
+        assert!(responses.keys().any(|s| s.starts_with('2')), "{method} {path} documents no success");
+        if path.starts_with(API_PREFIX) {
+            // Every API route can fail inside, and answers in the envelope when it does.
+            assert_eq!(
+                responses.get("500").and_then(|r| r["$ref"].as_str()),
+                Some("#/components/responses/InternalError"),
+                "{method} {path} should document its 500 in the error envelope"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_reference_resolves() {
+    fn walk(value: &serde_json::Value, document: &serde_json::Value, dangling: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(reference) = map.get("$ref").and_then(|r| r.as_str()) {
+                    let pointer = reference.strip_prefix('#').unwrap_or(reference);
+                    if document.pointer(pointer).is_none() {
+                        dangling.push(reference.to_string());
+                    }
+                }
+                map.values().for_each(|v| walk(v, document, dangling));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, document, dangling)),
+            _ => {}
+        }
+    }
+    let document: serde_json::Value = serde_json::from_str(&canopy_api::openapi()).unwrap();
+    let mut dangling = Vec::new();
+    walk(&document, &document, &mut dangling);
+    assert!(
+        dangling.is_empty(),
+        "references to nothing (register the type in src/openapi.rs `components`): {dangling:?}"
+    );
+}
+
+/// Every `.route("path", method(handler).method(handler))` in the crate's source, as
+/// `(METHOD, full path)`. Fails on router constructs it does not understand, rather than
+/// silently missing routes.
+fn routes_in_source() -> BTreeSet<(String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    collect_rust_files(&src, &mut files);
+    let mut routes = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = strip_line_comments(&text);
+        for construct in [".merge(", ".route_service(", ".nest_service("] {
+            assert!(
+                !code.contains(construct),
+                "{} uses `{construct}`: teach tests/openapi.rs how to find the routes it adds",
+                file.display()
+            );
+        }
+        let mut rest = code.as_str();
+        while let Some(at) = rest.find(".nest(") {
+            rest = &rest[at + ".nest(".len()..];
+            let (prefix, _) = string_literal(rest).expect("a literal path in .nest(...)");
+            assert_eq!(
+                prefix,
+                API_PREFIX,
+                "{} nests a router under {prefix}: teach tests/openapi.rs that prefix",
+                file.display()
+            );
+        }
+        let mut rest = code.as_str();
+        while let Some(at) = rest.find(".route(") {
+            rest = &rest[at + ".route(".len()..];
+            let (path, after) =
+                string_literal(rest).unwrap_or_else(|| panic!("{}: .route( without a literal path", file.display()));
+            let handlers = balanced_until_close(after);
+            let methods = method_calls(handlers);
+            assert!(!methods.is_empty(), "{}: no method found for route {path}", file.display());
+            for method in methods {
+                assert!(method != "ANY", "{}: route {path} uses any(); document each method instead", file.display());
+                routes.insert((method, format!("{API_PREFIX}{path}")));
+            }
+        }
+    }
+    assert!(routes.len() >= 20, "found only {} routes in src/: is the parser still right?", routes.len());
+    routes
+}
+
+fn collect_rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn strip_line_comments(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.trim_start().starts_with("//") {
+            true => "",
+            false => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The string literal at the start of `s` (after whitespace), and what follows it.
+fn string_literal(s: &str) -> Option<(String, &str)> {
+    let s = s.trim_start().strip_prefix('"')?;
+    let end = s.find('"')?;
+    Some((s[..end].to_string(), &s[end + 1..]))
+}
+
+/// `s` up to the parenthesis that closes the call it is inside.
+fn balanced_until_close(s: &str) -> &str {
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 0 => return &s[..i],
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    panic!("unbalanced parentheses after .route(")
+}
+
+/// The HTTP methods named by `get(..)`, `.post(..)`, `axum::routing::put(..)`, ... in a
+/// method-router expression.
+fn method_calls(expr: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let bytes = expr.as_bytes();
+    for name in METHODS.iter().chain(&["any"]) {
+        let call = format!("{name}(");
+        let mut from = 0;
+        while let Some(at) = expr[from..].find(&call) {
+            let start = from + at;
+            let preceded_by_ident = start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+            if !preceded_by_ident {
+                found.push(name.to_uppercase());
+            }
+            from = start + call.len();
+        }
+    }
+    found
+}
+
+#[test]
+fn every_route_is_documented_and_every_api_operation_is_routed() {
+    let routed = routes_in_source();
+    let documented: BTreeSet<(String, String)> = documented_operations()
+        .into_iter()
+        .filter(|(_, path, _)| !SERVED_ELSEWHERE.contains(&path.as_str()))
+        .map(|(method, path, _)| (method, path))
+        .collect();
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes registered in router() but missing from the OpenAPI document: {undocumented:?}\n\
+         Annotate the handler with #[utoipa::path(...)], list it in `paths(...)` in src/openapi.rs, \
+         then: {REGENERATE}"
+    );
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        unrouted.is_empty(),
+        "operations in the OpenAPI document that router() does not register: {unrouted:?}\n\
+         Fix the #[utoipa::path] annotation's method or path (or SERVED_ELSEWHERE in this test)."
+    );
+}
+
+/// An `ApiState` whose database and NATS are closed loopback ports: routing and request
+/// validation work, anything that reaches a dependency fails fast with a 500.
+async fn offline_state() -> canopy_api::ApiState {
+    use canopy_eventstore::{CommandExecutor, EventStore};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_millis(300))
+        .connect_lazy("postgres://probe@127.0.0.1:9/probe")
+        .unwrap();
+    let client =
+        async_nats::ConnectOptions::new().retry_on_initial_connect().connect("nats://127.0.0.1:9").await.unwrap();
+    canopy_api::ApiState {
+        executor: CommandExecutor::new(EventStore::new(pool), Arc::new(canopy_readmodels::CanopyProjector)),
+        bus: canopy_bus::Bus {
+            jetstream: async_nats::jetstream::new(client.clone()),
+            client,
+            subjects: canopy_bus::Subjects::new("openapi-probe"),
+        },
+        sealer: canopy_secrets::Sealer::from_bytes(&[7u8; 32]).unwrap(),
+        discovery_wait: Duration::from_millis(10),
+        call_timeout: Duration::from_millis(100),
+        public_url: "http://127.0.0.1:9".into(),
+    }
+}
+
+/// Sends `method path` (empty body, no query) to `router()` and says whether a route took it,
+/// rather than the "no route" fallback or a 405.
+async fn is_routed(router: &axum::Router, method: &str, path: &str) -> Result<StatusCode, String> {
+    let request = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).unwrap())
+        .uri(path)
+        .body(Body::empty())
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let body = String::from_utf8_lossy(&body);
+    if status == StatusCode::METHOD_NOT_ALLOWED || (status == StatusCode::NOT_FOUND && body.contains("no route")) {
+        return Err(format!("{status} {body}"));
+    }
+    Ok(status)
+}
+
+#[tokio::test]
+async fn every_documented_api_operation_is_served_by_the_router() {
+    let router = canopy_api::router(offline_state().await);
+    // The detector itself: an unknown path and a wrong method are not "routed".
+    assert!(is_routed(&router, "GET", "/api/v0/no-such-route").await.is_err());
+    assert!(is_routed(&router, "PATCH", "/api/v0/servers").await.is_err());
+    let mut missing = Vec::new();
+    for (method, path, id) in documented_operations() {
+        if SERVED_ELSEWHERE.contains(&path.as_str()) {
+            continue;
+        }
+        let concrete = path.replace("{name}", "openapi-probe");
+        assert!(!concrete.contains('{'), "{path}: give this test a value for its path parameter");
+        if let Err(answer) = is_routed(&router, &method, &concrete).await {
+            missing.push(format!("{method} {path} ({id}): {answer}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "documented operations that router() does not serve:\n  {}\nFix the #[utoipa::path] annotation or the route.",
+        missing.join("\n  ")
+    );
+}
