@@ -109,6 +109,11 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
         let options = canopy_gateway_edge::EdgeOptions {
             allowed_hosts: vec![public_host],
             allowed_origins: allowed_origins(&config),
+            stores: Some(canopy_gateway_edge::RedisStores::new(
+                redis.clone(),
+                &config.nats.prefix,
+                Duration::from_secs(24 * 60 * 60),
+            )),
             shutdown: http.clone(),
         };
         app = app.merge(canopy_gateway_edge::router(state, options));

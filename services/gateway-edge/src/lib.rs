@@ -7,12 +7,14 @@
 
 mod cache;
 mod handler;
+mod redis_store;
 mod relay;
 mod scope;
 mod subscribers;
 
 pub use cache::{run_catalog_sync, CatalogCache};
 pub use handler::GatewayHandler;
+pub use redis_store::RedisStores;
 pub use scope::Scope;
 pub use subscribers::{run_notifier, Subscribers};
 
@@ -41,6 +43,9 @@ pub struct EdgeOptions {
     /// `Origin` values a browser-based client may send (the public URL's origin); any other
     /// Origin is refused with 403 (DNS rebinding). Requests without Origin are not browsers.
     pub allowed_origins: Vec<String>,
+    /// Where sessions and SSE events live, so any edge serves any session; `None` keeps them
+    /// in this process (one edge only).
+    pub stores: Option<redis_store::RedisStores>,
     pub shutdown: CancellationToken,
 }
 
@@ -53,10 +58,16 @@ pub fn router(state: EdgeState, options: EdgeOptions) -> Router {
         .with_allowed_origins(options.allowed_origins)
         .enforce_origin_validation()
         .with_cancellation_token(options.shutdown.child_token());
+    let mut config = config;
+    let mut sessions = LocalSessionManager::default();
+    if let Some(stores) = options.stores {
+        config.session_store = Some(Arc::new(stores.clone()));
+        sessions = sessions.with_event_store(Arc::new(stores));
+    }
     let factory_state = state.clone();
     let service = StreamableHttpService::new(
         move || Ok(GatewayHandler::for_tenant(factory_state.clone(), canopy_domain::TenantId::default_tenant())),
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(sessions),
         config,
     );
     let per_server = Router::new()

@@ -4,6 +4,7 @@
 mod cli;
 mod gateway;
 mod harness;
+mod stateless;
 mod stdio;
 
 use harness::*;
