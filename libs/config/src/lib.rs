@@ -68,6 +68,7 @@ pub struct RedisConfig {
 pub struct GatewayConfig {
     pub call_timeout_secs: u64,
     pub discovery_wait_secs: u64,
+    pub page_size: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +120,7 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_REDIS_URL", "redis.url"),
     ("CANOPY_CALL_TIMEOUT_SECS", "gateway.call_timeout_secs"),
     ("CANOPY_DISCOVERY_WAIT_SECS", "gateway.discovery_wait_secs"),
+    ("CANOPY_PAGE_SIZE", "gateway.page_size"),
     ("CANOPY_UPSTREAM_CONNECT_TIMEOUT_SECS", "worker.upstream_connect_timeout_secs"),
     ("CANOPY_UPSTREAM_IDLE_TIMEOUT_SECS", "worker.upstream_idle_timeout_secs"),
     ("SESSION_IDLE_TIMEOUT_SEC", "worker.upstream_idle_timeout_secs"),

@@ -103,8 +103,13 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
         ));
         let subscribers = Arc::new(canopy_gateway_edge::Subscribers::default());
         tasks.spawn(canopy_gateway_edge::run_notifier(cache.clone(), subscribers.clone(), background.clone()));
-        let state =
-            canopy_gateway_edge::EdgeState { cache: cache.clone(), bus: bus.clone(), call_timeout, subscribers };
+        let state = canopy_gateway_edge::EdgeState {
+            cache: cache.clone(),
+            bus: bus.clone(),
+            call_timeout,
+            subscribers,
+            page_size: config.gateway.page_size,
+        };
         let public_host = host_of(&config.public_base());
         let options = canopy_gateway_edge::EdgeOptions {
             allowed_hosts: vec![public_host],

@@ -142,7 +142,7 @@ impl ServerHandler for GatewayHandler {
 
     async fn list_tools(
         &self,
-        _: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
@@ -161,7 +161,11 @@ impl ServerHandler for GatewayHandler {
                     }),
             );
         }
-        Ok(ListToolsResult::with_all_items(tools))
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (items, next) = crate::paging::page(tools, cursor, self.state.page_size)?;
+        let mut result = ListToolsResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
     }
 
     async fn call_tool(
@@ -278,7 +282,7 @@ impl ServerHandler for GatewayHandler {
 
     async fn list_prompts(
         &self,
-        _: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
@@ -297,7 +301,11 @@ impl ServerHandler for GatewayHandler {
                     }),
             );
         }
-        Ok(ListPromptsResult::with_all_items(prompts))
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (items, next) = crate::paging::page(prompts, cursor, self.state.page_size)?;
+        let mut result = ListPromptsResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
     }
 
     async fn get_prompt(
@@ -325,7 +333,7 @@ impl ServerHandler for GatewayHandler {
 
     async fn list_resources(
         &self,
-        _: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
@@ -344,12 +352,16 @@ impl ServerHandler for GatewayHandler {
                     }),
             );
         }
-        Ok(ListResourcesResult::with_all_items(resources))
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (items, next) = crate::paging::page(resources, cursor, self.state.page_size)?;
+        let mut result = ListResourcesResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
     }
 
     async fn list_resource_templates(
         &self,
-        _: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
@@ -368,7 +380,11 @@ impl ServerHandler for GatewayHandler {
                     }),
             );
         }
-        Ok(ListResourceTemplatesResult::with_all_items(templates))
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (items, next) = crate::paging::page(templates, cursor, self.state.page_size)?;
+        let mut result = ListResourceTemplatesResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
     }
 
     async fn read_resource(

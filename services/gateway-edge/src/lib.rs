@@ -7,6 +7,7 @@
 
 mod cache;
 mod handler;
+mod paging;
 mod redis_store;
 mod relay;
 mod scope;
@@ -35,6 +36,8 @@ pub struct EdgeState {
     pub bus: Bus,
     pub call_timeout: Duration,
     pub subscribers: Arc<Subscribers>,
+    /// Items per page of the lists the edge serves.
+    pub page_size: usize,
 }
 
 pub struct EdgeOptions {

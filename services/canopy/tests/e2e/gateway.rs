@@ -74,6 +74,36 @@ async fn single_server_endpoint_speaks_the_upstreams_own_names() {
 }
 
 #[tokio::test]
+async fn aggregated_lists_are_paged_with_cursors_the_gateway_mints() {
+    let mut d = Deployment::new().await;
+    std::env::set_var("CANOPY_PAGE_SIZE", "3");
+    let base = d.spawn("all", &["start"]).await;
+    std::env::remove_var("CANOPY_PAGE_SIZE");
+    let upstream = fixture().await;
+    register(&base, "fx", &upstream.url()).await;
+    let client = mcp_client(&format!("{base}/mcp")).await;
+    let first = client.list_tools(None).await.unwrap();
+    assert_eq!(first.tools.len(), 3);
+    let cursor = first.next_cursor.clone().expect("more pages");
+    let all = client.list_all_tools().await.unwrap();
+    assert_eq!(all.len(), 10, "following every cursor gives every tool once");
+    let names: BTreeSet<String> = all.iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(names.len(), 10);
+    let second = client
+        .list_tools(Some(rmcp::model::PaginatedRequestParams::default().with_cursor(Some(cursor))))
+        .await
+        .unwrap();
+    assert_eq!(second.tools.len(), 3);
+    assert!(second.tools.iter().all(|t| !first.tools.contains(t)));
+    let bad = client
+        .list_tools(Some(rmcp::model::PaginatedRequestParams::default().with_cursor(Some("forged".into()))))
+        .await;
+    assert!(bad.is_err(), "a cursor the gateway did not mint is refused");
+    let _ = client.cancel().await;
+    d.terminate("all").await;
+}
+
+#[tokio::test]
 async fn disabled_tools_and_servers_vanish_from_every_path() {
     let mut d = Deployment::new().await;
     let base = d.spawn("all", &["start"]).await;
