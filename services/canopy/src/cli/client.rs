@@ -180,6 +180,11 @@ impl Registry {
         self.send(request).await
     }
 
+    /// PUTs `body` as JSON (a group's new rules).
+    pub async fn put(&self, segments: &[&str], body: &Value) -> anyhow::Result<Value> {
+        self.send(self.http.put(self.url(segments, &[])).json(body)).await
+    }
+
     pub async fn delete(&self, segments: &[&str]) -> anyhow::Result<Value> {
         self.send(self.http.delete(self.url(segments, &[]))).await
     }

@@ -1,16 +1,22 @@
 //! The client verbs of the `canopy` binary, MCPJungle's CLI against Canopy's `/api/v0`:
-//! `register`, `deregister`, `list servers|tools`, `get server`, `usage`, `invoke`,
-//! `enable`/`disable tool|server|prompt|resource`.
+//! `register`, `deregister`, `list servers|tools|prompts|resources|groups`,
+//! `get server|prompt|group`, `usage`, `invoke [--group]`, `read resource`,
+//! `create|update|delete group`, `enable`/`disable tool|server|prompt|resource`, `export`.
 //!
 //! Layout: `client` (registry URL, `~/.canopy.conf`, HTTP and error mapping), one file per
-//! verb family (`servers`, `tools`, `toggles`), `output` (tables, schemas, call results). A new verb is
+//! verb family (`servers`, `tools`, `prompts`, `resources`, `groups`, `toggles`, `export`),
+//! `output` (tables, schemas, call results, prompt messages, resource contents). A new verb is
 //! a variant here plus one `async fn(&Ctx, ...)` in its family's file: call
-//! `ctx.registry.get/post/delete`, then `ctx.show(raw, |raw| text)` (the API's JSON under
+//! `ctx.registry.get/post/put/delete`, then `ctx.show(raw, |raw| text)` (the API's JSON under
 //! `--json`, else the text).
 //! Errors surface through `main` as `canopy: CODE: message` with exit status 1.
 
 pub mod client;
+pub mod export;
+pub mod groups;
 pub mod output;
+pub mod prompts;
+pub mod resources;
 pub mod servers;
 pub mod toggles;
 pub mod tools;
@@ -38,7 +44,7 @@ pub enum ClientCommand {
         /// Server name.
         name: String,
     },
-    /// List servers or tools.
+    /// List servers, tools, prompts, resources or groups.
     #[command(subcommand)]
     List(ListCommand),
     /// Show one entity in detail.
@@ -51,6 +57,21 @@ pub enum ClientCommand {
     },
     /// Call a tool through Canopy and print its result; exits 1 when the tool reports an error.
     Invoke(tools::InvokeArgs),
+    /// Read a resource's contents through Canopy.
+    #[command(subcommand)]
+    Read(ReadCommand),
+    /// Create a tool group from its JSON file.
+    #[command(subcommand)]
+    Create(CreateCommand),
+    /// Update a tool group in place from its JSON file.
+    #[command(subcommand)]
+    Update(UpdateCommand),
+    /// Delete a tool group; its endpoint stops serving.
+    #[command(subcommand)]
+    Delete(DeleteCommand),
+    /// Print (or write) every server registration and group as one JSON document, to edit and
+    /// apply again; secrets are exported as "***" placeholders.
+    Export(export::ExportArgs),
     /// Enable a tool, prompt, resource, every one of a server's, or a whole server.
     #[command(subcommand)]
     Enable(Toggle),
@@ -76,12 +97,29 @@ pub enum Toggle {
 pub enum ListCommand {
     /// Registered MCP servers.
     Servers,
-    /// Tools of every server, or of one.
+    /// Tools of every server, of one, or of a group.
     Tools {
         /// Only this server's tools.
+        #[arg(long, conflicts_with = "group")]
+        server: Option<String>,
+        /// Only the tools this group's endpoint offers now.
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// Prompts of every server, or of one.
+    Prompts {
+        /// Only this server's prompts.
         #[arg(long)]
         server: Option<String>,
     },
+    /// Resources and resource templates of every server, or of one.
+    Resources {
+        /// Only this server's resources.
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Tool groups and their endpoints.
+    Groups,
 }
 
 #[derive(Subcommand, Debug)]
@@ -89,6 +127,40 @@ pub enum GetCommand {
     /// A registered server's configuration and status (secrets shown as ***).
     Server {
         /// Server name.
+        name: String,
+    },
+    /// Render a prompt with arguments and print its messages.
+    Prompt(prompts::GetPromptArgs),
+    /// A tool group's rules, endpoint and the tools it offers now.
+    Group {
+        /// Group name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReadCommand {
+    /// Print a resource's contents: text as it is, binary as its type and size.
+    Resource(resources::ReadResourceArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CreateCommand {
+    /// A tool group, from -c FILE (MCPJungle's group JSON); prints its endpoint.
+    Group(groups::GroupFileArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UpdateCommand {
+    /// A tool group, from -c FILE naming it; the file's rules replace the group's.
+    Group(groups::GroupFileArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeleteCommand {
+    /// A tool group.
+    Group {
+        /// Group name.
         name: String,
     },
 }
@@ -124,10 +196,22 @@ pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result
         ClientCommand::Register(args) => servers::register(&ctx, args).await,
         ClientCommand::Deregister { name } => servers::deregister(&ctx, name).await,
         ClientCommand::List(ListCommand::Servers) => servers::list(&ctx).await,
-        ClientCommand::List(ListCommand::Tools { server }) => tools::list(&ctx, server.as_deref()).await,
+        ClientCommand::List(ListCommand::Tools { server, group }) => {
+            tools::list(&ctx, server.as_deref(), group.as_deref()).await
+        }
+        ClientCommand::List(ListCommand::Prompts { server }) => prompts::list(&ctx, server.as_deref()).await,
+        ClientCommand::List(ListCommand::Resources { server }) => resources::list(&ctx, server.as_deref()).await,
+        ClientCommand::List(ListCommand::Groups) => groups::list(&ctx).await,
         ClientCommand::Get(GetCommand::Server { name }) => servers::get(&ctx, name).await,
+        ClientCommand::Get(GetCommand::Prompt(args)) => prompts::get(&ctx, args).await,
+        ClientCommand::Get(GetCommand::Group { name }) => groups::get(&ctx, name).await,
         ClientCommand::Usage { name } => tools::usage(&ctx, name).await,
         ClientCommand::Invoke(args) => tools::invoke(&ctx, args).await,
+        ClientCommand::Read(ReadCommand::Resource(args)) => resources::read(&ctx, args).await,
+        ClientCommand::Create(CreateCommand::Group(args)) => groups::create(&ctx, args).await,
+        ClientCommand::Update(UpdateCommand::Group(args)) => groups::update(&ctx, args).await,
+        ClientCommand::Delete(DeleteCommand::Group { name }) => groups::delete(&ctx, name).await,
+        ClientCommand::Export(args) => export::export(&ctx, args).await,
         ClientCommand::Enable(what) => toggles::toggle(&ctx, what, true).await,
         ClientCommand::Disable(what) => toggles::toggle(&ctx, what, false).await,
     }

@@ -1,6 +1,7 @@
 //! Output formatting for the client verbs: aligned tables, one-line truncation, JSON Schema
-//! rendered as a parameter list, and MCP tool-call results rendered for a terminal. Pure
-//! functions from values to strings, so each is unit-tested without a server.
+//! rendered as a parameter list, and MCP tool-call results, rendered prompts and resource
+//! contents for a terminal. Pure functions from values to strings, so each is unit-tested
+//! without a server.
 
 use serde_json::Value;
 
@@ -163,38 +164,10 @@ pub fn call_result(result: &Value) -> String {
     let structured = result.get("structuredContent").filter(|s| !s.is_null());
     let mut structured_shown = false;
     for block in blocks {
-        let line = match block["type"].as_str().unwrap_or("") {
-            "text" => {
-                let text = block["text"].as_str().unwrap_or("");
-                if let Some(s) = structured {
-                    structured_shown |= serde_json::from_str::<Value>(text).ok().as_ref() == Some(s);
-                }
-                text.to_string()
-            }
-            kind @ ("image" | "audio") => format!(
-                "[{kind}: {}, {} bytes]",
-                block["mimeType"].as_str().unwrap_or("unknown type"),
-                block["data"].as_str().map_or(0, |d| d.len() / 4 * 3)
-            ),
-            "resource_link" => format!(
-                "[resource link: {}{}]",
-                block["uri"].as_str().unwrap_or("?"),
-                block["name"].as_str().map(|n| format!(" ({n})")).unwrap_or_default()
-            ),
-            "resource" => {
-                let r = &block["resource"];
-                let uri = r["uri"].as_str().unwrap_or("?");
-                match r["text"].as_str() {
-                    Some(text) => format!("[resource: {uri}]\n{text}"),
-                    None => format!("[resource: {uri}, {} blob]", r["mimeType"].as_str().unwrap_or("binary")),
-                }
-            }
-            _ => json(block),
-        };
-        out.push_str(&line);
-        if !line.ends_with('\n') {
-            out.push('\n');
+        if let (Some(s), Some(text)) = (structured, block["text"].as_str().filter(|_| block["type"] == "text")) {
+            structured_shown |= serde_json::from_str::<Value>(text).ok().as_ref() == Some(s);
         }
+        push_line(&mut out, &content_block(block));
     }
     if let (Some(s), false) = (structured, structured_shown) {
         out.push_str("structured content:\n");
@@ -202,6 +175,103 @@ pub fn call_result(result: &Value) -> String {
         out.push('\n');
     }
     out
+}
+
+/// One MCP content block (of a tool result or a prompt message): text as it is, anything
+/// else as a one-line description.
+pub fn content_block(block: &Value) -> String {
+    match block["type"].as_str().unwrap_or("") {
+        "text" => block["text"].as_str().unwrap_or("").to_string(),
+        kind @ ("image" | "audio") => format!(
+            "[{kind}: {}, {} bytes]",
+            block["mimeType"].as_str().unwrap_or("unknown type"),
+            block["data"].as_str().map_or(0, base64_size)
+        ),
+        "resource_link" => format!(
+            "[resource link: {}{}]",
+            block["uri"].as_str().unwrap_or("?"),
+            block["name"].as_str().map(|n| format!(" ({n})")).unwrap_or_default()
+        ),
+        "resource" => {
+            let r = &block["resource"];
+            let uri = r["uri"].as_str().unwrap_or("?");
+            match r["text"].as_str() {
+                Some(text) => format!("[resource: {uri}]\n{text}"),
+                None => format!("[resource: {uri}, {} blob]", r["mimeType"].as_str().unwrap_or("binary")),
+            }
+        }
+        _ => json(block),
+    }
+}
+
+/// The size of the data a base64 string encodes (padding and whitespace accounted for).
+pub fn base64_size(data: &str) -> usize {
+    let chars = data.chars().filter(|c| !c.is_whitespace()).count();
+    let padding = data.trim_end().chars().rev().take_while(|&c| c == '=').count().min(2);
+    (chars / 4 * 3 + (chars % 4).saturating_sub(1)).saturating_sub(padding)
+}
+
+/// An MCP `GetPromptResult`: the prompt's name and description, then each message as
+/// `Message N (role):` and its content.
+pub fn prompt_result(name: &str, result: &Value) -> String {
+    let mut out = format!("Prompt: {name}\n");
+    if let Some(d) = result["description"].as_str().filter(|d| !d.trim().is_empty()) {
+        out.push_str(&format!("Description: {}\n", d.trim()));
+    }
+    let messages = result["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    if messages.is_empty() {
+        out.push_str("\nThe prompt has no messages.\n");
+    }
+    for (i, message) in messages.iter().enumerate() {
+        out.push_str(&format!("\nMessage {} ({}):\n", i + 1, message["role"].as_str().unwrap_or("unknown role")));
+        // One content block per message in the specification; a list is shown block by block.
+        match &message["content"] {
+            Value::Array(blocks) => blocks.iter().for_each(|b| push_line(&mut out, &content_block(b))),
+            block => push_line(&mut out, &content_block(block)),
+        }
+    }
+    out
+}
+
+/// An MCP `ReadResourceResult`: text contents as they are, blobs as a note of their type and
+/// size. With more than one content, each is headed by `[uri, mime type]`.
+pub fn resource_contents(result: &Value) -> String {
+    let contents = result["contents"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    if contents.is_empty() {
+        return "The resource has no contents.\n".into();
+    }
+    let mut out = String::new();
+    for (i, content) in contents.iter().enumerate() {
+        let mime = content["mimeType"].as_str();
+        if contents.len() > 1 {
+            if i > 0 {
+                out.push('\n');
+            }
+            let uri = content["uri"].as_str().unwrap_or("?");
+            out.push_str(&format!("[{uri}{}]\n", mime.map(|m| format!(", {m}")).unwrap_or_default()));
+        }
+        match (content["text"].as_str(), content["blob"].as_str()) {
+            (Some(text), _) => push_line(&mut out, text),
+            (None, Some(blob)) => push_line(
+                &mut out,
+                &format!(
+                    "[blob: {}, {} bytes; --json shows it base64-encoded]",
+                    mime.unwrap_or("unknown type"),
+                    base64_size(blob)
+                ),
+            ),
+            (None, None) => push_line(&mut out, &json(content)),
+        }
+    }
+    out
+}
+
+/// `line` and a newline, unless it already ends with one.
+fn push_line(out: &mut String, line: &str) {
+    out.push_str(line);
+    if !line.ends_with('\n') {
+        out.push('\n');
+    }
 }
 
 #[cfg(test)]
@@ -264,5 +334,46 @@ mod tests {
             call_result(&other),
             "[image: image/png, 3 bytes]\n[resource link: file:///x (x)]\n[resource: mem://a]\nhello\n"
         );
+    }
+
+    #[test]
+    fn base64_sizes() {
+        for (encoded, size) in [("", 0), ("AA==", 1), ("AAA=", 2), ("AAAA", 3), ("AAAAAA==", 4), ("AAAA\nAAAA", 6)] {
+            assert_eq!(base64_size(encoded), size, "{encoded:?}");
+        }
+    }
+
+    #[test]
+    fn prompt_results() {
+        let result = json!({"description": "A prompt with an image", "messages": [
+            {"role": "user", "content": {"type": "image", "mimeType": "image/png", "data": "AAAAAA=="}},
+            {"role": "assistant", "content": {"type": "text", "text": "Looks like a pixel."}},
+            {"role": "user", "content": {"type": "resource", "resource": {"uri": "test://x", "text": "embedded"}}}
+        ]});
+        assert_eq!(
+            prompt_result("fx__img", &result),
+            "Prompt: fx__img\nDescription: A prompt with an image\n\n\
+             Message 1 (user):\n[image: image/png, 4 bytes]\n\n\
+             Message 2 (assistant):\nLooks like a pixel.\n\n\
+             Message 3 (user):\n[resource: test://x]\nembedded\n"
+        );
+        assert_eq!(prompt_result("a__b", &json!({"messages": []})), "Prompt: a__b\n\nThe prompt has no messages.\n");
+    }
+
+    #[test]
+    fn resource_results() {
+        let text = json!({"contents": [{"uri": "test://t", "mimeType": "text/plain", "text": "hello"}]});
+        assert_eq!(resource_contents(&text), "hello\n");
+        let blob = json!({"contents": [{"uri": "test://b", "mimeType": "image/png", "blob": "AAAA"}]});
+        assert_eq!(resource_contents(&blob), "[blob: image/png, 3 bytes; --json shows it base64-encoded]\n");
+        let both = json!({"contents": [
+            {"uri": "test://t", "text": "one\n"},
+            {"uri": "test://b", "mimeType": "image/png", "blob": "AA=="}
+        ]});
+        assert_eq!(
+            resource_contents(&both),
+            "[test://t]\none\n\n[test://b, image/png]\n[blob: image/png, 1 bytes; --json shows it base64-encoded]\n"
+        );
+        assert_eq!(resource_contents(&json!({"contents": []})), "The resource has no contents.\n");
     }
 }

@@ -1,5 +1,7 @@
-//! Tool verbs: `list tools [--server]`, `usage server__tool`, `invoke server__tool --input`.
+//! Tool verbs: `list tools [--server | --group]`, `usage server__tool`,
+//! `invoke server__tool --input [--group]`.
 
+use super::groups;
 use super::output;
 use super::servers::decode;
 use super::Ctx;
@@ -10,13 +12,17 @@ use serde_json::Value;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
     canopy invoke calculator__multiply --input '{\"a\": 100, \"b\": 50}'\n  \
-    canopy invoke fs__write_file --input @args.json")]
+    canopy invoke fs__write_file --input @args.json\n  \
+    canopy invoke fs__read_file --group claude-tools --input '{\"path\": \"README.md\"}'")]
 pub struct InvokeArgs {
     /// Tool name, server__tool.
     pub name: String,
     /// Arguments as a JSON object, or @FILE to read them from a file (@- for stdin).
     #[arg(long, default_value = "{}")]
     pub input: String,
+    /// Invoke only if the tool is one the group's endpoint offers now (else exit 1, no call).
+    #[arg(long)]
+    pub group: Option<String>,
 }
 
 impl InvokeArgs {
@@ -54,7 +60,18 @@ impl std::fmt::Display for ToolReportedError {
 
 impl std::error::Error for ToolReportedError {}
 
-pub async fn list(ctx: &Ctx, server: Option<&str>) -> anyhow::Result<()> {
+pub async fn list(ctx: &Ctx, server: Option<&str>, group: Option<&str>) -> anyhow::Result<()> {
+    if let Some(group) = group {
+        // The group's effective tools: what its endpoint offers now.
+        let raw = ctx.registry.get(&["groups", group, "effective-tools"], &[]).await?;
+        return ctx.show(raw, |raw| {
+            let tools: Vec<ToolView> = decode(raw)?;
+            if tools.is_empty() {
+                return Ok(format!("Group {group} offers no tools now (none enabled is admitted by its rules).\n"));
+            }
+            Ok(table(&tools))
+        });
+    }
     let query: Vec<(&str, &str)> = server.map(|s| ("server", s)).into_iter().collect();
     let raw = ctx.registry.get(&["tools"], &query).await?;
     ctx.show(raw, |raw| Ok(table(&decode::<Vec<_>>(raw)?)))
@@ -132,7 +149,17 @@ pub fn usage_text(tool: &ToolView) -> String {
 }
 
 pub async fn invoke(ctx: &Ctx, args: &InvokeArgs) -> anyhow::Result<()> {
-    let result = ctx.registry.post(&["tools", "invoke"], &[], &args.body()?).await?;
+    let body = args.body()?;
+    if let Some(group) = &args.group {
+        let members = groups::effective_tools(&ctx.registry, group).await?;
+        anyhow::ensure!(
+            members.iter().any(|t| t.name == args.name),
+            "tool {} is not in group {group}: the group's endpoint does not offer it (its rules do \
+             not admit it, or it is disabled); `canopy list tools --group {group}` lists the group's tools",
+            args.name
+        );
+    }
+    let result = ctx.registry.post(&["tools", "invoke"], &[], &body).await?;
     let is_error = result["isError"].as_bool() == Some(true);
     ctx.show(result, |result| Ok(output::call_result(&result)))?;
     if is_error {
@@ -147,7 +174,7 @@ mod tests {
     use serde_json::json;
 
     fn invoke(input: &str) -> anyhow::Result<Value> {
-        InvokeArgs { name: "fx__add".into(), input: input.into() }.body()
+        InvokeArgs { name: "fx__add".into(), input: input.into(), group: None }.body()
     }
 
     #[test]
