@@ -16,7 +16,9 @@ canopy_infra_up
 canopy_ensure_rust_tools
 
 status=0
-cargo nextest run --workspace --no-fail-fast "$@" || status=$?
+nextest_log="${CANOPY_STATE_DIR:-.state}/nextest.log"
+mkdir -p "$(dirname "$nextest_log")"
+cargo nextest run --workspace --no-fail-fast "$@" 2>&1 | tee "$nextest_log" || status=$?
 
 # ---------------------------------------------------------------------------------------------
 # Checks beyond cargo. Each records a failure in `status` rather than exiting, so the
@@ -41,4 +43,8 @@ if [[ -z "${CANOPY_SKIP_NODE_CHECKS:-}" ]]; then
 fi
 # ---------------------------------------------------------------------------------------------
 
+# The conformance runner prints its own "N passed, N failed" tallies (expected baseline
+# failures included); end with the Rust suite's closing line, the run's test count.
+if [[ $status -ne 0 ]]; then echo "canopy: some checks FAILED (see above)" >&2; fi
+grep -E '^ +Summary ' "$nextest_log" | tail -n 1 || true
 exit "$status"
