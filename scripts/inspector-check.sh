@@ -29,6 +29,7 @@ fail() {
 
 work=""
 fixture_pid=""
+everything_pid=""
 canopy_pid=""
 db_name=""
 admin_url=""
@@ -39,6 +40,7 @@ cleanup() {
   set +e
   canopy_stop_pid canopy "$canopy_pid"
   canopy_stop_pid fixture "$fixture_pid"
+  canopy_stop_pid server-everything "$everything_pid"
   if [[ -n "$db_name" && -n "$admin_url" ]]; then
     psql -X -q "$admin_url" -c "drop database if exists \"$db_name\" with (force)" >/dev/null 2>&1 \
       || log "could not drop database $db_name"
@@ -170,3 +172,58 @@ if (r.isError || text !== "hello") {
   process.exit(1);
 }
 JS
+
+# 3. @modelcontextprotocol/server-everything through /mcp, hosted as stdio (`everything`) and
+#    over Streamable HTTP (`everything-http`): tools, prompts and resources with the Inspector.
+everything_js="$CANOPY_NODE_TOOLS_DIR/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+[[ -f "$everything_js" ]] || fail "server-everything is not installed ($everything_js)"
+ev_port="$(canopy_free_port)"
+PORT="$ev_port" node "$everything_js" streamableHttp >"$work/everything.log" 2>&1 &
+everything_pid=$!
+canopy_wait_tcp 127.0.0.1 "$ev_port" 60 "$everything_pid" || fail "server-everything did not start"
+register() {
+  local name="$1" body="$2" code
+  code="$(curl -sS -o "$work/register-$name.json" -w '%{http_code}' -X POST "$base/api/v0/servers" \
+    -H 'content-type: application/json' -d "$body")" || fail "registering $name: curl failed"
+  [[ "$code" == 201 ]] && grep -q '"status":"ready"' "$work/register-$name.json" \
+    || fail "registering $name answered $code: $(cat "$work/register-$name.json")"
+}
+register everything "{\"name\":\"everything\",\"transport\":\"stdio\",\"command\":\"node\",\"args\":[\"$everything_js\",\"stdio\"]}"
+register everything-http "{\"name\":\"everything-http\",\"url\":\"http://127.0.0.1:$ev_port/mcp\"}"
+
+inspect() { # inspect OUTFILE ARGS...: one Inspector CLI call against /mcp
+  local out="$1"; shift
+  log "inspector --cli $mcp --transport http $*"
+  canopy_inspector --cli "$mcp" --transport http "$@" >"$work/$out" 2>"$work/$out.log" \
+    || { cat "$work/$out.log" >&2; fail "Inspector $* failed"; }
+}
+for server in everything everything-http; do
+  inspect "ev-tools-$server.json" --method tools/list
+  inspect "ev-echo-$server.json" --method tools/call --tool-name "${server}__echo" --tool-arg message=canopy
+  inspect "ev-sum-$server.json" --method tools/call --tool-name "${server}__get-sum" --tool-arg a=2 --tool-arg b=40
+  inspect "ev-prompts-$server.json" --method prompts/list
+  inspect "ev-prompt-$server.json" --method prompts/get --prompt-name "${server}__args-prompt" --prompt-args city=Lisbon
+  inspect "ev-resources-$server.json" --method resources/list
+  node - "$work" "$server" <<'JS' || fail "server-everything ($server) through the gateway"
+const fs = require("fs");
+const [dir, server] = process.argv.slice(2);
+const read = (f) => JSON.parse(fs.readFileSync(`${dir}/${f}`, "utf8"));
+const text = (r) => (r.content || []).filter((c) => c.type === "text").map((c) => c.text).join("");
+const check = (ok, what) => { if (!ok) { console.error(`inspector-check: ${server}: ${what}`); process.exit(1); } };
+const tools = read(`ev-tools-${server}.json`).tools.map((t) => t.name);
+check(tools.includes(`${server}__echo`) && tools.includes(`${server}__get-sum`), `tools/list lacks echo/get-sum: ${tools}`);
+check(text(read(`ev-echo-${server}.json`)).includes("canopy"), "echo did not echo");
+check(text(read(`ev-sum-${server}.json`)).includes("42"), "get-sum(2, 40) is not 42");
+const prompts = read(`ev-prompts-${server}.json`).prompts.map((p) => p.name);
+check(prompts.includes(`${server}__args-prompt`), `prompts/list lacks args-prompt: ${prompts}`);
+const messages = read(`ev-prompt-${server}.json`).messages || [];
+check(JSON.stringify(messages).includes("Lisbon"), "prompts/get did not use the argument");
+const resources = read(`ev-resources-${server}.json`).resources.map((r) => r.uri);
+check(resources.some((u) => u.startsWith(`canopy://${server}/`)), `resources/list has no canopy://${server}/ URIs`);
+fs.writeFileSync(`${dir}/ev-first-resource-${server}`, resources.find((u) => u.startsWith(`canopy://${server}/`)));
+console.error(`inspector-check: ${server}: ${tools.length} tools, ${prompts.length} prompts, ${resources.length} resources; echo, get-sum, args-prompt OK`);
+JS
+  uri="$(cat "$work/ev-first-resource-$server")"
+  inspect "ev-read-$server.json" --method resources/read --uri "$uri"
+  grep -q '"contents"' "$work/ev-read-$server.json" || fail "resources/read $uri returned no contents"
+done

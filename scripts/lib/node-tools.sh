@@ -32,6 +32,7 @@ CANOPY_NODE_SPEC="${CANOPY_NODE_SPEC:-node@22}"
 CANOPY_INSPECTOR_VERSION="${CANOPY_INSPECTOR_VERSION:-2.12.0}"
 CANOPY_CONFORMANCE_VERSION="${CANOPY_CONFORMANCE_VERSION:-0.1.16}"
 CANOPY_CONFORMANCE_NEXT_VERSION="${CANOPY_CONFORMANCE_NEXT_VERSION:-0.2.0-alpha.12}"
+CANOPY_EVERYTHING_VERSION="${CANOPY_EVERYTHING_VERSION:-2026.8.31}"
 
 _canopy_nt_log() { printf 'canopy: %s\n' "$*" >&2; }
 _canopy_nt_die() { printf 'canopy: error: %s\n' "$*" >&2; return 1; }
@@ -88,7 +89,8 @@ _canopy_nt_specs() {
   printf '%s\n' \
     "@modelcontextprotocol/inspector@$CANOPY_INSPECTOR_VERSION" \
     "@modelcontextprotocol/conformance@$CANOPY_CONFORMANCE_VERSION" \
-    "conformance-next@npm:@modelcontextprotocol/conformance@$CANOPY_CONFORMANCE_NEXT_VERSION"
+    "conformance-next@npm:@modelcontextprotocol/conformance@$CANOPY_CONFORMANCE_NEXT_VERSION" \
+    "@modelcontextprotocol/server-everything@$CANOPY_EVERYTHING_VERSION"
 }
 
 canopy_node_tools() {
@@ -102,7 +104,8 @@ canopy_node_tools() {
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$specs" ]] \
     && [[ -f "$dir/node_modules/@modelcontextprotocol/inspector/package.json" ]] \
     && [[ -f "$dir/node_modules/@modelcontextprotocol/conformance/package.json" ]] \
-    && [[ -f "$dir/node_modules/conformance-next/package.json" ]]; then
+    && [[ -f "$dir/node_modules/conformance-next/package.json" ]] \
+    && [[ -f "$dir/node_modules/@modelcontextprotocol/server-everything/package.json" ]]; then
     _canopy_nt_log "node $(node --version); MCP node tools cached in $dir"
     return 0
   fi
