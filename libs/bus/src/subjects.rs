@@ -68,6 +68,14 @@ impl Subjects {
         format!("{}.progress.{call_id}", self.prefix)
     }
 
+    /// An upstream's resource update, worker to every edge.
+    pub fn resource_updated(&self, tenant: &str, server: &str) -> String {
+        format!("{}.updated.{tenant}.{server}", self.prefix)
+    }
+    pub fn resource_updated_all(&self) -> String {
+        format!("{}.updated.>", self.prefix)
+    }
+
     /// Cancellation of one call, caller to whichever worker runs it.
     pub fn cancel(&self, call_id: &str) -> String {
         format!("{}.cancel.{call_id}", self.prefix)

@@ -83,6 +83,7 @@ pub const TOOL_NAMES: &[&str] = &[
 /// The conformance tools, in `tools/list` order (names as in [`TOOL_NAMES`]).
 pub fn tools() -> Vec<FixtureTool> {
     vec![
+        touch_resource(),
         simple_text(),
         image_content(),
         audio_content(),
@@ -836,5 +837,33 @@ fn custom_headers() -> FixtureTool {
         let mut result = CallToolResult::structured(report.clone());
         result.content = vec![ContentBlock::text(report.to_string())];
         Ok(result)
+    })
+}
+
+/// Not one of the suite's fixtures: tells the calling session `notifications/resources/updated`
+/// for `uri` if it subscribed to it, so tests can follow an update through a gateway.
+fn touch_resource() -> FixtureTool {
+    let def = Tool::new(
+        "touch_resource",
+        "Sends notifications/resources/updated for `uri` to this session, if it subscribed to it.",
+        object(json!({"type": "object", "properties": {"uri": {"type": "string"}}, "required": ["uri"]})),
+    );
+    FixtureTool::new(def, |call: ToolCall| async move {
+        let Some(uri) = call.args.get("uri").and_then(Value::as_str).map(str::to_string) else {
+            return Ok(CallToolResult::error(vec![ContentBlock::text("uri is required")]));
+        };
+        if !call.session.subscriptions().contains(&uri) {
+            return Ok(text(format!("not subscribed to {uri}")));
+        }
+        #[allow(deprecated)]
+        let sent = call
+            .ctx
+            .peer
+            .notify_resource_updated(rmcp::model::ResourceUpdatedNotificationParam::new(uri.clone()))
+            .await;
+        Ok(match sent {
+            Ok(()) => text(format!("updated {uri}")),
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(format!("could not notify: {e}"))]),
+        })
     })
 }

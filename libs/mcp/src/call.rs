@@ -82,6 +82,20 @@ pub enum UpstreamOp {
     Complete {
         params: serde_json::Value,
     },
+    /// `resources/subscribe`: the worker subscribes upstream and publishes the upstream's
+    /// `notifications/resources/updated` on `PREFIX.updated.TENANT.SERVER`.
+    Subscribe {
+        uri: String,
+    },
+}
+
+/// An upstream's `notifications/resources/updated`, on its way to the edges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceUpdated {
+    pub tenant: String,
+    pub server: String,
+    /// The upstream's own URI.
+    pub uri: String,
 }
 
 impl UpstreamOp {
@@ -92,6 +106,7 @@ impl UpstreamOp {
             UpstreamOp::GetPrompt { prompt, .. } => prompt,
             UpstreamOp::ReadResource { uri } => uri,
             UpstreamOp::Complete { .. } => "completion",
+            UpstreamOp::Subscribe { uri } => uri,
         }
     }
 
@@ -101,6 +116,7 @@ impl UpstreamOp {
             UpstreamOp::GetPrompt { .. } => "prompts/get",
             UpstreamOp::ReadResource { .. } => "resources/read",
             UpstreamOp::Complete { .. } => "completion/complete",
+            UpstreamOp::Subscribe { .. } => "resources/subscribe",
         }
     }
 }

@@ -102,6 +102,8 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             background.clone(),
         ));
         let subscribers = Arc::new(canopy_gateway_edge::Subscribers::default());
+        let resource_subs = Arc::new(canopy_gateway_edge::ResourceSubscriptions::default());
+        tasks.spawn(canopy_gateway_edge::run_resource_updates(bus.clone(), resource_subs.clone(), background.clone()));
         tasks.spawn(canopy_gateway_edge::run_notifier(cache.clone(), subscribers.clone(), background.clone()));
         let state = canopy_gateway_edge::EdgeState {
             cache: cache.clone(),
@@ -109,6 +111,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             call_timeout,
             subscribers,
             page_size: config.gateway.page_size,
+            resource_subs: resource_subs.clone(),
         };
         let public_host = host_of(&config.public_base());
         let options = canopy_gateway_edge::EdgeOptions {

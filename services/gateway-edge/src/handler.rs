@@ -30,11 +30,13 @@ pub struct GatewayHandler {
     /// The endpoint this session belongs to, fixed by its first request.
     scope: Arc<OnceLock<Scope>>,
     log_level: crate::relay::SessionLogLevel,
+    /// Identifies this session (rmcp makes one handler per session) in edge-wide registries.
+    session: uuid::Uuid,
 }
 
 impl GatewayHandler {
     pub fn for_tenant(state: EdgeState, tenant: TenantId) -> Self {
-        Self { state, tenant, scope: Arc::default(), log_level: Arc::default() }
+        Self { state, tenant, scope: Arc::default(), log_level: Arc::default(), session: uuid::Uuid::new_v4() }
     }
 
     fn scope(&self, extensions: &rmcp::model::Extensions) -> Result<Scope, ErrorData> {
@@ -118,6 +120,7 @@ impl ServerHandler for GatewayHandler {
             .enable_prompts_list_changed()
             .enable_resources()
             .enable_resources_list_changed()
+            .enable_resources_subscribe()
             .enable_logging()
             .enable_completions()
             .build();
@@ -195,6 +198,45 @@ impl ServerHandler for GatewayHandler {
                 ))])))
             }
         }
+    }
+
+    async fn subscribe(
+        &self,
+        request: rmcp::model::SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let scope = self.scope(&context.extensions)?;
+        let exposed = request.uri.clone();
+        let not_found = || ErrorData::resource_not_found(format!("unknown resource '{exposed}'"), None);
+        let (server, uri) = scope.resolve_uri(&exposed).ok_or_else(not_found)?;
+        let (server, uri) = (server.to_string(), uri.to_string());
+        let cached =
+            self.state.cache.server(self.tenant.as_str(), &server).filter(|s| s.state.enabled).ok_or_else(not_found)?;
+        match self.upstream(&server, cached.server_id(), UpstreamOp::Subscribe { uri: uri.clone() }, &context).await {
+            CallReply::Result { .. } => {
+                self.state.resource_subs.add(
+                    self.session,
+                    self.tenant.as_str(),
+                    &server,
+                    &uri,
+                    &exposed,
+                    context.peer.clone(),
+                );
+                Ok(())
+            }
+            CallReply::Error { code, message, rpc } => Err(protocol_error(&exposed, code, message, rpc)),
+        }
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: rmcp::model::UnsubscribeRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        // The upstream subscription is shared by every session that asked; it stays, and
+        // updates for a URI nobody here follows any more are simply not delivered.
+        self.state.resource_subs.remove(self.session, &request.uri);
+        Ok(())
     }
 
     /// 2026-07-28 `subscriptions/listen`: whatever list changes the client asks for (rmcp

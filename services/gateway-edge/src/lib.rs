@@ -10,12 +10,14 @@ mod handler;
 mod paging;
 mod redis_store;
 mod relay;
+mod resource_updates;
 mod scope;
 mod subscribers;
 
 pub use cache::{run_catalog_sync, CatalogCache};
 pub use handler::GatewayHandler;
 pub use redis_store::RedisStores;
+pub use resource_updates::{run_resource_updates, ResourceSubscriptions};
 pub use scope::Scope;
 pub use subscribers::{run_notifier, Subscribers};
 
@@ -38,6 +40,7 @@ pub struct EdgeState {
     pub subscribers: Arc<Subscribers>,
     /// Items per page of the lists the edge serves.
     pub page_size: usize,
+    pub resource_subs: Arc<ResourceSubscriptions>,
 }
 
 pub struct EdgeOptions {

@@ -185,6 +185,11 @@ async fn perform(
                 _ => Err(ServiceError::UnexpectedResponse),
             }
         }
+        UpstreamOp::Subscribe { uri } => {
+            #[allow(deprecated)] // resources/subscribe: the session era's way, which upstreams speak
+            peer.subscribe(rmcp::model::SubscribeRequestParams::new(uri.clone())).await?;
+            Ok(serde_json::json!({}))
+        }
         UpstreamOp::Complete { params } => {
             let params = serde_json::from_value(params.clone()).map_err(|_| ServiceError::UnexpectedResponse)?;
             json(serde_json::to_value(peer.complete(params).await?))

@@ -45,7 +45,9 @@ pub async fn run(
     let (refresh_tx, refresh_rx) = tokio::sync::mpsc::unbounded_channel();
     let routes = Arc::new(progress::ProgressRoutes::new(bus.client.clone()));
     let upstreams = Arc::new(
-        UpstreamPool::new(pool.clone(), sealer, config.connect_timeout).with_refresh(refresh_tx).with_progress(routes),
+        UpstreamPool::new(pool.clone(), sealer, config.connect_timeout)
+            .with_refresh(refresh_tx)
+            .with_progress(routes, bus.subjects.prefix()),
     );
     let mut background = tokio::task::JoinSet::new();
     background.spawn(discovery::run(bus.clone(), upstreams.clone(), shutdown.clone()));

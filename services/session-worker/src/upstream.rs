@@ -38,6 +38,8 @@ pub struct UpstreamClient {
     progress: Arc<crate::progress::ProgressRoutes>,
     pub(crate) active: Arc<crate::progress::ActiveCalls>,
     nats: Option<async_nats::Client>,
+    /// The deployment's subject prefix.
+    prefix: String,
 }
 
 impl UpstreamClient {
@@ -93,6 +95,21 @@ impl rmcp::ClientHandler for UpstreamClient {
             capabilities,
             rmcp::model::Implementation::new("canopy", env!("CARGO_PKG_VERSION")),
         )
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        let Some(nats) = &self.nats else { return };
+        let update = canopy_mcp::call::ResourceUpdated {
+            tenant: self.target.tenant.clone(),
+            server: self.target.server.clone(),
+            uri: params.uri,
+        };
+        let subject = canopy_bus::Subjects::new(&self.prefix).resource_updated(&update.tenant, &update.server);
+        let _ = nats.publish(subject, serde_json::to_vec(&update).expect("updates serialise").into()).await;
     }
 
     async fn on_logging_message(
@@ -317,6 +334,7 @@ pub struct UpstreamPool {
     /// Where connections report their upstream's `list_changed`.
     refresh: Option<tokio::sync::mpsc::UnboundedSender<RefreshRequest>>,
     progress: Arc<crate::progress::ProgressRoutes>,
+    prefix: String,
 }
 
 impl UpstreamPool {
@@ -327,14 +345,17 @@ impl UpstreamPool {
             connect_timeout,
             slots: Mutex::new(HashMap::new()),
             epoch: std::time::Instant::now(),
+            prefix: String::new(),
             refresh: None,
             progress: Arc::default(),
         }
     }
 
-    /// Connections opened from now on send upstream progress through `routes`.
-    pub fn with_progress(mut self, routes: Arc<crate::progress::ProgressRoutes>) -> Self {
+    /// Connections opened from now on send upstream progress through `routes`, and resource
+    /// updates to subjects under `prefix`.
+    pub fn with_progress(mut self, routes: Arc<crate::progress::ProgressRoutes>, prefix: &str) -> Self {
         self.progress = routes;
+        self.prefix = prefix.to_string();
         self
     }
 
@@ -403,6 +424,7 @@ impl UpstreamPool {
                     progress: self.progress.clone(),
                     active: Arc::default(),
                     nats: self.progress.nats(),
+                    prefix: self.prefix.clone(),
                 };
                 let connection = connect(&self.sealer, tenant, server, &row.spec, self.connect_timeout, client).await?;
                 tracing::info!(tenant, server, "connected to upstream");

@@ -329,3 +329,52 @@ async fn progress_comes_back_under_the_clients_token_and_cancellation_reaches_th
     let _ = client.cancel().await;
     d.terminate("all").await;
 }
+
+#[derive(Clone, Default)]
+struct UpdateWatcher {
+    updated: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ClientHandler for UpdateWatcher {
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        self.updated.lock().unwrap().push(params.uri);
+    }
+}
+
+#[tokio::test]
+#[allow(deprecated)] // resources/subscribe: the session era's way
+async fn resource_updates_reach_only_the_sessions_that_subscribed() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("all", &["start"]).await;
+    let options = canopy_fixture_server::FixtureOptions { conformance: true, ..Default::default() };
+    let upstream = canopy_fixture_server::serve_http("127.0.0.1:0".parse().unwrap(), options).await.unwrap();
+    register(&base, "fx", &upstream.url()).await;
+    let mcp = format!("{base}/mcp");
+    let (subscriber, bystander) = (UpdateWatcher::default(), UpdateWatcher::default());
+    let (got, bystander_got) = (subscriber.updated.clone(), bystander.updated.clone());
+    let a = subscriber.serve(StreamableHttpClientTransport::from_uri(mcp.clone())).await.unwrap();
+    let b = bystander.serve(StreamableHttpClientTransport::from_uri(mcp.clone())).await.unwrap();
+    let uri = "canopy://fx/test://static-text";
+    a.subscribe(rmcp::model::SubscribeRequestParams::new(uri)).await.unwrap();
+
+    let invoke = format!("{base}/api/v0/tools/invoke");
+    let touch = || post_json(&invoke, json!({"name": "fx__touch_resource", "uri": "test://static-text"}));
+    let (status, result) = touch().await;
+    assert_eq!((status, result["content"][0]["text"].as_str()), (200, Some("updated test://static-text")), "{result}");
+    eventually(Duration::from_secs(3), || async { !got.lock().unwrap().is_empty() }).await;
+    assert_eq!(got.lock().unwrap().as_slice(), [uri.to_string()], "the subscriber's own URI");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(bystander_got.lock().unwrap().is_empty(), "a session that did not subscribe hears nothing");
+
+    a.unsubscribe(rmcp::model::UnsubscribeRequestParams::new(uri)).await.unwrap();
+    touch().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(got.lock().unwrap().len(), 1, "nothing after unsubscribing");
+    let _ = a.cancel().await;
+    let _ = b.cancel().await;
+    d.terminate("all").await;
+}
