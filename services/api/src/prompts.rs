@@ -42,11 +42,7 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<PromptView>>, ApiError> {
     let Query(query) = query?;
-    if let Some(server) = &query.server {
-        if canopy_readmodels::get_server(state.pool(), &principal.tenant, server).await?.is_none() {
-            return Err(ApiError::not_found(format!("server '{server}' is not registered")));
-        }
-    }
+    crate::servers::require_filter(&state, &principal, query.server.as_deref()).await?;
     let rows = canopy_readmodels::list_prompts(state.pool(), &principal.tenant, query.server.as_deref()).await?;
     Ok(Json(rows.iter().map(view).collect()))
 }

@@ -31,6 +31,7 @@ pub struct ListQuery {
     responses(
         (status = 200, description = "The resources and templates.", body = [ResourceView]),
         (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
         (status = 500, response = InternalError),
     ),
 )]
@@ -40,6 +41,7 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<ResourceView>>, ApiError> {
     let Query(query) = query?;
+    crate::servers::require_filter(&state, &principal, query.server.as_deref()).await?;
     let rows = canopy_readmodels::list_resources(state.pool(), &principal.tenant, query.server.as_deref()).await?;
     Ok(Json(
         rows.into_iter()

@@ -175,6 +175,21 @@ pub async fn deregister(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A `?server=` filter of a list route must name a registered server: a typo is a 404, not an
+/// empty list.
+pub(crate) async fn require_filter(
+    state: &ApiState,
+    principal: &Principal,
+    server: Option<&str>,
+) -> Result<(), ApiError> {
+    if let Some(server) = server {
+        if canopy_readmodels::get_server(state.pool(), &principal.tenant, server).await?.is_none() {
+            return Err(ApiError::not_found(format!("server '{server}' is not registered")));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn domain_error(e: ServerError) -> ApiError {
     match e {
         ServerError::AlreadyRegistered(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
