@@ -76,6 +76,10 @@ impl Subjects {
         format!("{}.updated.>", self.prefix)
     }
 
+    pub fn progress_all(&self) -> String {
+        format!("{}.progress.*", self.prefix)
+    }
+
     /// Cancellation of one call, caller to whichever worker runs it.
     pub fn cancel(&self, call_id: &str) -> String {
         format!("{}.cancel.{call_id}", self.prefix)

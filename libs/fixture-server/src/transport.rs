@@ -124,10 +124,13 @@ pub async fn serve_http(listen: SocketAddr, options: FixtureOptions) -> anyhow::
         .layer(axum::middleware::from_fn_with_state(param_headers, param_headers::check));
 
     let shutdown = ct.clone();
-    let task =
-        tokio::spawn(
-            async move { axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await },
-        );
+    let task = tokio::spawn(async move {
+        // See canopy's runtime: no Nagle delay between the response's writes.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    });
     tracing::info!(%addr, "fixture MCP server listening on http://{addr}{MCP_PATH}");
     Ok(FixtureHandle { addr, server, ct, task: Some(task) })
 }

@@ -103,6 +103,8 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
         ));
         let subscribers = Arc::new(canopy_gateway_edge::Subscribers::default());
         let resource_subs = Arc::new(canopy_gateway_edge::ResourceSubscriptions::default());
+        let channels = Arc::new(canopy_gateway_edge::ClientChannels::default());
+        tasks.spawn(canopy_gateway_edge::run_client_channels(bus.clone(), channels.clone(), background.clone()));
         tasks.spawn(canopy_gateway_edge::run_resource_updates(bus.clone(), resource_subs.clone(), background.clone()));
         tasks.spawn(canopy_gateway_edge::run_notifier(cache.clone(), subscribers.clone(), background.clone()));
         let state = canopy_gateway_edge::EdgeState {
@@ -112,6 +114,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             subscribers,
             page_size: config.gateway.page_size,
             resource_subs: resource_subs.clone(),
+            channels: channels.clone(),
         };
         let public_host = host_of(&config.public_base());
         let options = canopy_gateway_edge::EdgeOptions {
@@ -163,6 +166,11 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     }
 
     let drain = Duration::from_secs(config.worker.drain_timeout_secs);
+    // Responses go out in more than one write (headers, SSE events): without TCP_NODELAY a
+    // client that keeps its connection open waits for a delayed ACK (~40 ms) on every call.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let serve = axum::serve(listener, app).with_graceful_shutdown(http.clone().cancelled_owned());
     let mut serve = std::pin::pin!(std::future::IntoFuture::into_future(serve));
     tokio::select! {

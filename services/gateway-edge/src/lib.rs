@@ -17,6 +17,7 @@ mod subscribers;
 pub use cache::{run_catalog_sync, CatalogCache};
 pub use handler::GatewayHandler;
 pub use redis_store::RedisStores;
+pub use relay::{run_client_channels, ClientChannels};
 pub use resource_updates::{run_resource_updates, ResourceSubscriptions};
 pub use scope::Scope;
 pub use subscribers::{run_notifier, Subscribers};
@@ -41,6 +42,7 @@ pub struct EdgeState {
     /// Items per page of the lists the edge serves.
     pub page_size: usize,
     pub resource_subs: Arc<ResourceSubscriptions>,
+    pub channels: Arc<ClientChannels>,
 }
 
 pub struct EdgeOptions {

@@ -63,10 +63,9 @@ impl SessionStore for RedisStores {
     }
 }
 
-/// One SSE event as stored.
+/// One SSE event as stored; its id is its position in the stream's list.
 #[derive(Serialize, Deserialize)]
 struct StoredSse {
-    id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     message: Option<ServerJsonRpcMessage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,28 +84,21 @@ impl EventStore for RedisStores {
     async fn store_event(&self, stream_id: &str, event: &ServerSseMessage) -> Result<EventId, EventStoreError> {
         let mut redis = self.redis.clone();
         let key = self.events_key(stream_id);
-        // The list's length after RPUSH is the event's number: one round trip, no race.
-        let placeholder = String::new();
-        let seq: u64 = redis::cmd("RPUSH").arg(&key).arg(&placeholder).query_async(&mut redis).await?;
-        let id = format!("{stream_id}#{seq}");
         let stored = StoredSse {
-            id: id.clone(),
             message: event.message.as_deref().cloned(),
             retry_ms: event.retry.map(|r| r.as_millis() as u64),
         };
-        let () = redis::pipe()
-            .cmd("LSET")
+        // One round trip: the list's length after RPUSH is the event's number, hence its id.
+        let (seq, _): (u64, i64) = redis::pipe()
+            .cmd("RPUSH")
             .arg(&key)
-            .arg(seq as i64 - 1)
             .arg(serde_json::to_string(&stored)?)
-            .ignore()
             .cmd("EXPIRE")
             .arg(&key)
             .arg(self.ttl.as_secs().max(1))
-            .ignore()
             .query_async(&mut redis)
             .await?;
-        Ok(id)
+        Ok(format!("{stream_id}#{seq}"))
     }
 
     async fn replay_events_after(&self, last_event_id: &str) -> Result<EventStream, EventStoreError> {
@@ -117,10 +109,11 @@ impl EventStore for RedisStores {
             redis::cmd("LRANGE").arg(self.events_key(stream)).arg(seq as i64).arg(-1).query_async(&mut redis).await?;
         let events: Vec<ServerSseMessage> = raw
             .iter()
-            .filter_map(|json| serde_json::from_str::<StoredSse>(json).ok())
-            .map(|s| {
+            .enumerate()
+            .filter_map(|(i, json)| Some((seq + 1 + i as u64, serde_json::from_str::<StoredSse>(json).ok()?)))
+            .map(|(n, s)| {
                 let mut event = ServerSseMessage::default();
-                event.event_id = Some(s.id);
+                event.event_id = Some(format!("{stream}#{n}"));
                 event.message = s.message.map(Arc::new);
                 event.retry = s.retry_ms.map(Duration::from_millis);
                 event

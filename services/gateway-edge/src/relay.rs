@@ -10,11 +10,14 @@
 
 use crate::EdgeState;
 use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, ClientAnswer, ToClient};
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use rmcp::model::{LoggingLevel, ProgressNotificationParam, ProgressToken};
 use rmcp::service::{RequestContext, ServiceError};
 use rmcp::{Peer, RoleServer};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio_util::sync::CancellationToken;
 
 /// The lowest level a session wants to see; `None` until it calls `logging/setLevel`.
 pub type SessionLogLevel = Arc<Mutex<Option<LoggingLevel>>>;
@@ -27,22 +30,16 @@ pub async fn relay(
 ) -> CallReply {
     request.call_id = uuid::Uuid::now_v7().to_string();
     let bus = &state.bus;
-    let subject = bus.subjects.progress(&request.call_id);
-    let mut forwarder = None;
-    match bus.client.subscribe(subject.clone()).await {
-        Ok(subscription) => {
-            request.client_subject = Some(subject);
-            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-            let to_client = ToClientForwarder {
-                peer: context.peer.clone(),
-                token: context.meta.get_progress_token(),
-                log_level: log_level.clone(),
-                nats: bus.client.clone(),
-            };
-            forwarder = Some((stop_tx, tokio::spawn(to_client.run(subscription, stop_rx))));
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot relay progress, logs or requests for this call"),
-    }
+    request.client_subject = Some(bus.subjects.progress(&request.call_id));
+    let (channel, messages) = state.channels.open(&request.call_id);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let to_client = ToClientForwarder {
+        peer: context.peer.clone(),
+        token: context.meta.get_progress_token(),
+        log_level: log_level.clone(),
+        nats: bus.client.clone(),
+    };
+    let forwarder = Some((stop_tx, tokio::spawn(to_client.run(messages, stop_rx))));
     let reply = tokio::select! {
         reply = canopy_bus::calls::request(bus, &request) => reply,
         _ = context.ct.cancelled() => {
@@ -54,6 +51,7 @@ pub async fn relay(
         let _ = stop.send(());
         let _ = task.await;
     }
+    drop(channel);
     reply
 }
 
@@ -69,16 +67,20 @@ fn severity(level: LoggingLevel) -> u8 {
 }
 
 impl ToClientForwarder {
-    async fn run(self, mut subscription: async_nats::Subscriber, mut stop: tokio::sync::oneshot::Receiver<()>) {
+    async fn run(
+        self,
+        mut messages: UnboundedReceiver<async_nats::Message>,
+        mut stop: tokio::sync::oneshot::Receiver<()>,
+    ) {
         loop {
             tokio::select! {
-                m = subscription.next() => match m {
+                m = messages.recv() => match m {
                     Some(m) => self.forward(m).await,
                     None => return,
                 },
                 _ = &mut stop => {
                     // The reply is in: deliver what already arrived, so it precedes the result.
-                    while let Some(Some(m)) = subscription.next().now_or_never() {
+                    while let Ok(m) = messages.try_recv() {
                         self.forward(m).await;
                     }
                     return;
@@ -142,6 +144,59 @@ impl ToClientForwarder {
             },
             "roots/list" => answer(self.peer.list_roots().await),
             other => ClientAnswer::Error { code: -32601, message: format!("{other} is not relayed") },
+        }
+    }
+}
+
+/// The calls of this edge that are listening to their upstream, by call id. One subscription
+/// per edge (`PREFIX.progress.*`) feeds them, so a call costs no subscribe/unsubscribe.
+#[derive(Default)]
+pub struct ClientChannels {
+    calls: Mutex<HashMap<String, UnboundedSender<async_nats::Message>>>,
+}
+
+pub struct ChannelGuard<'a> {
+    owner: &'a ClientChannels,
+    call_id: String,
+}
+
+impl Drop for ChannelGuard<'_> {
+    fn drop(&mut self) {
+        self.owner.calls.lock().expect("channels lock").remove(&self.call_id);
+    }
+}
+
+impl ClientChannels {
+    fn open(&self, call_id: &str) -> (ChannelGuard<'_>, UnboundedReceiver<async_nats::Message>) {
+        let (tx, rx) = unbounded_channel();
+        self.calls.lock().expect("channels lock").insert(call_id.to_string(), tx);
+        (ChannelGuard { owner: self, call_id: call_id.to_string() }, rx)
+    }
+
+    fn deliver(&self, message: async_nats::Message) {
+        let Some(call_id) = message.subject.rsplit('.').next() else { return };
+        if let Some(tx) = self.calls.lock().expect("channels lock").get(call_id) {
+            let _ = tx.send(message);
+        }
+    }
+}
+
+/// Routes what upstreams say to the calls of this edge until `shutdown`.
+pub async fn run_client_channels(bus: canopy_bus::Bus, channels: Arc<ClientChannels>, shutdown: CancellationToken) {
+    let mut messages = match bus.client.subscribe(bus.subjects.progress_all()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot receive progress, logs or requests for calls");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            m = messages.next() => match m {
+                Some(m) => channels.deliver(m),
+                None => return,
+            },
         }
     }
 }
