@@ -25,6 +25,9 @@ pub struct FixtureOptions {
     /// template, completion, logging (`logging/setLevel`) and resource subscriptions. Off by
     /// default, so the plain fixture advertises tools only. See [`crate::conformance`].
     pub conformance: bool,
+    /// Test hook for crash handling: the process exits (status 3) when it receives a tool call
+    /// after having answered this many, as if it crashed mid-call.
+    pub exit_after_calls: Option<u64>,
 }
 
 impl FixtureOptions {

@@ -315,7 +315,11 @@ impl ServerHandler for FixtureServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        self.inner.stats.tool_calls.fetch_add(1, Ordering::SeqCst);
+        let answered = self.inner.stats.tool_calls.fetch_add(1, Ordering::SeqCst);
+        if self.inner.options.exit_after_calls.is_some_and(|limit| answered >= limit) {
+            eprintln!("canopy-fixture: exiting after {answered} calls (--exit-after-calls)");
+            std::process::exit(3);
+        }
         let tool = self
             .find_tool(&request.name)
             .ok_or_else(|| ErrorData::invalid_params(format!("unknown tool: {}", request.name), None))?;

@@ -218,7 +218,10 @@ async fn call(upstreams: &UpstreamPool, in_flight: &Arc<InFlight>, request: &Cal
                 Err(e) => return error(CallErrorCode::UpstreamUnavailable, e.to_string()),
             };
             match perform(&connection, upstreams.progress(), request).await {
-                Ok(result) => return CallReply::Result { result },
+                Ok(result) => {
+                    upstreams.succeeded(&request.tenant, &request.server);
+                    return CallReply::Result { result };
+                }
                 Err(ServiceError::McpError(e)) => {
                     return CallReply::Error {
                         code: CallErrorCode::UpstreamError,
@@ -230,11 +233,15 @@ async fn call(upstreams: &UpstreamPool, in_flight: &Arc<InFlight>, request: &Cal
                         }),
                     };
                 }
-                Err(e) if attempt == 0 => {
-                    tracing::info!(server = %request.server, error = %e, "upstream connection failed; reconnecting");
+                Err(e) => {
+                    // The connection (for stdio: the process) is gone: drop it, so the next
+                    // attempt or call starts a new one, subject to back-off.
+                    tracing::info!(server = %request.server, error = %e, "upstream connection failed");
                     upstreams.forget(&request.tenant, &request.server, server_id);
+                    if attempt > 0 {
+                        return error(CallErrorCode::UpstreamUnavailable, e.to_string());
+                    }
                 }
-                Err(e) => return error(CallErrorCode::UpstreamUnavailable, e.to_string()),
             }
         }
         unreachable!("the loop returns on its last attempt")

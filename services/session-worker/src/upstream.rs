@@ -182,6 +182,18 @@ pub enum UpstreamError {
     Connect(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    #[error("the upstream failed {failures} times in a row; it is restarted in {} ms", .retry_in.as_millis())]
+    BackingOff { failures: u32, retry_in: Duration },
+}
+
+/// How long to wait before reconnecting after `failures` consecutive failures: the first
+/// restart is immediate (a crash is often a one-off), then 200 ms doubling up to 30 s, so a
+/// process that keeps crashing is not restarted in a tight loop.
+pub fn backoff(failures: u32) -> Duration {
+    match failures {
+        0 | 1 => Duration::ZERO,
+        n => (Duration::from_millis(200) * 2u32.saturating_pow((n - 2).min(10))).min(Duration::from_secs(30)),
+    }
 }
 
 /// Connects to an upstream as its registration says, unsealing secrets for that upstream only.
@@ -335,6 +347,8 @@ pub struct UpstreamPool {
     refresh: Option<tokio::sync::mpsc::UnboundedSender<RefreshRequest>>,
     progress: Arc<crate::progress::ProgressRoutes>,
     prefix: String,
+    /// Consecutive failures (connect errors, connections lost mid-call) and when the last was.
+    failures: Mutex<HashMap<Key, (u32, std::time::Instant)>>,
 }
 
 impl UpstreamPool {
@@ -346,6 +360,7 @@ impl UpstreamPool {
             slots: Mutex::new(HashMap::new()),
             epoch: std::time::Instant::now(),
             prefix: String::new(),
+            failures: Mutex::default(),
             refresh: None,
             progress: Arc::default(),
         }
@@ -418,6 +433,9 @@ impl UpstreamPool {
                 if row.server_id != server_id {
                     return Err(UpstreamError::Stale { server: server.to_string() });
                 }
+                if let Some((failures, retry_in)) = self.backing_off(&key) {
+                    return Err(UpstreamError::BackingOff { failures, retry_in });
+                }
                 let client = UpstreamClient {
                     target: RefreshRequest { tenant: tenant.to_string(), server: server.to_string(), server_id },
                     refresh: self.refresh.clone(),
@@ -432,15 +450,44 @@ impl UpstreamPool {
             })
             .await
             .cloned();
-        if result.is_err() {
+        if let Err(e) = &result {
+            if !matches!(
+                e,
+                UpstreamError::BackingOff { .. } | UpstreamError::NotRegistered(_) | UpstreamError::Stale { .. }
+            ) {
+                self.record_failure(&key);
+            }
             self.forget_slot(&key, &slot);
         }
         result
     }
 
     /// Drops a connection that failed, so the next call reconnects.
+    fn record_failure(&self, key: &Key) {
+        let mut failures = self.failures.lock().expect("failures lock");
+        let entry = failures.entry(key.clone()).or_insert((0, std::time::Instant::now()));
+        *entry = (entry.0 + 1, std::time::Instant::now());
+    }
+
+    fn backing_off(&self, key: &Key) -> Option<(u32, Duration)> {
+        let failures = self.failures.lock().expect("failures lock");
+        let (count, last) = *failures.get(key)?;
+        let wait = backoff(count).checked_sub(last.elapsed())?;
+        (!wait.is_zero()).then_some((count, wait))
+    }
+
+    /// A call went through: the upstream is healthy again.
+    pub fn succeeded(&self, tenant: &str, server: &str) {
+        let key = (tenant.to_string(), server.to_string());
+        let mut failures = self.failures.lock().expect("failures lock");
+        if failures.contains_key(&key) {
+            failures.remove(&key);
+        }
+    }
+
     pub fn forget(&self, tenant: &str, server: &str, server_id: Uuid) {
         let key = (tenant.to_string(), server.to_string());
+        self.record_failure(&key);
         let mut slots = self.slots.lock().expect("pool lock");
         if slots.get(&key).is_some_and(|s| s.server_id == server_id) {
             slots.remove(&key);
@@ -531,5 +578,18 @@ pub async fn run_invalidation(bus: Bus, upstreams: Arc<UpstreamPool>, shutdown: 
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_restarts_once_at_once_then_doubles_to_a_cap() {
+        let waits: Vec<u128> = (0..5).map(|n| backoff(n).as_millis()).collect();
+        assert_eq!(waits, [0, 0, 200, 400, 800]);
+        assert_eq!(backoff(40), Duration::from_secs(30));
     }
 }

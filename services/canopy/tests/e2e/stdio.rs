@@ -84,3 +84,63 @@ async fn a_stdio_upstream_runs_one_clean_process_for_every_call() {
     eventually(Duration::from_secs(3), || async { processes_with(&marker).is_empty() }).await;
     d.terminate("all").await;
 }
+
+async fn register_crashing(base: &str, name: &str, exit_after_calls: &str, starts: &std::path::Path) {
+    let (status, server) = post_json(
+        &format!("{base}/api/v0/servers"),
+        json!({"name": name, "transport": "stdio", "command": fixture_binary(),
+               "args": ["--transport", "stdio", "--exit-after-calls", exit_after_calls],
+               "env": {"FIXTURE_START_LOG": starts}}),
+    )
+    .await;
+    assert_eq!((status, server["status"].as_str()), (201, Some("ready")), "{server}");
+}
+
+fn starts(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path).unwrap_or_default().lines().count()
+}
+
+#[tokio::test]
+async fn a_crashed_stdio_upstream_is_restarted_at_once_and_the_call_goes_through() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("all", &["start"]).await;
+    let log = std::env::temp_dir().join(format!("{}.starts", canopy_testkit::unique("fixture")));
+    // Each process answers one call and crashes on the next.
+    register_crashing(&base, "flaky", "1", &log).await;
+    let invoke = format!("{base}/api/v0/tools/invoke");
+    for (i, text) in ["one", "two", "three", "four"].into_iter().enumerate() {
+        let (status, body) = post_json(&invoke, json!({"name": "flaky__echo", "message": text})).await;
+        assert_eq!((status, body["content"][0]["text"].as_str()), (200, Some(text)), "{body}");
+        assert_eq!(starts(&log), i + 1, "the first process, then one restart per crash, none more");
+    }
+    let _ = std::fs::remove_file(&log);
+    d.terminate("all").await;
+}
+
+#[tokio::test]
+async fn a_stdio_upstream_that_keeps_crashing_is_restarted_with_backoff() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("all", &["start"]).await;
+    let log = std::env::temp_dir().join(format!("{}.starts", canopy_testkit::unique("fixture")));
+    // Every process crashes on its first call.
+    register_crashing(&base, "broken", "0", &log).await;
+    let invoke = format!("{base}/api/v0/tools/invoke");
+    let call = || post_json(&invoke, json!({"name": "broken__echo", "message": "x"}));
+
+    let (status, body) = call().await;
+    assert_eq!(status, 502, "crashed, restarted at once, crashed again: {body}");
+    assert_eq!(starts(&log), 2);
+    let (status, body) = call().await;
+    assert_eq!(status, 502);
+    assert!(body["error"]["message"].as_str().unwrap().contains("restarted in"), "{body}");
+    assert_eq!(starts(&log), 2, "no process started while backing off");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = call().await;
+    assert_eq!(status, 502);
+    assert_eq!(starts(&log), 3, "after the back-off, one more try");
+    let (status, body) = call().await;
+    assert!(status == 502 && body["error"]["message"].as_str().unwrap().contains("restarted in"), "{body}");
+    assert_eq!(starts(&log), 3);
+    let _ = std::fs::remove_file(&log);
+    d.terminate("all").await;
+}
