@@ -15,6 +15,39 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// A durable pull consumer shared by every replica of a service (each message goes to one of
+/// them), with explicit acks: how Canopy's services take work from a stream.
+pub struct Durable<'a> {
+    pub stream: String,
+    pub name: &'a str,
+    pub filter_subject: String,
+    /// How long JetStream waits for an ack before redelivering.
+    pub ack_wait: Duration,
+    /// Messages handed out and not yet acked, at most (0: the server's default).
+    pub max_ack_pending: i64,
+}
+
+impl Durable<'_> {
+    pub async fn messages(self, bus: &Bus) -> Result<pull::Stream, BusError> {
+        let name = self.name;
+        let stream = bus.jetstream.get_stream(&self.stream).await.map_err(|e| consumer_err(name, e))?;
+        let mut config = pull::Config {
+            durable_name: Some(name.to_string()),
+            filter_subject: self.filter_subject,
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: self.ack_wait,
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        };
+        if self.max_ack_pending > 0 {
+            config.max_ack_pending = self.max_ack_pending;
+        }
+        let consumer =
+            stream.get_or_create_consumer::<pull::Config>(name, config).await.map_err(|e| consumer_err(name, e))?;
+        consumer.messages().await.map_err(|e| consumer_err(name, e))
+    }
+}
+
 pub struct CheckpointedConsumer<P> {
     pub bus: Bus,
     pub pool: PgPool,
@@ -38,29 +71,16 @@ impl<P: Projector> CheckpointedConsumer<P> {
     /// cannot be set up; per-event failures are negatively acknowledged and retried.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), BusError> {
         let name = self.name.clone();
-        let stream = self
-            .bus
-            .jetstream
-            .get_stream(self.bus.subjects.events_stream())
-            .await
-            .map_err(|e| consumer_err(&name, e))?;
-        let consumer = stream
-            .get_or_create_consumer::<pull::Config>(
-                &name,
-                pull::Config {
-                    durable_name: Some(name.clone()),
-                    filter_subject: self.filter_subject.clone(),
-                    ack_policy: AckPolicy::Explicit,
-                    ack_wait: self.ack_wait,
-                    // Strictly one at a time: the checkpoint is only correct in stream order.
-                    max_ack_pending: 1,
-                    deliver_policy: DeliverPolicy::All,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| consumer_err(&name, e))?;
-        let mut messages = consumer.messages().await.map_err(|e| consumer_err(&name, e))?;
+        let mut messages = Durable {
+            stream: self.bus.subjects.events_stream(),
+            name: &name,
+            filter_subject: self.filter_subject.clone(),
+            ack_wait: self.ack_wait,
+            // Strictly one at a time: the checkpoint is only correct in stream order.
+            max_ack_pending: 1,
+        }
+        .messages(&self.bus)
+        .await?;
         sqlx::query(
             "INSERT INTO consumer_checkpoints (consumer, stream_sequence) VALUES ($1, 0) ON CONFLICT DO NOTHING",
         )

@@ -13,7 +13,7 @@ pub mod consumer;
 pub mod relay;
 mod subjects;
 
-pub use consumer::{tail_events, CheckpointedConsumer};
+pub use consumer::{tail_events, CheckpointedConsumer, Durable};
 pub use relay::{OutboxRelay, RelayOptions};
 pub use subjects::Subjects;
 

@@ -4,7 +4,6 @@
 //! redelivered report is harmless.
 
 use crate::ApiState;
-use async_nats::jetstream::consumer::{pull, AckPolicy};
 use async_nats::jetstream::AckKind;
 use canopy_domain::server::{Catalog, Server, ServerCommand};
 use canopy_domain::{ServerId, TenantId};
@@ -16,25 +15,15 @@ use tokio_util::sync::CancellationToken;
 
 pub async fn run_command_consumer(state: ApiState, shutdown: CancellationToken) -> Result<(), canopy_bus::BusError> {
     let bus = &state.bus;
-    let err = |e: Box<dyn std::error::Error + Send + Sync>| canopy_bus::BusError::Consumer {
-        consumer: "api-commands".into(),
-        source: e,
-    };
-    let stream = bus.jetstream.get_stream(bus.subjects.commands_stream()).await.map_err(|e| err(Box::new(e)))?;
-    let consumer = stream
-        .get_or_create_consumer::<pull::Config>(
-            "api-commands",
-            pull::Config {
-                durable_name: Some("api-commands".into()),
-                filter_subject: bus.subjects.command(COMMAND_KIND),
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| err(Box::new(e)))?;
-    let mut messages = consumer.messages().await.map_err(|e| err(Box::new(e)))?;
+    let mut messages = canopy_bus::Durable {
+        stream: bus.subjects.commands_stream(),
+        name: "api-commands",
+        filter_subject: bus.subjects.command(COMMAND_KIND),
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: 0,
+    }
+    .messages(bus)
+    .await?;
     loop {
         let next = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),

@@ -3,7 +3,6 @@
 //! service. Reports are idempotent, so a redelivered registration is harmless.
 
 use crate::upstream::{self, UpstreamError, UpstreamPool};
-use async_nats::jetstream::consumer::{pull, AckPolicy};
 use canopy_bus::Bus;
 use canopy_domain::server::ServerEvent;
 use canopy_domain::Aggregate;
@@ -33,34 +32,24 @@ async fn consume(
     upstreams: &Arc<UpstreamPool>,
     shutdown: &CancellationToken,
 ) -> Result<(), canopy_bus::BusError> {
-    let err = |e: Box<dyn std::error::Error + Send + Sync>| canopy_bus::BusError::Consumer {
-        consumer: CONSUMER.into(),
-        source: e,
-    };
-    let stream = bus.jetstream.get_stream(bus.subjects.events_stream()).await.map_err(|e| err(Box::new(e)))?;
-    let consumer = stream
-        .get_or_create_consumer::<pull::Config>(
-            CONSUMER,
-            pull::Config {
-                durable_name: Some(CONSUMER.into()),
-                filter_subject: bus.subjects.events_of_type(canopy_domain::server::Server::TYPE),
-                ack_policy: AckPolicy::Explicit,
-                // Longer than a slow upstream's connect + list.
-                ack_wait: upstreams.connect_timeout() * 3,
-                max_ack_pending: 64,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| err(Box::new(e)))?;
-    let mut messages = consumer.messages().await.map_err(|e| err(Box::new(e)))?;
+    let mut messages = canopy_bus::Durable {
+        stream: bus.subjects.events_stream(),
+        name: CONSUMER,
+        filter_subject: bus.subjects.events_of_type(canopy_domain::server::Server::TYPE),
+        // Longer than a slow upstream's connect + list.
+        ack_wait: upstreams.connect_timeout() * 3,
+        max_ack_pending: 64,
+    }
+    .messages(bus)
+    .await?;
     loop {
         let next = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             m = messages.next() => m,
         };
         let Some(message) = next else { return Ok(()) };
-        let message = message.map_err(|e| err(Box::new(e)))?;
+        let message =
+            message.map_err(|e| canopy_bus::BusError::Consumer { consumer: CONSUMER.into(), source: Box::new(e) })?;
         let stored: StoredEvent = match serde_json::from_slice(&message.payload) {
             Ok(e) => e,
             Err(e) => {
