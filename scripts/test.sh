@@ -16,9 +16,20 @@ canopy_infra_up
 canopy_ensure_rust_tools
 
 status=0
+# Test databases carry this run's tag; they are dropped when the tests are done.
+CANOPY_TEST_RUN="r$(date +%s)p$$"
+export CANOPY_TEST_RUN
+drop_test_databases() {
+  local db
+  for db in $(psql "$CANOPY_DATABASE_URL" -XAt -c \
+    "select datname from pg_database where datname like 'canopy\_test\_${CANOPY_TEST_RUN}\_%'" 2>/dev/null); do
+    psql "$CANOPY_DATABASE_URL" -Xq -c "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true
+  done
+}
 nextest_log="${CANOPY_STATE_DIR:-.state}/nextest.log"
 mkdir -p "$(dirname "$nextest_log")"
 cargo nextest run --workspace --no-fail-fast "$@" 2>&1 | tee "$nextest_log" || status=$?
+drop_test_databases
 
 # ---------------------------------------------------------------------------------------------
 # Checks beyond cargo. Each records a failure in `status` rather than exiting, so the

@@ -40,8 +40,9 @@ pub fn with_database(url: &str, db: &str) -> String {
     }
 }
 
-/// A freshly created database named `canopy_test_*`, with migrations applied.
-/// `scripts/test.sh` drops leftovers of earlier runs before testing.
+/// A freshly created database named `canopy_test_<run>_*`, with migrations applied. The run
+/// tag comes from `CANOPY_TEST_RUN` (set by `scripts/test.sh`, which drops its own run's
+/// databases when the tests are done; several runs can share one server safely).
 pub struct TestDb {
     pub url: String,
     pub pool: PgPool,
@@ -49,7 +50,12 @@ pub struct TestDb {
 
 pub async fn fresh_database() -> TestDb {
     let admin = database_url();
-    let name = unique("canopy_test_");
+    let run: String = std::env::var("CANOPY_TEST_RUN")
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        .collect();
+    let name = unique(&format!("canopy_test_{run}_"));
     let admin_pool =
         canopy_eventstore::connect(&admin, 1).await.expect("PostgreSQL for tests (set CANOPY_DATABASE_URL)");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin_pool).await.expect("create test database");
