@@ -80,6 +80,14 @@ impl ToClientForwarder {
                 },
                 _ = &mut stop => {
                     // The reply is in: deliver what already arrived, so it precedes the result.
+                    // A message can still be between the edge's NATS subscription task and this
+                    // channel: let it run a few times before giving up on stragglers.
+                    for _ in 0..4 {
+                        while let Ok(m) = messages.try_recv() {
+                            self.forward(m).await;
+                        }
+                        tokio::task::yield_now().await;
+                    }
                     while let Ok(m) = messages.try_recv() {
                         self.forward(m).await;
                     }

@@ -172,6 +172,14 @@ async fn perform(
             let cancel_guard = CancelUpstreamOnDrop { peer: peer.clone(), id: Some(handle.id.clone()) };
             let response = handle.await_response().await;
             cancel_guard.disarm();
+            if _route.is_some() {
+                // rmcp runs notification handlers in tasks of their own: progress the upstream
+                // sent before its result may not be published yet. Let those tasks run before
+                // the reply goes out (and the route with it).
+                for _ in 0..4 {
+                    tokio::task::yield_now().await;
+                }
+            }
             match response? {
                 ServerResult::CallToolResult(result) => json(serde_json::to_value(result)),
                 _ => Err(ServiceError::UnexpectedResponse),

@@ -155,7 +155,11 @@ async fn a_stream_started_on_one_edge_resumes_on_another() {
         "params": {"name": "fx__slow", "arguments": {"ms": 200, "steps": 2}, "_meta": {"progressToken": "p1"}}});
     let body = post(&edge_a, Some(&session), call).await.unwrap().text().await.unwrap();
     let events = sse_events(&body);
-    assert!(events.len() >= 3, "progress, progress, result: {body}");
+    // At least one progress event, then the result. (A progress notification the upstream
+    // sends right before its result can still be in flight when the result arrives, and is
+    // then not relayed: the number of progress events before the result may vary.)
+    assert!(events.len() >= 2, "progress, then the result: {body}");
+    assert!(events.last().unwrap().1.contains("\"result\""), "the stream ends with the result: {body}");
     let (first_id, _) = &events[0];
     let first_id = first_id.clone().expect("events carry ids");
 
