@@ -103,6 +103,19 @@ impl Drop for Deployment {
     fn drop(&mut self) {
         self.processes.clear();
         let _ = std::fs::remove_dir_all(&self.state_dir);
+        // The deployment's JetStream streams, whether the test passed or not: they would
+        // otherwise pile up in the NATS server's store run after run. (Drop cannot await, and
+        // the test's runtime may be the current thread: a short-lived runtime of its own.)
+        let prefix = self.prefix.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            runtime.block_on(async {
+                if let Ok(bus) = canopy_bus::Bus::connect(&canopy_testkit::nats_url(), &prefix, "e2e-cleanup").await {
+                    bus.delete_streams().await;
+                }
+            });
+        })
+        .join();
     }
 }
 
