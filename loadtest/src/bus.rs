@@ -67,7 +67,7 @@ async fn measure_all(worker: &Bus, edge: &Bus, calls: usize, concurrency: &[usiz
             let tasks: Vec<_> = (0..n)
                 .map(|task| {
                     let client = edge.client.clone();
-                    let progress = edge.subjects.progress(&format!("t{task}"));
+                    let progress = edge.subjects.call_client(&format!("t{task}"));
                     let subject = subject.clone();
                     let remaining = remaining.clone();
                     tokio::spawn(async move {

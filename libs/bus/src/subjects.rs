@@ -63,9 +63,10 @@ impl Subjects {
         format!("{}.calls.>", self.prefix)
     }
 
-    /// Progress of one call, worker to caller.
-    pub fn progress(&self, call_id: &str) -> String {
-        format!("{}.progress.{call_id}", self.prefix)
+    /// What the upstream says to the caller of one call while it runs (progress, log
+    /// messages, sampling/elicitation/roots requests), worker to edge.
+    pub fn call_client(&self, call_id: &str) -> String {
+        format!("{}.client.{call_id}", self.prefix)
     }
 
     /// An upstream's resource update, worker to every edge.
@@ -76,8 +77,8 @@ impl Subjects {
         format!("{}.updated.>", self.prefix)
     }
 
-    pub fn progress_all(&self) -> String {
-        format!("{}.progress.*", self.prefix)
+    pub fn call_clients_all(&self) -> String {
+        format!("{}.client.*", self.prefix)
     }
 
     /// Cancellation of one call, caller to whichever worker runs it.

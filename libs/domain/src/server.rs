@@ -116,11 +116,7 @@ pub struct Catalog {
     pub resource_templates: Vec<serde_json::Value>,
 }
 
-impl Catalog {
-    pub fn tool_names(&self) -> impl Iterator<Item = &str> {
-        self.tools.iter().filter_map(|t| t.get("name")?.as_str())
-    }
-}
+impl Catalog {}
 
 /// What an enable/disable applies to within a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -45,13 +45,6 @@ impl CommandContext {
         self.request_fingerprint = Some(format!("{:x}", sha2::Sha256::digest(request)));
         self
     }
-
-    pub fn caused_by(mut self, event: &StoredEvent) -> Self {
-        self.metadata.correlation_id = event.metadata.correlation_id;
-        self.metadata.causation_id = Some(event.event_id);
-        self.metadata.traceparent = event.metadata.traceparent.clone();
-        self
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -129,9 +122,5 @@ impl StoredEvent {
             event_type: self.event_type.clone(),
             source,
         })
-    }
-
-    pub fn tenant(&self) -> Option<TenantId> {
-        TenantId::parse(self.tenant_id.clone()).ok()
     }
 }

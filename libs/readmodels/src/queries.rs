@@ -1,5 +1,6 @@
 //! Queries over the read models. Every query takes the tenant: no query reads across tenants
-//! except [`all_catalogs`], which only the gateway edge uses to warm its per-tenant cache.
+//! except [`all_server_states`] and [`all_groups`], which only the gateway edge uses to warm
+//! its per-tenant cache.
 
 use canopy_domain::server::UpstreamSpec;
 use canopy_domain::TenantId;
@@ -63,14 +64,6 @@ pub async fn list_tools(pool: &PgPool, tenant: &TenantId, server: Option<&str>) 
     .bind(server)
     .fetch_all(pool)
     .await
-}
-
-pub async fn tenant_exists(pool: &PgPool, tenant: &TenantId) -> Result<bool, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT tenant_id FROM rm_tenants WHERE tenant_id = $1")
-        .bind(tenant.as_str())
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.is_some())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]

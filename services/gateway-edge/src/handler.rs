@@ -7,6 +7,7 @@
 // Logging and completion capabilities of the earlier revisions are deprecated in 2026-07-28.
 #![allow(deprecated)]
 
+use crate::cache::CachedServer;
 use crate::scope::Scope;
 use crate::EdgeState;
 use canopy_domain::server::FeatureKind;
@@ -56,6 +57,37 @@ impl GatewayHandler {
             Scope::Group(name) => self.state.cache.group(self.tenant.as_str(), name),
             _ => None,
         }
+    }
+
+    /// One list of this endpoint: each visible server's enabled items that the scope admits,
+    /// renamed for the client (`server__name`, `canopy://server/<uri>`, or as they are), then
+    /// the page `cursor` asks for.
+    fn visible<T>(
+        &self,
+        scope: &Scope,
+        kind: FeatureKind,
+        cursor: Option<&str>,
+        items: impl Fn(&CachedServer) -> Vec<T>,
+        key: impl Fn(&T) -> &str,
+        rename: impl Fn(&mut T, String),
+    ) -> Result<(Vec<T>, Option<String>), ErrorData> {
+        let group = self.group_of(scope);
+        let mut visible = Vec::new();
+        for server in scope.servers(&self.state.cache, self.tenant.as_str()) {
+            let name = server.state.name.as_str();
+            for mut item in items(&server) {
+                if !scope.admits(group.as_deref(), kind, name, key(&item)) {
+                    continue;
+                }
+                let exposed = match kind {
+                    FeatureKind::Resource => scope.expose_uri(name, key(&item)),
+                    _ => scope.expose(name, key(&item)),
+                };
+                rename(&mut item, exposed);
+                visible.push(item);
+            }
+        }
+        crate::paging::page(visible, cursor, self.state.page_size)
     }
 
     async fn upstream(
@@ -149,23 +181,15 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
-        let group = self.group_of(&scope);
-        let mut tools = Vec::new();
-        for server in scope.servers(&self.state.cache, self.tenant.as_str()) {
-            let name = server.state.name.as_str();
-            tools.extend(
-                server
-                    .enabled_tools()
-                    .filter(|t| scope.admits(group.as_deref(), FeatureKind::Tool, name, &t.name))
-                    .map(|t| {
-                        let mut t = t.clone();
-                        t.name = scope.expose(name, &t.name).into();
-                        t
-                    }),
-            );
-        }
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        let (items, next) = crate::paging::page(tools, cursor, self.state.page_size)?;
+        let (items, next) = self.visible(
+            &scope,
+            FeatureKind::Tool,
+            cursor,
+            |s: &CachedServer| s.enabled_tools().cloned().collect(),
+            |t: &rmcp::model::Tool| t.name.as_ref(),
+            |t: &mut rmcp::model::Tool, n: String| t.name = n.into(),
+        )?;
         let mut result = ListToolsResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -328,23 +352,15 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
-        let group = self.group_of(&scope);
-        let mut prompts = Vec::new();
-        for server in scope.servers(&self.state.cache, self.tenant.as_str()) {
-            let name = server.state.name.as_str();
-            prompts.extend(
-                server
-                    .enabled_prompts()
-                    .filter(|p| scope.admits(group.as_deref(), FeatureKind::Prompt, name, &p.name))
-                    .map(|p| {
-                        let mut p = p.clone();
-                        p.name = scope.expose(name, &p.name);
-                        p
-                    }),
-            );
-        }
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        let (items, next) = crate::paging::page(prompts, cursor, self.state.page_size)?;
+        let (items, next) = self.visible(
+            &scope,
+            FeatureKind::Prompt,
+            cursor,
+            |s: &CachedServer| s.enabled_prompts().cloned().collect(),
+            |p: &rmcp::model::Prompt| p.name.as_str(),
+            |p: &mut rmcp::model::Prompt, n: String| p.name = n,
+        )?;
         let mut result = ListPromptsResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -379,23 +395,15 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
-        let group = self.group_of(&scope);
-        let mut resources = Vec::new();
-        for server in scope.servers(&self.state.cache, self.tenant.as_str()) {
-            let name = server.state.name.as_str();
-            resources.extend(
-                server
-                    .enabled_resources()
-                    .filter(|r| scope.admits(group.as_deref(), FeatureKind::Resource, name, &r.uri))
-                    .map(|r| {
-                        let mut r = r.clone();
-                        r.uri = scope.expose_uri(name, &r.uri);
-                        r
-                    }),
-            );
-        }
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        let (items, next) = crate::paging::page(resources, cursor, self.state.page_size)?;
+        let (items, next) = self.visible(
+            &scope,
+            FeatureKind::Resource,
+            cursor,
+            |s: &CachedServer| s.enabled_resources().cloned().collect(),
+            |r: &rmcp::model::Resource| r.uri.as_str(),
+            |r: &mut rmcp::model::Resource, n: String| r.uri = n,
+        )?;
         let mut result = ListResourcesResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -407,23 +415,15 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
-        let group = self.group_of(&scope);
-        let mut templates = Vec::new();
-        for server in scope.servers(&self.state.cache, self.tenant.as_str()) {
-            let name = server.state.name.as_str();
-            templates.extend(
-                server
-                    .enabled_templates()
-                    .filter(|t| scope.admits(group.as_deref(), FeatureKind::Resource, name, &t.uri_template))
-                    .map(|t| {
-                        let mut t = t.clone();
-                        t.uri_template = scope.expose_uri(name, &t.uri_template);
-                        t
-                    }),
-            );
-        }
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        let (items, next) = crate::paging::page(templates, cursor, self.state.page_size)?;
+        let (items, next) = self.visible(
+            &scope,
+            FeatureKind::Resource,
+            cursor,
+            |s: &CachedServer| s.enabled_templates().cloned().collect(),
+            |t: &rmcp::model::ResourceTemplate| t.uri_template.as_str(),
+            |t: &mut rmcp::model::ResourceTemplate, n: String| t.uri_template = n,
+        )?;
         let mut result = ListResourceTemplatesResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)

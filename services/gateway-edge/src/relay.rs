@@ -30,7 +30,7 @@ pub async fn relay(
 ) -> CallReply {
     request.call_id = uuid::Uuid::now_v7().to_string();
     let bus = &state.bus;
-    request.client_subject = Some(bus.subjects.progress(&request.call_id));
+    request.client_subject = Some(bus.subjects.call_client(&request.call_id));
     let (channel, messages) = state.channels.open(&request.call_id);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let to_client = ToClientForwarder {
@@ -157,7 +157,7 @@ impl ToClientForwarder {
 }
 
 /// The calls of this edge that are listening to their upstream, by call id. One subscription
-/// per edge (`PREFIX.progress.*`) feeds them, so a call costs no subscribe/unsubscribe.
+/// per edge (`PREFIX.client.*`) feeds them, so a call costs no subscribe/unsubscribe.
 #[derive(Default)]
 pub struct ClientChannels {
     calls: Mutex<HashMap<String, UnboundedSender<async_nats::Message>>>,
@@ -191,7 +191,7 @@ impl ClientChannels {
 
 /// Routes what upstreams say to the calls of this edge until `shutdown`.
 pub async fn run_client_channels(bus: canopy_bus::Bus, channels: Arc<ClientChannels>, shutdown: CancellationToken) {
-    let mut messages = match bus.client.subscribe(bus.subjects.progress_all()).await {
+    let mut messages = match bus.client.subscribe(bus.subjects.call_clients_all()).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot receive progress, logs or requests for calls");

@@ -27,14 +27,6 @@ impl Subscribers {
         inner.push(Subscriber { tenant, scope, peer });
     }
 
-    pub fn len(&self) -> usize {
-        self.inner.lock().expect("subscribers lock").len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn matching(&self, change: &CatalogChange) -> Vec<Peer<RoleServer>> {
         let mut inner = self.inner.lock().expect("subscribers lock");
         inner.retain(|s| !s.peer.is_transport_closed());

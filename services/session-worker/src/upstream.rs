@@ -531,15 +531,6 @@ impl UpstreamPool {
         before - slots.len()
     }
 
-    /// How many upstream connections are held.
-    pub fn len(&self) -> usize {
-        self.slots.lock().expect("pool lock").len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     pub async fn close_all(&self) {
         let slots: Vec<Arc<Slot>> = self.slots.lock().expect("pool lock").drain().map(|(_, s)| s).collect();
         for slot in slots {
