@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # scripts/test.sh: run the whole test suite (README "Quick start", command 2; also what CI runs).
 # Brings up PostgreSQL, NATS (JetStream) and Redis if they are not already running (see
-# scripts/lib/infra.sh), exports CANOPY_DATABASE_URL / DATABASE_URL, CANOPY_NATS_URL and
-# CANOPY_REDIS_URL for the tests, runs `cargo nextest run --workspace --no-fail-fast` (extra
-# arguments are passed to nextest), stops only the infrastructure it started, and exits with
-# the test status.
+# scripts/lib/infra.sh), installs haproxy if missing (the stateless-edge tests run their own),
+# exports CANOPY_DATABASE_URL / DATABASE_URL, CANOPY_NATS_URL and CANOPY_REDIS_URL for the
+# tests, runs `cargo nextest run --workspace --no-fail-fast` (extra arguments are passed to
+# nextest), stops only the infrastructure it started, and exits with the test status.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,6 +14,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 trap canopy_infra_down EXIT
 canopy_infra_up
 canopy_ensure_rust_tools
+# The stateless-edge e2e tests put two edges behind a real HAProxy (round-robin, no stickiness).
+canopy_ensure_haproxy
 
 status=0
 # Test databases carry this run's tag; they are dropped when the tests are done.

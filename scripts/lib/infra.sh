@@ -9,6 +9,9 @@
 #                            and exporting the URLs.
 #   canopy_infra_down        stop only what canopy_infra_up started in this shell.
 #   canopy_ensure_rust_tools make sure cargo and cargo-nextest are available.
+#   canopy_ensure_haproxy    make sure the `haproxy` binary is installed (the stateless-edge
+#                            e2e tests run their own HAProxy in front of two edges); never
+#                            leaves a system-wide haproxy service running.
 #
 # Safe under `set -euo pipefail`. Messages go to stderr, prefixed with "canopy:".
 # (The `bash -c '...' _ HOST PORT` probes take their arguments as $1/$2 on purpose.)
@@ -457,4 +460,39 @@ canopy_ensure_rust_tools() {
     _canopy_log "installing cargo-nextest (cargo install --locked cargo-nextest)"
     cargo install --locked cargo-nextest
   fi
+}
+
+# The haproxy binary: from PATH or Debian's /usr/sbin (not on a normal user's PATH), or "".
+_canopy_haproxy_bin() {
+  command -v haproxy 2>/dev/null || { [[ -x /usr/sbin/haproxy ]] && echo /usr/sbin/haproxy; } || true
+}
+
+canopy_ensure_haproxy() {
+  local bin
+  bin="$(_canopy_haproxy_bin)"
+  if [[ -z "$bin" ]]; then
+    local systemd=""
+    [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1 && systemd=1
+    # Debian's package enables and starts a system-wide haproxy.service (with a configuration
+    # that listens nowhere). The tests start their own haproxy: keep the service from starting
+    # (masked while the package installs) and leave it disabled.
+    # (The package's postinst unmasks only masks of its own, so ours holds while it runs.)
+    if [[ -n "$systemd" && "$(id -u)" == 0 ]]; then
+      systemctl mask haproxy.service >/dev/null 2>&1 || true
+    fi
+    local installed=0
+    _canopy_apt_install haproxy || installed=$?
+    if [[ -n "$systemd" && "$(id -u)" == 0 ]]; then
+      systemctl unmask haproxy.service >/dev/null 2>&1 || true
+      systemctl disable --now haproxy.service >/dev/null 2>&1 || true
+    elif [[ -x /etc/init.d/haproxy ]]; then
+      # No systemd: unless policy-rc.d forbade it, the package started the SysV service.
+      /etc/init.d/haproxy stop >/dev/null 2>&1 || true
+      update-rc.d haproxy disable >/dev/null 2>&1 || true
+    fi
+    ((installed == 0)) || return "$installed"
+    bin="$(_canopy_haproxy_bin)"
+    [[ -n "$bin" ]] || { _canopy_die "haproxy installed but not found on PATH or in /usr/sbin"; return 1; }
+  fi
+  _canopy_log "haproxy: $("$bin" -v 2>/dev/null | head -n 1) ($bin)"
 }

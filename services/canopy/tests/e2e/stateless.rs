@@ -1,75 +1,194 @@
-//! Stateless edges: two `canopy serve edge` processes behind a per-request round-robin
-//! balancer (no stickiness) serve one MCP session, keep serving it when one edge stops, and
-//! replay a stream's events on the other edge after `Last-Event-ID`.
+//! Stateless edges: two `canopy serve edge` processes behind a real HAProxy (Debian's
+//! `haproxy`, `balance roundrobin`, no stickiness, server connections closed after each
+//! response so every request is balanced on its own) serve one MCP session, keep serving it
+//! when one edge stops, and a stream started on the stopped edge resumes on the other with
+//! `Last-Event-ID`. HAProxy's own request log (which edge served each request, with the
+//! request's `Mcp-Session-Id`) and its stats page (is an edge UP or DOWN) are the evidence.
 
 use crate::harness::*;
-use axum::body::Body;
-use axum::extract::Request;
-use axum::response::Response;
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
-/// A load balancer without stickiness: each request goes to the next backend in turn.
-/// Backends can be taken out, as a balancer's health check would.
-#[derive(Clone)]
-struct RoundRobin {
-    backends: Arc<Mutex<Vec<String>>>,
-    next: Arc<AtomicUsize>,
-    served_by: Arc<Mutex<Vec<String>>>,
+/// An `haproxy -db` child process in front of the edges, with its generated configuration.
+struct HaProxy {
+    /// Where clients connect: `http://127.0.0.1:PORT`.
+    url: String,
+    stats_url: String,
+    log: PathBuf,
+    stderr: PathBuf,
+    /// Killed when dropped (`kill_on_drop`), pass or fail.
+    child: tokio::process::Child,
 }
 
-impl RoundRobin {
-    async fn start(backends: Vec<String>) -> (Self, String) {
-        let lb =
-            RoundRobin { backends: Arc::new(Mutex::new(backends)), next: Arc::default(), served_by: Arc::default() };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = lb.clone();
-        let app = axum::Router::new().fallback(move |request: Request| {
-            let lb = state.clone();
-            async move { lb.forward(request).await }
-        });
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (lb, url)
+/// One request as HAProxy logged it.
+#[derive(Debug, Clone)]
+struct Served {
+    /// The edge (HAProxy server name) that served it.
+    edge: String,
+    method: String,
+    /// The request's `Mcp-Session-Id` header, "" when it had none.
+    session: String,
+    /// The test's `X-Test-Step` header, "" when it had none.
+    step: String,
+}
+
+/// Debian installs haproxy in /usr/sbin, which a normal user's PATH often lacks.
+fn haproxy_binary() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join("haproxy"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "haproxy not found on PATH or in /usr/sbin: the stateless-edge tests need it. \
+                 Run scripts/test.sh, which installs it (Debian package `haproxy`), or `apt-get install haproxy`."
+            )
+        })
+}
+
+impl HaProxy {
+    /// Starts HAProxy in front of `edges` (name, base URL) and waits until it reports every
+    /// edge UP.
+    async fn start(d: &Deployment, edges: &[(&str, &str)]) -> Self {
+        let (port, stats_port) = (free_port(), free_port());
+        let servers: String = edges
+            .iter()
+            .map(|(name, base)| format!("    server {name} {}\n", base.trim_start_matches("http://")))
+            .collect();
+        // - http-server-close: the client may keep its connection, but each response closes
+        //   the one to the edge, so every request is balanced anew (round robin, no stickiness).
+        // - Timeouts of an hour, so SSE streams stay open.
+        // - Health checks every 200 ms on /readyz, one failure marks an edge DOWN; a request
+        //   whose connection is refused before then is retried and redispatched to the other.
+        // - logasap: a request is logged when its response headers arrive, so a still-open SSE
+        //   stream is logged too.
+        let config = format!(
+            r#"global
+    log stdout format raw local0 info
+    maxconn 512
+
+defaults
+    mode http
+    log global
+    option http-server-close
+    option redispatch
+    retries 3
+    timeout connect 1s
+    timeout client 1h
+    timeout server 1h
+    timeout tunnel 1h
+    timeout http-request 10s
+
+frontend mcp
+    bind 127.0.0.1:{port}
+    option logasap
+    http-request capture req.hdr(mcp-session-id) len 200
+    http-request capture req.hdr(x-test-step) len 50
+    log-format "served edge=%s method=%HM status=%ST session=%[capture.req.hdr(0)] step=%[capture.req.hdr(1)]"
+    default_backend edges
+
+backend edges
+    balance roundrobin
+    option httpchk
+    http-check send meth GET uri /readyz
+    default-server check inter 200ms fastinter 100ms downinter 200ms rise 1 fall 1
+{servers}
+listen stats
+    bind 127.0.0.1:{stats_port}
+    no log
+    stats enable
+    stats uri /stats
+"#
+        );
+        let base = std::env::temp_dir().join(format!("{}-haproxy", d.prefix));
+        let (cfg, log, stderr) =
+            (base.with_extension("cfg"), base.with_extension("log"), base.with_extension("stderr"));
+        std::fs::write(&cfg, config).unwrap();
+        let child = tokio::process::Command::new(haproxy_binary())
+            .arg("-f")
+            .arg(&cfg)
+            .arg("-db")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start haproxy");
+        let mut haproxy = HaProxy {
+            url: format!("http://127.0.0.1:{port}"),
+            stats_url: format!("http://127.0.0.1:{stats_port}/stats;csv"),
+            log,
+            stderr,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = haproxy.child.try_wait().unwrap() {
+                panic!("haproxy exited with {status} ({}):\n{}", cfg.display(), read(&haproxy.stderr));
+            }
+            let mut up = true;
+            for (name, _) in edges {
+                up &= haproxy.status(name).await.is_some_and(|s| s == "UP");
+            }
+            if up {
+                return haproxy;
+            }
+            assert!(Instant::now() < deadline, "haproxy did not see every edge UP:\n{}", read(&haproxy.stderr));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
-    fn remove(&self, backend: &str) {
-        self.backends.lock().unwrap().retain(|b| b != backend);
+    /// The `status` column of HAProxy's stats for one edge ("UP", "DOWN", ...).
+    async fn status(&self, edge: &str) -> Option<String> {
+        let csv = reqwest::get(&self.stats_url).await.ok()?.text().await.ok()?;
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next()?.trim_start_matches("# ").split(',').collect();
+        let column = |name: &str| header.iter().position(|h| *h == name);
+        let (px, sv, status) = (column("pxname")?, column("svname")?, column("status")?);
+        lines
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|row| row[px] == "edges" && row[sv] == edge)
+            .map(|row| row[status].to_string())
     }
 
-    async fn forward(&self, request: Request) -> Response {
-        let backend = {
-            let backends = self.backends.lock().unwrap();
-            backends[self.next.fetch_add(1, Ordering::SeqCst) % backends.len()].clone()
-        };
-        self.served_by.lock().unwrap().push(backend.clone());
-        let (parts, body) = request.into_parts();
-        let body = axum::body::to_bytes(body, 16 << 20).await.unwrap();
-        let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let mut upstream = reqwest::Client::new().request(parts.method, format!("{backend}{path}")).body(body);
-        for (name, value) in &parts.headers {
-            if name != "host" && name != "content-length" {
-                upstream = upstream.header(name, value);
-            }
-        }
-        let Ok(response) = upstream.send().await else {
-            return Response::builder().status(502).body(Body::empty()).unwrap();
-        };
-        let mut builder = Response::builder().status(response.status());
-        for (name, value) in response.headers() {
-            builder = builder.header(name, value);
-        }
-        let chunks = futures::stream::unfold(response, |mut r| async move {
-            match r.chunk().await {
-                Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(chunk), r)),
-                _ => None,
-            }
-        });
-        builder.body(Body::from_stream(chunks)).unwrap()
+    async fn wait_status(&self, edge: &str, want: &str) {
+        let took =
+            eventually(Duration::from_secs(10), || async { self.status(edge).await.as_deref() == Some(want) }).await;
+        eprintln!("haproxy saw {edge} {want} after {took:?}");
     }
+
+    /// Every request HAProxy has logged so far, in order.
+    fn served(&self) -> Vec<Served> {
+        read(&self.log)
+            .lines()
+            .filter_map(|line| line.strip_prefix("served "))
+            .map(|line| {
+                let field = |key: &str| {
+                    line.split(' ')
+                        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                        .filter(|v| *v != "-")
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                Served { edge: field("edge"), method: field("method"), session: field("session"), step: field("step") }
+            })
+            .collect()
+    }
+
+    /// Waits until HAProxy has logged the request tagged `step`.
+    async fn served_step(&self, step: &str) -> Served {
+        eventually(Duration::from_secs(5), || async { self.served().iter().any(|s| s.step == step) }).await;
+        self.served().into_iter().find(|s| s.step == step).unwrap()
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 fn echo(text: &str) -> CallToolRequestParams {
@@ -86,23 +205,37 @@ async fn two_edges_without_stickiness_serve_one_session_and_survive_losing_one()
     let upstream = fixture().await;
     let (status, _) = post_json(&format!("{api}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
     assert_eq!(status, 201);
-    let (lb, lb_url) = RoundRobin::start(vec![edge_a.clone(), edge_b.clone()]).await;
+    let haproxy = HaProxy::start(&d, &[("edge-a", &edge_a), ("edge-b", &edge_b)]).await;
 
-    let client = mcp_client(&format!("{lb_url}/mcp")).await;
+    let client = mcp_client(&format!("{}/mcp", haproxy.url)).await;
     for i in 0..6 {
         let result = client.call_tool(echo(&format!("round {i}"))).await.unwrap();
         assert_eq!(result.content[0].as_text().unwrap().text, format!("round {i}"));
     }
     assert_eq!(client.list_all_tools().await.unwrap().len(), 10);
-    let served = lb.served_by.lock().unwrap().clone();
-    assert!(served.contains(&edge_a) && served.contains(&edge_b), "requests alternated: {served:?}");
 
-    // Edge A goes away; the balancer stops sending to it; the session carries on on B.
+    // One session, its requests spread over both edges by HAProxy.
+    let served = haproxy.served();
+    let sessions: BTreeSet<&str> = served.iter().map(|s| s.session.as_str()).filter(|s| !s.is_empty()).collect();
+    assert_eq!(sessions.len(), 1, "one client, one session: {served:#?}");
+    let session = sessions.into_iter().next().unwrap().to_string();
+    let by = |edge: &str| served.iter().filter(|s| s.session == session && s.edge == edge).count();
+    let (on_a, on_b) = (by("edge-a"), by("edge-b"));
+    eprintln!("session {session}: {on_a} requests on edge-a, {on_b} on edge-b");
+    assert!(on_a >= 3 && on_b >= 3, "the session's requests alternate between the edges: {served:#?}");
+
+    // Edge A stops; HAProxy's health check takes it out; the session carries on on B.
     let status = d.terminate("edge-a").await;
     assert!(status.success());
-    lb.remove(&edge_a);
+    haproxy.wait_status("edge-a", "DOWN").await;
+    let before = haproxy.served().len();
     let result = client.call_tool(echo("after losing an edge")).await.unwrap();
     assert_eq!(result.content[0].as_text().unwrap().text, "after losing an edge");
+    let after: Vec<Served> = haproxy.served().split_off(before);
+    assert!(
+        after.iter().any(|s| s.session == session && s.method == "POST") && after.iter().all(|s| s.edge == "edge-b"),
+        "after edge-a stopped, the same session is served by edge-b only: {after:#?}"
+    );
     let _ = client.cancel().await;
     d.terminate("edge-b").await;
 }
@@ -122,7 +255,7 @@ fn sse_events(body: &str) -> Vec<(Option<String>, String)> {
 }
 
 #[tokio::test]
-async fn a_stream_started_on_one_edge_resumes_on_another() {
+async fn a_stream_started_on_one_edge_resumes_on_another_after_that_edge_stops() {
     let mut d = Deployment::new().await;
     let api = d.spawn("api", &["serve", "api"]).await;
     d.spawn("worker", &["serve", "worker"]).await;
@@ -130,13 +263,17 @@ async fn a_stream_started_on_one_edge_resumes_on_another() {
     let edge_b = d.spawn("edge-b", &["serve", "edge"]).await;
     let upstream = fixture().await;
     post_json(&format!("{api}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
+    let haproxy = HaProxy::start(&d, &[("edge-a", &edge_a), ("edge-b", &edge_b)]).await;
+    let mcp = format!("{}/mcp", haproxy.url);
 
+    // One keep-alive client, every request through HAProxy, each tagged with its step.
     let http = reqwest::Client::new();
-    let post = |base: &str, session: Option<&str>, body: serde_json::Value| {
+    let post = |step: &str, session: Option<&str>, body: serde_json::Value| {
         let mut r = http
-            .post(format!("{base}/mcp"))
+            .post(&mcp)
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2025-06-18")
+            .header("x-test-step", step)
             .json(&body);
         if let Some(s) = session {
             r = r.header("mcp-session-id", s);
@@ -145,37 +282,54 @@ async fn a_stream_started_on_one_edge_resumes_on_another() {
     };
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
-    let response = post(&edge_a, None, init).await.unwrap();
+    let response = post("initialize", None, init).await.unwrap();
     let session = response.headers()["mcp-session-id"].to_str().unwrap().to_string();
     response.text().await.unwrap();
-    post(&edge_a, Some(&session), json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await.unwrap();
+    let response =
+        post("initialized", Some(&session), json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+    assert!(response.unwrap().status().is_success());
 
-    // A call with progress on edge A: progress events, then the result.
+    // A call with progress: progress events, then the result, on whichever edge HAProxy picks.
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "fx__slow", "arguments": {"ms": 200, "steps": 2}, "_meta": {"progressToken": "p1"}}});
-    let body = post(&edge_a, Some(&session), call).await.unwrap().text().await.unwrap();
+    let body = post("call", Some(&session), call).await.unwrap().text().await.unwrap();
     let events = sse_events(&body);
     // At least one progress event, then the result. (A progress notification the upstream
     // sends right before its result can still be in flight when the result arrives, and is
     // then not relayed: the number of progress events before the result may vary.)
     assert!(events.len() >= 2, "progress, then the result: {body}");
     assert!(events.last().unwrap().1.contains("\"result\""), "the stream ends with the result: {body}");
-    let (first_id, _) = &events[0];
-    let first_id = first_id.clone().expect("events carry ids");
+    let first_id = events[0].0.clone().expect("events carry ids");
 
-    // On edge B, Last-Event-ID replays what followed the first event, the result included.
-    let replay = http
-        .get(format!("{edge_b}/mcp"))
+    // Round robin without stickiness: the session's three requests went edge X, Y, X.
+    let steps = [
+        haproxy.served_step("initialize").await,
+        haproxy.served_step("initialized").await,
+        haproxy.served_step("call").await,
+    ];
+    assert!(steps[1..].iter().all(|s| s.session == session), "{steps:#?}");
+    assert!(steps[0].edge != steps[1].edge && steps[1].edge != steps[2].edge, "requests alternate: {steps:#?}");
+    let (stream_edge, other_edge) = (steps[2].edge.clone(), steps[1].edge.clone());
+
+    // The edge that served the stream stops, and HAProxy notices.
+    let status = d.terminate(&stream_edge).await;
+    assert!(status.success());
+    haproxy.wait_status(&stream_edge, "DOWN").await;
+
+    // Through HAProxy, Last-Event-ID replays what followed the first event, the result
+    // included, from the other edge.
+    let mut replay = http
+        .get(&mcp)
         .header("accept", "text/event-stream")
         .header("mcp-session-id", &session)
         .header("mcp-protocol-version", "2025-06-18")
         .header("last-event-id", &first_id)
+        .header("x-test-step", "resume")
         .send()
         .await
         .unwrap();
     assert_eq!(replay.status(), 200);
     let mut replayed = String::new();
-    let mut replay = replay;
     let _ = tokio::time::timeout(Duration::from_secs(3), async {
         while let Ok(Some(chunk)) = replay.chunk().await {
             replayed.push_str(&String::from_utf8_lossy(&chunk));
@@ -185,10 +339,11 @@ async fn a_stream_started_on_one_edge_resumes_on_another() {
         }
     })
     .await;
+    let resumed = haproxy.served_step("resume").await;
+    assert_eq!((resumed.edge.as_str(), resumed.session.as_str()), (other_edge.as_str(), session.as_str()));
     let replayed = sse_events(&replayed);
     let expected: Vec<String> = events[1..].iter().map(|(_, data)| data.clone()).collect();
     let got: Vec<String> = replayed.iter().map(|(_, data)| data.clone()).collect();
-    assert_eq!(got, expected, "edge B replays exactly the events after {first_id}");
-    d.terminate("edge-a").await;
-    d.terminate("edge-b").await;
+    assert_eq!(got, expected, "{other_edge} replays exactly the events after {first_id}");
+    d.terminate(&other_edge).await;
 }
