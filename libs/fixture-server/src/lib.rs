@@ -7,7 +7,8 @@
 //! * With [`FixtureOptions::conformance`] it also serves the fixtures of the official MCP
 //!   conformance suite: [`conformance`] (tools), [`prompts`], [`resources`].
 //! * [`serve_http`] serves it over Streamable HTTP at `/mcp` and returns a [`FixtureHandle`];
-//!   [`serve_stdio`] serves it over stdin/stdout.
+//!   [`serve_stdio`] serves it over stdin/stdout; [`serve_sse`] over the legacy HTTP+SSE
+//!   transport of MCP 2024-11-05 (`GET /sse` + `POST /messages`).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -25,9 +26,11 @@ pub mod param_headers;
 pub mod prompts;
 pub mod resources;
 pub mod server;
+pub mod sse;
 pub mod tools;
 pub mod transport;
 
 pub use options::FixtureOptions;
 pub use server::{Change, Changes, FixtureServer, FixtureStats, SessionState, SERVER_NAME};
+pub use sse::{serve_sse, SseFixtureHandle, SSE_PATH};
 pub use transport::{serve_http, serve_stdio, FixtureHandle, MCP_PATH};

@@ -11,6 +11,7 @@ mod calls;
 mod discovery;
 mod progress;
 mod refresh;
+mod sse;
 mod upstream;
 
 pub use upstream::UpstreamPool;

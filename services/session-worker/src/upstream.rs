@@ -246,7 +246,28 @@ pub async fn connect(
                 client.serve(transport).await.map_err(|e| UpstreamError::Connect(e.to_string()))
             }
             Transport::Sse => {
-                Err(UpstreamError::Config("transport 'sse' is not supported by this session-worker yet".into()))
+                // Legacy HTTP+SSE (2024-11-05): the same credentials on the GET and every POST.
+                let url = spec.url.clone().ok_or_else(|| UpstreamError::Config("url is missing".into()))?;
+                let mut headers = http::HeaderMap::new();
+                if let Some(token) = &spec.bearer_token {
+                    let mut value = http::HeaderValue::try_from(format!("Bearer {}", open("bearer_token", token)?))
+                        .map_err(|e| UpstreamError::Config(format!("bearer_token: {e}")))?;
+                    value.set_sensitive(true);
+                    headers.insert(http::header::AUTHORIZATION, value);
+                }
+                for (name, sealed) in &spec.headers {
+                    let value = open(&format!("header:{name}"), sealed)?;
+                    let name = http::HeaderName::try_from(name.as_str())
+                        .map_err(|e| UpstreamError::Config(format!("header name '{name}': {e}")))?;
+                    let mut value = http::HeaderValue::try_from(value)
+                        .map_err(|e| UpstreamError::Config(format!("header '{name}' value: {e}")))?;
+                    value.set_sensitive(true);
+                    headers.append(name, value);
+                }
+                let transport = crate::sse::SseClientTransport::connect(&url, headers)
+                    .await
+                    .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+                client.serve(transport).await.map_err(|e| UpstreamError::Connect(e.to_string()))
             }
         }
     };

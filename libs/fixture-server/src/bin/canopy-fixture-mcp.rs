@@ -1,19 +1,23 @@
-//! `canopy-fixture-mcp`: run the Canopy fixture MCP server over stdio or Streamable HTTP.
+//! `canopy-fixture-mcp`: run the Canopy fixture MCP server over stdio, Streamable HTTP or the
+//! legacy HTTP+SSE transport.
 //!
 //! ```text
-//! canopy-fixture-mcp [--transport stdio|http] [--listen ADDR] [--extra-tools N] [--page-size N]
+//! canopy-fixture-mcp [--transport stdio|http|sse] [--listen ADDR] [--bearer-token TOKEN] [--extra-tools N] [--page-size N]
 //!                    [--allow-host HOST]... [--stateless] [--json-response] [--conformance]
 //! ```
 //! Logs go to stderr only (`RUST_LOG`, default `warn`); stdout carries MCP in stdio mode.
 
 use std::net::SocketAddr;
 
-use canopy_fixture_server::{serve_http, serve_stdio, FixtureOptions};
+use canopy_fixture_server::{serve_http, serve_sse, serve_stdio, FixtureOptions};
 
 const USAGE: &str = "\
 usage: canopy-fixture-mcp [options]
-  --transport stdio|http   transport (default: stdio)
+  --transport stdio|http|sse
+                           transport (default: stdio); sse: legacy HTTP+SSE of MCP
+                           2024-11-05, GET /sse and POST /messages
   --listen ADDR            HTTP listen address (default: 127.0.0.1:3001)
+  --bearer-token TOKEN     sse: refuse requests without Authorization: Bearer TOKEN
   --extra-tools N          add tools extra_0 .. extra_{N-1} (default: 0)
   --page-size N            tools/list page size (default: no pagination)
   --allow-host HOST        extra accepted Host header value (repeatable; '*' = any)
@@ -27,6 +31,7 @@ usage: canopy-fixture-mcp [options]
 enum Transport {
     Stdio,
     Http,
+    Sse,
 }
 
 #[derive(Debug)]
@@ -34,6 +39,7 @@ struct Args {
     transport: Transport,
     listen: SocketAddr,
     options: FixtureOptions,
+    bearer_token: Option<String>,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -41,6 +47,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
         transport: Transport::Stdio,
         listen: SocketAddr::from(([127, 0, 0, 1], 3001)),
         options: FixtureOptions::default(),
+        bearer_token: None,
     };
     while let Some(arg) = it.next() {
         // Accept both `--flag value` and `--flag=value`.
@@ -57,7 +64,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
                 args.transport = match value("--transport")?.as_str() {
                     "stdio" => Transport::Stdio,
                     "http" => Transport::Http,
-                    other => return Err(format!("unknown transport {other:?} (stdio|http)")),
+                    "sse" => Transport::Sse,
+                    other => return Err(format!("unknown transport {other:?} (stdio|http|sse)")),
                 }
             }
             "--listen" => {
@@ -77,6 +85,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
                 let v = value("--allow-host")?;
                 args.options.allowed_hosts.push(v);
             }
+            "--bearer-token" => args.bearer_token = Some(value("--bearer-token")?),
             "--stateless" => args.options.stateless = true,
             "--json-response" => args.options.json_response = true,
             "--conformance" => args.options.conformance = true,
@@ -132,6 +141,12 @@ fn main() -> std::process::ExitCode {
             Transport::Http => {
                 let handle = serve_http(args.listen, args.options).await?;
                 eprintln!("canopy-fixture-mcp: serving {}", handle.url());
+                wait_for_stop_signal().await?;
+                handle.shutdown().await
+            }
+            Transport::Sse => {
+                let handle = serve_sse(args.listen, args.options, args.bearer_token).await?;
+                eprintln!("canopy-fixture-mcp: serving {} (legacy HTTP+SSE)", handle.url());
                 wait_for_stop_signal().await?;
                 handle.shutdown().await
             }
@@ -204,6 +219,13 @@ mod tests {
         assert_eq!(a.options.allowed_hosts, vec!["fixture".to_string()]);
         assert!(a.options.stateless);
         assert!(a.options.conformance);
+    }
+
+    #[test]
+    fn legacy_sse() {
+        let a = parse(&["--transport=sse", "--bearer-token", "t0k"]).unwrap().unwrap();
+        assert_eq!(a.transport, Transport::Sse);
+        assert_eq!(a.bearer_token.as_deref(), Some("t0k"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod cli;
 mod gateway;
 mod harness;
+mod sse;
 mod stateless;
 mod stdio;
 
