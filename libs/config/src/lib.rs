@@ -78,6 +78,9 @@ pub struct WorkerConfig {
     pub upstream_idle_timeout_secs: u64,
     pub catalog_refresh_secs: u64,
     pub drain_timeout_secs: u64,
+    /// PEM bundle of CA certificates trusted for https:// upstreams besides the platform's;
+    /// empty: none.
+    pub upstream_ca_file: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,6 +108,9 @@ pub enum ConfigError {
     Setting { setting: String, message: String },
 }
 
+/// How a PEM certificate starts.
+const PEM_CERTIFICATE: &str = "-----BEGIN CERTIFICATE";
+
 /// (environment variable, TOML path) pairs; the first variable found for a path wins.
 const ENV: &[(&str, &str)] = &[
     ("CANOPY_MODE", "mode"),
@@ -126,6 +132,7 @@ const ENV: &[(&str, &str)] = &[
     ("SESSION_IDLE_TIMEOUT_SEC", "worker.upstream_idle_timeout_secs"),
     ("CANOPY_CATALOG_REFRESH_SECS", "worker.catalog_refresh_secs"),
     ("CANOPY_DRAIN_TIMEOUT_SECS", "worker.drain_timeout_secs"),
+    ("CANOPY_UPSTREAM_CA_FILE", "worker.upstream_ca_file"),
     ("CANOPY_LOG_FORMAT", "telemetry.log_format"),
     ("CANOPY_LOG", "telemetry.log_filter"),
     ("CANOPY_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
@@ -221,6 +228,16 @@ impl Config {
         if self.gateway.call_timeout_secs == 0 {
             return bad("gateway.call_timeout_secs", "must be at least 1".into());
         }
+        if let Some(path) = self.upstream_ca_file() {
+            let setting = "worker.upstream_ca_file (CANOPY_UPSTREAM_CA_FILE)";
+            let text = std::fs::read(path).map_err(|e| ConfigError::Setting {
+                setting: setting.into(),
+                message: format!("cannot read '{}': {e}", path.display()),
+            })?;
+            if !text.windows(PEM_CERTIFICATE.len()).any(|w| w == PEM_CERTIFICATE.as_bytes()) {
+                return bad(setting, format!("'{}' holds no PEM certificate ({PEM_CERTIFICATE}-----)", path.display()));
+            }
+        }
         if self.mode == Mode::Enterprise && self.secrets.key.is_empty() {
             return bad(
                 "secrets.key (CANOPY_SECRET_KEY)",
@@ -234,6 +251,11 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// The extra CA certificates for https:// upstreams (`worker.upstream_ca_file`), if set.
+    pub fn upstream_ca_file(&self) -> Option<&Path> {
+        Some(Path::new(self.worker.upstream_ca_file.as_str())).filter(|p| !p.as_os_str().is_empty())
     }
 
     /// The public base URL, without a trailing slash.
@@ -347,6 +369,28 @@ mod tests {
         check(None, &[("CANOPY_NATS_PREFIX", "Bad.Prefix")], "nats.prefix");
         check(None, &[("CANOPY_LISTEN", "0.0.0.0:8080")], "only listens on loopback");
         check(None, &[("CANOPY_MODE", "prod")], "unknown variant `prod`");
+    }
+
+    #[test]
+    fn the_upstream_ca_file_must_be_a_readable_pem_bundle() {
+        let dir = std::env::temp_dir().join(format!("canopy-config-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (pem, text, missing) = (dir.join("ca.pem"), dir.join("notes.txt"), dir.join("missing.pem"));
+        std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").unwrap();
+        std::fs::write(&text, "not a certificate\n").unwrap();
+        let load =
+            |path: &Path| Config::from_layers(None, &env(&[("CANOPY_UPSTREAM_CA_FILE", path.to_str().unwrap())]));
+
+        assert_eq!(Config::from_layers(None, &[]).unwrap().upstream_ca_file(), None, "unset by default");
+        assert_eq!(load(&pem).unwrap().upstream_ca_file(), Some(pem.as_path()));
+        let file = format!("[worker]\nupstream_ca_file = {:?}\n", pem.to_str().unwrap());
+        assert_eq!(Config::from_layers(Some(("c.toml", &file)), &[]).unwrap().upstream_ca_file(), Some(pem.as_path()));
+        for (path, expected) in [(&missing, "cannot read"), (&text, "holds no PEM certificate")] {
+            let err = load(path).unwrap_err().to_string();
+            assert!(err.contains("worker.upstream_ca_file (CANOPY_UPSTREAM_CA_FILE) is invalid"), "{err}");
+            assert!(err.contains(expected) && err.contains(path.to_str().unwrap()), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

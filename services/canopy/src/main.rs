@@ -102,6 +102,10 @@ fn main() -> std::process::ExitCode {
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<()> {
+    // rustls is linked with two crypto back-ends (ring for reqwest 0.12, aws-lc-rs for the
+    // worker's reqwest 0.13), so it cannot pick one by itself: what takes the process default
+    // (async-nats on tls:// URLs) needs one installed.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match &cli.command {
         Command::Version => {

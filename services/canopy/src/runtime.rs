@@ -142,6 +142,8 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
                 0 => None,
                 secs => Some(Duration::from_secs(secs)),
             },
+            http: canopy_session_worker::UpstreamHttp::new(config.upstream_ca_file())
+                .context("worker.upstream_ca_file (CANOPY_UPSTREAM_CA_FILE)")?,
         };
         let (pool, bus, sealer, stop) = (pool.clone(), bus.clone(), sealer.clone(), background.clone());
         tasks.spawn(async move {

@@ -9,11 +9,13 @@
 
 mod calls;
 mod discovery;
+mod http;
 mod progress;
 mod refresh;
 mod sse;
 mod upstream;
 
+pub use http::{HttpSetupError, UpstreamHttp};
 pub use upstream::UpstreamPool;
 
 use canopy_bus::Bus;
@@ -32,6 +34,8 @@ pub struct WorkerConfig {
     /// How often the catalogs of held connections are listed again; `None`: only on the
     /// upstream's `list_changed`.
     pub refresh_interval: Option<Duration>,
+    /// The HTTP clients of Streamable HTTP and SSE upstreams (which CAs https:// trusts).
+    pub http: UpstreamHttp,
 }
 
 /// Runs discovery, the call server and invalidation until `shutdown`, then drains in-flight
@@ -47,6 +51,7 @@ pub async fn run(
     let routes = Arc::new(progress::ProgressRoutes::new(bus.client.clone()));
     let upstreams = Arc::new(
         UpstreamPool::new(pool.clone(), sealer, config.connect_timeout)
+            .with_http(config.http.clone())
             .with_refresh(refresh_tx)
             .with_progress(routes, bus.subjects.prefix()),
     );

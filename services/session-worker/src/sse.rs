@@ -28,8 +28,6 @@ const INCOMING_BUFFER: usize = 64;
 pub enum SseError {
     #[error("'{url}' is not a valid URL: {reason}")]
     InvalidUrl { url: String, reason: String },
-    #[error("cannot create the HTTP client: {0}")]
-    Client(String),
     #[error("GET {url} failed: {reason}")]
     Open { url: String, reason: String },
     #[error("GET {url} answered HTTP {status}{body}")]
@@ -67,19 +65,12 @@ pub struct SseClientTransport {
 
 impl SseClientTransport {
     /// Opens the SSE stream at `url` with `headers` (sent on every request) and waits for its
-    /// `endpoint` event. The caller bounds how long this may take.
-    pub async fn connect(url: &str, headers: HeaderMap) -> Result<Self, SseError> {
+    /// `endpoint` event. `http` is the worker's SSE client (`UpstreamHttp::sse`: its TLS roots,
+    /// redirects only on the stream's origin). The caller bounds how long this may take.
+    pub async fn connect(http: &reqwest::Client, url: &str, headers: HeaderMap) -> Result<Self, SseError> {
         let sse_url =
             reqwest::Url::parse(url).map_err(|e| SseError::InvalidUrl { url: url.into(), reason: e.to_string() })?;
-        // Redirects stay on the stream's origin, like the endpoint: the credentials go with them.
-        let same_origin = reqwest::redirect::Policy::custom(|attempt| {
-            let first = attempt.previous().first().map(|u| u.origin());
-            match first == Some(attempt.url().origin()) && attempt.previous().len() < 10 {
-                true => attempt.follow(),
-                false => attempt.stop(),
-            }
-        });
-        let http = reqwest::Client::builder().redirect(same_origin).build().map_err(|e| SseError::Client(chain(&e)))?;
+        let http = http.clone();
         let mut response = http
             .get(sse_url.clone())
             .headers(headers.clone())
@@ -409,6 +400,10 @@ mod against_servers {
     use rmcp::ServiceExt as _;
     use std::time::Duration;
 
+    fn http() -> reqwest::Client {
+        crate::http::UpstreamHttp::default().sse().clone()
+    }
+
     #[tokio::test]
     async fn a_session_with_the_fixture_over_legacy_sse() {
         let fixture =
@@ -416,7 +411,7 @@ mod against_servers {
         let mut headers = HeaderMap::new();
         headers.insert(http::header::AUTHORIZATION, "Bearer tok".parse().unwrap());
         headers.insert("x-fixture", "custom".parse().unwrap());
-        let transport = SseClientTransport::connect(&fixture.url(), headers).await.unwrap();
+        let transport = SseClientTransport::connect(&http(), &fixture.url(), headers).await.unwrap();
         let client = ().serve(transport).await.unwrap();
         let tools = client.list_all_tools().await.unwrap();
         assert!(tools.iter().any(|t| t.name == "echo"), "{tools:?}");
@@ -440,7 +435,9 @@ mod against_servers {
             serve_sse("127.0.0.1:0".parse().unwrap(), FixtureOptions::default(), Some("tok".into())).await.unwrap();
         let mut headers = HeaderMap::new();
         headers.insert(http::header::AUTHORIZATION, "Bearer nope".parse().unwrap());
-        let Err(error) = SseClientTransport::connect(&fixture.url(), headers).await else { panic!("connected") };
+        let Err(error) = SseClientTransport::connect(&http(), &fixture.url(), headers).await else {
+            panic!("connected")
+        };
         assert!(matches!(error, SseError::OpenStatus { status: reqwest::StatusCode::UNAUTHORIZED, .. }), "{error}");
         assert!(error.to_string().contains("401"), "{error}");
     }
@@ -468,7 +465,8 @@ mod against_servers {
     #[tokio::test]
     async fn stream_ends_refused_posts_and_wrong_servers_are_errors() {
         let base = odd_server().await;
-        let mut transport = SseClientTransport::connect(&format!("{base}/short"), HeaderMap::new()).await.unwrap();
+        let mut transport =
+            SseClientTransport::connect(&http(), &format!("{base}/short"), HeaderMap::new()).await.unwrap();
         assert_eq!(transport.endpoint.as_str(), format!("{base}/gone?sessionId=1"));
         let ping = ClientJsonRpcMessage::request(
             rmcp::model::ClientRequest::PingRequest(Default::default()),
@@ -479,17 +477,21 @@ mod against_servers {
         let next = tokio::time::timeout(Duration::from_secs(5), transport.receive()).await.unwrap();
         assert!(next.is_none(), "the stream ended, so does the transport");
 
-        let error = SseClientTransport::connect(&format!("{base}/silent"), HeaderMap::new()).await.err().unwrap();
+        let error =
+            SseClientTransport::connect(&http(), &format!("{base}/silent"), HeaderMap::new()).await.err().unwrap();
         assert!(matches!(error, SseError::NoEndpoint), "{error}");
-        let error = SseClientTransport::connect(&format!("{base}/json"), HeaderMap::new()).await.err().unwrap();
+        let error =
+            SseClientTransport::connect(&http(), &format!("{base}/json"), HeaderMap::new()).await.err().unwrap();
         assert!(matches!(error, SseError::NotEventStream { .. }), "{error}");
-        let error = SseClientTransport::connect(&format!("{base}/missing"), HeaderMap::new()).await.err().unwrap();
+        let error =
+            SseClientTransport::connect(&http(), &format!("{base}/missing"), HeaderMap::new()).await.err().unwrap();
         assert!(error.to_string().contains("HTTP 404"), "{error}");
 
         // Redirects are followed on the stream's origin only.
-        let moved = SseClientTransport::connect(&format!("{base}/moved"), HeaderMap::new()).await.unwrap();
+        let moved = SseClientTransport::connect(&http(), &format!("{base}/moved"), HeaderMap::new()).await.unwrap();
         assert_eq!(moved.endpoint.as_str(), format!("{base}/gone?sessionId=1"));
-        let error = SseClientTransport::connect(&format!("{base}/away"), HeaderMap::new()).await.err().unwrap();
+        let error =
+            SseClientTransport::connect(&http(), &format!("{base}/away"), HeaderMap::new()).await.err().unwrap();
         assert!(
             matches!(error, SseError::OpenStatus { status: reqwest::StatusCode::TEMPORARY_REDIRECT, .. }),
             "{error}"

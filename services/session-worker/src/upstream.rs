@@ -204,6 +204,7 @@ pub async fn connect(
     spec: &UpstreamSpec,
     timeout: Duration,
     client: UpstreamClient,
+    http: &crate::http::UpstreamHttp,
 ) -> Result<Connection, UpstreamError> {
     let open = |field: &str, sealed: &canopy_domain::server::Sealed| {
         sealer.open(SealContext { tenant, server, field }, sealed)
@@ -227,9 +228,9 @@ pub async fn connect(
                 }
                 let config = config.custom_headers(headers);
                 client
-                    .serve(StreamableHttpClientTransport::from_config(config))
+                    .serve(StreamableHttpClientTransport::with_client(http.streamable(), config))
                     .await
-                    .map_err(|e| UpstreamError::Connect(e.to_string()))
+                    .map_err(|e| UpstreamError::Connect(crate::http::initialize_error(&e)))
             }
             Transport::Stdio => {
                 let mut command = stdio_command(spec, |name, sealed| open(&format!("env:{name}"), sealed))?;
@@ -264,10 +265,10 @@ pub async fn connect(
                     value.set_sensitive(true);
                     headers.append(name, value);
                 }
-                let transport = crate::sse::SseClientTransport::connect(&url, headers)
+                let transport = crate::sse::SseClientTransport::connect(http.sse(), &url, headers)
                     .await
                     .map_err(|e| UpstreamError::Connect(e.to_string()))?;
-                client.serve(transport).await.map_err(|e| UpstreamError::Connect(e.to_string()))
+                client.serve(transport).await.map_err(|e| UpstreamError::Connect(crate::http::chain(&e)))
             }
         }
     };
@@ -370,6 +371,8 @@ pub struct UpstreamPool {
     prefix: String,
     /// Consecutive failures (connect errors, connections lost mid-call) and when the last was.
     failures: Mutex<HashMap<Key, (u32, std::time::Instant)>>,
+    /// The HTTP clients (TLS roots) of Streamable HTTP and SSE connections.
+    http: crate::http::UpstreamHttp,
 }
 
 impl UpstreamPool {
@@ -384,7 +387,14 @@ impl UpstreamPool {
             failures: Mutex::default(),
             refresh: None,
             progress: Arc::default(),
+            http: crate::http::UpstreamHttp::default(),
         }
+    }
+
+    /// Connections opened from now on use `http`'s clients (e.g. trusting more CAs).
+    pub fn with_http(mut self, http: crate::http::UpstreamHttp) -> Self {
+        self.http = http;
+        self
     }
 
     /// Connections opened from now on send upstream progress through `routes`, and resource
@@ -465,7 +475,8 @@ impl UpstreamPool {
                     nats: self.progress.nats(),
                     prefix: self.prefix.clone(),
                 };
-                let connection = connect(&self.sealer, tenant, server, &row.spec, self.connect_timeout, client).await?;
+                let connection =
+                    connect(&self.sealer, tenant, server, &row.spec, self.connect_timeout, client, &self.http).await?;
                 tracing::info!(tenant, server, "connected to upstream");
                 Ok(Arc::new(connection))
             })

@@ -7,6 +7,7 @@ mod harness;
 mod sse;
 mod stateless;
 mod stdio;
+mod tls;
 
 use harness::*;
 use rmcp::model::CallToolRequestParams;
