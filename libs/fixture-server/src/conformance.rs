@@ -77,6 +77,7 @@ pub const TOOL_NAMES: &[&str] = &[
     "test_streaming_elicitation",
     "test_logging_tool",
     "test_trigger_tool_change",
+    "test_trigger_prompt_change",
     "test_custom_headers",
 ];
 
@@ -110,6 +111,7 @@ pub fn tools() -> Vec<FixtureTool> {
         streaming_elicitation(),
         logging_tool(),
         trigger_tool_change(),
+        trigger_prompt_change(),
         custom_headers(),
     ]
 }
@@ -780,6 +782,25 @@ fn logging_tool() -> FixtureTool {
     FixtureTool::new(def, |call: ToolCall| async move {
         call.session.log(&call.ctx, LoggingLevel::Info, json!("test_logging_tool ran")).await;
         Ok(text("logging tool done"))
+    })
+}
+
+/// `test_trigger_prompt_change`: the prompt-list counterpart of `test_trigger_tool_change`.
+fn trigger_prompt_change() -> FixtureTool {
+    let def = Tool::new(
+        "test_trigger_prompt_change",
+        "Announces a prompt-list change: notifications/prompts/list_changed on this session and \
+         on every subscriptions/listen stream that asked for promptsListChanged.",
+        no_args(),
+    );
+    FixtureTool::new(def, |call: ToolCall| async move {
+        call.changes.announce(crate::server::Change::PromptListChanged);
+        if !crate::server::is_2026(&call.ctx) {
+            if let Err(e) = call.ctx.peer.notify_prompt_list_changed().await {
+                tracing::debug!("prompts/list_changed not delivered: {e}");
+            }
+        }
+        Ok(text("prompt list change announced"))
     })
 }
 

@@ -13,7 +13,8 @@
 //!   `-32021` (`MissingRequiredClientCapability`).
 //! * Session-era requests (2025-06-18, 2025-11-25): all rounds run inside the one request, as
 //!   server-to-client requests (`sampling/createMessage`, `elicitation/create`, `roots/list`)
-//!   on the session. A missing client capability is an `isError` tool result.
+//!   on the session, a round's requests all at once. A missing client capability is an
+//!   `isError` tool result.
 
 use std::{
     collections::BTreeMap,
@@ -244,7 +245,9 @@ pub async fn drive<T>(
         match step(&round)? {
             Step::Done(result) => return Ok(Outcome::Complete(result)),
             Step::Ask(asks, next_state) => {
-                let mut answers = InputResponses::new();
+                // One round's questions go out together (a client may answer them in any
+                // order), as they would in one `input_required` result.
+                let mut questions = Vec::new();
                 for (key, request) in asks.0 {
                     if !declared(&capabilities, &request) {
                         let (_, name) = required_capability(&request);
@@ -256,10 +259,13 @@ pub async fn drive<T>(
                         InputRequest::ListRoots(r) => ServerRequest::ListRootsRequest(r),
                         _ => return Err(ErrorData::internal_error("unsupported input request", None)),
                     };
-                    let answer =
-                        ctx.peer.send_request(server_request).await.map_err(|e| {
-                            ErrorData::internal_error(format!("{key}: client request failed: {e}"), None)
-                        })?;
+                    let peer = ctx.peer.clone();
+                    questions.push(async move { (key, peer.send_request(server_request).await) });
+                }
+                let mut answers = InputResponses::new();
+                for (key, answer) in futures::future::join_all(questions).await {
+                    let answer = answer
+                        .map_err(|e| ErrorData::internal_error(format!("{key}: client request failed: {e}"), None))?;
                     let answer = match answer {
                         ClientResult::CreateMessageResult(r) => serde_json::to_value(r),
                         ClientResult::ElicitResult(r) => serde_json::to_value(r),

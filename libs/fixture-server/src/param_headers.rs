@@ -1,12 +1,8 @@
-//! Server-side checks of `Mcp-Param-*` headers (SEP-2243, protocol 2026-07-28).
-//!
-//! A tool parameter annotated with `"x-mcp-header": "Name"` is mirrored by clients into an
-//! `Mcp-Param-Name` HTTP header on `tools/call`. rmcp does the client side but not this server
-//! side, so [`check`] (an axum middleware in front of the MCP service) does it for the fixture:
-//! for a 2026-07-28 `tools/call` of a tool with annotated parameters, each header must match
-//! the body value (a `=?base64?...?=` value is decoded first and must be valid base64; anything
-//! else is literal), and a value present in the body must have its header. A mismatch is
-//! HTTP 400 with JSON-RPC error `-32020` (HeaderMismatch).
+//! Server-side checks of `Mcp-Param-*` headers (SEP-2243, protocol 2026-07-28) for the
+//! fixture: rmcp does the client side but not this server side, so [`check`] (an axum
+//! middleware in front of the MCP service) applies `canopy_mcp::param_headers` to each
+//! 2026-07-28 `tools/call` of a tool with annotated parameters. A mismatch is HTTP 400 with
+//! JSON-RPC error `-32020` (HeaderMismatch).
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -16,7 +12,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use base64::Engine as _;
+use canopy_mcp::param_headers::{self as shared, HEADER_MISMATCH};
 use http::{header::CONTENT_TYPE, Method, StatusCode};
 use rmcp::model::Tool;
 use serde_json::{json, Value};
@@ -24,59 +20,22 @@ use serde_json::{json, Value};
 /// Largest request body the check buffers (bigger bodies pass through unchecked).
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
-/// JSON-RPC error code of a header/body mismatch.
-pub const HEADER_MISMATCH: i64 = -32020;
-
 /// For each tool with annotated parameters: `(parameter, header suffix)`.
 #[derive(Debug, Default, Clone)]
 pub struct ParamHeaders(Arc<HashMap<String, Vec<(String, String)>>>);
 
 impl ParamHeaders {
     pub fn from_tools(tools: &[Tool]) -> Self {
-        let mut map = HashMap::new();
-        for tool in tools {
-            let Some(Value::Object(props)) = tool.input_schema.get("properties") else {
-                continue;
-            };
-            let params: Vec<(String, String)> = props
-                .iter()
-                .filter_map(|(name, schema)| {
-                    let header = schema.get("x-mcp-header")?.as_str()?;
-                    (!header.is_empty()).then(|| (name.clone(), header.to_owned()))
-                })
-                .collect();
-            if !params.is_empty() {
-                map.insert(tool.name.to_string(), params);
-            }
-        }
+        let map = tools
+            .iter()
+            .map(|tool| (tool.name.to_string(), shared::annotated(&tool.input_schema)))
+            .filter(|(_, params)| !params.is_empty())
+            .collect();
         Self(Arc::new(map))
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-}
-
-/// Decode a header value: `=?base64?X?=` is strict standard base64 (padding required) of UTF-8;
-/// anything else is the literal (trimmed) value. `None` when the base64 form is invalid.
-pub fn decode_header_value(raw: &str) -> Option<String> {
-    let raw = raw.trim();
-    match raw.strip_prefix("=?base64?").and_then(|rest| rest.strip_suffix("?=")) {
-        Some(encoded) => {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
-            String::from_utf8(bytes).ok()
-        }
-        None => Some(raw.to_owned()),
-    }
-}
-
-/// The header form of a body value (`None` for null and non-primitives).
-fn body_value_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 
@@ -101,39 +60,14 @@ fn validate(params: &ParamHeaders, headers: &http::HeaderMap, body: &[u8]) -> Re
         return Ok(());
     };
     let id = message.get("id").cloned().unwrap_or(Value::Null);
-    let args = &message["params"]["arguments"];
-    for (param, suffix) in annotated {
-        let header_name = format!("mcp-param-{}", suffix.to_ascii_lowercase());
-        let header = headers.get(&header_name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let expected = args.get(param).and_then(body_value_text);
-        match (expected, header) {
-            (None, None) => {}
-            (Some(_), None) => {
-                return Err(mismatch(&id, format!("missing header Mcp-Param-{suffix} for argument {param:?}")))
-            }
-            (None, Some(_)) => {
-                return Err(mismatch(&id, format!("header Mcp-Param-{suffix} given but argument {param:?} is absent")))
-            }
-            (Some(expected), Some(raw)) => match decode_header_value(&raw) {
-                None => return Err(mismatch(&id, format!("header Mcp-Param-{suffix} is not valid base64"))),
-                Some(actual) if actual != expected && actual != expected.trim() => {
-                    return Err(mismatch(&id, format!("header Mcp-Param-{suffix} does not match argument {param:?}")))
-                }
-                Some(_) => {}
-            },
-        }
-    }
-    Ok(())
+    let header = |name: &str| headers.get(name).map(|v| v.as_bytes().to_vec());
+    shared::check(annotated, header, &message["params"]["arguments"]).map_err(|m| mismatch(&id, m))
 }
 
 /// The middleware: only 2026-07-28 (or later) POSTs are checked.
 pub async fn check(State(params): State<ParamHeaders>, request: Request, next: Next) -> Response {
-    let modern = request
-        .headers()
-        .get("mcp-protocol-version")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim() >= "2026-07-28");
-    if params.is_empty() || request.method() != Method::POST || !modern {
+    let version = request.headers().get("mcp-protocol-version").and_then(|v| v.to_str().ok());
+    if params.is_empty() || request.method() != Method::POST || !shared::applies_to(version) {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -152,20 +86,6 @@ pub async fn check(State(params): State<ParamHeaders>, request: Request, next: N
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decodes_header_values() {
-        assert_eq!(decode_header_value("=?base64?SGVsbG8=?=").as_deref(), Some("Hello"));
-        assert_eq!(decode_header_value("=?base64?SGVsbG8?="), None, "missing padding");
-        assert_eq!(decode_header_value("=?base64?SGVs!!!bG8=?="), None, "bad chars");
-        assert_eq!(decode_header_value("SGVsbG8=").as_deref(), Some("SGVsbG8="));
-        assert_eq!(
-            decode_header_value("=?base64?SGVsbG8=").as_deref(),
-            Some("=?base64?SGVsbG8="),
-            "no suffix: literal"
-        );
-        assert_eq!(decode_header_value("  us-west1 ").as_deref(), Some("us-west1"));
-    }
 
     #[test]
     fn validates_against_the_body() {

@@ -42,6 +42,7 @@ pub(crate) fn is_2026(ctx: &RequestContext<RoleServer>) -> bool {
 #[non_exhaustive]
 pub enum Change {
     ToolListChanged,
+    PromptListChanged,
     ResourceUpdated(String),
 }
 
@@ -279,6 +280,7 @@ impl ServerHandler for FixtureServer {
                 .enable_logging()
                 .enable_completions()
                 .enable_prompts()
+                .enable_prompts_list_changed()
                 .enable_resources()
                 .enable_tools()
                 .enable_tool_list_changed()
@@ -482,6 +484,7 @@ impl ServerHandler for FixtureServer {
             };
             let sent = match change {
                 Ok(Change::ToolListChanged) => context.sink().notify_tool_list_changed().await,
+                Ok(Change::PromptListChanged) => context.sink().notify_prompt_list_changed().await,
                 Ok(Change::ResourceUpdated(uri)) => context.sink().notify_resource_updated(uri).await,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),

@@ -42,6 +42,12 @@ pub enum ToClient {
         method: String,
         params: serde_json::Value,
     },
+    /// The call's reply, sent here too when the call asked its client something: a 2026-07-28
+    /// client answers with a new HTTP request (MRTR), possibly on another edge, which waits
+    /// for the rest of the call on this subject and not on the first request's reply inbox.
+    Reply {
+        reply: CallReply,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,6 +15,10 @@ pub struct CatalogReport {
     pub caused_by: String,
     pub correlation_id: String,
     pub outcome: DiscoveryOutcome,
+    /// The upstream announced the change (`notifications/*/list_changed`): if the catalog
+    /// turns out unchanged, the clients still hear of it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub announced: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
