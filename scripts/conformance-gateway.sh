@@ -45,6 +45,12 @@ fixture_port=$(canopy_free_port)
 target/debug/canopy-fixture-mcp --transport http --listen "127.0.0.1:$fixture_port" --conformance >"$logs/fixture.log" 2>&1 &
 pids+=($!)
 canopy_port=$(canopy_free_port)
+# The 2026-07-28 suite leaves about ten multi round-trip calls unanswered (it checks the first
+# input_required result and moves on). Through a session-era upstream each such call stays
+# open upstream, waiting for its answer until the call timeout (60 s), and on the stateless
+# stdio registration it keeps its process meanwhile: a pool of 8 would be used up by them and
+# later calls would wait. A bigger pool is this workload's configuration, not a fix.
+CANOPY_STDIO_POOL_MAX=32 \
 CANOPY_DATABASE_URL="$db_url" CANOPY_NATS_PREFIX="$prefix" CANOPY_STATE_DIR="$logs/state" CANOPY_LOG=warn \
   target/debug/canopy start --listen "127.0.0.1:$canopy_port" >"$logs/canopy.log" 2>&1 &
 pids+=($!)

@@ -77,6 +77,15 @@ impl Subjects {
         format!("{}.updated.>", self.prefix)
     }
 
+    /// An upstream said its lists changed and a refresh found nothing new to record: worker
+    /// to every edge, which passes the upstream's word on to clients.
+    pub fn list_changed(&self, tenant: &str, server: &str) -> String {
+        format!("{}.listchanged.{tenant}.{server}", self.prefix)
+    }
+    pub fn list_changed_all(&self) -> String {
+        format!("{}.listchanged.*.*", self.prefix)
+    }
+
     pub fn call_clients_all(&self) -> String {
         format!("{}.client.*", self.prefix)
     }

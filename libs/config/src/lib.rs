@@ -77,6 +77,7 @@ pub struct WorkerConfig {
     pub upstream_connect_timeout_secs: u64,
     pub upstream_idle_timeout_secs: u64,
     pub catalog_refresh_secs: u64,
+    pub stdio_pool_max: u64,
     pub drain_timeout_secs: u64,
     /// PEM bundle of CA certificates trusted for https:// upstreams besides the platform's;
     /// empty: none.
@@ -131,6 +132,7 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_UPSTREAM_IDLE_TIMEOUT_SECS", "worker.upstream_idle_timeout_secs"),
     ("SESSION_IDLE_TIMEOUT_SEC", "worker.upstream_idle_timeout_secs"),
     ("CANOPY_CATALOG_REFRESH_SECS", "worker.catalog_refresh_secs"),
+    ("CANOPY_STDIO_POOL_MAX", "worker.stdio_pool_max"),
     ("CANOPY_DRAIN_TIMEOUT_SECS", "worker.drain_timeout_secs"),
     ("CANOPY_UPSTREAM_CA_FILE", "worker.upstream_ca_file"),
     ("CANOPY_LOG_FORMAT", "telemetry.log_format"),
@@ -227,6 +229,12 @@ impl Config {
         }
         if self.gateway.call_timeout_secs == 0 {
             return bad("gateway.call_timeout_secs", "must be at least 1".into());
+        }
+        if !(1..=256).contains(&self.worker.stdio_pool_max) {
+            return bad(
+                "worker.stdio_pool_max (CANOPY_STDIO_POOL_MAX)",
+                format!("must be between 1 and 256, got {}", self.worker.stdio_pool_max),
+            );
         }
         if let Some(path) = self.upstream_ca_file() {
             let setting = "worker.upstream_ca_file (CANOPY_UPSTREAM_CA_FILE)";

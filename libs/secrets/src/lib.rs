@@ -46,6 +46,8 @@ impl SealContext<'_> {
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
     key_id: String,
+    /// Root for [`Sealer::derive_key`]: a hash of the key, never the key itself.
+    derivation_root: [u8; 32],
 }
 
 impl fmt::Debug for Sealer {
@@ -66,7 +68,14 @@ impl Sealer {
             return Err(SecretError::BadKeyLength(key.len()));
         }
         let key_id = hex8(&Sha256::digest(key));
-        Ok(Self { cipher: XChaCha20Poly1305::new(key.into()), key_id })
+        let derivation_root = Sha256::new().chain_update(b"canopy/derive/v1\0").chain_update(key).finalize().into();
+        Ok(Self { cipher: XChaCha20Poly1305::new(key.into()), key_id, derivation_root })
+    }
+
+    /// A 32-byte key for another purpose (e.g. `"mrtr-state"`), the same in every process that
+    /// has this deployment's key, and independent of the sealing key and of other purposes.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        Sha256::new().chain_update(self.derivation_root).chain_update(purpose.as_bytes()).finalize().into()
     }
 
     /// A fresh random key, base64-encoded.

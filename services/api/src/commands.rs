@@ -77,7 +77,17 @@ async fn record(state: &ApiState, report: &CatalogReport) -> Result<(), Box<dyn 
     }
     ctx.metadata.causation_id = report.caused_by.parse().ok();
     match state.executor.execute::<Server>(&ctx, &report.server, &command).await {
-        Ok(_) => Ok(()),
+        Ok(outcome) => {
+            if report.announced && outcome.events.is_empty() {
+                // The upstream said its lists changed but nothing recorded did: pass its word
+                // on (a catalog event would have told the edges already).
+                let subject = state.bus.subjects.list_changed(&report.tenant, &report.server);
+                if let Err(e) = state.bus.client.publish(subject, bytes::Bytes::new()).await {
+                    tracing::warn!(error = %e, "could not pass an upstream's list_changed on");
+                }
+            }
+            Ok(())
+        }
         // Reports about servers that no longer exist are stale, not failures.
         Err(ExecuteError::Rejected(e)) => {
             tracing::info!(server = %report.server, reason = %e, "catalog report not applicable");

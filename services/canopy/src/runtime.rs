@@ -106,6 +106,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
         let channels = Arc::new(canopy_gateway_edge::ClientChannels::default());
         tasks.spawn(canopy_gateway_edge::run_client_channels(bus.clone(), channels.clone(), background.clone()));
         tasks.spawn(canopy_gateway_edge::run_resource_updates(bus.clone(), resource_subs.clone(), background.clone()));
+        tasks.spawn(canopy_gateway_edge::run_list_changes(bus.clone(), cache.clone(), background.clone()));
         tasks.spawn(canopy_gateway_edge::run_notifier(cache.clone(), subscribers.clone(), background.clone()));
         let state = canopy_gateway_edge::EdgeState {
             cache: cache.clone(),
@@ -115,6 +116,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             page_size: config.gateway.page_size,
             resource_subs: resource_subs.clone(),
             channels: channels.clone(),
+            mrtr: Arc::new(canopy_gateway_edge::StateCodec::new(sealer.derive_key("mrtr-request-state/v1"))),
         };
         let public_host = host_of(&config.public_base());
         let options = canopy_gateway_edge::EdgeOptions {
@@ -144,6 +146,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             },
             http: canopy_session_worker::UpstreamHttp::new(config.upstream_ca_file())
                 .context("worker.upstream_ca_file (CANOPY_UPSTREAM_CA_FILE)")?,
+            stdio_pool_max: config.worker.stdio_pool_max as usize,
         };
         let (pool, bus, sealer, stop) = (pool.clone(), bus.clone(), sealer.clone(), background.clone());
         tasks.spawn(async move {

@@ -160,6 +160,12 @@ impl CatalogCache {
         self.changes.subscribe()
     }
 
+    /// Tells the clients watching `server` that its lists changed, when the upstream says so
+    /// though the catalog the gateway holds stayed the same.
+    pub fn announce(&self, tenant: &str, server: &str) {
+        let _ = self.changes.send(CatalogChange { tenant: tenant.to_string(), server: server.to_string() });
+    }
+
     fn set(&self, tenant: &str, server: &str, entry: Option<CachedServer>) {
         {
             let mut tenants = self.tenants.write().expect("cache lock");

@@ -8,11 +8,13 @@
 #![allow(deprecated)]
 
 use crate::cache::CachedServer;
+use crate::mrtr::{self, Pending};
+use crate::relay::{self, Relayed};
 use crate::scope::Scope;
 use crate::EdgeState;
 use canopy_domain::server::FeatureKind;
 use canopy_domain::TenantId;
-use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, UpstreamOp};
+use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, ClientAnswer, UpstreamOp};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode, GetPromptRequestParams,
     GetPromptResponse, GetPromptResult, Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
@@ -20,9 +22,11 @@ use rmcp::model::{
     ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ResourceContents, ServerCapabilities,
     ServerConfig,
 };
+use rmcp::model::{InputRequiredResult, InputResponses, ProtocolVersion};
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use std::sync::{Arc, OnceLock};
+use tokio::time::Instant;
 
 #[derive(Clone)]
 pub struct GatewayHandler {
@@ -90,14 +94,8 @@ impl GatewayHandler {
         crate::paging::page(visible, cursor, self.state.page_size)
     }
 
-    async fn upstream(
-        &self,
-        server: &str,
-        server_id: String,
-        op: UpstreamOp,
-        context: &RequestContext<RoleServer>,
-    ) -> CallReply {
-        let request = CallRequest {
+    fn call_request(&self, server: &str, server_id: String, op: UpstreamOp) -> CallRequest {
+        CallRequest {
             tenant: self.tenant.to_string(),
             server: server.to_string(),
             server_id,
@@ -106,9 +104,96 @@ impl GatewayHandler {
             timeout_ms: self.state.call_timeout.as_millis() as u64,
             call_id: String::new(),
             client_subject: None,
-        };
+        }
+    }
+
+    async fn upstream(
+        &self,
+        server: &str,
+        server_id: String,
+        op: UpstreamOp,
+        context: &RequestContext<RoleServer>,
+    ) -> CallReply {
+        let request = self.call_request(server, server_id, op);
         crate::relay::relay(&self.state, request, context, &self.log_level).await
     }
+
+    /// A tool call, prompt get or resource read sent upstream. Session-era clients are asked
+    /// what the upstream asks on their session; 2026-07-28 clients get `input_required`
+    /// rounds instead ([`crate::mrtr`]), and `target` (method and name) binds their
+    /// `requestState` to this request.
+    #[allow(clippy::too_many_arguments)]
+    async fn call_upstream(
+        &self,
+        server: &str,
+        server_id: String,
+        op: UpstreamOp,
+        context: &RequestContext<RoleServer>,
+        target: (&str, &str),
+        responses: Option<InputResponses>,
+        request_state: Option<String>,
+    ) -> Result<Staged, ErrorData> {
+        let stateless =
+            context.protocol_version().is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+        if !stateless {
+            return Ok(Staged::Reply(self.upstream(server, server_id, op, context).await));
+        }
+        let path =
+            context.extensions.get::<http::request::Parts>().map(|p| p.uri.path().to_string()).unwrap_or_default();
+        let binding = format!("{}\0{path}\0{}\0{}", self.tenant, target.0, target.1);
+        let codec = &self.state.mrtr;
+        let (relayed, deadline) = match request_state {
+            // Answers without a state have no question of this gateway's to answer: the
+            // request starts afresh.
+            None => {
+                let deadline = Instant::now() + self.state.call_timeout;
+                let request = self.call_request(server, server_id, op);
+                (relay::relay_stateless(&self.state, request, context, deadline).await, deadline)
+            }
+            Some(sealed) => {
+                let mut pending = codec.open(&binding, &sealed)?;
+                let Some(left) = pending.remaining() else {
+                    return Err(ErrorData::invalid_params(
+                        "requestState has expired: its request ran out of time; send the request again without it",
+                        None,
+                    ));
+                };
+                let deadline = Instant::now() + left;
+                // Keys the gateway did not ask for are ignored.
+                for (key, value) in responses.unwrap_or_default() {
+                    if pending.asks.contains_key(&key) {
+                        pending.answers.insert(key, value);
+                    }
+                }
+                if pending.asks.keys().any(|k| !pending.answers.contains_key(k)) {
+                    return Ok(Staged::InputRequired(mrtr::input_required(codec, &binding, &pending)?));
+                }
+                let answers = pending
+                    .asks
+                    .iter()
+                    .map(|(key, ask)| {
+                        (ask.reply.clone(), ClientAnswer::Result { result: pending.answers[key].clone() })
+                    })
+                    .collect();
+                (relay::resume(&self.state, &pending.call, answers, context, deadline).await, deadline)
+            }
+        };
+        match relayed {
+            Relayed::Reply(reply) => Ok(Staged::Reply(reply)),
+            Relayed::Asks { call_id, asks } => {
+                let pending = Pending::new(call_id, deadline, asks);
+                Ok(Staged::InputRequired(mrtr::input_required(codec, &binding, &pending)?))
+            }
+            Relayed::MissingCapability(needed) => Err(ErrorData::missing_required_client_capability(needed)),
+        }
+    }
+}
+
+/// What became of a request sent upstream.
+enum Staged {
+    Reply(CallReply),
+    /// A 2026-07-28 client must answer the upstream's questions first.
+    InputRequired(InputRequiredResult),
 }
 
 fn unknown(kind: &str, name: &str) -> ErrorData {
@@ -209,7 +294,14 @@ impl ServerHandler for GatewayHandler {
         });
         let cached = cached.ok_or_else(|| unknown("tool", &name))?;
         let op = UpstreamOp::CallTool { tool: tool.to_string(), arguments: request.arguments };
-        match self.upstream(server, cached.server_id(), op, &context).await {
+        let target = ("tools/call", name.as_str());
+        let (responses, state) = (request.input_responses, request.request_state);
+        let reply = match self.call_upstream(server, cached.server_id(), op, &context, target, responses, state).await?
+        {
+            Staged::Reply(reply) => reply,
+            Staged::InputRequired(round) => return Ok(CallToolResponse::InputRequired(round)),
+        };
+        match reply {
             CallReply::Result { result } => Ok(CallToolResponse::Complete(decode(&name, result)?)),
             CallReply::Error { code: CallErrorCode::UpstreamError, message, rpc } => {
                 Err(protocol_error(&name, CallErrorCode::UpstreamError, message, rpc))
@@ -382,7 +474,14 @@ impl ServerHandler for GatewayHandler {
         });
         let cached = cached.ok_or_else(|| unknown("prompt", &name))?;
         let op = UpstreamOp::GetPrompt { prompt: prompt.to_string(), arguments: request.arguments };
-        match self.upstream(server, cached.server_id(), op, &context).await {
+        let target = ("prompts/get", name.as_str());
+        let (responses, state) = (request.input_responses, request.request_state);
+        let reply = match self.call_upstream(server, cached.server_id(), op, &context, target, responses, state).await?
+        {
+            Staged::Reply(reply) => reply,
+            Staged::InputRequired(round) => return Ok(GetPromptResponse::InputRequired(round)),
+        };
+        match reply {
             CallReply::Result { result } => Ok(GetPromptResponse::Complete(decode::<GetPromptResult>(&name, result)?)),
             CallReply::Error { code: CallErrorCode::NotFound, .. } => Err(unknown("prompt", &name)),
             CallReply::Error { code, message, rpc } => Err(protocol_error(&name, code, message, rpc)),
@@ -450,7 +549,14 @@ impl ServerHandler for GatewayHandler {
             return Err(not_found());
         }
         let op = UpstreamOp::ReadResource { uri: original.to_string() };
-        match self.upstream(server, cached.server_id(), op, &context).await {
+        let target = ("resources/read", uri.as_str());
+        let (responses, state) = (request.input_responses, request.request_state);
+        let reply = match self.call_upstream(server, cached.server_id(), op, &context, target, responses, state).await?
+        {
+            Staged::Reply(reply) => reply,
+            Staged::InputRequired(round) => return Ok(ReadResourceResponse::InputRequired(round)),
+        };
+        match reply {
             CallReply::Result { result } => {
                 let mut result: ReadResourceResult = decode(&uri, result)?;
                 for contents in &mut result.contents {

@@ -7,7 +7,9 @@
 
 mod cache;
 mod handler;
+mod mrtr;
 mod paging;
+mod param_headers;
 mod redis_store;
 mod relay;
 mod resource_updates;
@@ -16,9 +18,10 @@ mod subscribers;
 
 pub use cache::{run_catalog_sync, CatalogCache};
 pub use handler::GatewayHandler;
+pub use mrtr::StateCodec;
 pub use redis_store::RedisStores;
 pub use relay::{run_client_channels, ClientChannels};
-pub use resource_updates::{run_resource_updates, ResourceSubscriptions};
+pub use resource_updates::{run_list_changes, run_resource_updates, ResourceSubscriptions};
 pub use scope::Scope;
 pub use subscribers::{run_notifier, Subscribers};
 
@@ -43,6 +46,9 @@ pub struct EdgeState {
     pub page_size: usize,
     pub resource_subs: Arc<ResourceSubscriptions>,
     pub channels: Arc<ClientChannels>,
+    /// Seals the `requestState` of 2026-07-28 `input_required` rounds; the same key on every
+    /// edge of the deployment.
+    pub mrtr: Arc<StateCodec>,
 }
 
 pub struct EdgeOptions {
@@ -85,7 +91,11 @@ pub fn router(state: EdgeState, options: EdgeOptions) -> Router {
         .route_service("/groups/{group}/mcp", service.clone())
         .route_service("/v0/groups/{group}/mcp", service.clone())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_group));
-    Router::new().route_service("/mcp", service).merge(per_server).merge(per_group)
+    Router::new()
+        .route_service("/mcp", service)
+        .merge(per_server)
+        .merge(per_group)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), param_headers::check))
 }
 
 /// `/groups/{group}/mcp` of a group that does not exist is a 404.

@@ -11,16 +11,23 @@
 use crate::EdgeState;
 use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, ClientAnswer, ToClient};
 use futures::StreamExt;
-use rmcp::model::{LoggingLevel, ProgressNotificationParam, ProgressToken};
+use rmcp::model::{ClientCapabilities, LoggingLevel, ProgressNotificationParam, ProgressToken};
 use rmcp::service::{RequestContext, ServiceError};
 use rmcp::{Peer, RoleServer};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// The lowest level a session wants to see; `None` until it calls `logging/setLevel`.
 pub type SessionLogLevel = Arc<Mutex<Option<LoggingLevel>>>;
+
+/// How long a 2026-07-28 round waits, after the upstream's last question, for more questions
+/// before it answers `input_required`: an upstream that asks several things at once sends
+/// them back to back, and they belong in one round.
+const ROUND_QUIET: Duration = Duration::from_millis(40);
 
 pub async fn relay(
     state: &EdgeState,
@@ -36,7 +43,7 @@ pub async fn relay(
     let to_client = ToClientForwarder {
         peer: context.peer.clone(),
         token: context.meta.get_progress_token(),
-        log_level: log_level.clone(),
+        logs: LogFilter::Session(log_level.clone()),
         nats: bus.client.clone(),
     };
     let forwarder = Some((stop_tx, tokio::spawn(to_client.run(messages, stop_rx))));
@@ -55,10 +62,187 @@ pub async fn relay(
     reply
 }
 
+/// One question of an upstream to its client, waiting for the answer on `reply` (the worker's
+/// NATS inbox for it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Ask {
+    pub method: String,
+    pub params: serde_json::Value,
+    pub reply: String,
+}
+
+/// Where a request of a 2026-07-28 client stands when its HTTP request must be answered.
+pub enum Relayed {
+    /// The call is over.
+    Reply(CallReply),
+    /// The upstream asks the client: an `input_required` round. The call goes on running on
+    /// its worker, waiting for the answers.
+    Asks { call_id: String, asks: Vec<Ask> },
+    /// The upstream asked only for what the client did not declare; the call was cancelled.
+    MissingCapability(ClientCapabilities),
+}
+
+/// A call for a 2026-07-28 client, which cannot be asked anything in the middle of a request:
+/// when the upstream asks (sampling, elicitation, roots), the HTTP request ends with the
+/// questions ([`Relayed::Asks`]) and the call goes on running; [`resume`] carries the answers.
+pub async fn relay_stateless(
+    state: &EdgeState,
+    mut request: CallRequest,
+    context: &RequestContext<RoleServer>,
+    deadline: Instant,
+) -> Relayed {
+    request.call_id = uuid::Uuid::now_v7().to_string();
+    let bus = &state.bus;
+    request.client_subject = Some(bus.subjects.call_client(&request.call_id));
+    let (_channel, mut messages) = state.channels.open(&request.call_id);
+    let reply = canopy_bus::calls::request(bus, &request);
+    round(state, &request.call_id, &mut messages, Some(Box::pin(reply)), context, deadline).await
+}
+
+/// The next round of a call that asked its 2026-07-28 client something: delivers the answers
+/// and waits for the call's result or its next questions. Any edge can do this: the call's
+/// messages reach every edge, and the answers go straight to the worker's inboxes.
+pub async fn resume(
+    state: &EdgeState,
+    call_id: &str,
+    answers: Vec<(String, ClientAnswer)>,
+    context: &RequestContext<RoleServer>,
+    deadline: Instant,
+) -> Relayed {
+    let (_channel, mut messages) = state.channels.open(call_id);
+    for (reply, answer) in answers {
+        let payload = serde_json::to_vec(&answer).expect("answers serialise");
+        if let Err(e) = state.bus.client.publish(reply, payload.into()).await {
+            let message = format!("could not deliver the client's answer: {e}");
+            return Relayed::Reply(CallReply::Error { code: CallErrorCode::Internal, message, rpc: None });
+        }
+    }
+    round(state, call_id, &mut messages, None, context, deadline).await
+}
+
+type ReplyFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = CallReply> + Send + 'a>>;
+
+fn declares(capabilities: &ClientCapabilities, method: &str) -> bool {
+    match method {
+        "sampling/createMessage" => capabilities.sampling.is_some(),
+        "elicitation/create" => capabilities.elicitation.is_some(),
+        "roots/list" => capabilities.roots.is_some(),
+        _ => false,
+    }
+}
+
+fn capability_for(method: &str) -> ClientCapabilities {
+    let name = match method {
+        "sampling/createMessage" => "sampling",
+        "elicitation/create" => "elicitation",
+        _ => "roots",
+    };
+    serde_json::from_value(serde_json::json!({ name: {} })).unwrap_or_default()
+}
+
+async fn round(
+    state: &EdgeState,
+    call_id: &str,
+    messages: &mut UnboundedReceiver<async_nats::Message>,
+    mut reply: Option<ReplyFuture<'_>>,
+    context: &RequestContext<RoleServer>,
+    deadline: Instant,
+) -> Relayed {
+    let capabilities = context.client_capabilities().unwrap_or_default();
+    let forwarder = ToClientForwarder {
+        peer: context.peer.clone(),
+        token: context.meta.get_progress_token(),
+        logs: LogFilter::Request(context.meta.log_level()),
+        nats: state.bus.client.clone(),
+    };
+    let mut asks: Vec<Ask> = Vec::new();
+    let mut undeclared: Vec<Ask> = Vec::new();
+    let mut quiet: Option<Instant> = None;
+    let cancel = |why: &'static str| async move {
+        canopy_bus::calls::cancel(&state.bus, call_id).await;
+        Relayed::Reply(CallReply::Error { code: CallErrorCode::Cancelled, message: why.into(), rpc: None })
+    };
+    loop {
+        tokio::select! {
+            // What already arrived (progress, questions) goes before the reply.
+            biased;
+            finished = async { reply.as_mut().expect("guarded").await }, if reply.is_some() && messages.is_empty() => {
+                // Progress the upstream sent just before its result can still be on its way
+                // from the edge's NATS subscription: let it arrive first.
+                for _ in 0..4 {
+                    while let Ok(message) = messages.try_recv() {
+                        forwarder.forward(message).await;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                return Relayed::Reply(finished);
+            }
+            message = messages.recv() => {
+                let Some(message) = message else { return cancel("the edge is shutting down").await };
+                match serde_json::from_slice::<ToClient>(&message.payload) {
+                    Ok(ToClient::Reply { reply }) => return Relayed::Reply(reply),
+                    Ok(ToClient::Request { method, params }) => {
+                        let Some(inbox) = message.reply else { continue };
+                        let ask = Ask { method, params, reply: inbox.to_string() };
+                        if declares(&capabilities, &ask.method) { asks.push(ask) } else { undeclared.push(ask) }
+                        quiet = Some(Instant::now() + ROUND_QUIET);
+                    }
+                    Ok(_) => forwarder.forward(message).await,
+                    Err(_) => {}
+                }
+            }
+            _ = tokio::time::sleep_until(quiet.unwrap_or(deadline)), if quiet.is_some() => break,
+            _ = context.ct.cancelled() => return cancel("cancelled by the client").await,
+            _ = tokio::time::sleep_until(deadline) => {
+                canopy_bus::calls::cancel(&state.bus, call_id).await;
+                let message = "the call did not finish in time".to_string();
+                return Relayed::Reply(CallReply::Error { code: CallErrorCode::Timeout, message, rpc: None });
+            }
+        }
+    }
+    if asks.is_empty() {
+        let needed = capability_for(&undeclared[0].method);
+        canopy_bus::calls::cancel(&state.bus, call_id).await;
+        return Relayed::MissingCapability(needed);
+    }
+    // What the client cannot answer, the upstream hears at once; the rest goes to the client.
+    for ask in undeclared {
+        let answer = ClientAnswer::Error {
+            code: rmcp::model::ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY.0,
+            message: format!("the client did not declare the capability {} needs", ask.method),
+        };
+        let payload = serde_json::to_vec(&answer).expect("answers serialise");
+        let _ = state.bus.client.publish(ask.reply, payload.into()).await;
+    }
+    Relayed::Asks { call_id: call_id.to_string(), asks }
+}
+
+/// Which upstream log messages a request's client gets.
+enum LogFilter {
+    /// A session's level, set with `logging/setLevel`; everything until it is set.
+    Session(SessionLogLevel),
+    /// A 2026-07-28 request's `_meta` log level; none when it has none.
+    Request(Option<LoggingLevel>),
+}
+
+impl LogFilter {
+    fn wants(&self, level: LoggingLevel) -> bool {
+        let minimum = match self {
+            LogFilter::Session(level) => match *level.lock().expect("log level lock") {
+                Some(min) => min,
+                None => return true,
+            },
+            LogFilter::Request(Some(min)) => *min,
+            LogFilter::Request(None) => return false,
+        };
+        severity(level) >= severity(minimum)
+    }
+}
+
 struct ToClientForwarder {
     peer: Peer<RoleServer>,
     token: Option<ProgressToken>,
-    log_level: SessionLogLevel,
+    logs: LogFilter,
     nats: async_nats::Client,
 }
 
@@ -113,8 +297,7 @@ impl ToClientForwarder {
                 let Ok(params) = serde_json::from_value::<rmcp::model::LoggingMessageNotificationParam>(params) else {
                     return;
                 };
-                let wanted = *self.log_level.lock().expect("log level lock");
-                if wanted.is_none_or(|min| severity(params.level) >= severity(min)) {
+                if self.logs.wants(params.level) {
                     let _ = self.peer.notify_logging_message(params).await;
                 }
             }
@@ -125,6 +308,8 @@ impl ToClientForwarder {
                     let _ = self.nats.publish(reply, payload.into()).await;
                 }
             }
+            // The session-era relay has the reply from its request already.
+            ToClient::Reply { .. } => {}
         }
     }
 

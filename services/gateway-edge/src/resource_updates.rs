@@ -70,6 +70,29 @@ impl ResourceSubscriptions {
 }
 
 /// Fans upstream resource updates out to this edge's subscribed sessions until `shutdown`.
+/// An upstream's `list_changed` that changed nothing the gateway records still reaches the
+/// clients (the upstream's word is relayed, and a client that lists again loses nothing).
+pub async fn run_list_changes(bus: Bus, cache: Arc<crate::CatalogCache>, shutdown: CancellationToken) {
+    let mut changes = match bus.client.subscribe(bus.subjects.list_changed_all()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot receive upstreams' list_changed");
+            return;
+        }
+    };
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            m = changes.next() => m,
+        };
+        let Some(message) = message else { return };
+        let mut parts = message.subject.rsplitn(3, '.');
+        if let (Some(server), Some(tenant)) = (parts.next(), parts.next()) {
+            cache.announce(tenant, server);
+        }
+    }
+}
+
 pub async fn run_resource_updates(bus: Bus, subscriptions: Arc<ResourceSubscriptions>, shutdown: CancellationToken) {
     let mut updates = match bus.client.subscribe(bus.subjects.resource_updated_all()).await {
         Ok(s) => s,

@@ -2,6 +2,7 @@
 //! reaches exactly one worker. On shutdown the subscription is dropped first (no new calls),
 //! then in-flight calls get up to the drain timeout to finish.
 
+use crate::progress::ActiveCall;
 use crate::progress::{InFlight, ProgressRoutes};
 use crate::upstream::{UpstreamError, UpstreamPool};
 use canopy_bus::calls::WORKER_QUEUE_GROUP;
@@ -9,10 +10,11 @@ use canopy_bus::Bus;
 use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest, UpstreamOp};
 use futures::StreamExt;
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, ClientRequest, GetPromptRequestParams, GetPromptResponse,
-    ReadResourceRequestParams, ServerResult,
+    CallToolRequest, CallToolRequestParams, ClientRequest, GetPromptRequest, GetPromptRequestParams,
+    ReadResourceRequest, ReadResourceRequestParams, ServerResult,
 };
 use rmcp::service::{PeerRequestOptions, ServiceError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -122,8 +124,18 @@ impl Drop for CancelUpstreamOnDrop {
 
 async fn handle(bus: &Bus, upstreams: &UpstreamPool, in_flight: &Arc<InFlight>, request: CallRequest) -> CallReply {
     let started = Instant::now();
-    let reply = call(upstreams, in_flight, &request).await;
+    let asked = Arc::new(AtomicBool::new(false));
+    let reply = call(upstreams, in_flight, &request, &asked).await;
     let latency = started.elapsed();
+    if asked.load(Ordering::SeqCst) {
+        if let Some(subject) = &request.client_subject {
+            let message = canopy_mcp::call::ToClient::Reply { reply: reply.clone() };
+            let payload = serde_json::to_vec(&message).expect("replies serialise");
+            if let Err(e) = bus.client.publish(subject.clone(), payload.into()).await {
+                tracing::warn!(error = %e, "could not send a call reply to its client subject");
+            }
+        }
+    }
     let (outcome, is_error) = match &reply {
         CallReply::Result { result } => ("result", result.get("isError").and_then(|v| v.as_bool()).unwrap_or(false)),
         CallReply::Error { code, .. } => (code.as_str(), true),
@@ -146,74 +158,87 @@ async fn handle(bus: &Bus, upstreams: &UpstreamPool, in_flight: &Arc<InFlight>, 
     reply
 }
 
-/// Sends one operation to the upstream and returns its result as JSON.
+/// Sends one operation to the upstream and returns its result as JSON. Tool calls, prompt gets
+/// and resource reads carry the caller's progress route and count as the connection's active
+/// call, so the upstream's progress, log messages and questions (sampling, elicitation, roots)
+/// reach their caller.
 async fn perform(
     connection: &crate::upstream::Connection,
     routes: &Arc<ProgressRoutes>,
     request: &CallRequest,
+    asked: &Arc<AtomicBool>,
+    deadline: tokio::time::Instant,
 ) -> Result<serde_json::Value, ServiceError> {
     let peer = connection.peer();
     let json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(|_| ServiceError::UnexpectedResponse);
-    match &request.op {
+    let upstream_request = match &request.op {
         UpstreamOp::CallTool { tool, arguments } => {
             let mut params = CallToolRequestParams::new(tool.clone());
             params.arguments = arguments.clone();
-            let handle = peer
-                .send_request_with_option(
-                    ClientRequest::CallToolRequest(CallToolRequest::new(params)),
-                    PeerRequestOptions::no_options(),
-                )
-                .await?;
-            let _route = match request.client_subject.clone() {
-                Some(subject) => Some(routes.route(&handle.progress_token, subject).await),
-                None => None,
-            };
-            let _active = request.client_subject.clone().map(|s| connection.service().active.enter(s));
-            let cancel_guard = CancelUpstreamOnDrop { peer: peer.clone(), id: Some(handle.id.clone()) };
-            let response = handle.await_response().await;
-            cancel_guard.disarm();
-            if _route.is_some() {
-                // rmcp runs notification handlers in tasks of their own: progress the upstream
-                // sent before its result may not be published yet. Let those tasks run before
-                // the reply goes out (and the route with it).
-                for _ in 0..4 {
-                    tokio::task::yield_now().await;
-                }
-            }
-            match response? {
-                ServerResult::CallToolResult(result) => json(serde_json::to_value(result)),
-                _ => Err(ServiceError::UnexpectedResponse),
-            }
+            ClientRequest::CallToolRequest(CallToolRequest::new(params))
         }
         UpstreamOp::GetPrompt { prompt, arguments } => {
             let mut params = GetPromptRequestParams::new(prompt.clone());
             params.arguments = arguments.clone();
-            match peer.get_prompt_once(params).await? {
-                GetPromptResponse::Complete(result) => json(serde_json::to_value(result)),
-                _ => Err(ServiceError::UnexpectedResponse),
-            }
+            ClientRequest::GetPromptRequest(GetPromptRequest::new(params))
+        }
+        UpstreamOp::ReadResource { uri } => {
+            ClientRequest::ReadResourceRequest(ReadResourceRequest::new(ReadResourceRequestParams::new(uri.clone())))
         }
         UpstreamOp::Subscribe { uri } => {
             #[allow(deprecated)] // resources/subscribe: the session era's way, which upstreams speak
             peer.subscribe(rmcp::model::SubscribeRequestParams::new(uri.clone())).await?;
-            Ok(serde_json::json!({}))
+            return Ok(serde_json::json!({}));
         }
         UpstreamOp::Complete { params } => {
             let params = serde_json::from_value(params.clone()).map_err(|_| ServiceError::UnexpectedResponse)?;
-            json(serde_json::to_value(peer.complete(params).await?))
+            return json(serde_json::to_value(peer.complete(params).await?));
         }
-        UpstreamOp::ReadResource { uri } => {
-            json(serde_json::to_value(peer.read_resource(ReadResourceRequestParams::new(uri.clone())).await?))
+    };
+    let handle = peer.send_request_with_option(upstream_request, PeerRequestOptions::no_options()).await?;
+    let _route = match request.client_subject.clone() {
+        Some(subject) => Some(routes.route(&handle.progress_token, subject).await),
+        None => None,
+    };
+    let _active = request.client_subject.clone().map(|subject| {
+        connection.service().active.enter(ActiveCall {
+            subject,
+            asked: asked.clone(),
+            deadline,
+            request: handle.id.clone(),
+        })
+    });
+    let cancel_guard = CancelUpstreamOnDrop { peer: peer.clone(), id: Some(handle.id.clone()) };
+    let response = handle.await_response().await;
+    cancel_guard.disarm();
+    if _route.is_some() {
+        // rmcp runs notification handlers in tasks of their own: progress the upstream
+        // sent before its result may not be published yet. Let those tasks run before
+        // the reply goes out (and the route with it).
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
         }
+    }
+    match response? {
+        ServerResult::CallToolResult(result) => json(serde_json::to_value(result)),
+        ServerResult::GetPromptResult(result) => json(serde_json::to_value(result)),
+        ServerResult::ReadResourceResult(result) => json(serde_json::to_value(result)),
+        _ => Err(ServiceError::UnexpectedResponse),
     }
 }
 
-async fn call(upstreams: &UpstreamPool, in_flight: &Arc<InFlight>, request: &CallRequest) -> CallReply {
+async fn call(
+    upstreams: &UpstreamPool,
+    in_flight: &Arc<InFlight>,
+    request: &CallRequest,
+    asked: &Arc<AtomicBool>,
+) -> CallReply {
     let error = |code, message: String| CallReply::Error { code, message, rpc: None };
     let Ok(server_id) = request.server_id.parse::<uuid::Uuid>() else {
         return error(CallErrorCode::InvalidRequest, "server_id is not a uuid".into());
     };
     let timeout = Duration::from_millis(request.timeout_ms);
+    let deadline = tokio::time::Instant::now() + timeout;
     let attempt = async {
         // A dead pooled connection gets one reconnect before the call fails.
         for attempt in 0..2 {
@@ -225,7 +250,7 @@ async fn call(upstreams: &UpstreamPool, in_flight: &Arc<InFlight>, request: &Cal
                 Err(e @ UpstreamError::Stale { .. }) => return error(CallErrorCode::NotFound, e.to_string()),
                 Err(e) => return error(CallErrorCode::UpstreamUnavailable, e.to_string()),
             };
-            match perform(&connection, upstreams.progress(), request).await {
+            match perform(&connection, upstreams.progress(), request, asked, deadline).await {
                 Ok(result) => {
                     upstreams.succeeded(&request.tenant, &request.server);
                     return CallReply::Result { result };
@@ -245,7 +270,7 @@ async fn call(upstreams: &UpstreamPool, in_flight: &Arc<InFlight>, request: &Cal
                     // The connection (for stdio: the process) is gone: drop it, so the next
                     // attempt or call starts a new one, subject to back-off.
                     tracing::info!(server = %request.server, error = %e, "upstream connection failed");
-                    upstreams.forget(&request.tenant, &request.server, server_id);
+                    upstreams.forget_connection(&request.tenant, &request.server, server_id, &connection);
                     if attempt > 0 {
                         return error(CallErrorCode::UpstreamUnavailable, e.to_string());
                     }

@@ -104,6 +104,7 @@ async fn handle(bus: &Bus, upstreams: &UpstreamPool, stored: &StoredEvent) -> Re
         }
     }
     let report = CatalogReport {
+        announced: false,
         tenant: tenant.to_string(),
         server: server.to_string(),
         server_id: id.to_string(),

@@ -36,6 +36,8 @@ pub struct WorkerConfig {
     pub refresh_interval: Option<Duration>,
     /// The HTTP clients of Streamable HTTP and SSE upstreams (which CAs https:// trusts).
     pub http: UpstreamHttp,
+    /// Most processes per stdio registration in `session_mode` stateless.
+    pub stdio_pool_max: usize,
 }
 
 /// Runs discovery, the call server and invalidation until `shutdown`, then drains in-flight
@@ -52,6 +54,7 @@ pub async fn run(
     let upstreams = Arc::new(
         UpstreamPool::new(pool.clone(), sealer, config.connect_timeout)
             .with_http(config.http.clone())
+            .with_stdio_pool_max(config.stdio_pool_max)
             .with_refresh(refresh_tx)
             .with_progress(routes, bus.subjects.prefix()),
     );

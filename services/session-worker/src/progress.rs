@@ -1,10 +1,12 @@
 //! What an upstream says to the caller of a call while it runs, relayed through a shared
 //! upstream connection. rmcp puts its own progress token on every request it sends upstream;
 //! this maps each such token to the call's client subject, so `notifications/progress` reaches
-//! the one caller whose call it belongs to, and no other. Log messages and server-to-client
-//! requests carry no such marker: [`ActiveCalls`] relays them only when exactly one call is in
-//! flight on the connection, and otherwise drops (logs) or refuses (requests) them, because
-//! delivering one client's messages to another is worse than not delivering them.
+//! the one caller whose call it belongs to, and no other. A server-to-client request from a
+//! Streamable HTTP upstream arrives on the response stream of the request it belongs to, which
+//! [`ActiveCalls::by_request`] finds. Log messages, and requests on stdio or legacy SSE, carry no
+//! such marker: [`ActiveCalls`] relays them only when exactly one call is in flight on the
+//! connection, and otherwise drops (logs) or refuses (requests) them, because delivering one
+//! client's messages to another is worse than not delivering them.
 
 use canopy_mcp::call::{ProgressUpdate, ToClient};
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
@@ -127,22 +129,43 @@ impl Drop for InFlightGuard {
     }
 }
 
-/// The client subjects of the calls in flight on one upstream connection.
+/// One call in flight on an upstream connection, as server-to-client requests see it.
+#[derive(Clone)]
+pub struct ActiveCall {
+    /// The call's client subject.
+    pub subject: String,
+    /// Set once the upstream asked this call's client something: the reply then also goes to
+    /// the client subject ([`canopy_mcp::call::ToClient::Reply`]).
+    pub asked: Arc<std::sync::atomic::AtomicBool>,
+    /// When the caller stops waiting: a question to the client waits no longer than this.
+    pub deadline: tokio::time::Instant,
+    /// The id of the call's request upstream: Streamable HTTP upstreams send their questions
+    /// for it on its response stream, which tells them apart from other calls' questions.
+    pub request: rmcp::model::RequestId,
+}
+
+/// The calls in flight on one upstream connection.
 #[derive(Default)]
 pub struct ActiveCalls {
-    subjects: Mutex<Vec<String>>,
+    calls: Mutex<Vec<ActiveCall>>,
 }
 
 impl ActiveCalls {
-    pub fn enter(self: &Arc<Self>, subject: String) -> ActiveGuard {
-        self.subjects.lock().expect("active lock").push(subject.clone());
+    pub fn enter(self: &Arc<Self>, call: ActiveCall) -> ActiveGuard {
+        let subject = call.subject.clone();
+        self.calls.lock().expect("active lock").push(call);
         ActiveGuard { owner: self.clone(), subject }
     }
 
     /// The one call this connection serves right now, if there is exactly one.
-    pub fn sole(&self) -> Option<String> {
-        let subjects = self.subjects.lock().expect("active lock");
-        (subjects.len() == 1).then(|| subjects[0].clone())
+    pub fn sole(&self) -> Option<ActiveCall> {
+        let calls = self.calls.lock().expect("active lock");
+        (calls.len() == 1).then(|| calls[0].clone())
+    }
+
+    /// The call whose upstream request has this id.
+    pub fn by_request(&self, id: &rmcp::model::RequestId) -> Option<ActiveCall> {
+        self.calls.lock().expect("active lock").iter().find(|c| c.request == *id).cloned()
     }
 }
 
@@ -153,9 +176,9 @@ pub struct ActiveGuard {
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
-        let mut subjects = self.owner.subjects.lock().expect("active lock");
-        if let Some(i) = subjects.iter().position(|s| *s == self.subject) {
-            subjects.remove(i);
+        let mut calls = self.owner.calls.lock().expect("active lock");
+        if let Some(i) = calls.iter().position(|c| c.subject == self.subject) {
+            calls.remove(i);
         }
     }
 }

@@ -6,7 +6,7 @@
 use crate::upstream::{self, RefreshRequest, UpstreamError, UpstreamPool};
 use canopy_bus::Bus;
 use canopy_mcp::report::{CatalogReport, DiscoveryOutcome, COMMAND_KIND};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -25,28 +25,34 @@ pub async fn run(
     let mut ticker = tokio::time::interval(sweep.unwrap_or(Duration::from_secs(3600)));
     ticker.tick().await; // the first tick is immediate; discovery just listed everything
     loop {
-        let mut due: HashSet<RefreshRequest> = HashSet::new();
+        // Each target, and whether its upstream announced a change (rather than the sweep).
+        let mut due: HashMap<RefreshRequest, bool> = HashMap::new();
         tokio::select! {
             _ = shutdown.cancelled() => return,
             r = requests.recv() => match r {
-                Some(r) => { due.insert(r); }
+                Some(r) => { due.insert(r, true); }
                 None => return,
             },
-            _ = ticker.tick(), if sweep.is_some() => due.extend(upstreams.held()),
+            _ = ticker.tick(), if sweep.is_some() => due.extend(upstreams.held().into_iter().map(|t| (t, false))),
         }
         tokio::time::sleep(DEBOUNCE).await;
         while let Ok(r) = requests.try_recv() {
-            due.insert(r);
+            due.insert(r, true);
         }
-        for target in due {
-            if let Err(e) = refresh(&bus, &upstreams, &target).await {
+        for (target, announced) in due {
+            if let Err(e) = refresh(&bus, &upstreams, &target, announced).await {
                 tracing::warn!(server = %target.server, error = %e, "catalog refresh not reported");
             }
         }
     }
 }
 
-async fn refresh(bus: &Bus, upstreams: &UpstreamPool, target: &RefreshRequest) -> Result<(), canopy_bus::BusError> {
+async fn refresh(
+    bus: &Bus,
+    upstreams: &UpstreamPool,
+    target: &RefreshRequest,
+    announced: bool,
+) -> Result<(), canopy_bus::BusError> {
     let outcome = match upstreams.get(&target.tenant, &target.server, target.server_id).await {
         Ok(connection) => {
             upstream::discover(&connection).await.unwrap_or_else(|error| DiscoveryOutcome::Failed { error })
@@ -62,6 +68,7 @@ async fn refresh(bus: &Bus, upstreams: &UpstreamPool, target: &RefreshRequest) -
         caused_by: String::new(),
         correlation_id: id.to_string(),
         outcome,
+        announced,
     };
     tracing::debug!(server = %target.server, "catalog refreshed");
     let payload = serde_json::to_vec(&report).expect("reports serialise");

@@ -13,6 +13,7 @@ use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use sqlx::PgPool;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -51,22 +52,49 @@ impl UpstreamClient {
 }
 
 impl UpstreamClient {
-    /// Asks the caller of the one call in flight to answer a server-to-client request.
+    /// The call a server-to-client request belongs to: the one whose response stream it came
+    /// on (Streamable HTTP), or else the only call in flight on the connection. The request
+    /// can overtake the bookkeeping of its call by a moment, so a stream-associated request
+    /// looks again briefly before giving up.
+    async fn call_for(
+        &self,
+        context: &rmcp::service::RequestContext<RoleClient>,
+    ) -> Option<crate::progress::ActiveCall> {
+        use rmcp::service::InboundStreamOrigin;
+        if let Some(InboundStreamOrigin::OutboundRequest(id)) = context.extensions.get::<InboundStreamOrigin>() {
+            for _ in 0..20 {
+                if let Some(call) = self.active.by_request(id) {
+                    return Some(call);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            return None;
+        }
+        self.active.sole()
+    }
+
+    /// Asks the caller of the call this request belongs to to answer it.
     async fn ask_caller<T: serde::de::DeserializeOwned>(
         &self,
         method: &str,
         params: serde_json::Value,
+        context: &rmcp::service::RequestContext<RoleClient>,
     ) -> Result<T, rmcp::ErrorData> {
         let refuse = |m: &str| rmcp::ErrorData::internal_error(m.to_string(), None);
-        let (Some(subject), Some(nats)) = (self.active.sole(), &self.nats) else {
+        let (Some(call), Some(nats)) = (self.call_for(context).await, &self.nats) else {
             return Err(refuse(
                 "Canopy cannot tell which of its clients this request is for (the upstream connection is shared)",
             ));
         };
         let request = canopy_mcp::call::ToClient::Request { method: method.to_string(), params };
         let payload = serde_json::to_vec(&request).expect("requests serialise");
+        call.asked.store(true, std::sync::atomic::Ordering::SeqCst);
+        // A 2026-07-28 client answers in a later HTTP request (MRTR), so the question may wait
+        // as long as the call itself does.
+        let wait = call.deadline.saturating_duration_since(tokio::time::Instant::now());
+        let question = async_nats::Request::new().payload(payload.into()).timeout(Some(wait));
         let reply = nats
-            .request(subject, payload.into())
+            .send_request(call.subject, question)
             .await
             .map_err(|e| refuse(&format!("the client did not answer: {e}")))?;
         match serde_json::from_slice::<canopy_mcp::call::ClientAnswer>(&reply.payload) {
@@ -117,35 +145,35 @@ impl rmcp::ClientHandler for UpstreamClient {
         params: rmcp::model::LoggingMessageNotificationParam,
         _: rmcp::service::NotificationContext<RoleClient>,
     ) {
-        let (Some(subject), Some(nats)) = (self.active.sole(), &self.nats) else {
+        let (Some(call), Some(nats)) = (self.active.sole(), &self.nats) else {
             tracing::debug!(server = %self.target.server, "upstream log message with no single call to relay it to");
             return;
         };
         let message = canopy_mcp::call::ToClient::Log { params: serde_json::to_value(&params).unwrap_or_default() };
-        let _ = nats.publish(subject, serde_json::to_vec(&message).expect("messages serialise").into()).await;
+        let _ = nats.publish(call.subject, serde_json::to_vec(&message).expect("messages serialise").into()).await;
     }
 
     async fn create_message(
         &self,
         params: rmcp::model::CreateMessageRequestParams,
-        _: rmcp::service::RequestContext<RoleClient>,
+        context: rmcp::service::RequestContext<RoleClient>,
     ) -> Result<rmcp::model::CreateMessageResult, rmcp::ErrorData> {
-        self.ask_caller("sampling/createMessage", serde_json::to_value(&params).unwrap_or_default()).await
+        self.ask_caller("sampling/createMessage", serde_json::to_value(&params).unwrap_or_default(), &context).await
     }
 
     async fn create_elicitation(
         &self,
         params: rmcp::model::ElicitRequestParams,
-        _: rmcp::service::RequestContext<RoleClient>,
+        context: rmcp::service::RequestContext<RoleClient>,
     ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
-        self.ask_caller("elicitation/create", serde_json::to_value(&params).unwrap_or_default()).await
+        self.ask_caller("elicitation/create", serde_json::to_value(&params).unwrap_or_default(), &context).await
     }
 
     async fn list_roots(
         &self,
-        _: rmcp::service::RequestContext<RoleClient>,
+        context: rmcp::service::RequestContext<RoleClient>,
     ) -> Result<rmcp::model::ListRootsResult, rmcp::ErrorData> {
-        self.ask_caller("roots/list", serde_json::json!({})).await
+        self.ask_caller("roots/list", serde_json::json!({}), &context).await
     }
 
     async fn on_progress(
@@ -350,11 +378,90 @@ pub async fn discover(connection: &Connection) -> Result<DiscoveryOutcome, Strin
 
 type Key = (String, String);
 
+/// Processes per stdio registration (stateless mode) unless configured otherwise.
+pub const DEFAULT_STDIO_POOL_MAX: usize = 8;
+
 struct Slot {
     server_id: Uuid,
+    /// The first connection, opened on first use and kept while the slot lives.
     connection: OnceCell<Arc<Connection>>,
     /// Milliseconds since the pool started, at the last use.
-    last_used: std::sync::atomic::AtomicU64,
+    last_used: Arc<AtomicU64>,
+    /// How calls use the slot, known once the first connection is open.
+    policy: std::sync::OnceLock<Policy>,
+    /// stdio processes beyond the first, for calls that must not share one.
+    extras: Mutex<Extras>,
+    /// Signalled when a lease ends or a start fails, for calls waiting for a free process.
+    freed: Arc<tokio::sync::Notify>,
+}
+
+impl Slot {
+    fn new(server_id: Uuid) -> Self {
+        Self {
+            server_id,
+            connection: OnceCell::new(),
+            last_used: Arc::default(),
+            policy: std::sync::OnceLock::new(),
+            extras: Mutex::default(),
+            freed: Arc::default(),
+        }
+    }
+
+    fn all(&self) -> Vec<Arc<Connection>> {
+        let extras = self.extras.lock().expect("extras lock");
+        self.connection.get().into_iter().cloned().chain(extras.members.iter().map(|m| m.connection.clone())).collect()
+    }
+}
+
+#[derive(Clone)]
+struct Policy {
+    /// A call gets a connection no other call uses while it runs (stdio, `session_mode`
+    /// stateless): the upstream's questions and log lines then always have one caller.
+    exclusive: bool,
+    spec: UpstreamSpec,
+}
+
+#[derive(Default)]
+struct Extras {
+    members: Vec<Arc<Member>>,
+    /// Processes being started (they count towards the pool's size).
+    starting: usize,
+}
+
+struct Member {
+    connection: Arc<Connection>,
+    last_used: Arc<AtomicU64>,
+}
+
+/// A connection taken from the pool for one call (or one discovery). Dropping it gives it back.
+pub struct Lease {
+    connection: Option<Arc<Connection>>,
+    /// Stamped with the time when the lease ends.
+    last_used: Arc<AtomicU64>,
+    epoch: std::time::Instant,
+    freed: Arc<tokio::sync::Notify>,
+}
+
+impl std::ops::Deref for Lease {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.connection.as_ref().expect("a lease holds its connection until dropped")
+    }
+}
+
+impl Lease {
+    fn is(&self, other: &Arc<Connection>) -> bool {
+        self.connection.as_ref().is_some_and(|c| Arc::ptr_eq(c, other))
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.last_used.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        // Give the connection back before waking waiters, so they see it free.
+        drop(self.connection.take());
+        self.freed.notify_waiters();
+    }
 }
 
 /// One live connection per (tenant, server) registration, shared by concurrent calls and
@@ -373,6 +480,8 @@ pub struct UpstreamPool {
     failures: Mutex<HashMap<Key, (u32, std::time::Instant)>>,
     /// The HTTP clients (TLS roots) of Streamable HTTP and SSE connections.
     http: crate::http::UpstreamHttp,
+    /// Most processes one stdio registration in `session_mode` stateless may have.
+    stdio_pool_max: usize,
 }
 
 impl UpstreamPool {
@@ -388,7 +497,14 @@ impl UpstreamPool {
             refresh: None,
             progress: Arc::default(),
             http: crate::http::UpstreamHttp::default(),
+            stdio_pool_max: DEFAULT_STDIO_POOL_MAX,
         }
+    }
+
+    /// At most `max` (at least 1) processes per stdio registration in `session_mode` stateless.
+    pub fn with_stdio_pool_max(mut self, max: usize) -> Self {
+        self.stdio_pool_max = max.max(1);
+        self
     }
 
     /// Connections opened from now on use `http`'s clients (e.g. trusting more CAs).
@@ -438,21 +554,39 @@ impl UpstreamPool {
         self.connect_timeout
     }
 
-    /// The connection for `server_id` of (tenant, server), opening it if needed.
-    pub async fn get(&self, tenant: &str, server: &str, server_id: Uuid) -> Result<Arc<Connection>, UpstreamError> {
+    fn client_for(&self, tenant: &str, server: &str, server_id: Uuid) -> UpstreamClient {
+        UpstreamClient {
+            target: RefreshRequest { tenant: tenant.to_string(), server: server.to_string(), server_id },
+            refresh: self.refresh.clone(),
+            progress: self.progress.clone(),
+            active: Arc::default(),
+            nats: self.progress.nats(),
+            prefix: self.prefix.clone(),
+        }
+    }
+
+    fn lease(&self, slot: &Slot, connection: Arc<Connection>, last_used: Arc<AtomicU64>) -> Lease {
+        Lease { connection: Some(connection), last_used, epoch: self.epoch, freed: slot.freed.clone() }
+    }
+
+    /// A connection for `server_id` of (tenant, server), opening one if needed. Calls share
+    /// the registration's one connection, except on stdio upstreams in `session_mode`
+    /// stateless, where each call gets a process no other call uses meanwhile: an idle one,
+    /// or a new one while the pool is below its size, or else the next one to come free.
+    pub async fn get(&self, tenant: &str, server: &str, server_id: Uuid) -> Result<Lease, UpstreamError> {
         let key = (tenant.to_string(), server.to_string());
         let slot = {
             let mut slots = self.slots.lock().expect("pool lock");
             match slots.get(&key) {
                 Some(slot) if slot.server_id == server_id => slot.clone(),
                 _ => {
-                    let slot = Arc::new(Slot { server_id, connection: OnceCell::new(), last_used: Default::default() });
+                    let slot = Arc::new(Slot::new(server_id));
                     slots.insert(key.clone(), slot.clone());
                     slot
                 }
             }
         };
-        slot.last_used.store(self.epoch.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+        slot.last_used.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         let result = slot
             .connection
             .get_or_try_init(|| async {
@@ -467,31 +601,92 @@ impl UpstreamPool {
                 if let Some((failures, retry_in)) = self.backing_off(&key) {
                     return Err(UpstreamError::BackingOff { failures, retry_in });
                 }
-                let client = UpstreamClient {
-                    target: RefreshRequest { tenant: tenant.to_string(), server: server.to_string(), server_id },
-                    refresh: self.refresh.clone(),
-                    progress: self.progress.clone(),
-                    active: Arc::default(),
-                    nats: self.progress.nats(),
-                    prefix: self.prefix.clone(),
-                };
+                let client = self.client_for(tenant, server, server_id);
                 let connection =
                     connect(&self.sealer, tenant, server, &row.spec, self.connect_timeout, client, &self.http).await?;
                 tracing::info!(tenant, server, "connected to upstream");
+                let exclusive = row.spec.transport == Transport::Stdio
+                    && row.spec.session_mode == canopy_domain::server::SessionMode::Stateless;
+                let _ = slot.policy.set(Policy { exclusive, spec: row.spec.clone() });
                 Ok(Arc::new(connection))
             })
             .await
             .cloned();
-        if let Err(e) = &result {
-            if !matches!(
-                e,
-                UpstreamError::BackingOff { .. } | UpstreamError::NotRegistered(_) | UpstreamError::Stale { .. }
-            ) {
-                self.record_failure(&key);
+        let first = match result {
+            Ok(first) => first,
+            Err(e) => {
+                if !matches!(
+                    e,
+                    UpstreamError::BackingOff { .. } | UpstreamError::NotRegistered(_) | UpstreamError::Stale { .. }
+                ) {
+                    self.record_failure(&key);
+                }
+                self.forget_slot(&key, &slot);
+                return Err(e);
             }
-            self.forget_slot(&key, &slot);
+        };
+        let Some(policy) = slot.policy.get().filter(|p| p.exclusive).cloned() else {
+            return Ok(self.lease(&slot, first, slot.last_used.clone()));
+        };
+        loop {
+            let freed = slot.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            let start = {
+                let mut extras = slot.extras.lock().expect("extras lock");
+                // Free: only the pool (and, for the first, this function) holds it.
+                if Arc::strong_count(&first) == 2 {
+                    return Ok(self.lease(&slot, first, slot.last_used.clone()));
+                }
+                if let Some(m) = extras.members.iter().find(|m| Arc::strong_count(&m.connection) == 1) {
+                    return Ok(self.lease(&slot, m.connection.clone(), m.last_used.clone()));
+                }
+                let size = 1 + extras.members.len() + extras.starting;
+                if size < self.stdio_pool_max {
+                    extras.starting += 1;
+                }
+                size < self.stdio_pool_max
+            };
+            if start {
+                let client = self.client_for(tenant, server, server_id);
+                let opened =
+                    connect(&self.sealer, tenant, server, &policy.spec, self.connect_timeout, client, &self.http).await;
+                let mut extras = slot.extras.lock().expect("extras lock");
+                extras.starting -= 1;
+                match opened {
+                    Ok(connection) => {
+                        tracing::info!(tenant, server, processes = extras.members.len() + 2, "started another process");
+                        let member = Arc::new(Member { connection: Arc::new(connection), last_used: Arc::default() });
+                        extras.members.push(member.clone());
+                        return Ok(self.lease(&slot, member.connection.clone(), member.last_used.clone()));
+                    }
+                    Err(e) => {
+                        drop(extras);
+                        slot.freed.notify_waiters();
+                        self.record_failure(&key);
+                        return Err(e);
+                    }
+                }
+            }
+            freed.await;
         }
-        result
+    }
+
+    /// Drops a connection that failed mid-call, so the next call gets another: an extra
+    /// process goes alone; the first connection takes the registration's slot with it.
+    pub fn forget_connection(&self, tenant: &str, server: &str, server_id: Uuid, lease: &Lease) {
+        let key = (tenant.to_string(), server.to_string());
+        let slot = self.slots.lock().expect("pool lock").get(&key).cloned();
+        if let Some(slot) = slot.filter(|s| s.server_id == server_id) {
+            let mut extras = slot.extras.lock().expect("extras lock");
+            if let Some(i) = extras.members.iter().position(|m| lease.is(&m.connection)) {
+                extras.members.remove(i);
+                drop(extras);
+                self.record_failure(&key);
+                return;
+            }
+        }
+        self.forget(tenant, server, server_id);
     }
 
     /// Drops a connection that failed, so the next call reconnects.
@@ -537,7 +732,7 @@ impl UpstreamPool {
     /// replaced or removed, so calls still using it end too.
     pub fn evict(&self, tenant: &str, server: &str) {
         let removed = self.slots.lock().expect("pool lock").remove(&(tenant.to_string(), server.to_string()));
-        if let Some(connection) = removed.as_ref().and_then(|slot| slot.connection.get()) {
+        for connection in removed.iter().flat_map(|slot| slot.all()) {
             connection.cancellation_token().cancel();
         }
     }
@@ -547,28 +742,41 @@ impl UpstreamPool {
     pub fn reap_idle(&self, idle: Duration) -> usize {
         let now = self.epoch.elapsed().as_millis() as u64;
         let limit = idle.as_millis() as u64;
+        let idle_since = |last_used: &AtomicU64| now.saturating_sub(last_used.load(Ordering::Relaxed)) >= limit;
         let mut slots = self.slots.lock().expect("pool lock");
-        let before = slots.len();
+        let mut closed = 0;
+        for ((tenant, server), slot) in slots.iter() {
+            let mut extras = slot.extras.lock().expect("extras lock");
+            extras.members.retain(|m| {
+                let keep = Arc::strong_count(&m.connection) > 1 || !idle_since(&m.last_used);
+                if !keep {
+                    tracing::info!(tenant, server, "stopping an idle extra process");
+                    m.connection.cancellation_token().cancel();
+                    closed += 1;
+                }
+                keep
+            });
+        }
         slots.retain(|(tenant, server), slot| {
-            let in_use = slot.connection.get().is_some_and(|c| Arc::strong_count(c) > 1);
-            let keep = in_use || now.saturating_sub(slot.last_used.load(std::sync::atomic::Ordering::Relaxed)) < limit;
+            let in_use = slot.connection.get().is_some_and(|c| Arc::strong_count(c) > 1)
+                || !slot.extras.lock().expect("extras lock").members.is_empty();
+            let keep = in_use || !idle_since(&slot.last_used);
             if !keep {
                 tracing::info!(tenant, server, "closing idle upstream connection");
                 if let Some(c) = slot.connection.get() {
                     c.cancellation_token().cancel();
                 }
+                closed += 1;
             }
             keep
         });
-        before - slots.len()
+        closed
     }
 
     pub async fn close_all(&self) {
         let slots: Vec<Arc<Slot>> = self.slots.lock().expect("pool lock").drain().map(|(_, s)| s).collect();
-        for slot in slots {
-            if let Some(connection) = slot.connection.get() {
-                connection.cancellation_token().cancel();
-            }
+        for connection in slots.iter().flat_map(|slot| slot.all()) {
+            connection.cancellation_token().cancel();
         }
     }
 }

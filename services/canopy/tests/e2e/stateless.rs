@@ -347,3 +347,83 @@ async fn a_stream_started_on_one_edge_resumes_on_another_after_that_edge_stops()
     assert_eq!(got, expected, "{other_edge} replays exactly the events after {first_id}");
     d.terminate(&other_edge).await;
 }
+
+/// A 2026-07-28 client that declares elicitation (and nothing else).
+#[derive(Clone)]
+struct ElicitingClient;
+
+impl rmcp::ClientHandler for ElicitingClient {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        let capabilities = rmcp::model::ClientCapabilities::builder().enable_elicitation().build();
+        rmcp::model::ClientConfig::new(capabilities, rmcp::model::Implementation::new("mrtr-e2e", "0"))
+    }
+}
+
+/// Multi round-trip requests across stateless edges: a 2026-07-28 client calls a session-era
+/// upstream tool that asks two questions in turn. Each question ends an HTTP request with
+/// `input_required`; each retry (with the answers and the sealed `requestState`) may land on
+/// the other edge, which delivers the answers to the upstream call still running on its worker.
+#[tokio::test]
+async fn input_required_rounds_of_one_call_alternate_between_edges() {
+    use rmcp::model::{CallToolResponse, ProtocolVersion};
+    use rmcp::service::ClientLifecycleMode;
+    use rmcp::transport::StreamableHttpClientTransport;
+
+    let mut d = Deployment::new().await;
+    let api = d.spawn("api", &["serve", "api"]).await;
+    d.spawn("worker", &["serve", "worker"]).await;
+    let edge_a = d.spawn("edge-a", &["serve", "edge"]).await;
+    let edge_b = d.spawn("edge-b", &["serve", "edge"]).await;
+    let options = canopy_fixture_server::FixtureOptions { conformance: true, ..Default::default() };
+    let upstream = canopy_fixture_server::serve_http("127.0.0.1:0".parse().unwrap(), options).await.unwrap();
+    let (status, _) = post_json(&format!("{api}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
+    assert_eq!(status, 201);
+    let haproxy = HaProxy::start(&d, &[("edge-a", &edge_a), ("edge-b", &edge_b)]).await;
+
+    let transport = StreamableHttpClientTransport::from_uri(format!("{}/mcp", haproxy.url));
+    let lifecycle = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+    let client = rmcp::service::serve_client_with_lifecycle(ElicitingClient, transport, lifecycle).await.unwrap();
+    let before = haproxy.served().len();
+    let call = || CallToolRequestParams::new("fx__test_input_required_result_multi_round");
+
+    let CallToolResponse::InputRequired(first) = client.call_tool_once(call()).await.unwrap() else {
+        panic!("the first round asks for input");
+    };
+    let requests = first.input_requests.clone().unwrap();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let (key, question) = requests.into_iter().next().unwrap();
+    assert!(serde_json::to_string(&question).unwrap().contains("Step 1: What is your name?"));
+    let answer = |field: &str, value: &str| json!({"action": "accept", "content": {field: value}});
+
+    let mut retry = call();
+    retry.input_responses = Some([(key, answer("name", "Ada"))].into_iter().collect());
+    retry.request_state = first.request_state.clone();
+    let CallToolResponse::InputRequired(second) = client.call_tool_once(retry).await.unwrap() else {
+        panic!("the second round asks again");
+    };
+    let (key, question) = second.input_requests.clone().unwrap().into_iter().next().unwrap();
+    assert!(serde_json::to_string(&question).unwrap().contains("Step 2: What is your favorite color?"));
+
+    // An altered state is refused, and the call it belongs to carries on untouched.
+    let mut forged = call();
+    forged.input_responses = Some([(key.clone(), answer("color", "red"))].into_iter().collect());
+    forged.request_state = second.request_state.clone().map(|s| format!("{s}x"));
+    let refused = client.call_tool_once(forged).await.unwrap_err().to_string();
+    assert!(refused.contains("requestState"), "{refused}");
+
+    let mut last = call();
+    last.input_responses = Some([(key, answer("color", "green"))].into_iter().collect());
+    last.request_state = second.request_state.clone();
+    let CallToolResponse::Complete(done) = client.call_tool_once(last).await.unwrap() else {
+        panic!("the third request completes");
+    };
+    assert_eq!(done.content[0].as_text().unwrap().text, "Ada's favorite color is green");
+
+    let served: Vec<Served> = haproxy.served().split_off(before);
+    let posts: Vec<&str> = served.iter().filter(|s| s.method == "POST").map(|s| s.edge.as_str()).collect();
+    assert!(
+        posts.contains(&"edge-a") && posts.contains(&"edge-b"),
+        "the rounds were served by both edges: {served:#?}"
+    );
+    let _ = client.cancel().await;
+}

@@ -144,3 +144,61 @@ async fn a_stdio_upstream_that_keeps_crashing_is_restarted_with_backoff() {
     let _ = std::fs::remove_file(&log);
     d.terminate("all").await;
 }
+
+async fn register_counted(base: &str, name: &str, session_mode: &str, starts: &std::path::Path) {
+    let (status, server) = post_json(
+        &format!("{base}/api/v0/servers"),
+        json!({"name": name, "transport": "stdio", "command": fixture_binary(),
+               "args": ["--transport", "stdio"], "session_mode": session_mode,
+               "env": {"FIXTURE_START_LOG": starts}}),
+    )
+    .await;
+    assert_eq!((status, server["status"].as_str()), (201, Some("ready")), "{server}");
+}
+
+/// `n` concurrent 600 ms calls of `server__slow` over REST; all must succeed.
+async fn concurrent_slow_calls(base: &str, server: &str, n: usize) {
+    let invoke = format!("{base}/api/v0/tools/invoke");
+    let calls = (0..n).map(|_| {
+        let invoke = invoke.clone();
+        async move { post_json(&invoke, json!({"name": format!("{server}__slow"), "ms": 600})).await }
+    });
+    for (status, body) in futures::future::join_all(calls).await {
+        assert_eq!(status, 200, "{body}");
+        assert_ne!(body["isError"], json!(true), "{body}");
+    }
+}
+
+/// In `session_mode` stateless (the default), a call never shares its stdio process with
+/// another call in flight: concurrent calls get processes of their own, up to the pool's size
+/// (8 by default; a ninth call waits for one to come free), and idle processes are reused.
+/// In `session_mode` stateful, concurrent calls share the one long-lived process.
+#[tokio::test]
+async fn concurrent_calls_get_their_own_stdio_processes_unless_the_server_is_stateful() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("all", &["start"]).await;
+    let log = |name: &str| std::env::temp_dir().join(format!("{}-{name}.starts", canopy_testkit::unique("fixture")));
+
+    let (solo, shared) = (log("solo"), log("shared"));
+    register_counted(&base, "solo", "stateless", &solo).await;
+    assert_eq!(starts(&solo), 1, "discovery starts the first process, which stays warm");
+    concurrent_slow_calls(&base, "solo", 3).await;
+    assert_eq!(starts(&solo), 3, "three calls at once: three processes");
+    let invoke = format!("{base}/api/v0/tools/invoke");
+    for i in 0..5 {
+        let (status, body) = post_json(&invoke, json!({"name": "solo__echo", "message": format!("{i}")})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(starts(&solo), 3, "calls one after another reuse idle processes");
+    concurrent_slow_calls(&base, "solo", 9).await;
+    assert_eq!(starts(&solo), 8, "the pool stops at 8 processes; the ninth call waited for one");
+
+    register_counted(&base, "shared", "stateful", &shared).await;
+    concurrent_slow_calls(&base, "shared", 4).await;
+    assert_eq!(starts(&shared), 1, "a stateful server's calls share its one process");
+
+    for path in [&solo, &shared] {
+        let _ = std::fs::remove_file(path);
+    }
+    d.terminate("all").await;
+}
