@@ -30,6 +30,7 @@ fail() {
 work=""
 fixture_pid=""
 everything_pid=""
+everything_sse_pid=""
 canopy_pid=""
 db_name=""
 admin_url=""
@@ -41,6 +42,7 @@ cleanup() {
   canopy_stop_pid canopy "$canopy_pid"
   canopy_stop_pid fixture "$fixture_pid"
   canopy_stop_pid server-everything "$everything_pid"
+  canopy_stop_pid server-everything-sse "$everything_sse_pid"
   if [[ -n "$db_name" && -n "$admin_url" ]]; then
     psql -X -q "$admin_url" -c "drop database if exists \"$db_name\" with (force)" >/dev/null 2>&1 \
       || log "could not drop database $db_name"
@@ -173,14 +175,19 @@ if (r.isError || text !== "hello") {
 }
 JS
 
-# 3. @modelcontextprotocol/server-everything through /mcp, hosted as stdio (`everything`) and
-#    over Streamable HTTP (`everything-http`): tools, prompts and resources with the Inspector.
+# 3. @modelcontextprotocol/server-everything through /mcp, hosted as stdio (`everything`), over
+#    Streamable HTTP (`everything-http`) and over the legacy HTTP+SSE transport of 2024-11-05
+#    (`everything-sse`): tools, prompts and resources with the Inspector.
 everything_js="$CANOPY_NODE_TOOLS_DIR/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
 [[ -f "$everything_js" ]] || fail "server-everything is not installed ($everything_js)"
 ev_port="$(canopy_free_port)"
 PORT="$ev_port" node "$everything_js" streamableHttp >"$work/everything.log" 2>&1 &
 everything_pid=$!
 canopy_wait_tcp 127.0.0.1 "$ev_port" 60 "$everything_pid" || fail "server-everything did not start"
+ev_sse_port="$(canopy_free_port)"
+PORT="$ev_sse_port" node "$everything_js" sse >"$work/everything-sse.log" 2>&1 &
+everything_sse_pid=$!
+canopy_wait_tcp 127.0.0.1 "$ev_sse_port" 60 "$everything_sse_pid" || fail "server-everything (sse) did not start"
 register() {
   local name="$1" body="$2" code
   code="$(curl -sS -o "$work/register-$name.json" -w '%{http_code}' -X POST "$base/api/v0/servers" \
@@ -190,6 +197,7 @@ register() {
 }
 register everything "{\"name\":\"everything\",\"transport\":\"stdio\",\"command\":\"node\",\"args\":[\"$everything_js\",\"stdio\"]}"
 register everything-http "{\"name\":\"everything-http\",\"url\":\"http://127.0.0.1:$ev_port/mcp\"}"
+register everything-sse "{\"name\":\"everything-sse\",\"transport\":\"sse\",\"url\":\"http://127.0.0.1:$ev_sse_port/sse\"}"
 
 inspect() { # inspect OUTFILE ARGS...: one Inspector CLI call against /mcp
   local out="$1"; shift
@@ -197,7 +205,7 @@ inspect() { # inspect OUTFILE ARGS...: one Inspector CLI call against /mcp
   canopy_inspector --cli "$mcp" --transport http "$@" >"$work/$out" 2>"$work/$out.log" \
     || { cat "$work/$out.log" >&2; fail "Inspector $* failed"; }
 }
-for server in everything everything-http; do
+for server in everything everything-http everything-sse; do
   inspect "ev-tools-$server.json" --method tools/list
   inspect "ev-echo-$server.json" --method tools/call --tool-name "${server}__echo" --tool-arg message=canopy
   inspect "ev-sum-$server.json" --method tools/call --tool-name "${server}__get-sum" --tool-arg a=2 --tool-arg b=40
