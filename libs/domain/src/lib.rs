@@ -8,6 +8,7 @@
 
 pub mod aggregate;
 pub mod group;
+pub mod identity;
 pub mod ids;
 pub mod server;
 pub mod tenant;
