@@ -1,8 +1,9 @@
-//! Applies tenant and server events to the `rm_*` tables. A server's rows are re-materialised
+//! Applies tenant, server, group, user and MCP client events to the `rm_*` tables. A server's rows are re-materialised
 //! from the aggregate's state after each event (the state itself is kept in `rm_servers.state`),
 //! so the read model can never disagree with the domain's own `apply`.
 
 use canopy_domain::group::{Group, GroupEvent};
+use canopy_domain::identity::{McpClient, McpClientEvent, User, UserEvent};
 use canopy_domain::server::{FeatureKind, RegisteredServer, Server, ServerEvent};
 use canopy_domain::tenant::TenantEvent;
 use canopy_domain::Aggregate;
@@ -18,12 +19,18 @@ impl Projector for CanopyProjector {
             t if t == canopy_domain::tenant::Tenant::TYPE => apply_tenant(conn, event, event.decode()?).await,
             t if t == Server::TYPE => apply_server(conn, event, event.decode()?).await,
             t if t == Group::TYPE => apply_group(conn, event, event.decode()?).await,
+            t if t == User::TYPE => apply_user(conn, event, event.decode()?).await,
+            t if t == McpClient::TYPE => apply_client(conn, event, event.decode()?).await,
             _ => Ok(()),
         }
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), StoreError> {
-        sqlx::query("TRUNCATE rm_resources, rm_prompts, rm_tools, rm_servers, rm_tenants").execute(conn).await?;
+        sqlx::query(
+            "TRUNCATE rm_resources, rm_prompts, rm_tools, rm_servers, rm_tenants, rm_groups, rm_users, rm_mcp_clients",
+        )
+        .execute(conn)
+        .await?;
         Ok(())
     }
 }
@@ -60,6 +67,116 @@ async fn apply_group(conn: &mut PgConnection, stored: &StoredEvent, event: Group
         }
         GroupEvent::Deleted => {
             sqlx::query("DELETE FROM rm_groups WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant)
+                .bind(name)
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn apply_user(conn: &mut PgConnection, stored: &StoredEvent, event: UserEvent) -> Result<(), StoreError> {
+    let (tenant, name, at, version) =
+        (stored.tenant_id.as_str(), stored.aggregate_id.as_str(), stored.recorded_at, stored.version);
+    match event {
+        UserEvent::Created { role, token, .. } => {
+            sqlx::query(
+                "INSERT INTO rm_users (tenant_id, name, role, token_digest, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            )
+            .bind(tenant)
+            .bind(name)
+            .bind(role.as_str())
+            .bind(token.as_str())
+            .bind(version)
+            .bind(at)
+            .execute(conn)
+            .await?;
+        }
+        UserEvent::RoleChanged { role } => {
+            sqlx::query(
+                "UPDATE rm_users SET role = $3, version = $4, updated_at = $5 WHERE tenant_id = $1 AND name = $2",
+            )
+            .bind(tenant)
+            .bind(name)
+            .bind(role.as_str())
+            .bind(version)
+            .bind(at)
+            .execute(conn)
+            .await?;
+        }
+        UserEvent::TokenRotated { token } => {
+            sqlx::query(
+                "UPDATE rm_users SET token_digest = $3, version = $4, updated_at = $5 WHERE tenant_id = $1 AND name = $2",
+            )
+            .bind(tenant)
+            .bind(name)
+            .bind(token.as_str())
+            .bind(version)
+            .bind(at)
+            .execute(conn)
+            .await?;
+        }
+        UserEvent::Deleted => {
+            sqlx::query("DELETE FROM rm_users WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant)
+                .bind(name)
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn apply_client(conn: &mut PgConnection, stored: &StoredEvent, event: McpClientEvent) -> Result<(), StoreError> {
+    let (tenant, name, at, version) =
+        (stored.tenant_id.as_str(), stored.aggregate_id.as_str(), stored.recorded_at, stored.version);
+    match event {
+        McpClientEvent::Created { description, allow, token, .. } => {
+            sqlx::query(
+                "INSERT INTO rm_mcp_clients (tenant_id, name, description, allow, token_digest, version, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            )
+            .bind(tenant)
+            .bind(name)
+            .bind(description)
+            .bind(serde_json::to_value(&allow).expect("allow lists serialise"))
+            .bind(token.as_str())
+            .bind(version)
+            .bind(at)
+            .execute(conn)
+            .await?;
+        }
+        McpClientEvent::Updated { description, allow } => {
+            sqlx::query(
+                "UPDATE rm_mcp_clients SET description = $3, allow = $4, version = $5, updated_at = $6 \
+                 WHERE tenant_id = $1 AND name = $2",
+            )
+            .bind(tenant)
+            .bind(name)
+            .bind(description)
+            .bind(serde_json::to_value(&allow).expect("allow lists serialise"))
+            .bind(version)
+            .bind(at)
+            .execute(conn)
+            .await?;
+        }
+        McpClientEvent::TokenRotated { token } => {
+            sqlx::query(
+                "UPDATE rm_mcp_clients SET token_digest = $3, version = $4, updated_at = $5 \
+                 WHERE tenant_id = $1 AND name = $2",
+            )
+            .bind(tenant)
+            .bind(name)
+            .bind(token.as_str())
+            .bind(version)
+            .bind(at)
+            .execute(conn)
+            .await?;
+        }
+        McpClientEvent::Deleted => {
+            sqlx::query("DELETE FROM rm_mcp_clients WHERE tenant_id = $1 AND name = $2")
                 .bind(tenant)
                 .bind(name)
                 .execute(conn)

@@ -168,3 +168,62 @@ pub async fn get_group(pool: &PgPool, tenant: &TenantId, name: &str) -> Result<O
 pub async fn all_groups(pool: &PgPool) -> Result<Vec<GroupRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM rm_groups")).fetch_all(pool).await
 }
+
+/// Who holds a token, found by its digest: a user or an MCP client, with its tenant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum TokenHolder {
+    User { tenant_id: String, name: String, role: String },
+    Client { tenant_id: String, name: String, allow: canopy_domain::identity::AllowSpec },
+}
+
+/// The identity a presented token belongs to (deployment-wide: the token names its tenant).
+pub async fn token_holder(pool: &PgPool, digest: &str) -> Result<Option<TokenHolder>, sqlx::Error> {
+    let user: Option<(String, String, String)> =
+        sqlx::query_as("SELECT tenant_id, name, role FROM rm_users WHERE token_digest = $1")
+            .bind(digest)
+            .fetch_optional(pool)
+            .await?;
+    if let Some((tenant_id, name, role)) = user {
+        return Ok(Some(TokenHolder::User { tenant_id, name, role }));
+    }
+    let client: Option<(String, String, sqlx::types::Json<canopy_domain::identity::AllowSpec>)> =
+        sqlx::query_as("SELECT tenant_id, name, allow FROM rm_mcp_clients WHERE token_digest = $1")
+            .bind(digest)
+            .fetch_optional(pool)
+            .await?;
+    Ok(client.map(|(tenant_id, name, allow)| TokenHolder::Client { tenant_id, name, allow: allow.0 }))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct UserRow {
+    pub name: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn list_users(pool: &PgPool, tenant: &TenantId) -> Result<Vec<UserRow>, sqlx::Error> {
+    sqlx::query_as("SELECT name, role, created_at, updated_at FROM rm_users WHERE tenant_id = $1 ORDER BY name")
+        .bind(tenant.as_str())
+        .fetch_all(pool)
+        .await
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct McpClientRow {
+    pub name: String,
+    pub description: String,
+    #[sqlx(json)]
+    pub allow: canopy_domain::identity::AllowSpec,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn list_mcp_clients(pool: &PgPool, tenant: &TenantId) -> Result<Vec<McpClientRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT name, description, allow, created_at, updated_at FROM rm_mcp_clients WHERE tenant_id = $1 ORDER BY name",
+    )
+    .bind(tenant.as_str())
+    .fetch_all(pool)
+    .await
+}

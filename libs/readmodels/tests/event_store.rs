@@ -161,6 +161,8 @@ async fn snapshot(pool: &sqlx::PgPool) -> serde_json::Value {
         ("rm_prompts", "tenant_id, server_name, prompt_name"),
         ("rm_resources", "tenant_id, server_name, uri"),
         ("rm_groups", "tenant_id, name"),
+        ("rm_users", "tenant_id, name"),
+        ("rm_mcp_clients", "tenant_id, name"),
     ] {
         let rows: (Option<serde_json::Value>,) =
             sqlx::query_as(&format!("SELECT jsonb_agg(to_jsonb(t) ORDER BY {order}) FROM {table} t"))
@@ -210,6 +212,7 @@ async fn rebuild_from_the_log_equals_the_live_read_models() {
     exec.execute::<Server>(&ctx(), "c", &ServerCommand::RecordDiscoveryFailure { id, error: "refused".into() })
         .await
         .unwrap();
+    identities(&exec).await;
 
     let live = snapshot(&db.pool).await;
     assert_eq!(live["rm_servers"].as_array().unwrap().len(), 2, "{live}");
@@ -221,11 +224,74 @@ async fn rebuild_from_the_log_equals_the_live_read_models() {
     assert_eq!(live["rm_resources"].as_array().unwrap().len(), 2);
     assert_eq!(live["rm_tools"].as_array().unwrap().len(), 2, "only a's tools remain: {live}");
     let replayed = rebuild(&db.pool, &CanopyProjector).await.unwrap();
+    assert_eq!(live["rm_users"].as_array().unwrap().len(), 1, "bob was deleted: {live}");
+    assert_eq!(live["rm_users"][0]["role"], "admin");
+    assert_eq!(live["rm_mcp_clients"][0]["allow"]["servers"], json!(["a", "c"]));
     assert_eq!(
-        replayed, 13,
-        "1 tenant + 3 x (registered, catalog) + deregistered + toggled + 2 group + replaced + failed"
+        replayed, 20,
+        "1 tenant + 3 x (registered, catalog) + deregistered + toggled + 2 group + replaced + failed \
+         + 4 user + 3 client"
     );
     assert_eq!(snapshot(&db.pool).await, live);
+}
+
+fn digest(c: char) -> canopy_domain::identity::TokenDigest {
+    canopy_domain::identity::TokenDigest::parse(c.to_string().repeat(64)).unwrap()
+}
+
+/// alice (a member made admin), bob (created, then deleted), and an MCP client whose allow list
+/// is updated and whose token is rotated: 4 user events and 3 client events.
+async fn identities(exec: &CommandExecutor<CanopyProjector>) {
+    use canopy_domain::identity::*;
+    let name = |s: &str| ServerName::parse(s).unwrap();
+    let create = |n: &str, t| UserCommand::Create { name: name(n), role: Role::Member, token: digest(t) };
+    exec.execute::<User>(&ctx(), "alice", &create("alice", 'a')).await.unwrap();
+    exec.execute::<User>(&ctx(), "alice", &UserCommand::ChangeRole { role: Role::Admin }).await.unwrap();
+    exec.execute::<User>(&ctx(), "bob", &create("bob", 'b')).await.unwrap();
+    exec.execute::<User>(&ctx(), "bob", &UserCommand::Delete).await.unwrap();
+    let allow =
+        |servers: &[&str]| AllowSpec { servers: servers.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+    let client = McpClientCommand::Create {
+        name: name("agent"),
+        description: "d".into(),
+        allow: allow(&["a"]),
+        token: digest('c'),
+    };
+    exec.execute::<McpClient>(&ctx(), "agent", &client).await.unwrap();
+    let update = McpClientCommand::Update { description: "d".into(), allow: allow(&["a", "c"]) };
+    exec.execute::<McpClient>(&ctx(), "agent", &update).await.unwrap();
+    exec.execute::<McpClient>(&ctx(), "agent", &McpClientCommand::RotateToken { token: digest('d') }).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_token_digest_finds_its_holder_and_tenant_and_nothing_after_rotation_or_deletion() {
+    use canopy_domain::identity::*;
+    use canopy_readmodels::TokenHolder;
+    let db = canopy_testkit::fresh_database().await;
+    let exec = executor(&db.pool);
+    identities(&exec).await;
+    let holder = |c: char| {
+        let pool = db.pool.clone();
+        async move { canopy_readmodels::token_holder(&pool, digest(c).as_str()).await.unwrap() }
+    };
+    assert_eq!(
+        holder('a').await,
+        Some(TokenHolder::User { tenant_id: "default".into(), name: "alice".into(), role: "admin".into() })
+    );
+    assert_eq!(holder('b').await, None, "a deleted user's token finds nobody");
+    assert_eq!(holder('c').await, None, "a rotated-out client token finds nobody");
+    match holder('d').await {
+        Some(TokenHolder::Client { tenant_id, name, allow }) => {
+            assert_eq!((tenant_id.as_str(), name.as_str()), ("default", "agent"));
+            assert_eq!(allow.servers, ["a", "c"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // One token, one holder: the same digest cannot be given to a second identity.
+    let dup = UserCommand::Create { name: ServerName::parse("eve").unwrap(), role: Role::Owner, token: digest('a') };
+    assert!(exec.execute::<User>(&ctx(), "eve", &dup).await.is_err(), "a token digest is unique deployment-wide");
+    let users = canopy_readmodels::list_users(&db.pool, &TenantId::default_tenant()).await.unwrap();
+    assert_eq!(users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["alice"]);
 }
 
 #[tokio::test]
@@ -233,10 +299,14 @@ async fn migrations_applied_twice_are_harmless() {
     let db = canopy_testkit::fresh_database().await;
     canopy_eventstore::migrate(&db.pool).await.unwrap();
     // The files themselves are re-runnable too, for an operator who applies them by hand.
-    for file in ["0001_event_store.sql", "0002_read_models.sql"] {
-        let sql = std::fs::read_to_string(format!("{}/../../migrations/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        sqlx::raw_sql(&sql).execute(&db.pool).await.unwrap();
+    let dir = format!("{}/../../migrations", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "sql"));
+    files.sort();
+    for file in &files {
+        let sql = std::fs::read_to_string(file).unwrap();
+        sqlx::raw_sql(&sql).execute(&db.pool).await.unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     }
     let applied: (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations").fetch_one(&db.pool).await.unwrap();
-    assert_eq!(applied.0, 2);
+    assert_eq!(applied.0 as usize, files.len(), "every migration file is applied once");
 }
