@@ -22,6 +22,17 @@ pub struct AllowList {
     pub tools: BTreeSet<String>,
 }
 
+/// The allow list an MCP client aggregate records.
+impl From<&canopy_domain::identity::AllowSpec> for AllowList {
+    fn from(spec: &canopy_domain::identity::AllowSpec) -> Self {
+        AllowList {
+            servers: spec.servers.iter().cloned().collect(),
+            groups: spec.groups.iter().cloned().collect(),
+            tools: spec.tools.iter().cloned().collect(),
+        }
+    }
+}
+
 impl AllowList {
     pub const EVERY_SERVER: &'static str = "*";
 

@@ -34,19 +34,11 @@ pub enum PrincipalKind {
     Development,
 }
 
-/// A user's role in its tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Created with the tenant by the operator. Decided exactly like `Admin` here; the tenant's own
-    /// rules (who may remove or demote an owner) are the place for the difference.
-    Owner,
-    /// Manages the tenant (servers, groups, enable/disable, users, clients, audit) and uses
-    /// everything in it.
-    Admin,
-    /// Discovers and uses everything in the tenant; manages nothing.
-    Member,
-}
+/// A user's role in its tenant, as the user aggregate records it. Owners are decided exactly
+/// like admins here (both manage the tenant and use everything in it; the tenant's own rules,
+/// such as who may remove an owner, are the place for the difference); members discover and
+/// use everything and manage nothing.
+pub use canopy_domain::identity::Role;
 
 /// The OAuth scopes a token carries. A scope limits what a principal's kind and role would allow;
 /// it never grants more.
