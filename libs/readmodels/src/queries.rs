@@ -176,6 +176,37 @@ pub enum TokenHolder {
     Client { tenant_id: String, name: String, allow: canopy_domain::identity::AllowSpec },
 }
 
+impl TokenHolder {
+    /// The principal the policy engine decides for. Static tokens are not scope-limited.
+    pub fn principal(&self) -> Option<canopy_policy::Principal> {
+        match self {
+            TokenHolder::User { tenant_id, name, role } => {
+                let tenant = TenantId::parse(tenant_id.clone()).ok()?;
+                let role = canopy_domain::identity::Role::parse(role).ok()?;
+                Some(canopy_policy::Principal::user(tenant, format!("user:{name}"), role))
+            }
+            TokenHolder::Client { tenant_id, name, allow } => {
+                let tenant = TenantId::parse(tenant_id.clone()).ok()?;
+                Some(canopy_policy::Principal::client(tenant, format!("client:{name}"), allow.into()))
+            }
+        }
+    }
+}
+
+/// Every identity with its token digest, for an edge warming its cache (the one cross-tenant
+/// read of identities).
+pub async fn all_token_holders(pool: &PgPool) -> Result<Vec<(String, TokenHolder)>, sqlx::Error> {
+    let users: Vec<(String, String, String, String)> =
+        sqlx::query_as("SELECT token_digest, tenant_id, name, role FROM rm_users").fetch_all(pool).await?;
+    let clients: Vec<(String, String, String, sqlx::types::Json<canopy_domain::identity::AllowSpec>)> =
+        sqlx::query_as("SELECT token_digest, tenant_id, name, allow FROM rm_mcp_clients").fetch_all(pool).await?;
+    let users = users.into_iter().map(|(d, tenant_id, name, role)| (d, TokenHolder::User { tenant_id, name, role }));
+    let clients = clients
+        .into_iter()
+        .map(|(d, tenant_id, name, allow)| (d, TokenHolder::Client { tenant_id, name, allow: allow.0 }));
+    Ok(users.chain(clients).collect())
+}
+
 /// The identity a presented token belongs to (deployment-wide: the token names its tenant).
 pub async fn token_holder(pool: &PgPool, digest: &str) -> Result<Option<TokenHolder>, sqlx::Error> {
     let user: Option<(String, String, String)> =

@@ -278,6 +278,10 @@ async fn a_token_digest_finds_its_holder_and_tenant_and_nothing_after_rotation_o
         holder('a').await,
         Some(TokenHolder::User { tenant_id: "default".into(), name: "alice".into(), role: "admin".into() })
     );
+    let alice = holder('a').await.unwrap().principal().unwrap();
+    assert_eq!(alice, canopy_policy::Principal::user(TenantId::default_tenant(), "user:alice", Role::Admin));
+    let all = canopy_readmodels::all_token_holders(&db.pool).await.unwrap();
+    assert_eq!(all.len(), 2, "alice and the client, each under its current digest: {all:?}");
     assert_eq!(holder('b').await, None, "a deleted user's token finds nobody");
     assert_eq!(holder('c').await, None, "a rotated-out client token finds nobody");
     match holder('d').await {

@@ -87,6 +87,26 @@ impl Sealer {
         &self.key_id
     }
 
+    /// The digest under which an access token (a user's or an MCP client's) is stored and
+    /// looked up: HMAC-SHA256 under a key derived from the deployment's key, so a copy of the
+    /// database alone cannot be used to test guesses, and the token itself is never stored.
+    pub fn token_digest(&self, token: &str) -> canopy_domain::identity::TokenDigest {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.derive_key("access-token-digest/v1"))
+            .expect("HMAC takes any key length");
+        mac.update(token.as_bytes());
+        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        canopy_domain::identity::TokenDigest::parse(hex).expect("64 lowercase hex characters")
+    }
+
+    /// A new random access token (256 bits, base64url), shown once to whoever asked for it.
+    pub fn generate_token() -> String {
+        use chacha20poly1305::aead::rand_core::RngCore;
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
     pub fn seal(&self, ctx: SealContext<'_>, plaintext: &str) -> Sealed {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let aad = ctx.aad();
@@ -128,6 +148,19 @@ fn hex8(digest: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_digests_are_keyed_and_stable() {
+        let a = Sealer::from_bytes(&[1; 32]).unwrap();
+        let b = Sealer::from_bytes(&[2; 32]).unwrap();
+        let token = Sealer::generate_token();
+        assert_eq!(token.len(), 43);
+        assert_ne!(token, Sealer::generate_token());
+        assert_eq!(a.token_digest(&token), a.token_digest(&token));
+        assert_ne!(a.token_digest(&token), b.token_digest(&token), "another deployment key, another digest");
+        assert_ne!(a.token_digest(&token), a.token_digest("other"));
+        assert!(!a.token_digest(&token).as_str().contains(&token));
+    }
 
     fn ctx<'a>(tenant: &'a str, field: &'a str) -> SealContext<'a> {
         SealContext { tenant, server: "gh", field }
