@@ -53,13 +53,81 @@ export interface paths {
         };
         /**
          * List the tools a group's endpoint offers now
-         * @description Enabled tools admitted by the group's rule: what an MCP client of
-         *     `/v0/groups/{name}/mcp` sees in `tools/list`.
+         * @description Enabled tools admitted by the group's rule (and that the caller may see): what an MCP
+         *     client of `/v0/groups/{name}/mcp` sees in `tools/list`.
          */
         get: operations["group_effective_tools"];
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/init-server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Initialize an enterprise deployment
+         * @description Creates the owner user `admin` in the default tenant and answers its access token, once.
+         *     Needs no token, and works only while the default tenant has no user; afterwards it is a 409.
+         */
+        post: operations["init_server"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/mcp-clients": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List MCP clients */
+        get: operations["list_mcp_clients"];
+        put?: never;
+        /**
+         * Create an MCP client
+         * @description MCPJungle's client JSON. Without `access_token`, one is generated and answered once; a token
+         *     another user or client holds is a 409. Empty allow lists admit nothing.
+         */
+        post: operations["create_mcp_client"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/mcp-clients/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Replace an MCP client's description and allow lists
+         * @description Each list in the body replaces the client's; `name`, if given, must match the URL. The token
+         *     is not changed. Takes effect on the client's next request.
+         */
+        put: operations["update_mcp_client"];
+        post?: never;
+        /**
+         * Delete an MCP client
+         * @description Its token stops working at once.
+         */
+        delete: operations["delete_mcp_client"];
         options?: never;
         head?: never;
         patch?: never;
@@ -91,7 +159,8 @@ export interface paths {
         };
         /**
          * List prompts
-         * @description Every prompt of every server, disabled ones included (see `enabled`).
+         * @description Every prompt of every server the caller may see (an MCP client: what its allow list
+         *     admits), disabled ones included (see `enabled`).
          */
         get: operations["list_prompts"];
         put?: never;
@@ -166,7 +235,8 @@ export interface paths {
         };
         /**
          * List resources and resource templates
-         * @description Every resource and template of every server, disabled ones included (see `enabled`).
+         * @description Every resource and template of every server the caller may see (an MCP client: what its
+         *     allow list admits), disabled ones included (see `enabled`).
          */
         get: operations["list_resources"];
         put?: never;
@@ -239,7 +309,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List registered servers */
+        /**
+         * List registered servers
+         * @description The servers the caller may see (an MCP client: those its allow list names).
+         */
         get: operations["list_servers"];
         put?: never;
         /**
@@ -340,7 +413,8 @@ export interface paths {
         };
         /**
          * List tools
-         * @description Every tool of every server, disabled ones included (see `enabled`).
+         * @description Every tool of every server the caller may see (an MCP client: what its allow list admits),
+         *     disabled ones included (see `enabled`).
          */
         get: operations["list_tools"];
         put?: never;
@@ -407,6 +481,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List users */
+        get: operations["list_users"];
+        put?: never;
+        /**
+         * Create a user
+         * @description MCPJungle's user JSON. Without `access_token`, one is generated and answered once; a token
+         *     another user or client holds is a 409. Only an owner creates an owner.
+         */
+        post: operations["create_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/users/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a user
+         * @description Its token stops working at once. Only an owner removes an owner.
+         */
+        delete: operations["delete_user"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -445,6 +561,50 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description `POST /api/v0/mcp-clients`: MCPJungle's MCP client JSON (`name`, `description`,
+         *     `allowed_servers`), plus Canopy's `allowed_groups` and `allowed_tools`. Without
+         *     `access_token`, Canopy generates one and answers it once.
+         */
+        CreateMcpClientRequest: {
+            /** @description A custom access token; omitted, one is generated and returned once. */
+            access_token?: string | null;
+            /** @description Groups whose members (as each group's rules say now) the client may use. */
+            allowed_groups?: string[];
+            /** @description Server names the client may use; `"*"` is every server, including future ones. Empty: none. */
+            allowed_servers?: string[];
+            /** @description Single tools the client may use, as `server__tool`. */
+            allowed_tools?: string[];
+            description?: string;
+            name: string;
+        };
+        /**
+         * @description `POST /api/v0/users`: MCPJungle's user JSON. Without `access_token`, Canopy generates one
+         *     and answers it once.
+         */
+        CreateUserRequest: {
+            /** @description A custom access token; omitted, one is generated and returned once. */
+            access_token?: string | null;
+            name: string;
+            /** @description `owner`, `admin` or `member` (the default). Only an owner may create an owner. */
+            role?: string | null;
+        };
+        /**
+         * @description The answer to creating an MCP client: the client, and the access token when Canopy
+         *     generated it. This is the only time the token is shown.
+         */
+        CreatedMcpClient: components["schemas"]["McpClientView"] & {
+            /** @description The generated token; absent when the request supplied its own. */
+            access_token?: string | null;
+        };
+        /**
+         * @description The answer to creating a user (and to `init-server`): the user, and the access token when
+         *     Canopy generated it. This is the only time the token is shown.
+         */
+        CreatedUser: components["schemas"]["UserView"] & {
+            /** @description The generated token; absent when the request supplied its own. */
+            access_token?: string | null;
+        };
         ErrorBody: {
             code: components["schemas"]["ErrorCode"];
             /** @description For people; clients switch on `code`. */
@@ -513,6 +673,16 @@ export interface components {
             name: string;
         } & {
             [key: string]: unknown;
+        };
+        /** @description An MCP client as the API shows it. Tokens are never shown again after creation. */
+        McpClientView: {
+            allowed_groups: string[];
+            allowed_servers: string[];
+            allowed_tools: string[];
+            created_at: string;
+            description: string;
+            name: string;
+            updated_at: string;
         };
         /** @description A prompt as `GET /api/v0/prompts` lists it. */
         PromptView: {
@@ -628,6 +798,26 @@ export interface components {
             } | null;
             title?: string | null;
         };
+        /**
+         * @description `PUT /api/v0/mcp-clients/{name}`: the client's new description and allow lists (each
+         *     replaces the old one). The token is not changed.
+         */
+        UpdateMcpClientRequest: {
+            allowed_groups?: string[];
+            allowed_servers?: string[];
+            allowed_tools?: string[];
+            description?: string;
+            /** @description If given, must match the URL (clients cannot be renamed). */
+            name?: string;
+        };
+        /** @description A user as the API shows it. Tokens are never shown again after creation. */
+        UserView: {
+            created_at: string;
+            name: string;
+            /** @description `owner`, `admin` or `member`. */
+            role: string;
+            updated_at: string;
+        };
     };
     responses: {
         /** @description `INVALID_REQUEST`: the path, query string or body is not valid. */
@@ -669,7 +859,10 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
-        /** @description `FORBIDDEN`: the item exists but is disabled. */
+        /**
+         * @description `FORBIDDEN`: the caller may see this but not do it (a member or an MCP client managing, a
+         *     token without the scope, which the message names), or the item is disabled.
+         */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -716,6 +909,27 @@ export interface components {
                  *       "error": {
                  *         "code": "NOT_FOUND",
                  *         "message": "server 'calc' is not registered"
+                 *       },
+                 *       "ok": false
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /**
+         * @description `UNAUTHORIZED` (enterprise mode): no access token, or one that is unknown or revoked. Sent
+         *     with `WWW-Authenticate: Bearer`.
+         */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "UNAUTHORIZED",
+                 *         "message": "the access token is not valid: unknown, malformed or revoked"
                  *       },
                  *       "ok": false
                  *     }
@@ -788,6 +1002,7 @@ export interface operations {
                     "application/json": components["schemas"]["GroupView"][];
                 };
             };
+            401: components["responses"]["Unauthorized"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -814,6 +1029,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["InternalError"];
         };
@@ -839,6 +1056,7 @@ export interface operations {
                     "application/json": components["schemas"]["GroupView"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
         };
@@ -869,6 +1087,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["InternalError"];
@@ -893,6 +1113,8 @@ export interface operations {
                 };
                 content?: never;
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["InternalError"];
@@ -919,7 +1141,144 @@ export interface operations {
                     "application/json": components["schemas"]["ToolView"][];
                 };
             };
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    init_server: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Initialized: the owner and its access token (shown only now). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedUser"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    list_mcp_clients: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every MCP client of the tenant (never their tokens). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpClientView"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    create_mcp_client: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateMcpClientRequest"];
+            };
+        };
+        responses: {
+            /** @description Created; `access_token` only when generated. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedMcpClient"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    update_mcp_client: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP client's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateMcpClientRequest"];
+            };
+        };
+        responses: {
+            /** @description Updated. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpClientView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    delete_mcp_client: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MCP client's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted; its token is revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -945,6 +1304,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
         };
@@ -971,6 +1331,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
         };
@@ -1000,6 +1361,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["InternalError"];
@@ -1030,6 +1393,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["InternalError"];
@@ -1060,6 +1425,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
@@ -1089,6 +1455,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
         };
@@ -1118,6 +1485,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["InternalError"];
@@ -1148,6 +1517,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["InternalError"];
@@ -1178,6 +1549,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
@@ -1203,6 +1575,7 @@ export interface operations {
                     "application/json": components["schemas"]["ServerView"][];
                 };
             };
+            401: components["responses"]["Unauthorized"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -1247,6 +1620,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["InternalError"];
         };
@@ -1272,6 +1647,7 @@ export interface operations {
                     "application/json": components["schemas"]["ServerView"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
         };
@@ -1302,6 +1678,8 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["InternalError"];
@@ -1328,6 +1706,8 @@ export interface operations {
                     "application/json": components["schemas"]["ServerView"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["InternalError"];
@@ -1354,6 +1734,8 @@ export interface operations {
                     "application/json": components["schemas"]["ServerView"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["InternalError"];
@@ -1381,6 +1763,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
         };
@@ -1407,6 +1790,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
         };
@@ -1436,6 +1820,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["InternalError"];
@@ -1466,6 +1852,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["InternalError"];
@@ -1496,11 +1884,92 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["UpstreamError"];
             504: components["responses"]["UpstreamTimeout"];
+        };
+    };
+    list_users: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every user of the tenant (never their tokens). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserView"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    create_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateUserRequest"];
+            };
+        };
+        responses: {
+            /** @description Created; `access_token` only when generated. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedUser"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    delete_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted; its token is revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
         };
     };
     healthz: {

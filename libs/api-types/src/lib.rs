@@ -246,6 +246,105 @@ pub struct GroupView {
     pub updated_at: String,
 }
 
+/// `POST /api/v0/users`: MCPJungle's user JSON. Without `access_token`, Canopy generates one
+/// and answers it once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub name: String,
+    /// `owner`, `admin` or `member` (the default). Only an owner may create an owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// A custom access token; omitted, one is generated and returned once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+}
+
+/// A user as the API shows it. Tokens are never shown again after creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub name: String,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The answer to creating a user (and to `init-server`): the user, and the access token when
+/// Canopy generated it. This is the only time the token is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedUser {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// The generated token; absent when the request supplied its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+}
+
+/// `POST /api/v0/mcp-clients`: MCPJungle's MCP client JSON (`name`, `description`,
+/// `allowed_servers`), plus Canopy's `allowed_groups` and `allowed_tools`. Without
+/// `access_token`, Canopy generates one and answers it once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMcpClientRequest {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Server names the client may use; `"*"` is every server, including future ones. Empty: none.
+    #[serde(default)]
+    pub allowed_servers: Vec<String>,
+    /// Groups whose members (as each group's rules say now) the client may use.
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+    /// Single tools the client may use, as `server__tool`.
+    #[serde(default)]
+    pub allowed_tools: Vec<String>,
+    /// A custom access token; omitted, one is generated and returned once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+}
+
+/// `PUT /api/v0/mcp-clients/{name}`: the client's new description and allow lists (each
+/// replaces the old one). The token is not changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMcpClientRequest {
+    /// If given, must match the URL (clients cannot be renamed).
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub allowed_servers: Vec<String>,
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+    #[serde(default)]
+    pub allowed_tools: Vec<String>,
+}
+
+/// An MCP client as the API shows it. Tokens are never shown again after creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct McpClientView {
+    pub name: String,
+    pub description: String,
+    pub allowed_servers: Vec<String>,
+    pub allowed_groups: Vec<String>,
+    pub allowed_tools: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The answer to creating an MCP client: the client, and the access token when Canopy
+/// generated it. This is the only time the token is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedMcpClient {
+    #[serde(flatten)]
+    pub client: McpClientView,
+    /// The generated token; absent when the request supplied its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+}
+
 /// `GET /healthz`: the process is alive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Health {

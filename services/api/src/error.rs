@@ -2,7 +2,8 @@
 //! Internal details are logged once, here, and never sent to the client.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::http::{StatusCode, Uri};
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use canopy_api_types::{ErrorCode, ErrorEnvelope};
@@ -12,11 +13,23 @@ use canopy_eventstore::ExecuteError;
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// A `WWW-Authenticate` challenge sent with the answer (401s, and 403s for a missing scope).
+    pub challenge: Option<String>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self { code, message: message.into(), challenge: None }
+    }
+    /// 401 with a `WWW-Authenticate: Bearer ...` challenge (RFC 6750).
+    pub fn unauthorized(message: impl Into<String>, challenge: impl Into<String>) -> Self {
+        Self { challenge: Some(challenge.into()), ..Self::new(ErrorCode::Unauthorized, message) }
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)
@@ -41,7 +54,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(ErrorEnvelope::new(self.code, self.message))).into_response()
+        let mut response = (status, Json(ErrorEnvelope::new(self.code, self.message))).into_response();
+        if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+        }
+        response
     }
 }
 

@@ -3,7 +3,7 @@
 //! holds right now.
 
 use crate::error::{from_execute, ApiError};
-use crate::openapi::{BadRequest, Conflict, GroupNameParam, InternalError, NotFound};
+use crate::openapi::{BadRequest, Conflict, Forbidden, GroupNameParam, InternalError, NotFound};
 use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::{Path, State};
@@ -14,6 +14,7 @@ use canopy_api_types::{ErrorCode, GroupRequest, GroupView, ToolView};
 use canopy_domain::group::{Group, GroupCommand, GroupError, GroupSpec};
 use canopy_domain::server::FeatureKind;
 use canopy_domain::ServerName;
+use canopy_policy::{Action, Target};
 use canopy_readmodels::GroupRow;
 
 type Body = Result<Json<GroupRequest>, axum::extract::rejection::JsonRejection>;
@@ -39,16 +40,32 @@ fn domain_error(e: GroupError) -> ApiError {
     }
 }
 
+/// A change to a group that does not exist answers as a denied name does.
+fn unknown_as(name: &str, e: GroupError) -> ApiError {
+    match e {
+        GroupError::NotFound => group_not_found(name),
+        e => domain_error(e),
+    }
+}
+
 fn group_name(name: &str) -> Result<ServerName, ApiError> {
     ServerName::parse(name.to_string())
         .map_err(|e| ApiError::invalid(e.to_string().replace("server name", "group name")))
 }
 
+/// The answer for a group name that is unknown, or that the caller may not see.
+fn group_not_found(name: &str) -> ApiError {
+    ApiError::not_found(format!("group '{name}' does not exist"))
+}
+
+/// The group, if the caller may see it.
+async fn find(state: &ApiState, principal: &Principal, name: &str) -> Result<GroupRow, ApiError> {
+    principal.require(Action::Discover, Target::group(name), || group_not_found(name))?;
+    canopy_readmodels::get_group(state.pool(), &principal.tenant, name).await?.ok_or_else(|| group_not_found(name))
+}
+
 async fn show(state: &ApiState, principal: &Principal, name: &str) -> Result<GroupView, ApiError> {
-    let row = canopy_readmodels::get_group(state.pool(), &principal.tenant, name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("group '{name}' does not exist")))?;
-    Ok(view(state, &row))
+    Ok(view(state, &find(state, principal, name).await?))
 }
 
 /// Create a group
@@ -62,6 +79,7 @@ async fn show(state: &ApiState, principal: &Principal, name: &str) -> Result<Gro
         (status = 201, description = "Created.", body = GroupView),
         (status = 400, response = BadRequest),
         (status = 409, response = Conflict),
+        (status = 403, response = Forbidden),
         (status = 500, response = InternalError),
     ),
 )]
@@ -70,6 +88,7 @@ pub async fn create(
     principal: Principal,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
+    principal.require_manage_tenant()?;
     let Json(request) = body?;
     let name = group_name(&request.name)?;
     let ctx = principal.context(None, &[]);
@@ -93,6 +112,7 @@ pub async fn create(
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 403, response = Forbidden),
         (status = 500, response = InternalError),
     ),
 )]
@@ -102,6 +122,7 @@ pub async fn update(
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Json<GroupView>, ApiError> {
+    principal.require(Action::Manage, Target::group(&name), || group_not_found(&name))?;
     let Json(request) = body?;
     if !request.name.is_empty() && request.name != name {
         return Err(ApiError::invalid(format!(
@@ -114,7 +135,7 @@ pub async fn update(
         .executor
         .execute::<Group>(&ctx, &name, &GroupCommand::Update { spec: spec(request) })
         .await
-        .map_err(|e| from_execute(e, domain_error))?;
+        .map_err(|e| from_execute(e, |e| unknown_as(&name, e)))?;
     Ok(Json(show(&state, &principal, &name).await?))
 }
 
@@ -129,6 +150,7 @@ pub async fn update(
         (status = 204, description = "Deleted."),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 403, response = Forbidden),
         (status = 500, response = InternalError),
     ),
 )]
@@ -137,12 +159,13 @@ pub async fn delete(
     principal: Principal,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    principal.require(Action::Manage, Target::group(&name), || group_not_found(&name))?;
     let ctx = principal.context(None, &[]);
     state
         .executor
         .execute::<Group>(&ctx, &name, &GroupCommand::Delete)
         .await
-        .map_err(|e| from_execute(e, domain_error))?;
+        .map_err(|e| from_execute(e, |e| unknown_as(&name, e)))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -158,7 +181,8 @@ pub async fn delete(
     ),
 )]
 pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result<Json<Vec<GroupView>>, ApiError> {
-    let rows = canopy_readmodels::list_groups(state.pool(), &principal.tenant).await?;
+    let mut rows = canopy_readmodels::list_groups(state.pool(), &principal.tenant).await?;
+    principal.retain(&mut rows, |r| Target::group(&r.name));
     Ok(Json(rows.iter().map(|r| view(&state, r)).collect()))
 }
 
@@ -185,8 +209,8 @@ pub async fn get(
 
 /// List the tools a group's endpoint offers now
 ///
-/// Enabled tools admitted by the group's rule: what an MCP client of
-/// `/v0/groups/{name}/mcp` sees in `tools/list`.
+/// Enabled tools admitted by the group's rule (and that the caller may see): what an MCP
+/// client of `/v0/groups/{name}/mcp` sees in `tools/list`.
 #[utoipa::path(
     get,
     path = "/api/v0/groups/{name}/effective-tools",
@@ -204,17 +228,12 @@ pub async fn effective_tools(
     principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<ToolView>>, ApiError> {
-    let row = canopy_readmodels::get_group(state.pool(), &principal.tenant, &name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("group '{name}' does not exist")))?;
-    let tools = canopy_readmodels::list_tools(state.pool(), &principal.tenant, None).await?;
-    Ok(Json(
-        tools
-            .iter()
-            .filter(|t| t.enabled && row.spec.includes(FeatureKind::Tool, &t.server_name, &t.tool_name))
-            .map(crate::tools::view)
-            .collect(),
-    ))
+    let row = find(&state, &principal, &name).await?;
+    let mut tools = canopy_readmodels::list_tools(state.pool(), &principal.tenant, None).await?;
+    tools.retain(|t| t.enabled && row.spec.includes(FeatureKind::Tool, &t.server_name, &t.tool_name));
+    // Each member is checked on its own, never the group as a whole.
+    principal.retain(&mut tools, |t| Target::tool(&t.server_name, &t.tool_name));
+    Ok(Json(tools.iter().map(crate::tools::view).collect()))
 }
 
 fn view(state: &ApiState, row: &GroupRow) -> GroupView {

@@ -2,10 +2,17 @@
 //! error envelope) and command handling. Every change goes through the command executor:
 //! validate, decide in the domain, append events, project read models, all in one transaction.
 //! It also consumes the COMMANDS work queue, where session-workers report what they discovered.
+//!
+//! Who may do what: `principal.rs` turns each request into a policy principal (development mode:
+//! everything in the `default` tenant; enterprise mode: the holder of the bearer token), and every
+//! handler asks `canopy-policy` before it reads or changes anything. Users and MCP clients
+//! (`users.rs`, `mcp_clients.rs`, `identities.rs`) are enterprise mode's.
 
 mod commands;
 mod error;
 mod groups;
+mod identities;
+mod mcp_clients;
 mod openapi;
 mod principal;
 mod prompts;
@@ -14,14 +21,18 @@ mod servers;
 mod toggles;
 mod tools;
 mod upstream;
+mod users;
 
 pub use commands::run_command_consumer;
 pub use error::ApiError;
 pub use openapi::{openapi, openapi_document};
+pub use principal::Principal;
+pub use users::INITIAL_ADMIN;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use canopy_bus::Bus;
+pub use canopy_config::Mode;
 use canopy_domain::tenant::{Tenant, TenantCommand, TenantError};
 use canopy_domain::TenantId;
 use canopy_eventstore::{CommandContext, CommandExecutor, ExecuteError};
@@ -31,6 +42,8 @@ use std::time::Duration;
 
 #[derive(Clone)]
 pub struct ApiState {
+    /// Development (no authentication, the `default` tenant) or enterprise (bearer tokens).
+    pub mode: Mode,
     pub executor: CommandExecutor<CanopyProjector>,
     pub bus: Bus,
     pub sealer: Sealer,
@@ -73,6 +86,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/resources/read", post(resources::read))
         .route("/resources/enable", post(toggles::enable_resources))
         .route("/resources/disable", post(toggles::disable_resources))
+        .route("/init-server", post(users::init_server))
+        .route("/users", post(users::create).get(users::list))
+        .route("/users/{name}", delete(users::delete))
+        .route("/mcp-clients", post(mcp_clients::create).get(mcp_clients::list))
+        .route("/mcp-clients/{name}", put(mcp_clients::update).delete(mcp_clients::delete))
         .fallback(error::not_found)
         .with_state(state);
     Router::new().nest("/api/v0", api)

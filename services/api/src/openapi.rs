@@ -5,9 +5,11 @@
 //! from the document. Admin clients are generated from the checked-in file
 //! (`scripts/generate-clients.sh`).
 
-use crate::{groups, prompts, resources, servers, toggles, tools};
+use crate::{groups, mcp_clients, prompts, resources, servers, toggles, tools, users};
 use canopy_api_types::{ErrorEnvelope, Health, Readiness};
-use utoipa::{IntoParams, OpenApi, ToResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,7 +18,10 @@ use utoipa::{IntoParams, OpenApi, ToResponse};
         description = "The REST admin API of Canopy, the MCP control plane: MCPJungle's routes under \
             `/api/v0`, extended, with one error envelope everywhere \
             (`{\"ok\": false, \"error\": {\"code\": \"INVALID_REQUEST\", \"message\": \"...\"}}`). \
-            Unknown routes under `/api/v0` answer 404 in the same envelope.",
+            Unknown routes under `/api/v0` answer 404 in the same envelope. \
+            In enterprise mode every route but `init-server` needs `Authorization: Bearer <token>` \
+            (a user's or an MCP client's) and answers 401 without a valid one; what a token may see \
+            and do follows its holder's role or allow list. Development mode needs no token.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
@@ -46,19 +51,32 @@ use utoipa::{IntoParams, OpenApi, ToResponse};
         groups::update,
         groups::delete,
         groups::effective_tools,
+        users::init_server,
+        users::create,
+        users::list,
+        users::delete,
+        mcp_clients::create,
+        mcp_clients::list,
+        mcp_clients::update,
+        mcp_clients::delete,
         healthz,
         readyz,
     ),
     components(
         schemas(ErrorEnvelope),
-        responses(BadRequest, Forbidden, NotFound, Conflict, InternalError, UpstreamError, UpstreamTimeout),
+        responses(
+            BadRequest, Unauthorized, Forbidden, NotFound, Conflict, InternalError, UpstreamError, UpstreamTimeout
+        ),
     ),
+    modifiers(&BearerTokens),
     tags(
         (name = "servers", description = "Upstream MCP servers: register, list, inspect, deregister, enable and disable."),
         (name = "tools", description = "Tools of every server, named `server__tool`; invoke one."),
         (name = "prompts", description = "Prompts of every server, named `server__prompt`; render one."),
         (name = "resources", description = "Resources and templates of every server, named `canopy://server/<uri>`; read one."),
         (name = "groups", description = "Groups of tools, prompts and resources, each served on its own MCP endpoint."),
+        (name = "users", description = "Enterprise mode: initialize the deployment, and the users (owners, admins, members) of a tenant."),
+        (name = "mcp-clients", description = "Enterprise mode: MCP client identities, each with an allow list of servers, groups and tools."),
         (name = "health", description = "Liveness and readiness of a Canopy process (outside `/api/v0`)."),
     ),
 )]
@@ -88,6 +106,24 @@ pub struct ServerNameParam {
     name: String,
 }
 
+/// `{name}` in `/api/v0/users/{name}`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct UserNameParam {
+    /// The user's name.
+    name: String,
+}
+
+/// `{name}` in `/api/v0/mcp-clients/{name}`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ClientNameParam {
+    /// The MCP client's name.
+    name: String,
+}
+
 /// `{name}` in `/api/v0/groups/{name}/...`.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -108,6 +144,39 @@ pub struct IdempotencyKey {
     idempotency_key: Option<String>,
 }
 
+/// Enterprise mode's bearer tokens: the `bearer` scheme, and on every `/api/v0` operation but
+/// `init-server` the requirement "a bearer token, or none" (development mode needs none) and
+/// the 401 answer.
+struct BearerTokens;
+
+impl Modify for BearerTokens {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "Enterprise mode: a user's or an MCP client's access token (`canopy init-server`, \
+                 `canopy create user`, `canopy create mcp-client`). Development mode needs none.",
+            ))
+            .build();
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v0/") || path == "/api/v0/init-server" {
+                continue;
+            }
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                operation.security = Some(vec![
+                    SecurityRequirement::new("bearer", Vec::<String>::new()),
+                    SecurityRequirement::default(),
+                ]);
+                operation.responses.responses.insert("401".into(), RefOr::Ref(Ref::from_response_name("Unauthorized")));
+            }
+        }
+    }
+}
+
 // The error answers, one reusable response each, all in the one envelope.
 
 /// `INVALID_REQUEST`: the path, query string or body is not valid.
@@ -116,7 +185,15 @@ pub struct IdempotencyKey {
 #[response(example = json!({"ok": false, "error": {"code": "INVALID_REQUEST", "message": "query string: Failed to deserialize query string: missing field `name`"}}))]
 pub struct BadRequest(ErrorEnvelope);
 
-/// `FORBIDDEN`: the item exists but is disabled.
+/// `UNAUTHORIZED` (enterprise mode): no access token, or one that is unknown or revoked. Sent
+/// with `WWW-Authenticate: Bearer`.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(example = json!({"ok": false, "error": {"code": "UNAUTHORIZED", "message": "the access token is not valid: unknown, malformed or revoked"}}))]
+pub struct Unauthorized(ErrorEnvelope);
+
+/// `FORBIDDEN`: the caller may see this but not do it (a member or an MCP client managing, a
+/// token without the scope, which the message names), or the item is disabled.
 #[derive(ToResponse)]
 #[allow(dead_code)]
 #[response(example = json!({"ok": false, "error": {"code": "FORBIDDEN", "message": "tool 'calc__add' is disabled"}}))]

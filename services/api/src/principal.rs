@@ -1,33 +1,191 @@
-//! Who is asking. Development mode has no authentication: every request acts in the `default`
-//! tenant as `dev`. Enterprise mode (authentication, tenants, ACLs) replaces this extractor.
+//! Who is asking, and what the access policy lets them do: the one place a REST request gets
+//! its identity and tenant.
+//!
+//! - Development mode: no authentication; every request is [`canopy_policy::Principal::development`],
+//!   acting in the `default` tenant as `user:dev`.
+//! - Enterprise mode: `Authorization: Bearer <token>`; the token's keyed digest finds its holder
+//!   (a user or an MCP client) and so its tenant. A missing, unknown or revoked token is a 401 with
+//!   `WWW-Authenticate: Bearer`. Tokens are looked up by digest only, never stored or logged.
+//!
+//! The tenant of every read and command comes from here, never from the request. Handlers ask
+//! [`Principal::require`] before they look a name up, and [`Principal::retain`] on every list:
+//! both are `canopy_policy::decide`, so REST answers as the MCP endpoints do.
 
+use crate::error::ApiError;
+use crate::ApiState;
 use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use canopy_api_types::ErrorCode;
+use canopy_config::Mode;
 use canopy_domain::TenantId;
 use canopy_eventstore::CommandContext;
+use canopy_policy::{Action, Decision, Denial, PrincipalKind, Role, Target, TenantView};
 
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// The tenant this request reads and changes: the principal's own.
     pub tenant: TenantId,
-    pub actor: String,
+    pub identity: canopy_policy::Principal,
+    /// The tenant's groups the policy needs for this principal (a client's allowed groups).
+    view: TenantView,
 }
 
 impl Principal {
+    /// A principal acting in its own tenant; `None` for one that belongs to no tenant (the
+    /// operator), who has nothing to do in a tenant's REST API.
+    pub fn new(identity: canopy_policy::Principal, view: TenantView) -> Option<Self> {
+        let tenant = identity.tenant.clone()?;
+        Some(Principal { tenant, identity, view })
+    }
+
+    /// Who, for audit records and call records: `user:alice`, `client:cursor`, `user:dev`.
+    pub fn subject(&self) -> &str {
+        &self.identity.subject
+    }
+
+    /// The owner role (or development mode, which may do anything): only these create or
+    /// remove owners.
+    pub fn is_owner(&self) -> bool {
+        matches!(self.identity.kind, PrincipalKind::Development | PrincipalKind::User { role: Role::Owner })
+    }
+
     /// A command context for this principal, idempotent when the request carried an
     /// `Idempotency-Key` header.
     pub fn context(&self, parts_idempotency: Option<&str>, body: &[u8]) -> CommandContext {
-        let ctx = CommandContext::new(self.tenant.clone(), self.actor.clone());
+        let ctx = CommandContext::new(self.tenant.clone(), self.identity.subject.clone());
         match parts_idempotency {
             Some(key) => ctx.idempotent(key, body),
             None => ctx,
         }
     }
+
+    pub fn decide(&self, action: Action, target: Target<'_>) -> Decision {
+        canopy_policy::decide(&self.identity, &self.tenant, action, &target, &self.view)
+    }
+
+    /// Allowed, or the denial as the REST answer. `not_found` must build exactly the answer an
+    /// unknown name gets, so a denied name cannot be told from one that does not exist.
+    pub fn require(
+        &self,
+        action: Action,
+        target: Target<'_>,
+        not_found: impl FnOnce() -> ApiError,
+    ) -> Result<(), ApiError> {
+        match self.decide(action, target) {
+            Decision::Allow => Ok(()),
+            Decision::Deny(denial) => Err(denied(denial, not_found)),
+        }
+    }
+
+    /// Managing the tenant itself (its users and MCP clients, creating servers and groups).
+    /// Nobody is denied the tenant as `NotFound` here: the principal is in it.
+    pub fn require_manage_tenant(&self) -> Result<(), ApiError> {
+        self.require(Action::Manage, Target::Tenant, || ApiError::not_found("not found"))
+    }
+
+    pub fn may_discover(&self, target: Target<'_>) -> bool {
+        self.decide(Action::Discover, target).is_allow()
+    }
+
+    /// Keeps the items of a list this principal may discover.
+    pub fn retain<T>(&self, items: &mut Vec<T>, target: impl Fn(&T) -> Target<'_>) {
+        canopy_policy::retain(&self.identity, &self.tenant, &self.view, items, target)
+    }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Principal {
-    type Rejection = std::convert::Infallible;
+/// A denial as the REST answer: `NotFound` as an unknown name, `Forbidden` as 403 with its
+/// reason, `InsufficientScope` as 403 naming the scope, with the RFC 6750 challenge.
+pub fn denied(denial: Denial, not_found: impl FnOnce() -> ApiError) -> ApiError {
+    match denial {
+        Denial::NotFound => not_found(),
+        Denial::Forbidden { reason } => ApiError::forbidden(reason.to_string()),
+        Denial::InsufficientScope { needed } => ApiError {
+            challenge: Some(format!("Bearer error=\"insufficient_scope\", scope=\"{needed}\"")),
+            ..ApiError::new(ErrorCode::Forbidden, denial.to_string())
+        },
+    }
+}
 
-    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Principal { tenant: TenantId::default_tenant(), actor: "user:dev".into() })
+const REALM: &str = "Bearer realm=\"canopy\"";
+
+impl FromRequestParts<ApiState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let identity = match state.mode {
+            Mode::Development => canopy_policy::Principal::development(),
+            Mode::Enterprise => authenticate(parts, state).await?,
+        };
+        let view = groups_for(state, &identity).await?;
+        Principal::new(identity, view).ok_or_else(invalid_token)
+    }
+}
+
+/// The holder of the request's bearer token, as a policy principal.
+async fn authenticate(parts: &Parts, state: &ApiState) -> Result<canopy_policy::Principal, ApiError> {
+    let Some(header) = parts.headers.get(AUTHORIZATION) else {
+        return Err(ApiError::unauthorized(
+            "this Canopy runs in enterprise mode: send an access token as `Authorization: Bearer <token>` \
+             (the CLI: `canopy login <token>`)",
+            REALM,
+        ));
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
+        .ok_or_else(invalid_token)?;
+    let digest = state.sealer.token_digest(token);
+    let holder = canopy_readmodels::token_holder(state.pool(), digest.as_str()).await?;
+    holder.and_then(|h| h.principal()).ok_or_else(invalid_token)
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::unauthorized(
+        "the access token is not valid: unknown, malformed or revoked",
+        format!("{REALM}, error=\"invalid_token\""),
+    )
+}
+
+/// The groups a client's allow list names, as they are now (the policy admits their members);
+/// nobody else's decisions read groups.
+async fn groups_for(state: &ApiState, identity: &canopy_policy::Principal) -> Result<TenantView, ApiError> {
+    let (PrincipalKind::Client { allow }, Some(tenant)) = (&identity.kind, &identity.tenant) else {
+        return Ok(TenantView::new());
+    };
+    if allow.groups.is_empty() {
+        return Ok(TenantView::new());
+    }
+    let groups = canopy_readmodels::list_groups(state.pool(), tenant).await?;
+    Ok(TenantView::from_groups(groups.into_iter().filter(|g| allow.groups.contains(&g.name)).map(|g| (g.name, g.spec))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse;
+    use canopy_policy::ForbiddenReason;
+
+    #[test]
+    fn denials_become_rest_answers() {
+        let unknown = || ApiError::not_found("tool 'x__y' not found");
+        let answer = |denial| denied(denial, unknown).into_response();
+
+        let not_found = answer(Denial::NotFound);
+        assert_eq!(not_found.status(), 404);
+        assert!(not_found.headers().get("www-authenticate").is_none());
+
+        let forbidden = denied(Denial::Forbidden { reason: ForbiddenReason::MembersCannotManage }, unknown);
+        assert_eq!((forbidden.code, forbidden.message.contains("members")), (ErrorCode::Forbidden, true));
+
+        let scope = answer(Denial::InsufficientScope { needed: "mcp:tools" });
+        assert_eq!(scope.status(), 403);
+        assert_eq!(scope.headers()["www-authenticate"], "Bearer error=\"insufficient_scope\", scope=\"mcp:tools\"");
+        let message = denied(Denial::InsufficientScope { needed: "mcp:tools" }, unknown).message;
+        assert!(message.contains("'mcp:tools'"), "{message}");
     }
 }

@@ -9,6 +9,7 @@ use axum::Json;
 use canopy_api_types::{ErrorCode, PromptView, RenderPromptRequest};
 use canopy_mcp::call::UpstreamOp;
 use canopy_mcp::names;
+use canopy_policy::{Action, Target};
 use canopy_readmodels::PromptRow;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -22,7 +23,8 @@ pub struct ListQuery {
 
 /// List prompts
 ///
-/// Every prompt of every server, disabled ones included (see `enabled`).
+/// Every prompt of every server the caller may see (an MCP client: what its allow list
+/// admits), disabled ones included (see `enabled`).
 #[utoipa::path(
     get,
     path = "/api/v0/prompts",
@@ -42,8 +44,9 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<PromptView>>, ApiError> {
     let Query(query) = query?;
-    crate::servers::require_filter(&state, &principal, query.server.as_deref()).await?;
-    let rows = canopy_readmodels::list_prompts(state.pool(), &principal.tenant, query.server.as_deref()).await?;
+    let mut rows = canopy_readmodels::list_prompts(state.pool(), &principal.tenant, query.server.as_deref()).await?;
+    principal.retain(&mut rows, |r| Target::prompt(&r.server_name, &r.prompt_name));
+    crate::servers::require_filter(&state, &principal, query.server.as_deref(), !rows.is_empty()).await?;
     Ok(Json(rows.iter().map(view).collect()))
 }
 
@@ -74,16 +77,18 @@ pub async fn get(
     query: Result<Query<GetQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<PromptView>, ApiError> {
     let Query(query) = query?;
-    Ok(Json(view(&find(&state, &principal, &query.name).await?)))
+    Ok(Json(view(&find(&state, &principal, Action::Discover, &query.name).await?)))
 }
 
-async fn find(state: &ApiState, principal: &Principal, name: &str) -> Result<PromptRow, ApiError> {
+/// The prompt named `server__prompt`, if `principal` may do `action` to it; a prompt it may not
+/// see gets the very answer of an unknown one.
+async fn find(state: &ApiState, principal: &Principal, action: Action, name: &str) -> Result<PromptRow, ApiError> {
     let (server, prompt) = names::split(name)
         .ok_or_else(|| ApiError::invalid(format!("prompt name '{name}' must be of the form server__prompt")))?;
+    let not_found = || ApiError::not_found(format!("prompt '{name}' not found"));
+    principal.require(action, Target::prompt(server, prompt), not_found)?;
     let rows = canopy_readmodels::list_prompts(state.pool(), &principal.tenant, Some(server)).await?;
-    rows.into_iter()
-        .find(|r| r.prompt_name == prompt)
-        .ok_or_else(|| ApiError::not_found(format!("prompt '{name}' not found")))
+    rows.into_iter().find(|r| r.prompt_name == prompt).ok_or_else(not_found)
 }
 
 /// Render a prompt with arguments
@@ -112,7 +117,7 @@ pub async fn render(
     body: Result<Json<RenderPromptRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(request) = body?;
-    let row = find(&state, &principal, &request.name).await?;
+    let row = find(&state, &principal, Action::Use, &request.name).await?;
     if !row.enabled {
         return Err(ApiError::new(ErrorCode::Forbidden, format!("prompt '{}' is disabled", request.name)));
     }

@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::Json;
 use canopy_api_types::{ErrorCode, ReadResourceRequest, ResourceView};
 use canopy_mcp::call::UpstreamOp;
+use canopy_policy::{Action, Target};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -21,7 +22,8 @@ pub struct ListQuery {
 
 /// List resources and resource templates
 ///
-/// Every resource and template of every server, disabled ones included (see `enabled`).
+/// Every resource and template of every server the caller may see (an MCP client: what its
+/// allow list admits), disabled ones included (see `enabled`).
 #[utoipa::path(
     get,
     path = "/api/v0/resources",
@@ -41,8 +43,12 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<ResourceView>>, ApiError> {
     let Query(query) = query?;
-    crate::servers::require_filter(&state, &principal, query.server.as_deref()).await?;
-    let rows = canopy_readmodels::list_resources(state.pool(), &principal.tenant, query.server.as_deref()).await?;
+    let mut rows = canopy_readmodels::list_resources(state.pool(), &principal.tenant, query.server.as_deref()).await?;
+    principal.retain(&mut rows, |r| match r.is_template {
+        true => Target::template(&r.server_name, &r.uri),
+        false => Target::resource(&r.server_name, &r.uri),
+    });
+    crate::servers::require_filter(&state, &principal, query.server.as_deref(), !rows.is_empty()).await?;
     Ok(Json(
         rows.into_iter()
             .map(|r| ResourceView {
@@ -87,9 +93,12 @@ pub async fn read(
         .strip_prefix("canopy://")
         .and_then(|r| r.split_once('/'))
         .ok_or_else(|| ApiError::invalid(format!("'{}' is not canopy://server/<uri>", request.uri)))?;
-    let server_row = canopy_readmodels::get_server(state.pool(), &principal.tenant, server)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("server '{server}' is not registered")))?;
+    // Reading is asked of the resource's own URI (templates are only listed), and answered as
+    // for an unknown server when denied.
+    let not_found = || crate::servers::server_not_found(server);
+    principal.require(Action::Use, Target::resource(server, uri), not_found)?;
+    let server_row =
+        canopy_readmodels::get_server(state.pool(), &principal.tenant, server).await?.ok_or_else(not_found)?;
     let rows = canopy_readmodels::list_resources(state.pool(), &principal.tenant, Some(server)).await?;
     let listed_disabled = rows.iter().any(|r| r.uri == uri && !r.enabled);
     if !server_row.enabled || listed_disabled {

@@ -1,7 +1,7 @@
 //! `/api/v0/servers`: register (MCPJungle's JSON), list, get, deregister.
 
 use crate::error::{from_execute, ApiError};
-use crate::openapi::{BadRequest, Conflict, IdempotencyKey, InternalError, NotFound, ServerNameParam};
+use crate::openapi::{BadRequest, Conflict, Forbidden, IdempotencyKey, InternalError, NotFound, ServerNameParam};
 use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::{Path, Query, State};
@@ -12,6 +12,7 @@ use bytes::Bytes;
 use canopy_api_types::{ErrorCode, RegisterServerRequest, ServerView};
 use canopy_domain::server::{Server, ServerCommand, ServerError, SessionMode, Transport, UpstreamSpec};
 use canopy_domain::{ServerId, ServerName, TenantId};
+use canopy_policy::{Action, Target};
 use canopy_readmodels::ServerRow;
 use canopy_secrets::{SealContext, Sealer};
 use serde::Deserialize;
@@ -45,6 +46,7 @@ pub struct RegisterQuery {
         (status = 200, description = "A replay of an earlier request with the same `Idempotency-Key`.", body = ServerView),
         (status = 400, response = BadRequest),
         (status = 409, response = Conflict),
+        (status = 403, response = Forbidden),
         (status = 500, response = InternalError),
     ),
 )]
@@ -56,6 +58,7 @@ pub async fn register(
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let Query(query) = query?;
+    principal.require_manage_tenant()?;
     let request: RegisterServerRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("request body is not a valid server registration: {e}")))?;
     let name = ServerName::parse(request.name.clone()).map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -100,7 +103,14 @@ async fn wait_for_discovery(
     }
 }
 
+/// The answer for a server name that is unknown, or that the caller may not see.
+pub(crate) fn server_not_found(name: &str) -> ApiError {
+    ApiError::not_found(format!("server '{name}' is not registered"))
+}
+
 /// List registered servers
+///
+/// The servers the caller may see (an MCP client: those its allow list names).
 #[utoipa::path(
     get,
     path = "/api/v0/servers",
@@ -112,7 +122,8 @@ async fn wait_for_discovery(
     ),
 )]
 pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result<Json<Vec<ServerView>>, ApiError> {
-    let rows = canopy_readmodels::list_servers(state.pool(), &principal.tenant).await?;
+    let mut rows = canopy_readmodels::list_servers(state.pool(), &principal.tenant).await?;
+    principal.retain(&mut rows, |r| Target::server(&r.name));
     Ok(Json(rows.iter().map(view).collect()))
 }
 
@@ -134,9 +145,10 @@ pub async fn get(
     principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<ServerView>, ApiError> {
+    principal.require(Action::Discover, Target::server(&name), || server_not_found(&name))?;
     match canopy_readmodels::get_server(state.pool(), &principal.tenant, &name).await? {
         Some(row) => Ok(Json(view(&row))),
-        None => Err(ApiError::not_found(format!("server '{name}' is not registered"))),
+        None => Err(server_not_found(&name)),
     }
 }
 
@@ -154,6 +166,7 @@ pub async fn get(
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 403, response = Forbidden),
         (status = 500, response = InternalError),
     ),
 )]
@@ -163,29 +176,36 @@ pub async fn deregister(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
+    principal.require(Action::Manage, Target::server(&name), || server_not_found(&name))?;
     let name = ServerName::parse(name).map_err(|e| ApiError::invalid(e.to_string()))?;
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
     let ctx = principal.context(key, format!("DELETE {name}").as_bytes());
     state.executor.execute::<Server>(&ctx, name.as_str(), &ServerCommand::Deregister).await.map_err(|e| {
         from_execute(e, |e| match e {
-            ServerError::NotRegistered => ApiError::not_found(format!("server '{name}' is not registered")),
+            ServerError::NotRegistered => server_not_found(name.as_str()),
             other => domain_error(other),
         })
     })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A `?server=` filter of a list route must name a registered server: a typo is a 404, not an
-/// empty list.
+/// A `?server=` filter of a list route must name a registered server the caller may see: a
+/// typo is a 404, not an empty list. `any_listed` says whether the filtered list kept anything:
+/// a client allowed only some of a server's items (single tools, group members) may filter by
+/// it, since what it sees already shows the server exists; otherwise a server it may not see is
+/// answered as an unknown one.
 pub(crate) async fn require_filter(
     state: &ApiState,
     principal: &Principal,
     server: Option<&str>,
+    any_listed: bool,
 ) -> Result<(), ApiError> {
-    if let Some(server) = server {
-        if canopy_readmodels::get_server(state.pool(), &principal.tenant, server).await?.is_none() {
-            return Err(ApiError::not_found(format!("server '{server}' is not registered")));
-        }
+    let Some(server) = server else { return Ok(()) };
+    if !any_listed && !principal.may_discover(Target::server(server)) {
+        return Err(server_not_found(server));
+    }
+    if canopy_readmodels::get_server(state.pool(), &principal.tenant, server).await?.is_none() {
+        return Err(server_not_found(server));
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! Disabled means invisible and uncallable on every path, REST included.
 
 use crate::error::{from_execute, ApiError};
-use crate::openapi::{BadRequest, Conflict, InternalError, NotFound, ServerNameParam};
+use crate::openapi::{BadRequest, Conflict, Forbidden, InternalError, NotFound, ServerNameParam};
 use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::{Path, Query, State};
@@ -12,6 +12,7 @@ use axum::Json;
 use canopy_api_types::ServerView;
 use canopy_domain::server::{FeatureKind, Server, ServerCommand, ServerError};
 use canopy_mcp::names;
+use canopy_policy::{Action, Target};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -37,6 +38,7 @@ type QueryResult = Result<Query<EntityQuery>, axum::extract::rejection::QueryRej
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 403, response = Forbidden),
         (status = 500, response = InternalError),
     ),
 )]
@@ -55,6 +57,7 @@ pub async fn enable_tools(s: State<ApiState>, p: Principal, q: QueryResult) -> R
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 403, response = Forbidden),
         (status = 500, response = InternalError),
     ),
 )]
@@ -73,6 +76,7 @@ pub async fn disable_tools(s: State<ApiState>, p: Principal, q: QueryResult) -> 
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 403, response = Forbidden),
         (status = 500, response = InternalError),
     ),
 )]
@@ -91,6 +95,7 @@ pub async fn enable_prompts(s: State<ApiState>, p: Principal, q: QueryResult) ->
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 403, response = Forbidden),
         (status = 500, response = InternalError),
     ),
 )]
@@ -109,6 +114,7 @@ pub async fn disable_prompts(s: State<ApiState>, p: Principal, q: QueryResult) -
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 403, response = Forbidden),
         (status = 500, response = InternalError),
     ),
 )]
@@ -127,6 +133,7 @@ pub async fn enable_resources(s: State<ApiState>, p: Principal, q: QueryResult) 
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 403, response = Forbidden),
         (status = 500, response = InternalError),
     ),
 )]
@@ -164,11 +171,22 @@ async fn toggle(
 ) -> Result<Json<Vec<String>>, ApiError> {
     let Query(query) = query?;
     let (server, name) = parse_entity(kind, &query.entity)?;
+    let target = match (kind, name.as_deref()) {
+        (_, None) => Target::server(&server),
+        (FeatureKind::Tool, Some(n)) => Target::tool(&server, n),
+        (FeatureKind::Prompt, Some(n)) => Target::prompt(&server, n),
+        (FeatureKind::Resource, Some(n)) => Target::resource(&server, n),
+    };
+    // Denied as the domain answers an unknown server or item.
+    principal.require(Action::Manage, target, || match &name {
+        None => crate::servers::server_not_found(&server),
+        Some(n) => crate::servers::domain_error(ServerError::UnknownFeatures { kind, names: vec![n.clone()] }),
+    })?;
     let command = ServerCommand::SetFeaturesEnabled { kind, names: name.clone().map(|n| vec![n]), enabled };
     let ctx = principal.context(None, &[]);
     let outcome = state.executor.execute::<Server>(&ctx, &server, &command).await.map_err(|e| {
         from_execute(e, |e| match e {
-            ServerError::NotRegistered => ApiError::not_found(format!("server '{server}' is not registered")),
+            ServerError::NotRegistered => crate::servers::server_not_found(&server),
             e => crate::servers::domain_error(e),
         })
     })?;
@@ -205,6 +223,7 @@ async fn toggle(
         (status = 200, description = "The server, now enabled.", body = ServerView),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 403, response = Forbidden),
         (status = 500, response = InternalError),
     ),
 )]
@@ -228,6 +247,7 @@ pub async fn enable_server(
         (status = 200, description = "The server, now disabled.", body = ServerView),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 403, response = Forbidden),
         (status = 500, response = InternalError),
     ),
 )]
@@ -245,14 +265,14 @@ async fn toggle_server(
     Path(name): Path<String>,
     enabled: bool,
 ) -> Result<Json<canopy_api_types::ServerView>, ApiError> {
+    let not_found = || crate::servers::server_not_found(&name);
+    principal.require(Action::Manage, Target::server(&name), not_found)?;
     let ctx = principal.context(None, &[]);
     state
         .executor
         .execute::<Server>(&ctx, &name, &ServerCommand::SetServerEnabled { enabled })
         .await
-        .map_err(|e| from_execute(e, |_| ApiError::not_found(format!("server '{name}' is not registered"))))?;
-    let row = canopy_readmodels::get_server(state.pool(), &principal.tenant, &name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("server '{name}' is not registered")))?;
+        .map_err(|e| from_execute(e, |_| not_found()))?;
+    let row = canopy_readmodels::get_server(state.pool(), &principal.tenant, &name).await?.ok_or_else(not_found)?;
     Ok(Json(crate::servers::view(&row)))
 }

@@ -11,6 +11,7 @@ use axum::Json;
 use canopy_api_types::{ErrorCode, InvokeToolRequest, ToolView};
 use canopy_mcp::call::UpstreamOp;
 use canopy_mcp::names;
+use canopy_policy::{Action, Target};
 use canopy_readmodels::ToolRow;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -24,7 +25,8 @@ pub struct ListQuery {
 
 /// List tools
 ///
-/// Every tool of every server, disabled ones included (see `enabled`).
+/// Every tool of every server the caller may see (an MCP client: what its allow list admits),
+/// disabled ones included (see `enabled`).
 #[utoipa::path(
     get,
     path = "/api/v0/tools",
@@ -44,8 +46,9 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<ToolView>>, ApiError> {
     let Query(query) = query?;
-    crate::servers::require_filter(&state, &principal, query.server.as_deref()).await?;
-    let rows = canopy_readmodels::list_tools(state.pool(), &principal.tenant, query.server.as_deref()).await?;
+    let mut rows = canopy_readmodels::list_tools(state.pool(), &principal.tenant, query.server.as_deref()).await?;
+    principal.retain(&mut rows, |r| Target::tool(&r.server_name, &r.tool_name));
+    crate::servers::require_filter(&state, &principal, query.server.as_deref(), !rows.is_empty()).await?;
     Ok(Json(rows.iter().map(view).collect()))
 }
 
@@ -76,17 +79,19 @@ pub async fn get(
     query: Result<Query<GetQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ToolView>, ApiError> {
     let Query(query) = query?;
-    let row = find(&state, &principal, &query.name).await?;
+    let row = find(&state, &principal, Action::Discover, &query.name).await?;
     Ok(Json(view(&row)))
 }
 
-async fn find(state: &ApiState, principal: &Principal, name: &str) -> Result<ToolRow, ApiError> {
+/// The tool named `server__tool`, if `principal` may do `action` to it; a tool it may not see
+/// gets the very answer of an unknown one.
+async fn find(state: &ApiState, principal: &Principal, action: Action, name: &str) -> Result<ToolRow, ApiError> {
     let (server, tool) = names::split(name)
         .ok_or_else(|| ApiError::invalid(format!("tool name '{name}' must be of the form server__tool")))?;
+    let not_found = || ApiError::not_found(format!("tool '{name}' not found"));
+    principal.require(action, Target::tool(server, tool), not_found)?;
     let rows = canopy_readmodels::list_tools(state.pool(), &principal.tenant, Some(server)).await?;
-    rows.into_iter()
-        .find(|r| r.tool_name == tool)
-        .ok_or_else(|| ApiError::not_found(format!("tool '{name}' not found")))
+    rows.into_iter().find(|r| r.tool_name == tool).ok_or_else(not_found)
 }
 
 /// Invoke a tool
@@ -120,7 +125,7 @@ pub async fn invoke(
         Some(serde_json::Value::String(n)) => n,
         _ => return Err(ApiError::invalid("'name' (the tool's server__tool name) is required")),
     };
-    let row = find(&state, &principal, &name).await?;
+    let row = find(&state, &principal, Action::Use, &name).await?;
     if !row.enabled {
         return Err(ApiError::new(ErrorCode::Forbidden, format!("tool '{name}' is disabled")));
     }

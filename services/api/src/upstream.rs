@@ -16,13 +16,13 @@ pub async fn request(
 ) -> Result<serde_json::Value, ApiError> {
     let row = canopy_readmodels::get_server(state.pool(), &principal.tenant, server)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("server '{server}' is not registered")))?;
+        .ok_or_else(|| crate::servers::server_not_found(server))?;
     let request = CallRequest {
         tenant: principal.tenant.to_string(),
         server: server.to_string(),
         server_id: row.server_id.to_string(),
         op,
-        principal: principal.actor.clone(),
+        principal: principal.subject().to_string(),
         timeout_ms: state.call_timeout.as_millis() as u64,
         call_id: uuid::Uuid::now_v7().to_string(),
         client_subject: None,

@@ -272,6 +272,7 @@ async fn offline_state() -> canopy_api::ApiState {
     let client =
         async_nats::ConnectOptions::new().retry_on_initial_connect().connect("nats://127.0.0.1:9").await.unwrap();
     canopy_api::ApiState {
+        mode: canopy_api::Mode::Development,
         executor: CommandExecutor::new(EventStore::new(pool), Arc::new(canopy_readmodels::CanopyProjector)),
         bus: canopy_bus::Bus {
             jetstream: async_nats::jetstream::new(client.clone()),

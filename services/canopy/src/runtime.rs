@@ -76,6 +76,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     if services.api {
         canopy_api::ensure_default_tenant(&executor).await.context("creating the default tenant")?;
         let state = canopy_api::ApiState {
+            mode: config.mode,
             executor: executor.clone(),
             bus: bus.clone(),
             sealer: sealer.clone(),

@@ -1,0 +1,179 @@
+//! `/api/v0/init-server` and `/api/v0/users` (enterprise mode): MCPJungle's bootstrap and user
+//! accounts. `init-server` works once, while the default tenant has no user: it creates the owner
+//! `admin` and answers its token. Owners and admins then create and remove users; only an owner
+//! creates or removes an owner.
+
+use crate::identities::{self, identity_name, issue_token, require_enterprise};
+use crate::openapi::{BadRequest, Conflict, Forbidden, InternalError, NotFound, UserNameParam};
+use crate::principal::Principal;
+use crate::{error::ApiError, ApiState};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use canopy_api_types::{CreateUserRequest, CreatedUser, UserView};
+use canopy_domain::identity::{Role, User, UserCommand};
+use canopy_domain::TenantId;
+use canopy_eventstore::CommandContext;
+use canopy_readmodels::UserRow;
+
+/// The owner `init-server` creates.
+pub const INITIAL_ADMIN: &str = "admin";
+
+/// Initialize an enterprise deployment
+///
+/// Creates the owner user `admin` in the default tenant and answers its access token, once.
+/// Needs no token, and works only while the default tenant has no user; afterwards it is a 409.
+#[utoipa::path(
+    post,
+    path = "/api/v0/init-server",
+    tag = "users",
+    operation_id = "init_server",
+    responses(
+        (status = 201, description = "Initialized: the owner and its access token (shown only now).", body = CreatedUser),
+        (status = 400, response = BadRequest),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
+pub async fn init_server(State(state): State<ApiState>) -> Result<impl IntoResponse, ApiError> {
+    require_enterprise(&state, "init-server and users")?;
+    let tenant = TenantId::default_tenant();
+    let already = || ApiError::conflict("this Canopy is already initialized; log in with a user's token instead");
+    if !canopy_readmodels::list_users(state.pool(), &tenant).await?.is_empty() {
+        return Err(already());
+    }
+    let (digest, token) = issue_token(&state, None).await?;
+    let name = identity_name("user name", INITIAL_ADMIN)?;
+    let ctx = CommandContext::new(tenant.clone(), "system:init-server");
+    let command = UserCommand::Create { name, role: Role::Owner, token: digest };
+    // Two racing initializations create the same stream: the second is refused here.
+    state.executor.execute::<User>(&ctx, INITIAL_ADMIN, &command).await.map_err(
+        |e| match identities::execute_error(e, &format!("user '{INITIAL_ADMIN}'")) {
+            e if e.code == canopy_api_types::ErrorCode::Conflict => already(),
+            e => e,
+        },
+    )?;
+    let user = find(&state, &tenant, INITIAL_ADMIN).await?;
+    Ok((StatusCode::CREATED, Json(CreatedUser { user, access_token: token })))
+}
+
+/// Create a user
+///
+/// MCPJungle's user JSON. Without `access_token`, one is generated and answered once; a token
+/// another user or client holds is a 409. Only an owner creates an owner.
+#[utoipa::path(
+    post,
+    path = "/api/v0/users",
+    tag = "users",
+    operation_id = "create_user",
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "Created; `access_token` only when generated.", body = CreatedUser),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
+pub async fn create(
+    State(state): State<ApiState>,
+    principal: Principal,
+    body: Result<Json<CreateUserRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    require_enterprise(&state, "users")?;
+    principal.require_manage_tenant()?;
+    let Json(request) = body?;
+    let name = identity_name("user name", &request.name)?;
+    let role = match request.role.as_deref() {
+        None => Role::Member,
+        Some(role) => Role::parse(role).map_err(|e| ApiError::invalid(e.to_string()))?,
+    };
+    if role == Role::Owner && !principal.is_owner() {
+        return Err(ApiError::forbidden("only an owner can create an owner"));
+    }
+    let (digest, token) = issue_token(&state, request.access_token).await?;
+    let ctx = principal.context(None, &[]);
+    let command = UserCommand::Create { name: name.clone(), role, token: digest };
+    state
+        .executor
+        .execute::<User>(&ctx, name.as_str(), &command)
+        .await
+        .map_err(|e| identities::execute_error(e, &format!("user '{name}'")))?;
+    let user = find(&state, &principal.tenant, name.as_str()).await?;
+    Ok((StatusCode::CREATED, Json(CreatedUser { user, access_token: token })))
+}
+
+/// List users
+#[utoipa::path(
+    get,
+    path = "/api/v0/users",
+    tag = "users",
+    operation_id = "list_users",
+    responses(
+        (status = 200, description = "Every user of the tenant (never their tokens).", body = [UserView]),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 500, response = InternalError),
+    ),
+)]
+pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result<Json<Vec<UserView>>, ApiError> {
+    require_enterprise(&state, "users")?;
+    principal.require_manage_tenant()?;
+    let rows = canopy_readmodels::list_users(state.pool(), &principal.tenant).await?;
+    Ok(Json(rows.iter().map(view).collect()))
+}
+
+/// Delete a user
+///
+/// Its token stops working at once. Only an owner removes an owner.
+#[utoipa::path(
+    delete,
+    path = "/api/v0/users/{name}",
+    tag = "users",
+    operation_id = "delete_user",
+    params(UserNameParam),
+    responses(
+        (status = 204, description = "Deleted; its token is revoked."),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
+pub async fn delete(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_enterprise(&state, "users")?;
+    principal.require_manage_tenant()?;
+    let what = format!("user '{name}'");
+    let users = canopy_readmodels::list_users(state.pool(), &principal.tenant).await?;
+    let user = users.iter().find(|u| u.name == name).ok_or_else(|| identities::not_found(&what))?;
+    if user.role == Role::Owner.as_str() && !principal.is_owner() {
+        return Err(ApiError::forbidden("only an owner can remove an owner"));
+    }
+    let ctx = principal.context(None, &[]);
+    state
+        .executor
+        .execute::<User>(&ctx, &name, &UserCommand::Delete)
+        .await
+        .map_err(|e| identities::execute_error(e, &what))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn find(state: &ApiState, tenant: &TenantId, name: &str) -> Result<UserView, ApiError> {
+    let users = canopy_readmodels::list_users(state.pool(), tenant).await?;
+    users.iter().find(|u| u.name == name).map(view).ok_or_else(|| identities::not_found(&format!("user '{name}'")))
+}
+
+fn view(row: &UserRow) -> UserView {
+    UserView {
+        name: row.name.clone(),
+        role: row.role.clone(),
+        created_at: row.created_at.to_rfc3339(),
+        updated_at: row.updated_at.to_rfc3339(),
+    }
+}
