@@ -1,6 +1,8 @@
 //! The CLI's side of the REST API: which registry to talk to (`--registry`, else
-//! `registry_url:` in `~/.canopy.conf`, else `http://127.0.0.1:8080`), the access token kept in
-//! the same file, and one small HTTP client whose every failure becomes a readable error:
+//! `registry_url:` in `~/.canopy.conf`, else `http://127.0.0.1:8080`), the access token sent as
+//! `Authorization: Bearer` (`--access-token` / `CANOPY_ACCESS_TOKEN`, else `access_token:` in the
+//! same file, which `init-server` and `login` write), and one small HTTP client whose every
+//! failure becomes a readable error:
 //! the API's envelope as `CODE: message`, an unreachable registry as a message naming the URL
 //! and how to change it.
 
@@ -45,6 +47,49 @@ impl ClientConfig {
         Ok(config)
     }
 
+    /// `text` with `key: value` set for each pair: an existing line of the key is replaced in
+    /// place, a new key appended; comments and other keys are kept as they are.
+    pub fn with_values(text: &str, pairs: &[(&str, &str)]) -> String {
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        for (key, value) in pairs {
+            let line = format!("{key}: {}", quote(value));
+            let existing =
+                lines.iter().position(|l| l.trim_start().split_once(':').is_some_and(|(k, _)| k.trim() == *key));
+            match existing {
+                Some(i) => lines[i] = line,
+                None => lines.push(line),
+            }
+        }
+        let mut out = lines.join("\n");
+        out.push('\n');
+        out
+    }
+
+    /// Sets `pairs` in `$HOME/.canopy.conf` (created if missing), readable by its owner only: it
+    /// holds an access token. Answers the file's path.
+    pub fn store(home: &Path, pairs: &[(&str, &str)]) -> anyhow::Result<PathBuf> {
+        let path = home.join(CONF_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).with_context(|| format!("writing {}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("making {} private", path.display()))?;
+        }
+        std::io::Write::write_all(&mut file, Self::with_values(&text, pairs).as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
     /// Reads `$HOME/.canopy.conf`; `None` when `$HOME` is unset or the file does not exist.
     pub fn load(home: Option<&Path>) -> anyhow::Result<Option<(PathBuf, ClientConfig)>> {
         let Some(home) = home else { return Ok(None) };
@@ -56,6 +101,16 @@ impl ClientConfig {
         };
         let config = ClientConfig::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok(Some((path, config)))
+    }
+}
+
+/// A value as `parse` reads it back: quoted when it could be misread.
+fn quote(v: &str) -> String {
+    let plain = !v.is_empty() && v == v.trim() && !v.contains(['#', '"', '\'']);
+    if plain {
+        v.to_string()
+    } else {
+        format!("\"{v}\"")
     }
 }
 
@@ -131,8 +186,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// `--registry` wins, then `registry_url:` in `$HOME/.canopy.conf`, then the default.
-    pub fn resolve(flag: Option<&str>, home: Option<&Path>) -> anyhow::Result<Self> {
+    /// `--registry` wins, then `registry_url:` in `$HOME/.canopy.conf`, then the default. The
+    /// access token: `token` (the `--access-token` flag or `CANOPY_ACCESS_TOKEN`), else
+    /// `access_token:` in the same file, else none (development mode needs none).
+    pub fn resolve(flag: Option<&str>, token: Option<&str>, home: Option<&Path>) -> anyhow::Result<Self> {
         let conf = ClientConfig::load(home)?;
         let (url, origin) = match (flag, &conf) {
             (Some(url), _) => (url.to_string(), Origin::Flag),
@@ -152,7 +209,13 @@ impl Registry {
             .user_agent(concat!("canopy-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTP client")?;
-        Ok(Registry { base, origin, token: conf.and_then(|(_, c)| c.access_token), http })
+        let token = token.filter(|t| !t.is_empty()).map(str::to_string).or(conf.and_then(|(_, c)| c.access_token));
+        Ok(Registry { base, origin, token, http })
+    }
+
+    /// The registry's base URL, as `registry_url:` in `~/.canopy.conf` would name it.
+    pub fn base_url(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
     }
 
     /// `{base}/api/v0/{segments...}?{query}`, each segment percent-encoded.
@@ -258,20 +321,43 @@ mod tests {
     fn flag_then_conf_then_default() {
         let home = std::env::temp_dir().join(format!("canopy-cli-conf-{}", std::process::id()));
         std::fs::create_dir_all(&home).unwrap();
-        let r = Registry::resolve(None, Some(&home)).unwrap();
+        let r = Registry::resolve(None, None, Some(&home)).unwrap();
         assert_eq!((r.base.as_str(), &r.origin), ("http://127.0.0.1:8080/", &Origin::Default));
         std::fs::write(home.join(CONF_FILE), "registry_url: http://conf:1/prefix\n").unwrap();
-        let r = Registry::resolve(None, Some(&home)).unwrap();
+        let r = Registry::resolve(None, None, Some(&home)).unwrap();
         assert_eq!(r.base.as_str(), "http://conf:1/prefix");
         assert!(matches!(r.origin, Origin::ConfFile(_)));
         assert_eq!(
             r.url(&["servers", "a b"], &[("force", "true")]).as_str(),
             "http://conf:1/prefix/api/v0/servers/a%20b?force=true"
         );
-        let r = Registry::resolve(Some("http://flag:2/"), Some(&home)).unwrap();
+        let r = Registry::resolve(Some("http://flag:2/"), None, Some(&home)).unwrap();
         assert_eq!((r.url(&["tools"], &[]).as_str(), &r.origin), ("http://flag:2/api/v0/tools", &Origin::Flag));
-        let e = Registry::resolve(Some("flag:2"), Some(&home)).err().unwrap();
+        let e = Registry::resolve(Some("flag:2"), None, Some(&home)).err().unwrap();
         assert!(e.to_string().contains("invalid registry URL 'flag:2'"), "{e}");
+        std::fs::remove_dir_all(&home).unwrap();
+    }
+
+    #[test]
+    fn conf_file_updates_keep_the_rest() {
+        let before = "# mine\nregistry_url: http://old:1\nother: kept\n";
+        let after = ClientConfig::with_values(before, &[("registry_url", "http://new:2"), ("access_token", "a#b")]);
+        assert_eq!(after, "# mine\nregistry_url: http://new:2\nother: kept\naccess_token: \"a#b\"\n");
+        let parsed = ClientConfig::parse(&after).unwrap();
+        assert_eq!(parsed.access_token.as_deref(), Some("a#b"));
+        assert_eq!(ClientConfig::with_values("", &[("access_token", "t")]), "access_token: t\n");
+
+        let home = std::env::temp_dir().join(format!("canopy-cli-store-{}", std::process::id()));
+        std::fs::create_dir_all(&home).unwrap();
+        let path = ClientConfig::store(&home, &[("access_token", "secret")]).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "owner only");
+        }
+        // The flag (or CANOPY_ACCESS_TOKEN) wins over the file.
+        assert_eq!(Registry::resolve(None, None, Some(&home)).unwrap().token.as_deref(), Some("secret"));
+        assert_eq!(Registry::resolve(None, Some("flag"), Some(&home)).unwrap().token.as_deref(), Some("flag"));
         std::fs::remove_dir_all(&home).unwrap();
     }
 

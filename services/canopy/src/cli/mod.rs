@@ -1,10 +1,13 @@
 //! The client verbs of the `canopy` binary, MCPJungle's CLI against Canopy's `/api/v0`:
 //! `register`, `deregister`, `list servers|tools|prompts|resources|groups`,
 //! `get server|prompt|group`, `usage`, `invoke [--group]`, `read resource`,
-//! `create|update|delete group`, `enable`/`disable tool|server|prompt|resource`, `export`.
+//! `create|update|delete group`, `enable`/`disable tool|server|prompt|resource`, `export`, and
+//! enterprise mode's `init-server`, `login`, `create|delete user`, `create|update|delete
+//! mcp-client`, `list users|mcp-clients`.
 //!
-//! Layout: `client` (registry URL, `~/.canopy.conf`, HTTP and error mapping), one file per
-//! verb family (`servers`, `tools`, `prompts`, `resources`, `groups`, `toggles`, `export`),
+//! Layout: `client` (registry URL, access token, `~/.canopy.conf`, HTTP and error mapping), one
+//! file per verb family (`servers`, `tools`, `prompts`, `resources`, `groups`, `toggles`,
+//! `export`, `identities`),
 //! `output` (tables, schemas, call results, prompt messages, resource contents). A new verb is
 //! a variant here plus one `async fn(&Ctx, ...)` in its family's file: call
 //! `ctx.registry.get/post/put/delete`, then `ctx.show(raw, |raw| text)` (the API's JSON under
@@ -14,6 +17,7 @@
 pub mod client;
 pub mod export;
 pub mod groups;
+pub mod identities;
 pub mod output;
 pub mod prompts;
 pub mod resources;
@@ -33,6 +37,18 @@ pub struct GlobalArgs {
     /// Client verbs print the API's JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Access token for enterprise mode, sent as `Authorization: Bearer`; default:
+    /// `access_token` in ~/.canopy.conf (`canopy login`). Give it before the verb
+    /// (`canopy --access-token T list tools`): after `create user` / `create mcp-client`,
+    /// --access-token is the new identity's token, as in MCPJungle.
+    #[arg(
+        long = "access-token",
+        env = "CANOPY_ACCESS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        allow_hyphen_values = true
+    )]
+    pub access_token: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -75,6 +91,16 @@ pub enum ClientCommand {
     /// Enable a tool, prompt, resource, every one of a server's, or a whole server.
     #[command(subcommand)]
     Enable(Toggle),
+    /// Enterprise mode, once: create the owner user `admin` and save the registry URL and its
+    /// access token in ~/.canopy.conf.
+    InitServer,
+    /// Save an access token (from `canopy create user`) in ~/.canopy.conf; with --registry,
+    /// save that registry too.
+    Login {
+        /// The access token (generated ones may start with '-').
+        #[arg(allow_hyphen_values = true)]
+        token: String,
+    },
     /// Disable a tool, prompt, resource, every one of a server's, or a whole server: hidden
     /// from MCP clients and refused by `invoke`.
     #[command(subcommand)]
@@ -120,6 +146,10 @@ pub enum ListCommand {
     },
     /// Tool groups and their endpoints.
     Groups,
+    /// Users of the tenant and their roles (enterprise mode; never their tokens).
+    Users,
+    /// MCP clients and what each may use (enterprise mode; never their tokens).
+    McpClients,
 }
 
 #[derive(Subcommand, Debug)]
@@ -148,12 +178,18 @@ pub enum ReadCommand {
 pub enum CreateCommand {
     /// A tool group, from -c FILE (MCPJungle's group JSON); prints its endpoint.
     Group(groups::GroupFileArgs),
+    /// A user (enterprise mode); prints the `canopy login` command with its token.
+    User(identities::CreateUserArgs),
+    /// An MCP client identity with an allow list (enterprise mode); prints its token once.
+    McpClient(identities::CreateClientArgs),
 }
 
 #[derive(Subcommand, Debug)]
 pub enum UpdateCommand {
     /// A tool group, from -c FILE naming it; the file's rules replace the group's.
     Group(groups::GroupFileArgs),
+    /// An MCP client's description and allow lists (its token is not changed).
+    McpClient(identities::UpdateClientArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -161,6 +197,16 @@ pub enum DeleteCommand {
     /// A tool group.
     Group {
         /// Group name.
+        name: String,
+    },
+    /// A user; their access token stops working at once.
+    User {
+        /// User name.
+        name: String,
+    },
+    /// An MCP client; its access token stops working at once.
+    McpClient {
+        /// MCP client name.
         name: String,
     },
 }
@@ -189,7 +235,11 @@ impl Ctx {
 
 pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result<()> {
     let ctx = Ctx {
-        registry: client::Registry::resolve(global.registry.as_deref(), client::home_dir().as_deref())?,
+        registry: client::Registry::resolve(
+            global.registry.as_deref(),
+            global.access_token.as_deref(),
+            client::home_dir().as_deref(),
+        )?,
         json: global.json,
     };
     match command {
@@ -202,6 +252,8 @@ pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result
         ClientCommand::List(ListCommand::Prompts { server }) => prompts::list(&ctx, server.as_deref()).await,
         ClientCommand::List(ListCommand::Resources { server }) => resources::list(&ctx, server.as_deref()).await,
         ClientCommand::List(ListCommand::Groups) => groups::list(&ctx).await,
+        ClientCommand::List(ListCommand::Users) => identities::list_users(&ctx).await,
+        ClientCommand::List(ListCommand::McpClients) => identities::list_clients(&ctx).await,
         ClientCommand::Get(GetCommand::Server { name }) => servers::get(&ctx, name).await,
         ClientCommand::Get(GetCommand::Prompt(args)) => prompts::get(&ctx, args).await,
         ClientCommand::Get(GetCommand::Group { name }) => groups::get(&ctx, name).await,
@@ -209,10 +261,60 @@ pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result
         ClientCommand::Invoke(args) => tools::invoke(&ctx, args).await,
         ClientCommand::Read(ReadCommand::Resource(args)) => resources::read(&ctx, args).await,
         ClientCommand::Create(CreateCommand::Group(args)) => groups::create(&ctx, args).await,
+        ClientCommand::Create(CreateCommand::User(args)) => identities::create_user(&ctx, args).await,
+        ClientCommand::Create(CreateCommand::McpClient(args)) => identities::create_client(&ctx, args).await,
         ClientCommand::Update(UpdateCommand::Group(args)) => groups::update(&ctx, args).await,
+        ClientCommand::Update(UpdateCommand::McpClient(args)) => identities::update_client(&ctx, args).await,
         ClientCommand::Delete(DeleteCommand::Group { name }) => groups::delete(&ctx, name).await,
+        ClientCommand::Delete(DeleteCommand::User { name }) => identities::delete_user(&ctx, name).await,
+        ClientCommand::Delete(DeleteCommand::McpClient { name }) => identities::delete_client(&ctx, name).await,
+        ClientCommand::InitServer => identities::init_server(&ctx).await,
+        ClientCommand::Login { token } => identities::login(&ctx, token, global.registry.as_deref()),
         ClientCommand::Export(args) => export::export(&ctx, args).await,
         ClientCommand::Enable(what) => toggles::toggle(&ctx, what, true).await,
         ClientCommand::Disable(what) => toggles::toggle(&ctx, what, false).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    /// The client half of the `canopy` command line, as `main.rs` assembles it.
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        global: GlobalArgs,
+        #[command(subcommand)]
+        command: ClientCommand,
+    }
+
+    #[test]
+    fn the_request_token_and_a_new_identitys_token_are_told_apart() {
+        Cli::command().debug_assert();
+        let cli =
+            Cli::parse_from(["canopy", "--access-token", "mine", "create", "user", "bob", "--access-token", "his"]);
+        assert_eq!(cli.global.access_token.as_deref(), Some("mine"));
+        let ClientCommand::Create(CreateCommand::User(args)) = cli.command else { panic!("{:?}", cli.command) };
+        assert_eq!((args.name.as_deref(), args.access_token.as_deref()), (Some("bob"), Some("his")));
+
+        let cli =
+            Cli::parse_from(["canopy", "create", "mcp-client", "c", "--allow", "a,b", "--allow-tool", "a__t,b__u"]);
+        let ClientCommand::Create(CreateCommand::McpClient(args)) = cli.command else { panic!() };
+        assert_eq!(args.allow.allow_tools, ["a__t", "b__u"]);
+        // Generated tokens are base64url: they may start with '-'.
+        let cli = Cli::parse_from(["canopy", "--access-token", "-eX_1", "list", "servers"]);
+        assert_eq!(cli.global.access_token.as_deref(), Some("-eX_1"));
+        let cli = Cli::parse_from(["canopy", "login", "-eX_1"]);
+        assert!(matches!(cli.command, ClientCommand::Login { token } if token == "-eX_1"));
+        let cli = Cli::parse_from(["canopy", "create", "user", "u", "--access-token", "-x"]);
+        assert!(
+            matches!(cli.command, ClientCommand::Create(CreateCommand::User(a)) if a.access_token.as_deref() == Some("-x"))
+        );
+        // -c excludes the flags it replaces; a name or a file is required.
+        assert!(Cli::try_parse_from(["canopy", "create", "mcp-client", "-c", "f.json", "--allow", "x"]).is_err());
+        assert!(Cli::try_parse_from(["canopy", "create", "user"]).is_err());
+        assert!(Cli::try_parse_from(["canopy", "create", "user", "-c", "f.json"]).is_ok());
     }
 }
