@@ -196,14 +196,36 @@ impl TokenHolder {
 /// Every identity with its token digest, for an edge warming its cache (the one cross-tenant
 /// read of identities).
 pub async fn all_token_holders(pool: &PgPool) -> Result<Vec<(String, TokenHolder)>, sqlx::Error> {
-    let users: Vec<(String, String, String, String)> =
-        sqlx::query_as("SELECT token_digest, tenant_id, name, role FROM rm_users").fetch_all(pool).await?;
-    let clients: Vec<(String, String, String, sqlx::types::Json<canopy_domain::identity::AllowSpec>)> =
-        sqlx::query_as("SELECT token_digest, tenant_id, name, allow FROM rm_mcp_clients").fetch_all(pool).await?;
-    let users = users.into_iter().map(|(d, tenant_id, name, role)| (d, TokenHolder::User { tenant_id, name, role }));
-    let clients = clients
-        .into_iter()
-        .map(|(d, tenant_id, name, allow)| (d, TokenHolder::Client { tenant_id, name, allow: allow.0 }));
+    Ok(all_held_tokens(pool).await?.into_iter().map(|held| (held.digest, held.holder)).collect())
+}
+
+/// A token digest, its holder, and the version of the holder's stream the row reflects (so a
+/// cache fed by the event tail as well can ignore events it already holds).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeldToken {
+    pub digest: String,
+    pub version: i64,
+    pub holder: TokenHolder,
+}
+
+/// [`all_token_holders`] with each row's version.
+pub async fn all_held_tokens(pool: &PgPool) -> Result<Vec<HeldToken>, sqlx::Error> {
+    let users: Vec<(String, i64, String, String, String)> =
+        sqlx::query_as("SELECT token_digest, version, tenant_id, name, role FROM rm_users").fetch_all(pool).await?;
+    let clients: Vec<(String, i64, String, String, sqlx::types::Json<canopy_domain::identity::AllowSpec>)> =
+        sqlx::query_as("SELECT token_digest, version, tenant_id, name, allow FROM rm_mcp_clients")
+            .fetch_all(pool)
+            .await?;
+    let users = users.into_iter().map(|(digest, version, tenant_id, name, role)| HeldToken {
+        digest,
+        version,
+        holder: TokenHolder::User { tenant_id, name, role },
+    });
+    let clients = clients.into_iter().map(|(digest, version, tenant_id, name, allow)| HeldToken {
+        digest,
+        version,
+        holder: TokenHolder::Client { tenant_id, name, allow: allow.0 },
+    });
     Ok(users.chain(clients).collect())
 }
 
