@@ -69,6 +69,8 @@ pub struct GatewayConfig {
     pub call_timeout_secs: u64,
     pub discovery_wait_secs: u64,
     pub page_size: usize,
+    /// See [`Config::authorization_servers`].
+    pub authorization_servers: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -128,6 +130,7 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_CALL_TIMEOUT_SECS", "gateway.call_timeout_secs"),
     ("CANOPY_DISCOVERY_WAIT_SECS", "gateway.discovery_wait_secs"),
     ("CANOPY_PAGE_SIZE", "gateway.page_size"),
+    ("CANOPY_AUTHORIZATION_SERVERS", "gateway.authorization_servers"),
     ("CANOPY_UPSTREAM_CONNECT_TIMEOUT_SECS", "worker.upstream_connect_timeout_secs"),
     ("CANOPY_UPSTREAM_IDLE_TIMEOUT_SECS", "worker.upstream_idle_timeout_secs"),
     ("SESSION_IDLE_TIMEOUT_SEC", "worker.upstream_idle_timeout_secs"),
@@ -218,6 +221,14 @@ impl Config {
         {
             return bad("public_url (CANOPY_PUBLIC_URL)", format!("must be an http(s) URL, got '{}'", self.public_url));
         }
+        if let Some(url) =
+            self.authorization_servers().find(|u| !(u.starts_with("https://") || u.starts_with("http://")))
+        {
+            return bad(
+                "gateway.authorization_servers (CANOPY_AUTHORIZATION_SERVERS)",
+                format!("'{url}' is not an http(s) URL"),
+            );
+        }
         if !["human", "json"].contains(&self.telemetry.log_format.as_str()) {
             return bad(
                 "telemetry.log_format (CANOPY_LOG_FORMAT)",
@@ -264,6 +275,11 @@ impl Config {
     /// The extra CA certificates for https:// upstreams (`worker.upstream_ca_file`), if set.
     pub fn upstream_ca_file(&self) -> Option<&Path> {
         Some(Path::new(self.worker.upstream_ca_file.as_str())).filter(|p| !p.as_os_str().is_empty())
+    }
+
+    /// The authorization servers named in the MCP endpoints' protected-resource metadata.
+    pub fn authorization_servers(&self) -> impl Iterator<Item = &str> {
+        self.gateway.authorization_servers.split([' ', ',']).filter(|u| !u.is_empty())
     }
 
     /// The public base URL, without a trailing slash.
@@ -377,6 +393,16 @@ mod tests {
         check(None, &[("CANOPY_NATS_PREFIX", "Bad.Prefix")], "nats.prefix");
         check(None, &[("CANOPY_LISTEN", "0.0.0.0:8080")], "only listens on loopback");
         check(None, &[("CANOPY_MODE", "prod")], "unknown variant `prod`");
+    }
+
+    #[test]
+    fn authorization_servers_are_a_list_of_urls() {
+        assert_eq!(Config::from_layers(None, &[]).unwrap().authorization_servers().count(), 0);
+        let e = env(&[("CANOPY_AUTHORIZATION_SERVERS", "https://a.example, https://b.example/x")]);
+        let c = Config::from_layers(None, &e).unwrap();
+        assert_eq!(c.authorization_servers().collect::<Vec<_>>(), ["https://a.example", "https://b.example/x"]);
+        let err = Config::from_layers(None, &env(&[("CANOPY_AUTHORIZATION_SERVERS", "as.example")])).unwrap_err();
+        assert!(err.to_string().contains("gateway.authorization_servers (CANOPY_AUTHORIZATION_SERVERS)"), "{err}");
     }
 
     #[test]
