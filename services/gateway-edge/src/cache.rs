@@ -3,12 +3,13 @@
 //! (the same `apply` as the domain and the read models) at a stream version:
 //! the tail is opened first, then the snapshot is read from Postgres, then events are applied;
 //! anything not newer than what is cached is ignored, so the overlap is harmless, and a gap
-//! forces a fresh snapshot.
+//! forces a fresh snapshot. Users and MCP clients ride along ([`IdentityCache`]).
 
 use canopy_bus::Bus;
 use canopy_domain::group::{Group, GroupEvent, GroupSpec};
 use canopy_domain::server::{FeatureKind, RegisteredServer, Server, ServerEvent};
 use canopy_domain::Aggregate;
+use crate::identities::IdentityCache;
 use canopy_eventstore::StoredEvent;
 use futures::StreamExt;
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
@@ -92,6 +93,8 @@ pub struct CatalogCache {
     tenants: RwLock<HashMap<String, BTreeMap<String, Arc<CachedServer>>>>,
     /// (version, spec) of each group, per tenant.
     groups: RwLock<HashMap<String, BTreeMap<String, (i64, Arc<GroupSpec>)>>>,
+    /// Users and MCP clients by token digest (enterprise mode), fed by the same tail.
+    identities: IdentityCache,
     changes: broadcast::Sender<CatalogChange>,
     ready: watch::Sender<bool>,
 }
@@ -101,6 +104,7 @@ impl Default for CatalogCache {
         Self {
             tenants: RwLock::default(),
             groups: RwLock::default(),
+            identities: IdentityCache::default(),
             changes: broadcast::channel(1024).0,
             ready: watch::channel(false).0,
         }
@@ -152,6 +156,10 @@ impl CatalogCache {
         }
     }
 
+    pub fn identities(&self) -> &IdentityCache {
+        &self.identities
+    }
+
     pub fn is_ready(&self) -> bool {
         *self.ready.borrow()
     }
@@ -194,6 +202,9 @@ impl CatalogCache {
             self.apply_group(stored);
             return true;
         }
+        if !self.identities.apply(stored) {
+            return false;
+        }
         if stored.aggregate_type != Server::TYPE {
             return true;
         }
@@ -223,7 +234,8 @@ impl CatalogCache {
 /// Keeps `cache` in step with the event stream until `shutdown`; re-syncs from a fresh
 /// snapshot whenever the tail breaks or shows a gap.
 pub async fn run_catalog_sync(pool: PgPool, bus: Bus, cache: Arc<CatalogCache>, shutdown: CancellationToken) {
-    // Servers and groups (other aggregates are ignored): NATS 2.9 takes one filter per consumer.
+    // Servers, groups and identities (other aggregates are ignored): NATS 2.9 takes one filter
+    // per consumer.
     let filter = bus.subjects.events_all();
     loop {
         match sync_once(&pool, &bus, &cache, &filter, &shutdown).await {
@@ -246,6 +258,7 @@ async fn sync_once(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut tail = canopy_bus::tail_events(bus, filter.to_string()).await?;
     cache.load_snapshot(canopy_readmodels::all_server_states(pool).await?);
+    cache.identities.load_snapshot(canopy_readmodels::all_held_tokens(pool).await?);
     for g in canopy_readmodels::all_groups(pool).await? {
         if cache.group_version(&g.tenant_id, &g.name).is_none_or(|v| v < g.version) {
             cache.set_group(&g.tenant_id, &g.name, Some((g.version, g.spec)));

@@ -7,6 +7,7 @@
 
 mod cache;
 mod handler;
+mod identities;
 mod mrtr;
 mod paging;
 mod param_headers;
@@ -18,6 +19,7 @@ mod subscribers;
 
 pub use cache::{run_catalog_sync, CatalogCache};
 pub use handler::GatewayHandler;
+pub use identities::IdentityCache;
 pub use mrtr::StateCodec;
 pub use redis_store::RedisStores;
 pub use relay::{run_client_channels, ClientChannels};
