@@ -80,9 +80,11 @@ async fn record(state: &ApiState, report: &CatalogReport) -> Result<(), Box<dyn 
         Ok(outcome) => {
             if report.announced && outcome.events.is_empty() {
                 // The upstream said its lists changed but nothing recorded did: pass its word
-                // on (a catalog event would have told the edges already).
+                // on (a catalog event would have told the edges already). The payload names the
+                // announcement, so that one edge, not each, tells the sessions.
                 let subject = state.bus.subjects.list_changed(&report.tenant, &report.server);
-                if let Err(e) = state.bus.client.publish(subject, bytes::Bytes::new()).await {
+                let id = bytes::Bytes::from(uuid::Uuid::new_v4().to_string());
+                if let Err(e) = state.bus.client.publish(subject, id).await {
                     tracing::warn!(error = %e, "could not pass an upstream's list_changed on");
                 }
             }

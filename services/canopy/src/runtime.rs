@@ -102,8 +102,14 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             cache.clone(),
             background.clone(),
         ));
-        let subscribers = Arc::new(canopy_gateway_edge::Subscribers::default());
-        let resource_subs = Arc::new(canopy_gateway_edge::ResourceSubscriptions::default());
+        let stores = canopy_gateway_edge::RedisStores::new(
+            redis.clone(),
+            &config.nats.prefix,
+            Duration::from_secs(24 * 60 * 60),
+        )
+        .with_wakeups(bus.client.clone());
+        let subscribers = Arc::new(canopy_gateway_edge::Subscribers::new(stores.clone()));
+        let resource_subs = Arc::new(canopy_gateway_edge::ResourceSubscriptions::new(stores.clone()));
         let channels = Arc::new(canopy_gateway_edge::ClientChannels::default());
         tasks.spawn(canopy_gateway_edge::run_client_channels(bus.clone(), channels.clone(), background.clone()));
         tasks.spawn(canopy_gateway_edge::run_resource_updates(bus.clone(), resource_subs.clone(), background.clone()));
@@ -123,11 +129,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
         let options = canopy_gateway_edge::EdgeOptions {
             allowed_hosts: vec![public_host],
             allowed_origins: allowed_origins(&config),
-            stores: Some(canopy_gateway_edge::RedisStores::new(
-                redis.clone(),
-                &config.nats.prefix,
-                Duration::from_secs(24 * 60 * 60),
-            )),
+            stores,
             shutdown: http.clone(),
         };
         app = app.merge(canopy_gateway_edge::router(state, options));

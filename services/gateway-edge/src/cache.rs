@@ -5,11 +5,11 @@
 //! anything not newer than what is cached is ignored, so the overlap is harmless, and a gap
 //! forces a fresh snapshot. Users and MCP clients ride along ([`IdentityCache`]).
 
+use crate::identities::IdentityCache;
 use canopy_bus::Bus;
 use canopy_domain::group::{Group, GroupEvent, GroupSpec};
 use canopy_domain::server::{FeatureKind, RegisteredServer, Server, ServerEvent};
 use canopy_domain::Aggregate;
-use crate::identities::IdentityCache;
 use canopy_eventstore::StoredEvent;
 use futures::StreamExt;
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
@@ -87,6 +87,9 @@ impl CachedServer {
 pub struct CatalogChange {
     pub tenant: String,
     pub server: String,
+    /// The same on every edge for the same change (the aggregate's version, or the id of an
+    /// upstream's announcement), so that one edge tells the sessions.
+    pub id: String,
 }
 
 pub struct CatalogCache {
@@ -129,7 +132,9 @@ impl CatalogCache {
         self.groups.read().expect("cache lock").get(tenant)?.get(name).map(|(v, _)| *v)
     }
 
-    fn set_group(&self, tenant: &str, name: &str, entry: Option<(i64, GroupSpec)>) {
+    /// `version` is the version of the group the change leaves (of its deletion when `entry`
+    /// is `None`).
+    fn set_group(&self, tenant: &str, name: &str, version: i64, entry: Option<(i64, GroupSpec)>) {
         {
             let mut groups = self.groups.write().expect("cache lock");
             let tenant_groups = groups.entry(tenant.to_string()).or_default();
@@ -139,7 +144,11 @@ impl CatalogCache {
             };
         }
         // The group's members change: tell its sessions (server names never contain ':').
-        let _ = self.changes.send(CatalogChange { tenant: tenant.to_string(), server: format!("group:{name}") });
+        let _ = self.changes.send(CatalogChange {
+            tenant: tenant.to_string(),
+            server: format!("group:{name}"),
+            id: format!("group/{tenant}/{name}@{version}"),
+        });
     }
 
     fn apply_group(&self, stored: &StoredEvent) {
@@ -150,9 +159,9 @@ impl CatalogCache {
         }
         match event {
             GroupEvent::Created { spec, .. } | GroupEvent::Updated { spec } => {
-                self.set_group(tenant, name, Some((stored.version, spec)))
+                self.set_group(tenant, name, stored.version, Some((stored.version, spec)))
             }
-            GroupEvent::Deleted => self.set_group(tenant, name, None),
+            GroupEvent::Deleted => self.set_group(tenant, name, stored.version, None),
         }
     }
 
@@ -169,12 +178,18 @@ impl CatalogCache {
     }
 
     /// Tells the clients watching `server` that its lists changed, when the upstream says so
-    /// though the catalog the gateway holds stayed the same.
-    pub fn announce(&self, tenant: &str, server: &str) {
-        let _ = self.changes.send(CatalogChange { tenant: tenant.to_string(), server: server.to_string() });
+    /// though the catalog the gateway holds stayed the same. `id` names the announcement.
+    pub fn announce(&self, tenant: &str, server: &str, id: &str) {
+        let _ = self.changes.send(CatalogChange {
+            tenant: tenant.to_string(),
+            server: server.to_string(),
+            id: format!("announce/{id}"),
+        });
     }
 
-    fn set(&self, tenant: &str, server: &str, entry: Option<CachedServer>) {
+    /// `version` is the version of the server the change leaves (of its deregistration when
+    /// `entry` is `None`).
+    fn set(&self, tenant: &str, server: &str, version: i64, entry: Option<CachedServer>) {
         {
             let mut tenants = self.tenants.write().expect("cache lock");
             let servers = tenants.entry(tenant.to_string()).or_default();
@@ -183,14 +198,18 @@ impl CatalogCache {
                 None => servers.remove(server),
             };
         }
-        let _ = self.changes.send(CatalogChange { tenant: tenant.to_string(), server: server.to_string() });
+        let _ = self.changes.send(CatalogChange {
+            tenant: tenant.to_string(),
+            server: server.to_string(),
+            id: format!("server/{tenant}/{server}@{version}"),
+        });
     }
 
     fn load_snapshot(&self, snapshot: Vec<canopy_readmodels::ServerSnapshot>) {
         for s in snapshot {
             let newer = self.server(&s.tenant_id, &s.name).is_none_or(|c| c.version < s.version);
             if let (true, Server::Registered(state)) = (newer, s.state) {
-                self.set(&s.tenant_id, &s.name, Some(CachedServer::new(s.version, state)));
+                self.set(&s.tenant_id, &s.name, s.version, Some(CachedServer::new(s.version, state)));
             }
         }
     }
@@ -224,8 +243,10 @@ impl CatalogCache {
             _ => return false,
         };
         match state.apply(&event) {
-            Server::Registered(state) => self.set(tenant, name, Some(CachedServer::new(stored.version, state))),
-            _ => self.set(tenant, name, None),
+            Server::Registered(state) => {
+                self.set(tenant, name, stored.version, Some(CachedServer::new(stored.version, state)))
+            }
+            _ => self.set(tenant, name, stored.version, None),
         }
         true
     }
@@ -261,7 +282,7 @@ async fn sync_once(
     cache.identities.load_snapshot(canopy_readmodels::all_held_tokens(pool).await?);
     for g in canopy_readmodels::all_groups(pool).await? {
         if cache.group_version(&g.tenant_id, &g.name).is_none_or(|v| v < g.version) {
-            cache.set_group(&g.tenant_id, &g.name, Some((g.version, g.spec)));
+            cache.set_group(&g.tenant_id, &g.name, g.version, Some((g.version, g.spec)));
         }
     }
     cache.ready.send_replace(true);

@@ -35,13 +35,17 @@ pub struct GatewayHandler {
     /// The endpoint this session belongs to, fixed by its first request.
     scope: Arc<OnceLock<Scope>>,
     log_level: crate::relay::SessionLogLevel,
-    /// Identifies this session (rmcp makes one handler per session) in edge-wide registries.
-    session: uuid::Uuid,
+}
+
+/// The MCP session a request or notification belongs to (rmcp's `Mcp-Session-Id`).
+fn session_id(extensions: &rmcp::model::Extensions) -> Option<String> {
+    let parts = extensions.get::<http::request::Parts>()?;
+    parts.headers.get("mcp-session-id")?.to_str().ok().map(str::to_string)
 }
 
 impl GatewayHandler {
     pub fn for_tenant(state: EdgeState, tenant: TenantId) -> Self {
-        Self { state, tenant, scope: Arc::default(), log_level: Arc::default(), session: uuid::Uuid::new_v4() }
+        Self { state, tenant, scope: Arc::default(), log_level: Arc::default() }
     }
 
     fn scope(&self, extensions: &rmcp::model::Extensions) -> Result<Scope, ErrorData> {
@@ -254,9 +258,11 @@ impl ServerHandler for GatewayHandler {
         self.negotiate_initialize(&request)
     }
 
+    /// Also when an edge restores the session from Redis (rmcp replays the handshake): the
+    /// registration is in Redis and the same on every edge.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        if let Some(scope) = self.scope.get() {
-            self.state.subscribers.add(self.tenant.to_string(), scope.clone(), context.peer);
+        if let (Some(scope), Some(session)) = (self.scope.get(), session_id(&context.extensions)) {
+            self.state.subscribers.add(self.tenant.as_str(), &session, scope).await;
         }
     }
 
@@ -328,17 +334,15 @@ impl ServerHandler for GatewayHandler {
         let (server, uri) = (server.to_string(), uri.to_string());
         let cached =
             self.state.cache.server(self.tenant.as_str(), &server).filter(|s| s.state.enabled).ok_or_else(not_found)?;
+        let session = session_id(&context.extensions)
+            .ok_or_else(|| ErrorData::invalid_request("resources/subscribe needs a session", None))?;
         match self.upstream(&server, cached.server_id(), UpstreamOp::Subscribe { uri: uri.clone() }, &context).await {
             CallReply::Result { .. } => {
-                self.state.resource_subs.add(
-                    self.session,
-                    self.tenant.as_str(),
-                    &server,
-                    &uri,
-                    &exposed,
-                    context.peer.clone(),
-                );
-                Ok(())
+                let subs = &self.state.resource_subs;
+                subs.add(&session, self.tenant.as_str(), &server, &uri, &exposed).await.map_err(|e| {
+                    tracing::warn!(error = %e, "resource subscription not recorded");
+                    ErrorData::internal_error("the subscription could not be recorded", None)
+                })
             }
             CallReply::Error { code, message, rpc } => Err(protocol_error(&exposed, code, message, rpc)),
         }
@@ -347,12 +351,19 @@ impl ServerHandler for GatewayHandler {
     async fn unsubscribe(
         &self,
         request: rmcp::model::UnsubscribeRequestParams,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         // The upstream subscription is shared by every session that asked; it stays, and
-        // updates for a URI nobody here follows any more are simply not delivered.
-        self.state.resource_subs.remove(self.session, &request.uri);
-        Ok(())
+        // updates for a URI nobody follows any more are simply not delivered.
+        let scope = self.scope(&context.extensions)?;
+        let (Some((server, uri)), Some(session)) = (scope.resolve_uri(&request.uri), session_id(&context.extensions))
+        else {
+            return Ok(());
+        };
+        self.state.resource_subs.remove(&session, self.tenant.as_str(), server, uri).await.map_err(|e| {
+            tracing::warn!(error = %e, "resource subscription not removed");
+            ErrorData::internal_error("the subscription could not be removed", None)
+        })
     }
 
     /// 2026-07-28 `subscriptions/listen`: whatever list changes the client asks for (rmcp

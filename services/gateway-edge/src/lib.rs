@@ -15,6 +15,7 @@ mod redis_store;
 mod relay;
 mod resource_updates;
 mod scope;
+mod sessions;
 mod subscribers;
 
 pub use cache::{run_catalog_sync, CatalogCache};
@@ -32,7 +33,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use canopy_bus::Bus;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,9 +43,11 @@ pub struct EdgeState {
     pub cache: Arc<CatalogCache>,
     pub bus: Bus,
     pub call_timeout: Duration,
+    /// Sessions that want `list_changed` (in Redis, like the stores).
     pub subscribers: Arc<Subscribers>,
     /// Items per page of the lists the edge serves.
     pub page_size: usize,
+    /// Sessions' `resources/subscribe` (in Redis, like the stores).
     pub resource_subs: Arc<ResourceSubscriptions>,
     pub channels: Arc<ClientChannels>,
     /// Seals the `requestState` of 2026-07-28 `input_required` rounds; the same key on every
@@ -59,9 +61,9 @@ pub struct EdgeOptions {
     /// `Origin` values a browser-based client may send (the public URL's origin); any other
     /// Origin is refused with 403 (DNS rebinding). Requests without Origin are not browsers.
     pub allowed_origins: Vec<String>,
-    /// Where sessions and SSE events live, so any edge serves any session; `None` keeps them
-    /// in this process (one edge only).
-    pub stores: Option<redis_store::RedisStores>,
+    /// Where sessions and SSE events live, so any edge serves any session; a session's
+    /// standalone GET stream is read from there, so notifications any edge appends reach it.
+    pub stores: redis_store::RedisStores,
     pub shutdown: CancellationToken,
 }
 
@@ -75,11 +77,8 @@ pub fn router(state: EdgeState, options: EdgeOptions) -> Router {
         .enforce_origin_validation()
         .with_cancellation_token(options.shutdown.child_token());
     let mut config = config;
-    let mut sessions = LocalSessionManager::default();
-    if let Some(stores) = options.stores {
-        config.session_store = Some(Arc::new(stores.clone()));
-        sessions = sessions.with_event_store(Arc::new(stores));
-    }
+    config.session_store = Some(Arc::new(options.stores.clone()));
+    let sessions = sessions::SharedSessions::new(options.stores);
     let factory_state = state.clone();
     let service = StreamableHttpService::new(
         move || Ok(GatewayHandler::for_tenant(factory_state.clone(), canopy_domain::TenantId::default_tenant())),

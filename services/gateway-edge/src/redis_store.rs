@@ -1,15 +1,21 @@
 //! Session state and SSE replay in Redis, so edges are stateless: a session opened on one edge
 //! is restored by another from its stored `initialize` parameters, and a client that lost its
 //! stream (say, because its edge stopped) resumes on any edge with `Last-Event-ID`.
+//! A session's standalone (GET) stream is its Redis list, followed live ([`RedisStores::follow`]):
+//! whatever any edge appends reaches the client on whichever edge holds that GET; appends to
+//! it are announced on NATS (`PREFIX.mcp.sse.STREAM`) so followers need not poll often.
 //! Keys live under `PREFIX:` (the deployment's NATS prefix) and expire after `ttl`.
 
+use futures::StreamExt;
 use rmcp::model::ServerJsonRpcMessage;
 use rmcp::transport::common::server_side_http::ServerSseMessage;
 use rmcp::transport::streamable_http_server::session::store::{
     EventId, EventStore, EventStoreError, EventStream, SessionState, SessionStore, SessionStoreError,
 };
 use serde::{Deserialize, Serialize};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 #[derive(Clone)]
@@ -17,18 +23,176 @@ pub struct RedisStores {
     redis: redis::aio::ConnectionManager,
     prefix: String,
     ttl: Duration,
+    /// Where appends to standalone streams are announced; without it followers poll.
+    wakeups: Option<async_nats::Client>,
 }
+
+/// The stream rmcp keeps a session's standalone (GET) messages in: `SESSION:common`.
+pub(crate) fn standalone_stream(session: &str) -> String {
+    format!("{session}:common")
+}
+
+fn is_standalone(stream: &str) -> bool {
+    stream.ends_with(":common")
+}
+
+/// How often a follower looks at its list without being woken: a fallback for lost wake-ups.
+const POLL_WITH_WAKEUPS: Duration = Duration::from_secs(1);
+const POLL_WITHOUT_WAKEUPS: Duration = Duration::from_millis(200);
 
 impl RedisStores {
     pub fn new(redis: redis::aio::ConnectionManager, prefix: &str, ttl: Duration) -> Self {
-        Self { redis, prefix: prefix.to_string(), ttl }
+        Self { redis, prefix: prefix.to_string(), ttl, wakeups: None }
     }
 
-    fn session_key(&self, id: &str) -> String {
-        format!("{}:mcp:session:{id}", self.prefix)
+    /// Announces appends to standalone streams on `nats`, so that the edge holding a
+    /// session's GET stream forwards them at once.
+    pub fn with_wakeups(mut self, nats: async_nats::Client) -> Self {
+        self.wakeups = Some(nats);
+        self
+    }
+
+    pub(crate) fn connection(&self) -> redis::aio::ConnectionManager {
+        self.redis.clone()
+    }
+    pub(crate) fn ttl_secs(&self) -> u64 {
+        self.ttl.as_secs().max(1)
+    }
+    /// A key of this deployment: `PREFIX:mcp:SUFFIX`.
+    pub(crate) fn key(&self, suffix: &str) -> String {
+        format!("{}:mcp:{suffix}", self.prefix)
+    }
+    pub(crate) fn session_key(&self, id: &str) -> String {
+        self.key(&format!("session:{id}"))
     }
     fn events_key(&self, stream: &str) -> String {
-        format!("{}:mcp:sse:{stream}", self.prefix)
+        self.key(&format!("sse:{stream}"))
+    }
+    /// Session ids are rmcp's UUIDs; anything a subject cannot hold becomes `_` (a clash only
+    /// costs a spurious wake-up).
+    fn wakeup_subject(&self, stream: &str) -> String {
+        let token: String =
+            stream.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == ':' { c } else { '_' }).collect();
+        format!("{}.mcp.sse.{token}", self.prefix)
+    }
+
+    async fn wake(&self, stream: &str) {
+        if let (Some(nats), true) = (&self.wakeups, is_standalone(stream)) {
+            if let Err(e) = nats.publish(self.wakeup_subject(stream), Default::default()).await {
+                tracing::debug!(error = %e, "could not announce an SSE event; followers will poll");
+            }
+        }
+    }
+
+    /// Appends messages to a session's standalone stream, as one more writer besides rmcp: the
+    /// edge holding the session's GET stream forwards them.
+    pub(crate) async fn append_standalone(
+        &self,
+        session: &str,
+        messages: &[ServerJsonRpcMessage],
+    ) -> Result<(), EventStoreError> {
+        let stream = standalone_stream(session);
+        let key = self.events_key(&stream);
+        let mut pipe = redis::pipe();
+        for message in messages {
+            let stored = StoredSse { message: Some(message.clone()), retry_ms: None };
+            pipe.cmd("RPUSH").arg(&key).arg(serde_json::to_string(&stored)?).ignore();
+        }
+        pipe.cmd("EXPIRE").arg(&key).arg(self.ttl_secs()).ignore();
+        let () = pipe.query_async(&mut self.redis.clone()).await?;
+        self.wake(&stream).await;
+        Ok(())
+    }
+
+    /// The events of `stream` after number `after`, then every event appended later, by any
+    /// edge, until the returned stream is dropped. Without `after`, it starts at the current
+    /// end with an event that carries only an id, so a client that reconnects resumes from
+    /// there and misses nothing appended while it was away. A session's newest GET stream
+    /// takes over from older ones (a message goes out on one stream only; an older stream is
+    /// kept open but idle, as rmcp keeps a second GET stream on one edge).
+    pub(crate) fn follow(&self, stream: String, after: Option<u64>) -> EventStream {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let stores = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = stores.forward(&stream, after, &tx).await {
+                tracing::warn!(error = %e, stream, "stopped following an SSE stream");
+            }
+        });
+        Box::pin(Followed(rx))
+    }
+
+    async fn forward(
+        &self,
+        stream: &str,
+        after: Option<u64>,
+        tx: &tokio::sync::mpsc::Sender<ServerSseMessage>,
+    ) -> Result<(), EventStoreError> {
+        let key = self.events_key(stream);
+        let mut redis = self.redis.clone();
+        let (holder, token) = (self.key(&format!("holder:{stream}")), uuid::Uuid::new_v4().to_string());
+        let () =
+            redis::cmd("SET").arg(&holder).arg(&token).arg("EX").arg(self.ttl_secs()).query_async(&mut redis).await?;
+        // Subscribed before the first read, so no append falls between the two.
+        let mut wakeups = match &self.wakeups {
+            Some(nats) => Some(nats.subscribe(self.wakeup_subject(stream)).await?),
+            None => None,
+        };
+        let poll = if wakeups.is_some() { POLL_WITH_WAKEUPS } else { POLL_WITHOUT_WAKEUPS };
+        let mut seen = match after {
+            Some(n) => n,
+            None => {
+                let len: u64 = redis::cmd("LLEN").arg(&key).query_async(&mut redis).await?;
+                let mut position = ServerSseMessage::default();
+                position.event_id = Some(format!("{stream}#{len}"));
+                if tx.send(position).await.is_err() {
+                    return Ok(());
+                }
+                len
+            }
+        };
+        loop {
+            let (current, raw): (Option<String>, Vec<String>) = redis::pipe()
+                .cmd("GET")
+                .arg(&holder)
+                .cmd("LRANGE")
+                .arg(&key)
+                .arg(seen as i64)
+                .arg(-1)
+                .query_async(&mut redis)
+                .await?;
+            if current.as_deref() != Some(token.as_str()) {
+                tx.closed().await;
+                return Ok(());
+            }
+            for json in raw {
+                seen += 1;
+                let Some(event) = decode(stream, seen, &json) else { continue };
+                if tx.send(event).await.is_err() {
+                    return Ok(());
+                }
+            }
+            let woken = async {
+                match wakeups.as_mut() {
+                    Some(w) => w.next().await.is_some(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tx.closed() => return Ok(()),
+                still = woken => if !still { wakeups = None },
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+}
+
+/// A followed stream, as rmcp takes it (`Send + Sync`).
+struct Followed(tokio::sync::mpsc::Receiver<ServerSseMessage>);
+
+impl futures::Stream for Followed {
+    type Item = ServerSseMessage;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
     }
 }
 
@@ -74,9 +238,19 @@ struct StoredSse {
 
 /// Event ids are `STREAM#N`: N counts the stream's events from 1. Stream ids are rmcp's and
 /// contain the session id, so ids never collide across sessions.
-fn parse_event_id(id: &str) -> Option<(&str, u64)> {
+pub(crate) fn parse_event_id(id: &str) -> Option<(&str, u64)> {
     let (stream, seq) = id.rsplit_once('#')?;
     Some((stream, seq.parse().ok()?))
+}
+
+/// The `n`th event of `stream` as stored.
+fn decode(stream: &str, n: u64, json: &str) -> Option<ServerSseMessage> {
+    let stored = serde_json::from_str::<StoredSse>(json).ok()?;
+    let mut event = ServerSseMessage::default();
+    event.event_id = Some(format!("{stream}#{n}"));
+    event.message = stored.message.map(Arc::new);
+    event.retry = stored.retry_ms.map(Duration::from_millis);
+    Some(event)
 }
 
 #[async_trait::async_trait]
@@ -98,6 +272,7 @@ impl EventStore for RedisStores {
             .arg(self.ttl.as_secs().max(1))
             .query_async(&mut redis)
             .await?;
+        self.wake(stream_id).await;
         Ok(format!("{stream_id}#{seq}"))
     }
 
@@ -107,18 +282,8 @@ impl EventStore for RedisStores {
         let mut redis = self.redis.clone();
         let raw: Vec<String> =
             redis::cmd("LRANGE").arg(self.events_key(stream)).arg(seq as i64).arg(-1).query_async(&mut redis).await?;
-        let events: Vec<ServerSseMessage> = raw
-            .iter()
-            .enumerate()
-            .filter_map(|(i, json)| Some((seq + 1 + i as u64, serde_json::from_str::<StoredSse>(json).ok()?)))
-            .map(|(n, s)| {
-                let mut event = ServerSseMessage::default();
-                event.event_id = Some(format!("{stream}#{n}"));
-                event.message = s.message.map(Arc::new);
-                event.retry = s.retry_ms.map(Duration::from_millis);
-                event
-            })
-            .collect();
+        let events: Vec<ServerSseMessage> =
+            raw.iter().enumerate().filter_map(|(i, json)| decode(stream, seq + 1 + i as u64, json)).collect();
         Ok(Box::pin(futures::stream::iter(events)))
     }
 }

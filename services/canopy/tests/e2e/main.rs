@@ -7,6 +7,7 @@ mod gateway;
 mod harness;
 mod sse;
 mod stateless;
+mod stateless_notify;
 mod stdio;
 mod tls;
 

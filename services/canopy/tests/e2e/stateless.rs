@@ -14,9 +14,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// An `haproxy -db` child process in front of the edges, with its generated configuration.
-struct HaProxy {
+pub(crate) struct HaProxy {
     /// Where clients connect: `http://127.0.0.1:PORT`.
-    url: String,
+    pub(crate) url: String,
     stats_url: String,
     log: PathBuf,
     stderr: PathBuf,
@@ -26,14 +26,14 @@ struct HaProxy {
 
 /// One request as HAProxy logged it.
 #[derive(Debug, Clone)]
-struct Served {
+pub(crate) struct Served {
     /// The edge (HAProxy server name) that served it.
-    edge: String,
-    method: String,
+    pub(crate) edge: String,
+    pub(crate) method: String,
     /// The request's `Mcp-Session-Id` header, "" when it had none.
-    session: String,
+    pub(crate) session: String,
     /// The test's `X-Test-Step` header, "" when it had none.
-    step: String,
+    pub(crate) step: String,
 }
 
 /// Debian installs haproxy in /usr/sbin, which a normal user's PATH often lacks.
@@ -53,12 +53,18 @@ fn haproxy_binary() -> PathBuf {
 
 impl HaProxy {
     /// Starts HAProxy in front of `edges` (name, base URL) and waits until it reports every
-    /// edge UP.
-    async fn start(d: &Deployment, edges: &[(&str, &str)]) -> Self {
+    /// edge UP. A GET carrying `X-Test-Get-Edge: NAME` goes to that edge while it is UP.
+    pub(crate) async fn start(d: &Deployment, edges: &[(&str, &str)]) -> Self {
         let (port, stats_port) = (free_port(), free_port());
         let servers: String = edges
             .iter()
             .map(|(name, base)| format!("    server {name} {}\n", base.trim_start_matches("http://")))
+            .collect();
+        let pinned_gets: String = edges
+            .iter()
+            .map(|(name, _)| {
+                format!("    use-server {name} if METH_GET {{ req.hdr(x-test-get-edge) -m str {name} }}\n")
+            })
             .collect();
         // - http-server-close: the client may keep its connection, but each response closes
         //   the one to the edge, so every request is balanced anew (round robin, no stickiness).
@@ -97,7 +103,7 @@ backend edges
     option httpchk
     http-check send meth GET uri /readyz
     default-server check inter 200ms fastinter 100ms downinter 200ms rise 1 fall 1
-{servers}
+{pinned_gets}{servers}
 listen stats
     bind 127.0.0.1:{stats_port}
     no log
@@ -156,14 +162,14 @@ listen stats
             .map(|row| row[status].to_string())
     }
 
-    async fn wait_status(&self, edge: &str, want: &str) {
+    pub(crate) async fn wait_status(&self, edge: &str, want: &str) {
         let took =
             eventually(Duration::from_secs(10), || async { self.status(edge).await.as_deref() == Some(want) }).await;
         eprintln!("haproxy saw {edge} {want} after {took:?}");
     }
 
     /// Every request HAProxy has logged so far, in order.
-    fn served(&self) -> Vec<Served> {
+    pub(crate) fn served(&self) -> Vec<Served> {
         read(&self.log)
             .lines()
             .filter_map(|line| line.strip_prefix("served "))
@@ -181,7 +187,7 @@ listen stats
     }
 
     /// Waits until HAProxy has logged the request tagged `step`.
-    async fn served_step(&self, step: &str) -> Served {
+    pub(crate) async fn served_step(&self, step: &str) -> Served {
         eventually(Duration::from_secs(5), || async { self.served().iter().any(|s| s.step == step) }).await;
         self.served().into_iter().find(|s| s.step == step).unwrap()
     }
