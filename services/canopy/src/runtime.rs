@@ -111,10 +111,17 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
         let subscribers = Arc::new(canopy_gateway_edge::Subscribers::new(stores.clone()));
         let resource_subs = Arc::new(canopy_gateway_edge::ResourceSubscriptions::new(stores.clone()));
         let channels = Arc::new(canopy_gateway_edge::ClientChannels::default());
+        let audience = Arc::new(canopy_gateway_edge::Audience::new(config.mode, cache.clone(), stores.clone()));
         tasks.spawn(canopy_gateway_edge::run_client_channels(bus.clone(), channels.clone(), background.clone()));
-        tasks.spawn(canopy_gateway_edge::run_resource_updates(bus.clone(), resource_subs.clone(), background.clone()));
+        let updates = canopy_gateway_edge::run_resource_updates;
+        tasks.spawn(updates(bus.clone(), resource_subs.clone(), audience.clone(), background.clone()));
         tasks.spawn(canopy_gateway_edge::run_list_changes(bus.clone(), cache.clone(), background.clone()));
-        tasks.spawn(canopy_gateway_edge::run_notifier(cache.clone(), subscribers.clone(), background.clone()));
+        tasks.spawn(canopy_gateway_edge::run_notifier(
+            cache.clone(),
+            subscribers.clone(),
+            audience,
+            background.clone(),
+        ));
         let state = canopy_gateway_edge::EdgeState {
             cache: cache.clone(),
             bus: bus.clone(),
@@ -124,12 +131,18 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             resource_subs: resource_subs.clone(),
             channels: channels.clone(),
             mrtr: Arc::new(canopy_gateway_edge::StateCodec::new(sealer.derive_key("mrtr-request-state/v1"))),
+            mode: config.mode,
+            sealer: sealer.clone(),
         };
         let public_host = host_of(&config.public_base());
         let options = canopy_gateway_edge::EdgeOptions {
             allowed_hosts: vec![public_host],
             allowed_origins: allowed_origins(&config),
             stores,
+            resource: canopy_gateway_edge::ProtectedResource {
+                public_base: config.public_base(),
+                authorization_servers: config.authorization_servers().map(str::to_string).collect(),
+            },
             shutdown: http.clone(),
         };
         app = app.merge(canopy_gateway_edge::router(state, options));

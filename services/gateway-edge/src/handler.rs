@@ -7,14 +7,15 @@
 // Logging and completion capabilities of the earlier revisions are deprecated in 2026-07-28.
 #![allow(deprecated)]
 
+use crate::access::{Access, Item};
 use crate::cache::CachedServer;
 use crate::mrtr::{self, Pending};
 use crate::relay::{self, Relayed};
 use crate::scope::Scope;
 use crate::EdgeState;
 use canopy_domain::server::FeatureKind;
-use canopy_domain::TenantId;
 use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, ClientAnswer, UpstreamOp};
+use canopy_policy::Target;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode, GetPromptRequestParams,
     GetPromptResponse, GetPromptResult, Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
@@ -28,10 +29,11 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use std::sync::{Arc, OnceLock};
 use tokio::time::Instant;
 
+/// One per MCP session (rmcp's factory makes it before any request is seen). The tenant and
+/// what may be seen come from each request's principal ([`Access`]), not from the handler.
 #[derive(Clone)]
 pub struct GatewayHandler {
     state: EdgeState,
-    tenant: TenantId,
     /// The endpoint this session belongs to, fixed by its first request.
     scope: Arc<OnceLock<Scope>>,
     log_level: crate::relay::SessionLogLevel,
@@ -44,8 +46,13 @@ fn session_id(extensions: &rmcp::model::Extensions) -> Option<String> {
 }
 
 impl GatewayHandler {
-    pub fn for_tenant(state: EdgeState, tenant: TenantId) -> Self {
-        Self { state, tenant, scope: Arc::default(), log_level: Arc::default() }
+    pub fn new(state: EdgeState) -> Self {
+        Self { state, scope: Arc::default(), log_level: Arc::default() }
+    }
+
+    /// The request's principal and what it may see.
+    fn access(&self, extensions: &rmcp::model::Extensions) -> Result<Access, ErrorData> {
+        Access::of_request(&self.state.cache, extensions)
     }
 
     fn scope(&self, extensions: &rmcp::model::Extensions) -> Result<Scope, ErrorData> {
@@ -60,34 +67,38 @@ impl GatewayHandler {
     }
 
     /// The group's current membership rule, for group endpoints.
-    fn group_of(&self, scope: &Scope) -> Option<Arc<canopy_domain::group::GroupSpec>> {
+    fn group_of(&self, access: &Access, scope: &Scope) -> Option<Arc<canopy_domain::group::GroupSpec>> {
         match scope {
-            Scope::Group(name) => self.state.cache.group(self.tenant.as_str(), name),
+            Scope::Group(name) => self.state.cache.group(access.tenant.as_str(), name),
             _ => None,
         }
     }
 
     /// One list of this endpoint: each visible server's enabled items that the scope admits,
     /// renamed for the client (`server__name`, `canopy://server/<uri>`, or as they are), then
-    /// the page `cursor` asks for.
+    /// the principal may discover, then the page `cursor` asks for.
+    #[allow(clippy::too_many_arguments)]
     fn visible<T>(
         &self,
+        access: &Access,
         scope: &Scope,
-        kind: FeatureKind,
+        listed: Item,
         cursor: Option<&str>,
         items: impl Fn(&CachedServer) -> Vec<T>,
         key: impl Fn(&T) -> &str,
         rename: impl Fn(&mut T, String),
     ) -> Result<(Vec<T>, Option<String>), ErrorData> {
-        let group = self.group_of(scope);
+        let group = self.group_of(access, scope);
         let mut visible = Vec::new();
-        for server in scope.servers(&self.state.cache, self.tenant.as_str()) {
+        for server in scope.servers(&self.state.cache, access.tenant.as_str()) {
             let name = server.state.name.as_str();
             for mut item in items(&server) {
-                if !scope.admits(group.as_deref(), kind, name, key(&item)) {
+                if !scope.admits(group.as_deref(), listed.kind(), name, key(&item))
+                    || !access.may_discover(&listed.target(name, key(&item)))
+                {
                     continue;
                 }
-                let exposed = match kind {
+                let exposed = match listed.kind() {
                     FeatureKind::Resource => scope.expose_uri(name, key(&item)),
                     _ => scope.expose(name, key(&item)),
                 };
@@ -98,13 +109,13 @@ impl GatewayHandler {
         crate::paging::page(visible, cursor, self.state.page_size)
     }
 
-    fn call_request(&self, server: &str, server_id: String, op: UpstreamOp) -> CallRequest {
+    fn call_request(&self, access: &Access, server: &str, server_id: String, op: UpstreamOp) -> CallRequest {
         CallRequest {
-            tenant: self.tenant.to_string(),
+            tenant: access.tenant.to_string(),
             server: server.to_string(),
             server_id,
             op,
-            principal: "anonymous".into(),
+            principal: access.principal.subject.clone(),
             timeout_ms: self.state.call_timeout.as_millis() as u64,
             call_id: String::new(),
             client_subject: None,
@@ -113,22 +124,24 @@ impl GatewayHandler {
 
     async fn upstream(
         &self,
+        access: &Access,
         server: &str,
         server_id: String,
         op: UpstreamOp,
         context: &RequestContext<RoleServer>,
     ) -> CallReply {
-        let request = self.call_request(server, server_id, op);
+        let request = self.call_request(access, server, server_id, op);
         crate::relay::relay(&self.state, request, context, &self.log_level).await
     }
 
     /// A tool call, prompt get or resource read sent upstream. Session-era clients are asked
     /// what the upstream asks on their session; 2026-07-28 clients get `input_required`
     /// rounds instead ([`crate::mrtr`]), and `target` (method and name) binds their
-    /// `requestState` to this request.
+    /// `requestState` to this request and to the principal.
     #[allow(clippy::too_many_arguments)]
     async fn call_upstream(
         &self,
+        access: &Access,
         server: &str,
         server_id: String,
         op: UpstreamOp,
@@ -140,18 +153,19 @@ impl GatewayHandler {
         let stateless =
             context.protocol_version().is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
         if !stateless {
-            return Ok(Staged::Reply(self.upstream(server, server_id, op, context).await));
+            return Ok(Staged::Reply(self.upstream(access, server, server_id, op, context).await));
         }
         let path =
             context.extensions.get::<http::request::Parts>().map(|p| p.uri.path().to_string()).unwrap_or_default();
-        let binding = format!("{}\0{path}\0{}\0{}", self.tenant, target.0, target.1);
+        let who = (&access.tenant, &access.principal.subject);
+        let binding = format!("{}\0{}\0{path}\0{}\0{}", who.0, who.1, target.0, target.1);
         let codec = &self.state.mrtr;
         let (relayed, deadline) = match request_state {
             // Answers without a state have no question of this gateway's to answer: the
             // request starts afresh.
             None => {
                 let deadline = Instant::now() + self.state.call_timeout;
-                let request = self.call_request(server, server_id, op);
+                let request = self.call_request(access, server, server_id, op);
                 (relay::relay_stateless(&self.state, request, context, deadline).await, deadline)
             }
             Some(sealed) => {
@@ -261,8 +275,9 @@ impl ServerHandler for GatewayHandler {
     /// Also when an edge restores the session from Redis (rmcp replays the handshake): the
     /// registration is in Redis and the same on every edge.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        if let (Some(scope), Some(session)) = (self.scope.get(), session_id(&context.extensions)) {
-            self.state.subscribers.add(self.tenant.as_str(), &session, scope).await;
+        let access = self.access(&context.extensions);
+        if let (Some(scope), Some(session), Ok(access)) = (self.scope.get(), session_id(&context.extensions), access) {
+            self.state.subscribers.add(access.tenant.as_str(), &session, scope).await;
         }
     }
 
@@ -273,9 +288,11 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<ListToolsResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let access = self.access(&context.extensions)?;
         let (items, next) = self.visible(
+            &access,
             &scope,
-            FeatureKind::Tool,
+            Item::Tool,
             cursor,
             |s: &CachedServer| s.enabled_tools().cloned().collect(),
             |t: &rmcp::model::Tool| t.name.as_ref(),
@@ -292,17 +309,21 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let scope = self.scope(&context.extensions)?;
-        let group = self.group_of(&scope);
+        let access = self.access(&context.extensions)?;
+        let group = self.group_of(&access, &scope);
         let name = request.name.to_string();
         let (server, tool) = scope.resolve(&name).ok_or_else(|| unknown("tool", &name))?;
-        let cached = self.state.cache.server(self.tenant.as_str(), server).filter(|s| {
+        access.check_use(&Target::tool(server, tool), || unknown("tool", &name))?;
+        let cached = self.state.cache.server(access.tenant.as_str(), server).filter(|s| {
             s.state.enabled && s.has_tool(tool) && scope.admits(group.as_deref(), FeatureKind::Tool, server, tool)
         });
         let cached = cached.ok_or_else(|| unknown("tool", &name))?;
         let op = UpstreamOp::CallTool { tool: tool.to_string(), arguments: request.arguments };
         let target = ("tools/call", name.as_str());
         let (responses, state) = (request.input_responses, request.request_state);
-        let reply = match self.call_upstream(server, cached.server_id(), op, &context, target, responses, state).await?
+        let reply = match self
+            .call_upstream(&access, server, cached.server_id(), op, &context, target, responses, state)
+            .await?
         {
             Staged::Reply(reply) => reply,
             Staged::InputRequired(round) => return Ok(CallToolResponse::InputRequired(round)),
@@ -328,18 +349,21 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let scope = self.scope(&context.extensions)?;
+        let access = self.access(&context.extensions)?;
         let exposed = request.uri.clone();
         let not_found = || ErrorData::resource_not_found(format!("unknown resource '{exposed}'"), None);
         let (server, uri) = scope.resolve_uri(&exposed).ok_or_else(not_found)?;
+        access.check_use(&Target::resource(server, uri), not_found)?;
         let (server, uri) = (server.to_string(), uri.to_string());
-        let cached =
-            self.state.cache.server(self.tenant.as_str(), &server).filter(|s| s.state.enabled).ok_or_else(not_found)?;
+        let tenant = access.tenant.as_str();
+        let cached = self.state.cache.server(tenant, &server).filter(|s| s.state.enabled).ok_or_else(not_found)?;
         let session = session_id(&context.extensions)
             .ok_or_else(|| ErrorData::invalid_request("resources/subscribe needs a session", None))?;
-        match self.upstream(&server, cached.server_id(), UpstreamOp::Subscribe { uri: uri.clone() }, &context).await {
+        let op = UpstreamOp::Subscribe { uri: uri.clone() };
+        match self.upstream(&access, &server, cached.server_id(), op, &context).await {
             CallReply::Result { .. } => {
                 let subs = &self.state.resource_subs;
-                subs.add(&session, self.tenant.as_str(), &server, &uri, &exposed).await.map_err(|e| {
+                subs.add(&session, tenant, &server, &uri, &exposed).await.map_err(|e| {
                     tracing::warn!(error = %e, "resource subscription not recorded");
                     ErrorData::internal_error("the subscription could not be recorded", None)
                 })
@@ -356,11 +380,12 @@ impl ServerHandler for GatewayHandler {
         // The upstream subscription is shared by every session that asked; it stays, and
         // updates for a URI nobody follows any more are simply not delivered.
         let scope = self.scope(&context.extensions)?;
+        let access = self.access(&context.extensions)?;
         let (Some((server, uri)), Some(session)) = (scope.resolve_uri(&request.uri), session_id(&context.extensions))
         else {
             return Ok(());
         };
-        self.state.resource_subs.remove(&session, self.tenant.as_str(), server, uri).await.map_err(|e| {
+        self.state.resource_subs.remove(&session, access.tenant.as_str(), server, uri).await.map_err(|e| {
             tracing::warn!(error = %e, "resource subscription not removed");
             ErrorData::internal_error("the subscription could not be removed", None)
         })
@@ -376,9 +401,11 @@ impl ServerHandler for GatewayHandler {
     }
 
     /// The 2026-07-28 counterpart of the session's list_changed notifications: catalog changes
-    /// visible through this endpoint go to the open listen stream.
+    /// visible through this endpoint, to this principal as it is now, go to the open listen
+    /// stream.
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), ErrorData> {
         let scope = self.scope(&context.request_context().extensions)?;
+        let opened = self.access(&context.request_context().extensions)?;
         let mut changes = self.state.cache.changes();
         loop {
             let change = tokio::select! {
@@ -390,7 +417,13 @@ impl ServerHandler for GatewayHandler {
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
             };
-            if change.tenant != self.tenant.as_str() || !scope.includes(&change.server) {
+            if change.tenant != opened.tenant.as_str() {
+                continue;
+            }
+            let Some(access) = opened.refreshed(&self.state.cache) else {
+                return Ok(()); // the identity is gone
+            };
+            if !access.hears_of(&scope, &change.server) {
                 continue;
             }
             let sink = context.sink();
@@ -422,28 +455,33 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CompleteResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
+        let access = self.access(&context.extensions)?;
         // The reference names a prompt or resource template in the client's names: find its
-        // server and put the upstream's own name in its place.
-        let server = match &mut request.r#ref {
+        // server and put the upstream's own name in its place. Whatever cannot be used is
+        // unknown, in the same words whether it exists or not.
+        let (server, not_found) = match &mut request.r#ref {
             rmcp::model::Reference::Prompt(p) => {
-                let (server, name) = scope.resolve(&p.name).ok_or_else(|| unknown("prompt", &p.name))?;
+                let not_found = unknown("prompt", &p.name);
+                let (server, name) = scope.resolve(&p.name).ok_or_else(|| not_found.clone())?;
+                access.check_use(&Target::prompt(server, name), || not_found.clone())?;
                 let (server, name) = (server.to_string(), name.to_string());
                 p.name = name;
-                server
+                (server, not_found)
             }
             rmcp::model::Reference::Resource(r) => {
-                let not_found = || ErrorData::resource_not_found(format!("unknown resource '{}'", r.uri), None);
-                let (server, uri) = scope.resolve_uri(&r.uri).ok_or_else(not_found)?;
+                let not_found = ErrorData::resource_not_found(format!("unknown resource '{}'", r.uri), None);
+                let (server, uri) = scope.resolve_uri(&r.uri).ok_or_else(|| not_found.clone())?;
+                access.check_use(&Target::template(server, uri), || not_found.clone())?;
                 let (server, uri) = (server.to_string(), uri.to_string());
                 r.uri = uri;
-                server
+                (server, not_found)
             }
             _ => return Err(ErrorData::invalid_params("unsupported completion reference", None)),
         };
-        let cached = self.state.cache.server(self.tenant.as_str(), &server).filter(|s| s.state.enabled);
-        let cached = cached.ok_or_else(|| unknown("server", &server))?;
+        let cached = self.state.cache.server(access.tenant.as_str(), &server).filter(|s| s.state.enabled);
+        let cached = cached.ok_or(not_found)?;
         let params = serde_json::to_value(&request).map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-        match self.upstream(&server, cached.server_id(), UpstreamOp::Complete { params }, &context).await {
+        match self.upstream(&access, &server, cached.server_id(), UpstreamOp::Complete { params }, &context).await {
             CallReply::Result { result } => decode(&server, result),
             CallReply::Error { code, message, rpc } => Err(protocol_error(&server, code, message, rpc)),
         }
@@ -456,9 +494,11 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<ListPromptsResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let access = self.access(&context.extensions)?;
         let (items, next) = self.visible(
+            &access,
             &scope,
-            FeatureKind::Prompt,
+            Item::Prompt,
             cursor,
             |s: &CachedServer| s.enabled_prompts().cloned().collect(),
             |p: &rmcp::model::Prompt| p.name.as_str(),
@@ -475,10 +515,12 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let scope = self.scope(&context.extensions)?;
-        let group = self.group_of(&scope);
+        let access = self.access(&context.extensions)?;
+        let group = self.group_of(&access, &scope);
         let name = request.name.clone();
         let (server, prompt) = scope.resolve(&name).ok_or_else(|| unknown("prompt", &name))?;
-        let cached = self.state.cache.server(self.tenant.as_str(), server).filter(|s| {
+        access.check_use(&Target::prompt(server, prompt), || unknown("prompt", &name))?;
+        let cached = self.state.cache.server(access.tenant.as_str(), server).filter(|s| {
             s.state.enabled
                 && s.has_prompt(prompt)
                 && scope.admits(group.as_deref(), FeatureKind::Prompt, server, prompt)
@@ -487,7 +529,9 @@ impl ServerHandler for GatewayHandler {
         let op = UpstreamOp::GetPrompt { prompt: prompt.to_string(), arguments: request.arguments };
         let target = ("prompts/get", name.as_str());
         let (responses, state) = (request.input_responses, request.request_state);
-        let reply = match self.call_upstream(server, cached.server_id(), op, &context, target, responses, state).await?
+        let reply = match self
+            .call_upstream(&access, server, cached.server_id(), op, &context, target, responses, state)
+            .await?
         {
             Staged::Reply(reply) => reply,
             Staged::InputRequired(round) => return Ok(GetPromptResponse::InputRequired(round)),
@@ -506,9 +550,11 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<ListResourcesResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let access = self.access(&context.extensions)?;
         let (items, next) = self.visible(
+            &access,
             &scope,
-            FeatureKind::Resource,
+            Item::Resource,
             cursor,
             |s: &CachedServer| s.enabled_resources().cloned().collect(),
             |r: &rmcp::model::Resource| r.uri.as_str(),
@@ -526,9 +572,11 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let access = self.access(&context.extensions)?;
         let (items, next) = self.visible(
+            &access,
             &scope,
-            FeatureKind::Resource,
+            Item::Template,
             cursor,
             |s: &CachedServer| s.enabled_templates().cloned().collect(),
             |t: &rmcp::model::ResourceTemplate| t.uri_template.as_str(),
@@ -545,12 +593,14 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let scope = self.scope(&context.extensions)?;
-        let group = self.group_of(&scope);
+        let access = self.access(&context.extensions)?;
+        let group = self.group_of(&access, &scope);
         let uri = request.uri.clone();
         let not_found = || ErrorData::resource_not_found(format!("unknown resource '{uri}'"), None);
         let (server, original) = scope.resolve_uri(&uri).ok_or_else(not_found)?;
+        access.check_use(&Target::resource(server, original), not_found)?;
         // Any URI of an enabled server may be read: templates make the set of URIs open-ended.
-        let cached = self.state.cache.server(self.tenant.as_str(), server).filter(|s| s.state.enabled);
+        let cached = self.state.cache.server(access.tenant.as_str(), server).filter(|s| s.state.enabled);
         let cached = cached.ok_or_else(not_found)?;
         if cached.resources.iter().any(|r| r.uri == original) && !cached.enabled_resources().any(|r| r.uri == original)
         {
@@ -562,7 +612,9 @@ impl ServerHandler for GatewayHandler {
         let op = UpstreamOp::ReadResource { uri: original.to_string() };
         let target = ("resources/read", uri.as_str());
         let (responses, state) = (request.input_responses, request.request_state);
-        let reply = match self.call_upstream(server, cached.server_id(), op, &context, target, responses, state).await?
+        let reply = match self
+            .call_upstream(&access, server, cached.server_id(), op, &context, target, responses, state)
+            .await?
         {
             Staged::Reply(reply) => reply,
             Staged::InputRequired(round) => return Ok(ReadResourceResponse::InputRequired(round)),

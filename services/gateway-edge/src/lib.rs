@@ -3,8 +3,13 @@
 //! names) and `/groups/{group}/mcp` or `/v0/groups/{group}/mcp` (a group's members). Lists come from an in-memory catalog cache kept fresh from the event stream; calls,
 //! prompt gets and resource reads are routed to a session-worker over NATS; catalog changes
 //! reach connected sessions as `notifications/*/list_changed`. Edges hold no state another edge
-//! could not rebuild from Postgres and the bus.
+//! could not rebuild from Postgres and the bus. In enterprise mode every request is
+//! authenticated ([`bearer`]) and every endpoint, item and notification decided for its
+//! principal ([`access`]).
 
+mod access;
+mod audience;
+mod bearer;
 mod cache;
 mod handler;
 mod identities;
@@ -18,7 +23,11 @@ mod scope;
 mod sessions;
 mod subscribers;
 
+pub use access::RequestPrincipal;
+pub use audience::Audience;
+pub use bearer::ProtectedResource;
 pub use cache::{run_catalog_sync, CatalogCache};
+pub use canopy_config::Mode;
 pub use handler::GatewayHandler;
 pub use identities::IdentityCache;
 pub use mrtr::StateCodec;
@@ -28,8 +37,9 @@ pub use resource_updates::{run_list_changes, run_resource_updates, ResourceSubsc
 pub use scope::Scope;
 pub use subscribers::{run_notifier, Subscribers};
 
-use axum::extract::{Path, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use canopy_bus::Bus;
@@ -53,6 +63,12 @@ pub struct EdgeState {
     /// Seals the `requestState` of 2026-07-28 `input_required` rounds; the same key on every
     /// edge of the deployment.
     pub mrtr: Arc<StateCodec>,
+    /// Development: no authentication, everything is the default tenant's. Enterprise: every
+    /// request authenticated, each principal sees what the policy allows it.
+    pub mode: Mode,
+    /// Digests presented tokens (enterprise mode) the way the API digested them when it issued
+    /// them: the deployment's key.
+    pub sealer: canopy_secrets::Sealer,
 }
 
 pub struct EdgeOptions {
@@ -64,6 +80,9 @@ pub struct EdgeOptions {
     /// Where sessions and SSE events live, so any edge serves any session; a session's
     /// standalone GET stream is read from there, so notifications any edge appends reach it.
     pub stores: redis_store::RedisStores,
+    /// The protected-resource metadata (enterprise mode): the public URL, the authorization
+    /// servers.
+    pub resource: ProtectedResource,
     pub shutdown: CancellationToken,
 }
 
@@ -78,55 +97,65 @@ pub fn router(state: EdgeState, options: EdgeOptions) -> Router {
         .with_cancellation_token(options.shutdown.child_token());
     let mut config = config;
     config.session_store = Some(Arc::new(options.stores.clone()));
+    let owners = Arc::new(bearer::SessionOwners::new(options.stores.clone()));
     let sessions = sessions::SharedSessions::new(options.stores);
     let factory_state = state.clone();
-    let service = StreamableHttpService::new(
-        move || Ok(GatewayHandler::for_tenant(factory_state.clone(), canopy_domain::TenantId::default_tenant())),
-        Arc::new(sessions),
-        config,
-    );
-    let per_server = Router::new()
+    let service =
+        StreamableHttpService::new(move || Ok(GatewayHandler::new(factory_state.clone())), Arc::new(sessions), config);
+    let resource = Arc::new(options.resource);
+    let authenticator = bearer::Authenticator { state: state.clone(), resource: resource.clone(), owners };
+    // Route layers run last-added first: authenticate, open the endpoint, check the headers.
+    let mcp = Router::new()
+        .route_service("/mcp", service.clone())
         .route_service("/servers/{server}/mcp", service.clone())
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_server));
-    let per_group = Router::new()
         .route_service("/groups/{group}/mcp", service.clone())
-        .route_service("/v0/groups/{group}/mcp", service.clone())
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_group));
-    Router::new()
-        .route_service("/mcp", service)
-        .merge(per_server)
-        .merge(per_group)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), param_headers::check))
-}
-
-/// `/groups/{group}/mcp` of a group that does not exist is a 404.
-async fn require_group(
-    State(state): State<EdgeState>,
-    Path(group): Path<String>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let tenant = canopy_domain::TenantId::default_tenant();
-    if caught_up(|| state.cache.group(tenant.as_str(), &group).is_some()).await {
-        next.run(request).await
-    } else {
-        (StatusCode::NOT_FOUND, format!("no group '{group}' here")).into_response()
+        .route_service("/v0/groups/{group}/mcp", service)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), param_headers::check))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_endpoint))
+        .route_layer(axum::middleware::from_fn_with_state(authenticator, bearer::authenticate));
+    match state.mode {
+        Mode::Development => mcp,
+        Mode::Enterprise => mcp.merge(bearer::metadata_routes(resource)),
     }
 }
 
-/// `/servers/{server}/mcp` of a server that is not registered (or is disabled) is a 404, so a
-/// client learns at once that the URL is wrong.
-async fn require_server(
-    State(state): State<EdgeState>,
-    Path(server): Path<String>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let tenant = canopy_domain::TenantId::default_tenant();
-    if caught_up(|| state.cache.server(tenant.as_str(), &server).is_some_and(|s| s.state.enabled)).await {
+/// Opening an endpoint is `Use` of the tenant (`/mcp`), the server or the group by the
+/// request's principal, in its tenant. A server that is not registered (or is disabled), a
+/// group that does not exist and an endpoint the principal may not know of are the same 404, so
+/// a client learns at once that the URL is wrong, and nothing more.
+async fn require_endpoint(State(state): State<EdgeState>, request: Request, next: Next) -> Response {
+    let Some(scope) = Scope::from_path(request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let not_found = || {
+        let message = match &scope {
+            Scope::All => "no MCP endpoint here".to_string(),
+            Scope::Server(server) => format!("no MCP server '{server}' here"),
+            Scope::Group(group) => format!("no group '{group}' here"),
+        };
+        (StatusCode::NOT_FOUND, message).into_response()
+    };
+    let principal = request.extensions().get::<RequestPrincipal>().map(|p| p.0.clone());
+    let Some(access) = principal.and_then(|p| access::Access::new(&state.cache, p)) else {
+        return not_found();
+    };
+    match access.decide(canopy_policy::Action::Use, &access::endpoint(&scope)) {
+        canopy_policy::Decision::Allow => {}
+        canopy_policy::Decision::Deny(canopy_policy::Denial::NotFound) => return not_found(),
+        canopy_policy::Decision::Deny(denial) => return (StatusCode::FORBIDDEN, denial.to_string()).into_response(),
+    }
+    let tenant = access.tenant.as_str();
+    let exists = match &scope {
+        Scope::All => true,
+        Scope::Server(server) => {
+            caught_up(|| state.cache.server(tenant, server).is_some_and(|s| s.state.enabled)).await
+        }
+        Scope::Group(group) => caught_up(|| state.cache.group(tenant, group).is_some()).await,
+    };
+    if exists {
         next.run(request).await
     } else {
-        (StatusCode::NOT_FOUND, format!("no MCP server '{server}' here")).into_response()
+        not_found()
     }
 }
 
@@ -134,13 +163,16 @@ async fn require_server(
 /// just created a group or registered a server, and connects at once, should not see a 404:
 /// on a miss, give the cache a moment to catch up before answering that the name is unknown.
 async fn caught_up(present: impl Fn() -> bool) -> bool {
-    const PATIENCE: Duration = Duration::from_secs(1);
+    caught_up_within(Duration::from_secs(1), present).await
+}
+
+async fn caught_up_within(patience: Duration, present: impl Fn() -> bool) -> bool {
     let started = std::time::Instant::now();
     loop {
         if present() {
             return true;
         }
-        if started.elapsed() >= PATIENCE {
+        if started.elapsed() >= patience {
             return false;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -4,6 +4,7 @@
 //! HTTP 400 with JSON-RPC error `-32020`. The edge is the server its clients talk to, so the
 //! check is its job; upstreams are reached in their own protocol revision.
 
+use crate::access::{Access, RequestPrincipal};
 use crate::scope::Scope;
 use crate::EdgeState;
 use axum::body::Body;
@@ -11,6 +12,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use canopy_mcp::param_headers::{self, HEADER_MISMATCH};
+use canopy_policy::{Action, Target};
 use http::{header::CONTENT_TYPE, Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -30,7 +32,7 @@ pub async fn check(State(state): State<EdgeState>, request: Request, next: Next)
         return (StatusCode::PAYLOAD_TOO_LARGE, format!("request bodies are limited to {MAX_BODY} bytes"))
             .into_response();
     };
-    if let Err(message) = validate(&state, &scope, &parts.headers, &bytes) {
+    if let Err(message) = validate(&state, &scope, &parts, &bytes) {
         let (id, message) = message;
         let body = json!({ "jsonrpc": "2.0", "id": id, "error": { "code": HEADER_MISMATCH, "message": message } });
         return (StatusCode::BAD_REQUEST, [(CONTENT_TYPE, "application/json")], body.to_string()).into_response();
@@ -38,7 +40,12 @@ pub async fn check(State(state): State<EdgeState>, request: Request, next: Next)
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
-fn validate(state: &EdgeState, scope: &Scope, headers: &http::HeaderMap, body: &[u8]) -> Result<(), (Value, String)> {
+fn validate(
+    state: &EdgeState,
+    scope: &Scope,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<(), (Value, String)> {
     let Ok(message) = serde_json::from_slice::<Value>(body) else {
         return Ok(()); // not JSON: the MCP service answers it
     };
@@ -46,16 +53,20 @@ fn validate(state: &EdgeState, scope: &Scope, headers: &http::HeaderMap, body: &
         return Ok(());
     }
     let Some(name) = message["params"]["name"].as_str() else { return Ok(()) };
-    // An unknown tool is the MCP service's error to give.
+    // An unknown tool, or one the principal may not use, is the MCP service's error to give.
     let Some((server, tool)) = scope.resolve(name) else { return Ok(()) };
-    let tenant = canopy_domain::TenantId::default_tenant();
-    let Some(cached) = state.cache.server(tenant.as_str(), server) else { return Ok(()) };
+    let principal = parts.extensions.get::<RequestPrincipal>().map(|p| p.0.clone());
+    let Some(access) = principal.and_then(|p| Access::new(&state.cache, p)) else { return Ok(()) };
+    if !access.decide(Action::Use, &Target::tool(server, tool)).is_allow() {
+        return Ok(());
+    }
+    let Some(cached) = state.cache.server(access.tenant.as_str(), server) else { return Ok(()) };
     let Some(tool) = cached.tools.iter().find(|t| t.name == tool) else { return Ok(()) };
     let annotated = param_headers::annotated(&tool.input_schema);
     if annotated.is_empty() {
         return Ok(());
     }
-    let header = |name: &str| headers.get(name).map(|v| v.as_bytes().to_vec());
+    let header = |name: &str| parts.headers.get(name).map(|v| v.as_bytes().to_vec());
     let id = message.get("id").cloned().unwrap_or(Value::Null);
     param_headers::check(&annotated, header, &message["params"]["arguments"]).map_err(|m| (id, m))
 }

@@ -7,6 +7,7 @@
 
 #![allow(deprecated)] // resources/subscribe and resources/updated: the session era's way
 
+use crate::audience::Audience;
 use crate::redis_store::RedisStores;
 use canopy_bus::Bus;
 use canopy_mcp::call::ResourceUpdated;
@@ -114,7 +115,14 @@ pub async fn run_list_changes(bus: Bus, cache: Arc<crate::CatalogCache>, shutdow
     }
 }
 
-pub async fn run_resource_updates(bus: Bus, subscriptions: Arc<ResourceSubscriptions>, shutdown: CancellationToken) {
+/// Tells subscribed sessions of upstream resource updates until `shutdown`: those whose
+/// principal may still see the resource.
+pub async fn run_resource_updates(
+    bus: Bus,
+    subscriptions: Arc<ResourceSubscriptions>,
+    audience: Arc<Audience>,
+    shutdown: CancellationToken,
+) {
     // One edge of the deployment takes each update.
     let subject = bus.subjects.resource_updated_all();
     let mut updates = match bus.client.queue_subscribe(subject, "gateway-edge".into()).await {
@@ -138,6 +146,8 @@ pub async fn run_resource_updates(bus: Bus, subscriptions: Arc<ResourceSubscript
                 continue;
             }
         };
+        let target = canopy_policy::Target::resource(&update.server, &update.uri);
+        let subscribed = audience.filter(&update.tenant, subscribed, |access, _| access.may_discover(&target)).await;
         for (session, exposed) in subscribed {
             let updated = ServerJsonRpcMessage::notification(ServerNotification::ResourceUpdatedNotification(
                 ResourceUpdatedNotification::new(ResourceUpdatedNotificationParam::new(exposed)),

@@ -3,10 +3,11 @@
 //! to its endpoint's scope. Every edge sees every catalog change; the first edge to claim a
 //! change (by its id, `PREFIX:mcp:fanout:ID`) appends one tools, prompts and resources
 //! `list_changed` to the standalone stream of each session of that tenant whose endpoint shows
-//! that server, and the edge holding the session's GET stream forwards them. So a client hears
-//! of a change once, however many edges there are. Sessions gone from Redis are dropped on
-//! the way.
+//! that server to the session's principal ([`Audience`]), and the edge holding the session's
+//! GET stream forwards them. So a client hears of a change once, however many edges there are.
+//! Sessions gone from Redis are dropped on the way.
 
+use crate::audience::Audience;
 use crate::cache::{CatalogCache, CatalogChange};
 use crate::redis_store::RedisStores;
 use crate::scope::Scope;
@@ -84,17 +85,18 @@ impl Subscribers {
         Ok(claimed.is_some())
     }
 
-    /// The live sessions whose endpoint shows what `change` changed.
-    async fn matching(&self, change: &CatalogChange) -> Result<Vec<String>, redis::RedisError> {
+    /// The tenant's live sessions, each with its endpoint's scope (whether the change shows
+    /// there, and to whom, is the [`Audience`]'s to say).
+    async fn listening(&self, change: &CatalogChange) -> Result<Vec<(String, Scope)>, redis::RedisError> {
         let key = self.listeners_key(&change.tenant);
         let mut redis = self.stores.connection();
         let listeners: Vec<(String, String)> = redis::cmd("HGETALL").arg(&key).query_async(&mut redis).await?;
-        let candidates: Vec<String> = listeners
-            .into_iter()
-            .filter(|(_, scope)| parse_scope(scope).is_some_and(|s| s.includes(&change.server)))
-            .map(|(session, _)| session)
-            .collect();
-        live_sessions(&self.stores, &key, candidates).await
+        let candidates: Vec<(String, Scope)> =
+            listeners.into_iter().filter_map(|(session, scope)| Some((session, parse_scope(&scope)?))).collect();
+        let sessions = candidates.iter().map(|(session, _)| session.clone()).collect();
+        let live: std::collections::HashSet<String> =
+            live_sessions(&self.stores, &key, sessions).await?.into_iter().collect();
+        Ok(candidates.into_iter().filter(|(session, _)| live.contains(session)).collect())
     }
 }
 
@@ -134,8 +136,14 @@ fn list_changed() -> [ServerJsonRpcMessage; 3] {
     .map(ServerJsonRpcMessage::notification)
 }
 
-/// Tells subscribed sessions about catalog changes until `shutdown`.
-pub async fn run_notifier(cache: Arc<CatalogCache>, subscribers: Arc<Subscribers>, shutdown: CancellationToken) {
+/// Tells subscribed sessions about catalog changes until `shutdown`: those whose endpoint shows
+/// the change to their principal.
+pub async fn run_notifier(
+    cache: Arc<CatalogCache>,
+    subscribers: Arc<Subscribers>,
+    audience: Arc<Audience>,
+    shutdown: CancellationToken,
+) {
     let mut changes = cache.changes();
     loop {
         let change = tokio::select! {
@@ -151,7 +159,7 @@ pub async fn run_notifier(cache: Arc<CatalogCache>, subscribers: Arc<Subscribers
             Err(RecvError::Closed) => return,
         };
         let sessions = match subscribers.claim(&change).await {
-            Ok(true) => subscribers.matching(&change).await,
+            Ok(true) => subscribers.listening(&change).await,
             Ok(false) => continue,
             Err(e) => Err(e),
         };
@@ -162,8 +170,10 @@ pub async fn run_notifier(cache: Arc<CatalogCache>, subscribers: Arc<Subscribers
                 continue;
             }
         };
+        let hears = |access: &crate::access::Access, scope: &Scope| access.hears_of(scope, &change.server);
+        let sessions = audience.filter(&change.tenant, sessions, hears).await;
         let messages = list_changed();
-        for session in sessions {
+        for (session, _) in sessions {
             if let Err(e) = subscribers.stores.append_standalone(&session, &messages).await {
                 tracing::warn!(error = %e, session, "session not told of a catalog change");
             }
