@@ -2,6 +2,7 @@
 //! real processes, real infrastructure, a real MCP upstream and a real MCP client.
 
 mod cli;
+mod enterprise;
 mod enterprise_cli;
 mod gateway;
 mod harness;
