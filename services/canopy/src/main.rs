@@ -5,7 +5,7 @@ mod cli;
 
 use anyhow::Context;
 use canopy::ServiceSet;
-use canopy_config::{Config, Mode};
+use canopy_config::Config;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -164,10 +164,6 @@ fn serve(
     name: &str,
 ) -> anyhow::Result<()> {
     let config = load(config, Some(args))?;
-    anyhow::ensure!(
-        config.mode == Mode::Development,
-        "enterprise mode (authentication, tenants, access control) is not available in this build yet; run without --enterprise / CANOPY_MODE"
-    );
     let _telemetry = telemetry(&config, name)?;
     runtime.block_on(canopy::run(config, services))
 }

@@ -2,11 +2,9 @@
 //! user|mcp-client`, `list users|mcp-clients`, and `--access-token` / `CANOPY_ACCESS_TOKEN` /
 //! `~/.canopy.conf` on every request) against the real REST API in enterprise mode.
 //!
-//! `canopy start --enterprise` is still refused (until the MCP edge's side is done), so the API
-//! here is `canopy_api::router` in enterprise mode, served by this test process on a real port
-//! with a fresh database: the CLI cannot tell the difference. The test for the real binary,
-//! `cli_against_canopy_start_enterprise`, is written and ignored, with the reason; whoever lifts
-//! the refusal in `main.rs` removes its `#[ignore]`.
+//! `cli_enterprise_verbs` serves `canopy_api::router` in enterprise mode from this test process
+//! on a real port with a fresh database (the CLI cannot tell the difference);
+//! `cli_against_canopy_start_enterprise` runs the real `canopy start --enterprise`, REST and MCP.
 
 use crate::harness::{free_port, Deployment};
 use serde_json::Value;
@@ -207,13 +205,9 @@ async fn cli_enterprise_verbs() {
     let _ = std::fs::remove_dir_all(alice_home);
 }
 
-/// The same verbs against the real binary in enterprise mode.
-///
-/// IGNORED ON PURPOSE: `canopy start --enterprise` is refused in `main.rs` until the MCP edge's
-/// enterprise side lands. Whoever lifts that refusal: remove the `#[ignore]` below, and this
-/// test checks that `start --enterprise` wires the mode into the API (`runtime.rs`).
+/// The same verbs against the real binary in enterprise mode, then an MCP client with the
+/// client's bearer token on `/mcp`: it sees what its allow list admits and nothing else.
 #[tokio::test]
-#[ignore = "canopy start --enterprise is refused until the MCP edge's enterprise side lands; remove this when lifting the refusal in main.rs"]
 async fn cli_against_canopy_start_enterprise() {
     let mut deployment = Deployment::new().await;
     let base = deployment.spawn("enterprise", &["start", "--enterprise"]).await;
@@ -225,6 +219,32 @@ async fn cli_against_canopy_start_enterprise() {
     let servers = canopy(&home, &[], &["--access-token", &cursor, "--json", "list", "servers"]).await.json();
     assert_eq!(servers, serde_json::json!([]));
     canopy(&home, &[], &["--access-token", &cursor, "list", "users"]).await.failed_with("FORBIDDEN:");
+
+    // MCP: the admin registers two servers; a client allowed one sees only that one's tools.
+    let upstream = crate::harness::fixture().await;
+    for name in ["allowed", "hidden"] {
+        canopy(&home, &[], &["register", "--name", name, "--url", &upstream.url()]).await.ok();
+    }
+    let out = canopy(&home, &[], &["create", "mcp-client", "agent", "--allow", "allowed"]).await;
+    let agent = printed_token(out.ok());
+    let unauthenticated = reqwest::Client::new()
+        .post(format!("{base}/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    assert!(unauthenticated.headers()["www-authenticate"].to_str().unwrap().contains("resource_metadata="));
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::ServiceExt as _;
+    let config = StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(agent);
+    let client = ().serve(rmcp::transport::StreamableHttpClientTransport::from_config(config)).await.unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(!tools.is_empty() && tools.iter().all(|t| t.name.starts_with("allowed__")), "{tools:?}");
+    let hidden = client.call_tool(rmcp::model::CallToolRequestParams::new("hidden__echo")).await.unwrap_err();
+    assert!(hidden.to_string().contains("unknown tool"), "{hidden}");
+    let _ = client.cancel().await;
     deployment.terminate("enterprise").await;
     let _ = std::fs::remove_dir_all(home);
 }
