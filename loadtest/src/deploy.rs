@@ -29,6 +29,8 @@ pub struct Infra {
     pub database_url: String,
     pub nats_url: String,
     pub redis_url: String,
+    /// `CANOPY_UPSTREAM_KEEP_ALIVE` of every Canopy process.
+    pub worker_keep_alive: bool,
     /// Logs and state folders.
     pub dir: PathBuf,
     pub leftovers: Leftovers,
@@ -124,6 +126,7 @@ impl Infra {
             .env("CANOPY_STATE_DIR", &env.state_dir)
             .env("CANOPY_SECRET_KEY", &env.secret_key)
             .env("CANOPY_LOG", "warn")
+            .env("CANOPY_UPSTREAM_KEEP_ALIVE", if self.worker_keep_alive { "true" } else { "false" })
             .env_remove("RUST_LOG")
             .env_remove("CANOPY_CONFIG")
             .env_remove("CANOPY_LISTEN")

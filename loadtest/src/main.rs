@@ -96,6 +96,10 @@ struct RunArgs {
     /// Harness clients reuse HTTP connections (rmcp's default client opens one per request).
     #[arg(long)]
     keep_alive: bool,
+    /// Canopy's session-worker reuses HTTP connections to the upstream
+    /// (`CANOPY_UPSTREAM_KEEP_ALIVE=true`; off by default, as in Canopy).
+    #[arg(long)]
+    worker_keep_alive: bool,
     /// Where the result file goes.
     #[arg(long, default_value_os_t = workspace_root().join("loadtest/results"))]
     out_dir: PathBuf,
@@ -197,6 +201,7 @@ async fn run(args: RunArgs, leftovers: Leftovers) -> anyhow::Result<()> {
         database_url: args.database_url.clone(),
         nats_url: args.nats_url.clone(),
         redis_url: args.redis_url.clone(),
+        worker_keep_alive: args.worker_keep_alive,
         dir: dir.clone(),
         leftovers,
     };
@@ -329,6 +334,7 @@ fn facts(args: &RunArgs) -> report::Facts {
         repeats: args.repeats,
         max_seconds: args.max_seconds,
         keep_alive: args.keep_alive,
+        worker_keep_alive: args.worker_keep_alive,
     }
 }
 

@@ -26,6 +26,7 @@ pub struct Facts {
     pub repeats: usize,
     pub max_seconds: f64,
     pub keep_alive: bool,
+    pub worker_keep_alive: bool,
 }
 
 /// Every sample of one (target, concurrency), in the order they were taken.
@@ -63,6 +64,15 @@ pub fn render(facts: &Facts, rows: &[Row]) -> String {
             "reusing HTTP connections (--keep-alive)"
         } else {
             "rmcp's default client (a new TCP connection per request)"
+        }
+    );
+    let _ = writeln!(
+        w,
+        "- Canopy's session-worker to the upstream: {}",
+        if facts.worker_keep_alive {
+            "reusing HTTP connections (--worker-keep-alive: CANOPY_UPSTREAM_KEEP_ALIVE=true)"
+        } else {
+            "a new TCP connection per request (CANOPY_UPSTREAM_KEEP_ALIVE=false, the default)"
         }
     );
     let _ = writeln!(

@@ -84,6 +84,8 @@ pub struct WorkerConfig {
     /// PEM bundle of CA certificates trusted for https:// upstreams besides the platform's;
     /// empty: none.
     pub upstream_ca_file: String,
+    /// Reuse HTTP connections to upstreams instead of opening one per request.
+    pub upstream_keep_alive: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +140,7 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_STDIO_POOL_MAX", "worker.stdio_pool_max"),
     ("CANOPY_DRAIN_TIMEOUT_SECS", "worker.drain_timeout_secs"),
     ("CANOPY_UPSTREAM_CA_FILE", "worker.upstream_ca_file"),
+    ("CANOPY_UPSTREAM_KEEP_ALIVE", "worker.upstream_keep_alive"),
     ("CANOPY_LOG_FORMAT", "telemetry.log_format"),
     ("CANOPY_LOG", "telemetry.log_filter"),
     ("CANOPY_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
@@ -367,6 +370,9 @@ mod tests {
         assert_eq!(c.database.max_connections, 3);
         assert_eq!(c.database.url, "postgres://x/db");
         assert!(!c.telemetry.prometheus);
+        assert!(!c.worker.upstream_keep_alive, "off by default");
+        let on = Config::from_layers(None, &env(&[("CANOPY_UPSTREAM_KEEP_ALIVE", "true")])).unwrap();
+        assert!(on.worker.upstream_keep_alive);
         // CANOPY_DATABASE_URL beats DATABASE_URL
         let c = Config::from_layers(
             None,

@@ -160,8 +160,11 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
                 0 => None,
                 secs => Some(Duration::from_secs(secs)),
             },
-            http: canopy_session_worker::UpstreamHttp::new(config.upstream_ca_file())
-                .context("worker.upstream_ca_file (CANOPY_UPSTREAM_CA_FILE)")?,
+            http: canopy_session_worker::UpstreamHttp::new(
+                config.upstream_ca_file(),
+                config.worker.upstream_keep_alive,
+            )
+            .context("worker.upstream_ca_file (CANOPY_UPSTREAM_CA_FILE)")?,
             stdio_pool_max: config.worker.stdio_pool_max as usize,
         };
         let (pool, bus, sealer, stop) = (pool.clone(), bus.clone(), sealer.clone(), background.clone());
@@ -192,7 +195,10 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    let serve = axum::serve(listener, app).with_graceful_shutdown(http.clone().cancelled_owned());
+    // One router for every connection: serving `app` itself would rebuild all its routes for
+    // each new connection (axum clones a shared router route by route), ~5% of a call's CPU
+    // for clients that open a connection per request.
+    let serve = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(http.clone().cancelled_owned());
     let mut serve = std::pin::pin!(std::future::IntoFuture::into_future(serve));
     tokio::select! {
         r = &mut serve => r.context("HTTP server failed")?,

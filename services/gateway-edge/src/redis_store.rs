@@ -13,8 +13,9 @@ use rmcp::transport::streamable_http_server::session::store::{
     EventId, EventStore, EventStoreError, EventStream, SessionState, SessionStore, SessionStoreError,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -25,7 +26,15 @@ pub struct RedisStores {
     ttl: Duration,
     /// Where appends to standalone streams are announced; without it followers poll.
     wakeups: Option<async_nats::Client>,
+    /// How many events of each running request's stream are stored (see `store_event`).
+    requests: Arc<Mutex<HashMap<String, u64>>>,
 }
+
+/// At most this many request streams are remembered. A request whose client went away
+/// before its response leaves its stream here; past the limit they are all forgotten, which
+/// only matters to a priming event sent on one of them later (rmcp sends those when a
+/// server closes a request's stream early, which Canopy does not do).
+const MAX_REQUEST_STREAMS: usize = 10_000;
 
 /// The stream rmcp keeps a session's standalone (GET) messages in: `SESSION:common`.
 pub(crate) fn standalone_stream(session: &str) -> String {
@@ -42,7 +51,7 @@ const POLL_WITHOUT_WAKEUPS: Duration = Duration::from_millis(200);
 
 impl RedisStores {
     pub fn new(redis: redis::aio::ConnectionManager, prefix: &str, ttl: Duration) -> Self {
-        Self { redis, prefix: prefix.to_string(), ttl, wakeups: None }
+        Self { redis, prefix: prefix.to_string(), ttl, wakeups: None, requests: Default::default() }
     }
 
     /// Announces appends to standalone streams on `nats`, so that the edge holding a
@@ -236,8 +245,10 @@ struct StoredSse {
     retry_ms: Option<u64>,
 }
 
-/// Event ids are `STREAM#N`: N counts the stream's events from 1. Stream ids are rmcp's and
-/// contain the session id, so ids never collide across sessions.
+/// Event ids are `STREAM#N`: N counts the stream's stored events from 1 (a priming event that
+/// is not stored has the number of the event before it, 0 if none). Stream ids are rmcp's
+/// (`SESSION:common` for a session's standalone stream, a fresh UUID per request), so ids
+/// never collide across sessions.
 pub(crate) fn parse_event_id(id: &str) -> Option<(&str, u64)> {
     let (stream, seq) = id.rsplit_once('#')?;
     Some((stream, seq.parse().ok()?))
@@ -255,7 +266,18 @@ fn decode(stream: &str, n: u64, json: &str) -> Option<ServerSseMessage> {
 
 #[async_trait::async_trait]
 impl EventStore for RedisStores {
+    /// A request's stream (one per POST; rmcp names it with a fresh UUID, and only the edge
+    /// serving the POST writes to it) starts with a priming event: an id and a retry interval,
+    /// no message. That one is not stored, saving a Redis round trip before every request: its
+    /// id is the stream's end (0 for a new stream), so a client that resumes from it gets
+    /// every event stored after it, numbered as before. This edge counts the stored events of
+    /// its requests' streams until their response, for a priming event sent later on.
     async fn store_event(&self, stream_id: &str, event: &ServerSseMessage) -> Result<EventId, EventStoreError> {
+        let request = !is_standalone(stream_id);
+        if request && event.message.is_none() {
+            let end = self.requests.lock().expect("request streams lock").get(stream_id).copied().unwrap_or(0);
+            return Ok(format!("{stream_id}#{end}"));
+        }
         let mut redis = self.redis.clone();
         let key = self.events_key(stream_id);
         let stored = StoredSse {
@@ -272,6 +294,21 @@ impl EventStore for RedisStores {
             .arg(self.ttl.as_secs().max(1))
             .query_async(&mut redis)
             .await?;
+        if request {
+            let mut requests = self.requests.lock().expect("request streams lock");
+            let finished = matches!(
+                event.message.as_deref(),
+                Some(ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_))
+            );
+            if finished {
+                requests.remove(stream_id);
+            } else {
+                if requests.len() >= MAX_REQUEST_STREAMS {
+                    requests.clear();
+                }
+                requests.insert(stream_id.to_string(), seq);
+            }
+        }
         self.wake(stream_id).await;
         Ok(format!("{stream_id}#{seq}"))
     }
@@ -297,5 +334,56 @@ mod tests {
         assert_eq!(parse_event_id("abc:common#12"), Some(("abc:common", 12)));
         assert_eq!(parse_event_id("s#x"), None);
         assert_eq!(parse_event_id("nohash"), None);
+    }
+}
+
+#[cfg(test)]
+mod against_redis {
+    use super::*;
+    use futures::StreamExt;
+
+    fn message(json: serde_json::Value) -> ServerSseMessage {
+        ServerSseMessage::from_message(serde_json::from_value(json).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_requests_priming_event_is_not_stored_and_resuming_from_it_replays_the_rest() {
+        let client = redis::Client::open(canopy_testkit::redis_url()).unwrap();
+        let redis = redis::aio::ConnectionManager::new(client).await.unwrap();
+        let stores = RedisStores::new(redis.clone(), &canopy_testkit::unique("edge"), Duration::from_secs(60));
+        let priming = ServerSseMessage::retry(Duration::from_secs(3));
+        let progress = message(serde_json::json!({
+            "jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": 1, "progress": 1}
+        }));
+        let response = message(serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {}}));
+        let length = |stream: &str| {
+            let (key, mut redis) = (stores.events_key(stream), redis.clone());
+            async move { redis::cmd("LLEN").arg(key).query_async::<u64>(&mut redis).await.unwrap() }
+        };
+        let ids = |events: EventStream| async move {
+            events.map(|e| (e.event_id.unwrap(), e.message.is_some())).collect::<Vec<_>>().await
+        };
+
+        // A request's stream: the priming event takes the number of the stream's end.
+        let request = uuid::Uuid::new_v4().to_string();
+        assert_eq!(stores.store_event(&request, &priming).await.unwrap(), format!("{request}#0"));
+        assert_eq!(length(&request).await, 0, "not stored");
+        assert_eq!(stores.store_event(&request, &progress).await.unwrap(), format!("{request}#1"));
+        assert_eq!(stores.store_event(&request, &priming).await.unwrap(), format!("{request}#1"));
+        assert_eq!(stores.store_event(&request, &response).await.unwrap(), format!("{request}#2"));
+        assert!(stores.requests.lock().unwrap().is_empty(), "forgotten once answered");
+        let all = stores.replay_events_after(&format!("{request}#0")).await.unwrap();
+        assert_eq!(ids(all).await, [(format!("{request}#1"), true), (format!("{request}#2"), true)]);
+        let rest = stores.replay_events_after(&format!("{request}#1")).await.unwrap();
+        assert_eq!(ids(rest).await, [(format!("{request}#2"), true)]);
+
+        // A session's standalone stream keeps every event, priming ones too.
+        let standalone = standalone_stream(&uuid::Uuid::new_v4().to_string());
+        assert_eq!(stores.store_event(&standalone, &priming).await.unwrap(), format!("{standalone}#1"));
+        assert_eq!(length(&standalone).await, 1);
+
+        let mut redis = redis.clone();
+        let keys = [stores.events_key(&request), stores.events_key(&standalone)];
+        let _: i64 = redis::cmd("DEL").arg(&keys[..]).query_async(&mut redis).await.unwrap();
     }
 }
