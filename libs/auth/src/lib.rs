@@ -52,6 +52,7 @@ mod jwt;
 mod keys;
 mod pkce;
 mod refresh;
+mod ring_store;
 mod scope;
 mod secret;
 
@@ -63,5 +64,6 @@ pub use pkce::{PkceChallenge, PkceError};
 pub use refresh::{
     FamilyId, IssuedRefresh, NewGrant, RefreshError, RefreshGrant, RefreshStore, RevocationReason, RotatedRefresh,
 };
+pub use ring_store::{revoked_jti_key, KeyRingStore, RingStoreError, StoredRing};
 pub use scope::{is_valid_scope_token, parse_scope};
 pub use secret::{OpaqueSecret, SecretHash, SecretHasher, SecretKind};
