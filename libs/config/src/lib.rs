@@ -26,6 +26,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub nats: NatsConfig,
     pub redis: RedisConfig,
+    pub limits: LimitsConfig,
     pub gateway: GatewayConfig,
     pub worker: WorkerConfig,
     pub telemetry: TelemetrySection,
@@ -61,6 +62,42 @@ pub struct NatsConfig {
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     pub url: String,
+}
+
+/// Rate limits and quotas on calls (`tools/call`, `prompts/get`, `resources/read`, REST
+/// invoke), counted in Redis so every edge and api replica shares one budget. A count of 0 is
+/// unlimited; everything is 0 by default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Length of the rate-limit windows (a window starts with its first call).
+    pub window_secs: u64,
+    /// Calls per window per tenant.
+    pub tenant_calls: u64,
+    /// Calls per window per principal (an MCP client or user) of a tenant.
+    pub principal_calls: u64,
+    /// Calls per window per tool (`server__tool`) of a tenant.
+    pub tool_calls: u64,
+    /// Length of the quota window (a day by default).
+    pub quota_window_secs: u64,
+    /// Calls per quota window per tenant.
+    pub tenant_quota: u64,
+    /// What a call gets when Redis does not answer: `allow` (fail open) or `deny` (fail closed:
+    /// 503 with `Retry-After`).
+    pub on_redis_error: String,
+    /// Per-tenant counts replacing the ones above (`[limits.tenants.NAME]`, config file only).
+    #[serde(default)]
+    pub tenants: std::collections::BTreeMap<String, LimitOverrides>,
+}
+
+/// One tenant's own counts; a count left out is the deployment's.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    pub tenant_calls: Option<u64>,
+    pub principal_calls: Option<u64>,
+    pub tool_calls: Option<u64>,
+    pub tenant_quota: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +166,13 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_NATS_URL", "nats.url"),
     ("CANOPY_NATS_PREFIX", "nats.prefix"),
     ("CANOPY_REDIS_URL", "redis.url"),
+    ("CANOPY_LIMIT_WINDOW_SECS", "limits.window_secs"),
+    ("CANOPY_LIMIT_TENANT_CALLS", "limits.tenant_calls"),
+    ("CANOPY_LIMIT_PRINCIPAL_CALLS", "limits.principal_calls"),
+    ("CANOPY_LIMIT_TOOL_CALLS", "limits.tool_calls"),
+    ("CANOPY_QUOTA_WINDOW_SECS", "limits.quota_window_secs"),
+    ("CANOPY_QUOTA_TENANT_CALLS", "limits.tenant_quota"),
+    ("CANOPY_LIMITS_ON_REDIS_ERROR", "limits.on_redis_error"),
     ("CANOPY_CALL_TIMEOUT_SECS", "gateway.call_timeout_secs"),
     ("CANOPY_DISCOVERY_WAIT_SECS", "gateway.discovery_wait_secs"),
     ("CANOPY_PAGE_SIZE", "gateway.page_size"),
@@ -237,6 +281,21 @@ impl Config {
                 "telemetry.log_format (CANOPY_LOG_FORMAT)",
                 format!("must be \"human\" or \"json\", got '{}'", self.telemetry.log_format),
             );
+        }
+        if self.limits.window_secs == 0 || self.limits.quota_window_secs == 0 {
+            return bad(
+                "limits.window_secs (CANOPY_LIMIT_WINDOW_SECS), limits.quota_window_secs (CANOPY_QUOTA_WINDOW_SECS)",
+                "must be at least 1".into(),
+            );
+        }
+        if !["allow", "deny"].contains(&self.limits.on_redis_error.as_str()) {
+            return bad(
+                "limits.on_redis_error (CANOPY_LIMITS_ON_REDIS_ERROR)",
+                format!("must be \"allow\" or \"deny\", got '{}'", self.limits.on_redis_error),
+            );
+        }
+        if let Some(name) = self.limits.tenants.keys().find(|t| t.is_empty() || t.contains([':', '{', '}'])) {
+            return bad("limits.tenants", format!("'{name}' is not a tenant id"));
         }
         if self.database.max_connections == 0 {
             return bad("database.max_connections", "must be at least 1".into());
@@ -431,6 +490,50 @@ mod tests {
             assert!(err.contains(expected) && err.contains(path.to_str().unwrap()), "{err}");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn external_issuers_come_from_the_file_or_one_variable() {
+        assert!(Config::from_layers(None, &[]).unwrap().external_issuers.is_empty());
+        let file = "[[external_issuers]]\nissuer = \"https://jg.example\"\ntenant = \"grid\"\n\
+                    introspection_endpoint = \"https://jg.example/oauth/introspect\"\n\
+                    client_id = \"canopy\"\nclient_secret = \"s3cret\"\n";
+        let c = Config::from_layers(Some(("c.toml", file)), &[]).unwrap();
+        let jg = &c.external_issuers[0];
+        assert_eq!((jg.tenant.as_str(), jg.subject_claim.as_str()), ("grid", "sub"));
+        assert!(!format!("{c:?}").contains("s3cret"), "the secret never shows in Debug");
+        let var = r#"[{issuer = "https://kc.example/realms/a", tenant = "acme", jwks_uri = "https://kc.example/certs", algorithms = ["RS256"]}]"#;
+        let c = Config::from_layers(None, &env(&[("CANOPY_EXTERNAL_ISSUERS", var)])).unwrap();
+        assert_eq!(c.external_issuers[0].algorithms, ["RS256"]);
+        let check = |var: &str, expected: &str| {
+            let err = Config::from_layers(None, &env(&[("CANOPY_EXTERNAL_ISSUERS", var)])).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err} should mention {expected}");
+        };
+        check("not a list", "CANOPY_EXTERNAL_ISSUERS (external_issuers)");
+        check(r#"[{issuer = "https://a", tenant = "t"}]"#, "exactly one of jwks_uri or introspection_endpoint");
+        check(r#"[{issuer = "https://a", tenant = "t", introspection_endpoint = "https://a/i"}]"#, "client_id");
+        check(r#"[{issuer = "a", tenant = "t", jwks_uri = "https://a/j"}]"#, "not an http(s) URL");
+        check(r#"[{issuer = "http://127.0.0.1:8080", tenant = "t", jwks_uri = "https://a/j"}]"#, "Canopy's own");
+    }
+
+    #[test]
+    fn limits_are_off_by_default_and_set_by_env_and_file() {
+        let c = Config::from_layers(None, &[]).unwrap().limits;
+        assert_eq!((c.tenant_calls, c.principal_calls, c.tool_calls, c.tenant_quota), (0, 0, 0, 0));
+        assert_eq!((c.window_secs, c.quota_window_secs, c.on_redis_error.as_str()), (60, 86_400, "allow"));
+        let e = env(&[("CANOPY_LIMIT_PRINCIPAL_CALLS", "10"), ("CANOPY_LIMITS_ON_REDIS_ERROR", "deny")]);
+        let file = "[limits]\ntool_calls = 5\n[limits.tenants.acme]\ntenant_quota = 1000\n";
+        let c = Config::from_layers(Some(("c.toml", file)), &e).unwrap().limits;
+        assert_eq!((c.principal_calls, c.tool_calls, c.on_redis_error.as_str()), (10, 5, "deny"));
+        assert_eq!(c.tenants["acme"].tenant_quota, Some(1000));
+        assert_eq!(c.tenants["acme"].tenant_calls, None);
+        let err = |e: &[(&str, &str)], file: Option<&str>| {
+            Config::from_layers(file.map(|f| ("c.toml", f)), &env(e)).unwrap_err().to_string()
+        };
+        assert!(err(&[("CANOPY_LIMIT_TENANT_CALLS", "many")], None).contains("CANOPY_LIMIT_TENANT_CALLS"));
+        assert!(err(&[("CANOPY_LIMITS_ON_REDIS_ERROR", "maybe")], None).contains("limits.on_redis_error"));
+        assert!(err(&[("CANOPY_LIMIT_WINDOW_SECS", "0")], None).contains("must be at least 1"));
+        assert!(err(&[], Some("[limits.tenants.acme]\ncalls = 1\n")).contains("unknown field `calls`"));
     }
 
     #[test]
