@@ -25,6 +25,9 @@ pub struct TenantId(String);
 
 impl TenantId {
     pub const DEFAULT: &'static str = "default";
+    /// Reserved: the streams of the platform itself (its operators), never a tenant's. Tenant
+    /// creation refuses it, so no tenant data can ever live under it.
+    pub const PLATFORM: &'static str = "platform";
 
     pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
         let value = value.into();
@@ -43,6 +46,11 @@ impl TenantId {
 
     pub fn default_tenant() -> Self {
         Self(Self::DEFAULT.to_string())
+    }
+
+    /// The reserved id of the platform's own streams ([`TenantId::PLATFORM`]).
+    pub fn platform() -> Self {
+        Self(Self::PLATFORM.to_string())
     }
 
     pub fn as_str(&self) -> &str {

@@ -10,6 +10,7 @@ pub mod aggregate;
 pub mod group;
 pub mod identity;
 pub mod ids;
+pub mod operator;
 pub mod server;
 pub mod tenant;
 

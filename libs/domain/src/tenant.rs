@@ -1,5 +1,7 @@
-//! The tenant (organisation) aggregate. Development mode has exactly one, `default`; enterprise
-//! mode (a later issue) adds creation by a platform operator, users and clients.
+//! The tenant (organisation) aggregate. Development mode has exactly one, `default`; in
+//! enterprise mode a platform operator creates more, and may suspend one (its users' and
+//! clients' tokens are then refused) and resume it. The id [`TenantId::PLATFORM`] is reserved
+//! for the platform's own streams and cannot be created.
 
 use crate::aggregate::{upcast_v1_only, Aggregate, DomainEvent, UpcastError};
 use crate::ids::TenantId;
@@ -8,22 +10,30 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq)]
 pub enum TenantCommand {
     Create { id: TenantId, display_name: String },
+    Suspend,
+    Resume,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TenantEvent {
     Created { id: TenantId, display_name: String },
+    Suspended,
+    Resumed,
 }
+
+const TENANT_EVENT_TYPES: &[&str] = &["tenant.created", "tenant.suspended", "tenant.resumed"];
 
 impl DomainEvent for TenantEvent {
     fn event_type(&self) -> &'static str {
         match self {
-            TenantEvent::Created { .. } => "tenant.created",
+            TenantEvent::Created { .. } => TENANT_EVENT_TYPES[0],
+            TenantEvent::Suspended => TENANT_EVENT_TYPES[1],
+            TenantEvent::Resumed => TENANT_EVENT_TYPES[2],
         }
     }
     fn upcast(t: &str, v: u32, p: serde_json::Value) -> Result<serde_json::Value, UpcastError> {
-        upcast_v1_only(&["tenant.created"], t, v, p)
+        upcast_v1_only(TENANT_EVENT_TYPES, t, v, p)
     }
 }
 
@@ -33,6 +43,10 @@ pub enum TenantError {
     AlreadyExists(TenantId),
     #[error("tenant display name must not be empty")]
     EmptyName,
+    #[error("tenant id '{0}' is reserved")]
+    Reserved(TenantId),
+    #[error("the tenant does not exist")]
+    NotFound,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,6 +56,8 @@ pub enum Tenant {
     Active {
         id: TenantId,
         display_name: String,
+        /// Suspended by the operator: its identities' tokens are refused until it is resumed.
+        suspended: bool,
     },
 }
 
@@ -54,20 +70,37 @@ impl Aggregate for Tenant {
     fn decide(&self, command: &TenantCommand) -> Result<Vec<TenantEvent>, TenantError> {
         match (self, command) {
             (Tenant::Active { id, .. }, TenantCommand::Create { .. }) => Err(TenantError::AlreadyExists(id.clone())),
+            (Tenant::Absent, TenantCommand::Create { id, .. }) if id.as_str() == TenantId::PLATFORM => {
+                Err(TenantError::Reserved(id.clone()))
+            }
             (Tenant::Absent, TenantCommand::Create { display_name, .. }) if display_name.trim().is_empty() => {
                 Err(TenantError::EmptyName)
             }
             (Tenant::Absent, TenantCommand::Create { id, display_name }) => {
                 Ok(vec![TenantEvent::Created { id: id.clone(), display_name: display_name.clone() }])
             }
+            (Tenant::Active { suspended, .. }, TenantCommand::Suspend) => {
+                Ok(if *suspended { vec![] } else { vec![TenantEvent::Suspended] })
+            }
+            (Tenant::Active { suspended, .. }, TenantCommand::Resume) => {
+                Ok(if *suspended { vec![TenantEvent::Resumed] } else { vec![] })
+            }
+            (Tenant::Absent, TenantCommand::Suspend | TenantCommand::Resume) => Err(TenantError::NotFound),
         }
     }
 
     fn apply(self, event: &TenantEvent) -> Tenant {
-        match event {
-            TenantEvent::Created { id, display_name } => {
-                Tenant::Active { id: id.clone(), display_name: display_name.clone() }
+        match (self, event) {
+            (_, TenantEvent::Created { id, display_name }) => {
+                Tenant::Active { id: id.clone(), display_name: display_name.clone(), suspended: false }
             }
+            (Tenant::Active { id, display_name, .. }, TenantEvent::Suspended) => {
+                Tenant::Active { id, display_name, suspended: true }
+            }
+            (Tenant::Active { id, display_name, .. }, TenantEvent::Resumed) => {
+                Tenant::Active { id, display_name, suspended: false }
+            }
+            (state, _) => state,
         }
     }
 }
@@ -85,5 +118,21 @@ mod tests {
         assert_eq!(state.decide(&cmd), Err(TenantError::AlreadyExists(id)));
         let blank = TenantCommand::Create { id: TenantId::default_tenant(), display_name: " ".into() };
         assert_eq!(Tenant::Absent.decide(&blank), Err(TenantError::EmptyName));
+    }
+
+    #[test]
+    fn the_platform_id_is_reserved_and_tenants_suspend_and_resume() {
+        let platform = TenantCommand::Create { id: TenantId::platform(), display_name: "P".into() };
+        assert_eq!(Tenant::Absent.decide(&platform), Err(TenantError::Reserved(TenantId::platform())));
+        assert_eq!(Tenant::Absent.decide(&TenantCommand::Suspend), Err(TenantError::NotFound));
+        let acme = TenantId::parse("acme").unwrap();
+        let created = Tenant::Absent.decide(&TenantCommand::Create { id: acme, display_name: "Acme".into() }).unwrap();
+        let state = Tenant::fold(&created);
+        assert_eq!(state.decide(&TenantCommand::Resume).unwrap(), vec![], "not suspended");
+        assert_eq!(state.decide(&TenantCommand::Suspend).unwrap(), vec![TenantEvent::Suspended]);
+        let suspended = state.apply(&TenantEvent::Suspended);
+        assert!(matches!(suspended, Tenant::Active { suspended: true, .. }));
+        assert_eq!(suspended.decide(&TenantCommand::Suspend).unwrap(), vec![], "already suspended");
+        assert!(matches!(suspended.apply(&TenantEvent::Resumed), Tenant::Active { suspended: false, .. }));
     }
 }

@@ -2,8 +2,10 @@
 //! their tools. Projected from events in the write transaction by [`CanopyProjector`]; never
 //! written any other way, so `rebuild` reproduces them exactly.
 
+mod platform;
 mod projector;
 mod queries;
 
+pub use platform::*;
 pub use projector::CanopyProjector;
 pub use queries::*;

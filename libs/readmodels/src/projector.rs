@@ -1,9 +1,10 @@
-//! Applies tenant, server, group, user and MCP client events to the `rm_*` tables. A server's rows are re-materialised
+//! Applies tenant, server, group, user, MCP client and operator events to the `rm_*` tables. A server's rows are re-materialised
 //! from the aggregate's state after each event (the state itself is kept in `rm_servers.state`),
 //! so the read model can never disagree with the domain's own `apply`.
 
 use canopy_domain::group::{Group, GroupEvent};
 use canopy_domain::identity::{McpClient, McpClientEvent, User, UserEvent};
+use canopy_domain::operator::{Operator, OperatorEvent};
 use canopy_domain::server::{FeatureKind, RegisteredServer, Server, ServerEvent};
 use canopy_domain::tenant::TenantEvent;
 use canopy_domain::Aggregate;
@@ -21,13 +22,15 @@ impl Projector for CanopyProjector {
             t if t == Group::TYPE => apply_group(conn, event, event.decode()?).await,
             t if t == User::TYPE => apply_user(conn, event, event.decode()?).await,
             t if t == McpClient::TYPE => apply_client(conn, event, event.decode()?).await,
+            t if t == Operator::TYPE => apply_operator(conn, event, event.decode()?).await,
             _ => Ok(()),
         }
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), StoreError> {
         sqlx::query(
-            "TRUNCATE rm_resources, rm_prompts, rm_tools, rm_servers, rm_tenants, rm_groups, rm_users, rm_mcp_clients",
+            "TRUNCATE rm_resources, rm_prompts, rm_tools, rm_servers, rm_tenants, rm_groups, rm_users, rm_mcp_clients, \
+             rm_operators",
         )
         .execute(conn)
         .await?;
@@ -38,12 +41,53 @@ impl Projector for CanopyProjector {
 async fn apply_tenant(conn: &mut PgConnection, stored: &StoredEvent, event: TenantEvent) -> Result<(), StoreError> {
     match event {
         TenantEvent::Created { id, display_name } => {
-            sqlx::query("INSERT INTO rm_tenants (tenant_id, display_name, created_at) VALUES ($1, $2, $3)")
-                .bind(id.as_str())
-                .bind(display_name)
+            sqlx::query(
+                "INSERT INTO rm_tenants (tenant_id, display_name, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+            )
+            .bind(id.as_str())
+            .bind(display_name)
+            .bind(stored.recorded_at)
+            .execute(conn)
+            .await?;
+        }
+        TenantEvent::Suspended | TenantEvent::Resumed => {
+            sqlx::query("UPDATE rm_tenants SET suspended = $2, updated_at = $3 WHERE tenant_id = $1")
+                .bind(stored.aggregate_id.as_str())
+                .bind(matches!(event, TenantEvent::Suspended))
                 .bind(stored.recorded_at)
                 .execute(conn)
                 .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn apply_operator(conn: &mut PgConnection, stored: &StoredEvent, event: OperatorEvent) -> Result<(), StoreError> {
+    let (name, at, version) = (stored.aggregate_id.as_str(), stored.recorded_at, stored.version);
+    match event {
+        OperatorEvent::Created { token, .. } => {
+            sqlx::query(
+                "INSERT INTO rm_operators (name, token_digest, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $4)",
+            )
+            .bind(name)
+            .bind(token.as_str())
+            .bind(version)
+            .bind(at)
+            .execute(conn)
+            .await?;
+        }
+        OperatorEvent::TokenRotated { token } => {
+            sqlx::query("UPDATE rm_operators SET token_digest = $2, version = $3, updated_at = $4 WHERE name = $1")
+                .bind(name)
+                .bind(token.as_str())
+                .bind(version)
+                .bind(at)
+                .execute(conn)
+                .await?;
+        }
+        OperatorEvent::Deleted => {
+            sqlx::query("DELETE FROM rm_operators WHERE name = $1").bind(name).execute(conn).await?;
         }
     }
     Ok(())

@@ -169,11 +169,13 @@ pub async fn all_groups(pool: &PgPool) -> Result<Vec<GroupRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM rm_groups")).fetch_all(pool).await
 }
 
-/// Who holds a token, found by its digest: a user or an MCP client, with its tenant.
+/// Who holds a token, found by its digest: a user or an MCP client, with its tenant, or a
+/// platform operator (no tenant).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum TokenHolder {
     User { tenant_id: String, name: String, role: String },
     Client { tenant_id: String, name: String, allow: canopy_domain::identity::AllowSpec },
+    Operator { name: String },
 }
 
 impl TokenHolder {
@@ -189,6 +191,7 @@ impl TokenHolder {
                 let tenant = TenantId::parse(tenant_id.clone()).ok()?;
                 Some(canopy_policy::Principal::client(tenant, format!("client:{name}"), allow.into()))
             }
+            TokenHolder::Operator { name } => Some(canopy_policy::Principal::operator(format!("operator:{name}"))),
         }
     }
 }
@@ -208,14 +211,23 @@ pub struct HeldToken {
     pub holder: TokenHolder,
 }
 
-/// [`all_token_holders`] with each row's version.
+/// Identities of a tenant the operator suspended hold no token that works.
+const NOT_SUSPENDED: &str = "NOT EXISTS (SELECT 1 FROM rm_tenants t WHERE t.tenant_id = i.tenant_id AND t.suspended)";
+
+/// [`all_token_holders`] with each row's version. Users and clients only (the MCP endpoints'
+/// identities; operators have nothing to do there), and none of a suspended tenant.
 pub async fn all_held_tokens(pool: &PgPool) -> Result<Vec<HeldToken>, sqlx::Error> {
-    let users: Vec<(String, i64, String, String, String)> =
-        sqlx::query_as("SELECT token_digest, version, tenant_id, name, role FROM rm_users").fetch_all(pool).await?;
+    let users: Vec<(String, i64, String, String, String)> = sqlx::query_as(&format!(
+        "SELECT token_digest, version, tenant_id, name, role FROM rm_users i WHERE {NOT_SUSPENDED}"
+    ))
+    .fetch_all(pool)
+    .await?;
     let clients: Vec<(String, i64, String, String, sqlx::types::Json<canopy_domain::identity::AllowSpec>)> =
-        sqlx::query_as("SELECT token_digest, version, tenant_id, name, allow FROM rm_mcp_clients")
-            .fetch_all(pool)
-            .await?;
+        sqlx::query_as(&format!(
+            "SELECT token_digest, version, tenant_id, name, allow FROM rm_mcp_clients i WHERE {NOT_SUSPENDED}"
+        ))
+        .fetch_all(pool)
+        .await?;
     let users = users.into_iter().map(|(digest, version, tenant_id, name, role)| HeldToken {
         digest,
         version,
@@ -229,22 +241,45 @@ pub async fn all_held_tokens(pool: &PgPool) -> Result<Vec<HeldToken>, sqlx::Erro
     Ok(users.chain(clients).collect())
 }
 
-/// The identity a presented token belongs to (deployment-wide: the token names its tenant).
+/// The identity a presented token belongs to (deployment-wide: the token names its tenant, or
+/// is an operator's). A user or client of a suspended tenant holds nothing.
 pub async fn token_holder(pool: &PgPool, digest: &str) -> Result<Option<TokenHolder>, sqlx::Error> {
-    let user: Option<(String, String, String)> =
-        sqlx::query_as("SELECT tenant_id, name, role FROM rm_users WHERE token_digest = $1")
-            .bind(digest)
-            .fetch_optional(pool)
-            .await?;
+    let user: Option<(String, String, String)> = sqlx::query_as(&format!(
+        "SELECT tenant_id, name, role FROM rm_users i WHERE token_digest = $1 AND {NOT_SUSPENDED}"
+    ))
+    .bind(digest)
+    .fetch_optional(pool)
+    .await?;
     if let Some((tenant_id, name, role)) = user {
         return Ok(Some(TokenHolder::User { tenant_id, name, role }));
     }
-    let client: Option<(String, String, sqlx::types::Json<canopy_domain::identity::AllowSpec>)> =
-        sqlx::query_as("SELECT tenant_id, name, allow FROM rm_mcp_clients WHERE token_digest = $1")
-            .bind(digest)
-            .fetch_optional(pool)
-            .await?;
-    Ok(client.map(|(tenant_id, name, allow)| TokenHolder::Client { tenant_id, name, allow: allow.0 }))
+    let client: Option<(String, String, sqlx::types::Json<canopy_domain::identity::AllowSpec>)> = sqlx::query_as(
+        &format!("SELECT tenant_id, name, allow FROM rm_mcp_clients i WHERE token_digest = $1 AND {NOT_SUSPENDED}"),
+    )
+    .bind(digest)
+    .fetch_optional(pool)
+    .await?;
+    if let Some((tenant_id, name, allow)) = client {
+        return Ok(Some(TokenHolder::Client { tenant_id, name, allow: allow.0 }));
+    }
+    let operator: Option<(String,)> = sqlx::query_as("SELECT name FROM rm_operators WHERE token_digest = $1")
+        .bind(digest)
+        .fetch_optional(pool)
+        .await?;
+    Ok(operator.map(|(name,)| TokenHolder::Operator { name }))
+}
+
+/// Whether any identity holds this token digest, suspended tenants included: a token is held
+/// by one identity in the whole deployment.
+pub async fn token_taken(pool: &PgPool, digest: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM rm_users WHERE token_digest = $1) \
+             OR EXISTS (SELECT 1 FROM rm_mcp_clients WHERE token_digest = $1) \
+             OR EXISTS (SELECT 1 FROM rm_operators WHERE token_digest = $1)",
+    )
+    .bind(digest)
+    .fetch_one(pool)
+    .await
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]

@@ -5,13 +5,20 @@
 //! refused on every edge as soon as its event arrives. Each identity holds its aggregate state
 //! at a stream version, as the catalog's servers do: older events are ignored, a gap calls for
 //! a fresh snapshot.
+//!
+//! Platform operators are not here: they belong to no tenant and see nothing inside one, so an
+//! operator's token is unknown at the MCP endpoints (401, like any token no identity holds).
+//! A tenant the operator suspends (`tenant.suspended`) has every token of its identities
+//! refused at once; `tenant.resumed` grants them again (the warm-up leaves a suspended tenant's
+//! identities out, so an edge that has not seen them asks for a fresh snapshot).
 
 use canopy_domain::identity::{McpClient, McpClientEvent, Role, TokenDigest, User, UserEvent};
+use canopy_domain::tenant::{Tenant, TenantEvent};
 use canopy_domain::{Aggregate, TenantId};
 use canopy_eventstore::StoredEvent;
 use canopy_policy::Principal;
 use canopy_readmodels::{HeldToken, TokenHolder};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 /// One identity's aggregate state.
@@ -52,6 +59,7 @@ impl Identity {
                 allow: allow.clone(),
                 token,
             })),
+            TokenHolder::Operator { .. } => None,
         }
     }
 }
@@ -72,6 +80,9 @@ struct Inner {
     by_digest: HashMap<String, Arc<Principal>>,
     /// (tenant, subject) to the principal, for sessions, which remember whose they are.
     by_subject: HashMap<(String, String), Arc<Principal>>,
+    /// Tenants the operator suspended since this cache was warmed: their identities are kept
+    /// (so resuming needs no snapshot) but grant nothing.
+    suspended: HashSet<String>,
 }
 
 #[derive(Default)]
@@ -110,11 +121,45 @@ impl IdentityCache {
             inner.by_digest.remove(digest);
             inner.by_subject.remove(&(key.0.clone(), principal.subject.clone()));
         }
-        if let Some((digest, principal)) = &grants {
+        if let (Some((digest, principal)), false) = (&grants, inner.suspended.contains(&key.0)) {
             inner.by_digest.insert(digest.clone(), principal.clone());
             inner.by_subject.insert((key.0.clone(), principal.subject.clone()), principal.clone());
         }
         inner.streams.insert(key, Entry { version, identity, grants });
+    }
+
+    /// `tenant.suspended` and `tenant.resumed`: a suspended tenant's tokens grant nothing.
+    /// Returns false when resuming a tenant this cache did not see suspended (it was warmed
+    /// without the tenant's identities): a fresh snapshot brings them.
+    fn apply_tenant(&self, stored: &StoredEvent) -> bool {
+        let Ok(event) = stored.decode::<TenantEvent>() else { return true };
+        let tenant = stored.aggregate_id.to_string();
+        let mut inner = self.inner.write().expect("identity lock");
+        let inner = &mut *inner;
+        let grants = |streams: &HashMap<StreamKey, Entry>| -> Vec<(String, Arc<Principal>)> {
+            streams.iter().filter(|(k, _)| k.0 == tenant).filter_map(|(_, e)| e.grants.clone()).collect()
+        };
+        match event {
+            TenantEvent::Suspended => {
+                inner.suspended.insert(tenant.clone());
+                for (digest, principal) in grants(&inner.streams) {
+                    inner.by_digest.remove(&digest);
+                    inner.by_subject.remove(&(tenant.clone(), principal.subject.clone()));
+                }
+                true
+            }
+            TenantEvent::Resumed => {
+                if !inner.suspended.remove(&tenant) {
+                    return false;
+                }
+                for (digest, principal) in grants(&inner.streams) {
+                    inner.by_digest.insert(digest, principal.clone());
+                    inner.by_subject.insert((tenant.clone(), principal.subject.clone()), principal);
+                }
+                true
+            }
+            TenantEvent::Created { .. } => true,
+        }
     }
 
     fn current(&self, key: &StreamKey) -> Option<(i64, Identity)> {
@@ -126,6 +171,7 @@ impl IdentityCache {
             let (tenant, kind, name) = match &row.holder {
                 TokenHolder::User { tenant_id, name, .. } => (tenant_id, User::TYPE, name),
                 TokenHolder::Client { tenant_id, name, .. } => (tenant_id, McpClient::TYPE, name),
+                TokenHolder::Operator { .. } => continue,
             };
             let key = (tenant.clone(), kind, name.clone());
             if self.current(&key).is_some_and(|(v, _)| v >= row.version) {
@@ -144,6 +190,7 @@ impl IdentityCache {
         let kind = match stored.aggregate_type.as_str() {
             User::TYPE => User::TYPE,
             McpClient::TYPE => McpClient::TYPE,
+            Tenant::TYPE => return self.apply_tenant(stored),
             _ => return true,
         };
         let key = (stored.tenant_id.to_string(), kind, stored.aggregate_id.to_string());
@@ -274,5 +321,34 @@ mod tests {
         assert_eq!(alice.kind, canopy_policy::PrincipalKind::User { role: Role::Admin });
         assert!(cache.apply(&event("default", "user", "alice", 4, UserEvent::Deleted)));
         assert!(cache.principal(&digest('f')).is_none());
+    }
+
+    #[test]
+    fn a_suspended_tenant_grants_nothing_until_resumed() {
+        let cache = IdentityCache::default();
+        let acme = TenantId::parse("acme").unwrap();
+        assert!(cache.apply(&event("acme", "mcp_client", "cursor", 1, client_created('a', &["x"]))));
+        assert!(cache.apply(&event("globex", "mcp_client", "cursor", 1, client_created('c', &["x"]))));
+        assert!(cache.apply(&event("acme", "tenant", "acme", 2, TenantEvent::Suspended)));
+        assert!(cache.principal(&digest('a')).is_none(), "refused at once");
+        assert!(cache.by_subject(&acme, "client:cursor").is_none());
+        assert!(cache.principal(&digest('c')).is_some(), "other tenants are untouched");
+        // Rotating while suspended still grants nothing.
+        let rotated = McpClientEvent::TokenRotated { token: digest('b') };
+        assert!(cache.apply(&event("acme", "mcp_client", "cursor", 2, rotated)));
+        assert!(cache.principal(&digest('b')).is_none());
+        assert!(cache.apply(&event("acme", "tenant", "acme", 3, TenantEvent::Resumed)));
+        assert!(cache.principal(&digest('b')).is_some(), "granted again");
+        assert!(cache.principal(&digest('a')).is_none(), "the rotated-out token stays refused");
+        // Resuming a tenant this cache never saw suspended asks for a snapshot.
+        assert!(!cache.apply(&event("initech", "tenant", "initech", 3, TenantEvent::Resumed)));
+        // Operators are not identities of the MCP endpoints.
+        let operator = HeldToken {
+            digest: digest('e').as_str().into(),
+            version: 1,
+            holder: TokenHolder::Operator { name: "operator".into() },
+        };
+        cache.load_snapshot(vec![operator]);
+        assert!(cache.principal(&digest('e')).is_none());
     }
 }
