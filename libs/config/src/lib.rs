@@ -31,6 +31,9 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub telemetry: TelemetrySection,
 }
+    /// Authorization servers other than Canopy's own whose access tokens are accepted
+    /// (enterprise mode).
+    pub external_issuers: Vec<ExternalIssuerConfig>,
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -157,6 +160,68 @@ const PEM_CERTIFICATE: &str = "-----BEGIN CERTIFICATE";
 const ENV: &[(&str, &str)] = &[
     ("CANOPY_MODE", "mode"),
     ("CANOPY_LISTEN", "listen"),
+/// One external authorization server whose access tokens a tenant's identities may present:
+/// JWTs checked against its JWKS (`jwks_uri`), or opaque tokens asked about at its RFC 7662
+/// introspection endpoint with client credentials. The tenant is this configuration's, never
+/// the token's.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalIssuerConfig {
+    /// The exact `iss` its tokens carry (its RFC 8414 issuer identifier).
+    pub issuer: String,
+    /// The tenant whose users and MCP clients its tokens name.
+    pub tenant: String,
+    #[serde(default)]
+    pub jwks_uri: String,
+    #[serde(default)]
+    pub introspection_endpoint: String,
+    /// Client credentials for the introspection endpoint (HTTP Basic).
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: String,
+    /// The claim naming the Canopy user or MCP client (`alice`, or `user:alice`/`client:cursor`).
+    #[serde(default = "default_subject_claim")]
+    pub subject_claim: String,
+    /// The audience its tokens carry for every Canopy endpoint, for issuers without RFC 8707
+    /// resource indicators; empty: the endpoint's own URL, as Canopy's tokens.
+    #[serde(default)]
+    pub audience: String,
+    /// Opaque tokens starting with this go to this issuer's introspection endpoint; required
+    /// when more than one issuer introspects, so no issuer is shown another's tokens.
+    #[serde(default)]
+    pub token_prefix: String,
+    /// JWS algorithms its JWKS keys may sign with (`RS256`, `ES256`, ...); empty: every
+    /// asymmetric algorithm (each key is pinned to one).
+    #[serde(default)]
+    pub algorithms: Vec<String>,
+    /// Also accept JWTs typed `JWT` or untyped (issuers that predate RFC 9068).
+    #[serde(default)]
+    pub accept_untyped_tokens: bool,
+}
+
+fn default_subject_claim() -> String {
+    "sub".into()
+}
+
+impl std::fmt::Debug for ExternalIssuerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalIssuerConfig")
+            .field("issuer", &self.issuer)
+            .field("tenant", &self.tenant)
+            .field("jwks_uri", &self.jwks_uri)
+            .field("introspection_endpoint", &self.introspection_endpoint)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &if self.client_secret.is_empty() { "<unset>" } else { "<set>" })
+            .field("subject_claim", &self.subject_claim)
+            .field("audience", &self.audience)
+            .field("token_prefix", &self.token_prefix)
+            .field("algorithms", &self.algorithms)
+            .field("accept_untyped_tokens", &self.accept_untyped_tokens)
+            .finish()
+    }
+}
+
     ("CANOPY_PUBLIC_URL", "public_url"),
     ("CANOPY_STATE_DIR", "state_dir"),
     ("CANOPY_SECRET_KEY", "secrets.key"),
@@ -220,6 +285,7 @@ impl Config {
                 message: e.message().to_string(),
             })?;
             merge(&mut merged, overlay);
+    ("CANOPY_EXTERNAL_ISSUERS", "external_issuers"),
         }
         let mut applied = std::collections::HashSet::new();
         for (var, path) in ENV {
@@ -363,6 +429,7 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
             }
         }
     }
+        self.validate_external_issuers()?;
 }
 
 /// Sets a dotted path from an environment string, keeping the type of the default there.
@@ -378,6 +445,55 @@ fn set_path(table: &mut toml::Table, path: &str, raw: &str, var: &str) -> Result
         },
         None => table,
     };
+    fn validate_external_issuers(&self) -> Result<(), ConfigError> {
+        let setting = "external_issuers (CANOPY_EXTERNAL_ISSUERS)";
+        let bad = |message: String| Err(ConfigError::Setting { setting: setting.into(), message });
+        let is_url = |u: &str| u.starts_with("https://") || u.starts_with("http://");
+        let issuers = &self.external_issuers;
+        for (i, e) in issuers.iter().enumerate() {
+            if !is_url(&e.issuer) {
+                return bad(format!("issuer '{}' is not an http(s) URL", e.issuer));
+            }
+            if e.issuer.trim_end_matches('/') == self.public_base() {
+                return bad(format!("'{}' is Canopy's own issuer", e.issuer));
+            }
+            if issuers[..i].iter().any(|o| o.issuer == e.issuer) {
+                return bad(format!("issuer '{}' is configured twice", e.issuer));
+            }
+            if e.tenant.is_empty() {
+                return bad(format!("issuer '{}' needs the tenant its tokens are for", e.issuer));
+            }
+            match (e.jwks_uri.is_empty(), e.introspection_endpoint.is_empty()) {
+                (false, true) if is_url(&e.jwks_uri) => {}
+                (true, false) if is_url(&e.introspection_endpoint) => {
+                    if e.client_id.is_empty() || e.client_secret.is_empty() {
+                        return bad(format!("issuer '{}': introspection needs client_id and client_secret", e.issuer));
+                    }
+                }
+                (false, false) | (true, true) => {
+                    return bad(format!(
+                        "issuer '{}' needs exactly one of jwks_uri or introspection_endpoint",
+                        e.issuer
+                    ))
+                }
+                _ => {
+                    return bad(format!(
+                        "issuer '{}': its jwks_uri or introspection_endpoint is not an http(s) URL",
+                        e.issuer
+                    ))
+                }
+            }
+            if e.subject_claim.is_empty() {
+                return bad(format!("issuer '{}': subject_claim must not be empty", e.issuer));
+            }
+        }
+        let introspecting: Vec<_> = issuers.iter().filter(|e| !e.introspection_endpoint.is_empty()).collect();
+        if introspecting.len() > 1 && introspecting.iter().any(|e| e.token_prefix.is_empty()) {
+            return bad("with more than one introspection endpoint, each issuer needs a token_prefix".into());
+        }
+        Ok(())
+    }
+
     let bad = |what: &str| ConfigError::Setting {
         setting: format!("{var} ({path})"),
         message: format!("'{raw}' is not {what}"),
@@ -433,6 +549,11 @@ mod tests {
         let on = Config::from_layers(None, &env(&[("CANOPY_UPSTREAM_KEEP_ALIVE", "true")])).unwrap();
         assert!(on.worker.upstream_keep_alive);
         // CANOPY_DATABASE_URL beats DATABASE_URL
+        // A list (of tables): a TOML array, e.g. `[{issuer = "https://as", tenant = "acme", ...}]`.
+        Some(toml::Value::Array(_)) => {
+            let parsed: toml::Table = format!("value = {raw}").parse().map_err(|_| bad("a TOML array"))?;
+            parsed.get("value").filter(|v| v.is_array()).cloned().ok_or_else(|| bad("a TOML array"))?
+        }
         let c = Config::from_layers(
             None,
             &env(&[("DATABASE_URL", "postgres://a/a"), ("CANOPY_DATABASE_URL", "postgres://b/b")]),

@@ -1,0 +1,130 @@
+//! From a verified token to the principal it stands for: the identity as Canopy knows it now
+//! (role, allow list), narrowed by the token's scopes. The edge looks the identity up in its
+//! identity cache; REST in the read models, by tenant and name, as the static-token lookup does
+//! by digest.
+
+use crate::{BearerError, VerifiedToken};
+use canopy_domain::TenantId;
+use canopy_policy::Principal;
+use canopy_readmodels::TokenHolder;
+use sqlx::PgPool;
+
+/// The subjects an external token's identity claim may mean: `user:NAME` or `client:NAME`
+/// exactly, or for a bare name the user and the MCP client of that name.
+pub fn subjects_named(name: &str) -> Vec<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return vec![];
+    }
+    if name.starts_with("user:") || name.starts_with("client:") {
+        return vec![name.to_string()];
+    }
+    vec![format!("user:{name}"), format!("client:{name}")]
+}
+
+impl VerifiedToken {
+    /// The principal, given a lookup of (tenant, subject) among the identities that exist now.
+    pub fn principal(&self, lookup: impl Fn(&TenantId, &str) -> Option<Principal>) -> Result<Principal, BearerError> {
+        let found = self.subjects.iter().filter_map(|subject| lookup(&self.tenant, subject)).collect();
+        self.narrowed(found)
+    }
+
+    /// [`Self::principal`] from `rm_users` and `rm_mcp_clients` (REST).
+    pub async fn principal_from_read_models(&self, pool: &PgPool) -> Result<Principal, BearerError> {
+        let mut found = Vec::new();
+        for subject in &self.subjects {
+            let holder = holder(pool, &self.tenant, subject).await.map_err(|e| {
+                tracing::warn!(error = %e, "identities are not readable");
+                BearerError::Unavailable("identities cannot be read now")
+            })?;
+            found.extend(holder.and_then(|h| h.principal()));
+        }
+        self.narrowed(found)
+    }
+
+    fn narrowed(&self, found: Vec<Principal>) -> Result<Principal, BearerError> {
+        let mut found = found.into_iter().filter(|p| p.tenant.as_ref() == Some(&self.tenant));
+        match (found.next(), found.next()) {
+            (Some(principal), None) => Ok(principal.with_scopes(self.scopes.clone())),
+            (None, _) => Err(BearerError::invalid("the token names no identity of its tenant")),
+            (Some(_), Some(_)) => Err(BearerError::invalid("the token names both a user and a client")),
+        }
+    }
+}
+
+/// The user or MCP client `subject` (`user:NAME`, `client:NAME`) of `tenant`.
+async fn holder(pool: &PgPool, tenant: &TenantId, subject: &str) -> Result<Option<TokenHolder>, sqlx::Error> {
+    let tenant_id = tenant.as_str();
+    if let Some(name) = subject.strip_prefix("user:") {
+        let role: Option<(String,)> = sqlx::query_as("SELECT role FROM rm_users WHERE tenant_id = $1 AND name = $2")
+            .bind(tenant_id)
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+        return Ok(role.map(|(role,)| TokenHolder::User { tenant_id: tenant_id.into(), name: name.into(), role }));
+    }
+    if let Some(name) = subject.strip_prefix("client:") {
+        let allow: Option<(sqlx::types::Json<canopy_domain::identity::AllowSpec>,)> =
+            sqlx::query_as("SELECT allow FROM rm_mcp_clients WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant_id)
+                .bind(name)
+                .fetch_optional(pool)
+                .await?;
+        return Ok(allow.map(|(allow,)| TokenHolder::Client {
+            tenant_id: tenant_id.into(),
+            name: name.into(),
+            allow: allow.0,
+        }));
+    }
+    Ok(None)
+}
+
+/// A string claim of a JWT's payload. Only for a token whose signature has been verified.
+pub(crate) fn verified_payload_claim(token: &str, claim: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    value.get(claim)?.as_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use canopy_policy::{AllowList, Role, Scopes};
+
+    fn token(subjects: Vec<String>) -> VerifiedToken {
+        VerifiedToken {
+            tenant: TenantId::parse("acme".to_string()).unwrap(),
+            subjects,
+            scopes: Scopes::parse("mcp:tools"),
+            issuer: "https://as".into(),
+            client_id: None,
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn a_token_stands_for_exactly_one_existing_identity_narrowed_by_its_scopes() {
+        assert_eq!(subjects_named("alice"), ["user:alice", "client:alice"]);
+        assert_eq!(subjects_named("client:cursor"), ["client:cursor"]);
+        assert!(subjects_named(" ").is_empty());
+
+        let acme = TenantId::parse("acme".to_string()).unwrap();
+        let alice = Principal::user(acme.clone(), "user:alice", Role::Owner);
+        let lookup = |tenant: &TenantId, subject: &str| {
+            (subject == "user:alice").then(|| alice.clone()).filter(|_| tenant == &acme)
+        };
+        let p = token(subjects_named("alice")).principal(lookup).unwrap();
+        assert_eq!(p.subject, "user:alice");
+        assert!(p.scopes.grants(Scopes::TOOLS) && !p.scopes.grants(Scopes::ADMIN), "the token's scopes, not All");
+
+        assert!(token(vec!["user:bob".into()]).principal(lookup).is_err(), "unknown identity");
+        let both = |_: &TenantId, s: &str| Some(Principal::client(acme.clone(), s, AllowList::default()));
+        assert!(token(subjects_named("alice")).principal(both).is_err(), "ambiguous");
+        let elsewhere = |_: &TenantId, s: &str| {
+            Some(Principal::user(TenantId::parse("other".to_string()).unwrap(), s, Role::Owner))
+        };
+        assert!(token(vec!["user:alice".into()]).principal(elsewhere).is_err(), "another tenant's identity");
+    }
+}
