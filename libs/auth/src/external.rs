@@ -78,3 +78,10 @@ impl ExternalIssuer {
 pub fn unverified_issuer(token: &str) -> Option<String> {
     jwt::unverified_claim(token, "iss")
 }
+
+/// The `aud` of a token with a single audience (as Canopy issues them), unverified: for an
+/// introspection or revocation endpoint that verifies the token next, for whatever resource it
+/// names.
+pub fn unverified_audience(token: &str) -> Option<String> {
+    jwt::unverified_claim(token, "aud")
+}

@@ -57,7 +57,7 @@ mod scope;
 mod secret;
 
 pub use access::{AccessClaims, AccessToken, AccessTokenSpec, IssueError, IssuedAccessToken};
-pub use external::{unverified_issuer, ExternalIssuer};
+pub use external::{unverified_audience, unverified_issuer, ExternalIssuer};
 pub use jwt::{JwksError, SignatureAlgorithm, TokenError, TypPolicy, VerifyingKeys, CLOCK_LEEWAY_SECONDS};
 pub use keys::{Jwks, KeyError, KeyRing, PublicJwk, SealedKeyRing, SealedSigningKey, SigningKey};
 pub use pkce::{PkceChallenge, PkceError};

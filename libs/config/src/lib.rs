@@ -29,6 +29,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub gateway: GatewayConfig,
     pub worker: WorkerConfig,
+    pub oauth: OAuthConfig,
     pub telemetry: TelemetrySection,
 }
     /// Authorization servers other than Canopy's own whose access tokens are accepted
@@ -126,6 +127,28 @@ pub struct WorkerConfig {
     pub upstream_ca_file: String,
     /// Reuse HTTP connections to upstreams instead of opening one per request.
     pub upstream_keep_alive: bool,
+}
+
+/// Canopy's own OAuth 2.1 authorization server (enterprise mode, in the api service).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// Lifetime of an access token (JWT).
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of one refresh token of a chain (each refresh starts a new one).
+    pub refresh_token_ttl_secs: u64,
+    /// The absolute end of a grant: no refresh token outlives it; the user logs in again.
+    pub grant_ttl_secs: u64,
+    /// Lifetime of an authorization code.
+    pub code_ttl_secs: u64,
+    /// A new signing key is made when the current one is this old (the old one keeps verifying
+    /// until no token it signed can still be valid).
+    pub key_rotation_days: u64,
+    /// Accept client ID metadata documents (a client_id that is an https URL, fetched).
+    pub client_metadata_documents: bool,
+    /// Also fetch client ID metadata documents from http:// loopback URLs (tests, local
+    /// development). Never in production.
+    pub client_metadata_allow_loopback_http: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -250,6 +273,13 @@ impl std::fmt::Debug for ExternalIssuerConfig {
     ("CANOPY_DRAIN_TIMEOUT_SECS", "worker.drain_timeout_secs"),
     ("CANOPY_UPSTREAM_CA_FILE", "worker.upstream_ca_file"),
     ("CANOPY_UPSTREAM_KEEP_ALIVE", "worker.upstream_keep_alive"),
+    ("CANOPY_OAUTH_ACCESS_TOKEN_TTL_SECS", "oauth.access_token_ttl_secs"),
+    ("CANOPY_OAUTH_REFRESH_TOKEN_TTL_SECS", "oauth.refresh_token_ttl_secs"),
+    ("CANOPY_OAUTH_GRANT_TTL_SECS", "oauth.grant_ttl_secs"),
+    ("CANOPY_OAUTH_CODE_TTL_SECS", "oauth.code_ttl_secs"),
+    ("CANOPY_OAUTH_KEY_ROTATION_DAYS", "oauth.key_rotation_days"),
+    ("CANOPY_OAUTH_CLIENT_METADATA_DOCUMENTS", "oauth.client_metadata_documents"),
+    ("CANOPY_OAUTH_CLIENT_METADATA_ALLOW_LOOPBACK_HTTP", "oauth.client_metadata_allow_loopback_http"),
     ("CANOPY_LOG_FORMAT", "telemetry.log_format"),
     ("CANOPY_LOG", "telemetry.log_filter"),
     ("CANOPY_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
@@ -306,6 +336,21 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |setting: &str, message: String| Err(ConfigError::Setting { setting: setting.into(), message });
+        for (setting, value) in [
+            ("oauth.access_token_ttl_secs", self.oauth.access_token_ttl_secs),
+            ("oauth.refresh_token_ttl_secs", self.oauth.refresh_token_ttl_secs),
+            ("oauth.grant_ttl_secs", self.oauth.grant_ttl_secs),
+            ("oauth.code_ttl_secs", self.oauth.code_ttl_secs),
+            ("oauth.key_rotation_days", self.oauth.key_rotation_days),
+        ] {
+            if value == 0 {
+                return bad(setting, "must be positive".into());
+            }
+        }
+        if self.oauth.code_ttl_secs > 600 {
+            let message = format!("must be at most 600 (RFC 6749 4.1.2), got {}", self.oauth.code_ttl_secs);
+            return bad("oauth.code_ttl_secs", message);
+        }
         if !(self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")) {
             return bad("database.url (CANOPY_DATABASE_URL)", "must start with postgres:// or postgresql://".into());
         }

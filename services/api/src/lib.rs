@@ -13,6 +13,7 @@ mod error;
 mod groups;
 mod identities;
 mod mcp_clients;
+pub mod oauth;
 mod openapi;
 mod principal;
 mod prompts;
@@ -52,6 +53,8 @@ pub struct ApiState {
     pub call_timeout: Duration,
     /// The public base URL, for the endpoints the API hands out.
     pub public_url: String,
+    /// Canopy's OAuth authorization server (enterprise mode); `None` in development mode.
+    pub oauth: Option<std::sync::Arc<oauth::OAuthServer>>,
 }
 
 impl ApiState {
@@ -92,8 +95,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/mcp-clients", post(mcp_clients::create).get(mcp_clients::list))
         .route("/mcp-clients/{name}", put(mcp_clients::update).delete(mcp_clients::delete))
         .fallback(error::not_found)
-        .with_state(state);
-    Router::new().nest("/api/v0", api)
+        .with_state(state.clone());
+    Router::new().nest("/api/v0", api).merge(oauth::router(state))
 }
 
 /// Development mode has one tenant, `default`; make sure it exists (idempotent).

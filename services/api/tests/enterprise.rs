@@ -72,6 +72,7 @@ impl Api {
             discovery_wait: Duration::from_millis(50),
             call_timeout: Duration::from_secs(2),
             public_url: "http://canopy.test".into(),
+            oauth: None,
         };
         Api { router: canopy_api::router(state.clone()), state, db }
     }

@@ -283,6 +283,7 @@ async fn offline_state() -> canopy_api::ApiState {
         discovery_wait: Duration::from_millis(10),
         call_timeout: Duration::from_millis(100),
         public_url: "http://127.0.0.1:9".into(),
+        oauth: None,
     }
 }
 

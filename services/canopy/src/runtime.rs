@@ -75,6 +75,24 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
 
     if services.api {
         canopy_api::ensure_default_tenant(&executor).await.context("creating the default tenant")?;
+        let oauth = match config.mode {
+            canopy_config::Mode::Enterprise => {
+                let settings = canopy_api::oauth::OAuthSettings::from_config(&config.oauth);
+                let server = canopy_api::oauth::OAuthServer::start(
+                    config.public_base(),
+                    pool.clone(),
+                    &sealer,
+                    redis.clone(),
+                    config.nats.prefix.clone(),
+                    settings,
+                )
+                .await
+                .context("starting the OAuth authorization server")?;
+                tasks.spawn(server.clone().run_maintenance(background.clone()));
+                Some(server)
+            }
+            canopy_config::Mode::Development => None,
+        };
         let state = canopy_api::ApiState {
             mode: config.mode,
             executor: executor.clone(),
@@ -83,6 +101,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             discovery_wait: Duration::from_secs(config.gateway.discovery_wait_secs),
             call_timeout,
             public_url: config.public_base(),
+            oauth,
         };
         app = app.merge(canopy_api::router(state.clone()));
         let relay = OutboxRelay::new(pool.clone(), bus.clone(), RelayOptions::default());

@@ -84,6 +84,7 @@ async fn enterprise_api() -> (String, canopy_testkit::TestDb) {
         discovery_wait: Duration::from_millis(100),
         call_timeout: Duration::from_secs(2),
         public_url: "http://canopy.test".into(),
+        oauth: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
