@@ -4,6 +4,30 @@
  */
 
 export interface paths {
+    "/api/v0/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Audit log
+         * @description The caller's tenant's admin actions (every change, with its actor; never the change's
+         *     payload) and calls (tool calls, prompt gets, resource reads, ...: caller, server, name,
+         *     SHA-256 of the arguments, outcome, latency), newest first, filtered, a page at a time.
+         *     Owners and admins only. Follow `next_cursor` for older entries; paging never repeats an
+         *     entry, whatever is recorded meanwhile.
+         */
+        get: operations["list_audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0/groups": {
         parameters: {
             query?: never;
@@ -561,6 +585,66 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One audit entry: a call or an admin action. */
+        AuditEntry: {
+            /**
+             * @description Who: `user:NAME`, `client:NAME`, `user:dev` (development mode), `service:session-worker`
+             *     (catalog discovery), `system`.
+             */
+            actor: string;
+            /** @description Admin actions: which one (its name). */
+            aggregate_id?: string | null;
+            /** @description Admin actions: the kind of thing changed: `server`, `group`, `user`, `mcp_client`, `tenant`. */
+            aggregate_type?: string | null;
+            /**
+             * @description Calls: lowercase hex SHA-256 of the arguments as canonical JSON (keys sorted, no
+             *     whitespace; no arguments count as `{}`); absent for reads. Never the arguments.
+             */
+            arguments_sha256?: string | null;
+            /** @description When (RFC 3339, UTC, microseconds): when an admin action was recorded, when a call ended. */
+            at: string;
+            /** @description Calls: the call's id. */
+            call_id?: string | null;
+            /** @description Calls with outcome `error`: `UPSTREAM_ERROR`, `UPSTREAM_UNAVAILABLE`, `TIMEOUT`, `CANCELLED`, `NOT_FOUND`, ... */
+            error_code?: string | null;
+            /** @description Admin actions: the event's id. */
+            event_id?: string | null;
+            /** @description Admin actions: what happened, e.g. `server.registered`, `user.created`, `group.updated`. */
+            event_type?: string | null;
+            kind: components["schemas"]["AuditKind"];
+            /**
+             * Format: double
+             * @description Calls: how long the worker took, in milliseconds (microsecond precision).
+             */
+            latency_ms?: number | null;
+            /** @description Calls: `tools/call`, `prompts/get`, `resources/read`, `completion/complete`, `resources/subscribe`. */
+            method?: string | null;
+            /** @description Calls: the tool or prompt name, or the resource URI, in the server's own names. */
+            name?: string | null;
+            outcome: components["schemas"]["AuditOutcome"];
+            /** @description Calls: the server called. */
+            server?: string | null;
+            /** @description The tenant: always the caller's own. */
+            tenant: string;
+        };
+        /**
+         * @description Which entries: `call` (tool calls, prompt gets, resource reads, ...) or `admin` (changes).
+         * @enum {string}
+         */
+        AuditKind: "call" | "admin";
+        /**
+         * @description `ok`; `tool_error` (the tool answered with `isError: true`); `error` (no result: the
+         *     upstream failed, timed out, was unreachable, or the call was cancelled; see `error_code`).
+         *     Admin entries are always `ok`: a refused change leaves no event.
+         * @enum {string}
+         */
+        AuditOutcome: "ok" | "tool_error" | "error";
+        /** @description One page of the audit log, newest first. */
+        AuditPage: {
+            entries: components["schemas"]["AuditEntry"][];
+            /** @description Pass as `cursor` for the next (older) page; absent on the last page. */
+            next_cursor?: string | null;
+        };
         /**
          * @description `POST /api/v0/mcp-clients`: MCPJungle's MCP client JSON (`name`, `description`,
          *     `allowed_servers`), plus Canopy's `allowed_groups` and `allowed_tools`. Without
@@ -984,6 +1068,54 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_audit: {
+        parameters: {
+            query?: {
+                /** @description Only `call` or only `admin` entries. */
+                kind?: components["schemas"]["AuditKind"];
+                /** @description Only this actor's entries, e.g. `user:alice`, `client:cursor`. */
+                actor?: string;
+                /** @description Only calls to this server, and admin actions on it. */
+                server?: string;
+                /**
+                 * @description Only calls of this tool or prompt (the server's own name, e.g. `add`) or resource URI;
+                 *     admin entries have none.
+                 */
+                name?: string;
+                /** @description The same as `name`. */
+                tool?: string;
+                /** @description Only entries with this outcome (`admin` entries are `ok`). */
+                outcome?: components["schemas"]["AuditOutcome"];
+                /** @description Only entries at or after this time (RFC 3339, e.g. `2026-01-31T00:00:00Z`). */
+                since?: string;
+                /** @description Only entries before this time (RFC 3339). */
+                until?: string;
+                /** @description Entries per page: 1 to 500, default 50. */
+                limit?: number;
+                /** @description `next_cursor` of the previous page, unchanged. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of entries, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     list_groups: {
         parameters: {
             query?: never;

@@ -183,20 +183,110 @@ impl CallErrorCode {
     }
 }
 
-/// One tool call, as recorded on the LOGS stream (high volume: not an aggregate).
+/// One tool call, as recorded on the LOGS stream (high volume: not an aggregate), and what the
+/// audit log keeps of it (`GET /api/v0/audit`): who, which tenant, server and name, a digest of
+/// the arguments (never the arguments), the outcome and the latency.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CallRecord {
+    /// The call's id ([`CallRequest::call_id`]): the audit log keeps each call once by it.
+    #[serde(default)]
+    pub call_id: String,
     pub tenant: String,
     pub server: String,
-    /// `tools/call`, `prompts/get` or `resources/read`.
+    /// `tools/call`, `prompts/get`, `resources/read`, `completion/complete` or `resources/subscribe`.
     pub method: String,
     /// The tool, prompt or resource URI.
     pub target: String,
     pub principal: String,
+    /// `ok`, `tool_error` (the tool answered with `isError: true`) or `error` (no result; see
+    /// `error_code`).
     pub outcome: String,
+    /// With `outcome` `error`: the [`CallErrorCode`], e.g. `UPSTREAM_ERROR`, `TIMEOUT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
     pub is_error: bool,
+    /// [`arguments_sha256`] of the call's arguments, when it has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments_sha256: Option<String>,
     pub latency_us: u64,
+    /// When the call ended (RFC 3339).
     pub at: String,
+}
+
+impl CallRecord {
+    pub const OK: &'static str = "ok";
+    pub const TOOL_ERROR: &'static str = "tool_error";
+    pub const ERROR: &'static str = "error";
+
+    /// The outcome, error code and `is_error` of a reply, as a record states them.
+    pub fn outcome_of(reply: &CallReply) -> (&'static str, Option<&'static str>, bool) {
+        match reply {
+            CallReply::Result { result } => match result.get("isError").and_then(|v| v.as_bool()) {
+                Some(true) => (Self::TOOL_ERROR, None, true),
+                _ => (Self::OK, None, false),
+            },
+            CallReply::Error { code, .. } => (Self::ERROR, Some(code.as_str()), true),
+        }
+    }
+}
+
+/// The lowercase hex SHA-256 of an operation's arguments as canonical JSON ([`canonical_json`]):
+/// a tool call's or prompt get's `arguments` (none: `{}`), a completion's params; `None` for
+/// operations without arguments (resource reads, subscriptions). Equal arguments give equal
+/// digests whatever the order of their keys, and the digest does not reveal them.
+pub fn arguments_sha256(op: &UpstreamOp) -> Option<String> {
+    let mut value = String::new();
+    match op {
+        UpstreamOp::CallTool { arguments, .. } | UpstreamOp::GetPrompt { arguments, .. } => {
+            write_object(&mut value, arguments.as_ref().unwrap_or(&serde_json::Map::new()))
+        }
+        UpstreamOp::Complete { params } => write_canonical(&mut value, params),
+        UpstreamOp::ReadResource { .. } | UpstreamOp::Subscribe { .. } => return None,
+    }
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(value.as_bytes());
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// JSON in a canonical form, after RFC 8785 (JCS) for everything but the spelling of
+/// non-integer numbers: no whitespace, object keys sorted by their UTF-16 code units, strings
+/// and numbers as `serde_json` writes them.
+pub fn canonical_json(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_canonical(&mut out, value);
+    out
+}
+
+fn write_canonical(out: &mut String, value: &serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => write_object(out, map),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(out, item);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+fn write_object(out: &mut String, map: &serde_json::Map<String, serde_json::Value>) {
+    let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+    entries.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+    out.push('{');
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(key).expect("strings serialise"));
+        out.push(':');
+        write_canonical(out, value);
+    }
+    out.push('}');
 }
 
 #[cfg(test)]
@@ -210,5 +300,26 @@ mod tests {
             serde_json::to_value(&r).unwrap(),
             serde_json::json!({"outcome": "error", "code": "TIMEOUT", "message": "x"})
         );
+    }
+
+    #[test]
+    fn argument_digests_are_canonical() {
+        let args = |v: serde_json::Value| v.as_object().cloned();
+        let call = |arguments| UpstreamOp::CallTool { tool: "t".into(), arguments };
+        let a = arguments_sha256(&call(args(serde_json::json!({"b": [1, {"y": 2, "x": "é"}], "a": null}))));
+        let b = arguments_sha256(&call(args(serde_json::json!({"a": null, "b": [1, {"x": "é", "y": 2}]}))));
+        assert_eq!(a, b);
+        let text = canonical_json(&serde_json::json!({"b": [1, {"y": 2, "x": "é"}], "a": null}));
+        assert_eq!(text, r#"{"a":null,"b":[1,{"x":"é","y":2}]}"#);
+        // sha256 of `{"message":"hi"}`, computed elsewhere; no arguments digest as `{}`.
+        assert_eq!(
+            arguments_sha256(&call(args(serde_json::json!({"message": "hi"})))).unwrap(),
+            "adbd982b8fe0bbd8477f09262028d3ac264001dc36e3c7579905e72c0b718755"
+        );
+        assert_eq!(
+            arguments_sha256(&call(None)).unwrap(),
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        assert_eq!(arguments_sha256(&UpstreamOp::ReadResource { uri: "u".into() }), None);
     }
 }

@@ -8,6 +8,7 @@
 //! handler asks `canopy-policy` before it reads or changes anything. Users and MCP clients
 //! (`users.rs`, `mcp_clients.rs`, `identities.rs`) are enterprise mode's.
 
+pub mod audit;
 mod commands;
 mod error;
 mod groups;
@@ -24,6 +25,7 @@ mod tools;
 mod upstream;
 mod users;
 
+pub use audit::run_audit_consumer;
 pub use commands::run_command_consumer;
 pub use error::ApiError;
 pub use openapi::{openapi, openapi_document};
@@ -94,6 +96,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/users/{name}", delete(users::delete))
         .route("/mcp-clients", post(mcp_clients::create).get(mcp_clients::list))
         .route("/mcp-clients/{name}", put(mcp_clients::update).delete(mcp_clients::delete))
+        .route("/audit", get(audit::list))
         .fallback(error::not_found)
         .with_state(state.clone());
     Router::new().nest("/api/v0", api).merge(oauth::router(state))

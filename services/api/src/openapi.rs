@@ -5,7 +5,7 @@
 //! from the document. Admin clients are generated from the checked-in file
 //! (`scripts/generate-clients.sh`).
 
-use crate::{groups, mcp_clients, prompts, resources, servers, toggles, tools, users};
+use crate::{audit, groups, mcp_clients, prompts, resources, servers, toggles, tools, users};
 use canopy_api_types::{ErrorEnvelope, Health, Readiness};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
@@ -59,6 +59,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
         mcp_clients::list,
         mcp_clients::update,
         mcp_clients::delete,
+        audit::list,
         healthz,
         readyz,
     ),
@@ -77,6 +78,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
         (name = "groups", description = "Groups of tools, prompts and resources, each served on its own MCP endpoint."),
         (name = "users", description = "Enterprise mode: initialize the deployment, and the users (owners, admins, members) of a tenant."),
         (name = "mcp-clients", description = "Enterprise mode: MCP client identities, each with an allow list of servers, groups and tools."),
+        (name = "audit", description = "Enterprise mode: the tenant's audit log, admin actions and calls, for owners and admins."),
         (name = "health", description = "Liveness and readiness of a Canopy process (outside `/api/v0`)."),
     ),
 )]

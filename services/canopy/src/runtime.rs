@@ -106,6 +106,12 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
         app = app.merge(canopy_api::router(state.clone()));
         let relay = OutboxRelay::new(pool.clone(), bus.clone(), RelayOptions::default());
         tasks.spawn(relay.run(background.clone()));
+        let (stop, audit_state) = (background.clone(), state.clone());
+        tasks.spawn(async move {
+            if let Err(e) = canopy_api::run_audit_consumer(audit_state, stop).await {
+                tracing::error!(error = %e, "api audit consumer stopped");
+            }
+        });
         let stop = background.clone();
         tasks.spawn(async move {
             if let Err(e) = canopy_api::run_command_consumer(state, stop).await {

@@ -47,17 +47,23 @@ pub async fn serve(
         let upstreams = upstreams.clone();
         let in_flight = in_flight.clone();
         tracker.spawn(async move {
-            let reply = match serde_json::from_slice::<CallRequest>(&message.payload) {
-                Ok(request) => handle(&bus, &upstreams, &in_flight, request).await,
-                Err(e) => CallReply::Error {
-                    code: CallErrorCode::InvalidRequest,
-                    message: format!("malformed call: {e}"),
-                    rpc: None,
-                },
+            let (reply, record) = match serde_json::from_slice::<CallRequest>(&message.payload) {
+                Ok(request) => {
+                    let (reply, latency) = handle(&bus, &upstreams, &in_flight, &request).await;
+                    (reply, Some((request, latency)))
+                }
+                Err(e) => {
+                    let message = format!("malformed call: {e}");
+                    (CallReply::Error { code: CallErrorCode::InvalidRequest, message, rpc: None }, None)
+                }
             };
             let payload = serde_json::to_vec(&reply).expect("replies serialise");
             if let Err(e) = bus.client.publish(reply_to, payload.into()).await {
                 tracing::warn!(error = %e, "could not send a call reply");
+            }
+            // The record (and its arguments digest) only after the reply has gone.
+            if let Some((request, latency)) = record {
+                publish_record(&bus, &request, &reply, latency).await;
             }
         });
     }
@@ -122,10 +128,15 @@ impl Drop for CancelUpstreamOnDrop {
     }
 }
 
-async fn handle(bus: &Bus, upstreams: &UpstreamPool, in_flight: &Arc<InFlight>, request: CallRequest) -> CallReply {
+async fn handle(
+    bus: &Bus,
+    upstreams: &UpstreamPool,
+    in_flight: &Arc<InFlight>,
+    request: &CallRequest,
+) -> (CallReply, Duration) {
     let started = Instant::now();
     let asked = Arc::new(AtomicBool::new(false));
-    let reply = call(upstreams, in_flight, &request, &asked).await;
+    let reply = call(upstreams, in_flight, request, &asked).await;
     let latency = started.elapsed();
     if asked.load(Ordering::SeqCst) {
         if let Some(subject) = &request.client_subject {
@@ -136,26 +147,35 @@ async fn handle(bus: &Bus, upstreams: &UpstreamPool, in_flight: &Arc<InFlight>, 
             }
         }
     }
-    let (outcome, is_error) = match &reply {
-        CallReply::Result { result } => ("result", result.get("isError").and_then(|v| v.as_bool()).unwrap_or(false)),
-        CallReply::Error { code, .. } => (code.as_str(), true),
+    let outcome = match &reply {
+        CallReply::Result { .. } => "result",
+        CallReply::Error { code, .. } => code.as_str(),
     };
     metrics::histogram!("canopy_tool_call_duration_seconds", "outcome" => outcome).record(latency.as_secs_f64());
+    (reply, latency)
+}
+
+/// The call's record on the LOGS stream, which the api's audit consumer keeps (by call id):
+/// who, what, a digest of the arguments (never the arguments), the outcome and the latency.
+async fn publish_record(bus: &Bus, request: &CallRequest, reply: &CallReply, latency: Duration) {
+    let (outcome, error_code, is_error) = CallRecord::outcome_of(reply);
     let record = CallRecord {
+        call_id: request.call_id.clone(),
         tenant: request.tenant.clone(),
         server: request.server.clone(),
         method: request.op.kind().to_string(),
         target: request.op.target().to_string(),
         principal: request.principal.clone(),
         outcome: outcome.to_string(),
+        error_code: error_code.map(str::to_string),
         is_error,
+        arguments_sha256: canopy_mcp::call::arguments_sha256(&request.op),
         latency_us: latency.as_micros() as u64,
         at: chrono::Utc::now().to_rfc3339(),
     };
     // Fire and forget: the LOGS stream records it; a call never waits on its own record.
     let subject = bus.subjects.log("toolcalls", &request.tenant);
     let _ = bus.client.publish(subject, serde_json::to_vec(&record).expect("records serialise").into()).await;
-    reply
 }
 
 /// Sends one operation to the upstream and returns its result as JSON. Tool calls, prompt gets

@@ -3,7 +3,7 @@
 //! `get server|prompt|group`, `usage`, `invoke [--group]`, `read resource`,
 //! `create|update|delete group`, `enable`/`disable tool|server|prompt|resource`, `export`, and
 //! enterprise mode's `init-server`, `login`, `create|delete user`, `create|update|delete
-//! mcp-client`, `list users|mcp-clients`.
+//! mcp-client`, `list users|mcp-clients`, `audit`.
 //!
 //! Layout: `client` (registry URL, access token, `~/.canopy.conf`, HTTP and error mapping), one
 //! file per verb family (`servers`, `tools`, `prompts`, `resources`, `groups`, `toggles`,
@@ -14,6 +14,7 @@
 //! `--json`, else the text).
 //! Errors surface through `main` as `canopy: CODE: message` with exit status 1.
 
+pub mod audit;
 pub mod client;
 pub mod export;
 pub mod groups;
@@ -105,6 +106,8 @@ pub enum ClientCommand {
     /// from MCP clients and refused by `invoke`.
     #[command(subcommand)]
     Disable(Toggle),
+    /// The tenant's audit log, newest first: admin actions and calls (owners and admins).
+    Audit(audit::AuditArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -273,6 +276,7 @@ pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result
         ClientCommand::Export(args) => export::export(&ctx, args).await,
         ClientCommand::Enable(what) => toggles::toggle(&ctx, what, true).await,
         ClientCommand::Disable(what) => toggles::toggle(&ctx, what, false).await,
+        ClientCommand::Audit(args) => audit::audit(&ctx, args).await,
     }
 }
 

@@ -1,0 +1,633 @@
+//! The audit log of a tenant: `GET /api/v0/audit` (and `canopy audit`), for its owners and
+//! admins (`Manage` of the tenant; members and MCP clients: 403).
+//!
+//! Two kinds of entries, newest first:
+//! - `admin`: every change, which is an event in the event log with its tenant and actor. An
+//!   entry shows who (`metadata.actor`), what (event type, aggregate type and id) and when;
+//!   never the payload, which can hold sealed secrets.
+//! - `call`: every tool call, prompt get, resource read, completion and subscription a
+//!   session-worker ran. Workers publish a [`CallRecord`] on the JetStream LOGS stream after
+//!   the reply has gone; [`run_audit_consumer`] (a durable consumer shared by the api replicas)
+//!   keeps them in `audit_calls`, once per call id, so a redelivered record changes nothing.
+//!   An entry has the caller, server, name, the SHA-256 of the canonical arguments (never the
+//!   arguments), the outcome (`ok`, `tool_error`, `error` with its code) and the latency.
+//!
+//! The tenant is the principal's, in every branch of the one query; no parameter names one.
+//! Paging is by keyset: entries are ordered by (time, kind, sequence), and the opaque cursor is
+//! the last entry's key, so a page never repeats an entry nor skips one that existed when the
+//! previous page was read, whatever is inserted meanwhile. Calls that never reached a worker
+//! (refused by the policy, no worker running) are not recorded.
+
+use crate::error::ApiError;
+use crate::openapi::{BadRequest, Forbidden, InternalError};
+use crate::principal::Principal;
+use crate::ApiState;
+use async_nats::jetstream::AckKind;
+use axum::extract::{Query, State};
+use axum::Json;
+use base64::Engine;
+use canopy_mcp::call::CallRecord;
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use utoipa::{IntoParams, ToSchema};
+
+/// Entries per page when the request says nothing.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// The most entries one page can have.
+pub const MAX_LIMIT: u32 = 500;
+
+/// Which entries: `call` (tool calls, prompt gets, resource reads, ...) or `admin` (changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    Call,
+    Admin,
+}
+
+/// `ok`; `tool_error` (the tool answered with `isError: true`); `error` (no result: the
+/// upstream failed, timed out, was unreachable, or the call was cancelled; see `error_code`).
+/// Admin entries are always `ok`: a refused change leaves no event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    Ok,
+    ToolError,
+    Error,
+}
+
+/// One audit entry: a call or an admin action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    pub kind: AuditKind,
+    /// When (RFC 3339, UTC, microseconds): when an admin action was recorded, when a call ended.
+    pub at: String,
+    /// The tenant: always the caller's own.
+    pub tenant: String,
+    /// Who: `user:NAME`, `client:NAME`, `user:dev` (development mode), `service:session-worker`
+    /// (catalog discovery), `system`.
+    pub actor: String,
+    pub outcome: AuditOutcome,
+    /// Calls: the call's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    /// Calls: the server called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Calls: `tools/call`, `prompts/get`, `resources/read`, `completion/complete`, `resources/subscribe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Calls: the tool or prompt name, or the resource URI, in the server's own names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Calls: lowercase hex SHA-256 of the arguments as canonical JSON (keys sorted, no
+    /// whitespace; no arguments count as `{}`); absent for reads. Never the arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments_sha256: Option<String>,
+    /// Calls with outcome `error`: `UPSTREAM_ERROR`, `UPSTREAM_UNAVAILABLE`, `TIMEOUT`, `CANCELLED`, `NOT_FOUND`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// Calls: how long the worker took, in milliseconds (microsecond precision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// Admin actions: the event's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// Admin actions: what happened, e.g. `server.registered`, `user.created`, `group.updated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// Admin actions: the kind of thing changed: `server`, `group`, `user`, `mcp_client`, `tenant`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregate_type: Option<String>,
+    /// Admin actions: which one (its name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregate_id: Option<String>,
+}
+
+/// One page of the audit log, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only `call` or only `admin` entries.
+    #[param(value_type = Option<AuditKind>)]
+    kind: Option<String>,
+    /// Only this actor's entries, e.g. `user:alice`, `client:cursor`.
+    actor: Option<String>,
+    /// Only calls to this server, and admin actions on it.
+    server: Option<String>,
+    /// Only calls of this tool or prompt (the server's own name, e.g. `add`) or resource URI;
+    /// admin entries have none.
+    name: Option<String>,
+    /// The same as `name`.
+    tool: Option<String>,
+    /// Only entries with this outcome (`admin` entries are `ok`).
+    #[param(value_type = Option<AuditOutcome>)]
+    outcome: Option<String>,
+    /// Only entries at or after this time (RFC 3339, e.g. `2026-01-31T00:00:00Z`).
+    since: Option<String>,
+    /// Only entries before this time (RFC 3339).
+    until: Option<String>,
+    /// Entries per page: 1 to 500, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    limit: Option<String>,
+    /// `next_cursor` of the previous page, unchanged.
+    cursor: Option<String>,
+}
+
+/// The query, checked: what the SQL binds.
+#[derive(Debug, Default, PartialEq)]
+struct Filter {
+    admin: bool,
+    calls: bool,
+    actor: Option<String>,
+    server: Option<String>,
+    name: Option<String>,
+    outcome: Option<&'static str>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    limit: u32,
+    after: Option<Cursor>,
+}
+
+impl Filter {
+    fn parse(q: AuditQuery) -> Result<Filter, ApiError> {
+        let text = |field: &str, v: Option<String>| match v {
+            Some(v) if v.trim().is_empty() => Err(ApiError::invalid(format!("`{field}` is empty"))),
+            v => Ok(v),
+        };
+        let (admin, calls) = match text("kind", q.kind)?.as_deref() {
+            None => (true, true),
+            Some("call") => (false, true),
+            Some("admin") => (true, false),
+            Some(other) => return Err(ApiError::invalid(format!("`kind` is `call` or `admin`, not `{other}`"))),
+        };
+        let name = match (text("name", q.name)?, text("tool", q.tool)?) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(ApiError::invalid("`name` and `tool` are the same filter; give one"));
+            }
+            (a, b) => a.or(b),
+        };
+        let outcome = match text("outcome", q.outcome)?.as_deref() {
+            None => None,
+            Some("ok") => Some(CallRecord::OK),
+            Some("tool_error") => Some(CallRecord::TOOL_ERROR),
+            Some("error") => Some(CallRecord::ERROR),
+            Some(other) => {
+                return Err(ApiError::invalid(format!("`outcome` is `ok`, `tool_error` or `error`, not `{other}`")))
+            }
+        };
+        let time = |field: &str, v: Option<String>| -> Result<Option<DateTime<Utc>>, ApiError> {
+            text(field, v)?
+                .map(|v| {
+                    DateTime::parse_from_rfc3339(v.trim()).map(|t| t.with_timezone(&Utc)).map_err(|e| {
+                        ApiError::invalid(format!(
+                            "`{field}` is not an RFC 3339 time like 2026-01-31T08:00:00Z: `{v}` ({e})"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        let since = time("since", q.since)?;
+        let until = time("until", q.until)?;
+        if let (Some(since), Some(until)) = (since, until) {
+            if since >= until {
+                return Err(ApiError::invalid("`since` must be before `until`"));
+            }
+        }
+        let limit = match text("limit", q.limit)? {
+            None => DEFAULT_LIMIT,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => return Err(ApiError::invalid(format!("`limit` is a number from 1 to {MAX_LIMIT}, not `{v}`"))),
+            },
+        };
+        let after = text("cursor", q.cursor)?.map(|c| Cursor::decode(&c)).transpose()?;
+        Ok(Filter {
+            admin,
+            calls,
+            actor: text("actor", q.actor)?,
+            server: text("server", q.server)?,
+            name,
+            outcome,
+            since,
+            until,
+            limit,
+            after,
+        })
+    }
+}
+
+/// Where a page ends: the key of its last entry. Entries are ordered by (at, source, seq)
+/// descending; `source` 0 is the event log (seq: `global_position`), 1 the call records (seq:
+/// their `position`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Cursor {
+    at_micros: i64,
+    source: i16,
+    seq: i64,
+}
+
+impl Cursor {
+    const VERSION: &'static str = "a1";
+
+    fn encode(&self) -> String {
+        let text = format!("{}.{}.{}.{}", Self::VERSION, self.at_micros, self.source, self.seq);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    }
+
+    fn decode(cursor: &str) -> Result<Cursor, ApiError> {
+        let bad = || ApiError::invalid("`cursor` is not valid: pass the `next_cursor` of a previous page, unchanged");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let mut parts = text.split('.');
+        let (Some(Self::VERSION), Some(at), Some(source), Some(seq), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let cursor = Cursor {
+            at_micros: at.parse().map_err(|_| bad())?,
+            source: source.parse().map_err(|_| bad())?,
+            seq: seq.parse().map_err(|_| bad())?,
+        };
+        if !(0..=1).contains(&cursor.source) || cursor.seq < 0 || cursor.at().is_none() {
+            return Err(bad());
+        }
+        Ok(cursor)
+    }
+
+    fn at(&self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp_micros(self.at_micros)
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Row {
+    source: i16,
+    seq: i64,
+    at: DateTime<Utc>,
+    actor: String,
+    id: String,
+    outcome: String,
+    event_type: Option<String>,
+    aggregate_type: Option<String>,
+    aggregate_id: Option<String>,
+    server: Option<String>,
+    method: Option<String>,
+    name: Option<String>,
+    arguments_sha256: Option<String>,
+    error_code: Option<String>,
+    latency_us: Option<i64>,
+}
+
+// Both branches filter by the tenant ($1) first; each is ordered and limited on its own index,
+// then merged. `(at, source, seq) < cursor` is the keyset condition.
+const QUERY: &str = r#"
+WITH admin AS (
+    SELECT 0::smallint AS source, e.global_position AS seq, e.recorded_at AS at,
+           coalesce(e.metadata->>'actor', '') AS actor, e.event_id::text AS id, 'ok'::text AS outcome,
+           e.event_type AS event_type, e.aggregate_type AS aggregate_type, e.aggregate_id AS aggregate_id,
+           NULL::text AS server, NULL::text AS method, NULL::text AS name, NULL::text AS arguments_sha256,
+           NULL::text AS error_code, NULL::bigint AS latency_us
+    FROM events e
+    WHERE e.tenant_id = $1 AND $2::boolean
+      AND ($4::text IS NULL OR e.metadata->>'actor' = $4)
+      AND ($5::text IS NULL OR (e.aggregate_type = 'server' AND e.aggregate_id = $5))
+      AND $6::text IS NULL
+      AND ($7::text IS NULL OR $7::text = 'ok')
+      AND ($8::timestamptz IS NULL OR e.recorded_at >= $8)
+      AND ($9::timestamptz IS NULL OR e.recorded_at < $9)
+      AND ($10::timestamptz IS NULL OR (e.recorded_at, 0::smallint, e.global_position) < ($10, $11::smallint, $12::bigint))
+    ORDER BY e.recorded_at DESC, e.global_position DESC
+    LIMIT $13
+), calls AS (
+    SELECT 1::smallint AS source, c.position AS seq, c.at AS at,
+           c.principal AS actor, c.call_id AS id, c.outcome AS outcome,
+           NULL::text AS event_type, NULL::text AS aggregate_type, NULL::text AS aggregate_id,
+           c.server AS server, c.method AS method, c.name AS name, c.arguments_sha256 AS arguments_sha256,
+           c.error_code AS error_code, c.latency_us AS latency_us
+    FROM audit_calls c
+    WHERE c.tenant_id = $1 AND $3::boolean
+      AND ($4::text IS NULL OR c.principal = $4)
+      AND ($5::text IS NULL OR c.server = $5)
+      AND ($6::text IS NULL OR c.name = $6)
+      AND ($7::text IS NULL OR c.outcome = $7)
+      AND ($8::timestamptz IS NULL OR c.at >= $8)
+      AND ($9::timestamptz IS NULL OR c.at < $9)
+      AND ($10::timestamptz IS NULL OR (c.at, 1::smallint, c.position) < ($10, $11::smallint, $12::bigint))
+    ORDER BY c.at DESC, c.position DESC
+    LIMIT $13
+)
+SELECT * FROM (SELECT * FROM admin UNION ALL SELECT * FROM calls) entries
+ORDER BY at DESC, source DESC, seq DESC
+LIMIT $13
+"#;
+
+/// Audit log
+///
+/// The caller's tenant's admin actions (every change, with its actor; never the change's
+/// payload) and calls (tool calls, prompt gets, resource reads, ...: caller, server, name,
+/// SHA-256 of the arguments, outcome, latency), newest first, filtered, a page at a time.
+/// Owners and admins only. Follow `next_cursor` for older entries; paging never repeats an
+/// entry, whatever is recorded meanwhile.
+#[utoipa::path(
+    get,
+    path = "/api/v0/audit",
+    tag = "audit",
+    operation_id = "list_audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "One page of entries, newest first.", body = AuditPage),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 500, response = InternalError),
+    ),
+)]
+pub async fn list(
+    State(state): State<ApiState>,
+    principal: Principal,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AuditPage>, ApiError> {
+    principal.require_manage_tenant()?;
+    let Query(query) = query?;
+    let filter = Filter::parse(query)?;
+    let fetch = i64::from(filter.limit) + 1;
+    let mut rows: Vec<Row> = sqlx::query_as(QUERY)
+        .bind(principal.tenant.as_str())
+        .bind(filter.admin)
+        .bind(filter.calls)
+        .bind(&filter.actor)
+        .bind(&filter.server)
+        .bind(&filter.name)
+        .bind(filter.outcome)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(filter.after.and_then(|c| c.at()))
+        .bind(filter.after.map(|c| c.source))
+        .bind(filter.after.map(|c| c.seq))
+        .bind(fetch)
+        .fetch_all(state.pool())
+        .await?;
+    let next_cursor = if rows.len() > filter.limit as usize {
+        rows.truncate(filter.limit as usize);
+        rows.last().map(|r| Cursor { at_micros: r.at.timestamp_micros(), source: r.source, seq: r.seq }.encode())
+    } else {
+        None
+    };
+    let tenant = principal.tenant.as_str();
+    Ok(Json(AuditPage { entries: rows.into_iter().map(|r| entry(tenant, r)).collect(), next_cursor }))
+}
+
+fn entry(tenant: &str, r: Row) -> AuditEntry {
+    let outcome = match r.outcome.as_str() {
+        "ok" => AuditOutcome::Ok,
+        "tool_error" => AuditOutcome::ToolError,
+        _ => AuditOutcome::Error,
+    };
+    let call = r.source == 1;
+    AuditEntry {
+        kind: if call { AuditKind::Call } else { AuditKind::Admin },
+        at: r.at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        tenant: tenant.to_string(),
+        actor: r.actor,
+        outcome,
+        call_id: call.then(|| r.id.clone()),
+        server: r.server,
+        method: r.method,
+        name: r.name,
+        arguments_sha256: r.arguments_sha256,
+        error_code: r.error_code,
+        latency_ms: r.latency_us.map(|us| us as f64 / 1000.0),
+        event_id: (!call).then_some(r.id),
+        event_type: r.event_type,
+        aggregate_type: r.aggregate_type,
+        aggregate_id: r.aggregate_id,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keeping call records
+
+/// Durable consumer name on the LOGS stream (shared by every api replica: each record is kept
+/// by one of them).
+pub const AUDIT_CONSUMER: &str = "api-audit";
+/// Records taken from the stream at once, kept in one insert.
+const BATCH: usize = 256;
+
+/// Keeps the call records of the LOGS stream in `audit_calls`: a batch of whatever has arrived
+/// in one insert, then the acks. A record already kept (a redelivery: the ack was lost) is
+/// skipped by its call id; a malformed one is dropped (`Term`) and logged; when the database
+/// fails, the batch is retried.
+pub async fn run_audit_consumer(state: ApiState, shutdown: CancellationToken) -> Result<(), canopy_bus::BusError> {
+    let bus = &state.bus;
+    let messages = canopy_bus::Durable {
+        stream: bus.subjects.logs_stream(),
+        name: AUDIT_CONSUMER,
+        filter_subject: bus.subjects.log("toolcalls", "*"),
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: 4 * BATCH as i64,
+    }
+    .messages(bus)
+    .await?;
+    let mut batches = messages.ready_chunks(BATCH);
+    loop {
+        let batch = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            b = batches.next() => b,
+        };
+        let Some(batch) = batch else { return Ok(()) };
+        let mut kept = Vec::with_capacity(batch.len());
+        let mut records = Vec::with_capacity(batch.len());
+        for message in batch {
+            let message = match message {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit consumer: receive failed");
+                    continue;
+                }
+            };
+            let sequence = message.info().map(|i| i.stream_sequence).unwrap_or_default();
+            match serde_json::from_slice::<CallRecord>(&message.payload) {
+                Ok(record) => {
+                    records.push(Kept::of(record, sequence));
+                    kept.push(message);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, sequence, "audit consumer: dropping a malformed call record");
+                    if let Err(e) = message.ack_with(AckKind::Term).await {
+                        tracing::warn!(error = %e, "audit consumer: ack failed");
+                    }
+                }
+            }
+        }
+        if records.is_empty() {
+            continue;
+        }
+        let ack = match insert(state.pool(), &records).await {
+            Ok(()) => AckKind::Ack,
+            Err(e) => {
+                tracing::warn!(error = %e, records = records.len(), "audit consumer: keeping call records failed; will retry");
+                AckKind::Nak(Some(Duration::from_secs(1)))
+            }
+        };
+        for message in kept {
+            if let Err(e) = message.ack_with(ack.clone()).await {
+                tracing::warn!(error = %e, "audit consumer: ack failed; the record will be redelivered and skipped");
+            }
+        }
+    }
+}
+
+/// A call record as `audit_calls` keeps it.
+#[derive(Debug, Clone, PartialEq)]
+struct Kept {
+    call_id: String,
+    tenant: String,
+    principal: String,
+    server: String,
+    method: String,
+    name: String,
+    arguments_sha256: Option<String>,
+    outcome: &'static str,
+    error_code: Option<String>,
+    latency_us: i64,
+    at: DateTime<Utc>,
+}
+
+impl Kept {
+    /// Records of older workers (no call id; `outcome` `result` or an error code) are kept too:
+    /// their key is their stream sequence, which a redelivery keeps.
+    fn of(r: CallRecord, sequence: u64) -> Kept {
+        let (outcome, error_code) = match r.outcome.as_str() {
+            "ok" => (CallRecord::OK, None),
+            "tool_error" => (CallRecord::TOOL_ERROR, None),
+            "error" => (CallRecord::ERROR, r.error_code),
+            "result" if r.is_error => (CallRecord::TOOL_ERROR, None),
+            "result" => (CallRecord::OK, None),
+            code => (CallRecord::ERROR, r.error_code.or_else(|| Some(code.to_string()))),
+        };
+        let call_id = if r.call_id.is_empty() { format!("stream:{sequence}") } else { r.call_id };
+        let at = DateTime::parse_from_rfc3339(&r.at).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|_| Utc::now());
+        Kept {
+            call_id,
+            tenant: r.tenant,
+            principal: r.principal,
+            server: r.server,
+            method: r.method,
+            name: r.target,
+            arguments_sha256: r.arguments_sha256,
+            outcome,
+            error_code,
+            latency_us: i64::try_from(r.latency_us).unwrap_or(i64::MAX),
+            at,
+        }
+    }
+}
+
+async fn insert(pool: &sqlx::PgPool, records: &[Kept]) -> Result<(), sqlx::Error> {
+    let column = |f: fn(&Kept) -> String| records.iter().map(f).collect::<Vec<String>>();
+    sqlx::query(
+        "INSERT INTO audit_calls (call_id, tenant_id, principal, server, method, name, arguments_sha256, \
+                                  outcome, error_code, latency_us, at) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                              $7::text[], $8::text[], $9::text[], $10::bigint[], $11::timestamptz[]) \
+         ON CONFLICT (call_id) DO NOTHING",
+    )
+    .bind(column(|r| r.call_id.clone()))
+    .bind(column(|r| r.tenant.clone()))
+    .bind(column(|r| r.principal.clone()))
+    .bind(column(|r| r.server.clone()))
+    .bind(column(|r| r.method.clone()))
+    .bind(column(|r| r.name.clone()))
+    .bind(records.iter().map(|r| r.arguments_sha256.clone()).collect::<Vec<_>>())
+    .bind(column(|r| r.outcome.to_string()))
+    .bind(records.iter().map(|r| r.error_code.clone()).collect::<Vec<_>>())
+    .bind(records.iter().map(|r| r.latency_us).collect::<Vec<_>>())
+    .bind(records.iter().map(|r| r.at).collect::<Vec<_>>())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> Result<Filter, ApiError> {
+        let encoded = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+        let uri: axum::http::Uri = format!("/api/v0/audit?{encoded}").parse().unwrap();
+        let Query(q) = Query::<AuditQuery>::try_from_uri(&uri)?;
+        Filter::parse(q)
+    }
+
+    #[test]
+    fn filters_are_checked() {
+        let all = query(&[]).unwrap();
+        assert_eq!((all.admin, all.calls, all.limit, all.after), (true, true, DEFAULT_LIMIT, None));
+        let calls = query(&[("kind", "call"), ("tool", "add"), ("outcome", "tool_error"), ("limit", "500")]).unwrap();
+        assert_eq!(
+            (calls.admin, calls.name.as_deref(), calls.outcome, calls.limit),
+            (false, Some("add"), Some("tool_error"), 500)
+        );
+        let since = query(&[("since", "2026-01-31T08:00:00%2B01:00")]).unwrap().since.unwrap();
+        assert_eq!(since.to_rfc3339(), "2026-01-31T07:00:00+00:00");
+        for bad in [
+            vec![("kind", "calls")],
+            vec![("outcome", "fine")],
+            vec![("limit", "0")],
+            vec![("limit", "501")],
+            vec![("limit", "ten")],
+            vec![("since", "yesterday")],
+            vec![("since", "2026-01-02T00:00:00Z"), ("until", "2026-01-01T00:00:00Z")],
+            vec![("name", "a"), ("tool", "b")],
+            vec![("actor", "")],
+            vec![("cursor", "nonsense")],
+            vec![("cursor", &Cursor { at_micros: 1, source: 7, seq: 1 }.encode())],
+            vec![("tenant", "other")],
+        ] {
+            let e = query(&bad).err().unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert_eq!(e.code, canopy_api_types::ErrorCode::InvalidRequest, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let c = Cursor { at_micros: 1_780_000_000_123_456, source: 1, seq: 42 };
+        assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+        assert!(Cursor::decode(&c.encode()[1..]).is_err());
+    }
+
+    #[test]
+    fn older_records_are_kept_too() {
+        let record = |outcome: &str, is_error| CallRecord {
+            call_id: String::new(),
+            tenant: "t".into(),
+            server: "s".into(),
+            method: "tools/call".into(),
+            target: "x".into(),
+            principal: "user:dev".into(),
+            outcome: outcome.into(),
+            error_code: None,
+            is_error,
+            arguments_sha256: None,
+            latency_us: 5,
+            at: "bad time".into(),
+        };
+        let kept = Kept::of(record("result", true), 9);
+        assert_eq!((kept.call_id.as_str(), kept.outcome, kept.error_code), ("stream:9", "tool_error", None));
+        let kept = Kept::of(record("TIMEOUT", true), 9);
+        assert_eq!((kept.outcome, kept.error_code.as_deref()), ("error", Some("TIMEOUT")));
+        assert_eq!(Kept::of(record("ok", false), 1).outcome, "ok");
+    }
+}
