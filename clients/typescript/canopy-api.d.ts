@@ -100,8 +100,10 @@ export interface paths {
         put?: never;
         /**
          * Initialize an enterprise deployment
-         * @description Creates the owner user `admin` in the default tenant and answers its access token, once.
-         *     Needs no token, and works only while the default tenant has no user; afterwards it is a 409.
+         * @description Creates the owner user `admin` in the default tenant and the first platform operator
+         *     (`operator`: creates tenants, sees nothing inside them), and answers both access tokens, once.
+         *     Needs no token, and works only while the default tenant has no user and no operator exists;
+         *     afterwards it is a 409.
          */
         post: operations["init_server"];
         delete?: never;
@@ -411,6 +413,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0/tenants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List tenants
+         * @description The operator only: every tenant, `default` included, with its status (never anything inside).
+         */
+        get: operations["list_tenants"];
+        put?: never;
+        /**
+         * Create a tenant
+         * @description The operator only. Creates the tenant and its first user, an owner; without
+         *     `owner_access_token` the owner's token is generated and answered once. A token another
+         *     identity holds is a 409, checked before anything is created.
+         */
+        post: operations["create_tenant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/tenants/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a tenant */
+        get: operations["get_tenant"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/tenants/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a suspended tenant
+         * @description The operator only. Its users' and clients' tokens work again.
+         */
+        post: operations["resume_tenant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/tenants/{id}/suspend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Suspend a tenant
+         * @description The operator only. Every token of the tenant's users and MCP clients is refused from now on,
+         *     on the REST API and the MCP endpoints; nothing of the tenant is deleted. Suspending a
+         *     suspended tenant changes nothing.
+         */
+        post: operations["suspend_tenant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0/tool": {
         parameters: {
             query?: never;
@@ -663,6 +750,23 @@ export interface components {
             name: string;
         };
         /**
+         * @description `POST /api/v0/tenants` (the operator only): a tenant and its first owner. Without
+         *     `owner_access_token`, the owner's token is generated and answered once.
+         */
+        CreateTenantRequest: {
+            /** @description A name for people; defaults to the id. */
+            display_name?: string | null;
+            /**
+             * @description The tenant's id: lowercase letters, digits and '-', at most 63 characters (`platform` is
+             *     reserved).
+             */
+            id: string;
+            /** @description The name of the tenant's first user, an owner. */
+            owner: string;
+            /** @description A custom access token for the owner; omitted, one is generated and returned once. */
+            owner_access_token?: string | null;
+        };
+        /**
          * @description `POST /api/v0/users`: MCPJungle's user JSON. Without `access_token`, Canopy generates one
          *     and answers it once.
          */
@@ -680,6 +784,15 @@ export interface components {
         CreatedMcpClient: components["schemas"]["McpClientView"] & {
             /** @description The generated token; absent when the request supplied its own. */
             access_token?: string | null;
+        };
+        /**
+         * @description The answer to creating a tenant: the tenant, its owner, and the owner's token when Canopy
+         *     generated it (shown only now).
+         */
+        CreatedTenant: components["schemas"]["TenantView"] & {
+            owner: components["schemas"]["UserView"];
+            /** @description The owner's generated token; absent when the request supplied its own. */
+            owner_access_token?: string | null;
         };
         /**
          * @description The answer to creating a user (and to `init-server`): the user, and the access token when
@@ -749,6 +862,19 @@ export interface components {
             version: string;
         };
         /**
+         * @description The answer to `init-server`: the owner `admin` of the `default` tenant with its token (the
+         *     fields of [`CreatedUser`], as before), and the first platform operator with its token. Both
+         *     tokens are generated and shown only now.
+         */
+        InitializedServer: components["schemas"]["UserView"] & {
+            /** @description The owner's generated token. */
+            access_token?: string | null;
+            /** @description The first platform operator: creates and suspends tenants, sees nothing inside them. */
+            operator: components["schemas"]["OperatorView"];
+            /** @description The operator's generated token (the CLI saves it as `operator_token` in ~/.canopy.conf). */
+            operator_token: string;
+        };
+        /**
          * @description `POST /api/v0/tools/invoke`: the tool's `server__tool` name beside its arguments, in one
          *     object (MCPJungle's body). A tool argument called `name` cannot be passed this way.
          */
@@ -767,6 +893,11 @@ export interface components {
             description: string;
             name: string;
             updated_at: string;
+        };
+        /** @description A platform operator as the API shows it (never its token). */
+        OperatorView: {
+            created_at: string;
+            name: string;
         };
         /** @description A prompt as `GET /api/v0/prompts` lists it. */
         PromptView: {
@@ -861,6 +992,15 @@ export interface components {
             transport: string;
             updated_at: string;
             url?: string | null;
+        };
+        /** @description A tenant as the operator sees it: never anything inside it. */
+        TenantView: {
+            created_at: string;
+            display_name: string;
+            id: string;
+            /** @description `active`, or `suspended` (its users' and clients' tokens are refused). */
+            status: string;
+            updated_at: string;
         };
         /** @description A tool as `GET /api/v0/tools` lists it (MCPJungle's shape, plus the rest of the MCP tool). */
         ToolView: {
@@ -1287,13 +1427,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Initialized: the owner and its access token (shown only now). */
+            /** @description Initialized: the owner and the operator, with their access tokens (shown only now). */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CreatedUser"];
+                    "application/json": components["schemas"]["InitializedServer"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1866,6 +2006,145 @@ export interface operations {
                     "application/json": components["schemas"]["ServerView"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    list_tenants: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every tenant, by id. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantView"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    create_tenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateTenantRequest"];
+            };
+        };
+        responses: {
+            /** @description Created; `owner_access_token` only when generated. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedTenant"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    get_tenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tenant. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    resume_tenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Active again. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    suspend_tenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Suspended. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];

@@ -281,6 +281,70 @@ pub struct CreatedUser {
     pub access_token: Option<String>,
 }
 
+/// The answer to `init-server`: the owner `admin` of the `default` tenant with its token (the
+/// fields of [`CreatedUser`], as before), and the first platform operator with its token. Both
+/// tokens are generated and shown only now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InitializedServer {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// The owner's generated token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    /// The first platform operator: creates and suspends tenants, sees nothing inside them.
+    pub operator: OperatorView,
+    /// The operator's generated token (the CLI saves it as `operator_token` in ~/.canopy.conf).
+    pub operator_token: String,
+}
+
+/// A platform operator as the API shows it (never its token).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OperatorView {
+    pub name: String,
+    pub created_at: String,
+}
+
+/// `POST /api/v0/tenants` (the operator only): a tenant and its first owner. Without
+/// `owner_access_token`, the owner's token is generated and answered once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenantRequest {
+    /// The tenant's id: lowercase letters, digits and '-', at most 63 characters (`platform` is
+    /// reserved).
+    pub id: String,
+    /// A name for people; defaults to the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The name of the tenant's first user, an owner.
+    pub owner: String,
+    /// A custom access token for the owner; omitted, one is generated and returned once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_access_token: Option<String>,
+}
+
+/// A tenant as the operator sees it: never anything inside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TenantView {
+    pub id: String,
+    pub display_name: String,
+    /// `active`, or `suspended` (its users' and clients' tokens are refused).
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The answer to creating a tenant: the tenant, its owner, and the owner's token when Canopy
+/// generated it (shown only now).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedTenant {
+    #[serde(flatten)]
+    pub tenant: TenantView,
+    pub owner: UserView,
+    /// The owner's generated token; absent when the request supplied its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_access_token: Option<String>,
+}
+
 /// `POST /api/v0/mcp-clients`: MCPJungle's MCP client JSON (`name`, `description`,
 /// `allowed_servers`), plus Canopy's `allowed_groups` and `allowed_tools`. Without
 /// `access_token`, Canopy generates one and answers it once.

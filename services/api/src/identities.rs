@@ -38,7 +38,7 @@ pub(crate) async fn issue_token(
         None => (Sealer::generate_token(), true),
     };
     let digest = state.sealer.token_digest(&token);
-    if canopy_readmodels::token_holder(state.pool(), digest.as_str()).await?.is_some() {
+    if canopy_readmodels::token_taken(state.pool(), digest.as_str()).await? {
         return Err(token_in_use());
     }
     Ok((digest, generated.then_some(token)))

@@ -6,7 +6,8 @@
 //! Who may do what: `principal.rs` turns each request into a policy principal (development mode:
 //! everything in the `default` tenant; enterprise mode: the holder of the bearer token), and every
 //! handler asks `canopy-policy` before it reads or changes anything. Users and MCP clients
-//! (`users.rs`, `mcp_clients.rs`, `identities.rs`) are enterprise mode's.
+//! (`users.rs`, `mcp_clients.rs`, `identities.rs`) are enterprise mode's, and so are tenants,
+//! which the platform operator creates, lists and suspends (`tenants.rs`).
 
 pub mod audit;
 mod commands;
@@ -20,6 +21,7 @@ mod principal;
 mod prompts;
 mod resources;
 mod servers;
+mod tenants;
 mod toggles;
 mod tools;
 mod upstream;
@@ -96,6 +98,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/users/{name}", delete(users::delete))
         .route("/mcp-clients", post(mcp_clients::create).get(mcp_clients::list))
         .route("/mcp-clients/{name}", put(mcp_clients::update).delete(mcp_clients::delete))
+        .route("/tenants", post(tenants::create).get(tenants::list))
+        .route("/tenants/{id}", get(tenants::get))
+        .route("/tenants/{id}/suspend", post(tenants::suspend))
+        .route("/tenants/{id}/resume", post(tenants::resume))
         .route("/audit", get(audit::list))
         .fallback(error::not_found)
         .with_state(state.clone());

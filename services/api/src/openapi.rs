@@ -5,7 +5,7 @@
 //! from the document. Admin clients are generated from the checked-in file
 //! (`scripts/generate-clients.sh`).
 
-use crate::{audit, groups, mcp_clients, prompts, resources, servers, toggles, tools, users};
+use crate::{audit, groups, mcp_clients, prompts, resources, servers, tenants, toggles, tools, users};
 use canopy_api_types::{ErrorEnvelope, Health, Readiness};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
@@ -20,8 +20,10 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
             (`{\"ok\": false, \"error\": {\"code\": \"INVALID_REQUEST\", \"message\": \"...\"}}`). \
             Unknown routes under `/api/v0` answer 404 in the same envelope. \
             In enterprise mode every route but `init-server` needs `Authorization: Bearer <token>` \
-            (a user's or an MCP client's) and answers 401 without a valid one; what a token may see \
-            and do follows its holder's role or allow list. Development mode needs no token.",
+            (a user's or an MCP client's, or the platform operator's) and answers 401 without a valid \
+            one; what a token may see and do follows its holder's role or allow list. The operator \
+            manages tenants (`/api/v0/tenants`) and sees nothing inside one. Development mode needs \
+            no token.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
@@ -59,6 +61,11 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
         mcp_clients::list,
         mcp_clients::update,
         mcp_clients::delete,
+        tenants::create,
+        tenants::list,
+        tenants::get,
+        tenants::suspend,
+        tenants::resume,
         audit::list,
         healthz,
         readyz,
@@ -78,6 +85,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
         (name = "groups", description = "Groups of tools, prompts and resources, each served on its own MCP endpoint."),
         (name = "users", description = "Enterprise mode: initialize the deployment, and the users (owners, admins, members) of a tenant."),
         (name = "mcp-clients", description = "Enterprise mode: MCP client identities, each with an allow list of servers, groups and tools."),
+        (name = "tenants", description = "Enterprise mode, the platform operator only: create tenants with their first owner, list, suspend and resume them."),
         (name = "audit", description = "Enterprise mode: the tenant's audit log, admin actions and calls, for owners and admins."),
         (name = "health", description = "Liveness and readiness of a Canopy process (outside `/api/v0`)."),
     ),
@@ -126,6 +134,15 @@ pub struct ClientNameParam {
     name: String,
 }
 
+/// `{id}` in `/api/v0/tenants/{id}/...`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct TenantIdParam {
+    /// The tenant's id.
+    id: String,
+}
+
 /// `{name}` in `/api/v0/groups/{name}/...`.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -157,7 +174,8 @@ impl Modify for BearerTokens {
             .scheme(HttpAuthScheme::Bearer)
             .description(Some(
                 "Enterprise mode: a user's or an MCP client's access token (`canopy init-server`, \
-                 `canopy create user`, `canopy create mcp-client`). Development mode needs none.",
+                 `canopy create user`, `canopy create mcp-client`, `canopy create tenant`), or the \
+                 platform operator's (`canopy init-server`). Development mode needs none.",
             ))
             .build();
         if let Some(components) = openapi.components.as_mut() {

@@ -4,7 +4,9 @@
 //! - Development mode: no authentication; every request is [`canopy_policy::Principal::development`],
 //!   acting in the `default` tenant as `user:dev`.
 //! - Enterprise mode: `Authorization: Bearer <token>`; the token's keyed digest finds its holder
-//!   (a user or an MCP client) and so its tenant. A missing, unknown or revoked token is a 401 with
+//!   (a user or an MCP client, and so its tenant; or a platform operator, who belongs to none
+//!   and sees no tenant's data). A missing, unknown or revoked token (or one of a suspended
+//!   tenant) is a 401 with
 //!   `WWW-Authenticate: Bearer`. Tokens are looked up by digest only, never stored or logged.
 //!
 //! The tenant of every read and command comes from here, never from the request. Handlers ask
@@ -32,10 +34,14 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// A principal acting in its own tenant; `None` for one that belongs to no tenant (the
-    /// operator), who has nothing to do in a tenant's REST API.
+    /// A principal acting in its own tenant; `None` for a user or client without one. The
+    /// operator belongs to no tenant: it acts in the reserved platform id, where no tenant's
+    /// data is, and the policy answers `NotFound` for anything of a tenant (`tenants.rs`).
     pub fn new(identity: canopy_policy::Principal, view: TenantView) -> Option<Self> {
-        let tenant = identity.tenant.clone()?;
+        let tenant = match identity.kind {
+            PrincipalKind::Operator => TenantId::platform(),
+            _ => identity.tenant.clone()?,
+        };
         Some(Principal { tenant, identity, view })
     }
 

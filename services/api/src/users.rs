@@ -1,17 +1,19 @@
 //! `/api/v0/init-server` and `/api/v0/users` (enterprise mode): MCPJungle's bootstrap and user
-//! accounts. `init-server` works once, while the default tenant has no user: it creates the owner
-//! `admin` and answers its token. Owners and admins then create and remove users; only an owner
-//! creates or removes an owner.
+//! accounts. `init-server` works once, while the default tenant has no user and no operator
+//! exists: it creates the owner `admin` and the first platform operator (`tenants.rs`) and
+//! answers both tokens. Owners and admins then create and remove users; only an owner creates or
+//! removes an owner.
 
 use crate::identities::{self, identity_name, issue_token, require_enterprise};
 use crate::openapi::{BadRequest, Conflict, Forbidden, InternalError, NotFound, UserNameParam};
 use crate::principal::Principal;
+use crate::tenants;
 use crate::{error::ApiError, ApiState};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use canopy_api_types::{CreateUserRequest, CreatedUser, UserView};
+use canopy_api_types::{CreateUserRequest, CreatedUser, InitializedServer, UserView};
 use canopy_domain::identity::{Role, User, UserCommand};
 use canopy_domain::TenantId;
 use canopy_eventstore::CommandContext;
@@ -22,15 +24,17 @@ pub const INITIAL_ADMIN: &str = "admin";
 
 /// Initialize an enterprise deployment
 ///
-/// Creates the owner user `admin` in the default tenant and answers its access token, once.
-/// Needs no token, and works only while the default tenant has no user; afterwards it is a 409.
+/// Creates the owner user `admin` in the default tenant and the first platform operator
+/// (`operator`: creates tenants, sees nothing inside them), and answers both access tokens, once.
+/// Needs no token, and works only while the default tenant has no user and no operator exists;
+/// afterwards it is a 409.
 #[utoipa::path(
     post,
     path = "/api/v0/init-server",
     tag = "users",
     operation_id = "init_server",
     responses(
-        (status = 201, description = "Initialized: the owner and its access token (shown only now).", body = CreatedUser),
+        (status = 201, description = "Initialized: the owner and the operator, with their access tokens (shown only now).", body = InitializedServer),
         (status = 400, response = BadRequest),
         (status = 409, response = Conflict),
         (status = 500, response = InternalError),
@@ -40,10 +44,11 @@ pub async fn init_server(State(state): State<ApiState>) -> Result<impl IntoRespo
     require_enterprise(&state, "init-server and users")?;
     let tenant = TenantId::default_tenant();
     let already = || ApiError::conflict("this Canopy is already initialized; log in with a user's token instead");
-    if !canopy_readmodels::list_users(state.pool(), &tenant).await?.is_empty() {
+    if !canopy_readmodels::list_users(state.pool(), &tenant).await?.is_empty() || tenants::any_operator(&state).await? {
         return Err(already());
     }
     let (digest, token) = issue_token(&state, None).await?;
+    let (operator_digest, operator_token) = issue_token(&state, None).await?;
     let name = identity_name("user name", INITIAL_ADMIN)?;
     let ctx = CommandContext::new(tenant.clone(), "system:init-server");
     let command = UserCommand::Create { name, role: Role::Owner, token: digest };
@@ -54,8 +59,13 @@ pub async fn init_server(State(state): State<ApiState>) -> Result<impl IntoRespo
             e => e,
         },
     )?;
+    let operator = tenants::create_first_operator(&state, operator_digest).await.map_err(|e| match e {
+        e if e.code == canopy_api_types::ErrorCode::Conflict => already(),
+        e => e,
+    })?;
     let user = find(&state, &tenant, INITIAL_ADMIN).await?;
-    Ok((StatusCode::CREATED, Json(CreatedUser { user, access_token: token })))
+    let operator_token = operator_token.unwrap_or_default(); // issue_token(None) always generates
+    Ok((StatusCode::CREATED, Json(InitializedServer { user, access_token: token, operator, operator_token })))
 }
 
 /// Create a user
