@@ -31,10 +31,10 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub oauth: OAuthConfig,
     pub telemetry: TelemetrySection,
-}
     /// Authorization servers other than Canopy's own whose access tokens are accepted
     /// (enterprise mode).
     pub external_issuers: Vec<ExternalIssuerConfig>,
+}
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,29 +160,6 @@ pub struct TelemetrySection {
     pub prometheus: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("config file {path} is not valid TOML: {message}")]
-    Parse { path: String, message: String },
-    #[error("configuration error: {0}")]
-    Invalid(String),
-    #[error("{setting} is invalid: {message}")]
-    Setting { setting: String, message: String },
-}
-
-/// How a PEM certificate starts.
-const PEM_CERTIFICATE: &str = "-----BEGIN CERTIFICATE";
-
-/// (environment variable, TOML path) pairs; the first variable found for a path wins.
-const ENV: &[(&str, &str)] = &[
-    ("CANOPY_MODE", "mode"),
-    ("CANOPY_LISTEN", "listen"),
 /// One external authorization server whose access tokens a tenant's identities may present:
 /// JWTs checked against its JWKS (`jwks_uri`), or opaque tokens asked about at its RFC 7662
 /// introspection endpoint with client credentials. The tenant is this configuration's, never
@@ -245,6 +222,29 @@ impl std::fmt::Debug for ExternalIssuerConfig {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Parse { path: String, message: String },
+    #[error("configuration error: {0}")]
+    Invalid(String),
+    #[error("{setting} is invalid: {message}")]
+    Setting { setting: String, message: String },
+}
+
+/// How a PEM certificate starts.
+const PEM_CERTIFICATE: &str = "-----BEGIN CERTIFICATE";
+
+/// (environment variable, TOML path) pairs; the first variable found for a path wins.
+const ENV: &[(&str, &str)] = &[
+    ("CANOPY_MODE", "mode"),
+    ("CANOPY_LISTEN", "listen"),
     ("CANOPY_PUBLIC_URL", "public_url"),
     ("CANOPY_STATE_DIR", "state_dir"),
     ("CANOPY_SECRET_KEY", "secrets.key"),
@@ -285,6 +285,7 @@ impl std::fmt::Debug for ExternalIssuerConfig {
     ("CANOPY_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
     ("CANOPY_PROMETHEUS", "telemetry.prometheus"),
+    ("CANOPY_EXTERNAL_ISSUERS", "external_issuers"),
 ];
 
 impl Config {
@@ -315,7 +316,6 @@ impl Config {
                 message: e.message().to_string(),
             })?;
             merge(&mut merged, overlay);
-    ("CANOPY_EXTERNAL_ISSUERS", "external_issuers"),
         }
         let mut applied = std::collections::HashSet::new();
         for (var, path) in ENV {
@@ -430,6 +430,7 @@ impl Config {
                 return bad(setting, format!("'{}' holds no PEM certificate ({PEM_CERTIFICATE}-----)", path.display()));
             }
         }
+        self.validate_external_issuers()?;
         if self.mode == Mode::Enterprise && self.secrets.key.is_empty() {
             return bad(
                 "secrets.key (CANOPY_SECRET_KEY)",
@@ -445,51 +446,6 @@ impl Config {
         Ok(())
     }
 
-    /// The extra CA certificates for https:// upstreams (`worker.upstream_ca_file`), if set.
-    pub fn upstream_ca_file(&self) -> Option<&Path> {
-        Some(Path::new(self.worker.upstream_ca_file.as_str())).filter(|p| !p.as_os_str().is_empty())
-    }
-
-    /// The authorization servers named in the MCP endpoints' protected-resource metadata.
-    pub fn authorization_servers(&self) -> impl Iterator<Item = &str> {
-        self.gateway.authorization_servers.split([' ', ',']).filter(|u| !u.is_empty())
-    }
-
-    /// The public base URL, without a trailing slash.
-    pub fn public_base(&self) -> String {
-        if self.public_url.is_empty() {
-            format!("http://{}", self.listen)
-        } else {
-            self.public_url.trim_end_matches('/').to_string()
-        }
-    }
-}
-
-fn merge(base: &mut toml::Table, overlay: toml::Table) {
-    for (key, value) in overlay {
-        match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            (_, v) => {
-                base.insert(key, v);
-            }
-        }
-    }
-        self.validate_external_issuers()?;
-}
-
-/// Sets a dotted path from an environment string, keeping the type of the default there.
-fn set_path(table: &mut toml::Table, path: &str, raw: &str, var: &str) -> Result<(), ConfigError> {
-    let (parent, leaf) = match path.rsplit_once('.') {
-        Some((p, l)) => (Some(p), l),
-        None => (None, path),
-    };
-    let target = match parent {
-        Some(p) => match table.get_mut(p) {
-            Some(toml::Value::Table(t)) => t,
-            _ => unreachable!("defaults define every section"),
-        },
-        None => table,
-    };
     fn validate_external_issuers(&self) -> Result<(), ConfigError> {
         let setting = "external_issuers (CANOPY_EXTERNAL_ISSUERS)";
         let bad = |message: String| Err(ConfigError::Setting { setting: setting.into(), message });
@@ -539,6 +495,50 @@ fn set_path(table: &mut toml::Table, path: &str, raw: &str, var: &str) -> Result
         Ok(())
     }
 
+    /// The extra CA certificates for https:// upstreams (`worker.upstream_ca_file`), if set.
+    pub fn upstream_ca_file(&self) -> Option<&Path> {
+        Some(Path::new(self.worker.upstream_ca_file.as_str())).filter(|p| !p.as_os_str().is_empty())
+    }
+
+    /// The authorization servers named in the MCP endpoints' protected-resource metadata.
+    pub fn authorization_servers(&self) -> impl Iterator<Item = &str> {
+        self.gateway.authorization_servers.split([' ', ',']).filter(|u| !u.is_empty())
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn public_base(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+}
+
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+/// Sets a dotted path from an environment string, keeping the type of the default there.
+fn set_path(table: &mut toml::Table, path: &str, raw: &str, var: &str) -> Result<(), ConfigError> {
+    let (parent, leaf) = match path.rsplit_once('.') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, path),
+    };
+    let target = match parent {
+        Some(p) => match table.get_mut(p) {
+            Some(toml::Value::Table(t)) => t,
+            _ => unreachable!("defaults define every section"),
+        },
+        None => table,
+    };
     let bad = |what: &str| ConfigError::Setting {
         setting: format!("{var} ({path})"),
         message: format!("'{raw}' is not {what}"),
@@ -550,6 +550,11 @@ fn set_path(table: &mut toml::Table, path: &str, raw: &str, var: &str) -> Result
             "0" | "false" | "no" | "off" => false,
             _ => return Err(bad("a boolean (true/false)")),
         }),
+        // A list (of tables): a TOML array, e.g. `[{issuer = "https://as", tenant = "acme", ...}]`.
+        Some(toml::Value::Array(_)) => {
+            let parsed: toml::Table = format!("value = {raw}").parse().map_err(|_| bad("a TOML array"))?;
+            parsed.get("value").filter(|v| v.is_array()).cloned().ok_or_else(|| bad("a TOML array"))?
+        }
         _ => toml::Value::String(raw.to_string()),
     };
     target.insert(leaf.to_string(), value);
@@ -594,11 +599,6 @@ mod tests {
         let on = Config::from_layers(None, &env(&[("CANOPY_UPSTREAM_KEEP_ALIVE", "true")])).unwrap();
         assert!(on.worker.upstream_keep_alive);
         // CANOPY_DATABASE_URL beats DATABASE_URL
-        // A list (of tables): a TOML array, e.g. `[{issuer = "https://as", tenant = "acme", ...}]`.
-        Some(toml::Value::Array(_)) => {
-            let parsed: toml::Table = format!("value = {raw}").parse().map_err(|_| bad("a TOML array"))?;
-            parsed.get("value").filter(|v| v.is_array()).cloned().ok_or_else(|| bad("a TOML array"))?
-        }
         let c = Config::from_layers(
             None,
             &env(&[("DATABASE_URL", "postgres://a/a"), ("CANOPY_DATABASE_URL", "postgres://b/b")]),
