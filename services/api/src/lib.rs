@@ -52,6 +52,9 @@ pub struct ApiState {
     pub executor: CommandExecutor<CanopyProjector>,
     pub bus: Bus,
     pub sealer: Sealer,
+    /// OAuth access tokens (enterprise mode: Canopy's own and external issuers'); `None`:
+    /// static tokens only.
+    pub access_tokens: Option<std::sync::Arc<canopy_bearer::AccessTokens>>,
     /// How long a registration waits for the worker's first catalog before answering.
     pub discovery_wait: Duration,
     pub call_timeout: Duration,

@@ -8,6 +8,9 @@
 //!   and sees no tenant's data). A missing, unknown or revoked token (or one of a suspended
 //!   tenant) is a 401 with
 //!   `WWW-Authenticate: Bearer`. Tokens are looked up by digest only, never stored or logged.
+//!   OAuth access tokens (a JWT; an opaque token only an introspecting external issuer knows)
+//!   are checked by `canopy-bearer` for the resource `{public_url}/api/v0`; the principal is the
+//!   identity they name (tenant and subject) as the read models hold it, narrowed by their scopes.
 //!
 //! The tenant of every read and command comes from here, never from the request. Handlers ask
 //! [`Principal::require`] before they look a name up, and [`Principal::retain`] on every list:
@@ -145,9 +148,38 @@ async fn authenticate(parts: &Parts, state: &ApiState) -> Result<canopy_policy::
         .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty())
         .ok_or_else(invalid_token)?;
+    let tokens = state.access_tokens.as_deref();
+    if let Some(tokens) = tokens.filter(|_| canopy_bearer::AccessTokens::is_jwt(token)) {
+        return oauth_principal(state, tokens, token).await;
+    }
     let digest = state.sealer.token_digest(token);
     let holder = canopy_readmodels::token_holder(state.pool(), digest.as_str()).await?;
-    holder.and_then(|h| h.principal()).ok_or_else(invalid_token)
+    match (holder.and_then(|h| h.principal()), tokens.filter(|t| t.introspects(token))) {
+        (Some(principal), _) => Ok(principal),
+        (None, Some(tokens)) => oauth_principal(state, tokens, token).await,
+        (None, None) => Err(invalid_token()),
+    }
+}
+
+/// An OAuth access token's principal: verified for this API's resource URL, then the identity
+/// it names as the read models hold it, narrowed by the token's scopes.
+async fn oauth_principal(
+    state: &ApiState,
+    tokens: &canopy_bearer::AccessTokens,
+    token: &str,
+) -> Result<canopy_policy::Principal, ApiError> {
+    let resource = format!("{}/api/v0", state.public_url.trim_end_matches('/'));
+    let principal = match tokens.verify(token, &resource).await {
+        Ok(verified) => verified.principal_from_read_models(state.pool()).await,
+        Err(refused) => Err(refused),
+    };
+    principal.map_err(|refused| match refused {
+        canopy_bearer::BearerError::InvalidToken(description) => ApiError::unauthorized(
+            format!("the access token is not valid: {description}"),
+            format!("{REALM}, error=\"invalid_token\", error_description=\"{description}\""),
+        ),
+        canopy_bearer::BearerError::Unavailable(message) => ApiError::new(ErrorCode::Unavailable, message),
+    })
 }
 
 fn invalid_token() -> ApiError {

@@ -69,6 +69,7 @@ impl Api {
             executor,
             bus,
             sealer: Sealer::from_bytes(&[42u8; 32]).unwrap(),
+            access_tokens: None,
             discovery_wait: Duration::from_millis(50),
             call_timeout: Duration::from_secs(2),
             public_url: "http://canopy.test".into(),

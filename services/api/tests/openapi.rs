@@ -280,6 +280,7 @@ async fn offline_state() -> canopy_api::ApiState {
             subjects: canopy_bus::Subjects::new("openapi-probe"),
         },
         sealer: canopy_secrets::Sealer::from_bytes(&[7u8; 32]).unwrap(),
+        access_tokens: None,
         discovery_wait: Duration::from_millis(10),
         call_timeout: Duration::from_millis(100),
         public_url: "http://127.0.0.1:9".into(),

@@ -72,6 +72,21 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     let mut app = Router::new();
     let mut catalog = None;
     let call_timeout = Duration::from_secs(config.gateway.call_timeout_secs);
+    // Enterprise mode: one verifier of OAuth access tokens for REST and the MCP endpoints.
+    let access_tokens = match config.mode {
+        canopy_config::Mode::Enterprise => {
+            let settings = canopy_bearer::Settings {
+                issuer: config.public_base(),
+                prefix: config.nats.prefix.clone(),
+                external_issuers: config.external_issuers.clone(),
+                timings: canopy_bearer::Timings::default(),
+            };
+            let tokens = canopy_bearer::AccessTokens::new(settings, pool.clone(), redis.clone())
+                .context("external_issuers (CANOPY_EXTERNAL_ISSUERS)")?;
+            Some(Arc::new(tokens))
+        }
+        canopy_config::Mode::Development => None,
+    };
 
     if services.api {
         canopy_api::ensure_default_tenant(&executor).await.context("creating the default tenant")?;
@@ -98,6 +113,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             executor: executor.clone(),
             bus: bus.clone(),
             sealer: sealer.clone(),
+            access_tokens: access_tokens.clone(),
             discovery_wait: Duration::from_secs(config.gateway.discovery_wait_secs),
             call_timeout,
             public_url: config.public_base(),
@@ -166,8 +182,9 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             stores,
             resource: canopy_gateway_edge::ProtectedResource {
                 public_base: config.public_base(),
-                authorization_servers: config.authorization_servers().map(str::to_string).collect(),
+                authorization_servers: authorization_servers(&config),
             },
+            access_tokens: access_tokens.clone(),
             shutdown: http.clone(),
         };
         app = app.merge(canopy_gateway_edge::router(state, options));
@@ -241,6 +258,16 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     pool.close().await;
     tracing::info!("canopy stopped");
     Ok(())
+}
+
+/// The authorization servers the MCP endpoints' metadata names: the configured ones, or in
+/// enterprise mode Canopy's own (its issuer is the public base URL).
+fn authorization_servers(config: &Config) -> Vec<String> {
+    let configured: Vec<String> = config.authorization_servers().map(str::to_string).collect();
+    if configured.is_empty() && config.mode == canopy_config::Mode::Enterprise {
+        return vec![config.public_base()];
+    }
+    configured
 }
 
 /// The public URL's origin, and in development the loopback spellings of the listen address.

@@ -13,6 +13,13 @@
 //! someone else, and a client that gets 404 starts a session of its own. A token rotated for
 //! the same identity keeps its sessions.
 //!
+//! OAuth access tokens (a JWT, or with an introspecting external issuer an opaque token that is
+//! no static token) are checked by `canopy-bearer` for the resource the request is to (exactly
+//! the endpoint's URL, as its metadata's `resource` says). The principal is then the identity
+//! cache's current principal for the token's tenant and subject, narrowed by the token's
+//! scopes; a token naming no existing identity is refused like an unknown one. From there on a
+//! token's principal is treated exactly as a static token's: sessions, scopes, policy.
+//!
 //! Development mode authenticates nothing: every request is [`Principal::development`].
 
 use crate::access::{self, RequestPrincipal};
@@ -23,6 +30,7 @@ use crate::{EdgeState, Mode};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use canopy_bearer::{AccessTokens, BearerError};
 use canopy_policy::{Action, Decision, Denial, Principal, Scopes};
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -70,12 +78,15 @@ impl ProtectedResource {
         doc
     }
 
-    /// `WWW-Authenticate` for a request to `path` without a usable token.
-    fn challenge(&self, path: &str, error: Option<&str>) -> String {
+    /// `WWW-Authenticate` for a request to `path` without a usable token: no token at all, or
+    /// one refused (`error="invalid_token"` with its `error_description`).
+    fn challenge(&self, path: &str, refused: Option<&str>) -> String {
         let metadata = self.metadata_url(path);
-        match error {
+        match refused {
             None => format!("Bearer resource_metadata=\"{metadata}\""),
-            Some(error) => format!("Bearer error=\"{error}\", resource_metadata=\"{metadata}\""),
+            Some(description) => format!(
+                "Bearer error=\"invalid_token\", error_description=\"{description}\", resource_metadata=\"{metadata}\""
+            ),
         }
     }
 }
@@ -127,6 +138,8 @@ pub(crate) struct Authenticator {
     pub state: EdgeState,
     pub resource: Arc<ProtectedResource>,
     pub owners: Arc<SessionOwners>,
+    /// OAuth access tokens (enterprise mode); `None`: static tokens only.
+    pub tokens: Option<Arc<AccessTokens>>,
 }
 
 /// How long an unknown token waits for the identity cache, which follows the API a few
@@ -142,9 +155,10 @@ pub(crate) async fn authenticate(State(auth): State<Authenticator>, mut request:
     }
     let path = request.uri().path().to_string();
     let resource = &auth.resource;
-    let unauthorized = |error: Option<&str>, message: &'static str| {
-        let challenge = HeaderValue::from_str(&resource.challenge(&path, error)).expect("a header value");
-        (StatusCode::UNAUTHORIZED, [(WWW_AUTHENTICATE, challenge)], message).into_response()
+    let unauthorized = |refused: Option<&str>, message: &str| {
+        let challenge = HeaderValue::from_str(&resource.challenge(&path, refused))
+            .unwrap_or_else(|_| HeaderValue::from_static("Bearer error=\"invalid_token\""));
+        (StatusCode::UNAUTHORIZED, [(WWW_AUTHENTICATE, challenge)], message.to_string()).into_response()
     };
     if !auth.state.cache.is_ready() {
         let retry = [(http::header::RETRY_AFTER, "1")];
@@ -153,16 +167,14 @@ pub(crate) async fn authenticate(State(auth): State<Authenticator>, mut request:
     let Some(token) = bearer_token(request.headers()) else {
         return unauthorized(None, "this MCP endpoint needs Authorization: Bearer <token>");
     };
-    let digest = auth.state.sealer.token_digest(token);
-    let identities = auth.state.cache.identities();
-    let principal = match identities.principal(&digest) {
-        Some(p) => p,
-        None => {
-            crate::caught_up_within(TOKEN_PATIENCE, || identities.principal(&digest).is_some()).await;
-            match identities.principal(&digest) {
-                Some(p) => p,
-                None => return unauthorized(Some("invalid_token"), "the token is not valid"),
-            }
+    let principal = match principal_of(&auth, token, &path).await {
+        Ok(principal) => principal,
+        Err(BearerError::InvalidToken(description)) => {
+            return unauthorized(Some(&description), &format!("the token is not valid: {description}"))
+        }
+        Err(BearerError::Unavailable(message)) => {
+            let retry = [(http::header::RETRY_AFTER, "1")];
+            return (StatusCode::SERVICE_UNAVAILABLE, retry, message).into_response();
         }
     };
     let session = header(request.headers(), SESSION_HEADER);
@@ -194,6 +206,44 @@ pub(crate) async fn authenticate(State(auth): State<Authenticator>, mut request:
         _ => {}
     }
     response
+}
+
+/// The principal a token stands for: an OAuth access token's (a JWT; an opaque token only an
+/// introspecting issuer knows), or a static token's, found by its digest.
+async fn principal_of(auth: &Authenticator, token: &str, path: &str) -> Result<Arc<Principal>, BearerError> {
+    let tokens = auth.tokens.as_deref();
+    if let Some(tokens) = tokens.filter(|_| AccessTokens::is_jwt(token)) {
+        return verified_principal(auth, tokens, token, path).await;
+    }
+    let digest = auth.state.sealer.token_digest(token);
+    let identities = auth.state.cache.identities();
+    if let Some(principal) = identities.principal(&digest) {
+        return Ok(principal);
+    }
+    if let Some(tokens) = tokens.filter(|t| t.introspects(token)) {
+        return verified_principal(auth, tokens, token, path).await;
+    }
+    crate::caught_up_within(TOKEN_PATIENCE, || identities.principal(&digest).is_some()).await;
+    identities.principal(&digest).ok_or_else(|| BearerError::InvalidToken("the token is not valid".into()))
+}
+
+/// An access token's principal: verified for the endpoint's resource URL, then the identity
+/// it names as the identity cache holds it now, narrowed by the token's scopes.
+async fn verified_principal(
+    auth: &Authenticator,
+    tokens: &AccessTokens,
+    token: &str,
+    path: &str,
+) -> Result<Arc<Principal>, BearerError> {
+    let verified = tokens.verify(token, &auth.resource.resource(path)).await?;
+    let identities = auth.state.cache.identities();
+    let lookup =
+        |tenant: &canopy_domain::TenantId, subject: &str| identities.by_subject(tenant, subject).map(|p| (*p).clone());
+    if verified.principal(lookup).is_err() {
+        // An identity created a moment ago may not have reached the cache yet.
+        crate::caught_up_within(TOKEN_PATIENCE, || verified.principal(lookup).is_ok()).await;
+    }
+    verified.principal(lookup).map(Arc::new)
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -382,6 +432,11 @@ mod tests {
         assert_eq!(
             plain.challenge("/mcp", None),
             "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\""
+        );
+        assert_eq!(
+            plain.challenge("/servers/a/mcp", Some("the token has expired")),
+            "Bearer error=\"invalid_token\", error_description=\"the token has expired\", \
+             resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/servers/a/mcp\""
         );
         let nested = at("http://h:8080/canopy");
         assert_eq!(nested.resource("/mcp"), "http://h:8080/canopy/mcp");

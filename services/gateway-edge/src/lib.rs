@@ -83,6 +83,9 @@ pub struct EdgeOptions {
     /// The protected-resource metadata (enterprise mode): the public URL, the authorization
     /// servers.
     pub resource: ProtectedResource,
+    /// OAuth access tokens (enterprise mode: Canopy's own and external issuers'); `None`:
+    /// static tokens only.
+    pub access_tokens: Option<Arc<canopy_bearer::AccessTokens>>,
     pub shutdown: CancellationToken,
 }
 
@@ -103,7 +106,8 @@ pub fn router(state: EdgeState, options: EdgeOptions) -> Router {
     let service =
         StreamableHttpService::new(move || Ok(GatewayHandler::new(factory_state.clone())), Arc::new(sessions), config);
     let resource = Arc::new(options.resource);
-    let authenticator = bearer::Authenticator { state: state.clone(), resource: resource.clone(), owners };
+    let authenticator =
+        bearer::Authenticator { state: state.clone(), resource: resource.clone(), owners, tokens: options.access_tokens };
     // Route layers run last-added first: authenticate, open the endpoint, check the headers.
     let mcp = Router::new()
         .route_service("/mcp", service.clone())

@@ -81,6 +81,7 @@ async fn start_edge(d: &Deployment) -> EnterpriseEdge {
             public_base: base.clone(),
             authorization_servers: vec![AUTHORIZATION_SERVER.into()],
         },
+        access_tokens: None,
         shutdown: stop.clone(),
     };
     let app = edge::router(state, options);

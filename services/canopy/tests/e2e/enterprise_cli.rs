@@ -81,6 +81,7 @@ async fn enterprise_api() -> (String, canopy_testkit::TestDb) {
         executor,
         bus,
         sealer: canopy_secrets::Sealer::from_bytes(&[3u8; 32]).unwrap(),
+        access_tokens: None,
         discovery_wait: Duration::from_millis(100),
         call_timeout: Duration::from_secs(2),
         public_url: "http://canopy.test".into(),

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `canopy` binary: the thin path of the foundation issue through
 //! real processes, real infrastructure, a real MCP upstream and a real MCP client.
 
+mod access_tokens;
 mod cli;
 mod enterprise;
 mod enterprise_cli;
