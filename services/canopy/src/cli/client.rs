@@ -20,6 +20,9 @@ pub const CONF_FILE: &str = ".canopy.conf";
 pub struct ClientConfig {
     pub registry_url: Option<String>,
     pub access_token: Option<String>,
+    /// The platform operator's token (`canopy init-server`, `canopy login --operator`): sent by
+    /// the operator's verbs (`create|list|get|suspend|resume tenant`) only.
+    pub operator_token: Option<String>,
 }
 
 impl ClientConfig {
@@ -41,6 +44,7 @@ impl ClientConfig {
             match key.trim() {
                 "registry_url" => config.registry_url = value,
                 "access_token" => config.access_token = value,
+                "operator_token" => config.operator_token = value,
                 _ => {}
             }
         }

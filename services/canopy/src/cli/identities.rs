@@ -1,5 +1,7 @@
-//! Enterprise-mode verbs, MCPJungle's: `init-server` (creates the owner `admin`, saves the
-//! registry and its token in `~/.canopy.conf`), `login TOKEN`, `create|delete user`,
+//! Enterprise-mode verbs, MCPJungle's: `init-server` (creates the owner `admin` and the platform
+//! operator, saves the registry and both tokens in `~/.canopy.conf`: `access_token`, which every
+//! verb sends, and `operator_token`, which the tenant verbs send), `login [--operator] TOKEN`,
+//! `create|delete user`,
 //! `create|update|delete mcp-client`, `list users|mcp-clients`.
 //!
 //! Tokens: a generated one is printed once, when it is created (the API never shows it again);
@@ -24,19 +26,33 @@ pub async fn init_server(ctx: &Ctx) -> anyhow::Result<()> {
     let raw = ctx.registry.post(&["init-server"], &[], &Value::Null).await?;
     let created: CreatedUser = decode(raw.clone())?;
     let token = created.access_token.as_deref().context("the registry answered no access token")?;
-    let saved = ClientConfig::store(&home, &[("registry_url", ctx.registry.base_url()), ("access_token", token)]);
-    let path = match saved {
+    // A registry from before operators answers none.
+    let operator_token = raw.get("operator_token").and_then(Value::as_str).filter(|t| !t.is_empty());
+    let mut pairs = vec![("registry_url", ctx.registry.base_url()), ("access_token", token)];
+    pairs.extend(operator_token.map(|t| ("operator_token", t)));
+    let path = match ClientConfig::store(&home, &pairs) {
         Ok(path) => path,
         Err(e) => {
             eprintln!("canopy: could not save the owner's access token; keep it now, it is not shown again:\n{token}");
+            if let Some(operator_token) = operator_token {
+                eprintln!("canopy: and the platform operator's:\n{operator_token}");
+            }
             return Err(e);
         }
+    };
+    let operator = match operator_token {
+        Some(_) => format!(
+            "Platform operator '{}' created; its token is saved there too, as operator_token:\n\
+             `canopy create tenant` and `canopy list tenants` send it.\n",
+            raw["operator"]["name"].as_str().unwrap_or("operator")
+        ),
+        None => String::new(),
     };
     ctx.show(raw, |_| {
         Ok(format!(
             "Canopy at {} is initialized.\n\
              Owner user '{}' created; its access token is saved in {} (keep that file private):\n\
-             every canopy command now sends it.\n",
+             every canopy command now sends it.\n{operator}",
             ctx.registry.base_url(),
             created.user.name,
             path.display()
@@ -44,11 +60,14 @@ pub async fn init_server(ctx: &Ctx) -> anyhow::Result<()> {
     })
 }
 
-pub fn login(ctx: &Ctx, token: &str, registry_flag: Option<&str>) -> anyhow::Result<()> {
+/// Saves `token` as `access_token`, or, for a platform operator's (`operator`), as
+/// `operator_token`, which only the tenant verbs send.
+pub fn login(ctx: &Ctx, token: &str, registry_flag: Option<&str>, operator: bool) -> anyhow::Result<()> {
     anyhow::ensure!(!token.trim().is_empty(), "the access token is empty");
     let home = home_dir()
         .ok_or_else(|| anyhow::anyhow!("login saves the access token in ~/{CONF_FILE}, but $HOME is not set"))?;
-    let mut pairs = vec![("access_token", token.trim())];
+    let key = if operator { "operator_token" } else { "access_token" };
+    let mut pairs = vec![(key, token.trim())];
     if registry_flag.is_some() {
         pairs.push(("registry_url", ctx.registry.base_url()));
     }
@@ -56,11 +75,8 @@ pub fn login(ctx: &Ctx, token: &str, registry_flag: Option<&str>) -> anyhow::Res
     if ctx.json {
         println!("{}", output::json(&json!({"saved": path, "registry_url": ctx.registry.base_url()})));
     } else {
-        println!(
-            "Access token saved in {}; canopy commands now send it to {}.",
-            path.display(),
-            ctx.registry.base_url()
-        );
+        let who = if operator { "the tenant verbs (create|list|get|suspend|resume tenant)" } else { "canopy commands" };
+        println!("Access token saved in {}; {who} now send it to {}.", path.display(), ctx.registry.base_url());
     }
     Ok(())
 }

@@ -3,7 +3,9 @@
 //! `get server|prompt|group`, `usage`, `invoke [--group]`, `read resource`,
 //! `create|update|delete group`, `enable`/`disable tool|server|prompt|resource`, `export`, and
 //! enterprise mode's `init-server`, `login`, `create|delete user`, `create|update|delete
-//! mcp-client`, `list users|mcp-clients`, `audit`.
+//! mcp-client`, `list users|mcp-clients`, `audit`, and the platform operator's
+//! `create|list|get tenant`, `suspend|resume tenant` (`tenants`: they send `operator_token`
+//! from `~/.canopy.conf`).
 //!
 //! Layout: `client` (registry URL, access token, `~/.canopy.conf`, HTTP and error mapping), one
 //! file per verb family (`servers`, `tools`, `prompts`, `resources`, `groups`, `toggles`,
@@ -23,6 +25,7 @@ pub mod output;
 pub mod prompts;
 pub mod resources;
 pub mod servers;
+pub mod tenants;
 pub mod toggles;
 pub mod tools;
 
@@ -92,8 +95,8 @@ pub enum ClientCommand {
     /// Enable a tool, prompt, resource, every one of a server's, or a whole server.
     #[command(subcommand)]
     Enable(Toggle),
-    /// Enterprise mode, once: create the owner user `admin` and save the registry URL and its
-    /// access token in ~/.canopy.conf.
+    /// Enterprise mode, once: create the owner user `admin` and the platform operator, and save
+    /// the registry URL and both tokens in ~/.canopy.conf (`access_token`, `operator_token`).
     InitServer,
     /// Save an access token (from `canopy create user`) in ~/.canopy.conf; with --registry,
     /// save that registry too.
@@ -101,13 +104,32 @@ pub enum ClientCommand {
         /// The access token (generated ones may start with '-').
         #[arg(allow_hyphen_values = true)]
         token: String,
+        /// It is a platform operator's token: save it as `operator_token`, which only the
+        /// tenant verbs send.
+        #[arg(long)]
+        operator: bool,
     },
+    /// Suspend a tenant (platform operator): its users' and clients' tokens are refused.
+    #[command(subcommand)]
+    Suspend(TenantRef),
+    /// Resume a suspended tenant (platform operator).
+    #[command(subcommand)]
+    Resume(TenantRef),
     /// Disable a tool, prompt, resource, every one of a server's, or a whole server: hidden
     /// from MCP clients and refused by `invoke`.
     #[command(subcommand)]
     Disable(Toggle),
     /// The tenant's audit log, newest first: admin actions and calls (owners and admins).
     Audit(audit::AuditArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantRef {
+    /// A tenant, by id.
+    Tenant {
+        /// Tenant id.
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -153,6 +175,8 @@ pub enum ListCommand {
     Users,
     /// MCP clients and what each may use (enterprise mode; never their tokens).
     McpClients,
+    /// Tenants and their status (platform operator).
+    Tenants,
 }
 
 #[derive(Subcommand, Debug)]
@@ -168,6 +192,11 @@ pub enum GetCommand {
     Group {
         /// Group name.
         name: String,
+    },
+    /// A tenant and its status (platform operator).
+    Tenant {
+        /// Tenant id.
+        id: String,
     },
 }
 
@@ -185,6 +214,8 @@ pub enum CreateCommand {
     User(identities::CreateUserArgs),
     /// An MCP client identity with an allow list (enterprise mode); prints its token once.
     McpClient(identities::CreateClientArgs),
+    /// A tenant and its first owner (platform operator); prints the owner's token once.
+    Tenant(tenants::CreateTenantArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -237,10 +268,23 @@ impl Ctx {
 }
 
 pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result<()> {
+    // The operator's verbs send `operator_token` from ~/.canopy.conf unless a token was given.
+    let operator_verb = matches!(
+        command,
+        ClientCommand::Create(CreateCommand::Tenant(_))
+            | ClientCommand::List(ListCommand::Tenants)
+            | ClientCommand::Get(GetCommand::Tenant { .. })
+            | ClientCommand::Suspend(_)
+            | ClientCommand::Resume(_)
+    );
+    let token = match (&global.access_token, operator_verb) {
+        (None, true) => tenants::operator_token()?,
+        (token, _) => token.clone(),
+    };
     let ctx = Ctx {
         registry: client::Registry::resolve(
             global.registry.as_deref(),
-            global.access_token.as_deref(),
+            token.as_deref(),
             client::home_dir().as_deref(),
         )?,
         json: global.json,
@@ -257,6 +301,11 @@ pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result
         ClientCommand::List(ListCommand::Groups) => groups::list(&ctx).await,
         ClientCommand::List(ListCommand::Users) => identities::list_users(&ctx).await,
         ClientCommand::List(ListCommand::McpClients) => identities::list_clients(&ctx).await,
+        ClientCommand::List(ListCommand::Tenants) => tenants::list(&ctx).await,
+        ClientCommand::Get(GetCommand::Tenant { id }) => tenants::get(&ctx, id).await,
+        ClientCommand::Create(CreateCommand::Tenant(args)) => tenants::create(&ctx, args).await,
+        ClientCommand::Suspend(TenantRef::Tenant { id }) => tenants::set_suspended(&ctx, id, true).await,
+        ClientCommand::Resume(TenantRef::Tenant { id }) => tenants::set_suspended(&ctx, id, false).await,
         ClientCommand::Get(GetCommand::Server { name }) => servers::get(&ctx, name).await,
         ClientCommand::Get(GetCommand::Prompt(args)) => prompts::get(&ctx, args).await,
         ClientCommand::Get(GetCommand::Group { name }) => groups::get(&ctx, name).await,
@@ -272,7 +321,9 @@ pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result
         ClientCommand::Delete(DeleteCommand::User { name }) => identities::delete_user(&ctx, name).await,
         ClientCommand::Delete(DeleteCommand::McpClient { name }) => identities::delete_client(&ctx, name).await,
         ClientCommand::InitServer => identities::init_server(&ctx).await,
-        ClientCommand::Login { token } => identities::login(&ctx, token, global.registry.as_deref()),
+        ClientCommand::Login { token, operator } => {
+            identities::login(&ctx, token, global.registry.as_deref(), *operator)
+        }
         ClientCommand::Export(args) => export::export(&ctx, args).await,
         ClientCommand::Enable(what) => toggles::toggle(&ctx, what, true).await,
         ClientCommand::Disable(what) => toggles::toggle(&ctx, what, false).await,
@@ -311,7 +362,7 @@ mod tests {
         let cli = Cli::parse_from(["canopy", "--access-token", "-eX_1", "list", "servers"]);
         assert_eq!(cli.global.access_token.as_deref(), Some("-eX_1"));
         let cli = Cli::parse_from(["canopy", "login", "-eX_1"]);
-        assert!(matches!(cli.command, ClientCommand::Login { token } if token == "-eX_1"));
+        assert!(matches!(cli.command, ClientCommand::Login { token, .. } if token == "-eX_1"));
         let cli = Cli::parse_from(["canopy", "create", "user", "u", "--access-token", "-x"]);
         assert!(
             matches!(cli.command, ClientCommand::Create(CreateCommand::User(a)) if a.access_token.as_deref() == Some("-x"))

@@ -11,6 +11,7 @@ mod sse;
 mod stateless;
 mod stateless_notify;
 mod stdio;
+mod tenants_cli;
 mod tls;
 
 use harness::*;

@@ -1,0 +1,176 @@
+//! The platform operator through the `canopy` binary, against the real REST API in enterprise
+//! mode (served from this test process on a real port, fresh database): `init-server` saves the
+//! owner's and the operator's tokens in `~/.canopy.conf`; `create tenant` and `list tenants`
+//! send the operator's token, every other verb the owner's; the new tenant's owner logs in on
+//! another machine and sees only their own tenant; nobody else may create tenants; `suspend` and
+//! `resume tenant`.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(&self) -> &str {
+        assert_eq!(self.code, Some(0), "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        &self.stdout
+    }
+
+    fn failed_with(&self, fragment: &str) {
+        assert_eq!(self.code, Some(1), "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert!(self.stderr.contains(fragment), "stderr should contain '{fragment}':\n{}", self.stderr);
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+}
+
+/// `canopy ARGS` with `HOME=home`, and no access token from this process's environment.
+async fn canopy(home: &Path, args: &[&str]) -> Run {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_canopy"));
+    command.args(args).env("HOME", home).env_remove("CANOPY_ACCESS_TOKEN").kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("canopy {args:?} did not finish in 60s"))
+        .unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn temp_home(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(canopy_testkit::unique(&format!("cli-home-{tag}")));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn conf_value(home: &Path, key: &str) -> Option<String> {
+    let conf = std::fs::read_to_string(home.join(".canopy.conf")).unwrap();
+    let prefix = format!("{key}: ");
+    conf.lines().find_map(|l| l.strip_prefix(&prefix)).map(str::to_string)
+}
+
+/// The REST API in enterprise mode on a port of its own, with a fresh database.
+async fn enterprise_api() -> (String, canopy_testkit::TestDb) {
+    use canopy_eventstore::{CommandExecutor, EventStore};
+    let db = canopy_testkit::fresh_database().await;
+    let executor = CommandExecutor::new(EventStore::new(db.pool.clone()), Arc::new(canopy_readmodels::CanopyProjector));
+    canopy_api::ensure_default_tenant(&executor).await.unwrap();
+    let prefix = canopy_testkit::unique("e2etenants");
+    let bus = canopy_bus::Bus::connect(&canopy_testkit::nats_url(), &prefix, "e2e-tenants-cli").await.unwrap();
+    let state = canopy_api::ApiState {
+        mode: canopy_api::Mode::Enterprise,
+        executor,
+        bus,
+        sealer: canopy_secrets::Sealer::from_bytes(&[5u8; 32]).unwrap(),
+        access_tokens: None,
+        discovery_wait: Duration::from_millis(100),
+        call_timeout: Duration::from_secs(2),
+        public_url: "http://canopy.test".into(),
+        oauth: None,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, canopy_api::router(state)).await });
+    (base, db)
+}
+
+#[tokio::test]
+async fn cli_operator_creates_and_lists_tenants() {
+    let (base, _db) = enterprise_api().await;
+    let home = temp_home("operator");
+
+    // init-server saves both tokens, prints neither.
+    let out = canopy(&home, &["--registry", &base, "init-server"]).await;
+    let text = out.ok();
+    assert!(text.contains("Owner user 'admin' created"), "{text}");
+    assert!(text.contains("Platform operator 'operator' created"), "{text}");
+    let owner = conf_value(&home, "access_token").expect("the owner's token is saved");
+    let operator = conf_value(&home, "operator_token").expect("the operator's token is saved");
+    assert_ne!(owner, operator);
+    assert!(!text.contains(&owner) && !text.contains(&operator), "saved, not printed:\n{text}");
+    canopy(&home, &["init-server"]).await.failed_with("CONFLICT: this Canopy is already initialized");
+
+    // The operator's verbs send operator_token; the rest keep sending the owner's.
+    let created = canopy(&home, &["create", "tenant", "acme", "--owner", "alice", "--display-name", "Acme Inc."]).await;
+    let text = created.ok();
+    assert!(text.contains("Tenant 'acme' (Acme Inc.) created; its owner is 'alice'"), "{text}");
+    let alice = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("canopy login "))
+        .unwrap_or_else(|| panic!("the owner's token is printed once:\n{text}"))
+        .to_string();
+    let json =
+        canopy(&home, &["--json", "create", "tenant", "globex", "--owner", "gus", "--owner-token", "-gus-1"]).await;
+    let json = json.json();
+    assert_eq!((json["id"].as_str(), json["owner"]["name"].as_str()), (Some("globex"), Some("gus")));
+    assert!(json.get("owner_access_token").is_none(), "a custom token is not echoed");
+
+    let list = canopy(&home, &["list", "tenants"]).await;
+    let text = list.ok();
+    for expected in ["ID", "STATUS", "acme", "Acme Inc.", "globex", "default", "active"] {
+        assert!(text.contains(expected), "'{expected}' missing:\n{text}");
+    }
+    let ids: Vec<String> = canopy(&home, &["--json", "list", "tenants"])
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["acme", "default", "globex"]);
+    assert!(canopy(&home, &["get", "tenant", "acme"]).await.ok().contains("Acme Inc."));
+    canopy(&home, &["get", "tenant", "nope"]).await.failed_with("NOT_FOUND: tenant 'nope' does not exist");
+    canopy(&home, &["create", "tenant", "Bad_Id", "--owner", "x"]).await.failed_with("INVALID_REQUEST: tenant id");
+    canopy(&home, &["create", "tenant", "acme", "--owner", "x"])
+        .await
+        .failed_with("CONFLICT: tenant 'acme' already exists");
+
+    // Tenant verbs with the owner's token (given explicitly) are refused; the owner's own verbs
+    // never see the new tenants' users.
+    let users = canopy(&home, &["--json", "list", "users"]).await.json();
+    assert_eq!(users.as_array().unwrap().len(), 1, "only admin of default: {users}");
+    canopy(&home, &["--access-token", &owner, "list", "tenants"]).await.failed_with("FORBIDDEN:");
+    // The operator's token on a tenant's verbs: nothing there.
+    let servers = canopy(&home, &["--access-token", &operator, "--json", "list", "servers"]).await.json();
+    assert_eq!(servers, serde_json::json!([]));
+    canopy(&home, &["--access-token", &operator, "list", "users"]).await.failed_with("NOT_FOUND:");
+
+    // alice on her own machine: her tenant only, and no tenant verbs.
+    let alice_home = temp_home("alice");
+    canopy(&alice_home, &["--registry", &base, "login", &alice]).await.ok();
+    let users = canopy(&alice_home, &["--json", "list", "users"]).await.json();
+    assert_eq!(users[0]["name"], "alice");
+    assert_eq!(users.as_array().unwrap().len(), 1);
+    canopy(&alice_home, &["create", "tenant", "evil", "--owner", "mallory"]).await.failed_with("FORBIDDEN:");
+    canopy(&alice_home, &["list", "tenants"]).await.failed_with("FORBIDDEN:");
+
+    // Suspending refuses her token until the tenant is resumed.
+    assert!(canopy(&home, &["suspend", "tenant", "acme"]).await.ok().contains("suspended"));
+    canopy(&alice_home, &["list", "users"]).await.failed_with("UNAUTHORIZED:");
+    assert!(canopy(&home, &["list", "tenants"]).await.ok().contains("suspended"));
+    assert!(canopy(&home, &["resume", "tenant", "acme"]).await.ok().contains("active"));
+    canopy(&alice_home, &["list", "users"]).await.ok();
+
+    // An operator on another machine logs in with --operator.
+    let ops_home = temp_home("ops");
+    let login = canopy(&ops_home, &["--registry", &base, "login", "--operator", &operator]).await;
+    assert!(login.ok().contains("tenant verbs"), "{}", login.stdout);
+    assert_eq!(conf_value(&ops_home, "operator_token").as_deref(), Some(operator.as_str()));
+    assert!(conf_value(&ops_home, "access_token").is_none());
+    assert!(canopy(&ops_home, &["list", "tenants"]).await.ok().contains("globex"));
+
+    for dir in [home, alice_home, ops_home] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
