@@ -52,24 +52,31 @@ impl VerifiedToken {
     }
 }
 
-/// The user or MCP client `subject` (`user:NAME`, `client:NAME`) of `tenant`.
+/// Identities of a suspended tenant hold nothing (as in the static-token lookup).
+const NOT_SUSPENDED: &str = "NOT EXISTS (SELECT 1 FROM rm_tenants t WHERE t.tenant_id = i.tenant_id AND t.suspended)";
+
+/// The user or MCP client `subject` (`user:NAME`, `client:NAME`) of `tenant`, unless the
+/// tenant is suspended.
 async fn holder(pool: &PgPool, tenant: &TenantId, subject: &str) -> Result<Option<TokenHolder>, sqlx::Error> {
     let tenant_id = tenant.as_str();
     if let Some(name) = subject.strip_prefix("user:") {
-        let role: Option<(String,)> = sqlx::query_as("SELECT role FROM rm_users WHERE tenant_id = $1 AND name = $2")
-            .bind(tenant_id)
-            .bind(name)
-            .fetch_optional(pool)
-            .await?;
+        let role: Option<(String,)> = sqlx::query_as(&format!(
+            "SELECT role FROM rm_users i WHERE tenant_id = $1 AND name = $2 AND {NOT_SUSPENDED}"
+        ))
+        .bind(tenant_id)
+        .bind(name)
+        .fetch_optional(pool)
+        .await?;
         return Ok(role.map(|(role,)| TokenHolder::User { tenant_id: tenant_id.into(), name: name.into(), role }));
     }
     if let Some(name) = subject.strip_prefix("client:") {
-        let allow: Option<(sqlx::types::Json<canopy_domain::identity::AllowSpec>,)> =
-            sqlx::query_as("SELECT allow FROM rm_mcp_clients WHERE tenant_id = $1 AND name = $2")
-                .bind(tenant_id)
-                .bind(name)
-                .fetch_optional(pool)
-                .await?;
+        let allow: Option<(sqlx::types::Json<canopy_domain::identity::AllowSpec>,)> = sqlx::query_as(&format!(
+            "SELECT allow FROM rm_mcp_clients i WHERE tenant_id = $1 AND name = $2 AND {NOT_SUSPENDED}"
+        ))
+        .bind(tenant_id)
+        .bind(name)
+        .fetch_optional(pool)
+        .await?;
         return Ok(allow.map(|(allow,)| TokenHolder::Client {
             tenant_id: tenant_id.into(),
             name: name.into(),

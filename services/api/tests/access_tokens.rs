@@ -142,6 +142,10 @@ impl Api {
         self.state.executor.execute::<Tenant>(&self.ctx(id).await, id, &create).await.unwrap();
     }
 
+    async fn tenant_command(&self, id: &str, command: TenantCommand) {
+        self.state.executor.execute::<Tenant>(&self.ctx(id).await, id, &command).await.unwrap();
+    }
+
     async fn user(&self, tenant: &str, name: &str, role: Role) {
         let digest = self.state.sealer.token_digest(&Sealer::generate_token());
         let create = UserCommand::Create { name: ServerName::parse(name.to_string()).unwrap(), role, token: digest };
@@ -378,6 +382,12 @@ async fn a_tenants_token_never_reaches_another_tenants_items() {
     api.get("/api/v0/tools", &alice_in_acme).await.refused("no identity");
     let (nowhere, _) = Mint { tenant: "nowhere", ..Mint::new("user:alice", ALL) }.sign(&ring);
     api.get("/api/v0/tools", &nowhere).await.refused("no identity");
+
+    // A suspended tenant's identities hold nothing, until it is resumed.
+    api.tenant_command("acme", TenantCommand::Suspend).await;
+    api.get("/api/v0/tools", &bob).await.refused("no identity");
+    api.tenant_command("acme", TenantCommand::Resume).await;
+    assert_eq!(api.get("/api/v0/tools", &bob).await.names(), ["gamma__g1"]);
 }
 
 #[tokio::test]

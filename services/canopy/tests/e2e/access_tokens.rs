@@ -347,7 +347,8 @@ async fn canopy_tokens_at_the_edge_are_principals_like_static_tokens() {
     assert!(!narrow.list_all_prompts().await.unwrap().is_empty());
     let denied = format!("{:?}", narrow.call_tool(echo("a__echo")).await.unwrap_err());
     assert!(denied.contains("mcp:tools"), "{denied}");
-    // A 2026-07-28 client names its target in headers: HTTP 403 insufficient_scope.
+    // A 2026-07-28 client names its target in headers: HTTP 403 insufficient_scope (which
+    // rmcp's client reports as such).
     let config = StreamableHttpClientTransportConfig::with_uri(mcp.clone()).auth_header(prompts_only.clone());
     let lifecycle = rmcp::service::ClientLifecycleMode::Discover {
         preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
@@ -355,7 +356,7 @@ async fn canopy_tokens_at_the_edge_are_principals_like_static_tokens() {
     let transport = StreamableHttpClientTransport::from_config(config);
     let modern = rmcp::service::serve_client_with_lifecycle((), transport, lifecycle).await.unwrap();
     let refused_call = modern.call_tool(echo("a__echo")).await.expect_err("no mcp:tools");
-    assert!(refused_call.to_string().contains("403"), "{refused_call}");
+    assert!(refused_call.to_string().contains("Insufficient scope"), "{refused_call}");
     let _ = modern.cancel().await;
 
     // Sessions belong to the identity: its static token may use a session its OAuth token
