@@ -57,7 +57,8 @@ pub struct Timings {
     /// Keys (Canopy's ring from Postgres, external JWKS over HTTP) are read again this often
     /// even when every token names a known key: a retired key stops verifying within this.
     pub keys_refresh: Duration,
-    /// The least time between two reloads caused by tokens naming an unknown key.
+    /// The least time between two reads caused by tokens naming an unknown key (such a token
+    /// waits for the next read rather than being refused while a rotated-in key is unread).
     pub unknown_key_reload: Duration,
     /// How long an introspection answer is reused (never beyond the token's `exp`).
     pub introspection_cache: Duration,
@@ -69,7 +70,7 @@ impl Default for Timings {
     fn default() -> Self {
         Timings {
             keys_refresh: Duration::from_secs(60),
-            unknown_key_reload: Duration::from_secs(5),
+            unknown_key_reload: Duration::from_secs(2),
             introspection_cache: Duration::from_secs(30),
             http_timeout: Duration::from_secs(5),
         }
@@ -359,9 +360,14 @@ impl AccessTokens {
     {
         let gap = self.timings.unknown_key_reload;
         cache.refresh_if_due(self.timings.keys_refresh, what, &fetch).await;
-        let keys = match cache.get() {
+        let (keys, mut seen) = cache.get_with_generation();
+        let keys = match keys {
             Some(keys) => Some(keys),
-            None => cache.reload(gap, what, &fetch).await,
+            None => {
+                let keys = cache.reload_since(seen, gap, what, &fetch).await;
+                seen = cache.get_with_generation().1;
+                keys
+            }
         };
         let no_keys = || {
             if cache.failed() {
@@ -372,7 +378,7 @@ impl AccessTokens {
         };
         let Some(keys) = keys else { return no_keys() };
         match verify(&keys) {
-            Err(TokenError::UnknownKey) => match cache.reload(gap, what, &fetch).await {
+            Err(TokenError::UnknownKey) => match cache.reload_since(seen, gap, what, &fetch).await {
                 Some(keys) => verify(&keys).map_err(BearerError::invalid),
                 None => no_keys(),
             },
