@@ -428,7 +428,8 @@ const BATCH: usize = 256;
 /// Keeps the call records of the LOGS stream in `audit_calls`: a batch of whatever has arrived
 /// in one insert, then the acks. A record already kept (a redelivery: the ack was lost) is
 /// skipped by its call id; a malformed one is dropped (`Term`) and logged; when the database
-/// fails, the batch is retried.
+/// fails, the batch is retried. A record whose tenant is not the one its subject names is
+/// dropped too.
 pub async fn run_audit_consumer(state: ApiState, shutdown: CancellationToken) -> Result<(), canopy_bus::BusError> {
     let bus = &state.bus;
     let messages = canopy_bus::Durable {
@@ -458,10 +459,18 @@ pub async fn run_audit_consumer(state: ApiState, shutdown: CancellationToken) ->
                 }
             };
             let sequence = message.info().map(|i| i.stream_sequence).unwrap_or_default();
+            // A record is about the tenant its subject names (`PREFIX.logs.toolcalls.TENANT`).
+            let subject_tenant = message.subject.as_str().rsplit('.').next().unwrap_or_default().to_string();
             match serde_json::from_slice::<CallRecord>(&message.payload) {
-                Ok(record) => {
+                Ok(record) if record.tenant == subject_tenant => {
                     records.push(Kept::of(record, sequence));
                     kept.push(message);
+                }
+                Ok(record) => {
+                    tracing::error!(sequence, tenant = %record.tenant, subject = %message.subject, "audit consumer: dropping a call record published under another tenant's subject");
+                    if let Err(e) = message.ack_with(AckKind::Term).await {
+                        tracing::warn!(error = %e, "audit consumer: ack failed");
+                    }
                 }
                 Err(e) => {
                     tracing::error!(error = %e, sequence, "audit consumer: dropping a malformed call record");

@@ -2,6 +2,7 @@
 //! real processes, real infrastructure, a real MCP upstream and a real MCP client.
 
 mod access_tokens;
+mod audit;
 mod cli;
 mod enterprise;
 mod enterprise_cli;
