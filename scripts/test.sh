@@ -39,6 +39,9 @@ drop_test_databases
 #
 # Real MCP clients (Node >= 22.19 and the npm packages come from scripts/lib/node-tools.sh):
 # - the MCP Inspector CLI lists and calls a fixture's tools through `canopy start`;
+# - OAuth end to end against `canopy start --enterprise`: the MCP TypeScript SDK's client
+#   (authorization code + PKCE with dynamic registration, client credentials), the Inspector
+#   with a client-credentials token, single sign-on through oidc-provider;
 # - the official conformance suite (0.1.16 and the 2026-07-28 pre-release) runs against the
 #   fixture MCP server directly, then THROUGH Canopy (the fixture registered over HTTP and as
 #   stdio, at /servers/NAME/mcp), each with its baseline in conformance/;
@@ -47,6 +50,8 @@ drop_test_databases
 if [[ -z "${CANOPY_SKIP_NODE_CHECKS:-}" ]]; then
   echo "canopy: MCP Inspector check (scripts/inspector-check.sh)" >&2
   scripts/inspector-check.sh || { echo "canopy: inspector check FAILED" >&2; status=1; }
+  echo "canopy: OAuth with real clients: the MCP SDK, the Inspector, oidc-provider (scripts/oauth-check.sh)" >&2
+  CANOPY_SKIP_BUILD=1 scripts/oauth-check.sh || { echo "canopy: OAuth check FAILED" >&2; status=1; }
   echo "canopy: MCP conformance suites against the fixture (scripts/conformance.sh --fixture-direct)" >&2
   scripts/conformance.sh --fixture-direct || { echo "canopy: conformance (fixture-direct) FAILED" >&2; status=1; }
   echo "canopy: MCP conformance suites through the gateway (scripts/conformance-gateway.sh)" >&2

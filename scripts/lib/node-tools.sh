@@ -8,6 +8,9 @@
 #                              @modelcontextprotocol/conformance      (session-era suite)
 #                              conformance-next = @modelcontextprotocol/conformance@<next>
 #                                                                     (2026-07-28 suite, npm alias)
+#                              @modelcontextprotocol/server-everything (a reference upstream)
+#                              @modelcontextprotocol/sdk              (the TypeScript SDK: OAuth client check)
+#                              oidc-provider                          (a real OpenID provider: SSO check)
 #                            Exports CANOPY_NODE_TOOLS_DIR (the prefix).
 #   canopy_inspector ARGS... run the Inspector (e.g. `--cli URL --transport http --method tools/list`).
 #   canopy_conformance [--next] ARGS...
@@ -33,6 +36,8 @@ CANOPY_INSPECTOR_VERSION="${CANOPY_INSPECTOR_VERSION:-2.12.0}"
 CANOPY_CONFORMANCE_VERSION="${CANOPY_CONFORMANCE_VERSION:-0.1.16}"
 CANOPY_CONFORMANCE_NEXT_VERSION="${CANOPY_CONFORMANCE_NEXT_VERSION:-0.2.0-alpha.12}"
 CANOPY_EVERYTHING_VERSION="${CANOPY_EVERYTHING_VERSION:-2026.8.31}"
+CANOPY_MCP_SDK_VERSION="${CANOPY_MCP_SDK_VERSION:-1.32.2}"
+CANOPY_OIDC_PROVIDER_VERSION="${CANOPY_OIDC_PROVIDER_VERSION:-9.13.3}"
 
 _canopy_nt_log() { printf 'canopy: %s\n' "$*" >&2; }
 _canopy_nt_die() { printf 'canopy: error: %s\n' "$*" >&2; return 1; }
@@ -90,7 +95,9 @@ _canopy_nt_specs() {
     "@modelcontextprotocol/inspector@$CANOPY_INSPECTOR_VERSION" \
     "@modelcontextprotocol/conformance@$CANOPY_CONFORMANCE_VERSION" \
     "conformance-next@npm:@modelcontextprotocol/conformance@$CANOPY_CONFORMANCE_NEXT_VERSION" \
-    "@modelcontextprotocol/server-everything@$CANOPY_EVERYTHING_VERSION"
+    "@modelcontextprotocol/server-everything@$CANOPY_EVERYTHING_VERSION" \
+    "@modelcontextprotocol/sdk@$CANOPY_MCP_SDK_VERSION" \
+    "oidc-provider@$CANOPY_OIDC_PROVIDER_VERSION"
 }
 
 canopy_node_tools() {
@@ -105,7 +112,9 @@ canopy_node_tools() {
     && [[ -f "$dir/node_modules/@modelcontextprotocol/inspector/package.json" ]] \
     && [[ -f "$dir/node_modules/@modelcontextprotocol/conformance/package.json" ]] \
     && [[ -f "$dir/node_modules/conformance-next/package.json" ]] \
-    && [[ -f "$dir/node_modules/@modelcontextprotocol/server-everything/package.json" ]]; then
+    && [[ -f "$dir/node_modules/@modelcontextprotocol/server-everything/package.json" ]] \
+    && [[ -f "$dir/node_modules/@modelcontextprotocol/sdk/package.json" ]] \
+    && [[ -f "$dir/node_modules/oidc-provider/package.json" ]]; then
     _canopy_nt_log "node $(node --version); MCP node tools cached in $dir"
     return 0
   fi

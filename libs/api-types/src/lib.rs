@@ -419,6 +419,35 @@ pub struct Health {
     pub version: String,
 }
 
+/// `PUT /api/v0/identity-provider`: the tenant's own OpenID Connect provider, for single sign-on
+/// at Canopy's authorization server. Register Canopy at the provider as a confidential client
+/// with the redirect URI `{public_url}/oauth/oidc/callback`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderRequest {
+    /// The provider's issuer identifier, exactly (its discovery document is at
+    /// `{issuer}/.well-known/openid-configuration`). https, or http on a loopback host.
+    pub issuer: String,
+    pub client_id: String,
+    /// Sealed at rest, never shown again.
+    pub client_secret: String,
+    /// The ID token claim whose value is the Canopy user name; default `preferred_username`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_claim: Option<String>,
+}
+
+/// The tenant's identity provider as the API shows it (never its secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IdentityProviderView {
+    pub issuer: String,
+    pub client_id: String,
+    pub username_claim: String,
+    /// The redirect URI to register at the provider.
+    pub redirect_uri: String,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
 /// `GET /readyz`: each dependency and whether it answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Readiness {

@@ -319,11 +319,11 @@ pub(crate) enum Profile<'a> {
 }
 
 #[derive(Deserialize)]
-struct RawHeader {
-    alg: Option<String>,
-    kid: Option<String>,
-    typ: Option<String>,
-    crit: Option<Value>,
+pub(crate) struct RawHeader {
+    pub(crate) alg: Option<String>,
+    pub(crate) kid: Option<String>,
+    pub(crate) typ: Option<String>,
+    pub(crate) crit: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -361,6 +361,14 @@ fn ensure_crypto_provider() {
 }
 
 pub(crate) fn sign(header: &jsonwebtoken::Header, claims: &AccessClaims, key: &jsonwebtoken::EncodingKey) -> String {
+    sign_claims(header, claims, key)
+}
+
+pub(crate) fn sign_claims<T: serde::Serialize>(
+    header: &jsonwebtoken::Header,
+    claims: &T,
+    key: &jsonwebtoken::EncodingKey,
+) -> String {
     ensure_crypto_provider();
     jsonwebtoken::encode(header, claims, key).expect("signing with a key of the header's algorithm succeeds")
 }
@@ -373,6 +381,21 @@ pub(crate) fn verify(
     now: DateTime<Utc>,
     is_revoked: impl Fn(&str) -> bool,
 ) -> Result<AccessClaims, TokenError> {
+    let (header, raw) = decode_signed::<RawClaims>(keys, token)?;
+
+    // The signature holds; now the claims.
+    if !expect.typ.accepts(header.typ.as_deref()) {
+        return Err(TokenError::NotAnAccessToken);
+    }
+    verify_claims(raw, expect, now, is_revoked)
+}
+
+/// The header and signature checks every JWT gets (the algorithm from the header must be the
+/// one its `kid`'s key is pinned to; no `crit`; a real signature), then the claims decoded.
+pub(crate) fn decode_signed<T: serde::de::DeserializeOwned>(
+    keys: &VerifyingKeys,
+    token: &str,
+) -> Result<(RawHeader, T), TokenError> {
     ensure_crypto_provider();
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TokenError::Malformed);
@@ -403,7 +426,7 @@ pub(crate) fn verify(
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.required_spec_claims = HashSet::new();
-    let raw: RawClaims = jsonwebtoken::decode(token, &key.key, &validation)
+    let raw: T = jsonwebtoken::decode(token, &key.key, &validation)
         .map_err(|e| match e.kind() {
             ErrorKind::InvalidSignature => TokenError::BadSignature,
             ErrorKind::InvalidAlgorithm | ErrorKind::UnsupportedAlgorithm => TokenError::AlgorithmNotAccepted,
@@ -411,11 +434,15 @@ pub(crate) fn verify(
             _ => TokenError::Malformed,
         })?
         .claims;
+    Ok((header, raw))
+}
 
-    // The signature holds; now the claims.
-    if !expect.typ.accepts(header.typ.as_deref()) {
-        return Err(TokenError::NotAnAccessToken);
-    }
+fn verify_claims(
+    raw: RawClaims,
+    expect: &Expectations<'_>,
+    now: DateTime<Utc>,
+    is_revoked: impl Fn(&str) -> bool,
+) -> Result<AccessClaims, TokenError> {
     let iss = required(raw.iss, "iss")?;
     if iss != expect.issuer {
         return Err(TokenError::WrongIssuer);

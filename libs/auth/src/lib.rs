@@ -48,6 +48,7 @@
 
 mod access;
 mod external;
+mod id_token;
 mod jwt;
 mod keys;
 mod pkce;
@@ -58,6 +59,7 @@ mod secret;
 
 pub use access::{AccessClaims, AccessToken, AccessTokenSpec, IssueError, IssuedAccessToken};
 pub use external::{unverified_audience, unverified_issuer, ExternalIssuer};
+pub use id_token::{verify_id_token, IdTokenClaims};
 pub use jwt::{JwksError, SignatureAlgorithm, TokenError, TypPolicy, VerifyingKeys, CLOCK_LEEWAY_SECONDS};
 pub use keys::{Jwks, KeyError, KeyRing, PublicJwk, SealedKeyRing, SealedSigningKey, SigningKey};
 pub use pkce::{PkceChallenge, PkceError};

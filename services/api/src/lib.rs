@@ -14,6 +14,7 @@ mod commands;
 mod error;
 mod groups;
 mod identities;
+mod identity_provider;
 mod mcp_clients;
 pub mod oauth;
 mod openapi;
@@ -106,6 +107,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/tenants/{id}/suspend", post(tenants::suspend))
         .route("/tenants/{id}/resume", post(tenants::resume))
         .route("/audit", get(audit::list))
+        .route(
+            "/identity-provider",
+            get(identity_provider::get).put(identity_provider::put).delete(identity_provider::delete),
+        )
         .fallback(error::not_found)
         .with_state(state.clone());
     Router::new().nest("/api/v0", api).merge(oauth::router(state))

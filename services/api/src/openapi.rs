@@ -5,7 +5,7 @@
 //! from the document. Admin clients are generated from the checked-in file
 //! (`scripts/generate-clients.sh`).
 
-use crate::{audit, groups, mcp_clients, prompts, resources, servers, tenants, toggles, tools, users};
+use crate::{audit, groups, identity_provider, mcp_clients, prompts, resources, servers, tenants, toggles, tools, users};
 use canopy_api_types::{ErrorEnvelope, Health, Readiness};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
@@ -67,6 +67,9 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
         tenants::suspend,
         tenants::resume,
         audit::list,
+        identity_provider::get,
+        identity_provider::put,
+        identity_provider::delete,
         healthz,
         readyz,
     ),

@@ -33,16 +33,16 @@ const PENDING_LIFETIME_SECS: i64 = 600;
 
 /// An authorization request waiting for the user, as carried through the sign-in page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Pending {
-    client_id: String,
-    client_name: String,
-    redirect_uri: String,
-    code_challenge: String,
+pub(super) struct Pending {
+    pub(super) client_id: String,
+    pub(super) client_name: String,
+    pub(super) redirect_uri: String,
+    pub(super) code_challenge: String,
     /// The scopes asked for (validated), empty when none were.
-    scopes: Vec<String>,
-    state: Option<String>,
-    resource: String,
-    exp: i64,
+    pub(super) scopes: Vec<String>,
+    pub(super) state: Option<String>,
+    pub(super) resource: String,
+    pub(super) exp: i64,
 }
 
 impl OAuthServer {
@@ -53,7 +53,7 @@ impl OAuthServer {
         format!("{body}.{}", B64URL.encode(mac.finalize().into_bytes()))
     }
 
-    fn open_pending(&self, signed: &str) -> Option<Pending> {
+    pub(super) fn open_pending(&self, signed: &str) -> Option<Pending> {
         let (body, tag) = signed.split_once('.')?;
         let tag = B64URL.decode(tag).ok()?;
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.pending_key).expect("any key length");
@@ -65,12 +65,18 @@ impl OAuthServer {
 }
 
 /// An answer to a request whose client or redirect URI cannot be trusted: a page, no redirect.
-fn error_page(status: StatusCode, message: &str) -> Response {
+pub(super) fn error_page(status: StatusCode, message: &str) -> Response {
     page(status, "Cannot continue", &format!("<p class=\"error\">{}</p>", escape(message)))
 }
 
 /// An error sent back to the client at its (verified) redirect URI.
-fn redirect_error(redirect_uri: &str, state: Option<&str>, issuer: &str, error: &str, description: &str) -> Response {
+pub(super) fn redirect_error(
+    redirect_uri: &str,
+    state: Option<&str>,
+    issuer: &str,
+    error: &str,
+    description: &str,
+) -> Response {
     redirect_with(redirect_uri, &[("error", error), ("error_description", description)], state, issuer)
 }
 
@@ -195,7 +201,7 @@ pub(super) async fn show(State(state): State<ApiState>, Query(query): Query<Hash
     sign_in_page(server, &pending, &client, StatusCode::OK, None)
 }
 
-fn sign_in_page(
+pub(super) fn sign_in_page(
     server: &OAuthServer,
     pending: &Pending,
     client: &KnownClient,
@@ -218,7 +224,14 @@ with the scopes <code>{scopes}</code>.</p>
 <label>Your Canopy access token <input type="password" name="token" autocomplete="current-password" autofocus></label>
 <div class="buttons"><button type="submit" name="action" value="allow">Sign in and allow</button>
 <button type="submit" name="action" value="deny">Deny</button></div>
+</form>
+<form method="post" action="{sso_action}">
+<input type="hidden" name="request" value="{request}">
+<p>Or sign in with your organisation's identity provider:</p>
+<label>Organisation <input type="text" name="organization" autocomplete="organization"></label>
+<div class="buttons"><button type="submit">Continue with single sign-on</button></div>
 </form>"#,
+        sso_action = escape(&format!("{}/oauth/authorize/sso", server.issuer())),
         name = escape(&pending.client_name),
         resource = escape(&pending.resource),
         scopes = escape(&scopes),
@@ -303,7 +316,20 @@ pub(super) async fn submit(State(state): State<ApiState>, body: axum::body::Byte
         let problem = "That is not a Canopy user's access token. Use the token your Canopy admin gave you.";
         return sign_in_page(server, &pending, &client, StatusCode::UNAUTHORIZED, Some(problem));
     };
-    let scopes = user_scopes(&pending.scopes, &role);
+    issue_code(server, &pending, &tenant_id, &name, &role).await
+}
+
+/// The user is signed in: a code for the client, sent to its redirect URI.
+pub(super) async fn issue_code(
+    server: &OAuthServer,
+    pending: &Pending,
+    tenant_id: &str,
+    name: &str,
+    role: &str,
+) -> Response {
+    let issuer = server.issuer();
+    let state_param = pending.state.as_deref();
+    let scopes = user_scopes(&pending.scopes, role);
     let code = OpaqueSecret::generate(SecretKind::AuthorizationCode);
     let now = Utc::now();
     let inserted = sqlx::query(
@@ -315,7 +341,7 @@ pub(super) async fn submit(State(state): State<ApiState>, body: axum::body::Byte
     .bind(&pending.client_id)
     .bind(&pending.redirect_uri)
     .bind(&pending.code_challenge)
-    .bind(&tenant_id)
+    .bind(tenant_id)
     .bind(format!("user:{name}"))
     .bind(&scopes)
     .bind(&pending.resource)

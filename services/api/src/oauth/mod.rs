@@ -35,6 +35,7 @@ mod clients;
 mod error;
 mod introspect;
 mod metadata;
+pub(crate) mod oidc;
 mod token;
 
 use crate::ApiState;
@@ -100,6 +101,7 @@ pub struct OAuthServer {
     pending_key: [u8; 32],
     settings: OAuthSettings,
     clients: ClientCache,
+    providers: oidc::Providers,
 }
 
 impl std::fmt::Debug for OAuthServer {
@@ -144,6 +146,7 @@ impl OAuthServer {
             sealer: sealer.clone(),
             pending_key: sealer.derive_key("oauth-pending-authorization/v1"),
             clients: ClientCache::new(settings.client_metadata_allow_loopback_http),
+            providers: oidc::Providers::default(),
             settings,
         });
         server.restore_revocations().await?;
@@ -262,6 +265,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/oauth/jwks", get(metadata::jwks))
         .route("/oauth/register", post(clients::register).options(error::preflight))
         .route("/oauth/authorize", get(authorize::show).post(authorize::submit))
+        .route("/oauth/authorize/sso", post(oidc::start))
+        .route("/oauth/oidc/callback", get(oidc::callback))
         .route("/oauth/token", post(token::token).options(error::preflight))
         .route("/oauth/introspect", post(introspect::introspect))
         .route("/oauth/revoke", post(introspect::revoke).options(error::preflight))

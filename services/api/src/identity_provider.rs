@@ -1,0 +1,165 @@
+//! `GET/PUT/DELETE /api/v0/identity-provider`: a tenant's own OpenID Connect provider, for single
+//! sign-on at Canopy's authorization server (`oauth/oidc.rs`). Owners and admins only; the
+//! client secret is sealed at rest (bound to the tenant) and never shown again.
+
+use crate::error::ApiError;
+use crate::identities::require_enterprise;
+use crate::oauth::oidc;
+use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound};
+use crate::principal::Principal;
+use crate::ApiState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use canopy_api_types::{IdentityProviderRequest, IdentityProviderView};
+use chrono::{DateTime, Utc};
+
+fn check_issuer(issuer: &str) -> Result<(), ApiError> {
+    let url =
+        url::Url::parse(issuer).map_err(|_| ApiError::invalid(format!("issuer '{issuer}' is not an absolute URL")))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let secure = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    if !secure || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(ApiError::invalid(format!(
+            "issuer '{issuer}' must be an https URL (http only on a loopback host) without query or fragment"
+        )));
+    }
+    Ok(())
+}
+
+fn server(state: &ApiState) -> Result<&crate::oauth::OAuthServer, ApiError> {
+    state.oauth.as_deref().ok_or_else(|| ApiError::invalid("this Canopy has no authorization server"))
+}
+
+/// Get the tenant's identity provider
+#[utoipa::path(
+    get,
+    path = "/api/v0/identity-provider",
+    tag = "identity-provider",
+    operation_id = "get_identity_provider",
+    responses(
+        (status = 200, description = "The tenant's identity provider (never its secret).", body = IdentityProviderView),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+    ),
+)]
+pub async fn get(State(state): State<ApiState>, principal: Principal) -> Result<Json<IdentityProviderView>, ApiError> {
+    require_enterprise(&state, "identity providers")?;
+    principal.require_manage_tenant()?;
+    let server = server(&state)?;
+    let row: Option<(String, String, String, DateTime<Utc>, String)> = sqlx::query_as(
+        "SELECT issuer, client_id, username_claim, updated_at, updated_by FROM tenant_identity_providers
+         WHERE tenant_id = $1",
+    )
+    .bind(principal.tenant.as_str())
+    .fetch_optional(state.pool())
+    .await?;
+    let (issuer, client_id, username_claim, updated_at, updated_by) =
+        row.ok_or_else(|| ApiError::not_found("this tenant has no identity provider"))?;
+    Ok(Json(IdentityProviderView {
+        issuer,
+        client_id,
+        username_claim,
+        redirect_uri: oidc::callback_url(server),
+        updated_at: updated_at.to_rfc3339(),
+        updated_by,
+    }))
+}
+
+/// Set the tenant's identity provider
+///
+/// Users of the tenant can then sign in to OAuth clients (Claude, ChatGPT, the Inspector) with
+/// the organisation's own provider. The provider's discovery document is fetched now, so a
+/// wrong issuer is refused at once.
+#[utoipa::path(
+    put,
+    path = "/api/v0/identity-provider",
+    tag = "identity-provider",
+    operation_id = "set_identity_provider",
+    request_body = IdentityProviderRequest,
+    responses(
+        (status = 200, description = "Set.", body = IdentityProviderView),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 500, response = InternalError),
+    ),
+)]
+pub async fn put(
+    State(state): State<ApiState>,
+    principal: Principal,
+    body: Result<Json<IdentityProviderRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<IdentityProviderView>, ApiError> {
+    require_enterprise(&state, "identity providers")?;
+    principal.require_manage_tenant()?;
+    let Json(request) = body?;
+    let server = server(&state)?;
+    check_issuer(&request.issuer)?;
+    if request.client_id.trim().is_empty() || request.client_secret.is_empty() {
+        return Err(ApiError::invalid("client_id and client_secret are required"));
+    }
+    let claim = request.username_claim.unwrap_or_else(|| "preferred_username".into());
+    if claim.is_empty() || claim.len() > 100 {
+        return Err(ApiError::invalid("username_claim must name a claim"));
+    }
+    server
+        .check_provider(&request.issuer)
+        .await
+        .map_err(|e| ApiError::invalid(format!("the identity provider at '{}' is not usable: {e}", request.issuer)))?;
+    let sealed = state.sealer.seal(oidc::seal_context(&principal.tenant), &request.client_secret);
+    sqlx::query(
+        "INSERT INTO tenant_identity_providers (tenant_id, issuer, client_id, client_secret, username_claim, updated_at, updated_by)
+         VALUES ($1, $2, $3, $4, $5, now(), $6)
+         ON CONFLICT (tenant_id) DO UPDATE SET issuer = $2, client_id = $3, client_secret = $4, username_claim = $5,
+             updated_at = now(), updated_by = $6",
+    )
+    .bind(principal.tenant.as_str())
+    .bind(&request.issuer)
+    .bind(&request.client_id)
+    .bind(sqlx::types::Json(&sealed))
+    .bind(&claim)
+    .bind(principal.subject())
+    .execute(state.pool())
+    .await?;
+    tracing::info!(
+        tenant = principal.tenant.as_str(),
+        by = principal.subject(),
+        issuer = request.issuer,
+        "identity provider set"
+    );
+    get(State(state), principal).await
+}
+
+/// Remove the tenant's identity provider
+#[utoipa::path(
+    delete,
+    path = "/api/v0/identity-provider",
+    tag = "identity-provider",
+    operation_id = "delete_identity_provider",
+    responses(
+        (status = 204, description = "Removed: single sign-on ends; grants already made stay until they expire or are revoked."),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+    ),
+)]
+pub async fn delete(State(state): State<ApiState>, principal: Principal) -> Result<StatusCode, ApiError> {
+    require_enterprise(&state, "identity providers")?;
+    principal.require_manage_tenant()?;
+    let done = sqlx::query("DELETE FROM tenant_identity_providers WHERE tenant_id = $1")
+        .bind(principal.tenant.as_str())
+        .execute(state.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::not_found("this tenant has no identity provider"));
+    }
+    tracing::info!(tenant = principal.tenant.as_str(), by = principal.subject(), "identity provider removed");
+    Ok(StatusCode::NO_CONTENT)
+}
