@@ -583,7 +583,8 @@ export interface paths {
          * Invoke a tool
          * @description Goes through the same path as MCP `tools/call`; a disabled tool is refused. The answer is
          *     the MCP `CallToolResult` (`content`, `structuredContent`, `isError`); a tool that fails
-         *     answers 200 with `isError: true`.
+         *     answers 200 with `isError: true`. Counts against the same rate limits as MCP calls (429
+         *     `RATE_LIMITED` with `Retry-After` when over one).
          */
         post: operations["invoke_tool"];
         delete?: never;
@@ -811,7 +812,7 @@ export interface components {
          * @description Stable error codes (Jungle Grid's, extended as needed). Clients switch on these.
          * @enum {string}
          */
-        ErrorCode: "UNAUTHORIZED" | "FORBIDDEN" | "INVALID_REQUEST" | "NOT_FOUND" | "CONFLICT" | "UPSTREAM_UNAVAILABLE" | "UPSTREAM_ERROR" | "TIMEOUT" | "UNAVAILABLE" | "INTERNAL_ERROR";
+        ErrorCode: "UNAUTHORIZED" | "FORBIDDEN" | "INVALID_REQUEST" | "NOT_FOUND" | "CONFLICT" | "UPSTREAM_UNAVAILABLE" | "UPSTREAM_ERROR" | "TIMEOUT" | "UNAVAILABLE" | "INTERNAL_ERROR" | "RATE_LIMITED";
         /**
          * @description `{"ok": false, "error": {"code": "INVALID_REQUEST", "message": "..."}}`: the body of every
          *     error answer of the REST API.
@@ -1133,6 +1134,29 @@ export interface components {
                  *       "error": {
                  *         "code": "NOT_FOUND",
                  *         "message": "server 'calc' is not registered"
+                 *       },
+                 *       "ok": false
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /**
+         * @description `RATE_LIMITED`: over a rate limit or quota of the tenant, the caller or the tool; the
+         *     `Retry-After` header says in how many seconds to try again.
+         */
+        TooManyRequests: {
+            headers: {
+                /** @description Seconds until the call may be tried again. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "RATE_LIMITED",
+                 *         "message": "rate limited: too many calls for this principal; retry after 12 s"
                  *       },
                  *       "ok": false
                  *     }
@@ -2298,6 +2322,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["UpstreamError"];
             504: components["responses"]["UpstreamTimeout"];

@@ -21,6 +21,8 @@ pub enum ErrorCode {
     Timeout,
     Unavailable,
     InternalError,
+    /// Over a rate limit or quota (429, with `Retry-After` in seconds).
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -35,6 +37,7 @@ impl ErrorCode {
             ErrorCode::Timeout => 504,
             ErrorCode::Unavailable => 503,
             ErrorCode::InternalError => 500,
+            ErrorCode::RateLimited => 429,
         }
     }
 }

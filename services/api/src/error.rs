@@ -15,11 +15,22 @@ pub struct ApiError {
     pub message: String,
     /// A `WWW-Authenticate` challenge sent with the answer (401s, and 403s for a missing scope).
     pub challenge: Option<String>,
+    /// `Retry-After` seconds sent with the answer (429 over a rate limit, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), challenge: None }
+        Self { code, message: message.into(), challenge: None, retry_after: None }
+    }
+    /// A call over a rate limit (429 `RATE_LIMITED`), or refused because the limits cannot be
+    /// checked (503 `UNAVAILABLE`), with `Retry-After`.
+    pub fn limited(limited: &canopy_limits::Limited) -> Self {
+        let code = match limited.limit {
+            canopy_limits::LimitKind::Unavailable => ErrorCode::Unavailable,
+            _ => ErrorCode::RateLimited,
+        };
+        Self { retry_after: Some(limited.retry_after_secs()), ..Self::new(code, limited.message()) }
     }
     /// 401 with a `WWW-Authenticate: Bearer ...` challenge (RFC 6750).
     pub fn unauthorized(message: impl Into<String>, challenge: impl Into<String>) -> Self {
@@ -57,6 +68,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(ErrorEnvelope::new(self.code, self.message))).into_response();
         if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

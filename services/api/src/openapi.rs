@@ -76,7 +76,8 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
     components(
         schemas(ErrorEnvelope),
         responses(
-            BadRequest, Unauthorized, Forbidden, NotFound, Conflict, InternalError, UpstreamError, UpstreamTimeout
+            BadRequest, Unauthorized, Forbidden, NotFound, Conflict, InternalError, UpstreamError, UpstreamTimeout,
+            TooManyRequests
         ),
     ),
     modifiers(&BearerTokens),
@@ -253,6 +254,16 @@ pub struct UpstreamError(ErrorEnvelope);
 #[allow(dead_code)]
 #[response(example = json!({"ok": false, "error": {"code": "TIMEOUT", "message": "calc__add failed: the upstream did not answer within 60000 ms"}}))]
 pub struct UpstreamTimeout(ErrorEnvelope);
+
+/// `RATE_LIMITED`: over a rate limit or quota of the tenant, the caller or the tool; the
+/// `Retry-After` header says in how many seconds to try again.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(
+    headers(("Retry-After" = u64, description = "Seconds until the call may be tried again.")),
+    example = json!({"ok": false, "error": {"code": "RATE_LIMITED", "message": "rate limited: too many calls for this principal; retry after 12 s"}})
+)]
+pub struct TooManyRequests(ErrorEnvelope);
 
 // `/healthz` and `/readyz` are served by the `canopy` binary (`services/canopy/src/health.rs`),
 // next to `/api/v0`; they are described here so that the one document covers what admin

@@ -3,12 +3,13 @@
 //! in the catalog or disabled (MCPJungle's invoke ignores the flag; Canopy's does not).
 
 use crate::error::ApiError;
-use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound, UpstreamError, UpstreamTimeout};
+use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound, TooManyRequests, UpstreamError, UpstreamTimeout};
 use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::{Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use canopy_api_types::{ErrorCode, InvokeToolRequest, ToolView};
+use canopy_limits::{Call, Limiter};
 use canopy_mcp::call::UpstreamOp;
 use canopy_mcp::names;
 use canopy_policy::{Action, Target};
@@ -98,7 +99,8 @@ async fn find(state: &ApiState, principal: &Principal, action: Action, name: &st
 ///
 /// Goes through the same path as MCP `tools/call`; a disabled tool is refused. The answer is
 /// the MCP `CallToolResult` (`content`, `structuredContent`, `isError`); a tool that fails
-/// answers 200 with `isError: true`.
+/// answers 200 with `isError: true`. Counts against the same rate limits as MCP calls (429
+/// `RATE_LIMITED` with `Retry-After` when over one).
 #[utoipa::path(
     post,
     path = "/api/v0/tools/invoke",
@@ -110,6 +112,7 @@ async fn find(state: &ApiState, principal: &Principal, action: Action, name: &st
         (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
         (status = 500, response = InternalError),
         (status = 502, response = UpstreamError),
         (status = 504, response = UpstreamTimeout),
@@ -118,6 +121,7 @@ async fn find(state: &ApiState, principal: &Principal, action: Action, name: &st
 pub async fn invoke(
     State(state): State<ApiState>,
     principal: Principal,
+    limiter: Option<Extension<Limiter>>,
     body: Result<Json<serde_json::Map<String, serde_json::Value>>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(mut arguments) = body?;
@@ -128,6 +132,11 @@ pub async fn invoke(
     let row = find(&state, &principal, Action::Use, &name).await?;
     if !row.enabled {
         return Err(ApiError::new(ErrorCode::Forbidden, format!("tool '{name}' is disabled")));
+    }
+    if let Some(Extension(limiter)) = &limiter {
+        let (server, tool) = (row.server_name.as_str(), Some(row.tool_name.as_str()));
+        let call = Call { tenant: principal.tenant.as_str(), principal: principal.subject(), server, tool };
+        limiter.check(&call).await.map_err(|limited| ApiError::limited(&limited))?;
     }
     let op = UpstreamOp::CallTool { tool: row.tool_name.clone(), arguments: Some(arguments) };
     crate::upstream::request(&state, &principal, &row.server_name, op, &name).await.map(Json)

@@ -60,6 +60,9 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     let bus = Bus::connect(&config.nats.url, &config.nats.prefix, &format!("canopy {}", names.join("+"))).await?;
     bus.ensure_streams().await?;
     let redis = connect_redis(&config.redis.url).await?;
+    // Rate limits and quotas (off unless configured), counted in Redis under the deployment's
+    // prefix; the MCP and REST routes find the limiter in each request's extensions.
+    let limiter = axum::Extension(canopy_limits::Limiter::new(&config.limits, redis.clone(), &config.nats.prefix));
     let sealer = crate::secret_key::resolve(&config)?;
 
     // Two phases: `http` stops the listener; `background` stops everything else after it.
@@ -119,7 +122,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             public_url: config.public_base(),
             oauth,
         };
-        app = app.merge(canopy_api::router(state.clone()));
+        app = app.merge(canopy_api::router(state.clone()).layer(limiter.clone()));
         let relay = OutboxRelay::new(pool.clone(), bus.clone(), RelayOptions::default());
         tasks.spawn(relay.run(background.clone()));
         let (stop, audit_state) = (background.clone(), state.clone());
@@ -187,7 +190,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             access_tokens: access_tokens.clone(),
             shutdown: http.clone(),
         };
-        app = app.merge(canopy_gateway_edge::router(state, options));
+        app = app.merge(canopy_gateway_edge::router(state, options).layer(limiter.clone()));
         catalog = Some(cache);
     }
     if services.worker {

@@ -14,6 +14,7 @@ use crate::relay::{self, Relayed};
 use crate::scope::Scope;
 use crate::EdgeState;
 use canopy_domain::server::FeatureKind;
+use canopy_limits::Call;
 use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, ClientAnswer, UpstreamOp};
 use canopy_policy::Target;
 use rmcp::model::{
@@ -318,6 +319,9 @@ impl ServerHandler for GatewayHandler {
             s.state.enabled && s.has_tool(tool) && scope.admits(group.as_deref(), FeatureKind::Tool, server, tool)
         });
         let cached = cached.ok_or_else(|| unknown("tool", &name))?;
+        let call =
+            Call { tenant: access.tenant.as_str(), principal: &access.principal.subject, server, tool: Some(tool) };
+        crate::limits::in_stream(&context.extensions, "tools/call", &name, call).await?;
         let op = UpstreamOp::CallTool { tool: tool.to_string(), arguments: request.arguments };
         let target = ("tools/call", name.as_str());
         let (responses, state) = (request.input_responses, request.request_state);
@@ -526,6 +530,8 @@ impl ServerHandler for GatewayHandler {
                 && scope.admits(group.as_deref(), FeatureKind::Prompt, server, prompt)
         });
         let cached = cached.ok_or_else(|| unknown("prompt", &name))?;
+        let call = Call { tenant: access.tenant.as_str(), principal: &access.principal.subject, server, tool: None };
+        crate::limits::in_stream(&context.extensions, "prompts/get", &name, call).await?;
         let op = UpstreamOp::GetPrompt { prompt: prompt.to_string(), arguments: request.arguments };
         let target = ("prompts/get", name.as_str());
         let (responses, state) = (request.input_responses, request.request_state);
@@ -609,6 +615,8 @@ impl ServerHandler for GatewayHandler {
         if !scope.admits(group.as_deref(), FeatureKind::Resource, server, original) {
             return Err(not_found());
         }
+        let call = Call { tenant: access.tenant.as_str(), principal: &access.principal.subject, server, tool: None };
+        crate::limits::in_stream(&context.extensions, "resources/read", &uri, call).await?;
         let op = UpstreamOp::ReadResource { uri: original.to_string() };
         let target = ("resources/read", uri.as_str());
         let (responses, state) = (request.input_responses, request.request_state);

@@ -13,6 +13,7 @@ mod bearer;
 mod cache;
 mod handler;
 mod identities;
+mod limits;
 mod mrtr;
 mod paging;
 mod param_headers;
@@ -30,6 +31,7 @@ pub use cache::{run_catalog_sync, CatalogCache};
 pub use canopy_config::Mode;
 pub use handler::GatewayHandler;
 pub use identities::IdentityCache;
+pub use limits::Limiter;
 pub use mrtr::StateCodec;
 pub use redis_store::RedisStores;
 pub use relay::{run_client_channels, ClientChannels};
@@ -108,12 +110,14 @@ pub fn router(state: EdgeState, options: EdgeOptions) -> Router {
     let resource = Arc::new(options.resource);
     let authenticator =
         bearer::Authenticator { state: state.clone(), resource: resource.clone(), owners, tokens: options.access_tokens };
-    // Route layers run last-added first: authenticate, open the endpoint, check the headers.
+    // Route layers run last-added first: authenticate, open the endpoint, check the headers,
+    // count the call against its rate limits (the `Limiter` in the request's extensions).
     let mcp = Router::new()
         .route_service("/mcp", service.clone())
         .route_service("/servers/{server}/mcp", service.clone())
         .route_service("/groups/{group}/mcp", service.clone())
         .route_service("/v0/groups/{group}/mcp", service)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), limits::check))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), param_headers::check))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_endpoint))
         .route_layer(axum::middleware::from_fn_with_state(authenticator, bearer::authenticate));

@@ -8,6 +8,7 @@ mod enterprise;
 mod enterprise_cli;
 mod gateway;
 mod harness;
+mod limits;
 mod sse;
 mod stateless;
 mod stateless_notify;
