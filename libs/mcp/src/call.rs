@@ -125,6 +125,16 @@ impl UpstreamOp {
             UpstreamOp::Subscribe { .. } => "resources/subscribe",
         }
     }
+
+    /// The tool or prompt called, as a metric label (the `tool` of `{tenant, client, server,
+    /// tool}`): `""` for resource URIs, which are open-ended, and for completions.
+    pub fn label(&self) -> &str {
+        match self {
+            UpstreamOp::CallTool { tool, .. } => tool,
+            UpstreamOp::GetPrompt { prompt, .. } => prompt,
+            UpstreamOp::ReadResource { .. } | UpstreamOp::Complete { .. } | UpstreamOp::Subscribe { .. } => "",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

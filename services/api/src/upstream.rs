@@ -27,7 +27,15 @@ pub async fn request(
         call_id: uuid::Uuid::now_v7().to_string(),
         client_subject: None,
     };
-    match canopy_bus::calls::request(&state.bus, &request).await {
+    let span = tracing::info_span!(
+        "rest_call",
+        method = request.op.kind(),
+        tenant = %request.tenant,
+        client = %request.principal,
+        server = %request.server,
+        tool = request.op.label(),
+    );
+    match tracing::Instrument::instrument(canopy_bus::calls::request(&state.bus, &request), span).await {
         CallReply::Result { result } => Ok(result),
         CallReply::Error { code, message, .. } => {
             Err(ApiError::new(error_code(code), format!("{shown_name} failed: {message}")))

@@ -135,12 +135,38 @@ impl GatewayHandler {
         crate::relay::relay(&self.state, request, context, &self.log_level).await
     }
 
+    /// [`Self::call_in_span`] in a span labelled by who calls what (never the arguments or the
+    /// session).
+    #[allow(clippy::too_many_arguments)]
+    async fn call_upstream(
+        &self,
+        access: &Access,
+        server: &str,
+        server_id: String,
+        op: UpstreamOp,
+        context: &RequestContext<RoleServer>,
+        target: (&str, &str),
+        responses: Option<InputResponses>,
+        request_state: Option<String>,
+    ) -> Result<Staged, ErrorData> {
+        let span = tracing::info_span!(
+            "mcp_call",
+            method = target.0,
+            tenant = %access.tenant,
+            client = %access.principal.subject,
+            server,
+            tool = op.label(),
+        );
+        let call = self.call_in_span(access, server, server_id, op, context, target, responses, request_state);
+        tracing::Instrument::instrument(call, span).await
+    }
+
     /// A tool call, prompt get or resource read sent upstream. Session-era clients are asked
     /// what the upstream asks on their session; 2026-07-28 clients get `input_required`
     /// rounds instead ([`crate::mrtr`]), and `target` (method and name) binds their
     /// `requestState` to this request and to the principal.
     #[allow(clippy::too_many_arguments)]
-    async fn call_upstream(
+    async fn call_in_span(
         &self,
         access: &Access,
         server: &str,

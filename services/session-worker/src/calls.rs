@@ -151,7 +151,17 @@ async fn handle(
         CallReply::Result { .. } => "result",
         CallReply::Error { code, .. } => code.as_str(),
     };
-    metrics::histogram!("canopy_tool_call_duration_seconds", "outcome" => outcome).record(latency.as_secs_f64());
+    // Labelled by who called what; never the arguments or the session (cardinality).
+    metrics::histogram!(
+        "canopy_tool_call_duration_seconds",
+        "outcome" => outcome,
+        "method" => request.op.kind(),
+        "tenant" => request.tenant.clone(),
+        "client" => request.principal.clone(),
+        "server" => request.server.clone(),
+        "tool" => request.op.label().to_string(),
+    )
+    .record(latency.as_secs_f64());
     (reply, latency)
 }
 
@@ -306,7 +316,15 @@ async fn call(
             _ = running.token.cancelled() => error(CallErrorCode::Cancelled, "the caller cancelled the call".into()),
         }
     };
-    match tokio::time::timeout(timeout, attempt).await {
+    let span = tracing::info_span!(
+        "call",
+        method = request.op.kind(),
+        tenant = %request.tenant,
+        client = %request.principal,
+        server = %request.server,
+        tool = request.op.label(),
+    );
+    match tracing::Instrument::instrument(tokio::time::timeout(timeout, attempt), span).await {
         Ok(reply) => reply,
         // Dropping the call future cancels the upstream request (rmcp sends notifications/cancelled).
         Err(_) => {
