@@ -321,22 +321,38 @@ fn insufficient_scope(
 pub(crate) struct Owner {
     pub tenant: String,
     pub subject: String,
+    /// The scopes of the OAuth access token that opened the session; absent for a static
+    /// token (not scope-limited). Whom a notification reaches is decided with them (today by
+    /// server, so scopes rarely matter there); each request is decided with its own token's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<String>,
 }
 
 impl Owner {
     fn of(principal: &Principal) -> Owner {
         let tenant = principal.tenant.as_ref().map(|t| t.to_string()).unwrap_or_default();
-        Owner { tenant, subject: principal.subject.clone() }
+        let scopes = match &principal.scopes {
+            Scopes::All => None,
+            Scopes::Only(granted) => Some(granted.iter().map(String::as_str).collect::<Vec<_>>().join(" ")),
+        };
+        Owner { tenant, subject: principal.subject.clone(), scopes }
     }
 
+    /// Whether `principal` is this owner: the same identity, whatever token it presents.
     fn is(&self, principal: &Principal) -> bool {
-        *self == Owner::of(principal)
+        let tenant = principal.tenant.as_ref().map(|t| t.to_string()).unwrap_or_default();
+        self.tenant == tenant && self.subject == principal.subject
     }
 
-    /// The principal the owner is now, if it still exists (from the identity cache).
+    /// The principal the owner is now, if it still exists (from the identity cache), narrowed
+    /// by the opening token's scopes.
     pub fn principal(&self, identities: &crate::identities::IdentityCache) -> Option<Arc<Principal>> {
         let tenant = canopy_domain::TenantId::parse(self.tenant.clone()).ok()?;
-        identities.by_subject(&tenant, &self.subject)
+        let principal = identities.by_subject(&tenant, &self.subject)?;
+        match &self.scopes {
+            None => Some(principal),
+            Some(scopes) => Some(Arc::new((*principal).clone().with_scopes(Scopes::parse(scopes)))),
+        }
     }
 }
 
@@ -476,6 +492,21 @@ mod tests {
             Principal::client(acme, "client:c", canopy_policy::AllowList::default()).with_scopes(Scopes::none()),
         );
         assert!(insufficient_scope(&cache, &resource, &client, &request("tools/call", "a__echo")).is_none());
+    }
+
+    #[test]
+    fn a_session_is_its_identitys_and_hears_what_its_opening_token_may_see() {
+        let acme = canopy_domain::TenantId::parse("acme").unwrap();
+        let user = Principal::user(acme.clone(), "user:u", canopy_policy::Role::Member);
+        let narrow = user.clone().with_scopes(Scopes::parse("mcp:prompts mcp:tools"));
+        let by_oauth = Owner::of(&narrow);
+        assert_eq!(by_oauth.scopes.as_deref(), Some("mcp:prompts mcp:tools"));
+        assert!(by_oauth.is(&user) && Owner::of(&user).is(&narrow), "the same identity, any token");
+        assert!(!by_oauth.is(&Principal::user(acme, "user:v", canopy_policy::Role::Member)));
+        // Stored before scopes were recorded, or by a static token: not scope-limited.
+        let old: Owner = serde_json::from_str(r#"{"tenant":"acme","subject":"user:u"}"#).unwrap();
+        assert_eq!((old.scopes, Owner::of(&user).scopes), (None, None));
+        assert!(!serde_json::to_string(&Owner::of(&user)).unwrap().contains("scopes"));
     }
 
     #[test]

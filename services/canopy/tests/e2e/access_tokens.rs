@@ -298,19 +298,19 @@ async fn conformance_fixture() -> canopy_fixture_server::FixtureHandle {
 
 /// Servers `a` and `b` in `default`, a worker, and the API; answers the deployment, the
 /// fixtures (kept alive) and the API's URL.
-async fn two_servers() -> (Deployment, Vec<canopy_fixture_server::FixtureHandle>) {
+async fn two_servers() -> (Deployment, Vec<canopy_fixture_server::FixtureHandle>, String) {
     let mut d = Deployment::new().await;
     let api = d.spawn("api", &["serve", "api"]).await;
     d.spawn("worker", &["serve", "worker"]).await;
     let (fx_a, fx_b) = (conformance_fixture().await, conformance_fixture().await);
     register(&api, "a", &fx_a.url()).await;
     register(&api, "b", &fx_b.url()).await;
-    (d, vec![fx_a, fx_b])
+    (d, vec![fx_a, fx_b], api)
 }
 
 #[tokio::test]
 async fn canopy_tokens_at_the_edge_are_principals_like_static_tokens() {
-    let (d, _fixtures) = two_servers().await;
+    let (d, _fixtures, _) = two_servers().await;
     let ids = Identities::new(&d);
     ids.tenant("acme").await;
     let only_a_static = ids.client("default", "only-a", &["a"]).await;
@@ -387,7 +387,7 @@ async fn canopy_tokens_at_the_edge_are_principals_like_static_tokens() {
 
 #[tokio::test]
 async fn refused_tokens_at_the_edge_are_401_invalid_token_with_the_metadata() {
-    let (d, _fixtures) = two_servers().await;
+    let (d, _fixtures, _) = two_servers().await;
     let ids = Identities::new(&d);
     ids.client("default", "only-a", &["a"]).await;
     ids.client("default", "doomed", &["a"]).await;
@@ -520,7 +520,7 @@ fn external(issuer: &str, tenant: &str) -> ExternalIssuerConfig {
 
 #[tokio::test]
 async fn external_issuers_at_the_edge_name_identities_of_their_configured_tenant() {
-    let (d, _fixtures) = two_servers().await;
+    let (d, _fixtures, _) = two_servers().await;
     let ids = Identities::new(&d);
     ids.tenant("acme").await;
     ids.client("default", "only-a", &["a"]).await;
