@@ -107,38 +107,74 @@ impl Sealer {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     }
 
+    /// Seals `plaintext` with envelope encryption: a fresh data key (256 bits) encrypts the
+    /// value, the deployment key (the key-encryption key) encrypts the data key, and both carry
+    /// `ctx` as associated data, so a sealed value opens only where it was sealed. Format:
+    /// `v2.KID.b64(nonce || wrapped data key).b64(nonce || ciphertext)`. Every value has its
+    /// own data key: re-wrapping under a new deployment key touches 72 bytes, not the value.
     pub fn seal(&self, ctx: SealContext<'_>, plaintext: &str) -> Sealed {
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let aad = ctx.aad();
-        let ciphertext = self
-            .cipher
-            .encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: &aad })
-            .expect("encryption of an in-memory buffer does not fail");
-        let mut blob = nonce.to_vec();
-        blob.extend_from_slice(&ciphertext);
-        Sealed(format!("v1.{}.{}", self.key_id, B64.encode(blob)))
+        let dek = XChaCha20Poly1305::generate_key(&mut OsRng);
+        let data = encrypt(&XChaCha20Poly1305::new(&dek), plaintext.as_bytes(), &aad);
+        let wrapped = encrypt(&self.cipher, dek.as_slice(), &wrap_aad(&aad));
+        Sealed(format!("v2.{}.{}.{}", self.key_id, B64.encode(wrapped), B64.encode(data)))
     }
 
     pub fn open(&self, ctx: SealContext<'_>, sealed: &Sealed) -> Result<String, SecretError> {
-        let mut parts = sealed.0.splitn(3, '.');
-        let (Some("v1"), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(SecretError::Malformed);
+        let parts: Vec<&str> = sealed.0.split('.').collect();
+        let aad = ctx.aad();
+        let plain = match parts[..] {
+            ["v2", kid, wrapped, data] => {
+                self.check_kid(kid)?;
+                let dek =
+                    decrypt(&self.cipher, &B64.decode(wrapped).map_err(|_| SecretError::Malformed)?, &wrap_aad(&aad))?;
+                if dek.len() != 32 {
+                    return Err(SecretError::Malformed);
+                }
+                let cipher = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(&dek));
+                decrypt(&cipher, &B64.decode(data).map_err(|_| SecretError::Malformed)?, &aad)?
+            }
+            // Sealed directly under the deployment key (before envelope encryption): still opens.
+            ["v1", kid, body] => {
+                self.check_kid(kid)?;
+                decrypt(&self.cipher, &B64.decode(body).map_err(|_| SecretError::Malformed)?, &aad)?
+            }
+            _ => return Err(SecretError::Malformed),
         };
+        String::from_utf8(plain).map_err(|_| SecretError::Malformed)
+    }
+
+    fn check_kid(&self, kid: &str) -> Result<(), SecretError> {
         if kid != self.key_id {
             return Err(SecretError::UnknownKey(kid.to_string()));
         }
-        let blob = B64.decode(body).map_err(|_| SecretError::Malformed)?;
-        if blob.len() < 24 + 16 {
-            return Err(SecretError::Malformed);
-        }
-        let (nonce, ciphertext) = blob.split_at(24);
-        let aad = ctx.aad();
-        let plain = self
-            .cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
-            .map_err(|_| SecretError::Forged)?;
-        String::from_utf8(plain).map_err(|_| SecretError::Malformed)
+        Ok(())
     }
+}
+
+/// The associated data of a wrapped data key: the value's context, and that it is a key.
+fn wrap_aad(aad: &[u8]) -> Vec<u8> {
+    let mut out = b"canopy/dek/v2\0".to_vec();
+    out.extend_from_slice(aad);
+    out
+}
+
+/// `nonce || ciphertext` (24-byte XChaCha20 nonce, random).
+fn encrypt(cipher: &XChaCha20Poly1305, msg: &[u8], aad: &[u8]) -> Vec<u8> {
+    let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+    let ciphertext =
+        cipher.encrypt(&nonce, Payload { msg, aad }).expect("encryption of an in-memory buffer does not fail");
+    let mut blob = nonce.to_vec();
+    blob.extend_from_slice(&ciphertext);
+    blob
+}
+
+fn decrypt(cipher: &XChaCha20Poly1305, blob: &[u8], aad: &[u8]) -> Result<Vec<u8>, SecretError> {
+    if blob.len() < 24 + 16 {
+        return Err(SecretError::Malformed);
+    }
+    let (nonce, ciphertext) = blob.split_at(24);
+    cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad }).map_err(|_| SecretError::Forged)
 }
 
 fn hex8(digest: &[u8]) -> String {
@@ -171,10 +207,42 @@ mod tests {
         let s = Sealer::from_base64(&Sealer::generate_key()).unwrap();
         let sealed = s.seal(ctx("acme", "bearer_token"), "ghp_supersecret");
         assert!(!sealed.0.contains("ghp_supersecret"));
-        assert!(sealed.0.starts_with(&format!("v1.{}.", s.key_id())));
+        assert!(sealed.0.starts_with(&format!("v2.{}.", s.key_id())));
         assert_eq!(s.open(ctx("acme", "bearer_token"), &sealed).unwrap(), "ghp_supersecret");
         // Two seals of one value differ (random nonce).
         assert_ne!(s.seal(ctx("acme", "bearer_token"), "x"), s.seal(ctx("acme", "bearer_token"), "x"));
+    }
+
+    #[test]
+    fn envelope_every_value_its_own_data_key_bound_to_its_context() {
+        let s = Sealer::from_base64(&Sealer::generate_key()).unwrap();
+        let a = s.seal(ctx("acme", "f"), "same");
+        let b = s.seal(ctx("acme", "f"), "same");
+        let parts = |x: &Sealed| x.0.split('.').map(str::to_string).collect::<Vec<_>>();
+        let (pa, pb) = (parts(&a), parts(&b));
+        assert_eq!(pa.len(), 4);
+        assert_ne!(pa[2], pb[2], "a fresh data key per value");
+        // Another value's data key does not open this ciphertext, nor its own data under another context.
+        let swapped = Sealed(format!("v2.{}.{}.{}", pa[1], pb[2], pa[3]));
+        assert_eq!(s.open(ctx("acme", "f"), &swapped), Err(SecretError::Forged));
+        // A wrapped data key moved to another context does not unwrap.
+        let moved = s.seal(ctx("other", "f"), "same");
+        let pm = parts(&moved);
+        let transplanted = Sealed(format!("v2.{}.{}.{}", pm[1], pm[2], pa[3]));
+        assert_eq!(s.open(ctx("acme", "f"), &transplanted), Err(SecretError::Forged));
+        assert_eq!(s.open(ctx("acme", "f"), &a).unwrap(), "same");
+    }
+
+    #[test]
+    fn values_sealed_before_envelope_encryption_still_open() {
+        let key = [9u8; 32];
+        let s = Sealer::from_bytes(&key).unwrap();
+        // A v1 value: XChaCha20-Poly1305 directly under the deployment key.
+        let aad = ctx("acme", "bearer_token").aad();
+        let blob = encrypt(&XChaCha20Poly1305::new((&key).into()), b"legacy", &aad);
+        let v1 = Sealed(format!("v1.{}.{}", s.key_id(), B64.encode(blob)));
+        assert_eq!(s.open(ctx("acme", "bearer_token"), &v1).unwrap(), "legacy");
+        assert_eq!(s.open(ctx("acme", "other"), &v1), Err(SecretError::Forged));
     }
 
     #[test]
