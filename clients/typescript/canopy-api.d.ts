@@ -712,6 +712,12 @@ export interface components {
             outcome: components["schemas"]["AuditOutcome"];
             /** @description Calls: the server called. */
             server?: string | null;
+            /**
+             * @description Admin actions, some: what changed, from fields that hold no secret: `enabled` /
+             *     `disabled` (a server), `tool add,sub disabled` (items of a server), `role admin` (a
+             *     user), `transport stdio` (a registration). Nothing else of the change is shown.
+             */
+            summary?: string | null;
             /** @description The tenant: always the caller's own. */
             tenant: string;
         };

@@ -3,8 +3,9 @@
 //!
 //! Two kinds of entries, newest first:
 //! - `admin`: every change, which is an event in the event log with its tenant and actor. An
-//!   entry shows who (`metadata.actor`), what (event type, aggregate type and id) and when;
-//!   never the payload, which can hold sealed secrets.
+//!   entry shows who (`metadata.actor`), what (event type, aggregate type and id, and for a few
+//!   event types a summary built in SQL from named fields that hold no secret) and when; never
+//!   the payload, which can hold sealed secrets.
 //! - `call`: every tool call, prompt get, resource read, completion and subscription a
 //!   session-worker ran. Workers publish a [`CallRecord`] on the JetStream LOGS stream after
 //!   the reply has gone; [`run_audit_consumer`] (a durable consumer shared by the api replicas)
@@ -104,6 +105,11 @@ pub struct AuditEntry {
     /// Admin actions: which one (its name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggregate_id: Option<String>,
+    /// Admin actions, some: what changed, from fields that hold no secret: `enabled` /
+    /// `disabled` (a server), `tool add,sub disabled` (items of a server), `role admin` (a
+    /// user), `transport stdio` (a registration). Nothing else of the change is shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
 /// One page of the audit log, newest first.
@@ -283,6 +289,7 @@ struct Row {
     event_type: Option<String>,
     aggregate_type: Option<String>,
     aggregate_id: Option<String>,
+    summary: Option<String>,
     server: Option<String>,
     method: Option<String>,
     name: Option<String>,
@@ -298,6 +305,17 @@ WITH admin AS (
     SELECT 0::smallint AS source, e.global_position AS seq, e.recorded_at AS at,
            coalesce(e.metadata->>'actor', '') AS actor, e.event_id::text AS id, 'ok'::text AS outcome,
            e.event_type AS event_type, e.aggregate_type AS aggregate_type, e.aggregate_id AS aggregate_id,
+           CASE e.event_type
+               WHEN 'server.toggled' THEN CASE WHEN e.payload->'enabled' = 'true' THEN 'enabled' ELSE 'disabled' END
+               WHEN 'server.features_toggled' THEN concat_ws(' ', e.payload->>'kind',
+                   (SELECT string_agg(n, ',') FROM jsonb_array_elements_text(
+                       CASE WHEN jsonb_typeof(e.payload->'names') = 'array' THEN e.payload->'names' ELSE '[]' END) n),
+                   CASE WHEN e.payload->'enabled' = 'true' THEN 'enabled' ELSE 'disabled' END)
+               WHEN 'server.registered' THEN 'transport ' || (e.payload->'spec'->>'transport')
+               WHEN 'server.replaced' THEN 'transport ' || (e.payload->'spec'->>'transport')
+               WHEN 'user.created' THEN 'role ' || (e.payload->>'role')
+               WHEN 'user.role_changed' THEN 'role ' || (e.payload->>'role')
+           END AS summary,
            NULL::text AS server, NULL::text AS method, NULL::text AS name, NULL::text AS arguments_sha256,
            NULL::text AS error_code, NULL::bigint AS latency_us
     FROM events e
@@ -315,7 +333,7 @@ WITH admin AS (
     SELECT 1::smallint AS source, c.position AS seq, c.at AS at,
            c.principal AS actor, c.call_id AS id, c.outcome AS outcome,
            NULL::text AS event_type, NULL::text AS aggregate_type, NULL::text AS aggregate_id,
-           c.server AS server, c.method AS method, c.name AS name, c.arguments_sha256 AS arguments_sha256,
+           NULL::text AS summary, c.server AS server, c.method AS method, c.name AS name, c.arguments_sha256 AS arguments_sha256,
            c.error_code AS error_code, c.latency_us AS latency_us
     FROM audit_calls c
     WHERE c.tenant_id = $1 AND $3::boolean
@@ -413,6 +431,7 @@ fn entry(tenant: &str, r: Row) -> AuditEntry {
         event_type: r.event_type,
         aggregate_type: r.aggregate_type,
         aggregate_id: r.aggregate_id,
+        summary: r.summary,
     }
 }
 

@@ -82,15 +82,18 @@ fn row(e: &AuditEntry) -> Vec<String> {
                 e.name.as_deref().unwrap_or("?")
             ),
         ),
-        AuditKind::Admin => (
-            "admin",
-            format!(
+        AuditKind::Admin => {
+            let mut what = format!(
                 "{} {}/{}",
                 e.event_type.as_deref().unwrap_or("?"),
                 e.aggregate_type.as_deref().unwrap_or("?"),
                 e.aggregate_id.as_deref().unwrap_or("?")
-            ),
-        ),
+            );
+            if let Some(summary) = &e.summary {
+                what.push_str(&format!(" ({})", output::truncate(summary, 60)));
+            }
+            ("admin", what)
+        }
     };
     let outcome = match (e.outcome, &e.error_code) {
         (AuditOutcome::Ok, _) => "ok".to_string(),
@@ -133,6 +136,7 @@ mod tests {
             event_type: None,
             aggregate_type: None,
             aggregate_id: None,
+            summary: None,
         };
         let admin = AuditEntry {
             kind: AuditKind::Admin,
@@ -149,6 +153,7 @@ mod tests {
             event_type: Some("server.registered".into()),
             aggregate_type: Some("server".into()),
             aggregate_id: Some("calc".into()),
+            summary: Some("transport stdio".into()),
             ..call.clone()
         };
         let text = page_text(&AuditPage { entries: vec![call, admin], next_cursor: Some("abc".into()) });
@@ -158,7 +163,10 @@ mod tests {
         assert!(
             lines[1].contains("error TIMEOUT") && lines[1].contains("1.3 ms") && lines[1].ends_with("adbd982b8fe0")
         );
-        assert!(lines[2].contains("admin  user:admin     server.registered server/calc  ok"), "{text}");
+        assert!(
+            lines[2].contains("admin  user:admin     server.registered server/calc (transport stdio)  ok"),
+            "{text}"
+        );
         assert_eq!(lines[3], "More: canopy audit --cursor abc (with the same filters)");
         assert_eq!(page_text(&AuditPage { entries: vec![], next_cursor: None }), "No audit entries.\n");
     }

@@ -265,6 +265,11 @@ async fn audit_of_calls_and_changes_per_tenant() {
     canopy(&home, &["--access-token", &alice, "audit"]).await.failed_with("FORBIDDEN:");
     canopy(&home, &["--access-token", &agent, "audit"]).await.failed_with("FORBIDDEN:");
 
+    // A change's summary: which items, never more of the change.
+    canopy(&home, &["disable", "tool", "fx__add"]).await.ok();
+    let text = canopy(&home, &["audit", "--kind", "admin", "--limit", "1"]).await;
+    assert!(text.ok().contains("user:admin  server.features_toggled server/fx (tool add disabled)"), "{}", text.stdout);
+
     // globex's owner sees globex's call and changes, nothing of default's.
     let theirs = audit_until(&home, &globex, &["--kind", "call"], 1).await;
     assert_eq!(theirs.len(), 1, "{theirs:#?}");
