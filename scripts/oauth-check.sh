@@ -118,8 +118,14 @@ api() {
 curl -sS -o "$work/init.json" -X POST "$base/api/v0/init-server" || fail "init-server failed"
 owner="$(json "$work/init.json" .access_token)"
 [[ -n "$owner" && "$owner" != undefined ]] || fail "init-server: $(cat "$work/init.json")"
-code="$(api POST /api/v0/servers "$owner" "{\"name\":\"fx\",\"url\":\"http://127.0.0.1:$fx_port/mcp\"}" "$work/fx.json")"
+# Upstream secrets, to look for in the database dump at the end.
+up_bearer="upstream-bearer-$RANDOM$RANDOM$RANDOM"
+up_header="upstream-header-$RANDOM$RANDOM$RANDOM"
+up_env="upstream-env-$RANDOM$RANDOM$RANDOM"
+code="$(api POST /api/v0/servers "$owner" "{\"name\":\"fx\",\"url\":\"http://127.0.0.1:$fx_port/mcp\",\"bearer_token\":\"$up_bearer\",\"headers\":{\"X-Api-Key\":\"$up_header\"}}" "$work/fx.json")"
 [[ "$code" == 201 ]] || fail "registering fx: $code $(cat "$work/fx.json")"
+code="$(api POST /api/v0/servers "$owner" "{\"name\":\"fxs\",\"command\":\"$PWD/$target/canopy-fixture-mcp\",\"env\":{\"FIXTURE_SECRET\":\"$up_env\"}}" "$work/fxs.json")"
+[[ "$code" == 201 ]] || fail "registering fxs: $code $(cat "$work/fxs.json")"
 code="$(api POST /api/v0/users "$owner" '{"name":"alice"}' "$work/alice.json")"
 [[ "$code" == 201 ]] || fail "creating alice: $code $(cat "$work/alice.json")"
 member="$(json "$work/alice.json" .access_token)"
@@ -149,3 +155,17 @@ log "Inspector CLI: tools/list and tools/call fx__echo with a client-credentials
 if canopy_inspector --cli "$base/mcp" --transport http --method tools/list >"$work/none.json" 2>"$work/none.log"; then
   fail "the Inspector listed tools without a token"
 fi
+
+# A dump of the whole database holds none of the secrets and tokens above in plaintext.
+pg_dump --no-owner "$db_url" >"$work/dump.sql" || fail "pg_dump failed"
+dump_size="$(wc -c <"$work/dump.sql")"
+((dump_size > 10000)) || fail "the dump is suspiciously small ($dump_size bytes)"
+grep -q "oauth_key_ring" "$work/dump.sql" || fail "the dump lacks the OAuth tables"
+# (and it does hold the registrations: their non-secret URL is there)
+grep -qF "127.0.0.1:$fx_port/mcp" "$work/dump.sql" || fail "the dump lacks the registration of fx"
+for name in owner member robot up_bearer up_header up_env access; do
+  value="${!name}"
+  if grep -qF -- "$value" "$work/dump.sql"; then fail "the database dump contains $name in plaintext"; fi
+done
+grep -qF -- "canopy-oidc-secret-0123456789" "$work/dump.sql" && fail "the dump contains the identity provider's secret"
+log "database dump ($dump_size bytes): no token, upstream secret or provider secret in plaintext"
