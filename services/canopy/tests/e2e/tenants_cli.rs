@@ -3,7 +3,9 @@
 //! owner's and the operator's tokens in `~/.canopy.conf`; `create tenant` and `list tenants`
 //! send the operator's token, every other verb the owner's; the new tenant's owner logs in on
 //! another machine and sees only their own tenant; nobody else may create tenants; `suspend` and
-//! `resume tenant`.
+//! `resume tenant`. `cli_tenants_against_canopy_start_enterprise` runs the real
+//! `canopy start --enterprise`: the new tenant's server at the MCP endpoint for its own owner
+//! only, the operator's token unknown there (401), suspension refused at the edge too.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -173,4 +175,65 @@ async fn cli_operator_creates_and_lists_tenants() {
     for dir in [home, alice_home, ops_home] {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// The HTTP status of an MCP `initialize` at `{base}/mcp` with `token`.
+async fn mcp_initialize(base: &str, token: &str) -> u16 {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}});
+    let response = reqwest::Client::new()
+        .post(format!("{base}/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+/// The real `canopy start --enterprise`: a tenant the operator creates is served at the MCP
+/// endpoints to its own identities only; the operator's token is unknown there; suspending the
+/// tenant refuses its tokens at the edge too, resuming grants them again.
+#[tokio::test]
+async fn cli_tenants_against_canopy_start_enterprise() {
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::ServiceExt as _;
+    let mut deployment = crate::harness::Deployment::new().await;
+    let base = deployment.spawn("tenants", &["start", "--enterprise"]).await;
+    let home = temp_home("tenants-start");
+    canopy(&home, &["--registry", &base, "init-server"]).await.ok();
+    let operator = conf_value(&home, "operator_token").unwrap();
+    let out = canopy(&home, &["create", "tenant", "acme", "--owner", "alice"]).await;
+    let alice = out.ok().lines().find_map(|l| l.trim().strip_prefix("canopy login ")).unwrap().to_string();
+
+    // alice registers a server in acme; default's admin does not see it, anywhere.
+    let upstream = crate::harness::fixture().await;
+    canopy(&home, &["--access-token", &alice, "register", "--name", "crm", "--url", &upstream.url()]).await.ok();
+    let config = StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(alice.clone());
+    let client = ().serve(rmcp::transport::StreamableHttpClientTransport::from_config(config)).await.unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(!tools.is_empty() && tools.iter().all(|t| t.name.starts_with("crm__")), "{tools:?}");
+    let _ = client.cancel().await;
+    let admin = conf_value(&home, "access_token").unwrap();
+    let config = StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(admin);
+    let client = ().serve(rmcp::transport::StreamableHttpClientTransport::from_config(config)).await.unwrap();
+    assert!(client.list_all_tools().await.unwrap().is_empty(), "default sees nothing of acme's");
+    let _ = client.cancel().await;
+    assert_eq!(canopy(&home, &["--json", "list", "servers"]).await.json(), serde_json::json!([]));
+
+    // The operator's token is unknown at the MCP endpoints.
+    assert_eq!(mcp_initialize(&base, &operator).await, 401);
+    assert_eq!(mcp_initialize(&base, &alice).await, 200);
+
+    // Suspended: refused on REST at once and at the edge as soon as the event arrives.
+    canopy(&home, &["suspend", "tenant", "acme"]).await.ok();
+    canopy(&home, &["--access-token", &alice, "list", "servers"]).await.failed_with("UNAUTHORIZED:");
+    crate::harness::eventually(Duration::from_secs(10), || async { mcp_initialize(&base, &alice).await == 401 }).await;
+    canopy(&home, &["resume", "tenant", "acme"]).await.ok();
+    crate::harness::eventually(Duration::from_secs(10), || async { mcp_initialize(&base, &alice).await == 200 }).await;
+    canopy(&home, &["--access-token", &alice, "list", "servers"]).await.ok();
+
+    deployment.terminate("tenants").await;
+    let _ = std::fs::remove_dir_all(home);
 }
