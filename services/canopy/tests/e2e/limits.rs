@@ -22,12 +22,15 @@ struct RawSession {
     http: reqwest::Client,
     url: String,
     session: String,
+    /// A bearer token (enterprise mode).
+    token: Option<String>,
 }
 
 impl RawSession {
-    async fn open(url: &str) -> Self {
+    async fn open(url: &str, token: Option<&str>) -> Self {
         let http = reqwest::Client::new();
-        let mut raw = RawSession { http, url: url.to_string(), session: String::new() };
+        let token = token.map(str::to_string);
+        let mut raw = RawSession { http, url: url.to_string(), session: String::new(), token };
         let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
             "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
         let response = raw.post("initialize", init).await;
@@ -48,6 +51,9 @@ impl RawSession {
             .json(&body);
         if !self.session.is_empty() {
             request = request.header("mcp-session-id", &self.session);
+        }
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
         }
         request.send().await.unwrap()
     }
@@ -107,7 +113,7 @@ async fn two_edges_and_rest_share_one_budget_answer_429_and_reset_with_the_windo
     assert_eq!(status, 201);
     let haproxy = HaProxy::start(&d, &[("edge-a", &edge_a), ("edge-b", &edge_b)]).await;
     let mcp = format!("{}/mcp", haproxy.url);
-    let raw = RawSession::open(&mcp).await;
+    let raw = RawSession::open(&mcp, None).await;
 
     // fx__echo's budget: TOOL_CALLS calls, served by both edges.
     for i in 0..TOOL_CALLS {
@@ -199,4 +205,80 @@ async fn two_edges_and_rest_share_one_budget_answer_429_and_reset_with_the_windo
     }
     let (status, _, _) = raw.call("over-again", 60, "fx__echo", echo("too many again")).await;
     assert_eq!(status, 429);
+}
+
+/// `POST URL` with a bearer token: status, `Retry-After`, JSON body.
+async fn post_as(token: &str, url: &str, body: Value) -> (u16, Option<u64>, Value) {
+    let response = reqwest::Client::new().post(url).bearer_auth(token).json(&body).send().await.unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+    (status, retry_after, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Enterprise mode (`canopy start --enterprise`): a principal's budget and its tenant's, on
+/// REST invoke and MCP alike; an exhausted principal leaves the tenant's other principals alone,
+/// an exhausted tenant leaves other tenants alone.
+#[tokio::test]
+async fn budgets_are_per_principal_and_per_tenant() {
+    let mut d = Deployment::new().await;
+    let config = std::env::temp_dir().join(format!("{}-limits.toml", d.prefix));
+    std::fs::write(&config, "[limits]\nwindow_secs = 120\nprincipal_calls = 2\ntenant_calls = 3\n").unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let base = d.spawn("enterprise", &["--config", &config, "start", "--enterprise"]).await;
+    let api = format!("{base}/api/v0");
+    let upstream = fixture().await;
+    let (status, init) = post_json(&format!("{api}/init-server"), json!({})).await;
+    assert!(status == 200 || status == 201, "{init}");
+    let (owner, operator) = (init["access_token"].as_str().unwrap(), init["operator_token"].as_str().unwrap());
+    let (status, _, server) =
+        post_as(owner, &format!("{api}/servers"), json!({"name": "fx", "url": upstream.url()})).await;
+    assert_eq!(status, 201, "{server}");
+    let mut clients = Vec::new();
+    for name in ["cursor", "claude"] {
+        let body = json!({"name": name, "allowed_servers": ["fx"]});
+        let (status, _, created) = post_as(owner, &format!("{api}/mcp-clients"), body).await;
+        assert_eq!(status, 201, "{created}");
+        clients.push(created["access_token"].as_str().unwrap().to_string());
+    }
+    let (cursor, claude) = (&clients[0], &clients[1]);
+    let (status, _, globex) =
+        post_as(operator, &format!("{api}/tenants"), json!({"id": "globex", "owner": "boss"})).await;
+    assert_eq!(status, 201, "{globex}");
+    let boss = globex["owner_access_token"].as_str().unwrap().to_string();
+    let (status, _, server) =
+        post_as(&boss, &format!("{api}/servers"), json!({"name": "fx", "url": upstream.url()})).await;
+    assert_eq!(status, 201, "{server}");
+    let invoke = |token: &str| {
+        let (token, url) = (token.to_string(), format!("{api}/tools/invoke"));
+        async move { post_as(&token, &url, json!({"name": "fx__echo", "message": "hi"})).await }
+    };
+
+    // cursor's budget: 2 calls.
+    for _ in 0..2 {
+        let (status, _, result) = invoke(cursor).await;
+        assert_eq!(status, 200, "{result}");
+    }
+    let (status, retry_after, refused) = invoke(cursor).await;
+    assert_eq!((status, &refused["error"]["code"]), (429, &json!("RATE_LIMITED")), "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("principal"), "{refused}");
+    assert!((1..=120).contains(&retry_after.unwrap()));
+    // ... over MCP too, on the same budget.
+    let raw = RawSession::open(&format!("{base}/mcp"), Some(cursor)).await;
+    let (status, retry_after, message) = raw.call("mcp", 7, "fx__echo", echo("over MCP")).await;
+    assert_eq!((status, &message["error"]["data"]["limit"]), (429, &json!("principal")), "{message}");
+    assert!(retry_after.is_some());
+
+    // claude, in the same tenant, has a budget of its own, until the tenant's (3) runs out.
+    let (status, _, result) = invoke(claude).await;
+    assert_eq!(status, 200, "another client is not limited by cursor's budget: {result}");
+    let (status, _, refused) = invoke(claude).await;
+    assert_eq!(status, 429, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("tenant"), "{refused}");
+
+    // globex is another tenant: its budget is whole.
+    let (status, _, result) = invoke(&boss).await;
+    assert_eq!(status, 200, "another tenant is not limited by default's budget: {result}");
+    let boss_mcp = RawSession::open(&format!("{base}/mcp"), Some(&boss)).await;
+    let (status, _, message) = boss_mcp.call("mcp-globex", 8, "fx__echo", echo("globex")).await;
+    assert_eq!((status, &message["result"]["content"][0]["text"]), (200, &json!("globex")), "{message}");
 }
