@@ -25,6 +25,7 @@ pub mod output;
 pub mod prompts;
 pub mod resources;
 pub mod servers;
+pub mod sso;
 pub mod tenants;
 pub mod toggles;
 pub mod tools;
@@ -121,6 +122,15 @@ pub enum ClientCommand {
     Disable(Toggle),
     /// The tenant's audit log, newest first: admin actions and calls (owners and admins).
     Audit(audit::AuditArgs),
+    /// Set the tenant's own OpenID provider, for single sign-on (owners and admins).
+    #[command(subcommand)]
+    Set(SetCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SetCommand {
+    /// The tenant's OpenID provider: users then sign in to OAuth clients through it.
+    IdentityProvider(sso::SetProviderArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,6 +208,8 @@ pub enum GetCommand {
         /// Tenant id.
         id: String,
     },
+    /// The tenant's OpenID provider for single sign-on (never its secret).
+    IdentityProvider,
 }
 
 #[derive(Subcommand, Debug)]
@@ -243,6 +255,8 @@ pub enum DeleteCommand {
         /// MCP client name.
         name: String,
     },
+    /// The tenant's OpenID provider: single sign-on ends.
+    IdentityProvider,
 }
 
 /// What every verb gets: the registry and the output mode.
@@ -328,6 +342,9 @@ pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result
         ClientCommand::Enable(what) => toggles::toggle(&ctx, what, true).await,
         ClientCommand::Disable(what) => toggles::toggle(&ctx, what, false).await,
         ClientCommand::Audit(args) => audit::audit(&ctx, args).await,
+        ClientCommand::Get(GetCommand::IdentityProvider) => sso::get(&ctx).await,
+        ClientCommand::Set(SetCommand::IdentityProvider(args)) => sso::set(&ctx, args).await,
+        ClientCommand::Delete(DeleteCommand::IdentityProvider) => sso::delete(&ctx).await,
     }
 }
 
