@@ -74,9 +74,13 @@ impl Introspected {
     }
 }
 
+/// An answer and until when it may be used; `None`: the token is not active.
+type Cached = (Instant, Option<Arc<Introspected>>);
+
 #[derive(Default)]
 pub(crate) struct Cache {
-    answers: Mutex<HashMap<[u8; 32], (Instant, Option<Arc<Introspected>>)>>,
+    /// By SHA-256 of issuer and token.
+    answers: Mutex<HashMap<[u8; 32], Cached>>,
 }
 
 impl Cache {

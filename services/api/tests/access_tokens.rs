@@ -63,7 +63,7 @@ impl Answer {
         assert_eq!(self.body["error"]["code"], "UNAUTHORIZED", "{self:?}");
         let challenge = self.headers["www-authenticate"].to_str().unwrap();
         assert!(challenge.starts_with("Bearer ") && challenge.contains("error=\"invalid_token\""), "{challenge}");
-        assert!(challenge.contains(&format!("error_description=\"")) && challenge.contains(why), "{challenge}");
+        assert!(challenge.contains("error_description=\"") && challenge.contains(why), "{challenge}");
     }
 }
 
