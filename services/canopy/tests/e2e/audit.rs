@@ -9,11 +9,12 @@
 //! tenant; members and MCP clients get FORBIDDEN; filters, cursor paging and bad input through
 //! the CLI.
 
-use crate::harness::{fixture, Deployment};
+use crate::harness::Deployment;
 use canopy_domain::identity::{Role, User, UserCommand};
 use canopy_domain::tenant::{Tenant, TenantCommand};
 use canopy_domain::{ServerName, TenantId};
 use canopy_eventstore::{CommandContext, CommandExecutor, EventStore};
+use canopy_fixture_server::{serve_http, FixtureOptions};
 use canopy_readmodels::CanopyProjector;
 use canopy_secrets::Sealer;
 use rmcp::model::CallToolRequestParams;
@@ -30,6 +31,8 @@ const ECHO_DIGEST: &str = "da82ca5616a6c9bc6ea222e02fd41edad3434d34b1ac9f3eed25d
 const FAIL_DIGEST: &str = "631e6b9a50dbcb3e32d78444ea4bd146549315501aeece0104b89c012d5994a8";
 /// `{"a":1,"b":2}`
 const ADD_DIGEST: &str = "43258cff783fe7036d8a43033f830adfc60ec037382473548ac742b888292777";
+/// `{}`
+const EMPTY_DIGEST: &str = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 /// `{"message":"globex-call"}`
 const GLOBEX_DIGEST: &str = "efc80df8c9842e19c54ec6ae3c73307427d66ba364ae2fa125e0dd9c25be8de1";
 
@@ -150,7 +153,9 @@ fn only<'a>(entries: &'a [Value], name: &str) -> &'a Value {
 async fn audit_of_calls_and_changes_per_tenant() {
     let mut d = Deployment::new().await;
     let base = d.spawn("enterprise", &["start", "--enterprise"]).await;
-    let upstream = fixture().await;
+    // With the conformance fixtures: prompts and resources besides the tools.
+    let options = FixtureOptions { conformance: true, ..Default::default() };
+    let upstream = serve_http("127.0.0.1:0".parse().unwrap(), options).await.unwrap();
     let home = temp_home("audit-owner");
     canopy(&home, &["--registry", &base, "init-server"]).await.ok();
     let conf = std::fs::read_to_string(home.join(".canopy.conf")).unwrap();
@@ -264,6 +269,20 @@ async fn audit_of_calls_and_changes_per_tenant() {
     // Members and MCP clients may not read it.
     canopy(&home, &["--access-token", &alice, "audit"]).await.failed_with("FORBIDDEN:");
     canopy(&home, &["--access-token", &agent, "audit"]).await.failed_with("FORBIDDEN:");
+
+    // Prompt gets and resource reads take the same worker path and are audited alike.
+    let config = StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(agent.clone());
+    let client = ().serve(rmcp::transport::StreamableHttpClientTransport::from_config(config)).await.unwrap();
+    client.get_prompt(rmcp::model::GetPromptRequestParams::new("fx__test_simple_prompt")).await.unwrap();
+    let read = rmcp::model::ReadResourceRequestParams::new("canopy://fx/test://static-text");
+    client.read_resource(read).await.unwrap();
+    let _ = client.cancel().await;
+    let agent_calls = audit_until(&home, &owner, &["--kind", "call", "--actor", "client:agent"], 4).await;
+    let prompt = only(&agent_calls, "test_simple_prompt");
+    assert_eq!((&prompt["method"], &prompt["arguments_sha256"]), (&json!("prompts/get"), &json!(EMPTY_DIGEST)));
+    let resource = only(&agent_calls, "test://static-text");
+    assert_eq!((&resource["method"], &resource["outcome"]), (&json!("resources/read"), &json!("ok")));
+    assert!(resource.get("arguments_sha256").is_none(), "{resource}");
 
     // A change's summary: which items, never more of the change.
     canopy(&home, &["disable", "tool", "fx__add"]).await.ok();
