@@ -89,6 +89,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0/identity-provider": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get the tenant's identity provider */
+        get: operations["get_identity_provider"];
+        /**
+         * Set the tenant's identity provider
+         * @description Users of the tenant can then sign in to OAuth clients (Claude, ChatGPT, the Inspector) with
+         *     the organisation's own provider. The provider's discovery document is fetched now, so a
+         *     wrong issuer is refused at once.
+         */
+        put: operations["set_identity_provider"];
+        post?: never;
+        /** Remove the tenant's identity provider */
+        delete: operations["delete_identity_provider"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0/init-server": {
         parameters: {
             query?: never;
@@ -869,6 +893,33 @@ export interface components {
             version: string;
         };
         /**
+         * @description `PUT /api/v0/identity-provider`: the tenant's own OpenID Connect provider, for single sign-on
+         *     at Canopy's authorization server. Register Canopy at the provider as a confidential client
+         *     with the redirect URI `{public_url}/oauth/oidc/callback`.
+         */
+        IdentityProviderRequest: {
+            client_id: string;
+            /** @description Sealed at rest, never shown again. */
+            client_secret: string;
+            /**
+             * @description The provider's issuer identifier, exactly (its discovery document is at
+             *     `{issuer}/.well-known/openid-configuration`). https, or http on a loopback host.
+             */
+            issuer: string;
+            /** @description The ID token claim whose value is the Canopy user name; default `preferred_username`. */
+            username_claim?: string | null;
+        };
+        /** @description The tenant's identity provider as the API shows it (never its secret). */
+        IdentityProviderView: {
+            client_id: string;
+            issuer: string;
+            /** @description The redirect URI to register at the provider. */
+            redirect_uri: string;
+            updated_at: string;
+            updated_by: string;
+            username_claim: string;
+        };
+        /**
          * @description The answer to `init-server`: the owner `admin` of the `default` tenant with its token (the
          *     fields of [`CreatedUser`], as before), and the first platform operator with its token. Both
          *     tokens are generated and shown only now.
@@ -1444,6 +1495,82 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    get_identity_provider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tenant's identity provider (never its secret). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProviderView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    set_identity_provider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IdentityProviderRequest"];
+            };
+        };
+        responses: {
+            /** @description Set. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProviderView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    delete_identity_provider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed: single sign-on ends; grants already made stay until they expire or are revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
         };
