@@ -8,7 +8,8 @@
 //! another resource (an MCP endpoint's token), expiry, revocation, a deleted identity: each 401
 //! with `error="invalid_token"`; a tenant's token never reaches another tenant's items; key
 //! rotation (the old key still verifies, a retired one no more); an external issuer's JWTs and
-//! opaque tokens, with the tenant from configuration, never from the token.
+//! opaque tokens, with the tenant from configuration, never from the token; an issuer that cannot
+//! be reached is 503, never an unchecked token.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request};
@@ -544,4 +545,33 @@ async fn an_external_issuers_opaque_tokens_are_introspected_and_cached() {
     let before = idp.introspections.load(Ordering::SeqCst);
     assert_eq!(api.get("/api/v0/tools", "xx_good").await.status, 401);
     assert_eq!(idp.introspections.load(Ordering::SeqCst), before);
+}
+
+#[tokio::test]
+async fn an_issuer_that_cannot_be_reached_is_503_never_an_unchecked_token() {
+    let idp = idp().await;
+    let closed = format!("http://127.0.0.1:{}", {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    });
+    let jwks = ExternalIssuerConfig { jwks_uri: format!("{closed}/jwks"), ..external(&idp.url, "acme") };
+    let opaque = ExternalIssuerConfig {
+        introspection_endpoint: format!("{closed}/introspect"),
+        client_id: "canopy".into(),
+        client_secret: "s3cret".into(),
+        token_prefix: "jg_".into(),
+        ..external("https://jg.example", "acme")
+    };
+    let api = Api::seeded(vec![jwks, opaque]).await;
+    api.tenant("acme").await;
+    api.user("acme", "alice", Role::Member).await;
+
+    let (token, _) = Mint { issuer: &idp.url, ..Mint::new("alice", ALL) }.sign(&idp.ring);
+    for token in [token.as_str(), "jg_good"] {
+        let answer = api.get("/api/v0/tools", token).await;
+        assert_eq!((answer.status, answer.body["error"]["code"].as_str()), (503, Some("UNAVAILABLE")), "{answer:?}");
+    }
+    // Canopy's own tokens do not depend on them.
+    let (own, _) = Mint::new("user:alice", ALL).sign(&api.ring().await);
+    assert_eq!(api.get("/api/v0/tools", &own).await.status, 200);
 }
