@@ -510,7 +510,7 @@ pub async fn run_audit_consumer(state: ApiState, shutdown: CancellationToken) ->
             }
         };
         for message in kept {
-            if let Err(e) = message.ack_with(ack.clone()).await {
+            if let Err(e) = message.ack_with(ack).await {
                 tracing::warn!(error = %e, "audit consumer: ack failed; the record will be redelivered and skipped");
             }
         }
