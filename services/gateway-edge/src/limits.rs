@@ -98,7 +98,19 @@ pub(crate) async fn check(State(state): State<EdgeState>, request: Request, next
             request.extensions_mut().insert(Counted { method, name });
             next.run(request).await
         }
-        Err(limited) => too_many(&limited, id.unwrap_or(Value::Null)),
+        Err(limited) => {
+            // A 2026-07-28 request was not read: its id is in the body, read now that it will
+            // not go on (small bodies only).
+            let id = match id {
+                Some(id) => id,
+                None if declared.is_some_and(|length| length <= PEEK_LIMIT) => {
+                    let bytes = axum::body::to_bytes(request.into_body(), PEEK_LIMIT).await.unwrap_or_default();
+                    serde_json::from_slice::<Value>(&bytes).ok().and_then(|m| m.get("id").cloned()).unwrap_or_default()
+                }
+                None => Value::Null,
+            };
+            too_many(&limited, id)
+        }
     }
 }
 

@@ -142,6 +142,11 @@ async fn two_edges_and_rest_share_one_budget_answer_429_and_reset_with_the_windo
         [haproxy.served_step("over-1").await.edge, haproxy.served_step("over-2").await.edge].into();
     assert_eq!(over.len(), 2, "both edges refuse: {over:?}");
 
+    // A name that is no tool counts nothing and is the MCP service's error to give.
+    let (status, _, message) = raw.call("unknown", 29, "fx__nope", json!({})).await;
+    assert_eq!(status, 200, "{message}");
+    assert!(message["error"]["message"].as_str().unwrap().contains("unknown tool"), "{message}");
+
     // Another tool has a budget of its own.
     let (status, _, message) = raw.call("add", 30, "fx__add", json!({"a": 1, "b": 2})).await;
     assert_eq!((status, &message["result"]["structuredContent"]), (200, &json!({"sum": 3.0})), "{message}");
@@ -166,6 +171,23 @@ async fn two_edges_and_rest_share_one_budget_answer_429_and_reset_with_the_windo
         .expect_err("over the limit");
     assert!(refused.to_string().contains("429"), "{refused}");
     let _ = modern.cancel().await;
+    // The same with raw HTTP: the edge reads only the headers, and the body for the id.
+    let body = json!({"jsonrpc": "2.0", "id": 77, "method": "tools/call",
+        "params": {"name": "fx__echo", "arguments": echo("raw 2026"), "_meta": {}}});
+    let response = reqwest::Client::new()
+        .post(&mcp)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "fx__echo")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let message: Value = response.json().await.unwrap();
+    assert_eq!((&message["id"], &message["error"]["code"]), (&json!(77), &json!(-32029)), "{message}");
 
     // REST invoke counts against the same budget: 429 in the error envelope.
     let response = reqwest::Client::new()
