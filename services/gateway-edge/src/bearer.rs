@@ -221,7 +221,14 @@ async fn principal_of(auth: &Authenticator, token: &str, path: &str) -> Result<A
         return Ok(principal);
     }
     if let Some(tokens) = tokens.filter(|t| t.introspects(token)) {
-        return verified_principal(auth, tokens, token, path).await;
+        return match verified_principal(auth, tokens, token, path).await {
+            // Not the issuer's: maybe a static token created a moment ago.
+            Err(BearerError::InvalidToken(description)) => {
+                crate::caught_up_within(TOKEN_PATIENCE, || identities.principal(&digest).is_some()).await;
+                identities.principal(&digest).ok_or(BearerError::InvalidToken(description))
+            }
+            verified => verified,
+        };
     }
     crate::caught_up_within(TOKEN_PATIENCE, || identities.principal(&digest).is_some()).await;
     identities.principal(&digest).ok_or_else(|| BearerError::InvalidToken("the token is not valid".into()))
