@@ -267,7 +267,9 @@ impl Cursor {
             source: source.parse().map_err(|_| bad())?,
             seq: seq.parse().map_err(|_| bad())?,
         };
-        if !(0..=1).contains(&cursor.source) || cursor.seq < 0 || cursor.at().is_none() {
+        // Times from 1970 to 9999 (what Postgres and RFC 3339 both hold); sequences are positive.
+        const LATEST: i64 = 253_402_300_799_999_999;
+        if !(0..=1).contains(&cursor.source) || cursor.seq < 0 || !(0..=LATEST).contains(&cursor.at_micros) {
             return Err(bad());
         }
         Ok(cursor)
@@ -634,6 +636,10 @@ mod tests {
         let c = Cursor { at_micros: 1_780_000_000_123_456, source: 1, seq: 42 };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         assert!(Cursor::decode(&c.encode()[1..]).is_err());
+        for at_micros in [-1, i64::MAX] {
+            assert!(Cursor::decode(&Cursor { at_micros, ..c }.encode()).is_err(), "{at_micros}");
+        }
+        assert!(Cursor::decode(&Cursor { at_micros: 253_402_300_799_999_999, ..c }.encode()).is_ok());
     }
 
     #[test]
