@@ -272,14 +272,15 @@ async fn call(
     let attempt = async {
         // A dead pooled connection gets one reconnect before the call fails.
         for attempt in 0..2 {
-            let connection = match upstreams.get(&request.tenant, &request.server, server_id).await {
-                Ok(c) => c,
-                Err(UpstreamError::NotRegistered(s)) => {
-                    return error(CallErrorCode::NotFound, format!("server '{s}' is not registered"))
-                }
-                Err(e @ UpstreamError::Stale { .. }) => return error(CallErrorCode::NotFound, e.to_string()),
-                Err(e) => return error(CallErrorCode::UpstreamUnavailable, e.to_string()),
-            };
+            let connection =
+                match upstreams.get(&request.tenant, &request.server, server_id, Some(&request.principal)).await {
+                    Ok(c) => c,
+                    Err(UpstreamError::NotRegistered(s)) => {
+                        return error(CallErrorCode::NotFound, format!("server '{s}' is not registered"))
+                    }
+                    Err(e @ UpstreamError::Stale { .. }) => return error(CallErrorCode::NotFound, e.to_string()),
+                    Err(e) => return error(CallErrorCode::UpstreamUnavailable, e.to_string()),
+                };
             match perform(&connection, upstreams.progress(), request, asked, deadline).await {
                 Ok(result) => {
                     upstreams.succeeded(&request.tenant, &request.server);

@@ -81,7 +81,7 @@ async fn handle(bus: &Bus, upstreams: &UpstreamPool, stored: &StoredEvent) -> Re
     let started = std::time::Instant::now();
     // Through the pool: the connection (for stdio, the process) that discovered the catalog is
     // the one later calls reuse.
-    let outcome = match upstreams.get(tenant, server, id.0).await {
+    let outcome = match upstreams.get(tenant, server, id.0, None).await {
         Ok(connection) => {
             upstream::discover(&connection).await.unwrap_or_else(|error| DiscoveryOutcome::Failed { error })
         }

@@ -53,7 +53,7 @@ async fn refresh(
     target: &RefreshRequest,
     announced: bool,
 ) -> Result<(), canopy_bus::BusError> {
-    let outcome = match upstreams.get(&target.tenant, &target.server, target.server_id).await {
+    let outcome = match upstreams.get(&target.tenant, &target.server, target.server_id, None).await {
         Ok(connection) => {
             upstream::discover(&connection).await.unwrap_or_else(|error| DiscoveryOutcome::Failed { error })
         }

@@ -393,6 +393,9 @@ struct Slot {
     extras: Mutex<Extras>,
     /// Signalled when a lease ends or a start fails, for calls waiting for a free process.
     freed: Arc<tokio::sync::Notify>,
+    /// `session_mode` stateful: the principal whose calls this slot's connection serves (the
+    /// first to call); other principals get connections of their own.
+    owner: std::sync::OnceLock<String>,
 }
 
 impl Slot {
@@ -404,6 +407,7 @@ impl Slot {
             policy: std::sync::OnceLock::new(),
             extras: Mutex::default(),
             freed: Arc::default(),
+            owner: std::sync::OnceLock::new(),
         }
     }
 
@@ -418,6 +422,9 @@ struct Policy {
     /// A call gets a connection no other call uses while it runs (stdio, `session_mode`
     /// stateless): the upstream's questions and log lines then always have one caller.
     exclusive: bool,
+    /// `session_mode` stateful: one upstream session per principal, never shared between
+    /// principals (an upstream's session state is its caller's).
+    per_principal: bool,
     spec: UpstreamSpec,
 }
 
@@ -471,6 +478,9 @@ pub struct UpstreamPool {
     sealer: Sealer,
     connect_timeout: Duration,
     slots: Mutex<HashMap<Key, Arc<Slot>>>,
+    /// Stateful registrations' connections of principals other than the slot's owner, by
+    /// (tenant, server, principal).
+    personal: Mutex<HashMap<(String, String, String), Arc<Slot>>>,
     epoch: std::time::Instant,
     /// Where connections report their upstream's `list_changed`.
     refresh: Option<tokio::sync::mpsc::UnboundedSender<RefreshRequest>>,
@@ -491,6 +501,7 @@ impl UpstreamPool {
             sealer,
             connect_timeout,
             slots: Mutex::new(HashMap::new()),
+            personal: Mutex::default(),
             epoch: std::time::Instant::now(),
             prefix: String::new(),
             failures: Mutex::default(),
@@ -569,11 +580,20 @@ impl UpstreamPool {
         Lease { connection: Some(connection), last_used, epoch: self.epoch, freed: slot.freed.clone() }
     }
 
-    /// A connection for `server_id` of (tenant, server), opening one if needed. Calls share
-    /// the registration's one connection, except on stdio upstreams in `session_mode`
-    /// stateless, where each call gets a process no other call uses meanwhile: an idle one,
-    /// or a new one while the pool is below its size, or else the next one to come free.
-    pub async fn get(&self, tenant: &str, server: &str, server_id: Uuid) -> Result<Lease, UpstreamError> {
+    /// A connection for `server_id` of (tenant, server), opening one if needed, for a call of
+    /// `principal` (`None`: the gateway's own discovery and refreshes). Calls share the
+    /// registration's one connection, except on stdio upstreams in `session_mode` stateless,
+    /// where each call gets a process no other call uses meanwhile (an idle one, or a new one
+    /// while the pool is below its size, or else the next one to come free), and in
+    /// `session_mode` stateful, where each principal has a connection (an upstream session, a
+    /// process) of its own: the first principal to call uses the registration's first one.
+    pub async fn get(
+        &self,
+        tenant: &str,
+        server: &str,
+        server_id: Uuid,
+        principal: Option<&str>,
+    ) -> Result<Lease, UpstreamError> {
         let key = (tenant.to_string(), server.to_string());
         let slot = {
             let mut slots = self.slots.lock().expect("pool lock");
@@ -607,7 +627,8 @@ impl UpstreamPool {
                 tracing::info!(tenant, server, "connected to upstream");
                 let exclusive = row.spec.transport == Transport::Stdio
                     && row.spec.session_mode == canopy_domain::server::SessionMode::Stateless;
-                let _ = slot.policy.set(Policy { exclusive, spec: row.spec.clone() });
+                let per_principal = row.spec.session_mode == canopy_domain::server::SessionMode::Stateful;
+                let _ = slot.policy.set(Policy { exclusive, per_principal, spec: row.spec.clone() });
                 Ok(Arc::new(connection))
             })
             .await
@@ -625,6 +646,12 @@ impl UpstreamPool {
                 return Err(e);
             }
         };
+        if let (Some(principal), Some(policy)) = (principal, slot.policy.get().filter(|p| p.per_principal)) {
+            if slot.owner.get_or_init(|| principal.to_string()) != principal {
+                drop(first);
+                return self.personal(tenant, server, server_id, principal, policy.clone()).await;
+            }
+        }
         let Some(policy) = slot.policy.get().filter(|p| p.exclusive).cloned() else {
             return Ok(self.lease(&slot, first, slot.last_used.clone()));
         };
@@ -672,9 +699,72 @@ impl UpstreamPool {
         }
     }
 
+    /// The connection of a principal other than the owner of a stateful registration's slot.
+    async fn personal(
+        &self,
+        tenant: &str,
+        server: &str,
+        server_id: Uuid,
+        principal: &str,
+        policy: Policy,
+    ) -> Result<Lease, UpstreamError> {
+        let key = (tenant.to_string(), server.to_string(), principal.to_string());
+        let slot = {
+            let mut personal = self.personal.lock().expect("pool lock");
+            match personal.get(&key) {
+                Some(slot) if slot.server_id == server_id => slot.clone(),
+                _ => {
+                    let slot = Arc::new(Slot::new(server_id));
+                    personal.insert(key.clone(), slot.clone());
+                    slot
+                }
+            }
+        };
+        slot.last_used.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let opened = slot
+            .connection
+            .get_or_try_init(|| async {
+                let client = self.client_for(tenant, server, server_id);
+                let connection =
+                    connect(&self.sealer, tenant, server, &policy.spec, self.connect_timeout, client, &self.http)
+                        .await?;
+                tracing::info!(
+                    tenant,
+                    server,
+                    principal,
+                    "connected to upstream for one principal (session_mode stateful)"
+                );
+                Ok(Arc::new(connection))
+            })
+            .await
+            .cloned();
+        match opened {
+            Ok(connection) => Ok(self.lease(&slot, connection, slot.last_used.clone())),
+            Err(e) => {
+                self.record_failure(&(tenant.to_string(), server.to_string()));
+                let mut personal = self.personal.lock().expect("pool lock");
+                if personal.get(&key).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                    personal.remove(&key);
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Drops a connection that failed mid-call, so the next call gets another: an extra
     /// process goes alone; the first connection takes the registration's slot with it.
     pub fn forget_connection(&self, tenant: &str, server: &str, server_id: Uuid, lease: &Lease) {
+        {
+            let mut personal = self.personal.lock().expect("pool lock");
+            let found =
+                personal.iter().find(|(_, s)| s.connection.get().is_some_and(|c| lease.is(c))).map(|(k, _)| k.clone());
+            if let Some(key) = found {
+                personal.remove(&key);
+                drop(personal);
+                self.record_failure(&(tenant.to_string(), server.to_string()));
+                return;
+            }
+        }
         let key = (tenant.to_string(), server.to_string());
         let slot = self.slots.lock().expect("pool lock").get(&key).cloned();
         if let Some(slot) = slot.filter(|s| s.server_id == server_id) {
@@ -731,7 +821,20 @@ impl UpstreamPool {
     /// Removes and closes the connection held for (tenant, server): the registration was
     /// replaced or removed, so calls still using it end too.
     pub fn evict(&self, tenant: &str, server: &str) {
-        let removed = self.slots.lock().expect("pool lock").remove(&(tenant.to_string(), server.to_string()));
+        let mut removed: Vec<Arc<Slot>> = self
+            .slots
+            .lock()
+            .expect("pool lock")
+            .remove(&(tenant.to_string(), server.to_string()))
+            .into_iter()
+            .collect();
+        self.personal.lock().expect("pool lock").retain(|(t, s, _), slot| {
+            let gone = t == tenant && s == server;
+            if gone {
+                removed.push(slot.clone());
+            }
+            !gone
+        });
         for connection in removed.iter().flat_map(|slot| slot.all()) {
             connection.cancellation_token().cancel();
         }
@@ -743,8 +846,20 @@ impl UpstreamPool {
         let now = self.epoch.elapsed().as_millis() as u64;
         let limit = idle.as_millis() as u64;
         let idle_since = |last_used: &AtomicU64| now.saturating_sub(last_used.load(Ordering::Relaxed)) >= limit;
-        let mut slots = self.slots.lock().expect("pool lock");
         let mut closed = 0;
+        self.personal.lock().expect("pool lock").retain(|(tenant, server, principal), slot| {
+            let in_use = slot.connection.get().is_some_and(|c| Arc::strong_count(c) > 1);
+            let keep = in_use || !idle_since(&slot.last_used);
+            if !keep {
+                tracing::info!(tenant, server, principal, "closing idle upstream connection of one principal");
+                if let Some(c) = slot.connection.get() {
+                    c.cancellation_token().cancel();
+                }
+                closed += 1;
+            }
+            keep
+        });
+        let mut slots = self.slots.lock().expect("pool lock");
         for ((tenant, server), slot) in slots.iter() {
             let mut extras = slot.extras.lock().expect("extras lock");
             extras.members.retain(|m| {
@@ -774,7 +889,8 @@ impl UpstreamPool {
     }
 
     pub async fn close_all(&self) {
-        let slots: Vec<Arc<Slot>> = self.slots.lock().expect("pool lock").drain().map(|(_, s)| s).collect();
+        let mut slots: Vec<Arc<Slot>> = self.slots.lock().expect("pool lock").drain().map(|(_, s)| s).collect();
+        slots.extend(self.personal.lock().expect("pool lock").drain().map(|(_, s)| s));
         for connection in slots.iter().flat_map(|slot| slot.all()) {
             connection.cancellation_token().cancel();
         }

@@ -202,3 +202,62 @@ async fn concurrent_calls_get_their_own_stdio_processes_unless_the_server_is_sta
     }
     d.terminate("all").await;
 }
+
+/// `POST path` with a bearer token; (status, JSON body).
+async fn post_as(url: &str, token: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new().post(url).bearer_auth(token).json(&body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// In enterprise mode a `session_mode` stateful server keeps one upstream session per
+/// principal: what one caller did to the upstream's session state is never another's. The
+/// first principal to call uses the process discovery started; each other principal gets a
+/// process of its own, kept for its later calls. A stateless server still pools per call.
+#[tokio::test]
+async fn a_stateful_server_keeps_one_upstream_session_per_principal() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("enterprise", &["start", "--enterprise"]).await;
+    let (status, init) = post_json(&format!("{base}/api/v0/init-server"), json!({})).await;
+    assert_eq!(status, 201, "{init}");
+    let owner = init["access_token"].as_str().unwrap().to_string();
+    let starts_log = std::env::temp_dir().join(format!("{}-stateful.starts", canopy_testkit::unique("fixture")));
+    let (status, server) = post_as(
+        &format!("{base}/api/v0/servers"),
+        &owner,
+        json!({"name": "shared", "transport": "stdio", "command": fixture_binary(),
+               "args": ["--transport", "stdio"], "session_mode": "stateful",
+               "env": {"FIXTURE_START_LOG": starts_log}}),
+    )
+    .await;
+    assert_eq!((status, server["status"].as_str()), (201, Some("ready")), "{server}");
+    assert_eq!(starts(&starts_log), 1, "discovery starts one process");
+    let mut robots = Vec::new();
+    for name in ["robot1", "robot2"] {
+        let (status, created) =
+            post_as(&format!("{base}/api/v0/mcp-clients"), &owner, json!({"name": name, "allowed_servers": ["*"]}))
+                .await;
+        assert_eq!(status, 201, "{created}");
+        robots.push(created["access_token"].as_str().unwrap().to_string());
+    }
+    let invoke = format!("{base}/api/v0/tools/invoke");
+    let call = |token: String, text: &'static str| {
+        let invoke = invoke.clone();
+        async move {
+            let (status, body) = post_as(&invoke, &token, json!({"name": "shared__echo", "message": text})).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    call(robots[0].clone(), "a").await;
+    assert_eq!(starts(&starts_log), 1, "the first principal takes the process discovery started");
+    call(robots[1].clone(), "b").await;
+    assert_eq!(starts(&starts_log), 2, "another principal: a process of its own");
+    for _ in 0..3 {
+        call(robots[0].clone(), "a").await;
+        call(robots[1].clone(), "b").await;
+    }
+    call(owner.clone(), "o").await;
+    assert_eq!(starts(&starts_log), 3, "each principal keeps its own; the owner is a third");
+    let _ = std::fs::remove_file(&starts_log);
+    d.terminate("enterprise").await;
+}
