@@ -154,7 +154,7 @@ impl Drop for OwnRedis {
 
 async fn own_redis() -> OwnRedis {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = std::process::Command::new("redis-server")
+    let mut child = std::process::Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -168,6 +168,8 @@ async fn own_redis() -> OwnRedis {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("redis-server did not start on port {port}");
 }
 

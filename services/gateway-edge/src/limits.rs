@@ -67,7 +67,7 @@ pub(crate) async fn check(State(state): State<EdgeState>, request: Request, next
             (request, None, method, name)
         }
         None => {
-            if !declared.is_some_and(|length| length <= PEEK_LIMIT) {
+            if declared.is_none_or(|length| length > PEEK_LIMIT) {
                 return next.run(request).await; // counted by the handler
             }
             let (parts, body) = request.into_parts();
