@@ -170,6 +170,8 @@ impl Filter {
     fn parse(q: AuditQuery) -> Result<Filter, ApiError> {
         let text = |field: &str, v: Option<String>| match v {
             Some(v) if v.trim().is_empty() => Err(ApiError::invalid(format!("`{field}` is empty"))),
+            // Postgres text cannot hold NUL: refused here rather than failing the query.
+            Some(v) if v.contains('\0') => Err(ApiError::invalid(format!("`{field}` contains a NUL character"))),
             v => Ok(v),
         };
         let (admin, calls) = match text("kind", q.kind)?.as_deref() {
@@ -504,19 +506,40 @@ pub async fn run_audit_consumer(state: ApiState, shutdown: CancellationToken) ->
         if records.is_empty() {
             continue;
         }
-        let ack = match insert(state.pool(), &records).await {
-            Ok(()) => AckKind::Ack,
-            Err(e) => {
-                tracing::warn!(error = %e, records = records.len(), "audit consumer: keeping call records failed; will retry");
-                AckKind::Nak(Some(Duration::from_secs(1)))
+        let acks = match insert(state.pool(), &records).await {
+            Ok(()) => vec![AckKind::Ack; records.len()],
+            // One record the database refuses must not hold the others back: one at a time.
+            Err(_) => {
+                let mut acks = Vec::with_capacity(records.len());
+                for record in &records {
+                    acks.push(match insert(state.pool(), std::slice::from_ref(record)).await {
+                        Ok(()) => AckKind::Ack,
+                        Err(e) if refused(&e) => {
+                            tracing::error!(error = %e, call_id = %record.call_id, "audit consumer: dropping a call record the database refuses");
+                            AckKind::Term
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "audit consumer: keeping a call record failed; will retry");
+                            AckKind::Nak(Some(Duration::from_secs(1)))
+                        }
+                    });
+                }
+                acks
             }
         };
-        for message in kept {
+        for (message, ack) in kept.into_iter().zip(acks) {
             if let Err(e) = message.ack_with(ack).await {
                 tracing::warn!(error = %e, "audit consumer: ack failed; the record will be redelivered and skipped");
             }
         }
     }
+}
+
+/// The database refuses the record itself (a data exception or a violated constraint), as it
+/// would every time: retrying cannot help.
+fn refused(e: &sqlx::Error) -> bool {
+    let code = e.as_database_error().and_then(|d| d.code()).unwrap_or_default();
+    code.starts_with("22") || code.starts_with("23")
 }
 
 /// A call record as `audit_calls` keeps it.
@@ -547,21 +570,30 @@ impl Kept {
             "result" => (CallRecord::OK, None),
             code => (CallRecord::ERROR, r.error_code.or_else(|| Some(code.to_string()))),
         };
-        let call_id = if r.call_id.is_empty() { format!("stream:{sequence}") } else { r.call_id };
+        let call_id = if r.call_id.is_empty() { format!("stream:{sequence}") } else { clean(r.call_id) };
         let at = DateTime::parse_from_rfc3339(&r.at).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|_| Utc::now());
         Kept {
             call_id,
-            tenant: r.tenant,
-            principal: r.principal,
-            server: r.server,
-            method: r.method,
-            name: r.target,
-            arguments_sha256: r.arguments_sha256,
+            tenant: clean(r.tenant),
+            principal: clean(r.principal),
+            server: clean(r.server),
+            method: clean(r.method),
+            name: clean(r.target),
+            arguments_sha256: r.arguments_sha256.map(clean),
             outcome,
-            error_code,
+            error_code: error_code.map(clean),
             latency_us: i64::try_from(r.latency_us).unwrap_or(i64::MAX),
             at,
         }
+    }
+}
+
+/// Text as Postgres can hold it: a NUL (which a resource URI could carry) becomes U+FFFD.
+fn clean(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
     }
 }
 
@@ -622,6 +654,8 @@ mod tests {
             vec![("since", "2026-01-02T00:00:00Z"), ("until", "2026-01-01T00:00:00Z")],
             vec![("name", "a"), ("tool", "b")],
             vec![("actor", "")],
+            vec![("actor", "user%00x")],
+            vec![("server", "%00")],
             vec![("cursor", "nonsense")],
             vec![("cursor", &Cursor { at_micros: 1, source: 7, seq: 1 }.encode())],
             vec![("tenant", "other")],
@@ -663,5 +697,8 @@ mod tests {
         let kept = Kept::of(record("TIMEOUT", true), 9);
         assert_eq!((kept.outcome, kept.error_code.as_deref()), ("error", Some("TIMEOUT")));
         assert_eq!(Kept::of(record("ok", false), 1).outcome, "ok");
+        let mut nul = record("ok", false);
+        nul.target = "file:///a\0b".into();
+        assert_eq!(Kept::of(nul, 1).name, "file:///a\u{FFFD}b");
     }
 }

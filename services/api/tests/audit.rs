@@ -373,6 +373,18 @@ async fn audit_log_per_tenant() {
     assert_eq!(after.len(), one_page.entries.len() + arriving as usize);
     assert_eq!(keys(&after).into_iter().collect::<BTreeSet<_>>().len(), after.len(), "no entry twice");
 
+    // A NUL (a resource URI could carry one) is kept as U+FFFD, and the records with it too.
+    let mut nul = record("default", "user:alice", "calc", "x", "ok", &chrono::Utc::now().to_rfc3339());
+    nul.target = "test://a\0b".into();
+    let later = (chrono::Utc::now() + chrono::Duration::milliseconds(5)).to_rfc3339();
+    let with_it = record("default", "user:alice", "calc", "y", "ok", &later);
+    api.publish(&nul, "nul").await;
+    api.publish(&with_it, "with-nul").await;
+    api.wait_kept(7 + arriving + 2).await;
+    let newest = api.audit(&owner, "kind=call&limit=2").await.entries;
+    assert_eq!(newest[1].name.as_deref(), Some("test://a\u{FFFD}b"));
+    assert_eq!(newest[0].call_id.as_deref(), Some(with_it.call_id.as_str()));
+
     // Bad requests: 400 in the envelope.
     for bad in [
         "kind=calls",
@@ -386,6 +398,8 @@ async fn audit_log_per_tenant() {
         "cursor=YTEuMS4yLjM",
         "name=a&tool=b",
         "color=blue",
+        "actor=user%00admin",
+        "tool=%00",
     ] {
         assert_eq!(api.audit_error(&owner, bad, 400).await, "INVALID_REQUEST", "{bad}");
     }
