@@ -36,6 +36,19 @@ struct Api {
 impl Drop for Api {
     fn drop(&mut self) {
         self.stop.cancel();
+        // This test's JetStream streams, passed or not (Drop cannot await: a runtime of its own).
+        let prefix = self.state.bus.subjects.prefix().to_string();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            runtime.block_on(async {
+                if let Ok(bus) =
+                    canopy_bus::Bus::connect(&canopy_testkit::nats_url(), &prefix, "api-audit-cleanup").await
+                {
+                    bus.delete_streams().await;
+                }
+            });
+        })
+        .join();
     }
 }
 
