@@ -9,9 +9,25 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TenantCommand {
-    Create { id: TenantId, display_name: String },
+    Create {
+        id: TenantId,
+        display_name: String,
+    },
     Suspend,
     Resume,
+    /// The tenant's own OpenID provider, for single sign-on (the secret sealed by the caller).
+    SetIdentityProvider(IdentityProvider),
+    RemoveIdentityProvider,
+}
+
+/// A tenant's OpenID provider. The client secret is sealed (bound to the tenant).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentityProvider {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: crate::server::Sealed,
+    /// The ID token claim whose value is the Canopy user name.
+    pub username_claim: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,9 +36,17 @@ pub enum TenantEvent {
     Created { id: TenantId, display_name: String },
     Suspended,
     Resumed,
+    IdentityProviderSet(IdentityProvider),
+    IdentityProviderRemoved,
 }
 
-const TENANT_EVENT_TYPES: &[&str] = &["tenant.created", "tenant.suspended", "tenant.resumed"];
+const TENANT_EVENT_TYPES: &[&str] = &[
+    "tenant.created",
+    "tenant.suspended",
+    "tenant.resumed",
+    "tenant.identity_provider_set",
+    "tenant.identity_provider_removed",
+];
 
 impl DomainEvent for TenantEvent {
     fn event_type(&self) -> &'static str {
@@ -30,6 +54,8 @@ impl DomainEvent for TenantEvent {
             TenantEvent::Created { .. } => TENANT_EVENT_TYPES[0],
             TenantEvent::Suspended => TENANT_EVENT_TYPES[1],
             TenantEvent::Resumed => TENANT_EVENT_TYPES[2],
+            TenantEvent::IdentityProviderSet(_) => TENANT_EVENT_TYPES[3],
+            TenantEvent::IdentityProviderRemoved => TENANT_EVENT_TYPES[4],
         }
     }
     fn upcast(t: &str, v: u32, p: serde_json::Value) -> Result<serde_json::Value, UpcastError> {
@@ -47,6 +73,10 @@ pub enum TenantError {
     Reserved(TenantId),
     #[error("the tenant does not exist")]
     NotFound,
+    #[error("the tenant has no identity provider")]
+    NoIdentityProvider,
+    #[error("identity provider: {0}")]
+    InvalidIdentityProvider(String),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,6 +88,8 @@ pub enum Tenant {
         display_name: String,
         /// Suspended by the operator: its identities' tokens are refused until it is resumed.
         suspended: bool,
+        /// Whether single sign-on through the tenant's own OpenID provider is set up.
+        has_identity_provider: bool,
     },
 }
 
@@ -85,20 +117,50 @@ impl Aggregate for Tenant {
             (Tenant::Active { suspended, .. }, TenantCommand::Resume) => {
                 Ok(if *suspended { vec![TenantEvent::Resumed] } else { vec![] })
             }
-            (Tenant::Absent, TenantCommand::Suspend | TenantCommand::Resume) => Err(TenantError::NotFound),
+            (Tenant::Active { .. }, TenantCommand::SetIdentityProvider(p)) => {
+                let blank = |s: &str| s.trim().is_empty();
+                if blank(&p.issuer) || blank(&p.client_id) || blank(&p.username_claim) {
+                    return Err(TenantError::InvalidIdentityProvider(
+                        "issuer, client_id and username_claim are required".into(),
+                    ));
+                }
+                Ok(vec![TenantEvent::IdentityProviderSet(p.clone())])
+            }
+            (Tenant::Active { has_identity_provider: false, .. }, TenantCommand::RemoveIdentityProvider) => {
+                Err(TenantError::NoIdentityProvider)
+            }
+            (Tenant::Active { .. }, TenantCommand::RemoveIdentityProvider) => {
+                Ok(vec![TenantEvent::IdentityProviderRemoved])
+            }
+            (
+                Tenant::Absent,
+                TenantCommand::Suspend
+                | TenantCommand::Resume
+                | TenantCommand::SetIdentityProvider(_)
+                | TenantCommand::RemoveIdentityProvider,
+            ) => Err(TenantError::NotFound),
         }
     }
 
     fn apply(self, event: &TenantEvent) -> Tenant {
         match (self, event) {
-            (_, TenantEvent::Created { id, display_name }) => {
-                Tenant::Active { id: id.clone(), display_name: display_name.clone(), suspended: false }
+            (_, TenantEvent::Created { id, display_name }) => Tenant::Active {
+                id: id.clone(),
+                display_name: display_name.clone(),
+                suspended: false,
+                has_identity_provider: false,
+            },
+            (Tenant::Active { id, display_name, has_identity_provider, .. }, TenantEvent::Suspended) => {
+                Tenant::Active { id, display_name, suspended: true, has_identity_provider }
             }
-            (Tenant::Active { id, display_name, .. }, TenantEvent::Suspended) => {
-                Tenant::Active { id, display_name, suspended: true }
+            (Tenant::Active { id, display_name, has_identity_provider, .. }, TenantEvent::Resumed) => {
+                Tenant::Active { id, display_name, suspended: false, has_identity_provider }
             }
-            (Tenant::Active { id, display_name, .. }, TenantEvent::Resumed) => {
-                Tenant::Active { id, display_name, suspended: false }
+            (Tenant::Active { id, display_name, suspended, .. }, TenantEvent::IdentityProviderSet(_)) => {
+                Tenant::Active { id, display_name, suspended, has_identity_provider: true }
+            }
+            (Tenant::Active { id, display_name, suspended, .. }, TenantEvent::IdentityProviderRemoved) => {
+                Tenant::Active { id, display_name, suspended, has_identity_provider: false }
             }
             (state, _) => state,
         }

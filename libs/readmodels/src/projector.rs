@@ -30,7 +30,7 @@ impl Projector for CanopyProjector {
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), StoreError> {
         sqlx::query(
             "TRUNCATE rm_resources, rm_prompts, rm_tools, rm_servers, rm_tenants, rm_groups, rm_users, rm_mcp_clients, \
-             rm_operators",
+             rm_operators, tenant_identity_providers",
         )
         .execute(conn)
         .await?;
@@ -55,6 +55,30 @@ async fn apply_tenant(conn: &mut PgConnection, stored: &StoredEvent, event: Tena
                 .bind(stored.aggregate_id.as_str())
                 .bind(matches!(event, TenantEvent::Suspended))
                 .bind(stored.recorded_at)
+                .execute(conn)
+                .await?;
+        }
+        TenantEvent::IdentityProviderSet(p) => {
+            sqlx::query(
+                "INSERT INTO tenant_identity_providers
+                     (tenant_id, issuer, client_id, client_secret, username_claim, updated_at, updated_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (tenant_id) DO UPDATE SET issuer = $2, client_id = $3, client_secret = $4,
+                     username_claim = $5, updated_at = $6, updated_by = $7",
+            )
+            .bind(stored.aggregate_id.as_str())
+            .bind(&p.issuer)
+            .bind(&p.client_id)
+            .bind(sqlx::types::Json(&p.client_secret))
+            .bind(&p.username_claim)
+            .bind(stored.recorded_at)
+            .bind(stored.metadata.actor.as_str())
+            .execute(conn)
+            .await?;
+        }
+        TenantEvent::IdentityProviderRemoved => {
+            sqlx::query("DELETE FROM tenant_identity_providers WHERE tenant_id = $1")
+                .bind(stored.aggregate_id.as_str())
                 .execute(conn)
                 .await?;
         }

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use canopy_api_types::{IdentityProviderRequest, IdentityProviderView};
+use canopy_domain::tenant::{IdentityProvider, Tenant, TenantCommand, TenantError};
 use chrono::{DateTime, Utc};
 
 fn check_issuer(issuer: &str) -> Result<(), ApiError> {
@@ -30,6 +31,20 @@ fn check_issuer(issuer: &str) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+/// A change of the tenant's identity provider: a tenant event (audited with its actor; the
+/// read model `tenant_identity_providers` follows from it, secret still sealed).
+async fn execute(state: &ApiState, principal: &Principal, command: TenantCommand) -> Result<(), ApiError> {
+    let ctx = principal.context(None, &[]);
+    match state.executor.execute::<Tenant>(&ctx, principal.tenant.as_str(), &command).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(crate::error::from_execute(e, |e| match e {
+            TenantError::NoIdentityProvider => ApiError::not_found("this tenant has no identity provider"),
+            TenantError::InvalidIdentityProvider(message) => ApiError::invalid(message),
+            other => ApiError::invalid(other.to_string()),
+        })),
+    }
 }
 
 fn server(state: &ApiState) -> Result<&crate::oauth::OAuthServer, ApiError> {
@@ -113,20 +128,13 @@ pub async fn put(
         .await
         .map_err(|e| ApiError::invalid(format!("the identity provider at '{}' is not usable: {e}", request.issuer)))?;
     let sealed = state.sealer.seal(oidc::seal_context(&principal.tenant), &request.client_secret);
-    sqlx::query(
-        "INSERT INTO tenant_identity_providers (tenant_id, issuer, client_id, client_secret, username_claim, updated_at, updated_by)
-         VALUES ($1, $2, $3, $4, $5, now(), $6)
-         ON CONFLICT (tenant_id) DO UPDATE SET issuer = $2, client_id = $3, client_secret = $4, username_claim = $5,
-             updated_at = now(), updated_by = $6",
-    )
-    .bind(principal.tenant.as_str())
-    .bind(&request.issuer)
-    .bind(&request.client_id)
-    .bind(sqlx::types::Json(&sealed))
-    .bind(&claim)
-    .bind(principal.subject())
-    .execute(state.pool())
-    .await?;
+    let provider = IdentityProvider {
+        issuer: request.issuer.clone(),
+        client_id: request.client_id.clone(),
+        client_secret: sealed,
+        username_claim: claim,
+    };
+    execute(&state, &principal, TenantCommand::SetIdentityProvider(provider)).await?;
     tracing::info!(
         tenant = principal.tenant.as_str(),
         by = principal.subject(),
@@ -153,13 +161,7 @@ pub async fn put(
 pub async fn delete(State(state): State<ApiState>, principal: Principal) -> Result<StatusCode, ApiError> {
     require_enterprise(&state, "identity providers")?;
     principal.require_manage_tenant()?;
-    let done = sqlx::query("DELETE FROM tenant_identity_providers WHERE tenant_id = $1")
-        .bind(principal.tenant.as_str())
-        .execute(state.pool())
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(ApiError::not_found("this tenant has no identity provider"));
-    }
+    execute(&state, &principal, TenantCommand::RemoveIdentityProvider).await?;
     tracing::info!(tenant = principal.tenant.as_str(), by = principal.subject(), "identity provider removed");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -258,7 +258,10 @@ fn tenant_error(e: canopy_eventstore::ExecuteError<TenantError>, id: &str) -> Ap
     crate::error::from_execute(e, |e| match e {
         TenantError::AlreadyExists(_) => ApiError::conflict(format!("tenant '{id}' already exists")),
         TenantError::NotFound => not_found(id),
-        e @ (TenantError::EmptyName | TenantError::Reserved(_)) => ApiError::invalid(e.to_string()),
+        e @ (TenantError::EmptyName
+        | TenantError::Reserved(_)
+        | TenantError::NoIdentityProvider
+        | TenantError::InvalidIdentityProvider(_)) => ApiError::invalid(e.to_string()),
     })
 }
 

@@ -158,7 +158,9 @@ impl IdentityCache {
                 }
                 true
             }
-            TenantEvent::Created { .. } => true,
+            TenantEvent::Created { .. }
+            | TenantEvent::IdentityProviderSet(_)
+            | TenantEvent::IdentityProviderRemoved => true,
         }
     }
 
