@@ -267,7 +267,8 @@ export interface paths {
         /**
          * Render a prompt with arguments
          * @description Goes through the same path as MCP `prompts/get`; a disabled prompt is refused. The answer
-         *     is the MCP `GetPromptResult` (`description`, `messages`).
+         *     is the MCP `GetPromptResult` (`description`, `messages`). Counts against the same rate limits
+         *     as MCP calls (429 `RATE_LIMITED` with `Retry-After` when over one).
          */
         post: operations["render_prompt"];
         delete?: never;
@@ -343,7 +344,8 @@ export interface paths {
         /**
          * Read a resource
          * @description Goes through the same path as MCP `resources/read`; a disabled resource or server is
-         *     refused. The answer is the MCP `ReadResourceResult` (`contents`).
+         *     refused. The answer is the MCP `ReadResourceResult` (`contents`). Counts against the same
+         *     rate limits as MCP calls (429 `RATE_LIMITED` with `Retry-After` when over one).
          */
         post: operations["read_resource"];
         delete?: never;
@@ -1857,6 +1859,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["UpstreamError"];
             504: components["responses"]["UpstreamTimeout"];
@@ -1981,6 +1984,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["UpstreamError"];
             504: components["responses"]["UpstreamTimeout"];

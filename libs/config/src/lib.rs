@@ -69,7 +69,7 @@ pub struct RedisConfig {
 }
 
 /// Rate limits and quotas on calls (`tools/call`, `prompts/get`, `resources/read`, REST
-/// invoke), counted in Redis so every edge and api replica shares one budget. A count of 0 is
+/// invoke, render and read), counted in Redis so every edge and api replica shares one budget. A count of 0 is
 /// unlimited; everything is 0 by default.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

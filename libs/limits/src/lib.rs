@@ -1,5 +1,5 @@
 //! Rate limits and quotas on calls (MCP `tools/call`, `prompts/get`, `resources/read`, REST
-//! invoke), shared by every edge and api replica of a deployment because the counts live in
+//! invoke, render and read), shared by every edge and api replica of a deployment because the counts live in
 //! Redis. One [`Limiter::check`] per call is one Redis round trip (a Lua script), and none at
 //! all when no limit applies to the call's tenant (the default: every count is 0, unlimited).
 //!

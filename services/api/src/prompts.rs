@@ -1,12 +1,13 @@
 //! `/api/v0/prompts`, `/api/v0/prompt`, `/api/v0/prompts/render`: MCPJungle's prompt routes.
 
 use crate::error::ApiError;
-use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound, UpstreamError, UpstreamTimeout};
+use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound, TooManyRequests, UpstreamError, UpstreamTimeout};
 use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::{Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use canopy_api_types::{ErrorCode, PromptView, RenderPromptRequest};
+use canopy_limits::Limiter;
 use canopy_mcp::call::UpstreamOp;
 use canopy_mcp::names;
 use canopy_policy::{Action, Target};
@@ -94,7 +95,8 @@ async fn find(state: &ApiState, principal: &Principal, action: Action, name: &st
 /// Render a prompt with arguments
 ///
 /// Goes through the same path as MCP `prompts/get`; a disabled prompt is refused. The answer
-/// is the MCP `GetPromptResult` (`description`, `messages`).
+/// is the MCP `GetPromptResult` (`description`, `messages`). Counts against the same rate limits
+/// as MCP calls (429 `RATE_LIMITED` with `Retry-After` when over one).
 #[utoipa::path(
     post,
     path = "/api/v0/prompts/render",
@@ -106,6 +108,7 @@ async fn find(state: &ApiState, principal: &Principal, action: Action, name: &st
         (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
         (status = 500, response = InternalError),
         (status = 502, response = UpstreamError),
         (status = 504, response = UpstreamTimeout),
@@ -114,6 +117,7 @@ async fn find(state: &ApiState, principal: &Principal, action: Action, name: &st
 pub async fn render(
     State(state): State<ApiState>,
     principal: Principal,
+    limiter: Option<Extension<Limiter>>,
     body: Result<Json<RenderPromptRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(request) = body?;
@@ -121,6 +125,7 @@ pub async fn render(
     if !row.enabled {
         return Err(ApiError::new(ErrorCode::Forbidden, format!("prompt '{}' is disabled", request.name)));
     }
+    crate::upstream::count(limiter.as_ref(), &principal, &row.server_name, None).await?;
     let arguments = request.arguments.map(|a| a.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect());
     let op = UpstreamOp::GetPrompt { prompt: row.prompt_name.clone(), arguments };
     crate::upstream::request(&state, &principal, &row.server_name, op, &request.name).await.map(Json)

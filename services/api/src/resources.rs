@@ -2,12 +2,13 @@
 //! under the same `canopy://server/<uri>` names as on `/mcp`.
 
 use crate::error::ApiError;
-use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound, UpstreamError, UpstreamTimeout};
+use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound, TooManyRequests, UpstreamError, UpstreamTimeout};
 use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::{Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use canopy_api_types::{ErrorCode, ReadResourceRequest, ResourceView};
+use canopy_limits::Limiter;
 use canopy_mcp::call::UpstreamOp;
 use canopy_policy::{Action, Target};
 use serde::Deserialize;
@@ -65,7 +66,8 @@ pub async fn list(
 /// Read a resource
 ///
 /// Goes through the same path as MCP `resources/read`; a disabled resource or server is
-/// refused. The answer is the MCP `ReadResourceResult` (`contents`).
+/// refused. The answer is the MCP `ReadResourceResult` (`contents`). Counts against the same
+/// rate limits as MCP calls (429 `RATE_LIMITED` with `Retry-After` when over one).
 #[utoipa::path(
     post,
     path = "/api/v0/resources/read",
@@ -77,6 +79,7 @@ pub async fn list(
         (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
         (status = 500, response = InternalError),
         (status = 502, response = UpstreamError),
         (status = 504, response = UpstreamTimeout),
@@ -85,6 +88,7 @@ pub async fn list(
 pub async fn read(
     State(state): State<ApiState>,
     principal: Principal,
+    limiter: Option<Extension<Limiter>>,
     body: Result<Json<ReadResourceRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(request) = body?;
@@ -104,6 +108,7 @@ pub async fn read(
     if !server_row.enabled || listed_disabled {
         return Err(ApiError::new(ErrorCode::Forbidden, format!("resource '{}' is disabled", request.uri)));
     }
+    crate::upstream::count(limiter.as_ref(), &principal, server, None).await?;
     let op = UpstreamOp::ReadResource { uri: uri.to_string() };
     crate::upstream::request(&state, &principal, server, op, &request.uri).await.map(Json)
 }

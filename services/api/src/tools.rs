@@ -9,7 +9,7 @@ use crate::ApiState;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
 use canopy_api_types::{ErrorCode, InvokeToolRequest, ToolView};
-use canopy_limits::{Call, Limiter};
+use canopy_limits::Limiter;
 use canopy_mcp::call::UpstreamOp;
 use canopy_mcp::names;
 use canopy_policy::{Action, Target};
@@ -133,11 +133,7 @@ pub async fn invoke(
     if !row.enabled {
         return Err(ApiError::new(ErrorCode::Forbidden, format!("tool '{name}' is disabled")));
     }
-    if let Some(Extension(limiter)) = &limiter {
-        let (server, tool) = (row.server_name.as_str(), Some(row.tool_name.as_str()));
-        let call = Call { tenant: principal.tenant.as_str(), principal: principal.subject(), server, tool };
-        limiter.check(&call).await.map_err(|limited| ApiError::limited(&limited))?;
-    }
+    crate::upstream::count(limiter.as_ref(), &principal, &row.server_name, Some(&row.tool_name)).await?;
     let op = UpstreamOp::CallTool { tool: row.tool_name.clone(), arguments: Some(arguments) };
     crate::upstream::request(&state, &principal, &row.server_name, op, &name).await.map(Json)
 }

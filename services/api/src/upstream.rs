@@ -4,8 +4,23 @@
 use crate::error::ApiError;
 use crate::principal::Principal;
 use crate::ApiState;
+use axum::Extension;
 use canopy_api_types::ErrorCode;
+use canopy_limits::{Call, Limiter};
 use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, UpstreamOp};
+
+/// Counts a REST call (invoke, render, read) against the rate limits, the same budgets MCP calls
+/// count against; `limiter` is the runtime's (absent: no limits). `tool` only for tool calls.
+pub async fn count(
+    limiter: Option<&Extension<Limiter>>,
+    principal: &Principal,
+    server: &str,
+    tool: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(Extension(limiter)) = limiter else { return Ok(()) };
+    let call = Call { tenant: principal.tenant.as_str(), principal: principal.subject(), server, tool };
+    limiter.check(&call).await.map_err(|limited| ApiError::limited(&limited))
+}
 
 pub async fn request(
     state: &ApiState,
