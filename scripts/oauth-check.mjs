@@ -290,7 +290,7 @@ const codeFrom = (url) => new URL(url).searchParams.get("code");
   check(memberPut.status === 403, `a member may not set it: ${memberPut.status}`);
   const audit = await (await fetch(`${base}/api/v0/audit?kind=admin`, { headers: { authorization: `Bearer ${ownerToken}` } })).json();
   const entry = (audit.entries || []).find((e) => e.event_type === "tenant.identity_provider_set");
-  check(entry?.actor === "user:admin" && !JSON.stringify(audit).includes("canopy-oidc-secret"),
+  check(entry?.actor === "user:admin" && entry?.summary === `issuer ${issuer}` && !JSON.stringify(audit).includes("canopy-oidc-secret"),
     `the change is in the audit log, by ${entry?.actor}, without the secret`);
 
   const ssoSignIn = (login) => async (url) => {

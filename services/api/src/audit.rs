@@ -319,6 +319,7 @@ WITH admin AS (
                WHEN 'server.replaced' THEN 'transport ' || (e.payload->'spec'->>'transport')
                WHEN 'user.created' THEN 'role ' || (e.payload->>'role')
                WHEN 'user.role_changed' THEN 'role ' || (e.payload->>'role')
+               WHEN 'tenant.identity_provider_set' THEN 'issuer ' || (e.payload->>'issuer')
            END AS summary,
            NULL::text AS server, NULL::text AS method, NULL::text AS name, NULL::text AS arguments_sha256,
            NULL::text AS error_code, NULL::bigint AS latency_us
