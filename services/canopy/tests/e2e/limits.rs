@@ -7,6 +7,7 @@
 
 use crate::harness::*;
 use crate::stateless::HaProxy;
+use canopy_fixture_server::{serve_http, FixtureOptions};
 use rmcp::model::CallToolRequestParams;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -58,10 +59,15 @@ impl RawSession {
         request.send().await.unwrap()
     }
 
-    /// `tools/call` of `name`: the HTTP status, `Retry-After`, and the JSON-RPC response (from
-    /// a JSON body or the SSE stream's message with `id`).
+    /// `tools/call` of `name`: see [`RawSession::rpc`].
     async fn call(&self, step: &str, id: u64, name: &str, arguments: Value) -> (u16, Option<u64>, Value) {
-        let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": arguments}});
+        self.rpc(step, id, "tools/call", json!({"name": name, "arguments": arguments})).await
+    }
+
+    /// A request: the HTTP status, `Retry-After`, and the JSON-RPC response (from a JSON body
+    /// or the SSE stream's message with `id`).
+    async fn rpc(&self, step: &str, id: u64, method: &str, params: Value) -> (u16, Option<u64>, Value) {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let response = self.post(step, body).await;
         let status = response.status().as_u16();
         let retry_after =
@@ -303,4 +309,50 @@ async fn budgets_are_per_principal_and_per_tenant() {
     let boss_mcp = RawSession::open(&format!("{base}/mcp"), Some(&boss)).await;
     let (status, _, message) = boss_mcp.call("mcp-globex", 8, "fx__echo", echo("globex")).await;
     assert_eq!((status, &message["result"]["content"][0]["text"]), (200, &json!("globex")), "{message}");
+}
+
+/// Prompts and resources count against the tenant's budget too, over MCP (429 before rmcp, a
+/// JSON-RPC error inside the stream for a body the edge does not read) and REST (render, read).
+#[tokio::test]
+async fn prompts_and_resources_count_on_every_path() {
+    let mut d = Deployment::new().await;
+    let config = std::env::temp_dir().join(format!("{}-limits.toml", d.prefix));
+    std::fs::write(&config, "[limits]\nwindow_secs = 120\ntenant_calls = 4\n").unwrap();
+    let base = d.spawn("all", &["--config", config.to_str().unwrap(), "start"]).await;
+    let options = FixtureOptions { conformance: true, ..Default::default() };
+    let upstream = serve_http("127.0.0.1:0".parse().unwrap(), options).await.unwrap();
+    let (status, _) = post_json(&format!("{base}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
+    assert_eq!(status, 201);
+    let raw = RawSession::open(&format!("{base}/mcp"), None).await;
+    let prompt = json!({"name": "fx__test_simple_prompt"});
+    let resource = json!({"uri": "canopy://fx/test://static-text"});
+    let render_url = format!("{base}/api/v0/prompts/render");
+    let render = |body: Value| post_json(&render_url, body);
+
+    // The tenant's 4 calls: a prompt and a resource over MCP, a render and a read over REST.
+    let (status, _, message) = raw.rpc("prompt", 1, "prompts/get", prompt.clone()).await;
+    assert_eq!(status, 200, "{message}");
+    assert!(message["result"]["messages"].is_array(), "{message}");
+    let (status, _, message) = raw.rpc("resource", 2, "resources/read", resource.clone()).await;
+    assert_eq!(status, 200, "{message}");
+    assert!(message["result"]["contents"].is_array(), "{message}");
+    let (status, rendered) = render(json!({"name": "fx__test_simple_prompt"})).await;
+    assert_eq!(status, 200, "{rendered}");
+    let (status, read) = post_json(&format!("{base}/api/v0/resources/read"), resource.clone()).await;
+    assert_eq!(status, 200, "{read}");
+
+    // Over the tenant's budget, on every path.
+    for (id, method, params) in [(3, "prompts/get", &prompt), (4, "resources/read", &resource)] {
+        let (status, retry_after, message) = raw.rpc(method, id, method, params.clone()).await;
+        assert_eq!((status, &message["error"]["data"]["limit"]), (429, &json!("tenant")), "{method}: {message}");
+        assert!(retry_after.is_some_and(|s| (1..=120).contains(&s)), "{method}: {retry_after:?}");
+    }
+    let (status, refused) = render(json!({"name": "fx__test_simple_prompt"})).await;
+    assert_eq!((status, &refused["error"]["code"]), (429, &json!("RATE_LIMITED")), "{refused}");
+    let (status, refused) = post_json(&format!("{base}/api/v0/resources/read"), resource.clone()).await;
+    assert_eq!((status, &refused["error"]["code"]), (429, &json!("RATE_LIMITED")), "{refused}");
+    let large =
+        json!({"name": "fx__test_prompt_with_arguments", "arguments": {"arg1": "x".repeat(70 * 1024), "arg2": "y"}});
+    let (status, _, message) = raw.rpc("large", 5, "prompts/get", large).await;
+    assert_eq!((status, &message["error"]["code"]), (200, &json!(-32029)), "{}", message["error"]);
 }
