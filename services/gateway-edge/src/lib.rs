@@ -5,7 +5,8 @@
 //! reach connected sessions as `notifications/*/list_changed`. Edges hold no state another edge
 //! could not rebuild from Postgres and the bus. In enterprise mode every request is
 //! authenticated ([`bearer`]) and every endpoint, item and notification decided for its
-//! principal ([`access`]).
+//! principal ([`access`]). Calls count against the deployment's rate limits and quotas, shared
+//! by every edge through Redis ([`limits`]).
 
 mod access;
 mod audience;
