@@ -5,7 +5,9 @@
 //! from the document. Admin clients are generated from the checked-in file
 //! (`scripts/generate-clients.sh`).
 
-use crate::{audit, groups, identity_provider, mcp_clients, prompts, resources, servers, tenants, toggles, tools, users};
+use crate::{
+    audit, groups, identity_provider, mcp_clients, prompts, resources, servers, tenants, toggles, tools, users,
+};
 use canopy_api_types::{ErrorEnvelope, Health, Readiness};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};

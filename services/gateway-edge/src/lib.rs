@@ -109,8 +109,12 @@ pub fn router(state: EdgeState, options: EdgeOptions) -> Router {
     let service =
         StreamableHttpService::new(move || Ok(GatewayHandler::new(factory_state.clone())), Arc::new(sessions), config);
     let resource = Arc::new(options.resource);
-    let authenticator =
-        bearer::Authenticator { state: state.clone(), resource: resource.clone(), owners, tokens: options.access_tokens };
+    let authenticator = bearer::Authenticator {
+        state: state.clone(),
+        resource: resource.clone(),
+        owners,
+        tokens: options.access_tokens,
+    };
     // Route layers run last-added first: authenticate, open the endpoint, check the headers,
     // count the call against its rate limits (the `Limiter` in the request's extensions).
     let mcp = Router::new()
