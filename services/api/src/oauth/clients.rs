@@ -273,8 +273,21 @@ impl ClientCache {
         let Ok(url) = url::Url::parse(client_id) else { return false };
         let path_ok =
             url.path() != "/" && url.fragment().is_none() && url.username().is_empty() && url.password().is_none();
-        path_ok
-            && (url.scheme() == "https" || (self.allow_loopback_http && url.scheme() == "http" && is_loopback(&url)))
+        let public = match url.host() {
+            Some(url::Host::Domain(d)) => !d.eq_ignore_ascii_case("localhost") && !d.ends_with(".localhost"),
+            Some(url::Host::Ipv4(ip)) => {
+                !(ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast())
+            }
+            Some(url::Host::Ipv6(ip)) => {
+                let first = ip.segments()[0];
+                !(ip.is_loopback() || ip.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80)
+            }
+            None => false,
+        };
+        // An address inside the deployment (loopback, private, link-local: cloud metadata) is
+        // never fetched on a client's say-so, except loopback http when configured for tests.
+        let https_public = url.scheme() == "https" && public;
+        path_ok && (https_public || (self.allow_loopback_http && url.scheme() == "http" && is_loopback(&url)))
     }
 
     async fn document(&self, client_id: &str) -> Result<ClientMetadata, OAuthError> {
@@ -444,5 +457,30 @@ mod tests {
         assert!(!m.redirect_uri_allowed("https://app.example/cb/"));
         assert!(!m.redirect_uri_allowed("https://app.example:8443/cb"), "not loopback: exact");
         assert!(m.redirect_uri_allowed("https://app.example/cb"));
+    }
+
+    #[test]
+    fn metadata_documents_only_from_public_https_urls() {
+        let strict = ClientCache::new(false);
+        assert!(strict.is_document_url("https://app.example/oauth/client.json"));
+        for refused in [
+            "http://app.example/client.json",
+            "https://app.example/",
+            "https://169.254.169.254/latest/meta-data",
+            "https://10.0.0.5/c.json",
+            "https://192.168.1.1/c.json",
+            "https://127.0.0.1/c.json",
+            "https://localhost/c.json",
+            "https://[::1]/c.json",
+            "https://[fd00::1]/c.json",
+            "https://user:pw@app.example/c.json",
+            "https://app.example/c.json#x",
+            "cnp_client_abc",
+        ] {
+            assert!(!strict.is_document_url(refused), "{refused}");
+        }
+        let tests = ClientCache::new(true);
+        assert!(tests.is_document_url("http://127.0.0.1:8080/c.json"));
+        assert!(!tests.is_document_url("http://10.0.0.5/c.json"));
     }
 }
