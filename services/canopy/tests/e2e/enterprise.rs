@@ -1,6 +1,6 @@
-//! Enterprise mode at the edge, with real MCP clients sending `Authorization: Bearer`. The
-//! binary refuses `--enterprise` until the REST side is done, so the edge runs in this process,
-//! assembled as `runtime.rs` assembles it but in enterprise mode, against the deployment's real
+//! Enterprise mode at the edge, with real MCP clients sending `Authorization: Bearer`. The edge
+//! runs in this process (so the test can seed identities in any tenant directly), assembled as
+//! `runtime.rs` assembles it but in enterprise mode, against the deployment's real
 //! Postgres, NATS and Redis; the API and a worker run as `canopy serve` processes (development
 //! mode: servers are registered into the `default` tenant without credentials). Identities are
 //! created by executing the domain's commands, with token digests from the deployment's key.
