@@ -9,6 +9,7 @@
 //! tenant; members and MCP clients get FORBIDDEN; filters, cursor paging and bad input through
 //! the CLI.
 
+use crate::cli_runner::*;
 use crate::harness::Deployment;
 use canopy_domain::identity::{Role, User, UserCommand};
 use canopy_domain::tenant::{Tenant, TenantCommand};
@@ -21,7 +22,7 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::ServiceExt as _;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,57 +36,6 @@ const ADD_DIGEST: &str = "43258cff783fe7036d8a43033f830adfc60ec037382473548ac742
 const EMPTY_DIGEST: &str = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 /// `{"message":"globex-call"}`
 const GLOBEX_DIGEST: &str = "efc80df8c9842e19c54ec6ae3c73307427d66ba364ae2fa125e0dd9c25be8de1";
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(&self) -> &str {
-        assert_eq!(self.code, Some(0), "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        &self.stdout
-    }
-
-    fn failed_with(&self, fragment: &str) {
-        assert_eq!(self.code, Some(1), "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        assert!(self.stderr.contains(fragment), "stderr should contain '{fragment}':\n{}", self.stderr);
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-}
-
-/// `canopy ARGS` with `HOME=home`, and no access token from this process's environment.
-async fn canopy(home: &Path, args: &[&str]) -> Run {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_canopy"));
-    command.args(args).env("HOME", home).env_remove("CANOPY_ACCESS_TOKEN").kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .unwrap_or_else(|_| panic!("canopy {args:?} did not finish in 60s"))
-        .unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn temp_home(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(canopy_testkit::unique(&format!("cli-home-{tag}")));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn printed_token(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("canopy login ").or_else(|| l.strip_prefix("Access token: ")))
-        .unwrap_or_else(|| panic!("no token printed in:\n{stdout}"))
-        .to_string()
-}
 
 /// A second tenant and its owner, created with the domain's commands (as an operator would);
 /// answers the owner's token.

@@ -2,56 +2,10 @@
 //! `canopy` binary against a real `canopy start` and the fixture upstream, with `$HOME` pointed
 //! at a fresh directory so no developer's `~/.canopy.conf` leaks in.
 
+use crate::cli_runner::*;
 use crate::harness::{fixture, free_port, Deployment};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(&self) -> &str {
-        assert_eq!(self.code, Some(0), "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        &self.stdout
-    }
-    /// Exit status 1, and stderr is exactly one `canopy: ...` line containing `fragment`.
-    fn failed_with(&self, fragment: &str) {
-        assert_eq!(self.code, Some(1), "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        assert!(
-            self.stderr.starts_with("canopy: ") && self.stderr.contains(fragment),
-            "stderr should contain '{fragment}':\n{}",
-            self.stderr
-        );
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-}
-
-/// Runs `canopy ARGS` with `HOME=home`, asynchronously (the fixture upstream lives on this
-/// test's runtime and must keep answering while the CLI waits).
-async fn canopy(home: &Path, args: &[&str]) -> Run {
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_canopy"))
-            .args(args)
-            .env("HOME", home)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("canopy {args:?} did not finish in 60s"))
-    .unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// `canopy --registry BASE ...` with a fixed home.
 struct Cli {
@@ -79,12 +33,6 @@ fn fixture_binary() -> PathBuf {
         assert!(status.success(), "building canopy-fixture-mcp");
     }
     path
-}
-
-fn temp_home(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(canopy_testkit::unique(&format!("cli-home-{tag}")));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The row of a text table whose first column is `first`, split on whitespace.

@@ -6,65 +6,15 @@
 //! on a real port with a fresh database (the CLI cannot tell the difference);
 //! `cli_against_canopy_start_enterprise` runs the real `canopy start --enterprise`, REST and MCP.
 
+use crate::cli_runner::*;
 use crate::harness::{free_port, Deployment};
-use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(&self) -> &str {
-        assert_eq!(self.code, Some(0), "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        &self.stdout
-    }
-
-    fn failed_with(&self, fragment: &str) {
-        assert_eq!(self.code, Some(1), "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        assert!(self.stderr.contains(fragment), "stderr should contain '{fragment}':\n{}", self.stderr);
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-}
-
-/// `canopy ARGS` with `HOME=home` and `env`, and no access token from this process's environment.
+/// `canopy ARGS` with `HOME=home` and `env`.
 async fn canopy(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_canopy"));
-    command.args(args).env("HOME", home).env_remove("CANOPY_ACCESS_TOKEN").kill_on_drop(true);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let out = tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .unwrap_or_else(|_| panic!("canopy {args:?} did not finish in 60s"))
-        .unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn temp_home(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(canopy_testkit::unique(&format!("cli-home-{tag}")));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The token in `canopy login TOKEN` or `Access token: TOKEN` of a creation's output.
-fn printed_token(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("canopy login ").or_else(|| l.strip_prefix("Access token: ")))
-        .unwrap_or_else(|| panic!("no token printed in:\n{stdout}"))
-        .to_string()
+    canopy_with_env(home, env, args).await
 }
 
 /// The REST API in enterprise mode on a port of its own, with a fresh database; no worker, so

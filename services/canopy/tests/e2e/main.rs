@@ -4,6 +4,7 @@
 mod access_tokens;
 mod audit;
 mod cli;
+mod cli_runner;
 mod enterprise;
 mod enterprise_cli;
 mod gateway;

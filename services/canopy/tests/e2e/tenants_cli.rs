@@ -7,53 +7,10 @@
 //! `canopy start --enterprise`: the new tenant's server at the MCP endpoint for its own owner
 //! only, the operator's token unknown there (401), suspension refused at the edge too.
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
+use crate::cli_runner::*;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(&self) -> &str {
-        assert_eq!(self.code, Some(0), "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        &self.stdout
-    }
-
-    fn failed_with(&self, fragment: &str) {
-        assert_eq!(self.code, Some(1), "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        assert!(self.stderr.contains(fragment), "stderr should contain '{fragment}':\n{}", self.stderr);
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-}
-
-/// `canopy ARGS` with `HOME=home`, and no access token from this process's environment.
-async fn canopy(home: &Path, args: &[&str]) -> Run {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_canopy"));
-    command.args(args).env("HOME", home).env_remove("CANOPY_ACCESS_TOKEN").kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .unwrap_or_else(|_| panic!("canopy {args:?} did not finish in 60s"))
-        .unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn temp_home(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(canopy_testkit::unique(&format!("cli-home-{tag}")));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn conf_value(home: &Path, key: &str) -> Option<String> {
     let conf = std::fs::read_to_string(home.join(".canopy.conf")).unwrap();
