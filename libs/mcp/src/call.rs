@@ -224,6 +224,33 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
+    /// The record of a call refused before any worker saw it (an unknown name, one outside the
+    /// caller's view or scopes, a rate limit): outcome `error`, `code` saying why, latency 0.
+    pub fn refused(
+        tenant: &str,
+        principal: &str,
+        server: &str,
+        method: &str,
+        target: &str,
+        arguments_sha256: Option<String>,
+        code: &str,
+    ) -> Self {
+        CallRecord {
+            call_id: uuid::Uuid::new_v4().to_string(),
+            tenant: tenant.to_string(),
+            server: server.to_string(),
+            method: method.to_string(),
+            target: target.to_string(),
+            principal: principal.to_string(),
+            outcome: Self::ERROR.to_string(),
+            error_code: Some(code.to_string()),
+            is_error: true,
+            arguments_sha256,
+            latency_us: 0,
+            at: chrono::Utc::now().to_rfc3339(),
+        }
+    }
+
     pub const OK: &'static str = "ok";
     pub const TOOL_ERROR: &'static str = "tool_error";
     pub const ERROR: &'static str = "error";
@@ -248,13 +275,24 @@ pub fn arguments_sha256(op: &UpstreamOp) -> Option<String> {
     let mut value = String::new();
     match op {
         UpstreamOp::CallTool { arguments, .. } | UpstreamOp::GetPrompt { arguments, .. } => {
-            write_object(&mut value, arguments.as_ref().unwrap_or(&serde_json::Map::new()))
+            return Some(object_sha256(arguments.as_ref()))
         }
         UpstreamOp::Complete { params } => write_canonical(&mut value, params),
         UpstreamOp::ReadResource { .. } | UpstreamOp::Subscribe { .. } => return None,
     }
-    let digest = <sha2::Sha256 as sha2::Digest>::digest(value.as_bytes());
-    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+    Some(hex_sha256(&value))
+}
+
+/// [`arguments_sha256`] of a tool call's or prompt get's `arguments` (none: `{}`).
+pub fn object_sha256(arguments: Option<&serde_json::Map<String, serde_json::Value>>) -> String {
+    let mut value = String::new();
+    write_object(&mut value, arguments.unwrap_or(&serde_json::Map::new()));
+    hex_sha256(&value)
+}
+
+fn hex_sha256(text: &str) -> String {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// JSON in a canonical form, after RFC 8785 (JCS) for everything but the spelling of

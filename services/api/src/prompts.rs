@@ -121,12 +121,25 @@ pub async fn render(
     body: Result<Json<RenderPromptRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(request) = body?;
-    let row = find(&state, &principal, Action::Use, &request.name).await?;
-    if !row.enabled {
-        return Err(ApiError::new(ErrorCode::Forbidden, format!("prompt '{}' is disabled", request.name)));
-    }
-    crate::upstream::count(limiter.as_ref(), &principal, &row.server_name, None).await?;
-    let arguments = request.arguments.map(|a| a.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect());
+    let arguments: Option<serde_json::Map<String, serde_json::Value>> =
+        request.arguments.map(|a| a.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect());
+    let admitted = async {
+        let row = find(&state, &principal, Action::Use, &request.name).await?;
+        if !row.enabled {
+            return Err(ApiError::new(ErrorCode::Forbidden, format!("prompt '{}' is disabled", request.name)));
+        }
+        crate::upstream::count(limiter.as_ref(), &principal, &row.server_name, None).await?;
+        Ok(row)
+    };
+    let row = match admitted.await {
+        Ok(row) => row,
+        Err(e) => {
+            let (server, prompt) = crate::upstream::split_name(&request.name);
+            let digest = Some(canopy_mcp::call::object_sha256(arguments.as_ref()));
+            crate::upstream::refused(&state, &principal, server, "prompts/get", prompt, digest, &e);
+            return Err(e);
+        }
+    };
     let op = UpstreamOp::GetPrompt { prompt: row.prompt_name.clone(), arguments };
     crate::upstream::request(&state, &principal, &row.server_name, op, &request.name).await.map(Json)
 }

@@ -100,15 +100,21 @@ pub async fn read(
     // Reading is asked of the resource's own URI (templates are only listed), and answered as
     // for an unknown server when denied.
     let not_found = || crate::servers::server_not_found(server);
-    principal.require(Action::Use, Target::resource(server, uri), not_found)?;
-    let server_row =
-        canopy_readmodels::get_server(state.pool(), &principal.tenant, server).await?.ok_or_else(not_found)?;
-    let rows = canopy_readmodels::list_resources(state.pool(), &principal.tenant, Some(server)).await?;
-    let listed_disabled = rows.iter().any(|r| r.uri == uri && !r.enabled);
-    if !server_row.enabled || listed_disabled {
-        return Err(ApiError::new(ErrorCode::Forbidden, format!("resource '{}' is disabled", request.uri)));
+    let admitted = async {
+        principal.require(Action::Use, Target::resource(server, uri), not_found)?;
+        let server_row =
+            canopy_readmodels::get_server(state.pool(), &principal.tenant, server).await?.ok_or_else(not_found)?;
+        let rows = canopy_readmodels::list_resources(state.pool(), &principal.tenant, Some(server)).await?;
+        let listed_disabled = rows.iter().any(|r| r.uri == uri && !r.enabled);
+        if !server_row.enabled || listed_disabled {
+            return Err(ApiError::new(ErrorCode::Forbidden, format!("resource '{}' is disabled", request.uri)));
+        }
+        crate::upstream::count(limiter.as_ref(), &principal, server, None).await
+    };
+    if let Err(e) = admitted.await {
+        crate::upstream::refused(&state, &principal, server, "resources/read", uri, None, &e);
+        return Err(e);
     }
-    crate::upstream::count(limiter.as_ref(), &principal, server, None).await?;
     let op = UpstreamOp::ReadResource { uri: uri.to_string() };
     crate::upstream::request(&state, &principal, server, op, &request.uri).await.map(Json)
 }

@@ -129,11 +129,23 @@ pub async fn invoke(
         Some(serde_json::Value::String(n)) => n,
         _ => return Err(ApiError::invalid("'name' (the tool's server__tool name) is required")),
     };
-    let row = find(&state, &principal, Action::Use, &name).await?;
-    if !row.enabled {
-        return Err(ApiError::new(ErrorCode::Forbidden, format!("tool '{name}' is disabled")));
-    }
-    crate::upstream::count(limiter.as_ref(), &principal, &row.server_name, Some(&row.tool_name)).await?;
+    let admitted = async {
+        let row = find(&state, &principal, Action::Use, &name).await?;
+        if !row.enabled {
+            return Err(ApiError::new(ErrorCode::Forbidden, format!("tool '{name}' is disabled")));
+        }
+        crate::upstream::count(limiter.as_ref(), &principal, &row.server_name, Some(&row.tool_name)).await?;
+        Ok(row)
+    };
+    let row = match admitted.await {
+        Ok(row) => row,
+        Err(e) => {
+            let (server, tool) = crate::upstream::split_name(&name);
+            let digest = Some(canopy_mcp::call::object_sha256(Some(&arguments)));
+            crate::upstream::refused(&state, &principal, server, "tools/call", tool, digest, &e);
+            return Err(e);
+        }
+    };
     let op = UpstreamOp::CallTool { tool: row.tool_name.clone(), arguments: Some(arguments) };
     crate::upstream::request(&state, &principal, &row.server_name, op, &name).await.map(Json)
 }

@@ -22,6 +22,47 @@ pub async fn count(
     limiter.check(&call).await.map_err(|limited| ApiError::limited(&limited))
 }
 
+/// Notes a REST call refused before any worker saw it (unknown or denied name, disabled item,
+/// rate limit) for the tenant's audit log, as the edge does for MCP calls. Other errors (a
+/// malformed request) are not call attempts and are not recorded.
+pub fn refused(
+    state: &ApiState,
+    principal: &Principal,
+    server: &str,
+    method: &str,
+    name: &str,
+    arguments_sha256: Option<String>,
+    error: &ApiError,
+) {
+    let code = match error.code {
+        ErrorCode::NotFound => "NOT_FOUND",
+        ErrorCode::Forbidden if error.challenge.is_some() => "INSUFFICIENT_SCOPE",
+        ErrorCode::Forbidden => "FORBIDDEN",
+        ErrorCode::RateLimited => "RATE_LIMITED",
+        _ => return,
+    };
+    let record = canopy_mcp::call::CallRecord::refused(
+        principal.tenant.as_str(),
+        principal.subject(),
+        server,
+        method,
+        name,
+        arguments_sha256,
+        code,
+    );
+    let subject = state.bus.subjects.log("toolcalls", principal.tenant.as_str());
+    let client = state.bus.client.clone();
+    let payload = serde_json::to_vec(&record).expect("records serialise");
+    tokio::spawn(async move {
+        let _ = client.publish(subject, payload.into()).await;
+    });
+}
+
+/// `server__item` as (server, item); an unprefixed name has no server.
+pub fn split_name(name: &str) -> (&str, &str) {
+    name.split_once("__").unwrap_or(("", name))
+}
+
 pub async fn request(
     state: &ApiState,
     principal: &Principal,

@@ -61,9 +61,21 @@ impl Access {
     /// `Use` of an item fetched by name; a `NotFound` denial is `not_found()`, the error of an
     /// unknown name.
     pub fn check_use(&self, target: &Target<'_>, not_found: impl FnOnce() -> ErrorData) -> Result<(), ErrorData> {
+        self.check_use_why(target, not_found).map_err(|(e, _)| e)
+    }
+
+    /// [`Access::check_use`], with why a refusal was one (for the audit log).
+    pub fn check_use_why(
+        &self,
+        target: &Target<'_>,
+        not_found: impl FnOnce() -> ErrorData,
+    ) -> Result<(), (ErrorData, crate::refusals::Refusal)> {
         match self.decide(Action::Use, target) {
             Decision::Allow => Ok(()),
-            Decision::Deny(denial) => Err(denied(denial, not_found)),
+            Decision::Deny(denial) => {
+                let why = crate::refusals::Refusal::of(&denial);
+                Err((denied(denial, not_found), why))
+            }
         }
     }
 

@@ -10,6 +10,7 @@
 use crate::access::{Access, Item};
 use crate::cache::CachedServer;
 use crate::mrtr::{self, Pending};
+use crate::refusals::Refusal;
 use crate::relay::{self, Relayed};
 use crate::scope::Scope;
 use crate::EdgeState;
@@ -241,6 +242,30 @@ enum Staged {
     InputRequired(InputRequiredResult),
 }
 
+impl GatewayHandler {
+    /// Notes a call refused before any worker saw it, for the tenant's audit log.
+    fn refused(
+        &self,
+        access: &crate::access::Access,
+        server: &str,
+        method: &str,
+        name: &str,
+        arguments_sha256: Option<String>,
+        why: Refusal,
+    ) {
+        let refused = crate::refusals::Refused {
+            tenant: access.tenant.as_str(),
+            principal: &access.principal.subject,
+            server,
+            method,
+            name,
+            arguments_sha256,
+            why,
+        };
+        crate::refusals::record(&self.state.bus, refused);
+    }
+}
+
 fn unknown(kind: &str, name: &str) -> ErrorData {
     ErrorData::invalid_params(format!("unknown {kind} '{name}'"), None)
 }
@@ -339,15 +364,31 @@ impl ServerHandler for GatewayHandler {
         let access = self.access(&context.extensions)?;
         let group = self.group_of(&access, &scope);
         let name = request.name.to_string();
-        let (server, tool) = scope.resolve(&name).ok_or_else(|| unknown("tool", &name))?;
-        access.check_use(&Target::tool(server, tool), || unknown("tool", &name))?;
+        let refuse = |server: &str, item: &str, why: Refusal| {
+            let digest = Some(canopy_mcp::call::object_sha256(request.arguments.as_ref()));
+            self.refused(&access, server, "tools/call", item, digest, why)
+        };
+        let Some((server, tool)) = scope.resolve(&name) else {
+            refuse("", &name, Refusal::NotFound);
+            return Err(unknown("tool", &name));
+        };
+        if let Err((e, why)) = access.check_use_why(&Target::tool(server, tool), || unknown("tool", &name)) {
+            refuse(server, tool, why);
+            return Err(e);
+        }
         let cached = self.state.cache.server(access.tenant.as_str(), server).filter(|s| {
             s.state.enabled && s.has_tool(tool) && scope.admits(group.as_deref(), FeatureKind::Tool, server, tool)
         });
-        let cached = cached.ok_or_else(|| unknown("tool", &name))?;
+        let Some(cached) = cached else {
+            refuse(server, tool, Refusal::NotFound);
+            return Err(unknown("tool", &name));
+        };
         let call =
             Call { tenant: access.tenant.as_str(), principal: &access.principal.subject, server, tool: Some(tool) };
-        crate::limits::in_stream(&context.extensions, "tools/call", &name, call).await?;
+        if let Err(e) = crate::limits::in_stream(&context.extensions, "tools/call", &name, call).await {
+            refuse(server, tool, Refusal::RateLimited);
+            return Err(e);
+        }
         let op = UpstreamOp::CallTool { tool: tool.to_string(), arguments: request.arguments };
         let target = ("tools/call", name.as_str());
         let (responses, state) = (request.input_responses, request.request_state);
@@ -548,16 +589,32 @@ impl ServerHandler for GatewayHandler {
         let access = self.access(&context.extensions)?;
         let group = self.group_of(&access, &scope);
         let name = request.name.clone();
-        let (server, prompt) = scope.resolve(&name).ok_or_else(|| unknown("prompt", &name))?;
-        access.check_use(&Target::prompt(server, prompt), || unknown("prompt", &name))?;
+        let refuse = |server: &str, item: &str, why: Refusal| {
+            let digest = Some(canopy_mcp::call::object_sha256(request.arguments.as_ref()));
+            self.refused(&access, server, "prompts/get", item, digest, why)
+        };
+        let Some((server, prompt)) = scope.resolve(&name) else {
+            refuse("", &name, Refusal::NotFound);
+            return Err(unknown("prompt", &name));
+        };
+        if let Err((e, why)) = access.check_use_why(&Target::prompt(server, prompt), || unknown("prompt", &name)) {
+            refuse(server, prompt, why);
+            return Err(e);
+        }
         let cached = self.state.cache.server(access.tenant.as_str(), server).filter(|s| {
             s.state.enabled
                 && s.has_prompt(prompt)
                 && scope.admits(group.as_deref(), FeatureKind::Prompt, server, prompt)
         });
-        let cached = cached.ok_or_else(|| unknown("prompt", &name))?;
+        let Some(cached) = cached else {
+            refuse(server, prompt, Refusal::NotFound);
+            return Err(unknown("prompt", &name));
+        };
         let call = Call { tenant: access.tenant.as_str(), principal: &access.principal.subject, server, tool: None };
-        crate::limits::in_stream(&context.extensions, "prompts/get", &name, call).await?;
+        if let Err(e) = crate::limits::in_stream(&context.extensions, "prompts/get", &name, call).await {
+            refuse(server, prompt, Refusal::RateLimited);
+            return Err(e);
+        }
         let op = UpstreamOp::GetPrompt { prompt: prompt.to_string(), arguments: request.arguments };
         let target = ("prompts/get", name.as_str());
         let (responses, state) = (request.input_responses, request.request_state);
@@ -629,20 +686,34 @@ impl ServerHandler for GatewayHandler {
         let group = self.group_of(&access, &scope);
         let uri = request.uri.clone();
         let not_found = || ErrorData::resource_not_found(format!("unknown resource '{uri}'"), None);
-        let (server, original) = scope.resolve_uri(&uri).ok_or_else(not_found)?;
-        access.check_use(&Target::resource(server, original), not_found)?;
+        let refuse = |server: &str, item: &str, why: Refusal| {
+            self.refused(&access, server, "resources/read", item, None, why);
+        };
+        let Some((server, original)) = scope.resolve_uri(&uri) else {
+            refuse("", &uri, Refusal::NotFound);
+            return Err(not_found());
+        };
+        if let Err((e, why)) = access.check_use_why(&Target::resource(server, original), not_found) {
+            refuse(server, original, why);
+            return Err(e);
+        }
         // Any URI of an enabled server may be read: templates make the set of URIs open-ended.
         let cached = self.state.cache.server(access.tenant.as_str(), server).filter(|s| s.state.enabled);
-        let cached = cached.ok_or_else(not_found)?;
-        if cached.resources.iter().any(|r| r.uri == original) && !cached.enabled_resources().any(|r| r.uri == original)
-        {
+        let Some(cached) = cached else {
+            refuse(server, original, Refusal::NotFound);
             return Err(not_found());
-        }
-        if !scope.admits(group.as_deref(), FeatureKind::Resource, server, original) {
+        };
+        let disabled = cached.resources.iter().any(|r| r.uri == original)
+            && !cached.enabled_resources().any(|r| r.uri == original);
+        if disabled || !scope.admits(group.as_deref(), FeatureKind::Resource, server, original) {
+            refuse(server, original, Refusal::NotFound);
             return Err(not_found());
         }
         let call = Call { tenant: access.tenant.as_str(), principal: &access.principal.subject, server, tool: None };
-        crate::limits::in_stream(&context.extensions, "resources/read", &uri, call).await?;
+        if let Err(e) = crate::limits::in_stream(&context.extensions, "resources/read", &uri, call).await {
+            refuse(server, original, Refusal::RateLimited);
+            return Err(e);
+        }
         let op = UpstreamOp::ReadResource { uri: original.to_string() };
         let target = ("resources/read", uri.as_str());
         let (responses, state) = (request.input_responses, request.request_state);

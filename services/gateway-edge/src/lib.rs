@@ -19,6 +19,7 @@ mod mrtr;
 mod paging;
 mod param_headers;
 mod redis_store;
+mod refusals;
 mod relay;
 mod resource_updates;
 mod scope;

@@ -84,12 +84,12 @@ pub(crate) async fn check(State(state): State<EdgeState>, request: Request, next
     };
     let Some(name) = name else { return next.run(request).await };
     let principal = request.extensions().get::<RequestPrincipal>().map(|p| p.0.clone());
-    // (tenant, subject, server, tool), owned: `Access` is not held across the Redis call.
+    // (tenant, subject, server, item, tool), owned: `Access` is not held across the Redis call.
     let counted = principal.and_then(|p| Access::new(&state.cache, p)).and_then(|access| {
-        let (server, tool) = counted_target(&state, &scope, &access, &method, &name)?;
-        Some((access.tenant.to_string(), access.principal.subject.clone(), server, tool))
+        let (server, item, tool) = counted_target(&state, &scope, &access, &method, &name)?;
+        Some((access.tenant.to_string(), access.principal.subject.clone(), server, item, tool))
     });
-    let Some((tenant, subject, server, tool)) = counted else {
+    let Some((tenant, subject, server, item, tool)) = counted else {
         return next.run(request).await;
     };
     let call = Call { tenant: &tenant, principal: &subject, server: &server, tool: tool.as_deref() };
@@ -99,6 +99,16 @@ pub(crate) async fn check(State(state): State<EdgeState>, request: Request, next
             next.run(request).await
         }
         Err(limited) => {
+            let refused = crate::refusals::Refused {
+                tenant: &tenant,
+                principal: &subject,
+                server: &server,
+                method: &method,
+                name: &item,
+                arguments_sha256: None,
+                why: crate::refusals::Refusal::RateLimited,
+            };
+            crate::refusals::record(&state.bus, refused);
             // A 2026-07-28 request was not read: its id is in the body, read now that it will
             // not go on (small bodies only).
             let id = match id {
@@ -114,15 +124,16 @@ pub(crate) async fn check(State(state): State<EdgeState>, request: Request, next
     }
 }
 
-/// The server and (for tool calls) tool a request calls, when it is a counted method naming an
-/// item this principal may use through this endpoint and the catalog has, enabled.
+/// The server, the item (in the upstream's names) and (for tool calls) the tool a request calls,
+/// when it is a counted method naming an item this principal may use through this endpoint and
+/// the catalog has, enabled.
 fn counted_target(
     state: &EdgeState,
     scope: &Scope,
     access: &Access,
     method: &str,
     name: &str,
-) -> Option<(String, Option<String>)> {
+) -> Option<(String, String, Option<String>)> {
     let tenant = access.tenant.as_str();
     let (kind, (server, item)) = match method {
         "tools/call" => (FeatureKind::Tool, scope.resolve(name)?),
@@ -152,7 +163,7 @@ fn counted_target(
         return None;
     }
     let tool = (kind == FeatureKind::Tool).then(|| item.to_string());
-    Some((server.to_string(), tool))
+    Some((server.to_string(), item.to_string(), tool))
 }
 
 /// HTTP 429 (503 when the limits cannot be checked and the deployment fails closed) with

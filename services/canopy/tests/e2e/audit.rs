@@ -252,3 +252,63 @@ async fn audit_of_calls_and_changes_per_tenant() {
     d.terminate("enterprise").await;
     let _ = std::fs::remove_dir_all(home);
 }
+
+/// Calls the edge refuses before any worker sees them are in the audit log too: who tried what
+/// (the arguments' digest, never the arguments) and why, with the same answer the caller got
+/// (an item outside the caller's allow list is NOT_FOUND, as for one that does not exist).
+#[tokio::test]
+async fn refused_calls_are_audited_too() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("enterprise", &["start", "--enterprise"]).await;
+    let upstream = serve_http("127.0.0.1:0".parse().unwrap(), FixtureOptions::default()).await.unwrap();
+    let home = temp_home("audit-refusals");
+    canopy(&home, &["--registry", &base, "init-server"]).await.ok();
+    let conf = std::fs::read_to_string(home.join(".canopy.conf")).unwrap();
+    let owner = conf.lines().find_map(|l| l.strip_prefix("access_token: ")).unwrap().to_string();
+    canopy(&home, &["register", "--name", "fx", "--url", &upstream.url()]).await.ok();
+    canopy(&home, &["register", "--name", "vault", "--url", &upstream.url()]).await.ok();
+    let agent = printed_token(canopy(&home, &["create", "mcp-client", "agent", "--allow", "fx"]).await.ok());
+
+    // The agent sees fx (so its catalog is at the edge), then tries vault's echo and a tool
+    // that does not exist.
+    call_tools(&base, &agent, &[("fx__echo", json!({"message": "allowed"}))]).await;
+    let config = StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(agent.clone());
+    let client = ().serve(rmcp::transport::StreamableHttpClientTransport::from_config(config)).await.unwrap();
+    for name in ["vault__echo", "fx__nope"] {
+        let params = CallToolRequestParams::new(name)
+            .with_arguments(json!({"message": "refused-arg-9c1"}).as_object().unwrap().clone());
+        let refused = client.call_tool(params).await.unwrap_err().to_string();
+        assert!(refused.contains("unknown tool"), "{name}: {refused}");
+    }
+    let _ = client.cancel().await;
+    // REST invoke alike.
+    let invoke = reqwest::Client::new()
+        .post(format!("{base}/api/v0/tools/invoke"))
+        .bearer_auth(&agent)
+        .json(&json!({"name": "vault__add", "a": 1, "b": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invoke.status().as_u16(), 404);
+
+    let refused = audit_until(&home, &owner, &["--kind", "call", "--outcome", "error"], 3).await;
+    let add = refused.iter().find(|e| e["name"] == "add").unwrap_or_else(|| panic!("{refused:#?}"));
+    assert_eq!(
+        (&add["server"], &add["actor"], &add["error_code"], &add["arguments_sha256"]),
+        (&json!("vault"), &json!("client:agent"), &json!("NOT_FOUND"), &json!(ADD_DIGEST))
+    );
+    let vault = refused
+        .iter()
+        .find(|e| e["server"] == "vault" && e["name"] == "echo")
+        .unwrap_or_else(|| panic!("{refused:#?}"));
+    assert_eq!(
+        (&vault["actor"], &vault["name"], &vault["method"], &vault["error_code"]),
+        (&json!("client:agent"), &json!("echo"), &json!("tools/call"), &json!("NOT_FOUND"))
+    );
+    // sha256 of the canonical `{"message":"refused-arg-9c1"}`
+    assert_eq!(vault["arguments_sha256"], "4a3aa8f7f0772ebdc61c3c0d1f4c6e1186f365f400752ff091a00994b8f37a11");
+    let nope = refused.iter().find(|e| e["name"] == "nope").unwrap_or_else(|| panic!("{refused:#?}"));
+    assert_eq!((&nope["server"], &nope["error_code"]), (&json!("fx"), &json!("NOT_FOUND")));
+    assert!(!serde_json::to_string(&refused).unwrap().contains("refused-arg-9c1"));
+    d.terminate("enterprise").await;
+}
