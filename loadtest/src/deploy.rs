@@ -21,6 +21,9 @@ pub enum Topology {
     AllInOne,
     /// `canopy serve api|edge|worker|poller`: four processes.
     Split,
+    /// `canopy start --enterprise`: every request carries an OAuth access token (a JWT from
+    /// the client-credentials grant of an MCP client allowed every server).
+    Enterprise,
 }
 
 /// Infrastructure and binary shared by every deployment of a run.
@@ -39,6 +42,8 @@ pub struct Infra {
 pub struct Deployment {
     /// The MCP endpoint clients call (`http://EDGE/mcp`).
     pub mcp_url: String,
+    /// The access token clients send (enterprise mode).
+    pub bearer: Option<String>,
     processes: Vec<Process>,
 }
 
@@ -64,6 +69,7 @@ impl Infra {
         };
         let services: &[(&str, &[&str])] = match topology {
             Topology::AllInOne => &[("all", &["start"])],
+            Topology::Enterprise => &[("all", &["start", "--enterprise"])],
             // The worker must run before registration (discovery) and the edge before calls.
             Topology::Split => &[
                 ("api", &["serve", "api"]),
@@ -81,13 +87,20 @@ impl Infra {
             bases.push(base);
         }
         let (api, edge) = match topology {
-            Topology::AllInOne => (&bases[0], &bases[0]),
+            Topology::AllInOne | Topology::Enterprise => (&bases[0], &bases[0]),
             Topology::Split => (&bases[0], &bases[1]),
         };
-        register(api, upstream_url).await?;
         let mcp_url = format!("{edge}/mcp");
-        wait_routable(&mcp_url).await?;
-        Ok(Deployment { mcp_url, processes })
+        let (owner, bearer) = match topology {
+            Topology::Enterprise => {
+                let (owner, bearer) = enterprise_tokens(api, &mcp_url).await?;
+                (Some(owner), Some(bearer))
+            }
+            _ => (None, None),
+        };
+        register(api, upstream_url, owner.as_deref()).await?;
+        wait_routable(&mcp_url, bearer.as_deref()).await?;
+        Ok(Deployment { mcp_url, bearer, processes })
     }
 
     async fn create_database(&self, name: &str) -> anyhow::Result<()> {
@@ -178,10 +191,43 @@ async fn wait_ready(process: &mut Process, base: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Enterprise mode: `init-server` (the owner's token), an MCP client allowed every server, and
+/// an access token for `mcp_url` from the client-credentials grant: (owner token, JWT).
+async fn enterprise_tokens(api: &str, mcp_url: &str) -> anyhow::Result<(String, String)> {
+    let http = reqwest::Client::new();
+    let init: serde_json::Value =
+        http.post(format!("{api}/api/v0/init-server")).send().await.context("init-server")?.json().await?;
+    let owner = init["access_token"].as_str().context("init-server answered no access_token")?.to_string();
+    let client: serde_json::Value = http
+        .post(format!("{api}/api/v0/mcp-clients"))
+        .bearer_auth(&owner)
+        .json(&json!({"name": "load", "allowed_servers": ["*"]}))
+        .send()
+        .await
+        .context("creating the MCP client")?
+        .json()
+        .await?;
+    let secret = client["access_token"].as_str().context("the MCP client has no token")?;
+    let token: serde_json::Value = http
+        .post(format!("{api}/oauth/token"))
+        .basic_auth("load", Some(secret))
+        .form(&[("grant_type", "client_credentials"), ("resource", mcp_url)])
+        .send()
+        .await
+        .context("the client-credentials grant")?
+        .json()
+        .await?;
+    let bearer = token["access_token"].as_str().with_context(|| format!("no access token: {token}"))?.to_string();
+    Ok((owner, bearer))
+}
+
 /// `POST /api/v0/servers`: 201 with status `ready` once the worker has listed the catalog.
-async fn register(api: &str, upstream_url: &str) -> anyhow::Result<()> {
-    let response = reqwest::Client::new()
-        .post(format!("{api}/api/v0/servers"))
+async fn register(api: &str, upstream_url: &str, owner: Option<&str>) -> anyhow::Result<()> {
+    let mut request = reqwest::Client::new().post(format!("{api}/api/v0/servers"));
+    if let Some(token) = owner {
+        request = request.bearer_auth(token);
+    }
+    let response = request
         .json(&json!({"name": "fx", "transport": "streamable_http", "url": upstream_url}))
         .send()
         .await
@@ -195,11 +241,11 @@ async fn register(api: &str, upstream_url: &str) -> anyhow::Result<()> {
 }
 
 /// The edge learns the catalog from the event stream; wait until it routes `fx__echo`.
-async fn wait_routable(mcp_url: &str) -> anyhow::Result<()> {
+async fn wait_routable(mcp_url: &str, bearer: Option<&str>) -> anyhow::Result<()> {
     let deadline = Instant::now() + READY_WITHIN;
     let mut last_error = String::new();
     while Instant::now() < deadline {
-        match crate::measure::probe(mcp_url, "fx__echo").await {
+        match crate::measure::probe(mcp_url, "fx__echo", bearer).await {
             Ok(()) => return Ok(()),
             Err(e) => last_error = format!("{e:#}"),
         }

@@ -113,6 +113,8 @@ pub enum Target {
     AllInOne,
     /// `canopy serve api|edge|worker|poller`, tool `fx__echo`.
     Split,
+    /// `canopy start --enterprise`, tool `fx__echo`, every request with an OAuth access token.
+    Enterprise,
 }
 
 impl Target {
@@ -121,6 +123,7 @@ impl Target {
             Target::Direct => "direct",
             Target::AllInOne => "all-in-one",
             Target::Split => "split",
+            Target::Enterprise => "enterprise",
         }
     }
 }
@@ -130,6 +133,8 @@ struct Endpoint {
     target: Target,
     url: String,
     tool: &'static str,
+    /// The access token sent with every request (enterprise mode).
+    bearer: Option<String>,
     watch: measure::Watch,
     /// Keeps the deployment's processes running while the endpoint is in use.
     _deployment: Option<Deployment>,
@@ -151,6 +156,7 @@ async fn main() -> ExitCode {
                 warmup,
                 max_time: Duration::from_secs_f64(max_seconds),
                 keep_alive,
+                bearer: None,
             };
             measure_endpoint(&url, &tool, concurrency.into_iter().map(plan)).await
         }
@@ -215,9 +221,15 @@ async fn run(args: RunArgs, leftovers: Leftovers) -> anyhow::Result<()> {
         let mut watch =
             measure::Watch([vec![std::process::id()], vec![upstream.pid()], vec![], nats.clone(), redis.clone()]);
         let endpoint = match target {
-            Target::Direct => Endpoint { target, url: upstream.url.clone(), tool: "echo", watch, _deployment: None },
-            Target::AllInOne | Target::Split => {
-                let topology = if target == Target::AllInOne { Topology::AllInOne } else { Topology::Split };
+            Target::Direct => {
+                Endpoint { target, url: upstream.url.clone(), tool: "echo", bearer: None, watch, _deployment: None }
+            }
+            Target::AllInOne | Target::Split | Target::Enterprise => {
+                let topology = match target {
+                    Target::Split => Topology::Split,
+                    Target::Enterprise => Topology::Enterprise,
+                    _ => Topology::AllInOne,
+                };
                 let deployment = infra
                     .deploy(topology, &upstream.url)
                     .await
@@ -227,6 +239,7 @@ async fn run(args: RunArgs, leftovers: Leftovers) -> anyhow::Result<()> {
                     target,
                     url: deployment.mcp_url.clone(),
                     tool: "fx__echo",
+                    bearer: deployment.bearer.clone(),
                     watch,
                     _deployment: Some(deployment),
                 }
@@ -245,14 +258,15 @@ async fn run(args: RunArgs, leftovers: Leftovers) -> anyhow::Result<()> {
     // machine hits every target about equally.
     for repeat in 1..=args.repeats {
         for &concurrency in &args.concurrency {
-            let plan = measure::Plan {
-                concurrency,
-                calls: args.calls,
-                warmup: args.warmup,
-                max_time: Duration::from_secs_f64(args.max_seconds),
-                keep_alive: args.keep_alive,
-            };
-            for Endpoint { target, url, tool, watch, .. } in &endpoints {
+            for Endpoint { target, url, tool, watch, bearer, .. } in &endpoints {
+                let plan = measure::Plan {
+                    concurrency,
+                    calls: args.calls,
+                    warmup: args.warmup,
+                    max_time: Duration::from_secs_f64(args.max_seconds),
+                    keep_alive: args.keep_alive,
+                    bearer: bearer.clone(),
+                };
                 let sample = measure::measure(url, tool, &plan, watch)
                     .await
                     .with_context(|| format!("measuring {} at concurrency {concurrency}", target.label()))?;

@@ -27,6 +27,8 @@ pub struct Plan {
     /// Reuse HTTP connections between calls. rmcp's default client (`from_uri`) opens a new
     /// TCP connection for every request.
     pub keep_alive: bool,
+    /// `Authorization: Bearer` on every request (enterprise mode).
+    pub bearer: Option<String>,
 }
 
 /// Whose CPU time per call is reported, in this order.
@@ -51,8 +53,10 @@ pub struct Sample {
 }
 
 pub async fn measure(url: &str, tool: &str, plan: &Plan, watch: &Watch) -> anyhow::Result<Sample> {
-    let clients =
-        futures_join((0..plan.concurrency).map(|_| connect(url, plan.keep_alive)).collect::<Vec<_>>()).await?;
+    let clients = futures_join(
+        (0..plan.concurrency).map(|_| connect(url, plan.keep_alive, plan.bearer.as_deref())).collect::<Vec<_>>(),
+    )
+    .await?;
     let clients =
         futures_join(clients.into_iter().map(|client| warm_up(client, tool, plan.warmup)).collect::<Vec<_>>()).await?;
 
@@ -97,21 +101,22 @@ pub async fn measure(url: &str, tool: &str, plan: &Plan, watch: &Watch) -> anyho
 }
 
 /// One session, one call: succeeds when the tool answers without `isError`.
-pub async fn probe(url: &str, tool: &str) -> anyhow::Result<()> {
-    let client = connect(url, false).await?;
+pub async fn probe(url: &str, tool: &str, bearer: Option<&str>) -> anyhow::Result<()> {
+    let client = connect(url, false, bearer).await?;
     let result = call(&client, tool).await;
     let _ = client.cancel().await;
     result
 }
 
-async fn connect(url: &str, keep_alive: bool) -> anyhow::Result<Client> {
+async fn connect(url: &str, keep_alive: bool, bearer: Option<&str>) -> anyhow::Result<Client> {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string());
+    if let Some(token) = bearer {
+        config = config.auth_header(token);
+    }
     let transport = if keep_alive {
-        StreamableHttpClientTransport::with_client(
-            rmcp_reqwest::Client::new(),
-            StreamableHttpClientTransportConfig::with_uri(url.to_string()),
-        )
+        StreamableHttpClientTransport::with_client(rmcp_reqwest::Client::new(), config)
     } else {
-        StreamableHttpClientTransport::from_uri(url.to_string())
+        StreamableHttpClientTransport::from_config(config)
     };
     ().serve(transport).await.with_context(|| format!("MCP session at {url}"))
 }

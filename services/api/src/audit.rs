@@ -448,6 +448,10 @@ fn entry(tenant: &str, r: Row) -> AuditEntry {
 pub const AUDIT_CONSUMER: &str = "api-audit";
 /// Records taken from the stream at once, kept in one insert.
 const BATCH: usize = 256;
+/// How long a batch waits for more records after its first: under load one insert (and one
+/// database round trip) serves many calls instead of one each; an entry shows in the log at
+/// most this much later.
+const LINGER: Duration = Duration::from_millis(50);
 
 /// Keeps the call records of the LOGS stream in `audit_calls`: a batch of whatever has arrived
 /// in one insert, then the acks. A record already kept (a redelivery: the ack was lost) is
@@ -465,13 +469,21 @@ pub async fn run_audit_consumer(state: ApiState, shutdown: CancellationToken) ->
     }
     .messages(bus)
     .await?;
-    let mut batches = messages.ready_chunks(BATCH);
+    let mut messages = std::pin::pin!(messages);
     loop {
-        let batch = tokio::select! {
+        let first = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            b = batches.next() => b,
+            m = messages.next() => m,
         };
-        let Some(batch) = batch else { return Ok(()) };
+        let Some(first) = first else { return Ok(()) };
+        let mut batch = vec![first];
+        let linger = tokio::time::Instant::now() + LINGER;
+        while batch.len() < BATCH {
+            match tokio::time::timeout_at(linger, messages.next()).await {
+                Ok(Some(message)) => batch.push(message),
+                Ok(None) | Err(_) => break,
+            }
+        }
         let mut kept = Vec::with_capacity(batch.len());
         let mut records = Vec::with_capacity(batch.len());
         for message in batch {
