@@ -151,6 +151,24 @@ pub struct AccessTokens {
     external: Vec<External>,
     http: reqwest::Client,
     introspections: introspection::Cache,
+    /// Canopy tokens whose signature and claims were verified, by a hash of (resource, token),
+    /// with the key read they were verified against: a hit skips the signature check (ES256 and
+    /// the claims' parsing) until the keys are read again (every minute, or on an unknown kid),
+    /// never the expiry or the revocation check.
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], (u64, canopy_auth::AccessClaims)>>,
+}
+
+/// Verified tokens remembered at most; past it, expired ones go, then all.
+const VERIFIED_CACHE: usize = 4096;
+
+/// SHA-256 of (resource, token): what a verified token is remembered by (never the token).
+fn verified_key(token: &str, resource: &str) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(resource.as_bytes());
+    hash.update([0]);
+    hash.update(token.as_bytes());
+    hash.finalize().into()
 }
 
 impl std::fmt::Debug for AccessTokens {
@@ -220,6 +238,7 @@ impl AccessTokens {
             external,
             http,
             introspections: introspection::Cache::default(),
+            verified: Default::default(),
         })
     }
 
@@ -275,13 +294,39 @@ impl AccessTokens {
     }
 
     async fn verify_canopy(&self, token: &str, resource: &str) -> Result<VerifiedToken, BearerError> {
-        let fetch = || async { KeyRingStore::public_jwks(&self.pool).await.map(|stored| stored.map(|(_, keys)| keys)) };
         let now = Utc::now();
-        let claims = self
-            .with_keys(&self.canopy_keys, "Canopy's signing keys", fetch, |keys| {
-                keys.verify_canopy_token(token, &self.issuer, resource, now, |_| false)
-            })
-            .await?;
+        let fetch = || async { KeyRingStore::public_jwks(&self.pool).await.map(|stored| stored.map(|(_, keys)| keys)) };
+        // The periodic read of the keys happens here too, so a remembered token is checked
+        // against a retired key within a minute, as every other token is.
+        self.canopy_keys.refresh_if_due(self.timings.keys_refresh, "Canopy's signing keys", &fetch).await;
+        let key = verified_key(token, resource);
+        let (_, generation) = self.canopy_keys.get_with_generation();
+        let remembered = self.verified.lock().expect("verified lock").get(&key).cloned();
+        let claims = match remembered {
+            Some((g, claims)) if g == generation => {
+                if now.timestamp() >= claims.exp.saturating_add(canopy_auth::CLOCK_LEEWAY_SECONDS) {
+                    return Err(BearerError::invalid(TokenError::Expired));
+                }
+                claims
+            }
+            _ => {
+                let claims = self
+                    .with_keys(&self.canopy_keys, "Canopy's signing keys", fetch, |keys| {
+                        keys.verify_canopy_token(token, &self.issuer, resource, now, |_| false)
+                    })
+                    .await?;
+                let (_, generation) = self.canopy_keys.get_with_generation();
+                let mut verified = self.verified.lock().expect("verified lock");
+                if verified.len() >= VERIFIED_CACHE {
+                    verified.retain(|_, (_, c)| c.exp > now.timestamp());
+                    if verified.len() >= VERIFIED_CACHE {
+                        verified.clear();
+                    }
+                }
+                verified.insert(key, (generation, claims.clone()));
+                claims
+            }
+        };
         let revoked: i64 = redis::cmd("EXISTS")
             .arg(canopy_auth::revoked_jti_key(&self.prefix, &claims.jti))
             .query_async(&mut self.redis.clone())
