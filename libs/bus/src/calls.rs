@@ -2,8 +2,25 @@
 //! answered by whichever session-worker of the queue group takes it.
 
 use crate::Bus;
-use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest};
+use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest};
 use std::time::Duration;
+
+/// Publishes a call's record on the LOGS stream (`PREFIX.logs.toolcalls.TENANT`), where the
+/// api's audit consumer keeps it. Core publish, not awaited by JetStream: a call never waits on
+/// its own record (one lost while NATS is down is lost).
+pub async fn record(bus: &Bus, record: &CallRecord) {
+    let subject = bus.subjects.log("toolcalls", &record.tenant);
+    let payload = serde_json::to_vec(record).expect("records serialise");
+    if let Err(e) = bus.client.publish(subject, payload.into()).await {
+        tracing::debug!(error = %e, "a call record could not be published");
+    }
+}
+
+/// [`record`] without waiting: for a refusal answered at once.
+pub fn record_later(bus: &Bus, record: CallRecord) {
+    let bus = bus.clone();
+    tokio::spawn(async move { self::record(&bus, &record).await });
+}
 
 /// The queue group all session-workers join, so each call reaches exactly one.
 pub const WORKER_QUEUE_GROUP: &str = "session-worker";

@@ -50,12 +50,7 @@ pub fn refused(
         arguments_sha256,
         code,
     );
-    let subject = state.bus.subjects.log("toolcalls", principal.tenant.as_str());
-    let client = state.bus.client.clone();
-    let payload = serde_json::to_vec(&record).expect("records serialise");
-    tokio::spawn(async move {
-        let _ = client.publish(subject, payload.into()).await;
-    });
+    canopy_bus::calls::record_later(&state.bus, record);
 }
 
 /// `server__item` as (server, item); an unprefixed name has no server.

@@ -60,10 +60,5 @@ pub(crate) fn record(bus: &Bus, refused: Refused<'_>) {
         refused.arguments_sha256,
         refused.why.code(),
     );
-    let subject = bus.subjects.log("toolcalls", refused.tenant);
-    let client = bus.client.clone();
-    let payload = serde_json::to_vec(&record).expect("records serialise");
-    tokio::spawn(async move {
-        let _ = client.publish(subject, payload.into()).await;
-    });
+    canopy_bus::calls::record_later(bus, record);
 }

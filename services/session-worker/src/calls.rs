@@ -183,9 +183,7 @@ async fn publish_record(bus: &Bus, request: &CallRequest, reply: &CallReply, lat
         latency_us: latency.as_micros() as u64,
         at: chrono::Utc::now().to_rfc3339(),
     };
-    // Fire and forget: the LOGS stream records it; a call never waits on its own record.
-    let subject = bus.subjects.log("toolcalls", &request.tenant);
-    let _ = bus.client.publish(subject, serde_json::to_vec(&record).expect("records serialise").into()).await;
+    canopy_bus::calls::record(bus, &record).await;
 }
 
 /// Sends one operation to the upstream and returns its result as JSON. Tool calls, prompt gets

@@ -53,7 +53,17 @@ impl OAuthServer {
         format!("{body}.{}", B64URL.encode(mac.finalize().into_bytes()))
     }
 
-    pub(super) fn open_pending(&self, signed: &str) -> Option<Pending> {
+    /// The signed request a sign-in form carries, or the page saying it is no good.
+    pub(super) fn pending_of(&self, form: &HashMap<String, String>) -> Result<Pending, Response> {
+        form.get("request").and_then(|r| self.open_pending(r)).ok_or_else(|| {
+            error_page(
+                StatusCode::BAD_REQUEST,
+                "This sign-in request is not valid or has expired. Start again from the application.",
+            )
+        })
+    }
+
+    fn open_pending(&self, signed: &str) -> Option<Pending> {
         let (body, tag) = signed.split_once('.')?;
         let tag = B64URL.decode(tag).ok()?;
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.pending_key).expect("any key length");
@@ -282,11 +292,9 @@ fn escape(s: &str) -> String {
 pub(super) async fn submit(State(state): State<ApiState>, body: axum::body::Bytes) -> Response {
     let server = state.oauth.as_ref().expect("oauth routes exist only with a server");
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let Some(pending) = form.get("request").and_then(|r| server.open_pending(r)) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in request is not valid or has expired. Start again from the application.",
-        );
+    let pending = match server.pending_of(&form) {
+        Ok(pending) => pending,
+        Err(page) => return page,
     };
     let issuer = server.issuer();
     let state_param = pending.state.as_deref();

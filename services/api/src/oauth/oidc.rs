@@ -177,11 +177,9 @@ fn state_context() -> SealContext<'static> {
 pub(super) async fn start(State(state): State<ApiState>, body: axum::body::Bytes) -> Response {
     let server = state.oauth.as_ref().expect("oauth routes exist only with a server");
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let Some(pending) = form.get("request").and_then(|r| server.open_pending(r)) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in request is not valid or has expired. Start again from the application.",
-        );
+    let pending = match server.pending_of(&form) {
+        Ok(pending) => pending,
+        Err(page) => return page,
     };
     let client = match server.find_client(&pending.client_id).await {
         Ok(Some(client)) => client,
