@@ -2,6 +2,7 @@
 //! and the client verbs (`register`, `list`, `invoke`, ...; see `cli`).
 
 mod cli;
+mod operator;
 
 use anyhow::Context;
 use canopy::ServiceSet;
@@ -36,6 +37,13 @@ enum Command {
     Migrate,
     /// Rebuild every read model from the event log.
     Rebuild,
+    /// Platform operators, from the server (its database and key): `create NAME` or
+    /// `rotate NAME` (a new token; the old one stops working). Prints the token once.
+    Operator {
+        #[arg(value_parser = ["create", "rotate"])]
+        action: String,
+        name: String,
+    },
     /// Print the version.
     Version,
     /// Print a fresh secret key for secrets.key / CANOPY_SECRET_KEY.
@@ -147,6 +155,10 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 println!("read models rebuilt from {n} events");
                 Ok(())
             })
+        }
+        Command::Operator { action, name } => {
+            let config = load(cli.config.as_ref(), None)?;
+            runtime.block_on(operator::run(&config, action, name))
         }
         Command::Start(args) => serve(&runtime, cli.config.as_ref(), args, ServiceSet::ALL, "all"),
         Command::Serve { service, args } => {

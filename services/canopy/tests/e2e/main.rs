@@ -10,6 +10,7 @@ mod enterprise_cli;
 mod gateway;
 mod harness;
 mod limits;
+mod operator;
 mod sse;
 mod stateless;
 mod stateless_notify;
