@@ -93,7 +93,7 @@ async fn relay_killed_mid_publish_loses_nothing_and_duplicates_nothing() {
     for id in &published {
         let pos = ids.iter().position(|x| x == id).unwrap();
         let last = seen.insert(pos % 12, pos);
-        assert!(last.map_or(true, |l| l < pos), "per-stream order kept");
+        assert!(last.is_none_or(|l| l < pos), "per-stream order kept");
     }
     bus.delete_streams().await;
 }

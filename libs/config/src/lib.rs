@@ -374,9 +374,8 @@ impl Config {
                 format!("must start with redis:// or rediss://, got '{}'", self.redis.url),
             );
         }
-        if !self.public_url.is_empty()
-            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
-        {
+        let http = self.public_url.starts_with("http://") || self.public_url.starts_with("https://");
+        if !self.public_url.is_empty() && !http {
             return bad("public_url (CANOPY_PUBLIC_URL)", format!("must be an http(s) URL, got '{}'", self.public_url));
         }
         if let Some(url) =

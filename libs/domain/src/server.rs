@@ -85,7 +85,7 @@ impl UpstreamSpec {
                 }
             }
             Transport::Stdio => {
-                if self.command.as_deref().map_or(true, |c| c.trim().is_empty()) {
+                if self.command.as_deref().is_none_or(|c| c.trim().is_empty()) {
                     return invalid("'command' is required for transport 'stdio'");
                 }
                 if self.url.is_some() || self.bearer_token.is_some() || !self.headers.is_empty() {

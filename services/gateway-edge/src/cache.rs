@@ -92,10 +92,13 @@ pub struct CatalogChange {
     pub id: String,
 }
 
+/// A tenant's groups: name to (stream version, spec).
+type TenantGroups = BTreeMap<String, (i64, Arc<GroupSpec>)>;
+
 pub struct CatalogCache {
     tenants: RwLock<HashMap<String, BTreeMap<String, Arc<CachedServer>>>>,
     /// (version, spec) of each group, per tenant.
-    groups: RwLock<HashMap<String, BTreeMap<String, (i64, Arc<GroupSpec>)>>>,
+    groups: RwLock<HashMap<String, TenantGroups>>,
     /// Users and MCP clients by token digest (enterprise mode), fed by the same tail.
     identities: IdentityCache,
     changes: broadcast::Sender<CatalogChange>,

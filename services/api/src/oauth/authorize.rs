@@ -54,12 +54,12 @@ impl OAuthServer {
     }
 
     /// The signed request a sign-in form carries, or the page saying it is no good.
-    pub(super) fn pending_of(&self, form: &HashMap<String, String>) -> Result<Pending, Response> {
+    pub(super) fn pending_of(&self, form: &HashMap<String, String>) -> Result<Pending, Box<Response>> {
         form.get("request").and_then(|r| self.open_pending(r)).ok_or_else(|| {
-            error_page(
+            Box::new(error_page(
                 StatusCode::BAD_REQUEST,
                 "This sign-in request is not valid or has expired. Start again from the application.",
-            )
+            ))
         })
     }
 
@@ -294,7 +294,7 @@ pub(super) async fn submit(State(state): State<ApiState>, body: axum::body::Byte
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let pending = match server.pending_of(&form) {
         Ok(pending) => pending,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let issuer = server.issuer();
     let state_param = pending.state.as_deref();

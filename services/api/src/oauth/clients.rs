@@ -234,7 +234,7 @@ impl KnownClient {
 #[derive(Debug, Clone)]
 pub(super) enum AuthenticatedClient {
     /// A registered or metadata-document client (public ones prove nothing but their id).
-    OAuth { client: KnownClient, confidential: bool },
+    OAuth { client: Box<KnownClient>, confidential: bool },
     /// An MCP client identity: `client_id` its name, `client_secret` its access token.
     McpClient { tenant: canopy_domain::TenantId, name: String },
 }
@@ -375,7 +375,7 @@ impl OAuthServer {
                 (_, Some(_)) => return Err(refused()),
                 (_, None) => false,
             };
-            return Ok(AuthenticatedClient::OAuth { client, confidential });
+            return Ok(AuthenticatedClient::OAuth { client: Box::new(client), confidential });
         }
         // An MCP client identity: its name and its access token.
         let Some(secret) = secret else { return Err(refused()) };

@@ -181,7 +181,7 @@ impl OAuthServer {
         let now = Utc::now();
         // A key rotated out keeps verifying while a token it signed may still be valid.
         let retire_after = chrono_duration(self.settings.access_token_ttl)
-            + ChronoDuration::seconds(canopy_auth::CLOCK_LEEWAY_SECONDS as i64)
+            + ChronoDuration::seconds(canopy_auth::CLOCK_LEEWAY_SECONDS)
             + ChronoDuration::minutes(5);
         let (stored, rotated) =
             self.ring_store.rotate_if_due(now, chrono_duration(self.settings.key_rotation), retire_after).await?;
@@ -224,7 +224,7 @@ impl OAuthServer {
             return Ok(());
         }
         // The clock leeway: a token a verifier still accepts a moment past exp stays refused.
-        let ttl_ms = ttl_ms + (canopy_auth::CLOCK_LEEWAY_SECONDS as i64) * 1000;
+        let ttl_ms = ttl_ms + canopy_auth::CLOCK_LEEWAY_SECONDS * 1000;
         let mut redis = self.redis.clone();
         redis::cmd("SET")
             .arg(canopy_auth::revoked_jti_key(&self.redis_prefix, jti))

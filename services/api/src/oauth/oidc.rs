@@ -179,7 +179,7 @@ pub(super) async fn start(State(state): State<ApiState>, body: axum::body::Bytes
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let pending = match server.pending_of(&form) {
         Ok(pending) => pending,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let client = match server.find_client(&pending.client_id).await {
         Ok(Some(client)) => client,

@@ -62,13 +62,14 @@ async fn exchange(server: &OAuthServer, headers: &HeaderMap, body: &[u8]) -> Res
 
 fn oauth_client(client: &AuthenticatedClient, grant: &str) -> Result<KnownClient, OAuthError> {
     match client {
-        AuthenticatedClient::OAuth { client, .. } if client.metadata().allows_grant(grant) => Ok(client.clone()),
+        AuthenticatedClient::OAuth { client, .. } if client.metadata().allows_grant(grant) => Ok((**client).clone()),
         _ => Err(OAuthError::new("unauthorized_client", format!("this client may not use the {grant} grant"))),
     }
 }
 
 impl OAuthServer {
     /// Signs an access token and builds the token response.
+    #[allow(clippy::too_many_arguments)] // the token's fields, each named at the call
     fn token_response(
         &self,
         tenant: &TenantId,
