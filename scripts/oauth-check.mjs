@@ -323,6 +323,15 @@ const codeFrom = (url) => new URL(url).searchParams.get("code");
   check(claims.sub === "user:alice" && claims.tenant === "default", `SSO: the token is ${claims.sub} in ${claims.tenant}`);
   await client.close();
 
+  // The owner sees the application's grant and revokes it: its refresh token stops at once.
+  const grants = await (await fetch(`${base}/api/v0/oauth-grants`, { headers: { authorization: `Bearer ${ownerToken}` } })).json();
+  const grant = grants.find((g) => g.client_id === provider.clientInformation().client_id);
+  check(grant?.subject === "user:alice" && grant?.client_name === "oauth-check (MCP TypeScript SDK)", `the grant is listed: ${JSON.stringify(grant)}`);
+  const revoked = await fetch(`${base}/api/v0/oauth-grants/${grant?.id}`, { method: "DELETE", headers: { authorization: `Bearer ${ownerToken}` } });
+  check(revoked.status === 204, `the owner revokes it: ${revoked.status}`);
+  const after = await fetch(`${base}/oauth/token`, formBody({ grant_type: "refresh_token", refresh_token: provider.tokens().refresh_token, client_id: provider.clientInformation().client_id }));
+  check(after.status === 400, `its refresh token no longer works: ${after.status}`);
+
   // Someone the provider knows but Canopy does not: no token.
   const stranger = new AppProvider(redirect, ssoSignIn("mallory"));
   let refused = false;

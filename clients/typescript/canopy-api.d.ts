@@ -183,6 +183,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0/oauth-grants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List OAuth grants */
+        get: operations["list_oauth_grants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/oauth-grants/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an OAuth grant
+         * @description Its refresh tokens stop working at once; its access tokens expire on their own.
+         */
+        delete: operations["revoke_oauth_grant"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0/prompt": {
         parameters: {
             query?: never;
@@ -954,6 +991,25 @@ export interface components {
             name: string;
             updated_at: string;
         };
+        /**
+         * @description An OAuth grant: an application a user signed in to with Canopy (authorization code), alive
+         *     while its refresh tokens are. Never its tokens.
+         */
+        OAuthGrantView: {
+            client_id: string;
+            /** @description The application's name, as it registered (not verified by Canopy). */
+            client_name?: string | null;
+            created_at: string;
+            /** @description The grant's absolute end. */
+            expires_at: string;
+            /** @description The grant's id, for `DELETE /api/v0/oauth-grants/{id}`. */
+            id: string;
+            /** @description The resource (RFC 8707) its access tokens are for. */
+            resource?: string | null;
+            scopes: string[];
+            /** @description Whose grant it is: `user:alice`. */
+            subject: string;
+        };
         /** @description A platform operator as the API shows it (never its token). */
         OperatorView: {
             created_at: string;
@@ -1710,6 +1766,56 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    list_oauth_grants: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The live grants this principal may see, newest first (admins: all of the tenant's; users: their own). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthGrantView"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    revoke_oauth_grant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The grant's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
         };
     };

@@ -451,6 +451,27 @@ pub struct IdentityProviderView {
     pub updated_by: String,
 }
 
+/// An OAuth grant: an application a user signed in to with Canopy (authorization code), alive
+/// while its refresh tokens are. Never its tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OAuthGrantView {
+    /// The grant's id, for `DELETE /api/v0/oauth-grants/{id}`.
+    pub id: String,
+    pub client_id: String,
+    /// The application's name, as it registered (not verified by Canopy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    /// Whose grant it is: `user:alice`.
+    pub subject: String,
+    pub scopes: Vec<String>,
+    /// The resource (RFC 8707) its access tokens are for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    pub created_at: String,
+    /// The grant's absolute end.
+    pub expires_at: String,
+}
+
 /// `GET /readyz`: each dependency and whether it answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Readiness {

@@ -17,6 +17,7 @@ mod identities;
 mod identity_provider;
 mod mcp_clients;
 pub mod oauth;
+mod oauth_grants;
 mod openapi;
 mod principal;
 mod prompts;
@@ -107,6 +108,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/tenants/{id}/suspend", post(tenants::suspend))
         .route("/tenants/{id}/resume", post(tenants::resume))
         .route("/audit", get(audit::list))
+        .route("/oauth-grants", get(oauth_grants::list))
+        .route("/oauth-grants/{id}", delete(oauth_grants::revoke))
         .route(
             "/identity-provider",
             get(identity_provider::get).put(identity_provider::put).delete(identity_provider::delete),

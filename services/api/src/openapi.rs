@@ -6,7 +6,8 @@
 //! (`scripts/generate-clients.sh`).
 
 use crate::{
-    audit, groups, identity_provider, mcp_clients, prompts, resources, servers, tenants, toggles, tools, users,
+    audit, groups, identity_provider, mcp_clients, oauth_grants, prompts, resources, servers, tenants, toggles, tools,
+    users,
 };
 use canopy_api_types::{ErrorEnvelope, Health, Readiness};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -72,6 +73,8 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
         identity_provider::get,
         identity_provider::put,
         identity_provider::delete,
+        oauth_grants::list,
+        oauth_grants::revoke,
         healthz,
         readyz,
     ),

@@ -705,3 +705,85 @@ async fn client_id_metadata_documents() {
     assert!(page.text.contains("not its own URL"), "{page:?}");
     assert!(page.headers.get("location").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grants_are_listed_and_revoked_by_their_user_or_an_admin() {
+    let api = Api::new().await;
+    let (owner, member, robot) = api.identities().await;
+    let redirect = "http://127.0.0.1:5555/callback";
+    let client = api
+        .register(
+            json!({"client_name": "Grant App", "redirect_uris": [redirect], "token_endpoint_auth_method": "none"}),
+        )
+        .await;
+    let client_id = client["client_id"].as_str().unwrap();
+    let mut refresh = HashMap::new();
+    for (who, token) in [("member", &member), ("owner", &owner)] {
+        let (code, verifier) = api.code_for(client_id, redirect, token, "mcp:tools", &format!("{ISSUER}/mcp")).await;
+        let tokens = api
+            .form(
+                "/oauth/token",
+                None,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", client_id),
+                    ("code", &code),
+                    ("code_verifier", &verifier),
+                ],
+            )
+            .await
+            .json();
+        refresh.insert(who, tokens["refresh_token"].as_str().unwrap().to_string());
+    }
+    let get = |token: String| {
+        let request = Request::get("/api/v0/oauth-grants").header("authorization", format!("Bearer {token}"));
+        let api = &api;
+        async move { api.send(request.body(Body::empty()).unwrap()).await }
+    };
+    let all = get(owner.clone()).await;
+    assert_eq!(all.status, 200, "{all:?}");
+    let all = all.json();
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    assert!(all
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|g| g["client_name"] == "Grant App" && g["scopes"] == json!(["mcp:tools"])));
+    assert!(!all.to_string().contains(&refresh["member"]), "never a token");
+    let own = get(member.clone()).await.json();
+    assert_eq!(own.as_array().unwrap().len(), 1, "a member sees only their own: {own}");
+    assert_eq!(own[0]["subject"], "user:alice");
+    assert_eq!(get(robot.clone()).await.status, 403, "MCP clients see no grants");
+
+    let delete = |token: String, id: String| {
+        let request =
+            Request::delete(format!("/api/v0/oauth-grants/{id}")).header("authorization", format!("Bearer {token}"));
+        let api = &api;
+        async move { api.send(request.body(Body::empty()).unwrap()).await.status }
+    };
+    let owners_grant = all.as_array().unwrap().iter().find(|g| g["subject"] == "user:admin").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let members_grant = own[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(delete(member.clone(), owners_grant).await, 404, "a member cannot revoke another's grant");
+    assert_eq!(delete(owner.clone(), "not-a-grant".into()).await, 404);
+    assert_eq!(delete(owner.clone(), members_grant.clone()).await, 204, "an admin revokes anyone's");
+    assert_eq!(delete(owner.clone(), members_grant).await, 404, "once");
+    api.form(
+        "/oauth/token",
+        None,
+        &[("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", &refresh["member"])],
+    )
+    .await
+    .oauth_error(400, "invalid_grant");
+    assert_eq!(get(owner.clone()).await.json().as_array().unwrap().len(), 1);
+    let still = api
+        .form(
+            "/oauth/token",
+            None,
+            &[("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", &refresh["owner"])],
+        )
+        .await;
+    assert_eq!(still.status, 200, "the other grant lives on: {still:?}");
+}

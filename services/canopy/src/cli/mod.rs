@@ -187,6 +187,8 @@ pub enum ListCommand {
     McpClients,
     /// Tenants and their status (platform operator).
     Tenants,
+    /// Applications holding an OAuth grant (admins: the tenant's; users: their own).
+    OauthGrants,
 }
 
 #[derive(Subcommand, Debug)]
@@ -257,6 +259,11 @@ pub enum DeleteCommand {
     },
     /// The tenant's OpenID provider: single sign-on ends.
     IdentityProvider,
+    /// An OAuth grant (its id from `list oauth-grants`): the application must sign in again.
+    OauthGrant {
+        /// Grant id.
+        id: String,
+    },
 }
 
 /// What every verb gets: the registry and the output mode.
@@ -345,6 +352,8 @@ pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result
         ClientCommand::Get(GetCommand::IdentityProvider) => sso::get(&ctx).await,
         ClientCommand::Set(SetCommand::IdentityProvider(args)) => sso::set(&ctx, args).await,
         ClientCommand::Delete(DeleteCommand::IdentityProvider) => sso::delete(&ctx).await,
+        ClientCommand::List(ListCommand::OauthGrants) => sso::list_grants(&ctx).await,
+        ClientCommand::Delete(DeleteCommand::OauthGrant { id }) => sso::revoke_grant(&ctx, id).await,
     }
 }
 

@@ -56,3 +56,36 @@ pub async fn delete(ctx: &Ctx) -> anyhow::Result<()> {
     let raw = ctx.registry.delete(&["identity-provider"]).await?;
     ctx.show(raw, |_| Ok("Single sign-on is off for this tenant.\n".into()))
 }
+
+/// `list oauth-grants`: the applications holding a grant (admins: the tenant's; users: theirs).
+pub async fn list_grants(ctx: &Ctx) -> anyhow::Result<()> {
+    let raw = ctx.registry.get(&["oauth-grants"], &[]).await?;
+    ctx.show(raw, |raw| {
+        let grants: Vec<canopy_api_types::OAuthGrantView> = decode(raw)?;
+        if grants.is_empty() {
+            return Ok("No OAuth grants.\n".into());
+        }
+        let rows: Vec<Vec<String>> = grants
+            .iter()
+            .map(|g| {
+                vec![
+                    g.id.clone(),
+                    g.client_name.clone().unwrap_or_else(|| g.client_id.clone()),
+                    g.subject.clone(),
+                    g.scopes.join(" "),
+                    g.resource.clone().unwrap_or_default(),
+                    g.created_at.clone(),
+                ]
+            })
+            .collect();
+        Ok(super::output::table(&["ID", "APPLICATION", "USER", "SCOPES", "RESOURCE", "SINCE"], &rows))
+    })
+}
+
+/// `delete oauth-grant ID`: its refresh tokens stop at once.
+pub async fn revoke_grant(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    let raw = ctx.registry.delete(&["oauth-grants", id]).await?;
+    ctx.show(raw, |_| {
+        Ok(format!("OAuth grant {id} revoked: its refresh tokens stop now; its access tokens expire on their own.\n"))
+    })
+}
