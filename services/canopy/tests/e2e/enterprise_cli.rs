@@ -197,6 +197,14 @@ async fn cli_against_canopy_start_enterprise() {
     let hidden = client.call_tool(rmcp::model::CallToolRequestParams::new("hidden__echo")).await.unwrap_err();
     assert!(hidden.to_string().contains("unknown tool"), "{hidden}");
     let _ = client.cancel().await;
+
+    // OAuth grants: none yet; an unknown one cannot be revoked; MCP clients may not look.
+    let grants = canopy(&home, &[], &["list", "oauth-grants"]).await;
+    assert_eq!(grants.ok(), "No OAuth grants.\n");
+    canopy(&home, &[], &["delete", "oauth-grant", "0194f1c2-0000-7000-8000-000000000000"])
+        .await
+        .failed_with("NOT_FOUND:");
+    canopy(&home, &[], &["--access-token", &cursor, "list", "oauth-grants"]).await.failed_with("FORBIDDEN:");
     deployment.terminate("enterprise").await;
     let _ = std::fs::remove_dir_all(home);
 }
