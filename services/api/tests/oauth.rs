@@ -786,4 +786,24 @@ async fn grants_are_listed_and_revoked_by_their_user_or_an_admin() {
         )
         .await;
     assert_eq!(still.status, 200, "the other grant lives on: {still:?}");
+
+    // A deleted user's grants end with them.
+    let (code, verifier) = api.code_for(client_id, redirect, &member, "", &format!("{ISSUER}/mcp")).await;
+    api.form(
+        "/oauth/token",
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", &code),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(get(owner.clone()).await.json().as_array().unwrap().len(), 2);
+    let gone = Request::delete("/api/v0/users/alice").header("authorization", format!("Bearer {owner}"));
+    assert_eq!(api.send(gone.body(Body::empty()).unwrap()).await.status, 204);
+    let left = get(owner.clone()).await.json();
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+    assert_eq!(left[0]["subject"], "user:admin");
 }
