@@ -332,6 +332,17 @@ const codeFrom = (url) => new URL(url).searchParams.get("code");
   const after = await fetch(`${base}/oauth/token`, formBody({ grant_type: "refresh_token", refresh_token: provider.tokens().refresh_token, client_id: provider.clientInformation().client_id }));
   check(after.status === 400, `its refresh token no longer works: ${after.status}`);
 
+  // Another site auto-submitting the single sign-on form for its own client, in a victim's
+  // browser that has a live session at the provider: the form did not come from a page Canopy
+  // showed that browser, so Canopy refuses it before going to the provider.
+  {
+    const attacker = new Browser();
+    const page = await (await attacker.request(provider.authorizationUrl.href)).text();
+    const victim = new Browser();
+    const forged = await victim.request(`${base}/oauth/authorize/sso`, formBody({ request: form(page, "request"), organization: "default" }));
+    check(forged.status === 403 && !forged.headers.get("location"), `a cross-site sign-in form is refused: ${forged.status}`);
+  }
+
   // Someone the provider knows but Canopy does not: no token.
   const stranger = new AppProvider(redirect, ssoSignIn("mallory"));
   let refused = false;

@@ -120,11 +120,24 @@ impl Api {
     }
 
     async fn form(&self, path: &str, basic: Option<(&str, &str)>, params: &[(&str, &str)]) -> Answer {
+        self.form_with_cookie(path, basic, None, params).await
+    }
+
+    async fn form_with_cookie(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        cookie: Option<&str>,
+        params: &[(&str, &str)],
+    ) -> Answer {
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(path)
             .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
         if let Some((id, secret)) = basic {
             let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
             let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)));
@@ -163,10 +176,12 @@ impl Api {
     }
 
     /// Signs in on the page with `token` and answers the redirect.
+    /// Submits the sign-in page as the browser it was shown to (its cookie goes back).
     async fn sign_in(&self, page: &Answer, token: &str, action: &str) -> Answer {
         assert_eq!(page.status, 200, "{page:?}");
         let request = hidden_request(&page.text);
-        self.form("/oauth/authorize", None, &[("request", &request), ("token", token), ("action", action)]).await
+        let params = [("request", request.as_str()), ("token", token), ("action", action)];
+        self.form_with_cookie("/oauth/authorize", None, Some(&browser_cookie(page)), &params).await
     }
 
     /// The whole code flow for `client_id` as the user holding `user_token`: (code, verifier).
@@ -215,6 +230,13 @@ impl Api {
 
 fn futures_lite_block<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+/// `name=value` of the sign-in page's Set-Cookie.
+fn browser_cookie(page: &Answer) -> String {
+    let set = page.headers.get("set-cookie").expect("the sign-in page sets its cookie").to_str().unwrap();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/oauth"), "{set}");
+    set.split(';').next().unwrap().to_string()
 }
 
 fn hidden_request(html: &str) -> String {
@@ -548,6 +570,29 @@ async fn authorization_requests_are_checked_before_and_after_the_redirect_uri() 
         .form("/oauth/authorize", None, &[("request", "eyJ4IjoxfQ.AAAA"), ("token", "t"), ("action", "allow")])
         .await;
     assert_eq!(forged.status, 400);
+
+    // A real sign-in request posted from elsewhere (another site's page auto-submitting the
+    // form, for its own client): no browser cookie, or another browser's, is refused.
+    let challenge = B64URL.encode(sha2::Sha256::digest(b"a-verifier-that-is-long-enough-to-be-valid-xx"));
+    let start = [
+        ("response_type", "code"),
+        ("client_id", id),
+        ("redirect_uri", redirect),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let page = api.authorize_page(&start).await;
+    let other_browser = api.authorize_page(&start).await;
+    let request = hidden_request(&page.text);
+    for cookie in [None, Some(browser_cookie(&other_browser))] {
+        let params = [("request", request.as_str()), ("token", "t"), ("action", "allow")];
+        let answer = api.form_with_cookie("/oauth/authorize", None, cookie.as_deref(), &params).await;
+        assert_eq!(answer.status, 403, "{cookie:?}: {answer:?}");
+        assert!(answer.text.contains("did not start in this browser"));
+        let sso = [("request", request.as_str()), ("organization", "default")];
+        let answer = api.form_with_cookie("/oauth/authorize/sso", None, cookie.as_deref(), &sso).await;
+        assert_eq!(answer.status, 403, "single sign-on too: {answer:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -43,7 +43,15 @@ pub(super) struct Pending {
     pub(super) state: Option<String>,
     pub(super) resource: String,
     pub(super) exp: i64,
+    /// The browser that opened the sign-in page: its `canopy_oauth_browser` cookie (set with
+    /// the page, `SameSite=Lax`) must come back with the form. A page that posts the form from
+    /// another site (to sign a victim in through their identity provider's live session, for
+    /// an attacker's client) sends no such cookie.
+    pub(super) browser: String,
 }
+
+/// The cookie binding a sign-in form to the browser that was shown it.
+pub(super) const BROWSER_COOKIE: &str = "canopy_oauth_browser";
 
 impl OAuthServer {
     fn sign_pending(&self, pending: &Pending) -> String {
@@ -53,14 +61,29 @@ impl OAuthServer {
         format!("{body}.{}", B64URL.encode(mac.finalize().into_bytes()))
     }
 
-    /// The signed request a sign-in form carries, or the page saying it is no good.
-    pub(super) fn pending_of(&self, form: &HashMap<String, String>) -> Result<Pending, Box<Response>> {
-        form.get("request").and_then(|r| self.open_pending(r)).ok_or_else(|| {
+    /// The signed request a sign-in form carries, posted by the browser that was shown it, or
+    /// the page saying it is no good.
+    pub(super) fn pending_of(
+        &self,
+        headers: &axum::http::HeaderMap,
+        form: &HashMap<String, String>,
+    ) -> Result<Pending, Box<Response>> {
+        let pending = form.get("request").and_then(|r| self.open_pending(r)).ok_or_else(|| {
             Box::new(error_page(
                 StatusCode::BAD_REQUEST,
                 "This sign-in request is not valid or has expired. Start again from the application.",
             ))
-        })
+        })?;
+        let cookie = browser_cookie(headers).unwrap_or_default();
+        let same = cookie.len() == pending.browser.len()
+            && hmac_eq(&self.pending_key, cookie.as_bytes(), pending.browser.as_bytes());
+        if !same {
+            return Err(Box::new(error_page(
+                StatusCode::FORBIDDEN,
+                "This sign-in did not start in this browser. Start again from the application.",
+            )));
+        }
+        Ok(pending)
     }
 
     fn open_pending(&self, signed: &str) -> Option<Pending> {
@@ -72,6 +95,28 @@ impl OAuthServer {
         let pending: Pending = serde_json::from_slice(&B64URL.decode(body).ok()?).ok()?;
         (pending.exp > Utc::now().timestamp()).then_some(pending)
     }
+}
+
+/// The value of the browser cookie, if the request has one.
+pub(super) fn browser_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|line| {
+        line.split(';').find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == BROWSER_COOKIE).then(|| value.to_string())
+        })
+    })
+}
+
+/// Constant-time equality of two values (through their MACs under `key`).
+fn hmac_eq(key: &[u8], a: &[u8], b: &[u8]) -> bool {
+    let tag = |v: &[u8]| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+        mac.update(v);
+        mac.finalize().into_bytes()
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(a);
+    mac.verify_slice(&tag(b)).is_ok()
 }
 
 /// An answer to a request whose client or redirect URI cannot be trusted: a page, no redirect.
@@ -207,8 +252,18 @@ pub(super) async fn show(State(state): State<ApiState>, Query(query): Query<Hash
         state: state_param.map(str::to_string),
         resource,
         exp: Utc::now().timestamp() + PENDING_LIFETIME_SECS,
+        browser: OpaqueSecret::generate(SecretKind::AuthorizationCode).expose().to_string(),
     };
-    sign_in_page(server, &pending, &client, StatusCode::OK, None)
+    let mut page = sign_in_page(server, &pending, &client, StatusCode::OK, None);
+    let secure = if server.issuer().starts_with("https://") { "; Secure" } else { "" };
+    let cookie = format!(
+        "{BROWSER_COOKIE}={}; Path=/oauth; HttpOnly; SameSite=Lax; Max-Age={PENDING_LIFETIME_SECS}{secure}",
+        pending.browser
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&cookie) {
+        page.headers_mut().append(axum::http::header::SET_COOKIE, value);
+    }
+    page
 }
 
 pub(super) fn sign_in_page(
@@ -289,10 +344,14 @@ fn escape(s: &str) -> String {
     out
 }
 
-pub(super) async fn submit(State(state): State<ApiState>, body: axum::body::Bytes) -> Response {
+pub(super) async fn submit(
+    State(state): State<ApiState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let server = state.oauth.as_ref().expect("oauth routes exist only with a server");
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let pending = match server.pending_of(&form) {
+    let pending = match server.pending_of(&headers, &form) {
         Ok(pending) => pending,
         Err(page) => return *page,
     };

@@ -12,7 +12,9 @@
 //! and expires with the authorization request. The provider's discovery document and keys are
 //! cached for five minutes; an ID token naming an unknown key refetches them once.
 
-use super::authorize::{error_page, issue_code, redirect_error, sign_in_page, Pending};
+use super::authorize::{
+    browser_cookie as browser_cookie_of, error_page, issue_code, redirect_error, sign_in_page, Pending,
+};
 use super::OAuthServer;
 use crate::ApiState;
 use axum::extract::{Query, State};
@@ -174,10 +176,14 @@ fn state_context() -> SealContext<'static> {
 }
 
 /// `POST /oauth/authorize/sso`: from the sign-in page to the organisation's provider.
-pub(super) async fn start(State(state): State<ApiState>, body: axum::body::Bytes) -> Response {
+pub(super) async fn start(
+    State(state): State<ApiState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let server = state.oauth.as_ref().expect("oauth routes exist only with a server");
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let pending = match server.pending_of(&form) {
+    let pending = match server.pending_of(&headers, &form) {
         Ok(pending) => pending,
         Err(page) => return *page,
     };
@@ -231,7 +237,11 @@ pub(crate) fn callback_url(server: &OAuthServer) -> String {
 }
 
 /// `GET /oauth/oidc/callback`: back from the provider.
-pub(super) async fn callback(State(state): State<ApiState>, Query(query): Query<HashMap<String, String>>) -> Response {
+pub(super) async fn callback(
+    State(state): State<ApiState>,
+    headers: axum::http::HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let server = state.oauth.as_ref().expect("oauth routes exist only with a server");
     let Some(login) = query.get("state").and_then(|s| server.open_state(s)) else {
         return error_page(
@@ -240,6 +250,15 @@ pub(super) async fn callback(State(state): State<ApiState>, Query(query): Query<
         );
     };
     let pending = &login.pending;
+    // The browser that started the sign-in comes back with it (its cookie is sent on this
+    // top-level navigation from the provider).
+    let cookie = browser_cookie_of(&headers);
+    if cookie.as_deref() != Some(pending.browser.as_str()) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "This sign-in did not start in this browser. Start again from the application.",
+        );
+    }
     let fail_client = |error: &str, description: &str| {
         redirect_error(&pending.redirect_uri, pending.state.as_deref(), server.issuer(), error, description)
     };
