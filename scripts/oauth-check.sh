@@ -10,6 +10,8 @@
 #     single sign-on through a real OpenID provider (oidc-provider) configured for the tenant;
 #   - the MCP Inspector CLI with a bearer token from the client-credentials grant: tools/list
 #     and tools/call through /mcp.
+# Canopy runs with CANOPY_OAUTH_ALLOW_LOOPBACK_HTTP=true: the identity provider listens on
+# http://127.0.0.1, which a production deployment refuses (https at public addresses only).
 # Environment as scripts/inspector-check.sh (CANOPY_SKIP_BUILD, CANOPY_KEEP_LOGS).
 set -euo pipefail
 
@@ -102,6 +104,7 @@ CANOPY_DATABASE_URL="$db_url" DATABASE_URL="$db_url" \
   CANOPY_STATE_DIR="$work/state" \
   CANOPY_SECRET_KEY="$secret_key" \
   CANOPY_PUBLIC_URL="$base" \
+  CANOPY_OAUTH_ALLOW_LOOPBACK_HTTP=true \
   "$target/canopy" start --enterprise --listen "127.0.0.1:$cp_port" >"$work/canopy.log" 2>&1 &
 canopy_pid=$!
 canopy_wait_http "$base/readyz" 90 "$canopy_pid" || fail "canopy did not become ready"

@@ -146,9 +146,10 @@ pub struct OAuthConfig {
     pub key_rotation_days: u64,
     /// Accept client ID metadata documents (a client_id that is an https URL, fetched).
     pub client_metadata_documents: bool,
-    /// Also fetch client ID metadata documents from http:// loopback URLs (tests, local
-    /// development). Never in production.
-    pub client_metadata_allow_loopback_http: bool,
+    /// Also fetch client ID metadata documents, and accept tenants' identity providers, at
+    /// http:// loopback URLs (tests, local development). Never in production: otherwise only
+    /// https URLs of public addresses are fetched (no loopback, private or link-local ones).
+    pub allow_loopback_http: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -279,7 +280,7 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_OAUTH_CODE_TTL_SECS", "oauth.code_ttl_secs"),
     ("CANOPY_OAUTH_KEY_ROTATION_DAYS", "oauth.key_rotation_days"),
     ("CANOPY_OAUTH_CLIENT_METADATA_DOCUMENTS", "oauth.client_metadata_documents"),
-    ("CANOPY_OAUTH_CLIENT_METADATA_ALLOW_LOOPBACK_HTTP", "oauth.client_metadata_allow_loopback_http"),
+    ("CANOPY_OAUTH_ALLOW_LOOPBACK_HTTP", "oauth.allow_loopback_http"),
     ("CANOPY_LOG_FORMAT", "telemetry.log_format"),
     ("CANOPY_LOG", "telemetry.log_filter"),
     ("CANOPY_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),

@@ -15,19 +15,14 @@ use canopy_api_types::{IdentityProviderRequest, IdentityProviderView};
 use canopy_domain::tenant::{IdentityProvider, Tenant, TenantCommand, TenantError};
 use chrono::{DateTime, Utc};
 
-fn check_issuer(issuer: &str) -> Result<(), ApiError> {
+/// An issuer Canopy may fetch from on a tenant admin's say-so: https at a public address (never
+/// the deployment's own network: a tenant must not probe it), without query or fragment.
+fn check_issuer(server: &crate::oauth::OAuthServer, issuer: &str) -> Result<(), ApiError> {
     let url =
         url::Url::parse(issuer).map_err(|_| ApiError::invalid(format!("issuer '{issuer}' is not an absolute URL")))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    let secure = url.scheme() == "https" || (url.scheme() == "http" && loopback);
-    if !secure || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+    if !server.may_fetch(&url) || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
         return Err(ApiError::invalid(format!(
-            "issuer '{issuer}' must be an https URL (http only on a loopback host) without query or fragment"
+            "issuer '{issuer}' must be an https URL of a public address, without query or fragment"
         )));
     }
     Ok(())
@@ -115,7 +110,7 @@ pub async fn put(
     principal.require_manage_tenant()?;
     let Json(request) = body?;
     let server = server(&state)?;
-    check_issuer(&request.issuer)?;
+    check_issuer(server, &request.issuer)?;
     if request.client_id.trim().is_empty() || request.client_secret.is_empty() {
         return Err(ApiError::invalid("client_id and client_secret are required"));
     }

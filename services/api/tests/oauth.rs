@@ -67,7 +67,7 @@ fn settings() -> OAuthSettings {
         code_ttl: Duration::from_secs(60),
         key_rotation: Duration::from_secs(30 * 86400),
         client_metadata_documents: true,
-        client_metadata_allow_loopback_http: true,
+        allow_loopback_http: true,
     }
 }
 
@@ -851,4 +851,31 @@ async fn grants_are_listed_and_revoked_by_their_user_or_an_admin() {
     let left = get(owner.clone()).await.json();
     assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
     assert_eq!(left[0]["subject"], "user:admin");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identity_providers_must_be_https_at_public_addresses() {
+    let api = Api::new().await;
+    let (owner, _, _) = api.identities().await;
+    let put = |issuer: &'static str| {
+        let body = json!({"issuer": issuer, "client_id": "canopy", "client_secret": "s"});
+        let request = Request::put("/api/v0/identity-provider")
+            .header("authorization", format!("Bearer {owner}"))
+            .header("content-type", "application/json");
+        let api = &api;
+        async move { api.send(request.body(Body::from(body.to_string())).unwrap()).await }
+    };
+    // The deployment's own network is never fetched on a tenant admin's say-so.
+    for inside in [
+        "https://169.254.169.254/latest",
+        "https://10.1.2.3",
+        "https://192.168.0.1/realms/x",
+        "https://[fd00::1]",
+        "http://idp.example.com",
+        "https://idp.example.com/?x=1",
+    ] {
+        let answer = put(inside).await;
+        assert_eq!(answer.status, 400, "{inside}: {answer:?}");
+        assert!(answer.text.contains("public address"), "{inside}: {}", answer.text);
+    }
 }

@@ -71,6 +71,25 @@ impl ClientMetadata {
     }
 }
 
+/// Whether the server may fetch `url` on someone else's say-so (a client's metadata document, a
+/// tenant's identity provider): https at a public address. An address inside the deployment
+/// (loopback, private, link-local: cloud metadata) never, except loopback http when configured
+/// for tests (`oauth.allow_loopback_http`). Names that resolve to such addresses are not caught.
+pub(crate) fn fetchable(url: &url::Url, allow_loopback_http: bool) -> bool {
+    let public = match url.host() {
+        Some(url::Host::Domain(d)) => !d.eq_ignore_ascii_case("localhost") && !d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => {
+            !(ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast())
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            let first = ip.segments()[0];
+            !(ip.is_loopback() || ip.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80)
+        }
+        None => false,
+    };
+    (url.scheme() == "https" && public) || (allow_loopback_http && url.scheme() == "http" && is_loopback(url))
+}
+
 fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -273,21 +292,7 @@ impl ClientCache {
         let Ok(url) = url::Url::parse(client_id) else { return false };
         let path_ok =
             url.path() != "/" && url.fragment().is_none() && url.username().is_empty() && url.password().is_none();
-        let public = match url.host() {
-            Some(url::Host::Domain(d)) => !d.eq_ignore_ascii_case("localhost") && !d.ends_with(".localhost"),
-            Some(url::Host::Ipv4(ip)) => {
-                !(ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast())
-            }
-            Some(url::Host::Ipv6(ip)) => {
-                let first = ip.segments()[0];
-                !(ip.is_loopback() || ip.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80)
-            }
-            None => false,
-        };
-        // An address inside the deployment (loopback, private, link-local: cloud metadata) is
-        // never fetched on a client's say-so, except loopback http when configured for tests.
-        let https_public = url.scheme() == "https" && public;
-        path_ok && (https_public || (self.allow_loopback_http && url.scheme() == "http" && is_loopback(&url)))
+        path_ok && fetchable(&url, self.allow_loopback_http)
     }
 
     async fn document(&self, client_id: &str) -> Result<ClientMetadata, OAuthError> {

@@ -68,7 +68,8 @@ pub struct OAuthSettings {
     pub code_ttl: Duration,
     pub key_rotation: Duration,
     pub client_metadata_documents: bool,
-    pub client_metadata_allow_loopback_http: bool,
+    /// Fetch client ID metadata documents and identity providers at http:// loopback URLs.
+    pub allow_loopback_http: bool,
 }
 
 impl OAuthSettings {
@@ -80,7 +81,7 @@ impl OAuthSettings {
             code_ttl: Duration::from_secs(c.code_ttl_secs),
             key_rotation: Duration::from_secs(c.key_rotation_days * 24 * 60 * 60),
             client_metadata_documents: c.client_metadata_documents,
-            client_metadata_allow_loopback_http: c.client_metadata_allow_loopback_http,
+            allow_loopback_http: c.allow_loopback_http,
         }
     }
 }
@@ -145,8 +146,8 @@ impl OAuthServer {
             redis_prefix,
             sealer: sealer.clone(),
             pending_key: sealer.derive_key("oauth-pending-authorization/v1"),
-            clients: ClientCache::new(settings.client_metadata_allow_loopback_http),
-            providers: oidc::Providers::default(),
+            clients: ClientCache::new(settings.allow_loopback_http),
+            providers: oidc::Providers::new(settings.allow_loopback_http),
             settings,
         });
         server.restore_revocations().await?;
@@ -155,6 +156,12 @@ impl OAuthServer {
 
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// Whether a URL someone else named (a tenant's identity provider, a client's metadata
+    /// document) may be fetched: https at a public address (see `clients::fetchable`).
+    pub(crate) fn may_fetch(&self, url: &url::Url) -> bool {
+        clients::fetchable(url, self.settings.allow_loopback_http)
     }
 
     pub(crate) fn ring(&self) -> Arc<KeyRing> {

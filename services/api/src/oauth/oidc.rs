@@ -84,9 +84,10 @@ struct Discovery {
 }
 
 /// Providers' discovery documents and keys.
-#[derive(Default)]
 pub struct Providers {
     cache: Mutex<HashMap<String, (Instant, Discovery, VerifyingKeys)>>,
+    /// `oauth.allow_loopback_http`: tests' providers on http://127.0.0.1.
+    allow_loopback_http: bool,
 }
 
 const PROVIDER_TTL: Duration = Duration::from_secs(300);
@@ -111,7 +112,12 @@ fn http() -> &'static reqwest::Client {
 }
 
 impl Providers {
+    pub fn new(allow_loopback_http: bool) -> Self {
+        Self { cache: Mutex::default(), allow_loopback_http }
+    }
+
     async fn get(&self, issuer: &str, refresh: bool) -> Result<(Discovery, VerifyingKeys), String> {
+        let allow_loopback_http = self.allow_loopback_http;
         if !refresh {
             if let Some((at, d, k)) = self.cache.lock().expect("providers lock").get(issuer) {
                 if at.elapsed() < PROVIDER_TTL {
@@ -121,6 +127,13 @@ impl Providers {
         }
         let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
         let discovery: Discovery = fetch_json(&url).await?;
+        // The document names where Canopy's server goes next: the same rule as the issuer.
+        for endpoint in [&discovery.jwks_uri, &discovery.token_endpoint] {
+            let parsed = url::Url::parse(endpoint).map_err(|_| format!("'{endpoint}' is not a URL"))?;
+            if !super::clients::fetchable(&parsed, allow_loopback_http) {
+                return Err(format!("'{endpoint}' is not an https URL of a public address"));
+            }
+        }
         if discovery.issuer != issuer {
             return Err(format!(
                 "the provider's discovery document names issuer '{}', not '{issuer}'",
