@@ -68,4 +68,4 @@ pub use refresh::{
 };
 pub use ring_store::{revoked_jti_key, KeyRingStore, RingStoreError, StoredRing};
 pub use scope::{is_valid_scope_token, parse_scope};
-pub use secret::{OpaqueSecret, SecretHash, SecretHasher, SecretKind};
+pub use secret::{constant_time_eq, OpaqueSecret, SecretHash, SecretHasher, SecretKind};

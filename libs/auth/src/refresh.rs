@@ -263,17 +263,65 @@ impl RefreshStore {
         family_id: FamilyId,
         now: DateTime<Utc>,
     ) -> Result<bool, RefreshError> {
+        self.revoke(tenant, Some(family_id), None, now).await.map(|n| n == 1)
+    }
+
+    /// [`RefreshStore::revoke_family`], only if the family is `subject`'s (a user revoking
+    /// one of their own grants). `false` as well when it is someone else's.
+    pub async fn revoke_family_of(
+        &self,
+        tenant: &TenantId,
+        family_id: FamilyId,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RefreshError> {
+        self.revoke(tenant, Some(family_id), Some(subject), now).await.map(|n| n == 1)
+    }
+
+    /// Revokes every live family of `subject` (the user was removed). Returns how many.
+    pub async fn revoke_subject(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RefreshError> {
+        self.revoke(tenant, None, Some(subject), now).await
+    }
+
+    async fn revoke(
+        &self,
+        tenant: &TenantId,
+        family_id: Option<FamilyId>,
+        subject: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RefreshError> {
         let done = sqlx::query(
-            "UPDATE oauth_refresh_families SET revoked_at = $3, revoked_reason = $4 \
-             WHERE family_id = $1 AND tenant_id = $2 AND revoked_at IS NULL",
+            "UPDATE oauth_refresh_families SET revoked_at = $4, revoked_reason = $5 \
+             WHERE tenant_id = $1 AND ($2::uuid IS NULL OR family_id = $2) AND ($3::text IS NULL OR subject = $3) \
+               AND revoked_at IS NULL",
         )
-        .bind(family_id.0)
         .bind(tenant.as_str())
+        .bind(family_id.map(|f| f.0))
+        .bind(subject)
         .bind(now)
         .bind(RevocationReason::Requested.as_str())
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done.rows_affected())
+    }
+
+    /// The tenant a presented refresh token belongs to (its hash is unique across tenants), for
+    /// an endpoint that is given the token alone; `None` for an unknown or malformed one.
+    pub async fn tenant_of(&self, presented: &str) -> Result<Option<TenantId>, RefreshError> {
+        if !OpaqueSecret::is_well_formed(SecretKind::RefreshToken, presented) {
+            return Ok(None);
+        }
+        let hash = self.hasher.hash(SecretKind::RefreshToken, presented);
+        let row: Option<(String,)> = sqlx::query_as("SELECT tenant_id FROM oauth_refresh_tokens WHERE token_hash = $1")
+            .bind(hash.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|(t,)| TenantId::parse(t).ok()))
     }
 
     /// RFC 7009 revocation of a refresh token by the client it was issued to: revokes its whole

@@ -223,9 +223,32 @@ pub struct CallRecord {
     pub at: String,
 }
 
+/// Why a call was refused before any worker saw it: its record's `error_code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such item, or none this principal may know of (the caller got the same answer).
+    NotFound,
+    /// The principal may know it but not do this (a disabled item, a role's limit).
+    Forbidden,
+    /// The token lacks the scope.
+    InsufficientScope,
+    RateLimited,
+}
+
+impl Refusal {
+    pub const fn code(self) -> &'static str {
+        match self {
+            Refusal::NotFound => "NOT_FOUND",
+            Refusal::Forbidden => "FORBIDDEN",
+            Refusal::InsufficientScope => "INSUFFICIENT_SCOPE",
+            Refusal::RateLimited => "RATE_LIMITED",
+        }
+    }
+}
+
 impl CallRecord {
     /// The record of a call refused before any worker saw it (an unknown name, one outside the
-    /// caller's view or scopes, a rate limit): outcome `error`, `code` saying why, latency 0.
+    /// caller's view or scopes, a rate limit): outcome `error`, `why` as its code, latency 0.
     pub fn refused(
         tenant: &str,
         principal: &str,
@@ -233,7 +256,7 @@ impl CallRecord {
         method: &str,
         target: &str,
         arguments_sha256: Option<String>,
-        code: &str,
+        why: Refusal,
     ) -> Self {
         CallRecord {
             call_id: uuid::Uuid::new_v4().to_string(),
@@ -243,7 +266,7 @@ impl CallRecord {
             target: target.to_string(),
             principal: principal.to_string(),
             outcome: Self::ERROR.to_string(),
-            error_code: Some(code.to_string()),
+            error_code: Some(why.code().to_string()),
             is_error: true,
             arguments_sha256,
             latency_us: 0,

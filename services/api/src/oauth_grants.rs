@@ -14,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use canopy_api_types::OAuthGrantView;
+use canopy_auth::FamilyId;
 use canopy_policy::PrincipalKind;
 use chrono::{DateTime, Utc};
 
@@ -99,17 +100,15 @@ pub async fn revoke(
     require_enterprise(&state, "OAuth grants")?;
     let subject = visible_to(&principal)?;
     let not_found = || ApiError::not_found(format!("OAuth grant '{id}' does not exist"));
-    let family = uuid::Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let done = sqlx::query(
-        "UPDATE oauth_refresh_families SET revoked_at = now(), revoked_reason = 'requested'
-         WHERE family_id = $1 AND tenant_id = $2 AND revoked_at IS NULL AND ($3::text IS NULL OR subject = $3)",
-    )
-    .bind(family)
-    .bind(principal.tenant.as_str())
-    .bind(subject)
-    .execute(state.pool())
-    .await?;
-    if done.rows_affected() == 0 {
+    let family = FamilyId(uuid::Uuid::parse_str(&id).map_err(|_| not_found())?);
+    let grants =
+        state.oauth.as_ref().ok_or_else(|| ApiError::invalid("this Canopy has no authorization server"))?.grants();
+    let now = Utc::now();
+    let revoked = match &subject {
+        None => grants.revoke_family(&principal.tenant, family, now).await,
+        Some(subject) => grants.revoke_family_of(&principal.tenant, family, subject, now).await,
+    };
+    if !revoked.map_err(|e| ApiError::internal("revoking an OAuth grant", &e))? {
         return Err(not_found());
     }
     tracing::info!(tenant = principal.tenant.as_str(), by = principal.subject(), grant = id, "OAuth grant revoked");

@@ -7,7 +7,7 @@ use crate::ApiState;
 use axum::Extension;
 use canopy_api_types::ErrorCode;
 use canopy_limits::{Call, Limiter};
-use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, UpstreamOp};
+use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, Refusal, UpstreamOp};
 
 /// Counts a REST call (invoke, render, read) against the rate limits, the same budgets MCP calls
 /// count against; `limiter` is the runtime's (absent: no limits). `tool` only for tool calls.
@@ -34,11 +34,11 @@ pub fn refused(
     arguments_sha256: Option<String>,
     error: &ApiError,
 ) {
-    let code = match error.code {
-        ErrorCode::NotFound => "NOT_FOUND",
-        ErrorCode::Forbidden if error.challenge.is_some() => "INSUFFICIENT_SCOPE",
-        ErrorCode::Forbidden => "FORBIDDEN",
-        ErrorCode::RateLimited => "RATE_LIMITED",
+    let why = match error.code {
+        ErrorCode::NotFound => Refusal::NotFound,
+        ErrorCode::Forbidden if error.challenge.is_some() => Refusal::InsufficientScope,
+        ErrorCode::Forbidden => Refusal::Forbidden,
+        ErrorCode::RateLimited => Refusal::RateLimited,
         _ => return,
     };
     let record = canopy_mcp::call::CallRecord::refused(
@@ -48,7 +48,7 @@ pub fn refused(
         method,
         name,
         arguments_sha256,
-        code,
+        why,
     );
     canopy_bus::calls::record_later(&state.bus, record);
 }

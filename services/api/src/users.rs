@@ -172,16 +172,11 @@ pub async fn delete(
         .await
         .map_err(|e| identities::execute_error(e, &what))?;
     // Their OAuth grants end with them (a refresh would be refused anyway: the user is gone).
-    let ended = sqlx::query(
-        "UPDATE oauth_refresh_families SET revoked_at = now(), revoked_reason = 'requested'
-         WHERE tenant_id = $1 AND subject = $2 AND revoked_at IS NULL",
-    )
-    .bind(principal.tenant.as_str())
-    .bind(format!("user:{name}"))
-    .execute(state.pool())
-    .await;
-    if let Err(e) = ended {
-        tracing::warn!(error = %e, user = name, "the deleted user's OAuth grants were not revoked; their refreshes fail anyway");
+    if let Some(oauth) = &state.oauth {
+        let subject = format!("user:{name}");
+        if let Err(e) = oauth.grants().revoke_subject(&principal.tenant, &subject, chrono::Utc::now()).await {
+            tracing::warn!(error = %e, user = name, "the deleted user's OAuth grants were not revoked; their refreshes fail anyway");
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

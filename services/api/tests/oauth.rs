@@ -30,7 +30,6 @@ const ISSUER: &str = "http://canopy.test";
 
 struct Api {
     router: axum::Router,
-    server: Arc<OAuthServer>,
     db: canopy_testkit::TestDb,
     redis_prefix: String,
 }
@@ -94,9 +93,9 @@ impl Api {
             discovery_wait: Duration::from_millis(50),
             call_timeout: Duration::from_secs(2),
             public_url: ISSUER.into(),
-            oauth: Some(server.clone()),
+            oauth: Some(server),
         };
-        Api { router: canopy_api::router(state), server, db, redis_prefix: prefix }
+        Api { router: canopy_api::router(state), db, redis_prefix: prefix }
     }
 
     async fn send(&self, request: Request<Body>) -> Answer {
@@ -176,6 +175,25 @@ impl Api {
     }
 
     /// Signs in on the page with `token` and answers the redirect.
+    /// The token endpoint's `authorization_code` grant for a public client, plus `extra`.
+    async fn exchange(&self, client_id: &str, code: &str, verifier: &str, extra: &[(&str, &str)]) -> Answer {
+        let mut params = vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", code),
+            ("code_verifier", verifier),
+        ];
+        params.extend_from_slice(extra);
+        self.form("/oauth/token", None, &params).await
+    }
+
+    /// The token endpoint's `refresh_token` grant for a public client, plus `extra`.
+    async fn refresh(&self, client_id: &str, token: &str, extra: &[(&str, &str)]) -> Answer {
+        let mut params = vec![("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", token)];
+        params.extend_from_slice(extra);
+        self.form("/oauth/token", None, &params).await
+    }
+
     /// Submits the sign-in page as the browser it was shown to (its cookie goes back).
     async fn sign_in(&self, page: &Answer, token: &str, action: &str) -> Answer {
         assert_eq!(page.status, 200, "{page:?}");
@@ -347,53 +365,28 @@ async fn authorization_code_with_pkce_refresh_rotation_and_reuse_detection() {
     let (code, verifier) = api.code_for(client_id, redirect, &member, "mcp:tools canopy:admin", &resource).await;
     // A wrong verifier fails, and the code is spent: exchanging is single use, even when it fails.
     let wrong = api
-        .form(
-            "/oauth/token",
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("client_id", client_id),
-                ("code", &code),
-                ("code_verifier", "x-wrong-verifier-that-is-long-enough-to-be-valid-xxxxxxxx"),
-                ("redirect_uri", redirect),
-            ],
+        .exchange(
+            client_id,
+            &code,
+            "x-wrong-verifier-that-is-long-enough-to-be-valid-xxxxxxxx",
+            &[("redirect_uri", redirect)],
         )
         .await;
     wrong.oauth_error(400, "invalid_grant");
+    api.exchange(client_id, &code, &verifier, &[]).await.oauth_error(400, "invalid_grant");
 
-    let (code, verifier2) = api.code_for(client_id, redirect, &member, "mcp:tools canopy:admin", &resource).await;
-    let _ = verifier;
-    // Another client cannot redeem it; nor with another redirect URI.
+    // Another client cannot redeem a code; nor the client itself at another redirect URI.
+    let (code, verifier) = api.code_for(client_id, redirect, &member, "mcp:tools canopy:admin", &resource).await;
     let other = api.register(json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none"})).await;
-    let stolen = api
-        .form(
-            "/oauth/token",
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("client_id", other["client_id"].as_str().unwrap()),
-                ("code", &code),
-                ("code_verifier", &verifier2),
-            ],
-        )
-        .await;
+    let stolen = api.exchange(other["client_id"].as_str().unwrap(), &code, &verifier, &[]).await;
     stolen.oauth_error(400, "invalid_grant");
+    let (code, verifier) = api.code_for(client_id, redirect, &member, "mcp:tools", &resource).await;
+    let elsewhere = api.exchange(client_id, &code, &verifier, &[("redirect_uri", "http://127.0.0.1:5555/other")]).await;
+    elsewhere.oauth_error(400, "invalid_grant");
 
     let (code, verifier) = api.code_for(client_id, redirect, &member, "mcp:tools canopy:admin", &resource).await;
-    let tokens = api
-        .form(
-            "/oauth/token",
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("client_id", client_id),
-                ("code", &code),
-                ("code_verifier", &verifier),
-                ("redirect_uri", redirect),
-                ("resource", &resource),
-            ],
-        )
-        .await;
+    let tokens =
+        api.exchange(client_id, &code, &verifier, &[("redirect_uri", redirect), ("resource", &resource)]).await;
     assert_eq!(tokens.status, 200, "{tokens:?}");
     assert_eq!(tokens.headers.get("cache-control").unwrap(), "no-store");
     let tokens = tokens.json();
@@ -408,58 +401,18 @@ async fn authorization_code_with_pkce_refresh_rotation_and_reuse_detection() {
     assert!(api.verify(access, &format!("{ISSUER}/mcp")).is_err(), "audience-bound to the resource asked for");
 
     // The code again: refused, and the grant it made is revoked.
-    let replay = api
-        .form(
-            "/oauth/token",
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("client_id", client_id),
-                ("code", &code),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let replay = api.exchange(client_id, &code, &verifier, &[]).await;
     replay.oauth_error(400, "invalid_grant");
     let refresh = tokens["refresh_token"].as_str().unwrap();
-    let after_replay = api
-        .form(
-            "/oauth/token",
-            None,
-            &[("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", refresh)],
-        )
-        .await;
+    let after_replay = api.refresh(client_id, refresh, &[]).await;
     after_replay.oauth_error(400, "invalid_grant");
 
     // A fresh grant for the owner, who may have canopy:admin; refresh rotates.
     let (code, verifier) = api.code_for(client_id, redirect, &owner, "mcp:tools canopy:admin", &resource).await;
-    let tokens = api
-        .form(
-            "/oauth/token",
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("client_id", client_id),
-                ("code", &code),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await
-        .json();
+    let tokens = api.exchange(client_id, &code, &verifier, &[]).await.json();
     assert_eq!(tokens["scope"], "mcp:tools canopy:admin");
     let first = tokens["refresh_token"].as_str().unwrap().to_string();
-    let rotated = api
-        .form(
-            "/oauth/token",
-            None,
-            &[
-                ("grant_type", "refresh_token"),
-                ("client_id", client_id),
-                ("refresh_token", &first),
-                ("scope", "mcp:tools"),
-            ],
-        )
-        .await;
+    let rotated = api.refresh(client_id, &first, &[("scope", "mcp:tools")]).await;
     assert_eq!(rotated.status, 200, "{rotated:?}");
     let rotated = rotated.json();
     assert_eq!(rotated["scope"], "mcp:tools", "narrowed on request");
@@ -467,35 +420,12 @@ async fn authorization_code_with_pkce_refresh_rotation_and_reuse_detection() {
     assert_ne!(first, second);
     assert!(api.verify(rotated["access_token"].as_str().unwrap(), &resource).is_ok());
     // Widening is refused.
-    let wider = api
-        .form(
-            "/oauth/token",
-            None,
-            &[
-                ("grant_type", "refresh_token"),
-                ("client_id", client_id),
-                ("refresh_token", &second),
-                ("scope", "mcp:prompts"),
-            ],
-        )
-        .await;
+    let wider = api.refresh(client_id, &second, &[("scope", "mcp:prompts")]).await;
     wider.oauth_error(400, "invalid_scope");
     // The first token again: theft. The family dies, the second token with it.
-    let reuse = api
-        .form(
-            "/oauth/token",
-            None,
-            &[("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", &first)],
-        )
-        .await;
+    let reuse = api.refresh(client_id, &first, &[]).await;
     reuse.oauth_error(400, "invalid_grant");
-    let dead = api
-        .form(
-            "/oauth/token",
-            None,
-            &[("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", &second)],
-        )
-        .await;
+    let dead = api.refresh(client_id, &second, &[]).await;
     dead.oauth_error(400, "invalid_grant");
 
     // Nothing of it in plaintext in the database.
@@ -709,7 +639,6 @@ async fn client_credentials_for_mcp_clients_introspection_and_revocation() {
     .unwrap();
     let back: i64 = redis::cmd("EXISTS").arg(&key).query_async(&mut redis).await.unwrap();
     assert_eq!(back, 1);
-    let _ = api.server.issuer();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -729,18 +658,7 @@ async fn client_id_metadata_documents() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let (code, verifier) = api.code_for(&client_id, redirect, &member, "", &format!("{ISSUER}/mcp")).await;
-    let tokens = api
-        .form(
-            "/oauth/token",
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("client_id", &client_id),
-                ("code", &code),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let tokens = api.exchange(&client_id, &code, &verifier, &[]).await;
     assert_eq!(tokens.status, 200, "{tokens:?}");
     assert_eq!(tokens.json()["scope"], "mcp:tools mcp:prompts mcp:resources");
     // A document that names another client_id is not that client.
@@ -765,19 +683,7 @@ async fn grants_are_listed_and_revoked_by_their_user_or_an_admin() {
     let mut refresh = HashMap::new();
     for (who, token) in [("member", &member), ("owner", &owner)] {
         let (code, verifier) = api.code_for(client_id, redirect, token, "mcp:tools", &format!("{ISSUER}/mcp")).await;
-        let tokens = api
-            .form(
-                "/oauth/token",
-                None,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("client_id", client_id),
-                    ("code", &code),
-                    ("code_verifier", &verifier),
-                ],
-            )
-            .await
-            .json();
+        let tokens = api.exchange(client_id, &code, &verifier, &[]).await.json();
         refresh.insert(who, tokens["refresh_token"].as_str().unwrap().to_string());
     }
     let get = |token: String| {
@@ -815,36 +721,14 @@ async fn grants_are_listed_and_revoked_by_their_user_or_an_admin() {
     assert_eq!(delete(owner.clone(), "not-a-grant".into()).await, 404);
     assert_eq!(delete(owner.clone(), members_grant.clone()).await, 204, "an admin revokes anyone's");
     assert_eq!(delete(owner.clone(), members_grant).await, 404, "once");
-    api.form(
-        "/oauth/token",
-        None,
-        &[("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", &refresh["member"])],
-    )
-    .await
-    .oauth_error(400, "invalid_grant");
+    api.refresh(client_id, &refresh["member"], &[]).await.oauth_error(400, "invalid_grant");
     assert_eq!(get(owner.clone()).await.json().as_array().unwrap().len(), 1);
-    let still = api
-        .form(
-            "/oauth/token",
-            None,
-            &[("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", &refresh["owner"])],
-        )
-        .await;
+    let still = api.refresh(client_id, &refresh["owner"], &[]).await;
     assert_eq!(still.status, 200, "the other grant lives on: {still:?}");
 
     // A deleted user's grants end with them.
     let (code, verifier) = api.code_for(client_id, redirect, &member, "", &format!("{ISSUER}/mcp")).await;
-    api.form(
-        "/oauth/token",
-        None,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", client_id),
-            ("code", &code),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    api.exchange(client_id, &code, &verifier, &[]).await;
     assert_eq!(get(owner.clone()).await.json().as_array().unwrap().len(), 2);
     let gone = Request::delete("/api/v0/users/alice").header("authorization", format!("Bearer {owner}"));
     assert_eq!(api.send(gone.body(Body::empty()).unwrap()).await.status, 204);

@@ -8,6 +8,7 @@ use crate::cache::CatalogCache;
 use crate::scope::Scope;
 use canopy_domain::server::FeatureKind;
 use canopy_domain::TenantId;
+use canopy_mcp::call::Refusal;
 use canopy_policy::{decide, Action, Decision, Denial, Principal, PrincipalKind, Target, TenantView};
 use rmcp::ErrorData;
 use serde_json::json;
@@ -69,11 +70,15 @@ impl Access {
         &self,
         target: &Target<'_>,
         not_found: impl FnOnce() -> ErrorData,
-    ) -> Result<(), (ErrorData, crate::refusals::Refusal)> {
+    ) -> Result<(), (ErrorData, Refusal)> {
         match self.decide(Action::Use, target) {
             Decision::Allow => Ok(()),
             Decision::Deny(denial) => {
-                let why = crate::refusals::Refusal::of(&denial);
+                let why = match denial {
+                    Denial::NotFound => Refusal::NotFound,
+                    Denial::Forbidden { .. } => Refusal::Forbidden,
+                    Denial::InsufficientScope { .. } => Refusal::InsufficientScope,
+                };
                 Err((denied(denial, not_found), why))
             }
         }

@@ -10,13 +10,12 @@
 use crate::access::{Access, Item};
 use crate::cache::CachedServer;
 use crate::mrtr::{self, Pending};
-use crate::refusals::Refusal;
 use crate::relay::{self, Relayed};
 use crate::scope::Scope;
 use crate::EdgeState;
 use canopy_domain::server::FeatureKind;
 use canopy_limits::Call;
-use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, ClientAnswer, UpstreamOp};
+use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest, ClientAnswer, Refusal, UpstreamOp};
 use canopy_policy::Target;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode, GetPromptRequestParams,
@@ -253,16 +252,16 @@ impl GatewayHandler {
         arguments_sha256: Option<String>,
         why: Refusal,
     ) {
-        let refused = crate::refusals::Refused {
-            tenant: access.tenant.as_str(),
-            principal: &access.principal.subject,
+        let record = CallRecord::refused(
+            access.tenant.as_str(),
+            &access.principal.subject,
             server,
             method,
             name,
             arguments_sha256,
             why,
-        };
-        crate::refusals::record(&self.state.bus, refused);
+        );
+        canopy_bus::calls::record_later(&self.state.bus, record);
     }
 }
 

@@ -19,7 +19,6 @@ mod mrtr;
 mod paging;
 mod param_headers;
 mod redis_store;
-mod refusals;
 mod relay;
 mod resource_updates;
 mod scope;

@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use canopy_domain::server::FeatureKind;
 pub use canopy_limits::Limiter;
 use canopy_limits::{Call, Limited};
+use canopy_mcp::call::{CallRecord, Refusal};
 use canopy_policy::Target;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, StatusCode};
@@ -99,16 +100,9 @@ pub(crate) async fn check(State(state): State<EdgeState>, request: Request, next
             next.run(request).await
         }
         Err(limited) => {
-            let refused = crate::refusals::Refused {
-                tenant: &tenant,
-                principal: &subject,
-                server: &server,
-                method: &method,
-                name: &item,
-                arguments_sha256: None,
-                why: crate::refusals::Refusal::RateLimited,
-            };
-            crate::refusals::record(&state.bus, refused);
+            // For the tenant's audit log: a refused call is a call too.
+            let refused = CallRecord::refused(&tenant, &subject, &server, &method, &item, None, Refusal::RateLimited);
+            canopy_bus::calls::record_later(&state.bus, refused);
             // A 2026-07-28 request was not read: its id is in the body, read now that it will
             // not go on (small bodies only).
             let id = match id {

@@ -1,7 +1,7 @@
 //! Refresh-token families on a real Postgres: rotation, reuse detection, concurrency.
 
 use super::*;
-use canopy_auth::{NewGrant, RefreshError, RefreshStore, SecretHasher, SecretKind};
+use canopy_auth::{NewGrant, OpaqueSecret, RefreshError, RefreshStore, SecretHasher, SecretKind};
 use sqlx::PgPool;
 
 const CLIENT: &str = "cursor";
@@ -200,6 +200,29 @@ async fn revoked_families_refuse_their_tokens() {
     let globex = TenantId::parse("globex").unwrap();
     let c = store.issue_refresh(&grant(), now()).await.unwrap();
     assert!(!store.revoke_family(&globex, c.family_id, now()).await.unwrap(), "another tenant's family");
+}
+
+#[tokio::test]
+async fn a_subjects_families_are_revoked_only_for_that_subject_and_tokens_name_their_tenant() {
+    let (store, _pool) = store().await;
+    let mine = store.issue_refresh(&grant(), now()).await.unwrap();
+    let theirs = store.issue_refresh(&NewGrant { subject: "user:bob".into(), ..grant() }, now()).await.unwrap();
+    assert_eq!(store.tenant_of(mine.token.expose()).await.unwrap(), Some(acme()));
+    assert_eq!(store.tenant_of("garbage").await.unwrap(), None);
+    assert_eq!(
+        store.tenant_of(&OpaqueSecret::generate(SecretKind::RefreshToken).expose().to_string()).await.unwrap(),
+        None
+    );
+
+    let subject = grant().subject;
+    assert!(!store.revoke_family_of(&acme(), theirs.family_id, &subject, now()).await.unwrap(), "not theirs to revoke");
+    assert!(store.revoke_family_of(&acme(), mine.family_id, &subject, now()).await.unwrap());
+    let again = store.issue_refresh(&grant(), now()).await.unwrap();
+    assert_eq!(store.revoke_subject(&acme(), &subject, now()).await.unwrap(), 1, "only the live one of the subject");
+    for (token, revoked) in [(again.token.expose(), true), (theirs.token.expose(), false)] {
+        let rotated = store.rotate_refresh(&acme(), CLIENT, token, now()).await;
+        assert_eq!(matches!(rotated, Err(RefreshError::Revoked)), revoked, "{rotated:?}");
+    }
 }
 
 #[tokio::test]

@@ -74,10 +74,7 @@ impl OAuthServer {
                 "This sign-in request is not valid or has expired. Start again from the application.",
             ))
         })?;
-        let cookie = browser_cookie(headers).unwrap_or_default();
-        let same = cookie.len() == pending.browser.len()
-            && hmac_eq(&self.pending_key, cookie.as_bytes(), pending.browser.as_bytes());
-        if !same {
+        if !same_browser(headers, &pending) {
             return Err(Box::new(error_page(
                 StatusCode::FORBIDDEN,
                 "This sign-in did not start in this browser. Start again from the application.",
@@ -98,7 +95,7 @@ impl OAuthServer {
 }
 
 /// The value of the browser cookie, if the request has one.
-pub(super) fn browser_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+fn browser_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
     headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|line| {
         line.split(';').find_map(|pair| {
             let (name, value) = pair.trim().split_once('=')?;
@@ -107,16 +104,11 @@ pub(super) fn browser_cookie(headers: &axum::http::HeaderMap) -> Option<String> 
     })
 }
 
-/// Constant-time equality of two values (through their MACs under `key`).
-fn hmac_eq(key: &[u8], a: &[u8], b: &[u8]) -> bool {
-    let tag = |v: &[u8]| {
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
-        mac.update(v);
-        mac.finalize().into_bytes()
-    };
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
-    mac.update(a);
-    mac.verify_slice(&tag(b)).is_ok()
+/// Whether the request brings the cookie of the browser `pending` was shown to.
+pub(super) fn same_browser(headers: &axum::http::HeaderMap, pending: &Pending) -> bool {
+    let cookie = browser_cookie(headers).unwrap_or_default();
+    cookie.len() == pending.browser.len()
+        && canopy_auth::constant_time_eq(cookie.as_bytes(), pending.browser.as_bytes())
 }
 
 /// An answer to a request whose client or redirect URI cannot be trusted: a page, no redirect.
@@ -252,7 +244,7 @@ pub(super) async fn show(State(state): State<ApiState>, Query(query): Query<Hash
         state: state_param.map(str::to_string),
         resource,
         exp: Utc::now().timestamp() + PENDING_LIFETIME_SECS,
-        browser: OpaqueSecret::generate(SecretKind::AuthorizationCode).expose().to_string(),
+        browser: canopy_secrets::Sealer::generate_token(),
     };
     let mut page = sign_in_page(server, &pending, &client, StatusCode::OK, None);
     let secure = if server.issuer().starts_with("https://") { "; Secure" } else { "" };

@@ -87,7 +87,7 @@ pub(super) async fn revoke(State(state): State<ApiState>, headers: HeaderMap, bo
             .filter(|t| !t.is_empty())
             .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         let now = Utc::now();
-        if let Some(tenant) = server.refresh_token_tenant(token).await? {
+        if let Some(tenant) = server.refresh.tenant_of(token).await.map_err(super::token::refresh_error)? {
             match server.refresh.revoke_by_token(&tenant, caller.client_id(), token, now).await {
                 Ok(Some(_)) => tracing::info!(client_id = caller.client_id(), "refresh grant revoked on request"),
                 Ok(None) => {}

@@ -164,6 +164,11 @@ impl OAuthServer {
         clients::fetchable(url, self.settings.allow_loopback_http)
     }
 
+    /// The grants (refresh-token families) this server issued.
+    pub(crate) fn grants(&self) -> &RefreshStore {
+        &self.refresh
+    }
+
     pub(crate) fn ring(&self) -> Arc<KeyRing> {
         self.ring.read().expect("ring lock").clone()
     }

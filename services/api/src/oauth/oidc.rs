@@ -12,9 +12,7 @@
 //! and expires with the authorization request. The provider's discovery document and keys are
 //! cached for five minutes; an ID token naming an unknown key refetches them once.
 
-use super::authorize::{
-    browser_cookie as browser_cookie_of, error_page, issue_code, redirect_error, sign_in_page, Pending,
-};
+use super::authorize::{error_page, issue_code, redirect_error, same_browser, sign_in_page, Pending};
 use super::OAuthServer;
 use crate::ApiState;
 use axum::extract::{Query, State};
@@ -25,7 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use canopy_auth::{SignatureAlgorithm, VerifyingKeys};
 use canopy_domain::TenantId;
-use canopy_secrets::SealContext;
+use canopy_secrets::{SealContext, Sealer};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -159,11 +157,6 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, Stri
     response.json().await.map_err(|e| format!("{url}: not the expected JSON: {e}"))
 }
 
-/// 256 random bits, URL-safe (and a valid PKCE verifier: unreserved characters only).
-fn random_url_safe() -> String {
-    canopy_auth::OpaqueSecret::generate(canopy_auth::SecretKind::AuthorizationCode).expose().to_string()
-}
-
 impl OAuthServer {
     /// Fetches (and caches) a provider's discovery document and keys: is it usable?
     pub(crate) async fn check_provider(&self, issuer: &str) -> Result<(), String> {
@@ -227,8 +220,12 @@ pub(super) async fn start(
             return error_page(StatusCode::BAD_GATEWAY, "The organisation's identity provider cannot be reached.");
         }
     };
-    let login =
-        LoginState { pending, tenant: tenant.to_string(), nonce: random_url_safe(), verifier: random_url_safe() };
+    let login = LoginState {
+        pending,
+        tenant: tenant.to_string(),
+        nonce: Sealer::generate_token(),
+        verifier: Sealer::generate_token(),
+    };
     let challenge = canopy_auth::PkceChallenge::s256(&login.verifier).expect("a well-formed verifier");
     let Ok(mut url) = url::Url::parse(&discovery.authorization_endpoint) else {
         return error_page(StatusCode::BAD_GATEWAY, "The organisation's identity provider is misconfigured.");
@@ -265,8 +262,7 @@ pub(super) async fn callback(
     let pending = &login.pending;
     // The browser that started the sign-in comes back with it (its cookie is sent on this
     // top-level navigation from the provider).
-    let cookie = browser_cookie_of(&headers);
-    if cookie.as_deref() != Some(pending.browser.as_str()) {
+    if !same_browser(&headers, pending) {
         return error_page(
             StatusCode::FORBIDDEN,
             "This sign-in did not start in this browser. Start again from the application.",

@@ -175,7 +175,7 @@ async fn authorization_code(
     server.token_response(&tenant, &subject, client.id(), &scopes, &resource, refresh.as_ref().map(|t| t.expose()), now)
 }
 
-fn refresh_error(e: RefreshError) -> OAuthError {
+pub(super) fn refresh_error(e: RefreshError) -> OAuthError {
     match e {
         RefreshError::Database(e) => OAuthError::server_error(e),
         e => OAuthError::new(e.oauth_error(), e.to_string()),
@@ -191,7 +191,7 @@ async fn refresh(
     let client = oauth_client(client, "refresh_token")?;
     let get = |k: &str| form.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let presented = get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let Some(tenant) = server.refresh_token_tenant(presented).await? else {
+    let Some(tenant) = server.refresh.tenant_of(presented).await.map_err(refresh_error)? else {
         return Err(OAuthError::invalid_grant("the refresh token is not valid"));
     };
     let rotated = server.refresh.rotate_refresh(&tenant, client.id(), presented, now).await.map_err(refresh_error)?;
@@ -253,19 +253,4 @@ fn client_credentials(
     let resource =
         check_resource(server.issuer(), get("resource")).map_err(|e| OAuthError::new("invalid_target", e))?;
     server.token_response(tenant, &format!("client:{name}"), name, &scopes, &resource, None, now)
-}
-
-impl OAuthServer {
-    /// The tenant a refresh token belongs to (its hash is unique across tenants).
-    pub(super) async fn refresh_token_tenant(&self, presented: &str) -> Result<Option<TenantId>, OAuthError> {
-        if !canopy_auth::OpaqueSecret::is_well_formed(SecretKind::RefreshToken, presented) {
-            return Ok(None);
-        }
-        let hash = self.hasher.hash(SecretKind::RefreshToken, presented);
-        let row: Option<(String,)> = sqlx::query_as("SELECT tenant_id FROM oauth_refresh_tokens WHERE token_hash = $1")
-            .bind(hash.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.and_then(|(t,)| TenantId::parse(t).ok()))
-    }
 }
