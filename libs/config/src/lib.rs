@@ -27,6 +27,7 @@ pub struct Config {
     pub nats: NatsConfig,
     pub redis: RedisConfig,
     pub limits: LimitsConfig,
+    pub http: HttpConfig,
     pub gateway: GatewayConfig,
     pub worker: WorkerConfig,
     pub oauth: OAuthConfig,
@@ -104,6 +105,20 @@ pub struct LimitOverrides {
     pub tenant_quota: Option<u64>,
 }
 
+/// The HTTP listener's defences against clients that hold connections without using them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A request's line and headers must arrive within this long (also the idle time allowed
+    /// before the next request on a kept-alive connection).
+    pub header_read_timeout_secs: u64,
+    /// A request's body must arrive within this long after its headers.
+    pub body_read_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog until one closes. Capped at
+    /// half the process's open-file limit.
+    pub max_connections: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
@@ -112,6 +127,14 @@ pub struct GatewayConfig {
     pub page_size: usize,
     /// See [`Config::authorization_servers`].
     pub authorization_servers: String,
+    /// MCP sessions one edge process holds at once, all principals together.
+    pub max_sessions: u64,
+    /// MCP sessions one edge process holds at once for one principal.
+    pub max_sessions_per_principal: u64,
+    /// A session unused this long is closed (rmcp's keep-alive).
+    pub session_idle_secs: u64,
+    /// At a session cap, sessions unused this long are closed to make room.
+    pub session_idle_under_pressure_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -266,6 +289,13 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_DISCOVERY_WAIT_SECS", "gateway.discovery_wait_secs"),
     ("CANOPY_PAGE_SIZE", "gateway.page_size"),
     ("CANOPY_AUTHORIZATION_SERVERS", "gateway.authorization_servers"),
+    ("CANOPY_MAX_SESSIONS", "gateway.max_sessions"),
+    ("CANOPY_MAX_SESSIONS_PER_PRINCIPAL", "gateway.max_sessions_per_principal"),
+    ("CANOPY_SESSION_IDLE_SECS", "gateway.session_idle_secs"),
+    ("CANOPY_SESSION_IDLE_UNDER_PRESSURE_SECS", "gateway.session_idle_under_pressure_secs"),
+    ("CANOPY_HEADER_READ_TIMEOUT_SECS", "http.header_read_timeout_secs"),
+    ("CANOPY_BODY_READ_TIMEOUT_SECS", "http.body_read_timeout_secs"),
+    ("CANOPY_MAX_CONNECTIONS", "http.max_connections"),
     ("CANOPY_UPSTREAM_CONNECT_TIMEOUT_SECS", "worker.upstream_connect_timeout_secs"),
     ("CANOPY_UPSTREAM_IDLE_TIMEOUT_SECS", "worker.upstream_idle_timeout_secs"),
     ("SESSION_IDLE_TIMEOUT_SEC", "worker.upstream_idle_timeout_secs"),
@@ -413,6 +443,21 @@ impl Config {
         }
         if self.gateway.call_timeout_secs == 0 {
             return bad("gateway.call_timeout_secs", "must be at least 1".into());
+        }
+        for (setting, value) in [
+            ("http.header_read_timeout_secs (CANOPY_HEADER_READ_TIMEOUT_SECS)", self.http.header_read_timeout_secs),
+            ("http.body_read_timeout_secs (CANOPY_BODY_READ_TIMEOUT_SECS)", self.http.body_read_timeout_secs),
+            ("http.max_connections (CANOPY_MAX_CONNECTIONS)", self.http.max_connections),
+            ("gateway.max_sessions (CANOPY_MAX_SESSIONS)", self.gateway.max_sessions),
+            (
+                "gateway.max_sessions_per_principal (CANOPY_MAX_SESSIONS_PER_PRINCIPAL)",
+                self.gateway.max_sessions_per_principal,
+            ),
+            ("gateway.session_idle_secs (CANOPY_SESSION_IDLE_SECS)", self.gateway.session_idle_secs),
+        ] {
+            if value == 0 {
+                return bad(setting, "must be at least 1".into());
+            }
         }
         if !(1..=256).contains(&self.worker.stdio_pool_max) {
             return bad(

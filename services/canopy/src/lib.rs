@@ -3,6 +3,7 @@
 //! readiness and metrics endpoints, start-up checks and graceful shutdown.
 
 pub mod health;
+pub mod listener;
 pub mod runtime;
 pub mod secret_key;
 

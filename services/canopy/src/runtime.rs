@@ -235,18 +235,12 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     }
 
     let drain = Duration::from_secs(config.worker.drain_timeout_secs);
-    // Responses go out in more than one write (headers, SSE events): without TCP_NODELAY a
-    // client that keeps its connection open waits for a delayed ACK (~40 ms) on every call.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    // One router for every connection: serving `app` itself would rebuild all its routes for
-    // each new connection (axum clones a shared router route by route), ~5% of a call's CPU
-    // for clients that open a connection per request.
-    let serve = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(http.clone().cancelled_owned());
-    let mut serve = std::pin::pin!(std::future::IntoFuture::into_future(serve));
+    // Header and body read timeouts, a cap on connections, TCP_NODELAY (crate::listener).
+    let limits = crate::listener::Limits::from_config(&config.http, crate::listener::raise_file_limit());
+    let serve = crate::listener::serve(listener, app, limits, http.clone());
+    let mut serve = std::pin::pin!(serve);
     tokio::select! {
-        r = &mut serve => r.context("HTTP server failed")?,
+        () = &mut serve => {}
         _ = async { http.cancelled().await; tokio::time::sleep(drain).await } => {
             tracing::warn!("HTTP connections still open after the drain timeout; closing them");
         }

@@ -8,6 +8,7 @@ mod cli_runner;
 mod enterprise;
 mod enterprise_cli;
 mod gateway;
+mod hardening;
 mod harness;
 mod limits;
 mod operator;
