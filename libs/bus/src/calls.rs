@@ -2,7 +2,7 @@
 //! answered by whichever session-worker of the queue group takes it.
 
 use crate::Bus;
-use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest};
+use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest, Refusal, UpstreamOp};
 use std::time::Duration;
 
 /// Publishes a call's record on the LOGS stream (`PREFIX.logs.toolcalls.TENANT`), where the
@@ -11,7 +11,7 @@ use std::time::Duration;
 pub async fn record(bus: &Bus, record: &CallRecord) {
     let subject = bus.subjects.log("toolcalls", &record.tenant);
     let payload = serde_json::to_vec(record).expect("records serialise");
-    if let Err(e) = bus.client.publish(subject, payload.into()).await {
+    if let Err(e) = crate::payload::publish(&bus.client, subject, payload.into()).await {
         tracing::debug!(error = %e, "a call record could not be published");
     }
 }
@@ -34,13 +34,30 @@ pub async fn cancel(bus: &Bus, call_id: &str) {
 
 /// Sends a call and waits for the reply, at most `request.timeout_ms` (plus a small margin
 /// so the worker's own timeout answers first). Never fails: transport problems become errors
-/// in the reply.
+/// in the reply. A call too large for the bus (its arguments, mostly) is not sent: the reply is
+/// [`CallErrorCode::TooLarge`] at once, and the refusal is recorded. A result too large for one
+/// message arrives in chunks ([`crate::payload::send_large`]).
 pub async fn request(bus: &Bus, request: &CallRequest) -> CallReply {
     let subject = bus.subjects.call(&request.tenant, &request.server);
     let payload = serde_json::to_vec(request).expect("call requests serialise");
+    let error = |code, message: String| CallReply::Error { code, message, rpc: None };
+    if let Err(too_large) = crate::payload::check(&bus.client, None, &payload) {
+        record_later(
+            bus,
+            CallRecord::refused(
+                &request.tenant,
+                &request.principal,
+                &request.server,
+                request.op.kind(),
+                request.op.target(),
+                canopy_mcp::call::arguments_sha256(&request.op),
+                Refusal::TooLarge,
+            ),
+        );
+        return error(CallErrorCode::TooLarge, too_large_message(&request.op, too_large));
+    }
     let wait = Duration::from_millis(request.timeout_ms + 500);
     let reply = tokio::time::timeout(wait, bus.client.request(subject, payload.into())).await;
-    let error = |code, message: String| CallReply::Error { code, message, rpc: None };
     match reply {
         Err(_) => error(CallErrorCode::Timeout, format!("no reply within {} ms", request.timeout_ms)),
         Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
@@ -50,7 +67,60 @@ pub async fn request(bus: &Bus, request: &CallRequest) -> CallReply {
             error(CallErrorCode::Timeout, format!("no reply within {} ms", request.timeout_ms))
         }
         Ok(Err(e)) => error(CallErrorCode::Internal, format!("bus request failed: {e}")),
-        Ok(Ok(message)) => serde_json::from_slice(&message.payload)
-            .unwrap_or_else(|e| error(CallErrorCode::Internal, format!("malformed reply from session-worker: {e}"))),
+        Ok(Ok(message)) => decode_reply(bus, message).await,
     }
+}
+
+/// A call's reply as the worker sent it ([`send_reply`]), fetched in chunks when it was large.
+pub async fn decode_reply(bus: &Bus, message: async_nats::Message) -> CallReply {
+    let error = |code, message: String| CallReply::Error { code, message, rpc: None };
+    match crate::payload::receive_large(&bus.client, message).await {
+        Ok(payload) => serde_json::from_slice(&payload)
+            .unwrap_or_else(|e| error(CallErrorCode::Internal, format!("malformed reply from session-worker: {e}"))),
+        Err(e) => error(CallErrorCode::Internal, format!("the reply could not be received: {e}")),
+    }
+}
+
+/// Sends a call's reply (to its reply inbox, or as a [`canopy_mcp::call::ToClient::Reply`] on
+/// its client subject: `wrap` makes the message of a reply). A reply too large for one message
+/// travels in chunks; one over [`crate::payload::MAX_CHUNKED`] is replaced by an
+/// [`CallErrorCode::UpstreamError`] saying so, which is what is returned then (for the record).
+pub async fn send_reply<S: async_nats::subject::ToSubject + Clone>(
+    bus: &Bus,
+    subject: S,
+    reply: CallReply,
+    wrap: impl Fn(CallReply) -> Vec<u8>,
+) -> CallReply {
+    let payload = wrap(reply.clone());
+    match crate::payload::send_large(&bus.client, subject.clone(), payload.into()).await {
+        Ok(()) => reply,
+        Err(crate::payload::SendError::TooLarge(too_large)) => {
+            let refused = CallReply::Error {
+                code: CallErrorCode::UpstreamError,
+                message: format!("result too large: {} bytes, limit {} bytes", too_large.size, too_large.limit),
+                rpc: None,
+            };
+            if let Err(e) = crate::payload::send_large(&bus.client, subject, wrap(refused.clone()).into()).await {
+                tracing::warn!(error = %e, "could not send a call reply");
+            }
+            refused
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not send a call reply");
+            reply
+        }
+    }
+}
+
+/// What a caller is told when its call is too large for the bus.
+fn too_large_message(op: &UpstreamOp, too_large: crate::payload::TooLarge) -> String {
+    let what = match op {
+        UpstreamOp::CallTool { .. } | UpstreamOp::GetPrompt { .. } => "arguments",
+        UpstreamOp::Complete { .. } => "completion request",
+        UpstreamOp::ReadResource { .. } | UpstreamOp::Subscribe { .. } => "resource URI",
+    };
+    format!(
+        "{what} too large: the call is {} bytes, limit {} bytes (the message bus's max_payload)",
+        too_large.size, too_large.limit
+    )
 }

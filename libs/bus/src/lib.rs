@@ -10,6 +10,7 @@
 
 pub mod calls;
 pub mod consumer;
+pub mod payload;
 pub mod relay;
 mod subjects;
 

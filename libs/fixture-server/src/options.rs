@@ -28,6 +28,10 @@ pub struct FixtureOptions {
     /// Test hook for crash handling: the process exits (status 3) when it receives a tool call
     /// after having answered this many, as if it crashed mid-call.
     pub exit_after_calls: Option<u64>,
+    /// Also serve the tool `large`, whose result is a text of `bytes` bytes (at most
+    /// [`crate::tools::MAX_LARGE_BYTES`]): for tests of results larger than a message bus
+    /// carries in one message. Off by default, so the default catalogue is unchanged.
+    pub large_output: bool,
 }
 
 impl FixtureOptions {
@@ -53,6 +57,11 @@ impl FixtureOptions {
 
     pub fn with_json_response(mut self, json_response: bool) -> Self {
         self.json_response = json_response;
+        self
+    }
+
+    pub fn with_large_output(mut self, large_output: bool) -> Self {
+        self.large_output = large_output;
         self
     }
 

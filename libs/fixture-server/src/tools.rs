@@ -30,6 +30,9 @@ use crate::{
     server::{Changes, FixtureStats, SessionState},
 };
 
+/// Upper bound on `large.bytes`.
+pub const MAX_LARGE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Upper bound on `slow.steps`, so a typo cannot flood a test with notifications.
 pub const MAX_SLOW_STEPS: u64 = 10_000;
 
@@ -88,6 +91,9 @@ impl FixtureTool {
 pub fn catalogue(options: &FixtureOptions) -> Vec<FixtureTool> {
     let mut tools = vec![echo(), add(), fail(), slow(), whoami()];
     tools.extend((0..options.extra_tools).map(extra));
+    if options.large_output {
+        tools.push(large());
+    }
     if options.conformance {
         tools.extend(crate::conformance::tools());
     }
@@ -131,6 +137,32 @@ fn echo() -> FixtureTool {
     FixtureTool::new(def, |call: ToolCall| async move {
         Ok(match parse_args::<Args>(call.args) {
             Ok(args) => text(args.message),
+            Err(e) => e,
+        })
+    })
+}
+
+/// `large` (with [`FixtureOptions::large_output`]): a text result of `bytes` bytes.
+fn large() -> FixtureTool {
+    let def = Tool::new(
+        "large",
+        "Returns a text of `bytes` bytes (`x` repeated).",
+        object(json!({
+            "type": "object",
+            "properties": { "bytes": { "type": "integer", "minimum": 0, "description": "Size of the text" } },
+            "required": ["bytes"]
+        })),
+    );
+    #[derive(Deserialize)]
+    struct Args {
+        bytes: u64,
+    }
+    FixtureTool::new(def, |call: ToolCall| async move {
+        Ok(match parse_args::<Args>(call.args) {
+            Ok(args) if args.bytes > MAX_LARGE_BYTES => {
+                CallToolResult::error(vec![ContentBlock::text(format!("bytes is at most {MAX_LARGE_BYTES}"))])
+            }
+            Ok(args) => text("x".repeat(args.bytes as usize)),
             Err(e) => e,
         })
     })

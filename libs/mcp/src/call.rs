@@ -176,6 +176,9 @@ pub enum CallErrorCode {
     /// The caller cancelled the call.
     Cancelled,
     InvalidRequest,
+    /// The call is larger than the message bus carries (its arguments, mostly): refused before
+    /// it was sent.
+    TooLarge,
     Internal,
 }
 
@@ -188,6 +191,7 @@ impl CallErrorCode {
             CallErrorCode::Timeout => "TIMEOUT",
             CallErrorCode::Cancelled => "CANCELLED",
             CallErrorCode::InvalidRequest => "INVALID_REQUEST",
+            CallErrorCode::TooLarge => "PAYLOAD_TOO_LARGE",
             CallErrorCode::Internal => "INTERNAL_ERROR",
         }
     }
@@ -233,6 +237,8 @@ pub enum Refusal {
     /// The token lacks the scope.
     InsufficientScope,
     RateLimited,
+    /// The call was larger than the message bus carries.
+    TooLarge,
 }
 
 impl Refusal {
@@ -242,6 +248,7 @@ impl Refusal {
             Refusal::Forbidden => "FORBIDDEN",
             Refusal::InsufficientScope => "INSUFFICIENT_SCOPE",
             Refusal::RateLimited => "RATE_LIMITED",
+            Refusal::TooLarge => "PAYLOAD_TOO_LARGE",
         }
     }
 }

@@ -100,7 +100,7 @@ fn error_code(code: CallErrorCode) -> ErrorCode {
         CallErrorCode::UpstreamUnavailable => ErrorCode::UpstreamUnavailable,
         CallErrorCode::UpstreamError => ErrorCode::UpstreamError,
         CallErrorCode::Timeout | CallErrorCode::Cancelled => ErrorCode::Timeout,
-        CallErrorCode::InvalidRequest => ErrorCode::InvalidRequest,
+        CallErrorCode::InvalidRequest | CallErrorCode::TooLarge => ErrorCode::InvalidRequest,
         CallErrorCode::Internal => ErrorCode::InternalError,
     }
 }

@@ -280,7 +280,7 @@ fn protocol_error(
         return ErrorData::new(ErrorCode(rpc.code), rpc.message, rpc.data);
     }
     let code = match code {
-        CallErrorCode::InvalidRequest => ErrorCode::INVALID_PARAMS,
+        CallErrorCode::InvalidRequest | CallErrorCode::TooLarge => ErrorCode::INVALID_PARAMS,
         _ => ErrorCode::INTERNAL_ERROR,
     };
     ErrorData::new(code, format!("{name}: {message}"), None)
@@ -404,6 +404,10 @@ impl ServerHandler for GatewayHandler {
                 Err(protocol_error(&name, CallErrorCode::UpstreamError, message, rpc))
             }
             CallReply::Error { code: CallErrorCode::NotFound, .. } => Err(unknown("tool", &name)),
+            // Arguments larger than the bus carries: the client's request is at fault.
+            CallReply::Error { code: CallErrorCode::TooLarge, message, .. } => {
+                Err(ErrorData::invalid_params(format!("{name}: {message}"), None))
+            }
             CallReply::Error { code, message, .. } => {
                 Ok(CallToolResponse::Complete(CallToolResult::error(vec![ContentBlock::text(format!(
                     "{name} failed: {}: {message}",

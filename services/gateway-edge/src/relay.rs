@@ -111,8 +111,7 @@ pub async fn resume(
 ) -> Relayed {
     let (_channel, mut messages) = state.channels.open(call_id);
     for (reply, answer) in answers {
-        let payload = serde_json::to_vec(&answer).expect("answers serialise");
-        if let Err(e) = state.bus.client.publish(reply, payload.into()).await {
+        if let Err(e) = answer_upstream(&state.bus.client, reply, &answer).await {
             let message = format!("could not deliver the client's answer: {e}");
             return Relayed::Reply(CallReply::Error { code: CallErrorCode::Internal, message, rpc: None });
         }
@@ -179,6 +178,19 @@ async fn round(
             }
             message = messages.recv() => {
                 let Some(message) = message else { return cancel("the edge is shutting down").await };
+                if canopy_bus::payload::is_chunked(&message) {
+                    // Only a large reply is sent in chunks.
+                    let received = canopy_bus::payload::receive_large(&state.bus.client, message).await;
+                    let reply = match received.map(|p| serde_json::from_slice::<ToClient>(&p)) {
+                        Ok(Ok(ToClient::Reply { reply })) => reply,
+                        Ok(_) => continue,
+                        Err(e) => {
+                            let message = format!("the reply could not be received: {e}");
+                            CallReply::Error { code: CallErrorCode::Internal, message, rpc: None }
+                        }
+                    };
+                    return Relayed::Reply(reply);
+                }
                 match serde_json::from_slice::<ToClient>(&message.payload) {
                     Ok(ToClient::Reply { reply }) => return Relayed::Reply(reply),
                     Ok(ToClient::Request { method, params }) => {
@@ -211,10 +223,30 @@ async fn round(
             code: rmcp::model::ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY.0,
             message: format!("the client did not declare the capability {} needs", ask.method),
         };
-        let payload = serde_json::to_vec(&answer).expect("answers serialise");
-        let _ = state.bus.client.publish(ask.reply, payload.into()).await;
+        let _ = answer_upstream(&state.bus.client, ask.reply, &answer).await;
     }
     Relayed::Asks { call_id: call_id.to_string(), asks }
+}
+
+/// Sends a client's answer to an upstream's question to the worker's inbox for it. An answer
+/// too large for the bus is replaced by an error saying so, which the upstream gets instead.
+async fn answer_upstream(
+    nats: &async_nats::Client,
+    inbox: String,
+    answer: &ClientAnswer,
+) -> Result<(), canopy_bus::payload::SendError> {
+    let payload = serde_json::to_vec(answer).expect("answers serialise");
+    match canopy_bus::payload::publish(nats, inbox.clone(), payload.into()).await {
+        Err(canopy_bus::payload::SendError::TooLarge(too_large)) => {
+            let answer = ClientAnswer::Error {
+                code: rmcp::model::ErrorCode::INVALID_PARAMS.0,
+                message: format!("the client's answer is too large: {too_large}"),
+            };
+            let payload = serde_json::to_vec(&answer).expect("answers serialise");
+            canopy_bus::payload::publish(nats, inbox, payload.into()).await
+        }
+        sent => sent,
+    }
 }
 
 /// Which upstream log messages a request's client gets.
@@ -304,8 +336,7 @@ impl ToClientForwarder {
             ToClient::Request { method, params } => {
                 let answer = self.ask(&method, params).await;
                 if let Some(reply) = message.reply {
-                    let payload = serde_json::to_vec(&answer).expect("answers serialise");
-                    let _ = self.nats.publish(reply, payload.into()).await;
+                    let _ = answer_upstream(&self.nats, reply.to_string(), &answer).await;
                 }
             }
             // The session-era relay has the reply from its request already.

@@ -57,10 +57,10 @@ pub async fn serve(
                     (CallReply::Error { code: CallErrorCode::InvalidRequest, message, rpc: None }, None)
                 }
             };
-            let payload = serde_json::to_vec(&reply).expect("replies serialise");
-            if let Err(e) = bus.client.publish(reply_to, payload.into()).await {
-                tracing::warn!(error = %e, "could not send a call reply");
-            }
+            // A large result travels in chunks; one too large even for that is replaced by an
+            // error saying so, which the caller gets at once (and the record states).
+            let wrap = |reply: CallReply| serde_json::to_vec(&reply).expect("replies serialise");
+            let reply = canopy_bus::calls::send_reply(&bus, reply_to, reply, wrap).await;
             // The record (and its arguments digest) only after the reply has gone.
             if let Some((request, latency)) = record {
                 publish_record(&bus, &request, &reply, latency).await;
@@ -136,15 +136,15 @@ async fn handle(
 ) -> (CallReply, Duration) {
     let started = Instant::now();
     let asked = Arc::new(AtomicBool::new(false));
-    let reply = call(upstreams, in_flight, request, &asked).await;
+    let mut reply = call(upstreams, in_flight, request, &asked).await;
     let latency = started.elapsed();
     if asked.load(Ordering::SeqCst) {
         if let Some(subject) = &request.client_subject {
-            let message = canopy_mcp::call::ToClient::Reply { reply: reply.clone() };
-            let payload = serde_json::to_vec(&message).expect("replies serialise");
-            if let Err(e) = bus.client.publish(subject.clone(), payload.into()).await {
-                tracing::warn!(error = %e, "could not send a call reply to its client subject");
-            }
+            let wrap = |reply: CallReply| {
+                let message = canopy_mcp::call::ToClient::Reply { reply };
+                serde_json::to_vec(&message).expect("replies serialise")
+            };
+            reply = canopy_bus::calls::send_reply(bus, subject.clone(), reply, wrap).await;
         }
     }
     let outcome = match &reply {

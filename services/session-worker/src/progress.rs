@@ -82,7 +82,10 @@ impl ProgressRoutes {
             total: params.total,
             message: params.message,
         });
-        let _ = nats.publish(subject.to_string(), serde_json::to_vec(&update).expect("updates serialise").into()).await;
+        let payload = serde_json::to_vec(&update).expect("updates serialise");
+        if let Err(e) = canopy_bus::payload::publish(nats, subject.to_string(), payload.into()).await {
+            tracing::debug!(error = %e, "a progress update could not be relayed");
+        }
     }
 }
 

@@ -88,6 +88,13 @@ impl UpstreamClient {
         };
         let request = canopy_mcp::call::ToClient::Request { method: method.to_string(), params };
         let payload = serde_json::to_vec(&request).expect("requests serialise");
+        // NATS closes the connection of a client that sends more than it accepts.
+        if let Err(too_large) = canopy_bus::payload::check(nats, None, &payload) {
+            return Err(rmcp::ErrorData::invalid_params(
+                format!("{method} is too large for Canopy to relay: {too_large} bytes"),
+                None,
+            ));
+        }
         call.asked.store(true, std::sync::atomic::Ordering::SeqCst);
         // A 2026-07-28 client answers in a later HTTP request (MRTR), so the question may wait
         // as long as the call itself does.
