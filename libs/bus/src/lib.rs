@@ -10,11 +10,13 @@
 
 pub mod calls;
 pub mod consumer;
+pub mod follow;
 pub mod payload;
 pub mod relay;
 mod subjects;
 
 pub use consumer::{tail_events, CheckpointedConsumer, Durable};
+pub use follow::{follow, ConnectionState, FollowError, Follower, InStep};
 pub use relay::{OutboxRelay, RelayOptions};
 pub use subjects::Subjects;
 
@@ -55,19 +57,48 @@ pub struct Bus {
     pub client: async_nats::Client,
     pub jetstream: jetstream::Context,
     pub subjects: Subjects,
+    /// Whether the client is connected, and how many times it reconnected.
+    connection: tokio::sync::watch::Receiver<ConnectionState>,
 }
 
 impl Bus {
     pub async fn connect(url: &str, prefix: &str, name: &str) -> Result<Self, BusError> {
+        let (state_tx, connection) = ConnectionState::watch();
+        let state_tx = std::sync::Arc::new(state_tx);
         let client = async_nats::ConnectOptions::new()
             .name(name)
+            .event_callback(move |event| {
+                let state_tx = state_tx.clone();
+                async move {
+                    state_tx.send_if_modified(|now| {
+                        let next = now.after(&event);
+                        std::mem::replace(now, next) != next
+                    });
+                }
+            })
             // Calls carry their own timeout; this only bounds a request nobody set one for.
             .request_timeout(Some(Duration::from_secs(600)))
             .connection_timeout(Duration::from_secs(5))
+            // Back within a second of the server (the client's default waits up to 4 s): caches
+            // resync on reconnection, and calls wait for it.
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis(50u64 << attempts.min(5) as u32).min(Duration::from_secs(1))
+            })
             .connect(url)
             .await
             .map_err(|source| BusError::Connect { url: url.to_string(), source })?;
-        Ok(Self { jetstream: jetstream::new(client.clone()), client, subjects: Subjects::new(prefix) })
+        Ok(Self { jetstream: jetstream::new(client.clone()), client, subjects: Subjects::new(prefix), connection })
+    }
+
+    /// A bus over a client connected elsewhere (tests), whose reconnections are not followed.
+    pub fn from_client(client: async_nats::Client, prefix: &str) -> Self {
+        let (_, connection) = ConnectionState::watch();
+        Self { jetstream: jetstream::new(client.clone()), client, subjects: Subjects::new(prefix), connection }
+    }
+
+    /// The connection's state, changing as it drops and comes back.
+    pub fn connection(&self) -> tokio::sync::watch::Receiver<ConnectionState> {
+        self.connection.clone()
     }
 
     /// Creates the three streams if they are missing. Idempotent; run by every service at start.

@@ -279,11 +279,7 @@ async fn offline_state() -> canopy_api::ApiState {
     canopy_api::ApiState {
         mode: canopy_api::Mode::Development,
         executor: CommandExecutor::new(EventStore::new(pool), Arc::new(canopy_readmodels::CanopyProjector)),
-        bus: canopy_bus::Bus {
-            jetstream: async_nats::jetstream::new(client.clone()),
-            client,
-            subjects: canopy_bus::Subjects::new("openapi-probe"),
-        },
+        bus: canopy_bus::Bus::from_client(client, "openapi-probe"),
         sealer: canopy_secrets::Sealer::from_bytes(&[7u8; 32]).unwrap(),
         access_tokens: None,
         discovery_wait: Duration::from_millis(10),

@@ -7,9 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use canopy_api_types::Readiness;
 use canopy_bus::Bus;
-use canopy_gateway_edge::CatalogCache;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Clone)]
@@ -17,8 +15,9 @@ pub struct HealthState {
     pub pool: sqlx::PgPool,
     pub bus: Bus,
     pub redis: redis::aio::ConnectionManager,
-    /// Present when this process runs the edge: ready once its catalog is loaded.
-    pub catalog: Option<Arc<CatalogCache>>,
+    /// The caches this process keeps from the event stream (the edge's catalog, the worker's
+    /// registrations): not ready until loaded, and again while the stream is lost.
+    pub in_step: Vec<(&'static str, canopy_bus::InStep)>,
     pub services: Vec<&'static str>,
 }
 
@@ -44,8 +43,9 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
     let mut redis = state.redis.clone();
     let ping = tokio::time::timeout(limit, redis::cmd("PING").query_async::<String>(&mut redis)).await;
     checks.insert("redis".to_string(), verdict(ping.map(|r| r.map(|_| ()).map_err(|e| e.to_string()))));
-    if let Some(cache) = &state.catalog {
-        checks.insert("catalog".to_string(), if cache.is_ready() { "ok".into() } else { "loading".into() });
+    for (name, in_step) in &state.in_step {
+        let verdict = if in_step.get() { "ok" } else { "behind: loading from the event log" };
+        checks.insert(name.to_string(), verdict.into());
     }
     let ready = checks.values().all(|v| v == "ok");
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

@@ -73,7 +73,8 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     let executor = CommandExecutor::new(EventStore::new(pool.clone()), Arc::new(CanopyProjector));
     let mut tasks = JoinSet::new();
     let mut app = Router::new();
-    let mut catalog = None;
+    // Caches kept from the event stream, by name: /readyz is not ready while one is behind.
+    let mut in_step: Vec<(&'static str, canopy_bus::InStep)> = Vec::new();
     let call_timeout = Duration::from_secs(config.gateway.call_timeout_secs);
     // Enterprise mode: one verifier of OAuth access tokens for REST and the MCP endpoints.
     let access_tokens = match config.mode {
@@ -191,7 +192,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             shutdown: http.clone(),
         };
         app = app.merge(canopy_gateway_edge::router(state, options).layer(limiter.clone()));
-        catalog = Some(cache);
+        in_step.push(("catalog", cache.in_step().clone()));
     }
     if services.worker {
         let worker_config = canopy_session_worker::WorkerConfig {
@@ -211,7 +212,9 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             )
             .context("worker.upstream_ca_file (CANOPY_UPSTREAM_CA_FILE)")?,
             stdio_pool_max: config.worker.stdio_pool_max as usize,
+            in_step: canopy_bus::InStep::default(),
         };
+        in_step.push(("registrations", worker_config.in_step.clone()));
         let (pool, bus, sealer, stop) = (pool.clone(), bus.clone(), sealer.clone(), background.clone());
         tasks.spawn(async move {
             if let Err(e) = canopy_session_worker::run(pool, bus, sealer, worker_config, stop).await {
@@ -223,7 +226,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
         tasks.spawn(canopy_job_poller::run(pool.clone(), bus.clone(), background.clone()));
     }
 
-    let health = HealthState { pool: pool.clone(), bus: bus.clone(), redis, catalog, services: names.clone() };
+    let health = HealthState { pool: pool.clone(), bus: bus.clone(), redis, in_step, services: names.clone() };
     let app = app.merge(health::router(health));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

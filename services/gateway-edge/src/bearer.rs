@@ -162,7 +162,8 @@ pub(crate) async fn authenticate(State(auth): State<Authenticator>, mut request:
     };
     if !auth.state.cache.is_ready() {
         let retry = [(http::header::RETRY_AFTER, "1")];
-        return (StatusCode::SERVICE_UNAVAILABLE, retry, "the gateway is starting").into_response();
+        return (StatusCode::SERVICE_UNAVAILABLE, retry, "the gateway is catching up with the event log")
+            .into_response();
     }
     let Some(token) = bearer_token(request.headers()) else {
         return unauthorized(None, "this MCP endpoint needs Authorization: Bearer <token>");

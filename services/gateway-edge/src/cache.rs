@@ -1,23 +1,24 @@
 //! The catalog cache: every tenant's servers with their tools, prompts and resources, in
 //! memory, so list requests never touch the database. It holds each server's aggregate state
-//! (the same `apply` as the domain and the read models) at a stream version:
-//! the tail is opened first, then the snapshot is read from Postgres, then events are applied;
-//! anything not newer than what is cached is ignored, so the overlap is harmless, and a gap
-//! forces a fresh snapshot. Users and MCP clients ride along ([`IdentityCache`]).
+//! (the same `apply` as the domain and the read models) at a stream version. It is kept from
+//! the event stream by [`canopy_bus::follow`]: the tail is opened first, then a snapshot read
+//! from Postgres REPLACES what the cache holds (a server, group or identity the snapshot lacks
+//! is dropped), then events are applied; anything not newer than what is cached is ignored,
+//! so the overlap is harmless. A gap, a broken tail or a lost NATS connection marks the cache
+//! behind (refused requests in enterprise mode, `/readyz` not ready) until a fresh snapshot has
+//! replaced it. Users and MCP clients ride along ([`IdentityCache`]).
 
 use crate::identities::IdentityCache;
-use canopy_bus::Bus;
+use canopy_bus::{Bus, FollowError, Follower, InStep};
 use canopy_domain::group::{Group, GroupEvent, GroupSpec};
 use canopy_domain::server::{FeatureKind, RegisteredServer, Server, ServerEvent};
 use canopy_domain::Aggregate;
 use canopy_eventstore::StoredEvent;
-use futures::StreamExt;
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 use sqlx::PgPool;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 /// One server as the gateway serves it: its state plus its catalog parsed into MCP types.
@@ -102,7 +103,9 @@ pub struct CatalogCache {
     /// Users and MCP clients by token digest (enterprise mode), fed by the same tail.
     identities: IdentityCache,
     changes: broadcast::Sender<CatalogChange>,
-    ready: watch::Sender<bool>,
+    /// Whether the cache is known to hold what the log says (false until the first snapshot,
+    /// and while the event stream is lost).
+    in_step: InStep,
 }
 
 impl Default for CatalogCache {
@@ -112,7 +115,7 @@ impl Default for CatalogCache {
             groups: RwLock::default(),
             identities: IdentityCache::default(),
             changes: broadcast::channel(1024).0,
-            ready: watch::channel(false).0,
+            in_step: InStep::default(),
         }
     }
 }
@@ -172,8 +175,13 @@ impl CatalogCache {
         &self.identities
     }
 
+    /// True when the cache is known to hold what the log says.
     pub fn is_ready(&self) -> bool {
-        *self.ready.borrow()
+        self.in_step.get()
+    }
+
+    pub fn in_step(&self) -> &InStep {
+        &self.in_step
     }
 
     pub fn changes(&self) -> broadcast::Receiver<CatalogChange> {
@@ -208,12 +216,54 @@ impl CatalogCache {
         });
     }
 
-    fn load_snapshot(&self, snapshot: Vec<canopy_readmodels::ServerSnapshot>) {
+    /// Makes the servers exactly the snapshot's: newer states replace cached ones, and a
+    /// server the snapshot lacks (deregistered while the stream was lost) is dropped.
+    fn replace_servers(&self, snapshot: Vec<canopy_readmodels::ServerSnapshot>) {
+        let mut registered = HashSet::new();
         for s in snapshot {
-            let newer = self.server(&s.tenant_id, &s.name).is_none_or(|c| c.version < s.version);
-            if let (true, Server::Registered(state)) = (newer, s.state) {
-                self.set(&s.tenant_id, &s.name, s.version, Some(CachedServer::new(s.version, state)));
+            if let Server::Registered(state) = s.state {
+                registered.insert((s.tenant_id.clone(), s.name.clone()));
+                if self.server(&s.tenant_id, &s.name).is_none_or(|c| c.version < s.version) {
+                    self.set(&s.tenant_id, &s.name, s.version, Some(CachedServer::new(s.version, state)));
+                }
             }
+        }
+        let gone: Vec<(String, String, i64)> = {
+            let tenants = self.tenants.read().expect("cache lock");
+            tenants
+                .iter()
+                .flat_map(|(tenant, servers)| servers.iter().map(move |(name, c)| (tenant, name, c.version)))
+                .filter(|(tenant, name, _)| !registered.contains(&((*tenant).clone(), (*name).clone())))
+                .map(|(tenant, name, version)| (tenant.clone(), name.clone(), version))
+                .collect()
+        };
+        for (tenant, name, version) in gone {
+            // The version its removal most likely had, so edges that saw the event itself and
+            // edges that resynced name the change alike (a mismatch only repeats a list_changed).
+            self.set(&tenant, &name, version + 1, None);
+        }
+    }
+
+    /// Makes the groups exactly the snapshot's, as [`Self::replace_servers`] does servers.
+    fn replace_groups(&self, snapshot: Vec<canopy_readmodels::GroupRow>) {
+        let mut present = HashSet::new();
+        for g in snapshot {
+            present.insert((g.tenant_id.clone(), g.name.clone()));
+            if self.group_version(&g.tenant_id, &g.name).is_none_or(|v| v < g.version) {
+                self.set_group(&g.tenant_id, &g.name, g.version, Some((g.version, g.spec)));
+            }
+        }
+        let gone: Vec<(String, String, i64)> = {
+            let groups = self.groups.read().expect("cache lock");
+            groups
+                .iter()
+                .flat_map(|(tenant, named)| named.iter().map(move |(name, (v, _))| (tenant, name, *v)))
+                .filter(|(tenant, name, _)| !present.contains(&((*tenant).clone(), (*name).clone())))
+                .map(|(tenant, name, version)| (tenant.clone(), name.clone(), version))
+                .collect()
+        };
+        for (tenant, name, version) in gone {
+            self.set_group(&tenant, &name, version + 1, None);
         }
     }
 
@@ -255,53 +305,35 @@ impl CatalogCache {
     }
 }
 
-/// Keeps `cache` in step with the event stream until `shutdown`; re-syncs from a fresh
-/// snapshot whenever the tail breaks or shows a gap.
+/// Keeps `cache` in step with the event stream until `shutdown`, replacing it from a fresh
+/// snapshot whenever the stream may have missed something (see the module doc).
 pub async fn run_catalog_sync(pool: PgPool, bus: Bus, cache: Arc<CatalogCache>, shutdown: CancellationToken) {
-    // Servers, groups and identities (other aggregates are ignored): NATS 2.9 takes one filter
-    // per consumer.
+    // Servers, groups, identities and tenants (other aggregates are ignored): NATS 2.9 takes one
+    // filter per consumer.
     let filter = bus.subjects.events_all();
-    loop {
-        match sync_once(&pool, &bus, &cache, &filter, &shutdown).await {
-            Ok(()) => return,
-            Err(e) => tracing::warn!(error = %e, "catalog sync interrupted; re-syncing"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-        }
-    }
+    let in_step = cache.in_step.clone();
+    canopy_bus::follow(bus, filter, Arc::new(CatalogFollower { pool, cache }), in_step, shutdown).await
 }
 
-async fn sync_once(
-    pool: &PgPool,
-    bus: &Bus,
-    cache: &CatalogCache,
-    filter: &str,
-    shutdown: &CancellationToken,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let mut tail = canopy_bus::tail_events(bus, filter.to_string()).await?;
-    cache.load_snapshot(canopy_readmodels::all_server_states(pool).await?);
-    cache.identities.load_snapshot(canopy_readmodels::all_held_tokens(pool).await?);
-    for g in canopy_readmodels::all_groups(pool).await? {
-        if cache.group_version(&g.tenant_id, &g.name).is_none_or(|v| v < g.version) {
-            cache.set_group(&g.tenant_id, &g.name, g.version, Some((g.version, g.spec)));
-        }
+struct CatalogFollower {
+    pool: PgPool,
+    cache: Arc<CatalogCache>,
+}
+
+impl Follower for CatalogFollower {
+    async fn resync(&self) -> Result<(), FollowError> {
+        let (servers, tokens, groups) = futures::try_join!(
+            canopy_readmodels::all_server_states(&self.pool),
+            canopy_readmodels::all_held_tokens(&self.pool),
+            canopy_readmodels::all_groups(&self.pool),
+        )?;
+        self.cache.replace_servers(servers);
+        self.cache.identities.replace(tokens);
+        self.cache.replace_groups(groups);
+        Ok(())
     }
-    cache.ready.send_replace(true);
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            e = tail.next() => e,
-        };
-        match next {
-            Some(Ok(event)) => {
-                if !cache.apply(&event) {
-                    return Err(format!("gap before {} v{}", event.aggregate_id, event.version).into());
-                }
-            }
-            Some(Err(e)) => return Err(Box::new(e)),
-            None => return Err("event tail ended".into()),
-        }
+
+    fn apply(&self, event: &StoredEvent) -> bool {
+        self.cache.apply(event)
     }
 }

@@ -168,7 +168,15 @@ impl IdentityCache {
         self.inner.read().expect("identity lock").streams.get(key).map(|e| (e.version, e.identity.clone()))
     }
 
-    pub(crate) fn load_snapshot(&self, rows: Vec<HeldToken>) {
+    /// Makes the cache exactly what the read models hold now (the warm-up, and the resync
+    /// after the event stream was lost): newer identities replace cached ones, and one the
+    /// snapshot lacks (deleted, or of a tenant suspended meanwhile, whose identities the
+    /// snapshot leaves out) grants nothing any more.
+    pub(crate) fn replace(&self, rows: Vec<HeldToken>) {
+        // A suspended tenant's identities are not in the snapshot, so none stay held: its
+        // `tenant.resumed` will find it unknown and ask for a snapshot that brings them.
+        self.inner.write().expect("identity lock").suspended.clear();
+        let mut present = HashSet::new();
         for row in rows {
             let (tenant, kind, name) = match &row.holder {
                 TokenHolder::User { tenant_id, name, .. } => (tenant_id, User::TYPE, name),
@@ -176,12 +184,26 @@ impl IdentityCache {
                 TokenHolder::Operator { .. } => continue,
             };
             let key = (tenant.clone(), kind, name.clone());
+            present.insert(key.clone());
             if self.current(&key).is_some_and(|(v, _)| v >= row.version) {
                 continue;
             }
             match Identity::from_holder(&row.digest, &row.holder) {
                 Some(identity) => self.set(key, row.version, identity),
                 None => tracing::warn!(tenant, name, "an identity row the gateway cannot read; its token is refused"),
+            }
+        }
+        let mut inner = self.inner.write().expect("identity lock");
+        let inner = &mut *inner;
+        inner.streams.retain(|key, _| present.contains(key));
+        // What each held identity grants, indexed afresh (a tenant resumed while the stream was
+        // lost has identities the cache holds at their version but granted nothing).
+        inner.by_digest.clear();
+        inner.by_subject.clear();
+        for (key, entry) in &inner.streams {
+            if let Some((digest, principal)) = &entry.grants {
+                inner.by_digest.insert(digest.clone(), principal.clone());
+                inner.by_subject.insert((key.0.clone(), principal.subject.clone()), principal.clone());
             }
         }
     }
@@ -315,14 +337,40 @@ mod tests {
 
         let holder = TokenHolder::User { tenant_id: "default".into(), name: "alice".into(), role: "admin".into() };
         let stale = HeldToken { digest: digest('e').as_str().into(), version: 1, holder: holder.clone() };
-        cache.load_snapshot(vec![stale]);
+        cache.replace(vec![stale]);
         assert!(cache.principal(&digest('e')).is_none(), "not newer than the cache");
-        cache.load_snapshot(vec![HeldToken { digest: digest('f').as_str().into(), version: 3, holder }]);
+        cache.replace(vec![HeldToken { digest: digest('f').as_str().into(), version: 3, holder }]);
         assert!(cache.principal(&digest('d')).is_none());
         let alice = cache.principal(&digest('f')).unwrap();
         assert_eq!(alice.kind, canopy_policy::PrincipalKind::User { role: Role::Admin });
         assert!(cache.apply(&event("default", "user", "alice", 4, UserEvent::Deleted)));
         assert!(cache.principal(&digest('f')).is_none());
+    }
+
+    #[test]
+    fn a_resync_holds_exactly_what_the_snapshot_holds() {
+        let cache = IdentityCache::default();
+        let acme = TenantId::parse("acme").unwrap();
+        assert!(cache.apply(&event("acme", "mcp_client", "cursor", 1, client_created('a', &["x"]))));
+        assert!(cache.apply(&event("globex", "mcp_client", "cursor", 1, client_created('c', &["x"]))));
+        assert!(cache.apply(&event("initech", "mcp_client", "cursor", 1, client_created('9', &["x"]))));
+        assert!(cache.apply(&event("initech", "tenant", "initech", 2, TenantEvent::Suspended)));
+        let held = |tenant: &str, token: char, version: i64| HeldToken {
+            digest: digest(token).as_str().into(),
+            version,
+            holder: TokenHolder::Client { tenant_id: tenant.into(), name: "cursor".into(), allow: Default::default() },
+        };
+        // While the stream was lost: acme's client was deleted, globex was suspended (its
+        // identities leave the snapshot), initech was resumed (its client is back in it).
+        cache.replace(vec![held("initech", '9', 1)]);
+        assert!(cache.principal(&digest('a')).is_none(), "deleted: refused");
+        assert!(cache.by_subject(&acme, "client:cursor").is_none());
+        assert!(cache.principal(&digest('c')).is_none(), "suspended: refused");
+        assert!(cache.principal(&digest('9')).is_some(), "resumed: granted again at the same version");
+        // globex's resumption later finds it unknown and asks for a snapshot.
+        assert!(!cache.apply(&event("globex", "tenant", "globex", 3, TenantEvent::Resumed)));
+        cache.replace(vec![held("initech", '9', 1), held("globex", 'c', 1)]);
+        assert!(cache.principal(&digest('c')).is_some());
     }
 
     #[test]
@@ -350,7 +398,7 @@ mod tests {
             version: 1,
             holder: TokenHolder::Operator { name: "operator".into() },
         };
-        cache.load_snapshot(vec![operator]);
+        cache.replace(vec![operator]);
         assert!(cache.principal(&digest('e')).is_none());
     }
 }

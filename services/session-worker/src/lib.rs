@@ -38,6 +38,9 @@ pub struct WorkerConfig {
     pub http: UpstreamHttp,
     /// Most processes per stdio registration in `session_mode` stateless.
     pub stdio_pool_max: usize,
+    /// Whether the worker's view of current registrations is in step with the event log
+    /// (for `/readyz`).
+    pub in_step: canopy_bus::InStep,
 }
 
 /// Runs discovery, the call server and invalidation until `shutdown`, then drains in-flight
@@ -60,7 +63,13 @@ pub async fn run(
     );
     let mut background = tokio::task::JoinSet::new();
     background.spawn(discovery::run(bus.clone(), upstreams.clone(), shutdown.clone()));
-    background.spawn(upstream::run_invalidation(bus.clone(), upstreams.clone(), shutdown.clone()));
+    background.spawn(upstream::run_invalidation(
+        pool.clone(),
+        bus.clone(),
+        upstreams.clone(),
+        config.in_step.clone(),
+        shutdown.clone(),
+    ));
     background.spawn(refresh::run(
         bus.clone(),
         upstreams.clone(),

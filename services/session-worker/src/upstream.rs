@@ -4,15 +4,15 @@
 use canopy_bus::Bus;
 use canopy_domain::server::{ServerEvent, Transport, UpstreamSpec};
 use canopy_domain::TenantId;
+use canopy_eventstore::StoredEvent;
 use canopy_mcp::report::DiscoveryOutcome;
 use canopy_secrets::{SealContext, Sealer};
-use futures::StreamExt;
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use sqlx::PgPool;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -847,6 +847,33 @@ impl UpstreamPool {
         }
     }
 
+    /// Evicts the connections of every (tenant, server) whose registration is not the one in
+    /// `current` (replaced, or removed when absent). Returns how many registrations it evicted.
+    pub fn evict_all_but(&self, current: &HashMap<Key, Uuid>) -> usize {
+        let stale = |key: &Key, server_id: Uuid| current.get(key) != Some(&server_id);
+        let mut keys: HashSet<Key> = self
+            .slots
+            .lock()
+            .expect("pool lock")
+            .iter()
+            .filter(|(key, slot)| stale(key, slot.server_id))
+            .map(|(key, _)| key.clone())
+            .collect();
+        keys.extend(
+            self.personal
+                .lock()
+                .expect("pool lock")
+                .iter()
+                .map(|((tenant, server, _), slot)| ((tenant.clone(), server.clone()), slot.server_id))
+                .filter(|(key, server_id)| stale(key, *server_id))
+                .map(|(key, _)| key),
+        );
+        for (tenant, server) in &keys {
+            self.evict(tenant, server);
+        }
+        keys.len()
+    }
+
     /// Closes connections unused for `idle` (for stdio upstreams: stops their processes).
     /// Calls in flight keep their connection until they finish.
     pub fn reap_idle(&self, idle: Duration) -> usize {
@@ -904,34 +931,50 @@ impl UpstreamPool {
     }
 }
 
-/// Every worker replica evicts connections of registrations that were replaced or removed.
-pub async fn run_invalidation(bus: Bus, upstreams: Arc<UpstreamPool>, shutdown: CancellationToken) {
+/// Every worker replica evicts connections of registrations that were replaced or removed,
+/// following the event stream; after losing it, connections of registrations that are no
+/// longer current (by the read model) are evicted before the stream is trusted again.
+pub async fn run_invalidation(
+    pool: PgPool,
+    bus: Bus,
+    upstreams: Arc<UpstreamPool>,
+    in_step: canopy_bus::InStep,
+    shutdown: CancellationToken,
+) {
     let filter = bus.subjects.events_of_type(<canopy_domain::server::Server as canopy_domain::Aggregate>::TYPE);
-    loop {
-        match canopy_bus::tail_events(&bus, filter.clone()).await {
-            Ok(mut events) => loop {
-                let next = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    e = events.next() => e,
-                };
-                match next {
-                    Some(Ok(stored)) => {
-                        if let Ok(ServerEvent::Replaced { .. } | ServerEvent::Deregistered { .. }) =
-                            stored.decode::<ServerEvent>()
-                        {
-                            upstreams.evict(&stored.tenant_id, &stored.aggregate_id);
-                        }
-                    }
-                    Some(Err(e)) => tracing::warn!(error = %e, "invalidation tail error"),
-                    None => break,
-                }
-            },
-            Err(e) => tracing::warn!(error = %e, "invalidation tail cannot start; retrying"),
+    canopy_bus::follow(bus, filter, Arc::new(Invalidation { pool, upstreams }), in_step, shutdown).await
+}
+
+struct Invalidation {
+    pool: PgPool,
+    upstreams: Arc<UpstreamPool>,
+}
+
+impl canopy_bus::Follower for Invalidation {
+    async fn resync(&self) -> Result<(), canopy_bus::follow::FollowError> {
+        let current: HashMap<Key, Uuid> = canopy_readmodels::all_server_states(&self.pool)
+            .await?
+            .into_iter()
+            .filter_map(|s| match s.state {
+                canopy_domain::server::Server::Registered(state) => Some(((s.tenant_id, s.name), state.id.0)),
+                _ => None,
+            })
+            .collect();
+        let evicted = self.upstreams.evict_all_but(&current);
+        if evicted > 0 {
+            tracing::info!(
+                evicted,
+                "closed connections of registrations replaced or removed while the event stream was lost"
+            );
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        Ok(())
+    }
+
+    fn apply(&self, stored: &StoredEvent) -> bool {
+        if let Ok(ServerEvent::Replaced { .. } | ServerEvent::Deregistered { .. }) = stored.decode::<ServerEvent>() {
+            self.upstreams.evict(&stored.tenant_id, &stored.aggregate_id);
         }
+        true
     }
 }
 

@@ -13,6 +13,8 @@ pub struct Deployment {
     pub prefix: String,
     pub state_dir: std::path::PathBuf,
     pub secret_key: String,
+    /// The NATS server the processes use (the shared one, unless a test runs its own).
+    pub nats_url: String,
     processes: Vec<Process>,
 }
 
@@ -39,14 +41,15 @@ impl Deployment {
         let db = canopy_testkit::fresh_database().await;
         let prefix = canopy_testkit::unique("e2e");
         let state_dir = std::env::temp_dir().join(&prefix);
-        Self { db, prefix, state_dir, secret_key: canopy_secrets_key(), processes: vec![] }
+        let nats_url = canopy_testkit::nats_url();
+        Self { db, prefix, state_dir, secret_key: canopy_secrets_key(), nats_url, processes: vec![] }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_canopy"));
         cmd.args(args)
             .env("CANOPY_DATABASE_URL", &self.db.url)
-            .env("CANOPY_NATS_URL", canopy_testkit::nats_url())
+            .env("CANOPY_NATS_URL", &self.nats_url)
             .env("CANOPY_REDIS_URL", canopy_testkit::redis_url())
             .env("CANOPY_NATS_PREFIX", &self.prefix)
             .env("CANOPY_STATE_DIR", &self.state_dir)
@@ -95,7 +98,7 @@ impl Deployment {
     }
 
     pub async fn bus(&self) -> canopy_bus::Bus {
-        canopy_bus::Bus::connect(&canopy_testkit::nats_url(), &self.prefix, "e2e-test").await.unwrap()
+        canopy_bus::Bus::connect(&self.nats_url, &self.prefix, "e2e-test").await.unwrap()
     }
 }
 
@@ -106,11 +109,11 @@ impl Drop for Deployment {
         // The deployment's JetStream streams, whether the test passed or not: they would
         // otherwise pile up in the NATS server's store run after run. (Drop cannot await, and
         // the test's runtime may be the current thread: a short-lived runtime of its own.)
-        let prefix = self.prefix.clone();
+        let (prefix, nats_url) = (self.prefix.clone(), self.nats_url.clone());
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             runtime.block_on(async {
-                if let Ok(bus) = canopy_bus::Bus::connect(&canopy_testkit::nats_url(), &prefix, "e2e-cleanup").await {
+                if let Ok(bus) = canopy_bus::Bus::connect(&nats_url, &prefix, "e2e-cleanup").await {
                     bus.delete_streams().await;
                 }
             });

@@ -12,6 +12,7 @@ mod gateway;
 mod hardening;
 mod harness;
 mod limits;
+mod nats_restart;
 mod operator;
 mod sse;
 mod stateless;

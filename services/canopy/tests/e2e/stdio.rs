@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The fixture server's binary, built next to `canopy` (building it if this run did not).
-fn fixture_binary() -> PathBuf {
+pub(crate) fn fixture_binary() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_BIN_EXE_canopy")).parent().unwrap().to_path_buf();
     let path = dir.join("canopy-fixture-mcp");
     if !path.exists() {
@@ -23,7 +23,7 @@ fn fixture_binary() -> PathBuf {
 }
 
 /// (pid, environment) of every process whose environment holds `marker`.
-fn processes_with(marker: &str) -> Vec<(u32, String)> {
+pub(crate) fn processes_with(marker: &str) -> Vec<(u32, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
