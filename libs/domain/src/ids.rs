@@ -121,6 +121,103 @@ macro_rules! string_newtype_impls {
 string_newtype_impls!(TenantId);
 string_newtype_impls!(ServerName);
 
+/// Ids of the jobs surface (`job_…`, `inp_…`, `art_…`): strings on the wire, as Jungle Grid's
+/// are, so an agent that stored one keeps it. The prefix says what an id names, so a job id
+/// pasted where an input id belongs is refused by its shape, before any lookup.
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $t:ident, $prefix:literal, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $t(String);
+
+        impl $t {
+            pub const PREFIX: &'static str = $prefix;
+            pub const MAX_LEN: usize = 64;
+
+            pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+                parse_prefixed(value.into(), $prefix, $kind).map(Self)
+            }
+
+            /// A fresh id from a uuid the caller generated (the domain has no randomness).
+            pub fn from_uuid(uuid: uuid::Uuid) -> Self {
+                Self(format!("{}{}", $prefix, uuid.simple()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        string_newtype_impls!($t);
+    };
+}
+
+fn parse_prefixed(value: String, prefix: &str, kind: &'static str) -> Result<String, IdError> {
+    if value.is_empty() {
+        return Err(IdError::Empty { kind });
+    }
+    if value.len() > 64 {
+        return Err(IdError::TooLong { kind, value, max: 64 });
+    }
+    let body_ok = value.strip_prefix(prefix).is_some_and(|body| {
+        !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    if !body_ok {
+        let allowed = match prefix {
+            "job_" => "'job_' followed by letters, digits, '_' and '-'",
+            "inp_" => "'inp_' followed by letters, digits, '_' and '-'",
+            _ => "'art_' followed by letters, digits, '_' and '-'",
+        };
+        return Err(IdError::BadCharacter { kind, value, allowed });
+    }
+    Ok(value)
+}
+
+prefixed_id!(
+    /// A job (one submitted workload); the id of its event stream within the tenant.
+    JobId, "job_", "job id"
+);
+prefixed_id!(
+    /// An uploaded input file or script (`upload_job_input`); the id of its stream.
+    InputId, "inp_", "input id"
+);
+prefixed_id!(
+    /// A file a job left in `/workspace/artifacts/`, collected after it ended.
+    ArtifactId, "art_", "artifact id"
+);
+
+/// A job-poller instance that claims jobs. Reports carry it with the attempt number, so the
+/// events say which process ran which attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RunnerId(String);
+
+impl RunnerId {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+        let value = value.into();
+        const KIND: &str = "runner id";
+        if value.is_empty() {
+            return Err(IdError::Empty { kind: KIND });
+        }
+        if value.len() > Self::MAX_LEN {
+            return Err(IdError::TooLong { kind: KIND, value, max: Self::MAX_LEN });
+        }
+        if !value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
+            return Err(IdError::BadCharacter { kind: KIND, value, allowed: "letters, digits, '-', '_', '.' and ':'" });
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+string_newtype_impls!(RunnerId);
+
 /// One registration of a server. A forced re-registration gets a new id, so caches and open
 /// upstream connections of the previous registration can tell they are stale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -165,6 +262,40 @@ mod tests {
         assert!(TenantId::parse("Acme").is_err());
         assert!(TenantId::parse("a.b").is_err());
         assert!(TenantId::parse("").is_err());
+    }
+
+    #[test]
+    fn prefixed_ids() {
+        for (value, ok) in [
+            ("job_123", true),
+            ("job_a-b_C", true),
+            ("job_", false),
+            ("inp_123", false),
+            ("job_a b", false),
+            ("job_a/b", false),
+            ("", false),
+        ] {
+            assert_eq!(JobId::parse(value).is_ok(), ok, "{value}");
+        }
+        assert!(JobId::parse(format!("job_{}", "x".repeat(61))).is_err(), "at most 64 characters");
+        assert!(InputId::parse("inp_script123").is_ok() && InputId::parse("job_1").is_err());
+        assert!(ArtifactId::parse("art_123").is_ok() && ArtifactId::parse("inp_1").is_err());
+        let id = JobId::from_uuid(uuid::Uuid::from_u128(1));
+        assert_eq!(id.as_str(), "job_00000000000000000000000000000001");
+        assert_eq!(JobId::parse(id.as_str()), Ok(id));
+        assert_eq!(
+            InputId::parse("job_1").unwrap_err().to_string(),
+            "input id 'job_1' may only contain 'inp_' followed by letters, digits, '_' and '-'"
+        );
+    }
+
+    #[test]
+    fn prefixed_ids_are_strings_on_the_wire() {
+        let id: JobId = serde_json::from_str("\"job_123\"").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"job_123\"");
+        assert!(serde_json::from_str::<ArtifactId>("\"job_123\"").is_err());
+        assert!(RunnerId::parse("poller-1.host:42").is_ok());
+        assert!(RunnerId::parse("a b").is_err() && RunnerId::parse("").is_err());
     }
 
     #[test]

@@ -7,12 +7,18 @@
 //! (`canopy-eventstore`) loads history, calls `decide`, and appends what it returns.
 
 pub mod aggregate;
+pub mod credits;
+pub mod error_code;
 pub mod group;
 pub mod identity;
 pub mod ids;
+pub mod job_input;
+pub mod job_spec;
 pub mod operator;
 pub mod server;
 pub mod tenant;
 
 pub use aggregate::{Aggregate, DomainEvent, UpcastError};
-pub use ids::{IdError, ServerId, ServerName, TenantId};
+pub use credits::Credits;
+pub use error_code::{ErrorCode, HasErrorCode};
+pub use ids::{ArtifactId, IdError, InputId, JobId, RunnerId, ServerId, ServerName, TenantId};
