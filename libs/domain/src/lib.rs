@@ -12,6 +12,7 @@ pub mod error_code;
 pub mod group;
 pub mod identity;
 pub mod ids;
+pub mod job;
 pub mod job_input;
 pub mod job_spec;
 pub mod operator;
