@@ -15,6 +15,7 @@ pub mod ids;
 pub mod job;
 pub mod job_input;
 pub mod job_spec;
+pub mod ledger;
 pub mod operator;
 pub mod server;
 pub mod tenant;
