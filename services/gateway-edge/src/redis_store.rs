@@ -28,7 +28,15 @@ pub struct RedisStores {
     wakeups: Option<async_nats::Client>,
     /// How many events of each running request's stream are stored (see `store_event`).
     requests: Arc<Mutex<HashMap<String, u64>>>,
+    /// After Redis failed to store an event, events are not stored until then (see
+    /// `store_event`): a call's response does not wait on a Redis that is down or stalled.
+    storing_paused_until: Arc<Mutex<Option<std::time::Instant>>>,
 }
+
+/// How long storing an event may take before the event goes out unstored.
+const STORE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long events go out unstored after Redis failed to store one.
+const STORE_BACKOFF: Duration = Duration::from_secs(2);
 
 /// At most this many request streams are remembered. A request whose client went away
 /// before its response leaves its stream here; past the limit they are all forgotten, which
@@ -51,7 +59,14 @@ const POLL_WITHOUT_WAKEUPS: Duration = Duration::from_millis(200);
 
 impl RedisStores {
     pub fn new(redis: redis::aio::ConnectionManager, prefix: &str, ttl: Duration) -> Self {
-        Self { redis, prefix: prefix.to_string(), ttl, wakeups: None, requests: Default::default() }
+        Self {
+            redis,
+            prefix: prefix.to_string(),
+            ttl,
+            wakeups: None,
+            requests: Default::default(),
+            storing_paused_until: Default::default(),
+        }
     }
 
     /// Announces appends to standalone streams on `nats`, so that the edge holding a
@@ -272,12 +287,60 @@ impl EventStore for RedisStores {
     /// id is the stream's end (0 for a new stream), so a client that resumes from it gets
     /// every event stored after it, numbered as before. This edge counts the stored events of
     /// its requests' streams until their response, for a priming event sent later on.
+    ///
+    /// Storing is a convenience for resumption, not a condition of answering: rmcp drops an
+    /// event whose storing fails, so a call that completed while Redis was down would reach its
+    /// client as an empty stream. An event Redis does not take within [`STORE_TIMEOUT`] goes out
+    /// unstored, numbered as the stream's end (a client resuming from it misses it, nothing
+    /// else), and for [`STORE_BACKOFF`] after that events are not offered to Redis at all.
     async fn store_event(&self, stream_id: &str, event: &ServerSseMessage) -> Result<EventId, EventStoreError> {
         let request = !is_standalone(stream_id);
-        if request && event.message.is_none() {
+        let unstored = || {
             let end = self.requests.lock().expect("request streams lock").get(stream_id).copied().unwrap_or(0);
-            return Ok(format!("{stream_id}#{end}"));
+            Ok(format!("{stream_id}#{end}"))
+        };
+        if request && event.message.is_none() {
+            return unstored();
         }
+        let paused = *self.storing_paused_until.lock().expect("store pause lock");
+        if paused.is_some_and(|until| std::time::Instant::now() < until) {
+            return unstored();
+        }
+        match tokio::time::timeout(STORE_TIMEOUT, self.store_in_redis(stream_id, event, request)).await {
+            Ok(Ok(id)) => Ok(id),
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no answer within {} ms", STORE_TIMEOUT.as_millis()),
+                };
+                tracing::warn!(error, stream = stream_id, "an SSE event was sent without being stored for resumption");
+                *self.storing_paused_until.lock().expect("store pause lock") =
+                    Some(std::time::Instant::now() + STORE_BACKOFF);
+                unstored()
+            }
+        }
+    }
+
+    async fn replay_events_after(&self, last_event_id: &str) -> Result<EventStream, EventStoreError> {
+        let (stream, seq) =
+            parse_event_id(last_event_id).ok_or_else(|| format!("unknown event id '{last_event_id}'"))?;
+        let mut redis = self.redis.clone();
+        let raw: Vec<String> =
+            redis::cmd("LRANGE").arg(self.events_key(stream)).arg(seq as i64).arg(-1).query_async(&mut redis).await?;
+        let events: Vec<ServerSseMessage> =
+            raw.iter().enumerate().filter_map(|(i, json)| decode(stream, seq + 1 + i as u64, json)).collect();
+        Ok(Box::pin(futures::stream::iter(events)))
+    }
+}
+
+impl RedisStores {
+    /// Appends `event` to its stream's list; its id is its number there.
+    async fn store_in_redis(
+        &self,
+        stream_id: &str,
+        event: &ServerSseMessage,
+        request: bool,
+    ) -> Result<EventId, EventStoreError> {
         let mut redis = self.redis.clone();
         let key = self.events_key(stream_id);
         let stored = StoredSse {
@@ -311,17 +374,6 @@ impl EventStore for RedisStores {
         }
         self.wake(stream_id).await;
         Ok(format!("{stream_id}#{seq}"))
-    }
-
-    async fn replay_events_after(&self, last_event_id: &str) -> Result<EventStream, EventStoreError> {
-        let (stream, seq) =
-            parse_event_id(last_event_id).ok_or_else(|| format!("unknown event id '{last_event_id}'"))?;
-        let mut redis = self.redis.clone();
-        let raw: Vec<String> =
-            redis::cmd("LRANGE").arg(self.events_key(stream)).arg(seq as i64).arg(-1).query_async(&mut redis).await?;
-        let events: Vec<ServerSseMessage> =
-            raw.iter().enumerate().filter_map(|(i, json)| decode(stream, seq + 1 + i as u64, json)).collect();
-        Ok(Box::pin(futures::stream::iter(events)))
     }
 }
 

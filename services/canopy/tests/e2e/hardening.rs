@@ -7,6 +7,7 @@
 //! unknown session 404.
 
 use crate::harness::*;
+use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -113,4 +114,109 @@ async fn slow_clients_time_out_and_the_connection_cap_keeps_the_listener_serving
     // Still serving.
     let status = client.get(format!("{}/healthz", process.base)).send().await.unwrap().status();
     assert_eq!(status, 200);
+}
+
+/// A session-era MCP client speaking raw HTTP, so statuses and bodies show.
+struct Raw {
+    http: reqwest::Client,
+    url: String,
+    token: Option<String>,
+}
+
+const ACCEPT: &str = "application/json, text/event-stream";
+
+impl Raw {
+    fn new(url: &str, token: Option<&str>) -> Self {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Raw { http, url: url.to_string(), token: token.map(str::to_string) }
+    }
+
+    fn request(&self, method: reqwest::Method, session: Option<&str>) -> reqwest::RequestBuilder {
+        let mut request =
+            self.http.request(method, &self.url).header("accept", ACCEPT).header("mcp-protocol-version", "2025-06-18");
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        request
+    }
+
+    async fn post(&self, session: Option<&str>, body: &Value) -> reqwest::Response {
+        self.request(reqwest::Method::POST, session).json(body).send().await.unwrap()
+    }
+
+    /// `initialize` (and `notifications/initialized` when it succeeds): the response, and the
+    /// session id when one was opened.
+    async fn open(&self) -> (u16, Option<String>, String) {
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+        let response = self.post(None, &init).await;
+        let status = response.status().as_u16();
+        let session = response.headers().get("mcp-session-id").map(|v| v.to_str().unwrap().to_string());
+        let body = response.text().await.unwrap();
+        if let Some(session) = &session {
+            let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+            assert!(self.post(Some(session), &initialized).await.status().is_success());
+        }
+        (status, session, body)
+    }
+}
+
+/// The JSON-RPC messages of an SSE body (or the body itself when it is JSON).
+fn messages(body: &str) -> Vec<Value> {
+    if let Ok(value) = serde_json::from_str::<Value>(body) {
+        return vec![value];
+    }
+    body.lines().filter_map(|l| l.strip_prefix("data:")).filter_map(|d| serde_json::from_str(d.trim()).ok()).collect()
+}
+
+/// Item 6. A session-era call on a session opened while Redis was up, made after Redis has
+/// gone: the tool runs and its result reaches the client (before the fix: HTTP 200 with only
+/// the stream's priming event, as rmcp dropped the response its event store could not store).
+#[tokio::test]
+async fn a_call_completing_while_redis_is_down_still_delivers_its_result() {
+    let port = free_port();
+    let mut redis = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let redis_url = format!("redis://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let d = Deployment::new().await;
+    let process = spawn_with(&d, "redis-down", &["start"], &[("CANOPY_REDIS_URL", &redis_url)], None).await;
+    let upstream = fixture().await;
+    let (status, body) =
+        post_json(&format!("{}/api/v0/servers", process.base), json!({"name": "fx", "url": upstream.url()})).await;
+    assert_eq!(status, 201, "{body}");
+
+    let raw = Raw::new(&format!("{}/mcp", process.base), None);
+    let (status, session, _) = raw.open().await;
+    assert_eq!(status, 200);
+    let session = session.unwrap();
+    let call = |id: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "fx__echo", "arguments": {"message": format!("call {id}")}}})
+    };
+    let result_of = |body: &str, id: u64| {
+        messages(body).into_iter().find(|m| m["id"] == id).map(|m| m["result"]["content"][0]["text"].clone())
+    };
+    let body = raw.post(Some(&session), &call(2)).await.text().await.unwrap();
+    assert_eq!(result_of(&body, 2), Some(json!("call 2")), "{body}");
+
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    let response = raw.post(Some(&session), &call(3)).await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert_eq!(result_of(&body, 3), Some(json!("call 3")), "the result arrives with Redis down: {body}");
+    let body = raw.post(Some(&session), &call(4)).await.text().await.unwrap();
+    assert_eq!(result_of(&body, 4), Some(json!("call 4")), "and so does the next one: {body}");
 }
