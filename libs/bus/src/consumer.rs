@@ -42,8 +42,14 @@ impl Durable<'_> {
         if self.max_ack_pending > 0 {
             config.max_ack_pending = self.max_ack_pending;
         }
-        let consumer =
-            stream.get_or_create_consumer::<pull::Config>(name, config).await.map_err(|e| consumer_err(name, e))?;
+        let mut consumer = stream
+            .get_or_create_consumer::<pull::Config>(name, config.clone())
+            .await
+            .map_err(|e| consumer_err(name, e))?;
+        // A consumer created by an earlier version keeps its config unless told otherwise.
+        if consumer.cached_info().config.ack_wait != self.ack_wait {
+            consumer = stream.update_consumer(config).await.map_err(|e| consumer_err(name, e))?;
+        }
         consumer.messages().await.map_err(|e| consumer_err(name, e))
     }
 }

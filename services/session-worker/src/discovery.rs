@@ -1,8 +1,15 @@
 //! Discovery: a durable consumer shared by all worker replicas takes each registration event
 //! once, connects to the new upstream, lists its catalog and reports the result to the api
 //! service. Reports are idempotent, so a redelivered registration is harmless.
+//!
+//! JetStream redelivers an event whose ack does not come within [`ACK_WAIT`]. That wait is
+//! short, so a registration whose worker died mid-discovery is taken up again by a live (or
+//! restarted) worker within seconds; a live discovery that takes longer (a slow upstream, up to
+//! the connect timeout and every page of the catalog) tells JetStream it is still working on it
+//! every [`HEARTBEAT`] (`+WPI`, [`AckKind::Progress`]), so it is not redelivered meanwhile.
 
 use crate::upstream::{self, UpstreamError, UpstreamPool};
+use async_nats::jetstream::AckKind;
 use canopy_bus::Bus;
 use canopy_domain::server::ServerEvent;
 use canopy_domain::Aggregate;
@@ -14,6 +21,14 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const CONSUMER: &str = "session-worker-discovery";
+
+/// How long JetStream waits for a discovery's ack (or its next heartbeat) before giving the
+/// registration to another worker: how long a registration whose worker died stays pending.
+pub const ACK_WAIT: Duration = Duration::from_secs(5);
+
+/// How often a running discovery tells JetStream it is still at work: well within
+/// [`ACK_WAIT`], so a heartbeat or two may be late or lost without a redelivery.
+const HEARTBEAT: Duration = Duration::from_secs(1);
 
 pub async fn run(bus: Bus, upstreams: Arc<UpstreamPool>, shutdown: CancellationToken) {
     loop {
@@ -36,8 +51,8 @@ async fn consume(
         stream: bus.subjects.events_stream(),
         name: CONSUMER,
         filter_subject: bus.subjects.events_of_type(canopy_domain::server::Server::TYPE),
-        // Longer than a slow upstream's connect + list.
-        ack_wait: upstreams.connect_timeout() * 3,
+        // Short: a running discovery sends heartbeats; a dead worker's is redelivered soon.
+        ack_wait: ACK_WAIT,
         max_ack_pending: 64,
     }
     .messages(bus)
@@ -62,9 +77,22 @@ async fn consume(
         let upstreams = upstreams.clone();
         // Each discovery runs on its own, so one slow upstream does not hold up the others.
         tokio::spawn(async move {
-            if let Err(e) = handle(&bus, &upstreams, &stored).await {
+            let discovery = handle(&bus, &upstreams, &stored);
+            tokio::pin!(discovery);
+            let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+            let handled = loop {
+                tokio::select! {
+                    handled = &mut discovery => break handled,
+                    _ = heartbeat.tick() => {
+                        if let Err(e) = message.ack_with(AckKind::Progress).await {
+                            tracing::debug!(error = %e, "discovery: a heartbeat could not be sent");
+                        }
+                    }
+                }
+            };
+            if let Err(e) = handled {
                 tracing::warn!(error = %e, server = %stored.aggregate_id, "discovery report not sent; will be retried");
-                let _ = message.ack_with(async_nats::jetstream::AckKind::Nak(Some(Duration::from_secs(1)))).await;
+                let _ = message.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
                 return;
             }
             let _ = message.ack().await;
@@ -112,9 +140,28 @@ async fn handle(bus: &Bus, upstreams: &UpstreamPool, stored: &StoredEvent) -> Re
         correlation_id: stored.metadata.correlation_id.to_string(),
         outcome,
     };
-    let payload = serde_json::to_vec(&report).expect("reports serialise");
     // One report per registration event: a redelivery within the window is dropped.
-    bus.publish_durable(bus.subjects.command(COMMAND_KIND), &format!("report-{}", stored.event_id), payload)
-        .await
-        .map(|_| ())
+    send_report(bus, report, &format!("report-{}", stored.event_id)).await
+}
+
+/// Publishes a catalog report on the COMMANDS work queue. A catalog too large for one NATS
+/// message (which would cost the worker its bus connection) is reported as a failed discovery
+/// saying so.
+pub(crate) async fn send_report(
+    bus: &Bus,
+    mut report: CatalogReport,
+    msg_id: &str,
+) -> Result<(), canopy_bus::BusError> {
+    let mut payload = serde_json::to_vec(&report).expect("reports serialise");
+    if let Err(too_large) = canopy_bus::payload::check(&bus.client, None, &payload) {
+        tracing::warn!(tenant = %report.tenant, server = %report.server, %too_large, "catalog too large for the bus");
+        report.outcome = DiscoveryOutcome::Failed {
+            error: format!(
+                "the catalog is too large: {} bytes, limit {} bytes (the message bus's max_payload)",
+                too_large.size, too_large.limit
+            ),
+        };
+        payload = serde_json::to_vec(&report).expect("reports serialise");
+    }
+    bus.publish_durable(bus.subjects.command(COMMAND_KIND), msg_id, payload).await.map(|_| ())
 }

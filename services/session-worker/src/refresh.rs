@@ -5,7 +5,7 @@
 
 use crate::upstream::{self, RefreshRequest, UpstreamError, UpstreamPool};
 use canopy_bus::Bus;
-use canopy_mcp::report::{CatalogReport, DiscoveryOutcome, COMMAND_KIND};
+use canopy_mcp::report::{CatalogReport, DiscoveryOutcome};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,6 +71,5 @@ async fn refresh(
         announced,
     };
     tracing::debug!(server = %target.server, "catalog refreshed");
-    let payload = serde_json::to_vec(&report).expect("reports serialise");
-    bus.publish_durable(bus.subjects.command(COMMAND_KIND), &format!("refresh-{id}"), payload).await.map(|_| ())
+    crate::discovery::send_report(bus, report, &format!("refresh-{id}")).await
 }

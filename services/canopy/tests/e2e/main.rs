@@ -6,6 +6,7 @@ mod audit;
 mod bus_limits;
 mod cli;
 mod cli_runner;
+mod discovery_recovery;
 mod enterprise;
 mod enterprise_cli;
 mod gateway;
