@@ -20,11 +20,12 @@
 //! (refused by the policy, no worker running) are not recorded.
 
 use crate::error::ApiError;
+use crate::input;
 use crate::openapi::{BadRequest, Forbidden, InternalError};
 use crate::principal::Principal;
 use crate::ApiState;
 use async_nats::jetstream::AckKind;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use base64::Engine;
 use canopy_mcp::call::CallRecord;
@@ -170,8 +171,6 @@ impl Filter {
     fn parse(q: AuditQuery) -> Result<Filter, ApiError> {
         let text = |field: &str, v: Option<String>| match v {
             Some(v) if v.trim().is_empty() => Err(ApiError::invalid(format!("`{field}` is empty"))),
-            // Postgres text cannot hold NUL: refused here rather than failing the query.
-            Some(v) if v.contains('\0') => Err(ApiError::invalid(format!("`{field}` contains a NUL character"))),
             v => Ok(v),
         };
         let (admin, calls) = match text("kind", q.kind)?.as_deref() {
@@ -380,10 +379,10 @@ LIMIT $13
 pub async fn list(
     State(state): State<ApiState>,
     principal: Principal,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<input::Query<AuditQuery>, ApiError>,
 ) -> Result<Json<AuditPage>, ApiError> {
     principal.require_manage_tenant()?;
-    let Query(query) = query?;
+    let input::Query(query) = query?;
     let filter = Filter::parse(query)?;
     let fetch = i64::from(filter.limit) + 1;
     let mut rows: Vec<Row> = sqlx::query_as(QUERY)
@@ -642,7 +641,7 @@ mod tests {
     fn query(pairs: &[(&str, &str)]) -> Result<Filter, ApiError> {
         let encoded = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
         let uri: axum::http::Uri = format!("/api/v0/audit?{encoded}").parse().unwrap();
-        let Query(q) = Query::<AuditQuery>::try_from_uri(&uri)?;
+        let input::Query(q) = input::Query::<AuditQuery>::try_from_uri(&uri)?;
         Filter::parse(q)
     }
 

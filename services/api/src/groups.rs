@@ -3,10 +3,11 @@
 //! holds right now.
 
 use crate::error::{from_execute, ApiError};
+use crate::input;
 use crate::openapi::{BadRequest, Conflict, Forbidden, GroupNameParam, InternalError, NotFound};
 use crate::principal::Principal;
 use crate::ApiState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -17,7 +18,7 @@ use canopy_domain::ServerName;
 use canopy_policy::{Action, Target};
 use canopy_readmodels::GroupRow;
 
-type Body = Result<Json<GroupRequest>, axum::extract::rejection::JsonRejection>;
+type Body = Result<input::Json<GroupRequest>, ApiError>;
 
 fn spec(r: GroupRequest) -> GroupSpec {
     GroupSpec {
@@ -89,7 +90,7 @@ pub async fn create(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     principal.require_manage_tenant()?;
-    let Json(request) = body?;
+    let input::Json(request) = body?;
     let name = group_name(&request.name)?;
     let ctx = principal.context(None, &[]);
     let command = GroupCommand::Create { name: name.clone(), spec: spec(request) };
@@ -119,11 +120,11 @@ pub async fn create(
 pub async fn update(
     State(state): State<ApiState>,
     principal: Principal,
-    Path(name): Path<String>,
+    input::Path(name): input::Path<String>,
     body: Body,
 ) -> Result<Json<GroupView>, ApiError> {
     principal.require(Action::Manage, Target::group(&name), || group_not_found(&name))?;
-    let Json(request) = body?;
+    let input::Json(request) = body?;
     if !request.name.is_empty() && request.name != name {
         return Err(ApiError::invalid(format!(
             "the body names group '{}', the URL '{name}'; groups cannot be renamed",
@@ -157,7 +158,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<ApiState>,
     principal: Principal,
-    Path(name): Path<String>,
+    input::Path(name): input::Path<String>,
 ) -> Result<StatusCode, ApiError> {
     principal.require(Action::Manage, Target::group(&name), || group_not_found(&name))?;
     let ctx = principal.context(None, &[]);
@@ -202,7 +203,7 @@ pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result
 pub async fn get(
     State(state): State<ApiState>,
     principal: Principal,
-    Path(name): Path<String>,
+    input::Path(name): input::Path<String>,
 ) -> Result<Json<GroupView>, ApiError> {
     Ok(Json(show(&state, &principal, &name).await?))
 }
@@ -226,7 +227,7 @@ pub async fn get(
 pub async fn effective_tools(
     State(state): State<ApiState>,
     principal: Principal,
-    Path(name): Path<String>,
+    input::Path(name): input::Path<String>,
 ) -> Result<Json<Vec<ToolView>>, ApiError> {
     let row = find(&state, &principal, &name).await?;
     let mut tools = canopy_readmodels::list_tools(state.pool(), &principal.tenant, None).await?;

@@ -4,6 +4,7 @@
 
 use crate::error::ApiError;
 use crate::identities::require_enterprise;
+use crate::input;
 use crate::oauth::oidc;
 use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound};
 use crate::principal::Principal;
@@ -104,11 +105,11 @@ pub async fn get(State(state): State<ApiState>, principal: Principal) -> Result<
 pub async fn put(
     State(state): State<ApiState>,
     principal: Principal,
-    body: Result<Json<IdentityProviderRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<input::Json<IdentityProviderRequest>, ApiError>,
 ) -> Result<Json<IdentityProviderView>, ApiError> {
     require_enterprise(&state, "identity providers")?;
     principal.require_manage_tenant()?;
-    let Json(request) = body?;
+    let input::Json(request) = body?;
     let server = server(&state)?;
     check_issuer(server, &request.issuer)?;
     if request.client_id.trim().is_empty() || request.client_secret.is_empty() {

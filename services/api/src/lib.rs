@@ -15,6 +15,7 @@ mod error;
 mod groups;
 mod identities;
 mod identity_provider;
+mod input;
 mod mcp_clients;
 pub mod oauth;
 mod oauth_grants;

@@ -5,8 +5,8 @@
 use crate::identities::{self, identity_name, issue_token, require_enterprise};
 use crate::openapi::{BadRequest, ClientNameParam, Conflict, Forbidden, InternalError, NotFound};
 use crate::principal::Principal;
-use crate::{error::ApiError, ApiState};
-use axum::extract::{Path, State};
+use crate::{error::ApiError, input, ApiState};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -42,11 +42,11 @@ fn what(name: &str) -> String {
 pub async fn create(
     State(state): State<ApiState>,
     principal: Principal,
-    body: Result<Json<CreateMcpClientRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<input::Json<CreateMcpClientRequest>, ApiError>,
 ) -> Result<impl IntoResponse, ApiError> {
     require_enterprise(&state, WHAT)?;
     principal.require_manage_tenant()?;
-    let Json(request) = body?;
+    let input::Json(request) = body?;
     let name = identity_name("client name", &request.name)?;
     let allow =
         AllowSpec { servers: request.allowed_servers, groups: request.allowed_groups, tools: request.allowed_tools };
@@ -108,12 +108,12 @@ pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result
 pub async fn update(
     State(state): State<ApiState>,
     principal: Principal,
-    Path(name): Path<String>,
-    body: Result<Json<UpdateMcpClientRequest>, axum::extract::rejection::JsonRejection>,
+    input::Path(name): input::Path<String>,
+    body: Result<input::Json<UpdateMcpClientRequest>, ApiError>,
 ) -> Result<Json<McpClientView>, ApiError> {
     require_enterprise(&state, WHAT)?;
     principal.require_manage_tenant()?;
-    let Json(request) = body?;
+    let input::Json(request) = body?;
     if !request.name.is_empty() && request.name != name {
         return Err(ApiError::invalid(format!(
             "the body names MCP client '{}', the URL '{name}'; clients cannot be renamed",
@@ -153,7 +153,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<ApiState>,
     principal: Principal,
-    Path(name): Path<String>,
+    input::Path(name): input::Path<String>,
 ) -> Result<StatusCode, ApiError> {
     require_enterprise(&state, WHAT)?;
     principal.require_manage_tenant()?;

@@ -7,10 +7,11 @@
 
 use crate::error::ApiError;
 use crate::identities::require_enterprise;
+use crate::input;
 use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound};
 use crate::principal::Principal;
 use crate::ApiState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use canopy_api_types::OAuthGrantView;
@@ -95,7 +96,7 @@ pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result
 pub async fn revoke(
     State(state): State<ApiState>,
     principal: Principal,
-    Path(id): Path<String>,
+    input::Path(id): input::Path<String>,
 ) -> Result<StatusCode, ApiError> {
     require_enterprise(&state, "OAuth grants")?;
     let subject = visible_to(&principal)?;

@@ -1,10 +1,11 @@
 //! `/api/v0/prompts`, `/api/v0/prompt`, `/api/v0/prompts/render`: MCPJungle's prompt routes.
 
 use crate::error::ApiError;
+use crate::input;
 use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound, TooManyRequests, UpstreamError, UpstreamTimeout};
 use crate::principal::Principal;
 use crate::ApiState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use canopy_api_types::{ErrorCode, PromptView, RenderPromptRequest};
 use canopy_limits::Limiter;
@@ -42,9 +43,9 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<ApiState>,
     principal: Principal,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<input::Query<ListQuery>, ApiError>,
 ) -> Result<Json<Vec<PromptView>>, ApiError> {
-    let Query(query) = query?;
+    let input::Query(query) = query?;
     let mut rows = canopy_readmodels::list_prompts(state.pool(), &principal.tenant, query.server.as_deref()).await?;
     principal.retain(&mut rows, |r| Target::prompt(&r.server_name, &r.prompt_name));
     crate::servers::require_filter(&state, &principal, query.server.as_deref(), !rows.is_empty()).await?;
@@ -75,9 +76,9 @@ pub struct GetQuery {
 pub async fn get(
     State(state): State<ApiState>,
     principal: Principal,
-    query: Result<Query<GetQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<input::Query<GetQuery>, ApiError>,
 ) -> Result<Json<PromptView>, ApiError> {
-    let Query(query) = query?;
+    let input::Query(query) = query?;
     Ok(Json(view(&find(&state, &principal, Action::Discover, &query.name).await?)))
 }
 
@@ -118,9 +119,9 @@ pub async fn render(
     State(state): State<ApiState>,
     principal: Principal,
     limiter: Option<Extension<Limiter>>,
-    body: Result<Json<RenderPromptRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<input::Json<RenderPromptRequest>, ApiError>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(request) = body?;
+    let input::Json(request) = body?;
     let arguments: Option<serde_json::Map<String, serde_json::Value>> =
         request.arguments.map(|a| a.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect());
     let admitted = async {

@@ -2,10 +2,11 @@
 //! under the same `canopy://server/<uri>` names as on `/mcp`.
 
 use crate::error::ApiError;
+use crate::input;
 use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound, TooManyRequests, UpstreamError, UpstreamTimeout};
 use crate::principal::Principal;
 use crate::ApiState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use canopy_api_types::{ErrorCode, ReadResourceRequest, ResourceView};
 use canopy_limits::Limiter;
@@ -41,9 +42,9 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<ApiState>,
     principal: Principal,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<input::Query<ListQuery>, ApiError>,
 ) -> Result<Json<Vec<ResourceView>>, ApiError> {
-    let Query(query) = query?;
+    let input::Query(query) = query?;
     let mut rows = canopy_readmodels::list_resources(state.pool(), &principal.tenant, query.server.as_deref()).await?;
     principal.retain(&mut rows, |r| match r.is_template {
         true => Target::template(&r.server_name, &r.uri),
@@ -89,9 +90,9 @@ pub async fn read(
     State(state): State<ApiState>,
     principal: Principal,
     limiter: Option<Extension<Limiter>>,
-    body: Result<Json<ReadResourceRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<input::Json<ReadResourceRequest>, ApiError>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(request) = body?;
+    let input::Json(request) = body?;
     let (server, uri) = request
         .uri
         .strip_prefix("canopy://")

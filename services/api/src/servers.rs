@@ -1,10 +1,11 @@
 //! `/api/v0/servers`: register (MCPJungle's JSON), list, get, deregister.
 
 use crate::error::{from_execute, ApiError};
+use crate::input;
 use crate::openapi::{BadRequest, Conflict, Forbidden, IdempotencyKey, InternalError, NotFound, ServerNameParam};
 use crate::principal::Principal;
 use crate::ApiState;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -53,14 +54,13 @@ pub struct RegisterQuery {
 pub async fn register(
     State(state): State<ApiState>,
     principal: Principal,
-    query: Result<Query<RegisterQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<input::Query<RegisterQuery>, ApiError>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Query(query) = query?;
+    let input::Query(query) = query?;
     principal.require_manage_tenant()?;
-    let request: RegisterServerRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("request body is not a valid server registration: {e}")))?;
+    let request: RegisterServerRequest = input::parse_json(&body, "request body is not a valid server registration")?;
     let name = ServerName::parse(request.name.clone()).map_err(|e| ApiError::invalid(e.to_string()))?;
     let spec = build_spec(&state.sealer, &principal.tenant, &name, &request)?;
     let id = ServerId(uuid::Uuid::now_v7());
@@ -143,7 +143,7 @@ pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result
 pub async fn get(
     State(state): State<ApiState>,
     principal: Principal,
-    Path(name): Path<String>,
+    input::Path(name): input::Path<String>,
 ) -> Result<Json<ServerView>, ApiError> {
     principal.require(Action::Discover, Target::server(&name), || server_not_found(&name))?;
     match canopy_readmodels::get_server(state.pool(), &principal.tenant, &name).await? {
@@ -173,7 +173,7 @@ pub async fn get(
 pub async fn deregister(
     State(state): State<ApiState>,
     principal: Principal,
-    Path(name): Path<String>,
+    input::Path(name): input::Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     principal.require(Action::Manage, Target::server(&name), || server_not_found(&name))?;

@@ -11,8 +11,8 @@
 use crate::identities::{self, identity_name, issue_token, require_enterprise};
 use crate::openapi::{BadRequest, Conflict, Forbidden, InternalError, NotFound, TenantIdParam};
 use crate::principal::Principal;
-use crate::{error::ApiError, ApiState};
-use axum::extract::{Path, State};
+use crate::{error::ApiError, input, ApiState};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -61,11 +61,11 @@ fn require_operator(principal: &Principal, action: Action) -> Result<(), ApiErro
 pub async fn create(
     State(state): State<ApiState>,
     principal: Principal,
-    body: Result<Json<CreateTenantRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<input::Json<CreateTenantRequest>, ApiError>,
 ) -> Result<impl IntoResponse, ApiError> {
     require_enterprise(&state, WHAT)?;
     require_operator(&principal, Action::Manage)?;
-    let Json(request) = body?;
+    let input::Json(request) = body?;
     let id = TenantId::parse(request.id.clone()).map_err(|e| ApiError::invalid(e.to_string()))?;
     if id.as_str() == TenantId::PLATFORM {
         return Err(ApiError::invalid(format!("tenant id '{}' is reserved for the platform", id.as_str())));
@@ -145,7 +145,7 @@ pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result
 pub async fn get(
     State(state): State<ApiState>,
     principal: Principal,
-    Path(id): Path<String>,
+    input::Path(id): input::Path<String>,
 ) -> Result<Json<TenantView>, ApiError> {
     require_enterprise(&state, WHAT)?;
     require_operator(&principal, Action::Discover)?;
@@ -175,7 +175,7 @@ pub async fn get(
 pub async fn suspend(
     State(state): State<ApiState>,
     principal: Principal,
-    Path(id): Path<String>,
+    input::Path(id): input::Path<String>,
 ) -> Result<Json<TenantView>, ApiError> {
     change(state, principal, id, TenantCommand::Suspend).await
 }
@@ -201,7 +201,7 @@ pub async fn suspend(
 pub async fn resume(
     State(state): State<ApiState>,
     principal: Principal,
-    Path(id): Path<String>,
+    input::Path(id): input::Path<String>,
 ) -> Result<Json<TenantView>, ApiError> {
     change(state, principal, id, TenantCommand::Resume).await
 }

@@ -4,10 +4,11 @@
 //! Disabled means invisible and uncallable on every path, REST included.
 
 use crate::error::{from_execute, ApiError};
+use crate::input;
 use crate::openapi::{BadRequest, Conflict, Forbidden, InternalError, NotFound, ServerNameParam};
 use crate::principal::Principal;
 use crate::ApiState;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use canopy_api_types::ServerView;
 use canopy_domain::server::{FeatureKind, Server, ServerCommand, ServerError};
@@ -24,7 +25,7 @@ pub struct EntityQuery {
     entity: String,
 }
 
-type QueryResult = Result<Query<EntityQuery>, axum::extract::rejection::QueryRejection>;
+type QueryResult = Result<input::Query<EntityQuery>, ApiError>;
 
 /// Enable a tool, or every tool of a server
 #[utoipa::path(
@@ -169,7 +170,7 @@ async fn toggle(
     kind: FeatureKind,
     enabled: bool,
 ) -> Result<Json<Vec<String>>, ApiError> {
-    let Query(query) = query?;
+    let input::Query(query) = query?;
     let (server, name) = parse_entity(kind, &query.entity)?;
     let target = match (kind, name.as_deref()) {
         (_, None) => Target::server(&server),
@@ -230,7 +231,7 @@ async fn toggle(
 pub async fn enable_server(
     s: State<ApiState>,
     p: Principal,
-    name: Path<String>,
+    name: input::Path<String>,
 ) -> Result<Json<canopy_api_types::ServerView>, ApiError> {
     toggle_server(s, p, name, true).await
 }
@@ -254,7 +255,7 @@ pub async fn enable_server(
 pub async fn disable_server(
     s: State<ApiState>,
     p: Principal,
-    name: Path<String>,
+    name: input::Path<String>,
 ) -> Result<Json<canopy_api_types::ServerView>, ApiError> {
     toggle_server(s, p, name, false).await
 }
@@ -262,7 +263,7 @@ pub async fn disable_server(
 async fn toggle_server(
     State(state): State<ApiState>,
     principal: Principal,
-    Path(name): Path<String>,
+    input::Path(name): input::Path<String>,
     enabled: bool,
 ) -> Result<Json<canopy_api_types::ServerView>, ApiError> {
     let not_found = || crate::servers::server_not_found(&name);

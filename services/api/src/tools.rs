@@ -3,10 +3,11 @@
 //! in the catalog or disabled (MCPJungle's invoke ignores the flag; Canopy's does not).
 
 use crate::error::ApiError;
+use crate::input;
 use crate::openapi::{BadRequest, Forbidden, InternalError, NotFound, TooManyRequests, UpstreamError, UpstreamTimeout};
 use crate::principal::Principal;
 use crate::ApiState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use canopy_api_types::{ErrorCode, InvokeToolRequest, ToolView};
 use canopy_limits::Limiter;
@@ -44,9 +45,9 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<ApiState>,
     principal: Principal,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<input::Query<ListQuery>, ApiError>,
 ) -> Result<Json<Vec<ToolView>>, ApiError> {
-    let Query(query) = query?;
+    let input::Query(query) = query?;
     let mut rows = canopy_readmodels::list_tools(state.pool(), &principal.tenant, query.server.as_deref()).await?;
     principal.retain(&mut rows, |r| Target::tool(&r.server_name, &r.tool_name));
     crate::servers::require_filter(&state, &principal, query.server.as_deref(), !rows.is_empty()).await?;
@@ -77,9 +78,9 @@ pub struct GetQuery {
 pub async fn get(
     State(state): State<ApiState>,
     principal: Principal,
-    query: Result<Query<GetQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<input::Query<GetQuery>, ApiError>,
 ) -> Result<Json<ToolView>, ApiError> {
-    let Query(query) = query?;
+    let input::Query(query) = query?;
     let row = find(&state, &principal, Action::Discover, &query.name).await?;
     Ok(Json(view(&row)))
 }
@@ -122,9 +123,9 @@ pub async fn invoke(
     State(state): State<ApiState>,
     principal: Principal,
     limiter: Option<Extension<Limiter>>,
-    body: Result<Json<serde_json::Map<String, serde_json::Value>>, axum::extract::rejection::JsonRejection>,
+    body: Result<input::Json<serde_json::Map<String, serde_json::Value>>, ApiError>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(mut arguments) = body?;
+    let input::Json(mut arguments) = body?;
     let name = match arguments.remove("name") {
         Some(serde_json::Value::String(n)) => n,
         _ => return Err(ApiError::invalid("'name' (the tool's server__tool name) is required")),

@@ -8,8 +8,8 @@ use crate::identities::{self, identity_name, issue_token, require_enterprise};
 use crate::openapi::{BadRequest, Conflict, Forbidden, InternalError, NotFound, UserNameParam};
 use crate::principal::Principal;
 use crate::tenants;
-use crate::{error::ApiError, ApiState};
-use axum::extract::{Path, State};
+use crate::{error::ApiError, input, ApiState};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -89,11 +89,11 @@ pub async fn init_server(State(state): State<ApiState>) -> Result<impl IntoRespo
 pub async fn create(
     State(state): State<ApiState>,
     principal: Principal,
-    body: Result<Json<CreateUserRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<input::Json<CreateUserRequest>, ApiError>,
 ) -> Result<impl IntoResponse, ApiError> {
     require_enterprise(&state, "users")?;
     principal.require_manage_tenant()?;
-    let Json(request) = body?;
+    let input::Json(request) = body?;
     let name = identity_name("user name", &request.name)?;
     let role = match request.role.as_deref() {
         None => Role::Member,
@@ -155,7 +155,7 @@ pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result
 pub async fn delete(
     State(state): State<ApiState>,
     principal: Principal,
-    Path(name): Path<String>,
+    input::Path(name): input::Path<String>,
 ) -> Result<StatusCode, ApiError> {
     require_enterprise(&state, "users")?;
     principal.require_manage_tenant()?;

@@ -193,6 +193,11 @@ fn user_scopes(requested: &[String], role: &str) -> Vec<String> {
 
 pub(super) async fn show(State(state): State<ApiState>, Query(query): Query<HashMap<String, String>>) -> Response {
     let server = state.oauth.as_ref().expect("oauth routes exist only with a server");
+    if let Some(message) =
+        crate::input::nul_in_pairs("query string", query.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    {
+        return error_page(StatusCode::BAD_REQUEST, &message);
+    }
     let get = |k: &str| query.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let Some(client_id) = get("client_id") else {
         return error_page(StatusCode::BAD_REQUEST, "The request names no client (client_id).");
@@ -342,6 +347,9 @@ pub(super) async fn submit(
     body: axum::body::Bytes,
 ) -> Response {
     let server = state.oauth.as_ref().expect("oauth routes exist only with a server");
+    if let Some(message) = crate::input::nul_in_form("form body", &body) {
+        return error_page(StatusCode::BAD_REQUEST, &message);
+    }
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let pending = match server.pending_of(&headers, &form) {
         Ok(pending) => pending,

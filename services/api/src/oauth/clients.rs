@@ -196,8 +196,12 @@ async fn register_client(server: &OAuthServer, body: &[u8]) -> Result<serde_json
     if body.len() > 16 * 1024 {
         return Err(OAuthError::new("invalid_client_metadata", "the registration request is too large"));
     }
-    let metadata: ClientMetadata = serde_json::from_slice(body)
-        .map_err(|e| OAuthError::new("invalid_client_metadata", format!("not valid client metadata: {e}")))?;
+    let invalid = |message: String| OAuthError::new("invalid_client_metadata", message);
+    if let Some(message) = serde_json::from_slice(body).ok().and_then(|v| crate::input::nul_in_json(&v, "")) {
+        return Err(invalid(message));
+    }
+    let metadata: ClientMetadata =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("not valid client metadata: {e}")))?;
     let metadata = normalize(metadata, false)?;
     let client_id = format!("cnp_client_{}", uuid::Uuid::new_v4().simple());
     let method = metadata.token_endpoint_auth_method.clone().unwrap_or_default();
@@ -425,6 +429,9 @@ fn client_credentials(
     // RFC 6749 section 2.3.1: both are form-urlencoded before being joined.
     let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
     let (id, secret) = (decode(id).ok_or_else(malformed)?, decode(secret).ok_or_else(malformed)?);
+    if id.contains('\0') || secret.contains('\0') {
+        return Err(malformed());
+    }
     if form_id.as_deref().is_some_and(|f| f != id) {
         return Err(OAuthError::invalid_request("client_id in the form and in HTTP Basic differ"));
     }

@@ -188,6 +188,9 @@ pub(super) async fn start(
     body: axum::body::Bytes,
 ) -> Response {
     let server = state.oauth.as_ref().expect("oauth routes exist only with a server");
+    if let Some(message) = crate::input::nul_in_form("form body", &body) {
+        return error_page(StatusCode::BAD_REQUEST, &message);
+    }
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let pending = match server.pending_of(&headers, &form) {
         Ok(pending) => pending,
@@ -253,6 +256,11 @@ pub(super) async fn callback(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let server = state.oauth.as_ref().expect("oauth routes exist only with a server");
+    if let Some(message) =
+        crate::input::nul_in_pairs("query string", query.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    {
+        return error_page(StatusCode::BAD_REQUEST, &message);
+    }
     let Some(login) = query.get("state").and_then(|s| server.open_state(s)) else {
         return error_page(
             StatusCode::BAD_REQUEST,

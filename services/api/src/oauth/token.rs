@@ -23,6 +23,9 @@ pub(super) fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<Str
     if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
         return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
     }
+    if let Some(message) = crate::input::nul_in_form("form body", body) {
+        return Err(OAuthError::invalid_request(message));
+    }
     let mut form = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(body) {
         if form.insert(k.to_string(), v.into_owned()).is_some() {
