@@ -191,7 +191,14 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             access_tokens: access_tokens.clone(),
             shutdown: http.clone(),
         };
-        app = app.merge(canopy_gateway_edge::router(state, options).layer(limiter.clone()));
+        let sessions = canopy_gateway_edge::SessionLimits {
+            max_sessions: config.gateway.max_sessions as usize,
+            max_per_principal: config.gateway.max_sessions_per_principal as usize,
+            idle: Duration::from_secs(config.gateway.session_idle_secs),
+            idle_under_pressure: Duration::from_secs(config.gateway.session_idle_under_pressure_secs),
+        };
+        let edge = canopy_gateway_edge::router_with_sessions(state, options, sessions);
+        app = app.merge(edge.layer(limiter.clone()));
         in_step.push(("catalog", cache.in_step().clone()));
     }
     if services.worker {

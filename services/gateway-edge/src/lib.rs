@@ -18,10 +18,12 @@ mod limits;
 mod mrtr;
 mod paging;
 mod param_headers;
+mod protocol;
 mod redis_store;
 mod relay;
 mod resource_updates;
 mod scope;
+mod session_caps;
 mod sessions;
 mod subscribers;
 
@@ -38,6 +40,7 @@ pub use redis_store::RedisStores;
 pub use relay::{run_client_channels, ClientChannels};
 pub use resource_updates::{run_list_changes, run_resource_updates, ResourceSubscriptions};
 pub use scope::Scope;
+pub use session_caps::{SessionLimits, SESSION_CAP_REACHED};
 pub use subscribers::{run_notifier, Subscribers};
 
 use axum::extract::{Request, State};
@@ -92,8 +95,13 @@ pub struct EdgeOptions {
     pub shutdown: CancellationToken,
 }
 
-/// The MCP routes.
+/// The MCP routes, with the default session caps.
 pub fn router(state: EdgeState, options: EdgeOptions) -> Router {
+    router_with_sessions(state, options, SessionLimits::default())
+}
+
+/// The MCP routes, sessions capped per principal and in all as `sessions` says.
+pub fn router_with_sessions(state: EdgeState, options: EdgeOptions, sessions: SessionLimits) -> Router {
     let mut hosts = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
     hosts.extend(options.allowed_hosts);
     let config = StreamableHttpServerConfig::default()
@@ -104,10 +112,10 @@ pub fn router(state: EdgeState, options: EdgeOptions) -> Router {
     let mut config = config;
     config.session_store = Some(Arc::new(options.stores.clone()));
     let owners = Arc::new(bearer::SessionOwners::new(options.stores.clone()));
-    let sessions = sessions::SharedSessions::new(options.stores);
+    let sessions = Arc::new(sessions::SharedSessions::new(options.stores.clone(), sessions));
+    let front = protocol::Front { sessions: sessions.clone(), stores: options.stores };
     let factory_state = state.clone();
-    let service =
-        StreamableHttpService::new(move || Ok(GatewayHandler::new(factory_state.clone())), Arc::new(sessions), config);
+    let service = StreamableHttpService::new(move || Ok(GatewayHandler::new(factory_state.clone())), sessions, config);
     let resource = Arc::new(options.resource);
     let authenticator = bearer::Authenticator {
         state: state.clone(),
@@ -116,12 +124,14 @@ pub fn router(state: EdgeState, options: EdgeOptions) -> Router {
         tokens: options.access_tokens,
     };
     // Route layers run last-added first: authenticate, open the endpoint, check the headers,
-    // count the call against its rate limits (the `Limiter` in the request's extensions).
+    // count the call against its rate limits (the `Limiter` in the request's extensions), then
+    // the protocol answers and session caps in front of rmcp.
     let mcp = Router::new()
         .route_service("/mcp", service.clone())
         .route_service("/servers/{server}/mcp", service.clone())
         .route_service("/groups/{group}/mcp", service.clone())
         .route_service("/v0/groups/{group}/mcp", service)
+        .route_layer(axum::middleware::from_fn_with_state(front, protocol::front))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), limits::check))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), param_headers::check))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_endpoint))

@@ -3,33 +3,130 @@
 //! the in-process channel of whichever edge it reached but the session's stream in Redis,
 //! followed live. Notifications for a session are appended there once, by any edge, and reach
 //! the client wherever its GET stream is, also after the edge that wrote them has stopped.
+//! Sessions held in process are capped per principal and in all ([`crate::session_caps`]).
 
 use crate::redis_store::{parse_event_id, standalone_stream, RedisStores};
+use crate::session_caps::{Refusal, SessionCaps, SessionLimits};
 use futures::{Stream, StreamExt};
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::local::{LocalSessionManager, LocalSessionManagerError};
 use rmcp::transport::streamable_http_server::session::{
     EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
 };
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 pub(crate) struct SharedSessions {
     local: LocalSessionManager,
     stores: RedisStores,
+    caps: Arc<SessionCaps>,
+}
+
+/// What the session manager answers rmcp when it fails: rmcp's, or a session cap (which the
+/// middleware in front of rmcp turns into 429/503).
+#[derive(Debug)]
+pub(crate) enum SessionsError {
+    Local(LocalSessionManagerError),
+    Refused(Refusal),
+}
+
+impl std::fmt::Display for SessionsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionsError::Local(e) => e.fmt(f),
+            SessionsError::Refused(refusal) => refusal.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SessionsError {}
+
+impl From<LocalSessionManagerError> for SessionsError {
+    fn from(e: LocalSessionManagerError) -> Self {
+        SessionsError::Local(e)
+    }
 }
 
 impl SharedSessions {
-    pub(crate) fn new(stores: RedisStores) -> Self {
-        Self { local: LocalSessionManager::default().with_event_store(Arc::new(stores.clone())), stores }
+    pub(crate) fn new(stores: RedisStores, limits: SessionLimits) -> Self {
+        let mut local = LocalSessionManager::default().with_event_store(Arc::new(stores.clone()));
+        local.session_config.keep_alive = Some(limits.idle);
+        Self { local, stores, caps: Arc::new(SessionCaps::new(limits)) }
+    }
+
+    /// How long a refused client should wait: until an idle session may be closed for it.
+    pub(crate) fn retry_after_secs(&self) -> u64 {
+        self.caps.limits.idle_under_pressure.as_secs().max(1)
+    }
+
+    /// Whether this edge holds session `id` in process.
+    pub(crate) async fn holds(&self, id: &str) -> bool {
+        self.local.has_session(&SessionId::from(id)).await.unwrap_or(false)
+    }
+
+    /// Counts session `id` for the principal of the request being handled, closing an idle
+    /// session to make room if need be; refused, the session is closed again.
+    async fn admit(&self, id: &SessionId) -> Result<(), SessionsError> {
+        let opening = crate::session_caps::opening();
+        let principal: Arc<str> = match &opening {
+            Some(opening) => opening.principal.clone(),
+            None => Arc::from(""),
+        };
+        match self.caps.admit(id, &principal) {
+            Ok(victim) => {
+                if let Some(victim) = victim {
+                    tracing::info!(session = %victim, "closing an idle MCP session to make room (its state stays in Redis)");
+                    if let Err(e) = self.local.close_session(&SessionId::from(&*victim)).await {
+                        tracing::warn!(error = %e, "closing an idle MCP session failed");
+                    }
+                }
+                Ok(())
+            }
+            Err(refusal) => {
+                tracing::warn!(principal = %principal, %refusal, "MCP session refused");
+                if let Some(opening) = &opening {
+                    *opening.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(refusal);
+                }
+                let _ = self.local.close_session(id).await;
+                Err(SessionsError::Refused(refusal))
+            }
+        }
+    }
+}
+
+/// A request's stream: while it is open, its session is not closed to make room.
+struct InFlight<S> {
+    inner: S,
+    _counted: Counted,
+}
+
+struct Counted {
+    caps: Arc<SessionCaps>,
+    id: SessionId,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.caps.finished(&self.id);
+    }
+}
+
+impl<S: Stream + Unpin> Stream for InFlight<S> {
+    type Item = S::Item;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.inner).poll_next(cx)
     }
 }
 
 impl SessionManager for SharedSessions {
-    type Error = <LocalSessionManager as SessionManager>::Error;
+    type Error = SessionsError;
     type Transport = <LocalSessionManager as SessionManager>::Transport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        self.local.create_session().await
+        let (id, transport) = self.local.create_session().await?;
+        self.admit(&id).await?;
+        Ok((id, transport))
     }
 
     async fn initialize_session(
@@ -37,15 +134,16 @@ impl SessionManager for SharedSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
-        self.local.initialize_session(id, message).await
+        Ok(self.local.initialize_session(id, message).await?)
     }
 
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        self.local.has_session(id).await
+        Ok(self.local.has_session(id).await?)
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        self.local.close_session(id).await
+        self.caps.remove(id);
+        Ok(self.local.close_session(id).await?)
     }
 
     async fn create_stream(
@@ -53,11 +151,15 @@ impl SessionManager for SharedSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.local.create_stream(id, message).await
+        self.caps.started(id);
+        let counted = Counted { caps: self.caps.clone(), id: id.clone() };
+        let inner = Box::pin(self.local.create_stream(id, message).await?);
+        Ok(InFlight { inner, _counted: counted })
     }
 
     async fn accept_message(&self, id: &SessionId, message: ClientJsonRpcMessage) -> Result<(), Self::Error> {
-        self.local.accept_message(id, message).await
+        self.caps.touch(id);
+        Ok(self.local.accept_message(id, message).await?)
     }
 
     /// rmcp has checked (or restored) the session before asking.
@@ -65,6 +167,7 @@ impl SessionManager for SharedSessions {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.caps.touch(id);
         Ok(self.stores.follow(standalone_stream(id), None))
     }
 
@@ -85,7 +188,11 @@ impl SessionManager for SharedSessions {
     }
 
     async fn restore_session(&self, id: SessionId) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
-        self.local.restore_session(id).await
+        let outcome = self.local.restore_session(id.clone()).await?;
+        if matches!(outcome, RestoreOutcome::Restored(_)) {
+            self.admit(&id).await?;
+        }
+        Ok(outcome)
     }
 
     fn event_store(&self) -> Option<Arc<dyn EventStore>> {

@@ -220,3 +220,133 @@ async fn a_call_completing_while_redis_is_down_still_delivers_its_result() {
     let body = raw.post(Some(&session), &call(4)).await.text().await.unwrap();
     assert_eq!(result_of(&body, 4), Some(json!("call 4")), "and so does the next one: {body}");
 }
+
+async fn rpc(response: reqwest::Response) -> (u16, Option<String>, Value) {
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    let body = response.text().await.unwrap();
+    (status, retry_after, messages(&body).into_iter().next().unwrap_or(Value::Null))
+}
+
+/// Item 5. Caps of 3 sessions per principal and 5 in all (enterprise mode, two MCP clients and
+/// the owner): a client's 4th session is refused with 429 and JSON-RPC error -32030, another
+/// client still opens sessions until the edge's cap, then gets 503; once sessions have been
+/// idle for the pressure timeout (4 s here), the idlest is closed to make room, and its
+/// client's next request restores it from Redis.
+#[tokio::test]
+async fn sessions_are_capped_per_principal_and_in_all_and_idle_ones_make_room() {
+    let d = Deployment::new().await;
+    let env = [
+        ("CANOPY_MAX_SESSIONS", "5"),
+        ("CANOPY_MAX_SESSIONS_PER_PRINCIPAL", "3"),
+        ("CANOPY_SESSION_IDLE_UNDER_PRESSURE_SECS", "4"),
+    ];
+    let process = spawn_with(&d, "caps", &["start", "--enterprise"], &env, None).await;
+    let base = &process.base;
+    let (status, init) = post_json(&format!("{base}/api/v0/init-server"), json!({})).await;
+    assert_eq!(status, 201, "{init}");
+    let owner = init["access_token"].as_str().unwrap().to_string();
+    let mut tokens = Vec::new();
+    for name in ["robot1", "robot2"] {
+        let response = reqwest::Client::new()
+            .post(format!("{base}/api/v0/mcp-clients"))
+            .bearer_auth(&owner)
+            .json(&json!({"name": name, "allowed_servers": ["*"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let created: Value = response.json().await.unwrap();
+        tokens.push(created["access_token"].as_str().unwrap().to_string());
+    }
+    let mcp = format!("{base}/mcp");
+    let (robot1, robot2, owner) =
+        (Raw::new(&mcp, Some(&tokens[0])), Raw::new(&mcp, Some(&tokens[1])), Raw::new(&mcp, Some(&owner)));
+
+    let mut sessions1 = Vec::new();
+    for _ in 0..3 {
+        let (status, session, body) = robot1.open().await;
+        assert_eq!(status, 200, "{body}");
+        sessions1.push(session.unwrap());
+    }
+    let init = json!({"jsonrpc": "2.0", "id": 41, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let (status, retry_after, body) = rpc(robot1.post(None, &init).await).await;
+    assert_eq!(status, 429, "the principal's 4th session is refused: {body}");
+    assert!(retry_after.is_some());
+    assert_eq!(
+        (&body["id"], &body["error"]["code"], &body["error"]["data"]["cap"]),
+        (&json!(41), &json!(-32030), &json!("principal")),
+        "{body}"
+    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("session cap reached"), "{body}");
+
+    for _ in 0..2 {
+        let (status, _, body) = robot2.open().await;
+        assert_eq!(status, 200, "another principal is not held by robot1's cap: {body}");
+    }
+    for client in [&robot2, &owner] {
+        let (status, retry_after, body) = rpc(client.post(None, &init).await).await;
+        assert_eq!(status, 503, "the edge's cap: {body}");
+        assert!(retry_after.is_some());
+        assert_eq!((&body["error"]["code"], &body["error"]["data"]["cap"]), (&json!(-32030), &json!("edge")), "{body}");
+    }
+
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let (status, _, body) = owner.open().await;
+    assert_eq!(status, 200, "an idle session was closed to make room: {body}");
+    // robot1's first session, closed for the owner's, is restored on its next request.
+    let ping = json!({"jsonrpc": "2.0", "id": 5, "method": "ping"});
+    let (status, _, body) = rpc(robot1.post(Some(&sessions1[0]), &ping).await).await;
+    assert_eq!((status, &body["id"]), (200, &json!(5)), "{body}");
+}
+
+/// Item 8. What rmcp answers 415 with plain text gets 400 with a JSON-RPC error; `DELETE` of
+/// an unknown session is 404; a real session is still deleted, then unknown.
+#[tokio::test]
+async fn malformed_bodies_get_json_rpc_errors_and_deleting_an_unknown_session_is_404() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("all", &["start"]).await;
+    let raw = Raw::new(&format!("{base}/mcp"), None);
+    let (status, session, _) = raw.open().await;
+    assert_eq!(status, 200);
+    let session = session.unwrap();
+    let cases: [(&[u8], i64, Value); 6] = [
+        (b"{not json", -32700, Value::Null),
+        (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\xfe\"}", -32700, Value::Null),
+        (br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#, -32600, Value::Null),
+        (br#"{"hello":"world"}"#, -32600, Value::Null),
+        (br#"{"jsonrpc":"1.0","id":7,"method":"ping"}"#, -32600, json!(7)),
+        (br#"42"#, -32600, Value::Null),
+    ];
+    for (body, code, id) in cases {
+        for session in [None, Some(session.as_str())] {
+            let request = raw.request(reqwest::Method::POST, session).header("content-type", "application/json");
+            let response = request.body(body.to_vec()).send().await.unwrap();
+            let shown = String::from_utf8_lossy(body);
+            assert_eq!(response.status(), 400, "{shown}");
+            assert_eq!(response.headers()["content-type"], "application/json", "{shown}");
+            let answer: Value = response.json().await.unwrap();
+            assert_eq!(
+                (&answer["jsonrpc"], &answer["error"]["code"], &answer["id"]),
+                (&json!("2.0"), &json!(code), &id),
+                "{shown}: {answer}"
+            );
+        }
+    }
+    // A body that is not declared JSON is still rmcp's 415.
+    let request = raw.request(reqwest::Method::POST, Some(&session)).header("content-type", "text/plain");
+    assert_eq!(request.body("{}").send().await.unwrap().status(), 415);
+    // The session still works.
+    let ping = json!({"jsonrpc": "2.0", "id": 9, "method": "ping"});
+    let (status, _, body) = rpc(raw.post(Some(&session), &ping).await).await;
+    assert_eq!((status, &body["id"]), (200, &json!(9)));
+
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let delete = |id: String| raw.request(reqwest::Method::DELETE, Some(&id)).send();
+    assert_eq!(delete(unknown).await.unwrap().status(), 404, "an unknown session");
+    assert!(delete(session.clone()).await.unwrap().status().is_success(), "a real session is deleted");
+    assert_eq!(delete(session.clone()).await.unwrap().status(), 404, "and is unknown afterwards");
+    let (status, _, _) = rpc(raw.post(Some(&session), &ping).await).await;
+    assert_eq!(status, 404);
+}
