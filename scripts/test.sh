@@ -45,7 +45,9 @@ drop_test_databases
 # - the official conformance suite (0.1.16 and the 2026-07-28 pre-release) runs against the
 #   fixture MCP server directly, then THROUGH Canopy (the fixture registered over HTTP and as
 #   stdio, at /servers/NAME/mcp), each with its baseline in conformance/;
-# - the TypeScript admin client generated from openapi/canopy-api.json is up to date.
+# - the TypeScript admin client generated from openapi/canopy-api.json is up to date;
+# - Schemathesis (from PyPI) fuzzes every REST operation of openapi/canopy-api.json, in
+#   development and in enterprise mode: no 5xx, and every answer as documented.
 # CANOPY_SKIP_NODE_CHECKS=1 skips them (e.g. offline).
 if [[ -z "${CANOPY_SKIP_NODE_CHECKS:-}" ]]; then
   echo "canopy: MCP Inspector check (scripts/inspector-check.sh)" >&2
@@ -58,6 +60,8 @@ if [[ -z "${CANOPY_SKIP_NODE_CHECKS:-}" ]]; then
   CANOPY_SKIP_BUILD=1 scripts/conformance-gateway.sh || { echo "canopy: conformance (through canopy) FAILED" >&2; status=1; }
   echo "canopy: generated admin clients match openapi/ (scripts/generate-clients.sh --check)" >&2
   scripts/generate-clients.sh --check || { echo "canopy: generated clients are stale" >&2; status=1; }
+  echo "canopy: schema fuzzing of the REST API, 0 server errors (scripts/schemathesis.sh)" >&2
+  CANOPY_SKIP_BUILD=1 scripts/schemathesis.sh || { echo "canopy: schemathesis FAILED" >&2; status=1; }
 fi
 # ---------------------------------------------------------------------------------------------
 
