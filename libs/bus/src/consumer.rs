@@ -174,6 +174,15 @@ pub async fn tail_events(
     let messages = consumer.messages().await.map_err(|e| consumer_err(&name, e))?;
     Ok(messages.map(move |m| {
         let m = m.map_err(|e| consumer_err("tail", e))?;
+        if m.headers.as_ref().is_some_and(|h| h.get(crate::relay::OVERSIZED_HEADER).is_some()) {
+            // The event is only in the log: a follower must read the log again.
+            return Err(consumer_err("tail", OversizedEvent));
+        }
         serde_json::from_slice::<StoredEvent>(&m.payload).map_err(|e| consumer_err("tail", e))
     }))
 }
+
+/// An event the bus carried only as a stub (too large for the server): it is in the log.
+#[derive(Debug, thiserror::Error)]
+#[error("an event too large for the bus was published as a stub; read it from the log")]
+pub struct OversizedEvent;

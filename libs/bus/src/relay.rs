@@ -134,9 +134,23 @@ impl OutboxRelay {
         let mut acks = Vec::with_capacity(rows.len());
         for (subject, event) in &rows {
             let subject = self.bus.subjects.event(subject);
-            let payload = serde_json::to_vec(event).expect("events serialise");
+            let mut payload = serde_json::to_vec(event).expect("events serialise");
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", event.event_id.to_string().as_str());
+            if crate::payload::check(&self.bus.client, Some(&headers), &payload).is_err() {
+                // Too large for the server (it would drop the connection and the outbox would
+                // retry forever): a stub takes its place, and followers resync from the log.
+                tracing::warn!(
+                    event_id = %event.event_id,
+                    size = payload.len(),
+                    "an event too large for the bus is published as a stub; followers resync from the log"
+                );
+                payload = serde_json::to_vec(&OversizedStub::of(event)).expect("stubs serialise");
+                headers.insert(OVERSIZED_HEADER, "1");
+            }
             let publish = async_nats::jetstream::context::Publish::build()
                 .payload(payload.into())
+                .headers(headers)
                 .message_id(event.event_id.to_string());
             let ack = self
                 .bus
@@ -157,6 +171,38 @@ impl OutboxRelay {
         sqlx::query("DELETE FROM outbox WHERE global_position = ANY($1)").bind(&positions).execute(&self.pool).await?;
         metrics::counter!("canopy_outbox_published_total").increment(rows.len() as u64);
         Ok(Drained { count: rows.len(), died })
+    }
+}
+
+/// Header of an event's stand-in on the bus when the event itself is larger than the server
+/// accepts: the event is in the log; whoever reads the stream reads it there (a cache resyncs).
+pub const OVERSIZED_HEADER: &str = "Canopy-Oversized";
+
+/// What the bus carries in place of an oversized event: where it is in the log.
+#[derive(serde::Serialize)]
+struct OversizedStub<'a> {
+    oversized: bool,
+    global_position: i64,
+    event_id: String,
+    tenant_id: &'a str,
+    aggregate_type: &'a str,
+    aggregate_id: &'a str,
+    version: i64,
+    event_type: &'a str,
+}
+
+impl<'a> OversizedStub<'a> {
+    fn of(event: &'a StoredEvent) -> Self {
+        Self {
+            oversized: true,
+            global_position: event.global_position,
+            event_id: event.event_id.to_string(),
+            tenant_id: event.tenant_id.as_str(),
+            aggregate_type: &event.aggregate_type,
+            aggregate_id: &event.aggregate_id,
+            version: event.version,
+            event_type: &event.event_type,
+        }
     }
 }
 

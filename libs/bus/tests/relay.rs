@@ -178,3 +178,79 @@ async fn consumer_applies_each_event_exactly_once_across_crashes() {
     assert_eq!(checkpoint as usize, EVENTS);
     bus.delete_streams().await;
 }
+
+/// A follower of one test stream that records what it saw and how often it resynced.
+#[derive(Default)]
+struct Recorder {
+    resyncs: std::sync::atomic::AtomicUsize,
+    seen: std::sync::Mutex<Vec<i64>>,
+}
+
+impl canopy_bus::Follower for Recorder {
+    async fn resync(&self) -> Result<(), canopy_bus::FollowError> {
+        self.resyncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    fn apply(&self, event: &StoredEvent) -> bool {
+        self.seen.lock().unwrap().push(event.version);
+        true
+    }
+}
+
+#[tokio::test]
+async fn an_event_larger_than_the_bus_takes_does_not_block_the_outbox_and_followers_resync() {
+    let db = canopy_testkit::fresh_database().await;
+    let bus = bus(&canopy_testkit::unique("t")).await;
+    let shutdown = CancellationToken::new();
+    let recorder = Arc::new(Recorder::default());
+    let in_step = canopy_bus::InStep::default();
+    tokio::spawn(canopy_bus::follow(
+        bus.clone(),
+        bus.subjects.events_all(),
+        recorder.clone(),
+        in_step.clone(),
+        shutdown.clone(),
+    ));
+    tokio::time::timeout(Duration::from_secs(10), in_step.wait()).await.expect("in step");
+
+    // Three events of one stream; the middle one is larger than NATS's max_payload.
+    let tenant = TenantId::default_tenant();
+    let key = StreamKey { tenant, aggregate_type: "test", aggregate_id: "big".into() };
+    let limit = bus.client.server_info().max_payload;
+    for (version, size) in [(0, 10), (1, limit + 1024), (2, 10)] {
+        let mut tx = db.pool.begin().await.unwrap();
+        let payload = serde_json::json!({ "blob": "x".repeat(size) });
+        let event = NewEvent { event_type: "test.happened", schema_version: 1, payload };
+        EventStore::append(&mut tx, &key, version, &[event], &EventMetadata::default()).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let relay = tokio::spawn(
+        OutboxRelay::new(
+            db.pool.clone(),
+            bus.clone(),
+            RelayOptions { poll_interval: Duration::from_millis(100), ..Default::default() },
+        )
+        .run(shutdown.clone()),
+    );
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while outbox_len(&db.pool).await > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the outbox drains past the oversized event");
+    assert!(bus.is_connected(), "the relay's connection survived");
+    // The follower saw the small events, and resynced from the log for the stub.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while recorder.resyncs.load(std::sync::atomic::Ordering::SeqCst) < 2 || !in_step.get() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("a resync after the stub");
+    let seen = recorder.seen.lock().unwrap().clone();
+    assert!(seen.contains(&1) && !seen.contains(&2), "the stub is never applied as an event: {seen:?}");
+    shutdown.cancel();
+    let _ = relay.await;
+    bus.delete_streams().await;
+}
