@@ -1160,7 +1160,11 @@ export interface components {
         };
     };
     responses: {
-        /** @description `INVALID_REQUEST`: the path, query string or body is not valid. */
+        /**
+         * @description `INVALID_REQUEST`: the path, query string or body is not valid. A NUL character in any
+         *     parameter, string or key is refused too; the message names the field (`server: must not
+         *     contain a NUL character`).
+         */
         BadRequest: {
             headers: {
                 [name: string]: unknown;
@@ -1467,6 +1471,7 @@ export interface operations {
                     "application/json": components["schemas"]["GroupView"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
@@ -1524,6 +1529,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -1552,6 +1558,7 @@ export interface operations {
                     "application/json": components["schemas"]["ToolView"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
@@ -2186,6 +2193,7 @@ export interface operations {
                     "application/json": components["schemas"]["ServerView"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
@@ -2245,6 +2253,7 @@ export interface operations {
                     "application/json": components["schemas"]["ServerView"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -2273,6 +2282,7 @@ export interface operations {
                     "application/json": components["schemas"]["ServerView"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];

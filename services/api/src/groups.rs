@@ -149,6 +149,7 @@ pub async fn update(
     params(GroupNameParam),
     responses(
         (status = 204, description = "Deleted."),
+        (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 403, response = Forbidden),
@@ -196,6 +197,7 @@ pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result
     params(GroupNameParam),
     responses(
         (status = 200, description = "The group.", body = GroupView),
+        (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 500, response = InternalError),
     ),
@@ -220,6 +222,7 @@ pub async fn get(
     params(GroupNameParam),
     responses(
         (status = 200, description = "The tools the group's MCP endpoint offers.", body = [ToolView]),
+        (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 500, response = InternalError),
     ),

@@ -208,7 +208,9 @@ impl Modify for BearerTokens {
 
 // The error answers, one reusable response each, all in the one envelope.
 
-/// `INVALID_REQUEST`: the path, query string or body is not valid.
+/// `INVALID_REQUEST`: the path, query string or body is not valid. A NUL character in any
+/// parameter, string or key is refused too; the message names the field (`server: must not
+/// contain a NUL character`).
 #[derive(ToResponse)]
 #[allow(dead_code)]
 #[response(example = json!({"ok": false, "error": {"code": "INVALID_REQUEST", "message": "query string: Failed to deserialize query string: missing field `name`"}}))]

@@ -136,6 +136,7 @@ pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result
     params(ServerNameParam),
     responses(
         (status = 200, description = "The server.", body = ServerView),
+        (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 500, response = InternalError),
     ),

@@ -222,6 +222,7 @@ async fn toggle(
     params(ServerNameParam),
     responses(
         (status = 200, description = "The server, now enabled.", body = ServerView),
+        (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 403, response = Forbidden),
@@ -246,6 +247,7 @@ pub async fn enable_server(
     params(ServerNameParam),
     responses(
         (status = 200, description = "The server, now disabled.", body = ServerView),
+        (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 403, response = Forbidden),
