@@ -98,6 +98,9 @@ pub fn arguments(spec: &SandboxSpec, data_fds: &[(i32, &'static str)]) -> Result
         let flag = if bind.writable { "--bind" } else { "--ro-bind" };
         a.push_os([flag.into(), bind.host.clone().into_os_string(), bind.inside.clone().into_os_string()]);
     }
+    // The root is bwrap's own tmpfs; read-only, nothing can be left in `/` or `/etc` (and
+    // nothing counts against memory there). Only the workspace, its writable binds and /tmp take writes.
+    a.push(["--remount-ro", "/"]);
     a.push_os(["--chdir".into(), spec.working_dir().into_os_string()]);
     Ok(a.0)
 }

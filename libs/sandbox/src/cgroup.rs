@@ -252,19 +252,43 @@ impl SandboxCgroup {
 
     /// Kills what is left and removes the directories. A cgroup only goes once it is empty,
     /// so this retries briefly while the kernel reaps the last processes.
-    pub async fn remove(self) {
+    pub async fn remove(&mut self) {
+        let mut dirs = self.dirs();
+        for attempt in 0..200u32 {
+            dirs.retain(|d| fs::remove_dir(d).is_err() && d.exists());
+            if dirs.is_empty() {
+                self.memory = None;
+                self.pids = None;
+                return;
+            }
+            self.signal_all(libc::SIGKILL, None);
+            let wait = if attempt < 20 { 1 } else { 10 };
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        }
+        tracing::warn!(dirs = ?dirs, "sandbox cgroup still busy, left in place");
+    }
+}
+
+impl SandboxCgroup {
+    fn dirs(&self) -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> =
             self.memory.iter().chain(self.pids.iter()).map(|h| h.dir().to_path_buf()).collect();
         dirs.dedup();
-        for _ in 0..50 {
-            self.signal_all(libc::SIGKILL, None);
-            dirs.retain(|d| fs::remove_dir(d).is_err() && d.exists());
-            if dirs.is_empty() {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        dirs
+    }
+}
+
+/// A supervisor cut short (its runtime shutting down) still kills the tree and tries once to
+/// leave no cgroup behind.
+impl Drop for SandboxCgroup {
+    fn drop(&mut self) {
+        if self.memory.is_none() && self.pids.is_none() {
+            return;
         }
-        tracing::warn!(dirs = ?dirs, "sandbox cgroup still busy, left in place");
+        self.signal_all(libc::SIGKILL, None);
+        for dir in self.dirs() {
+            let _ = fs::remove_dir(dir);
+        }
     }
 }
 

@@ -411,7 +411,7 @@ impl Supervisor {
 
         let wall = self.started.elapsed();
         let usage = self.cgroup.as_ref().map(SandboxCgroup::usage).unwrap_or_default();
-        if let Some(cgroup) = self.cgroup.take() {
+        if let Some(mut cgroup) = self.cgroup.take() {
             cgroup.remove().await;
         }
         self.fds.clear();
