@@ -16,6 +16,8 @@ canopy_infra_up
 canopy_ensure_rust_tools
 # The stateless-edge e2e tests put two edges behind a real HAProxy (round-robin, no stickiness).
 canopy_ensure_haproxy
+# Jobs and Python code run in bubblewrap sandboxes (canopy-sandbox's tests use the real one).
+canopy_ensure_bubblewrap
 
 status=0
 # Test databases carry this run's tag; they are dropped when the tests are done.

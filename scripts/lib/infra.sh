@@ -12,6 +12,7 @@
 #   canopy_ensure_haproxy    make sure the `haproxy` binary is installed (the stateless-edge
 #                            e2e tests run their own HAProxy in front of two edges); never
 #                            leaves a system-wide haproxy service running.
+#   canopy_ensure_bubblewrap make sure `bwrap` is installed (canopy-sandbox runs user code in it).
 #
 # Safe under `set -euo pipefail`. Messages go to stderr, prefixed with "canopy:".
 # (The `bash -c '...' _ HOST PORT` probes take their arguments as $1/$2 on purpose.)
@@ -495,4 +496,9 @@ canopy_ensure_haproxy() {
     [[ -n "$bin" ]] || { _canopy_die "haproxy installed but not found on PATH or in /usr/sbin"; return 1; }
   fi
   _canopy_log "haproxy: $("$bin" -v 2>/dev/null | head -n 1) ($bin)"
+}
+
+canopy_ensure_bubblewrap() {
+  command -v bwrap >/dev/null 2>&1 || _canopy_apt_install bubblewrap || return
+  _canopy_log "bubblewrap: $(bwrap --version 2>/dev/null)"
 }
