@@ -12,7 +12,7 @@
 //! `nosniff` and a sandboxing CSP: an uploaded HTML file cannot run as a page of Canopy.
 
 use crate::error::BlobError;
-use crate::signing::{Grant, UrlSigner};
+use crate::signing::{Grant, UrlError, UrlSigner};
 use crate::store::BlobStore;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -49,11 +49,13 @@ fn refuse(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Re
     (status, Json(ErrorEnvelope::new(code, message))).into_response()
 }
 
-fn verified(served: &Served, method: &Method, token: &str, query: Option<&str>) -> Result<Grant, Response> {
-    served.signer.verify(method, token, query.unwrap_or_default(), Utc::now()).map_err(|error| {
-        tracing::info!(error = %error, "signed blob URL refused");
-        refuse(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, error.to_string())
-    })
+fn verified(served: &Served, method: &Method, token: &str, query: Option<&str>) -> Result<Grant, UrlError> {
+    served.signer.verify(method, token, query.unwrap_or_default(), Utc::now())
+}
+
+fn unauthorized(error: UrlError) -> Response {
+    tracing::info!(error = %error, "signed blob URL refused");
+    refuse(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, error.to_string())
 }
 
 fn store_failed(grant: &Grant, error: &BlobError) -> Response {
@@ -70,7 +72,7 @@ async fn upload(
 ) -> Response {
     let grant = match verified(&served, &Method::PUT, &token, query.as_deref()) {
         Ok(grant) => grant,
-        Err(refused) => return refused,
+        Err(error) => return unauthorized(error),
     };
     // `verify` refuses an upload URL without a limit; 0 would refuse every byte anyway.
     let max = grant.max_bytes.unwrap_or(0);
@@ -121,7 +123,7 @@ async fn download(
 ) -> Response {
     let grant = match verified(&served, &method, &token, query.as_deref()) {
         Ok(grant) => grant,
-        Err(refused) => return refused,
+        Err(error) => return unauthorized(error),
     };
     let read = match served.store.get_stream(&grant.key).await {
         Ok(read) => read,
