@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh: run the whole test suite (README "Quick start", command 2; also what CI runs).
 # Brings up PostgreSQL, NATS (JetStream) and Redis if they are not already running (see
-# scripts/lib/infra.sh), installs haproxy if missing (the stateless-edge tests run their own),
+# scripts/lib/infra.sh), installs haproxy if missing (the stateless-edge tests run their own) and
+# moto's S3 server into .state/tools/moto (scripts/lib/python-tools.sh; canopy-blobs' S3 tests),
 # exports CANOPY_DATABASE_URL / DATABASE_URL, CANOPY_NATS_URL and CANOPY_REDIS_URL for the
 # tests, runs `cargo nextest run --workspace --no-fail-fast` (extra arguments are passed to
 # nextest), stops only the infrastructure it started, and exits with the test status.
@@ -10,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source-path=SCRIPTDIR source=lib/infra.sh
 . scripts/lib/infra.sh
+# shellcheck source-path=SCRIPTDIR source=lib/python-tools.sh
+. scripts/lib/python-tools.sh
 
 trap canopy_infra_down EXIT
 canopy_infra_up
@@ -18,6 +21,8 @@ canopy_ensure_rust_tools
 canopy_ensure_haproxy
 # Jobs and Python code run in bubblewrap sandboxes (canopy-sandbox's tests use the real one).
 canopy_ensure_bubblewrap
+# canopy-blobs' S3 tests run against moto's S3 server on loopback (CANOPY_MOTO_SERVER).
+canopy_ensure_moto
 
 status=0
 # Test databases carry this run's tag; they are dropped when the tests are done.
