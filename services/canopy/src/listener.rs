@@ -83,7 +83,7 @@ pub fn raise_file_limit() -> Option<u64> {
             limit.rlim_cur = limit.rlim_max;
         }
     }
-    Some(limit.rlim_cur as u64)
+    Some(limit.rlim_cur)
 }
 
 #[cfg(not(unix))]

@@ -1,13 +1,14 @@
 //! Caps on the session-era MCP sessions one edge process holds. Each open session keeps an rmcp
-//! session worker and its channels in memory (~40 KB measured: 12,000 sessions took an edge from
-//! 45 MB to 486 MB) until rmcp's idle timeout, and development mode needs no token to open
-//! them. So sessions are counted per principal and in all ([`SessionLimits`]); at a cap, the
-//! session unused longest (for at least `idle_under_pressure`, and with no request in flight)
-//! is closed to make room: only its in-process half, its state stays in Redis, so its client's
-//! next request restores it on whichever edge it reaches. With nothing to close, the new
-//! session is refused ([`Refusal`]) and the client gets HTTP 429 (its principal's cap) or 503
-//! (the edge's), with `Retry-After` and a JSON-RPC error [`SESSION_CAP_REACHED`] saying which
-//! cap it hit (answered in front of rmcp, [`crate::protocol`]).
+//! session worker and its channels in memory (~50 KB: 12,000 sessions took an edge from 45 MB to
+//! 486 MB; 4,000 took a debug build from 62 MB to 325 MB, 66 KB each) until rmcp's idle timeout,
+//! and development mode needs no token to open them. So sessions are counted per principal and in
+//! all ([`SessionLimits`]); at a cap, the session unused longest (for at least
+//! `idle_under_pressure`, and with no request in flight) is closed to make room: only its
+//! in-process half, its state stays in Redis, so its client's next request restores it on whichever
+//! edge it reaches. With nothing to close, the new session is refused ([`Refusal`]) and the client
+//! gets HTTP 429 (its principal's cap) or 503 (the edge's), with `Retry-After` and a JSON-RPC error
+//! [`SESSION_CAP_REACHED`] saying which cap it hit (answered in front of rmcp,
+//! [`crate::protocol`]).
 //!
 //! rmcp's session manager does not see the HTTP request, so the principal reaches
 //! [`crate::sessions::SharedSessions`] through a task-local ([`OPENING`]) set by the middleware in
