@@ -260,6 +260,19 @@ async fn nul_in_oauth_input_is_an_oauth_400() {
         let answer = api.send("POST", path, None, form, body).await;
         oauth_error(path, &answer, "invalid_request");
     }
+    // HTTP Basic client credentials (form-urlencoded inside, RFC 6749 section 2.3.1): a
+    // malformed credential, 401 `invalid_client`.
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode("x%00:y");
+    let request = Request::post("/oauth/token")
+        .header("authorization", format!("Basic {basic}"))
+        .header("content-type", form)
+        .body(Body::from("grant_type=client_credentials"))
+        .unwrap();
+    let response = api.router.clone().oneshot(request).await.unwrap();
+    if response.status() != 401 {
+        failures.push(format!("HTTP Basic with a NUL: expected 401 invalid_client, got {}", response.status()));
+    }
     let answer = api.send("GET", "/oauth/authorize?client_id=a%00&response_type=code", None, "", String::new()).await;
     if answer.status != 400 || !answer.text.contains("NUL") {
         failures.push(format!("GET /oauth/authorize: expected a 400 page naming the NUL, got {answer:?}"));
