@@ -56,21 +56,43 @@ pub async fn run_command_consumer(state: ApiState, shutdown: CancellationToken) 
     }
 }
 
+/// The domain command a report asks for. A catalog Postgres cannot hold (a NUL in any string
+/// or key: JSONB refuses it) is recorded as a failed discovery naming where, rather than
+/// retried forever with the registration left pending.
+fn command_of(id: ServerId, outcome: &DiscoveryOutcome) -> ServerCommand {
+    match outcome {
+        DiscoveryOutcome::Catalog { tools, prompts, resources, resource_templates } => {
+            let parts = [
+                ("tools", tools),
+                ("prompts", prompts),
+                ("resources", resources),
+                ("resource_templates", resource_templates),
+            ];
+            let nul = parts.iter().find_map(|(name, items)| {
+                items.iter().enumerate().find_map(|(i, item)| crate::input::nul_in_json(item, &format!("{name}[{i}]")))
+            });
+            if let Some(nul) = nul {
+                let error = format!("the upstream's catalog cannot be stored: {nul}");
+                return ServerCommand::RecordDiscoveryFailure { id, error };
+            }
+            ServerCommand::RecordCatalog {
+                id,
+                catalog: Catalog {
+                    tools: tools.clone(),
+                    prompts: prompts.clone(),
+                    resources: resources.clone(),
+                    resource_templates: resource_templates.clone(),
+                },
+            }
+        }
+        DiscoveryOutcome::Failed { error } => ServerCommand::RecordDiscoveryFailure { id, error: error.clone() },
+    }
+}
+
 async fn record(state: &ApiState, report: &CatalogReport) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let tenant = TenantId::parse(report.tenant.clone())?;
     let id = ServerId(report.server_id.parse()?);
-    let command = match &report.outcome {
-        DiscoveryOutcome::Catalog { tools, prompts, resources, resource_templates } => ServerCommand::RecordCatalog {
-            id,
-            catalog: Catalog {
-                tools: tools.clone(),
-                prompts: prompts.clone(),
-                resources: resources.clone(),
-                resource_templates: resource_templates.clone(),
-            },
-        },
-        DiscoveryOutcome::Failed { error } => ServerCommand::RecordDiscoveryFailure { id, error: error.clone() },
-    };
+    let command = command_of(id, &report.outcome);
     let mut ctx = CommandContext::new(tenant, "service:session-worker");
     if let Ok(c) = report.correlation_id.parse() {
         ctx.metadata.correlation_id = c;
@@ -96,5 +118,31 @@ async fn record(state: &ApiState, report: &CatalogReport) -> Result<(), Box<dyn 
             Ok(())
         }
         Err(e) => Err(Box::new(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_catalog_with_a_nul_is_a_failed_discovery_naming_where() {
+        let id = ServerId(uuid::Uuid::nil());
+        let outcome = |tools: Vec<serde_json::Value>| DiscoveryOutcome::Catalog {
+            tools,
+            prompts: vec![],
+            resources: vec![json!({"uri": "a://b", "name": "ok"})],
+            resource_templates: vec![],
+        };
+        let clean = outcome(vec![json!({"name": "echo", "inputSchema": {"type": "object"}})]);
+        assert!(matches!(command_of(id, &clean), ServerCommand::RecordCatalog { .. }));
+        let dirty = outcome(vec![json!({"name": "echo"}), json!({"name": "x", "description": "a\u{0}b"})]);
+        match command_of(id, &dirty) {
+            ServerCommand::RecordDiscoveryFailure { error, .. } => {
+                assert!(error.contains("tools[1].description") && !error.contains('\0'), "{error}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

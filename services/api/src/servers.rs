@@ -29,6 +29,11 @@ pub struct RegisterQuery {
     force: bool,
 }
 
+/// The largest registration accepted: its event must travel on the bus whole (NATS's default
+/// `max_payload` is 1 MiB), so every worker's discovery hears of it; no real upstream's
+/// command, arguments, headers and environment come near this.
+pub const REGISTRATION_MAX_BYTES: usize = 256 * 1024;
+
 /// Register an upstream MCP server
 ///
 /// Takes MCPJungle's registration JSON. Secrets (bearer token, header and env values) are
@@ -60,6 +65,12 @@ pub async fn register(
 ) -> Result<impl IntoResponse, ApiError> {
     let input::Query(query) = query?;
     principal.require_manage_tenant()?;
+    if body.len() > REGISTRATION_MAX_BYTES {
+        return Err(ApiError::invalid(format!(
+            "request body: a registration is at most {REGISTRATION_MAX_BYTES} bytes, this one is {}",
+            body.len()
+        )));
+    }
     let request: RegisterServerRequest = input::parse_json(&body, "request body is not a valid server registration")?;
     let name = ServerName::parse(request.name.clone()).map_err(|e| ApiError::invalid(e.to_string()))?;
     let spec = build_spec(&state.sealer, &principal.tenant, &name, &request)?;

@@ -296,3 +296,17 @@ fn handlers_extract_through_the_checked_extractors() {
         }
     }
 }
+
+/// A registration whose event could not travel on the bus whole (NATS's 1 MiB) would never
+/// reach discovery: it is refused at the door, naming the limit.
+#[tokio::test]
+async fn a_registration_larger_than_its_event_may_be_is_400() {
+    let api = Api::new(Mode::Development, false).await;
+    let body = json!({"name": "huge", "url": "http://127.0.0.1:9/mcp", "description": "d".repeat(300 * 1024)});
+    let answer = api.call("POST", "/api/v0/servers", None, Some(body)).await;
+    let json = answer.json();
+    assert_eq!((answer.status, &json["error"]["code"]), (400, &json!("INVALID_REQUEST")), "{answer:?}");
+    assert!(json["error"]["message"].as_str().unwrap().contains("at most 262144 bytes"), "{json}");
+    let listed = api.call("GET", "/api/v0/servers", None, None).await;
+    assert!(!listed.text.contains("huge"), "nothing was registered: {}", listed.text);
+}
