@@ -23,6 +23,8 @@ canopy_ensure_haproxy
 canopy_ensure_bubblewrap
 # canopy-blobs' S3 tests run against moto's S3 server on loopback (CANOPY_MOTO_SERVER).
 canopy_ensure_moto
+# canopy-pyenv makes Python environments with uv (CANOPY_UV).
+canopy_ensure_uv
 
 status=0
 # Test databases carry this run's tag; they are dropped when the tests are done.
