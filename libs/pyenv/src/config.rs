@@ -32,6 +32,9 @@ pub struct PyEnvConfig {
     /// Environment variables uv gets besides the engine's own (e.g. `HTTPS_PROXY`); nothing
     /// of Canopy's environment is passed otherwise.
     pub install_env: Vec<(String, String)>,
+    /// CA bundle uv trusts for the index (`SSL_CERT_FILE`), when the file exists: the
+    /// host's store, so an index behind the operator's TLS proxy or private CA works.
+    pub ca_file: Option<PathBuf>,
     pub install_timeout_seconds: u64,
     /// Whether an environment may be created with egress (network while its code runs).
     pub allow_egress: bool,
@@ -70,6 +73,7 @@ impl Default for PyEnvConfig {
             allow_direct_references: false,
             allow_source_builds: false,
             install_env: Vec::new(),
+            ca_file: Some(PathBuf::from("/etc/ssl/certs/ca-certificates.crt")),
             install_timeout_seconds: 600,
             allow_egress: false,
             run_timeout_default_seconds: 30,

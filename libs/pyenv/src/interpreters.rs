@@ -66,7 +66,7 @@ pub async fn discover(dirs: &[PathBuf]) -> Vec<Interpreter> {
             }
         }
     }
-    found.sort_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)));
+    found.sort_by_key(|i| version_key(&i.version));
     found
 }
 

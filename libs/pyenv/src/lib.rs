@@ -120,8 +120,7 @@ impl Engine {
             return Err(EngineError::NoInterpreter(dirs.join(", ")));
         }
         let sandbox = Sandbox::probe().await.map_err(EngineError::Sandbox)?;
-        let uv =
-            uv::Uv { bin, cache: config.cache_dir(), home: root.join("home"), extra_env: config.install_env.clone() };
+        let uv = uv::Uv { bin, cache: config.cache_dir(), home: root.join("home"), extra_env: uv_env(&config) };
         let inner = Arc::new(Inner {
             config,
             sandbox,
@@ -154,6 +153,15 @@ impl Inner {
     fn env(&self, id: &EnvId) -> Option<Arc<envs::Env>> {
         lock(&self.envs).get(id).cloned()
     }
+}
+
+/// What uv gets besides the engine's own variables: the configured ones and the CA bundle.
+fn uv_env(config: &PyEnvConfig) -> Vec<(String, String)> {
+    let mut env = config.install_env.clone();
+    if let Some(ca) = config.ca_file.as_ref().filter(|f| f.is_file()) {
+        env.push(("SSL_CERT_FILE".to_owned(), ca.display().to_string()));
+    }
+    env
 }
 
 /// A poisoned lock only means a panic elsewhere; the maps stay consistent (single inserts
