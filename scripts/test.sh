@@ -25,6 +25,8 @@ canopy_ensure_bubblewrap
 canopy_ensure_moto
 # canopy-pyenv makes Python environments with uv (CANOPY_UV).
 canopy_ensure_uv
+# The job-poller's Ray backend tests start a Ray head on loopback (CANOPY_RAY).
+canopy_ensure_ray
 
 status=0
 # Test databases carry this run's tag; they are dropped when the tests are done.

@@ -8,6 +8,12 @@
 #                            and stop it when they end; they read CANOPY_MOTO_SERVER and fail
 #                            without it, unless CANOPY_SKIP_S3_TESTS=1 (then they are skipped,
 #                            saying why).
+#   canopy_ensure_ray        install Ray with its dashboard and Jobs REST API (PyPI `ray[default]`)
+#                            into $CANOPY_STATE_DIR/tools/ray (once; again when the pinned version
+#                            changes) and export CANOPY_RAY=<venv>/bin/ray. The job-poller's Ray
+#                            backend tests start one head on 127.0.0.1 (ports and --temp-dir of
+#                            their own) and stop it when they end; without CANOPY_RAY they fail,
+#                            unless CANOPY_SKIP_RAY_TESTS=1 (then they are skipped, saying why).
 #
 #   canopy_ensure_uv         install uv (PyPI `uv`, which ships the static binary) into a
 #                            project-local venv, $CANOPY_STATE_DIR/tools/uv (once; again when the
@@ -23,46 +29,37 @@ CANOPY_REPO_ROOT="${CANOPY_REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../..
 CANOPY_MOTO_VERSION="${CANOPY_MOTO_VERSION:-5.2.6}"
 # uv 0.13.9: what canopy-pyenv was tested with (venv creation ~15 ms; installs from the shared cache).
 CANOPY_UV_VERSION="${CANOPY_UV_VERSION:-0.13.9}"
+# ray 2.60.0: `ray start --head --node-ip-address=127.0.0.1` served the Jobs API in about 6 s here.
+CANOPY_RAY_VERSION="${CANOPY_RAY_VERSION:-2.60.0}"
 
 _canopy_py_log() { printf 'canopy: %s\n' "$*" >&2; }
 _canopy_py_die() { printf 'canopy: error: %s\n' "$*" >&2; return 1; }
 
-canopy_ensure_moto() {
+# canopy_pip_tool NAME REQUIREMENT VERSION BINARY VAR: installs REQUIREMENT==VERSION into the
+# venv $CANOPY_STATE_DIR/tools/NAME (once; again when VERSION changes) and exports
+# VAR=<venv>/bin/BINARY. The one installer of the Python tools the tests and checks use.
+canopy_pip_tool() {
+  local name="$1" requirement="$2" version="$3" binary="$4" var="$5"
   local state="${CANOPY_STATE_DIR:-$CANOPY_REPO_ROOT/.state}"
-  local venv="$state/tools/moto"
+  local venv="$state/tools/$name"
   local python="${CANOPY_PYTHON:-python3}"
-  local stamp="$venv/.canopy-moto-version"
-  if [[ -x "$venv/bin/moto_server" && "$(cat "$stamp" 2>/dev/null)" == "$CANOPY_MOTO_VERSION" ]]; then
-    export CANOPY_MOTO_SERVER="$venv/bin/moto_server"
+  local stamp="$venv/.canopy-$name-version"
+  if [[ -x "$venv/bin/$binary" && "$(cat "$stamp" 2>/dev/null)" == "$version" ]]; then
+    export "$var=$venv/bin/$binary"
     return 0
   fi
-  command -v "$python" >/dev/null 2>&1 || { _canopy_py_die "$python not found (needed for moto's S3 server)"; return 1; }
-  _canopy_py_log "installing moto[server]==$CANOPY_MOTO_VERSION into $venv"
+  command -v "$python" >/dev/null 2>&1 || { _canopy_py_die "$python not found (needed to install $requirement)"; return 1; }
+  _canopy_py_log "installing $requirement==$version into $venv"
   mkdir -p "$state/tools"
   "$python" -m venv "$venv" || { _canopy_py_die "cannot create a venv (Debian: apt-get install python3-venv)"; return 1; }
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$CANOPY_MOTO_VERSION" \
-    || { _canopy_py_die "pip could not install moto[server]==$CANOPY_MOTO_VERSION"; return 1; }
-  [[ -x "$venv/bin/moto_server" ]] || { _canopy_py_die "moto installed without its moto_server script"; return 1; }
-  printf '%s\n' "$CANOPY_MOTO_VERSION" >"$stamp"
-  export CANOPY_MOTO_SERVER="$venv/bin/moto_server"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$requirement==$version" \
+    || { _canopy_py_die "pip could not install $requirement==$version"; return 1; }
+  [[ -x "$venv/bin/$binary" ]] || { _canopy_py_die "$requirement installed without its $binary"; return 1; }
+  printf '%s\n' "$version" >"$stamp"
+  export "$var=$venv/bin/$binary"
 }
 
-canopy_ensure_uv() {
-  local state="${CANOPY_STATE_DIR:-$CANOPY_REPO_ROOT/.state}"
-  local venv="$state/tools/uv"
-  local python="${CANOPY_PYTHON:-python3}"
-  local stamp="$venv/.canopy-uv-version"
-  if [[ -x "$venv/bin/uv" && "$(cat "$stamp" 2>/dev/null)" == "$CANOPY_UV_VERSION" ]]; then
-    export CANOPY_UV="$venv/bin/uv"
-    return 0
-  fi
-  command -v "$python" >/dev/null 2>&1 || { _canopy_py_die "$python not found (needed to install uv)"; return 1; }
-  _canopy_py_log "installing uv==$CANOPY_UV_VERSION into $venv"
-  mkdir -p "$state/tools"
-  "$python" -m venv "$venv" || { _canopy_py_die "cannot create a venv (Debian: apt-get install python3-venv)"; return 1; }
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$CANOPY_UV_VERSION" \
-    || { _canopy_py_die "pip could not install uv==$CANOPY_UV_VERSION"; return 1; }
-  [[ -x "$venv/bin/uv" ]] || { _canopy_py_die "uv installed without its uv binary"; return 1; }
-  printf '%s\n' "$CANOPY_UV_VERSION" >"$stamp"
-  export CANOPY_UV="$venv/bin/uv"
-}
+canopy_ensure_moto() { canopy_pip_tool moto 'moto[server]' "$CANOPY_MOTO_VERSION" moto_server CANOPY_MOTO_SERVER; }
+canopy_ensure_uv() { canopy_pip_tool uv uv "$CANOPY_UV_VERSION" uv CANOPY_UV; }
+# `default` brings the dashboard, which serves the Jobs REST API the backend speaks (a few hundred MB, once).
+canopy_ensure_ray() { canopy_pip_tool ray 'ray[default]' "$CANOPY_RAY_VERSION" ray CANOPY_RAY; }
