@@ -2,6 +2,11 @@
 //! poll, logs, artifacts, cancellation, recovery of jobs whose runner died). Today it holds
 //! its connections, reports health through the shared `/healthz` and `/readyz`, and waits:
 //! the workload service's jobs arrive with their own issue.
+//!
+//! [`backends`] holds where jobs run (a local sandbox, a Ray cluster), independent of how the
+//! poller records them; the loop that claims jobs and drives backends comes next.
+
+pub mod backends;
 
 use canopy_bus::Bus;
 use sqlx::PgPool;
