@@ -34,17 +34,18 @@ async fn a_seed_like_job_runs_streams_its_lines_and_leaves_its_artifacts() {
     assert_eq!(execution.status().await.unwrap(), ExecutionStatus::Running);
     let mut logs = execution.take_logs().unwrap();
     // The first printed line arrives while the job sleeps, before it ends.
+    let mut rest = Vec::new();
     let first_stdout = loop {
         let line =
             tokio::time::timeout(Duration::from_secs(5), logs.recv()).await.expect("a line in time").expect("open");
         if line.stream == LogStream::Stdout {
             break line;
         }
+        rest.push(line);
     };
     assert_eq!(first_stdout.text, "read 2 rows");
     assert!(started.elapsed() < Duration::from_millis(1400), "arrived after {:?}", started.elapsed());
     assert_eq!(execution.status().await.unwrap(), ExecutionStatus::Running, "still sleeping");
-    let mut rest = Vec::new();
     while let Some(line) = logs.recv().await {
         rest.push(line);
     }
@@ -52,7 +53,8 @@ async fn a_seed_like_job_runs_streams_its_lines_and_leaves_its_artifacts() {
     assert_eq!(status, ExecutionStatus::Completed { exit_code: 0 }, "{rest:?}");
     assert_eq!(texts(&rest, LogStream::Stdout), ["wrote out.json"]);
     assert_eq!(texts(&rest, LogStream::Stderr), ["a warning on stderr"]);
-    assert!(rest.iter().all(|l| l.seq > first_stdout.seq));
+    let seqs: Vec<u64> = rest.iter().map(|l| l.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]) && !seqs.contains(&first_stdout.seq), "{seqs:?}");
     assert!(texts(&rest, LogStream::Platform).last().unwrap().starts_with("completed"), "{rest:?}");
 
     let into = TempDir::new("seed-artifacts");

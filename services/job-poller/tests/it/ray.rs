@@ -1,0 +1,273 @@
+//! The `ray` backend against a real Ray head on loopback: the seed-like job (logs followed,
+//! `/workspace` paths, artifacts back through a canopy-blobs signed URL), cancel, a timeout,
+//! and re-attaching from a new backend to a job that kept running.
+//!
+//! One head serves every test of the binary ([`cluster`]): started on first use with ports
+//! and a `--temp-dir` of its own, `RAY_USAGE_STATS_ENABLED=0`, a clean environment; stopped
+//! when the test binary exits by a watchdog that kills only the processes that inherited
+//! this head's marker variable. Ray comes from `CANOPY_RAY` (scripts/lib/python-tools.sh `canopy_ensure_ray`); without
+//! it these tests fail, unless `CANOPY_SKIP_RAY_TESTS=1`.
+
+use crate::{drain, job_ref, placement, seed_workspace, texts, TempDir};
+use canopy_blobs::{BlobStore, BlobStoreConfig, BlobUrls, SigningKey, UrlSigner};
+use canopy_domain::job::FailureReason;
+use canopy_job_poller::backends::{Backend, BlobArtifactDrop, ExecutionStatus, LogStream, RayBackend, RayConfig};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::OnceCell;
+
+struct Cluster {
+    dashboard_url: String,
+    blob_urls: BlobUrls,
+}
+
+static CLUSTER: OnceCell<Option<Cluster>> = OnceCell::const_new();
+
+/// The shared head, or `None` when Ray tests are skipped on purpose.
+async fn cluster() -> Option<&'static Cluster> {
+    CLUSTER.get_or_init(|| async { start_cluster() }).await.as_ref()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn start_cluster() -> Option<Cluster> {
+    let Some(ray) = std::env::var_os("CANOPY_RAY").map(PathBuf::from) else {
+        if std::env::var("CANOPY_SKIP_RAY_TESTS").as_deref() == Ok("1") {
+            println!("SKIPPED: Ray tests (CANOPY_SKIP_RAY_TESTS=1)");
+            return None;
+        }
+        panic!(
+            "CANOPY_RAY is not set: run `. scripts/lib/python-tools.sh && canopy_ensure_ray` (scripts/test.sh does), \
+             or set CANOPY_SKIP_RAY_TESTS=1 to skip the Ray tests"
+        );
+    };
+    // Short: Ray's socket paths under it must fit in 107 bytes.
+    let temp = PathBuf::from(format!("/tmp/crt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&temp);
+    std::fs::create_dir_all(&temp).expect("ray temp dir");
+    let dashboard_port = free_port();
+    let venv_bin = ray.parent().expect("ray's bin dir").to_path_buf();
+    let mut command = std::process::Command::new(&ray);
+    command
+        .args([
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            "--dashboard-host=127.0.0.1",
+            "--include-dashboard=true",
+        ])
+        .arg(format!("--dashboard-port={dashboard_port}"))
+        .arg(format!("--port={}", free_port()))
+        .arg(format!("--ray-client-server-port={}", free_port()))
+        .arg(format!("--node-manager-port={}", free_port()))
+        .arg(format!("--object-manager-port={}", free_port()))
+        .arg(format!("--dashboard-agent-listen-port={}", free_port()))
+        .arg(format!("--dashboard-agent-grpc-port={}", free_port()))
+        .arg(format!("--runtime-env-agent-port={}", free_port()))
+        .arg(format!("--metrics-export-port={}", free_port()))
+        .arg(format!("--temp-dir={}", temp.display()))
+        .args(["--num-cpus=4", "--disable-usage-stats", "--object-store-memory=100000000"])
+        .env_clear()
+        .env("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin", venv_bin.display()))
+        .env("HOME", &temp)
+        .env("LANG", "C.UTF-8")
+        .env("RAY_USAGE_STATS_ENABLED", "0");
+    // Every process of this head inherits the marker; the watchdog outlives this binary and
+    // kills the processes carrying it (Ray renames some, so their command lines say nothing).
+    let marker = format!("CANOPY_RAY_TEST_HEAD={}", temp.display());
+    command.env("CANOPY_RAY_TEST_HEAD", &temp);
+    let watchdog = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
+         for round in 1 2 3; do for p in /proc/[0-9]*; do \
+           grep -aqs '{marker}' $p/environ && kill -9 ${{p#/proc/}} 2>/dev/null; done; sleep 1; done; \
+         rm -rf '{temp}'",
+        pid = std::process::id(),
+        temp = temp.display()
+    );
+    std::process::Command::new("setsid")
+        .args(["sh", "-c", &watchdog])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ray watchdog");
+    let started = Instant::now();
+    let output = command.output().expect("run `ray start`");
+    assert!(
+        output.status.success(),
+        "`ray start` failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dashboard_url = format!("http://127.0.0.1:{dashboard_port}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let ready = probe::http_ok(&format!("{dashboard_url}/api/jobs/"));
+        if ready {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Ray dashboard did not answer within 90 s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    println!("FIGURE ray head: `ray start` to a ready Jobs API in {:?}", started.elapsed());
+    Some(Cluster { dashboard_url, blob_urls: blob_server(&temp) })
+}
+
+/// Canopy's blob router for a local store, on its own thread and runtime (each test has a
+/// runtime of its own that ends with it).
+fn blob_server(temp: &std::path::Path) -> BlobUrls {
+    let store = BlobStore::open(&BlobStoreConfig::local_in_state_dir(&temp.join("canopy"))).expect("blob store");
+    let signer = UrlSigner::new(SigningKey::new("test", [7u8; 32]).expect("key"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("blob listener");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = canopy_blobs::router(store.clone(), signer.clone());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let _ = axum::serve(listener, router).await;
+        });
+    });
+    BlobUrls::new(store, signer, base)
+}
+
+/// Whether `url` answers 200: a plain HTTP/1.0 probe, usable outside any runtime.
+mod probe {
+    pub fn http_ok(url: &str) -> bool {
+        use std::io::{Read, Write};
+        let Some(rest) = url.strip_prefix("http://") else { return false };
+        let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+        let Ok(mut stream) = std::net::TcpStream::connect(host) else { return false };
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+        let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
+        if stream.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200")
+    }
+}
+
+fn backend(cluster: &Cluster) -> RayBackend {
+    let mut config = RayConfig::new(&cluster.dashboard_url);
+    config.poll_interval = Duration::from_millis(100);
+    RayBackend::new(config, Arc::new(BlobArtifactDrop::new(cluster.blob_urls.clone()))).expect("ray backend")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ray_runs_the_seed_like_job_streams_its_lines_and_brings_the_artifacts_back() {
+    let Some(cluster) = cluster().await else { return };
+    let backend = backend(cluster);
+    let dir = TempDir::new("ray-seed");
+    let ws = seed_workspace(&dir.0);
+    let started = Instant::now();
+    let mut execution = backend.start(placement(job_ref("rayseed"), ws, &["python", "main.py"])).await.expect("start");
+    let submitted = started.elapsed();
+    let mut logs = execution.take_logs().unwrap();
+    let mut rest = Vec::new();
+    let first = loop {
+        let line =
+            tokio::time::timeout(Duration::from_secs(60), logs.recv()).await.expect("a line in time").expect("open");
+        if line.stream == LogStream::Stdout {
+            break line;
+        }
+        rest.push(line);
+    };
+    assert_eq!(first.text, "read 2 rows");
+    assert!(!execution.status().await.unwrap().is_terminal(), "the line came while the job slept");
+    while let Some(line) = logs.recv().await {
+        rest.push(line);
+    }
+    let status = execution.wait().await.unwrap();
+    assert_eq!(status, ExecutionStatus::Completed { exit_code: 0 }, "{rest:?}");
+    assert_eq!(texts(&rest, LogStream::Stdout), ["wrote out.json"], "{rest:?}");
+    assert_eq!(texts(&rest, LogStream::Stderr), ["a warning on stderr"], "{rest:?}");
+    println!("FIGURE ray: start() {submitted:?}, whole seed job (1.5 s of sleep) {:?}", started.elapsed());
+
+    let into = TempDir::new("ray-artifacts");
+    let collected = execution.collect_artifacts(&into.0).await.expect("artifacts");
+    assert_eq!(collected.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["out.json"]);
+    let out: serde_json::Value = serde_json::from_slice(&std::fs::read(into.0.join("out.json")).unwrap()).unwrap();
+    assert_eq!(out, serde_json::json!({"rows": 2, "total": 4.0}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ray_cancel_stops_the_job_and_it_ends_cancelled() {
+    let Some(cluster) = cluster().await else { return };
+    let backend = backend(cluster);
+    let dir = TempDir::new("ray-cancel");
+    let ws = seed_workspace(&dir.0);
+    let long = ["python", "-c", "import time; print('up', flush=True); time.sleep(300)"];
+    let mut execution = backend.start(placement(job_ref("raycancel"), ws, &long)).await.expect("start");
+    let mut logs = execution.take_logs().unwrap();
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), logs.recv()).await.expect("in time").expect("open");
+        if line.stream == LogStream::Stdout && line.text == "up" {
+            break;
+        }
+    }
+    let cancelled = Instant::now();
+    execution.cancel().await.expect("stop");
+    let status = tokio::time::timeout(Duration::from_secs(30), execution.wait()).await.expect("ended").unwrap();
+    assert_eq!(status, ExecutionStatus::Cancelled);
+    println!("FIGURE ray cancel: STOPPED {:?} after cancel()", cancelled.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ray_a_job_past_its_wall_time_fails_with_reason_timeout() {
+    let Some(cluster) = cluster().await else { return };
+    let backend = backend(cluster);
+    let dir = TempDir::new("ray-timeout");
+    let ws = seed_workspace(&dir.0);
+    let mut p = placement(job_ref("raytimeout"), ws, &["python", "-c", "import time; time.sleep(60)"]);
+    p.limits.wall = Duration::from_secs(2);
+    let mut execution = backend.start(p).await.expect("start");
+    let (lines, status) = drain(&mut execution, Duration::from_secs(90)).await;
+    match &status {
+        ExecutionStatus::Failed(f) => assert_eq!(f.reason, FailureReason::Timeout, "{lines:?}"),
+        other => panic!("{other:?} {lines:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ray_a_new_backend_reattaches_to_a_running_job_and_sees_it_finish() {
+    let Some(cluster) = cluster().await else { return };
+    let dir = TempDir::new("ray-attach");
+    let ws = seed_workspace(&dir.0);
+    std::fs::write(
+        ws.join("scripts/slow.py"),
+        "import time\nprint('first', flush=True)\ntime.sleep(3)\nopen('/workspace/artifacts/done.txt','w').write('ok')\nprint('second')\n",
+    )
+    .unwrap();
+    let job = job_ref("rayattach");
+    let id = {
+        let first_poller = backend(cluster);
+        let execution = first_poller.start(placement(job.clone(), ws, &["python", "slow.py"])).await.expect("start");
+        let id = execution.id().clone();
+        // Until it runs, then the poller "dies": its backend and execution are dropped.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while execution.status().await.unwrap() != ExecutionStatus::Running {
+            assert!(Instant::now() < deadline, "the job did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        id
+    };
+    let successor = backend(cluster);
+    let mut execution = successor.attach(&job, &id).await.expect("attach");
+    assert_eq!(execution.id(), &id);
+    let (lines, status) = drain(&mut execution, Duration::from_secs(60)).await;
+    assert_eq!(status, ExecutionStatus::Completed { exit_code: 0 }, "{lines:?}");
+    assert_eq!(texts(&lines, LogStream::Stdout), ["first", "second"], "the whole log, replayed");
+    let into = TempDir::new("ray-attach-artifacts");
+    let collected = execution.collect_artifacts(&into.0).await.expect("artifacts");
+    assert_eq!(collected.files.len(), 1);
+    assert_eq!(std::fs::read_to_string(into.0.join("done.txt")).unwrap(), "ok");
+    // A start of the same attempt finds the same execution instead of running it again.
+    let again = successor.start(placement(job, dir.0.join("ws"), &["python", "slow.py"])).await.expect("start again");
+    assert_eq!(again.id(), &id);
+}
