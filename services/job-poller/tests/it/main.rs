@@ -78,11 +78,8 @@ pub async fn drain(execution: &mut Execution, within: Duration) -> (Vec<LogLine>
     let mut logs = execution.take_logs().expect("logs");
     let mut lines = Vec::new();
     let collect = async {
-        loop {
-            match logs.recv().await {
-                Some(line) => lines.push(line),
-                None => break,
-            }
+        while let Some(line) = logs.recv().await {
+            lines.push(line);
         }
     };
     let status = async { execution.wait().await.expect("wait") };

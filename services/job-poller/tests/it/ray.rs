@@ -87,12 +87,15 @@ fn start_cluster() -> Option<Cluster> {
         pid = std::process::id(),
         temp = temp.display()
     );
+    // `setsid` forks the watchdog into a session of its own and exits at once: waiting on
+    // it reaps it, while the watchdog outlives this process.
     std::process::Command::new("setsid")
+        .arg("--fork")
         .args(["sh", "-c", &watchdog])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .spawn()
+        .status()
         .expect("ray watchdog");
     let started = Instant::now();
     let output = command.output().expect("run `ray start`");
