@@ -49,24 +49,45 @@ impl std::fmt::Debug for SecretsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub url: String,
     pub max_connections: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsConfig {
     pub url: String,
     pub prefix: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+impl std::fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsConfig").field("url", &redact_url(&self.url)).field("prefix", &self.prefix).finish()
+    }
+}
+
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     pub url: String,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig").field("url", &redact_url(&self.url)).finish()
+    }
 }
 
 /// Rate limits and quotas on calls (`tools/call`, `prompts/get`, `resources/read`, REST
@@ -117,6 +138,10 @@ pub struct HttpConfig {
     /// Connections served at once; more wait in the listen backlog until one closes. Capped at
     /// half the process's open-file limit.
     pub max_connections: u64,
+    /// PEM certificate chain to serve HTTPS with (no proxy needed); empty: plain HTTP.
+    pub tls_cert_file: String,
+    /// PEM private key of `tls_cert_file`'s certificate.
+    pub tls_key_file: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -296,6 +321,8 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_HEADER_READ_TIMEOUT_SECS", "http.header_read_timeout_secs"),
     ("CANOPY_BODY_READ_TIMEOUT_SECS", "http.body_read_timeout_secs"),
     ("CANOPY_MAX_CONNECTIONS", "http.max_connections"),
+    ("CANOPY_TLS_CERT_FILE", "http.tls_cert_file"),
+    ("CANOPY_TLS_KEY_FILE", "http.tls_key_file"),
     ("CANOPY_UPSTREAM_CONNECT_TIMEOUT_SECS", "worker.upstream_connect_timeout_secs"),
     ("CANOPY_UPSTREAM_IDLE_TIMEOUT_SECS", "worker.upstream_idle_timeout_secs"),
     ("SESSION_IDLE_TIMEOUT_SEC", "worker.upstream_idle_timeout_secs"),
@@ -318,6 +345,62 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_PROMETHEUS", "telemetry.prometheus"),
     ("CANOPY_EXTERNAL_ISSUERS", "external_issuers"),
 ];
+
+/// Settings that may hold a secret (a key, a password or token inside a URL, a client secret).
+/// Each environment variable of one of these also has a `<VAR>_FILE` form naming a file that
+/// holds the value (the convention of Docker and Kubernetes secrets), so no secret needs to sit
+/// in the environment. Only these: a `_FILE` form of any other variable is not read.
+pub const SECRET_SETTINGS: &[&str] = &["secrets.key", "database.url", "nats.url", "redis.url", "external_issuers"];
+
+/// The suffix of an environment variable naming a file that holds a secret setting's value.
+pub const FILE_SUFFIX: &str = "_FILE";
+
+/// The value of `var` (a variable for the setting at `path`) from the environment: the variable
+/// itself or, for a secret setting, the contents of the file its `_FILE` form names (trailing
+/// newlines trimmed). Both set is an error naming both; an unreadable or empty file is an error
+/// naming the variable and the path, never the contents.
+fn env_value(env: &[(String, String)], var: &str, path: &str) -> Result<Option<String>, ConfigError> {
+    let direct = env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone());
+    if !SECRET_SETTINGS.contains(&path) {
+        return Ok(direct);
+    }
+    let file_var = format!("{var}{FILE_SUFFIX}");
+    let file = env.iter().find(|(k, v)| *k == file_var && !v.is_empty()).map(|(_, v)| v.as_str());
+    let Some(file) = file else {
+        return Ok(direct);
+    };
+    if direct.is_some() {
+        return Err(ConfigError::Setting {
+            setting: format!("{var} and {file_var} ({path})"),
+            message: "both are set: set only one (the value, or the file holding it)".into(),
+        });
+    }
+    let bad = |message: String| ConfigError::Setting { setting: format!("{file_var} ({path})"), message };
+    let bytes = std::fs::read(file).map_err(|e| bad(format!("cannot read '{file}': {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad(format!("'{file}' is not UTF-8 text")))?;
+    let value = text.trim_end_matches(['\n', '\r']);
+    if value.is_empty() {
+        return Err(bad(format!("'{file}' is empty")));
+    }
+    Ok(Some(value.to_string()))
+}
+
+/// `url` with any password (`user:***@`) or token (`***@`) in it hidden, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
+    let Some(at) = url[scheme_end..authority_end].rfind('@').map(|i| scheme_end + i) else {
+        return url.to_string();
+    };
+    let userinfo = &url[scheme_end..at];
+    let shown = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_string(),
+    };
+    format!("{}{shown}{}", &url[..scheme_end], &url[at..])
+}
 
 impl Config {
     /// Defaults, then `file` (if given, else `CANOPY_CONFIG` if set), then the process
@@ -350,13 +433,14 @@ impl Config {
         }
         let mut applied = std::collections::HashSet::new();
         for (var, path) in ENV {
-            let Some((_, value)) = env.iter().find(|(k, _)| k == var) else {
-                continue;
-            };
-            if !applied.insert(*path) {
+            if applied.contains(path) {
                 continue;
             }
-            set_path(&mut merged, path, value, var)?;
+            let Some(value) = env_value(env, var, path)? else {
+                continue;
+            };
+            applied.insert(*path);
+            set_path(&mut merged, path, &value, var)?;
         }
         let config: Config = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| {
             ConfigError::Invalid(format!("{} (see `canopy config defaults` for every setting)", e.message()))
@@ -388,7 +472,7 @@ impl Config {
         if !(self.nats.url.starts_with("nats://") || self.nats.url.starts_with("tls://")) {
             return bad(
                 "nats.url (CANOPY_NATS_URL)",
-                format!("must start with nats:// or tls://, got '{}'", self.nats.url),
+                format!("must start with nats:// or tls://, got '{}'", redact_url(&self.nats.url)),
             );
         }
         if self.nats.prefix.is_empty()
@@ -402,7 +486,7 @@ impl Config {
         if !(self.redis.url.starts_with("redis://") || self.redis.url.starts_with("rediss://")) {
             return bad(
                 "redis.url (CANOPY_REDIS_URL)",
-                format!("must start with redis:// or rediss://, got '{}'", self.redis.url),
+                format!("must start with redis:// or rediss://, got '{}'", redact_url(&self.redis.url)),
             );
         }
         let http = self.public_url.starts_with("http://") || self.public_url.starts_with("https://");
@@ -475,6 +559,7 @@ impl Config {
                 return bad(setting, format!("'{}' holds no PEM certificate ({PEM_CERTIFICATE}-----)", path.display()));
             }
         }
+        self.validate_tls()?;
         self.validate_external_issuers()?;
         if self.mode == Mode::Enterprise && self.secrets.key.is_empty() {
             return bad(
@@ -489,6 +574,35 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// HTTPS needs both files, each readable; their contents are checked by the listener.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let (cert, key) = (&self.http.tls_cert_file, &self.http.tls_key_file);
+        if cert.is_empty() != key.is_empty() {
+            return Err(ConfigError::Setting {
+                setting: "http.tls_cert_file (CANOPY_TLS_CERT_FILE, --tls-cert), http.tls_key_file (CANOPY_TLS_KEY_FILE, --tls-key)".into(),
+                message: "set both or neither".into(),
+            });
+        }
+        for (setting, path) in [
+            ("http.tls_cert_file (CANOPY_TLS_CERT_FILE, --tls-cert)", cert),
+            ("http.tls_key_file (CANOPY_TLS_KEY_FILE, --tls-key)", key),
+        ] {
+            if !path.is_empty() {
+                std::fs::metadata(path).map_err(|e| ConfigError::Setting {
+                    setting: setting.into(),
+                    message: format!("cannot read '{path}': {e}"),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The certificate and key files to serve HTTPS with, when TLS is on.
+    pub fn tls_files(&self) -> Option<(&Path, &Path)> {
+        (!self.http.tls_cert_file.is_empty())
+            .then(|| (Path::new(self.http.tls_cert_file.as_str()), Path::new(self.http.tls_key_file.as_str())))
     }
 
     fn validate_external_issuers(&self) -> Result<(), ConfigError> {
@@ -550,10 +664,12 @@ impl Config {
         self.gateway.authorization_servers.split([' ', ',']).filter(|u| !u.is_empty())
     }
 
-    /// The public base URL, without a trailing slash.
+    /// The public base URL, without a trailing slash (by default the listen address, https when
+    /// the listener serves TLS).
     pub fn public_base(&self) -> String {
         if self.public_url.is_empty() {
-            format!("http://{}", self.listen)
+            let scheme = if self.tls_files().is_some() { "https" } else { "http" };
+            format!("{scheme}://{}", self.listen)
         } else {
             self.public_url.trim_end_matches('/').to_string()
         }
@@ -584,9 +700,11 @@ fn set_path(table: &mut toml::Table, path: &str, raw: &str, var: &str) -> Result
         },
         None => table,
     };
+    // A secret's value is never shown, even when it is wrong.
+    let shown = if SECRET_SETTINGS.contains(&path) { "the value (not shown)".to_string() } else { format!("'{raw}'") };
     let bad = |what: &str| ConfigError::Setting {
         setting: format!("{var} ({path})"),
-        message: format!("'{raw}' is not {what}"),
+        message: format!("{shown} is not {what}"),
     };
     let value = match target.get(leaf) {
         Some(toml::Value::Integer(_)) => toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),
@@ -745,6 +863,136 @@ mod tests {
         assert!(err(&[("CANOPY_LIMITS_ON_REDIS_ERROR", "maybe")], None).contains("limits.on_redis_error"));
         assert!(err(&[("CANOPY_LIMIT_WINDOW_SECS", "0")], None).contains("must be at least 1"));
         assert!(err(&[], Some("[limits.tenants.acme]\ncalls = 1\n")).contains("unknown field `calls`"));
+    }
+
+    /// A folder of its own for a test's files.
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("canopy-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn every_secret_setting_can_come_from_a_file() {
+        let dir = scratch("secret-files");
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path.to_str().unwrap().to_string()
+        };
+        let key = write("key", "a2V5\n");
+        let db = write("db", "postgres://canopy:pg-s3cret@db:5432/canopy\r\n");
+        let nats = write("nats", "nats://canopy:nats-s3cret@nats:4222");
+        let redis = write("redis", "redis://:redis-s3cret@redis:6379\n\n");
+        let issuers = write(
+            "issuers",
+            "[{issuer = \"https://jg.example\", tenant = \"grid\", introspection_endpoint = \"https://jg.example/i\", \
+             client_id = \"canopy\", client_secret = \"idp-s3cret\"}]\n",
+        );
+        let c = Config::from_layers(
+            None,
+            &env(&[
+                ("CANOPY_SECRET_KEY_FILE", &key),
+                ("CANOPY_DATABASE_URL_FILE", &db),
+                ("CANOPY_NATS_URL_FILE", &nats),
+                ("CANOPY_REDIS_URL_FILE", &redis),
+                ("CANOPY_EXTERNAL_ISSUERS_FILE", &issuers),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.secrets.key, "a2V5", "the trailing newline is trimmed");
+        assert_eq!(c.database.url, "postgres://canopy:pg-s3cret@db:5432/canopy", "CRLF trimmed too");
+        assert_eq!(c.nats.url, "nats://canopy:nats-s3cret@nats:4222");
+        assert_eq!(c.redis.url, "redis://:redis-s3cret@redis:6379");
+        assert_eq!(c.external_issuers[0].client_secret, "idp-s3cret");
+        let shown = format!("{c:?}");
+        for secret in ["a2V5", "pg-s3cret", "nats-s3cret", "redis-s3cret", "idp-s3cret"] {
+            assert!(!shown.contains(secret), "{secret} never shows in Debug: {shown}");
+        }
+
+        // DATABASE_URL has its _FILE form too; CANOPY_DATABASE_URL (or its file) still wins.
+        let c = Config::from_layers(None, &env(&[("DATABASE_URL_FILE", &db)])).unwrap();
+        assert_eq!(c.database.url, "postgres://canopy:pg-s3cret@db:5432/canopy");
+        let c =
+            Config::from_layers(None, &env(&[("DATABASE_URL_FILE", &db), ("CANOPY_DATABASE_URL", "postgres://b/b")]))
+                .unwrap();
+        assert_eq!(c.database.url, "postgres://b/b");
+        // An empty _FILE variable is as unset (a template that left it blank).
+        let c = Config::from_layers(None, &env(&[("CANOPY_SECRET_KEY_FILE", "")])).unwrap();
+        assert_eq!(c.secrets.key, "");
+        // Only secret settings have a _FILE form.
+        let c = Config::from_layers(None, &env(&[("CANOPY_NATS_PREFIX_FILE", &key)])).unwrap();
+        assert_eq!(c.nats.prefix, "canopy");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn secret_files_fail_naming_the_setting_and_path_never_the_content() {
+        let dir = scratch("secret-file-errors");
+        let (empty, wrong, missing) = (dir.join("empty"), dir.join("wrong"), dir.join("missing"));
+        std::fs::write(&empty, "\n").unwrap();
+        std::fs::write(&wrong, "mysql://root:top-s3cret@db/x\n").unwrap();
+        let err = |pairs: &[(&str, &str)]| Config::from_layers(None, &env(pairs)).unwrap_err().to_string();
+        let (empty, wrong, missing) = (empty.to_str().unwrap(), wrong.to_str().unwrap(), missing.to_str().unwrap());
+
+        let e = err(&[("CANOPY_SECRET_KEY", "k"), ("CANOPY_SECRET_KEY_FILE", empty)]);
+        assert!(e.contains("CANOPY_SECRET_KEY and CANOPY_SECRET_KEY_FILE (secrets.key)"), "{e}");
+        assert!(e.contains("both are set"), "{e}");
+        let e = err(&[("CANOPY_DATABASE_URL_FILE", missing)]);
+        assert!(e.contains("CANOPY_DATABASE_URL_FILE (database.url) is invalid: cannot read"), "{e}");
+        assert!(e.contains(missing), "names the path: {e}");
+        let e = err(&[("CANOPY_REDIS_URL_FILE", empty)]);
+        assert!(e.contains("CANOPY_REDIS_URL_FILE (redis.url)") && e.contains("is empty"), "{e}");
+        // A value read from a file that is wrong is named by its setting, its content hidden.
+        let e = err(&[("CANOPY_DATABASE_URL_FILE", wrong)]);
+        assert!(e.contains("database.url (CANOPY_DATABASE_URL)") && !e.contains("top-s3cret"), "{e}");
+        std::fs::write(dir.join("nats"), "http://user:top-s3cret@nats:4222\n").unwrap();
+        let e = err(&[("CANOPY_NATS_URL_FILE", dir.join("nats").to_str().unwrap())]);
+        assert!(e.contains("nats.url (CANOPY_NATS_URL)") && e.contains("user:***@nats"), "{e}");
+        assert!(!e.contains("top-s3cret"), "{e}");
+        std::fs::write(dir.join("issuers"), "[{client_secret = \"top-s3cret\"\n").unwrap();
+        let e = err(&[("CANOPY_EXTERNAL_ISSUERS_FILE", dir.join("issuers").to_str().unwrap())]);
+        assert!(e.contains("CANOPY_EXTERNAL_ISSUERS (external_issuers)") && !e.contains("top-s3cret"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn urls_are_redacted_for_messages() {
+        assert_eq!(redact_url("redis://:pw@h:6379/0"), "redis://:***@h:6379/0");
+        assert_eq!(redact_url("nats://tok3n@h:4222"), "nats://***@h:4222");
+        assert_eq!(redact_url("postgres://u:p@h/db?x=a@b"), "postgres://u:***@h/db?x=a@b");
+        assert_eq!(redact_url("nats://h:4222"), "nats://h:4222");
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_makes_the_public_url_https() {
+        let dir = scratch("tls");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\n").unwrap();
+        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        let c =
+            Config::from_layers(None, &env(&[("CANOPY_TLS_CERT_FILE", cert), ("CANOPY_TLS_KEY_FILE", key)])).unwrap();
+        assert_eq!(c.tls_files(), Some((Path::new(cert), Path::new(key))));
+        assert_eq!(c.public_base(), "https://127.0.0.1:8080");
+        let file =
+            format!("public_url = \"https://mcp.example\"\n[http]\ntls_cert_file = {cert:?}\ntls_key_file = {key:?}\n");
+        let c = Config::from_layers(Some(("c.toml", &file)), &[]).unwrap();
+        assert_eq!(c.public_base(), "https://mcp.example");
+        assert_eq!(Config::from_layers(None, &[]).unwrap().tls_files(), None);
+
+        let e = Config::from_layers(None, &env(&[("CANOPY_TLS_CERT_FILE", cert)])).unwrap_err().to_string();
+        assert!(e.contains("http.tls_key_file (CANOPY_TLS_KEY_FILE, --tls-key)") && e.contains("set both"), "{e}");
+        let missing = dir.join("missing.pem");
+        let e = Config::from_layers(
+            None,
+            &env(&[("CANOPY_TLS_CERT_FILE", cert), ("CANOPY_TLS_KEY_FILE", missing.to_str().unwrap())]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("http.tls_key_file (CANOPY_TLS_KEY_FILE, --tls-key) is invalid: cannot read"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
