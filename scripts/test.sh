@@ -58,7 +58,10 @@ drop_test_databases
 #   stdio, at /servers/NAME/mcp), each with its baseline in conformance/;
 # - the TypeScript admin client generated from openapi/canopy-api.json is up to date;
 # - Schemathesis (from PyPI) fuzzes every REST operation of openapi/canopy-api.json, in
-#   development and in enterprise mode: no 5xx, and every answer as documented.
+#   development and in enterprise mode: no 5xx, and every answer as documented;
+# - deploy/ checked with real tools, without a cluster: kubectl kustomize renders both
+#   overlays, kubernetes-validate checks them against the Kubernetes schemas, Docker Compose
+#   v2 parses the Compose files, hadolint lints the Containerfile (scripts/deploy-check.sh).
 # CANOPY_SKIP_NODE_CHECKS=1 skips them (e.g. offline).
 if [[ -z "${CANOPY_SKIP_NODE_CHECKS:-}" ]]; then
   echo "canopy: MCP Inspector check (scripts/inspector-check.sh)" >&2
@@ -73,6 +76,8 @@ if [[ -z "${CANOPY_SKIP_NODE_CHECKS:-}" ]]; then
   scripts/generate-clients.sh --check || { echo "canopy: generated clients are stale" >&2; status=1; }
   echo "canopy: schema fuzzing of the REST API, 0 server errors (scripts/schemathesis.sh)" >&2
   CANOPY_SKIP_BUILD=1 scripts/schemathesis.sh || { echo "canopy: schemathesis FAILED" >&2; status=1; }
+  echo "canopy: deploy/ rendered, validated and linted (scripts/deploy-check.sh)" >&2
+  scripts/deploy-check.sh || { echo "canopy: deploy check FAILED" >&2; status=1; }
 fi
 # ---------------------------------------------------------------------------------------------
 
