@@ -86,7 +86,7 @@ impl Bus {
             })
             .connect(url)
             .await
-            .map_err(|source| BusError::Connect { url: url.to_string(), source })?;
+            .map_err(|source| BusError::Connect { url: canopy_config::redact_url(url), source })?;
         Ok(Self { jetstream: jetstream::new(client.clone()), client, subjects: Subjects::new(prefix), connection })
     }
 

@@ -6,5 +6,6 @@ pub mod health;
 pub mod listener;
 pub mod runtime;
 pub mod secret_key;
+pub mod tls;
 
 pub use runtime::{run, ServiceSet};

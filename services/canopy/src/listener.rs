@@ -13,6 +13,9 @@
 //!   upstreams). [`raise_file_limit`] lifts the soft open-file limit to the hard one at start and
 //!   [`connection_cap`] keeps the cap at half of it.
 //!
+//! - With TLS (`crate::tls`), the handshake must also finish within `header_read_timeout`, and
+//!   holds its connection's place under the cap while it runs.
+//!
 //! Every accepted socket gets TCP_NODELAY (responses go out in more than one write: headers,
 //! SSE events; without it a kept-alive client waits for a delayed ACK, ~40 ms, on every call).
 //! On shutdown the listener stops accepting, idle connections close, in-flight requests finish,
@@ -91,8 +94,15 @@ pub fn raise_file_limit() -> Option<u64> {
     None
 }
 
-/// Serves `app` on `listener` until `shutdown` is cancelled and every connection has closed.
-pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown: CancellationToken) {
+/// Serves `app` on `listener` (over TLS when `tls` is given) until `shutdown` is cancelled and
+/// every connection has closed.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: CancellationToken,
+) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
@@ -123,29 +133,55 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
             .clone()
             .map_request(move |request: http::Request<Incoming>| request.map(|b| TimedBody::wrap(b, body_timeout)));
         let hyper_service = TowerToHyperService::new(service);
-        let (builder, shutdown) = (builder.clone(), shutdown.clone());
+        let (builder, shutdown, tls) = (builder.clone(), shutdown.clone(), tls.clone());
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
             let _permit = permit;
-            let connection = builder.serve_connection(TokioIo::new(tcp), hyper_service).with_upgrades();
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                    return;
-                }
-                _ = shutdown.cancelled() => {}
-            }
-            // Stop after the request in flight (an idle connection closes at once).
-            connection.as_mut().graceful_shutdown();
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match tls {
+                None => serve_connection(&builder, TokioIo::new(tcp), hyper_service, &shutdown).await,
+                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => serve_connection(&builder, TokioIo::new(stream), hyper_service, &shutdown).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake did not finish within the header read timeout"),
+                },
             }
         });
     }
     // Every connection holds a permit until it closes.
     let _ = permits.acquire_many(limits.max_connections as u32).await;
+}
+
+/// Serves one connection until it ends, or until `shutdown` and the request in flight ends.
+async fn serve_connection<I, S>(
+    builder: &hyper::server::conn::http1::Builder,
+    io: I,
+    service: S,
+    shutdown: &CancellationToken,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming> + Send,
+    S::Future: Send + 'static,
+    S::ResBody: 'static + Send,
+    <S::ResBody as http_body::Body>::Data: Send,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = builder.serve_connection(io, service).with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        _ = shutdown.cancelled() => {}
+    }
+    // Stop after the request in flight (an idle connection closes at once).
+    connection.as_mut().graceful_shutdown();
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
 }
 
 /// An accept that failed: a connection reset before it was accepted is nothing; anything else

@@ -67,6 +67,13 @@ struct RunArgs {
     /// Enterprise mode: authentication, tenants, access control.
     #[arg(long)]
     enterprise: bool,
+    /// Serve HTTPS with this PEM certificate chain (reloaded when it changes); also
+    /// CANOPY_TLS_CERT_FILE. Needs --tls-key.
+    #[arg(long, value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert; also CANOPY_TLS_KEY_FILE.
+    #[arg(long, value_name = "PEM")]
+    tls_key: Option<PathBuf>,
 }
 
 fn load(cli_config: Option<&PathBuf>, args: Option<&RunArgs>) -> anyhow::Result<Config> {
@@ -77,6 +84,12 @@ fn load(cli_config: Option<&PathBuf>, args: Option<&RunArgs>) -> anyhow::Result<
         }
         if args.enterprise {
             std::env::set_var("CANOPY_MODE", "enterprise");
+        }
+        if let Some(cert) = &args.tls_cert {
+            std::env::set_var("CANOPY_TLS_CERT_FILE", cert);
+        }
+        if let Some(key) = &args.tls_key {
+            std::env::set_var("CANOPY_TLS_KEY_FILE", key);
         }
     }
     Ok(Config::load(cli_config.map(PathBuf::as_path))?)

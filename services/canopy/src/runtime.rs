@@ -45,8 +45,10 @@ impl ServiceSet {
 }
 
 async fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {
-    let hint =
-        || format!("cannot connect to Redis at {url} (set CANOPY_REDIS_URL or redis.url, and check redis-server runs)");
+    let shown = canopy_config::redact_url(url);
+    let hint = || {
+        format!("cannot connect to Redis at {shown} (set CANOPY_REDIS_URL or redis.url, and check redis-server runs)")
+    };
     let client = redis::Client::open(url).with_context(hint)?;
     let connect = redis::aio::ConnectionManager::new(client);
     tokio::time::timeout(Duration::from_secs(5), connect).await.map_err(|_| anyhow::anyhow!(hint()))?.with_context(hint)
@@ -235,6 +237,16 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
 
     let health = HealthState { pool: pool.clone(), bus: bus.clone(), redis, in_step, services: names.clone() };
     let app = app.merge(health::router(health));
+    // HTTPS without a proxy: the certificate is loaded now (a bad one stops start-up) and
+    // reloaded when its files change.
+    let tls = match config.tls_files() {
+        Some((cert, key)) => {
+            let cert = Arc::new(crate::tls::ReloadingCert::load(cert, key)?);
+            tasks.spawn(crate::tls::watch(cert.clone(), crate::tls::RELOAD_INTERVAL, background.clone()));
+            Some(tokio_rustls::TlsAcceptor::from(cert.server_config()?))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (set --listen or CANOPY_LISTEN)", config.listen))?;
@@ -247,7 +259,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     let drain = Duration::from_secs(config.worker.drain_timeout_secs);
     // Header and body read timeouts, a cap on connections, TCP_NODELAY (crate::listener).
     let limits = crate::listener::Limits::from_config(&config.http, crate::listener::raise_file_limit());
-    let serve = crate::listener::serve(listener, app, limits, http.clone());
+    let serve = crate::listener::serve(listener, app, limits, tls, http.clone());
     let mut serve = std::pin::pin!(serve);
     tokio::select! {
         () = &mut serve => {}
@@ -285,10 +297,11 @@ fn allowed_origins(config: &Config) -> Vec<String> {
     let mut origins = vec![base[..origin_end].to_string()];
     if config.mode == canopy_config::Mode::Development {
         let port = config.listen.port();
+        let scheme = if config.tls_files().is_some() { "https" } else { "http" };
         origins.extend([
-            format!("http://127.0.0.1:{port}"),
-            format!("http://localhost:{port}"),
-            format!("http://[::1]:{port}"),
+            format!("{scheme}://127.0.0.1:{port}"),
+            format!("{scheme}://localhost:{port}"),
+            format!("{scheme}://[::1]:{port}"),
         ]);
     }
     origins.dedup();

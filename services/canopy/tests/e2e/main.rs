@@ -21,6 +21,7 @@ mod stateless_notify;
 mod stdio;
 mod tenants_cli;
 mod tls;
+mod tls_listener;
 
 use harness::*;
 use rmcp::model::CallToolRequestParams;
