@@ -7,6 +7,7 @@
 //! (`canopy-eventstore`) loads history, calls `decide`, and appends what it returns.
 
 pub mod aggregate;
+pub mod builtin;
 pub mod credits;
 pub mod error_code;
 pub mod group;
@@ -21,6 +22,7 @@ pub mod server;
 pub mod tenant;
 
 pub use aggregate::{Aggregate, DomainEvent, UpcastError};
+pub use builtin::BuiltinKind;
 pub use credits::Credits;
 pub use error_code::{ErrorCode, HasErrorCode};
 pub use ids::{ArtifactId, IdError, InputId, JobId, RunnerId, ServerId, ServerName, TenantId};

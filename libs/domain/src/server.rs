@@ -1,7 +1,11 @@
 //! The upstream server aggregate: one stream per (tenant, server name). Registration,
 //! forced re-registration, deregistration, and the catalog the session-worker discovers.
+//! Built-in servers (`crate::builtin`) are servers too, registered by the system
+//! ([`ServerCommand::RegisterBuiltin`]) under their reserved names; users may toggle them but
+//! never register, replace or deregister them.
 
 use crate::aggregate::{upcast_v1_only, Aggregate, DomainEvent, UpcastError};
+use crate::builtin::BuiltinKind;
 use crate::ids::{ServerId, ServerName};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -13,6 +17,9 @@ pub enum Transport {
     StreamableHttp,
     Stdio,
     Sse,
+    /// Hosted by the session-worker itself (a built-in server): no upstream, no connection.
+    /// Which built-in it is follows from the server's (reserved) name.
+    Builtin,
 }
 
 impl Transport {
@@ -21,6 +28,7 @@ impl Transport {
             Transport::StreamableHttp => "streamable_http",
             Transport::Stdio => "stdio",
             Transport::Sse => "sse",
+            Transport::Builtin => "builtin",
         }
     }
 }
@@ -69,6 +77,21 @@ pub struct UpstreamSpec {
 }
 
 impl UpstreamSpec {
+    /// The spec of a built-in server: its transport and description, nothing to connect to.
+    pub fn builtin(kind: BuiltinKind) -> Self {
+        UpstreamSpec {
+            transport: Transport::Builtin,
+            description: kind.description().to_string(),
+            url: None,
+            bearer_token: None,
+            headers: BTreeMap::new(),
+            command: None,
+            args: vec![],
+            env: BTreeMap::new(),
+            session_mode: SessionMode::Stateless,
+        }
+    }
+
     /// Checks the fields a transport needs. Errors name the field and the fix.
     pub fn validate(&self) -> Result<(), ServerError> {
         let invalid = |m: &str| Err(ServerError::InvalidSpec(m.to_string()));
@@ -91,6 +114,9 @@ impl UpstreamSpec {
                 if self.url.is_some() || self.bearer_token.is_some() || !self.headers.is_empty() {
                     return invalid("'url', 'bearer_token' and 'headers' are only for HTTP transports");
                 }
+            }
+            Transport::Builtin => {
+                return invalid("transport 'builtin' is reserved for the servers Canopy hosts itself");
             }
         }
         for name in self.headers.keys() {
@@ -166,6 +192,12 @@ pub enum ServerCommand {
         force: bool,
     },
     Deregister,
+    /// The system registers a built-in server under its reserved name (at start, for every
+    /// tenant; when a tenant is created). Idempotent: nothing happens if it is registered.
+    RegisterBuiltin {
+        id: ServerId,
+        kind: BuiltinKind,
+    },
     /// The session-worker's report of what registration `id` offers.
     RecordCatalog {
         id: ServerId,
@@ -243,6 +275,12 @@ pub enum ServerError {
     AlreadyRegistered(ServerName),
     #[error("server is not registered")]
     NotRegistered,
+    #[error(
+        "server '{0}' is built into Canopy: it cannot be registered, replaced or deregistered (it can be disabled)"
+    )]
+    Builtin(ServerName),
+    #[error("the name '{0}' is reserved for a server built into Canopy; choose another name")]
+    ReservedName(ServerName),
     #[error("invalid server configuration: {0}")]
     InvalidSpec(String),
     #[error("server has no {kind} named {names}", kind = .kind.as_str(), names = .names.join(", "))]
@@ -315,6 +353,12 @@ impl Aggregate for Server {
     fn decide(&self, command: &ServerCommand) -> Result<Vec<ServerEvent>, ServerError> {
         match command {
             ServerCommand::Register { id, name, spec, force } => {
+                if let Some(current) = self.registered().filter(|c| c.spec.transport == Transport::Builtin) {
+                    return Err(ServerError::Builtin(current.name.clone()));
+                }
+                if BuiltinKind::of_server_name(name.as_str()).is_some() {
+                    return Err(ServerError::ReservedName(name.clone()));
+                }
                 spec.validate()?;
                 match self {
                     Server::Registered(current) if !*force => Err(ServerError::AlreadyRegistered(current.name.clone())),
@@ -329,7 +373,21 @@ impl Aggregate for Server {
                     }
                 }
             }
+            ServerCommand::RegisterBuiltin { id, kind } => match self {
+                Server::Registered(current) if current.spec.transport == Transport::Builtin => Ok(vec![]),
+                // A user's server that took the name before it was reserved: left alone until
+                // an admin deregisters it.
+                Server::Registered(current) => Err(ServerError::AlreadyRegistered(current.name.clone())),
+                Server::Absent | Server::Deregistered => Ok(vec![ServerEvent::Registered {
+                    id: *id,
+                    name: kind.server_name(),
+                    spec: UpstreamSpec::builtin(*kind),
+                }]),
+            },
             ServerCommand::Deregister => match self {
+                Server::Registered(current) if current.spec.transport == Transport::Builtin => {
+                    Err(ServerError::Builtin(current.name.clone()))
+                }
                 Server::Registered(current) => {
                     Ok(vec![ServerEvent::Deregistered { id: current.id, name: current.name.clone() }])
                 }
@@ -669,6 +727,48 @@ mod tests {
         // Re-registration starts over: everything enabled.
         let replaced = run(on, register(2, true));
         assert!(replaced.registered().unwrap().disabled.is_empty());
+    }
+
+    fn builtin(n: u128) -> ServerCommand {
+        ServerCommand::RegisterBuiltin { id: id(n), kind: BuiltinKind::Grid }
+    }
+
+    #[test]
+    fn builtins_are_registered_once_by_the_system_and_never_by_users() {
+        let grid = BuiltinKind::Grid.server_name();
+        let registered =
+            ServerEvent::Registered { id: id(1), name: grid.clone(), spec: UpstreamSpec::builtin(BuiltinKind::Grid) };
+        check(&[], builtin(1), Ok(vec![registered.clone()]));
+        check(&[registered.clone()], builtin(2), Ok(vec![]));
+        // Users can neither take the name, nor replace or deregister the built-in.
+        let take = ServerCommand::Register { id: id(3), name: grid.clone(), spec: http_spec(), force: false };
+        check(&[], take, Err(ServerError::ReservedName(grid.clone())));
+        let replace = ServerCommand::Register { id: id(3), name: grid.clone(), spec: http_spec(), force: true };
+        check(&[registered.clone()], replace, Err(ServerError::Builtin(grid.clone())));
+        check(&[registered.clone()], ServerCommand::Deregister, Err(ServerError::Builtin(grid.clone())));
+        // ... nor register another name with transport builtin.
+        let spec = UpstreamSpec::builtin(BuiltinKind::Python);
+        let cmd = ServerCommand::Register { id: id(4), name: name(), spec, force: false };
+        assert!(matches!(Server::default().decide(&cmd), Err(ServerError::InvalidSpec(m)) if m.contains("builtin")));
+        // But they toggle it like any server.
+        let state = Server::fold(&[registered]);
+        let off = state.decide(&ServerCommand::SetServerEnabled { enabled: false }).unwrap();
+        assert_eq!(off, vec![ServerEvent::ServerToggled { id: id(1), enabled: false }]);
+        // A user's server that held the name before it was reserved keeps it until removed.
+        check(
+            &[ServerEvent::Registered { id: id(5), name: grid.clone(), spec: http_spec() }],
+            builtin(6),
+            Err(ServerError::AlreadyRegistered(grid)),
+        );
+    }
+
+    #[test]
+    fn builtin_specs_serialise_with_the_transport_only() {
+        let v = serde_json::to_value(UpstreamSpec::builtin(BuiltinKind::Python)).unwrap();
+        assert_eq!(v["transport"], "builtin");
+        assert!(v.get("url").is_none() && v.get("command").is_none());
+        let back: UpstreamSpec = serde_json::from_value(v).unwrap();
+        assert_eq!(back, UpstreamSpec::builtin(BuiltinKind::Python));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The decision itself, and the helpers every list and endpoint uses.
 
+use crate::builtin::builtin_tool_scope;
 use crate::decision::{Decision, Denial, ForbiddenReason};
 use crate::principal::{Principal, PrincipalKind, Role, Scopes};
 use crate::target::{Action, Target};
@@ -71,12 +72,13 @@ fn authority(
 }
 
 /// The scope a token needs for `action` on `target`: [`Scopes::ADMIN`] to manage anything; the
-/// feature's scope to discover or use a tool, prompt, resource or template; none to discover or
+/// feature's scope to discover or use a tool, prompt, resource or template (a built-in server's
+/// tool: its own scope, [`builtin_tool_scope`], instead of `mcp:tools`); none to discover or
 /// open a server, group or the tenant (what they contain is checked item by item).
 pub fn scope_needed(action: Action, target: &Target<'_>) -> Option<&'static str> {
     match (action, target) {
         (Action::Manage, _) => Some(Scopes::ADMIN),
-        (_, Target::Tool { .. }) => Some(Scopes::TOOLS),
+        (_, Target::Tool { server, name }) => builtin_tool_scope(server, name).or(Some(Scopes::TOOLS)),
         (_, Target::Prompt { .. }) => Some(Scopes::PROMPTS),
         (_, Target::Resource { .. } | Target::Template { .. }) => Some(Scopes::RESOURCES),
         (_, Target::Server { .. } | Target::Group { .. } | Target::Tenant | Target::Platform) => None,
@@ -139,6 +141,39 @@ mod tests {
         assert_eq!(
             ask(&owner, &acme(), Action::Use, Target::resource("x", "r://")),
             Decision::Deny(Denial::InsufficientScope { needed: Scopes::RESOURCES })
+        );
+    }
+
+    #[test]
+    fn builtin_tools_need_their_own_scope_instead_of_mcp_tools() {
+        let with = |scopes: &str| Principal::user(acme(), "user:a", Role::Member).with_scopes(Scopes::parse(scopes));
+        let tools_only = with("mcp:tools");
+        assert_eq!(
+            ask(&tools_only, &acme(), Action::Use, Target::tool("grid", "submit_job")),
+            Decision::Deny(Denial::InsufficientScope { needed: "jobs:submit" })
+        );
+        assert_eq!(ask(&tools_only, &acme(), Action::Use, Target::tool("fx", "submit_job")), Decision::Allow);
+        let grid = with("jobs:read jobs:submit");
+        assert_eq!(ask(&grid, &acme(), Action::Use, Target::tool("grid", "submit_job")), Decision::Allow);
+        assert_eq!(ask(&grid, &acme(), Action::Discover, Target::tool("grid", "list_jobs")), Decision::Allow);
+        assert_eq!(
+            ask(&grid, &acme(), Action::Discover, Target::tool("grid", "get_job_logs")),
+            Decision::Deny(Denial::InsufficientScope { needed: "logs:read" })
+        );
+        assert_eq!(
+            ask(&grid, &acme(), Action::Use, Target::tool("fx", "echo")),
+            Decision::Deny(Denial::InsufficientScope { needed: "mcp:tools" })
+        );
+        // Managing a built-in (enable/disable) is still canopy:admin; static tokens carry all.
+        assert_eq!(scope_needed(Action::Manage, &Target::tool("grid", "submit_job")), Some(Scopes::ADMIN));
+        let owner = Principal::user(acme(), "user:o", Role::Owner);
+        assert_eq!(ask(&owner, &acme(), Action::Use, Target::tool("python", "run_code")), Decision::Allow);
+        // A client's allow list still comes first: not listed is NotFound, whatever the scope.
+        let client =
+            Principal::client(acme(), "client:c", AllowList::default()).with_scopes(Scopes::parse("jobs:submit"));
+        assert_eq!(
+            ask(&client, &acme(), Action::Use, Target::tool("grid", "submit_job")),
+            Decision::Deny(Denial::NotFound)
         );
     }
 

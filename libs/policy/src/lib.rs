@@ -35,8 +35,9 @@
 //!   tenant and nothing elsewhere.
 //! - **Scopes** narrow, never widen: after the rules above allow, the token must carry the
 //!   scope of [`scope_needed`] (`mcp:tools`, `mcp:prompts`, `mcp:resources` for the items,
-//!   `canopy:admin` for `Manage`), or the answer is `InsufficientScope`. Static tokens carry
-//!   [`Scopes::all`].
+//!   `canopy:admin` for `Manage`; a built-in server's tool needs its own scope instead of
+//!   `mcp:tools`, see [`builtin_tool_scope`]), or the answer is `InsufficientScope`. Static
+//!   tokens carry [`Scopes::all`].
 //! - **Denials say no more than the principal may know**: `NotFound` before `Forbidden` before
 //!   `InsufficientScope`. `InsufficientScope` only when more scope would actually allow.
 //! - `Discover` and `Use` are decided alike today; callers still say which they mean, so audit
@@ -77,6 +78,7 @@
 //! [`GroupSpec::includes`]: canopy_domain::group::GroupSpec::includes
 
 mod allow;
+mod builtin;
 mod decide;
 mod decision;
 mod principal;
@@ -84,6 +86,7 @@ mod target;
 mod view;
 
 pub use allow::AllowList;
+pub use builtin::{builtin_tool_scope, BUILTIN_SCOPES};
 pub use decide::{decide, filter, retain, scope_needed};
 pub use decision::{Decision, Denial, ForbiddenReason};
 pub use principal::{Principal, PrincipalKind, Role, Scopes};

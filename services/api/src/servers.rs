@@ -224,7 +224,9 @@ pub(crate) async fn require_filter(
 
 pub(crate) fn domain_error(e: ServerError) -> ApiError {
     match e {
-        ServerError::AlreadyRegistered(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
+        ServerError::AlreadyRegistered(_) | ServerError::Builtin(_) | ServerError::ReservedName(_) => {
+            ApiError::new(ErrorCode::Conflict, e.to_string())
+        }
         ServerError::NotRegistered | ServerError::UnknownFeatures { .. } => ApiError::not_found(e.to_string()),
         ServerError::InvalidSpec(_) => ApiError::invalid(e.to_string()),
     }
@@ -242,6 +244,8 @@ fn build_spec(
         Some("streamable_http") | Some("http") => Transport::StreamableHttp,
         Some("stdio") => Transport::Stdio,
         Some("sse") => Transport::Sse,
+        // Refused by the domain, which says why.
+        Some("builtin") => Transport::Builtin,
         Some(other) => {
             return Err(ApiError::invalid(format!(
                 "transport '{other}' is not supported; use streamable_http, stdio or sse"

@@ -66,10 +66,14 @@ impl ProtectedResource {
     }
 
     fn document(&self, path: &str) -> serde_json::Value {
+        let scopes: Vec<&str> = [Scopes::TOOLS, Scopes::PROMPTS, Scopes::RESOURCES]
+            .into_iter()
+            .chain(canopy_policy::BUILTIN_SCOPES)
+            .collect();
         let mut doc = serde_json::json!({
             "resource": self.resource(path),
             "bearer_methods_supported": ["header"],
-            "scopes_supported": [Scopes::TOOLS, Scopes::PROMPTS, Scopes::RESOURCES],
+            "scopes_supported": scopes,
             "resource_name": "Canopy MCP gateway",
         });
         if !self.authorization_servers.is_empty() {

@@ -281,6 +281,9 @@ pub async fn connect(
                 }
                 client.serve(transport).await.map_err(|e| UpstreamError::Connect(e.to_string()))
             }
+            Transport::Builtin => Err(UpstreamError::Config(
+                "a built-in server is hosted by the worker: there is nothing to connect to".into(),
+            )),
             Transport::Sse => {
                 // Legacy HTTP+SSE (2024-11-05): the same credentials on the GET and every POST.
                 let url = spec.url.clone().ok_or_else(|| UpstreamError::Config("url is missing".into()))?;

@@ -56,8 +56,17 @@ pub const SCOPE_TOOLS: &str = "mcp:tools";
 pub const SCOPE_PROMPTS: &str = "mcp:prompts";
 pub const SCOPE_RESOURCES: &str = "mcp:resources";
 pub const SCOPE_ADMIN: &str = "canopy:admin";
-pub const MCP_SCOPES: [&str; 3] = [SCOPE_TOOLS, SCOPE_PROMPTS, SCOPE_RESOURCES];
-pub const ALL_SCOPES: [&str; 4] = [SCOPE_TOOLS, SCOPE_PROMPTS, SCOPE_RESOURCES, SCOPE_ADMIN];
+/// What MCP clients use: the item families, and the built-in servers' tools' own scopes
+/// (`canopy_policy::BUILTIN_SCOPES`: `grid`'s and `python`'s tools need theirs instead of
+/// `mcp:tools`), so a token granted by default reaches the built-ins too.
+pub const MCP_SCOPES: [&str; 11] = {
+    let b = canopy_policy::BUILTIN_SCOPES;
+    [SCOPE_TOOLS, SCOPE_PROMPTS, SCOPE_RESOURCES, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]
+};
+pub const ALL_SCOPES: [&str; 12] = {
+    let m = MCP_SCOPES;
+    [m[0], m[1], m[2], SCOPE_ADMIN, m[3], m[4], m[5], m[6], m[7], m[8], m[9], m[10]]
+};
 
 /// Settings from `[oauth]`.
 #[derive(Debug, Clone)]

@@ -248,10 +248,7 @@ fn client_credentials(
         asked.into_iter().filter(|s| MCP_SCOPES.contains(&s.as_str())).collect()
     };
     if scopes.is_empty() {
-        return Err(OAuthError::new(
-            "invalid_scope",
-            "an MCP client may have only mcp:tools, mcp:prompts, mcp:resources",
-        ));
+        return Err(OAuthError::new("invalid_scope", format!("an MCP client may have only {}", MCP_SCOPES.join(", "))));
     }
     let resource =
         check_resource(server.issuer(), get("resource")).map_err(|e| OAuthError::new("invalid_target", e))?;
