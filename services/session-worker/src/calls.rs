@@ -1,7 +1,9 @@
 //! Serving tool calls: NATS request/reply in the `session-worker` queue group, so each call
 //! reaches exactly one worker. On shutdown the subscription is dropped first (no new calls),
-//! then in-flight calls get up to the drain timeout to finish.
+//! then in-flight calls get up to the drain timeout to finish. A call to a built-in server runs
+//! in this process ([`crate::builtin`]); every other call goes to its upstream's connection.
 
+use crate::builtin::{BuiltinCall, Builtins, CANCEL_GRACE};
 use crate::progress::ActiveCall;
 use crate::progress::{InFlight, ProgressRoutes};
 use crate::upstream::{UpstreamError, UpstreamPool};
@@ -23,6 +25,7 @@ use tokio_util::task::TaskTracker;
 pub async fn serve(
     bus: Bus,
     upstreams: Arc<UpstreamPool>,
+    builtins: Arc<Builtins>,
     drain_timeout: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -45,11 +48,12 @@ pub async fn serve(
         };
         let bus = bus.clone();
         let upstreams = upstreams.clone();
+        let builtins = builtins.clone();
         let in_flight = in_flight.clone();
         tracker.spawn(async move {
             let (reply, record) = match serde_json::from_slice::<CallRequest>(&message.payload) {
                 Ok(request) => {
-                    let (reply, latency) = handle(&bus, &upstreams, &in_flight, &request).await;
+                    let (reply, latency) = handle(&bus, &upstreams, &builtins, &in_flight, &request).await;
                     (reply, Some((request, latency)))
                 }
                 Err(e) => {
@@ -131,12 +135,13 @@ impl Drop for CancelUpstreamOnDrop {
 async fn handle(
     bus: &Bus,
     upstreams: &UpstreamPool,
+    builtins: &Builtins,
     in_flight: &Arc<InFlight>,
     request: &CallRequest,
 ) -> (CallReply, Duration) {
     let started = Instant::now();
     let asked = Arc::new(AtomicBool::new(false));
-    let mut reply = call(upstreams, in_flight, request, &asked).await;
+    let mut reply = call(bus, upstreams, builtins, in_flight, request, &asked).await;
     let latency = started.elapsed();
     if asked.load(Ordering::SeqCst) {
         if let Some(subject) = &request.client_subject {
@@ -256,7 +261,9 @@ async fn perform(
 }
 
 async fn call(
+    bus: &Bus,
     upstreams: &UpstreamPool,
+    builtins: &Builtins,
     in_flight: &Arc<InFlight>,
     request: &CallRequest,
     asked: &Arc<AtomicBool>,
@@ -267,6 +274,15 @@ async fn call(
     };
     let timeout = Duration::from_millis(request.timeout_ms);
     let deadline = tokio::time::Instant::now() + timeout;
+    match upstreams.builtin_kind(&request.tenant, &request.server, server_id).await {
+        Ok(None) => {}
+        Ok(Some(kind)) => return call_builtin(bus, builtins, kind, in_flight, request).await,
+        Err(UpstreamError::NotRegistered(s)) => {
+            return error(CallErrorCode::NotFound, format!("server '{s}' is not registered"))
+        }
+        Err(e @ UpstreamError::Stale { .. }) => return error(CallErrorCode::NotFound, e.to_string()),
+        Err(e) => return error(CallErrorCode::UpstreamUnavailable, e.to_string()),
+    }
     let attempt = async {
         // A dead pooled connection gets one reconnect before the call fails.
         for attempt in 0..2 {
@@ -330,4 +346,64 @@ async fn call(
             error(CallErrorCode::Timeout, format!("the upstream did not answer within {} ms", request.timeout_ms))
         }
     }
+}
+
+/// Runs a call of a built-in server's tool in this process, with the caller's cancellation and
+/// the call's timeout on the handler's token; a handler that does not stop within
+/// [`CANCEL_GRACE`] of its token is dropped.
+async fn call_builtin(
+    bus: &Bus,
+    builtins: &Builtins,
+    kind: canopy_domain::BuiltinKind,
+    in_flight: &Arc<InFlight>,
+    request: &CallRequest,
+) -> CallReply {
+    let error = |code, message: String| CallReply::Error { code, message, rpc: None };
+    let UpstreamOp::CallTool { tool, arguments } = &request.op else {
+        return error(
+            CallErrorCode::NotFound,
+            format!("the built-in server '{kind}' has only tools, no {}", request.op.kind()),
+        );
+    };
+    let Some(server) = builtins.get(kind) else {
+        return error(
+            CallErrorCode::UpstreamUnavailable,
+            format!("this worker does not host the built-in server '{kind}'"),
+        );
+    };
+    let Ok(tenant) = canopy_domain::TenantId::parse(request.tenant.clone()) else {
+        return error(CallErrorCode::InvalidRequest, format!("'{}' is not a tenant id", request.tenant));
+    };
+    let running = in_flight.start(&request.call_id);
+    let client = request.client_subject.clone().map(|subject| (bus.client.clone(), subject));
+    let ctx =
+        BuiltinCall::new(tenant, request.principal.clone(), request.call_id.clone(), running.token.clone(), client);
+    let span = tracing::info_span!(
+        "call",
+        method = request.op.kind(),
+        tenant = %request.tenant,
+        client = %request.principal,
+        server = %request.server,
+        tool = tool.as_str(),
+        builtin = true,
+    );
+    let running_call =
+        tracing::Instrument::instrument(server.call(ctx, tool.clone(), arguments.clone().unwrap_or_default()), span);
+    tokio::pin!(running_call);
+    let stopped = tokio::select! {
+        result = &mut running_call => {
+            return match serde_json::to_value(result) {
+                Ok(result) => CallReply::Result { result },
+                Err(e) => error(CallErrorCode::Internal, format!("the built-in's result is not JSON: {e}")),
+            };
+        }
+        _ = running.token.cancelled() => error(CallErrorCode::Cancelled, "the caller cancelled the call".into()),
+        _ = tokio::time::sleep(Duration::from_millis(request.timeout_ms)) => {
+            running.token.cancel();
+            error(CallErrorCode::Timeout, format!("the built-in server did not answer within {} ms", request.timeout_ms))
+        }
+    };
+    // Let the handler see its token and stop its work (a sandbox, a follow) before it is dropped.
+    let _ = tokio::time::timeout(CANCEL_GRACE, running_call).await;
+    stopped
 }

@@ -1,6 +1,7 @@
 //! Discovery: a durable consumer shared by all worker replicas takes each registration event
 //! once, connects to the new upstream, lists its catalog and reports the result to the api
-//! service. Reports are idempotent, so a redelivered registration is harmless.
+//! service (a built-in server's catalog is what it declares: no connection). Reports are
+//! idempotent, so a redelivered registration is harmless.
 //!
 //! JetStream redelivers an event whose ack does not come within [`ACK_WAIT`]. That wait is
 //! short, so a registration whose worker died mid-discovery is taken up again by a live (or
@@ -8,11 +9,13 @@
 //! the connect timeout and every page of the catalog) tells JetStream it is still working on it
 //! every [`HEARTBEAT`] (`+WPI`, [`AckKind::Progress`]), so it is not redelivered meanwhile.
 
+use crate::builtin::Builtins;
 use crate::upstream::{self, UpstreamError, UpstreamPool};
 use async_nats::jetstream::AckKind;
 use canopy_bus::Bus;
-use canopy_domain::server::ServerEvent;
+use canopy_domain::server::{ServerEvent, Transport};
 use canopy_domain::Aggregate;
+use canopy_domain::BuiltinKind;
 use canopy_eventstore::StoredEvent;
 use canopy_mcp::report::{CatalogReport, DiscoveryOutcome, COMMAND_KIND};
 use futures::StreamExt;
@@ -30,9 +33,9 @@ pub const ACK_WAIT: Duration = Duration::from_secs(5);
 /// [`ACK_WAIT`], so a heartbeat or two may be late or lost without a redelivery.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
-pub async fn run(bus: Bus, upstreams: Arc<UpstreamPool>, shutdown: CancellationToken) {
+pub async fn run(bus: Bus, upstreams: Arc<UpstreamPool>, builtins: Arc<Builtins>, shutdown: CancellationToken) {
     loop {
-        if let Err(e) = consume(&bus, &upstreams, &shutdown).await {
+        if let Err(e) = consume(&bus, &upstreams, &builtins, &shutdown).await {
             tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "discovery consumer failed; restarting");
         }
         tokio::select! {
@@ -45,6 +48,7 @@ pub async fn run(bus: Bus, upstreams: Arc<UpstreamPool>, shutdown: CancellationT
 async fn consume(
     bus: &Bus,
     upstreams: &Arc<UpstreamPool>,
+    builtins: &Arc<Builtins>,
     shutdown: &CancellationToken,
 ) -> Result<(), canopy_bus::BusError> {
     let mut messages = canopy_bus::Durable {
@@ -75,9 +79,10 @@ async fn consume(
         };
         let bus = bus.clone();
         let upstreams = upstreams.clone();
+        let builtins = builtins.clone();
         // Each discovery runs on its own, so one slow upstream does not hold up the others.
         tokio::spawn(async move {
-            let discovery = handle(&bus, &upstreams, &stored);
+            let discovery = handle(&bus, &upstreams, &builtins, &stored);
             tokio::pin!(discovery);
             let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
             let handled = loop {
@@ -100,22 +105,33 @@ async fn consume(
     }
 }
 
-async fn handle(bus: &Bus, upstreams: &UpstreamPool, stored: &StoredEvent) -> Result<(), canopy_bus::BusError> {
-    let id = match stored.decode::<ServerEvent>() {
-        Ok(ServerEvent::Registered { id, .. }) | Ok(ServerEvent::Replaced { id, .. }) => id,
+async fn handle(
+    bus: &Bus,
+    upstreams: &UpstreamPool,
+    builtins: &Builtins,
+    stored: &StoredEvent,
+) -> Result<(), canopy_bus::BusError> {
+    let (id, spec) = match stored.decode::<ServerEvent>() {
+        Ok(ServerEvent::Registered { id, spec, .. }) | Ok(ServerEvent::Replaced { id, spec, .. }) => (id, spec),
         _ => return Ok(()),
     };
     let (tenant, server) = (stored.tenant_id.as_str(), stored.aggregate_id.as_str());
     let started = std::time::Instant::now();
-    // Through the pool: the connection (for stdio, the process) that discovered the catalog is
-    // the one later calls reuse.
-    let outcome = match upstreams.get(tenant, server, id.0, None).await {
-        Ok(connection) => {
-            upstream::discover(&connection).await.unwrap_or_else(|error| DiscoveryOutcome::Failed { error })
-        }
-        // A newer registration, or a deregistration, supersedes this one: nothing to report.
-        Err(UpstreamError::Stale { .. } | UpstreamError::NotRegistered(_)) => return Ok(()),
-        Err(e) => DiscoveryOutcome::Failed { error: e.to_string() },
+    let builtin = (spec.transport == Transport::Builtin).then(|| BuiltinKind::of_server_name(server));
+    let outcome = match builtin {
+        // A built-in declares its catalog: nothing to connect to.
+        Some(Some(kind)) => builtins.catalog(kind),
+        Some(None) => DiscoveryOutcome::Failed { error: format!("'{server}' is not a built-in server") },
+        // Through the pool: the connection (for stdio, the process) that discovered the catalog
+        // is the one later calls reuse.
+        None => match upstreams.get(tenant, server, id.0, None).await {
+            Ok(connection) => {
+                upstream::discover(&connection).await.unwrap_or_else(|error| DiscoveryOutcome::Failed { error })
+            }
+            // A newer registration, or a deregistration, supersedes this one: nothing to report.
+            Err(UpstreamError::Stale { .. } | UpstreamError::NotRegistered(_)) => return Ok(()),
+            Err(e) => DiscoveryOutcome::Failed { error: e.to_string() },
+        },
     };
     match &outcome {
         DiscoveryOutcome::Catalog { tools, .. } => {

@@ -2,11 +2,14 @@
 //! - discovery: on a registration event, connect, list every page of the catalog, and report
 //!   it to the api service over the COMMANDS work queue;
 //! - calls: serve tool calls arriving over NATS request/reply, on pooled upstream connections;
-//! - invalidation: drop connections of replaced or deregistered registrations.
+//! - invalidation: drop connections of replaced or deregistered registrations;
+//! - built-in servers (`builtin/`): `grid`, `python` (and the diagnostic `canopy-echo`), whose
+//!   catalogs discovery reports and whose calls run here, with no upstream.
 //!
 //! Invariant: upstream credentials are unsealed only here, only for the registration they
 //! were sealed for, and only to be sent to that registration's upstream.
 
+pub mod builtin;
 mod calls;
 mod discovery;
 mod http;
@@ -62,7 +65,8 @@ pub async fn run(
             .with_progress(routes, bus.subjects.prefix()),
     );
     let mut background = tokio::task::JoinSet::new();
-    background.spawn(discovery::run(bus.clone(), upstreams.clone(), shutdown.clone()));
+    let builtins = Arc::new(builtin::Builtins::standard());
+    background.spawn(discovery::run(bus.clone(), upstreams.clone(), builtins.clone(), shutdown.clone()));
     background.spawn(upstream::run_invalidation(
         pool.clone(),
         bus.clone(),
@@ -89,7 +93,7 @@ pub async fn run(
             }
         });
     }
-    let served = calls::serve(bus.clone(), upstreams.clone(), config.drain_timeout, shutdown.clone()).await;
+    let served = calls::serve(bus.clone(), upstreams.clone(), builtins, config.drain_timeout, shutdown.clone()).await;
     while background.join_next().await.is_some() {}
     upstreams.close_all().await;
     served

@@ -77,15 +77,22 @@ impl ProgressRoutes {
 
     async fn publish(&self, subject: &str, params: ProgressNotificationParam) {
         let Some(nats) = &self.nats else { return };
-        let update = ToClient::Progress(ProgressUpdate {
-            progress: params.progress,
-            total: params.total,
-            message: params.message,
-        });
-        let payload = serde_json::to_vec(&update).expect("updates serialise");
-        if let Err(e) = canopy_bus::payload::publish(nats, subject.to_string(), payload.into()).await {
-            tracing::debug!(error = %e, "a progress update could not be relayed");
-        }
+        send_to_client(nats, subject, &progress_message(params.progress, params.total, params.message)).await;
+    }
+}
+
+/// A `notifications/progress` for the caller, who puts its own progress token on it.
+pub fn progress_message(progress: f64, total: Option<f64>, message: Option<String>) -> ToClient {
+    ToClient::Progress(ProgressUpdate { progress, total, message })
+}
+
+/// Sends what a call's server says to its caller while the call runs (progress, a log
+/// message) on the call's client subject: the one path for upstreams and built-in servers.
+/// Best effort: a message that cannot be sent is logged at debug level and dropped.
+pub async fn send_to_client(nats: &async_nats::Client, subject: &str, message: &ToClient) {
+    let payload = serde_json::to_vec(message).expect("client messages serialise");
+    if let Err(e) = canopy_bus::payload::publish(nats, subject.to_string(), payload.into()).await {
+        tracing::debug!(error = %e, "a message to the caller could not be relayed");
     }
 }
 

@@ -157,7 +157,7 @@ impl rmcp::ClientHandler for UpstreamClient {
             return;
         };
         let message = canopy_mcp::call::ToClient::Log { params: serde_json::to_value(&params).unwrap_or_default() };
-        let _ = nats.publish(call.subject, serde_json::to_vec(&message).expect("messages serialise").into()).await;
+        crate::progress::send_to_client(nats, &call.subject, &message).await;
     }
 
     async fn create_message(
@@ -502,6 +502,9 @@ pub struct UpstreamPool {
     http: crate::http::UpstreamHttp,
     /// Most processes one stdio registration in `session_mode` stateless may have.
     stdio_pool_max: usize,
+    /// Registrations under reserved names: the built-in each is, or `None` for a user's server
+    /// that held the name before it was reserved. A registration's spec never changes.
+    builtins: Mutex<HashMap<Uuid, Option<canopy_domain::BuiltinKind>>>,
 }
 
 impl UpstreamPool {
@@ -519,6 +522,7 @@ impl UpstreamPool {
             progress: Arc::default(),
             http: crate::http::UpstreamHttp::default(),
             stdio_pool_max: DEFAULT_STDIO_POOL_MAX,
+            builtins: Mutex::default(),
         }
     }
 
@@ -544,6 +548,31 @@ impl UpstreamPool {
 
     pub fn progress(&self) -> &Arc<crate::progress::ProgressRoutes> {
         &self.progress
+    }
+
+    /// The built-in server registration `server_id` is, if it is one (then nothing connects:
+    /// the worker runs its calls itself). Only reserved names can be built-ins, so calls to any
+    /// other server never look; for those, the answer is read once per registration.
+    pub async fn builtin_kind(
+        &self,
+        tenant: &str,
+        server: &str,
+        server_id: Uuid,
+    ) -> Result<Option<canopy_domain::BuiltinKind>, UpstreamError> {
+        let Some(kind) = canopy_domain::BuiltinKind::of_server_name(server) else { return Ok(None) };
+        if let Some(known) = self.builtins.lock().expect("builtins lock").get(&server_id) {
+            return Ok(*known);
+        }
+        let tenant_id = TenantId::parse(tenant.to_string()).map_err(|e| UpstreamError::Config(e.to_string()))?;
+        let row = canopy_readmodels::get_server(&self.pool, &tenant_id, server)
+            .await?
+            .ok_or_else(|| UpstreamError::NotRegistered(server.to_string()))?;
+        if row.server_id != server_id {
+            return Err(UpstreamError::Stale { server: server.to_string() });
+        }
+        let answer = (row.spec.transport == Transport::Builtin).then_some(kind);
+        self.builtins.lock().expect("builtins lock").insert(server_id, answer);
+        Ok(answer)
     }
 
     /// Connections opened from now on report `list_changed` to `tx`.

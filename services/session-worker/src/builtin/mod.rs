@@ -1,0 +1,241 @@
+//! Built-in servers: MCP servers the worker hosts itself (`grid`, `python`; `canopy-echo` for
+//! diagnostics), a module of tool handlers each, behind [`BuiltinServer`]. To the rest of Canopy
+//! a built-in is a registered server like any other (transport `builtin`, registered by the api
+//! in every tenant): the edge admits its calls exactly as it admits an upstream's (policy with
+//! the built-in tools' own scopes, enable/disable, allow lists, limits) and sends them over NATS
+//! to a worker, which runs them here instead of on an upstream connection.
+//!
+//! What a handler gets ([`BuiltinCall`]): the tenant, the caller's subject, the call id, a
+//! cancellation token (cancelled when the caller cancels, `PREFIX.cancel.CALL_ID`, or the call
+//! times out; the handler then has [`CANCEL_GRACE`] to stop its work before it is dropped), and
+//! the caller's channel for progress and log messages while the call runs: the same client
+//! subject, the same messages, the same code (`progress::send_to_client`) as an upstream's.
+//!
+//! Discovery of a built-in reports [`Builtins::catalog`] with no connection; each tool carries
+//! the OAuth scope it needs in `_meta["canopy/scope"]` (from `canopy_policy`, which decides).
+
+pub mod echo;
+pub mod grid;
+pub mod python;
+
+use canopy_domain::{BuiltinKind, TenantId};
+use canopy_mcp::call::ToClient;
+use canopy_mcp::report::DiscoveryOutcome;
+use futures::future::BoxFuture;
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long a cancelled (or timed-out) handler may take to notice and clean up (stop a sandbox,
+/// release a lease) before its future is dropped.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+/// A built-in MCP server: the tools it declares and the handler that runs them.
+///
+/// `tools` is its whole catalog, reported at discovery: names, `inputSchema`, `outputSchema`,
+/// `annotations`, `title`, as MCP clients will see them (unprefixed on `/servers/KIND/mcp`,
+/// `KIND__name` on `/mcp`). `call` runs one tool; the edge only calls tools the catalog has
+/// and the caller may use, but a handler still validates its arguments. A tool's failure is a
+/// result with `isError: true` (e.g. [`tool_error`]), never a panic.
+pub trait BuiltinServer: Send + Sync + 'static {
+    fn kind(&self) -> BuiltinKind;
+
+    fn tools(&self) -> Vec<Tool>;
+
+    fn call(&self, ctx: BuiltinCall, name: String, arguments: JsonObject) -> BoxFuture<'_, CallToolResult>;
+}
+
+/// One call of a built-in tool, as its handler sees it.
+pub struct BuiltinCall {
+    tenant: TenantId,
+    principal: String,
+    call_id: String,
+    cancel: CancellationToken,
+    /// The caller's client subject (absent when the caller does not listen, e.g. REST invoke).
+    client: Option<(async_nats::Client, String)>,
+}
+
+/// The level of a log message to the caller (MCP `notifications/message`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Notice,
+    Warning,
+    Error,
+}
+
+impl BuiltinCall {
+    pub fn new(
+        tenant: TenantId,
+        principal: String,
+        call_id: String,
+        cancel: CancellationToken,
+        client: Option<(async_nats::Client, String)>,
+    ) -> Self {
+        Self { tenant, principal, call_id, cancel, client }
+    }
+
+    /// The tenant the call is in: everything a handler reads or changes belongs to it.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// Who called (`user:alice`, `client:cursor`, `user:dev`): the owner of what the call creates.
+    /// Scopes and allow lists were checked before the call reached the worker.
+    pub fn principal(&self) -> &str {
+        &self.principal
+    }
+
+    /// Unique per call (the call record's id).
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    /// Cancelled when the caller cancels or the call times out: select on `cancelled()` around
+    /// long waits, then stop the work and return (the result is discarded).
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Whether the caller listens for progress and log messages (MCP callers do; REST invoke
+    /// does not): a handler may skip building messages nobody gets.
+    pub fn caller_listens(&self) -> bool {
+        self.client.is_some()
+    }
+
+    /// A `notifications/progress` to the caller (on the progress token of its request).
+    pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
+        if let Some((nats, subject)) = &self.client {
+            let message = crate::progress::progress_message(progress, total, message);
+            crate::progress::send_to_client(nats, subject, &message).await;
+        }
+    }
+
+    /// A `notifications/message` (logging) to the caller: e.g. each log line of a followed job
+    /// or each line a run prints, as it comes.
+    pub async fn log(&self, level: LogLevel, logger: Option<&str>, data: serde_json::Value) {
+        if let Some((nats, subject)) = &self.client {
+            let mut params = serde_json::json!({"level": level, "data": data});
+            if let Some(logger) = logger {
+                params["logger"] = serde_json::json!(logger);
+            }
+            crate::progress::send_to_client(nats, subject, &ToClient::Log { params }).await;
+        }
+    }
+}
+
+/// A tool result with `isError: true` and one text item, in the seed's shape
+/// (`submit_job failed: INVALID_REQUEST: name is required`).
+pub fn tool_error(tool: &str, code: &str, message: &str) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(format!("{tool} failed: {code}: {message}"))])
+}
+
+/// A tool's declaration from its JSON (as MCP writes it: `name`, `title`, `description`,
+/// `inputSchema`, `outputSchema`, `annotations`); a declaration that is no tool is a bug of the
+/// built-in, caught by its tests.
+pub fn tool(declaration: serde_json::Value) -> Tool {
+    serde_json::from_value(declaration).expect("a built-in declares valid tools")
+}
+
+/// The built-in servers this worker hosts, by kind.
+#[derive(Clone, Default)]
+pub struct Builtins {
+    servers: HashMap<BuiltinKind, Arc<dyn BuiltinServer>>,
+}
+
+impl Builtins {
+    /// Every kind this build has. `grid` and `python` come from their engines' handlers; until
+    /// those land, placeholders declare the tools and answer "not available yet".
+    pub fn standard() -> Self {
+        Self::default().with(Arc::new(grid::Grid)).with(Arc::new(python::Python)).with(Arc::new(echo::Echo::default()))
+    }
+
+    /// Hosts `server` for its kind (replacing any other).
+    pub fn with(mut self, server: Arc<dyn BuiltinServer>) -> Self {
+        self.servers.insert(server.kind(), server);
+        self
+    }
+
+    pub fn get(&self, kind: BuiltinKind) -> Option<&Arc<dyn BuiltinServer>> {
+        self.servers.get(&kind)
+    }
+
+    /// What discovery reports for `kind`: its tools, each with the scope it needs in `_meta`.
+    pub fn catalog(&self, kind: BuiltinKind) -> DiscoveryOutcome {
+        let Some(server) = self.get(kind) else {
+            return DiscoveryOutcome::Failed {
+                error: format!("this worker does not host the built-in server '{kind}'"),
+            };
+        };
+        let tools = server
+            .tools()
+            .into_iter()
+            .map(|mut tool| {
+                if let Some(scope) = canopy_policy::builtin_tool_scope(kind.name(), &tool.name) {
+                    tool.meta.get_or_insert_with(Default::default).insert("canopy/scope".into(), scope.into());
+                }
+                serde_json::to_value(tool).expect("tools serialise")
+            })
+            .collect();
+        DiscoveryOutcome::Catalog { tools, prompts: vec![], resources: vec![], resource_templates: vec![] }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(outcome: &DiscoveryOutcome) -> Vec<String> {
+        let DiscoveryOutcome::Catalog { tools, .. } = outcome else { panic!("{outcome:?}") };
+        tools.iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn the_registry_hosts_every_kind_and_its_catalog_is_the_declared_tools() {
+        let builtins = Builtins::standard();
+        for kind in BuiltinKind::ALL {
+            assert_eq!(builtins.get(kind).map(|s| s.kind()), Some(kind));
+        }
+        let grid = names(&builtins.catalog(BuiltinKind::Grid));
+        assert_eq!(grid.len(), 11);
+        assert!(grid.contains(&"submit_job".to_string()) && grid.contains(&"get_job_logs".to_string()));
+        assert_eq!(names(&builtins.catalog(BuiltinKind::Python)).len(), 27);
+        assert!(matches!(Builtins::default().catalog(BuiltinKind::Grid), DiscoveryOutcome::Failed { .. }));
+    }
+
+    #[test]
+    fn every_declared_tool_has_a_scope_of_its_own_and_a_valid_schema() {
+        let builtins = Builtins::standard();
+        for kind in BuiltinKind::ALL {
+            let DiscoveryOutcome::Catalog { tools, .. } = builtins.catalog(kind) else { panic!() };
+            for tool in tools {
+                let name = tool["name"].as_str().unwrap();
+                let scope = tool["_meta"]["canopy/scope"].as_str().unwrap();
+                assert_ne!(scope, canopy_policy::Scopes::ADMIN, "{kind}__{name} has no scope in canopy-policy");
+                assert_eq!(tool["inputSchema"]["type"], "object", "{kind}__{name}");
+                assert!(tool["annotations"].is_object(), "{kind}__{name} declares its annotations");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn placeholders_answer_every_call_with_a_clear_error() {
+        let builtins = Builtins::standard();
+        for (kind, tool) in [(BuiltinKind::Grid, "submit_job"), (BuiltinKind::Python, "run_code")] {
+            let ctx =
+                BuiltinCall::new(TenantId::default_tenant(), "user:dev".into(), "c1".into(), Default::default(), None);
+            let result = builtins.get(kind).unwrap().call(ctx, tool.into(), JsonObject::new()).await;
+            assert_eq!(result.is_error, Some(true));
+            let text = serde_json::to_value(&result.content).unwrap()[0]["text"].as_str().unwrap().to_string();
+            assert!(text.contains(&format!("{tool} failed: ")) && text.contains("not available yet"), "{text}");
+        }
+    }
+}
