@@ -32,6 +32,7 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub oauth: OAuthConfig,
     pub telemetry: TelemetrySection,
+    pub builtin: BuiltinConfig,
     /// Authorization servers other than Canopy's own whose access tokens are accepted
     /// (enterprise mode).
     pub external_issuers: Vec<ExternalIssuerConfig>,
@@ -160,6 +161,17 @@ pub struct GatewayConfig {
     pub session_idle_secs: u64,
     /// At a session cap, sessions unused this long are closed to make room.
     pub session_idle_under_pressure_secs: u64,
+    /// Answered at `/.well-known/openai-apps-challenge` (OpenAI Apps domain verification);
+    /// empty: that path is 404.
+    pub openai_apps_challenge_token: String,
+}
+
+/// The servers Canopy hosts itself (`[builtin]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuiltinConfig {
+    /// Registered in every tenant (at start and when a tenant is created).
+    pub servers: Vec<canopy_domain::BuiltinKind>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -318,6 +330,8 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_MAX_SESSIONS_PER_PRINCIPAL", "gateway.max_sessions_per_principal"),
     ("CANOPY_SESSION_IDLE_SECS", "gateway.session_idle_secs"),
     ("CANOPY_SESSION_IDLE_UNDER_PRESSURE_SECS", "gateway.session_idle_under_pressure_secs"),
+    ("CANOPY_OPENAI_APPS_CHALLENGE_TOKEN", "gateway.openai_apps_challenge_token"),
+    ("CANOPY_BUILTIN_SERVERS", "builtin.servers"),
     ("CANOPY_HEADER_READ_TIMEOUT_SECS", "http.header_read_timeout_secs"),
     ("CANOPY_BODY_READ_TIMEOUT_SECS", "http.body_read_timeout_secs"),
     ("CANOPY_MAX_CONNECTIONS", "http.max_connections"),

@@ -10,6 +10,7 @@
 //! which the platform operator creates, lists and suspends (`tenants.rs`).
 
 pub mod audit;
+mod builtins;
 mod commands;
 mod error;
 mod groups;
@@ -31,6 +32,7 @@ mod upstream;
 mod users;
 
 pub use audit::run_audit_consumer;
+pub use builtins::{ensure_builtins, ensure_builtins_everywhere, run_builtin_registrar, BuiltinSetupError};
 pub use commands::run_command_consumer;
 pub use error::ApiError;
 pub use openapi::{openapi, openapi_document};

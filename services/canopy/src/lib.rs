@@ -7,5 +7,6 @@ pub mod listener;
 pub mod runtime;
 pub mod secret_key;
 pub mod tls;
+pub mod well_known;
 
 pub use runtime::{run, ServiceSet};

@@ -96,6 +96,15 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
 
     if services.api {
         canopy_api::ensure_default_tenant(&executor).await.context("creating the default tenant")?;
+        canopy_api::ensure_builtins_everywhere(&executor, &config.builtin.servers)
+            .await
+            .context("registering the built-in servers")?;
+        tasks.spawn(canopy_api::run_builtin_registrar(
+            executor.clone(),
+            bus.clone(),
+            config.builtin.servers.clone(),
+            background.clone(),
+        ));
         let oauth = match config.mode {
             canopy_config::Mode::Enterprise => {
                 let settings = canopy_api::oauth::OAuthSettings::from_config(&config.oauth);
@@ -201,6 +210,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
         };
         let edge = canopy_gateway_edge::router_with_sessions(state, options, sessions);
         app = app.merge(edge.layer(limiter.clone()));
+        app = app.merge(crate::well_known::router(&config.gateway.openai_apps_challenge_token));
         in_step.push(("catalog", cache.in_step().clone()));
     }
     if services.worker {
