@@ -15,6 +15,9 @@ pub struct Deployment {
     pub secret_key: String,
     /// The NATS server the processes use (the shared one, unless a test runs its own).
     pub nats_url: String,
+    /// `CANOPY_BUILTIN_SERVERS` of the processes: none, unless a test sets them (`builtin.rs`),
+    /// so the other tests see exactly the servers they register.
+    pub builtin_servers: String,
     processes: Vec<Process>,
 }
 
@@ -42,7 +45,8 @@ impl Deployment {
         let prefix = canopy_testkit::unique("e2e");
         let state_dir = std::env::temp_dir().join(&prefix);
         let nats_url = canopy_testkit::nats_url();
-        Self { db, prefix, state_dir, secret_key: canopy_secrets_key(), nats_url, processes: vec![] }
+        let builtin_servers = "[]".to_string();
+        Self { db, prefix, state_dir, secret_key: canopy_secrets_key(), nats_url, builtin_servers, processes: vec![] }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -56,6 +60,7 @@ impl Deployment {
             .env("CANOPY_SECRET_KEY", &self.secret_key)
             .env("CANOPY_LOG", "info,rmcp=warn")
             .env("CANOPY_DRAIN_TIMEOUT_SECS", "10")
+            .env("CANOPY_BUILTIN_SERVERS", &self.builtin_servers)
             .env_remove("CANOPY_CONFIG")
             .env_remove("CANOPY_LISTEN");
         cmd

@@ -3,6 +3,7 @@
 
 mod access_tokens;
 mod audit;
+mod builtin;
 mod bus_limits;
 mod cli;
 mod cli_runner;
