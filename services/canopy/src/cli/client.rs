@@ -217,6 +217,11 @@ impl Registry {
         Ok(Registry { base, origin, token, http })
     }
 
+    /// The access token sent as `Authorization: Bearer`, if any.
+    pub fn access_token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// The registry's base URL, as `registry_url:` in `~/.canopy.conf` would name it.
     pub fn base_url(&self) -> &str {
         self.base.as_str().trim_end_matches('/')

@@ -5,7 +5,7 @@
 //! enterprise mode's `init-server`, `login`, `create|delete user`, `create|update|delete
 //! mcp-client`, `list users|mcp-clients`, `audit`, and the platform operator's
 //! `create|list|get tenant`, `suspend|resume tenant` (`tenants`: they send `operator_token`
-//! from `~/.canopy.conf`).
+//! from `~/.canopy.conf`); `stdio`, an endpoint bridged to stdin/stdout (`stdio`).
 //!
 //! Layout: `client` (registry URL, access token, `~/.canopy.conf`, HTTP and error mapping), one
 //! file per verb family (`servers`, `tools`, `prompts`, `resources`, `groups`, `toggles`,
@@ -26,6 +26,7 @@ pub mod prompts;
 pub mod resources;
 pub mod servers;
 pub mod sso;
+pub mod stdio;
 pub mod tenants;
 pub mod toggles;
 pub mod tools;
@@ -110,6 +111,9 @@ pub enum ClientCommand {
         #[arg(long)]
         operator: bool,
     },
+    /// Serve a Canopy MCP endpoint on stdin/stdout, for clients that launch MCP servers as
+    /// processes (Claude Desktop, Cursor): `--server NAME`, `--group NAME`, or all of /mcp.
+    Stdio(stdio::StdioArgs),
     /// Suspend a tenant (platform operator): its users' and clients' tokens are refused.
     #[command(subcommand)]
     Suspend(TenantRef),
@@ -346,6 +350,7 @@ pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result
             identities::login(&ctx, token, global.registry.as_deref(), *operator)
         }
         ClientCommand::Export(args) => export::export(&ctx, args).await,
+        ClientCommand::Stdio(args) => stdio::run(&ctx.registry, args).await,
         ClientCommand::Enable(what) => toggles::toggle(&ctx, what, true).await,
         ClientCommand::Disable(what) => toggles::toggle(&ctx, what, false).await,
         ClientCommand::Audit(args) => audit::audit(&ctx, args).await,

@@ -20,6 +20,7 @@ mod sse;
 mod stateless;
 mod stateless_notify;
 mod stdio;
+mod stdio_bridge;
 mod tenants_cli;
 mod tls;
 mod tls_listener;
