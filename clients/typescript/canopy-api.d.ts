@@ -1105,6 +1105,10 @@ export interface components {
             status: string;
             status_error?: string | null;
             tool_count: number;
+            /**
+             * @description `streamable_http`, `stdio`, `sse`, or `builtin` (a server Canopy hosts itself, in every
+             *     tenant: `grid`, `python`; it cannot be registered, replaced or deregistered).
+             */
             transport: string;
             updated_at: string;
             url?: string | null;

@@ -100,6 +100,8 @@ pub struct RegisterServerRequest {
 pub struct ServerView {
     pub name: String,
     pub id: String,
+    /// `streamable_http`, `stdio`, `sse`, or `builtin` (a server Canopy hosts itself, in every
+    /// tenant: `grid`, `python`; it cannot be registered, replaced or deregistered).
     pub transport: String,
     pub description: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
