@@ -537,7 +537,8 @@ async fn client_credentials_for_mcp_clients_introspection_and_revocation() {
     assert_eq!(basic.status, 200, "{basic:?}");
     let basic = basic.json();
     assert!(basic.get("refresh_token").is_none());
-    assert_eq!(basic["scope"], "mcp:tools mcp:prompts mcp:resources");
+    // By default: every MCP scope, the built-in servers' tools' own included.
+    assert_eq!(basic["scope"], canopy_api::oauth::MCP_SCOPES.join(" "));
     let post = api
         .form(
             "/oauth/token",
@@ -660,7 +661,7 @@ async fn client_id_metadata_documents() {
     let (code, verifier) = api.code_for(&client_id, redirect, &member, "", &format!("{ISSUER}/mcp")).await;
     let tokens = api.exchange(&client_id, &code, &verifier, &[]).await;
     assert_eq!(tokens.status, 200, "{tokens:?}");
-    assert_eq!(tokens.json()["scope"], "mcp:tools mcp:prompts mcp:resources");
+    assert_eq!(tokens.json()["scope"], canopy_api::oauth::MCP_SCOPES.join(" "));
     // A document that names another client_id is not that client.
     let page =
         api.authorize_page(&[("response_type", "code"), ("client_id", &liar_id), ("redirect_uri", redirect)]).await;
