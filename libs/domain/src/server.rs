@@ -739,13 +739,13 @@ mod tests {
         let registered =
             ServerEvent::Registered { id: id(1), name: grid.clone(), spec: UpstreamSpec::builtin(BuiltinKind::Grid) };
         check(&[], builtin(1), Ok(vec![registered.clone()]));
-        check(&[registered.clone()], builtin(2), Ok(vec![]));
+        check(std::slice::from_ref(&registered), builtin(2), Ok(vec![]));
         // Users can neither take the name, nor replace or deregister the built-in.
         let take = ServerCommand::Register { id: id(3), name: grid.clone(), spec: http_spec(), force: false };
         check(&[], take, Err(ServerError::ReservedName(grid.clone())));
         let replace = ServerCommand::Register { id: id(3), name: grid.clone(), spec: http_spec(), force: true };
-        check(&[registered.clone()], replace, Err(ServerError::Builtin(grid.clone())));
-        check(&[registered.clone()], ServerCommand::Deregister, Err(ServerError::Builtin(grid.clone())));
+        check(std::slice::from_ref(&registered), replace, Err(ServerError::Builtin(grid.clone())));
+        check(std::slice::from_ref(&registered), ServerCommand::Deregister, Err(ServerError::Builtin(grid.clone())));
         // ... nor register another name with transport builtin.
         let spec = UpstreamSpec::builtin(BuiltinKind::Python);
         let cmd = ServerCommand::Register { id: id(4), name: name(), spec, force: false };
