@@ -69,6 +69,11 @@ impl Principal {
         }
     }
 
+    /// Who asks, as the admission of a call reads it.
+    pub fn who(&self) -> canopy_admission::Who<'_> {
+        canopy_admission::Who { principal: &self.identity, tenant: &self.tenant, view: &self.view }
+    }
+
     pub fn decide(&self, action: Action, target: Target<'_>) -> Decision {
         canopy_policy::decide(&self.identity, &self.tenant, action, &target, &self.view)
     }

@@ -7,9 +7,9 @@ use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::State;
 use axum::{Extension, Json};
-use canopy_api_types::{ErrorCode, PromptView, RenderPromptRequest};
+use canopy_admission::{Ask, Method, Payload};
+use canopy_api_types::{PromptView, RenderPromptRequest};
 use canopy_limits::Limiter;
-use canopy_mcp::call::UpstreamOp;
 use canopy_mcp::names;
 use canopy_policy::{Action, Target};
 use canopy_readmodels::PromptRow;
@@ -124,25 +124,15 @@ pub async fn render(
     let input::Json(request) = body?;
     let arguments: Option<serde_json::Map<String, serde_json::Value>> =
         request.arguments.map(|a| a.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect());
-    let admitted = async {
-        let row = find(&state, &principal, Action::Use, &request.name).await?;
-        if !row.enabled {
-            return Err(ApiError::new(ErrorCode::Forbidden, format!("prompt '{}' is disabled", request.name)));
-        }
-        crate::upstream::count(limiter.as_ref(), &principal, &row.server_name, None).await?;
-        Ok(row)
-    };
-    let row = match admitted.await {
-        Ok(row) => row,
-        Err(e) => {
-            let (server, prompt) = crate::upstream::split_name(&request.name);
-            let digest = Some(canopy_mcp::call::object_sha256(arguments.as_ref()));
-            crate::upstream::refused(&state, &principal, server, "prompts/get", prompt, digest, &e);
-            return Err(e);
-        }
-    };
-    let op = UpstreamOp::GetPrompt { prompt: row.prompt_name.clone(), arguments };
-    crate::upstream::request(&state, &principal, &row.server_name, op, &request.name).await.map(Json)
+    let name = request.name.as_str();
+    if names::split(name).is_none() {
+        return Err(ApiError::invalid(format!("prompt name '{name}' must be of the form server__prompt")));
+    }
+    let ask = Ask { method: Method::GetPrompt, name };
+    let digest = || Some(canopy_mcp::call::object_sha256(arguments.as_ref()));
+    let not_found = || ApiError::not_found(format!("prompt '{name}' not found"));
+    let admitted = crate::upstream::admit(&state, &principal, limiter.as_ref(), ask, digest, not_found).await?;
+    crate::upstream::request(&state, admitted, Payload::Arguments(arguments), name).await.map(Json)
 }
 
 fn view(row: &PromptRow) -> PromptView {

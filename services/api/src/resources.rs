@@ -8,10 +8,10 @@ use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::State;
 use axum::{Extension, Json};
-use canopy_api_types::{ErrorCode, ReadResourceRequest, ResourceView};
+use canopy_admission::{Ask, Method, Payload, Scope};
+use canopy_api_types::{ReadResourceRequest, ResourceView};
 use canopy_limits::Limiter;
-use canopy_mcp::call::UpstreamOp;
-use canopy_policy::{Action, Target};
+use canopy_policy::Target;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -93,29 +93,13 @@ pub async fn read(
     body: Result<input::Json<ReadResourceRequest>, ApiError>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let input::Json(request) = body?;
-    let (server, uri) = request
-        .uri
-        .strip_prefix("canopy://")
-        .and_then(|r| r.split_once('/'))
-        .ok_or_else(|| ApiError::invalid(format!("'{}' is not canopy://server/<uri>", request.uri)))?;
-    // Reading is asked of the resource's own URI (templates are only listed), and answered as
-    // for an unknown server when denied.
-    let not_found = || crate::servers::server_not_found(server);
-    let admitted = async {
-        principal.require(Action::Use, Target::resource(server, uri), not_found)?;
-        let server_row =
-            canopy_readmodels::get_server(state.pool(), &principal.tenant, server).await?.ok_or_else(not_found)?;
-        let rows = canopy_readmodels::list_resources(state.pool(), &principal.tenant, Some(server)).await?;
-        let listed_disabled = rows.iter().any(|r| r.uri == uri && !r.enabled);
-        if !server_row.enabled || listed_disabled {
-            return Err(ApiError::new(ErrorCode::Forbidden, format!("resource '{}' is disabled", request.uri)));
-        }
-        crate::upstream::count(limiter.as_ref(), &principal, server, None).await
+    let Some((server, _)) = Scope::All.resolve_uri(&request.uri) else {
+        return Err(ApiError::invalid(format!("'{}' is not canopy://server/<uri>", request.uri)));
     };
-    if let Err(e) = admitted.await {
-        crate::upstream::refused(&state, &principal, server, "resources/read", uri, None, &e);
-        return Err(e);
-    }
-    let op = UpstreamOp::ReadResource { uri: uri.to_string() };
-    crate::upstream::request(&state, &principal, server, op, &request.uri).await.map(Json)
+    // Reading is asked of the resource's own URI (templates are only listed), and answered as
+    // for an unknown server when refused as unknown.
+    let not_found = || crate::servers::server_not_found(server);
+    let ask = Ask { method: Method::ReadResource, name: &request.uri };
+    let admitted = crate::upstream::admit(&state, &principal, limiter.as_ref(), ask, || None, not_found).await?;
+    crate::upstream::request(&state, admitted, Payload::None, &request.uri).await.map(Json)
 }

@@ -1,6 +1,7 @@
 //! `/api/v0/tools`, `/api/v0/tool`, `/api/v0/tools/invoke`: MCPJungle's tool routes. Invoke
-//! goes through the same session-worker path as MCP `tools/call`, and refuses what is not
-//! in the catalog or disabled (MCPJungle's invoke ignores the flag; Canopy's does not).
+//! is admitted as MCP `tools/call` is ([`canopy_admission`]) and goes the same session-worker
+//! path; what is not in the catalog or disabled is unknown (MCPJungle's invoke ignores the
+//! flag; Canopy's does not).
 
 use crate::error::ApiError;
 use crate::input;
@@ -9,9 +10,9 @@ use crate::principal::Principal;
 use crate::ApiState;
 use axum::extract::State;
 use axum::{Extension, Json};
-use canopy_api_types::{ErrorCode, InvokeToolRequest, ToolView};
+use canopy_admission::{Ask, Method, Payload};
+use canopy_api_types::{InvokeToolRequest, ToolView};
 use canopy_limits::Limiter;
-use canopy_mcp::call::UpstreamOp;
 use canopy_mcp::names;
 use canopy_policy::{Action, Target};
 use canopy_readmodels::ToolRow;
@@ -130,25 +131,14 @@ pub async fn invoke(
         Some(serde_json::Value::String(n)) => n,
         _ => return Err(ApiError::invalid("'name' (the tool's server__tool name) is required")),
     };
-    let admitted = async {
-        let row = find(&state, &principal, Action::Use, &name).await?;
-        if !row.enabled {
-            return Err(ApiError::new(ErrorCode::Forbidden, format!("tool '{name}' is disabled")));
-        }
-        crate::upstream::count(limiter.as_ref(), &principal, &row.server_name, Some(&row.tool_name)).await?;
-        Ok(row)
-    };
-    let row = match admitted.await {
-        Ok(row) => row,
-        Err(e) => {
-            let (server, tool) = crate::upstream::split_name(&name);
-            let digest = Some(canopy_mcp::call::object_sha256(Some(&arguments)));
-            crate::upstream::refused(&state, &principal, server, "tools/call", tool, digest, &e);
-            return Err(e);
-        }
-    };
-    let op = UpstreamOp::CallTool { tool: row.tool_name.clone(), arguments: Some(arguments) };
-    crate::upstream::request(&state, &principal, &row.server_name, op, &name).await.map(Json)
+    if names::split(&name).is_none() {
+        return Err(ApiError::invalid(format!("tool name '{name}' must be of the form server__tool")));
+    }
+    let ask = Ask { method: Method::CallTool, name: &name };
+    let digest = || Some(canopy_mcp::call::object_sha256(Some(&arguments)));
+    let not_found = || ApiError::not_found(format!("tool '{name}' not found"));
+    let admitted = crate::upstream::admit(&state, &principal, limiter.as_ref(), ask, digest, not_found).await?;
+    crate::upstream::request(&state, admitted, Payload::Arguments(Some(arguments)), &name).await.map(Json)
 }
 
 pub(crate) fn view(row: &ToolRow) -> ToolView {

@@ -5,10 +5,8 @@
 //! not exist; see `canopy_policy` for the rules.
 
 use crate::cache::CatalogCache;
-use crate::scope::Scope;
-use canopy_domain::server::FeatureKind;
+use canopy_admission::{Scope, Who};
 use canopy_domain::TenantId;
-use canopy_mcp::call::Refusal;
 use canopy_policy::{decide, Action, Decision, Denial, Principal, PrincipalKind, Target, TenantView};
 use rmcp::ErrorData;
 use serde_json::json;
@@ -59,29 +57,9 @@ impl Access {
         self.decide(Action::Discover, target).is_allow()
     }
 
-    /// `Use` of an item fetched by name; a `NotFound` denial is `not_found()`, the error of an
-    /// unknown name.
-    pub fn check_use(&self, target: &Target<'_>, not_found: impl FnOnce() -> ErrorData) -> Result<(), ErrorData> {
-        self.check_use_why(target, not_found).map_err(|(e, _)| e)
-    }
-
-    /// [`Access::check_use`], with why a refusal was one (for the audit log).
-    pub fn check_use_why(
-        &self,
-        target: &Target<'_>,
-        not_found: impl FnOnce() -> ErrorData,
-    ) -> Result<(), (ErrorData, Refusal)> {
-        match self.decide(Action::Use, target) {
-            Decision::Allow => Ok(()),
-            Decision::Deny(denial) => {
-                let why = match denial {
-                    Denial::NotFound => Refusal::NotFound,
-                    Denial::Forbidden { .. } => Refusal::Forbidden,
-                    Denial::InsufficientScope { .. } => Refusal::InsufficientScope,
-                };
-                Err((denied(denial, not_found), why))
-            }
-        }
+    /// Who asks, as the admission of a call reads it.
+    pub fn who(&self) -> Who<'_> {
+        Who { principal: &self.principal, tenant: &self.tenant, view: &self.view }
     }
 
     /// Whether a session of this principal on `scope` is told of a change to `changed` (a
@@ -168,35 +146,6 @@ pub(crate) fn endpoint(scope: &Scope) -> Target<'_> {
     }
 }
 
-/// The policy's target for an item of a list, by the key the list uses (name, URI or URI
-/// template, in the upstream's own terms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Item {
-    Tool,
-    Prompt,
-    Resource,
-    Template,
-}
-
-impl Item {
-    pub fn kind(self) -> FeatureKind {
-        match self {
-            Item::Tool => FeatureKind::Tool,
-            Item::Prompt => FeatureKind::Prompt,
-            Item::Resource | Item::Template => FeatureKind::Resource,
-        }
-    }
-
-    pub fn target<'a>(self, server: &'a str, key: &'a str) -> Target<'a> {
-        match self {
-            Item::Tool => Target::tool(server, key),
-            Item::Prompt => Target::prompt(server, key),
-            Item::Resource => Target::resource(server, key),
-            Item::Template => Target::template(server, key),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,10 +200,5 @@ mod tests {
         let scope = denied(Denial::InsufficientScope { needed: Scopes::TOOLS }, unknown);
         assert!(scope.message.contains("'mcp:tools'"), "{scope:?}");
         assert_eq!(scope.data, Some(json!({"error": "insufficient_scope", "scope": "mcp:tools"})));
-        let limited =
-            Arc::new(Principal::user(acme(), "user:u", Role::Member).with_scopes(Scopes::parse("mcp:prompts")));
-        let a = access(limited, &[]);
-        assert!(a.check_use(&Target::prompt("s", "p"), unknown).is_ok());
-        assert_eq!(a.check_use(&Target::tool("s", "t"), unknown).unwrap_err().data, scope.data);
     }
 }

@@ -25,11 +25,11 @@
 use crate::access::{self, RequestPrincipal};
 use crate::cache::CatalogCache;
 use crate::redis_store::RedisStores;
-use crate::scope::Scope;
 use crate::{EdgeState, Mode};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use canopy_admission::Scope;
 use canopy_bearer::{AccessTokens, BearerError};
 use canopy_policy::{Action, Decision, Denial, Principal, Scopes};
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};

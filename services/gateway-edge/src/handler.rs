@@ -7,16 +7,15 @@
 // Logging and completion capabilities of the earlier revisions are deprecated in 2026-07-28.
 #![allow(deprecated)]
 
-use crate::access::{Access, Item};
+use crate::access::Access;
+use crate::admission::{self, admit};
 use crate::cache::CachedServer;
 use crate::mrtr::{self, Pending};
 use crate::relay::{self, Relayed};
-use crate::scope::Scope;
 use crate::EdgeState;
+use canopy_admission::{Admitted, Ask, ItemKind, Method, Payload, Scope};
 use canopy_domain::server::FeatureKind;
-use canopy_limits::Call;
-use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest, ClientAnswer, Refusal, UpstreamOp};
-use canopy_policy::Target;
+use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, ClientAnswer, UpstreamOp};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode, GetPromptRequestParams,
     GetPromptResponse, GetPromptResult, Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
@@ -83,7 +82,7 @@ impl GatewayHandler {
         &self,
         access: &Access,
         scope: &Scope,
-        listed: Item,
+        listed: ItemKind,
         cursor: Option<&str>,
         items: impl Fn(&CachedServer) -> Vec<T>,
         key: impl Fn(&T) -> &str,
@@ -91,7 +90,7 @@ impl GatewayHandler {
     ) -> Result<(Vec<T>, Option<String>), ErrorData> {
         let group = self.group_of(access, scope);
         let mut visible = Vec::new();
-        for server in scope.servers(&self.state.cache, access.tenant.as_str()) {
+        for server in admission::servers(scope, &self.state.cache, access.tenant.as_str()) {
             let name = server.state.name.as_str();
             for mut item in items(&server) {
                 if !scope.admits(group.as_deref(), listed.kind(), name, key(&item))
@@ -110,40 +109,22 @@ impl GatewayHandler {
         crate::paging::page(visible, cursor, self.state.page_size)
     }
 
-    fn call_request(&self, access: &Access, server: &str, server_id: String, op: UpstreamOp) -> CallRequest {
-        CallRequest {
-            tenant: access.tenant.to_string(),
-            server: server.to_string(),
-            server_id,
-            op,
-            principal: access.principal.subject.clone(),
-            timeout_ms: self.state.call_timeout.as_millis() as u64,
-            call_id: String::new(),
-            client_subject: None,
-        }
+    /// The worker's request for an admitted call: the call as admitted, `payload`, this edge's
+    /// timeout, and the call's own subject for what the upstream says to the client meanwhile.
+    fn request(&self, admitted: Admitted, payload: Payload) -> CallRequest {
+        let subject = self.state.bus.subjects.call_client(&admitted.call_id);
+        admitted.into_request(payload, self.state.call_timeout, Some(subject))
     }
 
-    async fn upstream(
-        &self,
-        access: &Access,
-        server: &str,
-        server_id: String,
-        op: UpstreamOp,
-        context: &RequestContext<RoleServer>,
-    ) -> CallReply {
-        let request = self.call_request(access, server, server_id, op);
+    async fn upstream(&self, request: CallRequest, context: &RequestContext<RoleServer>) -> CallReply {
         crate::relay::relay(&self.state, request, context, &self.log_level).await
     }
 
     /// [`Self::call_in_span`] in a span labelled by who calls what (never the arguments or the
     /// session).
-    #[allow(clippy::too_many_arguments)]
     async fn call_upstream(
         &self,
-        access: &Access,
-        server: &str,
-        server_id: String,
-        op: UpstreamOp,
+        request: CallRequest,
         context: &RequestContext<RoleServer>,
         target: (&str, &str),
         responses: Option<InputResponses>,
@@ -152,12 +133,12 @@ impl GatewayHandler {
         let span = tracing::info_span!(
             "mcp_call",
             method = target.0,
-            tenant = %access.tenant,
-            client = %access.principal.subject,
-            server,
-            tool = op.label(),
+            tenant = %request.tenant,
+            client = %request.principal,
+            server = %request.server,
+            tool = request.op.label(),
         );
-        let call = self.call_in_span(access, server, server_id, op, context, target, responses, request_state);
+        let call = self.call_in_span(request, context, target, responses, request_state);
         tracing::Instrument::instrument(call, span).await
     }
 
@@ -165,13 +146,9 @@ impl GatewayHandler {
     /// what the upstream asks on their session; 2026-07-28 clients get `input_required`
     /// rounds instead ([`crate::mrtr`]), and `target` (method and name) binds their
     /// `requestState` to this request and to the principal.
-    #[allow(clippy::too_many_arguments)]
     async fn call_in_span(
         &self,
-        access: &Access,
-        server: &str,
-        server_id: String,
-        op: UpstreamOp,
+        request: CallRequest,
         context: &RequestContext<RoleServer>,
         target: (&str, &str),
         responses: Option<InputResponses>,
@@ -180,11 +157,11 @@ impl GatewayHandler {
         let stateless =
             context.protocol_version().is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
         if !stateless {
-            return Ok(Staged::Reply(self.upstream(access, server, server_id, op, context).await));
+            return Ok(Staged::Reply(self.upstream(request, context).await));
         }
         let path =
             context.extensions.get::<http::request::Parts>().map(|p| p.uri.path().to_string()).unwrap_or_default();
-        let who = (&access.tenant, &access.principal.subject);
+        let who = (&request.tenant, &request.principal);
         let binding = format!("{}\0{}\0{path}\0{}\0{}", who.0, who.1, target.0, target.1);
         let codec = &self.state.mrtr;
         let (relayed, deadline) = match request_state {
@@ -192,7 +169,6 @@ impl GatewayHandler {
             // request starts afresh.
             None => {
                 let deadline = Instant::now() + self.state.call_timeout;
-                let request = self.call_request(access, server, server_id, op);
                 (relay::relay_stateless(&self.state, request, context, deadline).await, deadline)
             }
             Some(sealed) => {
@@ -239,30 +215,6 @@ enum Staged {
     Reply(CallReply),
     /// A 2026-07-28 client must answer the upstream's questions first.
     InputRequired(InputRequiredResult),
-}
-
-impl GatewayHandler {
-    /// Notes a call refused before any worker saw it, for the tenant's audit log.
-    fn refused(
-        &self,
-        access: &crate::access::Access,
-        server: &str,
-        method: &str,
-        name: &str,
-        arguments_sha256: Option<String>,
-        why: Refusal,
-    ) {
-        let record = CallRecord::refused(
-            access.tenant.as_str(),
-            &access.principal.subject,
-            server,
-            method,
-            name,
-            arguments_sha256,
-            why,
-        );
-        canopy_bus::calls::record_later(&self.state.bus, record);
-    }
 }
 
 fn unknown(kind: &str, name: &str) -> ErrorData {
@@ -343,7 +295,7 @@ impl ServerHandler for GatewayHandler {
         let (items, next) = self.visible(
             &access,
             &scope,
-            Item::Tool,
+            ItemKind::Tool,
             cursor,
             |s: &CachedServer| s.enabled_tools().cloned().collect(),
             |t: &rmcp::model::Tool| t.name.as_ref(),
@@ -361,40 +313,17 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<CallToolResponse, ErrorData> {
         let scope = self.scope(&context.extensions)?;
         let access = self.access(&context.extensions)?;
-        let group = self.group_of(&access, &scope);
         let name = request.name.to_string();
-        let refuse = |server: &str, item: &str, why: Refusal| {
-            let digest = Some(canopy_mcp::call::object_sha256(request.arguments.as_ref()));
-            self.refused(&access, server, "tools/call", item, digest, why)
-        };
-        let Some((server, tool)) = scope.resolve(&name) else {
-            refuse("", &name, Refusal::NotFound);
-            return Err(unknown("tool", &name));
-        };
-        if let Err((e, why)) = access.check_use_why(&Target::tool(server, tool), || unknown("tool", &name)) {
-            refuse(server, tool, why);
-            return Err(e);
-        }
-        let cached = self.state.cache.server(access.tenant.as_str(), server).filter(|s| {
-            s.state.enabled && s.has_tool(tool) && scope.admits(group.as_deref(), FeatureKind::Tool, server, tool)
-        });
-        let Some(cached) = cached else {
-            refuse(server, tool, Refusal::NotFound);
-            return Err(unknown("tool", &name));
-        };
-        let call =
-            Call { tenant: access.tenant.as_str(), principal: &access.principal.subject, server, tool: Some(tool) };
-        if let Err(e) = crate::limits::in_stream(&context.extensions, "tools/call", &name, call).await {
-            refuse(server, tool, Refusal::RateLimited);
-            return Err(e);
-        }
-        let op = UpstreamOp::CallTool { tool: tool.to_string(), arguments: request.arguments };
+        let arguments = request.arguments;
+        let ask = Ask { method: Method::CallTool, name: &name };
+        let digest = || Some(canopy_mcp::call::object_sha256(arguments.as_ref()));
+        let admitted = admit(&self.state, &access, &scope, ask, &context.extensions, digest)
+            .await
+            .map_err(|refused| admission::refusal(&refused, || unknown("tool", &name)))?;
+        let call = self.request(admitted, Payload::Arguments(arguments));
         let target = ("tools/call", name.as_str());
         let (responses, state) = (request.input_responses, request.request_state);
-        let reply = match self
-            .call_upstream(&access, server, cached.server_id(), op, &context, target, responses, state)
-            .await?
-        {
+        let reply = match self.call_upstream(call, &context, target, responses, state).await? {
             Staged::Reply(reply) => reply,
             Staged::InputRequired(round) => return Ok(CallToolResponse::InputRequired(round)),
         };
@@ -426,15 +355,16 @@ impl ServerHandler for GatewayHandler {
         let access = self.access(&context.extensions)?;
         let exposed = request.uri.clone();
         let not_found = || ErrorData::resource_not_found(format!("unknown resource '{exposed}'"), None);
-        let (server, uri) = scope.resolve_uri(&exposed).ok_or_else(not_found)?;
-        access.check_use(&Target::resource(server, uri), not_found)?;
-        let (server, uri) = (server.to_string(), uri.to_string());
+        let ask = Ask { method: Method::Subscribe, name: &exposed };
+        let admitted = admit(&self.state, &access, &scope, ask, &context.extensions, || None)
+            .await
+            .map_err(|refused| admission::refusal(&refused, not_found))?;
+        let (server, uri) = (admitted.server.clone(), admitted.item.clone());
         let tenant = access.tenant.as_str();
-        let cached = self.state.cache.server(tenant, &server).filter(|s| s.state.enabled).ok_or_else(not_found)?;
         let session = session_id(&context.extensions)
             .ok_or_else(|| ErrorData::invalid_request("resources/subscribe needs a session", None))?;
-        let op = UpstreamOp::Subscribe { uri: uri.clone() };
-        match self.upstream(&access, &server, cached.server_id(), op, &context).await {
+        let call = self.request(admitted, Payload::None);
+        match self.upstream(call, &context).await {
             CallReply::Result { .. } => {
                 let subs = &self.state.resource_subs;
                 subs.add(&session, tenant, &server, &uri, &exposed).await.map_err(|e| {
@@ -530,32 +460,34 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<rmcp::model::CompleteResult, ErrorData> {
         let scope = self.scope(&context.extensions)?;
         let access = self.access(&context.extensions)?;
-        // The reference names a prompt or resource template in the client's names: find its
-        // server and put the upstream's own name in its place. Whatever cannot be used is
-        // unknown, in the same words whether it exists or not.
-        let (server, not_found) = match &mut request.r#ref {
-            rmcp::model::Reference::Prompt(p) => {
-                let not_found = unknown("prompt", &p.name);
-                let (server, name) = scope.resolve(&p.name).ok_or_else(|| not_found.clone())?;
-                access.check_use(&Target::prompt(server, name), || not_found.clone())?;
-                let (server, name) = (server.to_string(), name.to_string());
-                p.name = name;
-                (server, not_found)
-            }
-            rmcp::model::Reference::Resource(r) => {
-                let not_found = ErrorData::resource_not_found(format!("unknown resource '{}'", r.uri), None);
-                let (server, uri) = scope.resolve_uri(&r.uri).ok_or_else(|| not_found.clone())?;
-                access.check_use(&Target::template(server, uri), || not_found.clone())?;
-                let (server, uri) = (server.to_string(), uri.to_string());
-                r.uri = uri;
-                (server, not_found)
-            }
+        // The reference names a prompt or resource template in the client's names: admitted, it
+        // is put in the upstream's own. Whatever cannot be used is unknown, in the same words
+        // whether it exists or not.
+        let (method, asked) = match &request.r#ref {
+            rmcp::model::Reference::Prompt(p) => (Method::CompletePrompt, p.name.clone()),
+            rmcp::model::Reference::Resource(r) => (Method::CompleteTemplate, r.uri.clone()),
             _ => return Err(ErrorData::invalid_params("unsupported completion reference", None)),
         };
-        let cached = self.state.cache.server(access.tenant.as_str(), &server).filter(|s| s.state.enabled);
-        let cached = cached.ok_or(not_found)?;
+        let not_found = || match method {
+            Method::CompletePrompt => unknown("prompt", &asked),
+            _ => ErrorData::resource_not_found(format!("unknown resource '{asked}'"), None),
+        };
+        let digest = || {
+            let params = serde_json::to_value(&request).ok()?;
+            canopy_mcp::call::arguments_sha256(&UpstreamOp::Complete { params })
+        };
+        let ask = Ask { method, name: &asked };
+        let admitted = admit(&self.state, &access, &scope, ask, &context.extensions, digest)
+            .await
+            .map_err(|refused| admission::refusal(&refused, not_found))?;
+        match &mut request.r#ref {
+            rmcp::model::Reference::Prompt(p) => p.name = admitted.item.clone(),
+            rmcp::model::Reference::Resource(r) => r.uri = admitted.item.clone(),
+            _ => {}
+        }
+        let server = admitted.server.clone();
         let params = serde_json::to_value(&request).map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-        match self.upstream(&access, &server, cached.server_id(), UpstreamOp::Complete { params }, &context).await {
+        match self.upstream(self.request(admitted, Payload::Completion(params)), &context).await {
             CallReply::Result { result } => decode(&server, result),
             CallReply::Error { code, message, rpc } => Err(protocol_error(&server, code, message, rpc)),
         }
@@ -572,7 +504,7 @@ impl ServerHandler for GatewayHandler {
         let (items, next) = self.visible(
             &access,
             &scope,
-            Item::Prompt,
+            ItemKind::Prompt,
             cursor,
             |s: &CachedServer| s.enabled_prompts().cloned().collect(),
             |p: &rmcp::model::Prompt| p.name.as_str(),
@@ -590,41 +522,17 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<GetPromptResponse, ErrorData> {
         let scope = self.scope(&context.extensions)?;
         let access = self.access(&context.extensions)?;
-        let group = self.group_of(&access, &scope);
         let name = request.name.clone();
-        let refuse = |server: &str, item: &str, why: Refusal| {
-            let digest = Some(canopy_mcp::call::object_sha256(request.arguments.as_ref()));
-            self.refused(&access, server, "prompts/get", item, digest, why)
-        };
-        let Some((server, prompt)) = scope.resolve(&name) else {
-            refuse("", &name, Refusal::NotFound);
-            return Err(unknown("prompt", &name));
-        };
-        if let Err((e, why)) = access.check_use_why(&Target::prompt(server, prompt), || unknown("prompt", &name)) {
-            refuse(server, prompt, why);
-            return Err(e);
-        }
-        let cached = self.state.cache.server(access.tenant.as_str(), server).filter(|s| {
-            s.state.enabled
-                && s.has_prompt(prompt)
-                && scope.admits(group.as_deref(), FeatureKind::Prompt, server, prompt)
-        });
-        let Some(cached) = cached else {
-            refuse(server, prompt, Refusal::NotFound);
-            return Err(unknown("prompt", &name));
-        };
-        let call = Call { tenant: access.tenant.as_str(), principal: &access.principal.subject, server, tool: None };
-        if let Err(e) = crate::limits::in_stream(&context.extensions, "prompts/get", &name, call).await {
-            refuse(server, prompt, Refusal::RateLimited);
-            return Err(e);
-        }
-        let op = UpstreamOp::GetPrompt { prompt: prompt.to_string(), arguments: request.arguments };
+        let arguments = request.arguments;
+        let ask = Ask { method: Method::GetPrompt, name: &name };
+        let digest = || Some(canopy_mcp::call::object_sha256(arguments.as_ref()));
+        let admitted = admit(&self.state, &access, &scope, ask, &context.extensions, digest)
+            .await
+            .map_err(|refused| admission::refusal(&refused, || unknown("prompt", &name)))?;
+        let call = self.request(admitted, Payload::Arguments(arguments));
         let target = ("prompts/get", name.as_str());
         let (responses, state) = (request.input_responses, request.request_state);
-        let reply = match self
-            .call_upstream(&access, server, cached.server_id(), op, &context, target, responses, state)
-            .await?
-        {
+        let reply = match self.call_upstream(call, &context, target, responses, state).await? {
             Staged::Reply(reply) => reply,
             Staged::InputRequired(round) => return Ok(GetPromptResponse::InputRequired(round)),
         };
@@ -646,7 +554,7 @@ impl ServerHandler for GatewayHandler {
         let (items, next) = self.visible(
             &access,
             &scope,
-            Item::Resource,
+            ItemKind::Resource,
             cursor,
             |s: &CachedServer| s.enabled_resources().cloned().collect(),
             |r: &rmcp::model::Resource| r.uri.as_str(),
@@ -668,7 +576,7 @@ impl ServerHandler for GatewayHandler {
         let (items, next) = self.visible(
             &access,
             &scope,
-            Item::Template,
+            ItemKind::Template,
             cursor,
             |s: &CachedServer| s.enabled_templates().cloned().collect(),
             |t: &rmcp::model::ResourceTemplate| t.uri_template.as_str(),
@@ -686,44 +594,17 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let scope = self.scope(&context.extensions)?;
         let access = self.access(&context.extensions)?;
-        let group = self.group_of(&access, &scope);
         let uri = request.uri.clone();
         let not_found = || ErrorData::resource_not_found(format!("unknown resource '{uri}'"), None);
-        let refuse = |server: &str, item: &str, why: Refusal| {
-            self.refused(&access, server, "resources/read", item, None, why);
-        };
-        let Some((server, original)) = scope.resolve_uri(&uri) else {
-            refuse("", &uri, Refusal::NotFound);
-            return Err(not_found());
-        };
-        if let Err((e, why)) = access.check_use_why(&Target::resource(server, original), not_found) {
-            refuse(server, original, why);
-            return Err(e);
-        }
-        // Any URI of an enabled server may be read: templates make the set of URIs open-ended.
-        let cached = self.state.cache.server(access.tenant.as_str(), server).filter(|s| s.state.enabled);
-        let Some(cached) = cached else {
-            refuse(server, original, Refusal::NotFound);
-            return Err(not_found());
-        };
-        let disabled = cached.resources.iter().any(|r| r.uri == original)
-            && !cached.enabled_resources().any(|r| r.uri == original);
-        if disabled || !scope.admits(group.as_deref(), FeatureKind::Resource, server, original) {
-            refuse(server, original, Refusal::NotFound);
-            return Err(not_found());
-        }
-        let call = Call { tenant: access.tenant.as_str(), principal: &access.principal.subject, server, tool: None };
-        if let Err(e) = crate::limits::in_stream(&context.extensions, "resources/read", &uri, call).await {
-            refuse(server, original, Refusal::RateLimited);
-            return Err(e);
-        }
-        let op = UpstreamOp::ReadResource { uri: original.to_string() };
+        let ask = Ask { method: Method::ReadResource, name: &uri };
+        let admitted = admit(&self.state, &access, &scope, ask, &context.extensions, || None)
+            .await
+            .map_err(|refused| admission::refusal(&refused, not_found))?;
+        let server = admitted.server.clone();
+        let call = self.request(admitted, Payload::None);
         let target = ("resources/read", uri.as_str());
         let (responses, state) = (request.input_responses, request.request_state);
-        let reply = match self
-            .call_upstream(&access, server, cached.server_id(), op, &context, target, responses, state)
-            .await?
-        {
+        let reply = match self.call_upstream(call, &context, target, responses, state).await? {
             Staged::Reply(reply) => reply,
             Staged::InputRequired(round) => return Ok(ReadResourceResponse::InputRequired(round)),
         };
@@ -736,7 +617,7 @@ impl ServerHandler for GatewayHandler {
                         | ResourceContents::BlobResourceContents { uri, .. } => uri,
                         _ => continue,
                     };
-                    *inner = scope.expose_uri(server, inner);
+                    *inner = scope.expose_uri(&server, inner);
                 }
                 Ok(ReadResourceResponse::Complete(result))
             }

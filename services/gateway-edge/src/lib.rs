@@ -5,10 +5,13 @@
 //! reach connected sessions as `notifications/*/list_changed`. Edges hold no state another edge
 //! could not rebuild from Postgres and the bus. In enterprise mode every request is
 //! authenticated ([`bearer`]) and every endpoint, item and notification decided for its
-//! principal ([`access`]). Calls count against the deployment's rate limits and quotas, shared
-//! by every edge through Redis ([`limits`]).
+//! principal ([`access`]). Each call (tool call, prompt get, resource read, completion,
+//! subscription) is admitted once by [`canopy_admission`] ([`admission`]: name, policy, catalog,
+//! rate limits and quotas shared by every edge through Redis, the refusal's record), before
+//! rmcp when the edge can read the call ([`limits`]) or else in the handler.
 
 mod access;
+mod admission;
 mod audience;
 mod bearer;
 mod cache;
@@ -22,7 +25,6 @@ mod protocol;
 mod redis_store;
 mod relay;
 mod resource_updates;
-mod scope;
 mod session_caps;
 mod sessions;
 mod subscribers;
@@ -31,6 +33,7 @@ pub use access::RequestPrincipal;
 pub use audience::Audience;
 pub use bearer::ProtectedResource;
 pub use cache::{run_catalog_sync, CatalogCache};
+pub use canopy_admission::Scope;
 pub use canopy_config::Mode;
 pub use handler::GatewayHandler;
 pub use identities::IdentityCache;
@@ -39,7 +42,6 @@ pub use mrtr::StateCodec;
 pub use redis_store::RedisStores;
 pub use relay::{run_client_channels, ClientChannels};
 pub use resource_updates::{run_list_changes, run_resource_updates, ResourceSubscriptions};
-pub use scope::Scope;
 pub use session_caps::{SessionLimits, SESSION_CAP_REACHED};
 pub use subscribers::{run_notifier, Subscribers};
 

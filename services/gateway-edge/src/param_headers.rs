@@ -5,12 +5,12 @@
 //! check is its job; upstreams are reached in their own protocol revision.
 
 use crate::access::{Access, RequestPrincipal};
-use crate::scope::Scope;
 use crate::EdgeState;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use canopy_admission::Scope;
 use canopy_mcp::param_headers::{self, HEADER_MISMATCH};
 use canopy_policy::{Action, Target};
 use http::{header::CONTENT_TYPE, Method, StatusCode};

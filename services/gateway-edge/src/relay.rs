@@ -29,15 +29,15 @@ pub type SessionLogLevel = Arc<Mutex<Option<LoggingLevel>>>;
 /// them back to back, and they belong in one round.
 const ROUND_QUIET: Duration = Duration::from_millis(40);
 
+/// Sends an admitted call (`request`, complete: its id and client subject are the admission's)
+/// and relays what the upstream says to the client meanwhile.
 pub async fn relay(
     state: &EdgeState,
-    mut request: CallRequest,
+    request: CallRequest,
     context: &RequestContext<RoleServer>,
     log_level: &SessionLogLevel,
 ) -> CallReply {
-    request.call_id = uuid::Uuid::now_v7().to_string();
     let bus = &state.bus;
-    request.client_subject = Some(bus.subjects.call_client(&request.call_id));
     let (channel, messages) = state.channels.open(&request.call_id);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let to_client = ToClientForwarder {
@@ -87,13 +87,11 @@ pub enum Relayed {
 /// questions ([`Relayed::Asks`]) and the call goes on running; [`resume`] carries the answers.
 pub async fn relay_stateless(
     state: &EdgeState,
-    mut request: CallRequest,
+    request: CallRequest,
     context: &RequestContext<RoleServer>,
     deadline: Instant,
 ) -> Relayed {
-    request.call_id = uuid::Uuid::now_v7().to_string();
     let bus = &state.bus;
-    request.client_subject = Some(bus.subjects.call_client(&request.call_id));
     let (_channel, mut messages) = state.channels.open(&request.call_id);
     let reply = canopy_bus::calls::request(bus, &request);
     round(state, &request.call_id, &mut messages, Some(Box::pin(reply)), context, deadline).await

@@ -10,7 +10,7 @@
 use crate::audience::Audience;
 use crate::cache::{CatalogCache, CatalogChange};
 use crate::redis_store::RedisStores;
-use crate::scope::Scope;
+use canopy_admission::Scope;
 use rmcp::model::{
     PromptListChangedNotification, ResourceListChangedNotification, ServerJsonRpcMessage, ServerNotification,
     ToolListChangedNotification,
@@ -184,7 +184,7 @@ pub async fn run_notifier(
 #[cfg(test)]
 mod tests {
     use super::{parse_scope, scope_field};
-    use crate::scope::Scope;
+    use canopy_admission::Scope;
 
     #[test]
     fn scopes_round_trip() {

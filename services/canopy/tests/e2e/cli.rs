@@ -179,7 +179,8 @@ async fn cli_register_list_usage_invoke_deregister() {
     let out = cli.run(&["list", "tools", "--server", "fx"]).await;
     assert_eq!(row(out.ok(), "fx__add")[1], "no");
     assert_eq!(row(out.ok(), "fx__echo")[1], "yes");
-    cli.run(&add).await.failed_with("canopy: FORBIDDEN: tool 'fx__add' is disabled");
+    // Unknown while disabled, as on every MCP endpoint.
+    cli.run(&add).await.failed_with("canopy: NOT_FOUND: tool 'fx__add' not found");
     let out = cli.run(&["enable", "tool", "fx"]).await;
     assert!(out.ok().starts_with("Enabled 10 tools:\n  - fx__"), "{}", out.stdout);
     assert!(out.ok().contains("  - fx__add\n"), "{}", out.stdout);
@@ -191,7 +192,7 @@ async fn cli_register_list_usage_invoke_deregister() {
     assert_eq!(row(out.ok(), "fx")[3], "yes");
     let server = cli.run(&["get", "server", "fx2", "--json"]).await.json();
     assert_eq!(server["enabled"], false, "{server}");
-    cli.run(&["invoke", "fx2__echo", "--input", r#"{"message": "x"}"#]).await.failed_with("canopy: FORBIDDEN: ");
+    cli.run(&["invoke", "fx2__echo", "--input", r#"{"message": "x"}"#]).await.failed_with("canopy: NOT_FOUND: ");
     let out = cli.run(&["--json", "enable", "server", "fx2"]).await;
     assert_eq!(out.json()["enabled"], true);
     let out = cli.run(&["invoke", "fx2__echo", "--input", r#"{"message": "x"}"#]).await;
@@ -541,11 +542,11 @@ async fn cli_prompts_and_resources() {
         out.stderr
     );
     cli.run(&["get", "prompt", "conf__nope"]).await.failed_with("canopy: NOT_FOUND: prompt 'conf__nope' not found");
-    // A disabled prompt is refused, and back when enabled.
+    // A disabled prompt is unknown, and back when enabled.
     cli.run(&["disable", "prompt", "conf__test_simple_prompt"]).await.ok();
     let out = cli.run(&["list", "prompts"]).await;
     assert_eq!(row(out.ok(), "conf__test_simple_prompt")[1], "no");
-    cli.run(&["get", "prompt", "conf__test_simple_prompt"]).await.failed_with("canopy: FORBIDDEN: ");
+    cli.run(&["get", "prompt", "conf__test_simple_prompt"]).await.failed_with("canopy: NOT_FOUND: ");
     cli.run(&["enable", "prompt", "conf__test_simple_prompt"]).await.ok();
     assert!(cli.run(&["get", "prompt", "conf__test_simple_prompt"]).await.ok().contains("simple prompt for testing"));
 
@@ -592,7 +593,7 @@ async fn cli_prompts_and_resources() {
         .await
         .failed_with("canopy: NOT_FOUND: server 'nope' is not registered");
     cli.run(&["disable", "resource", "canopy://conf/test://static-text"]).await.ok();
-    cli.run(&["read", "resource", "canopy://conf/test://static-text"]).await.failed_with("canopy: FORBIDDEN: ");
+    cli.run(&["read", "resource", "canopy://conf/test://static-text"]).await.failed_with("canopy: NOT_FOUND: ");
     cli.run(&["enable", "resource", "canopy://conf/test://static-text"]).await.ok();
     assert_eq!(cli.run(&["read", "resource", "canopy://conf/test://static-text"]).await.ok(), text);
 

@@ -1,15 +1,13 @@
-//! What an MCP endpoint exposes and how names map between the client and the upstreams:
+//! What an endpoint exposes and how names map between the client and the upstreams:
 //! `/mcp` shows every server, names as `server__name` and resource URIs as
 //! `canopy://server/<original uri>`; `/servers/{server}/mcp` shows one server under the
 //! upstream's own names and URIs; `/groups/{group}/mcp` (and MCPJungle's
-//! `/v0/groups/{group}/mcp`) shows a group's members under `/mcp`'s names.
+//! `/v0/groups/{group}/mcp`) shows a group's members under `/mcp`'s names. REST invoke, render
+//! and read name things as `/mcp` does ([`Scope::All`]).
 
-use crate::cache::CachedServer;
-use crate::CatalogCache;
 use canopy_domain::group::GroupSpec;
 use canopy_domain::server::FeatureKind;
 use canopy_mcp::names;
-use std::sync::Arc;
 
 const URI_SCHEME: &str = "canopy://";
 
@@ -44,15 +42,6 @@ impl Scope {
             Scope::Server(s) => s == server,
             Scope::Group(g) => !server.starts_with("group:") || server == format!("group:{g}"),
         }
-    }
-
-    /// The enabled servers visible through this scope, in name order.
-    pub fn servers(&self, cache: &CatalogCache, tenant: &str) -> Vec<Arc<CachedServer>> {
-        let all = match self {
-            Scope::All | Scope::Group(_) => cache.servers(tenant),
-            Scope::Server(s) => cache.server(tenant, s).into_iter().collect(),
-        };
-        all.into_iter().filter(|s| s.state.enabled).collect()
     }
 
     /// Whether one item passes the scope's own filter: a group's membership rule (other scopes
