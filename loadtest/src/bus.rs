@@ -26,12 +26,33 @@ pub async fn run(nats_url: &str, calls: usize, concurrency: &[usize]) -> anyhow:
     let worker = Bus::connect(nats_url, &prefix, "canopy-loadtest worker side").await?;
     let edge = Bus::connect(nats_url, &prefix, "canopy-loadtest edge side").await?;
     worker.ensure_streams().await?;
-    let outcome = measure_all(&worker, &edge, calls, concurrency).await;
+    let outcome = measure_all(&worker, &edge, nats_url, calls, concurrency).await;
     worker.delete_streams().await;
     outcome
 }
 
-async fn measure_all(worker: &Bus, edge: &Bus, calls: usize, concurrency: &[usize]) -> anyhow::Result<()> {
+/// Returns once the server has processed everything `client` sent before (its subscriptions
+/// included): a message to a fresh inbox of `client`'s own comes back only after them, since
+/// a server handles one connection's protocol in order.
+async fn subscribed(bus: &Bus) -> anyhow::Result<()> {
+    let client = &bus.client;
+    let inbox = client.new_inbox();
+    let mut echo = client.subscribe(inbox.clone()).await.map_err(|e| anyhow::anyhow!("subscribing: {e}"))?;
+    client.publish(inbox, Vec::new().into()).await.map_err(|e| anyhow::anyhow!("publishing: {e}"))?;
+    client.flush().await.map_err(|e| anyhow::anyhow!("flushing: {e}"))?;
+    tokio::time::timeout(std::time::Duration::from_secs(5), echo.next())
+        .await
+        .context("the NATS server did not echo within 5 s")?;
+    Ok(())
+}
+
+async fn measure_all(
+    worker: &Bus,
+    edge: &Bus,
+    nats_url: &str,
+    calls: usize,
+    concurrency: &[usize],
+) -> anyhow::Result<()> {
     let mut subscription = worker
         .client
         .queue_subscribe(worker.subjects.calls_all(), "session-worker".into())
@@ -52,7 +73,10 @@ async fn measure_all(worker: &Bus, edge: &Bus, calls: usize, concurrency: &[usiz
             });
         }
     });
-    let nats: Vec<u32> = cpu::process_named("nats-server").into_iter().collect();
+    // The subscription must have reached the server before the first request, or that request
+    // finds no responders.
+    subscribed(worker).await?;
+    let nats: Vec<u32> = cpu::process_serving(nats_url).into_iter().collect();
     println!("NATS request/reply, {calls} calls each (nats-server CPU from /proc, all its clients included)");
     for mode in ["plain", "logged", "relayed"] {
         let subject = format!("{}.calls.default.{mode}", edge.subjects.prefix());

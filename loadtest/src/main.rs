@@ -214,8 +214,9 @@ async fn run(args: RunArgs, leftovers: Leftovers) -> anyhow::Result<()> {
 
     eprintln!("starting the upstream and the deployments (logs in {})", dir.display());
     let upstream = upstream::start(&dir).await?;
-    let local = |name| cpu::process_named(name).into_iter().collect::<Vec<u32>>();
-    let (nats, redis) = (local("nats-server"), local("redis-server"));
+    // The servers this run uses, by the ports of their URLs (another instance may run too).
+    let local = |url: &str| cpu::process_serving(url).into_iter().collect::<Vec<u32>>();
+    let (nats, redis) = (local(&args.nats_url), local(&args.redis_url));
     let mut endpoints: Vec<Endpoint> = Vec::new();
     for &target in &args.targets {
         let mut watch =
