@@ -13,7 +13,7 @@ use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -403,6 +403,8 @@ struct Slot {
     extras: Mutex<Extras>,
     /// Signalled when a lease ends or a start fails, for calls waiting for a free process.
     freed: Arc<tokio::sync::Notify>,
+    /// Whether a call runs on the first connection (exclusive slots only).
+    busy: Arc<AtomicBool>,
     /// `session_mode` stateful: the principal whose calls this slot's connection serves (the
     /// first to call); other principals get connections of their own.
     owner: std::sync::OnceLock<String>,
@@ -417,6 +419,7 @@ impl Slot {
             policy: std::sync::OnceLock::new(),
             extras: Mutex::default(),
             freed: Arc::default(),
+            busy: Arc::default(),
             owner: std::sync::OnceLock::new(),
         }
     }
@@ -448,6 +451,13 @@ struct Extras {
 struct Member {
     connection: Arc<Connection>,
     last_used: Arc<AtomicU64>,
+    /// Whether a call runs on it.
+    busy: Arc<AtomicBool>,
+}
+
+/// Takes a process for one call if no call runs on it.
+fn claim(busy: &AtomicBool) -> bool {
+    busy.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok()
 }
 
 /// A connection taken from the pool for one call (or one discovery). Dropping it gives it back.
@@ -457,6 +467,9 @@ pub struct Lease {
     last_used: Arc<AtomicU64>,
     epoch: std::time::Instant,
     freed: Arc<tokio::sync::Notify>,
+    /// The process's mark that a call runs on it, cleared when the lease ends (exclusive slots'
+    /// calls only).
+    claim: Option<Arc<AtomicBool>>,
 }
 
 impl std::ops::Deref for Lease {
@@ -477,6 +490,9 @@ impl Drop for Lease {
         self.last_used.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         // Give the connection back before waking waiters, so they see it free.
         drop(self.connection.take());
+        if let Some(claim) = self.claim.take() {
+            claim.store(false, Ordering::Release);
+        }
         self.freed.notify_waiters();
     }
 }
@@ -615,8 +631,14 @@ impl UpstreamPool {
         }
     }
 
-    fn lease(&self, slot: &Slot, connection: Arc<Connection>, last_used: Arc<AtomicU64>) -> Lease {
-        Lease { connection: Some(connection), last_used, epoch: self.epoch, freed: slot.freed.clone() }
+    fn lease(
+        &self,
+        slot: &Slot,
+        connection: Arc<Connection>,
+        last_used: Arc<AtomicU64>,
+        claim: Option<Arc<AtomicBool>>,
+    ) -> Lease {
+        Lease { connection: Some(connection), last_used, epoch: self.epoch, freed: slot.freed.clone(), claim }
     }
 
     /// A connection for `server_id` of (tenant, server), opening one if needed, for a call of
@@ -626,6 +648,12 @@ impl UpstreamPool {
     /// while the pool is below its size, or else the next one to come free), and in
     /// `session_mode` stateful, where each principal has a connection (an upstream session, a
     /// process) of its own: the first principal to call uses the registration's first one.
+    ///
+    /// A process is free for a call when no call runs on it (its `busy` mark), not when nobody
+    /// holds it: the gateway's own listings (discovery, refreshes on `list_changed` or the
+    /// sweep) share the first process with calls, since nothing they cause is relayed to a
+    /// caller, and another task's passing look at the pool takes nothing. So sequential calls
+    /// all run on the process discovery started.
     pub async fn get(
         &self,
         tenant: &str,
@@ -692,20 +720,22 @@ impl UpstreamPool {
             }
         }
         let Some(policy) = slot.policy.get().filter(|p| p.exclusive).cloned() else {
-            return Ok(self.lease(&slot, first, slot.last_used.clone()));
+            return Ok(self.lease(&slot, first, slot.last_used.clone(), None));
         };
+        if principal.is_none() {
+            return Ok(self.lease(&slot, first, slot.last_used.clone(), None));
+        }
         loop {
             let freed = slot.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
             let start = {
                 let mut extras = slot.extras.lock().expect("extras lock");
-                // Free: only the pool (and, for the first, this function) holds it.
-                if Arc::strong_count(&first) == 2 {
-                    return Ok(self.lease(&slot, first, slot.last_used.clone()));
+                if claim(&slot.busy) {
+                    return Ok(self.lease(&slot, first, slot.last_used.clone(), Some(slot.busy.clone())));
                 }
-                if let Some(m) = extras.members.iter().find(|m| Arc::strong_count(&m.connection) == 1) {
-                    return Ok(self.lease(&slot, m.connection.clone(), m.last_used.clone()));
+                if let Some(m) = extras.members.iter().find(|m| claim(&m.busy)) {
+                    return Ok(self.lease(&slot, m.connection.clone(), m.last_used.clone(), Some(m.busy.clone())));
                 }
                 let size = 1 + extras.members.len() + extras.starting;
                 if size < self.stdio_pool_max {
@@ -722,9 +752,14 @@ impl UpstreamPool {
                 match opened {
                     Ok(connection) => {
                         tracing::info!(tenant, server, processes = extras.members.len() + 2, "started another process");
-                        let member = Arc::new(Member { connection: Arc::new(connection), last_used: Arc::default() });
+                        let busy = Arc::new(AtomicBool::new(true));
+                        let member = Arc::new(Member {
+                            connection: Arc::new(connection),
+                            last_used: Arc::default(),
+                            busy: busy.clone(),
+                        });
                         extras.members.push(member.clone());
-                        return Ok(self.lease(&slot, member.connection.clone(), member.last_used.clone()));
+                        return Ok(self.lease(&slot, member.connection.clone(), member.last_used.clone(), Some(busy)));
                     }
                     Err(e) => {
                         drop(extras);
@@ -778,7 +813,7 @@ impl UpstreamPool {
             .await
             .cloned();
         match opened {
-            Ok(connection) => Ok(self.lease(&slot, connection, slot.last_used.clone())),
+            Ok(connection) => Ok(self.lease(&slot, connection, slot.last_used.clone(), None)),
             Err(e) => {
                 self.record_failure(&(tenant.to_string(), server.to_string()));
                 let mut personal = self.personal.lock().expect("pool lock");

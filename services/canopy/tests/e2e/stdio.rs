@@ -203,6 +203,50 @@ async fn concurrent_calls_get_their_own_stdio_processes_unless_the_server_is_sta
     d.terminate("all").await;
 }
 
+/// Sequential calls to a stateless stdio server all use the one process discovery started,
+/// through REST and MCP alike, also while the worker lists the catalog again because the
+/// upstream announced a change: a listing is no call and takes no process from one.
+#[tokio::test]
+async fn sequential_calls_use_the_process_discovery_started_even_while_the_catalog_is_listed() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("all", &["start"]).await;
+    let log = std::env::temp_dir().join(format!("{}-sequential.starts", canopy_testkit::unique("fixture")));
+    // One tool per page: listing the catalog again takes dozens of round trips to the process.
+    let (status, server) = post_json(
+        &format!("{base}/api/v0/servers"),
+        json!({"name": "seq", "transport": "stdio", "command": fixture_binary(),
+               "args": ["--transport", "stdio", "--conformance", "--page-size", "1"],
+               "env": {"FIXTURE_START_LOG": log}}),
+    )
+    .await;
+    assert_eq!((status, server["status"].as_str()), (201, Some("ready")), "{server}");
+    assert_eq!(starts(&log), 1, "discovery starts one process");
+    // Every tenth call makes the upstream announce a tool-list change, so the calls after it
+    // arrive while the worker lists the catalog again.
+    let invoke = format!("{base}/api/v0/tools/invoke");
+    for i in 0..100 {
+        let body = match i % 10 {
+            0 => json!({"name": "seq__test_trigger_tool_change"}),
+            _ => json!({"name": "seq__echo", "message": format!("{i}")}),
+        };
+        let (status, body) = post_json(&invoke, body).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let client = mcp_client(&format!("{base}/mcp")).await;
+    for i in 0..100 {
+        let (name, arguments) = match i % 10 {
+            0 => ("seq__test_trigger_tool_change", json!({})),
+            _ => ("seq__echo", json!({"message": format!("{i}")})),
+        };
+        let params = CallToolRequestParams::new(name).with_arguments(arguments.as_object().unwrap().clone());
+        client.call_tool(params).await.unwrap();
+    }
+    let _ = client.cancel().await;
+    assert_eq!(starts(&log), 1, "200 sequential calls and 20 catalog listings: still the one process");
+    let _ = std::fs::remove_file(&log);
+    d.terminate("all").await;
+}
+
 /// `POST path` with a bearer token; (status, JSON body).
 async fn post_as(url: &str, token: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
     let response = reqwest::Client::new().post(url).bearer_auth(token).json(&body).send().await.unwrap();
