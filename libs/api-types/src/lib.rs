@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
+pub mod jobs;
+
 /// Stable error codes (Jungle Grid's, extended as needed). Clients switch on these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -23,6 +25,16 @@ pub enum ErrorCode {
     InternalError,
     /// Over a rate limit or quota (429, with `Retry-After` in seconds).
     RateLimited,
+    /// A job names an uploaded input the tenant does not have (404).
+    JobInputNotFound,
+    /// A job names an input whose upload is not completed (409).
+    JobInputNotReady,
+    /// The job has not ended, so its artifacts are not collected yet (409).
+    ArtifactNotReady,
+    /// The tenant's credits do not cover the job's estimated upper bound (402).
+    InsufficientFunds,
+    /// The operator turned maintenance on: new jobs are refused, running ones go on (503).
+    MaintenanceActive,
 }
 
 impl ErrorCode {
@@ -38,6 +50,10 @@ impl ErrorCode {
             ErrorCode::Unavailable => 503,
             ErrorCode::InternalError => 500,
             ErrorCode::RateLimited => 429,
+            ErrorCode::JobInputNotFound => 404,
+            ErrorCode::JobInputNotReady | ErrorCode::ArtifactNotReady => 409,
+            ErrorCode::InsufficientFunds => 402,
+            ErrorCode::MaintenanceActive => 503,
         }
     }
 }

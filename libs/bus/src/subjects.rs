@@ -97,6 +97,25 @@ impl Subjects {
     pub fn cancel_all(&self) -> String {
         format!("{}.cancel.*", self.prefix)
     }
+
+    /// New log lines of one job (core NATS, not in a stream: the `job_logs` table keeps them),
+    /// job-poller to whoever follows the job's logs.
+    pub fn job_logs(&self, tenant: &str, job: &str) -> String {
+        format!("{}.joblogs.{tenant}.{job}", self.prefix)
+    }
+
+    /// A job's cancellation was asked for: api to the job-poller running it.
+    pub fn job_cancel(&self, tenant: &str, job: &str) -> String {
+        format!("{}.jobs.cancel.{tenant}.{job}", self.prefix)
+    }
+    pub fn job_cancel_all(&self) -> String {
+        format!("{}.jobs.cancel.*.*", self.prefix)
+    }
+
+    /// A job was queued: wakes the job-pollers (which also look on a timer).
+    pub fn jobs_queued(&self) -> String {
+        format!("{}.jobs.queued", self.prefix)
+    }
 }
 
 #[cfg(test)]
@@ -110,5 +129,8 @@ mod tests {
         assert_eq!(s.event("default.server.calc"), "canopy.events.default.server.calc");
         assert_eq!(s.events_of_type("server"), "canopy.events.*.server.>");
         assert_eq!(s.call("default", "calc"), "canopy.calls.default.calc");
+        assert_eq!(s.job_logs("acme", "job_1"), "canopy.joblogs.acme.job_1");
+        assert_eq!(s.job_cancel("acme", "job_1"), "canopy.jobs.cancel.acme.job_1");
+        assert_eq!(s.jobs_queued(), "canopy.jobs.queued");
     }
 }

@@ -33,6 +33,7 @@ pub struct Config {
     pub oauth: OAuthConfig,
     pub telemetry: TelemetrySection,
     pub builtin: BuiltinConfig,
+    pub jobs: JobsConfig,
     /// Authorization servers other than Canopy's own whose access tokens are accepted
     /// (enterprise mode).
     pub external_issuers: Vec<ExternalIssuerConfig>,
@@ -212,6 +213,94 @@ pub struct OAuthConfig {
     pub allow_loopback_http: bool,
 }
 
+/// The jobs service: credits, signed URLs, leases, quotas, blob storage and the backends'
+/// price table (`[jobs]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// `auto`, `enforced` or `unlimited`.
+    pub credits: String,
+    pub url_ttl_secs: u64,
+    pub follow_max_secs: u64,
+    pub lease_secs: u64,
+    pub capacity_stale_secs: u64,
+    pub quotas: JobQuotas,
+    /// Per-tenant quotas replacing the ones above (`[jobs.tenants.NAME]`, config file only).
+    #[serde(default)]
+    pub tenants: std::collections::BTreeMap<String, JobQuotaOverrides>,
+    pub blobs: BlobsConfig,
+    pub backends: std::collections::BTreeMap<String, JobBackendConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobQuotas {
+    pub max_concurrent_jobs: u64,
+    pub max_job_duration_secs: u64,
+    pub max_upload_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobQuotaOverrides {
+    pub max_concurrent_jobs: Option<u64>,
+    pub max_job_duration_secs: Option<u64>,
+    pub max_upload_bytes: Option<u64>,
+}
+
+impl JobsConfig {
+    /// A tenant's quotas: its overrides over the deployment's.
+    pub fn quotas_for(&self, tenant: &str) -> JobQuotas {
+        let Some(o) = self.tenants.get(tenant) else { return self.quotas };
+        JobQuotas {
+            max_concurrent_jobs: o.max_concurrent_jobs.unwrap_or(self.quotas.max_concurrent_jobs),
+            max_job_duration_secs: o.max_job_duration_secs.unwrap_or(self.quotas.max_job_duration_secs),
+            max_upload_bytes: o.max_upload_bytes.unwrap_or(self.quotas.max_upload_bytes),
+        }
+    }
+}
+
+/// Where inputs and artifacts are kept.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobsConfig {
+    /// `local` or `s3`.
+    pub store: String,
+    /// The local store's directory; empty: `<state_dir>/blobs`.
+    pub dir: String,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    pub s3_endpoint: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: String,
+}
+
+impl std::fmt::Debug for BlobsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobsConfig")
+            .field("store", &self.store)
+            .field("dir", &self.dir)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_region", &self.s3_region)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field("s3_secret_access_key", &if self.s3_secret_access_key.is_empty() { "<unset>" } else { "<set>" })
+            .finish()
+    }
+}
+
+/// One execution backend the router may choose, with its prices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobBackendConfig {
+    pub enabled: bool,
+    pub credits_per_hour: f64,
+    pub start_fee_credits: f64,
+    pub startup_secs: u64,
+    /// Image patterns it runs (`*` matches any run of characters).
+    pub images: Vec<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetrySection {
@@ -358,13 +447,29 @@ const ENV: &[(&str, &str)] = &[
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
     ("CANOPY_PROMETHEUS", "telemetry.prometheus"),
     ("CANOPY_EXTERNAL_ISSUERS", "external_issuers"),
+    ("CANOPY_JOBS_CREDITS", "jobs.credits"),
+    ("CANOPY_JOBS_URL_TTL_SECS", "jobs.url_ttl_secs"),
+    ("CANOPY_JOBS_FOLLOW_MAX_SECS", "jobs.follow_max_secs"),
+    ("CANOPY_JOBS_LEASE_SECS", "jobs.lease_secs"),
+    ("CANOPY_JOBS_CAPACITY_STALE_SECS", "jobs.capacity_stale_secs"),
+    ("CANOPY_JOBS_MAX_CONCURRENT", "jobs.quotas.max_concurrent_jobs"),
+    ("CANOPY_JOBS_MAX_DURATION_SECS", "jobs.quotas.max_job_duration_secs"),
+    ("CANOPY_JOBS_MAX_UPLOAD_BYTES", "jobs.quotas.max_upload_bytes"),
+    ("CANOPY_BLOBS_STORE", "jobs.blobs.store"),
+    ("CANOPY_BLOBS_DIR", "jobs.blobs.dir"),
+    ("CANOPY_BLOBS_S3_BUCKET", "jobs.blobs.s3_bucket"),
+    ("CANOPY_BLOBS_S3_REGION", "jobs.blobs.s3_region"),
+    ("CANOPY_BLOBS_S3_ENDPOINT", "jobs.blobs.s3_endpoint"),
+    ("CANOPY_BLOBS_S3_ACCESS_KEY_ID", "jobs.blobs.s3_access_key_id"),
+    ("CANOPY_BLOBS_S3_SECRET_ACCESS_KEY", "jobs.blobs.s3_secret_access_key"),
 ];
 
 /// Settings that may hold a secret (a key, a password or token inside a URL, a client secret).
 /// Each environment variable of one of these also has a `<VAR>_FILE` form naming a file that
 /// holds the value (the convention of Docker and Kubernetes secrets), so no secret needs to sit
 /// in the environment. Only these: a `_FILE` form of any other variable is not read.
-pub const SECRET_SETTINGS: &[&str] = &["secrets.key", "database.url", "nats.url", "redis.url", "external_issuers"];
+pub const SECRET_SETTINGS: &[&str] =
+    &["secrets.key", "database.url", "nats.url", "redis.url", "external_issuers", "jobs.blobs.s3_secret_access_key"];
 
 /// The suffix of an environment variable naming a file that holds a secret setting's value.
 pub const FILE_SUFFIX: &str = "_FILE";
@@ -575,6 +680,7 @@ impl Config {
         }
         self.validate_tls()?;
         self.validate_external_issuers()?;
+        self.validate_jobs()?;
         if self.mode == Mode::Enterprise && self.secrets.key.is_empty() {
             return bad(
                 "secrets.key (CANOPY_SECRET_KEY)",
@@ -617,6 +723,79 @@ impl Config {
     pub fn tls_files(&self) -> Option<(&Path, &Path)> {
         (!self.http.tls_cert_file.is_empty())
             .then(|| (Path::new(self.http.tls_cert_file.as_str()), Path::new(self.http.tls_key_file.as_str())))
+    }
+
+    fn validate_jobs(&self) -> Result<(), ConfigError> {
+        let bad = |setting: &str, message: String| Err(ConfigError::Setting { setting: setting.into(), message });
+        let jobs = &self.jobs;
+        if !["auto", "enforced", "unlimited"].contains(&jobs.credits.as_str()) {
+            let message = format!("must be \"auto\", \"enforced\" or \"unlimited\", got '{}'", jobs.credits);
+            return bad("jobs.credits (CANOPY_JOBS_CREDITS)", message);
+        }
+        for (setting, value) in [
+            ("jobs.url_ttl_secs (CANOPY_JOBS_URL_TTL_SECS)", jobs.url_ttl_secs),
+            ("jobs.follow_max_secs (CANOPY_JOBS_FOLLOW_MAX_SECS)", jobs.follow_max_secs),
+            ("jobs.lease_secs (CANOPY_JOBS_LEASE_SECS)", jobs.lease_secs),
+            ("jobs.capacity_stale_secs (CANOPY_JOBS_CAPACITY_STALE_SECS)", jobs.capacity_stale_secs),
+            ("jobs.quotas.max_concurrent_jobs (CANOPY_JOBS_MAX_CONCURRENT)", jobs.quotas.max_concurrent_jobs),
+            ("jobs.quotas.max_job_duration_secs (CANOPY_JOBS_MAX_DURATION_SECS)", jobs.quotas.max_job_duration_secs),
+            ("jobs.quotas.max_upload_bytes (CANOPY_JOBS_MAX_UPLOAD_BYTES)", jobs.quotas.max_upload_bytes),
+        ] {
+            if value == 0 {
+                return bad(setting, "must be at least 1".into());
+            }
+        }
+        if jobs.url_ttl_secs > 7 * 24 * 3600 {
+            return bad("jobs.url_ttl_secs (CANOPY_JOBS_URL_TTL_SECS)", "must be at most a week (604800)".into());
+        }
+        match jobs.blobs.store.as_str() {
+            "local" => {}
+            "s3" if jobs.blobs.s3_bucket.is_empty() => {
+                return bad("jobs.blobs.s3_bucket (CANOPY_BLOBS_S3_BUCKET)", "is required with store = \"s3\"".into())
+            }
+            "s3" => {}
+            other => {
+                return bad(
+                    "jobs.blobs.store (CANOPY_BLOBS_STORE)",
+                    format!("must be \"local\" or \"s3\", got '{other}'"),
+                )
+            }
+        }
+        for (name, backend) in &jobs.backends {
+            let setting = format!("jobs.backends.{name}");
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                return bad(&setting, "a backend name is lowercase letters, digits and '-'".into());
+            }
+            let price_ok = |p: f64| p.is_finite() && (0.0..=1e9).contains(&p);
+            if !price_ok(backend.credits_per_hour) || !price_ok(backend.start_fee_credits) {
+                return bad(&setting, "prices must be between 0 and 1e9 credits".into());
+            }
+            if backend.enabled && backend.images.is_empty() {
+                return bad(&setting, "an enabled backend must name the images it runs".into());
+            }
+        }
+        if !jobs.backends.values().any(|b| b.enabled) {
+            return bad("jobs.backends", "at least one backend must be enabled".into());
+        }
+        Ok(())
+    }
+
+    /// Whether holds must fit a tenant's credits, as `jobs.credits` and the mode say.
+    pub fn credits_enforced(&self) -> bool {
+        match self.jobs.credits.as_str() {
+            "enforced" => true,
+            "unlimited" => false,
+            _ => self.mode == Mode::Enterprise,
+        }
+    }
+
+    /// The local blob store's directory: `jobs.blobs.dir`, or `<state_dir>/blobs`.
+    pub fn blob_dir(&self) -> std::path::PathBuf {
+        if self.jobs.blobs.dir.is_empty() {
+            self.state_dir.join("blobs")
+        } else {
+            std::path::PathBuf::from(&self.jobs.blobs.dir)
+        }
     }
 
     fn validate_external_issuers(&self) -> Result<(), ConfigError> {
@@ -707,13 +886,13 @@ fn set_path(table: &mut toml::Table, path: &str, raw: &str, var: &str) -> Result
         Some((p, l)) => (Some(p), l),
         None => (None, path),
     };
-    let target = match parent {
-        Some(p) => match table.get_mut(p) {
+    let mut target = table;
+    for section in parent.into_iter().flat_map(|p| p.split('.')) {
+        target = match target.get_mut(section) {
             Some(toml::Value::Table(t)) => t,
             _ => unreachable!("defaults define every section"),
-        },
-        None => table,
-    };
+        };
+    }
     // A secret's value is never shown, even when it is wrong.
     let shown = if SECRET_SETTINGS.contains(&path) { "the value (not shown)".to_string() } else { format!("'{raw}'") };
     let bad = |what: &str| ConfigError::Setting {
@@ -1007,6 +1186,34 @@ mod tests {
         .to_string();
         assert!(e.contains("http.tls_key_file (CANOPY_TLS_KEY_FILE, --tls-key) is invalid: cannot read"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn jobs_settings_come_from_defaults_file_and_env() {
+        let c = Config::from_layers(None, &[]).unwrap();
+        assert!(!c.credits_enforced(), "development: unlimited credits");
+        assert_eq!(c.jobs.quotas.max_concurrent_jobs, 4);
+        assert_eq!(c.blob_dir(), std::path::Path::new(".state/blobs"));
+        assert!(c.jobs.backends["local"].enabled && !c.jobs.backends["ray"].enabled);
+        let e = env(&[
+            ("CANOPY_JOBS_CREDITS", "enforced"),
+            ("CANOPY_JOBS_MAX_CONCURRENT", "9"),
+            ("CANOPY_BLOBS_STORE", "s3"),
+            ("CANOPY_BLOBS_S3_BUCKET", "jobs"),
+            ("CANOPY_BLOBS_S3_SECRET_ACCESS_KEY", "hush"),
+        ]);
+        let file = "[jobs.tenants.acme]\nmax_upload_bytes = 10\n[jobs.backends.ray]\nenabled = true\ncredits_per_hour = 0.5\nstart_fee_credits = 0\nstartup_secs = 6\nimages = [\"python:3.*\"]\n";
+        let c = Config::from_layers(Some(("c.toml", file)), &e).unwrap();
+        assert!(c.credits_enforced());
+        assert_eq!((c.jobs.quotas.max_concurrent_jobs, c.jobs.blobs.store.as_str()), (9, "s3"));
+        assert_eq!(c.jobs.quotas_for("acme").max_upload_bytes, 10);
+        assert_eq!(c.jobs.quotas_for("acme").max_concurrent_jobs, 9);
+        assert!(c.jobs.backends["ray"].enabled);
+        assert!(!format!("{c:?}").contains("hush"), "the S3 secret never shows in Debug");
+        let err = |e: &[(&str, &str)]| Config::from_layers(None, &env(e)).unwrap_err().to_string();
+        assert!(err(&[("CANOPY_JOBS_CREDITS", "free")]).contains("jobs.credits (CANOPY_JOBS_CREDITS)"));
+        assert!(err(&[("CANOPY_BLOBS_STORE", "s3")]).contains("CANOPY_BLOBS_S3_BUCKET"));
+        assert!(err(&[("CANOPY_JOBS_MAX_UPLOAD_BYTES", "0")]).contains("must be at least 1"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod job_input;
 pub mod job_spec;
 pub mod ledger;
 pub mod operator;
+pub mod platform_settings;
 pub mod server;
 pub mod tenant;
 

@@ -73,6 +73,12 @@ impl AllowList {
             }
             Target::Server { name } => self.admits_server(name),
             Target::Group { name } => self.admits_group(name),
+            Target::Jobs(tool) => {
+                let (server, name) = (crate::jobs::GRID_SERVER, tool.name());
+                self.admits_server(server)
+                    || self.lists_tool(server, name)
+                    || self.in_allowed_group(view, FeatureKind::Tool, server, name)
+            }
             Target::Tenant => true,
             Target::Platform => false,
         }

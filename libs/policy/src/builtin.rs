@@ -10,13 +10,9 @@
 //! [`Scopes::ADMIN`](crate::Scopes::ADMIN) (fail closed); the session-worker's tests check that
 //! every tool a built-in declares is listed here.
 
+use crate::jobs::{GridTool, JOBS_ESTIMATE, JOBS_READ, JOBS_SUBMIT, LOGS_READ};
 use canopy_domain::BuiltinKind;
 
-/// Jungle Grid's scopes, as its MCP server names them.
-pub const JOBS_ESTIMATE: &str = "jobs:estimate";
-pub const JOBS_SUBMIT: &str = "jobs:submit";
-pub const JOBS_READ: &str = "jobs:read";
-pub const LOGS_READ: &str = "logs:read";
 /// Python: look (list, read, freeze, output) without changing or running anything.
 pub const PYTHON_READ: &str = "python:read";
 /// Python: run code and work in a workspace (run, REPLs, processes, write/delete files).
@@ -29,20 +25,6 @@ pub const DIAGNOSTICS: &str = "canopy:diagnostics";
 /// Every scope a built-in tool may need, for `scopes_supported`.
 pub const BUILTIN_SCOPES: [&str; 8] =
     [JOBS_ESTIMATE, JOBS_SUBMIT, JOBS_READ, LOGS_READ, PYTHON_READ, PYTHON_RUN, PYTHON_MANAGE, DIAGNOSTICS];
-
-const GRID: &[(&str, &str)] = &[
-    ("estimate_job", JOBS_ESTIMATE),
-    ("submit_job", JOBS_SUBMIT),
-    ("upload_job_input", JOBS_SUBMIT),
-    ("cancel_job", JOBS_SUBMIT),
-    ("list_job_inputs", JOBS_READ),
-    ("list_jobs", JOBS_READ),
-    ("get_job", JOBS_READ),
-    ("get_job_events", JOBS_READ),
-    ("list_artifacts", JOBS_READ),
-    ("get_artifact", JOBS_READ),
-    ("get_job_logs", LOGS_READ),
-];
 
 const PYTHON: &[(&str, &str)] = &[
     ("list_environments", PYTHON_READ),
@@ -78,7 +60,8 @@ const PYTHON: &[(&str, &str)] = &[
 /// tools need `mcp:tools`). Pure; [`scope_needed`](crate::scope_needed) asks it.
 pub fn builtin_tool_scope(server: &str, tool: &str) -> Option<&'static str> {
     let table = match BuiltinKind::of_server_name(server)? {
-        BuiltinKind::Grid => GRID,
+        // One table of Jungle Grid's scopes, shared with the jobs REST routes.
+        BuiltinKind::Grid => return Some(GridTool::parse(tool).map_or(crate::Scopes::ADMIN, GridTool::scope)),
         BuiltinKind::Python => PYTHON,
         BuiltinKind::Echo => return Some(DIAGNOSTICS),
     };
@@ -104,6 +87,6 @@ mod tests {
         // A built-in's unknown tool fails closed; other servers' tools are not built-in.
         check("grid", "no_such_tool", Some("canopy:admin"));
         check("fx", "submit_job", None);
-        assert_eq!((GRID.len(), PYTHON.len()), (11, 27));
+        assert_eq!((GridTool::ALL.len(), PYTHON.len()), (11, 27));
     }
 }

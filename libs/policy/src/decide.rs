@@ -78,6 +78,7 @@ fn authority(
 pub fn scope_needed(action: Action, target: &Target<'_>) -> Option<&'static str> {
     match (action, target) {
         (Action::Manage, _) => Some(Scopes::ADMIN),
+        (_, Target::Jobs(tool)) => Some(tool.scope()),
         (_, Target::Tool { server, name }) => builtin_tool_scope(server, name).or(Some(Scopes::TOOLS)),
         (_, Target::Prompt { .. }) => Some(Scopes::PROMPTS),
         (_, Target::Resource { .. } | Target::Template { .. }) => Some(Scopes::RESOURCES),

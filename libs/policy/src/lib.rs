@@ -43,6 +43,11 @@
 //! - `Discover` and `Use` are decided alike today; callers still say which they mean, so audit
 //!   records are exact and a see-but-not-call rule would need no caller changed.
 //!
+//! - **Jobs** ([`Target::Jobs`] with the [`GridTool`] doing it): the tenant's jobs, inputs, logs
+//!   and artifacts are all its members' (no per-job owner); a client needs the `grid` server, or
+//!   the tool as `grid__NAME`, or a group holding it, in its allow list; an OAuth token needs
+//!   Jungle Grid's scope for the tool ([`GridTool::scope`]). Another tenant's job is `NotFound`.
+//!
 //! Not policy, and decided elsewhere: whether an item exists and is enabled (the catalog: a
 //! disabled item is unknown for `Use` on every path), and which items an endpoint shows by its own
 //! nature (a group endpoint shows the group's members; a server endpoint, that server's items).
@@ -81,6 +86,7 @@ mod allow;
 mod builtin;
 mod decide;
 mod decision;
+mod jobs;
 mod principal;
 mod target;
 mod view;
@@ -89,6 +95,7 @@ pub use allow::AllowList;
 pub use builtin::{builtin_tool_scope, BUILTIN_SCOPES};
 pub use decide::{decide, filter, retain, scope_needed};
 pub use decision::{Decision, Denial, ForbiddenReason};
+pub use jobs::{GridTool, GRID_SERVER, JOBS_ESTIMATE, JOBS_READ, JOBS_SUBMIT, LOGS_READ};
 pub use principal::{Principal, PrincipalKind, Role, Scopes};
 pub use target::{Action, Target};
 pub use view::TenantView;

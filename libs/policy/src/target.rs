@@ -48,6 +48,9 @@ pub enum Target<'a> {
     },
     /// The tenant as a whole: its users, clients and audit log, and the `/mcp` endpoint.
     Tenant,
+    /// The tenant's jobs, inputs, logs and artifacts, as one of the `grid` server's tools
+    /// reaches them (REST routes name the tool that does the same).
+    Jobs(crate::jobs::GridTool),
     /// The deployment, above every tenant: the list of tenants, creating them. The `tenant`
     /// argument of [`decide`](crate::decide) is not consulted for it.
     Platform,

@@ -10,7 +10,7 @@
 use canopy_domain::group::GroupSpec;
 use canopy_domain::TenantId;
 use canopy_policy::{
-    decide, Action, AllowList, Decision, Denial, ForbiddenReason, Principal, Role, Scopes, Target, TenantView,
+    decide, Action, AllowList, Decision, Denial, ForbiddenReason, GridTool, Principal, Role, Scopes, Target, TenantView,
 };
 
 /// The columns of the table, in order.
@@ -101,6 +101,11 @@ fn table() -> Vec<Row> {
         ("acme",    T::tool("registered-later", "new"),          ["NNN", "AAA", "AAA", "AAm", "NNN", "AAc", "NNN", "NNN", "NNN"]),
         ("acme",    T::Tenant,                                   ["NNN", "AAA", "AAA", "AAm", "AAc", "AAc", "AAc", "NNN", "NNN"]),
         ("acme",    T::Platform,                                 ["AAA", "ooo", "ooo", "ooo", "ooo", "ooo", "ooo", "ooo", "ooo"]),
+        // acme's jobs: the grid server is in no partial allow list; `all` admits it.
+        ("acme",    T::Jobs(GridTool::SubmitJob),                ["NNN", "AAA", "AAA", "AAm", "NNN", "AAc", "NNN", "NNN", "NNN"]),
+        ("acme",    T::Jobs(GridTool::GetJob),                   ["NNN", "AAA", "AAA", "AAm", "NNN", "AAc", "NNN", "NNN", "NNN"]),
+        ("acme",    T::Jobs(GridTool::GetJobLogs),               ["NNN", "AAA", "AAA", "AAm", "NNN", "AAc", "NNN", "NNN", "NNN"]),
+        ("acme",    T::Jobs(GridTool::GetArtifact),              ["NNN", "AAA", "AAA", "AAm", "NNN", "AAc", "NNN", "NNN", "NNN"]),
         // globex, with acme's names: an acme allow list naming github and triage admits nothing here.
         ("globex",  T::tool("github", "create_issue"),           ["NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "AAA"]),
         ("globex",  T::prompt("github", "review"),               ["NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "AAA"]),
@@ -116,6 +121,8 @@ fn table() -> Vec<Row> {
         ("globex",  T::resource("payroll", "payroll://salaries"),["NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "AAA"]),
         ("globex",  T::group("finance"),                         ["NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "AAA"]),
         ("globex",  T::Tenant,                                   ["NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "AAA"]),
+        ("globex",  T::Jobs(GridTool::GetJob),                   ["NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "AAA"]),
+        ("globex",  T::Jobs(GridTool::CancelJob),                ["NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "AAA"]),
         ("globex",  T::Platform,                                 ["AAA", "ooo", "ooo", "ooo", "ooo", "ooo", "ooo", "ooo", "ooo"]),
         // default: development mode's tenant.
         ("default", T::tool("github", "create_issue"),           ["NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "AAA", "NNN"]),
@@ -124,6 +131,7 @@ fn table() -> Vec<Row> {
         ("default", T::template("github", "repo://{path}"),      ["NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "AAA", "NNN"]),
         ("default", T::server("github"),                         ["NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "AAA", "NNN"]),
         ("default", T::group("triage"),                          ["NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "AAA", "NNN"]),
+        ("default", T::Jobs(GridTool::ListJobs),                 ["NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "AAA", "NNN"]),
         ("default", T::Tenant,                                   ["NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "NNN", "AAA", "NNN"]),
     ]
 }
@@ -195,4 +203,45 @@ fn another_tenants_names_answer_like_unknown_names() {
             }
         }
     }
+}
+
+/// Jobs with OAuth scopes: each grid tool needs Jungle Grid's scope for it, and a client's allow
+/// list admits jobs through the `grid` server, a `grid__tool` entry or a group holding the server.
+#[test]
+fn jobs_need_jungle_grids_scopes_and_the_grid_server_in_a_clients_list() {
+    let acme = tenant("acme");
+    let view = TenantView::new().with_group("compute", servers(&["grid"]));
+    let reader = Principal::user(acme.clone(), "user:r", Role::Member).with_scopes(Scopes::parse("jobs:read"));
+    for tool in GridTool::ALL {
+        let expected = match tool.scope() {
+            "jobs:read" => Decision::Allow,
+            needed => Decision::Deny(Denial::InsufficientScope { needed }),
+        };
+        assert_eq!(decide(&reader, &acme, tool.action(), &Target::Jobs(tool), &view), expected, "{tool:?}");
+    }
+    let scoped = |scopes| Principal::user(acme.clone(), "user:s", Role::Member).with_scopes(Scopes::parse(scopes));
+    for (scopes, tool) in [
+        ("jobs:estimate", GridTool::EstimateJob),
+        ("jobs:submit", GridTool::SubmitJob),
+        ("jobs:submit", GridTool::UploadJobInput),
+        ("jobs:submit", GridTool::CancelJob),
+        ("logs:read", GridTool::GetJobLogs),
+    ] {
+        assert!(decide(&scoped(scopes), &acme, tool.action(), &Target::Jobs(tool), &view).is_allow(), "{tool:?}");
+    }
+    let set = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
+    let one_tool =
+        Principal::client(acme.clone(), "client:t", AllowList { tools: set(&["grid__get_job"]), ..Default::default() });
+    let by_group =
+        Principal::client(acme.clone(), "client:g", AllowList { groups: set(&["compute"]), ..Default::default() });
+    let by_server =
+        Principal::client(acme.clone(), "client:s", AllowList { servers: set(&["grid"]), ..Default::default() });
+    for tool in GridTool::ALL {
+        let ask = |p: &Principal| decide(p, &acme, tool.action(), &Target::Jobs(tool), &view);
+        let only_get_job = if tool == GridTool::GetJob { Decision::Allow } else { Decision::Deny(Denial::NotFound) };
+        assert_eq!(ask(&one_tool), only_get_job, "{tool:?}");
+        assert_eq!((ask(&by_group), ask(&by_server)), (Decision::Allow, Decision::Allow), "{tool:?}");
+    }
+    assert_eq!(GridTool::parse("get_job_logs"), Some(GridTool::GetJobLogs));
+    assert_eq!(GridTool::parse("grid__get_job"), None);
 }

@@ -1,4 +1,5 @@
-//! Applies tenant, server, group, user, MCP client and operator events to the `rm_*` tables. A server's rows are re-materialised
+//! Applies tenant, server, group, user, MCP client and operator events to the `rm_*` tables
+//! (and job, job input, ledger and platform settings events, through `jobs.rs`). A server's rows are re-materialised
 //! from the aggregate's state after each event (the state itself is kept in `rm_servers.state`),
 //! so the read model can never disagree with the domain's own `apply`.
 
@@ -23,6 +24,16 @@ impl Projector for CanopyProjector {
             t if t == User::TYPE => apply_user(conn, event, event.decode()?).await,
             t if t == McpClient::TYPE => apply_client(conn, event, event.decode()?).await,
             t if t == Operator::TYPE => apply_operator(conn, event, event.decode()?).await,
+            t if t == canopy_domain::job::Job::TYPE => crate::jobs::apply_job(conn, event, event.decode()?).await,
+            t if t == canopy_domain::job_input::JobInput::TYPE => {
+                crate::jobs::apply_input(conn, event, event.decode()?).await
+            }
+            t if t == canopy_domain::ledger::Ledger::TYPE => {
+                crate::jobs::apply_ledger(conn, event, event.decode()?).await
+            }
+            t if t == canopy_domain::platform_settings::PlatformSettings::TYPE => {
+                crate::jobs::apply_platform_settings(conn, event, event.decode()?).await
+            }
             _ => Ok(()),
         }
     }
@@ -30,7 +41,7 @@ impl Projector for CanopyProjector {
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), StoreError> {
         sqlx::query(
             "TRUNCATE rm_resources, rm_prompts, rm_tools, rm_servers, rm_tenants, rm_groups, rm_users, rm_mcp_clients, \
-             rm_operators, tenant_identity_providers",
+             rm_operators, tenant_identity_providers, rm_jobs, rm_job_inputs, rm_ledgers, rm_platform_maintenance",
         )
         .execute(conn)
         .await?;

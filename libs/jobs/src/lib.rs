@@ -1,0 +1,140 @@
+//! The jobs service, in one place: every operation of Jungle Grid's `grid` tools (estimate,
+//! submit, inputs, jobs, events, logs, cancel, artifacts), the operator's credits and
+//! maintenance, and the job-poller's persistence (the fair claim, leases, reports, finish and
+//! settlement). REST handlers (`services/api`) and the `grid` MCP tools call exactly these
+//! functions, so both surfaces answer alike.
+//!
+//! # Shape of an operation
+//!
+//! `jobs.OPERATION(&caller, &arguments)`: the tool's arguments as JSON (aliases accepted:
+//! `jobId`, `artifactId`, `workload`; REST builds the same object from its path, query and body)
+//! and the [`Caller`] (tenant, policy principal, its groups). Each asks `canopy-policy` first
+//! ([`canopy_policy::Target::Jobs`] with the tool), then answers the REST body
+//! (`canopy_api_types::jobs`), or a [`JobsError`] with a stable code and a message that names
+//! the field for `INVALID_REQUEST`. Another tenant's id is `NOT_FOUND`, exactly as an id that
+//! exists nowhere.
+//!
+//! # Where things are
+//!
+//! - [`routing`]: the price model and the route (`estimate_job` and `submit_job` share it).
+//! - `submit.rs`: estimate, submit (maintenance, image, inputs, hold, then the job), cancel.
+//! - `inputs.rs`: upload slots, completion (token and stored size checked), the list.
+//! - `read.rs`: jobs, events, artifacts and signed download URLs.
+//! - `logs.rs`: paged logs, following them live, and appending them (the poller).
+//! - [`poller`]: the job-poller's side: claim, leases, reports, finish, capacity.
+//! - `platform.rs`: credits and maintenance.
+//!
+//! State changes only through the command executor (jobs, inputs, ledgers, platform settings
+//! are aggregates); leases, heartbeats, log lines, capacity reports and upload tokens are
+//! operational tables written directly (see `migrations/0010_jobs.sql`).
+
+mod args;
+mod error;
+mod inputs;
+mod logs;
+mod platform;
+pub mod poller;
+mod read;
+pub mod routing;
+mod settings;
+mod submit;
+mod views;
+
+pub use error::{code_of, JobsError};
+pub use inputs::input_key;
+pub use logs::{LogLine, LogStream};
+pub use poller::{ClaimedJob, ExpiredLease, HeldLease};
+pub use read::artifact_key;
+pub use settings::{glob_match, Backend, JobsSettings, Quotas};
+
+use canopy_blobs::BlobUrls;
+use canopy_bus::Bus;
+use canopy_domain::TenantId;
+use canopy_eventstore::{CommandContext, CommandExecutor};
+use canopy_policy::{Decision, GridTool, Principal, Target, TenantView};
+use canopy_readmodels::CanopyProjector;
+use std::sync::Arc;
+
+/// Who calls an operation: the tenant it reads and changes (the principal's own, never taken
+/// from the request), the principal the policy decides for, and the tenant's groups a client's
+/// allow list names.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub principal: Principal,
+    pub view: TenantView,
+}
+
+impl Caller {
+    pub fn new(tenant: TenantId, principal: Principal, view: TenantView) -> Self {
+        Caller { tenant, principal, view }
+    }
+
+    /// Development mode's one principal, in `default`.
+    pub fn development() -> Self {
+        Caller::new(TenantId::default_tenant(), Principal::development(), TenantView::new())
+    }
+
+    /// The policy's answer for `tool`; `not_found` builds the unknown id's answer.
+    fn require(&self, tool: GridTool, not_found: impl FnOnce() -> JobsError) -> Result<(), JobsError> {
+        let decision =
+            canopy_policy::decide(&self.principal, &self.tenant, tool.action(), &Target::Jobs(tool), &self.view);
+        match decision {
+            Decision::Allow => Ok(()),
+            Decision::Deny(denial) => Err(JobsError::denied(denial, not_found)),
+        }
+    }
+
+    fn context(&self) -> CommandContext {
+        CommandContext::new(self.tenant.clone(), self.principal.subject.clone())
+    }
+}
+
+/// The jobs service: cheap to clone, shared by the api's handlers, the `grid` tools and the
+/// job-poller.
+#[derive(Clone)]
+pub struct Jobs {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    executor: CommandExecutor<CanopyProjector>,
+    bus: Bus,
+    urls: BlobUrls,
+    settings: JobsSettings,
+    /// The key of upload tokens' digests (derived from the deployment key).
+    upload_token_key: [u8; 32],
+}
+
+impl Jobs {
+    pub fn new(
+        executor: CommandExecutor<CanopyProjector>,
+        bus: Bus,
+        urls: BlobUrls,
+        sealer: &canopy_secrets::Sealer,
+        settings: JobsSettings,
+    ) -> Self {
+        let upload_token_key = sealer.derive_key("job-input-upload-token/v1");
+        Jobs { inner: Arc::new(Inner { executor, bus, urls, settings, upload_token_key }) }
+    }
+
+    pub fn settings(&self) -> &JobsSettings {
+        &self.inner.settings
+    }
+
+    pub fn urls(&self) -> &BlobUrls {
+        &self.inner.urls
+    }
+
+    fn pool(&self) -> &sqlx::PgPool {
+        self.inner.executor.store().pool()
+    }
+
+    fn executor(&self) -> &CommandExecutor<CanopyProjector> {
+        &self.inner.executor
+    }
+
+    fn bus(&self) -> &Bus {
+        &self.inner.bus
+    }
+}
