@@ -163,6 +163,10 @@ async fn snapshot(pool: &sqlx::PgPool) -> serde_json::Value {
         ("rm_groups", "tenant_id, name"),
         ("rm_users", "tenant_id, name"),
         ("rm_mcp_clients", "tenant_id, name"),
+        ("rm_jobs", "tenant_id, job_id"),
+        ("rm_job_inputs", "tenant_id, input_id"),
+        ("rm_ledgers", "tenant_id"),
+        ("rm_platform_maintenance", "singleton"),
     ] {
         let rows: (Option<serde_json::Value>,) =
             sqlx::query_as(&format!("SELECT jsonb_agg(to_jsonb(t) ORDER BY {order}) FROM {table} t"))
@@ -213,6 +217,7 @@ async fn rebuild_from_the_log_equals_the_live_read_models() {
         .await
         .unwrap();
     identities(&exec).await;
+    jobs_history(&exec).await;
 
     let live = snapshot(&db.pool).await;
     assert_eq!(live["rm_servers"].as_array().unwrap().len(), 2, "{live}");
@@ -227,10 +232,17 @@ async fn rebuild_from_the_log_equals_the_live_read_models() {
     assert_eq!(live["rm_users"].as_array().unwrap().len(), 1, "bob was deleted: {live}");
     assert_eq!(live["rm_users"][0]["role"], "admin");
     assert_eq!(live["rm_mcp_clients"][0]["allow"]["servers"], json!(["a", "c"]));
+    assert_eq!(live["rm_jobs"].as_array().unwrap().len(), 2, "{live}");
+    assert_eq!(live["rm_jobs"][0]["status"], "completed");
+    assert_eq!(live["rm_jobs"][0]["settled"], true);
+    assert_eq!(live["rm_jobs"][1]["status"], "cancelled");
+    assert_eq!(live["rm_job_inputs"][0]["status"], "ready");
+    assert_eq!(live["rm_ledgers"][0]["spent"], json!(7));
+    assert_eq!(live["rm_platform_maintenance"][0]["active"], true);
     assert_eq!(
-        replayed, 20,
+        replayed, 40,
         "1 tenant + 3 x (registered, catalog) + deregistered + toggled + 2 group + replaced + failed \
-         + 4 user + 3 client"
+         + 4 user + 3 client + 20 of jobs (see jobs_history)"
     );
     assert_eq!(snapshot(&db.pool).await, live);
 }
@@ -261,6 +273,89 @@ async fn identities(exec: &CommandExecutor<CanopyProjector>) {
     let update = McpClientCommand::Update { description: "d".into(), allow: allow(&["a", "c"]) };
     exec.execute::<McpClient>(&ctx(), "agent", &update).await.unwrap();
     exec.execute::<McpClient>(&ctx(), "agent", &McpClientCommand::RotateToken { token: digest('d') }).await.unwrap();
+}
+
+/// Two jobs (one run to completion with an input and an artifact, one cancelled while queued),
+/// their holds and settlements, and maintenance turned on, off and on: 20 events.
+async fn jobs_history(exec: &CommandExecutor<CanopyProjector>) {
+    use canopy_domain::job::*;
+    use canopy_domain::job_input::*;
+    use canopy_domain::job_spec::JobSpec;
+    use canopy_domain::ledger::*;
+    use canopy_domain::platform_settings::*;
+    use canopy_domain::{ArtifactId, Credits, InputId, JobId, RunnerId};
+    let c = Credits::from_micros;
+    let ledger = |command: LedgerCommand| async move {
+        exec.execute::<Ledger>(&ctx(), "default", &command).await.unwrap();
+    };
+    ledger(LedgerCommand::Grant { amount: c(1_000), note: "welcome".into() }).await;
+    let input = InputId::parse("inp_1").unwrap();
+    let slot = InputCommand::CreateSlot {
+        id: input.clone(),
+        filename: "t.py".into(),
+        content_type: None,
+        kind: Some("script".into()),
+        max_size_bytes: 100,
+    };
+    exec.execute::<JobInput>(&ctx(), "inp_1", &slot).await.unwrap();
+    let complete = InputCommand::Complete(Completion { stored_size_bytes: 5, ..Default::default() });
+    let ready = exec.execute::<JobInput>(&ctx(), "inp_1", &complete).await.unwrap().state;
+    let spec = JobSpec::from_arguments(
+        &json!({"name": "j", "workload_type": "batch", "image": "python:3.11", "script_file": "inp_1"}),
+    )
+    .unwrap();
+    let estimate =
+        Estimate { cost_low: c(1), cost_high: c(100), backend: "local".into(), capacity_source: "live".into() };
+    for (n, runs) in [(1, true), (2, false)] {
+        let id = JobId::parse(format!("job_{n}")).unwrap();
+        ledger(LedgerCommand::Hold { job: id.clone(), amount: c(100), policy: CreditPolicy::Enforced }).await;
+        let inputs = [(input.clone(), ready.lookup().unwrap())].into_iter().collect();
+        let submit = JobCommand::Submit {
+            id: id.clone(),
+            spec: spec.clone(),
+            inputs,
+            estimate: estimate.clone(),
+            enqueue: true,
+        };
+        let run = |command: JobCommand| {
+            let id = id.clone();
+            async move { exec.execute::<Job>(&ctx(), id.as_str(), &command).await.unwrap() }
+        };
+        run(submit).await;
+        if !runs {
+            run(JobCommand::Cancel { reason: None }).await;
+            ledger(LedgerCommand::Settle { job: id, actual: Credits::ZERO }).await;
+            continue;
+        }
+        let attempt = Attempt::FIRST;
+        run(JobCommand::Claim { lease: Lease { runner: RunnerId::parse("r1").unwrap(), attempt } }).await;
+        run(JobCommand::ReportPhase { attempt, phase: StartingPhase::Preparing, message: "inputs".into() }).await;
+        run(JobCommand::MarkRunning {
+            attempt,
+            execution: Execution { backend: "local".into(), execution_id: "e".into() },
+        })
+        .await;
+        let artifact = Artifact {
+            artifact_id: ArtifactId::parse("art_1").unwrap(),
+            path: "out.txt".into(),
+            size_bytes: 4,
+            content_type: "text/plain".into(),
+            sha256: "a".repeat(64),
+        };
+        let finish = Finish {
+            attempt,
+            outcome: Outcome::Succeeded { exit_code: Some(0) },
+            artifacts: vec![artifact],
+            actual_cost: c(7),
+        };
+        run(JobCommand::Finish(finish)).await;
+        ledger(LedgerCommand::Settle { job: id, actual: c(7) }).await;
+    }
+    let platform = CommandContext::new(TenantId::platform(), "operator:root");
+    for active in [true, false, true] {
+        let command = PlatformSettingsCommand::SetMaintenance { active, message: "upgrade".into() };
+        exec.execute::<PlatformSettings>(&platform, DEPLOYMENT, &command).await.unwrap();
+    }
 }
 
 #[tokio::test]
