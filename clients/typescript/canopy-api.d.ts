@@ -28,6 +28,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0/credits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's credits */
+        get: operations["get_credits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0/groups": {
         parameters: {
             query?: never;
@@ -130,6 +147,255 @@ export interface paths {
          *     afterwards it is a 409.
          */
         post: operations["init_server"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/job-inputs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List inputs */
+        get: operations["list_job_inputs"];
+        put?: never;
+        /**
+         * Create an upload slot
+         * @description Jungle Grid's `upload_job_input`: a pending input, a signed `PUT` URL for its bytes (a
+         *     short-lived bearer secret, limited to the tenant's upload size), a token, and the
+         *     `complete_url` to post `{token, filename, content_type, size_bytes}` to afterwards.
+         */
+        post: operations["upload_job_input"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/job-inputs/{id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete an upload
+         * @description Checks the slot's token and what storage holds (its size against `size_bytes` and the
+         *     limit); the input becomes `ready` with its mount path.
+         */
+        post: operations["complete_job_input"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List jobs */
+        get: operations["list_jobs"];
+        put?: never;
+        /**
+         * Submit a job
+         * @description Jungle Grid's `submit_job` (aliases accepted). Holds the estimate's upper bound on the
+         *     tenant's credits and queues the job; it may start compute and incur charges.
+         */
+        post: operations["submit_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/jobs/estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Estimate a job
+         * @description Jungle Grid's `estimate_job`: the classification, the route and capacity source the router
+         *     would pick for a submit now, the estimated cost range (its upper bound is what a submit
+         *     holds), availability and the tenant's queue ahead. Creates nothing; not a reservation.
+         */
+        post: operations["estimate_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a job */
+        get: operations["get_job"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/jobs/{id}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A job's artifacts */
+        get: operations["list_artifacts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/jobs/{id}/artifacts/{artifact_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An artifact, with a signed download URL
+         * @description `download_url` is a short-lived bearer secret for this one object: keep it out of logs.
+         */
+        get: operations["get_artifact"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/jobs/{id}/artifacts/{artifact_id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download an artifact
+         * @description A `307` redirect to the artifact's signed URL (so the bytes stream from storage, never
+         *     through the API).
+         */
+        get: operations["download_artifact"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/jobs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a job
+         * @description A queued job is cancelled at once (its credit hold released); a running one is asked to
+         *     stop and reports `cancelled` when it has. An ended job is a 409.
+         */
+        post: operations["cancel_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/jobs/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A job's lifecycle events */
+        get: operations["get_job_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/jobs/{id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A job's logs, paged or followed
+         * @description Stored lines after `cursor`. With `follow=true` the answer is `text/event-stream`: one
+         *     `log` event per line (its `id` is the entry id, its data the entry's JSON) as the job prints
+         *     it, then an `end` event once the job has ended and every line was sent (or after
+         *     `jobs.follow_max_secs`).
+         */
+        get: operations["get_job_logs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/maintenance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whether maintenance is on
+         * @description The platform operator only.
+         */
+        get: operations["get_maintenance"];
+        /**
+         * Turn maintenance on or off
+         * @description The platform operator only. While on, new job submissions are refused with
+         *     `MAINTENANCE_ACTIVE` (503); queued and running jobs go on.
+         */
+        put: operations["set_maintenance"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -519,6 +785,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0/tenants/{id}/credits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Grant a tenant credits
+         * @description The platform operator only.
+         */
+        post: operations["grant_credits"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0/tenants/{id}/resume": {
         parameters: {
             query?: never;
@@ -736,6 +1022,41 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description What the job promised to leave and what it left. */
+        ArtifactContractView: {
+            artifacts_dir: string;
+            expected_artifacts: string[];
+            /** @description Expected artifacts the ended job did not leave. */
+            missing: string[];
+        };
+        /** @description `get_artifact`: the artifact and a short-lived signed URL (a bearer secret). */
+        ArtifactDownloadView: {
+            artifact: components["schemas"]["ArtifactView"];
+            download_url: string;
+            expires_at: string;
+        };
+        ArtifactView: {
+            artifact_id: string;
+            content_type: string;
+            created_at: string;
+            /** @description The path under `/workspace/artifacts/`. */
+            filename: string;
+            job_id: string;
+            path: string;
+            ready: boolean;
+            sha256: string;
+            /** Format: int64 */
+            size_bytes: number;
+            /** @description `ready`. */
+            status: string;
+        };
+        ArtifactsView: {
+            artifacts: components["schemas"]["ArtifactView"][];
+            artifacts_ready: boolean;
+            job_id: string;
+            /** @description Expected artifacts the job did not leave. */
+            missing: string[];
+        };
         /** @description One audit entry: a call or an admin action. */
         AuditEntry: {
             /**
@@ -801,6 +1122,66 @@ export interface components {
             entries: components["schemas"]["AuditEntry"][];
             /** @description Pass as `cursor` for the next (older) page; absent on the last page. */
             next_cursor?: string | null;
+        };
+        /** @description One configured backend as the router weighed it. */
+        BackendOption: {
+            backend: string;
+            /** @description `live` (pollers reported within the staleness window) or `unreported`. */
+            capacity_source: string;
+            credits_per_hour: components["schemas"]["CreditAmount"];
+            /**
+             * Format: int64
+             * @description Free slots its pollers reported recently; `null` when none reported.
+             */
+            free_slots?: number | null;
+            /** @description Whether it runs the requested image. */
+            runs_image: boolean;
+            start_fee: components["schemas"]["CreditAmount"];
+        };
+        CancelJobRequest: {
+            reason?: string | null;
+        };
+        CancelledJobView: {
+            /** @description The job was running: its runner was asked to stop it and will report `cancelled`. */
+            cancel_requested: boolean;
+            job_id: string;
+            status: string;
+            status_reason?: string | null;
+        };
+        /** @description What kind of work this is, as the router sees it. */
+        Classification: {
+            /** @description `cpu`: the configured backends run on CPUs. */
+            accelerator: string;
+            /** @description `small` (no model size, or under 3 B parameters), `medium` (under 20 B), `large`. */
+            size_class: string;
+            workload_type: string;
+        };
+        /** @description The body of `complete_url`. */
+        CompleteJobInputRequest: {
+            content_type?: string | null;
+            etag?: string | null;
+            filename?: string | null;
+            /**
+             * @description The upload's SHA-256 in lowercase hex, if the client knows it (the local store's PUT
+             *     answers it).
+             */
+            sha256?: string | null;
+            /** Format: int64 */
+            size_bytes?: number | null;
+            token: string;
+        };
+        CostRange: {
+            /** @description What a submit holds on the tenant's credits. */
+            high: components["schemas"]["CreditAmount"];
+            low: components["schemas"]["CreditAmount"];
+            unit: string;
+        };
+        /** @description `upload_job_input`'s arguments. */
+        CreateJobInputRequest: {
+            content_type?: string | null;
+            filename: string;
+            /** @description `input` (default) or `script` by convention; any string is accepted. */
+            kind?: string | null;
         };
         /**
          * @description `POST /api/v0/mcp-clients`: MCPJungle's MCP client JSON (`name`, `description`,
@@ -872,6 +1253,27 @@ export interface components {
             /** @description The generated token; absent when the request supplied its own. */
             access_token?: string | null;
         };
+        /** @description An amount of credits, for people and for programs. */
+        CreditAmount: {
+            /** @description Six decimals, exact: `"1.250000"`. */
+            credits: string;
+            /**
+             * Format: int64
+             * @description The same amount in micro-credits (1 credit = 1 000 000).
+             */
+            micros: number;
+        };
+        /** @description A tenant's credits. */
+        CreditsView: {
+            available: components["schemas"]["CreditAmount"];
+            granted: components["schemas"]["CreditAmount"];
+            /** @description Held by jobs that have not ended. */
+            held: components["schemas"]["CreditAmount"];
+            /** @description `enforced`, or `unlimited` (development: holds never refused). */
+            policy: string;
+            spent: components["schemas"]["CreditAmount"];
+            tenant: string;
+        };
         ErrorBody: {
             code: components["schemas"]["ErrorCode"];
             /** @description For people; clients switch on `code`. */
@@ -881,7 +1283,7 @@ export interface components {
          * @description Stable error codes (Jungle Grid's, extended as needed). Clients switch on these.
          * @enum {string}
          */
-        ErrorCode: "UNAUTHORIZED" | "FORBIDDEN" | "INVALID_REQUEST" | "NOT_FOUND" | "CONFLICT" | "UPSTREAM_UNAVAILABLE" | "UPSTREAM_ERROR" | "TIMEOUT" | "UNAVAILABLE" | "INTERNAL_ERROR" | "RATE_LIMITED";
+        ErrorCode: "UNAUTHORIZED" | "FORBIDDEN" | "INVALID_REQUEST" | "NOT_FOUND" | "CONFLICT" | "UPSTREAM_UNAVAILABLE" | "UPSTREAM_ERROR" | "TIMEOUT" | "UNAVAILABLE" | "INTERNAL_ERROR" | "RATE_LIMITED" | "JOB_INPUT_NOT_FOUND" | "JOB_INPUT_NOT_READY" | "ARTIFACT_NOT_READY" | "INSUFFICIENT_FUNDS" | "MAINTENANCE_ACTIVE";
         /**
          * @description `{"ok": false, "error": {"code": "INVALID_REQUEST", "message": "..."}}`: the body of every
          *     error answer of the REST API.
@@ -890,6 +1292,61 @@ export interface components {
             error: components["schemas"]["ErrorBody"];
             /** @description Always `false`. */
             ok: boolean;
+        };
+        /** @description `estimate_job`'s arguments: only `workload_type` is required. */
+        EstimateJobRequest: {
+            args?: string[];
+            command?: unknown;
+            image?: string | null;
+            /**
+             * Format: double
+             * @description Billions of parameters (`7`).
+             */
+            model_size?: number | null;
+            notes?: string | null;
+            routing_mode?: string | null;
+            template?: string | null;
+            workload_type: string;
+        };
+        /**
+         * @description `estimate_job`: classification, route, capacity source, cost range, availability and the
+         *     queue ahead. Not a reservation.
+         */
+        EstimateView: {
+            /** @description Every configured backend as it was weighed. */
+            alternatives: components["schemas"]["BackendOption"][];
+            /** @description `available`, `queued` or `unavailable`. */
+            availability: string;
+            capacity_source: string;
+            classification: components["schemas"]["Classification"];
+            estimated_cost?: components["schemas"]["CostRange"] | null;
+            /**
+             * Format: int64
+             * @description The longest a job of this tenant may run (its quota); the cost range's upper bound.
+             */
+            max_duration_seconds: number;
+            /**
+             * Format: int64
+             * @description The tenant's jobs queued now, ahead of a new one.
+             */
+            queue_ahead: number;
+            route?: components["schemas"]["RouteView"] | null;
+            /** @description Why a backend was or was not chosen, and what was assumed. */
+            screening: string[];
+        };
+        /** @description For a failed job: why, and its last lines of standard error. */
+        FailureHighlight: {
+            /** Format: int32 */
+            exit_code?: number | null;
+            last_stderr_lines: string[];
+            message: string;
+            reason: string;
+        };
+        /** @description The operator grants a tenant credits. */
+        GrantCreditsRequest: {
+            /** @description A decimal number of credits, at most six decimals: `"100"`, `"2.5"`. */
+            credits: string;
+            note?: string;
         };
         /**
          * @description `POST /api/v0/groups` and `PUT /api/v0/groups/{name}`: MCPJungle's group JSON, plus the
@@ -981,6 +1438,144 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** @description One lifecycle event of `get_job_events`. */
+        JobEventView: {
+            created_at: string;
+            id: string;
+            /** @description `info`, `warning` or `error`. */
+            level: string;
+            message: string;
+            phase: string;
+            /**
+             * Format: int64
+             * @description The event's position in the job's stream, from 1.
+             */
+            sequence: number;
+            /** @description `api`, `scheduler` or `runner`. */
+            source: string;
+            title: string;
+            type: string;
+        };
+        JobEventsView: {
+            events: components["schemas"]["JobEventView"][];
+            generated_at: string;
+            job_id: string;
+        };
+        JobFailureView: {
+            /** Format: int32 */
+            exit_code?: number | null;
+            message: string;
+            /** @description `timeout`, `oom`, `output_limit`, `exit_code`, `runner_lost`, `backend_error`, ... */
+            reason: string;
+        };
+        JobInputView: {
+            content_type: string;
+            created_at: string;
+            filename: string;
+            input_id: string;
+            kind: string;
+            /** Format: int64 */
+            max_size_bytes: number;
+            mount_path: string;
+            ready: boolean;
+            /** Format: int64 */
+            size_bytes?: number | null;
+            /** @description `pending` (waiting for its upload) or `ready`. */
+            status: string;
+            updated_at: string;
+        };
+        JobInputsView: {
+            inputs: components["schemas"]["JobInputView"][];
+        };
+        JobListView: {
+            has_more: boolean;
+            jobs: components["schemas"]["JobView"][];
+            /** Format: int32 */
+            limit: number;
+            /** @description Pass as `cursor` for the next page; `null` on the last. */
+            next_cursor?: string | null;
+        };
+        JobLogsView: {
+            failure_highlight?: components["schemas"]["FailureHighlight"] | null;
+            has_more: boolean;
+            items: components["schemas"]["LogEntryView"][];
+            job_id: string;
+            /** @description Pass as `cursor` to read what came after; also when `has_more` is false, to poll. */
+            next_cursor?: string | null;
+            usage_hint: string;
+        };
+        /** @description A job as `get_job`, `submit_job` and `list_jobs` show it. */
+        JobView: {
+            actual_cost?: components["schemas"]["CreditAmount"] | null;
+            args: string[];
+            artifact_contract: components["schemas"]["ArtifactContractView"];
+            artifacts_ready: boolean;
+            cancel_requested: boolean;
+            command: string[];
+            delay_reason?: string | null;
+            /** @description The job waited longer than the router expected for its route. */
+            delayed_start: boolean;
+            /** @description The names of the job's environment variables (values are not shown). */
+            env_names: string[];
+            estimated_cost: components["schemas"]["CostRange"];
+            /** @description `before_execution`, `executing` or `after_execution`. */
+            execution_phase: string;
+            failure?: components["schemas"]["JobFailureView"] | null;
+            finished_at?: string | null;
+            image: string;
+            input_files: components["schemas"]["MountedInputView"][];
+            job_id: string;
+            metadata: {
+                [key: string]: unknown;
+            };
+            name: string;
+            /** @description `queued`, `scheduling`, `provisioning`, `preparing`, `running`, `finished`. */
+            phase: string;
+            phase_last_updated_at: string;
+            phase_started_at: string;
+            provider?: components["schemas"]["ProviderView"] | null;
+            queued_at?: string | null;
+            routing_mode: string;
+            scheduling: components["schemas"]["SchedulingView"];
+            script_file?: components["schemas"]["MountedInputView"] | null;
+            started_at?: string | null;
+            /** @description The latest starting phase's message while the job starts. */
+            startup_diagnostics?: string | null;
+            /**
+             * @description `pending`, `queued`, `assigned`, `starting`, `running`; `completed`, `failed`,
+             *     `rejected`, `cancelled`.
+             */
+            status: string;
+            status_message: string;
+            status_reason?: string | null;
+            submitted_at: string;
+            template?: string | null;
+            /**
+             * Format: int64
+             * @description From submission to the start of execution (or to now, while it waits).
+             */
+            wait_duration_seconds: number;
+            workload_type: string;
+        };
+        /** @description One stored log line. */
+        LogEntryView: {
+            /** @description `workload_stdout`, `workload_stderr` or `platform`. */
+            category: string;
+            created_at: string;
+            entry_id: string;
+            message: string;
+            /** @description `workload` or `platform`. */
+            source: string;
+            /** @description `stdout`, `stderr` or `platform`. */
+            stream: string;
+            /** @description The line was longer than Canopy keeps and was cut. */
+            truncated: boolean;
+        };
+        MaintenanceView: {
+            active: boolean;
+            message?: string | null;
+            since?: string | null;
+        };
         /** @description An MCP client as the API shows it. Tokens are never shown again after creation. */
         McpClientView: {
             allowed_groups: string[];
@@ -990,6 +1585,16 @@ export interface components {
             description: string;
             name: string;
             updated_at: string;
+        };
+        /** @description An uploaded input as a job mounts it. */
+        MountedInputView: {
+            content_type: string;
+            filename: string;
+            input_id: string;
+            kind: string;
+            mount_path: string;
+            /** Format: int64 */
+            size_bytes: number;
         };
         /**
          * @description An OAuth grant: an application a user signed in to with Canopy (authorization code), alive
@@ -1026,6 +1631,11 @@ export interface components {
             /** @description `server__prompt` */
             name: string;
             title?: string | null;
+        };
+        /** @description Where the job runs, once it runs. */
+        ProviderView: {
+            backend: string;
+            execution_id: string;
         };
         /** @description `POST /api/v0/resources/read` */
         ReadResourceRequest: {
@@ -1080,6 +1690,27 @@ export interface components {
             /** @description `canopy://server/<upstream uri or uri template>` */
             uri: string;
         };
+        /** @description The route the router picks (the same choice a submit makes). */
+        RouteView: {
+            /** @description `local`, `ray`, ... */
+            backend: string;
+            capacity_source: string;
+            routing_mode: string;
+            /** @description `available` (free slots now) or `queued` (waits for a slot). */
+            status: string;
+        };
+        /** @description How the job was placed. */
+        SchedulingView: {
+            /**
+             * Format: int32
+             * @description The attempt holding the job (a takeover is the next number).
+             */
+            attempt?: number | null;
+            backend: string;
+            capacity_source: string;
+            routing_mode: string;
+            runner?: string | null;
+        };
         /**
          * @description A registered server as the API shows it. Secrets never appear: header and env values and
          *     the bearer token are replaced by `"***"`.
@@ -1112,6 +1743,40 @@ export interface components {
             transport: string;
             updated_at: string;
             url?: string | null;
+        };
+        SetMaintenanceRequest: {
+            active: boolean;
+            message?: string;
+        };
+        /**
+         * @description `submit_job`'s arguments (documentation of the body; aliases `workload`, string `command`
+         *     and plain id strings in `input_files`/`script_files` are accepted too).
+         */
+        SubmitJobRequest: {
+            args?: string[];
+            /** @description An array of strings, or one string split into words as a shell would (nothing expanded). */
+            command?: unknown;
+            env?: {
+                [key: string]: string;
+            };
+            /** @description Files under `/workspace/artifacts/` the job should leave. */
+            expected_artifacts?: string[];
+            /** @description e.g. `python:3.11-slim`; the images this deployment runs are named when one is refused. */
+            image: string;
+            /** @description `[{"input_id": "inp_..."}]` or `["inp_..."]`; mounted read-only under `/workspace/inputs/`. */
+            input_files?: unknown[];
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+            name: string;
+            /** @description `cost`, `speed` or `balanced` (the default). */
+            routing_mode?: string | null;
+            script_file?: unknown;
+            /** @description Mounted read-only under `/workspace/scripts/`. */
+            script_files?: unknown[];
+            template?: string | null;
+            /** @description `inference`, `training`, `fine_tuning` (or `fine-tuning`), `batch`. */
+            workload_type: string;
         };
         /** @description A tenant as the operator sees it: never anything inside it. */
         TenantView: {
@@ -1153,6 +1818,27 @@ export interface components {
             description?: string;
             /** @description If given, must match the URL (clients cannot be renamed). */
             name?: string;
+        };
+        /** @description Where and how to upload the bytes, then complete. */
+        UploadSlot: {
+            complete_url: string;
+            expires_at: string;
+            filename: string;
+            input_id: string;
+            /**
+             * Format: int64
+             * @description The most bytes the upload may have (the tenant's upload quota).
+             */
+            max_size_bytes: number;
+            /** @description `PUT`. */
+            method: string;
+            /** @description Send it back to `complete_url`. */
+            token: string;
+            /** @description A signed URL (a bearer secret, short-lived, for this one object). */
+            upload_url: string;
+        };
+        UploadSlotView: {
+            upload: components["schemas"]["UploadSlot"];
         };
         /** @description A user as the API shows it. Tokens are never shown again after creation. */
         UserView: {
@@ -1257,6 +1943,48 @@ export interface components {
                  *       "error": {
                  *         "code": "NOT_FOUND",
                  *         "message": "server 'calc' is not registered"
+                 *       },
+                 *       "ok": false
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /**
+         * @description `INSUFFICIENT_FUNDS`: the tenant's available credits do not cover the job's estimated upper
+         *     bound.
+         */
+        PaymentRequired: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "INSUFFICIENT_FUNDS",
+                 *         "message": "insufficient funds: the job needs 1.001000 credits and 0.500000 credits are available"
+                 *       },
+                 *       "ok": false
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /**
+         * @description `MAINTENANCE_ACTIVE`: the operator turned maintenance on; new jobs are refused, running ones
+         *     go on.
+         */
+        ServiceUnavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "MAINTENANCE_ACTIVE",
+                 *         "message": "new jobs are not accepted during maintenance: upgrading"
                  *       },
                  *       "ok": false
                  *     }
@@ -1395,6 +2123,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    get_credits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Granted, held by running jobs, spent, available. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreditsView"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1664,6 +2416,499 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    list_job_inputs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tenant's inputs and scripts, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobInputsView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    upload_job_input: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateJobInputRequest"];
+            };
+        };
+        responses: {
+            /** @description The slot and where to upload. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadSlotView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    complete_job_input: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id (`job_...`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompleteJobInputRequest"];
+            };
+        };
+        responses: {
+            /** @description Ready. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobInputView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `JOB_INPUT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `JOB_INPUT_NOT_READY` (nothing uploaded yet) or `CONFLICT` (completed with other content). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+        };
+    };
+    list_jobs: {
+        parameters: {
+            query?: {
+                /** @description 1 to 100 (default 20). */
+                limit?: string;
+                /** @description The previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Only jobs with this status (free-form: an unknown status lists nothing). */
+                status?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tenant's jobs, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobListView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    submit_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubmitJobRequest"];
+            };
+        };
+        responses: {
+            /** @description Queued. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            402: components["responses"]["PaymentRequired"];
+            403: components["responses"]["Forbidden"];
+            /** @description `JOB_INPUT_NOT_FOUND`: an input id the tenant does not have. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `JOB_INPUT_NOT_READY`: an input whose upload is not completed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    estimate_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EstimateJobRequest"];
+            };
+        };
+        responses: {
+            /** @description The estimate. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EstimateView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    get_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id (`job_...`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Status, phases, scheduling, provider, failure, inputs, artifact contract, costs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    list_artifacts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id (`job_...`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What the job left under /workspace/artifacts/ (empty until it ended), and the expected ones it did not leave. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArtifactsView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    get_artifact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id (`job_...`). */
+                id: string;
+                /** @description The artifact's id (`art_...`). */
+                artifact_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The artifact, its signed URL and when the URL expires. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArtifactDownloadView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description `ARTIFACT_NOT_READY`: the job has not ended. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+        };
+    };
+    download_artifact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id (`job_...`). */
+                id: string;
+                /** @description The artifact's id (`art_...`). */
+                artifact_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Redirect to the signed download URL (`Location`). */
+            307: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description `ARTIFACT_NOT_READY`: the job has not ended. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+        };
+    };
+    cancel_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id (`job_...`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Optional. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CancelJobRequest"];
+            };
+        };
+        responses: {
+            /** @description Cancelled, or cancellation requested. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CancelledJobView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    get_job_events: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id (`job_...`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queueing, routing, claims, phases, start, failures, cancellation, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobEventsView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    get_job_logs: {
+        parameters: {
+            query?: {
+                /** @description 1 to 1000 (default 100). */
+                limit?: string;
+                /** @description The previous page's `next_cursor`: entries after it. */
+                cursor?: string;
+                /**
+                 * @description `true`: answer `text/event-stream`, one `log` event per line as it is stored (from
+                 *     `cursor`), then an `end` event when the job has ended.
+                 */
+                follow?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The job's id (`job_...`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of log lines; with `follow=true`, a `text/event-stream` of them. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobLogsView"];
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    get_maintenance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description On (with its message and since when) or off. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MaintenanceView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    set_maintenance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetMaintenanceRequest"];
+            };
+        };
+        responses: {
+            /** @description The switch as it is now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MaintenanceView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -2366,6 +3611,38 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TenantView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    grant_credits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantCreditsRequest"];
+            };
+        };
+        responses: {
+            /** @description The tenant's credits after the grant. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreditsView"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -118,6 +118,34 @@ impl Jobs {
         Jobs { inner: Arc::new(Inner { executor, bus, urls, settings, upload_token_key }) }
     }
 
+    /// The service as the configuration says: the blob store (`[jobs.blobs]`: a local directory,
+    /// `<state_dir>/blobs` by default, or S3), URLs signed under the deployment key and served at
+    /// the public base URL, and `[jobs]`'s settings.
+    pub fn from_config(
+        config: &canopy_config::Config,
+        executor: CommandExecutor<CanopyProjector>,
+        bus: Bus,
+        sealer: &canopy_secrets::Sealer,
+    ) -> Result<Self, canopy_blobs::BlobError> {
+        let blobs = &config.jobs.blobs;
+        let store_config = match blobs.store.as_str() {
+            "s3" => {
+                let mut s3 = canopy_blobs::S3Config::new(&blobs.s3_bucket, &blobs.s3_region);
+                if !blobs.s3_endpoint.is_empty() {
+                    s3 = s3.with_endpoint(&blobs.s3_endpoint);
+                }
+                if !blobs.s3_access_key_id.is_empty() {
+                    s3 = s3.with_static_credentials(&blobs.s3_access_key_id, &blobs.s3_secret_access_key);
+                }
+                canopy_blobs::BlobStoreConfig::S3(s3)
+            }
+            _ => canopy_blobs::BlobStoreConfig::Local { root: config.blob_dir() },
+        };
+        let store = canopy_blobs::BlobStore::open(&store_config)?;
+        let urls = BlobUrls::new(store, canopy_blobs::UrlSigner::from_sealer(sealer), config.public_base());
+        Ok(Jobs::new(executor, bus, urls, sealer, JobsSettings::from_config(config)))
+    }
+
     pub fn settings(&self) -> &JobsSettings {
         &self.inner.settings
     }

@@ -115,3 +115,18 @@ pub fn from_execute<E: std::error::Error + 'static>(
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::not_found(format!("no route {}", uri.path()))
 }
+
+/// The jobs service's refusals in the envelope: its code and message as they are, a missing
+/// scope as 403 with the RFC 6750 challenge, an internal failure logged here with its chain.
+impl From<canopy_jobs::JobsError> for ApiError {
+    fn from(e: canopy_jobs::JobsError) -> Self {
+        match e {
+            canopy_jobs::JobsError::Refused { code, message } => ApiError::new(code, message),
+            canopy_jobs::JobsError::InsufficientScope { needed } => ApiError {
+                challenge: Some(format!("Bearer error=\"insufficient_scope\", scope=\"{needed}\"")),
+                ..ApiError::new(ErrorCode::Forbidden, format!("the token lacks the '{needed}' scope"))
+            },
+            canopy_jobs::JobsError::Internal { context, source } => ApiError::internal(context, source.as_ref()),
+        }
+    }
+}

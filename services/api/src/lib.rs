@@ -7,16 +7,21 @@
 //! everything in the `default` tenant; enterprise mode: the holder of the bearer token), and every
 //! handler asks `canopy-policy` before it reads or changes anything. Users and MCP clients
 //! (`users.rs`, `mcp_clients.rs`, `identities.rs`) are enterprise mode's, and so are tenants,
-//! which the platform operator creates, lists and suspends (`tenants.rs`).
+//! which the platform operator creates, lists and suspends (`tenants.rs`). Jobs, their inputs,
+//! credits and maintenance (`jobs.rs`, `job_inputs.rs`, `credits.rs`) are thin handlers over
+//! `canopy-jobs`, which the `grid` MCP tools call too.
 
 pub mod audit;
 mod builtins;
 mod commands;
+mod credits;
 mod error;
 mod groups;
 mod identities;
 mod identity_provider;
 mod input;
+mod job_inputs;
+mod jobs;
 mod mcp_clients;
 pub mod oauth;
 mod oauth_grants;
@@ -67,6 +72,8 @@ pub struct ApiState {
     pub public_url: String,
     /// Canopy's OAuth authorization server (enterprise mode); `None` in development mode.
     pub oauth: Option<std::sync::Arc<oauth::OAuthServer>>,
+    /// The jobs service (`jobs.rs`, `job_inputs.rs`, `credits.rs` are thin handlers over it).
+    pub jobs: canopy_jobs::Jobs,
 }
 
 impl ApiState {
@@ -110,6 +117,20 @@ pub fn router(state: ApiState) -> Router {
         .route("/tenants/{id}", get(tenants::get))
         .route("/tenants/{id}/suspend", post(tenants::suspend))
         .route("/tenants/{id}/resume", post(tenants::resume))
+        .route("/jobs", post(jobs::submit).get(jobs::list))
+        .route("/jobs/estimate", post(jobs::estimate))
+        .route("/jobs/{id}", get(jobs::get))
+        .route("/jobs/{id}/events", get(jobs::events))
+        .route("/jobs/{id}/logs", get(jobs::logs))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/jobs/{id}/artifacts", get(jobs::artifacts))
+        .route("/jobs/{id}/artifacts/{artifact_id}", get(jobs::artifact))
+        .route("/jobs/{id}/artifacts/{artifact_id}/download", get(jobs::download))
+        .route("/job-inputs", post(job_inputs::create).get(job_inputs::list))
+        .route("/job-inputs/{id}/complete", post(job_inputs::complete))
+        .route("/credits", get(credits::get))
+        .route("/tenants/{id}/credits", post(credits::grant))
+        .route("/maintenance", get(credits::maintenance).put(credits::set_maintenance))
         .route("/audit", get(audit::list))
         .route("/oauth-grants", get(oauth_grants::list))
         .route("/oauth-grants/{id}", delete(oauth_grants::revoke))

@@ -6,8 +6,8 @@
 //! (`scripts/generate-clients.sh`).
 
 use crate::{
-    audit, groups, identity_provider, mcp_clients, oauth_grants, prompts, resources, servers, tenants, toggles, tools,
-    users,
+    audit, credits, groups, identity_provider, job_inputs, jobs, mcp_clients, oauth_grants, prompts, resources,
+    servers, tenants, toggles, tools, users,
 };
 use canopy_api_types::{ErrorEnvelope, Health, Readiness};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -75,6 +75,23 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
         identity_provider::delete,
         oauth_grants::list,
         oauth_grants::revoke,
+        jobs::estimate,
+        jobs::submit,
+        jobs::list,
+        jobs::get,
+        jobs::events,
+        jobs::logs,
+        jobs::cancel,
+        jobs::artifacts,
+        jobs::artifact,
+        jobs::download,
+        job_inputs::create,
+        job_inputs::list,
+        job_inputs::complete,
+        credits::get,
+        credits::grant,
+        credits::maintenance,
+        credits::set_maintenance,
         healthz,
         readyz,
     ),
@@ -82,7 +99,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
         schemas(ErrorEnvelope),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, InternalError, UpstreamError, UpstreamTimeout,
-            TooManyRequests
+            TooManyRequests, PaymentRequired, ServiceUnavailable
         ),
     ),
     modifiers(&BearerTokens),
@@ -95,6 +112,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
         (name = "users", description = "Enterprise mode: initialize the deployment, and the users (owners, admins, members) of a tenant."),
         (name = "mcp-clients", description = "Enterprise mode: MCP client identities, each with an allow list of servers, groups and tools."),
         (name = "tenants", description = "Enterprise mode, the platform operator only: create tenants with their first owner, list, suspend and resume them."),
+        (name = "jobs", description = "Jungle Grid's workloads: estimate, submit, watch (events, logs, followed live), cancel jobs, upload their inputs and download their artifacts; the tenant's credits."),
         (name = "audit", description = "Enterprise mode: the tenant's audit log, admin actions and calls, for owners and admins."),
         (name = "health", description = "Liveness and readiness of a Canopy process (outside `/api/v0`)."),
     ),
@@ -271,6 +289,20 @@ pub struct UpstreamTimeout(ErrorEnvelope);
     example = json!({"ok": false, "error": {"code": "RATE_LIMITED", "message": "rate limited: too many calls for this principal; retry after 12 s"}})
 )]
 pub struct TooManyRequests(ErrorEnvelope);
+
+/// `INSUFFICIENT_FUNDS`: the tenant's available credits do not cover the job's estimated upper
+/// bound.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(example = json!({"ok": false, "error": {"code": "INSUFFICIENT_FUNDS", "message": "insufficient funds: the job needs 1.001000 credits and 0.500000 credits are available"}}))]
+pub struct PaymentRequired(ErrorEnvelope);
+
+/// `MAINTENANCE_ACTIVE`: the operator turned maintenance on; new jobs are refused, running ones
+/// go on.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(example = json!({"ok": false, "error": {"code": "MAINTENANCE_ACTIVE", "message": "new jobs are not accepted during maintenance: upgrading"}}))]
+pub struct ServiceUnavailable(ErrorEnvelope);
 
 // `/healthz` and `/readyz` are served by the `canopy` binary (`services/canopy/src/health.rs`),
 // next to `/api/v0`; they are described here so that the one document covers what admin

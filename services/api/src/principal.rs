@@ -102,6 +102,11 @@ impl Principal {
         self.decide(Action::Discover, target).is_allow()
     }
 
+    /// This principal as a caller of the jobs service (which asks the policy itself).
+    pub fn caller(&self) -> canopy_jobs::Caller {
+        canopy_jobs::Caller::new(self.tenant.clone(), self.identity.clone(), self.view.clone())
+    }
+
     /// Keeps the items of a list this principal may discover.
     pub fn retain<T>(&self, items: &mut Vec<T>, target: impl Fn(&T) -> Target<'_>) {
         canopy_policy::retain(&self.identity, &self.tenant, &self.view, items, target)

@@ -95,6 +95,17 @@ impl Api {
         store.load_or_create(Utc::now()).await.unwrap();
         let settings = Settings { issuer: BASE.into(), prefix: prefix.clone(), external_issuers, timings: timings() };
         let tokens = AccessTokens::new(settings, db.pool.clone(), redis.clone()).unwrap();
+        let jobs = canopy_jobs::Jobs::from_config(
+            &canopy_config::Config::from_layers(
+                None,
+                &[("CANOPY_BLOBS_DIR".into(), std::env::temp_dir().join("canopy-test-blobs").display().to_string())],
+            )
+            .unwrap(),
+            executor.clone(),
+            bus.clone(),
+            &canopy_secrets::Sealer::from_bytes(&[1u8; 32]).unwrap(),
+        )
+        .unwrap();
         let state = ApiState {
             mode: Mode::Enterprise,
             executor,
@@ -105,6 +116,7 @@ impl Api {
             call_timeout: Duration::from_secs(2),
             public_url: BASE.into(),
             oauth: None,
+            jobs,
         };
         Api { router: canopy_api::router(state.clone()), state, redis, prefix, store, _db: db }
     }

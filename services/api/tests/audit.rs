@@ -62,6 +62,17 @@ impl Api {
             .await
             .expect("NATS for tests (set CANOPY_NATS_URL)");
         bus.ensure_streams().await.unwrap();
+        let jobs = canopy_jobs::Jobs::from_config(
+            &canopy_config::Config::from_layers(
+                None,
+                &[("CANOPY_BLOBS_DIR".into(), std::env::temp_dir().join("canopy-test-blobs").display().to_string())],
+            )
+            .unwrap(),
+            executor.clone(),
+            bus.clone(),
+            &canopy_secrets::Sealer::from_bytes(&[1u8; 32]).unwrap(),
+        )
+        .unwrap();
         let state = ApiState {
             mode: Mode::Enterprise,
             executor,
@@ -72,6 +83,7 @@ impl Api {
             call_timeout: Duration::from_secs(2),
             public_url: "http://canopy.test".into(),
             oauth: None,
+            jobs,
         };
         let stop = CancellationToken::new();
         tokio::spawn(canopy_api::run_audit_consumer(state.clone(), stop.clone()));

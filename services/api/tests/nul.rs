@@ -69,6 +69,17 @@ impl Api {
         } else {
             None
         };
+        let jobs = canopy_jobs::Jobs::from_config(
+            &canopy_config::Config::from_layers(
+                None,
+                &[("CANOPY_BLOBS_DIR".into(), std::env::temp_dir().join("canopy-test-blobs").display().to_string())],
+            )
+            .unwrap(),
+            executor.clone(),
+            bus.clone(),
+            &canopy_secrets::Sealer::from_bytes(&[1u8; 32]).unwrap(),
+        )
+        .unwrap();
         let state = ApiState {
             mode,
             executor,
@@ -79,6 +90,7 @@ impl Api {
             call_timeout: Duration::from_secs(2),
             public_url: "http://canopy.test".into(),
             oauth,
+            jobs,
         };
         Api { router: canopy_api::router(state.clone()), state, _db: db, failures: Default::default() }
     }

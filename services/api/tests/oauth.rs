@@ -84,6 +84,17 @@ impl Api {
         let server = OAuthServer::start(ISSUER.into(), db.pool.clone(), &sealer, redis, prefix.clone(), settings())
             .await
             .unwrap();
+        let jobs = canopy_jobs::Jobs::from_config(
+            &canopy_config::Config::from_layers(
+                None,
+                &[("CANOPY_BLOBS_DIR".into(), std::env::temp_dir().join("canopy-test-blobs").display().to_string())],
+            )
+            .unwrap(),
+            executor.clone(),
+            bus.clone(),
+            &canopy_secrets::Sealer::from_bytes(&[1u8; 32]).unwrap(),
+        )
+        .unwrap();
         let state = ApiState {
             mode: Mode::Enterprise,
             executor,
@@ -94,6 +105,7 @@ impl Api {
             call_timeout: Duration::from_secs(2),
             public_url: ISSUER.into(),
             oauth: Some(server),
+            jobs,
         };
         Api { router: canopy_api::router(state), db, redis_prefix: prefix }
     }

@@ -65,6 +65,17 @@ impl Api {
         let bus = canopy_bus::Bus::connect(&canopy_testkit::nats_url(), &prefix, "api-tenants-test")
             .await
             .expect("NATS for tests (set CANOPY_NATS_URL)");
+        let jobs = canopy_jobs::Jobs::from_config(
+            &canopy_config::Config::from_layers(
+                None,
+                &[("CANOPY_BLOBS_DIR".into(), std::env::temp_dir().join("canopy-test-blobs").display().to_string())],
+            )
+            .unwrap(),
+            executor.clone(),
+            bus.clone(),
+            &canopy_secrets::Sealer::from_bytes(&[1u8; 32]).unwrap(),
+        )
+        .unwrap();
         let state = ApiState {
             mode: Mode::Enterprise,
             executor,
@@ -75,6 +86,7 @@ impl Api {
             call_timeout: Duration::from_secs(2),
             public_url: "http://canopy.test".into(),
             oauth: None,
+            jobs,
         };
         Api { router: canopy_api::router(state.clone()), state, db }
     }

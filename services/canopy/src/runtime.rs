@@ -123,6 +123,13 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             }
             canopy_config::Mode::Development => None,
         };
+        let jobs = canopy_jobs::Jobs::from_config(&config, executor.clone(), bus.clone(), &sealer)
+            .context("opening the blob store of jobs' inputs and artifacts (jobs.blobs, CANOPY_BLOBS_*)")?;
+        if jobs.urls().store().kind() == canopy_blobs::StoreKind::Local {
+            // Canopy serves its own signed URLs for a local store, outside bearer
+            // authentication: the URL's signature is the credential.
+            app = app.merge(canopy_blobs::router(jobs.urls().store().clone(), jobs.urls().signer().clone()));
+        }
         let state = canopy_api::ApiState {
             mode: config.mode,
             executor: executor.clone(),
@@ -133,6 +140,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             call_timeout,
             public_url: config.public_base(),
             oauth,
+            jobs,
         };
         app = app.merge(canopy_api::router(state.clone()).layer(limiter.clone()));
         let relay = OutboxRelay::new(pool.clone(), bus.clone(), RelayOptions::default());

@@ -26,6 +26,17 @@ async fn enterprise_api() -> (String, canopy_testkit::TestDb) {
     canopy_api::ensure_default_tenant(&executor).await.unwrap();
     let prefix = canopy_testkit::unique("e2eentcli");
     let bus = canopy_bus::Bus::connect(&canopy_testkit::nats_url(), &prefix, "e2e-enterprise-cli").await.unwrap();
+    let jobs = canopy_jobs::Jobs::from_config(
+        &canopy_config::Config::from_layers(
+            None,
+            &[("CANOPY_BLOBS_DIR".into(), std::env::temp_dir().join("canopy-test-blobs").display().to_string())],
+        )
+        .unwrap(),
+        executor.clone(),
+        bus.clone(),
+        &canopy_secrets::Sealer::from_bytes(&[1u8; 32]).unwrap(),
+    )
+    .unwrap();
     let state = canopy_api::ApiState {
         mode: canopy_api::Mode::Enterprise,
         executor,
@@ -36,6 +47,7 @@ async fn enterprise_api() -> (String, canopy_testkit::TestDb) {
         call_timeout: Duration::from_secs(2),
         public_url: "http://canopy.test".into(),
         oauth: None,
+        jobs,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
