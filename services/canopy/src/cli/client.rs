@@ -261,6 +261,32 @@ impl Registry {
         self.send(self.http.delete(self.url(segments, &[]))).await
     }
 
+    /// Sends an authorized request and answers the response itself (for streamed bodies: a
+    /// followed log), or the API's error.
+    pub async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut request = self.http.request(method, self.url(segments, query));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let reason = status.canonical_reason().unwrap_or("error");
+            let body = response.text().await.map_err(|e| self.unreachable(e))?;
+            return Err(ApiError::from_body(status.as_u16(), reason, &body).into());
+        }
+        Ok(response)
+    }
+
     /// Sends, and answers the JSON body (`Null` when empty, as for 204).
     async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         let request = match &self.token {

@@ -5,7 +5,9 @@
 //! enterprise mode's `init-server`, `login`, `create|delete user`, `create|update|delete
 //! mcp-client`, `list users|mcp-clients`, `audit`, and the platform operator's
 //! `create|list|get tenant`, `suspend|resume tenant` (`tenants`: they send `operator_token`
-//! from `~/.canopy.conf`); `stdio`, an endpoint bridged to stdin/stdout (`stdio`).
+//! from `~/.canopy.conf`); `stdio`, an endpoint bridged to stdin/stdout (`stdio`); and the jobs
+//! service's `jobs estimate|submit|list|get|events|logs [--follow]|cancel|artifacts|download` and
+//! `inputs upload FILE|list` (`jobs`).
 //!
 //! Layout: `client` (registry URL, access token, `~/.canopy.conf`, HTTP and error mapping), one
 //! file per verb family (`servers`, `tools`, `prompts`, `resources`, `groups`, `toggles`,
@@ -21,6 +23,7 @@ pub mod client;
 pub mod export;
 pub mod groups;
 pub mod identities;
+pub mod jobs;
 pub mod output;
 pub mod prompts;
 pub mod resources;
@@ -126,6 +129,12 @@ pub enum ClientCommand {
     Disable(Toggle),
     /// The tenant's audit log, newest first: admin actions and calls (owners and admins).
     Audit(audit::AuditArgs),
+    /// Jobs: estimate, submit, list, get, events, logs [--follow], cancel, artifacts, download.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
+    /// Job inputs: upload FILE (with a progress line), list.
+    #[command(subcommand)]
+    Inputs(jobs::InputsCommand),
     /// Set the tenant's own OpenID provider, for single sign-on (owners and admins).
     #[command(subcommand)]
     Set(SetCommand),
@@ -354,6 +363,8 @@ pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result
         ClientCommand::Enable(what) => toggles::toggle(&ctx, what, true).await,
         ClientCommand::Disable(what) => toggles::toggle(&ctx, what, false).await,
         ClientCommand::Audit(args) => audit::audit(&ctx, args).await,
+        ClientCommand::Jobs(command) => jobs::run(&ctx, command).await,
+        ClientCommand::Inputs(command) => jobs::inputs(&ctx, command).await,
         ClientCommand::Get(GetCommand::IdentityProvider) => sso::get(&ctx).await,
         ClientCommand::Set(SetCommand::IdentityProvider(args)) => sso::set(&ctx, args).await,
         ClientCommand::Delete(DeleteCommand::IdentityProvider) => sso::delete(&ctx).await,
