@@ -296,7 +296,7 @@ pub async fn run(ctx: &Ctx, command: &JobsCommand) -> anyhow::Result<()> {
             ctx.show(raw, |raw| {
                 let a: ArtifactsView = decode(raw)?;
                 if !a.artifacts_ready {
-                    return Ok(format!("The job has not ended: its artifacts are collected when it does.\n"));
+                    return Ok("The job has not ended: its artifacts are collected when it does.\n".to_string());
                 }
                 let rows: Vec<Vec<String>> = a
                     .artifacts
@@ -504,7 +504,7 @@ async fn upload(ctx: &Ctx, file: &PathBuf, kind: &str, content_type: Option<&str
     let stream = tokio_util::io::ReaderStream::new(handle).inspect(move |chunk| {
         if let Ok(chunk) = chunk {
             let done = counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed) + chunk.len() as u64;
-            let percent = if size == 0 { 100 } else { done * 100 / size };
+            let percent = (done * 100).checked_div(size).unwrap_or(100);
             eprint!("\rUploading {filename}: {percent:>3}% ({done} of {size} bytes)");
         }
     });
