@@ -5,6 +5,7 @@
 //! `loadtest/README.md`.
 
 mod bus;
+mod chaos;
 mod cpu;
 mod deploy;
 mod measure;
@@ -51,6 +52,9 @@ enum Command {
         #[arg(long)]
         keep_alive: bool,
     },
+    /// Chaos: run Canopy as 8 processes on infrastructure of its own, kill processes and
+    /// restart Postgres, NATS and Redis under load, then check nothing acknowledged was lost.
+    Chaos(chaos::ChaosArgs),
     /// Measure the NATS hop of a call alone: request/reply between two connections; plus the
     /// call record the worker publishes to JetStream; plus the edge's per-call subscription.
     Bus {
@@ -161,6 +165,11 @@ async fn main() -> ExitCode {
             measure_endpoint(&url, &tool, concurrency.into_iter().map(plan)).await
         }
         Some(Command::Bus { nats_url, calls, concurrency }) => bus::run(&nats_url, calls, &concurrency).await,
+        Some(Command::Chaos(args)) => match chaos::run(args).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(anyhow::anyhow!("the chaos run found defects (see the table above)")),
+            Err(e) => Err(e),
+        },
         None => run_and_clean_up(cli.run).await,
     };
     match outcome {

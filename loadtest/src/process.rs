@@ -22,6 +22,20 @@ impl Process {
         Ok(Self { name: name.to_string(), child, log: log.to_path_buf() })
     }
 
+    /// Like [`Process::spawn`], but appends to `log`, so the log of a process restarted many
+    /// times (the chaos run) keeps every incarnation.
+    pub fn spawn_appending(name: &str, mut command: Command, log: &Path) -> anyhow::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening log file {}", log.display()))?;
+        command.stderr(file);
+        die_with_parent(&mut command);
+        let child = command.spawn().with_context(|| format!("starting {name} ({:?})", command.get_program()))?;
+        Ok(Self { name: name.to_string(), child, log: log.to_path_buf() })
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

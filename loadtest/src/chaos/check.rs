@@ -1,0 +1,484 @@
+//! The checks after a chaos run has settled, each against what the load was told:
+//! - every command the API acknowledged is in the event log exactly once (registrations and
+//!   deregistrations by their idempotency key), and the read models show the final state the
+//!   acknowledged commands imply; nothing the API refused left an event or a row;
+//! - the JetStream EVENTS stream holds every event of the events table exactly once (by
+//!   `Nats-Msg-Id`, the event id) and nothing else;
+//! - every edge, asked directly (not through HAProxy), lists for each principal exactly the
+//!   tools the read models give that principal (REST `GET /api/v0/tools` with its token), and
+//!   refuses the token of every deleted MCP client (issue 9's defect: removals lost at the edge);
+//! - every call that returned has exactly one audit record (found by the SHA-256 of its unique
+//!   arguments), once the audit consumer has caught up.
+
+use crate::chaos::cluster::Member;
+use crate::chaos::ledger::{CallRecord, CommandKind, CommandRecord, Ledger, Outcome};
+use crate::chaos::load::{mcp_connect, Api};
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use sqlx::{PgPool, Row};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+const TENANT: &str = "default";
+
+#[derive(Debug, Default)]
+pub struct CommandFindings {
+    pub acknowledged: usize,
+    /// Answers lost, then a retry's 409/404 showed an earlier attempt had committed.
+    pub acknowledged_earlier: usize,
+    pub refused_as_expected: usize,
+    pub unknown: usize,
+    pub lost: Vec<String>,
+    pub duplicated: Vec<String>,
+    /// Commands that must be refused but were accepted, or left an event or a row.
+    pub wrongly_accepted: Vec<String>,
+    /// Valid commands refused at the first answer (not an invariant, but worth a look).
+    pub refused_unexpectedly: Vec<String>,
+    pub read_model_mismatches: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct StreamFindings {
+    pub events_in_table: usize,
+    pub messages_in_stream: usize,
+    pub missing: Vec<String>,
+    pub duplicated: Vec<String>,
+    pub not_in_table: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct EdgeFindings {
+    /// (edge, principal) catalogs compared.
+    pub catalogs_compared: usize,
+    /// Deleted clients' tokens tried (per edge).
+    pub deleted_tokens_tried: usize,
+    pub mismatches: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct AuditFindings {
+    pub calls_returned: usize,
+    pub records_found: usize,
+    pub missing: Vec<String>,
+    pub duplicated: Vec<String>,
+    /// How long the audit log took to catch up after the load stopped.
+    pub caught_up_after: f64,
+}
+
+/// The expected final state of one name, from its commands in order.
+#[derive(Clone, Debug, Default)]
+struct Expected {
+    present: bool,
+    /// An outcome was unknown: either state is acceptable.
+    uncertain: bool,
+    group_servers: Option<Vec<String>>,
+}
+
+fn expected_states(commands: &[CommandRecord], kinds: (CommandKind, CommandKind)) -> BTreeMap<String, Expected> {
+    let mut states: BTreeMap<String, Expected> = BTreeMap::new();
+    for c in commands {
+        let state = states.entry(c.name.clone()).or_default();
+        let unknown = matches!(c.outcome, Outcome::Unknown { .. });
+        if c.kind == kinds.0 {
+            if c.committed() {
+                state.present = true;
+                state.group_servers = c.group_servers.clone();
+            }
+            state.uncertain |= unknown;
+        } else if c.kind == kinds.1 {
+            if c.committed() {
+                state.present = false;
+            }
+            state.uncertain |= unknown;
+        } else if c.kind == CommandKind::UpdateGroup {
+            if c.committed() {
+                state.group_servers = c.group_servers.clone();
+            }
+            state.uncertain |= unknown;
+        }
+    }
+    states
+}
+
+struct EventRow {
+    event_id: String,
+    aggregate_id: String,
+    event_type: String,
+    idempotency_key: Option<String>,
+}
+
+async fn events(pool: &PgPool) -> anyhow::Result<Vec<EventRow>> {
+    let rows = sqlx::query(
+        "SELECT event_id::text AS id, aggregate_id, event_type, metadata->>'idempotency_key' AS key \
+         FROM events ORDER BY global_position",
+    )
+    .fetch_all(pool)
+    .await
+    .context("reading the events table")?;
+    Ok(rows
+        .iter()
+        .map(|r| EventRow {
+            event_id: r.get("id"),
+            aggregate_id: r.get("aggregate_id"),
+            event_type: r.get("event_type"),
+            idempotency_key: r.get("key"),
+        })
+        .collect())
+}
+
+pub async fn commands(pool: &PgPool, ledger: &Ledger) -> anyhow::Result<CommandFindings> {
+    let commands = ledger.commands();
+    let events = events(pool).await?;
+    let mut by_type_and_name: HashMap<(String, String), usize> = HashMap::new();
+    let mut by_key: HashMap<(String, String), usize> = HashMap::new();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    for e in &events {
+        *by_type_and_name.entry((e.event_type.clone(), e.aggregate_id.clone())).or_default() += 1;
+        *by_name.entry(e.aggregate_id.clone()).or_default() += 1;
+        if let Some(key) = &e.idempotency_key {
+            *by_key.entry((e.event_type.clone(), key.clone())).or_default() += 1;
+        }
+    }
+    let mut f = CommandFindings::default();
+    for c in &commands {
+        let describe =
+            || format!("{} `{}` at {:.1}s ({:?}, {} attempts)", c.kind.label(), c.name, c.at, c.outcome, c.attempts);
+        match (&c.outcome, c.kind) {
+            (Outcome::Acked { .. } | Outcome::AckedEarlier { .. }, CommandKind::MustRefuse) => {
+                f.wrongly_accepted.push(describe())
+            }
+            (Outcome::Refused { .. }, CommandKind::MustRefuse) => f.refused_as_expected += 1,
+            (Outcome::Refused { .. }, _) => f.refused_unexpectedly.push(describe()),
+            (Outcome::Acked { .. }, _) => f.acknowledged += 1,
+            (Outcome::AckedEarlier { .. }, _) => f.acknowledged_earlier += 1,
+            (Outcome::Unknown { .. }, _) => f.unknown += 1,
+        }
+        // How many times the command is in the log, where that can be told.
+        let count = match c.kind {
+            CommandKind::Register => {
+                c.idempotency_key.as_ref().map(|k| by_key.get(&("server.registered".into(), k.clone())))
+            }
+            CommandKind::Deregister => {
+                c.idempotency_key.as_ref().map(|k| by_key.get(&("server.deregistered".into(), k.clone())))
+            }
+            CommandKind::CreateGroup => Some(by_type_and_name.get(&("group.created".into(), c.name.clone()))),
+            CommandKind::DeleteGroup => Some(by_type_and_name.get(&("group.deleted".into(), c.name.clone()))),
+            CommandKind::CreateClient => Some(by_type_and_name.get(&("mcp_client.created".into(), c.name.clone()))),
+            CommandKind::DeleteClient => Some(by_type_and_name.get(&("mcp_client.deleted".into(), c.name.clone()))),
+            // Unchanged updates append nothing, and several acknowledged updates may be equal:
+            // the read model's final spec is what is checked.
+            CommandKind::UpdateGroup => None,
+            CommandKind::MustRefuse => Some(by_name.get(&c.name)),
+        };
+        let Some(count) = count else { continue };
+        let count = count.copied().unwrap_or(0);
+        match (&c.outcome, c.kind) {
+            (_, CommandKind::MustRefuse) if count > 0 => {
+                f.wrongly_accepted.push(format!("{}: {count} events for a refused name", describe()))
+            }
+            (Outcome::Acked { .. } | Outcome::AckedEarlier { .. }, _) if count == 0 => f.lost.push(describe()),
+            (_, _) if count > 1 => f.duplicated.push(format!("{}: {count} events", describe())),
+            _ => {}
+        }
+    }
+    read_models(pool, &commands, &mut f).await?;
+    Ok(f)
+}
+
+async fn names(pool: &PgPool, table: &str) -> anyhow::Result<BTreeSet<String>> {
+    let rows = sqlx::query(&format!("SELECT name FROM {table} WHERE tenant_id = $1"))
+        .bind(TENANT)
+        .fetch_all(pool)
+        .await
+        .with_context(|| format!("reading {table}"))?;
+    Ok(rows.iter().map(|r| r.get::<String, _>("name")).collect())
+}
+
+async fn read_models(pool: &PgPool, commands: &[CommandRecord], f: &mut CommandFindings) -> anyhow::Result<()> {
+    let tables = [
+        ("rm_servers", (CommandKind::Register, CommandKind::Deregister)),
+        ("rm_groups", (CommandKind::CreateGroup, CommandKind::DeleteGroup)),
+        ("rm_mcp_clients", (CommandKind::CreateClient, CommandKind::DeleteClient)),
+    ];
+    for (table, kinds) in tables {
+        let expected = expected_states(commands, kinds);
+        let actual = names(pool, table).await?;
+        for (name, state) in &expected {
+            if state.uncertain {
+                continue;
+            }
+            match (state.present, actual.contains(name)) {
+                (true, false) => f.read_model_mismatches.push(format!("{table}: `{name}` acknowledged but missing")),
+                (false, true) => {
+                    f.read_model_mismatches.push(format!("{table}: `{name}` present though removed or never created"))
+                }
+                _ => {}
+            }
+        }
+        for name in &actual {
+            if !expected.contains_key(name) && !name.starts_with("static-") {
+                f.read_model_mismatches.push(format!("{table}: `{name}` exists but the load never created it"));
+            }
+        }
+        if table == "rm_groups" {
+            let rows = sqlx::query("SELECT name, spec FROM rm_groups WHERE tenant_id = $1")
+                .bind(TENANT)
+                .fetch_all(pool)
+                .await
+                .context("reading rm_groups")?;
+            for row in rows {
+                let name: String = row.get("name");
+                let spec: serde_json::Value = row.get("spec");
+                let Some(state) = expected.get(&name).filter(|s| !s.uncertain && s.present) else { continue };
+                let Some(want) = &state.group_servers else { continue };
+                let mut have: Vec<String> = spec["included_servers"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .unwrap_or_default();
+                have.sort();
+                if &have != want {
+                    f.read_model_mismatches.push(format!(
+                        "rm_groups: `{name}` includes {have:?}, the last acknowledged change says {want:?}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Waits until the outbox is empty (the relay published everything), at most `within`.
+pub async fn outbox_drained(pool: &PgPool, within: Duration) -> anyhow::Result<i64> {
+    let start = Instant::now();
+    loop {
+        let left: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(pool).await.context("reading the outbox")?;
+        if left == 0 || start.elapsed() > within {
+            return Ok(left);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub async fn stream(pool: &PgPool, nats_url: &str, prefix: &str) -> anyhow::Result<StreamFindings> {
+    use futures::StreamExt;
+    let table: BTreeSet<String> = events(pool).await?.into_iter().map(|e| e.event_id).collect();
+    let bus = canopy_bus::Bus::connect(nats_url, prefix, "chaos-check").await.context("connecting to NATS")?;
+    let mut stream =
+        bus.jetstream.get_stream(bus.subjects.events_stream()).await.context("opening the EVENTS stream")?;
+    let total = stream.info().await.context("EVENTS stream info")?.state.messages as usize;
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+        .await
+        .context("an ordered consumer of EVENTS")?;
+    let mut messages = consumer.messages().await.context("reading EVENTS")?;
+    let mut in_stream: BTreeMap<String, usize> = BTreeMap::new();
+    let mut read = 0;
+    while read < total {
+        let next = tokio::time::timeout(Duration::from_secs(10), messages.next()).await;
+        let Ok(Some(Ok(message))) = next else { break };
+        read += 1;
+        let id = message
+            .headers
+            .as_ref()
+            // The standard header's constant: a `&str` name would not match the parsed header.
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .map(|v| v.as_str().to_string())
+            .unwrap_or_else(|| format!("(no Nats-Msg-Id, subject {})", message.subject));
+        *in_stream.entry(id).or_default() += 1;
+    }
+    let mut f = StreamFindings { events_in_table: table.len(), messages_in_stream: read, ..Default::default() };
+    if read < total {
+        f.missing.push(format!("read only {read} of the stream's {total} messages"));
+    }
+    for id in &table {
+        match in_stream.get(id) {
+            None => f.missing.push(id.clone()),
+            Some(n) if *n > 1 => f.duplicated.push(format!("{id} ×{n}")),
+            _ => {}
+        }
+    }
+    for id in in_stream.keys() {
+        if !table.contains(id) {
+            f.not_in_table.push(id.clone());
+        }
+    }
+    Ok(f)
+}
+
+/// The tool names the read models give `token`'s holder: REST `GET /api/v0/tools`, enabled ones.
+async fn rest_tools(api: &Api, token: &str) -> Result<BTreeSet<String>, String> {
+    let (status, body) = api.send_as(token, reqwest::Method::GET, "/tools", None, None).await?;
+    if status != 200 {
+        return Err(format!("GET /tools answered {status}: {body}"));
+    }
+    Ok(body
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter(|t| t["enabled"].as_bool() != Some(false))
+                .filter_map(|t| t["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+async fn edge_tools(edge: &Member, token: &str) -> Result<BTreeSet<String>, String> {
+    let client = mcp_connect(&format!("{}/mcp", edge.base), token).await.map_err(|e| format!("{e:#}"))?;
+    let tools = tokio::time::timeout(Duration::from_secs(20), client.list_all_tools()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.cancel()).await;
+    match tools {
+        Ok(Ok(tools)) => Ok(tools.into_iter().map(|t| t.name.to_string()).collect()),
+        Ok(Err(e)) => Err(format!("tools/list: {e:#}")),
+        Err(_) => Err("tools/list timed out".into()),
+    }
+}
+
+/// The HTTP status of `initialize` at `edge` with `token`.
+async fn initialize_status(http: &reqwest::Client, edge: &Member, token: &str) -> Result<u16, String> {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "chaos-check", "version": "1"}}});
+    http.post(format!("{}/mcp", edge.base))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| format!("{e:#}"))
+}
+
+fn diff(edge: &BTreeSet<String>, rest: &BTreeSet<String>) -> String {
+    let extra: Vec<&String> = edge.difference(rest).take(5).collect();
+    let missing: Vec<&String> = rest.difference(edge).take(5).collect();
+    format!(
+        "the edge lists {} tools, the read models {}; only at the edge: {extra:?}{}; missing at the edge: {missing:?}{}",
+        edge.len(),
+        rest.len(),
+        if edge.difference(rest).count() > 5 { " …" } else { "" },
+        if rest.difference(edge).count() > 5 { " …" } else { "" },
+    )
+}
+
+/// Every edge's view against the read models, for `principals` (label, token) that exist and
+/// for `deleted` clients' tokens, which every edge must refuse (401). Each comparison is
+/// retried for `within`, as edges follow the log with a small delay.
+pub async fn edges(
+    api: &Api,
+    edges: &[Member],
+    principals: &[(String, String)],
+    deleted: &[(String, String)],
+    within: Duration,
+) -> EdgeFindings {
+    let mut f = EdgeFindings::default();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+    for edge in edges {
+        for (label, token) in principals {
+            f.catalogs_compared += 1;
+            let start = Instant::now();
+            loop {
+                let verdict = match (edge_tools(edge, token).await, rest_tools(api, token).await) {
+                    (Ok(at_edge), Ok(in_rest)) if at_edge == in_rest => None,
+                    (Ok(at_edge), Ok(in_rest)) => Some(diff(&at_edge, &in_rest)),
+                    (Err(e), _) => Some(format!("the edge: {e}")),
+                    (_, Err(e)) => Some(format!("the API: {e}")),
+                };
+                let Some(problem) = verdict else { break };
+                if start.elapsed() > within {
+                    f.mismatches.push(format!("{} for {label}: {problem}", edge.name));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        for (label, token) in deleted {
+            f.deleted_tokens_tried += 1;
+            let start = Instant::now();
+            loop {
+                let status = initialize_status(&http, edge, token).await;
+                if status == Ok(401) {
+                    break;
+                }
+                if start.elapsed() > within {
+                    f.mismatches.push(format!(
+                        "{}: deleted MCP client {label}'s token still answered {status:?} to initialize (401 expected)",
+                        edge.name
+                    ));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    f
+}
+
+/// The audit log's key for a call: SHA-256 of the canonical JSON of its arguments.
+fn arguments_sha256(message: &str) -> String {
+    let canonical = serde_json::json!({"message": message}).to_string();
+    Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub async fn audit(pool: &PgPool, calls: &[CallRecord], within: Duration) -> anyhow::Result<AuditFindings> {
+    let returned: Vec<(&str, String)> = calls
+        .iter()
+        .filter(|c| c.error.is_none())
+        .filter_map(|c| c.message.as_deref().map(|m| (m, arguments_sha256(m))))
+        .collect();
+    let failed: BTreeSet<String> =
+        calls.iter().filter(|c| c.error.is_some()).filter_map(|c| c.message.as_deref().map(arguments_sha256)).collect();
+    let start = Instant::now();
+    let mut f = AuditFindings { calls_returned: returned.len(), ..Default::default() };
+    loop {
+        let rows = sqlx::query(
+            "SELECT arguments_sha256 AS digest, count(*) AS n FROM audit_calls \
+             WHERE tenant_id = $1 AND server = 'fx' AND name = 'echo' GROUP BY 1",
+        )
+        .bind(TENANT)
+        .fetch_all(pool)
+        .await
+        .context("reading audit_calls")?;
+        let counts: HashMap<String, i64> = rows
+            .iter()
+            .filter_map(|r| r.get::<Option<String>, _>("digest").map(|d| (d, r.get::<i64, _>("n"))))
+            .collect();
+        let missing: Vec<&(&str, String)> = returned.iter().filter(|(_, d)| !counts.contains_key(d)).collect();
+        if missing.is_empty() || start.elapsed() > within {
+            f.caught_up_after = start.elapsed().as_secs_f64();
+            f.records_found = returned.iter().filter(|(_, d)| counts.contains_key(d)).count();
+            f.missing = missing.iter().map(|(m, _)| format!("call with message {m}")).collect();
+            for (digest, n) in &counts {
+                let ours = returned.iter().any(|(_, d)| d == digest) || failed.contains(digest);
+                if ours && *n > 1 {
+                    f.duplicated.push(format!("{n} records for arguments {digest}"));
+                }
+            }
+            return Ok(f);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// MCP clients that certainly exist at the end, and those certainly deleted after being created.
+pub fn clients_present_and_deleted(commands: &[CommandRecord]) -> (Vec<String>, Vec<String>) {
+    let states = expected_states(commands, (CommandKind::CreateClient, CommandKind::DeleteClient));
+    let created: BTreeSet<&str> = commands
+        .iter()
+        .filter(|c| c.kind == CommandKind::CreateClient && c.committed())
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut present = Vec::new();
+    let mut deleted = Vec::new();
+    for (name, state) in states {
+        if state.uncertain || !created.contains(name.as_str()) {
+            continue;
+        }
+        if state.present {
+            present.push(name);
+        } else {
+            deleted.push(name);
+        }
+    }
+    (present, deleted)
+}
