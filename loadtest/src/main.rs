@@ -165,10 +165,14 @@ async fn main() -> ExitCode {
             measure_endpoint(&url, &tool, concurrency.into_iter().map(plan)).await
         }
         Some(Command::Bus { nats_url, calls, concurrency }) => bus::run(&nats_url, calls, &concurrency).await,
-        Some(Command::Chaos(args)) => match chaos::run(args).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(anyhow::anyhow!("the chaos run found defects (see the table above)")),
-            Err(e) => Err(e),
+        // On Ctrl-C the run is dropped, and with it (killed) every process it started.
+        Some(Command::Chaos(args)) => tokio::select! {
+            outcome = chaos::run(args) => match outcome {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(anyhow::anyhow!("the chaos run found defects (see the table above)")),
+                Err(e) => Err(e),
+            },
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         },
         None => run_and_clean_up(cli.run).await,
     };

@@ -239,7 +239,7 @@ impl Cluster {
         format!("--- last lines of {} ---\n{}", slot.log.display(), lines[start..].join("\n"))
     }
 
-    /// Kills every process now (the end of the run).
+    /// Kills every process now (the end of the run) and restarts none.
     pub fn stop_all(&self) {
         let mut slots = self.lock();
         for slot in slots.iter_mut() {

@@ -79,9 +79,13 @@ pub async fn drive(
     let mut first: Vec<Service> = Service::ALL.to_vec();
     let mut readyz = ReadyzDuringNats::default();
     let now = || run_start.elapsed().as_secs_f64();
+    let mut earliest_next = Instant::now();
     for (at, what) in schedule {
-        let wait = (run_start + at).saturating_duration_since(Instant::now());
-        tokio::time::sleep(wait).await;
+        // A fault that took longer than planned (an outage waits for the edges) pushes the
+        // next ones back rather than letting them fire all at once.
+        let due = (run_start + at).max(earliest_next);
+        tokio::time::sleep(due.saturating_duration_since(Instant::now())).await;
+        earliest_next = Instant::now() + Duration::from_millis(rng.between(1500.0, 4000.0) as u64);
         match what {
             Planned::Kill => {
                 let running = cluster.running();
@@ -145,10 +149,17 @@ pub async fn drive(
                 let outage_end = Instant::now() + Duration::from_secs(8);
                 let mut seen: Vec<(String, bool)> = edges.iter().map(|e| (e.name.clone(), false)).collect();
                 let http = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().ok();
-                // The removals of issue 9, committed while the edges cannot hear of them.
+                // The removals of issue 9, committed while the edges cannot hear of them. Sent to
+                // an api process directly: HAProxy takes every api out of rotation while NATS is
+                // down (their /readyz names nats), though an api commits commands without NATS.
+                let direct = cluster
+                    .members_of(Service::Api)
+                    .first()
+                    .and_then(|m| Api::new(&m.base, &api.owner).ok())
+                    .unwrap_or_else(|| api.clone());
                 let removals = async {
                     tokio::time::sleep(Duration::from_secs(2)).await;
-                    remove_victims(&api, &victims, &ledger, run_start).await;
+                    remove_victims(&direct, &victims, &ledger, run_start, Duration::from_secs(5)).await;
                 };
                 let probe = async {
                     while Instant::now() < outage_end {
@@ -201,11 +212,19 @@ pub async fn drive(
     readyz
 }
 
-/// Deletes the victim MCP client and deregisters the victim server, recording both.
-pub async fn remove_victims(api: &Api, victims: &OutageVictims, ledger: &Ledger, run_start: Instant) {
+/// Deletes the victim MCP client and deregisters the victim server, recording both; each is
+/// retried for at most `retry_for`.
+pub async fn remove_victims(
+    api: &Api,
+    victims: &OutageVictims,
+    ledger: &Ledger,
+    run_start: Instant,
+    retry_for: Duration,
+) {
     let at = run_start.elapsed().as_secs_f64();
     let path = format!("/mcp-clients/{}", victims.client);
-    let (outcome, attempts) = api.until_definite(reqwest::Method::DELETE, &path, None, None, Some(404)).await;
+    let delete = reqwest::Method::DELETE;
+    let (outcome, attempts) = api.until_definite_within(retry_for, delete.clone(), &path, None, None, Some(404)).await;
     ledger.command(CommandRecord {
         kind: CommandKind::DeleteClient,
         name: victims.client.clone(),
@@ -217,7 +236,7 @@ pub async fn remove_victims(api: &Api, victims: &OutageVictims, ledger: &Ledger,
     });
     let key = uuid::Uuid::new_v4().to_string();
     let path = format!("/servers/{}", victims.server);
-    let (outcome, attempts) = api.until_definite(reqwest::Method::DELETE, &path, None, Some(&key), None).await;
+    let (outcome, attempts) = api.until_definite_within(retry_for, delete, &path, None, Some(&key), None).await;
     ledger.command(CommandRecord {
         kind: CommandKind::Deregister,
         name: victims.server.clone(),

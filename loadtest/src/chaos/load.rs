@@ -22,6 +22,8 @@ const RETRY_FOR: Duration = Duration::from_secs(120);
 /// One attempt's limit (a registration waits for discovery).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// The error of a call that got no answer within [`CALL_TIMEOUT`].
+pub const TIMED_OUT: &str = "no answer within 15 s";
 
 /// The REST API as the load reaches it: HAProxy's URL and the owner's token.
 #[derive(Clone)]
@@ -77,6 +79,19 @@ impl Api {
         key: Option<&str>,
         earlier: Option<u16>,
     ) -> (Outcome, u32) {
+        self.until_definite_within(RETRY_FOR, method, path, body, key, earlier).await
+    }
+
+    /// [`Api::until_definite`], giving up (outcome unknown) after `retry_for`.
+    pub async fn until_definite_within(
+        &self,
+        retry_for: Duration,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+        earlier: Option<u16>,
+    ) -> (Outcome, u32) {
         let start = Instant::now();
         let mut attempts = 0;
         let mut lost_before = false;
@@ -94,7 +109,7 @@ impl Api {
                 Err(e) => e,
             };
             lost_before = true;
-            if start.elapsed() > RETRY_FOR {
+            if start.elapsed() > retry_for {
                 return (Outcome::Unknown { last }, attempts);
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -112,7 +127,21 @@ struct Owned {
     clients: Vec<(String, String)>,
 }
 
-/// Runs one admin task until `until`. Names are `t{task}-s{n}`, `-g{n}`, `-c{n}`, `-x{n}`.
+/// When the load stops: at `until`, but not before the faults are all done (an outage may push
+/// the last ones back), so no fault falls on an idle deployment.
+#[derive(Clone)]
+pub struct Deadline {
+    pub until: Instant,
+    pub faults_done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Deadline {
+    pub fn running(&self) -> bool {
+        Instant::now() < self.until || !self.faults_done.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Runs one admin task until the deadline. Names are `t{task}-s{n}`, `-g{n}`, `-c{n}`, `-x{n}`.
 pub async fn admin_task(
     task: usize,
     seed: u64,
@@ -120,12 +149,12 @@ pub async fn admin_task(
     upstream_url: String,
     ledger: Ledger,
     run_start: Instant,
-    until: Instant,
+    deadline: Deadline,
 ) {
     let mut rng = Rng::derive(seed, 100 + task as u64);
     let mut owned = Owned::default();
     let mut n = 0usize;
-    while Instant::now() < until {
+    while deadline.running() {
         n += 1;
         let at = run_start.elapsed().as_secs_f64();
         let roll = rng.below(100);
@@ -347,12 +376,12 @@ pub async fn caller_task(
     token: String,
     ledger: Ledger,
     run_start: Instant,
-    until: Instant,
+    deadline: Deadline,
 ) {
     let mut client: Option<Client> = None;
     let mut n = 0u64;
     let now = || run_start.elapsed().as_secs_f64();
-    while Instant::now() < until {
+    while deadline.running() {
         let Some(session) = client.as_ref() else {
             let start = now();
             match mcp_connect(&mcp_url, &token).await {
@@ -371,7 +400,7 @@ pub async fn caller_task(
         let start = now();
         let request = CallToolRequestParams::new("fx__echo".to_string()).with_arguments(arguments);
         let error = match tokio::time::timeout(CALL_TIMEOUT, session.call_tool(request)).await {
-            Err(_) => Some("timed out".to_string()),
+            Err(_) => Some(TIMED_OUT.to_string()),
             Ok(Err(e)) => Some(format!("{e:#}")),
             Ok(Ok(result)) if result.is_error == Some(true) => Some(format!("isError: {:?}", result.content)),
             Ok(Ok(_)) => None,

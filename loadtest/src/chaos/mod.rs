@@ -139,16 +139,8 @@ async fn run_in(
     // The load, the supervisor and the faults.
     let load_start = Instant::now();
     let until = load_start + Duration::from_secs(args.duration);
-    let stop_supervisor = Arc::new(AtomicBool::new(false));
-    let supervisor = {
-        let (cluster, stop) = (cluster.clone(), stop_supervisor.clone());
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                cluster.supervise_once();
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
+    let deadline = load::Deadline { until, faults_done: Arc::new(AtomicBool::new(false)) };
+    let supervisor = Supervisor::start(cluster.clone());
     let mut tasks = Vec::new();
     for task in 0..args.admins {
         let api = setup.api.clone();
@@ -159,12 +151,12 @@ async fn run_in(
             upstream.url.clone(),
             ledger.clone(),
             run_start,
-            until,
+            deadline.clone(),
         )));
     }
     for caller in 0..args.callers {
         let (url, token) = (format!("{public_url}/mcp"), setup.caller_token.clone());
-        tasks.push(tokio::spawn(load::caller_task(caller, url, token, ledger.clone(), run_start, until)));
+        tasks.push(tokio::spawn(load::caller_task(caller, url, token, ledger.clone(), run_start, deadline.clone())));
     }
     tasks.push(tokio::spawn(jobs::drive_jobs(ledger.clone(), until)));
     let victims = OutageVictims { client: "static-victim".into(), server: "static-doomed".into() };
@@ -175,7 +167,7 @@ async fn run_in(
         let victims = OutageVictims { client: victims.client.clone(), server: victims.server.clone() };
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(half).await;
-            faults::remove_victims(&api, &victims, &ledger, run_start).await;
+            faults::remove_victims(&api, &victims, &ledger, run_start, Duration::from_secs(120)).await;
         }));
     }
     let plan = faults::Plan {
@@ -187,6 +179,7 @@ async fn run_in(
     let readyz =
         faults::drive(plan, seed, cluster.clone(), &mut infra, setup.api.clone(), victims, ledger.clone(), run_start)
             .await;
+    deadline.faults_done.store(true, Ordering::Relaxed);
     for task in tasks {
         let _ = task.await;
     }
@@ -225,10 +218,8 @@ async fn run_in(
     let audit = check::audit(&pool, &calls, Duration::from_secs(90)).await?;
     let jobs = jobs::check_jobs(&pool, &ledger).await;
     pool.close().await;
-    stop_supervisor.store(true, Ordering::Relaxed);
-    let _ = supervisor.await;
+    drop(supervisor);
     let unexpected_exits = cluster.unexpected_exits();
-    cluster.stop_all();
 
     let result = report::Result {
         started,
@@ -257,6 +248,34 @@ async fn run_in(
     std::fs::write(&file, &table).with_context(|| format!("writing {}", file.display()))?;
     eprintln!("chaos: wrote {}", file.display());
     Ok(result.passed())
+}
+
+/// Starts again whatever died, every 100 ms, until dropped; dropping it (at the end, or on any
+/// error) also kills every Canopy process, so nothing outlives the run.
+struct Supervisor {
+    cluster: Cluster,
+    stop: Arc<AtomicBool>,
+}
+
+impl Supervisor {
+    fn start(cluster: Cluster) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (watched, stopped) = (cluster.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stopped.load(Ordering::Relaxed) {
+                watched.supervise_once();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Self { cluster, stop }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.cluster.stop_all();
+    }
 }
 
 /// What the load needs from the set-up.

@@ -78,9 +78,16 @@ struct FaultWindow {
     calls: usize,
     failed: usize,
     degraded: f64,
+    /// Admin commands sent in the stretch whose answer was lost at least once.
+    commands_retried: usize,
 }
 
-fn windows(faults: &[FaultRecord], calls: &[CallRecord], load_end: f64) -> Vec<FaultWindow> {
+fn windows(
+    faults: &[FaultRecord],
+    calls: &[CallRecord],
+    commands: &[CommandRecord],
+    load_end: f64,
+) -> Vec<FaultWindow> {
     let mut ordered: Vec<&FaultRecord> = faults.iter().collect();
     ordered.sort_by(|a, b| a.at.total_cmp(&b.at));
     ordered
@@ -92,18 +99,25 @@ fn windows(faults: &[FaultRecord], calls: &[CallRecord], load_end: f64) -> Vec<F
             let failed = inside.iter().filter(|c| c.error.is_some()).count();
             let mut by_start = inside.clone();
             by_start.sort_by(|a, b| a.start.total_cmp(&b.start));
+            // A run of failures ends at the last one's end, or earlier when a call that started
+            // after them succeeded (service was back by then).
             let (mut degraded, mut run): (f64, Option<(f64, f64)>) = (0.0, None);
             for call in by_start {
                 run = match (call.error.is_some(), run) {
                     (true, None) => Some((call.start, call.end)),
                     (true, Some((first, last))) => Some((first, last.max(call.end))),
-                    (false, _) => None,
+                    (false, Some((first, last))) => {
+                        degraded = degraded.max(last.min(call.start) - first);
+                        None
+                    }
+                    (false, None) => None,
                 };
-                if let Some((first, last)) = run {
-                    degraded = degraded.max(last - first);
-                }
             }
-            FaultWindow { calls: inside.len(), failed, degraded }
+            if let Some((first, last)) = run {
+                degraded = degraded.max(last - first);
+            }
+            let commands_retried = commands.iter().filter(|c| c.at >= fault.at && c.at < end && c.attempts > 1).count();
+            FaultWindow { calls: inside.len(), failed, degraded, commands_retried }
         })
         .collect()
 }
@@ -299,38 +313,46 @@ pub fn render(r: &Result) -> String {
     let calls: Vec<&CallRecord> = r.calls.iter().filter(|c| c.message.is_some()).collect();
     let failed = calls.iter().filter(|c| c.error.is_some()).count();
     let reconnects_failed = r.calls.iter().filter(|c| c.message.is_none()).count();
-    let ws = windows(&r.faults, &r.calls, r.load_end);
+    let ws = windows(&r.faults, &r.calls, &r.command_log, r.load_end);
     let longest = ws.iter().zip(&r.faults).max_by(|a, b| a.0.degraded.total_cmp(&b.0.degraded));
     let _ = writeln!(out, "## Calls (`fx__echo` through HAProxy)\n");
-    let _ =
-        writeln!(out, "| calls made | returned | failed | failed sessions (initialize) | longest degraded window |");
-    let _ = writeln!(out, "|---:|---:|---:|---:|---|");
+    let timed_out = calls.iter().filter(|c| c.error.as_deref() == Some(crate::chaos::load::TIMED_OUT)).count();
     let _ = writeln!(
         out,
-        "| {} | {} | {} | {} | {} |\n",
+        "| calls made | returned | failed | of which no answer within 15 s | failed sessions (initialize) | longest degraded window |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} |\n",
         calls.len(),
         calls.len() - failed,
         failed,
+        timed_out,
         reconnects_failed,
         longest.map_or("–".to_string(), |(w, f)| format!("{:.1} s after {}", w.degraded, f.what))
     );
     let _ = writeln!(out, "## Faults in order\n");
-    let _ = writeln!(out, "Calls and failures are those started between the fault and the next one; degraded is the longest run of consecutive failed calls (by start time, every caller; no call succeeded in between) in that stretch, from its first call's start to its last one's end.\n");
-    let _ = writeln!(out, "| # | at (s) | fault | ready again after (s) | calls | failed | degraded (s) |");
-    let _ = writeln!(out, "|---:|---:|---|---:|---:|---:|---:|");
+    let _ = writeln!(out, "Calls and failures are those started between the fault and the next one; degraded is the longest run of consecutive failed calls (by start time, every caller) in that stretch, from its first call's start to its last one's end or to the start of the next call that succeeded, whichever is first.\n");
+    let _ = writeln!(
+        out,
+        "| # | at (s) | fault | ready again after (s) | calls | failed | degraded (s) | commands retried |"
+    );
+    let _ = writeln!(out, "|---:|---:|---|---:|---:|---:|---:|---:|");
     let mut ordered: Vec<&FaultRecord> = r.faults.iter().collect();
     ordered.sort_by(|a, b| a.at.total_cmp(&b.at));
     for (i, (fault, w)) in ordered.iter().zip(&ws).enumerate() {
         let back = fault.back_at.map_or("–".to_string(), |b| format!("{:.1}", b - fault.at));
         let _ = writeln!(
             out,
-            "| {} | {:.1} | {} | {back} | {} | {} | {:.1} |",
+            "| {} | {:.1} | {} | {back} | {} | {} | {:.1} | {} |",
             i + 1,
             fault.at,
             fault.what,
             w.calls,
             w.failed,
-            w.degraded
+            w.degraded,
+            w.commands_retried
         );
     }
     let _ = writeln!(out);
