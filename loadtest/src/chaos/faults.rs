@@ -74,7 +74,7 @@ pub async fn drive(
             schedule.push((Duration::from_secs_f64(at), what));
         }
     }
-    schedule.sort_by(|a, b| a.0.cmp(&b.0));
+    schedule.sort_by_key(|a| a.0);
     // Every service first, in a random order, then anything running.
     let mut first: Vec<Service> = Service::ALL.to_vec();
     let mut readyz = ReadyzDuringNats::default();

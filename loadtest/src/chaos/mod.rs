@@ -241,6 +241,7 @@ async fn run_in(
         infra_restarts: !args.no_infra_restarts,
         canopy: args.canopy.display().to_string(),
     };
+    write_records(dir, &result);
     let table = report::render(&result);
     println!("{table}");
     std::fs::create_dir_all(&args.out_dir).with_context(|| format!("creating {}", args.out_dir.display()))?;
@@ -363,6 +364,33 @@ async fn set_up(public_url: &str, upstream_url: &str, ledger: &Ledger, run_start
         }
     }
     Ok(SetUp { api, caller_token, viewer_token })
+}
+
+/// The raw records beside the process logs (`calls.tsv`, `commands.tsv`, `faults.tsv`; times in
+/// seconds since the run started), to line a failure up with the logs.
+fn write_records(dir: &std::path::Path, result: &report::Result) {
+    let mut calls = String::from("start\tend\tmessage\terror\n");
+    for c in &result.calls {
+        let message = c.message.as_deref().unwrap_or("(initialize)");
+        let error = c.error.as_deref().unwrap_or("").replace(['\t', '\n'], " ");
+        calls.push_str(&format!("{:.3}\t{:.3}\t{message}\t{error}\n", c.start, c.end));
+    }
+    let mut commands = String::from("at\tkind\tname\tidempotency_key\tattempts\toutcome\n");
+    for c in &result.command_log {
+        let key = c.idempotency_key.as_deref().unwrap_or("");
+        let outcome = format!("{:?}", c.outcome).replace(['\t', '\n'], " ");
+        commands.push_str(&format!("{:.3}\t{:?}\t{}\t{key}\t{}\t{outcome}\n", c.at, c.kind, c.name, c.attempts));
+    }
+    let mut faults = String::from("at\tback_at\tfault\n");
+    for f in &result.faults {
+        let back = f.back_at.map_or(String::new(), |b| format!("{b:.3}"));
+        faults.push_str(&format!("{:.3}\t{back}\t{}\n", f.at, f.what));
+    }
+    for (name, text) in [("calls.tsv", calls), ("commands.tsv", commands), ("faults.tsv", faults)] {
+        if let Err(e) = std::fs::write(dir.join(name), text) {
+            eprintln!("chaos: could not write {name}: {e}");
+        }
+    }
 }
 
 fn secret_key(canopy: &std::path::Path) -> anyhow::Result<String> {

@@ -70,7 +70,8 @@ impl Result {
     }
 }
 
-/// Per fault: calls started between it and the next fault, how many failed, and the longest
+/// Per fault: the calls it may have touched (those running when it happened, and those started
+/// after it and before the next fault), how many failed, and the longest
 /// stretch in it during which calls failed and none succeeded (how long service was degraded):
 /// a run of consecutive failed calls (by start time, over every caller), from the first one's
 /// start to the last one's end.
@@ -90,12 +91,20 @@ fn windows(
 ) -> Vec<FaultWindow> {
     let mut ordered: Vec<&FaultRecord> = faults.iter().collect();
     ordered.sort_by(|a, b| a.at.total_cmp(&b.at));
+    // A call belongs to the first fault that happened while it ran (a call in flight on a
+    // killed process started before the kill), else to the last fault before it started.
+    fn fault_of(ordered: &[&FaultRecord], call: &CallRecord) -> Option<usize> {
+        ordered
+            .iter()
+            .position(|f| f.at >= call.start && f.at <= call.end)
+            .or_else(|| ordered.iter().rposition(|f| f.at < call.start))
+    }
     ordered
         .iter()
         .enumerate()
         .map(|(i, fault)| {
             let end = ordered.get(i + 1).map_or(load_end, |next| next.at);
-            let inside: Vec<&CallRecord> = calls.iter().filter(|c| c.start >= fault.at && c.start < end).collect();
+            let inside: Vec<&CallRecord> = calls.iter().filter(|c| fault_of(&ordered, c) == Some(i)).collect();
             let failed = inside.iter().filter(|c| c.error.is_some()).count();
             let mut by_start = inside.clone();
             by_start.sort_by(|a, b| a.start.total_cmp(&b.start));
@@ -333,7 +342,7 @@ pub fn render(r: &Result) -> String {
         longest.map_or("–".to_string(), |(w, f)| format!("{:.1} s after {}", w.degraded, f.what))
     );
     let _ = writeln!(out, "## Faults in order\n");
-    let _ = writeln!(out, "Calls and failures are those started between the fault and the next one; degraded is the longest run of consecutive failed calls (by start time, every caller) in that stretch, from its first call's start to its last one's end or to the start of the next call that succeeded, whichever is first.\n");
+    let _ = writeln!(out, "Calls and failures are those running when the fault happened or started after it and before the next one; degraded is the longest run of consecutive failed calls (by start time, every caller) in that stretch, from its first call's start to its last one's end or to the start of the next call that succeeded, whichever is first.\n");
     let _ = writeln!(
         out,
         "| # | at (s) | fault | ready again after (s) | calls | failed | degraded (s) | commands retried |"
@@ -400,7 +409,7 @@ pub fn render(r: &Result) -> String {
     if !errors.is_empty() {
         let _ = writeln!(out, "### Call errors, by message\n");
         let mut by_count: Vec<(String, usize)> = errors.into_iter().collect();
-        by_count.sort_by(|a, b| b.1.cmp(&a.1));
+        by_count.sort_by_key(|b| std::cmp::Reverse(b.1));
         for (message, n) in by_count.iter().take(10) {
             let _ = writeln!(out, "- {n} × `{}`", message.replace('`', "'"));
         }
