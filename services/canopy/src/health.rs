@@ -33,21 +33,50 @@ async fn healthz(State(state): State<HealthState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok", "services": state.services, "version": env!("CARGO_PKG_VERSION") }))
 }
 
+/// Which dependencies a process's services cannot serve without. The others are still
+/// checked and reported, but do not make the process unready: a balancer must not take every
+/// edge out while Postgres restarts (the call path does not use it), nor every api while NATS
+/// does (commands wait in the outbox).
+fn required(services: &[&str], dependency: &str) -> bool {
+    let needs = |service: &str| match service {
+        "api" => ["postgres", "redis"].contains(&dependency),
+        "gateway-edge" => ["nats", "redis"].contains(&dependency),
+        "session-worker" | "job-poller" => ["postgres", "nats"].contains(&dependency),
+        _ => true,
+    };
+    services.iter().any(|s| needs(s))
+}
+
 async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
-    let limit = Duration::from_secs(2);
-    let mut checks = BTreeMap::new();
-    let pg = tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(&state.pool)).await;
-    checks.insert("postgres".to_string(), verdict(pg.map(|r| r.map(|_| ()).map_err(|e| e.to_string()))));
-    let nats = tokio::time::timeout(limit, state.bus.client.flush()).await;
-    checks.insert("nats".to_string(), verdict(nats.map(|r| r.map_err(|e| e.to_string()))));
+    // A dependency a process needs gets 2 s to answer; one it can do without only a moment, so
+    // a hung one never delays the answer past a balancer's check.
+    let limit = |dependency| {
+        if required(&state.services, dependency) {
+            Duration::from_secs(2)
+        } else {
+            Duration::from_millis(250)
+        }
+    };
     let mut redis = state.redis.clone();
-    let ping = tokio::time::timeout(limit, redis::cmd("PING").query_async::<String>(&mut redis)).await;
+    let mut ping = redis::cmd("PING");
+    let (pg, nats, ping) = tokio::join!(
+        tokio::time::timeout(limit("postgres"), sqlx::query("SELECT 1").execute(&state.pool)),
+        tokio::time::timeout(limit("nats"), state.bus.client.flush()),
+        tokio::time::timeout(limit("redis"), ping.query_async::<String>(&mut redis)),
+    );
+    let mut checks = BTreeMap::new();
+    checks.insert("postgres".to_string(), verdict(pg.map(|r| r.map(|_| ()).map_err(|e| e.to_string()))));
+    checks.insert("nats".to_string(), verdict(nats.map(|r| r.map_err(|e| e.to_string()))));
     checks.insert("redis".to_string(), verdict(ping.map(|r| r.map(|_| ()).map_err(|e| e.to_string()))));
     for (name, in_step) in &state.in_step {
         let verdict = if in_step.get() { "ok" } else { "behind: loading from the event log" };
         checks.insert(name.to_string(), verdict.into());
     }
-    let ready = checks.values().all(|v| v == "ok");
+    let dependencies = ["postgres", "nats", "redis"];
+    let ready = checks
+        .iter()
+        .filter(|(name, _)| !dependencies.contains(&name.as_str()) || required(&state.services, name))
+        .all(|(_, v)| v == "ok");
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(Readiness { ready, checks }))
 }
@@ -56,7 +85,7 @@ fn verdict<E>(r: Result<Result<(), String>, E>) -> String {
     match r {
         Ok(Ok(())) => "ok".into(),
         Ok(Err(e)) => format!("error: {e}"),
-        Err(_) => "error: no answer within 2s".into(),
+        Err(_) => "error: no answer in time".into(),
     }
 }
 
@@ -66,5 +95,21 @@ async fn metrics() -> impl IntoResponse {
             (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], handle.render()).into_response()
         }
         None => (StatusCode::NOT_FOUND, "metrics are disabled (telemetry.prometheus = false)").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::required;
+
+    #[test]
+    fn each_service_is_ready_on_what_it_needs() {
+        let needs = |services: &[&str]| -> Vec<&str> {
+            ["postgres", "nats", "redis"].into_iter().filter(|d| required(services, d)).collect()
+        };
+        assert_eq!(needs(&["gateway-edge"]), ["nats", "redis"], "an edge serves calls while Postgres restarts");
+        assert_eq!(needs(&["api"]), ["postgres", "redis"], "an api commits while NATS restarts");
+        assert_eq!(needs(&["session-worker"]), ["postgres", "nats"]);
+        assert_eq!(needs(&["api", "gateway-edge", "session-worker", "job-poller"]), ["postgres", "nats", "redis"]);
     }
 }

@@ -171,10 +171,9 @@ async fn builtin_servers_are_served_called_streamed_cancelled_and_toggled_like_a
         client.call_tool(call).await.is_err()
     })
     .await;
-    // REST says why, as for any server's disabled tool.
+    // REST gives the same answer as MCP, as for any server's disabled tool: unknown.
     let (status, body) = post_json(&invoke, json!({"name": "canopy-echo__echo", "text": "x"})).await;
-    assert_eq!(status, 403, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("disabled"), "{body}");
+    assert_eq!((status, &body["error"]["code"]), (404, &json!("NOT_FOUND")), "{body}");
     let (status, _) = post_json(&format!("{base}/api/v0/servers/canopy-echo/enable"), json!({})).await;
     assert_eq!(status, 200);
     eventually(Duration::from_secs(5), || async {
