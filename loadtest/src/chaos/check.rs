@@ -191,7 +191,13 @@ async fn names(pool: &PgPool, table: &str) -> anyhow::Result<BTreeSet<String>> {
         .fetch_all(pool)
         .await
         .with_context(|| format!("reading {table}"))?;
-    Ok(rows.iter().map(|r| r.get::<String, _>("name")).collect())
+    // The built-in servers (grid, python) are the system's, registered in every tenant: not the
+    // load's to account for.
+    Ok(rows
+        .iter()
+        .map(|r| r.get::<String, _>("name"))
+        .filter(|name| table != "rm_servers" || canopy_domain::BuiltinKind::of_server_name(name).is_none())
+        .collect())
 }
 
 async fn read_models(pool: &PgPool, commands: &[CommandRecord], f: &mut CommandFindings) -> anyhow::Result<()> {

@@ -58,7 +58,7 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
         }
     };
     let mut redis = state.redis.clone();
-    let mut ping = redis::cmd("PING");
+    let ping = redis::cmd("PING");
     let (pg, nats, ping) = tokio::join!(
         tokio::time::timeout(limit("postgres"), sqlx::query("SELECT 1").execute(&state.pool)),
         tokio::time::timeout(limit("nats"), state.bus.client.flush()),
