@@ -147,6 +147,8 @@ pub struct Admitted {
     pub tenant: TenantId,
     /// The caller's subject (`user:alice`, `client:cursor`).
     pub principal: String,
+    /// The caller as the policy decided for it; carried to the worker for built-in servers.
+    pub identity: canopy_policy::Principal,
     pub server: String,
     /// The registration the caller saw; a worker holding another one reconnects first.
     pub server_id: ServerId,
@@ -202,6 +204,7 @@ impl Admitted {
             timeout_ms: timeout.as_millis() as u64,
             call_id: self.call_id,
             client_subject,
+            identity: serde_json::to_value(&self.identity).ok(),
         }
     }
 }
@@ -300,6 +303,7 @@ pub fn decide(who: Who<'_>, scope: &Scope, ask: Ask<'_>, catalog: &impl Catalog)
         call_id: uuid::Uuid::now_v7().to_string(),
         tenant: who.tenant.clone(),
         principal: who.principal.subject.clone(),
+        identity: who.principal.clone(),
         server: server.to_string(),
         server_id,
         method: ask.method,

@@ -211,6 +211,8 @@ fn an_admitted_call_is_the_request_as_it_is() {
     assert_eq!(request.server_id, id(1).to_string());
     assert_eq!(request.op, UpstreamOp::CallTool { tool: "echo".into(), arguments });
     assert_eq!((request.timeout_ms, request.client_subject.as_deref()), (3000, Some("s")));
+    let identity: Principal = serde_json::from_value(request.identity.clone().unwrap()).unwrap();
+    assert_eq!(identity, member, "the worker decides for the principal admission decided for");
     let read =
         decide(who, &Scope::Server("fx".into()), Ask { method: Method::ReadResource, name: "test://x" }, &catalog);
     let read = read.unwrap();

@@ -24,6 +24,12 @@ pub struct CallRequest {
     /// ([`ToClient`]: progress, log messages, sampling/elicitation/roots requests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_subject: Option<String>,
+    /// The caller as admission decided for it (a `canopy_policy::Principal`, as JSON: its kind,
+    /// role or allow list, and its token's scopes), so a built-in server that asks the policy
+    /// again (the `grid` tools, through canopy-jobs) decides for the same principal without a
+    /// second authentication. Absent from older edges: a built-in then refuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<serde_json::Value>,
 }
 
 /// What an upstream sends the caller of a call while it runs, on the call's client subject.
