@@ -240,6 +240,10 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             .context("worker.upstream_ca_file (CANOPY_UPSTREAM_CA_FILE)")?,
             stdio_pool_max: config.worker.stdio_pool_max as usize,
             in_step: canopy_bus::InStep::default(),
+            jobs: Some(
+                canopy_jobs::Jobs::from_config(&config, executor.clone(), bus.clone(), &sealer)
+                    .context("opening the blob store of jobs' inputs and artifacts (jobs.blobs, CANOPY_BLOBS_*)")?,
+            ),
         };
         in_step.push(("registrations", worker_config.in_step.clone()));
         let (pool, bus, sealer, stop) = (pool.clone(), bus.clone(), sealer.clone(), background.clone());

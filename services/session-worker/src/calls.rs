@@ -376,8 +376,10 @@ async fn call_builtin(
     };
     let running = in_flight.start(&request.call_id);
     let client = request.client_subject.clone().map(|subject| (bus.client.clone(), subject));
+    let identity = request.identity.clone().and_then(|identity| serde_json::from_value(identity).ok());
     let ctx =
-        BuiltinCall::new(tenant, request.principal.clone(), request.call_id.clone(), running.token.clone(), client);
+        BuiltinCall::new(tenant, request.principal.clone(), request.call_id.clone(), running.token.clone(), client)
+            .with_identity(identity);
     let span = tracing::info_span!(
         "call",
         method = request.op.kind(),

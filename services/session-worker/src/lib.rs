@@ -44,6 +44,8 @@ pub struct WorkerConfig {
     /// Whether the worker's view of current registrations is in step with the event log
     /// (for `/readyz`).
     pub in_step: canopy_bus::InStep,
+    /// The jobs service the `grid` built-in runs on; `None`: its tools answer "not available".
+    pub jobs: Option<canopy_jobs::Jobs>,
 }
 
 /// Runs discovery, the call server and invalidation until `shutdown`, then drains in-flight
@@ -65,7 +67,8 @@ pub async fn run(
             .with_progress(routes, bus.subjects.prefix()),
     );
     let mut background = tokio::task::JoinSet::new();
-    let builtins = Arc::new(builtin::Builtins::standard());
+    let grid = config.jobs.clone().map(|jobs| builtin::grid::GridJobs { jobs, pool: pool.clone() });
+    let builtins = Arc::new(builtin::Builtins::standard(grid));
     background.spawn(discovery::run(bus.clone(), upstreams.clone(), builtins.clone(), shutdown.clone()));
     background.spawn(upstream::run_invalidation(
         pool.clone(),

@@ -11,6 +11,7 @@ mod discovery_recovery;
 mod enterprise;
 mod enterprise_cli;
 mod gateway;
+mod grid;
 mod hardening;
 mod harness;
 mod limits;

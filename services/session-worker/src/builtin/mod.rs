@@ -55,6 +55,8 @@ pub struct BuiltinCall {
     cancel: CancellationToken,
     /// The caller's client subject (absent when the caller does not listen, e.g. REST invoke).
     client: Option<(async_nats::Client, String)>,
+    /// The caller as admission decided for it (absent when the request did not carry it).
+    identity: Option<canopy_policy::Principal>,
 }
 
 /// The level of a log message to the caller (MCP `notifications/message`).
@@ -76,7 +78,18 @@ impl BuiltinCall {
         cancel: CancellationToken,
         client: Option<(async_nats::Client, String)>,
     ) -> Self {
-        Self { tenant, principal, call_id, cancel, client }
+        Self { tenant, principal, call_id, cancel, client, identity: None }
+    }
+
+    /// The caller's policy principal, as admission decided for it (the request's `identity`).
+    pub fn with_identity(mut self, identity: Option<canopy_policy::Principal>) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// The caller's policy principal: handlers that ask the policy again decide for it.
+    pub fn identity(&self) -> Option<&canopy_policy::Principal> {
+        self.identity.as_ref()
     }
 
     /// The tenant the call is in: everything a handler reads or changes belongs to it.
@@ -152,10 +165,13 @@ pub struct Builtins {
 }
 
 impl Builtins {
-    /// Every kind this build has. `grid` and `python` come from their engines' handlers; until
-    /// those land, placeholders declare the tools and answer "not available yet".
-    pub fn standard() -> Self {
-        Self::default().with(Arc::new(grid::Grid)).with(Arc::new(python::Python)).with(Arc::new(echo::Echo::default()))
+    /// Every kind this build has. `grid` runs on `jobs` (the jobs service; without it, its tools
+    /// answer "not available"); `python` is a placeholder until its engine lands.
+    pub fn standard(jobs: Option<grid::GridJobs>) -> Self {
+        Self::default()
+            .with(Arc::new(grid::Grid::new(jobs)))
+            .with(Arc::new(python::Python))
+            .with(Arc::new(echo::Echo::default()))
     }
 
     /// Hosts `server` for its kind (replacing any other).
@@ -200,7 +216,7 @@ mod tests {
 
     #[test]
     fn the_registry_hosts_every_kind_and_its_catalog_is_the_declared_tools() {
-        let builtins = Builtins::standard();
+        let builtins = Builtins::standard(None);
         for kind in BuiltinKind::ALL {
             assert_eq!(builtins.get(kind).map(|s| s.kind()), Some(kind));
         }
@@ -213,7 +229,7 @@ mod tests {
 
     #[test]
     fn every_declared_tool_has_a_scope_of_its_own_and_a_valid_schema() {
-        let builtins = Builtins::standard();
+        let builtins = Builtins::standard(None);
         for kind in BuiltinKind::ALL {
             let DiscoveryOutcome::Catalog { tools, .. } = builtins.catalog(kind) else { panic!() };
             for tool in tools {
@@ -228,7 +244,7 @@ mod tests {
 
     #[tokio::test]
     async fn placeholders_answer_every_call_with_a_clear_error() {
-        let builtins = Builtins::standard();
+        let builtins = Builtins::standard(None);
         for (kind, tool) in [(BuiltinKind::Grid, "submit_job"), (BuiltinKind::Python, "run_code")] {
             let ctx =
                 BuiltinCall::new(TenantId::default_tenant(), "user:dev".into(), "c1".into(), Default::default(), None);
