@@ -86,6 +86,13 @@ async fn grid_tools_estimate_upload_submit_read_and_cancel_a_job_through_mcp() {
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
     assert!(summary.starts_with(&format!("Job {job_id}")), "{summary}");
 
+    // Following the logs of an ended job sends what is stored and returns at once.
+    let started = std::time::Instant::now();
+    let (summary, followed) = call(&client, "get_job_logs", json!({"job_id": job_id, "follow": true})).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "an ended job's follow does not wait");
+    assert_eq!((followed["followed"].as_bool(), followed["job_id"].as_str()), (Some(true), Some(job_id.as_str())));
+    assert!(summary.ends_with(&format!("log line(s) of job {job_id}")), "{summary}");
+
     // Refusals are the seed's: TOOL failed: CODE: message, with isError.
     let params = CallToolRequestParams::new("submit_job")
         .with_arguments(json!({"workload_type": "batch", "image": "python:3.11"}).as_object().unwrap().clone());
