@@ -34,6 +34,7 @@ pub struct Config {
     pub telemetry: TelemetrySection,
     pub builtin: BuiltinConfig,
     pub jobs: JobsConfig,
+    pub python: PythonConfig,
     /// Authorization servers other than Canopy's own whose access tokens are accepted
     /// (enterprise mode).
     pub external_issuers: Vec<ExternalIssuerConfig>,
@@ -173,6 +174,35 @@ pub struct GatewayConfig {
 pub struct BuiltinConfig {
     /// Registered in every tenant (at start and when a tenant is created).
     pub servers: Vec<canopy_domain::BuiltinKind>,
+}
+
+/// The `python` built-in's sandbox engine (`[python]`): where it keeps environments, what a
+/// run may use, what installs and clones may reach, and each tenant's quotas.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PythonConfig {
+    /// The engine's directory; empty: `<state_dir>/python`.
+    pub root: String,
+    /// The uv binary; empty: `$CANOPY_UV`, else `uv` on `PATH`.
+    pub uv: String,
+    pub index_url: String,
+    /// Whether an environment may be created with network access for its code.
+    pub allow_egress: bool,
+    /// Hosts `workspace_git_clone` may reach; empty: cloning is refused.
+    pub git_hosts: Vec<String>,
+    pub run_timeout_default_secs: u64,
+    pub run_timeout_max_secs: u64,
+    pub memory_bytes: u64,
+    pub processes: u64,
+    pub output_bytes: u64,
+    pub workspace_bytes: u64,
+    pub workspace_files: u64,
+    pub repl_idle_secs: u64,
+    /// Per tenant: live environments, runs at once, REPL sessions, running processes.
+    pub tenant_environments: u64,
+    pub tenant_concurrent_runs: u64,
+    pub tenant_repls: u64,
+    pub tenant_processes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -421,6 +451,10 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_SESSION_IDLE_UNDER_PRESSURE_SECS", "gateway.session_idle_under_pressure_secs"),
     ("CANOPY_OPENAI_APPS_CHALLENGE_TOKEN", "gateway.openai_apps_challenge_token"),
     ("CANOPY_BUILTIN_SERVERS", "builtin.servers"),
+    ("CANOPY_PYTHON_ROOT", "python.root"),
+    ("CANOPY_PYTHON_INDEX_URL", "python.index_url"),
+    ("CANOPY_PYTHON_ALLOW_EGRESS", "python.allow_egress"),
+    ("CANOPY_PYTHON_GIT_HOSTS", "python.git_hosts"),
     ("CANOPY_HEADER_READ_TIMEOUT_SECS", "http.header_read_timeout_secs"),
     ("CANOPY_BODY_READ_TIMEOUT_SECS", "http.body_read_timeout_secs"),
     ("CANOPY_MAX_CONNECTIONS", "http.max_connections"),
@@ -580,6 +614,22 @@ impl Config {
             if value == 0 {
                 return bad(setting, "must be positive".into());
             }
+        }
+        for (setting, value) in [
+            ("python.run_timeout_default_secs", self.python.run_timeout_default_secs),
+            ("python.tenant_environments", self.python.tenant_environments),
+            ("python.tenant_concurrent_runs", self.python.tenant_concurrent_runs),
+        ] {
+            if value == 0 {
+                return bad(setting, "must be positive".into());
+            }
+        }
+        if self.python.run_timeout_default_secs > self.python.run_timeout_max_secs {
+            let message = format!(
+                "{} is more than python.run_timeout_max_secs ({})",
+                self.python.run_timeout_default_secs, self.python.run_timeout_max_secs
+            );
+            return bad("python.run_timeout_default_secs", message);
         }
         if self.oauth.code_ttl_secs > 600 {
             let message = format!("must be at most 600 (RFC 6749 4.1.2), got {}", self.oauth.code_ttl_secs);
@@ -923,6 +973,18 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_python_section_has_safe_defaults_and_checked_timeouts() {
+        let config = Config::from_layers(None, &[]).unwrap();
+        assert!(!config.python.allow_egress && config.python.git_hosts.is_empty());
+        assert_eq!(config.python.index_url, "https://pypi.org/simple");
+        let env = [("CANOPY_PYTHON_GIT_HOSTS".to_string(), r#"["github.com"]"#.to_string())];
+        assert_eq!(Config::from_layers(None, &env).unwrap().python.git_hosts, ["github.com"]);
+        let file = "[python]\nrun_timeout_default_secs = 700\n";
+        let err = Config::from_layers(Some(("c.toml", file)), &[]).unwrap_err().to_string();
+        assert!(err.contains("python.run_timeout_default_secs") && err.contains("run_timeout_max_secs"), "{err}");
     }
 
     #[test]

@@ -116,6 +116,12 @@ impl Principal {
         }
     }
 
+    /// Whether it manages its tenant (an owner or admin; the development principal): it may
+    /// see and end what any principal of the tenant created (e.g. python environments).
+    pub fn manages_tenant(&self) -> bool {
+        matches!(self.kind, PrincipalKind::User { role: Role::Owner | Role::Admin } | PrincipalKind::Development)
+    }
+
     /// The same principal, limited to the scopes of its token.
     pub fn with_scopes(self, scopes: Scopes) -> Self {
         Principal { scopes, ..self }

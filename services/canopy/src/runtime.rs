@@ -244,6 +244,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
                 canopy_jobs::Jobs::from_config(&config, executor.clone(), bus.clone(), &sealer)
                     .context("opening the blob store of jobs' inputs and artifacts (jobs.blobs, CANOPY_BLOBS_*)")?,
             ),
+            python: Some(python_settings(&config)),
         };
         in_step.push(("registrations", worker_config.in_step.clone()));
         let (pool, bus, sealer, stop) = (pool.clone(), bus.clone(), sealer.clone(), background.clone());
@@ -351,4 +352,38 @@ async fn wait_for_signal(token: CancellationToken) {
     let _ = ctrl_c.await;
     tracing::info!("shutdown requested");
     token.cancel();
+}
+
+/// The python built-in's engine settings from `[python]`: its root under the state dir unless
+/// set (absolute: the sandbox binds from it), the bounds, the index, egress and git hosts.
+fn python_settings(config: &canopy_config::Config) -> canopy_session_worker::builtin::python::PythonSettings {
+    let p = &config.python;
+    let root = match p.root.as_str() {
+        "" => config.state_dir.join("python"),
+        root => std::path::PathBuf::from(root),
+    };
+    let root = std::path::absolute(&root).unwrap_or(root);
+    let engine = canopy_pyenv::PyEnvConfig {
+        root,
+        uv: (!p.uv.is_empty()).then(|| std::path::PathBuf::from(&p.uv)),
+        index_url: p.index_url.clone(),
+        allow_egress: p.allow_egress,
+        git_hosts: p.git_hosts.iter().map(|h| h.to_lowercase()).collect(),
+        run_timeout_default_seconds: p.run_timeout_default_secs,
+        run_timeout_max_seconds: p.run_timeout_max_secs,
+        memory_bytes: p.memory_bytes,
+        processes: p.processes,
+        output_bytes: p.output_bytes,
+        workspace_bytes: p.workspace_bytes,
+        workspace_files: p.workspace_files,
+        repl_idle_seconds: p.repl_idle_secs,
+        ..canopy_pyenv::PyEnvConfig::default()
+    };
+    let quotas = canopy_session_worker::builtin::python::Quotas {
+        environments: p.tenant_environments,
+        concurrent_runs: p.tenant_concurrent_runs,
+        repls: p.tenant_repls,
+        processes: p.tenant_processes,
+    };
+    canopy_session_worker::builtin::python::PythonSettings { engine, quotas }
 }

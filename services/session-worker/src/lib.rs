@@ -46,6 +46,8 @@ pub struct WorkerConfig {
     pub in_step: canopy_bus::InStep,
     /// The jobs service the `grid` built-in runs on; `None`: its tools answer "not available".
     pub jobs: Option<canopy_jobs::Jobs>,
+    /// The python built-in's engine and quotas; `None`: it answers every call with a failure.
+    pub python: Option<builtin::python::PythonSettings>,
 }
 
 /// Runs discovery, the call server and invalidation until `shutdown`, then drains in-flight
@@ -68,7 +70,7 @@ pub async fn run(
     );
     let mut background = tokio::task::JoinSet::new();
     let grid = config.jobs.clone().map(|jobs| builtin::grid::GridJobs { jobs, pool: pool.clone() });
-    let builtins = Arc::new(builtin::Builtins::standard(grid));
+    let builtins = Arc::new(builtin::Builtins::with_python(grid, config.python.clone()).await);
     background.spawn(discovery::run(bus.clone(), upstreams.clone(), builtins.clone(), shutdown.clone()));
     background.spawn(upstream::run_invalidation(
         pool.clone(),

@@ -92,6 +92,12 @@ impl BuiltinCall {
         self.identity.as_ref()
     }
 
+    /// Whether the caller is an owner or admin of the tenant (as admission decided): it may
+    /// list and end what any principal of the tenant created.
+    pub fn is_tenant_admin(&self) -> bool {
+        self.identity.as_ref().is_some_and(|p| p.manages_tenant())
+    }
+
     /// The tenant the call is in: everything a handler reads or changes belongs to it.
     pub fn tenant(&self) -> &TenantId {
         &self.tenant
@@ -166,12 +172,22 @@ pub struct Builtins {
 
 impl Builtins {
     /// Every kind this build has. `grid` runs on `jobs` (the jobs service; without it, its tools
-    /// answer "not available"); `python` is a placeholder until its engine lands.
+    /// answer "not available"); `python` here has no engine (every call says so):
+    /// [`Builtins::with_python`] starts one.
     pub fn standard(jobs: Option<grid::GridJobs>) -> Self {
         Self::default()
             .with(Arc::new(grid::Grid::new(jobs)))
-            .with(Arc::new(python::Python))
+            .with(Arc::new(python::Python::unavailable("no sandbox engine was configured for this worker")))
             .with(Arc::new(echo::Echo::default()))
+    }
+
+    /// [`Builtins::standard`] with the python server over a started engine (or, when it cannot
+    /// start, one answering why on every call).
+    pub async fn with_python(jobs: Option<grid::GridJobs>, settings: Option<python::PythonSettings>) -> Self {
+        match settings {
+            Some(settings) => Self::standard(jobs).with(Arc::new(python::Python::start(settings).await)),
+            None => Self::standard(jobs),
+        }
     }
 
     /// Hosts `server` for its kind (replacing any other).
@@ -245,7 +261,7 @@ mod tests {
     #[tokio::test]
     async fn placeholders_answer_every_call_with_a_clear_error() {
         let builtins = Builtins::standard(None);
-        for (kind, tool) in [(BuiltinKind::Grid, "submit_job"), (BuiltinKind::Python, "run_code")] {
+        for (kind, tool) in [(BuiltinKind::Grid, "submit_job")] {
             let ctx =
                 BuiltinCall::new(TenantId::default_tenant(), "user:dev".into(), "c1".into(), Default::default(), None);
             let result = builtins.get(kind).unwrap().call(ctx, tool.into(), JsonObject::new()).await;
