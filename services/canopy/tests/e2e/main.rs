@@ -17,6 +17,7 @@ mod harness;
 mod limits;
 mod nats_restart;
 mod operator;
+mod python;
 mod sse;
 mod stateless;
 mod stateless_notify;
