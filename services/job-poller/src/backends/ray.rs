@@ -98,6 +98,9 @@ impl RayConfig {
     }
 }
 
+/// How long a submission waits for Ray's job agent to be ready.
+const AGENT_WAIT: Duration = Duration::from_secs(30);
+
 /// What went wrong talking to Ray.
 #[derive(Debug, thiserror::Error)]
 pub enum RayError {
@@ -353,15 +356,28 @@ impl Backend for RayBackend {
                 "canopy_attempt": placement.job.attempt.to_string(),
             },
         });
-        let response = self
-            .inner
-            .http
-            .post(self.url("/api/jobs/"))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| ray_error("take the job", RayError::Http(e)))?;
-        if let Err(error) = checked(response, "take the job").await {
+        // A head that has just started (or whose job agent restarts) answers "No available agent
+        // to submit job" for a while: that is Ray not ready yet, not a refusal of the job.
+        let give_up = tokio::time::Instant::now() + AGENT_WAIT;
+        let submitted = loop {
+            let response = self
+                .inner
+                .http
+                .post(self.url("/api/jobs/"))
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| ray_error("take the job", RayError::Http(e)))?;
+            match checked(response, "take the job").await {
+                Err(BackendError::Ray { source: RayError::Status { status: 500, body }, .. })
+                    if body.contains("No available agent") && tokio::time::Instant::now() < give_up =>
+                {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                other => break other,
+            }
+        };
+        if let Err(error) = submitted {
             // Two starts raced: the other one's submission is this attempt's execution.
             if self.job(&id).await.ok().flatten().is_none() {
                 return Err(error);
