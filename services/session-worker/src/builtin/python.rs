@@ -1021,7 +1021,8 @@ mod tests {
         }
         // An admin of the tenant sees and may destroy what any principal created.
         let admin = || {
-            let owner = canopy_policy::Principal::user(TenantId::default_tenant(), "user:root", canopy_policy::Role::Owner);
+            let owner =
+                canopy_policy::Principal::user(TenantId::default_tenant(), "user:root", canopy_policy::Role::Owner);
             ctx_as("default", "user:root").with_identity(Some(owner))
         };
         let e = call(p, admin(), "list_environments", json!({})).await;
