@@ -329,6 +329,12 @@ pub struct JobBackendConfig {
     pub startup_secs: u64,
     /// Image patterns it runs (`*` matches any run of characters).
     pub images: Vec<String>,
+    /// Jobs one job-poller runs on it at once; 0: local, the machine's CPUs; ray, 16.
+    #[serde(default)]
+    pub slots: u32,
+    /// Ray: the dashboard's base URL, where its Jobs API answers (`http://127.0.0.1:8265`).
+    #[serde(default)]
+    pub dashboard_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -489,6 +495,11 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_JOBS_MAX_CONCURRENT", "jobs.quotas.max_concurrent_jobs"),
     ("CANOPY_JOBS_MAX_DURATION_SECS", "jobs.quotas.max_job_duration_secs"),
     ("CANOPY_JOBS_MAX_UPLOAD_BYTES", "jobs.quotas.max_upload_bytes"),
+    ("CANOPY_JOBS_LOCAL_ENABLED", "jobs.backends.local.enabled"),
+    ("CANOPY_JOBS_LOCAL_SLOTS", "jobs.backends.local.slots"),
+    ("CANOPY_JOBS_RAY_ENABLED", "jobs.backends.ray.enabled"),
+    ("CANOPY_JOBS_RAY_URL", "jobs.backends.ray.dashboard_url"),
+    ("CANOPY_JOBS_RAY_SLOTS", "jobs.backends.ray.slots"),
     ("CANOPY_BLOBS_STORE", "jobs.blobs.store"),
     ("CANOPY_BLOBS_DIR", "jobs.blobs.dir"),
     ("CANOPY_BLOBS_S3_BUCKET", "jobs.blobs.s3_bucket"),
@@ -822,6 +833,16 @@ impl Config {
             }
             if backend.enabled && backend.images.is_empty() {
                 return bad(&setting, "an enabled backend must name the images it runs".into());
+            }
+            if name == "ray" && backend.enabled {
+                let url = &backend.dashboard_url;
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    let message = format!(
+                        "an enabled Ray backend needs its dashboard's URL (CANOPY_JOBS_RAY_URL, e.g. \
+                         http://127.0.0.1:8265), got '{url}'"
+                    );
+                    return bad("jobs.backends.ray.dashboard_url", message);
+                }
             }
         }
         if !jobs.backends.values().any(|b| b.enabled) {
@@ -1265,7 +1286,18 @@ mod tests {
             ("CANOPY_BLOBS_S3_SECRET_ACCESS_KEY", "hush"),
         ]);
         let file = "[jobs.tenants.acme]\nmax_upload_bytes = 10\n[jobs.backends.ray]\nenabled = true\ncredits_per_hour = 0.5\nstart_fee_credits = 0\nstartup_secs = 6\nimages = [\"python:3.*\"]\n";
-        let c = Config::from_layers(Some(("c.toml", file)), &e).unwrap();
+        // An enabled Ray backend names its dashboard.
+        let refused = Config::from_layers(Some(("c.toml", file)), &e).unwrap_err().to_string();
+        assert!(
+            refused.contains("jobs.backends.ray.dashboard_url") && refused.contains("CANOPY_JOBS_RAY_URL"),
+            "{refused}"
+        );
+        let file = format!("{file}dashboard_url = \"http://127.0.0.1:8265\"\nslots = 3\n");
+        let c = Config::from_layers(Some(("c.toml", &file)), &e).unwrap();
+        assert_eq!(
+            (c.jobs.backends["ray"].slots, c.jobs.backends["ray"].dashboard_url.as_str()),
+            (3, "http://127.0.0.1:8265")
+        );
         assert!(c.credits_enforced());
         assert_eq!((c.jobs.quotas.max_concurrent_jobs, c.jobs.blobs.store.as_str()), (9, "s3"));
         assert_eq!(c.jobs.quotas_for("acme").max_upload_bytes, 10);

@@ -175,6 +175,20 @@ impl Jobs {
         Ok(entries)
     }
 
+    /// How many of the job's workload lines (stdout and stderr, every attempt) are stored: a
+    /// runner that re-attaches to an execution whose backend replays its whole log (Ray) skips
+    /// that many, so no line is kept twice.
+    pub async fn workload_lines_kept(&self, tenant: &TenantId, job: &JobId) -> Result<u64, JobsError> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM job_logs WHERE tenant_id = $1 AND job_id = $2 AND source = 'workload'",
+        )
+        .bind(tenant.as_str())
+        .bind(job.as_str())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn publish_log_wakeup(&self, tenant: &TenantId, job: &JobId, entries: &[LogEntryView]) {
         let subject = self.bus().subjects.job_logs(tenant.as_str(), job.as_str());
         let payload = serde_json::to_vec(&serde_json::json!({ "entries": entries })).unwrap_or_default();

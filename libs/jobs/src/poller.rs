@@ -126,8 +126,14 @@ impl Jobs {
     /// Takes the next job fairly across tenants (see the module doc) for `runner`, with a lease
     /// of `jobs.lease_secs`. `None`: nothing is queued that may be claimed now.
     pub async fn claim_next(&self, runner: &RunnerId) -> Result<Option<ClaimedJob>, JobsError> {
+        self.claim_next_on(runner, &[]).await
+    }
+
+    /// [`Jobs::claim_next`] among the jobs routed to one of `backends` (the ones this runner
+    /// runs and has room on); empty: any backend.
+    pub async fn claim_next_on(&self, runner: &RunnerId, backends: &[String]) -> Result<Option<ClaimedJob>, JobsError> {
         for _ in 0..CLAIM_TRIES {
-            let Some((tenant, job, state)) = self.lock_next_candidate(runner).await? else {
+            let Some((tenant, job, state)) = self.lock_next_candidate(runner, backends).await? else {
                 return Ok(None);
             };
             if let Some(claimed) = self.record_claim(runner, &tenant, &job, &state).await? {
@@ -138,7 +144,11 @@ impl Jobs {
     }
 
     /// Steps 1 to 3 of the fair claim: the lease row written for the chosen job, committed.
-    async fn lock_next_candidate(&self, runner: &RunnerId) -> Result<Option<(TenantId, JobId, JobState)>, JobsError> {
+    async fn lock_next_candidate(
+        &self,
+        runner: &RunnerId,
+        backends: &[String],
+    ) -> Result<Option<(TenantId, JobId, JobState)>, JobsError> {
         let tenants: Vec<(String, i64)> = sqlx::query_as(
             "WITH RECURSIVE queued AS ( \
                  (SELECT tenant_id FROM rm_jobs WHERE status = 'queued' ORDER BY tenant_id LIMIT 1) \
@@ -166,9 +176,11 @@ impl Jobs {
                  WHERE j.tenant_id = $1 AND j.status = 'queued' AND NOT EXISTS ( \
                      SELECT 1 FROM job_leases l WHERE l.tenant_id = j.tenant_id AND l.job_id = j.job_id \
                      AND l.expires_at > now()) \
+                 AND (cardinality($2::text[]) = 0 OR j.state->'estimate'->>'backend' = ANY($2)) \
                  ORDER BY j.queue_position LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
             )
             .bind(tenant.as_str())
+            .bind(backends)
             .fetch_optional(&mut *tx)
             .await?;
             let Some((job, state)) = candidate else { continue };
@@ -308,6 +320,12 @@ impl Jobs {
     /// Held jobs (assigned, starting, running) whose lease lapsed or is missing, oldest lapse
     /// first; also forgets lapsed leases of jobs that have ended. Cross-tenant, for the poller.
     pub async fn expired_leases(&self, limit: u32) -> Result<Vec<ExpiredLease>, JobsError> {
+        self.expired_leases_on(limit, &[]).await
+    }
+
+    /// [`Jobs::expired_leases`] of jobs routed to one of `backends` (the ones this runner can
+    /// re-attach on); empty: any backend.
+    pub async fn expired_leases_on(&self, limit: u32, backends: &[String]) -> Result<Vec<ExpiredLease>, JobsError> {
         sqlx::query(
             "DELETE FROM job_leases l USING rm_jobs j WHERE l.tenant_id = j.tenant_id AND l.job_id = j.job_id \
              AND l.expires_at < now() AND j.status IN ('completed', 'failed', 'rejected', 'cancelled')",
@@ -319,9 +337,11 @@ impl Jobs {
             "SELECT j.tenant_id, j.job_id, l.runner_id, l.attempt, l.expires_at FROM rm_jobs j \
              LEFT JOIN job_leases l ON l.tenant_id = j.tenant_id AND l.job_id = j.job_id \
              WHERE j.status IN ('assigned', 'starting', 'running') AND (l.job_id IS NULL OR l.expires_at < now()) \
+             AND (cardinality($2::text[]) = 0 OR j.state->'estimate'->>'backend' = ANY($2)) \
              ORDER BY l.expires_at NULLS FIRST LIMIT $1",
         )
         .bind(i64::from(limit))
+        .bind(backends)
         .fetch_all(self.pool())
         .await?;
         Ok(rows

@@ -255,7 +255,9 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
         });
     }
     if services.poller {
-        tasks.spawn(canopy_job_poller::run(pool.clone(), bus.clone(), background.clone()));
+        let jobs = canopy_jobs::Jobs::from_config(&config, executor.clone(), bus.clone(), &sealer)
+            .context("opening the blob store of jobs' inputs and artifacts (jobs.blobs, CANOPY_BLOBS_*)")?;
+        tasks.spawn(canopy_job_poller::run(config.clone(), jobs, bus.clone(), background.clone()));
     }
 
     let health = HealthState { pool: pool.clone(), bus: bus.clone(), redis, in_step, services: names.clone() };

@@ -1,7 +1,8 @@
 //! The `grid` built-in end to end, through the real `canopy start` and an rmcp client on
 //! `/servers/grid/mcp`: each tool is the canopy-jobs operation of its name, decided for the
 //! caller admission decided for. An estimate, an upload slot (PUT, then complete), a submit that
-//! mounts the uploaded script, the list, the job, its events, a cancel; results carry a one-line
+//! mounts the uploaded script and runs (the job-poller's sandbox), the list, the job, its events,
+//! its logs, a running job cancelled; results carry a one-line
 //! summary and `structuredContent` `{"data": <the REST response>}`; an invalid submit is
 //! `submit_job failed: INVALID_REQUEST: ...` with `isError`.
 
@@ -81,10 +82,36 @@ async fn grid_tools_estimate_upload_submit_read_and_cancel_a_job_through_mcp() {
     let (_, events) = call(&client, "get_job_events", json!({"job_id": job_id})).await;
     assert!(!events["events"].as_array().unwrap().is_empty(), "{events}");
 
-    let (summary, cancelled) = call(&client, "cancel_job", json!({"job_id": job_id, "reason": "test"})).await;
-    // Still queued (nothing claims it in this test's time), so it ends at once.
-    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
-    assert!(summary.starts_with(&format!("Job {job_id}")), "{summary}");
+    // The job-poller runs it in a sandbox; its line is in its logs.
+    eventually(Duration::from_secs(30), || async {
+        let (_, got) = call(&client, "get_job", json!({"job_id": job_id})).await;
+        got["status"] == "completed"
+    })
+    .await;
+    let (_, logs) = call(&client, "get_job_logs", json!({"job_id": job_id})).await;
+    let printed = logs["items"].as_array().unwrap().iter().any(|e| e["message"] == "hello from grid");
+    assert!(printed, "{logs}");
+
+    // A running job is cancelled: the request is recorded, and the poller stops it.
+    let (_, sleeper) = call(
+        &client,
+        "submit_job",
+        json!({"name": "sleeper", "workload_type": "batch", "image": "python:3.11",
+            "command": ["python", "-c", "import time; time.sleep(120)"]}),
+    )
+    .await;
+    let sleeper = sleeper["job_id"].as_str().unwrap().to_string();
+    eventually(Duration::from_secs(30), || async {
+        call(&client, "get_job", json!({"job_id": sleeper})).await.1["status"] == "running"
+    })
+    .await;
+    let (summary, cancelled) = call(&client, "cancel_job", json!({"job_id": sleeper, "reason": "test"})).await;
+    assert_eq!(cancelled["cancel_requested"], true, "{cancelled}");
+    assert!(summary.starts_with(&format!("Job {sleeper}")), "{summary}");
+    eventually(Duration::from_secs(10), || async {
+        call(&client, "get_job", json!({"job_id": sleeper})).await.1["status"] == "cancelled"
+    })
+    .await;
 
     // Following the logs of an ended job sends what is stored and returns at once.
     let started = std::time::Instant::now();

@@ -12,6 +12,7 @@ mod enterprise;
 mod enterprise_cli;
 mod gateway;
 mod grid;
+mod grid_workflows;
 mod hardening;
 mod harness;
 mod limits;

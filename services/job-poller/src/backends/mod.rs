@@ -293,6 +293,13 @@ pub trait Backend: Send + Sync {
 
     fn pricing(&self) -> Pricing;
 
+    /// Whether an execution goes on when the poller that started it dies (Ray: yes, and a
+    /// successor re-attaches; local: no, the sandbox dies with its poller). A poller that lost
+    /// its lease stops an execution that cannot outlive it, so it never runs twice.
+    fn outlives_runner(&self) -> bool {
+        false
+    }
+
     /// Whether `image` runs here (at submit and estimate, before anything is placed).
     fn check_image(&self, image: &str) -> Result<(), ImageError>;
 

@@ -291,6 +291,10 @@ impl Backend for RayBackend {
         "ray"
     }
 
+    fn outlives_runner(&self) -> bool {
+        true
+    }
+
     async fn capacity(&self) -> Capacity {
         let total = self.inner.config.slots;
         let used = self.inner.followed.load(Ordering::SeqCst);

@@ -3,6 +3,7 @@
 //! see `ray.rs`). Each test builds its own workspace and job id.
 
 mod local;
+pub mod poller;
 mod ray;
 
 use canopy_domain::ids::{JobId, TenantId};

@@ -274,3 +274,36 @@ async fn ray_a_new_backend_reattaches_to_a_running_job_and_sees_it_finish() {
     let again = successor.start(placement(job, dir.0.join("ws"), &["python", "slow.py"])).await.expect("start again");
     assert_eq!(again.id(), &id);
 }
+
+/// The poller on Ray: the seed workflow through the jobs service, and a poller that dies
+/// while its job runs. The job goes on on the cluster; the successor re-attaches to the same
+/// execution (no second run), keeps none of the replayed lines twice, and records the end
+/// with the artifact delivered through the signed URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_poller_a_ray_job_outlives_its_poller_and_the_successor_reattaches() {
+    use crate::poller::{assert_seed_job_done, event_types, harness, logs, seed_job, start_poller, wait_status};
+    let Some(cluster) = cluster().await else { return };
+    let h = harness(&["ray"]).await;
+    let ray = |h: &crate::poller::Harness| -> Arc<dyn Backend> {
+        let mut config = RayConfig::new(&cluster.dashboard_url);
+        config.poll_interval = Duration::from_millis(100);
+        Arc::new(RayBackend::new(config, Arc::new(BlobArtifactDrop::new(h.jobs.urls().clone()))).expect("ray backend"))
+    };
+    let id = seed_job(&h, "acme").await;
+    let first = start_poller(&h, "ray-p1", vec![ray(&h)]);
+    wait_status(&h, "acme", &id, &["running"], Duration::from_secs(120)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !logs(&h, "acme", &id).await.iter().any(|(_, m)| m == "read 2 rows") {
+        assert!(Instant::now() < deadline, "the first line was not stored while the job ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.cancel();
+
+    let second = start_poller(&h, "ray-p2", vec![ray(&h)]);
+    let done = wait_status(&h, "acme", &id, &["completed", "failed", "cancelled"], Duration::from_secs(120)).await;
+    assert_seed_job_done(&h, "acme", &id, &done).await;
+    let events = event_types(&h, "acme", &id).await;
+    assert!(events.iter().any(|e| e == "job.reattached"), "{events:?}");
+    assert_eq!(events.iter().filter(|e| *e == "job.started").count(), 1, "started once: {events:?}");
+    second.cancel();
+}
