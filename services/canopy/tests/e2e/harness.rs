@@ -18,6 +18,8 @@ pub struct Deployment {
     /// `CANOPY_BUILTIN_SERVERS` of the processes: none, unless a test sets them (`builtin.rs`),
     /// so the other tests see exactly the servers they register.
     pub builtin_servers: String,
+    /// More environment for every process this deployment starts from now on.
+    pub env: Vec<(String, String)>,
     processes: Vec<Process>,
 }
 
@@ -46,7 +48,8 @@ impl Deployment {
         let state_dir = std::env::temp_dir().join(&prefix);
         let nats_url = canopy_testkit::nats_url();
         let builtin_servers = "[]".to_string();
-        Self { db, prefix, state_dir, secret_key: canopy_secrets_key(), nats_url, builtin_servers, processes: vec![] }
+        let secret_key = canopy_secrets_key();
+        Self { db, prefix, state_dir, secret_key, nats_url, builtin_servers, env: vec![], processes: vec![] }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -63,6 +66,7 @@ impl Deployment {
             .env("CANOPY_BUILTIN_SERVERS", &self.builtin_servers)
             .env_remove("CANOPY_CONFIG")
             .env_remove("CANOPY_LISTEN");
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd
     }
 
@@ -100,6 +104,14 @@ impl Deployment {
             assert!(Instant::now() < deadline, "{name} did not exit after SIGTERM; log {}", p.log.display());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Kills a process with SIGKILL (no shutdown of any kind) and waits for it to be gone.
+    pub fn kill_hard(&mut self, name: &str) {
+        let index = self.processes.iter().position(|p| p.name == name).expect("process");
+        let mut p = self.processes.remove(index);
+        p.child.kill().expect("SIGKILL");
+        p.child.wait().expect("reaped");
     }
 
     pub async fn bus(&self) -> canopy_bus::Bus {

@@ -15,6 +15,7 @@ mod grid;
 mod grid_workflows;
 mod hardening;
 mod harness;
+mod jobs_kill;
 mod limits;
 mod nats_restart;
 mod operator;
