@@ -76,3 +76,4 @@ mod tests {
         assert_eq!(with_database("postgres://h/db?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
     }
 }
+pub mod ray;

@@ -1,5 +1,6 @@
 //! The seed README's jobs workflows verbatim, through the real `canopy start` (api, edge,
-//! worker and job-poller in one process, the local backend's bubblewrap sandboxes) and an rmcp
+//! worker and job-poller in one process; on the local backend's bubblewrap sandboxes, then on
+//! a real Ray head) and an rmcp
 //! client on `/servers/grid/mcp`: the "Minimal Working Example", and both "Production
 //! Workflows" (the simple artifact job, the file-backed transcription with uploaded script and
 //! input, completed with the seed's curl body). Each is monitored with get_job, get_job_events
@@ -23,7 +24,7 @@ async fn call(client: &RunningService<RoleClient, ()>, tool: &str, arguments: Va
 
 /// Monitors as the seed says (get_job, get_job_events, get_job_logs) until terminal.
 async fn monitor(client: &RunningService<RoleClient, ()>, job_id: &str) -> (Value, Value, Value) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let job = call(client, "get_job", json!({"job_id": job_id})).await;
         let events = call(client, "get_job_events", json!({"job_id": job_id})).await;
@@ -58,10 +59,53 @@ fn messages(logs: &Value, stream: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn the_seed_readmes_jobs_workflows_run_verbatim_through_canopy_start() {
+async fn the_seed_readmes_jobs_workflows_run_verbatim_through_canopy_start_on_local() {
     let mut d = Deployment::new().await;
     d.builtin_servers = r#"["grid"]"#.into();
     let base = d.spawn("all", &["start"]).await;
+    let client = seed_workflows(&base).await;
+
+    // What a job sees of its host: none of Canopy's environment, no loopback services.
+    let probe = "import os, socket\n\
+                 print('canopy env:', sorted(k for k in os.environ if 'CANOPY' in k or 'DATABASE' in k))\n\
+                 for port in (5432, 4222, 6379):\n\
+                 \x20   s = socket.socket(); s.settimeout(1)\n\
+                 \x20   try:\n\
+                 \x20       s.connect(('127.0.0.1', port)); print(port, 'reached')\n\
+                 \x20   except OSError as e:\n\
+                 \x20       print(port, 'refused')\n";
+    let submitted = call(
+        &client,
+        "submit_job",
+        json!({"name": "probe", "workload_type": "batch", "image": "python:3.11", "command": ["python", "-c", probe]}),
+    )
+    .await;
+    let (job, _, logs) = monitor(&client, submitted["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "completed", "{job:#} {logs:#}");
+    assert_eq!(messages(&logs, "stdout"), ["canopy env: []", "5432 refused", "4222 refused", "6379 refused"]);
+    let _ = client.cancel().await;
+}
+
+/// The same workflows on a real Ray head (the job-poller's only backend), started by the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_readmes_jobs_workflows_run_verbatim_through_canopy_start_on_ray() {
+    let Some(head) = tokio::task::spawn_blocking(canopy_testkit::ray::start).await.unwrap() else { return };
+    let mut d = Deployment::new().await;
+    d.builtin_servers = r#"["grid"]"#.into();
+    for (k, v) in [
+        ("CANOPY_JOBS_LOCAL_ENABLED", "false"),
+        ("CANOPY_JOBS_RAY_ENABLED", "true"),
+        ("CANOPY_JOBS_RAY_URL", head.dashboard_url.as_str()),
+    ] {
+        d.env.push((k.into(), v.into()));
+    }
+    let base = d.spawn("all", &["start"]).await;
+    let client = seed_workflows(&base).await;
+    let _ = client.cancel().await;
+}
+
+/// Runs the three workflows against `base`, asserting each; answers the client.
+async fn seed_workflows(base: &str) -> RunningService<RoleClient, ()> {
     eventually(Duration::from_secs(20), || async {
         let (_, servers) = get_json(&format!("{base}/api/v0/servers")).await;
         servers.as_array().is_some_and(|s| s.iter().any(|s| s["name"] == "grid" && s["status"] == "ready"))
@@ -172,5 +216,5 @@ async fn the_seed_readmes_jobs_workflows_run_verbatim_through_canopy_start() {
     assert_eq!(messages(&logs, "stdout"), [format!("transcribing {} bytes", audio.len())]);
     let transcript = artifact(&client, &transcription, "transcript.txt").await;
     assert_eq!(String::from_utf8(transcript).unwrap(), format!("transcript of {} bytes", audio.len()));
-    let _ = client.cancel().await;
+    client
 }
