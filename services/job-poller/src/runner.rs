@@ -28,8 +28,8 @@
 //!   backend says so, and the job ends `failed`, reason `runner_lost`. A takeover before any
 //!   execution was recorded looks for the previous attempt's execution where executions
 //!   outlive runners, and starts the job otherwise (nothing of it can be running).
-//! - While it runs: its lines go to [`Jobs::append_logs`] in batches (followers hear them at
-//!   once); the lease is renewed every third of `jobs.lease_secs`; a cancel (the
+//! - While it runs: its lines go to [`Jobs::append_logs`] as they come (a batch is what waited
+//!   during the previous insert; followers hear them at once); the lease is renewed every third of `jobs.lease_secs`; a cancel (the
 //!   `PREFIX.jobs.cancel.T.J` notice, or `cancel_requested` read with each renewal) stops the
 //!   execution. Should the lease be lost (another poller took the job over: this one was cut
 //!   off for longer than a lease), the poller stops working on the job at once, and stops the
@@ -65,8 +65,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Lines sent to the log table at once, at most.
 const LOG_BATCH_LINES: usize = 200;
-/// How long a line waits for others to share its insert.
-const LOG_BATCH_WAIT: Duration = Duration::from_millis(100);
 /// Expired leases looked at per pass.
 const TAKEOVERS_PER_PASS: u32 = 16;
 /// Reports retried before a job's end is left to the lease (and the next poller).
@@ -667,40 +665,44 @@ async fn keep_lease(jobs: Jobs, mut lease: HeldLease, lost: CancellationToken, c
     }
 }
 
-/// Stores an execution's lines in batches until its channel ends; skips the first `skip`
-/// workload lines (kept by an earlier attempt following the same execution).
+/// Stores an execution's lines until its channel ends; skips the first `skip` workload lines
+/// (kept by an earlier attempt following the same execution). A batch is whatever is waiting
+/// when the previous insert finished (up to [`LOG_BATCH_LINES`]): a lone line is stored at once,
+/// a flood shares inserts, and no line waits on a timer.
 async fn pump_logs(jobs: Jobs, lease: HeldLease, mut lines: LogLines, skip: u64) {
     let mut workload_seen: u64 = 0;
     let mut batch: Vec<LogLine> = Vec::new();
-    loop {
-        let next = if batch.is_empty() {
-            lines.recv().await
-        } else {
-            match tokio::time::timeout(LOG_BATCH_WAIT, lines.recv()).await {
-                Ok(line) => line,
-                Err(_) => {
-                    flush(&jobs, &lease, &mut batch).await;
-                    continue;
+    let mut open = true;
+    while open {
+        let Some(first) = lines.recv().await else { break };
+        let mut next = Some(first);
+        while let Some(line) = next.take() {
+            let stream = match line.stream {
+                BackendStream::Stdout => LogStream::Stdout,
+                BackendStream::Stderr => LogStream::Stderr,
+                BackendStream::Platform => LogStream::Platform,
+            };
+            let skipped = stream != LogStream::Platform && {
+                workload_seen += 1;
+                workload_seen <= skip
+            };
+            if !skipped {
+                let text = if line.truncated { format!("{} [line truncated]", line.text) } else { line.text };
+                batch.push(LogLine::new(stream, text));
+            }
+            if batch.len() >= LOG_BATCH_LINES {
+                break;
+            }
+            next = match lines.try_recv() {
+                Ok(line) => Some(line),
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => None,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                    open = false;
+                    None
                 }
-            }
-        };
-        let Some(line) = next else { break };
-        let stream = match line.stream {
-            BackendStream::Stdout => LogStream::Stdout,
-            BackendStream::Stderr => LogStream::Stderr,
-            BackendStream::Platform => LogStream::Platform,
-        };
-        if stream != LogStream::Platform {
-            workload_seen += 1;
-            if workload_seen <= skip {
-                continue;
-            }
+            };
         }
-        let text = if line.truncated { format!("{} [line truncated]", line.text) } else { line.text };
-        batch.push(LogLine::new(stream, text));
-        if batch.len() >= LOG_BATCH_LINES {
-            flush(&jobs, &lease, &mut batch).await;
-        }
+        flush(&jobs, &lease, &mut batch).await;
     }
     flush(&jobs, &lease, &mut batch).await;
 }

@@ -8,10 +8,12 @@
 
 use crate::harness::*;
 use rmcp::model::CallToolRequestParams;
+use rmcp::service::NotificationContext;
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 async fn call(client: &RunningService<RoleClient, ()>, tool: &str, arguments: Value) -> Value {
@@ -217,4 +219,74 @@ async fn seed_workflows(base: &str) -> RunningService<RoleClient, ()> {
     let transcript = artifact(&client, &transcription, "transcript.txt").await;
     assert_eq!(String::from_utf8(transcript).unwrap(), format!("transcript of {} bytes", audio.len()));
     client
+}
+
+/// Log notifications as they arrive: (when, the line).
+#[derive(Clone, Default)]
+struct Heard(Arc<Mutex<Vec<(std::time::SystemTime, String)>>>);
+
+impl ClientHandler for Heard {
+    #[allow(deprecated)]
+    async fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let line = params.data["message"].as_str().unwrap_or_default().to_string();
+        self.0.lock().unwrap().push((std::time::SystemTime::now(), line));
+    }
+}
+
+/// `get_job_logs` with `follow: true` on a running job: each line reaches the agent as a log
+/// notification while the job runs (the seed's MCP server could only page), in order, and the
+/// call returns what it sent once the job ended.
+#[tokio::test]
+async fn a_running_jobs_lines_reach_a_following_agent_as_they_are_printed() {
+    let mut d = Deployment::new().await;
+    d.builtin_servers = r#"["grid"]"#.into();
+    let base = d.spawn("all", &["start"]).await;
+    eventually(Duration::from_secs(20), || async {
+        let (_, servers) = get_json(&format!("{base}/api/v0/servers")).await;
+        servers.as_array().is_some_and(|s| s.iter().any(|s| s["name"] == "grid" && s["status"] == "ready"))
+    })
+    .await;
+    let heard = Heard::default();
+    let transport = StreamableHttpClientTransport::from_uri(format!("{base}/servers/grid/mcp"));
+    let client = heard.clone().serve(transport).await.unwrap();
+    let code = "import time\nfor i in range(5):\n    print(f'line {i} at {time.time():.6f}', flush=True)\n    time.sleep(0.4)\n";
+    let params = CallToolRequestParams::new("submit_job").with_arguments(
+        json!({"name": "ticker", "workload_type": "batch", "image": "python:3.11", "command": ["python", "-c", code]})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let submitted = client.call_tool(params).await.unwrap();
+    let job_id = submitted.structured_content.unwrap()["data"]["job_id"].as_str().unwrap().to_string();
+
+    let params = CallToolRequestParams::new("get_job_logs")
+        .with_arguments(json!({"job_id": job_id, "follow": true}).as_object().unwrap().clone());
+    let result = client.call_tool(params).await.unwrap();
+    let returned = std::time::SystemTime::now();
+    assert_ne!(result.is_error, Some(true));
+    let heard = heard.0.lock().unwrap().clone();
+    let lines: Vec<&(std::time::SystemTime, String)> = heard.iter().filter(|(_, l)| l.starts_with("line ")).collect();
+    assert_eq!(lines.len(), 5, "{heard:?}");
+    let mut delays = Vec::new();
+    for (n, (at, line)) in lines.iter().enumerate() {
+        assert!(line.starts_with(&format!("line {n} at ")), "in order: {heard:?}");
+        let printed: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        let heard_at = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        delays.push(((heard_at - printed) * 1000.0).max(0.0));
+    }
+    // Heard while the job still ran: the first line ~1.6 s before the call returned.
+    let first_before_end = returned.duration_since(lines[0].0).unwrap();
+    assert!(first_before_end > Duration::from_millis(1000), "heard only at the end: {first_before_end:?}");
+    delays.sort_by(f64::total_cmp);
+    println!(
+        "FIGURE job line printed -> heard by a following agent: median {:.1} ms, max {:.1} ms (n=5)",
+        delays[2], delays[4]
+    );
+    let items = result.structured_content.unwrap()["data"]["items"].as_array().unwrap().len();
+    assert!(items >= 5, "the call returns what it sent");
+    let _ = client.cancel().await;
 }
