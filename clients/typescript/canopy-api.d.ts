@@ -210,7 +210,9 @@ export interface paths {
         /**
          * Submit a job
          * @description Jungle Grid's `submit_job` (aliases accepted). Holds the estimate's upper bound on the
-         *     tenant's credits and queues the job; it may start compute and incur charges.
+         *     tenant's credits and queues the job; it may start compute and incur charges. With an
+         *     `Idempotency-Key` (or the body's `idempotency_key`), a retried submit answers the job the
+         *     first one created instead of queueing another; the same key with another body is 409.
          */
         post: operations["submit_job"];
         delete?: never;
@@ -1761,6 +1763,11 @@ export interface components {
             };
             /** @description Files under `/workspace/artifacts/` the job should leave. */
             expected_artifacts?: string[];
+            /**
+             * @description Canopy's addition: a retried submit with the same key (per tenant) answers the job the
+             *     first one created; with another body, 409. REST's `Idempotency-Key` header sets it too.
+             */
+            idempotency_key?: string | null;
             /** @description e.g. `python:3.11-slim`; the images this deployment runs are named when one is refused. */
             image: string;
             /** @description `[{"input_id": "inp_..."}]` or `["inp_..."]`; mounted read-only under `/workspace/inputs/`. */
@@ -2554,7 +2561,13 @@ export interface operations {
     submit_job: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes the request safe to retry: a repeat with the same key and body answers as the
+                 *     first did, without doing it again; the same key with another body is a conflict.
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2586,7 +2599,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `JOB_INPUT_NOT_READY`: an input whose upload is not completed. */
+            /** @description `JOB_INPUT_NOT_READY`: an input whose upload is not completed; `CONFLICT`: the idempotency key was used with another request. */
             409: {
                 headers: {
                     [name: string]: unknown;

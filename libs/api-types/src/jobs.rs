@@ -56,6 +56,10 @@ pub struct SubmitJobRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<BTreeMap<String, Value>>)]
     pub metadata: Option<Value>,
+    /// Canopy's addition: a retried submit with the same key (per tenant) answers the job the
+    /// first one created; with another body, 409. REST's `Idempotency-Key` header sets it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// `estimate_job`'s arguments: only `workload_type` is required.

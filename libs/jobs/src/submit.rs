@@ -22,7 +22,7 @@ use canopy_domain::job::{Estimate, Job, JobCommand};
 use canopy_domain::job_input::JobInput;
 use canopy_domain::job_spec::{EstimateSpec, JobSpec};
 use canopy_domain::ledger::{Ledger, LedgerCommand};
-use canopy_domain::{Aggregate, Credits, InputId, JobId};
+use canopy_domain::{Aggregate, Credits, InputId, JobId, TenantId};
 use canopy_policy::GridTool;
 use canopy_readmodels::JobRow;
 use serde_json::Value;
@@ -66,6 +66,7 @@ impl Jobs {
                 format!("new jobs are not accepted during maintenance: {message}"),
             ));
         }
+        let key = idempotency_key(arguments)?;
         let spec = JobSpec::from_arguments(arguments).map_err(JobsError::domain)?;
         let request = PlanRequest {
             workload_type: spec.workload_type,
@@ -90,7 +91,14 @@ impl Jobs {
                 inputs.insert(input_id.clone(), lookup);
             }
         }
-        let id = JobId::from_uuid(uuid::Uuid::now_v7());
+        let id = match key {
+            Some(key) => keyed_job_id(&caller.tenant, key),
+            None => JobId::from_uuid(uuid::Uuid::now_v7()),
+        };
+        let ctx = match key {
+            Some(key) => caller.context().idempotent(key, &request_fingerprint(arguments)),
+            None => caller.context(),
+        };
         let estimate = Estimate {
             cost_low,
             cost_high,
@@ -100,8 +108,20 @@ impl Jobs {
         let command = JobCommand::Submit { id: id.clone(), spec, inputs, estimate, enqueue: true };
         // The domain's decision is pure: try it before any credit is held.
         Job::Absent.decide(&command).map_err(JobsError::domain)?;
-        self.hold(caller, &id, cost_high).await?;
-        let ctx = caller.context();
+        if key.is_some() && self.job_row(caller, &id).await.is_ok() {
+            // Submitted before under this key: the executor answers the same request with the
+            // same job (nothing is held or queued again), another request with CONFLICT.
+            self.executor().execute::<Job>(&ctx, id.as_str(), &command).await.map_err(JobsError::execute)?;
+            let row = self.job_row(caller, &id).await?;
+            return Ok(views::job(&row, chrono::Utc::now()));
+        }
+        self.hold(caller, &id, cost_high).await.map_err(|e| match (key, &e) {
+            (Some(key), JobsError::Refused { code: ErrorCode::Conflict, .. }) => JobsError::conflict(format!(
+                "an earlier submit with idempotency key '{key}' did not complete (its credit hold is \
+                 settled or differs); submit again with a new key"
+            )),
+            _ => e,
+        })?;
         if let Err(e) = self.executor().execute::<Job>(&ctx, id.as_str(), &command).await {
             self.release(caller, &id).await;
             return Err(JobsError::execute(e));
@@ -189,4 +209,47 @@ impl Jobs {
             Err(e) => Err(JobsError::execute(e)),
         }
     }
+}
+
+/// The longest idempotency key accepted.
+const IDEMPOTENCY_KEY_MAX: usize = 200;
+
+/// `submit_job`'s optional `idempotency_key` (REST: the `Idempotency-Key` header, which the
+/// handler puts here): printable ASCII, at most 200 characters.
+fn idempotency_key(arguments: &Value) -> Result<Option<&str>, JobsError> {
+    let Some(key) = args::string(args::object(arguments)?, "idempotency_key", None)? else { return Ok(None) };
+    if key.len() > IDEMPOTENCY_KEY_MAX || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(JobsError::invalid(
+            "idempotency_key",
+            format!("must be at most {IDEMPOTENCY_KEY_MAX} printable ASCII characters without spaces"),
+        ));
+    }
+    Ok(Some(key))
+}
+
+/// The job a keyed submit creates: the same for the same tenant and key, so a retried submit
+/// names the job the first one made (UUID v5 of the tenant and the key).
+fn keyed_job_id(tenant: &TenantId, key: &str) -> JobId {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a0b_2d4e_8f31_4c57_9e1a_3b5c_7d9f_0e24);
+    JobId::from_uuid(uuid::Uuid::new_v5(&NAMESPACE, format!("{tenant}\n{key}").as_bytes()))
+}
+
+/// What a keyed submit's request is compared by: its arguments without the key, as JSON with
+/// sorted object keys.
+fn request_fingerprint(arguments: &Value) -> Vec<u8> {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let sorted: BTreeMap<&String, Value> = map.iter().map(|(k, v)| (k, sorted(v))).collect();
+                Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    let mut arguments = sorted(arguments);
+    if let Value::Object(map) = &mut arguments {
+        map.remove("idempotency_key");
+    }
+    serde_json::to_vec(&arguments).unwrap_or_default()
 }

@@ -5,7 +5,9 @@
 //! (`INVALID_REQUEST` naming the field, `NOT_FOUND` for another tenant's job too, `CONFLICT`,
 //! `ARTIFACT_NOT_READY`, `INSUFFICIENT_FUNDS`, `MAINTENANCE_ACTIVE`).
 
-use crate::openapi::{BadRequest, Conflict, Forbidden, InternalError, NotFound, PaymentRequired, ServiceUnavailable};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, IdempotencyKey, InternalError, NotFound, PaymentRequired, ServiceUnavailable,
+};
 use crate::principal::Principal;
 use crate::{error::ApiError, input, ApiState};
 use axum::extract::State;
@@ -100,12 +102,15 @@ pub async fn estimate(
 /// Submit a job
 ///
 /// Jungle Grid's `submit_job` (aliases accepted). Holds the estimate's upper bound on the
-/// tenant's credits and queues the job; it may start compute and incur charges.
+/// tenant's credits and queues the job; it may start compute and incur charges. With an
+/// `Idempotency-Key` (or the body's `idempotency_key`), a retried submit answers the job the
+/// first one created instead of queueing another; the same key with another body is 409.
 #[utoipa::path(
     post,
     path = "/api/v0/jobs",
     tag = "jobs",
     operation_id = "submit_job",
+    params(IdempotencyKey),
     request_body = SubmitJobRequest,
     responses(
         (status = 201, description = "Queued.", body = JobView),
@@ -113,7 +118,7 @@ pub async fn estimate(
         (status = 402, response = PaymentRequired),
         (status = 403, response = Forbidden),
         (status = 404, description = "`JOB_INPUT_NOT_FOUND`: an input id the tenant does not have.", body = canopy_api_types::ErrorEnvelope),
-        (status = 409, description = "`JOB_INPUT_NOT_READY`: an input whose upload is not completed.", body = canopy_api_types::ErrorEnvelope),
+        (status = 409, description = "`JOB_INPUT_NOT_READY`: an input whose upload is not completed; `CONFLICT`: the idempotency key was used with another request.", body = canopy_api_types::ErrorEnvelope),
         (status = 500, response = InternalError),
         (status = 503, response = ServiceUnavailable),
     ),
@@ -121,9 +126,14 @@ pub async fn estimate(
 pub async fn submit(
     State(state): State<ApiState>,
     principal: Principal,
+    headers: axum::http::HeaderMap,
     body: Result<input::Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let input::Json(arguments) = body?;
+    let input::Json(mut arguments) = body?;
+    if let (Some(key), Value::Object(map)) = (headers.get("idempotency-key"), &mut arguments) {
+        let key = key.to_str().map_err(|_| ApiError::invalid("Idempotency-Key must be printable ASCII"))?;
+        map.insert("idempotency_key".into(), Value::String(key.to_string()));
+    }
     let job = state.jobs.submit_job(&principal.caller(), &arguments).await?;
     Ok((StatusCode::CREATED, Json(job)).into_response())
 }

@@ -216,3 +216,30 @@ async fn inputs_credits_cancel_and_the_operators_routes() {
     let grant = api.post("/api/v0/tenants/default/credits", json!({"credits": "5"})).await;
     assert_eq!(error(&grant).1, "FORBIDDEN");
 }
+
+/// `Idempotency-Key` on `POST /api/v0/jobs`: a retry answers the first job (201 again, the same
+/// id, one job queued); the key with another body is 409 `CONFLICT` in the envelope.
+#[tokio::test]
+async fn a_submit_retried_with_its_idempotency_key_is_the_same_job() {
+    let api = api().await;
+    let submit = |name: &str| {
+        api.http
+            .post(format!("{}/api/v0/jobs", api.base))
+            .header("Idempotency-Key", "submit-once")
+            .json(&json!({"name": name, "workload_type": "batch", "image": "python:3.11", "command": ["true"]}))
+            .send()
+    };
+    let first = submit("keyed").await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = submit("keyed").await.unwrap();
+    assert_eq!(again.status(), 201);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first["job_id"], again["job_id"]);
+    let (_, list) = api.get("/api/v0/jobs").await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 1, "{list}");
+    let other = submit("another body").await.unwrap();
+    let answer = (other.status().as_u16(), other.json::<Value>().await.unwrap());
+    let (status, code, message) = error(&answer);
+    assert_eq!((status, code), (409, "CONFLICT"), "{message}");
+}

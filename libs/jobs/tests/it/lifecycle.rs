@@ -184,3 +184,40 @@ async fn maintenance_refuses_new_jobs_only() {
     assert!(!h.jobs.set_maintenance(&operator(), false, "").await.unwrap().active);
     h.jobs.submit_job(&acme, &hello("after")).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_retried_submit_with_its_idempotency_key_answers_the_same_job_once() {
+    let h = harness(|_| {}).await;
+    let acme = owner("acme");
+    h.grant("acme", "5").await;
+    let keyed = |name: &str, key: &str| {
+        let mut spec = hello(name);
+        spec["idempotency_key"] = json!(key);
+        spec
+    };
+    let first = h.jobs.submit_job(&acme, &keyed("once", "retry-me-1")).await.unwrap();
+    let again = h.jobs.submit_job(&acme, &keyed("once", "retry-me-1")).await.unwrap();
+    assert_eq!(first.job_id, again.job_id, "the same job");
+    let jobs = h.jobs.list_jobs(&acme, &json!({})).await.unwrap().jobs;
+    assert_eq!(jobs.len(), 1, "queued once");
+    let credits = h.jobs.credits(&acme).await.unwrap();
+    assert_eq!(credits.held.micros, 1_001_000, "held once");
+
+    // The key with another request is refused; another key is another job; another tenant's
+    // same key is its own.
+    let (code, message) = refusal(h.jobs.submit_job(&acme, &keyed("different", "retry-me-1")).await);
+    assert_eq!(code, "CONFLICT", "{message}");
+    assert!(message.contains("retry-me-1"), "{message}");
+    let other = h.jobs.submit_job(&acme, &keyed("once", "retry-me-2")).await.unwrap();
+    assert_ne!(other.job_id, first.job_id);
+    h.grant("globex", "5").await;
+    let globex = h.jobs.submit_job(&owner("globex"), &keyed("once", "retry-me-1")).await.unwrap();
+    assert_ne!(globex.job_id, first.job_id, "keys are per tenant");
+
+    // Still the same job once it ended (nothing held again).
+    h.jobs.cancel_job(&acme, &json!({"job_id": first.job_id})).await.unwrap();
+    let after = h.jobs.submit_job(&acme, &keyed("once", "retry-me-1")).await.unwrap();
+    assert_eq!((after.job_id.as_str(), after.status.as_str()), (first.job_id.as_str(), "cancelled"));
+    let (code, _) = refusal(h.jobs.submit_job(&acme, &keyed("bad key", "has space")).await);
+    assert_eq!(code, "INVALID_REQUEST");
+}
