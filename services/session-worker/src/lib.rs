@@ -14,6 +14,7 @@ mod calls;
 mod discovery;
 mod http;
 mod progress;
+pub mod quickack;
 mod refresh;
 mod sse;
 mod upstream;
