@@ -35,9 +35,9 @@
 //! TLS handshake too.
 
 use std::path::Path;
+use std::sync::Arc;
 
-/// How many redirects one request may follow.
-const MAX_REDIRECTS: usize = 10;
+use crate::streamable::{QuickAckHttpClient, MAX_REDIRECTS};
 
 /// With keep-alive: idle connections kept per upstream host (busy ones are not counted), and
 /// how long one stays idle before it is closed.
@@ -47,7 +47,7 @@ const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 /// The clients upstream connections use; cheap to clone (clones share the connection pools).
 #[derive(Clone)]
 pub struct UpstreamHttp {
-    streamable: reqwest::Client,
+    streamable: QuickAckHttpClient,
     sse: reqwest::Client,
 }
 
@@ -69,7 +69,8 @@ pub enum HttpSetupError {
 
 impl UpstreamHttp {
     /// Clients that trust the platform's roots and, with `ca_file`, the certificates of that
-    /// PEM bundle too; with `keep_alive`, they reuse connections (see the module's comment).
+    /// PEM bundle too; with `keep_alive`, the Streamable HTTP one reuses connections (see the
+    /// module's comment).
     pub fn new(ca_file: Option<&Path>, keep_alive: bool) -> Result<Self, HttpSetupError> {
         let Some(path) = ca_file else { return Ok(Self::without_ca_file(keep_alive)) };
         let name = path.display().to_string();
@@ -79,16 +80,19 @@ impl UpstreamHttp {
         if roots.is_empty() {
             return Err(HttpSetupError::NoCertificate { path: name });
         }
-        // A certificate that is no valid X.509 is found here, when the clients are built.
-        let build = |redirect| {
-            client(redirect, &roots, keep_alive)
-                .map_err(|reason| HttpSetupError::BadCertificate { path: name.clone(), reason })
-        };
-        Ok(Self { streamable: build(streamable_redirects)?, sse: build(sse_redirects)? })
+        // A certificate that is no valid X.509 is found here, when the reqwest client is built.
+        let sse = client(sse_redirects, &roots)
+            .map_err(|reason| HttpSetupError::BadCertificate { path: name.clone(), reason })?;
+        use rustls_pki_types::pem::PemObject as _;
+        let der = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| HttpSetupError::NotPem { path: name.clone(), reason: e.to_string() })?;
+        let tls = tls_config(der).map_err(|reason| HttpSetupError::BadCertificate { path: name.clone(), reason })?;
+        Ok(Self { streamable: streamable_client(tls, keep_alive), sse })
     }
 
     /// The client for Streamable HTTP upstreams (handed to rmcp's transport).
-    pub fn streamable(&self) -> reqwest::Client {
+    pub fn streamable(&self) -> QuickAckHttpClient {
         self.streamable.clone()
     }
 
@@ -100,8 +104,9 @@ impl UpstreamHttp {
 
 impl UpstreamHttp {
     fn without_ca_file(keep_alive: bool) -> Self {
-        let build = |redirect| client(redirect, &[], keep_alive).expect("an HTTP client with no extra roots builds");
-        Self { streamable: build(streamable_redirects), sse: build(sse_redirects) }
+        let sse = client(sse_redirects, &[]).expect("an HTTP client with no extra roots builds");
+        let tls = tls_config(Vec::new()).expect("a TLS configuration with no extra roots builds");
+        Self { streamable: streamable_client(tls, keep_alive), sse }
     }
 }
 
@@ -112,17 +117,42 @@ impl Default for UpstreamHttp {
     }
 }
 
-/// A client trusting the platform's roots plus `extra`. A system with no root certificates at
-/// all (a bare container image) still gets a client, trusting `extra` only: http:// and stdio
-/// upstreams keep working, and https:// ones fail with an unknown-issuer error.
+fn streamable_client(tls: rustls::ClientConfig, keep_alive: bool) -> QuickAckHttpClient {
+    QuickAckHttpClient::new(tls, if keep_alive { IDLE_PER_HOST } else { 0 }, IDLE_TIMEOUT)
+}
+
+/// rustls (aws-lc-rs) trusting the platform's roots plus `extra`, as reqwest's
+/// `tls_certs_merge`; on a system whose roots cannot be used (a bare container image), `extra`
+/// only: https:// upstreams then fail with an unknown-issuer error (the reqwest client built
+/// before has warned).
+fn tls_config(extra: Vec<rustls_pki_types::CertificateDer<'static>>) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    match rustls_platform_verifier::Verifier::new_with_extra_roots(extra.clone(), provider) {
+        Ok(verifier) => {
+            Ok(builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier)).with_no_client_auth())
+        }
+        Err(_) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for certificate in extra {
+                roots.add(certificate).map_err(|e| e.to_string())?;
+            }
+            Ok(builder.with_root_certificates(roots).with_no_client_auth())
+        }
+    }
+}
+
+/// The legacy SSE client, trusting the platform's roots plus `extra`: a connection per request
+/// (see the module's comment). A system with no root certificates at all (a bare container
+/// image) still gets a client, trusting `extra` only: http:// and stdio upstreams keep working,
+/// and https:// ones fail with an unknown-issuer error.
 fn client(
     redirect: fn() -> reqwest::redirect::Policy,
     extra: &[reqwest::Certificate],
-    keep_alive: bool,
 ) -> Result<reqwest::Client, String> {
-    let idle = if keep_alive { IDLE_PER_HOST } else { 0 };
-    let builder =
-        || reqwest::Client::builder().pool_max_idle_per_host(idle).pool_idle_timeout(IDLE_TIMEOUT).redirect(redirect());
+    let builder = || reqwest::Client::builder().pool_max_idle_per_host(0).redirect(redirect());
     let platform = match builder().tls_certs_merge(extra.iter().cloned()).build() {
         Ok(client) => return Ok(client),
         Err(e) => chain(&e),
@@ -135,22 +165,6 @@ fn client(
          ca-certificates) to trust the public ones"
     );
     Ok(only_extra)
-}
-
-/// Streamable HTTP, as rmcp's default client: only 307 and 308 (which keep the POST's body) on
-/// the same origin (the registration's credentials go with every request).
-fn streamable_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let keeps_body = matches!(
-            attempt.status(),
-            reqwest::StatusCode::TEMPORARY_REDIRECT | reqwest::StatusCode::PERMANENT_REDIRECT
-        );
-        let same_origin = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
-        match keeps_body && same_origin && attempt.previous().len() <= MAX_REDIRECTS {
-            true => attempt.follow(),
-            false => attempt.stop(),
-        }
-    })
 }
 
 /// Legacy SSE: the stream's GET follows any redirect on the stream's origin, like the endpoint
@@ -167,13 +181,13 @@ fn sse_redirects() -> reqwest::redirect::Policy {
 
 /// Why an rmcp client could not start. rmcp does not link the HTTP client's error as the source
 /// of its own, so its text would end at "error sending request for url (...)": for Streamable
-/// HTTP, the reqwest error is dug out and told with its causes ("...: invalid peer
+/// HTTP, the client's error is dug out and told with its causes ("...: invalid peer
 /// certificate: UnknownIssuer").
 pub(crate) fn initialize_error(error: &rmcp::service::ClientInitializeError) -> String {
     use rmcp::transport::streamable_http_client::StreamableHttpError;
     if let rmcp::service::ClientInitializeError::TransportError { error: transport, context } = error {
         if let Some(StreamableHttpError::Client(cause)) =
-            transport.error.downcast_ref::<StreamableHttpError<reqwest::Error>>()
+            transport.error.downcast_ref::<StreamableHttpError<crate::streamable::ClientError>>()
         {
             return format!("{}, when {context}", chain(cause));
         }

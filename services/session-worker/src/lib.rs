@@ -17,6 +17,7 @@ mod progress;
 pub mod quickack;
 mod refresh;
 mod sse;
+pub mod streamable;
 mod upstream;
 
 pub use http::{HttpSetupError, UpstreamHttp};

@@ -235,6 +235,11 @@ mod tests {
         assert_eq!(response.bytes().await.unwrap(), BODY);
     }
 
+    /// A reqwest client keeping idle connections (hyper's pool under reqwest's connector).
+    fn reqwest_keep_alive() -> reqwest::Client {
+        reqwest::Client::builder().pool_max_idle_per_host(32).build().unwrap()
+    }
+
     fn median(mut times: Vec<Duration>) -> Duration {
         times.sort();
         times[times.len() / 2]
@@ -282,7 +287,7 @@ mod tests {
         assert!(median >= Duration::from_millis(35), "median {median:?}");
 
         let (url, accepted) = upstream(Upstream::TwoWrites).await;
-        let reqwest = crate::http::UpstreamHttp::new(None, true).unwrap().sse().clone();
+        let reqwest = reqwest_keep_alive();
         let median = timed(25, || get_reqwest(&reqwest, &url)).await;
         eprintln!("reqwest with keep-alive: median {median:?}, {} connection(s)", accepted.load(Ordering::SeqCst));
         assert!(median >= Duration::from_millis(35), "median {median:?}");
@@ -299,7 +304,7 @@ mod tests {
         let hyper_connections = accepted.load(Ordering::SeqCst);
 
         let (url, accepted) = upstream(kind).await;
-        let reqwest = crate::http::UpstreamHttp::new(None, true).unwrap().sse().clone();
+        let reqwest = reqwest_keep_alive();
         for _ in 0..20 {
             tokio::time::sleep(pause).await;
             get_reqwest(&reqwest, &url).await;
