@@ -631,3 +631,398 @@ impl StreamableHttpClient for QuickAckHttpClient {
         self.get(uri, session_id, last_event_id, auth_token, custom_headers, max_sse_event_size).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse;
+    use axum::routing::{any, post};
+    use rmcp::model::{ClientNotification, InitializedNotification, PingRequest, RequestId};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    fn client() -> QuickAckHttpClient {
+        crate::http::UpstreamHttp::new(None, true).unwrap().streamable()
+    }
+
+    fn ping() -> ClientJsonRpcMessage {
+        ClientJsonRpcMessage::request(ClientRequest::PingRequest(PingRequest::default()), RequestId::Number(1))
+    }
+
+    fn initialized() -> ClientJsonRpcMessage {
+        ClientJsonRpcMessage::notification(ClientNotification::InitializedNotification(
+            InitializedNotification::default(),
+        ))
+    }
+
+    /// Serves `router` on plain `axum::serve` (no TCP_NODELAY); its base URL.
+    async fn serve(router: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        format!("http://{addr}")
+    }
+
+    async fn post_to(
+        url: String,
+        message: ClientJsonRpcMessage,
+        session: Option<&str>,
+    ) -> Result<StreamableHttpPostResponse, Error> {
+        client().post_message(url.into(), message, session.map(Arc::from), None, HashMap::new()).await
+    }
+
+    fn reply(status: u16, headers: &[(&'static str, &'static str)], body: &'static str) -> axum::response::Response {
+        let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
+        for (name, value) in headers {
+            response.headers_mut().insert(*name, HeaderValue::from_static(value));
+        }
+        response
+    }
+
+    #[tokio::test]
+    async fn post_responses_are_told_apart_as_rmcp_expects() {
+        let router = axum::Router::new()
+            .route("/accepted", post(|| async { reply(202, &[], "") }))
+            .route("/no-content", post(|| async { reply(204, &[], "") }))
+            .route("/empty-200", post(|| async { reply(200, &[], "") }))
+            .route("/gone", post(|| async { reply(404, &[], "no such session") }))
+            .route("/auth", post(|| async { reply(401, &[("www-authenticate", "Bearer realm=\"x\"")], "") }))
+            .route(
+                "/scope",
+                post(|| async { reply(403, &[("www-authenticate", "Bearer scope=\"files:read files:write\"")], "") }),
+            )
+            .route("/busy", post(|| async { reply(503, &[("retry-after", "7")], "down") }))
+            .route(
+                "/rpc-error",
+                post(|| async {
+                    reply(
+                        500,
+                        &[("content-type", "application/json")],
+                        r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"boom"}}"#,
+                    )
+                }),
+            )
+            .route("/bad", post(|| async { reply(400, &[("content-type", "text/plain")], "you sent nonsense") }))
+            .route(
+                "/json",
+                post(|| async {
+                    reply(
+                        200,
+                        &[("content-type", "Application/JSON; charset=utf-8"), ("mcp-session-id", "s1")],
+                        r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+                    )
+                }),
+            )
+            .route("/text", post(|| async { reply(200, &[("content-type", "text/plain")], "hello") }));
+        let base = serve(router).await;
+        let at = |path: &str| format!("{base}{path}");
+
+        assert!(matches!(post_to(at("/accepted"), ping(), None).await, Ok(StreamableHttpPostResponse::Accepted)));
+        assert!(matches!(post_to(at("/no-content"), ping(), None).await, Ok(StreamableHttpPostResponse::Accepted)));
+        assert!(matches!(
+            post_to(at("/empty-200"), initialized(), None).await,
+            Ok(StreamableHttpPostResponse::Accepted)
+        ));
+        assert!(matches!(post_to(at("/gone"), ping(), Some("s1")).await, Err(StreamableHttpError::SessionExpired)));
+        let without_session = post_to(at("/gone"), ping(), None).await;
+        assert!(
+            matches!(&without_session, Err(StreamableHttpError::UnexpectedServerResponse(text)) if text.contains("404") && text.contains("no such session")),
+            "{without_session:?}"
+        );
+        assert!(matches!(post_to(at("/auth"), ping(), None).await, Err(StreamableHttpError::AuthRequired(_))));
+        match post_to(at("/scope"), ping(), None).await {
+            Err(StreamableHttpError::InsufficientScope(error)) => {
+                assert_eq!(error.required_scope.as_deref(), Some("files:read files:write"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match post_to(at("/busy"), ping(), None).await {
+            Err(StreamableHttpError::HttpStatus(error)) => {
+                assert_eq!((error.status, error.retry_after.as_deref()), (503, Some("7")))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            post_to(at("/rpc-error"), ping(), None).await,
+            Ok(StreamableHttpPostResponse::Json(JsonRpcMessage::Error(_), _))
+        ));
+        let bad = post_to(at("/bad"), ping(), None).await;
+        assert!(
+            matches!(&bad, Err(StreamableHttpError::UnexpectedServerResponse(text)) if text.contains("400") && text.contains("you sent nonsense")),
+            "{bad:?}"
+        );
+        match post_to(at("/json"), ping(), None).await {
+            Ok(StreamableHttpPostResponse::Json(JsonRpcMessage::Response(_), session)) => {
+                assert_eq!(session.as_deref(), Some("s1"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(post_to(at("/text"), initialized(), None).await, Ok(StreamableHttpPostResponse::Accepted)));
+        assert!(matches!(post_to(at("/text"), ping(), None).await, Err(StreamableHttpError::UnexpectedContentType(_))));
+    }
+
+    #[tokio::test]
+    async fn bodies_are_bounded() {
+        let router = axum::Router::new()
+            .route(
+                "/json",
+                post(|| async { reply(200, &[("content-type", "application/json")], r#"{"jsonrpc":"2.0","id":1,"result":{"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}"#) }),
+            )
+            .route(
+                "/sse",
+                post(|| async {
+                    reply(
+                        200,
+                        &[("content-type", "text/event-stream")],
+                        "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r\n\r\ndata: this event is far too large for the bound of 48 bytes\n\n",
+                    )
+                }),
+            );
+        let base = serve(router).await;
+        let mut limits = StreamableHttpResponseLimits::default();
+        limits.max_json_response_size = 16;
+        limits.max_sse_event_size = 48;
+        let http = client();
+        let send = |path: &str| {
+            http.post_message_with_response_limits(
+                format!("{base}{path}").into(),
+                ping(),
+                None,
+                None,
+                HashMap::new(),
+                limits,
+            )
+        };
+        assert!(matches!(send("/json").await, Err(StreamableHttpError::ResponseBodyTooLarge { max_size: 16 })));
+        let Ok(StreamableHttpPostResponse::Sse(mut events, _)) = send("/sse").await else { panic!("an SSE response") };
+        // As with rmcp's client, the chunk holding the oversized event ends the stream (here
+        // it holds the small event before it too).
+        let error = loop {
+            match events.next().await.expect("the stream ends with an error") {
+                Ok(_) => continue,
+                Err(error) => break error,
+            }
+        };
+        assert!(error.to_string().contains("maximum size of 48 bytes"), "{error}");
+        assert!(events.next().await.is_none());
+    }
+
+    #[test]
+    fn events_are_measured_between_blank_lines() {
+        let mut bound = EventBound {
+            chunks: Box::pin(futures::stream::empty()),
+            max: 10,
+            event: 0,
+            line_empty: true,
+            after_cr: false,
+            failed: false,
+        };
+        assert!(bound.observe(b"data: 123\n\ndata: 456\r"));
+        assert!(bound.observe(b"\n\r\ndata: 789\r\rdata:"), "CRLF and CR end lines and events too");
+        assert!(!bound.observe(b" 12345678\n"), "one event of 15 bytes");
+    }
+
+    /// What the redirect target saw.
+    type Seen = Arc<Mutex<Vec<(String, Option<String>, Option<String>, Option<String>, Vec<u8>)>>>;
+
+    #[tokio::test]
+    async fn only_same_origin_307_and_308_are_followed_at_most_ten_times() {
+        let seen: Seen = Arc::default();
+        let loops = Arc::new(AtomicUsize::new(0));
+        let other = serve(axum::Router::new().route("/x", any(|| async { reply(200, &[], "") }))).await;
+        let other: &'static str = Box::leak(format!("{other}/x").into_boxed_str());
+        let recorded = seen.clone();
+        let counted = loops.clone();
+        let router = axum::Router::new()
+            .route("/307", any(|| async { reply(307, &[("location", "/target")], "") }))
+            .route("/308", any(|| async { reply(308, &[("location", "target")], "") }))
+            .route("/302", any(|| async { reply(302, &[("location", "/target")], "") }))
+            .route("/away", any(move || async move { reply(307, &[("location", other)], "") }))
+            .route(
+                "/loop",
+                any(move || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    async { reply(307, &[("location", "/loop")], "") }
+                }),
+            )
+            .route(
+                "/target",
+                any(move |method: Method, headers: HeaderMap, body: Bytes| {
+                    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+                    recorded.lock().unwrap().push((
+                        method.to_string(),
+                        header("mcp-session-id"),
+                        header("authorization"),
+                        header("x-api-key"),
+                        body.to_vec(),
+                    ));
+                    async {
+                        reply(200, &[("content-type", "application/json")], r#"{"jsonrpc":"2.0","id":1,"result":{}}"#)
+                    }
+                }),
+            );
+        let base = serve(router).await;
+        let custom = HashMap::from([(HeaderName::from_static("x-api-key"), HeaderValue::from_static("secret"))]);
+        let http = client();
+        let send = |path: &str| {
+            http.post_message(
+                format!("{base}{path}").into(),
+                ping(),
+                Some(Arc::from("s1")),
+                Some("token".to_owned()),
+                custom.clone(),
+            )
+        };
+        for path in ["/307", "/308"] {
+            assert!(matches!(send(path).await, Ok(StreamableHttpPostResponse::Json(..))), "{path}");
+        }
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.len(), 2);
+            for (method, session, auth, key, body) in seen.iter() {
+                assert_eq!(method, "POST");
+                assert_eq!(session.as_deref(), Some("s1"));
+                assert_eq!(auth.as_deref(), Some("Bearer token"));
+                assert_eq!(key.as_deref(), Some("secret"));
+                assert_eq!(
+                    serde_json::from_slice::<serde_json::Value>(body).unwrap(),
+                    serde_json::to_value(ping()).unwrap()
+                );
+            }
+        }
+        for path in ["/302", "/away", "/loop"] {
+            let result = send(path).await;
+            assert!(
+                matches!(&result, Err(StreamableHttpError::UnexpectedServerResponse(text)) if text.contains("HTTP 30")),
+                "{path}: {result:?}"
+            );
+        }
+        assert_eq!(seen.lock().unwrap().len(), 2, "neither 302 nor another origin is followed");
+        assert_eq!(loops.load(Ordering::SeqCst), MAX_REDIRECTS + 1);
+    }
+
+    #[tokio::test]
+    async fn streams_and_session_ends_carry_their_headers() {
+        let seen: Seen = Arc::default();
+        let recorded = seen.clone();
+        let router = axum::Router::new().route("/no-sse", any(|| async { reply(405, &[], "") })).route(
+            "/mcp",
+            any(move |method: Method, headers: HeaderMap| {
+                let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+                recorded.lock().unwrap().push((
+                    method.to_string(),
+                    header("mcp-session-id"),
+                    header("last-event-id"),
+                    header("mcp-protocol-version"),
+                    Vec::new(),
+                ));
+                async move {
+                    match method {
+                        Method::GET => reply(200, &[("content-type", "text/event-stream")], "id: 2\ndata: {}\n\n"),
+                        _ => reply(200, &[], ""),
+                    }
+                }
+            }),
+        );
+        let base = serve(router).await;
+        let version =
+            HashMap::from([(HeaderName::from_static("mcp-protocol-version"), HeaderValue::from_static("2025-06-18"))]);
+        let mut stream = client()
+            .get_stream(format!("{base}/mcp").into(), Some(Arc::from("s1")), Some("1".into()), None, version.clone())
+            .await
+            .unwrap();
+        assert_eq!(stream.next().await.unwrap().unwrap().id.as_deref(), Some("2"));
+        assert!(stream.next().await.is_none());
+        client().delete_session(format!("{base}/mcp").into(), Arc::from("s1"), None, version.clone()).await.unwrap();
+        {
+            let seen = seen.lock().unwrap();
+            let expected = |method: &str, last: Option<&str>| {
+                (
+                    method.to_owned(),
+                    Some("s1".to_owned()),
+                    last.map(str::to_owned),
+                    Some("2025-06-18".to_owned()),
+                    Vec::new(),
+                )
+            };
+            assert_eq!(*seen, vec![expected("GET", Some("1")), expected("DELETE", None)]);
+        }
+        let no_sse = client().get_stream(format!("{base}/no-sse").into(), None, None, None, HashMap::new()).await;
+        assert!(matches!(no_sse, Err(StreamableHttpError::ServerDoesNotSupportSse)));
+        client().delete_session(format!("{base}/no-sse").into(), Arc::from("s1"), None, HashMap::new()).await.unwrap();
+        let reserved = HashMap::from([(HeaderName::from_static("mcp-session-id"), HeaderValue::from_static("x"))]);
+        let refused = client().post_message(format!("{base}/mcp").into(), ping(), None, None, reserved).await;
+        assert!(matches!(refused, Err(StreamableHttpError::ReservedHeaderConflict(_))));
+    }
+
+    /// An rmcp server (the fixture) on `axum::serve` as it comes, without TCP_NODELAY; its URL
+    /// and the count of connections it accepted.
+    async fn nagle_upstream() -> (String, Arc<AtomicUsize>) {
+        use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+        use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+        let fixture = canopy_fixture_server::FixtureServer::new(Default::default());
+        let service = StreamableHttpService::new(
+            move || Ok(fixture.for_new_session()),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default().disable_allowed_hosts(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counted = accepted.clone();
+        let listener = axum::serve::ListenerExt::tap_io(listener, move |tcp: &mut tokio::net::TcpStream| {
+            assert!(!tcp.nodelay().unwrap(), "Nagle's algorithm stays on");
+            counted.fetch_add(1, Ordering::SeqCst);
+        });
+        tokio::spawn(async move { axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await });
+        (format!("http://{addr}/mcp"), accepted)
+    }
+
+    /// 20 tool calls one after the other through rmcp's transport on `client`: the median time
+    /// of one.
+    async fn median_call<C: StreamableHttpClient>(client: C, url: String) -> Duration {
+        use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+        use rmcp::transport::StreamableHttpClientTransport;
+        use rmcp::ServiceExt as _;
+        let config = StreamableHttpClientTransportConfig::with_uri(url);
+        let session = ().serve(StreamableHttpClientTransport::with_client(client, config)).await.unwrap();
+        let mut times = Vec::new();
+        for i in 0..20 {
+            let mut params = rmcp::model::CallToolRequestParams::new("echo");
+            params.arguments = serde_json::json!({ "message": format!("m{i}") }).as_object().cloned();
+            let start = Instant::now();
+            let result = session.call_tool(params).await.unwrap();
+            times.push(start.elapsed());
+            assert_eq!(result.content[0].as_text().map(|t| t.text.as_str()), Some(format!("m{i}").as_str()));
+        }
+        session.cancel().await.unwrap();
+        times.sort();
+        times[times.len() / 2]
+    }
+
+    #[tokio::test]
+    async fn tool_calls_to_an_upstream_without_nodelay_do_not_wait_for_delayed_acks() {
+        let (url, accepted) = nagle_upstream().await;
+        let median = median_call(client(), url).await;
+        let connections = accepted.load(Ordering::SeqCst);
+        eprintln!("20 calls to an rmcp upstream without TCP_NODELAY: median {median:?}, {connections} connection(s)");
+        // initialize, initialized, 20 calls and the DELETE; the standalone GET stream keeps one
+        // connection of its own.
+        assert!(connections <= 4, "the calls share connections: {connections}");
+        // Guards the kernel's 40 ms delayed ACK, not a speed goal.
+        assert!(median < Duration::from_millis(20), "median {median:?}");
+    }
+
+    /// The same through reqwest with keep-alive, the client the worker used before: each call
+    /// waits for Linux's delayed ACK. Slow (~1 s) and kernel-dependent: `--run-ignored all`.
+    #[tokio::test]
+    #[ignore = "demonstrates Linux's 40 ms delayed ACK; slow and kernel-dependent"]
+    async fn through_reqwest_with_keep_alive_the_same_calls_wait_40ms() {
+        let (url, accepted) = nagle_upstream().await;
+        let reqwest = reqwest::Client::builder().pool_max_idle_per_host(32).build().unwrap();
+        let median = median_call(reqwest, url).await;
+        eprintln!("reqwest with keep-alive: median {median:?}, {} connection(s)", accepted.load(Ordering::SeqCst));
+        assert!(median >= Duration::from_millis(35), "median {median:?}");
+    }
+}
