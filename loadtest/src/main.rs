@@ -101,7 +101,8 @@ struct RunArgs {
     #[arg(long)]
     keep_alive: bool,
     /// Canopy's session-worker reuses HTTP connections to the upstream
-    /// (`CANOPY_UPSTREAM_KEEP_ALIVE=true`; off by default, as in Canopy).
+    /// (`CANOPY_UPSTREAM_KEEP_ALIVE=true`, Canopy's default; without the flag the harness sets
+    /// it to false, a connection per request).
     #[arg(long)]
     worker_keep_alive: bool,
     /// Where the result file goes.

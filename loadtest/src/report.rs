@@ -72,7 +72,7 @@ pub fn render(facts: &Facts, rows: &[Row]) -> String {
         if facts.worker_keep_alive {
             "reusing HTTP connections (--worker-keep-alive: CANOPY_UPSTREAM_KEEP_ALIVE=true)"
         } else {
-            "a new TCP connection per request (CANOPY_UPSTREAM_KEEP_ALIVE=false, the default)"
+            "a new TCP connection per request (CANOPY_UPSTREAM_KEEP_ALIVE=false)"
         }
     );
     let _ = writeln!(

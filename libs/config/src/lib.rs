@@ -216,7 +216,8 @@ pub struct WorkerConfig {
     /// PEM bundle of CA certificates trusted for https:// upstreams besides the platform's;
     /// empty: none.
     pub upstream_ca_file: String,
-    /// Reuse HTTP connections to upstreams instead of opening one per request.
+    /// Reuse HTTP connections to Streamable HTTP upstreams instead of opening one per request
+    /// (on by default).
     pub upstream_keep_alive: bool,
 }
 
@@ -1034,9 +1035,9 @@ mod tests {
         assert_eq!(c.database.max_connections, 3);
         assert_eq!(c.database.url, "postgres://x/db");
         assert!(!c.telemetry.prometheus);
-        assert!(!c.worker.upstream_keep_alive, "off by default");
-        let on = Config::from_layers(None, &env(&[("CANOPY_UPSTREAM_KEEP_ALIVE", "true")])).unwrap();
-        assert!(on.worker.upstream_keep_alive);
+        assert!(c.worker.upstream_keep_alive, "on by default");
+        let off = Config::from_layers(None, &env(&[("CANOPY_UPSTREAM_KEEP_ALIVE", "false")])).unwrap();
+        assert!(!off.worker.upstream_keep_alive);
         // CANOPY_DATABASE_URL beats DATABASE_URL
         let c = Config::from_layers(
             None,

@@ -1,38 +1,40 @@
-//! The HTTP clients of upstream connections (Streamable HTTP through rmcp, legacy SSE through
-//! `sse.rs`): TLS by rustls, trusting the platform's root certificates (rustls-platform-verifier;
-//! on Linux the system's bundle, e.g. Debian's `ca-certificates`) plus the CA certificates of
-//! `worker.upstream_ca_file`. Built once per worker and shared by every connection.
+//! The HTTP clients of upstream connections: TLS by rustls, trusting the platform's root
+//! certificates (rustls-platform-verifier; on Linux the system's bundle, e.g. Debian's
+//! `ca-certificates`) plus the CA certificates of `worker.upstream_ca_file`. Built once per
+//! worker and shared by every connection.
+//! - Streamable HTTP: the worker's own rmcp client (`streamable.rs`) on hyper-util and
+//!   hyper-rustls, whose TCP connections are `quickack.rs`'s. With `worker.upstream_keep_alive`
+//!   (on by default) it keeps idle connections to reuse; off, like rmcp's own client, it keeps
+//!   none and every request opens a TCP (and TLS) connection.
+//! - Legacy SSE (`sse.rs`): reqwest, always a connection per request. reqwest gives no access to
+//!   its sockets (`connector_layer` sees only its sealed `Conn`: no descriptor, no hook on
+//!   reads), so it cannot avoid the delayed-ACK stall below; moving that transport onto the
+//!   own client too is not done.
 //!
-//! With `worker.upstream_keep_alive` the clients keep idle connections to reuse; by default,
-//! like rmcp's own client, they keep none and every request opens a TCP (and TLS) connection.
-//! Reusing connections is correct with either transport:
+//! Reusing connections is correct:
 //! - hyper hands a connection back to the pool only once its response was read to the end: a
 //!   POST's SSE stream that rmcp drops after the response (it drains the rest for at most
 //!   50 ms), a standalone GET stream, or anything cut short is closed, never reused; and a
-//!   connection busy with a stream is never handed out. Session termination (DELETE) and the
-//!   legacy transport's POSTs are plain requests.
+//!   connection busy with a stream is never handed out. Session termination (DELETE) is a plain
+//!   request.
 //! - A connection the server closes while idle is dropped from the pool; the idle timeout
 //!   below stays under the keep-alive timeouts servers commonly use (5 s: Node, uvicorn), so
 //!   the worker does not send a request on a connection the server is closing at that moment.
 //!   Tested (`quickack.rs`): upstreams that close a connection idle for 60 ms, or right after
 //!   each response without `Connection: close`, answer 20 requests with pauses, none failing.
 //!
-//! It is not the default because of what it costs with some upstreams, and rmcp's reason for
-//! keeping none: an upstream that leaves Nagle's algorithm on (no TCP_NODELAY; `axum::serve`
-//! as it comes, so many Rust MCP servers) holds the write of a response's event until its
-//! earlier write (headers, priming event) is acknowledged, and on a reused connection Linux
-//! delays that ACK by 40 ms. Measured with the load test's fixture without TCP_NODELAY: a call
-//! through Canopy took 44 ms at the median instead of 2 ms. The worker cannot tell such an
-//! upstream apart, but it can avoid the delay: re-arming TCP_QUICKACK on its socket after each
-//! read makes it ACK at once (`quickack.rs`; measured on Linux 6.18 with a two-write upstream
-//! without TCP_NODELAY, 25 requests on one reused connection: median 44 ms without, 0.15 ms
-//! with). reqwest gives no access to its sockets (`connector_layer` sees only its sealed `Conn`,
-//! no descriptor, no hook on reads), so that takes a hyper-util client with `quickack.rs`'s
-//! connector under both transports (for rmcp, an own `StreamableHttpClient`): not done yet,
-//! and until then keep-alive stays off by default. Against an upstream that sets TCP_NODELAY
-//! (Node, Python's asyncio, Go, .NET and the usual proxies do), reuse saves a TCP connection per call, on loopback ~80 µs of the
-//! worker's CPU and ~50 µs of the upstream's (see `loadtest/`), and for https:// upstreams a
-//! TLS handshake too.
+//! The cost it avoids, and rmcp's reason for keeping none: an upstream that leaves Nagle's
+//! algorithm on (no TCP_NODELAY; `axum::serve` as it comes, so many Rust MCP servers) holds the
+//! write of a response's event until its earlier write (headers, priming event) is
+//! acknowledged, and on a reused connection Linux delays that ACK by 40 ms. The worker cannot
+//! tell such an upstream apart, but it avoids the delay: re-arming TCP_QUICKACK on its socket
+//! after each read makes it ACK at once (`quickack.rs`). Measured on Linux 6.18 with the
+//! fixture's rmcp server on plain `axum::serve`, 20 tool calls one after the other through
+//! rmcp's transport (`streamable.rs`'s tests): median 2.6 ms on 2 connections with the own
+//! client, 47 ms through reqwest with keep-alive. Against any upstream, reuse saves a TCP
+//! connection per call, on loopback ~80 µs of the worker's CPU and ~50 µs of the upstream's
+//! (see `loadtest/`), and for https:// upstreams a TLS handshake too. On other systems than
+//! Linux TCP_QUICKACK does not exist; keep-alive there would stall against such upstreams.
 
 use std::path::Path;
 use std::sync::Arc;

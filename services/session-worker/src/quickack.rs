@@ -10,8 +10,9 @@
 //! the option is set again after each read that returned data (one `setsockopt` per read).
 //!
 //! reqwest gives no access to its sockets (its `connector_layer` sees only its sealed `Conn`),
-//! so this connector is for a hyper-util client; wiring it under rmcp's Streamable HTTP
-//! transport and the legacy SSE transport is not done yet (see `http.rs`).
+//! so this connector is for a hyper-util client: the worker's Streamable HTTP client
+//! (`streamable.rs`). The legacy SSE transport stays on reqwest, without keep-alive (see
+//! `http.rs`).
 
 use std::future::Future;
 use std::io;
