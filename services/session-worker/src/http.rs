@@ -5,7 +5,9 @@
 //! - Streamable HTTP: the worker's own rmcp client (`streamable.rs`) on hyper-util and
 //!   hyper-rustls, whose TCP connections are `quickack.rs`'s. With `worker.upstream_keep_alive`
 //!   (on by default) it keeps idle connections to reuse; off, like rmcp's own client, it keeps
-//!   none and every request opens a TCP (and TLS) connection.
+//!   none and every request opens a TCP (and TLS) connection. Unlike reqwest, it does not
+//!   read `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY`: Streamable HTTP upstreams are reached
+//!   directly (legacy SSE ones still through such a proxy).
 //! - Legacy SSE (`sse.rs`): reqwest, always a connection per request. reqwest gives no access to
 //!   its sockets (`connector_layer` sees only its sealed `Conn`: no descriptor, no hook on
 //!   reads), so it cannot avoid the delayed-ACK stall below; moving that transport onto the
@@ -304,5 +306,143 @@ mod tests {
         assert!(fresh >= 13, "a connection per request: {fresh}");
         let reused = connections_for(&UpstreamHttp::new(None, true).unwrap(), 10).await;
         assert!(reused <= 3, "the requests one after the other share a connection: {reused}");
+    }
+
+    /// A CA and a certificate it signed for 127.0.0.1 and localhost, made with the `openssl`
+    /// command: the CA's PEM, the server's chain and key.
+    fn test_pki(
+    ) -> (std::path::PathBuf, Vec<rustls_pki_types::CertificateDer<'static>>, rustls_pki_types::PrivateKeyDer<'static>)
+    {
+        use rustls_pki_types::pem::PemObject as _;
+        let dir = std::env::temp_dir().join(format!("canopy-http-pki-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let openssl = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("the openssl command");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        openssl(
+            &[
+                &[
+                    "req",
+                    "-x509",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=Canopy worker test CA",
+                ],
+                &ec[..],
+                &["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[&["req"], &ec[..], &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]].concat(),
+        );
+        std::fs::write(
+            dir.join("server.ext"),
+            "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n\
+             extendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1, DNS:localhost\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ]);
+        let chain = rustls_pki_types::CertificateDer::pem_file_iter(dir.join("server.crt"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+        (dir.join("ca.pem"), chain, key)
+    }
+
+    /// Accepts TLS connections (failed handshakes are skipped).
+    struct TlsListener(tokio::net::TcpListener, tokio_rustls::TlsAcceptor);
+
+    impl axum::serve::Listener for TlsListener {
+        type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+        type Addr = std::net::SocketAddr;
+
+        async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+            loop {
+                let Ok((tcp, addr)) = self.0.accept().await else { continue };
+                if let Ok(tls) = self.1.accept(tcp).await {
+                    return (tls, addr);
+                }
+            }
+        }
+
+        fn local_addr(&self) -> std::io::Result<Self::Addr> {
+            self.0.local_addr()
+        }
+    }
+
+    #[tokio::test]
+    async fn https_upstreams_are_trusted_through_the_ca_file_only() {
+        use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+        use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+        use rmcp::transport::{StreamableHttpClientTransport, StreamableHttpServerConfig, StreamableHttpService};
+        use rmcp::ServiceExt as _;
+        let (ca, chain, key) = test_pki();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let fixture = canopy_fixture_server::FixtureServer::new(Default::default());
+        let service = StreamableHttpService::new(
+            move || Ok(fixture.for_new_session()),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default().disable_allowed_hosts(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let listener = TlsListener(listener, tokio_rustls::TlsAcceptor::from(Arc::new(tls)));
+        tokio::spawn(async move { axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await });
+
+        let trusting = UpstreamHttp::new(Some(&ca), true).unwrap();
+        for host in ["127.0.0.1", "localhost"] {
+            let config = StreamableHttpClientTransportConfig::with_uri(format!("https://{host}:{port}/mcp"));
+            let client =
+                ().serve(StreamableHttpClientTransport::with_client(trusting.streamable(), config)).await.unwrap();
+            let mut params = rmcp::model::CallToolRequestParams::new("echo");
+            params.arguments = serde_json::json!({ "message": host }).as_object().cloned();
+            let result = client.call_tool(params).await.unwrap();
+            assert_eq!(result.content[0].as_text().map(|t| t.text.as_str()), Some(host));
+            client.cancel().await.unwrap();
+        }
+
+        let config = StreamableHttpClientTransportConfig::with_uri(format!("https://127.0.0.1:{port}/mcp"));
+        let untrusting = UpstreamHttp::new(None, true).unwrap();
+        let error =
+            ().serve(StreamableHttpClientTransport::with_client(untrusting.streamable(), config)).await.err().unwrap();
+        let why = initialize_error(&error);
+        eprintln!("without the CA: {why}");
+        assert!(why.contains("certificate") && why.contains("UnknownIssuer"), "{why}");
+        let _ = std::fs::remove_dir_all(ca.parent().unwrap());
     }
 }
