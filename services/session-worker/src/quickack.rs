@@ -115,6 +115,13 @@ impl QuickAckConnector {
         http.set_nodelay(true);
         // https:// is for a TLS connector wrapped around this one.
         http.enforce_http(false);
+        // As reqwest's defaults: a peer that vanished is noticed on an idle connection (a
+        // standalone SSE stream) after ~1 min, and with data unacknowledged after 30 s.
+        http.set_keepalive(Some(std::time::Duration::from_secs(15)));
+        http.set_keepalive_interval(Some(std::time::Duration::from_secs(15)));
+        http.set_keepalive_retries(Some(3));
+        #[cfg(target_os = "linux")]
+        http.set_tcp_user_timeout(Some(std::time::Duration::from_secs(30)));
         Self { http }
     }
 }
