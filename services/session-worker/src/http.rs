@@ -22,8 +22,9 @@
 //! - A connection the server closes while idle is dropped from the pool; the idle timeout
 //!   below stays under the keep-alive timeouts servers commonly use (5 s: Node, uvicorn), so
 //!   the worker does not send a request on a connection the server is closing at that moment.
-//!   Tested (`quickack.rs`): upstreams that close a connection idle for 60 ms, or right after
-//!   each response without `Connection: close`, answer 20 requests with pauses, none failing.
+//!   Tested (`quickack.rs`): upstreams that close a connection idle for 40 ms (the client
+//!   pausing 150 ms), or right after each response without `Connection: close`, answer 20
+//!   requests with pauses, none failing.
 //!
 //! The cost it avoids, and rmcp's reason for keeping none: an upstream that leaves Nagle's
 //! algorithm on (no TCP_NODELAY; `axum::serve` as it comes, so many Rust MCP servers) holds the
@@ -407,12 +408,13 @@ mod tests {
         use rmcp::ServiceExt as _;
         let (ca, chain, key) = test_pki();
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ServerConfig::builder_with_provider(provider)
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .unwrap();
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let fixture = canopy_fixture_server::FixtureServer::new(Default::default());
         let service = StreamableHttpService::new(
             move || Ok(fixture.for_new_session()),
@@ -422,7 +424,15 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let listener = TlsListener(listener, tokio_rustls::TlsAcceptor::from(Arc::new(tls)));
-        tokio::spawn(async move { axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await });
+        let versions = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = versions.clone();
+        let router = axum::Router::new().nest_service("/mcp", service).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                seen.lock().unwrap().push(request.version());
+                next.run(request)
+            },
+        ));
+        tokio::spawn(async move { axum::serve(listener, router).await });
 
         let trusting = UpstreamHttp::new(Some(&ca), true).unwrap();
         for host in ["127.0.0.1", "localhost"] {
@@ -435,6 +445,8 @@ mod tests {
             assert_eq!(result.content[0].as_text().map(|t| t.text.as_str()), Some(host));
             client.cancel().await.unwrap();
         }
+        let versions = versions.lock().unwrap().clone();
+        assert!(versions.len() >= 8 && versions.iter().all(|v| *v == http::Version::HTTP_2), "{versions:?}");
 
         let config = StreamableHttpClientTransportConfig::with_uri(format!("https://127.0.0.1:{port}/mcp"));
         let untrusting = UpstreamHttp::new(None, true).unwrap();

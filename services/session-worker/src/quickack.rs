@@ -323,7 +323,7 @@ mod tests {
     #[tokio::test]
     async fn connections_the_upstream_closes_when_idle_are_not_reused() {
         let (hyper, reqwest) =
-            survives(Upstream::ClosesWhenIdle(Duration::from_millis(60)), Duration::from_millis(100)).await;
+            survives(Upstream::ClosesWhenIdle(Duration::from_millis(40)), Duration::from_millis(150)).await;
         assert_eq!((hyper, reqwest), (20, 20), "each pause outlasts the upstream's idle timeout");
     }
 

@@ -17,8 +17,8 @@
 //! - Redirects: only 307 and 308 (the method and body are kept) to the same origin, at most
 //!   [`MAX_REDIRECTS`] of them; any other is handed back as the response, i.e. an error.
 //!
-//! HTTP/1.1 only (TLS offers ALPN `http/1.1`): reqwest as the worker built it did no HTTP/2
-//! either.
+//! HTTP/1.1, and HTTP/2 with an https:// upstream that picks it by ALPN, as reqwest did (its
+//! `http2` feature is on in the workspace); plain http:// is HTTP/1.1.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -83,13 +83,13 @@ pub enum ClientError {
 type Error = StreamableHttpError<ClientError>;
 
 impl QuickAckHttpClient {
-    /// A client on `tls` (rustls; ALPN `http/1.1` is set here), keeping at most `idle_per_host` idle
+    /// A client on `tls` (rustls; ALPN `h2` and `http/1.1` are set here), keeping at most `idle_per_host` idle
     /// connections per host (0: a connection per request) for `idle_timeout`.
     pub fn new(tls: rustls::ClientConfig, idle_per_host: usize, idle_timeout: std::time::Duration) -> Self {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
-            .enable_http1()
+            .enable_all_versions()
             .wrap_connector(QuickAckConnector::new());
         let client = Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_max_idle_per_host(idle_per_host)
