@@ -76,7 +76,9 @@ async fn thirty_jobs_survive_three_kill_9s_of_their_pollers_none_lost_none_run_t
             }
             (Some("failed"), Some("runner_lost")) => {
                 lost += 1;
-                assert!(stdout.len() <= 1, "{id} died mid-run, once: {stdout:?}");
+                // Its poller died while it ran, or after it ended but before the end was
+                // recorded: what it printed is a prefix of one run, never a second run.
+                assert!(["start", "end"].starts_with(&stdout), "{id} ran at most once: {stdout:?}");
                 assert!(starts <= 1, "{id} was never started again: {events:#}");
             }
             other => panic!("{id} ended {other:?}: {job:#}"),
