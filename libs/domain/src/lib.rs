@@ -19,6 +19,7 @@ pub mod job_spec;
 pub mod ledger;
 pub mod operator;
 pub mod platform_settings;
+pub mod python_env;
 pub mod server;
 pub mod tenant;
 
