@@ -1,10 +1,11 @@
 //! The read models the API, the gateway edge and the session-worker query: tenants, servers and
-//! their tools; jobs, their inputs, tenants' credits and the maintenance switch. Projected from events in the write transaction by [`CanopyProjector`]; never
+//! their tools; jobs, their inputs, tenants' credits and the maintenance switch; Python environments and their sessions. Projected from events in the write transaction by [`CanopyProjector`]; never
 //! written any other way, so `rebuild` reproduces them exactly.
 
 mod jobs;
 mod platform;
 mod projector;
+mod python;
 mod queries;
 
 pub use jobs::{
@@ -13,4 +14,7 @@ pub use jobs::{
 };
 pub use platform::*;
 pub use projector::CanopyProjector;
+pub use python::{
+    get_python_env, get_python_session, list_python_envs, list_python_sessions, PythonEnvRow, PythonSessionRow,
+};
 pub use queries::*;

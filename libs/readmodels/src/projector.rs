@@ -1,5 +1,5 @@
 //! Applies tenant, server, group, user, MCP client and operator events to the `rm_*` tables
-//! (and job, job input, ledger and platform settings events, through `jobs.rs`). A server's rows are re-materialised
+//! (and job, job input, ledger and platform settings events, through `jobs.rs`; python_env events through `python.rs`). A server's rows are re-materialised
 //! from the aggregate's state after each event (the state itself is kept in `rm_servers.state`),
 //! so the read model can never disagree with the domain's own `apply`.
 
@@ -34,6 +34,9 @@ impl Projector for CanopyProjector {
             t if t == canopy_domain::platform_settings::PlatformSettings::TYPE => {
                 crate::jobs::apply_platform_settings(conn, event, event.decode()?).await
             }
+            t if t == canopy_domain::python_env::PythonEnv::TYPE => {
+                crate::python::apply_python_env(conn, event, event.decode()?).await
+            }
             _ => Ok(()),
         }
     }
@@ -41,7 +44,8 @@ impl Projector for CanopyProjector {
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), StoreError> {
         sqlx::query(
             "TRUNCATE rm_resources, rm_prompts, rm_tools, rm_servers, rm_tenants, rm_groups, rm_users, rm_mcp_clients, \
-             rm_operators, tenant_identity_providers, rm_jobs, rm_job_inputs, rm_ledgers, rm_platform_maintenance",
+             rm_operators, tenant_identity_providers, rm_jobs, rm_job_inputs, rm_ledgers, rm_platform_maintenance, rm_python_envs, \
+             rm_python_sessions",
         )
         .execute(conn)
         .await?;

@@ -167,6 +167,8 @@ async fn snapshot(pool: &sqlx::PgPool) -> serde_json::Value {
         ("rm_job_inputs", "tenant_id, input_id"),
         ("rm_ledgers", "tenant_id"),
         ("rm_platform_maintenance", "singleton"),
+        ("rm_python_envs", "tenant_id, env_id"),
+        ("rm_python_sessions", "tenant_id, session_id"),
     ] {
         let rows: (Option<serde_json::Value>,) =
             sqlx::query_as(&format!("SELECT jsonb_agg(to_jsonb(t) ORDER BY {order}) FROM {table} t"))
@@ -218,6 +220,7 @@ async fn rebuild_from_the_log_equals_the_live_read_models() {
         .unwrap();
     identities(&exec).await;
     jobs_history(&exec).await;
+    python_history(&exec).await;
 
     let live = snapshot(&db.pool).await;
     assert_eq!(live["rm_servers"].as_array().unwrap().len(), 2, "{live}");
@@ -239,10 +242,16 @@ async fn rebuild_from_the_log_equals_the_live_read_models() {
     assert_eq!(live["rm_job_inputs"][0]["status"], "ready");
     assert_eq!(live["rm_ledgers"][0]["spent"], json!(7));
     assert_eq!(live["rm_platform_maintenance"][0]["active"], true);
+    assert_eq!(live["rm_python_envs"][0]["status"], "active", "{live}");
+    assert_eq!(live["rm_python_envs"][0]["frozen"]["packages"][0]["name"], "six");
+    assert_eq!(live["rm_python_envs"][1]["status"], "destroyed");
+    let sessions = live["rm_python_sessions"].as_array().unwrap();
+    let reasons: Vec<&str> = sessions.iter().map(|s| s["ended_reason"].as_str().unwrap_or("-")).collect();
+    assert_eq!(reasons, ["environment_destroyed", "worker_restarted"], "{live}");
     assert_eq!(
-        replayed, 40,
+        replayed, 48,
         "1 tenant + 3 x (registered, catalog) + deregistered + toggled + 2 group + replaced + failed \
-         + 4 user + 3 client + 20 of jobs (see jobs_history)"
+         + 4 user + 3 client + 20 of jobs (see jobs_history) + 8 of python (see python_history)"
     );
     assert_eq!(snapshot(&db.pool).await, live);
 }
@@ -277,6 +286,38 @@ async fn identities(exec: &CommandExecutor<CanopyProjector>) {
 
 /// Two jobs (one run to completion with an input and an artifact, one cancelled while queued),
 /// their holds and settlements, and maintenance turned on, off and on: 20 events.
+/// Two environments: one gets a package, a REPL and a restore (which ends the REPL with
+/// `worker_restarted`); the other a process, then a destroy (`environment_destroyed`). 8 events.
+async fn python_history(exec: &CommandExecutor<CanopyProjector>) {
+    use canopy_domain::python_env::{PythonEnv, PythonEnvCommand as C, SessionKind};
+    let frozen = |packages: serde_json::Value| json!({"format": "canopy-python-env/v1", "python_version": "3.11.2", "packages": packages});
+    let create = |name: &str| C::Create {
+        name: name.into(),
+        owner: "user:dev".into(),
+        python_version: "3.11.2".into(),
+        allow_egress: false,
+        frozen: frozen(json!([])),
+    };
+    let start = |id: &str, kind| C::StartSession {
+        session_id: id.into(),
+        kind,
+        name: "s".into(),
+        owner: "user:dev".into(),
+        script_path: None,
+    };
+    for command in [
+        create("one"),
+        C::RecordPackages { frozen: frozen(json!([{"name": "six", "version": "1.17.0"}])) },
+        start("repl_1", SessionKind::Repl),
+        C::Restore { worker: "w2".into() },
+    ] {
+        exec.execute::<PythonEnv>(&ctx(), "env_1", &command).await.unwrap();
+    }
+    for command in [create("two"), start("proc_1", SessionKind::Process), C::Destroy] {
+        exec.execute::<PythonEnv>(&ctx(), "env_2", &command).await.unwrap();
+    }
+}
+
 async fn jobs_history(exec: &CommandExecutor<CanopyProjector>) {
     use canopy_domain::job::*;
     use canopy_domain::job_input::*;
