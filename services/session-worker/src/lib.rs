@@ -72,7 +72,10 @@ pub async fn run(
     );
     let mut background = tokio::task::JoinSet::new();
     let grid = config.jobs.clone().map(|jobs| builtin::grid::GridJobs { jobs, pool: pool.clone() });
-    let builtins = Arc::new(builtin::Builtins::with_python(grid, config.python.clone()).await);
+    let builtins = Arc::new(
+        builtin::Builtins::with_python(grid, config.python.clone(), builtin::python::PythonStore::new(pool.clone()))
+            .await,
+    );
     background.spawn(discovery::run(bus.clone(), upstreams.clone(), builtins.clone(), shutdown.clone()));
     background.spawn(upstream::run_invalidation(
         pool.clone(),

@@ -183,9 +183,13 @@ impl Builtins {
 
     /// [`Builtins::standard`] with the python server over a started engine (or, when it cannot
     /// start, one answering why on every call).
-    pub async fn with_python(jobs: Option<grid::GridJobs>, settings: Option<python::PythonSettings>) -> Self {
+    pub async fn with_python(
+        jobs: Option<grid::GridJobs>,
+        settings: Option<python::PythonSettings>,
+        store: python::PythonStore,
+    ) -> Self {
         match settings {
-            Some(settings) => Self::standard(jobs).with(Arc::new(python::Python::start(settings).await)),
+            Some(settings) => Self::standard(jobs).with(Arc::new(python::Python::start(settings, store).await)),
             None => Self::standard(jobs),
         }
     }

@@ -16,17 +16,38 @@
 //! the sandbox of the run.
 //!
 //! Tenancy: an environment, REPL session and process belongs to the tenant and the principal
-//! that created it; another tenant's or another principal's id answers exactly like an
-//! unknown id. Per-tenant quotas on environments, concurrent runs, REPLs and processes.
-//! Ownership is kept in this worker's memory, like the engine's state.
+//! that created it (owners and admins of the tenant see and destroy any); another tenant's or
+//! another principal's id answers exactly like an unknown id. Per-tenant quotas on
+//! environments, concurrent runs, REPLs and processes.
+//!
+//! Durability: environments are Canopy state, the `python_env` aggregate (libs/domain), one
+//! stream per environment id in its tenant. Create, restore, installs and destroy execute its
+//! commands; who owns what, `list_environments`, `repl_list` and `list_processes` come from its
+//! read model (`rm_python_envs`, `rm_python_sessions`): that is the one place the rule reads.
+//! The engine holds what runs on this worker. When a call names an environment the read model
+//! has and this worker's engine does not (Canopy restarted, or it was made on another worker),
+//! the worker re-creates it from its frozen specification with the same id before the call,
+//! records that (`python_env.restored`, which ends the sessions and processes the log still had
+//! running with `worker_restarted`), and says so in the result's `data.restored`. Sessions and
+//! processes this worker does not run are listed as ended with their reason, never silently
+//! gone. Not durable yet: workspace files (they do not survive a restart), and a session's or
+//! process's own end (idle reap, exit) while its worker lives is known to that worker only.
+//! Calls are not routed to the worker that holds an environment (issue 12, item 8).
 
 use super::{tool, BuiltinCall, BuiltinServer, LogLevel};
+use canopy_domain::python_env::{PythonEnv, PythonEnvCommand, SessionKind, REASON_WORKER_RESTARTED};
 use canopy_domain::{BuiltinKind, TenantId};
-use canopy_pyenv::{CreateOptions, Engine, EnvId, OutputChunk, ProcessId, SessionId, SpawnRequest, Stream};
+use canopy_eventstore::{CommandContext, CommandExecutor, EventStore};
+use canopy_pyenv::{
+    CreateOptions, Engine, EnvId, Frozen, OutputChunk, Package, ProcessId, SessionId, SpawnRequest, Stream,
+    FROZEN_FORMAT,
+};
+use canopy_readmodels::{CanopyProjector, PythonEnvRow, PythonSessionRow};
 use futures::future::BoxFuture;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use sqlx::PgPool;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -52,26 +73,33 @@ pub struct PythonSettings {
     pub quotas: Quotas,
 }
 
-/// The python server: the engine (or why it did not start) and who owns what.
+/// Where the python server's state lives: the event store (commands) and its read models.
+#[derive(Clone)]
+pub struct PythonStore {
+    pool: PgPool,
+    executor: CommandExecutor<CanopyProjector>,
+    /// This worker instance, named in `python_env.restored`.
+    worker: String,
+}
+
+impl PythonStore {
+    pub fn new(pool: PgPool) -> PythonStore {
+        let executor = CommandExecutor::new(EventStore::new(pool.clone()), Arc::new(CanopyProjector));
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let worker = format!("{}:{}:{}", host.trim(), std::process::id(), uuid::Uuid::now_v7().simple());
+        PythonStore { pool, executor, worker }
+    }
+}
+
+/// The python server: the engine (or why it did not start), the store, and runs in flight.
 pub struct Python {
     engine: Result<Engine, String>,
+    store: Option<PythonStore>,
     quotas: Quotas,
-    state: Arc<Mutex<State>>,
-}
-
-/// Who created something: it is visible to the same tenant and principal only.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Owner {
-    tenant: TenantId,
-    principal: String,
-}
-
-#[derive(Default)]
-struct State {
-    envs: HashMap<String, Owner>,
-    repls: HashMap<String, Owner>,
-    procs: HashMap<String, Owner>,
-    runs: HashMap<TenantId, u64>,
+    runs: Arc<Mutex<HashMap<TenantId, u64>>>,
+    /// One re-creation at a time on this worker (two calls naming the same lost environment
+    /// must not both make it).
+    restoring: tokio::sync::Mutex<()>,
 }
 
 /// `(name, description, properties, required, read_only, destructive)`.
@@ -357,20 +385,20 @@ impl Args<'_> {
 
 /// Counts a run against its tenant's `concurrent_runs` until dropped.
 struct RunSlot {
-    state: Arc<Mutex<State>>,
+    runs: Arc<Mutex<HashMap<TenantId, u64>>>,
     tenant: TenantId,
 }
 
 impl Drop for RunSlot {
     fn drop(&mut self) {
-        if let Some(n) = lock(&self.state).runs.get_mut(&self.tenant) {
+        if let Some(n) = lock(&self.runs).get_mut(&self.tenant) {
             *n = n.saturating_sub(1);
         }
     }
 }
 
-fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Why a run did not succeed, with the tail of its output (the whole output streamed).
@@ -398,10 +426,32 @@ fn tail(s: &str, max: usize) -> &str {
     &s[start..]
 }
 
+/// The frozen specification of an environment with these packages (what `freeze` gives).
+fn frozen_json(python_version: &str, packages: Vec<Package>) -> Value {
+    data(&Frozen { format: FROZEN_FORMAT.to_owned(), python_version: python_version.to_owned(), packages })
+}
+
+/// What a session or process the log has and this worker does not run looks like when listed.
+fn lost_session(row: &PythonSessionRow) -> Value {
+    let reason = row.ended_reason.clone().unwrap_or_else(|| REASON_WORKER_RESTARTED.to_owned());
+    match row.kind.as_str() {
+        "process" => json!({
+            "id": row.session_id, "name": row.name, "env_id": row.env_id,
+            "script_path": row.script_path, "pid": null, "start_time": row.started_at.timestamp(),
+            "running": false, "exit_code": null, "reason": reason, "capture_output": null,
+        }),
+        _ => json!({
+            "id": row.session_id, "name": row.name, "env_id": row.env_id,
+            "created_at": row.started_at.timestamp(), "running": false, "ended_reason": reason,
+            "executions": null,
+        }),
+    }
+}
+
 impl Python {
-    /// Starts the engine; when it cannot start (no sandbox, no uv, no interpreter), the server
-    /// still answers every tool, with a failure saying why.
-    pub async fn start(settings: PythonSettings) -> Python {
+    /// Starts the engine over `store`; when it cannot start (no sandbox, no uv, no
+    /// interpreter), the server still answers every tool, with a failure saying why.
+    pub async fn start(settings: PythonSettings, store: PythonStore) -> Python {
         let engine = match Engine::new(settings.engine).await {
             Ok(engine) => Ok(engine),
             Err(e) => {
@@ -410,47 +460,172 @@ impl Python {
                 Err(why)
             }
         };
-        Python { engine, quotas: settings.quotas, state: Arc::default() }
+        Python {
+            engine,
+            store: Some(store),
+            quotas: settings.quotas,
+            runs: Arc::default(),
+            restoring: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// A server with no engine: every call fails with `why`.
     pub fn unavailable(why: &str) -> Python {
-        Python { engine: Err(why.to_owned()), quotas: Quotas::default(), state: Arc::default() }
+        Python {
+            engine: Err(why.to_owned()),
+            store: None,
+            quotas: Quotas::default(),
+            runs: Arc::default(),
+            restoring: tokio::sync::Mutex::new(()),
+        }
     }
 
-    fn owner(ctx: &BuiltinCall) -> Owner {
-        Owner { tenant: ctx.tenant().clone(), principal: ctx.principal().to_owned() }
+    /// The one ownership rule: the same tenant (the read model is queried per tenant) and the
+    /// same principal, or an owner or admin of the tenant.
+    fn visible(owner: &str, ctx: &BuiltinCall) -> bool {
+        owner == ctx.principal() || ctx.is_tenant_admin()
     }
 
-    fn visible(owner: Option<&Owner>, ctx: &BuiltinCall) -> bool {
-        owner.is_some_and(|o| &o.tenant == ctx.tenant() && (o.principal == ctx.principal() || ctx.is_tenant_admin()))
+    fn command_context(ctx: &BuiltinCall) -> CommandContext {
+        CommandContext::new(ctx.tenant().clone(), ctx.principal())
     }
 
-    /// `env_id` (or `arg`) as an environment the caller may use: else exactly the engine's
-    /// "no such environment".
-    fn env(&self, ctx: &BuiltinCall, args: &Args<'_>, arg: &str) -> Result<EnvId, String> {
+    async fn execute(
+        store: &PythonStore,
+        ctx: &BuiltinCall,
+        env: &EnvId,
+        command: PythonEnvCommand,
+    ) -> Result<(), String> {
+        store
+            .executor
+            .execute::<PythonEnv>(&Self::command_context(ctx), env.as_str(), &command)
+            .await
+            .map(drop)
+            .map_err(|e| format!("env_id {env}: recording the change failed: {}", describe(&e)))
+    }
+
+    /// `arg` as an environment the caller may use (from the read model): else exactly the
+    /// engine's "no such environment".
+    async fn env_row(
+        store: &PythonStore,
+        ctx: &BuiltinCall,
+        args: &Args<'_>,
+        arg: &str,
+    ) -> Result<(EnvId, PythonEnvRow), String> {
         let raw = args.str(arg)?;
         let id = EnvId::parse(raw).ok_or_else(|| format!("{arg} {raw:?}: not a valid environment id"))?;
-        if !Self::visible(lock(&self.state).envs.get(raw), ctx) {
-            return Err(format!("{arg} {id}: no such environment"));
+        let row = canopy_readmodels::get_python_env(&store.pool, ctx.tenant(), id.as_str())
+            .await
+            .map_err(|e| format!("{arg} {id}: looking it up failed: {e}"))?;
+        match row {
+            Some(row) if row.is_active() && Self::visible(&row.owner, ctx) => Ok((id, row)),
+            _ => Err(format!("{arg} {id}: no such environment")),
         }
+    }
+
+    /// [`Python::env_row`], with the environment on this worker: re-created from its frozen
+    /// specification (same id) when the engine does not have it, noted in `restored`.
+    async fn env(
+        &self,
+        engine: &Engine,
+        store: &PythonStore,
+        ctx: &BuiltinCall,
+        args: &Args<'_>,
+        arg: &str,
+        restored: &mut Option<Value>,
+    ) -> Result<EnvId, String> {
+        let (id, row) = Self::env_row(store, ctx, args, arg).await?;
+        if engine.get(&id).is_ok() {
+            return Ok(id);
+        }
+        let _one_at_a_time = self.restoring.lock().await;
+        if engine.get(&id).is_ok() {
+            return Ok(id);
+        }
+        let opts = CreateOptions { id: Some(id.clone()), allow_egress: row.allow_egress };
+        engine.restore(&row.name, &row.frozen.to_string(), opts).await.map_err(|e| {
+            format!(
+                "{arg} {id}: the environment is not on this worker and re-creating it from its frozen specification failed: {}",
+                err(e)
+            )
+        })?;
+        Self::execute(store, ctx, &id, PythonEnvCommand::Restore { worker: store.worker.clone() }).await?;
+        tracing::info!(env = %id, tenant = %ctx.tenant(), "re-created a python environment from its frozen specification");
+        *restored = Some(json!({
+            "from": "frozen_specification",
+            "note": "the environment was not on this worker (Canopy restarted, or it was made on another worker) and was re-created from its frozen specification with the same id; its workspace files do not survive a restart yet, and its REPL sessions and processes ended (worker_restarted)",
+        }));
         Ok(id)
     }
 
-    fn session(&self, ctx: &BuiltinCall, args: &Args<'_>) -> Result<SessionId, String> {
-        let raw = args.str("session_id")?;
-        match SessionId::parse(raw) {
-            Some(id) if Self::visible(lock(&self.state).repls.get(raw), ctx) => Ok(id),
-            _ => Err(format!("session_id {raw}: no such REPL session")),
-        }
+    /// `session_id` or `process_id` as a session the caller may use and this worker runs.
+    async fn session_row(
+        store: &PythonStore,
+        ctx: &BuiltinCall,
+        raw: &str,
+        kind: SessionKind,
+    ) -> Option<PythonSessionRow> {
+        let row = canopy_readmodels::get_python_session(&store.pool, ctx.tenant(), raw).await.ok().flatten()?;
+        (row.kind == kind.as_str() && Self::visible(&row.owner, ctx)).then_some(row)
     }
 
-    fn process(&self, ctx: &BuiltinCall, args: &Args<'_>) -> Result<ProcessId, String> {
-        let raw = args.str("process_id")?;
-        match ProcessId::parse(raw) {
-            Some(id) if Self::visible(lock(&self.state).procs.get(raw), ctx) => Ok(id),
-            _ => Err(format!("process_id {raw}: no such process")),
+    async fn session(
+        engine: &Engine,
+        store: &PythonStore,
+        ctx: &BuiltinCall,
+        args: &Args<'_>,
+    ) -> Result<(SessionId, PythonSessionRow), String> {
+        let raw = args.str("session_id")?;
+        let unknown = || format!("session_id {raw}: no such REPL session");
+        let id = SessionId::parse(raw).ok_or_else(unknown)?;
+        let row = Self::session_row(store, ctx, raw, SessionKind::Repl).await.ok_or_else(unknown)?;
+        if !engine.repl_list().iter().any(|r| r.id == id) {
+            let reason = row.ended_reason.as_deref().unwrap_or(REASON_WORKER_RESTARTED);
+            return Err(format!("session_id {raw}: the REPL session ended ({reason}); create another"));
         }
+        Ok((id, row))
+    }
+
+    async fn process(
+        engine: &Engine,
+        store: &PythonStore,
+        ctx: &BuiltinCall,
+        args: &Args<'_>,
+    ) -> Result<(ProcessId, PythonSessionRow), String> {
+        let raw = args.str("process_id")?;
+        let unknown = || format!("process_id {raw}: no such process");
+        let id = ProcessId::parse(raw).ok_or_else(unknown)?;
+        let row = Self::session_row(store, ctx, raw, SessionKind::Process).await.ok_or_else(unknown)?;
+        if !engine.list_processes().iter().any(|p| p.id == id) {
+            let reason = row.ended_reason.as_deref().unwrap_or(REASON_WORKER_RESTARTED);
+            return Err(format!("process_id {raw}: the process ended ({reason}) with the worker that ran it"));
+        }
+        Ok((id, row))
+    }
+
+    /// The tenant's sessions (or processes) of the read model the caller may see.
+    async fn sessions(
+        store: &PythonStore,
+        ctx: &BuiltinCall,
+        kind: SessionKind,
+    ) -> Result<Vec<PythonSessionRow>, String> {
+        let rows = canopy_readmodels::list_python_sessions(&store.pool, ctx.tenant(), kind.as_str())
+            .await
+            .map_err(|e| format!("listing failed: {e}"))?;
+        Ok(rows.into_iter().filter(|r| Self::visible(&r.owner, ctx)).collect())
+    }
+
+    /// How many of the tenant's sessions (or processes) run on this worker now.
+    async fn running(
+        store: &PythonStore,
+        ctx: &BuiltinCall,
+        kind: SessionKind,
+        live: HashSet<String>,
+    ) -> Result<u64, String> {
+        let rows = canopy_readmodels::list_python_sessions(&store.pool, ctx.tenant(), kind.as_str())
+            .await
+            .map_err(|e| format!("counting failed: {e}"))?;
+        Ok(rows.iter().filter(|r| live.contains(&r.session_id)).count() as u64)
     }
 
     fn quota(what: &str, used: u64, max: u64) -> Result<(), String> {
@@ -463,8 +638,8 @@ impl Python {
     }
 
     fn run_slot(&self, ctx: &BuiltinCall) -> Result<RunSlot, String> {
-        let mut state = lock(&self.state);
-        let n = state.runs.entry(ctx.tenant().clone()).or_default();
+        let mut runs = lock(&self.runs);
+        let n = runs.entry(ctx.tenant().clone()).or_default();
         if *n >= self.quotas.concurrent_runs {
             return Err(format!(
                 "quota: this tenant already has {n} runs going, its quota (python.tenant_concurrent_runs) is {}",
@@ -472,7 +647,7 @@ impl Python {
             ));
         }
         *n += 1;
-        Ok(RunSlot { state: self.state.clone(), tenant: ctx.tenant().clone() })
+        Ok(RunSlot { runs: self.runs.clone(), tenant: ctx.tenant().clone() })
     }
 
     /// Runs `run` (given a stream sender) forwarding each chunk to the caller as it comes.
@@ -503,66 +678,120 @@ impl Python {
     }
 
     async fn dispatch(&self, ctx: &BuiltinCall, name: &str, arguments: &JsonObject) -> Result<Value, String> {
+        let mut restored = None;
+        let mut value = self.dispatch_on_worker(ctx, name, arguments, &mut restored).await?;
+        if let (Some(note), Value::Object(data)) = (restored, &mut value) {
+            data.insert("restored".into(), note);
+        }
+        Ok(value)
+    }
+
+    async fn dispatch_on_worker(
+        &self,
+        ctx: &BuiltinCall,
+        name: &str,
+        arguments: &JsonObject,
+        restored: &mut Option<Value>,
+    ) -> Result<Value, String> {
         let engine =
             self.engine.as_ref().map_err(|why| format!("the Python sandbox is not available on this worker: {why}"))?;
+        let store = self.store.as_ref().ok_or("the Python sandbox is not available on this worker: no database")?;
         let args = Args(arguments);
         match name {
             "create_environment" | "restore_environment" => {
                 let env_name = args.str("name")?;
-                let used = lock(&self.state).envs.values().filter(|o| &o.tenant == ctx.tenant()).count() as u64;
+                let used = canopy_readmodels::list_python_envs(&store.pool, ctx.tenant())
+                    .await
+                    .map_err(|e| format!("counting environments failed: {e}"))?
+                    .len() as u64;
                 Self::quota("environments", used, self.quotas.environments)?;
-                let info = if name == "create_environment" {
+                let (info, frozen) = if name == "create_environment" {
                     let version = args.opt_str("python_version")?;
-                    engine.create(env_name, version, CreateOptions::default()).await.map_err(err)?
+                    let info = engine.create(env_name, version, CreateOptions::default()).await.map_err(err)?;
+                    // A fresh venv has no packages: its frozen spec without asking uv.
+                    let frozen = frozen_json(&info.python_version, vec![]);
+                    (info, frozen)
                 } else {
                     let frozen = args.str("frozen_json")?;
-                    engine.restore(env_name, frozen, CreateOptions::default()).await.map_err(err)?
+                    let info = engine.restore(env_name, frozen, CreateOptions::default()).await.map_err(err)?;
+                    match engine.freeze(&info.id).await {
+                        Ok(frozen) => (info, data(&frozen)),
+                        Err(e) => {
+                            let _ = engine.destroy(&info.id).await;
+                            return Err(err(e));
+                        }
+                    }
                 };
-                lock(&self.state).envs.insert(info.id.to_string(), Self::owner(ctx));
+                let create = PythonEnvCommand::Create {
+                    name: info.name.clone(),
+                    owner: ctx.principal().to_owned(),
+                    python_version: info.python_version.clone(),
+                    allow_egress: info.allow_egress,
+                    frozen,
+                };
+                if let Err(e) = Self::execute(store, ctx, &info.id, create).await {
+                    let _ = engine.destroy(&info.id).await;
+                    return Err(e);
+                }
                 Ok(
                     json!({"id": info.id, "name": info.name, "python_version": info.python_version, "env_path": info.env_path}),
                 )
             }
             "list_environments" => {
-                let state = lock(&self.state);
-                let envs: Vec<Value> = engine
-                    .list()
+                let rows = canopy_readmodels::list_python_envs(&store.pool, ctx.tenant())
+                    .await
+                    .map_err(|e| format!("listing environments failed: {e}"))?;
+                let envs: Vec<Value> = rows
                     .into_iter()
-                    .filter(|e| Self::visible(state.envs.get(e.id.as_str()), ctx))
-                    .map(|e| json!({"id": e.id, "name": e.name, "python_version": e.python_version, "env_path": e.env_path, "created_at": e.created_at}))
+                    .filter(|row| Self::visible(&row.owner, ctx))
+                    .map(|row| {
+                        // The venv's path when this worker has it; else the next call re-creates it.
+                        let here = EnvId::parse(&row.env_id).and_then(|id| engine.get(&id).ok());
+                        json!({
+                            "id": row.env_id, "name": row.name, "python_version": row.python_version,
+                            "env_path": here.as_ref().map(|e| &e.env_path), "created_at": row.created_at.timestamp(),
+                            "owner": row.owner, "on_this_worker": here.is_some(),
+                        })
+                    })
                     .collect();
                 Ok(json!({"environments": envs}))
             }
             "destroy_environment" => {
-                let id = self.env(ctx, &args, "env_id")?;
-                engine.destroy(&id).await.map_err(err)?;
-                lock(&self.state).envs.remove(id.as_str());
+                let (id, _) = Self::env_row(store, ctx, &args, "env_id").await?;
+                if engine.get(&id).is_ok() {
+                    engine.destroy(&id).await.map_err(err)?;
+                }
+                Self::execute(store, ctx, &id, PythonEnvCommand::Destroy).await?;
                 Ok(json!({"env_id": id, "destroyed": true}))
             }
             "freeze_environment" => {
-                let id = self.env(ctx, &args, "env_id")?;
-                Ok(data(&engine.freeze(&id).await.map_err(err)?))
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
+                let frozen = engine.freeze(&id).await.map_err(err)?;
+                Self::execute(store, ctx, &id, PythonEnvCommand::RecordPackages { frozen: data(&frozen) }).await?;
+                Ok(data(&frozen))
             }
             "install_packages" => {
-                let id = self.env(ctx, &args, "env_id")?;
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let packages = args.strings("packages", true)?;
                 let use_conda = args.bool("use_conda", false)?;
                 let installed = engine.install_packages(&id, &packages, use_conda).await.map_err(err)?;
+                self.record_packages(engine, store, ctx, &id, &installed).await?;
                 Ok(json!({"env_id": id, "requested": packages, "packages": installed}))
             }
             "install_requirements" => {
-                let id = self.env(ctx, &args, "env_id")?;
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let path = args.str("requirements_path")?;
                 let upgrade = args.bool("upgrade", false)?;
                 let installed = engine.install_requirements(&id, path, upgrade).await.map_err(err)?;
+                self.record_packages(engine, store, ctx, &id, &installed).await?;
                 Ok(json!({"env_id": id, "packages": installed}))
             }
             "list_packages" => {
-                let id = self.env(ctx, &args, "env_id")?;
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 Ok(json!({"env_id": id, "packages": engine.list_packages(&id).await.map_err(err)?}))
             }
             "run_code" => {
-                let id = self.env(ctx, &args, "env_id")?;
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let code = args.str("code")?;
                 let input = match arguments.get("input_json") {
                     None | Some(Value::Null) => None,
@@ -584,7 +813,7 @@ impl Python {
             }
             "run_script" | "workspace_run_script" => {
                 let arg = if name == "run_script" { "script_path" } else { "filename" };
-                let id = self.env(ctx, &args, "env_id")?;
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let script = args.str(arg)?;
                 let script_args = args.strings("args", false)?;
                 let timeout = args.opt_u64("timeout_seconds")?;
@@ -605,25 +834,27 @@ impl Python {
                 }
             }
             "repl_create" => {
-                let id = self.env(ctx, &args, "env_id")?;
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let session_name = args.str("session_name")?;
-                let used = {
-                    let state = lock(&self.state);
-                    engine
-                        .repl_list()
-                        .iter()
-                        .filter(|r| {
-                            r.running && state.repls.get(r.id.as_str()).is_some_and(|o| &o.tenant == ctx.tenant())
-                        })
-                        .count() as u64
-                };
+                let live = engine.repl_list().into_iter().filter(|r| r.running).map(|r| r.id.to_string()).collect();
+                let used = Self::running(store, ctx, SessionKind::Repl, live).await?;
                 Self::quota("repls", used, self.quotas.repls)?;
                 let info = engine.repl_create(&id, session_name).await.map_err(err)?;
-                lock(&self.state).repls.insert(info.id.to_string(), Self::owner(ctx));
+                let start = PythonEnvCommand::StartSession {
+                    session_id: info.id.to_string(),
+                    kind: SessionKind::Repl,
+                    name: info.name.clone(),
+                    owner: ctx.principal().to_owned(),
+                    script_path: None,
+                };
+                if let Err(e) = Self::execute(store, ctx, &id, start).await {
+                    let _ = engine.repl_destroy(&info.id).await;
+                    return Err(e);
+                }
                 Ok(json!({"session_id": info.id, "session": info}))
             }
             "repl_execute" => {
-                let id = self.session(ctx, &args)?;
+                let (id, _) = Self::session(engine, store, ctx, &args).await?;
                 let code = args.str("code")?;
                 let timeout = args.opt_u64("timeout_seconds")?;
                 let _slot = self.run_slot(ctx)?;
@@ -649,95 +880,106 @@ impl Python {
                 }
             }
             "repl_list" => {
-                let state = lock(&self.state);
-                let sessions: Vec<Value> = engine
-                    .repl_list()
+                let here: HashMap<String, Value> =
+                    engine.repl_list().iter().map(|r| (r.id.to_string(), data(r))).collect();
+                let sessions: Vec<Value> = Self::sessions(store, ctx, SessionKind::Repl)
+                    .await?
                     .iter()
-                    .filter(|r| Self::visible(state.repls.get(r.id.as_str()), ctx))
-                    .map(data)
+                    .map(|row| here.get(&row.session_id).cloned().unwrap_or_else(|| lost_session(row)))
                     .collect();
                 Ok(json!({"sessions": sessions}))
             }
             "repl_destroy" => {
-                let id = self.session(ctx, &args)?;
-                engine.repl_destroy(&id).await.map_err(err)?;
-                lock(&self.state).repls.remove(id.as_str());
-                Ok(json!({"session_id": id, "destroyed": true}))
+                let raw = args.str("session_id")?;
+                let row = Self::session_row(store, ctx, raw, SessionKind::Repl)
+                    .await
+                    .ok_or_else(|| format!("session_id {raw}: no such REPL session"))?;
+                if let Some(id) = SessionId::parse(raw).filter(|id| engine.repl_list().iter().any(|r| &r.id == id)) {
+                    engine.repl_destroy(&id).await.map_err(err)?;
+                }
+                let env = EnvId::parse(&row.env_id).ok_or("a recorded session names no valid environment")?;
+                let remove = PythonEnvCommand::RemoveSession { session_id: raw.to_owned() };
+                Self::execute(store, ctx, &env, remove).await?;
+                Ok(json!({"session_id": raw, "destroyed": true}))
             }
             "workspace_create" => {
-                let id = self.env(ctx, &args, "env_id")?;
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let usage = engine.workspace_usage(&id).map_err(err)?;
                 Ok(json!({"env_id": id, "workspace": "/workspace", "bytes": usage.bytes, "files": usage.files}))
             }
             "workspace_write_file" => {
-                let id = self.env(ctx, &args, "env_id")?;
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let filename = args.str("filename")?;
                 let content = args.str("content")?;
                 Ok(data(&engine.write_file(&id, filename, content.as_bytes()).map_err(err)?))
             }
             "workspace_read_file" => {
-                let id = self.env(ctx, &args, "env_id")?;
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let filename = args.str("filename")?;
                 let content = engine.read_file(&id, filename).map_err(err)?;
                 Ok(json!({"filename": filename, "content": content}))
             }
             "workspace_delete_file" => {
-                let id = self.env(ctx, &args, "env_id")?;
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let filename = args.str("filename")?;
                 engine.delete_file(&id, filename).map_err(err)?;
                 Ok(json!({"filename": filename, "deleted": true}))
             }
             "workspace_list_files" => {
-                let id = self.env(ctx, &args, "env_id")?;
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let path = args.opt_str("path")?;
                 Ok(json!({"files": engine.list_files(&id, path).map_err(err)?}))
             }
             "workspace_git_clone" => {
-                let id = self.env(ctx, &args, "env_id")?;
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let url = args.str("repo_url")?;
                 let dir = args.opt_str("dir_name")?;
                 Ok(data(&engine.git_clone(&id, url, dir).await.map_err(err)?))
             }
             "workspace_destroy" => {
-                let id = self.env(ctx, &args, "env_id")?;
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let removed = clear_workspace(engine, &id, None)?;
                 Ok(json!({"env_id": id, "removed": removed}))
             }
             "spawn_process" => {
-                let id = self.env(ctx, &args, "env_id")?;
+                let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let request = SpawnRequest {
                     script_path: args.str("script_path")?.to_owned(),
                     name: args.opt_str("name")?.map(str::to_owned),
                     args: args.strings("args", false)?,
                     capture_output: args.bool("capture_output", true)?,
                 };
-                let used = {
-                    let state = lock(&self.state);
-                    engine
-                        .list_processes()
-                        .iter()
-                        .filter(|p| {
-                            p.running && state.procs.get(p.id.as_str()).is_some_and(|o| &o.tenant == ctx.tenant())
-                        })
-                        .count() as u64
-                };
+                let live =
+                    engine.list_processes().into_iter().filter(|p| p.running).map(|p| p.id.to_string()).collect();
+                let used = Self::running(store, ctx, SessionKind::Process, live).await?;
                 Self::quota("processes", used, self.quotas.processes)?;
+                let script_path = request.script_path.clone();
                 let info = engine.spawn_process(&id, request).await.map_err(err)?;
-                lock(&self.state).procs.insert(info.id.to_string(), Self::owner(ctx));
+                let start = PythonEnvCommand::StartSession {
+                    session_id: info.id.to_string(),
+                    kind: SessionKind::Process,
+                    name: info.name.clone(),
+                    owner: ctx.principal().to_owned(),
+                    script_path: Some(script_path),
+                };
+                if let Err(e) = Self::execute(store, ctx, &id, start).await {
+                    let _ = engine.kill_process(&info.id).await;
+                    return Err(e);
+                }
                 Ok(json!({"process_id": info.id, "process": info}))
             }
             "list_processes" => {
-                let state = lock(&self.state);
-                let procs: Vec<Value> = engine
-                    .list_processes()
+                let here: HashMap<String, Value> =
+                    engine.list_processes().iter().map(|p| (p.id.to_string(), data(p))).collect();
+                let procs: Vec<Value> = Self::sessions(store, ctx, SessionKind::Process)
+                    .await?
                     .iter()
-                    .filter(|p| Self::visible(state.procs.get(p.id.as_str()), ctx))
-                    .map(data)
+                    .map(|row| here.get(&row.session_id).cloned().unwrap_or_else(|| lost_session(row)))
                     .collect();
                 Ok(json!({"processes": procs}))
             }
             "process_output" => {
-                let id = self.process(ctx, &args)?;
+                let (id, _) = Self::process(engine, store, ctx, &args).await?;
                 let tail_lines = match args.opt_u64("tail_lines")? {
                     Some(0) => return Err("tail_lines: must be at least 1".into()),
                     n => n.map(|n| n as usize),
@@ -745,12 +987,31 @@ impl Python {
                 Ok(data(&engine.process_output(&id, tail_lines).map_err(err)?))
             }
             "kill_process" => {
-                let id = self.process(ctx, &args)?;
-                Ok(data(&engine.kill_process(&id).await.map_err(err)?))
+                let (id, row) = Self::process(engine, store, ctx, &args).await?;
+                let killed = engine.kill_process(&id).await.map_err(err)?;
+                if let Some(env) = EnvId::parse(&row.env_id) {
+                    let end = PythonEnvCommand::EndSession { session_id: id.to_string(), reason: "killed".into() };
+                    Self::execute(store, ctx, &env, end).await?;
+                }
+                Ok(data(&killed))
             }
             "list_servers" => Ok(json!({"servers": []})),
             other => Err(format!("{other}: no such tool in the python server")),
         }
+    }
+
+    /// After an install: the environment's new frozen specification, recorded.
+    async fn record_packages(
+        &self,
+        engine: &Engine,
+        store: &PythonStore,
+        ctx: &BuiltinCall,
+        id: &EnvId,
+        installed: &[Package],
+    ) -> Result<(), String> {
+        let version = engine.get(id).map_err(err)?.python_version;
+        let frozen = frozen_json(&version, installed.to_vec());
+        Self::execute(store, ctx, id, PythonEnvCommand::RecordPackages { frozen }).await
     }
 }
 
@@ -814,6 +1075,8 @@ mod tests {
     struct Fixture {
         python: Python,
         root: std::path::PathBuf,
+        /// The database of the state (the first worker of a test owns it).
+        db: Option<canopy_testkit::TestDb>,
     }
 
     impl Drop for Fixture {
@@ -823,6 +1086,14 @@ mod tests {
     }
 
     async fn fixture(name: &str, quotas: Quotas) -> Fixture {
+        let db = canopy_testkit::fresh_database().await;
+        let mut f = worker(name, quotas, &db.pool).await;
+        f.db = Some(db);
+        f
+    }
+
+    /// A worker (its own engine root) over the state in `pool`.
+    async fn worker(name: &str, quotas: Quotas, pool: &PgPool) -> Fixture {
         let tmp = std::env::temp_dir();
         let root = tmp.join(format!("canopy-python-builtin-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
@@ -834,11 +1105,11 @@ mod tests {
             run_timeout_max_seconds: 60,
             ..Default::default()
         };
-        let python = Python::start(PythonSettings { engine, quotas }).await;
+        let python = Python::start(PythonSettings { engine, quotas }, PythonStore::new(pool.clone())).await;
         if let Err(why) = &python.engine {
             panic!("the engine must start here (uv from CANOPY_UV, bubblewrap): {why}");
         }
-        Fixture { python, root }
+        Fixture { python, root, db: None }
     }
 
     fn ctx_as(tenant: &str, principal: &str) -> BuiltinCall {
@@ -1085,5 +1356,62 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
         let out = ok(p, "run_code", json!({"env_id": id, "code": "print(6 * 7)"})).await;
         assert_eq!(out["stdout"].as_str().unwrap().trim(), "42");
+    }
+
+    #[tokio::test]
+    async fn another_worker_on_the_same_state_lists_restores_and_ends_what_the_first_ran() {
+        let first = fixture("restart-1", Quotas::default()).await;
+        let p = &first.python;
+        let id = ok(p, "create_environment", json!({"name": "kept"})).await["id"].as_str().unwrap().to_owned();
+        ok(p, "run_code", json!({"env_id": id, "code": "print(1)"})).await;
+        let session = ok(p, "repl_create", json!({"env_id": id, "session_name": "analysis"})).await["session_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let script = "import time\nwhile True:\n    time.sleep(0.1)\n";
+        ok(p, "workspace_write_file", json!({"env_id": id, "filename": "loop.py", "content": script})).await;
+        let process = ok(p, "spawn_process", json!({"env_id": id, "script_path": "loop.py"})).await["process_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // A worker that starts afresh on the same database (a restart, or another worker).
+        let second = worker("restart-2", Quotas::default(), &first.db.as_ref().unwrap().pool).await;
+        let q = &second.python;
+        let listed = ok(q, "list_environments", json!({})).await;
+        assert_eq!(listed["environments"][0]["id"], id.as_str(), "{listed}");
+        assert_eq!(listed["environments"][0]["on_this_worker"], false, "{listed}");
+        let sessions = ok(q, "repl_list", json!({})).await["sessions"].clone();
+        assert_eq!(sessions[0]["id"], session.as_str());
+        assert_eq!(
+            (&sessions[0]["running"], &sessions[0]["ended_reason"]),
+            (&json!(false), &json!("worker_restarted"))
+        );
+        let e = call(q, ctx(), "repl_execute", json!({"session_id": session, "code": "1"})).await;
+        assert!(e["error"].as_str().unwrap().contains("ended (worker_restarted)"), "{e}");
+        let procs = ok(q, "list_processes", json!({})).await["processes"].clone();
+        assert_eq!((&procs[0]["id"], &procs[0]["reason"]), (&json!(process), &json!("worker_restarted")), "{procs}");
+        // Another principal or tenant still sees nothing, and restores nothing.
+        for other in [ctx_as("acme", "user:dev"), ctx_as("default", "user:eve")] {
+            let e = call(q, other, "run_code", json!({"env_id": id, "code": "print(1)"})).await;
+            assert_eq!(e["error"], format!("env_id {id}: no such environment"));
+        }
+        let e = call(q, ctx_as("default", "user:eve"), "list_environments", json!({})).await;
+        assert_eq!(e["data"]["environments"], json!([]));
+        // The owner's next call re-creates it here from its frozen spec, same id, and says so.
+        let out = ok(q, "run_code", json!({"env_id": id, "code": "print(6 * 7)"})).await;
+        assert_eq!(out["stdout"].as_str().unwrap().trim(), "42", "{out}");
+        assert_eq!(out["restored"]["from"], "frozen_specification", "{out}");
+        let out = ok(q, "run_code", json!({"env_id": id, "code": "print(1)"})).await;
+        assert!(out.get("restored").is_none(), "only the call that re-created it says so: {out}");
+        let listed = ok(q, "list_environments", json!({})).await;
+        assert_eq!(listed["environments"][0]["on_this_worker"], true, "{listed}");
+        // The ended session stays listed (recorded now, not only computed) until destroyed.
+        let sessions = ok(q, "repl_list", json!({})).await["sessions"].clone();
+        assert_eq!(sessions[0]["ended_reason"], "worker_restarted");
+        ok(q, "repl_destroy", json!({"session_id": session})).await;
+        assert_eq!(ok(q, "repl_list", json!({})).await["sessions"], json!([]));
+        ok(q, "destroy_environment", json!({"env_id": id})).await;
+        assert_eq!(ok(p, "list_environments", json!({})).await["environments"], json!([]), "gone for every worker");
     }
 }
