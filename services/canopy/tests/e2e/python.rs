@@ -95,3 +95,70 @@ async fn python_runs_the_seed_examples_streams_and_contains_probes() {
     client.cancel().await.ok();
     d.terminate("python").await;
 }
+
+async fn python_client(base: &str) -> RunningService<RoleClient, Heard> {
+    let transport = StreamableHttpClientTransport::from_uri(format!("{base}/servers/python/mcp"));
+    let client = Heard::default().serve(transport).await.expect("connects");
+    for _ in 0..200 {
+        if client.list_all_tools().await.is_ok_and(|list| !list.is_empty()) {
+            return client;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("python's catalog never appeared");
+}
+
+/// Environments are Canopy state: after `canopy start` is terminated and started again on the
+/// same database, the environment is listed, its next call re-creates it from its frozen
+/// specification (its package included) and says so, and the REPL it had is listed as ended
+/// with `worker_restarted`, never silently gone.
+#[tokio::test]
+async fn python_environments_survive_a_restart_and_say_they_were_restored() {
+    let mut d = Deployment::new().await;
+    d.builtin_servers = r#"["python"]"#.into();
+    let base = d.spawn("before", &["start"]).await;
+    let client = python_client(&base).await;
+    let env = call(&client, "create_environment", json!({"name": "durable"})).await;
+    assert_eq!(env["success"], true, "{env}");
+    let id = env["data"]["id"].as_str().unwrap().to_owned();
+    // One small pure-Python wheel, so the frozen specification has a pin to restore.
+    let out = call(&client, "install_packages", json!({"env_id": id, "packages": ["six==1.17.0"]})).await;
+    assert_eq!(out["success"], true, "{out}");
+    let out = call(&client, "run_code", json!({"env_id": id, "code": "import six; print(six.__version__)"})).await;
+    assert_eq!(out["data"]["stdout"].as_str().unwrap().trim(), "1.17.0", "{out}");
+    let repl = call(&client, "repl_create", json!({"env_id": id, "session_name": "analysis"})).await;
+    let session = repl["data"]["session_id"].as_str().unwrap().to_owned();
+    call(&client, "repl_execute", json!({"session_id": session, "code": "x = 42"})).await;
+    client.cancel().await.ok();
+    assert!(d.terminate("before").await.success());
+
+    let base = d.spawn("after", &["start"]).await;
+    let client = python_client(&base).await;
+    let listed = call(&client, "list_environments", json!({})).await;
+    let envs = listed["data"]["environments"].as_array().unwrap().clone();
+    assert_eq!(envs.len(), 1, "{listed}");
+    assert_eq!((&envs[0]["id"], &envs[0]["name"]), (&json!(id), &json!("durable")), "{listed}");
+    let sessions = call(&client, "repl_list", json!({})).await["data"]["sessions"].clone();
+    assert_eq!(sessions[0]["id"], session.as_str(), "{sessions}");
+    assert_eq!(sessions[0]["running"], false, "{sessions}");
+    assert_eq!(sessions[0]["ended_reason"], "worker_restarted", "{sessions}");
+    let out = call(&client, "repl_execute", json!({"session_id": session, "code": "print(x)"})).await;
+    assert!(out["error"].as_str().unwrap().contains("ended (worker_restarted)"), "{out}");
+
+    let out = call(&client, "run_code", json!({"env_id": id, "code": "import six; print(six.__version__)"})).await;
+    assert_eq!(out["success"], true, "{out}");
+    assert_eq!(out["data"]["stdout"].as_str().unwrap().trim(), "1.17.0", "the pin came back: {out}");
+    assert_eq!(out["data"]["restored"]["from"], "frozen_specification", "{out}");
+    let frozen = call(&client, "freeze_environment", json!({"env_id": id})).await;
+    assert_eq!(frozen["data"]["packages"], json!([{"name": "six", "version": "1.17.0"}]), "{frozen}");
+
+    // An id that is not the caller's answers exactly as before: no such environment.
+    let out = call(&client, "run_code", json!({"env_id": "env_0123456789abcdef", "code": "print(1)"})).await;
+    assert_eq!(out["error"], "env_id env_0123456789abcdef: no such environment");
+    let out = call(&client, "destroy_environment", json!({"env_id": id})).await;
+    assert_eq!(out["success"], true, "{out}");
+    let listed = call(&client, "list_environments", json!({})).await;
+    assert_eq!(listed["data"]["environments"], json!([]));
+    client.cancel().await.ok();
+    d.terminate("after").await;
+}
