@@ -32,6 +32,8 @@
 //! environment can be rebuilt elsewhere from [`Engine::freeze`] and its workspace files
 //! ([`Engine::restore`] with [`CreateOptions::id`] keeps its id). Sessions and processes that
 //! end, for whatever reason, stay listed with that reason until destroyed: never silently gone.
+//! The engine itself keeps nothing across a restart: the `python` built-in (session-worker)
+//! records environments as events and re-creates a missing one with [`Engine::restore`].
 
 mod config;
 mod envs;
