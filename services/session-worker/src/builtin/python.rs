@@ -679,11 +679,18 @@ impl Python {
 
     async fn dispatch(&self, ctx: &BuiltinCall, name: &str, arguments: &JsonObject) -> Result<Value, String> {
         let mut restored = None;
-        let mut value = self.dispatch_on_worker(ctx, name, arguments, &mut restored).await?;
-        if let (Some(note), Value::Object(data)) = (restored, &mut value) {
-            data.insert("restored".into(), note);
+        match self.dispatch_on_worker(ctx, name, arguments, &mut restored).await {
+            Ok(mut value) => {
+                if let (Some(note), Value::Object(data)) = (restored, &mut value) {
+                    data.insert("restored".into(), note);
+                }
+                Ok(value)
+            }
+            Err(error) if restored.is_some() => Err(format!(
+                "{error}\n(the environment was first re-created on this worker from its frozen specification)"
+            )),
+            Err(error) => Err(error),
         }
-        Ok(value)
     }
 
     async fn dispatch_on_worker(
@@ -1374,11 +1381,13 @@ mod tests {
             .as_str()
             .unwrap()
             .to_owned();
+        let other = ok(p, "create_environment", json!({"name": "other"})).await["id"].as_str().unwrap().to_owned();
 
         // A worker that starts afresh on the same database (a restart, or another worker).
         let second = worker("restart-2", Quotas::default(), &first.db.as_ref().unwrap().pool).await;
         let q = &second.python;
         let listed = ok(q, "list_environments", json!({})).await;
+        assert_eq!(listed["environments"].as_array().unwrap().len(), 2, "{listed}");
         assert_eq!(listed["environments"][0]["id"], id.as_str(), "{listed}");
         assert_eq!(listed["environments"][0]["on_this_worker"], false, "{listed}");
         let sessions = ok(q, "repl_list", json!({})).await["sessions"].clone();
@@ -1402,6 +1411,10 @@ mod tests {
         let out = ok(q, "run_code", json!({"env_id": id, "code": "print(6 * 7)"})).await;
         assert_eq!(out["stdout"].as_str().unwrap().trim(), "42", "{out}");
         assert_eq!(out["restored"]["from"], "frozen_specification", "{out}");
+        // A call that fails after re-creating still says it re-created.
+        let e = call(q, ctx(), "run_code", json!({"env_id": other, "code": "raise SystemExit(3)"})).await;
+        let error = e["error"].as_str().unwrap();
+        assert!(error.contains("exit code 3") && error.contains("re-created on this worker"), "{error}");
         let out = ok(q, "run_code", json!({"env_id": id, "code": "print(1)"})).await;
         assert!(out.get("restored").is_none(), "only the call that re-created it says so: {out}");
         let listed = ok(q, "list_environments", json!({})).await;
@@ -1412,6 +1425,7 @@ mod tests {
         ok(q, "repl_destroy", json!({"session_id": session})).await;
         assert_eq!(ok(q, "repl_list", json!({})).await["sessions"], json!([]));
         ok(q, "destroy_environment", json!({"env_id": id})).await;
+        ok(q, "destroy_environment", json!({"env_id": other})).await;
         assert_eq!(ok(p, "list_environments", json!({})).await["environments"], json!([]), "gone for every worker");
     }
 }
