@@ -115,6 +115,10 @@ async fn run_in(
         ("CANOPY_MODE", "enterprise".to_string()),
         ("CANOPY_PUBLIC_URL", public_url.clone()),
         ("CANOPY_LOG", "warn".to_string()),
+        // Jobs are part of the load: credits are not what is tested, and a lapsed lease is
+        // taken over sooner than the default 15 s.
+        ("CANOPY_JOBS_CREDITS", "unlimited".to_string()),
+        ("CANOPY_JOBS_LEASE_SECS", "5".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -158,7 +162,8 @@ async fn run_in(
         let (url, token) = (format!("{public_url}/mcp"), setup.caller_token.clone());
         tasks.push(tokio::spawn(load::caller_task(caller, url, token, ledger.clone(), run_start, deadline.clone())));
     }
-    tasks.push(tokio::spawn(jobs::drive_jobs(ledger.clone(), until)));
+    let submits = jobs::Submits::default();
+    tasks.push(tokio::spawn(jobs::drive_jobs(setup.api.clone(), submits.clone(), deadline.clone())));
     let victims = OutageVictims { client: "static-victim".into(), server: "static-doomed".into() };
     if args.no_infra_restarts {
         // Without a NATS outage the victims are removed half way, under the kills.
@@ -194,6 +199,10 @@ async fn run_in(
         .connect(&database_url)
         .await
         .context("connecting to the run's database for the checks")?;
+    let open_jobs = jobs::wait_for_jobs_to_end(&pool).await?;
+    if open_jobs > 0 {
+        eprintln!("chaos: {open_jobs} job(s) still open after settling; the jobs check reports them");
+    }
     let outbox_left = check::outbox_drained(&pool, Duration::from_secs(60)).await?;
     let settled_after = settle_start.elapsed().as_secs_f64();
     eprintln!("chaos: checking the event log, the read models, the stream, the edges and the audit log");
@@ -216,7 +225,8 @@ async fn run_in(
     .await;
     let calls = ledger.calls();
     let audit = check::audit(&pool, &calls, Duration::from_secs(90)).await?;
-    let jobs = jobs::check_jobs(&pool, &ledger).await;
+    eprintln!("chaos: checking that every acknowledged job ended once");
+    let jobs = jobs::check_jobs(&pool, &submits).await?;
     pool.close().await;
     drop(supervisor);
     let unexpected_exits = cluster.unexpected_exits();

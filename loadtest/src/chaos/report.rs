@@ -52,6 +52,9 @@ impl Result {
         add("returned calls without an audit record", self.audit.missing.len());
         add("calls with more than one audit record", self.audit.duplicated.len());
         add("outbox rows never published", self.outbox_left.max(0) as usize);
+        for (what, n) in self.jobs.failures() {
+            add(&what, n);
+        }
         if self.infra_restarts {
             add(
                 "edges whose /readyz did not say 503 naming nats while NATS was down",
@@ -316,7 +319,12 @@ pub fn render(r: &Result) -> String {
             "| an edge's /readyz names nats while NATS is down | not run (no infrastructure restarts) | – |"
         );
     }
-    let _ = writeln!(out, "| every job reached one terminal state | {} | – |\n", r.jobs.describe());
+    let _ = writeln!(
+        out,
+        "| every acknowledged job is one job that reached one terminal state | {} | {} |\n",
+        r.jobs.describe(),
+        yes(r.jobs.passed())
+    );
 
     // Calls.
     let calls: Vec<&CallRecord> = r.calls.iter().filter(|c| c.message.is_some()).collect();
