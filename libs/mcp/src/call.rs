@@ -54,7 +54,18 @@ pub enum ToClient {
     Reply {
         reply: CallReply,
     },
+    /// The worker still runs the call: sent every [`ALIVE_EVERY`] while it does (a call that
+    /// ends sooner sends none, so a quick call costs nothing). An edge that hears nothing of a
+    /// call for [`SILENT_FOR`] gives it up as lost with its worker (`kill -9`, a crash, a cut
+    /// connection) instead of waiting for the caller's timeout. Older edges ignore it.
+    Alive,
 }
+
+/// How often a worker says a call it runs is still alive ([`ToClient::Alive`]).
+pub const ALIVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long an edge waits without hearing anything of a call before it gives it up as lost
+/// with its worker: four missed signs of life.
+pub const SILENT_FOR: std::time::Duration = std::time::Duration::from_secs(4);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]

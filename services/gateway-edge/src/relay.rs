@@ -40,18 +40,23 @@ pub async fn relay(
     let bus = &state.bus;
     let (channel, messages) = state.channels.open(&request.call_id);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let heard = Heard::now();
     let to_client = ToClientForwarder {
         peer: context.peer.clone(),
         token: context.meta.get_progress_token(),
         logs: LogFilter::Session(log_level.clone()),
         nats: bus.client.clone(),
     };
-    let forwarder = Some((stop_tx, tokio::spawn(to_client.run(messages, stop_rx))));
+    let forwarder = Some((stop_tx, tokio::spawn(to_client.run(messages, stop_rx, heard.clone()))));
     let reply = tokio::select! {
         reply = canopy_bus::calls::request(bus, &request) => reply,
         _ = context.ct.cancelled() => {
             canopy_bus::calls::cancel(bus, &request.call_id).await;
             CallReply::Error { code: CallErrorCode::Cancelled, message: "cancelled by the client".into(), rpc: None }
+        }
+        () = heard.silence() => {
+            canopy_bus::calls::cancel(bus, &request.call_id).await;
+            lost_with_its_worker()
         }
     };
     if let Some((stop, task)) = forwarder {
@@ -60,6 +65,50 @@ pub async fn relay(
     }
     drop(channel);
     reply
+}
+
+/// When a call was last heard of on its client subject (any message: progress, a log, a
+/// question, [`ToClient::Alive`]), or when it was sent. A worker says a call is alive every
+/// [`canopy_mcp::call::ALIVE_EVERY`]; silence for [`canopy_mcp::call::SILENT_FOR`] means the
+/// worker is gone.
+#[derive(Clone)]
+struct Heard(Arc<Mutex<Instant>>);
+
+impl Heard {
+    fn now() -> Self {
+        Heard(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    fn hear(&self) {
+        if let Ok(mut at) = self.0.lock() {
+            *at = Instant::now();
+        }
+    }
+
+    fn last(&self) -> Instant {
+        self.0.lock().map(|at| *at).unwrap_or_else(|_| Instant::now())
+    }
+
+    /// Returns once nothing was heard for [`canopy_mcp::call::SILENT_FOR`].
+    async fn silence(&self) {
+        loop {
+            let until = self.last() + canopy_mcp::call::SILENT_FOR;
+            if Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep_until(until).await;
+        }
+    }
+}
+
+/// The answer to a call whose worker stopped saying it runs it.
+fn lost_with_its_worker() -> CallReply {
+    let message = format!(
+        "the session-worker running this call stopped (nothing heard of it for {} s): it may have died; \
+         whether the upstream finished the call is unknown",
+        canopy_mcp::call::SILENT_FOR.as_secs()
+    );
+    CallReply::Error { code: CallErrorCode::UpstreamUnavailable, message, rpc: None }
 }
 
 /// One question of an upstream to its client, waiting for the answer on `reply` (the worker's
@@ -155,6 +204,7 @@ async fn round(
     let mut asks: Vec<Ask> = Vec::new();
     let mut undeclared: Vec<Ask> = Vec::new();
     let mut quiet: Option<Instant> = None;
+    let heard = Heard::now();
     let cancel = |why: &'static str| async move {
         canopy_bus::calls::cancel(&state.bus, call_id).await;
         Relayed::Reply(CallReply::Error { code: CallErrorCode::Cancelled, message: why.into(), rpc: None })
@@ -176,6 +226,7 @@ async fn round(
             }
             message = messages.recv() => {
                 let Some(message) = message else { return cancel("the edge is shutting down").await };
+                heard.hear();
                 if canopy_bus::payload::is_chunked(&message) {
                     // Only a large reply is sent in chunks.
                     let received = canopy_bus::payload::receive_large(&state.bus.client, message).await;
@@ -203,6 +254,10 @@ async fn round(
             }
             _ = tokio::time::sleep_until(quiet.unwrap_or(deadline)), if quiet.is_some() => break,
             _ = context.ct.cancelled() => return cancel("cancelled by the client").await,
+            () = heard.silence() => {
+                canopy_bus::calls::cancel(&state.bus, call_id).await;
+                return Relayed::Reply(lost_with_its_worker());
+            }
             _ = tokio::time::sleep_until(deadline) => {
                 canopy_bus::calls::cancel(&state.bus, call_id).await;
                 let message = "the call did not finish in time".to_string();
@@ -285,11 +340,15 @@ impl ToClientForwarder {
         self,
         mut messages: UnboundedReceiver<async_nats::Message>,
         mut stop: tokio::sync::oneshot::Receiver<()>,
+        heard: Heard,
     ) {
         loop {
             tokio::select! {
                 m = messages.recv() => match m {
-                    Some(m) => self.forward(m).await,
+                    Some(m) => {
+                        heard.hear();
+                        self.forward(m).await
+                    }
                     None => return,
                 },
                 _ = &mut stop => {
@@ -338,7 +397,7 @@ impl ToClientForwarder {
                 }
             }
             // The session-era relay has the reply from its request already.
-            ToClient::Reply { .. } => {}
+            ToClient::Reply { .. } | ToClient::Alive => {}
         }
     }
 

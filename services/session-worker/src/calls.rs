@@ -141,7 +141,10 @@ async fn handle(
 ) -> (CallReply, Duration) {
     let started = Instant::now();
     let asked = Arc::new(AtomicBool::new(false));
+    let alive =
+        request.client_subject.clone().map(|subject| AbortOnDrop(tokio::spawn(say_alive(bus.clone(), subject))));
     let mut reply = call(bus, upstreams, builtins, in_flight, request, &asked).await;
+    drop(alive);
     let latency = started.elapsed();
     if asked.load(Ordering::SeqCst) {
         if let Some(subject) = &request.client_subject {
@@ -168,6 +171,28 @@ async fn handle(
     )
     .record(latency.as_secs_f64());
     (reply, latency)
+}
+
+/// Says on the call's client subject, every [`canopy_mcp::call::ALIVE_EVERY`], that this worker
+/// still runs the call, until aborted (the call ended). The first after one interval: a call
+/// that ends sooner publishes nothing.
+async fn say_alive(bus: Bus, subject: String) {
+    let payload: bytes::Bytes =
+        serde_json::to_vec(&canopy_mcp::call::ToClient::Alive).expect("ToClient serialises").into();
+    loop {
+        tokio::time::sleep(canopy_mcp::call::ALIVE_EVERY).await;
+        if let Err(e) = bus.client.publish(subject.clone(), payload.clone()).await {
+            tracing::debug!(error = %e, "saying a call is alive failed");
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The call's record on the LOGS stream, which the api's audit consumer keeps (by call id):

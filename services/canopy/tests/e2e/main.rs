@@ -28,6 +28,7 @@ mod stdio_bridge;
 mod tenants_cli;
 mod tls;
 mod tls_listener;
+mod worker_loss;
 
 use harness::*;
 use rmcp::model::CallToolRequestParams;
