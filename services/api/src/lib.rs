@@ -9,11 +9,13 @@
 //! (`users.rs`, `mcp_clients.rs`, `identities.rs`) are enterprise mode's, and so are tenants,
 //! which the platform operator creates, lists and suspends (`tenants.rs`). Jobs, their inputs,
 //! credits and maintenance (`jobs.rs`, `job_inputs.rs`, `credits.rs`) are thin handlers over
-//! `canopy-jobs`, which the `grid` MCP tools call too.
+//! `canopy-jobs`, which the `grid` MCP tools call too. The admin console (`console/`) is static
+//! files served at `/console` that call this same API.
 
 pub mod audit;
 mod builtins;
 mod commands;
+pub mod console;
 mod credits;
 mod error;
 mod groups;
@@ -140,7 +142,8 @@ pub fn router(state: ApiState) -> Router {
         )
         .fallback(error::not_found)
         .with_state(state.clone());
-    Router::new().nest("/api/v0", api).merge(oauth::router(state))
+    let console = console::router(state.mode, &state.public_url);
+    Router::new().nest("/api/v0", api).merge(oauth::router(state)).merge(console)
 }
 
 /// Development mode has one tenant, `default`; make sure it exists (idempotent).

@@ -1,0 +1,85 @@
+// Building DOM without HTML strings: every piece of data becomes a text node or an attribute
+// value, so nothing the API returns can be read as markup.
+
+/**
+ * `h("button", { type: "button", onclick: f }, "Save")`. Attributes starting with `on` are
+ * listeners; `class`, `for`, `aria-*`, `data-*` and the rest are set as attributes; `false`,
+ * `null` and `undefined` attributes are left out. Children: nodes, strings (as text), arrays,
+ * or null (skipped).
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === false || value === null || value === undefined) continue;
+    if (key.startsWith("on") && typeof value === "function") {
+      el.addEventListener(key.slice(2), value);
+    } else if (key === "value") {
+      el.value = value;
+    } else if (key === "checked") {
+      el.checked = Boolean(value);
+    } else {
+      el.setAttribute(key, value === true ? "" : String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else if (child instanceof Node) el.appendChild(child);
+    else el.appendChild(document.createTextNode(String(child)));
+  }
+}
+
+/** Replaces everything inside `el` with `children`. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+}
+
+let nextId = 0;
+/** A fresh id for pairing a label with its control. */
+export function uid(prefix) {
+  nextId += 1;
+  return `${prefix}-${nextId}`;
+}
+
+/** A labelled control: `<div class="field"><label for=id>text</label>control hint</div>`. */
+export function field(labelText, control, hint) {
+  if (!control.id) control.id = uid("f");
+  const parts = [h("label", { for: control.id }, labelText), control];
+  if (hint) {
+    const hintId = uid("hint");
+    control.setAttribute("aria-describedby", hintId);
+    parts.push(h("p", { class: "hint", id: hintId }, hint));
+  }
+  return h("div", { class: control.type === "checkbox" ? "field check" : "field" }, ...parts);
+}
+
+/** A table with a caption, header cells and rows of cells (strings or nodes). */
+export function table(caption, headers, rows) {
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      {},
+      h("caption", {}, caption),
+      h("thead", {}, h("tr", {}, headers.map((text) => h("th", { scope: "col" }, text)))),
+      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell) => h("td", {}, cell))))),
+    ),
+  );
+}
+
+/** Pretty JSON in a `<pre>`, as text. */
+export function json(value, label) {
+  return h("pre", { class: "json", tabindex: "0", "aria-label": label || "JSON" }, JSON.stringify(value, null, 2));
+}
+
+/** A short status chip: `ready`, `error`, `pending`, `enabled`... */
+export function chip(text, kind) {
+  return h("span", { class: `chip chip-${kind || text}` }, text);
+}
