@@ -34,7 +34,8 @@ async function route() {
   }
   const target = main();
   replace(target, h("p", {}, "Loading…"));
-  const ctx = { config, notify, notifyError };
+  // `reload` shows the current page again, keeping the notice (e.g. after a change it reports).
+  const ctx = { config, notify, notifyError, reload: route };
   try {
     let content;
     if (name === "servers" && arg) content = await serverPage(ctx, arg);

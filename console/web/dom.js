@@ -64,12 +64,24 @@ export function table(caption, headers, rows) {
   return h(
     "div",
     { class: "table-wrap" },
+    // Each cell names its column (`data-label`): at phone width the rows stack as cards, and
+    // the explicit roles keep the table a table for screen readers once CSS changes `display`.
     h(
       "table",
-      {},
+      { role: "table" },
       h("caption", {}, caption),
-      h("thead", {}, h("tr", {}, headers.map((text) => h("th", { scope: "col" }, text)))),
-      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell) => h("td", {}, cell))))),
+      h(
+        "thead",
+        { role: "rowgroup" },
+        h("tr", { role: "row" }, headers.map((text) => h("th", { scope: "col", role: "columnheader" }, text))),
+      ),
+      h(
+        "tbody",
+        { role: "rowgroup" },
+        rows.map((cells) =>
+          h("tr", { role: "row" }, cells.map((cell, i) => h("td", { role: "cell", "data-label": headers[i] }, cell))),
+        ),
+      ),
     ),
   );
 }

@@ -75,7 +75,7 @@ export async function jobPage(ctx, id) {
               const body = reason.value.trim() ? { reason: reason.value.trim() } : {};
               const r = await request("POST", `${jobPath(id)}/cancel`, body);
               ctx.notify(`Job ${r.job_id}: ${r.status}${r.cancel_requested ? " (its runner was asked to stop it)" : ""}.`);
-              window.dispatchEvent(new HashChangeEvent("hashchange"));
+              await ctx.reload();
             } catch (error) {
               ctx.notifyError(error);
             }
