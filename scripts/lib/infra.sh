@@ -13,6 +13,8 @@
 #                            e2e tests run their own HAProxy in front of two edges); never
 #                            leaves a system-wide haproxy service running.
 #   canopy_ensure_bubblewrap make sure `bwrap` is installed (canopy-sandbox runs user code in it).
+#   canopy_ensure_chromium   make sure Debian's `chromium` is installed (the console's browser
+#                            tests drive it headless); prints its path on stdout.
 #
 # Safe under `set -euo pipefail`. Messages go to stderr, prefixed with "canopy:".
 # (The `bash -c '...' _ HOST PORT` probes take their arguments as $1/$2 on purpose.)
@@ -501,4 +503,15 @@ canopy_ensure_haproxy() {
 canopy_ensure_bubblewrap() {
   command -v bwrap >/dev/null 2>&1 || _canopy_apt_install bubblewrap || return
   _canopy_log "bubblewrap: $(bwrap --version 2>/dev/null)"
+}
+
+canopy_ensure_chromium() {
+  local bin="${CHROMIUM:-}"
+  [[ -n "$bin" && -x "$bin" ]] || bin="$(command -v chromium || true)"
+  if [[ -z "$bin" ]]; then
+    _canopy_apt_install chromium || return
+    bin="$(command -v chromium)"
+  fi
+  _canopy_log "chromium: $("$bin" --version 2>/dev/null | head -n1)"
+  printf '%s\n' "$bin"
 }

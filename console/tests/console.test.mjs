@@ -1,0 +1,329 @@
+// Browser test of the admin console: Debian's chromium, headless, driven by playwright-core,
+// against a running `canopy start` (scripts/console-check.sh starts it, and the fixture MCP
+// server, and passes their URLs):
+//   CANOPY_URL        development-mode Canopy (required)
+//   FIXTURE_URL       the fixture's Streamable HTTP endpoint, to register as `fx` (required)
+//   CANOPY_ENTERPRISE_URL  an enterprise-mode Canopy (optional): the page says sign-in is not built
+//   CONSOLE_SCREENSHOTS    where to save the PNGs (default: docs/console)
+//   CHROMIUM          the browser binary (default: /usr/bin/chromium)
+// Every page is checked with axe-core (no serious or critical violations), at laptop width,
+// and the servers page at phone width too. The page must log no error (a CSP violation is one).
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { readFileSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { resolve } from "node:path";
+
+const base = required("CANOPY_URL");
+const fixtureUrl = required("FIXTURE_URL");
+const enterpriseUrl = process.env.CANOPY_ENTERPRISE_URL || "";
+const shots = resolve(process.env.CONSOLE_SCREENSHOTS || "docs/console");
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+function required(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is required`);
+  return v;
+}
+
+const log = (...args) => console.error("console-test:", ...args);
+let failures = 0;
+async function step(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    failures += 1;
+    log(`FAIL ${name}: ${e.stack || e}`);
+    throw e;
+  }
+}
+
+/** axe-core in the page: no serious or critical violations. */
+async function accessible(page, what) {
+  if (!(await page.evaluate(() => Boolean(window.axe)))) {
+    // Through the DevTools protocol, not a <script>: the page's CSP stays as it is.
+    await page.evaluate(axeSource);
+  }
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")) }));
+  });
+  const bad = result.filter((v) => v.impact === "serious" || v.impact === "critical");
+  for (const v of result) log(`  axe (${what}): ${v.impact} ${v.id}: ${v.help} at ${v.nodes.slice(0, 3).join(", ")}`);
+  assert.deepEqual(bad, [], `${what}: serious or critical accessibility violations`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+}
+
+/** A real MCP client's view of /mcp: initialize, then tools/list, the tool names. */
+async function mcpToolNames() {
+  const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+  const rpc = async (body, session) => {
+    const r = await fetch(`${base}/mcp`, {
+      method: "POST",
+      headers: session ? { ...headers, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" } : headers,
+      body: JSON.stringify(body),
+    });
+    const text = await r.text();
+    const data = text.startsWith("{") ? text : text.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).pop();
+    return { session: r.headers.get("mcp-session-id"), status: r.status, message: data ? JSON.parse(data) : null };
+  };
+  const init = await rpc({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "console-test", version: "1" } },
+  });
+  assert.equal(init.status, 200, `initialize answered ${init.status}`);
+  await rpc({ jsonrpc: "2.0", method: "notifications/initialized" }, init.session);
+  const names = [];
+  let cursor;
+  do {
+    const list = await rpc({ jsonrpc: "2.0", id: 2, method: "tools/list", params: cursor ? { cursor } : {} }, init.session);
+    assert.ok(list.message && list.message.result, `tools/list: ${JSON.stringify(list.message)}`);
+    names.push(...list.message.result.tools.map((t) => t.name));
+    cursor = list.message.result.nextCursor;
+  } while (cursor);
+  await fetch(`${base}/mcp`, { method: "DELETE", headers: { "mcp-session-id": init.session } }).catch(() => {});
+  return names;
+}
+
+async function eventually(what, fn, seconds = 15) {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (Date.now() > deadline) throw new Error(`${what}: ${e.message}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+mkdirSync(shots, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  // Root in a container has no user namespaces for chromium's sandbox.
+  args: process.getuid && process.getuid() === 0 ? ["--no-sandbox"] : [],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+const page = await context.newPage();
+page.setDefaultTimeout(10_000);
+const pageErrors = [];
+page.on("console", (m) => {
+  if (m.type() === "error") pageErrors.push(m.text());
+});
+page.on("pageerror", (e) => pageErrors.push(String(e)));
+page.on("response", (r) => {
+  if (r.status() >= 400) log(`  (the page got ${r.status()} from ${r.request().method()} ${r.url()})`);
+});
+page.on("dialog", (d) => d.accept());
+const notice = page.locator("#notice");
+const nav = (name) => page.getByRole("navigation", { name: "Console pages" }).getByRole("link", { name, exact: true });
+// fx's row in the servers table (found by its link: at phone width the cells' column labels
+// are part of the row's accessible name).
+const fxRow = () => page.getByRole("row").filter({ has: page.getByRole("link", { name: "fx", exact: true }) });
+const jobBody = {
+  name: "console-sleeper",
+  workload_type: "batch",
+  image: "python:3.11",
+  command: ["python", "-c", "import time; print('started', flush=True); time.sleep(120)"],
+};
+
+try {
+  await step("the console loads with the strict headers, in development mode", async () => {
+    const response = await page.goto(`${base}/console`);
+    assert.equal(response.status(), 200);
+    const h = response.headers();
+    assert.equal(h["content-security-policy"], CSP);
+    assert.equal(h["x-frame-options"], "DENY");
+    assert.equal(h["x-content-type-options"], "nosniff");
+    assert.equal(h["referrer-policy"], "no-referrer");
+    await page.getByRole("heading", { name: "Servers", level: 1 }).waitFor();
+    await page.locator("#mode", { hasText: "development mode" }).waitFor();
+  });
+
+  await step("keyboard: the first Tab reaches the skip link, with a visible focus ring", async () => {
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => {
+      const el = document.activeElement;
+      const style = getComputedStyle(el);
+      return { text: el.textContent, outline: style.outlineStyle, width: style.outlineWidth };
+    });
+    assert.equal(focused.text, "Skip to content");
+    assert.notEqual(focused.outline, "none");
+    assert.notEqual(focused.width, "0px");
+  });
+
+  await step("register the fixture server through the form", async () => {
+    await page.getByLabel("Name", { exact: true }).fill("fx");
+    await page.getByLabel("URL", { exact: true }).fill(fixtureUrl);
+    await page.getByRole("button", { name: "Register", exact: true }).click();
+    await notice.getByText(/Registered fx \(ready/).waitFor();
+    const row = fxRow();
+    await row.waitFor();
+    const cells = await row.getByRole("cell").allTextContents();
+    assert.equal(cells[1].trim(), "ready");
+    assert.equal(cells[2], "streamable_http");
+    assert.ok(Number(cells[3]) >= 5, `tool count ${cells[3]}`);
+    await accessible(page, "servers");
+    await shot(page, "servers");
+  });
+
+  await step("an API error shows the envelope's message", async () => {
+    await page.getByLabel("Name", { exact: true }).fill("fx");
+    await page.getByLabel("URL", { exact: true }).fill(fixtureUrl);
+    await page.getByRole("button", { name: "Register", exact: true }).click();
+    const text = await notice.locator(".notice-error").textContent();
+    assert.match(text, /already|exists/i);
+    assert.match(text, /\(CONFLICT\)/);
+  });
+
+  await step("the servers page works at phone width", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.reload();
+    await fxRow().waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `the page is ${overflow}px wider than the phone`);
+    await accessible(page, "servers (phone)");
+    await shot(page, "servers-phone");
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  await step("open fx's tools and try fx__echo and fx__add with the generated forms", async () => {
+    await page.getByRole("link", { name: "fx", exact: true }).click();
+    await page.getByRole("heading", { name: "fx", level: 1 }).waitFor();
+    const card = (name) => page.locator("article.tool", { has: page.getByRole("heading", { name, exact: true }) });
+    const echo = card("fx__echo");
+    await echo.getByText("Input schema").click();
+    assert.match(await echo.locator("pre.json").first().textContent(), /"message"/);
+    await echo.getByLabel("message (required)").fill("hello from the console");
+    await echo.getByRole("button", { name: "Call fx__echo" }).click();
+    assert.equal(await echo.locator("pre.text-result").textContent(), "hello from the console");
+
+    const add = card("fx__add");
+    await add.getByLabel(/^a( \(required\))?$/).fill("2");
+    await add.getByLabel(/^b( \(required\))?$/).fill("40");
+    await add.getByRole("button", { name: "Call fx__add" }).click();
+    await add.locator(".call-ok").waitFor();
+    assert.match(await add.locator(".call-ok").textContent(), /42/);
+    await accessible(page, "server fx");
+    await shot(page, "server-tools");
+  });
+
+  await step("disable fx: its tools vanish from /mcp", async () => {
+    assert.ok((await mcpToolNames()).includes("fx__echo"), "fx__echo is offered on /mcp before disabling");
+    await nav("Servers").click();
+    await page.getByRole("button", { name: "Disable fx" }).click();
+    await notice.getByText("Disabled fx").waitFor();
+    await page.getByRole("button", { name: "Enable fx" }).waitFor();
+    await eventually("fx's tools still listed on /mcp", async () => {
+      const names = await mcpToolNames();
+      assert.ok(!names.some((n) => n.startsWith("fx__")), `still offered: ${names.filter((n) => n.startsWith("fx__"))}`);
+    });
+  });
+
+  await step("the audit page shows the call and the admin actions", async () => {
+    await nav("Audit").click();
+    await page.getByRole("heading", { name: "Audit", level: 1 }).waitFor();
+    await eventually("the fx__echo call in the audit log", async () => {
+      await page.getByRole("button", { name: "Apply filters" }).click();
+      await page.getByRole("row", { name: /call.*fx__echo.*ok/ }).first().waitFor({ timeout: 1000 });
+    });
+    await page.getByRole("row", { name: /admin/ }).first().waitFor();
+    await page.getByLabel("Kind").selectOption("call");
+    await page.getByRole("button", { name: "Apply filters" }).click();
+    await eventually("only calls listed", async () => {
+      assert.equal(await page.getByRole("row", { name: /admin/ }).count(), 0);
+    });
+    await page.getByRole("row", { name: /fx__add/ }).first().waitFor();
+    await page.getByLabel("Kind").selectOption("");
+    await page.getByRole("button", { name: "Apply filters" }).click();
+    await page.getByRole("row", { name: /fx__echo/ }).first().waitFor();
+    await accessible(page, "audit");
+    await shot(page, "audit");
+  });
+
+  await step("jobs: a job's events and logs, and cancel", async () => {
+    const submitted = await fetch(`${base}/api/v0/jobs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(jobBody),
+    });
+    const job = await submitted.json();
+    assert.ok(submitted.ok, `POST /api/v0/jobs: ${submitted.status} ${JSON.stringify(job)}`);
+    await nav("Jobs").click();
+    await page.getByRole("heading", { name: "Jobs", level: 1 }).waitFor();
+    await page.getByRole("link", { name: job.job_id }).click();
+    await page.getByRole("heading", { name: "console-sleeper", level: 1 }).waitFor();
+    await page.getByRole("table", { name: "Lifecycle events" }).waitFor();
+    await accessible(page, "job");
+    await shot(page, "job");
+    await page.getByLabel("Reason (optional)").fill("stopped from the console");
+    await page.getByRole("button", { name: "Cancel job" }).click();
+    await notice.getByText(new RegExp(`Job ${job.job_id}: `)).waitFor();
+    await eventually("the job ends cancelled", async () => {
+      const r = await (await fetch(`${base}/api/v0/jobs/${job.job_id}`)).json();
+      assert.equal(r.status, "cancelled");
+    }, 30);
+    await nav("Jobs").click();
+    await page.getByRole("row", { name: new RegExp(`${job.job_id}.*cancelled`) }).waitFor();
+    await accessible(page, "jobs");
+    await shot(page, "jobs");
+  });
+
+  await step("connect: endpoints and paste-ready configurations", async () => {
+    await nav("Connect").click();
+    await page.getByRole("heading", { name: "Connect", level: 1 }).waitFor();
+    const cursorConfig = JSON.parse(await page.getByLabel("Cursor", { exact: true }).textContent());
+    assert.equal(cursorConfig.mcpServers.canopy.url, `${base}/mcp`);
+    const vscode = JSON.parse(await page.getByLabel("VS Code", { exact: true }).textContent());
+    assert.deepEqual(vscode.servers.canopy, { type: "http", url: `${base}/mcp` });
+    const claude = JSON.parse(await page.getByLabel("Claude Desktop", { exact: true }).textContent());
+    assert.deepEqual(claude.mcpServers.canopy.args.slice(-1), [`${base}/mcp`]);
+    await page.getByText(`${base}/servers/fx/mcp`).waitFor();
+    await accessible(page, "connect");
+    await shot(page, "connect");
+  });
+
+  await step("deregister fx", async () => {
+    await nav("Servers").click();
+    await page.getByRole("button", { name: "Deregister fx" }).click();
+    await notice.getByText("Deregistered fx").waitFor();
+    await fxRow().waitFor({ state: "detached" });
+  });
+
+  await step("no errors in the page (CSP violations included)", async () => {
+    // The one expected: the CONFLICT answer the browser logs as a failed request.
+    const unexpected = pageErrors.filter((e) => !/status of 409/.test(e));
+    assert.deepEqual(unexpected, []);
+  });
+
+  if (enterpriseUrl) {
+    await step("enterprise mode: the page says sign-in is not built yet", async () => {
+      const response = await page.goto(`${enterpriseUrl}/console`);
+      assert.equal(response.headers()["content-security-policy"], CSP);
+      await page.getByRole("heading", { name: "Sign-in is not built yet", level: 1 }).waitFor();
+      assert.equal(await page.getByRole("navigation").count(), 0);
+      await accessible(page, "enterprise");
+      await shot(page, "enterprise");
+    });
+  }
+} catch {
+  // Reported by step(); the exit code says it.
+} finally {
+  await browser.close();
+}
+if (failures) {
+  log(`${failures} step(s) FAILED`);
+  process.exit(1);
+}
+log("all steps passed");

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# scripts/console-check.sh: the admin console (/console) in a real browser.
+#
+# Builds `canopy` and `canopy-fixture-mcp` (debug), installs Debian's chromium if missing and
+# the test's npm packages (`npm ci` in console/: playwright-core, axe-core), starts the fixture
+# MCP server and two `canopy start`s (development and enterprise mode, each on a fresh database
+# and NATS prefix, scripts/lib/instance.sh), then runs console/tests/console.test.mjs: register
+# the fixture through the page, try its tools with the generated forms, disable it and see its
+# tools vanish from /mcp, read the audit page, cancel a job, read the connect panel, and in
+# enterprise mode see that sign-in is not built yet; axe-core on every page; a screenshot of
+# every page, kept with the logs, or written to docs/console/ (the README's pictures) with
+# `--update-screenshots`. Stops everything it started.
+#
+# Environment as scripts/inspector-check.sh (CANOPY_SKIP_BUILD, CANOPY_KEEP_LOGS); CHROMIUM to
+# use another browser binary.
+set -euo pipefail
+
+screenshots=""
+case "${1:-}" in
+  --update-screenshots) screenshots="docs/console" ;;
+  "") ;;
+  *)
+    echo "usage: scripts/console-check.sh [--update-screenshots]" >&2
+    exit 2
+    ;;
+esac
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source-path=SCRIPTDIR source=lib/infra.sh
+. scripts/lib/infra.sh
+# shellcheck source-path=SCRIPTDIR source=lib/node-tools.sh
+. scripts/lib/node-tools.sh
+# shellcheck source-path=SCRIPTDIR source=lib/instance.sh
+. scripts/lib/instance.sh
+
+log() { printf 'console-check: %s\n' "$*" >&2; }
+fail() {
+  printf 'console-check: FAILED: %s\n' "$*" >&2
+  exit 1
+}
+
+work=""
+fixture_pid=""
+
+cleanup() {
+  local rc=$?
+  set +e
+  canopy_instances_stop
+  canopy_stop_pid fixture "$fixture_pid"
+  if [[ -n "$work" ]]; then
+    if ((rc != 0)); then
+      for f in "$work"/*.log; do
+        [[ -f "$f" ]] || continue
+        log "---- last lines of $(basename "$f") ----"
+        tail -n 40 "$f" >&2
+      done
+    fi
+    if [[ -n "${CANOPY_KEEP_LOGS:-}" ]]; then log "logs kept in $work"; else rm -rf "$work"; fi
+  fi
+  canopy_infra_down
+  if ((rc == 0)); then log "PASSED"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+canopy_infra_up
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+  || fail "node and npm are needed (Debian: apt-get install nodejs npm)"
+CHROMIUM="$(canopy_ensure_chromium)" || fail "chromium is needed (Debian: apt-get install chromium)"
+export CHROMIUM
+log "node $(node --version); installing the test's packages (npm ci in console/)"
+(cd console && npm ci --loglevel=error --no-fund --no-audit --no-update-notifier >&2) || fail "npm ci in console/ failed"
+
+target="${CARGO_TARGET_DIR:-target}/debug"
+if [[ -z "${CANOPY_SKIP_BUILD:-}" ]]; then
+  canopy_ensure_rust_tools
+  log "building canopy and canopy-fixture-mcp (debug)"
+  cargo build -q -p canopy --bins || fail "cargo build -p canopy failed"
+  cargo build -q -p canopy-fixture-server --bins || fail "cargo build -p canopy-fixture-server failed"
+fi
+[[ -x "$target/canopy" && -x "$target/canopy-fixture-mcp" ]] \
+  || fail "binaries missing in $target (build them or unset CANOPY_SKIP_BUILD)"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/canopy-console.XXXXXX")"
+
+fx_port="$(canopy_free_port)"
+"$target/canopy-fixture-mcp" --transport http --listen "127.0.0.1:$fx_port" >"$work/fixture.log" 2>&1 &
+fixture_pid=$!
+canopy_wait_tcp 127.0.0.1 "$fx_port" 30 "$fixture_pid" || fail "fixture did not start"
+
+canopy_instance_start console-dev development "$target/canopy" "$work" || fail "canopy (development) did not start"
+dev_url="$CANOPY_INSTANCE_URL"
+canopy_instance_start console-ent enterprise "$target/canopy" "$work" || fail "canopy (enterprise) did not start"
+ent_url="$CANOPY_INSTANCE_URL"
+
+if [[ -n "$screenshots" ]]; then screenshots="$PWD/$screenshots"; else screenshots="$work/screenshots"; fi
+log "running console/tests/console.test.mjs (screenshots to $screenshots)"
+CANOPY_URL="$dev_url" CANOPY_ENTERPRISE_URL="$ent_url" FIXTURE_URL="http://127.0.0.1:$fx_port/mcp" \
+  CONSOLE_SCREENSHOTS="$screenshots" \
+  node console/tests/console.test.mjs || fail "the browser test failed"
