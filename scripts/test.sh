@@ -53,6 +53,9 @@ drop_test_databases
 # - OAuth end to end against `canopy start --enterprise`: the MCP TypeScript SDK's client
 #   (authorization code + PKCE with dynamic registration, client credentials), the Inspector
 #   with a client-credentials token, single sign-on through oidc-provider;
+# - the admin console (/console) in Debian's chromium, headless, driven by playwright-core:
+#   register the fixture, try its tools, disable it and see it vanish from /mcp, audit, jobs,
+#   connect, enterprise mode's notice; axe-core on every page; screenshots to docs/console/;
 # - the official conformance suite (0.1.16 and the 2026-07-28 pre-release) runs against the
 #   fixture MCP server directly, then THROUGH Canopy (the fixture registered over HTTP and as
 #   stdio, at /servers/NAME/mcp), each with its baseline in conformance/;
@@ -68,6 +71,8 @@ if [[ -z "${CANOPY_SKIP_NODE_CHECKS:-}" ]]; then
   scripts/inspector-check.sh || { echo "canopy: inspector check FAILED" >&2; status=1; }
   echo "canopy: OAuth with real clients: the MCP SDK, the Inspector, oidc-provider (scripts/oauth-check.sh)" >&2
   CANOPY_SKIP_BUILD=1 scripts/oauth-check.sh || { echo "canopy: OAuth check FAILED" >&2; status=1; }
+  echo "canopy: the admin console in headless chromium: Playwright and axe-core (scripts/console-check.sh)" >&2
+  CANOPY_SKIP_BUILD=1 scripts/console-check.sh || { echo "canopy: console check FAILED" >&2; status=1; }
   echo "canopy: MCP conformance suites against the fixture (scripts/conformance.sh --fixture-direct)" >&2
   scripts/conformance.sh --fixture-direct || { echo "canopy: conformance (fixture-direct) FAILED" >&2; status=1; }
   echo "canopy: MCP conformance suites through the gateway (scripts/conformance-gateway.sh)" >&2
