@@ -47,18 +47,7 @@ cleanup() {
   set +e
   canopy_instances_stop
   canopy_stop_pid fixture "$fixture_pid"
-  if [[ -n "$work" ]]; then
-    if ((rc != 0)); then
-      for f in "$work"/*.log; do
-        [[ -f "$f" ]] || continue
-        log "---- last lines of $(basename "$f") ----"
-        tail -n 40 "$f" >&2
-      done
-    fi
-    if [[ -n "${CANOPY_KEEP_LOGS:-}" ]]; then log "logs kept in $work"; else rm -rf "$work"; fi
-  fi
-  canopy_infra_down
-  if ((rc == 0)); then log "PASSED"; fi
+  canopy_check_finish console-check "$work" "$rc"
   exit "$rc"
 }
 trap cleanup EXIT

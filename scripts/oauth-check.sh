@@ -46,18 +46,7 @@ cleanup() {
   if [[ -n "$nats_prefix" ]] && command -v node >/dev/null 2>&1; then
     canopy_nats_delete_streams "$CANOPY_NATS_URL" "$nats_prefix"
   fi
-  if [[ -n "$work" ]]; then
-    if ((rc != 0)); then
-      for f in "$work"/*.log; do
-        [[ -f "$f" ]] || continue
-        log "---- last lines of $(basename "$f") ----"
-        tail -n 40 "$f" >&2
-      done
-    fi
-    if [[ -n "${CANOPY_KEEP_LOGS:-}" ]]; then log "logs kept in $work"; else rm -rf "$work"; fi
-  fi
-  canopy_infra_down
-  if ((rc == 0)); then log "PASSED"; fi
+  canopy_check_finish oauth-check "$work" "$rc"
   exit "$rc"
 }
 trap cleanup EXIT

@@ -8,6 +8,9 @@
 #                            (state and logs under $CANOPY_STATE_DIR), creating the database,
 #                            and exporting the URLs.
 #   canopy_infra_down        stop only what canopy_infra_up started in this shell.
+#   canopy_check_finish NAME WORK RC
+#                            a check script's cleanup: failed logs shown, WORK removed,
+#                            canopy_infra_down, "NAME: PASSED" (see the function).
 #   canopy_ensure_rust_tools make sure cargo and cargo-nextest are available.
 #   canopy_ensure_haproxy    make sure the `haproxy` binary is installed (the stateless-edge
 #                            e2e tests run their own HAProxy in front of two edges); never
@@ -438,6 +441,31 @@ canopy_infra_up() {
 }
 
 # Stops only what canopy_infra_up started in this shell, in reverse order. Idempotent.
+# canopy_check_finish NAME WORK RC
+#                              the end of a check script's cleanup (inspector-check, oauth-check,
+#                              console-check, schemathesis): on failure (RC != 0) the last lines
+#                              of each WORK/*.log; WORK removed (kept with CANOPY_KEEP_LOGS); the
+#                              infrastructure the script started stopped; "NAME: PASSED" on success.
+canopy_check_finish() {
+  local name=$1 work=$2 rc=$3 f
+  if [[ -n "$work" ]]; then
+    if ((rc != 0)); then
+      for f in "$work"/*.log; do
+        [[ -f "$f" ]] || continue
+        printf '%s: ---- last lines of %s ----\n' "$name" "$(basename "$f")" >&2
+        tail -n 40 "$f" >&2
+      done
+    fi
+    if [[ -n "${CANOPY_KEEP_LOGS:-}" ]]; then
+      printf '%s: logs kept in %s\n' "$name" "$work" >&2
+    else
+      rm -rf "$work"
+    fi
+  fi
+  canopy_infra_down
+  if ((rc == 0)); then printf '%s: PASSED\n' "$name" >&2; fi
+}
+
 canopy_infra_down() {
   local -a started
   local i
