@@ -57,16 +57,6 @@ impl Infra {
     /// Starts a deployment, registers `upstream_url` as server `fx`, and returns once a
     /// `tools/call` of `fx__echo` succeeds through it.
     pub async fn deploy(&self, topology: Topology, upstream_url: &str) -> anyhow::Result<Deployment> {
-        let database = canopy_testkit::unique("canopy_load_");
-        self.create_database(&database).await?;
-        let prefix = canopy_testkit::unique("load");
-        self.leftovers.note_prefix(&prefix);
-        let env = ProcessEnv {
-            database_url: canopy_testkit::with_database(&self.database_url, &database),
-            prefix: prefix.clone(),
-            state_dir: self.dir.join(&prefix),
-            secret_key: self.secret_key()?,
-        };
         let services: &[(&str, &[&str])] = match topology {
             Topology::AllInOne => &[("all", &["start"])],
             Topology::Enterprise => &[("all", &["start", "--enterprise"])],
@@ -78,14 +68,8 @@ impl Infra {
                 ("poller", &["serve", "poller"]),
             ],
         };
-        let mut processes = Vec::new();
-        let mut bases = Vec::new();
-        // One at a time: each process migrates the database as it starts.
-        for (name, args) in services {
-            let (process, base) = self.spawn(&env, &format!("{prefix}-{name}"), args).await?;
-            processes.push(process);
-            bases.push(base);
-        }
+        let started = self.start(services, &[]).await?;
+        let (processes, bases): (Vec<Process>, Vec<String>) = started.into_iter().unzip();
         let (api, edge) = match topology {
             Topology::AllInOne | Topology::Enterprise => (&bases[0], &bases[0]),
             Topology::Split => (&bases[0], &bases[1]),
@@ -101,6 +85,33 @@ impl Infra {
         register(api, upstream_url, owner.as_deref()).await?;
         wait_routable(&mcp_url, bearer.as_deref()).await?;
         Ok(Deployment { mcp_url, bearer, processes })
+    }
+
+    /// Starts Canopy processes (`canopy ARGS`, one per service, in order: each migrates the
+    /// database as it starts) on a fresh database, a NATS prefix and a state folder of their
+    /// own, with `extra_env` on top of the deployment's environment; returns each process with
+    /// its base URL once it answers /readyz. Nothing is registered.
+    pub async fn start(
+        &self,
+        services: &[(&str, &[&str])],
+        extra_env: &[(&str, String)],
+    ) -> anyhow::Result<Vec<(Process, String)>> {
+        let database = canopy_testkit::unique("canopy_load_");
+        self.create_database(&database).await?;
+        let prefix = canopy_testkit::unique("load");
+        self.leftovers.note_prefix(&prefix);
+        let env = ProcessEnv {
+            database_url: canopy_testkit::with_database(&self.database_url, &database),
+            prefix: prefix.clone(),
+            state_dir: self.dir.join(&prefix),
+            secret_key: self.secret_key()?,
+            extra: extra_env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        };
+        let mut started = Vec::new();
+        for (name, args) in services {
+            started.push(self.spawn(&env, &format!("{prefix}-{name}"), args).await?);
+        }
+        Ok(started)
     }
 
     async fn create_database(&self, name: &str) -> anyhow::Result<()> {
@@ -143,6 +154,7 @@ impl Infra {
             .env_remove("RUST_LOG")
             .env_remove("CANOPY_CONFIG")
             .env_remove("CANOPY_LISTEN")
+            .envs(env.extra.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         let mut process = Process::spawn(name, command, &self.dir.join(format!("{name}.log")))?;
@@ -157,6 +169,8 @@ struct ProcessEnv {
     prefix: String,
     state_dir: PathBuf,
     secret_key: String,
+    /// What this deployment sets besides the above (`CANOPY_JOBS_*`, `CANOPY_MODE`).
+    extra: Vec<(String, String)>,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -195,9 +209,7 @@ async fn wait_ready(process: &mut Process, base: &str) -> anyhow::Result<()> {
 /// an access token for `mcp_url` from the client-credentials grant: (owner token, JWT).
 async fn enterprise_tokens(api: &str, mcp_url: &str) -> anyhow::Result<(String, String)> {
     let http = reqwest::Client::new();
-    let init: serde_json::Value =
-        http.post(format!("{api}/api/v0/init-server")).send().await.context("init-server")?.json().await?;
-    let owner = init["access_token"].as_str().context("init-server answered no access_token")?.to_string();
+    let (owner, _operator) = init_server(api).await?;
     let client: serde_json::Value = http
         .post(format!("{api}/api/v0/mcp-clients"))
         .bearer_auth(&owner)
@@ -219,6 +231,22 @@ async fn enterprise_tokens(api: &str, mcp_url: &str) -> anyhow::Result<(String, 
         .await?;
     let bearer = token["access_token"].as_str().with_context(|| format!("no access token: {token}"))?.to_string();
     Ok((owner, bearer))
+}
+
+/// Enterprise mode's `init-server`: (the owner's token, in tenant `default`; the platform
+/// operator's token).
+pub async fn init_server(api: &str) -> anyhow::Result<(String, String)> {
+    let init: serde_json::Value = reqwest::Client::new()
+        .post(format!("{api}/api/v0/init-server"))
+        .send()
+        .await
+        .context("init-server")?
+        .json()
+        .await?;
+    let token = |key: &str| {
+        init[key].as_str().map(str::to_string).with_context(|| format!("init-server answered no {key}: {init}"))
+    };
+    Ok((token("access_token")?, token("operator_token")?))
 }
 
 /// `POST /api/v0/servers`: 201 with status `ready` once the worker has listed the catalog.

@@ -1,13 +1,16 @@
 //! `canopy-loadtest`: measures `tools/call` latency percentiles and throughput at several
 //! concurrencies, directly against an upstream MCP server and through Canopy (all-in-one and
 //! split into four processes), in one run, and writes a markdown table to `loadtest/results/`.
-//! Loopback only; every measurement is a fixed number of calls with a time cap. See
+//! Loopback only; every measurement is a fixed number of calls with a time cap. Subcommands
+//! measure the bus alone (`bus`), jobs (`jobs`: start latency, throughput, log latency,
+//! cancel, fairness, the poller's memory) and what survives faults (`chaos`). See
 //! `loadtest/README.md`.
 
 mod bus;
 mod chaos;
 mod cpu;
 mod deploy;
+mod jobs;
 mod measure;
 mod process;
 mod report;
@@ -55,6 +58,9 @@ enum Command {
     /// Chaos: run Canopy as 8 processes on infrastructure of its own, kill processes and
     /// restart Postgres, NATS and Redis under load, then check nothing acknowledged was lost.
     Chaos(chaos::ChaosArgs),
+    /// Jobs on the `local` backend: submit → running, throughput, log line latency, cancel,
+    /// fairness between two tenants with 10,000 jobs queued, and the job-poller's memory.
+    Jobs(jobs::JobsArgs),
     /// Measure the NATS hop of a call alone: request/reply between two connections; plus the
     /// call record the worker publishes to JetStream; plus the edge's per-call subscription.
     Bus {
@@ -175,7 +181,14 @@ async fn main() -> ExitCode {
             },
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         },
-        None => run_and_clean_up(cli.run).await,
+        Some(Command::Jobs(args)) => {
+            let urls = [args.database_url.clone(), args.nats_url.clone(), args.redis_url.clone()];
+            run_and_clean_up(urls, |leftovers| jobs::run(args, leftovers)).await
+        }
+        None => {
+            let urls = [cli.run.database_url.clone(), cli.run.nats_url.clone(), cli.run.redis_url.clone()];
+            run_and_clean_up(urls, |leftovers| run(cli.run, leftovers)).await
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -186,20 +199,25 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Runs the load test in a task of its own, so that however it ends (result, error, panic,
-/// Ctrl-C) its processes are dropped (killed) before databases, streams and keys are removed.
-async fn run_and_clean_up(args: RunArgs) -> anyhow::Result<()> {
+/// Runs a measurement in a task of its own, so that however it ends (result, error, panic,
+/// Ctrl-C) its processes are dropped (killed) before the databases, streams and keys it
+/// created (`[database, nats, redis]` URLs) are removed.
+async fn run_and_clean_up<F>(urls: [String; 3], work: impl FnOnce(Leftovers) -> F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
     let leftovers = Leftovers::default();
-    let mut work = tokio::spawn(run(args.clone(), leftovers.clone()));
+    let mut work = tokio::spawn(work(leftovers.clone()));
     let outcome = tokio::select! {
-        joined = &mut work => joined.unwrap_or_else(|e| Err(anyhow::anyhow!("the load test panicked: {e}"))),
+        joined = &mut work => joined.unwrap_or_else(|e| Err(anyhow::anyhow!("the measurement panicked: {e}"))),
         _ = tokio::signal::ctrl_c() => {
             work.abort();
             let _ = work.await;
             Err(anyhow::anyhow!("interrupted"))
         }
     };
-    leftovers.remove(&args.database_url, &args.nats_url, &args.redis_url).await;
+    let [database_url, nats_url, redis_url] = urls;
+    leftovers.remove(&database_url, &nats_url, &redis_url).await;
     outcome
 }
 
@@ -338,13 +356,7 @@ fn facts(args: &RunArgs) -> report::Facts {
                 .map(|m| m.trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let commit = git(&["rev-parse", "--short", "HEAD"]).map_or_else(
-        || "unknown".to_string(),
-        |head| {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-            format!("{head}{}", if dirty { " (with uncommitted changes)" } else { "" })
-        },
-    );
+    let commit = tree_commit();
     report::Facts {
         started: chrono::Utc::now(),
         nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -365,6 +377,17 @@ fn facts(args: &RunArgs) -> report::Facts {
         keep_alive: args.keep_alive,
         worker_keep_alive: args.worker_keep_alive,
     }
+}
+
+/// The commit the workspace is at, said to have uncommitted changes when it does.
+fn tree_commit() -> String {
+    git(&["rev-parse", "--short", "HEAD"]).map_or_else(
+        || "unknown".to_string(),
+        |head| {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            format!("{head}{}", if dirty { " (with uncommitted changes)" } else { "" })
+        },
+    )
 }
 
 fn git(args: &[&str]) -> Option<String> {

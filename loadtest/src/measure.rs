@@ -156,14 +156,8 @@ async fn futures_join<T>(futures: Vec<impl std::future::Future<Output = anyhow::
 pub fn summarise(mut latencies: Vec<Duration>, errors: usize, elapsed: Duration) -> Sample {
     latencies.sort_unstable();
     let micros = |d: Duration| d.as_secs_f64() * 1e6;
-    let at = |q: f64| {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        // Nearest rank: the smallest latency at or above the q-th fraction of calls.
-        let rank = ((q * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
-        micros(latencies[rank - 1])
-    };
+    let micros_sorted: Vec<f64> = latencies.iter().map(|d| micros(*d)).collect();
+    let at = |q: f64| nearest_rank(&micros_sorted, q);
     Sample {
         calls: latencies.len(),
         errors,
@@ -174,6 +168,16 @@ pub fn summarise(mut latencies: Vec<Duration>, errors: usize, elapsed: Duration)
         calls_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
         cpu: [f64::NAN; 5],
     }
+}
+
+/// The `q`-th quantile of `sorted` (ascending) by nearest rank: the smallest value at or above
+/// the q-th fraction of the values; NaN when there are none.
+pub fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
 }
 
 /// The median of each statistic over repeated measurements, taken one statistic at a time.
