@@ -8,8 +8,16 @@ use canopy_domain::Aggregate;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// Attempts before a command that keeps losing the race gives up with a conflict.
-const MAX_ATTEMPTS: usize = 5;
+/// Attempts before a command that keeps losing the race gives up with a conflict. Between
+/// attempts a loser waits a random 0 to 2^n ms (at most 32): writers that collided do not
+/// collide again in lockstep (a tenant's credit ledger is written by every submit and end).
+const MAX_ATTEMPTS: u32 = 8;
+
+async fn back_off(attempt: u32) {
+    let window_us = 1_000u64 << attempt.min(5);
+    let wait_us = (Uuid::new_v4().as_u128() as u64) % window_us;
+    tokio::time::sleep(std::time::Duration::from_micros(wait_us)).await;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecuteError<E: std::error::Error + 'static> {
@@ -77,7 +85,10 @@ impl<P: Projector> CommandExecutor<P> {
             (Some(k), Some(f)) => Some((k.as_str(), f.as_str())),
             _ => None,
         };
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                back_off(attempt).await;
+            }
             if let Some((k, f)) = idempotency {
                 if let Some(outcome) = self.replay::<A>(ctx, k, f).await? {
                     return Ok(outcome);

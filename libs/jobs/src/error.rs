@@ -18,6 +18,10 @@ pub enum JobsError {
     /// challenge; MCP: FORBIDDEN naming the scope).
     #[error("the token lacks the '{needed}' scope")]
     InsufficientScope { needed: &'static str },
+    /// Concurrent writers kept winning the race for the same stream (a tenant's credit ledger,
+    /// written by every submit and every end): `CONFLICT` on the wire, and worth retrying.
+    #[error("{message}")]
+    Busy { message: String },
     /// Storage, the bus or the event store failed; `context` says what was being done.
     #[error("{context}")]
     Internal {
@@ -45,6 +49,12 @@ impl JobsError {
         Self::refused(ErrorCode::Conflict, message)
     }
 
+    /// A failure that may pass if the same request is sent again (contention, storage),
+    /// as opposed to a refusal, which will not.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, JobsError::Busy { .. } | JobsError::Internal { .. })
+    }
+
     pub fn internal(context: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         JobsError::Internal { context, source: Box::new(source) }
     }
@@ -52,6 +62,7 @@ impl JobsError {
     pub fn code(&self) -> ErrorCode {
         match self {
             JobsError::Refused { code, .. } => *code,
+            JobsError::Busy { .. } => ErrorCode::Conflict,
             JobsError::InsufficientScope { .. } => ErrorCode::Forbidden,
             JobsError::Internal { .. } => ErrorCode::InternalError,
         }
@@ -91,7 +102,7 @@ impl JobsError {
                 Self::conflict(format!("Idempotency-Key '{key}' was already used with a different request"))
             }
             ExecuteError::Contention(stream) => {
-                Self::conflict(format!("{stream} is being changed concurrently; retry"))
+                JobsError::Busy { message: format!("{stream} is being changed concurrently; retry") }
             }
             ExecuteError::Store(e) => Self::internal("the event store failed", e),
         }

@@ -122,6 +122,7 @@ impl From<canopy_jobs::JobsError> for ApiError {
     fn from(e: canopy_jobs::JobsError) -> Self {
         match e {
             canopy_jobs::JobsError::Refused { code, message } => ApiError::new(code, message),
+            canopy_jobs::JobsError::Busy { message } => ApiError::new(canopy_api_types::ErrorCode::Conflict, message),
             canopy_jobs::JobsError::InsufficientScope { needed } => ApiError {
                 challenge: Some(format!("Bearer error=\"insufficient_scope\", scope=\"{needed}\"")),
                 ..ApiError::new(ErrorCode::Forbidden, format!("the token lacks the '{needed}' scope"))

@@ -723,9 +723,10 @@ async fn flush(jobs: &Jobs, lease: &HeldLease, batch: &mut Vec<LogLine>) {
     batch.clear();
 }
 
-/// A refusal (the job is no longer this attempt's, or it ended), not a failure to retry.
+/// A refusal (the job is no longer this attempt's, or it ended), not a failure to retry
+/// (contention on the tenant's ledger, a storage hiccup).
 fn refused(e: &JobsError) -> bool {
-    !matches!(e, JobsError::Internal { .. })
+    !e.is_transient()
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
