@@ -582,6 +582,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0/python/environments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List python environments
+         * @description The tenant's active environments the caller may see (its own; an owner or admin sees every
+         *     one), each with its REPL sessions and processes: `running`, or `ended` with the reason.
+         */
+        get: operations["list_python_environments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/python/environments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one python environment
+         * @description Active or destroyed, with its REPL sessions and processes.
+         */
+        get: operations["get_python_environment"];
+        put?: never;
+        post?: never;
+        /**
+         * Destroy a python environment
+         * @description Calls the python built-in's `destroy_environment` as the caller (admitted, limited and
+         *     audited as that tool call is): the worker that has the environment removes it, its REPL
+         *     sessions and processes end (`environment_destroyed`). An environment already destroyed is a
+         *     409.
+         */
+        delete: operations["destroy_python_environment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v0/python/environments/{id}/freeze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a python environment's frozen specification
+         * @description What re-creates it (its Python version and packages), as last recorded.
+         */
+        get: operations["freeze_python_environment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0/resources": {
         parameters: {
             query?: never;
@@ -1276,6 +1344,11 @@ export interface components {
             spent: components["schemas"]["CreditAmount"];
             tenant: string;
         };
+        /** @description The answer to destroying an environment. */
+        DestroyedPythonEnvView: {
+            destroyed: boolean;
+            id: string;
+        };
         ErrorBody: {
             code: components["schemas"]["ErrorCode"];
             /** @description For people; clients switch on `code`. */
@@ -1638,6 +1711,40 @@ export interface components {
         ProviderView: {
             backend: string;
             execution_id: string;
+        };
+        /** @description A python environment of the tenant. */
+        PythonEnvView: {
+            /** @description Whether its code may reach the network. */
+            allow_egress: boolean;
+            created_at: string;
+            /** @description `env_...`: the `env_id` the python tools take. */
+            id: string;
+            name: string;
+            /** @description The principal that created it (`user:alice`, `client:cursor`). */
+            owner: string;
+            python_version: string;
+            /** @description Its REPL sessions and processes the caller may see, oldest first. */
+            sessions: components["schemas"]["PythonSessionView"][];
+            /** @description `active` or `destroyed`. */
+            status: string;
+            updated_at: string;
+        };
+        /** @description A REPL session or process of an environment. */
+        PythonSessionView: {
+            ended_at?: string | null;
+            /** @description Why it ended, e.g. `killed`, `environment_destroyed`, `worker_restarted`. */
+            ended_reason?: string | null;
+            /** @description `session_id` (a REPL) or `process_id` (a process). */
+            id: string;
+            /** @description `repl` or `process`. */
+            kind: string;
+            name: string;
+            owner: string;
+            /** @description A process's script. */
+            script_path?: string | null;
+            started_at: string;
+            /** @description `running` or `ended`. */
+            state: string;
         };
         /** @description `POST /api/v0/resources/read` */
         ReadResourceRequest: {
@@ -3238,6 +3345,119 @@ export interface operations {
             500: components["responses"]["InternalError"];
             502: components["responses"]["UpstreamError"];
             504: components["responses"]["UpstreamTimeout"];
+        };
+    };
+    list_python_environments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The environments, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PythonEnvView"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    get_python_environment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The environment's id (`env_...`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The environment. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PythonEnvView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    destroy_python_environment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The environment's id (`env_...`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Destroyed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DestroyedPythonEnvView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["UpstreamError"];
+        };
+    };
+    freeze_python_environment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The environment's id (`env_...`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The frozen specification. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
         };
     };
     list_resources: {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 pub mod jobs;
+pub mod python;
 
 /// Stable error codes (Jungle Grid's, extended as needed). Clients switch on these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -15,6 +15,7 @@ pub use jobs::{
 pub use platform::*;
 pub use projector::CanopyProjector;
 pub use python::{
-    get_python_env, get_python_session, list_python_envs, list_python_sessions, PythonEnvRow, PythonSessionRow,
+    get_python_env, get_python_session, list_python_envs, list_python_sessions, python_visible, PythonEnvRow,
+    PythonSessionRow,
 };
 pub use queries::*;

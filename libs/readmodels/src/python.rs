@@ -153,6 +153,14 @@ pub struct PythonSessionRow {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+/// The one ownership rule of python environments, REPL sessions and processes: within the
+/// tenant (every query here names it), `owner` is visible to the same principal (`caller`, its
+/// subject: `user:alice`, `client:cursor`) or to an owner or admin of the tenant
+/// (`tenant_admin`). The python built-in and the REST API both ask this.
+pub fn python_visible(owner: &str, caller: &str, tenant_admin: bool) -> bool {
+    owner == caller || tenant_admin
+}
+
 const ENV_COLUMNS: &str = "tenant_id, env_id, name, owner, python_version, allow_egress, status, frozen, version, \
                            created_at, updated_at";
 const SESSION_COLUMNS: &str =

@@ -30,6 +30,7 @@ mod oauth_grants;
 mod openapi;
 mod principal;
 mod prompts;
+mod python;
 mod resources;
 mod servers;
 mod tenants;
@@ -133,6 +134,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/credits", get(credits::get))
         .route("/tenants/{id}/credits", post(credits::grant))
         .route("/maintenance", get(credits::maintenance).put(credits::set_maintenance))
+        .route("/python/environments", get(python::list))
+        .route("/python/environments/{id}", get(python::get).delete(python::destroy))
+        .route("/python/environments/{id}/freeze", get(python::freeze))
         .route("/audit", get(audit::list))
         .route("/oauth-grants", get(oauth_grants::list))
         .route("/oauth-grants/{id}", delete(oauth_grants::revoke))

@@ -6,7 +6,7 @@
 //! (`scripts/generate-clients.sh`).
 
 use crate::{
-    audit, credits, groups, identity_provider, job_inputs, jobs, mcp_clients, oauth_grants, prompts, resources,
+    audit, credits, groups, identity_provider, job_inputs, jobs, mcp_clients, oauth_grants, prompts, python, resources,
     servers, tenants, toggles, tools, users,
 };
 use canopy_api_types::{ErrorEnvelope, Health, Readiness};
@@ -92,6 +92,10 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
         credits::grant,
         credits::maintenance,
         credits::set_maintenance,
+        python::list,
+        python::get,
+        python::freeze,
+        python::destroy,
         healthz,
         readyz,
     ),
@@ -113,6 +117,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
         (name = "mcp-clients", description = "Enterprise mode: MCP client identities, each with an allow list of servers, groups and tools."),
         (name = "tenants", description = "Enterprise mode, the platform operator only: create tenants with their first owner, list, suspend and resume them."),
         (name = "jobs", description = "Jungle Grid's workloads: estimate, submit, watch (events, logs, followed live), cancel jobs, upload their inputs and download their artifacts; the tenant's credits."),
+        (name = "python", description = "The python built-in's environments, with their REPL sessions and processes: list, inspect, freeze, destroy."),
         (name = "audit", description = "Enterprise mode: the tenant's audit log, admin actions and calls, for owners and admins."),
         (name = "health", description = "Liveness and readiness of a Canopy process (outside `/api/v0`)."),
     ),

@@ -480,10 +480,9 @@ impl Python {
         }
     }
 
-    /// The one ownership rule: the same tenant (the read model is queried per tenant) and the
-    /// same principal, or an owner or admin of the tenant.
+    /// The one ownership rule ([`canopy_readmodels::python_visible`]), for this call's caller.
     fn visible(owner: &str, ctx: &BuiltinCall) -> bool {
-        owner == ctx.principal() || ctx.is_tenant_admin()
+        canopy_readmodels::python_visible(owner, ctx.principal(), ctx.is_tenant_admin())
     }
 
     fn command_context(ctx: &BuiltinCall) -> CommandContext {
