@@ -7,7 +7,8 @@
 //! `create|list|get tenant`, `suspend|resume tenant` (`tenants`: they send `operator_token`
 //! from `~/.canopy.conf`); `stdio`, an endpoint bridged to stdin/stdout (`stdio`); and the jobs
 //! service's `jobs estimate|submit|list|get|events|logs [--follow]|cancel|artifacts|download` and
-//! `inputs upload FILE|list` (`jobs`).
+//! `inputs upload FILE|list` (`jobs`); the python built-in's `env list|get|destroy|freeze|run`
+//! (`env`).
 //!
 //! Layout: `client` (registry URL, access token, `~/.canopy.conf`, HTTP and error mapping), one
 //! file per verb family (`servers`, `tools`, `prompts`, `resources`, `groups`, `toggles`,
@@ -20,6 +21,7 @@
 
 pub mod audit;
 pub mod client;
+pub mod env;
 pub mod export;
 pub mod groups;
 pub mod identities;
@@ -135,6 +137,9 @@ pub enum ClientCommand {
     /// Job inputs: upload FILE (with a progress line), list.
     #[command(subcommand)]
     Inputs(jobs::InputsCommand),
+    /// Python environments (the python built-in): list, get, destroy, freeze, run -c CODE.
+    #[command(subcommand)]
+    Env(env::EnvCommand),
     /// Set the tenant's own OpenID provider, for single sign-on (owners and admins).
     #[command(subcommand)]
     Set(SetCommand),
@@ -365,6 +370,7 @@ pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result
         ClientCommand::Audit(args) => audit::audit(&ctx, args).await,
         ClientCommand::Jobs(command) => jobs::run(&ctx, command).await,
         ClientCommand::Inputs(command) => jobs::inputs(&ctx, command).await,
+        ClientCommand::Env(command) => env::run(&ctx, command).await,
         ClientCommand::Get(GetCommand::IdentityProvider) => sso::get(&ctx).await,
         ClientCommand::Set(SetCommand::IdentityProvider(args)) => sso::set(&ctx, args).await,
         ClientCommand::Delete(DeleteCommand::IdentityProvider) => sso::delete(&ctx).await,

@@ -162,3 +162,91 @@ async fn python_environments_survive_a_restart_and_say_they_were_restored() {
     client.cancel().await.ok();
     d.terminate("after").await;
 }
+
+/// Admins see environments over REST and the CLI: an environment made over MCP is listed by
+/// `GET /api/v0/python/environments` and `canopy env list` with its REPL session, `canopy env
+/// run` tries code in it, `freeze` prints its specification, `destroy` removes it through the
+/// built-in (the REPL ends, `environment_destroyed`), and an id that is not the tenant's is
+/// `NOT_FOUND` on every route.
+#[tokio::test]
+async fn python_environments_over_rest_and_the_cli() {
+    let mut d = Deployment::new().await;
+    d.builtin_servers = r#"["python"]"#.into();
+    let base = d.spawn("python", &["start"]).await;
+    let client = python_client(&base).await;
+    let env = call(&client, "create_environment", json!({"name": "admin-view"})).await;
+    let id = env["data"]["id"].as_str().unwrap().to_owned();
+    let repl = call(&client, "repl_create", json!({"env_id": id, "session_name": "analysis"})).await;
+    let session = repl["data"]["session_id"].as_str().unwrap().to_owned();
+
+    let (status, listed) = get_json(&format!("{base}/api/v0/python/environments")).await;
+    assert_eq!(status, 200, "{listed}");
+    let envs = listed.as_array().unwrap();
+    assert_eq!(envs.len(), 1, "{listed}");
+    assert_eq!(
+        (&envs[0]["id"], &envs[0]["name"], &envs[0]["status"]),
+        (&json!(id), &json!("admin-view"), &json!("active"))
+    );
+    assert_eq!(envs[0]["owner"], "user:dev", "{listed}");
+    let s = &envs[0]["sessions"][0];
+    assert_eq!((&s["id"], &s["kind"], &s["state"]), (&json!(session), &json!("repl"), &json!("running")), "{listed}");
+
+    let home = crate::cli_runner::temp_home("python-env");
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--registry".to_string(), base.clone()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let home = home.clone();
+        async move {
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            crate::cli_runner::canopy(&home, &all).await
+        }
+    };
+    let out = cli(&["env", "list"]).await;
+    let table = out.ok();
+    assert!(table.starts_with("ENV "), "{table}");
+    let line = table.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{table}"));
+    assert!(line.contains("admin-view") && line.contains("user:dev") && line.contains("1/1"), "{table}");
+    assert_eq!(cli(&["--json", "env", "list"]).await.json(), listed);
+    let shown = cli(&["env", "get", &id]).await;
+    assert!(shown.ok().contains(&session) && shown.ok().contains("running"), "{}", shown.stdout);
+
+    let out = cli(&["env", "run", &id, "-c", "print(6*7)"]).await;
+    assert_eq!(out.ok(), "42\n");
+    cli(&["env", "run", &id, "-c", "raise SystemExit(3)"]).await.failed_with("exit code 3");
+
+    let frozen = cli(&["env", "freeze", &id]).await.json();
+    let (status, rest_frozen) = get_json(&format!("{base}/api/v0/python/environments/{id}/freeze")).await;
+    assert_eq!((status, &frozen), (200, &rest_frozen));
+    assert!(frozen.is_object() && !frozen.as_object().unwrap().is_empty(), "{frozen}");
+
+    let out = cli(&["env", "destroy", &id]).await;
+    assert_eq!(out.ok(), format!("Destroyed {id}.\n"));
+    let (_, listed) = get_json(&format!("{base}/api/v0/python/environments")).await;
+    assert_eq!(listed, json!([]));
+    let (status, gone) = get_json(&format!("{base}/api/v0/python/environments/{id}")).await;
+    assert_eq!((status, &gone["status"]), (200, &json!("destroyed")), "{gone}");
+    assert_eq!(gone["sessions"][0]["state"], "ended", "{gone}");
+    assert_eq!(gone["sessions"][0]["ended_reason"], "environment_destroyed", "{gone}");
+    // The built-in no longer has it.
+    let out = call(&client, "run_code", json!({"env_id": id, "code": "print(1)"})).await;
+    assert_eq!(out["error"], format!("env_id {id}: no such environment"), "{out}");
+    cli(&["env", "destroy", &id]).await.failed_with("CONFLICT");
+
+    // An id that is not the tenant's: NOT_FOUND, over REST and the CLI.
+    let unknown = "env_0123456789abcdef";
+    for path in [unknown.to_string(), format!("{unknown}/freeze")] {
+        let (status, body) = get_json(&format!("{base}/api/v0/python/environments/{path}")).await;
+        assert_eq!((status, &body["error"]["code"]), (404, &json!("NOT_FOUND")), "{body}");
+    }
+    let response =
+        reqwest::Client::new().delete(format!("{base}/api/v0/python/environments/{unknown}")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "NOT_FOUND", "{body}");
+    for verb in ["get", "destroy", "freeze"] {
+        cli(&["env", verb, unknown]).await.failed_with("NOT_FOUND");
+    }
+    cli(&["env", "run", unknown, "-c", "print(1)"]).await.failed_with("no such environment");
+    client.cancel().await.ok();
+    d.terminate("python").await;
+}
