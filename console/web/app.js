@@ -1,8 +1,10 @@
 // The console's shell: reads /console/config.json, then shows the page the URL's hash names
-// (#/servers, #/servers/NAME, #/audit, #/jobs, #/jobs/ID, #/connect).
+// (#/servers, #/servers/NAME, #/groups, #/identities, #/audit, #/jobs, #/jobs/ID, #/connect).
 import { h, replace } from "./dom.js";
-import { ApiError } from "./api.js";
+import { ApiError, request } from "./api.js";
 import { serversPage, serverPage } from "./pages/servers.js";
+import { groupsPage } from "./pages/groups.js";
+import { identitiesPage } from "./pages/identities.js";
 import { auditPage } from "./pages/audit.js";
 import { jobsPage, jobPage } from "./pages/jobs.js";
 import { connectPage } from "./pages/connect.js";
@@ -40,6 +42,8 @@ async function route() {
     let content;
     if (name === "servers" && arg) content = await serverPage(ctx, arg);
     else if (name === "servers") content = await serversPage(ctx);
+    else if (name === "groups") content = await groupsPage(ctx);
+    else if (name === "identities") content = await identitiesPage(ctx);
     else if (name === "audit") content = await auditPage(ctx);
     else if (name === "jobs" && arg) content = await jobPage(ctx, arg);
     else if (name === "jobs") content = await jobsPage(ctx);
@@ -80,6 +84,20 @@ function enterpriseNotice() {
   document.title = "Sign-in is not built yet · Canopy console";
 }
 
+/**
+ * Enterprise mode: whether the API already accepts this browser's requests (credentials the
+ * browser sends by itself, such as an authenticating proxy's). The console has no sign-in of its
+ * own yet, and never asks for a token.
+ */
+async function authenticated() {
+  try {
+    await request("GET", "/groups");
+    return true;
+  } catch (error) {
+    return !(error instanceof ApiError && error.status === 401);
+  }
+}
+
 async function start() {
   try {
     const response = await fetch("/console/config.json", { credentials: "same-origin" });
@@ -89,7 +107,7 @@ async function start() {
   }
   const mode = document.getElementById("mode");
   replace(mode, `${config.mode} mode`);
-  if (config.mode === "enterprise") {
+  if (config.mode === "enterprise" && !(await authenticated())) {
     document.querySelector("nav").hidden = true;
     enterpriseNotice();
     return;

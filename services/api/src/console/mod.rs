@@ -35,6 +35,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("dom.js", JS, include_str!("../../../../console/web/dom.js")),
     ("schema-form.js", JS, include_str!("../../../../console/web/schema-form.js")),
     ("pages/servers.js", JS, include_str!("../../../../console/web/pages/servers.js")),
+    ("pages/groups.js", JS, include_str!("../../../../console/web/pages/groups.js")),
+    ("pages/identities.js", JS, include_str!("../../../../console/web/pages/identities.js")),
     ("pages/audit.js", JS, include_str!("../../../../console/web/pages/audit.js")),
     ("pages/jobs.js", JS, include_str!("../../../../console/web/pages/jobs.js")),
     ("pages/connect.js", JS, include_str!("../../../../console/web/pages/connect.js")),

@@ -1,0 +1,192 @@
+// Identities: the tenant's users with their roles, its MCP clients with their allow lists
+// (create one, its generated token shown once; delete one), and the OAuth grants (revoke).
+// Users, clients and grants exist in enterprise mode only: where the API refuses a section
+// (development mode's 400, a member's 403), the section shows the envelope's message.
+import { h, field, table, replace } from "../dom.js";
+import { request } from "../api.js";
+
+const list = (value) =>
+  value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+const joined = (values) => (values && values.length ? values.join(", ") : "none");
+const refusal = (error) => h("p", { class: "error" }, `${error.message} (${error.code})`);
+
+/** A section that loads itself, showing the API's refusal in place of its content. */
+function loader(ctx, render) {
+  const box = h("div", {});
+  const refresh = async () => {
+    try {
+      replace(box, await render(refresh));
+    } catch (error) {
+      if (error && error.code !== undefined) replace(box, refusal(error));
+      else throw error;
+    }
+  };
+  return { box, refresh };
+}
+
+function actionButton(ctx, label, confirmText, run, refresh) {
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "danger",
+      onclick: async (event) => {
+        if (!window.confirm(confirmText)) return;
+        event.target.disabled = true;
+        try {
+          await run();
+          await refresh();
+        } catch (error) {
+          ctx.notifyError(error);
+          event.target.disabled = false;
+        }
+      },
+    },
+    label,
+  );
+}
+
+export async function identitiesPage(ctx) {
+  const users = loader(ctx, async () => {
+    const all = await request("GET", "/users");
+    return all.length
+      ? table("Users", ["Name", "Role", "Created"], all.map((u) => [u.name, u.role, u.created_at]))
+      : h("p", {}, "No users.");
+  });
+  const clients = loader(ctx, async (refresh) => {
+    const all = await request("GET", "/mcp-clients");
+    return all.length
+      ? table(
+          "MCP clients",
+          ["Name", "Description", "Allowed servers", "Allowed groups", "Allowed tools", "Actions"],
+          all.map((c) => [
+            c.name,
+            c.description,
+            joined(c.allowed_servers),
+            joined(c.allowed_groups),
+            joined(c.allowed_tools),
+            actionButton(
+              ctx,
+              `Delete ${c.name}`,
+              `Delete the MCP client ${c.name}? Its token stops working at once.`,
+              async () => {
+                await request("DELETE", `/mcp-clients/${encodeURIComponent(c.name)}`);
+                ctx.notify(`Deleted ${c.name}: its token no longer works.`);
+              },
+              refresh,
+            ),
+          ]),
+        )
+      : h("p", {}, "No MCP clients yet.");
+  });
+  const grants = loader(ctx, async (refresh) => {
+    const all = await request("GET", "/oauth-grants");
+    return all.length
+      ? table(
+          "OAuth grants",
+          ["Application", "Who", "Scopes", "Resource", "Expires", "Actions"],
+          all.map((g) => [
+            g.client_name || g.client_id,
+            g.subject,
+            g.scopes.join(" "),
+            g.resource || "",
+            g.expires_at,
+            actionButton(
+              ctx,
+              `Revoke ${g.client_name || g.client_id} for ${g.subject}`,
+              `Revoke this grant? ${g.client_name || g.client_id} can no longer refresh its tokens.`,
+              async () => {
+                await request("DELETE", `/oauth-grants/${encodeURIComponent(g.id)}`);
+                ctx.notify("Revoked the grant.");
+              },
+              refresh,
+            ),
+          ]),
+        )
+      : h("p", {}, "No live OAuth grants.");
+  });
+  // The new token's panel lives outside the list, so refreshing the list keeps it; dismissing it
+  // drops the only copy the page had.
+  const tokenSlot = h("div", {});
+  await Promise.all([users.refresh(), clients.refresh(), grants.refresh()]);
+  return h(
+    "section",
+    { "aria-labelledby": "identities-h" },
+    h("h1", { id: "identities-h" }, "Identities"),
+    h("h2", {}, "Users"),
+    users.box,
+    h("h2", {}, "MCP clients"),
+    tokenSlot,
+    clients.box,
+    createClientForm(ctx, tokenSlot, clients.refresh),
+    h("h2", {}, "OAuth grants"),
+    grants.box,
+  );
+}
+
+function tokenPanel(name, token, dismiss) {
+  const panel = h(
+    "div",
+    { class: "card token-panel", role: "region", "aria-label": `New token for ${name}` },
+    h("h3", {}, `The token of ${name}`),
+    h("p", {}, "Copy it now: Canopy keeps only its digest, and this page forgets it when you dismiss this panel."),
+    h("pre", { class: "token", tabindex: "0", "aria-label": `Access token of ${name}` }, token),
+    h("button", { type: "button", onclick: dismiss }, "Dismiss the token"),
+  );
+  return panel;
+}
+
+function createClientForm(ctx, tokenSlot, refresh) {
+  const name = h("input", { type: "text", name: "name", required: true, autocomplete: "off" });
+  const description = h("input", { type: "text", name: "description", autocomplete: "off" });
+  const servers = h("input", { type: "text", name: "allowed_servers", autocomplete: "off" });
+  const groups = h("input", { type: "text", name: "allowed_groups", autocomplete: "off" });
+  const tools = h("input", { type: "text", name: "allowed_tools", autocomplete: "off" });
+  const form = h(
+    "form",
+    {
+      class: "card",
+      "aria-labelledby": "create-client-h",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const button = form.querySelector("button[type=submit]");
+        button.disabled = true;
+        try {
+          const created = await request("POST", "/mcp-clients", {
+            name: name.value.trim(),
+            description: description.value.trim(),
+            allowed_servers: list(servers.value),
+            allowed_groups: list(groups.value),
+            allowed_tools: list(tools.value),
+          });
+          form.reset();
+          if (created.access_token) {
+            const dismiss = () => {
+              replace(tokenSlot);
+              form.querySelector("input").focus();
+            };
+            replace(tokenSlot, tokenPanel(created.name, created.access_token, dismiss));
+            tokenSlot.querySelector("pre").focus();
+          }
+          ctx.notify(`Created the MCP client ${created.name}.`);
+          await refresh();
+        } catch (error) {
+          ctx.notifyError(error);
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    h("h3", { id: "create-client-h" }, "Create an MCP client"),
+    field("Client name", name),
+    field("Client description", description),
+    field("Allowed servers", servers, "Comma-separated server names; * is every server. Empty admits none."),
+    field("Allowed groups", groups, "Comma-separated group names."),
+    field("Allowed tools", tools, "Comma-separated, as server__tool."),
+    h("button", { type: "submit" }, "Create MCP client"),
+  );
+  return form;
+}
