@@ -62,18 +62,21 @@ async function shot(page, name) {
   await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 }
 
-/** A real MCP client's view of /mcp: initialize, then tools/list, the tool names. */
-async function mcpToolNames() {
+/** A real MCP client's view of an MCP endpoint (default: /mcp): initialize, then tools/list, the
+ * tool names. With `token`, it is sent as a bearer token; `initialize`'s status must be `expect`
+ * (when not 200, the names are not listed and the status is answered). */
+async function mcpToolNames(url = `${base}/mcp`, token = "", expect = 200) {
   const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+  if (token) headers.authorization = `Bearer ${token}`;
   const rpc = async (body, session) => {
-    const r = await fetch(`${base}/mcp`, {
+    const r = await fetch(url, {
       method: "POST",
       headers: session ? { ...headers, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" } : headers,
       body: JSON.stringify(body),
     });
     const text = await r.text();
     const data = text.startsWith("{") ? text : text.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).pop();
-    return { session: r.headers.get("mcp-session-id"), status: r.status, message: data ? JSON.parse(data) : null };
+    return { session: r.headers.get("mcp-session-id"), status: r.status, message: data && r.ok ? JSON.parse(data) : null };
   };
   const init = await rpc({
     jsonrpc: "2.0",
@@ -81,7 +84,8 @@ async function mcpToolNames() {
     method: "initialize",
     params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "console-test", version: "1" } },
   });
-  assert.equal(init.status, 200, `initialize answered ${init.status}`);
+  assert.equal(init.status, expect, `initialize on ${url} answered ${init.status}`);
+  if (expect !== 200) return init.status;
   await rpc({ jsonrpc: "2.0", method: "notifications/initialized" }, init.session);
   const names = [];
   let cursor;
@@ -91,7 +95,9 @@ async function mcpToolNames() {
     names.push(...list.message.result.tools.map((t) => t.name));
     cursor = list.message.result.nextCursor;
   } while (cursor);
-  await fetch(`${base}/mcp`, { method: "DELETE", headers: { "mcp-session-id": init.session } }).catch(() => {});
+  const end = { "mcp-session-id": init.session };
+  if (token) end.authorization = `Bearer ${token}`;
+  await fetch(url, { method: "DELETE", headers: end }).catch(() => {});
   return names;
 }
 
@@ -219,6 +225,60 @@ try {
     await shot(page, "server-tools");
   });
 
+  await step("groups: create one through the form, see its endpoint serve it, edit it in place, delete it", async () => {
+    await nav("Groups").click();
+    await page.getByRole("heading", { name: "Groups", level: 1 }).waitFor();
+    const create = page.getByRole("form", { name: "Create a group" });
+    await create.getByLabel("Group name").fill("fx-echo");
+    await create.getByLabel("Description").fill("Only the echo");
+    await create.getByLabel("Included tools").fill("fx__echo");
+    await create.getByRole("button", { name: "Create group" }).click();
+    await notice.getByText("Created fx-echo").waitFor();
+    const card = page.getByRole("article", { name: "fx-echo" });
+    const endpoint = await card.locator("code.endpoint").textContent();
+    assert.equal(endpoint, `${base}/v0/groups/fx-echo/mcp`);
+    assert.deepEqual(await card.getByRole("list", { name: "Effective tools" }).getByRole("listitem").allTextContents(), ["fx__echo"]);
+    await eventually("the group's endpoint offers fx__echo", async () => {
+      assert.deepEqual(await mcpToolNames(endpoint), ["fx__echo"]);
+    });
+
+    await card.getByRole("button", { name: "Edit fx-echo" }).click();
+    const edit = card.getByRole("form", { name: "Edit fx-echo" });
+    assert.equal(await edit.getByLabel("Included tools").inputValue(), "fx__echo");
+    await edit.getByLabel("Included tools").fill("fx__echo, fx__add");
+    await edit.getByRole("button", { name: "Save fx-echo" }).click();
+    await notice.getByText("Saved fx-echo").waitFor();
+    await card.getByRole("listitem").filter({ hasText: "fx__add" }).waitFor();
+    await eventually("the group's endpoint offers fx__add too", async () => {
+      assert.deepEqual((await mcpToolNames(endpoint)).sort(), ["fx__add", "fx__echo"]);
+    });
+    await accessible(page, "groups");
+    await shot(page, "groups");
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `the groups page is ${overflow}px wider than the phone`);
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    await card.getByRole("button", { name: "Delete fx-echo" }).click();
+    await notice.getByText("Deleted fx-echo").waitFor();
+    await card.waitFor({ state: "detached" });
+    await eventually("the group's endpoint is gone", async () => {
+      const r = await fetch(endpoint, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: "{}" });
+      assert.equal(r.status, 404);
+    });
+  });
+
+  await step("identities in development mode: each section shows the API's refusal, the page works", async () => {
+    await nav("Identities").click();
+    await page.getByRole("heading", { name: "Identities", level: 1 }).waitFor();
+    const refusals = page.locator("section p.error");
+    await refusals.first().waitFor();
+    assert.equal(await refusals.count(), 3);
+    for (const text of await refusals.allTextContents()) assert.match(text, /enterprise mode only/);
+    await accessible(page, "identities (development)");
+    await shot(page, "identities-development");
+  });
+
   await step("disable fx: its tools vanish from /mcp", async () => {
     assert.ok((await mcpToolNames()).includes("fx__echo"), "fx__echo is offered on /mcp before disabling");
     await nav("Servers").click();
@@ -303,11 +363,69 @@ try {
 
   await step("no errors in the page (CSP violations included)", async () => {
     // The one expected: the CONFLICT answer the browser logs as a failed request.
-    const unexpected = pageErrors.filter((e) => !/status of 409/.test(e));
+    // The expected ones: the CONFLICT answer, and development mode's 400s on the identities page.
+    const unexpected = pageErrors.filter((e) => !/status of (409|400)/.test(e));
     assert.deepEqual(unexpected, []);
   });
 
   if (enterpriseUrl) {
+    await step("enterprise mode: an MCP client created on the identities page, its token shown once, used, revoked", async () => {
+      const init = await fetch(`${enterpriseUrl}/api/v0/init-server`, { method: "POST" });
+      const owner = await init.json();
+      assert.equal(init.status, 201, JSON.stringify(owner));
+      const admin = { authorization: `Bearer ${owner.access_token}`, "content-type": "application/json" };
+      const fx = await fetch(`${enterpriseUrl}/api/v0/servers`, {
+        method: "POST",
+        headers: admin,
+        body: JSON.stringify({ name: "fx", url: fixtureUrl, transport: "streamable_http" }),
+      });
+      assert.ok(fx.ok, `POST /api/v0/servers: ${fx.status} ${await fx.text()}`);
+      // The console has no sign-in yet: the browser context sends the owner's token itself, as an
+      // authenticating proxy would. The page never sees, asks for or keeps it.
+      const signedIn = await browser.newContext({ viewport: { width: 1280, height: 800 }, extraHTTPHeaders: { authorization: admin.authorization } });
+      const p = await signedIn.newPage();
+      p.setDefaultTimeout(10_000);
+      const errors = [];
+      p.on("pageerror", (e) => errors.push(String(e)));
+      p.on("dialog", (d) => d.accept());
+      await p.goto(`${enterpriseUrl}/console#/identities`);
+      await p.getByRole("heading", { name: "Identities", level: 1 }).waitFor();
+      await p.getByRole("row", { name: /admin.*owner/ }).waitFor();
+      await p.getByText("No MCP clients yet.").waitFor();
+      const form = p.getByRole("form", { name: "Create an MCP client" });
+      await form.getByLabel("Client name").fill("console-bot");
+      await form.getByLabel("Client description").fill("made in the console");
+      await form.getByLabel("Allowed servers").fill("fx");
+      await form.getByRole("button", { name: "Create MCP client" }).click();
+      await p.locator("#notice").getByText("Created the MCP client console-bot").waitFor();
+      const panel = p.getByRole("region", { name: "New token for console-bot" });
+      const token = (await panel.getByLabel("Access token of console-bot").textContent()).trim();
+      assert.ok(token.length >= 20, `token ${token}`);
+      await p.getByRole("row", { name: /console-bot.*made in the console.*fx/ }).waitFor();
+      await accessible(p, "identities");
+      await shot(p, "identities");
+
+      const names = await mcpToolNames(`${enterpriseUrl}/mcp`, token);
+      assert.ok(names.includes("fx__echo"), `console-bot sees ${names}`);
+
+      await panel.getByRole("button", { name: "Dismiss the token" }).click();
+      await panel.waitFor({ state: "detached" });
+      await p.reload();
+      await p.getByRole("row", { name: /console-bot/ }).waitFor();
+      assert.ok(!(await p.content()).includes(token), "the token is shown again");
+      const stored = await p.evaluate(() => JSON.stringify([{ ...localStorage }, { ...sessionStorage }, document.cookie]));
+      assert.ok(!stored.includes(token), "the token is stored in the browser");
+
+      await p.getByRole("button", { name: "Delete console-bot" }).click();
+      await p.locator("#notice").getByText("Deleted console-bot").waitFor();
+      await p.getByText("No MCP clients yet.").waitFor();
+      await eventually("the deleted client's token is refused", async () => {
+        assert.equal(await mcpToolNames(`${enterpriseUrl}/mcp`, token, 401), 401);
+      });
+      assert.deepEqual(errors, []);
+      await signedIn.close();
+    });
+
     await step("enterprise mode: the page says sign-in is not built yet", async () => {
       const response = await page.goto(`${enterpriseUrl}/console`);
       assert.equal(response.headers()["content-security-policy"], CSP);
