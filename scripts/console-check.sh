@@ -5,9 +5,11 @@
 # the test's npm packages (`npm ci` in console/: playwright-core, axe-core), starts the fixture
 # MCP server and two `canopy start`s (development and enterprise mode, each on a fresh database
 # and NATS prefix, scripts/lib/instance.sh), then runs console/tests/console.test.mjs: register
-# the fixture through the page, try its tools with the generated forms, disable it and see its
-# tools vanish from /mcp, read the audit page, cancel a job, read the connect panel, and in
-# enterprise mode see that sign-in is not built yet; axe-core on every page; a screenshot of
+# the fixture through the page, try its tools with the generated forms, create, edit and delete
+# a group and see its endpoint follow, disable the fixture and see its tools vanish from /mcp,
+# read the audit page, cancel a job, read the connect panel; in enterprise mode create an MCP
+# client on the identities page and use its once-shown token on /mcp until the client is
+# deleted, and see that sign-in is not built yet; axe-core on every page; a screenshot of
 # every page, kept with the logs, or written to docs/console/ (the README's pictures) with
 # `--update-screenshots`. Stops everything it started.
 #
