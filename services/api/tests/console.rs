@@ -85,6 +85,8 @@ async fn the_console_is_served_with_strict_headers_in_both_modes() {
         for (path, kind) in [
             ("/console/app.js", "text/javascript; charset=utf-8"),
             ("/console/pages/servers.js", "text/javascript; charset=utf-8"),
+            ("/console/pages/groups.js", "text/javascript; charset=utf-8"),
+            ("/console/pages/identities.js", "text/javascript; charset=utf-8"),
             ("/console/style.css", "text/css; charset=utf-8"),
         ] {
             let file = get(&router, path).await;
@@ -136,5 +138,5 @@ async fn every_imported_module_is_embedded() {
             pending.push(parts.join("/"));
         }
     }
-    assert!(seen.len() >= 8, "{seen:?}");
+    assert!(seen.len() >= 10, "{seen:?}");
 }
