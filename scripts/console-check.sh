@@ -75,6 +75,9 @@ fi
   || fail "binaries missing in $target (build them or unset CANOPY_SKIP_BUILD)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/canopy-console.XXXXXX")"
+# The instances' state dirs are under it, and the python built-in's sandboxes (uid 65534) must
+# traverse every directory above their environments: mktemp makes it 0700.
+chmod 711 "$work"
 
 fx_port="$(canopy_free_port)"
 "$target/canopy-fixture-mcp" --transport http --listen "127.0.0.1:$fx_port" >"$work/fixture.log" 2>&1 &

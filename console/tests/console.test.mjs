@@ -62,10 +62,10 @@ async function shot(page, name) {
   await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 }
 
-/** A real MCP client's view of an MCP endpoint (default: /mcp): initialize, then tools/list, the
- * tool names. With `token`, it is sent as a bearer token; `initialize`'s status must be `expect`
- * (when not 200, the names are not listed and the status is answered). */
-async function mcpToolNames(url = `${base}/mcp`, token = "", expect = 200) {
+/** An MCP session on `url` (default: /mcp), as a real client opens one: initialize (its status
+ * must be `expect`), then notifications/initialized. Answers `{ status, request(method, params),
+ * close() }`; with `token`, every request carries it as a bearer token. */
+async function mcpOpen(url = `${base}/mcp`, token = "", expect = 200) {
   const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
   if (token) headers.authorization = `Bearer ${token}`;
   const rpc = async (body, session) => {
@@ -85,19 +85,38 @@ async function mcpToolNames(url = `${base}/mcp`, token = "", expect = 200) {
     params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "console-test", version: "1" } },
   });
   assert.equal(init.status, expect, `initialize on ${url} answered ${init.status}`);
-  if (expect !== 200) return init.status;
+  if (expect !== 200) return { status: init.status };
   await rpc({ jsonrpc: "2.0", method: "notifications/initialized" }, init.session);
+  let id = 1;
+  return {
+    status: init.status,
+    request: async (method, params) => {
+      const answer = await rpc({ jsonrpc: "2.0", id: ++id, method, params }, init.session);
+      assert.ok(answer.message && answer.message.result, `${method}: ${JSON.stringify(answer.message)}`);
+      return answer.message.result;
+    },
+    close: async () => {
+      const end = { "mcp-session-id": init.session };
+      if (token) end.authorization = `Bearer ${token}`;
+      await fetch(url, { method: "DELETE", headers: end }).catch(() => {});
+    },
+  };
+}
+
+/** A real MCP client's view of an MCP endpoint (default: /mcp): the tool names. With `token`,
+ * it is sent as a bearer token; `initialize`'s status must be `expect` (when not 200, the names
+ * are not listed and the status is answered). */
+async function mcpToolNames(url = `${base}/mcp`, token = "", expect = 200) {
+  const session = await mcpOpen(url, token, expect);
+  if (expect !== 200) return session.status;
   const names = [];
   let cursor;
   do {
-    const list = await rpc({ jsonrpc: "2.0", id: 2, method: "tools/list", params: cursor ? { cursor } : {} }, init.session);
-    assert.ok(list.message && list.message.result, `tools/list: ${JSON.stringify(list.message)}`);
-    names.push(...list.message.result.tools.map((t) => t.name));
-    cursor = list.message.result.nextCursor;
+    const list = await session.request("tools/list", cursor ? { cursor } : {});
+    names.push(...list.tools.map((t) => t.name));
+    cursor = list.nextCursor;
   } while (cursor);
-  const end = { "mcp-session-id": init.session };
-  if (token) end.authorization = `Bearer ${token}`;
-  await fetch(url, { method: "DELETE", headers: end }).catch(() => {});
+  await session.close();
   return names;
 }
 
@@ -338,6 +357,30 @@ try {
     await page.getByRole("row", { name: new RegExp(`${job.job_id}.*cancelled`) }).waitFor();
     await accessible(page, "jobs");
     await shot(page, "jobs");
+  });
+
+  await step("python: an environment with its REPL, frozen, destroyed", async () => {
+    const session = await mcpOpen();
+    const call = async (name, args) => {
+      const result = await session.request("tools/call", { name, arguments: args });
+      const envelope = JSON.parse(result.content[0].text);
+      assert.equal(envelope.success, true, `${name}: ${result.content[0].text}`);
+      return envelope.data;
+    };
+    const env = await call("python__create_environment", { name: "console-env" });
+    await call("python__repl_create", { env_id: env.id, session_name: "console-repl" });
+    await session.close();
+    await nav("Python").click();
+    await page.getByRole("heading", { name: "Python environments", level: 1 }).waitFor();
+    const card = page.getByRole("article", { name: "Environment console-env" });
+    await card.getByRole("cell", { name: "console-repl" }).waitFor();
+    await card.getByRole("button", { name: "Freeze console-env" }).click();
+    await card.getByText(/"packages"/).first().waitFor();
+    await accessible(page, "python");
+    await shot(page, "python");
+    await card.getByRole("button", { name: "Destroy console-env" }).click();
+    await notice.getByText("Destroyed console-env.").waitFor();
+    await page.getByText(/No environments yet/).waitFor();
   });
 
   await step("connect: endpoints and paste-ready configurations", async () => {

@@ -7,6 +7,7 @@ import { groupsPage } from "./pages/groups.js";
 import { identitiesPage } from "./pages/identities.js";
 import { auditPage } from "./pages/audit.js";
 import { jobsPage, jobPage } from "./pages/jobs.js";
+import { pythonPage } from "./pages/python.js";
 import { connectPage } from "./pages/connect.js";
 
 const main = () => document.getElementById("main");
@@ -47,6 +48,7 @@ async function route() {
     else if (name === "audit") content = await auditPage(ctx);
     else if (name === "jobs" && arg) content = await jobPage(ctx, arg);
     else if (name === "jobs") content = await jobsPage(ctx);
+    else if (name === "python") content = await pythonPage(ctx);
     else if (name === "connect") content = await connectPage(ctx);
     else content = h("section", {}, h("h1", {}, "Not found"), h("p", {}, `No console page is called “${name}”.`));
     replace(target, content);

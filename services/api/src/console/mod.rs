@@ -39,6 +39,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("pages/identities.js", JS, include_str!("../../../../console/web/pages/identities.js")),
     ("pages/audit.js", JS, include_str!("../../../../console/web/pages/audit.js")),
     ("pages/jobs.js", JS, include_str!("../../../../console/web/pages/jobs.js")),
+    ("pages/python.js", JS, include_str!("../../../../console/web/pages/python.js")),
     ("pages/connect.js", JS, include_str!("../../../../console/web/pages/connect.js")),
 ];
 const JS: &str = "text/javascript; charset=utf-8";
