@@ -77,3 +77,4 @@ mod tests {
     }
 }
 pub mod ray;
+pub mod tls;

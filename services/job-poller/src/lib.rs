@@ -31,7 +31,7 @@ pub async fn backends_from_config(config: &canopy_config::Config, jobs: &Jobs) -
         match LocalBackend::new(settings).await {
             Ok(backend) => backends.push(Arc::new(backend)),
             Err(e) => tracing::error!(
-                error = %runner::error_chain(&e),
+                error = %error_chain(&e),
                 "the local job backend cannot run on this host (bubblewrap and user namespaces are needed); \
                  jobs routed to it wait queued until a job-poller that can run them is up"
             ),
@@ -44,7 +44,7 @@ pub async fn backends_from_config(config: &canopy_config::Config, jobs: &Jobs) -
         }
         match RayBackend::new(settings, Arc::new(BlobArtifactDrop::new(jobs.urls().clone()))) {
             Ok(backend) => backends.push(Arc::new(backend)),
-            Err(e) => tracing::error!(error = %runner::error_chain(&e), "the ray job backend cannot be set up"),
+            Err(e) => tracing::error!(error = %error_chain(&e), "the ray job backend cannot be set up"),
         }
     }
     backends
@@ -68,4 +68,16 @@ pub async fn run(config: canopy_config::Config, jobs: Jobs, bus: Bus, shutdown: 
     let mut settings = PollerConfig::new(PollerConfig::default_runner(), default_work_dir());
     settings.drain = Duration::from_secs(config.worker.drain_timeout_secs);
     Poller::new(jobs, bus, backends, settings).run(shutdown).await;
+}
+
+/// An error with its causes, `: `-separated (what the jobs' messages and the log say).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

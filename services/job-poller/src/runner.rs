@@ -47,13 +47,13 @@ use crate::backends::{
     Backend, BackendError, CollectedArtifacts, Execution, ExecutionId, ExecutionStatus, JobLimits, JobRef, LogLines,
     LogStream as BackendStream, Placement, INPUTS, SCRIPTS,
 };
+use crate::error_chain;
 use canopy_bus::Bus;
 use canopy_domain::job::{Artifact, Execution as RecordedExecution, Failure, FailureReason, Outcome, StartingPhase};
 use canopy_domain::job_spec::ARTIFACTS_DIR;
 use canopy_domain::{ArtifactId, RunnerId};
 use canopy_jobs::{ClaimedJob, HeldLease, Jobs, JobsError, LogLine, LogStream};
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -323,7 +323,7 @@ impl Poller {
                 let line = LogLine::new(LogStream::Platform, format!("the job could not start: {}", failure.message));
                 let _ = self.jobs.append_logs(&lease.tenant, &lease.job, lease.attempt, &[line]).await;
                 let outcome = Outcome::Failed(failure);
-                self.finish(&lease, outcome, vec![], Duration::ZERO).await?;
+                self.finish(&claimed, outcome, vec![], Duration::ZERO).await?;
                 return Ok(Ended::Finished);
             }
         };
@@ -527,7 +527,7 @@ impl Poller {
         });
         let artifacts = self.store_artifacts(claimed, &execution, workspace).await;
         let cost = ran_for;
-        self.finish(lease, outcome, artifacts, cost).await?;
+        self.finish(claimed, outcome, artifacts, cost).await?;
         Ok(Ended::Finished)
     }
 
@@ -554,17 +554,20 @@ impl Poller {
             let id = ArtifactId::from_uuid(uuid::Uuid::now_v7());
             let stored = async {
                 let key = canopy_jobs::artifact_key(&lease.tenant, &lease.job, &id).map_err(|e| e.to_string())?;
-                let bytes = tokio::fs::read(into.join(&file.path)).await.map_err(|e| e.to_string())?;
-                let sha256 = hex(&Sha256::digest(&bytes));
                 let content_type = content_type_of(&file.path);
-                let size = bytes.len() as u64;
-                store.put_bytes(&key, Some(content_type), bytes.into()).await.map_err(|e| error_chain(&e))?;
+                // Streamed, never held whole; the store measures and hashes what it takes.
+                let reader = tokio::fs::File::open(into.join(&file.path)).await.map_err(|e| e.to_string())?;
+                let body = tokio_util::io::ReaderStream::new(reader);
+                let stored = store
+                    .put_stream(&key, Some(content_type), body, file.size_bytes)
+                    .await
+                    .map_err(|e| error_chain(&e))?;
                 Ok::<_, String>(Artifact {
                     artifact_id: id.clone(),
                     path: format!("{ARTIFACTS_DIR}{}", file.path),
-                    size_bytes: size,
+                    size_bytes: stored.size_bytes,
                     content_type: content_type.to_string(),
-                    sha256,
+                    sha256: stored.sha256,
                 })
             };
             match stored.await {
@@ -585,14 +588,13 @@ impl Poller {
     /// transient failure (a refusal is final: the job is no longer this attempt's).
     async fn finish(
         &self,
-        lease: &HeldLease,
+        claimed: &ClaimedJob,
         outcome: Outcome,
         artifacts: Vec<Artifact>,
         ran_for: Duration,
     ) -> Result<(), JobsError> {
-        let backend =
-            self.jobs.job_state(&lease.tenant, &lease.job).await?.map(|s| s.estimate.backend).unwrap_or_default();
-        let cost = self.jobs.price(&backend, ran_for);
+        let lease = &claimed.lease;
+        let cost = self.jobs.price(&claimed.backend, ran_for);
         let mut tries = 0;
         loop {
             match self.jobs.finish(lease, outcome.clone(), artifacts.clone(), cost).await {
@@ -755,22 +757,6 @@ fn backend_failure(doing: &str, e: &BackendError) -> Failure {
 
 fn io_failure(message: String) -> Failure {
     Failure { reason: FailureReason::BackendError, exit_code: None, message }
-}
-
-/// An error with its causes, `: `-separated.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The content type an artifact is served with, by its extension.

@@ -309,74 +309,18 @@ mod tests {
         assert!(reused <= 3, "the requests one after the other share a connection: {reused}");
     }
 
-    /// A CA and a certificate it signed for 127.0.0.1 and localhost, made with the `openssl`
-    /// command: the CA's PEM, the server's chain and key.
+    /// A CA and a certificate it signed for 127.0.0.1 and localhost (`canopy_testkit::tls`):
+    /// the CA's PEM, the server's chain and key.
     fn test_pki(
     ) -> (std::path::PathBuf, Vec<rustls_pki_types::CertificateDer<'static>>, rustls_pki_types::PrivateKeyDer<'static>)
     {
         use rustls_pki_types::pem::PemObject as _;
         let dir = std::env::temp_dir().join(format!("canopy-http-pki-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let openssl = |args: &[&str]| {
-            let out = std::process::Command::new("openssl")
-                .args(args)
-                .current_dir(&dir)
-                .output()
-                .expect("the openssl command");
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        openssl(
-            &[
-                &[
-                    "req",
-                    "-x509",
-                    "-keyout",
-                    "ca.key",
-                    "-out",
-                    "ca.pem",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=Canopy worker test CA",
-                ],
-                &ec[..],
-                &["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-            ]
-            .concat(),
-        );
-        openssl(
-            &[&["req"], &ec[..], &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]].concat(),
-        );
-        std::fs::write(
-            dir.join("server.ext"),
-            "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n\
-             extendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1, DNS:localhost\n",
-        )
-        .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.crt",
-        ]);
-        let chain = rustls_pki_types::CertificateDer::pem_file_iter(dir.join("server.crt"))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = rustls_pki_types::PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
-        (dir.join("ca.pem"), chain, key)
+        let pki = canopy_testkit::tls::ca_and_server(&dir, "Canopy worker test CA");
+        let chain =
+            rustls_pki_types::CertificateDer::pem_file_iter(&pki.cert).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_file(&pki.key).unwrap();
+        (pki.ca, chain, key)
     }
 
     /// Accepts TLS connections (failed handshakes are skipped).

@@ -10,7 +10,7 @@ use canopy_fixture_server::{serve_sse, FixtureOptions, SseFixtureHandle};
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// A throwaway CA and a server certificate it issued, in a folder of their own.
@@ -25,55 +25,11 @@ struct Pki {
 impl Pki {
     fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("{name}-pki"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(&dir)
-                .output()
-                .expect("the `openssl` command (Debian package `openssl`) makes the test's certificates");
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        // A CA that may only sign certificates.
-        openssl(
-            &[
-                &["req", "-x509", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Canopy test CA"],
-                &ec[..],
-                &["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-            ]
-            .concat(),
-        );
-        openssl(
-            &[&["req"], &ec[..], &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]].concat(),
-        );
-        std::fs::write(
-            dir.join("server.ext"),
-            "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n\
-             extendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1, DNS:localhost\n",
-        )
-        .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.crt",
-        ]);
+        let pki = canopy_testkit::tls::ca_and_server(&dir, "Canopy test CA");
         let server = dir.join("server.pem");
-        let pem = [std::fs::read(dir.join("server.crt")).unwrap(), std::fs::read(dir.join("server.key")).unwrap()];
+        let pem = [std::fs::read(&pki.cert).unwrap(), std::fs::read(&pki.key).unwrap()];
         std::fs::write(&server, pem.concat()).unwrap();
-        Self { ca: dir.join("ca.pem"), server, dir }
+        Self { ca: pki.ca, server, dir }
     }
 }
 

@@ -33,6 +33,7 @@ use super::{
     Backend, BackendError, Capacity, Execution, ExecutionControl, ExecutionId, ExecutionStatus, JobRef, LogStream,
     Placement, Pricing,
 };
+use crate::error_chain;
 use async_trait::async_trait;
 use canopy_domain::credits::Credits;
 use canopy_domain::job::FailureReason;
@@ -624,18 +625,6 @@ fn describe_end(status: &ExecutionStatus, end: Option<&EndRecord>) -> String {
         Some(a) => format!("{how}; artifacts not delivered: {}", a.error.as_deref().unwrap_or("unknown")),
         None => how,
     }
-}
-
-/// The error and its sources on one line, for the log.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 /// After this long without an answer from the cluster, `status` reports the error.
