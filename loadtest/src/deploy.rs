@@ -19,6 +19,9 @@ const READY_WITHIN: Duration = Duration::from_secs(60);
 pub enum Topology {
     /// `canopy start`: the four services in one process.
     AllInOne,
+    /// `canopy start` with `CANOPY_WORKER_LOCAL_CALLS=false`: one process, but every call goes
+    /// to its worker over NATS, as between processes (what all-in-one did before local calls).
+    AllInOneBus,
     /// `canopy serve api|edge|worker|poller`: four processes.
     Split,
     /// `canopy start --enterprise`: every request carries an OAuth access token (a JWT from
@@ -58,7 +61,7 @@ impl Infra {
     /// `tools/call` of `fx__echo` succeeds through it.
     pub async fn deploy(&self, topology: Topology, upstream_url: &str) -> anyhow::Result<Deployment> {
         let services: &[(&str, &[&str])] = match topology {
-            Topology::AllInOne => &[("all", &["start"])],
+            Topology::AllInOne | Topology::AllInOneBus => &[("all", &["start"])],
             Topology::Enterprise => &[("all", &["start", "--enterprise"])],
             // The worker must run before registration (discovery) and the edge before calls.
             Topology::Split => &[
@@ -68,10 +71,14 @@ impl Infra {
                 ("poller", &["serve", "poller"]),
             ],
         };
-        let started = self.start(services, &[]).await?;
+        let extra: &[(&str, String)] = match topology {
+            Topology::AllInOneBus => &[("CANOPY_WORKER_LOCAL_CALLS", "false".to_string())],
+            _ => &[],
+        };
+        let started = self.start(services, extra).await?;
         let (processes, bases): (Vec<Process>, Vec<String>) = started.into_iter().unzip();
         let (api, edge) = match topology {
-            Topology::AllInOne | Topology::Enterprise => (&bases[0], &bases[0]),
+            Topology::AllInOne | Topology::AllInOneBus | Topology::Enterprise => (&bases[0], &bases[0]),
             Topology::Split => (&bases[0], &bases[1]),
         };
         let mcp_url = format!("{edge}/mcp");

@@ -122,6 +122,9 @@ pub enum Target {
     Direct,
     /// `canopy start`, tool `fx__echo`.
     AllInOne,
+    /// `canopy start` with every call sent to its worker over NATS
+    /// (`CANOPY_WORKER_LOCAL_CALLS=false`), tool `fx__echo`.
+    AllInOneBus,
     /// `canopy serve api|edge|worker|poller`, tool `fx__echo`.
     Split,
     /// `canopy start --enterprise`, tool `fx__echo`, every request with an OAuth access token.
@@ -133,6 +136,7 @@ impl Target {
         match self {
             Target::Direct => "direct",
             Target::AllInOne => "all-in-one",
+            Target::AllInOneBus => "all-in-one-bus",
             Target::Split => "split",
             Target::Enterprise => "enterprise",
         }
@@ -257,9 +261,10 @@ async fn run(args: RunArgs, leftovers: Leftovers) -> anyhow::Result<()> {
             Target::Direct => {
                 Endpoint { target, url: upstream.url.clone(), tool: "echo", bearer: None, watch, _deployment: None }
             }
-            Target::AllInOne | Target::Split | Target::Enterprise => {
+            Target::AllInOne | Target::AllInOneBus | Target::Split | Target::Enterprise => {
                 let topology = match target {
                     Target::Split => Topology::Split,
+                    Target::AllInOneBus => Topology::AllInOneBus,
                     Target::Enterprise => Topology::Enterprise,
                     _ => Topology::AllInOne,
                 };

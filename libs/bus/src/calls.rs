@@ -1,5 +1,12 @@
 //! Tool calls between services: core NATS request/reply on `PREFIX.calls.TENANT.SERVER`,
-//! answered by whichever session-worker of the queue group takes it.
+//! answered by whichever session-worker of the queue group takes it; or, when a session-worker
+//! runs in the caller's process and takes calls directly ([`LocalWorker`], all-in-one by
+//! default), a function call to it, with no serialisation and no trip through NATS.
+//!
+//! What travels alongside a call (progress, logs, questions to the client, the worker's sign of
+//! life, cancellation) keeps its subjects either way, so an edge or a worker in another process
+//! still takes part (a 2026-07-28 client's retry on another edge; a cancellation from another
+//! edge).
 
 use crate::Bus;
 use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest, Refusal, UpstreamOp};
@@ -25,11 +32,38 @@ pub fn record_later(bus: &Bus, record: CallRecord) {
 /// The queue group all session-workers join, so each call reaches exactly one.
 pub const WORKER_QUEUE_GROUP: &str = "session-worker";
 
-/// Asks whichever worker runs call `call_id` to cancel it (and the upstream request).
+/// Asks whichever worker runs call `call_id` to cancel it (and the upstream request): this
+/// process's own, directly, or any other over the bus.
 pub async fn cancel(bus: &Bus, call_id: &str) {
+    if let Some(worker) = bus.local_worker() {
+        if worker.cancel(call_id) {
+            return;
+        }
+    }
     if let Err(e) = bus.client.publish(bus.subjects.cancel(call_id), bytes::Bytes::new()).await {
         tracing::warn!(error = %e, "could not send a cancellation");
     }
+}
+
+/// A session-worker in this process that takes calls without the bus. What it promises is
+/// what a worker reached over NATS does: the call runs (and is drained on shutdown) as one of
+/// the worker's own, its record is published, and a cancellation reaches it by
+/// [`LocalWorker::cancel`] (or `PREFIX.cancel.CALL_ID`). A caller that stops waiting (drops
+/// the future) cancels the call, as a cancellation over the bus would; the call still ends,
+/// and is recorded, on the worker.
+pub trait LocalWorker: Send + Sync {
+    /// Runs `request` and returns its reply.
+    fn call(&self, request: CallRequest) -> futures::future::BoxFuture<'static, CallReply>;
+    /// Cancels call `call_id` if it runs here; false if it does not.
+    fn cancel(&self, call_id: &str) -> bool;
+}
+
+pub(crate) type LocalWorkerSlot = std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<dyn LocalWorker>>>>;
+
+/// True when calls sent on `bus` run in this process: the caller need not listen for the
+/// worker's sign of life (a worker cannot die without its caller).
+pub fn runs_here(bus: &Bus) -> bool {
+    bus.local_worker().is_some()
 }
 
 /// Sends a call and waits for the reply, at most `request.timeout_ms` (plus a small margin
@@ -37,7 +71,14 @@ pub async fn cancel(bus: &Bus, call_id: &str) {
 /// in the reply. A call too large for the bus (its arguments, mostly) is not sent: the reply is
 /// [`CallErrorCode::TooLarge`] at once, and the refusal is recorded. A result too large for one
 /// message arrives in chunks ([`crate::payload::send_large`]).
+///
+/// With a [`LocalWorker`] in this process the call goes to it as is: the bus's size limit
+/// does not apply (the edge's request body limit and the worker's upstream response limit
+/// still do).
 pub async fn request(bus: &Bus, request: &CallRequest) -> CallReply {
+    if let Some(worker) = bus.local_worker() {
+        return worker.call(request.clone()).await;
+    }
     let subject = bus.subjects.call(&request.tenant, &request.server);
     let payload = serde_json::to_vec(request).expect("call requests serialise");
     let error = |code, message: String| CallReply::Error { code, message, rpc: None };

@@ -59,6 +59,9 @@ pub struct Bus {
     pub subjects: Subjects,
     /// Whether the client is connected, and how many times it reconnected.
     connection: tokio::sync::watch::Receiver<ConnectionState>,
+    /// The session-worker running in this process, if one does and takes calls directly
+    /// ([`calls::LocalWorker`]): shared by every clone of this bus.
+    local_worker: calls::LocalWorkerSlot,
 }
 
 impl Bus {
@@ -87,13 +90,36 @@ impl Bus {
             .connect(url)
             .await
             .map_err(|source| BusError::Connect { url: canopy_config::redact_url(url), source })?;
-        Ok(Self { jetstream: jetstream::new(client.clone()), client, subjects: Subjects::new(prefix), connection })
+        Ok(Self {
+            jetstream: jetstream::new(client.clone()),
+            client,
+            subjects: Subjects::new(prefix),
+            connection,
+            local_worker: Default::default(),
+        })
     }
 
     /// A bus over a client connected elsewhere (tests), whose reconnections are not followed.
     pub fn from_client(client: async_nats::Client, prefix: &str) -> Self {
         let (_, connection) = ConnectionState::watch();
-        Self { jetstream: jetstream::new(client.clone()), client, subjects: Subjects::new(prefix), connection }
+        Self {
+            jetstream: jetstream::new(client.clone()),
+            client,
+            subjects: Subjects::new(prefix),
+            connection,
+            local_worker: Default::default(),
+        }
+    }
+
+    /// Lets `worker` take the calls sent on this bus (and its clones) in this process, without
+    /// NATS; `None` sends them over NATS again. See [`calls::LocalWorker`].
+    pub fn set_local_worker(&self, worker: Option<std::sync::Arc<dyn calls::LocalWorker>>) {
+        *self.local_worker.write().unwrap_or_else(|e| e.into_inner()) = worker;
+    }
+
+    /// The session-worker of this process that takes calls directly, if any.
+    pub fn local_worker(&self) -> Option<std::sync::Arc<dyn calls::LocalWorker>> {
+        self.local_worker.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The connection's state, changing as it drops and comes back.

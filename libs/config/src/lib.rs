@@ -22,6 +22,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub public_url: String,
     pub state_dir: std::path::PathBuf,
+    /// How long a starting process waits for its infrastructure to answer.
+    pub startup_wait_secs: u64,
     pub secrets: SecretsConfig,
     pub database: DatabaseConfig,
     pub nats: NatsConfig,
@@ -219,6 +221,8 @@ pub struct WorkerConfig {
     /// Reuse HTTP connections to Streamable HTTP upstreams instead of opening one per request
     /// (on by default).
     pub upstream_keep_alive: bool,
+    /// A worker takes the calls of an edge or api in its own process directly, not over NATS.
+    pub local_calls: bool,
 }
 
 /// Canopy's own OAuth 2.1 authorization server (enterprise mode, in the api service).
@@ -434,6 +438,7 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_LISTEN", "listen"),
     ("CANOPY_PUBLIC_URL", "public_url"),
     ("CANOPY_STATE_DIR", "state_dir"),
+    ("CANOPY_STARTUP_WAIT_SECS", "startup_wait_secs"),
     ("CANOPY_SECRET_KEY", "secrets.key"),
     ("CANOPY_DATABASE_URL", "database.url"),
     ("DATABASE_URL", "database.url"),
@@ -475,6 +480,7 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_DRAIN_TIMEOUT_SECS", "worker.drain_timeout_secs"),
     ("CANOPY_UPSTREAM_CA_FILE", "worker.upstream_ca_file"),
     ("CANOPY_UPSTREAM_KEEP_ALIVE", "worker.upstream_keep_alive"),
+    ("CANOPY_WORKER_LOCAL_CALLS", "worker.local_calls"),
     ("CANOPY_OAUTH_ACCESS_TOKEN_TTL_SECS", "oauth.access_token_ttl_secs"),
     ("CANOPY_OAUTH_REFRESH_TOKEN_TTL_SECS", "oauth.refresh_token_ttl_secs"),
     ("CANOPY_OAUTH_GRANT_TTL_SECS", "oauth.grant_ttl_secs"),
@@ -1038,6 +1044,9 @@ mod tests {
         assert!(c.worker.upstream_keep_alive, "on by default");
         let off = Config::from_layers(None, &env(&[("CANOPY_UPSTREAM_KEEP_ALIVE", "false")])).unwrap();
         assert!(!off.worker.upstream_keep_alive);
+        assert!(c.worker.local_calls, "on by default");
+        let off = Config::from_layers(None, &env(&[("CANOPY_WORKER_LOCAL_CALLS", "false")])).unwrap();
+        assert!(!off.worker.local_calls);
         // CANOPY_DATABASE_URL beats DATABASE_URL
         let c = Config::from_layers(
             None,

@@ -51,17 +51,70 @@ pub struct Outcome<A> {
 pub struct CommandExecutor<P> {
     store: EventStore,
     projector: Arc<P>,
+    snapshots: Arc<Snapshots>,
 }
 
 impl<P> Clone for CommandExecutor<P> {
     fn clone(&self) -> Self {
-        Self { store: self.store.clone(), projector: self.projector.clone() }
+        Self { store: self.store.clone(), projector: self.projector.clone(), snapshots: self.snapshots.clone() }
+    }
+}
+
+/// A stream is remembered once it has this many events: shorter ones cost less to read whole
+/// than to keep.
+const SNAPSHOT_FROM_EVENTS: i64 = 64;
+/// At most this many streams are remembered; past it, all are forgotten (and re-read once).
+const MAX_SNAPSHOTS: usize = 4096;
+
+/// The state of long streams (a tenant's credit ledger, written by every submit and end of a
+/// job, grows without end) as of a version, so that a command reads only the events appended
+/// since, by any process, instead of the whole history: events are immutable and numbered
+/// without gaps, so the state at version v and the events after v are the current state. Kept
+/// in memory of this process (shared by every clone of the executor); nothing is written.
+#[derive(Default)]
+struct Snapshots {
+    states: std::sync::Mutex<std::collections::HashMap<StreamKey, (Box<dyn std::any::Any + Send + Sync>, i64)>>,
+}
+
+impl Snapshots {
+    fn get<A: Aggregate>(&self, key: &StreamKey) -> Option<(A, i64)> {
+        let states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        let (state, version) = states.get(key)?;
+        Some((state.downcast_ref::<A>()?.clone(), *version))
+    }
+
+    fn put<A: Aggregate>(&self, key: &StreamKey, state: &A, version: i64) {
+        if version < SNAPSHOT_FROM_EVENTS {
+            return;
+        }
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        if states.get(key).is_some_and(|(_, known)| *known >= version) {
+            return;
+        }
+        if states.len() >= MAX_SNAPSHOTS && !states.contains_key(key) {
+            states.clear();
+        }
+        states.insert(key.clone(), (Box::new(state.clone()), version));
     }
 }
 
 impl<P: Projector> CommandExecutor<P> {
     pub fn new(store: EventStore, projector: Arc<P>) -> Self {
-        Self { store, projector }
+        Self { store, projector, snapshots: Arc::default() }
+    }
+
+    /// The current state of a stream: a remembered one brought up to date with the events
+    /// appended since, or the whole stream folded.
+    async fn current<A: Aggregate>(&self, key: &StreamKey) -> Result<(A, i64), ExecuteError<A::Error>> {
+        let (state, version) = match self.snapshots.get::<A>(key) {
+            Some((state, version)) => {
+                let tail = self.store.load_after(key, version).await?;
+                fold_onto::<A>(state, version, &tail)?
+            }
+            None => fold::<A>(&self.store.load(key).await?)?,
+        };
+        self.snapshots.put(key, &state, version);
+        Ok((state, version))
     }
 
     pub fn store(&self) -> &EventStore {
@@ -70,8 +123,7 @@ impl<P: Projector> CommandExecutor<P> {
 
     /// Loads the current state of a stream (no command).
     pub async fn load<A: Aggregate>(&self, key: &StreamKey) -> Result<(A, i64), ExecuteError<A::Error>> {
-        let history = self.store.load(key).await?;
-        fold::<A>(&history)
+        self.current::<A>(key).await
     }
 
     pub async fn execute<A: Aggregate>(
@@ -94,8 +146,7 @@ impl<P: Projector> CommandExecutor<P> {
                     return Ok(outcome);
                 }
             }
-            let history = self.store.load(&key).await?;
-            let (state, version) = fold::<A>(&history)?;
+            let (state, version) = self.current::<A>(&key).await?;
             let decided = state.decide(command).map_err(ExecuteError::Rejected)?;
             let new_events: Vec<NewEvent> = decided.iter().map(NewEvent::from_domain).collect();
 
@@ -133,6 +184,7 @@ impl<P: Projector> CommandExecutor<P> {
             }
             tx.commit().await?;
             let state = decided.iter().fold(state, |s, e| s.apply(e));
+            self.snapshots.put(&key, &state, new_version);
             return Ok(Outcome { state, version: new_version, events: stored, replayed: false });
         }
         Err(ExecuteError::Contention(key.subject()))
@@ -167,10 +219,18 @@ impl<P: Projector> CommandExecutor<P> {
 }
 
 fn fold<A: Aggregate>(history: &[StoredEvent]) -> Result<(A, i64), ExecuteError<A::Error>> {
-    let mut state = A::default();
-    for stored in history {
+    fold_onto(A::default(), 0, history)
+}
+
+/// `state` at `version`, with `events` (those after `version`, in order) applied.
+fn fold_onto<A: Aggregate>(
+    mut state: A,
+    version: i64,
+    events: &[StoredEvent],
+) -> Result<(A, i64), ExecuteError<A::Error>> {
+    for stored in events {
         let event: A::Event = stored.decode().map_err(StoreError::from)?;
         state = state.apply(&event);
     }
-    Ok((state, history.last().map_or(0, |e| e.version)))
+    Ok((state, events.last().map_or(version, |e| e.version)))
 }

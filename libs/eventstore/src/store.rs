@@ -54,6 +54,21 @@ impl EventStore {
             .await?)
     }
 
+    /// The events of `key` after version `after`, oldest first.
+    pub async fn load_after(&self, key: &StreamKey, after: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE tenant_id = $1 AND aggregate_type = $2 \
+             AND aggregate_id = $3 AND version > $4 ORDER BY version"
+        );
+        Ok(sqlx::query_as::<_, StoredEvent>(&sql)
+            .bind(key.tenant.as_str())
+            .bind(key.aggregate_type)
+            .bind(&key.aggregate_id)
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     /// Every event after `position` in commit order of positions, at most `limit`.
     pub async fn read_after(
         conn: &mut PgConnection,

@@ -450,3 +450,42 @@ async fn migrations_applied_twice_are_harmless() {
     let applied: (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations").fetch_one(&db.pool).await.unwrap();
     assert_eq!(applied.0 as usize, files.len(), "every migration file is applied once");
 }
+
+/// A long stream's state is remembered by each executor (process) and brought up to date
+/// with what others appended: two executors taking turns on a tenant's ledger past the
+/// snapshot threshold each decide on the whole history, the other's events included.
+#[tokio::test]
+async fn remembered_states_of_long_streams_include_what_other_processes_appended() {
+    use canopy_domain::ledger::*;
+    use canopy_domain::{Credits, JobId};
+    let db = canopy_testkit::fresh_database().await;
+    let (a, b) = (executor(&db.pool), executor(&db.pool));
+    let c = Credits::from_micros;
+    a.execute::<Ledger>(&ctx(), "default", &LedgerCommand::Grant { amount: c(200), note: String::new() })
+        .await
+        .unwrap();
+    let hold = |job: u128| LedgerCommand::Hold {
+        job: JobId::from_uuid(uuid::Uuid::from_u128(job)),
+        amount: c(1),
+        policy: CreditPolicy::Enforced,
+    };
+    for i in 0..200 {
+        let exec = if i % 2 == 0 { &a } else { &b };
+        exec.execute::<Ledger>(&ctx(), "default", &hold(i + 1)).await.unwrap();
+    }
+    let key = StreamKey::of::<Ledger>(&TenantId::default_tenant(), "default");
+    for exec in [&a, &b] {
+        let (ledger, version) = exec.load::<Ledger>(&key).await.unwrap();
+        assert_eq!(version, 201);
+        assert_eq!(ledger.open_holds.len(), 200, "every hold, whichever executor placed it");
+        assert_eq!(ledger.available(), Credits::ZERO);
+    }
+    // The one over the grant is refused by either, though each placed only half the holds.
+    for exec in [&a, &b] {
+        let refused = exec.execute::<Ledger>(&ctx(), "default", &hold(1_000)).await;
+        assert!(matches!(refused, Err(ExecuteError::Rejected(LedgerError::InsufficientFunds { .. }))));
+    }
+    // A third executor, starting cold, agrees.
+    let (cold, version) = executor(&db.pool).load::<Ledger>(&key).await.unwrap();
+    assert_eq!((cold.open_holds.len(), version), (200, 201));
+}

@@ -153,7 +153,10 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let config = load(cli.config.as_ref(), None)?;
             runtime.block_on(async {
-                let pool = canopy_eventstore::connect(&config.database.url, 2).await?;
+                let pool = canopy::runtime::patiently(&config, "PostgreSQL", || {
+                    canopy_eventstore::connect(&config.database.url, 2)
+                })
+                .await?;
                 canopy_eventstore::migrate(&pool).await?;
                 println!("migrations applied");
                 Ok(())

@@ -44,6 +44,37 @@ impl ServiceSet {
     }
 }
 
+/// Tries `connect` until it succeeds or `config.startup_wait_secs` have passed, saying once
+/// that it waits for `what`: processes started together with their infrastructure come up in
+/// any order. The last error is returned when the time is up.
+pub async fn patiently<T, E, F>(config: &Config, what: &str, mut connect: impl FnMut() -> F) -> Result<T, E>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let wait = Duration::from_secs(config.startup_wait_secs);
+    let until = tokio::time::Instant::now() + wait;
+    let mut said = false;
+    loop {
+        match connect().await {
+            Ok(connected) => {
+                if said {
+                    tracing::info!("{what} answers");
+                }
+                return Ok(connected);
+            }
+            Err(e) if tokio::time::Instant::now() + Duration::from_secs(1) < until => {
+                if !said {
+                    tracing::warn!(error = %e, "waiting for {what} (up to {} s: startup_wait_secs, CANOPY_STARTUP_WAIT_SECS)", wait.as_secs());
+                    said = true;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 async fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {
     let shown = canopy_config::redact_url(url);
     let hint = || {
@@ -57,11 +88,15 @@ async fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManage
 /// Runs `services` until SIGTERM or SIGINT.
 pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     let names = services.names();
-    let pool = canopy_eventstore::connect(&config.database.url, config.database.max_connections).await?;
+    let pool = patiently(&config, "PostgreSQL", || {
+        canopy_eventstore::connect(&config.database.url, config.database.max_connections)
+    })
+    .await?;
     canopy_eventstore::migrate(&pool).await?;
-    let bus = Bus::connect(&config.nats.url, &config.nats.prefix, &format!("canopy {}", names.join("+"))).await?;
-    bus.ensure_streams().await?;
-    let redis = connect_redis(&config.redis.url).await?;
+    let bus_name = format!("canopy {}", names.join("+"));
+    let bus = patiently(&config, "NATS", || Bus::connect(&config.nats.url, &config.nats.prefix, &bus_name)).await?;
+    patiently(&config, "JetStream", || bus.ensure_streams()).await?;
+    let redis = patiently(&config, "Redis", || connect_redis(&config.redis.url)).await?;
     // Rate limits and quotas (off unless configured), counted in Redis under the deployment's
     // prefix; the MCP and REST routes find the limiter in each request's extensions.
     let limiter = axum::Extension(canopy_limits::Limiter::new(&config.limits, redis.clone(), &config.nats.prefix));
@@ -245,6 +280,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
                     .context("opening the blob store of jobs' inputs and artifacts (jobs.blobs, CANOPY_BLOBS_*)")?,
             ),
             python: Some(python_settings(&config)),
+            local_calls: config.worker.local_calls,
         };
         in_step.push(("registrations", worker_config.in_step.clone()));
         let (pool, bus, sealer, stop) = (pool.clone(), bus.clone(), sealer.clone(), background.clone());

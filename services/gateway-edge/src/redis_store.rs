@@ -279,6 +279,11 @@ fn decode(stream: &str, n: u64, json: &str) -> Option<ServerSseMessage> {
     Some(event)
 }
 
+/// A request's response (or error): the last message of its stream.
+fn is_final(event: &ServerSseMessage) -> bool {
+    matches!(event.message.as_deref(), Some(ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)))
+}
+
 #[async_trait::async_trait]
 impl EventStore for RedisStores {
     /// A request's stream (one per POST; rmcp names it with a fresh UUID, and only the edge
@@ -287,6 +292,14 @@ impl EventStore for RedisStores {
     /// id is the stream's end (0 for a new stream), so a client that resumes from it gets
     /// every event stored after it, numbered as before. This edge counts the stored events of
     /// its requests' streams until their response, for a priming event sent later on.
+    ///
+    /// A response that completes its request at once (the first message of its stream: no
+    /// progress, log or question before it) is not stored either, saving the Redis round trip
+    /// in front of nearly every call: it is the whole stream, written to the client in one piece
+    /// right after, and a client that loses its connection in that instant resumes to find it
+    /// missing, which is what a JSON response (2026-07-28's only kind) does too. Once a request
+    /// has stored anything, its response is stored after it, so a client resuming mid-stream
+    /// gets the rest.
     ///
     /// Storing is a convenience for resumption, not a condition of answering: rmcp drops an
     /// event whose storing fails, so a call that completed while Redis was down would reach its
@@ -300,6 +313,9 @@ impl EventStore for RedisStores {
             Ok(format!("{stream_id}#{end}"))
         };
         if request && event.message.is_none() {
+            return unstored();
+        }
+        if request && is_final(event) && !self.requests.lock().expect("request streams lock").contains_key(stream_id) {
             return unstored();
         }
         let paused = *self.storing_paused_until.lock().expect("store pause lock");
@@ -359,11 +375,7 @@ impl RedisStores {
             .await?;
         if request {
             let mut requests = self.requests.lock().expect("request streams lock");
-            let finished = matches!(
-                event.message.as_deref(),
-                Some(ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_))
-            );
-            if finished {
+            if is_final(event) {
                 requests.remove(stream_id);
             } else {
                 if requests.len() >= MAX_REQUEST_STREAMS {
@@ -399,7 +411,7 @@ mod against_redis {
     }
 
     #[tokio::test]
-    async fn a_requests_priming_event_is_not_stored_and_resuming_from_it_replays_the_rest() {
+    async fn a_requests_priming_event_and_an_immediate_response_are_not_stored_and_resuming_replays_the_rest() {
         let client = redis::Client::open(canopy_testkit::redis_url()).unwrap();
         let redis = redis::aio::ConnectionManager::new(client).await.unwrap();
         let stores = RedisStores::new(redis.clone(), &canopy_testkit::unique("edge"), Duration::from_secs(60));
@@ -428,6 +440,16 @@ mod against_redis {
         assert_eq!(ids(all).await, [(format!("{request}#1"), true), (format!("{request}#2"), true)]);
         let rest = stores.replay_events_after(&format!("{request}#1")).await.unwrap();
         assert_eq!(ids(rest).await, [(format!("{request}#2"), true)]);
+
+        // A response that is its request's first message is not stored: no Redis write for a
+        // call that completes at once; resuming its stream finds nothing after the priming.
+        let at_once = uuid::Uuid::new_v4().to_string();
+        assert_eq!(stores.store_event(&at_once, &priming).await.unwrap(), format!("{at_once}#0"));
+        assert_eq!(stores.store_event(&at_once, &response).await.unwrap(), format!("{at_once}#0"));
+        assert_eq!(length(&at_once).await, 0, "not stored");
+        assert!(stores.requests.lock().unwrap().is_empty());
+        let none = stores.replay_events_after(&format!("{at_once}#0")).await.unwrap();
+        assert!(ids(none).await.is_empty());
 
         // A session's standalone stream keeps every event, priming ones too.
         let standalone = standalone_stream(&uuid::Uuid::new_v4().to_string());

@@ -48,13 +48,16 @@ pub async fn relay(
         nats: bus.client.clone(),
     };
     let forwarder = Some((stop_tx, tokio::spawn(to_client.run(messages, stop_rx, heard.clone()))));
+    // A worker of this process cannot die without this edge: its silence means nothing (and
+    // while NATS is down it cannot be heard at all).
+    let worker_elsewhere = !canopy_bus::calls::runs_here(bus);
     let reply = tokio::select! {
         reply = canopy_bus::calls::request(bus, &request) => reply,
         _ = context.ct.cancelled() => {
             canopy_bus::calls::cancel(bus, &request.call_id).await;
             CallReply::Error { code: CallErrorCode::Cancelled, message: "cancelled by the client".into(), rpc: None }
         }
-        () = heard.silence() => {
+        () = heard.silence(), if worker_elsewhere => {
             canopy_bus::calls::cancel(bus, &request.call_id).await;
             lost_with_its_worker()
         }
@@ -205,6 +208,9 @@ async fn round(
     let mut undeclared: Vec<Ask> = Vec::new();
     let mut quiet: Option<Instant> = None;
     let heard = Heard::now();
+    // A call this edge sent to the worker of its own process cannot lose its worker; one that
+    // it resumes may run in any process.
+    let worker_elsewhere = reply.is_none() || !canopy_bus::calls::runs_here(&state.bus);
     let cancel = |why: &'static str| async move {
         canopy_bus::calls::cancel(&state.bus, call_id).await;
         Relayed::Reply(CallReply::Error { code: CallErrorCode::Cancelled, message: why.into(), rpc: None })
@@ -254,7 +260,7 @@ async fn round(
             }
             _ = tokio::time::sleep_until(quiet.unwrap_or(deadline)), if quiet.is_some() => break,
             _ = context.ct.cancelled() => return cancel("cancelled by the client").await,
-            () = heard.silence() => {
+            () = heard.silence(), if worker_elsewhere => {
                 canopy_bus::calls::cancel(&state.bus, call_id).await;
                 return Relayed::Reply(lost_with_its_worker());
             }

@@ -22,67 +22,146 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub async fn serve(
+/// What serves calls on this worker: over NATS ([`CallServer::serve`]) and, when it is
+/// installed as the bus's [`LocalWorker`], directly from an edge or the api in this process.
+/// Either way a call runs as a task of [`CallServer::tracker`] (drained on shutdown), is
+/// cancellable by id ([`InFlight`]), and is recorded after its reply.
+pub struct CallServer {
     bus: Bus,
     upstreams: Arc<UpstreamPool>,
     builtins: Arc<Builtins>,
-    drain_timeout: Duration,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let mut subscription = bus
-        .client
-        .queue_subscribe(bus.subjects.calls_all(), WORKER_QUEUE_GROUP.into())
-        .await
-        .map_err(|e| anyhow::anyhow!("subscribing to tool calls failed: {e}"))?;
-    let tracker = TaskTracker::new();
-    let in_flight = Arc::new(InFlight::default());
-    let cancels = tokio::spawn(listen_for_cancellations(bus.clone(), in_flight.clone(), shutdown.clone()));
-    loop {
-        let message = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            m = subscription.next() => m,
-        };
-        let Some(message) = message else { break };
-        let Some(reply_to) = message.reply.clone() else {
-            continue;
-        };
-        let bus = bus.clone();
-        let upstreams = upstreams.clone();
-        let builtins = builtins.clone();
-        let in_flight = in_flight.clone();
-        tracker.spawn(async move {
-            let (reply, record) = match serde_json::from_slice::<CallRequest>(&message.payload) {
-                Ok(request) => {
-                    let (reply, latency) = handle(&bus, &upstreams, &builtins, &in_flight, &request).await;
-                    (reply, Some((request, latency)))
-                }
-                Err(e) => {
-                    let message = format!("malformed call: {e}");
-                    (CallReply::Error { code: CallErrorCode::InvalidRequest, message, rpc: None }, None)
-                }
+    in_flight: Arc<InFlight>,
+    tracker: TaskTracker,
+}
+
+impl CallServer {
+    pub fn new(bus: Bus, upstreams: Arc<UpstreamPool>, builtins: Arc<Builtins>) -> Arc<Self> {
+        Arc::new(Self { bus, upstreams, builtins, in_flight: Arc::default(), tracker: TaskTracker::new() })
+    }
+
+    /// Serves calls from NATS until `shutdown` (and, meanwhile, this process's own callers
+    /// when `local` is true), then waits up to `drain_timeout` for the calls in flight.
+    pub async fn serve(
+        self: Arc<Self>,
+        local: bool,
+        drain_timeout: Duration,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let bus = self.bus.clone();
+        let mut subscription = bus
+            .client
+            .queue_subscribe(bus.subjects.calls_all(), WORKER_QUEUE_GROUP.into())
+            .await
+            .map_err(|e| anyhow::anyhow!("subscribing to tool calls failed: {e}"))?;
+        let cancels = tokio::spawn(listen_for_cancellations(bus.clone(), self.in_flight.clone(), shutdown.clone()));
+        if local {
+            bus.set_local_worker(Some(self.clone()));
+        }
+        loop {
+            let message = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                m = subscription.next() => m,
             };
-            // A large result travels in chunks; one too large even for that is replaced by an
-            // error saying so, which the caller gets at once (and the record states).
-            let wrap = |reply: CallReply| serde_json::to_vec(&reply).expect("replies serialise");
-            let reply = canopy_bus::calls::send_reply(&bus, reply_to, reply, wrap).await;
-            // The record (and its arguments digest) only after the reply has gone.
-            if let Some((request, latency)) = record {
+            let Some(message) = message else { break };
+            let Some(reply_to) = message.reply.clone() else {
+                continue;
+            };
+            let server = self.clone();
+            self.tracker.spawn(async move {
+                let bus = &server.bus;
+                let (reply, record) = match serde_json::from_slice::<CallRequest>(&message.payload) {
+                    Ok(request) => {
+                        let (reply, latency) = server.handle(&request).await;
+                        (reply, Some((request, latency)))
+                    }
+                    Err(e) => {
+                        let message = format!("malformed call: {e}");
+                        (CallReply::Error { code: CallErrorCode::InvalidRequest, message, rpc: None }, None)
+                    }
+                };
+                // A large result travels in chunks; one too large even for that is replaced by an
+                // error saying so, which the caller gets at once (and the record states).
+                let wrap = |reply: CallReply| serde_json::to_vec(&reply).expect("replies serialise");
+                let reply = canopy_bus::calls::send_reply(bus, reply_to, reply, wrap).await;
+                // The record (and its arguments digest) only after the reply has gone.
+                if let Some((request, latency)) = record {
+                    publish_record(bus, &request, &reply, latency).await;
+                }
+            });
+        }
+        // No new calls, from NATS or from this process (they go to another worker, if any).
+        if local {
+            bus.set_local_worker(None);
+        }
+        let _ = subscription.unsubscribe().await;
+        self.tracker.close();
+        let in_flight = self.tracker.len();
+        if in_flight > 0 {
+            tracing::info!(in_flight, "draining in-flight tool calls");
+        }
+        if tokio::time::timeout(drain_timeout, self.tracker.wait()).await.is_err() {
+            tracing::warn!(remaining = self.tracker.len(), "drain timeout: abandoning in-flight calls");
+        }
+        cancels.abort();
+        let _ = bus.client.flush().await;
+        Ok(())
+    }
+
+    async fn handle(&self, request: &CallRequest) -> (CallReply, Duration) {
+        handle(&self.bus, &self.upstreams, &self.builtins, &self.in_flight, request).await
+    }
+}
+
+impl canopy_bus::calls::LocalWorker for CallServer {
+    fn call(&self, request: CallRequest) -> futures::future::BoxFuture<'static, CallReply> {
+        let (in_flight, call_id) = (self.in_flight.clone(), request.call_id.clone());
+        let (bus, upstreams, builtins) = (self.bus.clone(), self.upstreams.clone(), self.builtins.clone());
+        // A task of the worker's own, so that the call runs to its end (and its record) even
+        // when the caller stops waiting, exactly as one sent over NATS does.
+        let task = self.tracker.spawn(async move {
+            let (reply, latency) = handle(&bus, &upstreams, &builtins, &in_flight, &request).await;
+            let record = (reply.clone(), request, latency);
+            tokio::spawn(async move {
+                let (reply, request, latency) = record;
                 publish_record(&bus, &request, &reply, latency).await;
-            }
+            });
+            reply
         });
+        let cancel = CancelOnDrop { in_flight: self.in_flight.clone(), call_id: Some(call_id) };
+        Box::pin(async move {
+            let reply = task.await.unwrap_or_else(|e| CallReply::Error {
+                code: CallErrorCode::Internal,
+                message: format!("the call's task failed: {e}"),
+                rpc: None,
+            });
+            cancel.disarm();
+            reply
+        })
     }
-    let _ = subscription.unsubscribe().await;
-    tracker.close();
-    let in_flight = tracker.len();
-    if in_flight > 0 {
-        tracing::info!(in_flight, "draining in-flight tool calls");
+
+    fn cancel(&self, call_id: &str) -> bool {
+        self.in_flight.cancel(call_id)
     }
-    if tokio::time::timeout(drain_timeout, tracker.wait()).await.is_err() {
-        tracing::warn!(remaining = tracker.len(), "drain timeout: abandoning in-flight calls");
+}
+
+/// Cancels an in-process call whose caller stopped waiting for it.
+struct CancelOnDrop {
+    in_flight: Arc<InFlight>,
+    call_id: Option<String>,
+}
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.call_id = None;
     }
-    cancels.abort();
-    let _ = bus.client.flush().await;
-    Ok(())
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(call_id) = self.call_id.take() {
+            self.in_flight.cancel(&call_id);
+        }
+    }
 }
 
 /// Every worker hears every cancellation; the one running the call acts on it.
@@ -132,6 +211,8 @@ impl Drop for CancelUpstreamOnDrop {
     }
 }
 
+/// Runs one call. Its sign of life goes out whichever way it came: a 2026-07-28 client's retry
+/// may wait for it on an edge of another process.
 async fn handle(
     bus: &Bus,
     upstreams: &UpstreamPool,

@@ -50,6 +50,9 @@ pub struct WorkerConfig {
     pub jobs: Option<canopy_jobs::Jobs>,
     /// The python built-in's engine and quotas; `None`: it answers every call with a failure.
     pub python: Option<builtin::python::PythonSettings>,
+    /// Whether this worker also takes the calls of an edge or api in its own process directly,
+    /// without NATS (`canopy_bus::calls::LocalWorker`).
+    pub local_calls: bool,
 }
 
 /// Runs discovery, the call server and invalidation until `shutdown`, then drains in-flight
@@ -103,7 +106,8 @@ pub async fn run(
             }
         });
     }
-    let served = calls::serve(bus.clone(), upstreams.clone(), builtins, config.drain_timeout, shutdown.clone()).await;
+    let server = calls::CallServer::new(bus.clone(), upstreams.clone(), builtins);
+    let served = server.serve(config.local_calls, config.drain_timeout, shutdown.clone()).await;
     while background.join_next().await.is_some() {}
     upstreams.close_all().await;
     served

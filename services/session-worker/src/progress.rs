@@ -120,9 +120,14 @@ impl InFlight {
         InFlightGuard { owner: self.clone(), call_id: call_id.to_string(), token }
     }
 
-    pub fn cancel(&self, call_id: &str) {
-        if let Some(token) = self.calls.lock().expect("in-flight lock").get(call_id) {
-            token.cancel();
+    /// Cancels call `call_id`; false when it does not run here.
+    pub fn cancel(&self, call_id: &str) -> bool {
+        match self.calls.lock().expect("in-flight lock").get(call_id) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
         }
     }
 }

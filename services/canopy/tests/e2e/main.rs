@@ -300,12 +300,47 @@ async fn sigterm_drains_in_flight_calls_then_exits_zero() {
     assert!(status.success(), "exit 0 after draining, got {status}");
 }
 
+/// Services started with their infrastructure come up in any order: a process started while
+/// PostgreSQL does not answer waits for it (`startup_wait_secs`) and is ready once it does.
+#[tokio::test]
+async fn a_process_started_before_postgres_waits_for_it() {
+    let mut d = Deployment::new().await;
+    // PostgreSQL "comes up" 7 s after Canopy starts (after a first attempt's 5 s of its own
+    // retries): a forwarder to the real one appears on a port Canopy was told to use.
+    let port = free_port();
+    let real = d.db.url.clone();
+    let authority = real.split('@').nth(1).and_then(|rest| rest.split('/').next()).unwrap().to_string();
+    d.env.push(("CANOPY_DATABASE_URL".into(), real.replacen(&authority, &format!("127.0.0.1:{port}"), 1)));
+    d.env.push(("CANOPY_STARTUP_WAIT_SECS".into(), "30".into()));
+    let forwarder = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        loop {
+            let (mut inbound, _) = listener.accept().await.unwrap();
+            let authority = authority.clone();
+            tokio::spawn(async move {
+                let mut outbound = tokio::net::TcpStream::connect(authority).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    let started = std::time::Instant::now();
+    let base = d.spawn("all", &["start"]).await;
+    assert!(started.elapsed() >= Duration::from_secs(7), "ready only once PostgreSQL answered");
+    let (status, _) = get_json(&format!("{base}/api/v0/servers")).await;
+    assert_eq!(status, 200);
+    let log = std::fs::read_to_string(&d.process("all").log).unwrap();
+    assert!(log.contains("waiting for PostgreSQL"), "{log}");
+    forwarder.abort();
+}
+
 #[tokio::test]
 async fn start_up_errors_name_the_setting_and_url() {
     let d = Deployment::new().await;
     let out = d
         .command(&["start", "--listen", &format!("127.0.0.1:{}", free_port())])
         .env("CANOPY_DATABASE_URL", "postgres://postgres:hunter2@127.0.0.1:1/nowhere")
+        .env("CANOPY_STARTUP_WAIT_SECS", "0")
         .output()
         .unwrap();
     assert!(!out.status.success());

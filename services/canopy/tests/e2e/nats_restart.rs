@@ -198,3 +198,45 @@ async fn removals_made_while_nats_is_down_reach_every_edge_and_worker() {
     // What stays keeps working.
     assert_eq!(initialize(&edge2, "/mcp", &owner).await, 200);
 }
+
+/// All-in-one, the edge hands a call to the worker of its own process without NATS
+/// (`worker.local_calls`): tool calls go on working while NATS is down (only their audit
+/// records, published on NATS, are lost meanwhile). Over the bus (`CANOPY_WORKER_LOCAL_CALLS`
+/// false) the same call finds no worker.
+#[tokio::test]
+async fn all_in_one_serves_calls_while_nats_is_down() {
+    let mut nats = OwnNats::start();
+    let mut d = Deployment::new().await;
+    d.nats_url = nats.url();
+    let base = d.spawn("local", &["start"]).await;
+    d.env.push(("CANOPY_WORKER_LOCAL_CALLS".into(), "false".into()));
+    let over_bus = d.spawn("bus", &["start"]).await;
+    let upstream = fixture().await;
+    let fx = json!({"name": "fx", "transport": "streamable_http", "url": upstream.url()});
+    let (status, body) = post_json(&format!("{base}/api/v0/servers"), fx).await;
+    assert_eq!(status, 201, "{body}");
+    let call = |base: String| async move {
+        let client = mcp_client(&format!("{base}/mcp")).await;
+        let mut params = rmcp::model::CallToolRequestParams::new("fx__echo");
+        params.arguments = json!({"message": "still here"}).as_object().cloned();
+        let result = client.call_tool(params).await;
+        let _ = client.cancel().await;
+        result
+    };
+    for edge in [&base, &over_bus] {
+        eventually(Duration::from_secs(15), || async {
+            call(edge.clone()).await.is_ok_and(|r| r.is_error != Some(true))
+        })
+        .await;
+    }
+
+    nats.down();
+    for _ in 0..3 {
+        let result = call(base.clone()).await.expect("a call while NATS is down");
+        assert_ne!(result.is_error, Some(true), "{result:?}");
+        assert_eq!(result.content[0].as_text().map(|t| t.text.as_str()), Some("still here"));
+    }
+    let refused = call(over_bus.clone()).await;
+    assert!(refused.as_ref().map_or(true, |r| r.is_error == Some(true)), "over the bus a call needs NATS: {refused:?}");
+    nats.up();
+}
