@@ -51,9 +51,12 @@ pub enum BusError {
     },
 }
 
-/// A connection to NATS with Canopy's naming applied.
+/// A connection to NATS with Canopy's naming applied. Cheap to clone (one reference count):
+/// every request of an edge clones it several times.
 #[derive(Clone)]
-pub struct Bus {
+pub struct Bus(std::sync::Arc<BusParts>);
+
+pub struct BusParts {
     pub client: async_nats::Client,
     pub jetstream: jetstream::Context,
     pub subjects: Subjects,
@@ -62,6 +65,13 @@ pub struct Bus {
     /// The session-worker running in this process, if one does and takes calls directly
     /// ([`calls::LocalWorker`]): shared by every clone of this bus.
     local_worker: calls::LocalWorkerSlot,
+}
+
+impl std::ops::Deref for Bus {
+    type Target = BusParts;
+    fn deref(&self) -> &BusParts {
+        &self.0
+    }
 }
 
 impl Bus {
@@ -90,25 +100,25 @@ impl Bus {
             .connect(url)
             .await
             .map_err(|source| BusError::Connect { url: canopy_config::redact_url(url), source })?;
-        Ok(Self {
+        Ok(Self(std::sync::Arc::new(BusParts {
             jetstream: jetstream::new(client.clone()),
             client,
             subjects: Subjects::new(prefix),
             connection,
             local_worker: Default::default(),
-        })
+        })))
     }
 
     /// A bus over a client connected elsewhere (tests), whose reconnections are not followed.
     pub fn from_client(client: async_nats::Client, prefix: &str) -> Self {
         let (_, connection) = ConnectionState::watch();
-        Self {
+        Self(std::sync::Arc::new(BusParts {
             jetstream: jetstream::new(client.clone()),
             client,
             subjects: Subjects::new(prefix),
             connection,
             local_worker: Default::default(),
-        }
+        }))
     }
 
     /// Lets `worker` take the calls sent on this bus (and its clones) in this process, without
