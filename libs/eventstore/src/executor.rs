@@ -52,11 +52,54 @@ pub struct CommandExecutor<P> {
     store: EventStore,
     projector: Arc<P>,
     snapshots: Arc<Snapshots>,
+    turns: Arc<Turns>,
 }
 
 impl<P> Clone for CommandExecutor<P> {
     fn clone(&self) -> Self {
-        Self { store: self.store.clone(), projector: self.projector.clone(), snapshots: self.snapshots.clone() }
+        Self {
+            store: self.store.clone(),
+            projector: self.projector.clone(),
+            snapshots: self.snapshots.clone(),
+            turns: self.turns.clone(),
+        }
+    }
+}
+
+/// Commands of this process on one stream take turns: a busy stream (a tenant's credit
+/// ledger, written by every submit and end of a job) would otherwise see its writers collide,
+/// each collision costing a rollback, a back-off and a second read. Writers in other processes
+/// still race, and the optimistic version check still decides.
+#[derive(Default)]
+struct Turns {
+    streams: std::sync::Mutex<std::collections::HashMap<StreamKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Turns {
+    async fn take(&self, key: &StreamKey) -> Turn<'_> {
+        let lock = {
+            let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+            streams.entry(key.clone()).or_default().clone()
+        };
+        let guard = lock.clone().lock_owned().await;
+        Turn { turns: self, key: key.clone(), lock, _guard: guard }
+    }
+}
+
+struct Turn<'a> {
+    turns: &'a Turns,
+    key: StreamKey,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut streams = self.turns.streams.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's reference, this turn's and its guard's: nobody else waits for the stream.
+        if Arc::strong_count(&self.lock) <= 3 {
+            streams.remove(&self.key);
+        }
     }
 }
 
@@ -100,7 +143,7 @@ impl Snapshots {
 
 impl<P: Projector> CommandExecutor<P> {
     pub fn new(store: EventStore, projector: Arc<P>) -> Self {
-        Self { store, projector, snapshots: Arc::default() }
+        Self { store, projector, snapshots: Arc::default(), turns: Arc::default() }
     }
 
     /// The current state of a stream: a remembered one brought up to date with the events
@@ -137,6 +180,7 @@ impl<P: Projector> CommandExecutor<P> {
             (Some(k), Some(f)) => Some((k.as_str(), f.as_str())),
             _ => None,
         };
+        let _turn = self.turns.take(&key).await;
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
                 back_off(attempt).await;
