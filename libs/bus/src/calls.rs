@@ -45,6 +45,64 @@ pub async fn cancel(bus: &Bus, call_id: &str) {
     }
 }
 
+/// The answer to a call whose worker stopped saying it runs it (nothing heard of the call for
+/// [`canopy_mcp::call::SILENT_FOR`]): every caller that waits on a worker elsewhere gives up
+/// with this instead of waiting for its timeout.
+pub fn lost_with_its_worker() -> CallReply {
+    let message = format!(
+        "the session-worker running this call stopped (nothing heard of it for {} s): it may have died; \
+         whether the upstream finished the call is unknown",
+        canopy_mcp::call::SILENT_FOR.as_secs()
+    );
+    CallReply::Error { code: CallErrorCode::UpstreamUnavailable, message, rpc: None }
+}
+
+/// MCP's error for a request the client has no capability for (`-32021`).
+const MISSING_REQUIRED_CLIENT_CAPABILITY: i32 = -32021;
+
+/// [`request`] for a caller that cannot be asked anything (REST): the call gets a client
+/// subject of its own, on which this waits for the worker's sign of life (giving the call up
+/// as [`lost_with_its_worker`] after [`canopy_mcp::call::SILENT_FOR`] of silence, instead of
+/// waiting for its timeout) and answers what the upstream asks the caller (sampling,
+/// elicitation, roots) at once with MCP's missing-capability error. Progress and log messages
+/// are dropped. A call to a worker of this process is sent as is.
+pub async fn request_unattended(bus: &Bus, mut request: CallRequest) -> CallReply {
+    use futures::StreamExt;
+    if runs_here(bus) || request.client_subject.is_some() {
+        return self::request(bus, &request).await;
+    }
+    let subject = bus.subjects.call_client(&request.call_id);
+    let Ok(mut heard) = bus.client.subscribe(subject.clone()).await else {
+        return self::request(bus, &request).await;
+    };
+    request.client_subject = Some(subject);
+    let reply = self::request(bus, &request);
+    tokio::pin!(reply);
+    let mut silent_from = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            reply = &mut reply => return reply,
+            message = heard.next() => {
+                let Some(message) = message else { return reply.await };
+                silent_from = tokio::time::Instant::now();
+                let asked = serde_json::from_slice::<canopy_mcp::call::ToClient>(&message.payload);
+                if let (Ok(canopy_mcp::call::ToClient::Request { method, .. }), Some(inbox)) = (asked, message.reply) {
+                    let answer = canopy_mcp::call::ClientAnswer::Error {
+                        code: MISSING_REQUIRED_CLIENT_CAPABILITY,
+                        message: format!("a REST caller cannot answer {method}"),
+                    };
+                    let payload = serde_json::to_vec(&answer).expect("answers serialise");
+                    let _ = bus.client.publish(inbox, payload.into()).await;
+                }
+            }
+            () = tokio::time::sleep_until(silent_from + canopy_mcp::call::SILENT_FOR) => {
+                self::cancel(bus, &request.call_id).await;
+                return lost_with_its_worker();
+            }
+        }
+    }
+}
+
 /// A session-worker in this process that takes calls without the bus. What it promises is
 /// what a worker reached over NATS does: the call runs (and is drained on shutdown) as one of
 /// the worker's own, its record is published, and a cancellation reaches it by

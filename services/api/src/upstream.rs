@@ -109,7 +109,8 @@ fn refusal(refused: &Refused, not_found: impl FnOnce() -> ApiError) -> ApiError 
     }
 }
 
-/// Sends an admitted call to a worker, as it was admitted, and waits for its result.
+/// Sends an admitted call to a worker, as it was admitted, and waits for its result (or the
+/// worker's silence: a REST caller is not kept waiting for the timeout by a worker that died).
 pub async fn request(
     state: &ApiState,
     admitted: Admitted,
@@ -125,7 +126,7 @@ pub async fn request(
         server = %request.server,
         tool = request.op.label(),
     );
-    match tracing::Instrument::instrument(canopy_bus::calls::request(&state.bus, &request), span).await {
+    match tracing::Instrument::instrument(canopy_bus::calls::request_unattended(&state.bus, request), span).await {
         CallReply::Result { result } => Ok(result),
         CallReply::Error { code, message, .. } => {
             Err(ApiError::new(error_code(code), format!("{shown_name} failed: {message}")))

@@ -59,7 +59,7 @@ pub async fn relay(
         }
         () = heard.silence(), if worker_elsewhere => {
             canopy_bus::calls::cancel(bus, &request.call_id).await;
-            lost_with_its_worker()
+            canopy_bus::calls::lost_with_its_worker()
         }
     };
     if let Some((stop, task)) = forwarder {
@@ -102,16 +102,6 @@ impl Heard {
             tokio::time::sleep_until(until).await;
         }
     }
-}
-
-/// The answer to a call whose worker stopped saying it runs it.
-fn lost_with_its_worker() -> CallReply {
-    let message = format!(
-        "the session-worker running this call stopped (nothing heard of it for {} s): it may have died; \
-         whether the upstream finished the call is unknown",
-        canopy_mcp::call::SILENT_FOR.as_secs()
-    );
-    CallReply::Error { code: CallErrorCode::UpstreamUnavailable, message, rpc: None }
 }
 
 /// One question of an upstream to its client, waiting for the answer on `reply` (the worker's
@@ -262,7 +252,7 @@ async fn round(
             _ = context.ct.cancelled() => return cancel("cancelled by the client").await,
             () = heard.silence(), if worker_elsewhere => {
                 canopy_bus::calls::cancel(&state.bus, call_id).await;
-                return Relayed::Reply(lost_with_its_worker());
+                return Relayed::Reply(canopy_bus::calls::lost_with_its_worker());
             }
             _ = tokio::time::sleep_until(deadline) => {
                 canopy_bus::calls::cancel(&state.bus, call_id).await;

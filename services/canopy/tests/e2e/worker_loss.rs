@@ -51,3 +51,37 @@ async fn a_call_whose_worker_is_killed_is_answered_within_seconds_and_a_long_one
     assert!(answered_after_kill < Duration::from_secs(8), "answered {answered_after_kill:?} after the kill");
     println!("FIGURE call whose worker was killed: answered {answered_after_kill:?} after the kill ({took:?} in all)");
 }
+
+/// The same through REST (`POST /api/v0/tools/invoke`): an api in a process without a worker
+/// gives a call up within seconds of its worker's death, and a long call on a live worker
+/// completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_invoke_whose_worker_is_killed_is_answered_within_seconds() {
+    let mut d = Deployment::new().await;
+    let api = d.spawn("api", &["serve", "api"]).await;
+    d.spawn("worker", &["serve", "worker"]).await;
+    let upstream = serve_http("127.0.0.1:0".parse().unwrap(), FixtureOptions::default()).await.unwrap();
+    let (status, body) =
+        post_json(&format!("{api}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
+    assert_eq!((status, body["status"].as_str()), (201, Some("ready")), "{body}");
+    let invoke = |ms: u64| {
+        let url = format!("{api}/api/v0/tools/invoke");
+        async move { post_json(&url, json!({"name": "fx__slow", "ms": ms, "steps": 0})).await }
+    };
+
+    let (status, body) = invoke(6000).await;
+    assert_eq!(status, 200, "a long call on a live worker completes: {body}");
+
+    let call = tokio::spawn(invoke(60_000));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let killed = Instant::now();
+    d.kill_hard("worker");
+    let (status, body) = call.await.unwrap();
+    let answered_after_kill = killed.elapsed();
+    assert!(status >= 500, "{status} {body}");
+    assert_eq!(body["error"]["code"].as_str(), Some("UPSTREAM_UNAVAILABLE"), "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("session-worker running this call stopped"), "{body}");
+    assert!(answered_after_kill < Duration::from_secs(8), "answered {answered_after_kill:?} after the kill");
+    println!("FIGURE REST invoke whose worker was killed: answered {answered_after_kill:?} after the kill");
+}
