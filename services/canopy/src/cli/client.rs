@@ -23,6 +23,15 @@ pub struct ClientConfig {
     /// The platform operator's token (`canopy init-server`, `canopy login --operator`): sent by
     /// the operator's verbs (`create|list|get|suspend|resume tenant`) only.
     pub operator_token: Option<String>,
+    /// A grant of `canopy login --oauth` (see `oauth.rs`): the endpoint it is for, the client
+    /// registered for it, where tokens are refreshed, the tokens and when the access token is
+    /// refreshed (Unix seconds, shortly before it expires).
+    pub oauth_resource: Option<String>,
+    pub oauth_client_id: Option<String>,
+    pub oauth_token_endpoint: Option<String>,
+    pub oauth_access_token: Option<String>,
+    pub oauth_refresh_token: Option<String>,
+    pub oauth_refresh_at: Option<String>,
 }
 
 impl ClientConfig {
@@ -45,6 +54,12 @@ impl ClientConfig {
                 "registry_url" => config.registry_url = value,
                 "access_token" => config.access_token = value,
                 "operator_token" => config.operator_token = value,
+                "oauth_resource" => config.oauth_resource = value,
+                "oauth_client_id" => config.oauth_client_id = value,
+                "oauth_token_endpoint" => config.oauth_token_endpoint = value,
+                "oauth_access_token" => config.oauth_access_token = value,
+                "oauth_refresh_token" => config.oauth_refresh_token = value,
+                "oauth_refresh_at" => config.oauth_refresh_at = value,
                 _ => {}
             }
         }
@@ -186,6 +201,8 @@ pub struct Registry {
     base: Url,
     origin: Origin,
     token: Option<String>,
+    /// The token came from `--access-token` or `CANOPY_ACCESS_TOKEN`, not the file.
+    token_explicit: bool,
     http: reqwest::Client,
 }
 
@@ -213,8 +230,21 @@ impl Registry {
             .user_agent(concat!("canopy-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTP client")?;
-        let token = token.filter(|t| !t.is_empty()).map(str::to_string).or(conf.and_then(|(_, c)| c.access_token));
-        Ok(Registry { base, origin, token, http })
+        let explicit = token.filter(|t| !t.is_empty()).map(str::to_string);
+        let token_explicit = explicit.is_some();
+        let token = explicit.or(conf.and_then(|(_, c)| c.access_token));
+        Ok(Registry { base, origin, token, token_explicit, http })
+    }
+
+    /// Whether the registry URL came from `--registry`.
+    pub fn origin_is_flag(&self) -> bool {
+        self.origin == Origin::Flag
+    }
+
+    /// Whether the access token was given on the command line or in the environment (it then
+    /// wins over a saved OAuth grant).
+    pub fn token_is_explicit(&self) -> bool {
+        self.token_explicit
     }
 
     /// The access token sent as `Authorization: Bearer`, if any.

@@ -26,6 +26,7 @@ pub mod export;
 pub mod groups;
 pub mod identities;
 pub mod jobs;
+pub mod oauth;
 pub mod output;
 pub mod prompts;
 pub mod resources;
@@ -106,15 +107,29 @@ pub enum ClientCommand {
     /// the registry URL and both tokens in ~/.canopy.conf (`access_token`, `operator_token`).
     InitServer,
     /// Save an access token (from `canopy create user`) in ~/.canopy.conf; with --registry,
-    /// save that registry too.
+    /// save that registry too. With --oauth instead of a token: sign in in the browser at
+    /// Canopy's authorization server (enterprise mode) for one MCP endpoint (`--server NAME`,
+    /// `--group NAME`, or all of /mcp), and save the grant, which `canopy stdio` for that
+    /// endpoint then uses and refreshes.
+    #[command(after_help = "Examples:\n  \
+        canopy login eX_1-generated-token\n  \
+        canopy login --oauth --server grid   # then: canopy stdio --server grid")]
     Login {
         /// The access token (generated ones may start with '-').
-        #[arg(allow_hyphen_values = true)]
-        token: String,
+        #[arg(allow_hyphen_values = true, required_unless_present = "oauth", conflicts_with = "oauth")]
+        token: Option<String>,
         /// It is a platform operator's token: save it as `operator_token`, which only the
         /// tenant verbs send.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "oauth")]
         operator: bool,
+        /// Sign in with OAuth (authorization code with PKCE, in the browser) instead.
+        #[arg(long)]
+        oauth: bool,
+        /// With --oauth: print the sign-in URL only, do not try to open a browser.
+        #[arg(long, requires = "oauth")]
+        no_browser: bool,
+        #[command(flatten)]
+        endpoint: stdio::StdioArgs,
     },
     /// Serve a Canopy MCP endpoint on stdin/stdout, for clients that launch MCP servers as
     /// processes (Claude Desktop, Cursor): `--server NAME`, `--group NAME`, or all of /mcp.
@@ -360,7 +375,18 @@ pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result
         ClientCommand::Delete(DeleteCommand::User { name }) => identities::delete_user(&ctx, name).await,
         ClientCommand::Delete(DeleteCommand::McpClient { name }) => identities::delete_client(&ctx, name).await,
         ClientCommand::InitServer => identities::init_server(&ctx).await,
-        ClientCommand::Login { token, operator } => {
+        ClientCommand::Login { oauth: true, no_browser, endpoint, .. } => {
+            let resource = stdio::endpoint(ctx.registry.base_url(), endpoint);
+            let path = oauth::login(&ctx.registry, &resource, !no_browser).await?;
+            if ctx.json {
+                println!("{}", output::json(&serde_json::json!({"saved": path, "resource": resource})));
+            } else {
+                println!("Signed in; the grant for {resource} is saved in {}.", path.display());
+            }
+            Ok(())
+        }
+        ClientCommand::Login { token, operator, .. } => {
+            let token = token.as_deref().unwrap_or_default();
             identities::login(&ctx, token, global.registry.as_deref(), *operator)
         }
         ClientCommand::Export(args) => export::export(&ctx, args).await,
@@ -410,7 +436,7 @@ mod tests {
         let cli = Cli::parse_from(["canopy", "--access-token", "-eX_1", "list", "servers"]);
         assert_eq!(cli.global.access_token.as_deref(), Some("-eX_1"));
         let cli = Cli::parse_from(["canopy", "login", "-eX_1"]);
-        assert!(matches!(cli.command, ClientCommand::Login { token, .. } if token == "-eX_1"));
+        assert!(matches!(cli.command, ClientCommand::Login { token: Some(token), .. } if token == "-eX_1"));
         let cli = Cli::parse_from(["canopy", "create", "user", "u", "--access-token", "-x"]);
         assert!(
             matches!(cli.command, ClientCommand::Create(CreateCommand::User(a)) if a.access_token.as_deref() == Some("-x"))

@@ -2,7 +2,8 @@
 //! Canopy endpoint (`/servers/NAME/mcp`, `/groups/NAME/mcp`, or `/mcp`), so a desktop client's
 //! `mcpServers` entry (`"command": "canopy", "args": ["stdio", "--server", "grid"]`) reaches
 //! Canopy with the credentials `canopy login` saved (`registry_url`, `access_token` in
-//! `~/.canopy.conf`, or `--registry` / `--access-token`).
+//! `~/.canopy.conf`, or `--registry` / `--access-token`), or the grant `canopy login --oauth`
+//! saved for this endpoint, refreshed before it expires and after a 401 (`oauth.rs`).
 //!
 //! A raw JSON-RPC relay, not an MCP client and server back to back: each line from stdin is
 //! POSTed as it is (Streamable HTTP, session era), and every message of the answer (JSON, or
@@ -46,7 +47,7 @@ pub fn endpoint(base: &str, args: &StdioArgs) -> String {
 struct Bridge {
     http: reqwest::Client,
     url: String,
-    token: Option<String>,
+    token: super::oauth::TokenSource,
     session: Arc<Mutex<Option<String>>>,
     protocol: Arc<Mutex<Option<String>>>,
     out: mpsc::UnboundedSender<String>,
@@ -69,14 +70,8 @@ pub async fn run(registry: &Registry, args: &StdioArgs) -> anyhow::Result<()> {
             let _ = stdout.flush().await;
         }
     });
-    let bridge = Bridge {
-        http,
-        url,
-        token: registry.access_token().map(str::to_string),
-        session: Arc::default(),
-        protocol: Arc::default(),
-        out,
-    };
+    let token = super::oauth::TokenSource::new(registry, &url, http.clone());
+    let bridge = Bridge { http, url, token, session: Arc::default(), protocol: Arc::default(), out };
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut listening: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(line) = stdin.next_line().await.context("reading stdin")? {
@@ -115,9 +110,10 @@ pub async fn run(registry: &Registry, args: &StdioArgs) -> anyhow::Result<()> {
 }
 
 impl Bridge {
-    fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
+    async fn request(&self, method: reqwest::Method) -> (reqwest::RequestBuilder, Option<String>) {
         let mut request = self.http.request(method, &self.url);
-        if let Some(token) = &self.token {
+        let token = self.token.bearer().await;
+        if let Some(token) = &token {
             request = request.bearer_auth(token);
         }
         if let Some(session) = self.session.lock().expect("session lock").clone() {
@@ -126,7 +122,23 @@ impl Bridge {
         if let Some(version) = self.protocol.lock().expect("protocol lock").clone() {
             request = request.header("mcp-protocol-version", version);
         }
-        request
+        (request, token)
+    }
+
+    /// Sends what `build` makes of a fresh request; once more with a new token after a 401,
+    /// when the saved OAuth grant can be refreshed.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> reqwest::Result<reqwest::Response> {
+        let (request, token) = self.request(method.clone()).await;
+        let response = build(request).send().await?;
+        if response.status() == reqwest::StatusCode::UNAUTHORIZED && self.token.rejected(token.as_deref()).await {
+            let (request, _) = self.request(method).await;
+            return build(request).send().await;
+        }
+        Ok(response)
     }
 
     /// Sends one message and relays every message of the answer.
@@ -134,10 +146,7 @@ impl Bridge {
         let id = message.get("method").and(message.get("id")).cloned();
         let is_initialize = message.get("method").and_then(Value::as_str) == Some("initialize");
         let sent = self
-            .request(reqwest::Method::POST)
-            .header("accept", "application/json, text/event-stream")
-            .json(&message)
-            .send()
+            .send(reqwest::Method::POST, |r| r.header("accept", "application/json, text/event-stream").json(&message))
             .await;
         let response = match sent {
             Ok(r) => r,
@@ -153,7 +162,11 @@ impl Bridge {
             if serde_json::from_str::<Value>(&body).is_ok_and(|v| v.get("jsonrpc").is_some()) {
                 return self.emit(&body);
             }
-            let hint = if status == reqwest::StatusCode::UNAUTHORIZED { " (canopy login TOKEN)" } else { "" };
+            let hint = if status == reqwest::StatusCode::UNAUTHORIZED {
+                " (canopy login TOKEN, or canopy login --oauth for this endpoint)"
+            } else {
+                ""
+            };
             return self.fail(id, &format!("Canopy answered HTTP {status}{hint}: {}", body.trim()));
         }
         let is_sse = response
@@ -183,11 +196,17 @@ impl Bridge {
     async fn listen(&self) {
         let mut last_event_id: Option<String> = None;
         loop {
-            let mut request = self.request(reqwest::Method::GET).header("accept", "text/event-stream");
-            if let Some(id) = &last_event_id {
-                request = request.header("last-event-id", id);
-            }
-            match request.send().await {
+            let resume = last_event_id.clone();
+            let sent = self
+                .send(reqwest::Method::GET, |r| {
+                    let r = r.header("accept", "text/event-stream");
+                    match &resume {
+                        Some(id) => r.header("last-event-id", id),
+                        None => r,
+                    }
+                })
+                .await;
+            match sent {
                 Ok(r) if r.status() == reqwest::StatusCode::METHOD_NOT_ALLOWED => return,
                 Ok(r) if r.status().is_success() => self.relay_events(r, &mut last_event_id).await,
                 Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => return,
@@ -256,7 +275,7 @@ impl Bridge {
     /// Ends the session (best effort) when the client closes stdin.
     async fn close(&self) {
         if self.session.lock().expect("session lock").is_some() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.request(reqwest::Method::DELETE).send()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.send(reqwest::Method::DELETE, |r| r)).await;
         }
     }
 }
