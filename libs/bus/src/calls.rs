@@ -33,12 +33,11 @@ pub fn record_later(bus: &Bus, record: CallRecord) {
 pub const WORKER_QUEUE_GROUP: &str = "session-worker";
 
 /// Asks whichever worker runs call `call_id` to cancel it (and the upstream request): this
-/// process's own, directly, or any other over the bus.
+/// process's own, directly, and any other over the bus (a worker may have handed the call to
+/// the one holding what it needs).
 pub async fn cancel(bus: &Bus, call_id: &str) {
     if let Some(worker) = bus.local_worker() {
-        if worker.cancel(call_id) {
-            return;
-        }
+        worker.cancel(call_id);
     }
     if let Err(e) = bus.client.publish(bus.subjects.cancel(call_id), bytes::Bytes::new()).await {
         tracing::warn!(error = %e, "could not send a cancellation");

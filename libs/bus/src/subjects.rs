@@ -63,6 +63,14 @@ impl Subjects {
         format!("{}.calls.>", self.prefix)
     }
 
+    /// Calls for one session-worker instance (`worker`: its id, with what a subject token cannot
+    /// hold replaced by `_`): those that need what it holds.
+    pub fn worker_calls(&self, worker: &str) -> String {
+        let token: String =
+            worker.chars().map(|c| if c.is_ascii_alphanumeric() || "-_:".contains(c) { c } else { '_' }).collect();
+        format!("{}.worker.{token}.calls", self.prefix)
+    }
+
     /// What the upstream says to the caller of one call while it runs (progress, log
     /// messages, sampling/elicitation/roots requests), worker to edge.
     pub fn call_client(&self, call_id: &str) -> String {

@@ -91,6 +91,8 @@ pub enum PythonEnvCommand {
         python_version: String,
         allow_egress: bool,
         frozen: serde_json::Value,
+        /// The worker that made it, which holds its files, REPLs and processes.
+        worker: Option<String>,
     },
     /// After an install (or anything else that changed the packages): the new frozen spec.
     RecordPackages {
@@ -128,6 +130,9 @@ pub enum PythonEnvEvent {
         python_version: String,
         allow_egress: bool,
         frozen: serde_json::Value,
+        /// The worker that made it (absent in events of earlier versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker: Option<String>,
     },
     PackagesChanged {
         frozen: serde_json::Value,
@@ -241,7 +246,7 @@ impl Aggregate for PythonEnv {
         use PythonEnvCommand as C;
         use PythonEnvEvent as E;
         let state = match (self, command) {
-            (PythonEnv::Absent, C::Create { name, owner, python_version, allow_egress, frozen }) => {
+            (PythonEnv::Absent, C::Create { name, owner, python_version, allow_egress, frozen, worker }) => {
                 check_text("name", name, NAME_MAX_CHARS)?;
                 check_text("owner", owner, 256)?;
                 check_text("python_version", python_version, 32)?;
@@ -252,6 +257,7 @@ impl Aggregate for PythonEnv {
                     python_version: python_version.clone(),
                     allow_egress: *allow_egress,
                     frozen: frozen.clone(),
+                    worker: worker.clone(),
                 }]);
             }
             // An id is never reused, not even after a destroy.
@@ -318,7 +324,7 @@ impl Aggregate for PythonEnv {
     fn apply(self, event: &PythonEnvEvent) -> PythonEnv {
         use PythonEnvEvent as E;
         match (self, event) {
-            (_, E::Created { name, owner, python_version, allow_egress, frozen }) => {
+            (_, E::Created { name, owner, python_version, allow_egress, frozen, .. }) => {
                 PythonEnv::Active(Box::new(PythonEnvState {
                     name: name.clone(),
                     owner: owner.clone(),
@@ -378,6 +384,7 @@ mod tests {
             python_version: "3.11.2".into(),
             allow_egress: false,
             frozen: frozen(json!([])),
+            worker: Some("w1".into()),
         }
     }
 
@@ -426,6 +433,7 @@ mod tests {
             python_version: python_version.clone(),
             allow_egress: false,
             frozen,
+            worker: None,
         };
         for (command, field) in [
             (with(" ", good.clone()), "name"),

@@ -17,10 +17,11 @@ pub(crate) async fn apply_python_env(
     let (tenant, env, at, version) =
         (stored.tenant_id.as_str(), stored.aggregate_id.as_str(), stored.recorded_at, stored.version);
     match event {
-        PythonEnvEvent::Created { name, owner, python_version, allow_egress, frozen } => {
+        PythonEnvEvent::Created { name, owner, python_version, allow_egress, frozen, worker } => {
             sqlx::query(
                 "INSERT INTO rm_python_envs (tenant_id, env_id, name, owner, python_version, allow_egress, status, \
-                 frozen, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $9)",
+                 frozen, version, created_at, updated_at, holder) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $9, $10)",
             )
             .bind(tenant)
             .bind(env)
@@ -31,6 +32,7 @@ pub(crate) async fn apply_python_env(
             .bind(frozen)
             .bind(version)
             .bind(at)
+            .bind(worker)
             .execute(conn)
             .await?;
         }
@@ -47,14 +49,18 @@ pub(crate) async fn apply_python_env(
             .execute(conn)
             .await?;
         }
-        PythonEnvEvent::Restored { .. } => {
-            sqlx::query("UPDATE rm_python_envs SET version = $3, updated_at = $4 WHERE tenant_id = $1 AND env_id = $2")
-                .bind(tenant)
-                .bind(env)
-                .bind(version)
-                .bind(at)
-                .execute(conn)
-                .await?;
+        PythonEnvEvent::Restored { worker } => {
+            sqlx::query(
+                "UPDATE rm_python_envs SET version = $3, updated_at = $4, holder = $5 \
+                 WHERE tenant_id = $1 AND env_id = $2",
+            )
+            .bind(tenant)
+            .bind(env)
+            .bind(version)
+            .bind(at)
+            .bind(worker)
+            .execute(conn)
+            .await?;
         }
         PythonEnvEvent::SessionStarted { session_id, kind, name, owner, script_path } => {
             sqlx::query(
@@ -130,6 +136,9 @@ pub struct PythonEnvRow {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The session-worker holding it (its own id: never shown to users).
+    #[serde(skip)]
+    pub holder: Option<String>,
 }
 
 impl PythonEnvRow {
@@ -162,7 +171,7 @@ pub fn python_visible(owner: &str, caller: &str, tenant_admin: bool) -> bool {
 }
 
 const ENV_COLUMNS: &str = "tenant_id, env_id, name, owner, python_version, allow_egress, status, frozen, version, \
-                           created_at, updated_at";
+                           created_at, updated_at, holder";
 const SESSION_COLUMNS: &str =
     "tenant_id, session_id, env_id, kind, name, owner, script_path, status, ended_reason, started_at, ended_at";
 

@@ -297,6 +297,7 @@ async fn python_history(exec: &CommandExecutor<CanopyProjector>) {
         python_version: "3.11.2".into(),
         allow_egress: false,
         frozen: frozen(json!([])),
+        worker: Some("w1".into()),
     };
     let start = |id: &str, kind| C::StartSession {
         session_id: id.into(),

@@ -32,11 +32,14 @@ pub struct CallServer {
     builtins: Arc<Builtins>,
     in_flight: Arc<InFlight>,
     tracker: TaskTracker,
+    /// This worker's id ([`crate::worker_id`]): other workers send it, on
+    /// `PREFIX.worker.ID.calls`, the calls that need what it holds.
+    worker: String,
 }
 
 impl CallServer {
-    pub fn new(bus: Bus, upstreams: Arc<UpstreamPool>, builtins: Arc<Builtins>) -> Arc<Self> {
-        Arc::new(Self { bus, upstreams, builtins, in_flight: Arc::default(), tracker: TaskTracker::new() })
+    pub fn new(bus: Bus, upstreams: Arc<UpstreamPool>, builtins: Arc<Builtins>, worker: String) -> Arc<Self> {
+        Arc::new(Self { bus, upstreams, builtins, in_flight: Arc::default(), tracker: TaskTracker::new(), worker })
     }
 
     /// Serves calls from NATS until `shutdown` (and, meanwhile, this process's own callers
@@ -53,14 +56,22 @@ impl CallServer {
             .queue_subscribe(bus.subjects.calls_all(), WORKER_QUEUE_GROUP.into())
             .await
             .map_err(|e| anyhow::anyhow!("subscribing to tool calls failed: {e}"))?;
+        // Calls handed over by another worker: served here, never handed on, and recorded by
+        // the worker that took them.
+        let mut handed_over = bus
+            .client
+            .subscribe(bus.subjects.worker_calls(&self.worker))
+            .await
+            .map_err(|e| anyhow::anyhow!("subscribing to this worker's calls failed: {e}"))?;
         let cancels = tokio::spawn(listen_for_cancellations(bus.clone(), self.in_flight.clone(), shutdown.clone()));
         if local {
             bus.set_local_worker(Some(self.clone()));
         }
         loop {
-            let message = tokio::select! {
+            let (message, handed) = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                m = subscription.next() => m,
+                m = subscription.next() => (m, false),
+                m = handed_over.next() => (m, true),
             };
             let Some(message) = message else { break };
             let Some(reply_to) = message.reply.clone() else {
@@ -71,8 +82,8 @@ impl CallServer {
                 let bus = &server.bus;
                 let (reply, record) = match serde_json::from_slice::<CallRequest>(&message.payload) {
                     Ok(request) => {
-                        let (reply, latency) = server.handle(&request).await;
-                        (reply, Some((request, latency)))
+                        let (reply, latency) = server.handle(&request, !handed).await;
+                        (reply, Some((request, latency)).filter(|_| !handed))
                     }
                     Err(e) => {
                         let message = format!("malformed call: {e}");
@@ -94,6 +105,7 @@ impl CallServer {
             bus.set_local_worker(None);
         }
         let _ = subscription.unsubscribe().await;
+        let _ = handed_over.unsubscribe().await;
         self.tracker.close();
         let in_flight = self.tracker.len();
         if in_flight > 0 {
@@ -107,8 +119,8 @@ impl CallServer {
         Ok(())
     }
 
-    async fn handle(&self, request: &CallRequest) -> (CallReply, Duration) {
-        handle(&self.bus, &self.upstreams, &self.builtins, &self.in_flight, request).await
+    async fn handle(&self, request: &CallRequest, may_hand_over: bool) -> (CallReply, Duration) {
+        handle(&self.bus, &self.upstreams, &self.builtins, &self.in_flight, request, may_hand_over).await
     }
 }
 
@@ -119,7 +131,7 @@ impl canopy_bus::calls::LocalWorker for CallServer {
         // A task of the worker's own, so that the call runs to its end (and its record) even
         // when the caller stops waiting, exactly as one sent over NATS does.
         let task = self.tracker.spawn(async move {
-            let (reply, latency) = handle(&bus, &upstreams, &builtins, &in_flight, &request).await;
+            let (reply, latency) = handle(&bus, &upstreams, &builtins, &in_flight, &request, true).await;
             let record = (reply.clone(), request, latency);
             tokio::spawn(async move {
                 let (reply, request, latency) = record;
@@ -212,19 +224,21 @@ impl Drop for CancelUpstreamOnDrop {
 }
 
 /// Runs one call. Its sign of life goes out whichever way it came: a 2026-07-28 client's retry
-/// may wait for it on an edge of another process.
+/// may wait for it on an edge of another process. `may_hand_over`: a call of a built-in whose
+/// state another worker holds goes to that worker (not for calls handed over already).
 async fn handle(
     bus: &Bus,
     upstreams: &UpstreamPool,
     builtins: &Builtins,
     in_flight: &Arc<InFlight>,
     request: &CallRequest,
+    may_hand_over: bool,
 ) -> (CallReply, Duration) {
     let started = Instant::now();
     let asked = Arc::new(AtomicBool::new(false));
     let alive =
         request.client_subject.clone().map(|subject| AbortOnDrop(tokio::spawn(say_alive(bus.clone(), subject))));
-    let mut reply = call(bus, upstreams, builtins, in_flight, request, &asked).await;
+    let mut reply = call(bus, upstreams, builtins, in_flight, request, &asked, may_hand_over).await;
     drop(alive);
     let latency = started.elapsed();
     if asked.load(Ordering::SeqCst) {
@@ -373,6 +387,7 @@ async fn call(
     in_flight: &Arc<InFlight>,
     request: &CallRequest,
     asked: &Arc<AtomicBool>,
+    may_hand_over: bool,
 ) -> CallReply {
     let error = |code, message: String| CallReply::Error { code, message, rpc: None };
     let Ok(server_id) = request.server_id.parse::<uuid::Uuid>() else {
@@ -382,7 +397,7 @@ async fn call(
     let deadline = tokio::time::Instant::now() + timeout;
     match upstreams.builtin_kind(&request.tenant, &request.server, server_id).await {
         Ok(None) => {}
-        Ok(Some(kind)) => return call_builtin(bus, builtins, kind, in_flight, request).await,
+        Ok(Some(kind)) => return call_builtin(bus, builtins, kind, in_flight, request, may_hand_over).await,
         Err(UpstreamError::NotRegistered(s)) => {
             return error(CallErrorCode::NotFound, format!("server '{s}' is not registered"))
         }
@@ -454,6 +469,31 @@ async fn call(
     }
 }
 
+/// Sends `request` to worker `holder` and waits for its reply; `None` when no such worker runs
+/// any more (the call then runs here, which re-creates what it needs).
+async fn hand_over(bus: &Bus, holder: &str, request: &CallRequest) -> Option<CallReply> {
+    let payload = serde_json::to_vec(request).expect("call requests serialise");
+    let wait = Duration::from_millis(request.timeout_ms + 500);
+    let sent = bus.client.request(bus.subjects.worker_calls(holder), payload.into());
+    match tokio::time::timeout(wait, sent).await {
+        Ok(Ok(message)) => Some(canopy_bus::calls::decode_reply(bus, message).await),
+        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+            tracing::info!(holder, "the worker holding this call's state is gone: running it here");
+            None
+        }
+        Ok(Err(e)) => Some(CallReply::Error {
+            code: CallErrorCode::UpstreamUnavailable,
+            message: format!("the worker holding this call's state could not be reached: {e}"),
+            rpc: None,
+        }),
+        Err(_) => Some(CallReply::Error {
+            code: CallErrorCode::Timeout,
+            message: format!("no reply within {} ms", request.timeout_ms),
+            rpc: None,
+        }),
+    }
+}
+
 /// Runs a call of a built-in server's tool in this process, with the caller's cancellation and
 /// the call's timeout on the handler's token; a handler that does not stop within
 /// [`CANCEL_GRACE`] of its token is dropped.
@@ -463,6 +503,7 @@ async fn call_builtin(
     kind: canopy_domain::BuiltinKind,
     in_flight: &Arc<InFlight>,
     request: &CallRequest,
+    may_hand_over: bool,
 ) -> CallReply {
     let error = |code, message: String| CallReply::Error { code, message, rpc: None };
     let UpstreamOp::CallTool { tool, arguments } = &request.op else {
@@ -480,6 +521,15 @@ async fn call_builtin(
     let Ok(tenant) = canopy_domain::TenantId::parse(request.tenant.clone()) else {
         return error(CallErrorCode::InvalidRequest, format!("'{}' is not a tenant id", request.tenant));
     };
+    if may_hand_over {
+        let no_arguments = Default::default();
+        let holder = server.held_elsewhere(&tenant, tool, arguments.as_ref().unwrap_or(&no_arguments)).await;
+        if let Some(holder) = holder {
+            if let Some(reply) = hand_over(bus, &holder, request).await {
+                return reply;
+            }
+        }
+    }
     let running = in_flight.start(&request.call_id);
     let client = request.client_subject.clone().map(|subject| (bus.client.clone(), subject));
     let identity = request.identity.clone().and_then(|identity| serde_json::from_value(identity).ok());

@@ -30,6 +30,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// A name for this worker instance, unique across restarts: `HOST:PID:UUID`. Other workers send
+/// it the calls that need what it holds (a python environment's files, REPLs and processes).
+pub fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}:{}:{}", host.trim(), std::process::id(), uuid::Uuid::now_v7().simple())
+}
+
 #[derive(Clone)]
 pub struct WorkerConfig {
     pub connect_timeout: Duration,
@@ -64,6 +71,7 @@ pub async fn run(
     config: WorkerConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let worker = worker_id();
     let (refresh_tx, refresh_rx) = tokio::sync::mpsc::unbounded_channel();
     let routes = Arc::new(progress::ProgressRoutes::new(bus.client.clone()));
     let upstreams = Arc::new(
@@ -76,8 +84,12 @@ pub async fn run(
     let mut background = tokio::task::JoinSet::new();
     let grid = config.jobs.clone().map(|jobs| builtin::grid::GridJobs { jobs, pool: pool.clone() });
     let builtins = Arc::new(
-        builtin::Builtins::with_python(grid, config.python.clone(), builtin::python::PythonStore::new(pool.clone()))
-            .await,
+        builtin::Builtins::with_python(
+            grid,
+            config.python.clone(),
+            builtin::python::PythonStore::for_worker(pool.clone(), worker.clone(), Some(bus.clone())),
+        )
+        .await,
     );
     background.spawn(discovery::run(bus.clone(), upstreams.clone(), builtins.clone(), shutdown.clone()));
     background.spawn(upstream::run_invalidation(
@@ -106,7 +118,7 @@ pub async fn run(
             }
         });
     }
-    let server = calls::CallServer::new(bus.clone(), upstreams.clone(), builtins);
+    let server = calls::CallServer::new(bus.clone(), upstreams.clone(), builtins, worker);
     let served = server.serve(config.local_calls, config.drain_timeout, shutdown.clone()).await;
     while background.join_next().await.is_some() {}
     upstreams.close_all().await;

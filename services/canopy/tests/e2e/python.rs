@@ -250,3 +250,52 @@ async fn python_environments_over_rest_and_the_cli() {
     client.cancel().await.ok();
     d.terminate("python").await;
 }
+
+/// Two workers (two `canopy start` processes on one database and bus, as two machines with disks
+/// of their own): calls naming an environment go to the worker that holds it, whichever worker
+/// the client reached, so its REPL's state is there on the other machine too and nothing is
+/// re-created or ended; once that worker is gone (`kill -9`), the other re-creates the
+/// environment and says so.
+#[tokio::test]
+async fn python_calls_go_to_the_worker_holding_the_environment() {
+    let mut d = Deployment::new().await;
+    d.builtin_servers = r#"["python"]"#.into();
+    let first = d.spawn("first", &["start"]).await;
+    let other_disk = std::env::temp_dir().join(format!("{}-second", d.prefix));
+    d.env.push(("CANOPY_STATE_DIR".into(), other_disk.display().to_string()));
+    let second = d.spawn("second", &["start"]).await;
+    let (on_first, on_second) = (python_client(&first).await, python_client(&second).await);
+
+    let env = call(&on_first, "create_environment", json!({"name": "held"})).await;
+    assert_eq!(env["success"], true, "{env}");
+    let id = env["data"]["id"].as_str().unwrap().to_owned();
+    let repl = call(&on_first, "repl_create", json!({"env_id": id, "session_name": "s"})).await;
+    let session = repl["data"]["session_id"].as_str().unwrap().to_owned();
+    call(&on_first, "repl_execute", json!({"session_id": session, "code": "x = 41"})).await;
+
+    // Through the second process: the first worker runs it, with the REPL's state.
+    let out = call(&on_second, "repl_execute", json!({"session_id": session, "code": "print(x + 1)"})).await;
+    assert_eq!(out["data"]["stdout"].as_str().unwrap_or_default().trim(), "42", "{out}");
+    let out =
+        call(&on_second, "workspace_write_file", json!({"env_id": id, "filename": "a.txt", "content": "hi"})).await;
+    assert_eq!(out["success"], true, "{out}");
+    let out = call(&on_first, "workspace_read_file", json!({"env_id": id, "filename": "a.txt"})).await;
+    assert_eq!(out["success"], true, "written on the first worker's disk: {out}");
+    assert!(out["data"].get("restored").is_none(), "{out}");
+    let sessions = call(&on_second, "repl_list", json!({})).await["data"]["sessions"].clone();
+    assert_eq!(sessions[0]["running"], true, "nothing ended: {sessions}");
+
+    // The holder dies: the second worker re-creates the environment and says so.
+    on_first.cancel().await.ok();
+    d.kill_hard("first");
+    let out = call(&on_second, "run_code", json!({"env_id": id, "code": "print(1)"})).await;
+    assert_eq!(out["success"], true, "{out}");
+    assert_eq!(out["data"]["restored"]["from"], "frozen_specification", "{out}");
+    let sessions = call(&on_second, "repl_list", json!({})).await["data"]["sessions"].clone();
+    assert_eq!(sessions[0]["ended_reason"], "worker_restarted", "{sessions}");
+    // Now held by the second: its calls run there, with no second re-creation.
+    let out = call(&on_second, "run_code", json!({"env_id": id, "code": "print(2)"})).await;
+    assert!(out["data"].get("restored").is_none(), "{out}");
+    on_second.cancel().await.ok();
+    let _ = std::fs::remove_dir_all(&other_disk);
+}

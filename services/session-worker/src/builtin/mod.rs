@@ -45,6 +45,18 @@ pub trait BuiltinServer: Send + Sync + 'static {
     fn tools(&self) -> Vec<Tool>;
 
     fn call(&self, ctx: BuiltinCall, name: String, arguments: JsonObject) -> BoxFuture<'_, CallToolResult>;
+
+    /// The worker (its id) that holds the state a call of `name` with `arguments` works on,
+    /// when that is another worker than this one: the call is then sent there
+    /// (`PREFIX.worker.ID.calls`), and runs here only if that worker is gone. `None`: here.
+    fn held_elsewhere<'a>(
+        &'a self,
+        _tenant: &'a TenantId,
+        _name: &'a str,
+        _arguments: &'a JsonObject,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async { None })
+    }
 }
 
 /// One call of a built-in tool, as its handler sees it.

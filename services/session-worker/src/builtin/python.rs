@@ -80,14 +80,32 @@ pub struct PythonStore {
     executor: CommandExecutor<CanopyProjector>,
     /// This worker instance, named in `python_env.restored`.
     worker: String,
+    /// The bus other workers are reached on (to ask whether one runs); `None`: none are.
+    bus: Option<canopy_bus::Bus>,
 }
 
 impl PythonStore {
     pub fn new(pool: PgPool) -> PythonStore {
+        Self::for_worker(pool, crate::worker_id(), None)
+    }
+
+    /// The store of the worker named `worker` (its id, on which other workers reach it over
+    /// `bus`).
+    pub fn for_worker(pool: PgPool, worker: String, bus: Option<canopy_bus::Bus>) -> PythonStore {
         let executor = CommandExecutor::new(EventStore::new(pool.clone()), Arc::new(CanopyProjector));
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let worker = format!("{}:{}:{}", host.trim(), std::process::id(), uuid::Uuid::now_v7().simple());
-        PythonStore { pool, executor, worker }
+        PythonStore { pool, executor, worker, bus }
+    }
+
+    /// Whether worker `worker` runs: it answers on its subject (anything, even an error), where a
+    /// gone one has no subscriber. No answer in time counts as running; without a bus, no other
+    /// worker is known to run.
+    async fn worker_alive(&self, worker: &str) -> bool {
+        let Some(bus) = &self.bus else { return false };
+        let asked = bus.client.request(bus.subjects.worker_calls(worker), bytes::Bytes::new());
+        match tokio::time::timeout(std::time::Duration::from_secs(2), asked).await {
+            Ok(Err(e)) => e.kind() != async_nats::RequestErrorKind::NoResponders,
+            _ => true,
+        }
     }
 }
 
@@ -432,17 +450,21 @@ fn frozen_json(python_version: &str, packages: Vec<Package>) -> Value {
 }
 
 /// What a session or process the log has and this worker does not run looks like when listed.
-fn lost_session(row: &PythonSessionRow) -> Value {
-    let reason = row.ended_reason.clone().unwrap_or_else(|| REASON_WORKER_RESTARTED.to_owned());
+/// A session this worker does not run, as the event log knows it: ended (with its reason), or
+/// running on the worker that holds its environment (calls naming it go there), whose live
+/// details (executions, pid) only that worker has.
+fn session_from_log(row: &PythonSessionRow, held_alive: bool) -> Value {
+    let running = row.status == "running" && held_alive;
+    let reason = (!running).then(|| row.ended_reason.clone().unwrap_or_else(|| REASON_WORKER_RESTARTED.to_owned()));
     match row.kind.as_str() {
         "process" => json!({
             "id": row.session_id, "name": row.name, "env_id": row.env_id,
             "script_path": row.script_path, "pid": null, "start_time": row.started_at.timestamp(),
-            "running": false, "exit_code": null, "reason": reason, "capture_output": null,
+            "running": running, "exit_code": null, "reason": reason, "capture_output": null,
         }),
         _ => json!({
             "id": row.session_id, "name": row.name, "env_id": row.env_id,
-            "created_at": row.started_at.timestamp(), "running": false, "ended_reason": reason,
+            "created_at": row.started_at.timestamp(), "running": running, "ended_reason": reason,
             "executions": null,
         }),
     }
@@ -614,6 +636,41 @@ impl Python {
         Ok(rows.into_iter().filter(|r| Self::visible(&r.owner, ctx)).collect())
     }
 
+    /// Sessions as listed: this worker's live ones as it sees them, the others as the log
+    /// knows them, running only while the worker holding their environment runs.
+    async fn listed(
+        store: &PythonStore,
+        ctx: &BuiltinCall,
+        rows: Vec<PythonSessionRow>,
+        here: HashMap<String, Value>,
+    ) -> Vec<Value> {
+        let mut holders: HashMap<String, bool> = HashMap::new();
+        let mut listed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(live) = here.get(&row.session_id) {
+                listed.push(live.clone());
+                continue;
+            }
+            let mut alive = false;
+            if row.status == "running" {
+                let env =
+                    canopy_readmodels::get_python_env(&store.pool, ctx.tenant(), &row.env_id).await.ok().flatten();
+                if let Some(holder) = env.and_then(|e| e.holder).filter(|h| *h != store.worker) {
+                    alive = match holders.get(&holder) {
+                        Some(alive) => *alive,
+                        None => {
+                            let alive = store.worker_alive(&holder).await;
+                            holders.insert(holder, alive);
+                            alive
+                        }
+                    };
+                }
+            }
+            listed.push(session_from_log(row, alive));
+        }
+        listed
+    }
+
     /// How many of the tenant's sessions (or processes) run on this worker now.
     async fn running(
         store: &PythonStore,
@@ -734,6 +791,7 @@ impl Python {
                     python_version: info.python_version.clone(),
                     allow_egress: info.allow_egress,
                     frozen,
+                    worker: Some(store.worker.clone()),
                 };
                 if let Err(e) = Self::execute(store, ctx, &info.id, create).await {
                     let _ = engine.destroy(&info.id).await;
@@ -888,12 +946,8 @@ impl Python {
             "repl_list" => {
                 let here: HashMap<String, Value> =
                     engine.repl_list().iter().map(|r| (r.id.to_string(), data(r))).collect();
-                let sessions: Vec<Value> = Self::sessions(store, ctx, SessionKind::Repl)
-                    .await?
-                    .iter()
-                    .map(|row| here.get(&row.session_id).cloned().unwrap_or_else(|| lost_session(row)))
-                    .collect();
-                Ok(json!({"sessions": sessions}))
+                let rows = Self::sessions(store, ctx, SessionKind::Repl).await?;
+                Ok(json!({"sessions": Self::listed(store, ctx, rows, here).await}))
             }
             "repl_destroy" => {
                 let raw = args.str("session_id")?;
@@ -977,12 +1031,8 @@ impl Python {
             "list_processes" => {
                 let here: HashMap<String, Value> =
                     engine.list_processes().iter().map(|p| (p.id.to_string(), data(p))).collect();
-                let procs: Vec<Value> = Self::sessions(store, ctx, SessionKind::Process)
-                    .await?
-                    .iter()
-                    .map(|row| here.get(&row.session_id).cloned().unwrap_or_else(|| lost_session(row)))
-                    .collect();
-                Ok(json!({"processes": procs}))
+                let rows = Self::sessions(store, ctx, SessionKind::Process).await?;
+                Ok(json!({"processes": Self::listed(store, ctx, rows, here).await}))
             }
             "process_output" => {
                 let (id, _) = Self::process(engine, store, ctx, &args).await?;
@@ -1066,6 +1116,35 @@ impl BuiltinServer for Python {
                 },
                 _ = cancel.cancelled() => failure(&format!("{name}: cancelled; the run was stopped")),
             }
+        })
+    }
+
+    /// The environment a call names (`env_id`, or the one a `session_id` or `process_id`
+    /// belongs to) lives on the worker that made or last re-created it; while that worker runs,
+    /// calls go there, so its files, REPLs and processes are not re-created (and ended) here.
+    fn held_elsewhere<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        _name: &'a str,
+        arguments: &'a JsonObject,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let store = self.store.as_ref()?;
+            let named = |key: &str| arguments.get(key).and_then(Value::as_str);
+            let env_id = match named("env_id") {
+                Some(env) => env.to_string(),
+                None => {
+                    let session = named("session_id").or_else(|| named("process_id"))?;
+                    let row = canopy_readmodels::get_python_session(&store.pool, tenant, session).await.ok()??;
+                    row.env_id
+                }
+            };
+            let row = canopy_readmodels::get_python_env(&store.pool, tenant, &env_id).await.ok()??;
+            let active = row.is_active();
+            let holder = row.holder.filter(|h| active && *h != store.worker)?;
+            // This worker may have it too (it made it before another re-created it).
+            let here = self.engine.as_ref().ok().and_then(|e| EnvId::parse(&env_id).map(|id| e.get(&id).is_ok()));
+            (here != Some(true)).then_some(holder)
         })
     }
 }
