@@ -132,10 +132,19 @@ pub fn runs_here(bus: &Bus) -> bool {
 /// With a [`LocalWorker`] in this process the call goes to it as is: the bus's size limit
 /// does not apply (the edge's request body limit and the worker's upstream response limit
 /// still do).
+///
+/// A caller that listens to what the upstream says while the call runs (progress, logs) sends
+/// with [`request_over_bus`] instead: over NATS, the reply comes on the worker's connection
+/// after what the call said before it, where a reply handed back in process could overtake it.
 pub async fn request(bus: &Bus, request: &CallRequest) -> CallReply {
     if let Some(worker) = bus.local_worker() {
         return worker.call(request.clone()).await;
     }
+    request_over_bus(bus, request).await
+}
+
+/// [`request`] over NATS to any worker of the queue group, even with one in this process.
+pub async fn request_over_bus(bus: &Bus, request: &CallRequest) -> CallReply {
     let subject = bus.subjects.call(&request.tenant, &request.server);
     let payload = serde_json::to_vec(request).expect("call requests serialise");
     let error = |code, message: String| CallReply::Error { code, message, rpc: None };

@@ -40,31 +40,28 @@ impl EventStore {
         self.load_up_to(key, i64::MAX).await
     }
 
+    /// The events of `key` up to version `version` (included), oldest first.
     pub async fn load_up_to(&self, key: &StreamKey, version: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE tenant_id = $1 AND aggregate_type = $2 \
-             AND aggregate_id = $3 AND version <= $4 ORDER BY version"
-        );
-        Ok(sqlx::query_as::<_, StoredEvent>(&sql)
-            .bind(key.tenant.as_str())
-            .bind(key.aggregate_type)
-            .bind(&key.aggregate_id)
-            .bind(version)
-            .fetch_all(&self.pool)
-            .await?)
+        self.load_between(key, 0, version).await
     }
 
     /// The events of `key` after version `after`, oldest first.
     pub async fn load_after(&self, key: &StreamKey, after: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        self.load_between(key, after, i64::MAX).await
+    }
+
+    /// The events of `key` with a version above `after` and at most `up_to`, oldest first.
+    async fn load_between(&self, key: &StreamKey, after: i64, up_to: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM events WHERE tenant_id = $1 AND aggregate_type = $2 \
-             AND aggregate_id = $3 AND version > $4 ORDER BY version"
+             AND aggregate_id = $3 AND version > $4 AND version <= $5 ORDER BY version"
         );
         Ok(sqlx::query_as::<_, StoredEvent>(&sql)
             .bind(key.tenant.as_str())
             .bind(key.aggregate_type)
             .bind(&key.aggregate_id)
             .bind(after)
+            .bind(up_to)
             .fetch_all(&self.pool)
             .await?)
     }

@@ -48,11 +48,21 @@ pub async fn relay(
         nats: bus.client.clone(),
     };
     let forwarder = Some((stop_tx, tokio::spawn(to_client.run(messages, stop_rx, heard.clone()))));
-    // A worker of this process cannot die without this edge: its silence means nothing (and
-    // while NATS is down it cannot be heard at all).
-    let worker_elsewhere = !canopy_bus::calls::runs_here(bus);
+    // A caller that hears progress or logs gets its reply over NATS, after them (see
+    // `canopy_bus::calls::request`); any other call goes to this process's worker if there is
+    // one, which cannot die without this edge: its silence means nothing (and while NATS is down
+    // it cannot be heard at all).
+    let hears = context.meta.get_progress_token().is_some() || log_level.lock().map(|l| l.is_some()).unwrap_or(true);
+    let worker_elsewhere = hears || !canopy_bus::calls::runs_here(bus);
+    let send = async {
+        if hears {
+            canopy_bus::calls::request_over_bus(bus, &request).await
+        } else {
+            canopy_bus::calls::request(bus, &request).await
+        }
+    };
     let reply = tokio::select! {
-        reply = canopy_bus::calls::request(bus, &request) => reply,
+        reply = send => reply,
         _ = context.ct.cancelled() => {
             canopy_bus::calls::cancel(bus, &request.call_id).await;
             CallReply::Error { code: CallErrorCode::Cancelled, message: "cancelled by the client".into(), rpc: None }
@@ -135,8 +145,16 @@ pub async fn relay_stateless(
 ) -> Relayed {
     let bus = &state.bus;
     let (_channel, mut messages) = state.channels.open(&request.call_id);
-    let reply = canopy_bus::calls::request(bus, &request);
-    round(state, &request.call_id, &mut messages, Some(Box::pin(reply)), context, deadline).await
+    let hears = context.meta.get_progress_token().is_some() || context.meta.log_level().is_some();
+    let call_id = request.call_id.clone();
+    let reply = async move {
+        if hears {
+            canopy_bus::calls::request_over_bus(bus, &request).await
+        } else {
+            canopy_bus::calls::request(bus, &request).await
+        }
+    };
+    round(state, &call_id, &mut messages, Some(Box::pin(reply)), context, deadline, hears).await
 }
 
 /// The next round of a call that asked its 2026-07-28 client something: delivers the answers
@@ -156,7 +174,7 @@ pub async fn resume(
             return Relayed::Reply(CallReply::Error { code: CallErrorCode::Internal, message, rpc: None });
         }
     }
-    round(state, call_id, &mut messages, None, context, deadline).await
+    round(state, call_id, &mut messages, None, context, deadline, true).await
 }
 
 type ReplyFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = CallReply> + Send + 'a>>;
@@ -186,6 +204,7 @@ async fn round(
     mut reply: Option<ReplyFuture<'_>>,
     context: &RequestContext<RoleServer>,
     deadline: Instant,
+    over_bus: bool,
 ) -> Relayed {
     let capabilities = context.client_capabilities().unwrap_or_default();
     let forwarder = ToClientForwarder {
@@ -199,8 +218,8 @@ async fn round(
     let mut quiet: Option<Instant> = None;
     let heard = Heard::now();
     // A call this edge sent to the worker of its own process cannot lose its worker; one that
-    // it resumes may run in any process.
-    let worker_elsewhere = reply.is_none() || !canopy_bus::calls::runs_here(&state.bus);
+    // went over NATS, or that it resumes, may run in any process.
+    let worker_elsewhere = over_bus || reply.is_none() || !canopy_bus::calls::runs_here(&state.bus);
     let cancel = |why: &'static str| async move {
         canopy_bus::calls::cancel(&state.bus, call_id).await;
         Relayed::Reply(CallReply::Error { code: CallErrorCode::Cancelled, message: why.into(), rpc: None })

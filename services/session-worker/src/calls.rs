@@ -5,7 +5,7 @@
 
 use crate::builtin::{BuiltinCall, Builtins, CANCEL_GRACE};
 use crate::progress::ActiveCall;
-use crate::progress::{InFlight, ProgressRoutes};
+use crate::progress::InFlight;
 use crate::upstream::{UpstreamError, UpstreamPool};
 use canopy_bus::calls::WORKER_QUEUE_GROUP;
 use canopy_bus::Bus;
@@ -317,12 +317,12 @@ async fn publish_record(bus: &Bus, request: &CallRequest, reply: &CallReply, lat
 /// reach their caller.
 async fn perform(
     connection: &crate::upstream::Connection,
-    routes: &Arc<ProgressRoutes>,
     request: &CallRequest,
     asked: &Arc<AtomicBool>,
     deadline: tokio::time::Instant,
 ) -> Result<serde_json::Value, ServiceError> {
     let peer = connection.peer();
+    let routes = &connection.service().progress;
     let json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(|_| ServiceError::UnexpectedResponse);
     let upstream_request = match &request.op {
         UpstreamOp::CallTool { tool, arguments } => {
@@ -416,7 +416,7 @@ async fn call(
                     Err(e @ UpstreamError::Stale { .. }) => return error(CallErrorCode::NotFound, e.to_string()),
                     Err(e) => return error(CallErrorCode::UpstreamUnavailable, e.to_string()),
                 };
-            match perform(&connection, upstreams.progress(), request, asked, deadline).await {
+            match perform(&connection, request, asked, deadline).await {
                 Ok(result) => {
                     upstreams.succeeded(&request.tenant, &request.server);
                     return CallReply::Result { result };

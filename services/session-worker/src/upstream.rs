@@ -36,7 +36,10 @@ pub struct RefreshRequest {
 pub struct UpstreamClient {
     target: RefreshRequest,
     refresh: Option<tokio::sync::mpsc::UnboundedSender<RefreshRequest>>,
-    progress: Arc<crate::progress::ProgressRoutes>,
+    /// This connection's own: rmcp numbers progress tokens per connection (0, 1, ...), so a
+    /// token means a call only together with its connection, never across connections (where
+    /// another tenant's call may hold the same number).
+    pub(crate) progress: Arc<crate::progress::ProgressRoutes>,
     pub(crate) active: Arc<crate::progress::ActiveCalls>,
     nats: Option<async_nats::Client>,
     /// The deployment's subject prefix.
@@ -554,16 +557,12 @@ impl UpstreamPool {
         self
     }
 
-    /// Connections opened from now on send upstream progress through `routes`, and resource
-    /// updates to subjects under `prefix`.
+    /// Connections opened from now on send upstream progress on `routes`' NATS connection (each
+    /// connection with routes of its own), and resource updates to subjects under `prefix`.
     pub fn with_progress(mut self, routes: Arc<crate::progress::ProgressRoutes>, prefix: &str) -> Self {
         self.progress = routes;
         self.prefix = prefix.to_string();
         self
-    }
-
-    pub fn progress(&self) -> &Arc<crate::progress::ProgressRoutes> {
-        &self.progress
     }
 
     /// The built-in server registration `server_id` is, if it is one (then nothing connects:
@@ -624,7 +623,10 @@ impl UpstreamPool {
         UpstreamClient {
             target: RefreshRequest { tenant: tenant.to_string(), server: server.to_string(), server_id },
             refresh: self.refresh.clone(),
-            progress: self.progress.clone(),
+            progress: Arc::new(match self.progress.nats() {
+                Some(nats) => crate::progress::ProgressRoutes::new(nats),
+                None => crate::progress::ProgressRoutes::default(),
+            }),
             active: Arc::default(),
             nats: self.progress.nats(),
             prefix: self.prefix.clone(),

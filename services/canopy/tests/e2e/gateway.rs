@@ -288,7 +288,16 @@ async fn start_slow_call(
     ms: u64,
     steps: u64,
 ) -> rmcp::service::RequestHandle<RoleClient> {
-    let params = CallToolRequestParams::new("fx__slow")
+    start_slow_call_of(client, "fx", ms, steps).await
+}
+
+async fn start_slow_call_of(
+    client: &rmcp::service::RunningService<RoleClient, ProgressClient>,
+    server: &str,
+    ms: u64,
+    steps: u64,
+) -> rmcp::service::RequestHandle<RoleClient> {
+    let params = CallToolRequestParams::new(format!("{server}__slow"))
         .with_arguments(json!({"ms": ms, "steps": steps}).as_object().unwrap().clone());
     client
         .send_request_with_option(
@@ -378,4 +387,38 @@ async fn resource_updates_reach_only_the_sessions_that_subscribed() {
     let _ = a.cancel().await;
     let _ = b.cancel().await;
     d.terminate("all").await;
+}
+
+/// rmcp numbers progress tokens per upstream connection (0, 1, ...), so two calls running at
+/// once on two connections carry the same token upstream: each caller still hears only its own
+/// call's progress (a worker-wide map from token to caller once sent one call's progress to
+/// the other, across servers and so across tenants).
+#[tokio::test]
+async fn progress_of_calls_on_two_connections_with_the_same_token_reaches_only_its_caller() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("all", &["start"]).await;
+    let (one, two) = (fixture().await, fixture().await);
+    register(&base, "one", &one.url()).await;
+    register(&base, "two", &two.url()).await;
+    let (a, b) = (ProgressClient::default(), ProgressClient::default());
+    let (seen_a, seen_b) = (a.seen.clone(), b.seen.clone());
+    let url = format!("{base}/mcp");
+    let a = a.serve(StreamableHttpClientTransport::from_uri(url.clone())).await.unwrap();
+    let b = b.serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap();
+    // Each is the first call on its connection upstream: both carry progress token 0 there.
+    let (call_a, call_b) = (start_slow_call_of(&a, "one", 600, 6).await, start_slow_call_of(&b, "two", 600, 3).await);
+    let (done_a, done_b) = tokio::join!(call_a.await_response(), call_b.await_response());
+    assert!(done_a.is_ok() && done_b.is_ok());
+    eventually(Duration::from_secs(3), || async {
+        seen_a.lock().unwrap().len() >= 6 && seen_b.lock().unwrap().len() >= 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let totals = |seen: &Arc<std::sync::Mutex<Vec<rmcp::model::ProgressNotificationParam>>>| -> Vec<Option<f64>> {
+        seen.lock().unwrap().iter().map(|p| p.total).collect()
+    };
+    assert_eq!(totals(&seen_a), vec![Some(6.0); 6], "only the progress of a's call");
+    assert_eq!(totals(&seen_b), vec![Some(3.0); 3], "only the progress of b's call");
+    let _ = a.cancel().await;
+    let _ = b.cancel().await;
 }
