@@ -34,6 +34,7 @@ use harness::*;
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 fn args(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
@@ -352,4 +353,80 @@ async fn start_up_errors_name_the_setting_and_url() {
     let out = d.command(&["start"]).env("CANOPY_NATS_PREFIX", "Not.Valid").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nats.prefix (CANOPY_NATS_PREFIX)"));
+}
+
+/// A TCP forwarder to the real PostgreSQL that can be cut (listener and open connections), so
+/// a process can lose its database while the others keep theirs.
+struct CuttablePostgres {
+    port: u16,
+    tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl CuttablePostgres {
+    async fn start(real_url: &str) -> Self {
+        let authority = real_url.split('@').nth(1).and_then(|rest| rest.split('/').next()).unwrap().to_string();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let spawned = tasks.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                let authority = authority.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(authority).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                spawned.lock().unwrap().push(task);
+            }
+        });
+        tasks.lock().unwrap().push(accept);
+        CuttablePostgres { port, tasks }
+    }
+
+    fn url(&self, real_url: &str) -> String {
+        let authority = real_url.split('@').nth(1).and_then(|rest| rest.split('/').next()).unwrap();
+        real_url.replacen(authority, &format!("127.0.0.1:{}", self.port), 1)
+    }
+
+    fn cut(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// The call path does not use PostgreSQL: an edge whose database goes away stays ready (a
+/// balancer keeps it) and its clients' calls go on.
+#[tokio::test]
+async fn an_edge_stays_ready_and_serves_calls_while_its_postgres_is_away() {
+    let mut d = Deployment::new().await;
+    let api = d.spawn("api", &["serve", "api"]).await;
+    d.spawn("worker", &["serve", "worker"]).await;
+    let postgres = CuttablePostgres::start(&d.db.url).await;
+    d.env.push(("CANOPY_DATABASE_URL".into(), postgres.url(&d.db.url)));
+    let edge = d.spawn("edge", &["serve", "edge"]).await;
+    let upstream = fixture().await;
+    let (status, body) =
+        post_json(&format!("{api}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
+    assert_eq!(status, 201, "{body}");
+    let call = |edge: String| async move {
+        let client = mcp_client(&format!("{edge}/mcp")).await;
+        let params = CallToolRequestParams::new("fx__echo")
+            .with_arguments(json!({"message": "no database"}).as_object().unwrap().clone());
+        let result = client.call_tool(params).await;
+        let _ = client.cancel().await;
+        result.map(|r| r.content[0].as_text().map(|t| t.text.clone()).unwrap_or_default())
+    };
+    eventually(Duration::from_secs(10), || async { call(edge.clone()).await.is_ok_and(|t| t == "no database") }).await;
+
+    postgres.cut();
+    for _ in 0..4 {
+        let (status, readiness) = get_json(&format!("{edge}/readyz")).await;
+        assert_eq!(status, 200, "{readiness}");
+        assert_ne!(readiness["checks"]["postgres"], "ok", "the check sees it gone: {readiness}");
+        assert_eq!(call(edge.clone()).await.ok().as_deref(), Some("no database"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
