@@ -223,6 +223,17 @@ impl Engine {
 
     /// `kill_process`: ends the process's whole sandbox and waits until every process of it
     /// is gone. It stays listed (reason `killed`).
+    /// Waits until process `process_id` has ended (by itself, killed, or bounded), and answers
+    /// how it ended.
+    pub async fn process_ended(&self, process_id: &ProcessId) -> Result<ProcessInfo, ProcessError> {
+        let m = lock(&self.inner.procs)
+            .get(process_id)
+            .cloned()
+            .ok_or_else(|| ProcessError::UnknownProcess(process_id.clone()))?;
+        m.handle.ended().await;
+        Ok(m.info())
+    }
+
     pub async fn kill_process(&self, process_id: &ProcessId) -> Result<ProcessInfo, ProcessError> {
         let m = lock(&self.inner.procs)
             .get(process_id)

@@ -1026,6 +1026,18 @@ impl Python {
                     let _ = engine.kill_process(&info.id).await;
                     return Err(e);
                 }
+                // However it ends (by itself, killed, bounded), the log says so at once, not
+                // only after a restart of this worker.
+                let (engine, store, context) = (engine.clone(), store.clone(), Self::command_context(ctx));
+                let (process, env) = (info.id.clone(), id.clone());
+                tokio::spawn(async move {
+                    let Ok(ended) = engine.process_ended(&process).await else { return };
+                    let reason = ended.reason.map_or("exited", |r| r.as_str()).to_owned();
+                    let end = PythonEnvCommand::EndSession { session_id: process.to_string(), reason };
+                    if let Err(e) = store.executor.execute::<PythonEnv>(&context, env.as_str(), &end).await {
+                        tracing::debug!(error = %describe(&e), %process, "the end of a process was not recorded");
+                    }
+                });
                 Ok(json!({"process_id": info.id, "process": info}))
             }
             "list_processes" => {
@@ -1297,13 +1309,33 @@ mod tests {
         assert_eq!(ok(p, "list_processes", json!({})).await["processes"][0]["running"], true);
         ok(p, "kill_process", json!({"process_id": pid})).await;
         assert_eq!(ok(p, "list_processes", json!({})).await["processes"][0]["running"], false);
+        // A process that ends by itself is recorded as ended (`exited`) at once, in the log.
+        ok(p, "workspace_write_file", json!({"env_id": id, "filename": "once.py", "content": "print('bye')"})).await;
+        let once = ok(p, "spawn_process", json!({"env_id": id, "script_path": "once.py"})).await["process_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let pool = &f.db.as_ref().unwrap().pool;
+        let mut recorded = None;
+        for _ in 0..100 {
+            let row = canopy_readmodels::get_python_session(pool, &TenantId::default_tenant(), &once).await.unwrap();
+            if row.as_ref().is_some_and(|r| r.status == "ended") {
+                recorded = row;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let recorded = recorded.expect("the process's end is in the log");
+        assert_eq!(recorded.ended_reason.as_deref(), Some("exited"));
+        let killed = canopy_readmodels::get_python_session(pool, &TenantId::default_tenant(), &pid).await.unwrap();
+        assert_eq!(killed.unwrap().ended_reason.as_deref(), Some("killed"), "the first reason stands");
         // A failing run is a failure with the reason and the output's tail.
         let e = call(p, ctx(), "run_code", json!({"env_id": id, "code": "print('before'); raise SystemExit(3)"})).await;
         let error = e["error"].as_str().unwrap();
         assert!(error.contains("exit code 3") && error.contains("before"), "{error}");
         // workspace_destroy empties it; destroy_environment ends it.
         ok(p, "workspace_write_file", json!({"env_id": id, "filename": "d/x.txt", "content": "x"})).await;
-        assert_eq!(ok(p, "workspace_destroy", json!({"env_id": id})).await["removed"], 3);
+        assert_eq!(ok(p, "workspace_destroy", json!({"env_id": id})).await["removed"], 4, "once.py too");
         ok(p, "repl_destroy", json!({"session_id": session})).await;
         ok(p, "destroy_environment", json!({"env_id": id})).await;
         assert_eq!(ok(p, "list_environments", json!({})).await["environments"], json!([]));
