@@ -145,16 +145,12 @@ pub async fn relay_stateless(
 ) -> Relayed {
     let bus = &state.bus;
     let (_channel, mut messages) = state.channels.open(&request.call_id);
-    let hears = context.meta.get_progress_token().is_some() || context.meta.log_level().is_some();
+    // Over NATS, even with a worker in this process: when the upstream asks, this request ends
+    // (`input_required`) and the call must go on without anyone waiting for its reply here,
+    // where an in-process call would be cancelled with the future that waits for it.
     let call_id = request.call_id.clone();
-    let reply = async move {
-        if hears {
-            canopy_bus::calls::request_over_bus(bus, &request).await
-        } else {
-            canopy_bus::calls::request(bus, &request).await
-        }
-    };
-    round(state, &call_id, &mut messages, Some(Box::pin(reply)), context, deadline, hears).await
+    let reply = async move { canopy_bus::calls::request_over_bus(bus, &request).await };
+    round(state, &call_id, &mut messages, Some(Box::pin(reply)), context, deadline, true).await
 }
 
 /// The next round of a call that asked its 2026-07-28 client something: delivers the answers
