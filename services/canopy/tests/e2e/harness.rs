@@ -87,6 +87,11 @@ impl Deployment {
         base
     }
 
+    /// The pid of process `name`.
+    pub fn processes_pid(&self, name: &str) -> u32 {
+        self.processes.iter().find(|p| p.name == name).expect("process").child.id()
+    }
+
     pub fn process(&mut self, name: &str) -> &mut Process {
         self.processes.iter_mut().find(|p| p.name == name).expect("process")
     }

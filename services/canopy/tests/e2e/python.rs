@@ -252,10 +252,10 @@ async fn python_environments_over_rest_and_the_cli() {
 }
 
 /// Two workers (two `canopy start` processes on one database and bus, as two machines with disks
-/// of their own): calls naming an environment go to the worker that holds it, whichever worker
-/// the client reached, so its REPL's state is there on the other machine too and nothing is
-/// re-created or ended; once that worker is gone (`kill -9`), the other re-creates the
-/// environment and says so.
+/// of their own): calls naming an environment go to the worker that holds it, whichever process
+/// the client reached and whichever worker took the call, so its REPL's state is there through
+/// the other process too and nothing is re-created or ended; once that worker is gone
+/// (`kill -9`), the other re-creates the environment and says so.
 #[tokio::test]
 async fn python_calls_go_to_the_worker_holding_the_environment() {
     let mut d = Deployment::new().await;
@@ -264,38 +264,55 @@ async fn python_calls_go_to_the_worker_holding_the_environment() {
     let other_disk = std::env::temp_dir().join(format!("{}-second", d.prefix));
     d.env.push(("CANOPY_STATE_DIR".into(), other_disk.display().to_string()));
     let second = d.spawn("second", &["start"]).await;
-    let (on_first, on_second) = (python_client(&first).await, python_client(&second).await);
+    let clients = [python_client(&first).await, python_client(&second).await];
 
-    let env = call(&on_first, "create_environment", json!({"name": "held"})).await;
+    let env = call(&clients[0], "create_environment", json!({"name": "held"})).await;
     assert_eq!(env["success"], true, "{env}");
     let id = env["data"]["id"].as_str().unwrap().to_owned();
-    let repl = call(&on_first, "repl_create", json!({"env_id": id, "session_name": "s"})).await;
-    let session = repl["data"]["session_id"].as_str().unwrap().to_owned();
-    call(&on_first, "repl_execute", json!({"session_id": session, "code": "x = 41"})).await;
+    // Which worker made it (rmcp's client asks for progress, so the call went over NATS to
+    // either): the holder's id names its process.
+    let holder: String = sqlx::query_scalar("SELECT holder FROM rm_python_envs WHERE env_id = $1")
+        .bind(&id)
+        .fetch_one(&d.db.pool)
+        .await
+        .unwrap();
+    let pid_of = |name: &str| d.processes_pid(name);
+    let holding = ["first", "second"]
+        .into_iter()
+        .position(|name| holder.split(':').nth(1) == Some(pid_of(name).to_string().as_str()))
+        .unwrap_or_else(|| panic!("the holder {holder} is one of the two processes"));
+    let (holder_name, survivor) = (["first", "second"][holding], &clients[1 - holding]);
 
-    // Through the second process: the first worker runs it, with the REPL's state.
-    let out = call(&on_second, "repl_execute", json!({"session_id": session, "code": "print(x + 1)"})).await;
-    assert_eq!(out["data"]["stdout"].as_str().unwrap_or_default().trim(), "42", "{out}");
-    let out =
-        call(&on_second, "workspace_write_file", json!({"env_id": id, "filename": "a.txt", "content": "hi"})).await;
+    let repl = call(survivor, "repl_create", json!({"env_id": id, "session_name": "s"})).await;
+    assert_eq!(repl["success"], true, "{repl}");
+    let session = repl["data"]["session_id"].as_str().unwrap().to_owned();
+    call(&clients[0], "repl_execute", json!({"session_id": session, "code": "x = 41"})).await;
+    for client in &clients {
+        let out = call(client, "repl_execute", json!({"session_id": session, "code": "print(x + 1)"})).await;
+        assert_eq!(out["data"]["stdout"].as_str().unwrap_or_default().trim(), "42", "{out}");
+    }
+    let out = call(survivor, "workspace_write_file", json!({"env_id": id, "filename": "a.txt", "content": "hi"})).await;
     assert_eq!(out["success"], true, "{out}");
-    let out = call(&on_first, "workspace_read_file", json!({"env_id": id, "filename": "a.txt"})).await;
-    assert_eq!(out["success"], true, "written on the first worker's disk: {out}");
-    assert!(out["data"].get("restored").is_none(), "{out}");
-    let sessions = call(&on_second, "repl_list", json!({})).await["data"]["sessions"].clone();
+    for client in &clients {
+        let out = call(client, "workspace_read_file", json!({"env_id": id, "filename": "a.txt"})).await;
+        assert_eq!(out["data"]["content"], "hi", "on the holder's disk: {out}");
+        assert!(out["data"].get("restored").is_none(), "{out}");
+    }
+    let sessions = call(survivor, "repl_list", json!({})).await["data"]["sessions"].clone();
     assert_eq!(sessions[0]["running"], true, "nothing ended: {sessions}");
 
-    // The holder dies: the second worker re-creates the environment and says so.
-    on_first.cancel().await.ok();
-    d.kill_hard("first");
-    let out = call(&on_second, "run_code", json!({"env_id": id, "code": "print(1)"})).await;
+    // The holder dies: the other worker re-creates the environment and says so.
+    let [a, b] = clients;
+    let survivor = if holding == 0 { b } else { a };
+    d.kill_hard(holder_name);
+    let out = call(&survivor, "run_code", json!({"env_id": id, "code": "print(1)"})).await;
     assert_eq!(out["success"], true, "{out}");
     assert_eq!(out["data"]["restored"]["from"], "frozen_specification", "{out}");
-    let sessions = call(&on_second, "repl_list", json!({})).await["data"]["sessions"].clone();
+    let sessions = call(&survivor, "repl_list", json!({})).await["data"]["sessions"].clone();
     assert_eq!(sessions[0]["ended_reason"], "worker_restarted", "{sessions}");
-    // Now held by the second: its calls run there, with no second re-creation.
-    let out = call(&on_second, "run_code", json!({"env_id": id, "code": "print(2)"})).await;
+    // Now held by the survivor: its calls run there, with no second re-creation.
+    let out = call(&survivor, "run_code", json!({"env_id": id, "code": "print(2)"})).await;
     assert!(out["data"].get("restored").is_none(), "{out}");
-    on_second.cancel().await.ok();
+    survivor.cancel().await.ok();
     let _ = std::fs::remove_dir_all(&other_disk);
 }
