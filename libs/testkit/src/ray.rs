@@ -33,6 +33,15 @@ pub fn start() -> Option<RayHead> {
     let temp = PathBuf::from(format!("/tmp/crt-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&temp);
     std::fs::create_dir_all(&temp).expect("ray temp dir");
+    // Nine distinct ports: each held until all are picked (one picked after another was
+    // released could be that one again, and Ray refuses two components on one port).
+    let ports: Vec<u16> = {
+        let held: Vec<std::net::TcpListener> =
+            (0..9).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+        held.iter().map(|l| l.local_addr().expect("bound").port()).collect()
+    };
+    let mut next_port = ports.into_iter();
+    let mut free_port = move || next_port.next().expect("nine ports");
     let dashboard_port = free_port();
     let venv_bin = ray.parent().expect("ray's bin dir").to_path_buf();
     let mut command = std::process::Command::new(&ray);
