@@ -42,3 +42,16 @@ impl fmt::Display for ErrorCode {
 pub trait HasErrorCode {
     fn code(&self) -> ErrorCode;
 }
+
+/// An error with its causes, `: `-separated, as callers and logs are told it (a `Display` that
+/// does not repeat its `#[source]` would otherwise lose the reason).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -26,5 +26,5 @@ pub mod tenant;
 pub use aggregate::{Aggregate, DomainEvent, UpcastError};
 pub use builtin::BuiltinKind;
 pub use credits::Credits;
-pub use error_code::{ErrorCode, HasErrorCode};
+pub use error_code::{error_chain, ErrorCode, HasErrorCode};
 pub use ids::{ArtifactId, IdError, InputId, JobId, RunnerId, ServerId, ServerName, TenantId};

@@ -50,13 +50,7 @@ impl ApiError {
     }
     /// Logs the full error chain and answers a generic 500.
     pub fn internal(context: &str, error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut chain = error.to_string();
-        let mut source = error.source();
-        while let Some(s) = source {
-            chain.push_str(": ");
-            chain.push_str(&s.to_string());
-            source = s.source();
-        }
+        let chain = canopy_domain::error_chain(error);
         tracing::error!(error = %chain, "{context}");
         Self::new(ErrorCode::InternalError, format!("{context}; the server log has the details"))
     }

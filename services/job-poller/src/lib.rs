@@ -70,14 +70,4 @@ pub async fn run(config: canopy_config::Config, jobs: Jobs, bus: Bus, shutdown: 
     Poller::new(jobs, bus, backends, settings).run(shutdown).await;
 }
 
-/// An error with its causes, `: `-separated (what the jobs' messages and the log say).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use canopy_domain::error_chain;

@@ -8,7 +8,6 @@
 //! the transport: rmcp then sees it closed, so the pool reconnects on the next call.
 
 use std::collections::VecDeque;
-use std::error::Error as _;
 use std::future::Future;
 
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
@@ -230,14 +229,7 @@ async fn excerpt(mut response: reqwest::Response) -> String {
 
 /// An error with its sources ("error sending request: connection refused").
 fn chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
+    canopy_domain::error_chain(error)
 }
 
 /// One dispatched SSE event.

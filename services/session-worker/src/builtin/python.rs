@@ -335,14 +335,7 @@ pub fn failure(error: &str) -> CallToolResult {
 
 /// An error with its sources (the engine's `Display` never repeats its `#[source]`).
 fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+    canopy_domain::error_chain(e)
 }
 
 fn err<E: std::error::Error + 'static>(e: E) -> String {
