@@ -6,7 +6,10 @@
 //! What travels alongside a call (progress, logs, questions to the client, the worker's sign of
 //! life, cancellation) keeps its subjects either way, so an edge or a worker in another process
 //! still takes part (a 2026-07-28 client's retry on another edge; a cancellation from another
-//! edge).
+//! edge). For a call sent to the worker of the caller's own process, what the worker says to
+//! the caller (progress, logs, its sign of life: [`to_client`]) is handed over in process too
+//! ([`LocalCallers`]), in the order it is said and before the reply: one ordered channel per
+//! call, so progress never arrives after the result it preceded.
 
 use crate::Bus;
 use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest, Refusal, UpstreamOp};
@@ -115,6 +118,30 @@ pub trait LocalWorker: Send + Sync {
     fn cancel(&self, call_id: &str) -> bool;
 }
 
+/// The callers in this process (an edge) waiting on calls they sent to this process's
+/// [`LocalWorker`]: each such call's client subject leads to a channel of the caller's, which
+/// [`to_client`] fills directly. A caller registers a call here only when it sends it in
+/// process: a call sent over NATS (a 2026-07-28 call, whose later rounds another edge may
+/// follow) hears everything on NATS.
+pub trait LocalCallers: Send + Sync {
+    /// Hands `payload`, said on the client subject `subject`, to the caller in this process
+    /// that waits on it; false when none does (it then goes over NATS).
+    fn deliver(&self, subject: &str, payload: &bytes::Bytes) -> bool;
+}
+
+pub(crate) type LocalCallersSlot = std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<dyn LocalCallers>>>>;
+
+/// Sends what a call's server says to its caller (a serialised
+/// [`canopy_mcp::call::ToClient`]) on the call's client subject: to a caller of this process
+/// that takes it directly ([`LocalCallers`]), else over NATS ([`crate::payload::publish`]).
+/// The one way a worker speaks to a caller, so what it says reaches the caller in order.
+pub async fn to_client(bus: &Bus, subject: &str, payload: bytes::Bytes) -> Result<(), crate::payload::SendError> {
+    if bus.local_callers().is_some_and(|callers| callers.deliver(subject, &payload)) {
+        return Ok(());
+    }
+    crate::payload::publish(&bus.client, subject.to_string(), payload).await
+}
+
 pub(crate) type LocalWorkerSlot = std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<dyn LocalWorker>>>>;
 
 /// True when calls sent on `bus` run in this process: the caller need not listen for the
@@ -133,9 +160,8 @@ pub fn runs_here(bus: &Bus) -> bool {
 /// does not apply (the edge's request body limit and the worker's upstream response limit
 /// still do).
 ///
-/// A caller that listens to what the upstream says while the call runs (progress, logs) sends
-/// with [`request_over_bus`] instead: over NATS, the reply comes on the worker's connection
-/// after what the call said before it, where a reply handed back in process could overtake it.
+/// What the worker says to the caller meanwhile (progress, logs) reaches a caller that
+/// registered the call with [`LocalCallers`] in process, ahead of the reply ([`to_client`]).
 pub async fn request(bus: &Bus, request: &CallRequest) -> CallReply {
     if let Some(worker) = bus.local_worker() {
         return worker.call(request.clone()).await;

@@ -65,6 +65,8 @@ pub struct BusParts {
     /// The session-worker running in this process, if one does and takes calls directly
     /// ([`calls::LocalWorker`]): shared by every clone of this bus.
     local_worker: calls::LocalWorkerSlot,
+    /// The callers in this process waiting on calls sent to that worker ([`calls::LocalCallers`]).
+    local_callers: calls::LocalCallersSlot,
 }
 
 impl std::ops::Deref for Bus {
@@ -106,6 +108,7 @@ impl Bus {
             subjects: Subjects::new(prefix),
             connection,
             local_worker: Default::default(),
+            local_callers: Default::default(),
         })))
     }
 
@@ -118,6 +121,7 @@ impl Bus {
             subjects: Subjects::new(prefix),
             connection,
             local_worker: Default::default(),
+            local_callers: Default::default(),
         }))
     }
 
@@ -130,6 +134,17 @@ impl Bus {
     /// The session-worker of this process that takes calls directly, if any.
     pub fn local_worker(&self) -> Option<std::sync::Arc<dyn calls::LocalWorker>> {
         self.local_worker.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Lets `callers` take, in this process, what a worker of this process says to them while
+    /// their calls run (see [`calls::to_client`]); `None` sends it over NATS again.
+    pub fn set_local_callers(&self, callers: Option<std::sync::Arc<dyn calls::LocalCallers>>) {
+        *self.local_callers.write().unwrap_or_else(|e| e.into_inner()) = callers;
+    }
+
+    /// The callers of this process that take their calls' messages directly, if any.
+    pub fn local_callers(&self) -> Option<std::sync::Arc<dyn calls::LocalCallers>> {
+        self.local_callers.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The connection's state, changing as it drops and comes back.

@@ -38,7 +38,12 @@ pub async fn relay(
     log_level: &SessionLogLevel,
 ) -> CallReply {
     let bus = &state.bus;
-    let (channel, messages) = state.channels.open(&request.call_id);
+    // A call sent to this process's worker hears it in process, in order, before the reply
+    // (`canopy_bus::calls::LocalCallers`); that worker cannot die without this edge, so its
+    // silence means nothing (and while NATS is down it cannot be heard at all). A call sent
+    // over NATS hears its worker there.
+    let local = canopy_bus::calls::runs_here(bus);
+    let (channel, messages) = state.channels.open(&request.call_id, local);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let heard = Heard::now();
     let to_client = ToClientForwarder {
@@ -48,21 +53,9 @@ pub async fn relay(
         nats: bus.client.clone(),
     };
     let forwarder = Some((stop_tx, tokio::spawn(to_client.run(messages, stop_rx, heard.clone()))));
-    // A caller that hears progress or logs gets its reply over NATS, after them (see
-    // `canopy_bus::calls::request`); any other call goes to this process's worker if there is
-    // one, which cannot die without this edge: its silence means nothing (and while NATS is down
-    // it cannot be heard at all).
-    let hears = context.meta.get_progress_token().is_some() || log_level.lock().map(|l| l.is_some()).unwrap_or(true);
-    let worker_elsewhere = hears || !canopy_bus::calls::runs_here(bus);
-    let send = async {
-        if hears {
-            canopy_bus::calls::request_over_bus(bus, &request).await
-        } else {
-            canopy_bus::calls::request(bus, &request).await
-        }
-    };
+    let worker_elsewhere = !local;
     let reply = tokio::select! {
-        reply = send => reply,
+        reply = canopy_bus::calls::request(bus, &request) => reply,
         _ = context.ct.cancelled() => {
             canopy_bus::calls::cancel(bus, &request.call_id).await;
             CallReply::Error { code: CallErrorCode::Cancelled, message: "cancelled by the client".into(), rpc: None }
@@ -144,7 +137,7 @@ pub async fn relay_stateless(
     deadline: Instant,
 ) -> Relayed {
     let bus = &state.bus;
-    let (_channel, mut messages) = state.channels.open(&request.call_id);
+    let (_channel, mut messages) = state.channels.open(&request.call_id, false);
     // Over NATS, even with a worker in this process: when the upstream asks, this request ends
     // (`input_required`) and the call must go on without anyone waiting for its reply here,
     // where an in-process call would be cancelled with the future that waits for it.
@@ -163,7 +156,7 @@ pub async fn resume(
     context: &RequestContext<RoleServer>,
     deadline: Instant,
 ) -> Relayed {
-    let (_channel, mut messages) = state.channels.open(call_id);
+    let (_channel, mut messages) = state.channels.open(call_id, false);
     for (reply, answer) in answers {
         if let Err(e) = answer_upstream(&state.bus.client, reply, &answer).await {
             let message = format!("could not deliver the client's answer: {e}");
@@ -441,10 +434,18 @@ impl ToClientForwarder {
 }
 
 /// The calls of this edge that are listening to their upstream, by call id. One subscription
-/// per edge (`PREFIX.client.*`) feeds them, so a call costs no subscribe/unsubscribe.
+/// per edge (`PREFIX.client.*`) feeds them, so a call costs no subscribe/unsubscribe; a call
+/// sent to the worker of this process is also fed by that worker directly
+/// ([`canopy_bus::calls::LocalCallers`]), in order and ahead of its reply.
 #[derive(Default)]
 pub struct ClientChannels {
-    calls: Mutex<HashMap<String, UnboundedSender<async_nats::Message>>>,
+    calls: Mutex<HashMap<String, Channel>>,
+}
+
+struct Channel {
+    tx: UnboundedSender<async_nats::Message>,
+    /// Whether the call went to this process's worker, which then hands its messages over here.
+    local: bool,
 }
 
 pub struct ChannelGuard<'a> {
@@ -459,22 +460,42 @@ impl Drop for ChannelGuard<'_> {
 }
 
 impl ClientChannels {
-    fn open(&self, call_id: &str) -> (ChannelGuard<'_>, UnboundedReceiver<async_nats::Message>) {
+    /// The channel of call `call_id`; `local`: the call is sent to this process's worker.
+    fn open(&self, call_id: &str, local: bool) -> (ChannelGuard<'_>, UnboundedReceiver<async_nats::Message>) {
         let (tx, rx) = unbounded_channel();
-        self.calls.lock().expect("channels lock").insert(call_id.to_string(), tx);
+        self.calls.lock().expect("channels lock").insert(call_id.to_string(), Channel { tx, local });
         (ChannelGuard { owner: self, call_id: call_id.to_string() }, rx)
     }
 
     fn deliver(&self, message: async_nats::Message) {
         let Some(call_id) = message.subject.rsplit('.').next() else { return };
-        if let Some(tx) = self.calls.lock().expect("channels lock").get(call_id) {
-            let _ = tx.send(message);
+        if let Some(channel) = self.calls.lock().expect("channels lock").get(call_id) {
+            let _ = channel.tx.send(message);
         }
+    }
+}
+
+impl canopy_bus::calls::LocalCallers for ClientChannels {
+    fn deliver(&self, subject: &str, payload: &bytes::Bytes) -> bool {
+        let Some(call_id) = subject.rsplit('.').next() else { return false };
+        let calls = self.calls.lock().expect("channels lock");
+        let Some(channel) = calls.get(call_id).filter(|c| c.local) else { return false };
+        let message = async_nats::Message {
+            subject: subject.into(),
+            reply: None,
+            payload: payload.clone(),
+            headers: None,
+            status: None,
+            description: None,
+            length: payload.len(),
+        };
+        channel.tx.send(message).is_ok()
     }
 }
 
 /// Routes what upstreams say to the calls of this edge until `shutdown`.
 pub async fn run_client_channels(bus: canopy_bus::Bus, channels: Arc<ClientChannels>, shutdown: CancellationToken) {
+    bus.set_local_callers(Some(channels.clone()));
     let mut messages = match bus.client.subscribe(bus.subjects.call_clients_all()).await {
         Ok(s) => s,
         Err(e) => {

@@ -276,7 +276,7 @@ async fn say_alive(bus: Bus, subject: String) {
         serde_json::to_vec(&canopy_mcp::call::ToClient::Alive).expect("ToClient serialises").into();
     loop {
         tokio::time::sleep(canopy_mcp::call::ALIVE_EVERY).await;
-        if let Err(e) = bus.client.publish(subject.clone(), payload.clone()).await {
+        if let Err(e) = canopy_bus::calls::to_client(&bus, &subject, payload.clone()).await {
             tracing::debug!(error = %e, "saying a call is alive failed");
         }
     }
@@ -365,12 +365,9 @@ async fn perform(
     let response = handle.await_response().await;
     cancel_guard.disarm();
     if _route.is_some() {
-        // rmcp runs notification handlers in tasks of their own: progress the upstream
-        // sent before its result may not be published yet. Let those tasks run before
-        // the reply goes out (and the route with it).
-        for _ in 0..4 {
-            tokio::task::yield_now().await;
-        }
+        // What the upstream said before its result (progress, logs) goes to the caller before
+        // the reply does (and before the route goes).
+        connection.service().tally.settled().await;
     }
     match response? {
         ServerResult::CallToolResult(result) => json(serde_json::to_value(result)),
@@ -531,7 +528,7 @@ async fn call_builtin(
         }
     }
     let running = in_flight.start(&request.call_id);
-    let client = request.client_subject.clone().map(|subject| (bus.client.clone(), subject));
+    let client = request.client_subject.clone().map(|subject| (bus.clone(), subject));
     let identity = request.identity.clone().and_then(|identity| serde_json::from_value(identity).ok());
     let ctx =
         BuiltinCall::new(tenant, request.principal.clone(), request.call_id.clone(), running.token.clone(), client)

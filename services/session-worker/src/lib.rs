@@ -73,7 +73,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let worker = worker_id();
     let (refresh_tx, refresh_rx) = tokio::sync::mpsc::unbounded_channel();
-    let routes = Arc::new(progress::ProgressRoutes::new(bus.client.clone()));
+    let routes = Arc::new(progress::ProgressRoutes::new(bus.clone()));
     let upstreams = Arc::new(
         UpstreamPool::new(pool.clone(), sealer, config.connect_timeout)
             .with_http(config.http.clone())

@@ -20,7 +20,7 @@ const MAX_EARLY: usize = 256;
 
 #[derive(Default)]
 pub struct ProgressRoutes {
-    nats: Option<async_nats::Client>,
+    bus: Option<canopy_bus::Bus>,
     routes: Mutex<HashMap<String, String>>,
     early: Mutex<std::collections::VecDeque<(String, ProgressNotificationParam)>>,
 }
@@ -30,12 +30,12 @@ fn key(token: &ProgressToken) -> String {
 }
 
 impl ProgressRoutes {
-    pub fn new(nats: async_nats::Client) -> Self {
-        Self { nats: Some(nats), routes: Mutex::default(), early: Mutex::default() }
+    pub fn new(bus: canopy_bus::Bus) -> Self {
+        Self { bus: Some(bus), routes: Mutex::default(), early: Mutex::default() }
     }
 
-    pub fn nats(&self) -> Option<async_nats::Client> {
-        self.nats.clone()
+    pub fn bus(&self) -> Option<canopy_bus::Bus> {
+        self.bus.clone()
     }
 
     /// Routes progress under `token` to `subject` until the returned guard is dropped, first
@@ -76,8 +76,8 @@ impl ProgressRoutes {
     }
 
     async fn publish(&self, subject: &str, params: ProgressNotificationParam) {
-        let Some(nats) = &self.nats else { return };
-        send_to_client(nats, subject, &progress_message(params.progress, params.total, params.message)).await;
+        let Some(bus) = &self.bus else { return };
+        send_to_client(bus, subject, &progress_message(params.progress, params.total, params.message)).await;
     }
 }
 
@@ -87,12 +87,108 @@ pub fn progress_message(progress: f64, total: Option<f64>, message: Option<Strin
 }
 
 /// Sends what a call's server says to its caller while the call runs (progress, a log
-/// message) on the call's client subject: the one path for upstreams and built-in servers.
-/// Best effort: a message that cannot be sent is logged at debug level and dropped.
-pub async fn send_to_client(nats: &async_nats::Client, subject: &str, message: &ToClient) {
+/// message) on the call's client subject ([`canopy_bus::calls::to_client`]: in process to a
+/// caller of this process): the one path for upstreams and built-in servers. Best effort: a
+/// message that cannot be sent is logged at debug level and dropped.
+pub async fn send_to_client(bus: &canopy_bus::Bus, subject: &str, message: &ToClient) {
     let payload = serde_json::to_vec(message).expect("client messages serialise");
-    if let Err(e) = canopy_bus::payload::publish(nats, subject.to_string(), payload.into()).await {
+    if let Err(e) = canopy_bus::calls::to_client(bus, subject, payload.into()).await {
         tracing::debug!(error = %e, "a message to the caller could not be relayed");
+    }
+}
+
+/// The notifications an upstream connection relays to callers (progress, log messages), as
+/// counted where they arrive and where they have been handled. rmcp hands notifications to
+/// their handlers in tasks of their own, while it hands a response to its waiting request
+/// directly, so a result can be in before the progress the upstream sent ahead of it has been
+/// relayed. The connection's transport counts each such notification as it reads it
+/// ([`Tally::arrived`], in the upstream's order, so before the response that follows it), the
+/// handler when it is done with it ([`Tally::handled`]), and a call waits for the two to meet
+/// ([`Tally::settled`]) before it replies: its caller then has everything the upstream said
+/// before the result, without relying on how tasks are scheduled.
+#[derive(Default)]
+pub struct Tally {
+    arrived: std::sync::atomic::AtomicU64,
+    handled: std::sync::atomic::AtomicU64,
+    done: tokio::sync::Notify,
+}
+
+/// How long a reply waits at most for the notifications that arrived before it: a handler
+/// that cannot deliver (its caller's channel stalls) does not hold the reply for longer.
+const SETTLE_AT_MOST: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Tally {
+    /// Whether rmcp hands `notification` to a handler that ends with [`Tally::handled`].
+    pub fn relayed(notification: &rmcp::model::ServerNotification) -> bool {
+        use rmcp::model::ServerNotification as N;
+        matches!(notification, N::ProgressNotification(_) | N::LoggingMessageNotification(_))
+    }
+
+    pub fn arrived(&self) {
+        self.arrived.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    pub fn handled(&self) {
+        self.handled.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.done.notify_waiters();
+    }
+
+    /// Returns once every notification that arrived before this call has been handled (or
+    /// after [`SETTLE_AT_MOST`]). Costs nothing when none is pending.
+    pub async fn settled(&self) {
+        use std::sync::atomic::Ordering;
+        let target = self.arrived.load(Ordering::Acquire);
+        let wait = async {
+            loop {
+                let done = self.done.notified();
+                tokio::pin!(done);
+                done.as_mut().enable();
+                if self.handled.load(Ordering::Acquire) >= target {
+                    return;
+                }
+                done.await;
+            }
+        };
+        if tokio::time::timeout(SETTLE_AT_MOST, wait).await.is_err() {
+            tracing::debug!("notifications of an upstream were not relayed before its reply");
+        }
+    }
+}
+
+/// A transport that counts, in [`Tally`], the notifications it reads that are relayed.
+pub struct Counted<T> {
+    inner: T,
+    tally: Arc<Tally>,
+}
+
+impl<T> Counted<T> {
+    pub fn new(inner: T, tally: Arc<Tally>) -> Self {
+        Self { inner, tally }
+    }
+}
+
+impl<T: rmcp::transport::Transport<rmcp::RoleClient>> rmcp::transport::Transport<rmcp::RoleClient> for Counted<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: rmcp::model::ClientJsonRpcMessage,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<rmcp::model::ServerJsonRpcMessage> {
+        let message = self.inner.receive().await;
+        if let Some(rmcp::model::JsonRpcMessage::Notification(n)) = &message {
+            if Tally::relayed(&n.notification) {
+                self.tally.arrived();
+            }
+        }
+        message
+    }
+
+    fn close(&mut self) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
     }
 }
 
@@ -195,5 +291,40 @@ impl Drop for ActiveGuard {
         if let Some(i) = calls.iter().position(|c| c.subject == self.subject) {
             calls.remove(i);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tally;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A reply waits for the notifications that arrived before it to be relayed, and only for
+    /// those: one that arrives later does not hold it.
+    #[tokio::test]
+    async fn a_reply_waits_for_the_notifications_read_before_it() {
+        let tally = Arc::new(Tally::default());
+        tokio::time::timeout(Duration::from_millis(50), tally.settled()).await.expect("nothing pending: at once");
+        tally.arrived();
+        tally.arrived();
+        let relayed = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (t, r) = (tally.clone(), relayed.clone());
+        tokio::spawn(async move {
+            for _ in 0..2 {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                t.handled();
+            }
+        });
+        tally.settled().await;
+        assert_eq!(relayed.load(std::sync::atomic::Ordering::SeqCst), 2, "both relayed before the reply");
+        tally.arrived(); // one more read: the next reply waits for it
+        let later = tally.clone();
+        let pending = tokio::spawn(async move { later.settled().await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!pending.is_finished(), "a notification read but not relayed holds the next reply");
+        tally.handled();
+        tokio::time::timeout(Duration::from_millis(200), pending).await.expect("released once relayed").unwrap();
     }
 }

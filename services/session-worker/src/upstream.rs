@@ -1,6 +1,7 @@
 //! Upstream connections: connecting with a registration's (unsealed) credentials, discovering
 //! its catalog, and a pool that shares one connection per registration among concurrent calls.
 
+use crate::progress::Counted;
 use canopy_bus::Bus;
 use canopy_domain::server::{ServerEvent, Transport, UpstreamSpec};
 use canopy_domain::TenantId;
@@ -41,9 +42,21 @@ pub struct UpstreamClient {
     /// another tenant's call may hold the same number).
     pub(crate) progress: Arc<crate::progress::ProgressRoutes>,
     pub(crate) active: Arc<crate::progress::ActiveCalls>,
-    nats: Option<async_nats::Client>,
+    /// The relayed notifications read and handled on this connection, so a call's reply waits
+    /// for what the upstream said before it ([`crate::progress::Tally`]).
+    pub(crate) tally: Arc<crate::progress::Tally>,
+    bus: Option<Bus>,
     /// The deployment's subject prefix.
     prefix: String,
+}
+
+/// Marks a relayed notification handled when its handler ends, whichever way it ends.
+struct Handled<'a>(&'a crate::progress::Tally);
+
+impl Drop for Handled<'_> {
+    fn drop(&mut self) {
+        self.0.handled();
+    }
 }
 
 impl UpstreamClient {
@@ -84,7 +97,7 @@ impl UpstreamClient {
         context: &rmcp::service::RequestContext<RoleClient>,
     ) -> Result<T, rmcp::ErrorData> {
         let refuse = |m: &str| rmcp::ErrorData::internal_error(m.to_string(), None);
-        let (Some(call), Some(nats)) = (self.call_for(context).await, &self.nats) else {
+        let (Some(call), Some(bus)) = (self.call_for(context).await, &self.bus) else {
             return Err(refuse(
                 "Canopy cannot tell which of its clients this request is for (the upstream connection is shared)",
             ));
@@ -92,7 +105,7 @@ impl UpstreamClient {
         let request = canopy_mcp::call::ToClient::Request { method: method.to_string(), params };
         let payload = serde_json::to_vec(&request).expect("requests serialise");
         // NATS closes the connection of a client that sends more than it accepts.
-        if let Err(too_large) = canopy_bus::payload::check(nats, None, &payload) {
+        if let Err(too_large) = canopy_bus::payload::check(&bus.client, None, &payload) {
             return Err(rmcp::ErrorData::invalid_params(
                 format!("{method} is too large for Canopy to relay: {too_large} bytes"),
                 None,
@@ -103,7 +116,8 @@ impl UpstreamClient {
         // as long as the call itself does.
         let wait = call.deadline.saturating_duration_since(tokio::time::Instant::now());
         let question = async_nats::Request::new().payload(payload.into()).timeout(Some(wait));
-        let reply = nats
+        let reply = bus
+            .client
             .send_request(call.subject, question)
             .await
             .map_err(|e| refuse(&format!("the client did not answer: {e}")))?;
@@ -140,14 +154,14 @@ impl rmcp::ClientHandler for UpstreamClient {
         params: rmcp::model::ResourceUpdatedNotificationParam,
         _: rmcp::service::NotificationContext<RoleClient>,
     ) {
-        let Some(nats) = &self.nats else { return };
+        let Some(bus) = &self.bus else { return };
         let update = canopy_mcp::call::ResourceUpdated {
             tenant: self.target.tenant.clone(),
             server: self.target.server.clone(),
             uri: params.uri,
         };
         let subject = canopy_bus::Subjects::new(&self.prefix).resource_updated(&update.tenant, &update.server);
-        let _ = nats.publish(subject, serde_json::to_vec(&update).expect("updates serialise").into()).await;
+        let _ = bus.client.publish(subject, serde_json::to_vec(&update).expect("updates serialise").into()).await;
     }
 
     async fn on_logging_message(
@@ -155,12 +169,13 @@ impl rmcp::ClientHandler for UpstreamClient {
         params: rmcp::model::LoggingMessageNotificationParam,
         _: rmcp::service::NotificationContext<RoleClient>,
     ) {
-        let (Some(call), Some(nats)) = (self.active.sole(), &self.nats) else {
+        let _handled = Handled(&self.tally);
+        let (Some(call), Some(bus)) = (self.active.sole(), &self.bus) else {
             tracing::debug!(server = %self.target.server, "upstream log message with no single call to relay it to");
             return;
         };
         let message = canopy_mcp::call::ToClient::Log { params: serde_json::to_value(&params).unwrap_or_default() };
-        crate::progress::send_to_client(nats, &call.subject, &message).await;
+        crate::progress::send_to_client(bus, &call.subject, &message).await;
     }
 
     async fn create_message(
@@ -191,6 +206,7 @@ impl rmcp::ClientHandler for UpstreamClient {
         params: rmcp::model::ProgressNotificationParam,
         _: rmcp::service::NotificationContext<RoleClient>,
     ) {
+        let _handled = Handled(&self.tally);
         self.progress.forward(params).await;
     }
     async fn on_tool_list_changed(&self, _: rmcp::service::NotificationContext<RoleClient>) {
@@ -247,6 +263,7 @@ pub async fn connect(
     let open = |field: &str, sealed: &canopy_domain::server::Sealed| {
         sealer.open(SealContext { tenant, server, field }, sealed)
     };
+    let tally = client.tally.clone();
     let connecting = async {
         match spec.transport {
             Transport::StreamableHttp => {
@@ -265,8 +282,9 @@ pub async fn connect(
                     headers.insert(name, value);
                 }
                 let config = config.custom_headers(headers);
+                let transport = StreamableHttpClientTransport::with_client(http.streamable(), config);
                 client
-                    .serve(StreamableHttpClientTransport::with_client(http.streamable(), config))
+                    .serve(Counted::new(transport, tally))
                     .await
                     .map_err(|e| UpstreamError::Connect(crate::http::initialize_error(&e)))
             }
@@ -282,7 +300,7 @@ pub async fn connect(
                 if let Some(stderr) = stderr {
                     tokio::spawn(relay_stderr(stderr, tenant.to_string(), server.to_string()));
                 }
-                client.serve(transport).await.map_err(|e| UpstreamError::Connect(e.to_string()))
+                client.serve(Counted::new(transport, tally)).await.map_err(|e| UpstreamError::Connect(e.to_string()))
             }
             Transport::Builtin => Err(UpstreamError::Config(
                 "a built-in server is hosted by the worker: there is nothing to connect to".into(),
@@ -309,7 +327,10 @@ pub async fn connect(
                 let transport = crate::sse::SseClientTransport::connect(http.sse(), &url, headers)
                     .await
                     .map_err(|e| UpstreamError::Connect(e.to_string()))?;
-                client.serve(transport).await.map_err(|e| UpstreamError::Connect(crate::http::chain(&e)))
+                client
+                    .serve(Counted::new(transport, tally))
+                    .await
+                    .map_err(|e| UpstreamError::Connect(crate::http::chain(&e)))
             }
         }
     };
@@ -623,12 +644,13 @@ impl UpstreamPool {
         UpstreamClient {
             target: RefreshRequest { tenant: tenant.to_string(), server: server.to_string(), server_id },
             refresh: self.refresh.clone(),
-            progress: Arc::new(match self.progress.nats() {
-                Some(nats) => crate::progress::ProgressRoutes::new(nats),
+            progress: Arc::new(match self.progress.bus() {
+                Some(bus) => crate::progress::ProgressRoutes::new(bus),
                 None => crate::progress::ProgressRoutes::default(),
             }),
             active: Arc::default(),
-            nats: self.progress.nats(),
+            tally: Arc::default(),
+            bus: self.progress.bus(),
             prefix: self.prefix.clone(),
         }
     }

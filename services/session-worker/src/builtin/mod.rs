@@ -66,7 +66,7 @@ pub struct BuiltinCall {
     call_id: String,
     cancel: CancellationToken,
     /// The caller's client subject (absent when the caller does not listen, e.g. REST invoke).
-    client: Option<(async_nats::Client, String)>,
+    client: Option<(canopy_bus::Bus, String)>,
     /// The caller as admission decided for it (absent when the request did not carry it).
     identity: Option<canopy_policy::Principal>,
 }
@@ -88,7 +88,7 @@ impl BuiltinCall {
         principal: String,
         call_id: String,
         cancel: CancellationToken,
-        client: Option<(async_nats::Client, String)>,
+        client: Option<(canopy_bus::Bus, String)>,
     ) -> Self {
         Self { tenant, principal, call_id, cancel, client, identity: None }
     }
@@ -144,21 +144,21 @@ impl BuiltinCall {
 
     /// A `notifications/progress` to the caller (on the progress token of its request).
     pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
-        if let Some((nats, subject)) = &self.client {
+        if let Some((bus, subject)) = &self.client {
             let message = crate::progress::progress_message(progress, total, message);
-            crate::progress::send_to_client(nats, subject, &message).await;
+            crate::progress::send_to_client(bus, subject, &message).await;
         }
     }
 
     /// A `notifications/message` (logging) to the caller: e.g. each log line of a followed job
     /// or each line a run prints, as it comes.
     pub async fn log(&self, level: LogLevel, logger: Option<&str>, data: serde_json::Value) {
-        if let Some((nats, subject)) = &self.client {
+        if let Some((bus, subject)) = &self.client {
             let mut params = serde_json::json!({"level": level, "data": data});
             if let Some(logger) = logger {
                 params["logger"] = serde_json::json!(logger);
             }
-            crate::progress::send_to_client(nats, subject, &ToClient::Log { params }).await;
+            crate::progress::send_to_client(bus, subject, &ToClient::Log { params }).await;
         }
     }
 }

@@ -1434,7 +1434,7 @@ mod tests {
             "user:dev".into(),
             "c2".into(),
             CancellationToken::new(),
-            Some((nats.clone(), subject)),
+            Some((canopy_bus::Bus::from_client(nats.clone(), "canopy-test"), subject)),
         );
         let code = "import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(0.3)\n";
         let Value::Object(args) = json!({"env_id": id, "code": code}) else { panic!() };
