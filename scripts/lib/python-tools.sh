@@ -22,9 +22,17 @@
 #                            pinned version changes), and export CANOPY_UV=<venv>/bin/uv. The
 #                            Python sandbox engine (canopy-pyenv) makes environments with it; its
 #                            tests read CANOPY_UV (then `uv` on PATH) and fail without one.
+#   canopy_ensure_openapi_python_client
+#                            install the Python admin client's generator, openapi-python-client
+#                            (PyPI), with the ruff it formats its output with, both pinned, into a
+#                            project-local venv made by uv, $CANOPY_STATE_DIR/tools/openapi-python-client
+#                            (once; again when a pinned version changes), and export
+#                            CANOPY_OPENAPI_PYTHON_CLIENT=<venv>/bin/openapi-python-client (ruff is
+#                            beside it, in <venv>/bin). scripts/generate-clients.sh uses it.
 #
 # Needs python3 with the venv module (Debian: python3-venv). Overridable: CANOPY_MOTO_VERSION, CANOPY_UV_VERSION,
-# CANOPY_PYTHON. Safe under `set -euo pipefail`; messages go to stderr.
+# CANOPY_OPENAPI_PYTHON_CLIENT_VERSION, CANOPY_RUFF_VERSION, CANOPY_PYTHON. Safe under
+# `set -euo pipefail`; messages go to stderr.
 
 CANOPY_REPO_ROOT="${CANOPY_REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 # moto 5.2.6: `moto_server -H 127.0.0.1 -p PORT` answered in under a second here.
@@ -33,6 +41,11 @@ CANOPY_MOTO_VERSION="${CANOPY_MOTO_VERSION:-5.2.6}"
 CANOPY_UV_VERSION="${CANOPY_UV_VERSION:-0.13.9}"
 # ray 2.60.0: `ray start --head --node-ip-address=127.0.0.1` served the Jobs API in about 6 s here.
 CANOPY_RAY_VERSION="${CANOPY_RAY_VERSION:-2.60.0}"
+# openapi-python-client 0.29.1 generates clients/python with no warning from openapi/canopy-api.json;
+# ruff 0.17.6 formats what it writes (its post-hooks), so it is pinned too: the checked-in client
+# is compared byte for byte with a fresh generation.
+CANOPY_OPENAPI_PYTHON_CLIENT_VERSION="${CANOPY_OPENAPI_PYTHON_CLIENT_VERSION:-0.29.1}"
+CANOPY_RUFF_VERSION="${CANOPY_RUFF_VERSION:-0.17.6}"
 
 _canopy_py_log() { printf 'canopy: %s\n' "$*" >&2; }
 _canopy_py_die() { printf 'canopy: error: %s\n' "$*" >&2; return 1; }
@@ -63,8 +76,40 @@ canopy_pip_tool() {
   export "$var=$venv/bin/$binary"
 }
 
+# canopy_uv_tool NAME REQUIREMENTS BINARY VAR: as canopy_pip_tool, with uv (canopy_ensure_uv)
+# making the venv $CANOPY_STATE_DIR/tools/NAME and installing into it (from PyPI, or uv's cache).
+# uv uses the local interpreter ($CANOPY_PYTHON, else python3); it never downloads one.
+canopy_uv_tool() {
+  local name="$1" requirements="$2" binary="$3" var="$4"
+  local state="${CANOPY_STATE_DIR:-$CANOPY_REPO_ROOT/.state}"
+  local venv="$state/tools/$name"
+  local python="${CANOPY_PYTHON:-python3}"
+  local stamp="$venv/.canopy-$name-version"
+  if [[ -x "$venv/bin/$binary" && "$(cat "$stamp" 2>/dev/null)" == "$requirements" ]]; then
+    export "$var=$venv/bin/$binary"
+    return 0
+  fi
+  canopy_ensure_uv || return 1
+  command -v "$python" >/dev/null 2>&1 || { _canopy_py_die "$python not found (needed to install $requirements)"; return 1; }
+  _canopy_py_log "installing $requirements into $venv (uv)"
+  mkdir -p "$state/tools"
+  UV_PYTHON_DOWNLOADS=never "$CANOPY_UV" venv --quiet --clear --python "$(command -v "$python")" "$venv" \
+    || { _canopy_py_die "uv could not create the venv $venv"; return 1; }
+  # shellcheck disable=SC2086 # a list of requirements
+  UV_PYTHON_DOWNLOADS=never "$CANOPY_UV" pip install --quiet --python "$venv/bin/python" $requirements \
+    || { _canopy_py_die "uv could not install $requirements"; return 1; }
+  [[ -x "$venv/bin/$binary" ]] || { _canopy_py_die "$requirements installed without $binary"; return 1; }
+  printf '%s\n' "$requirements" >"$stamp"
+  export "$var=$venv/bin/$binary"
+}
+
 canopy_ensure_moto() { canopy_pip_tool moto "moto[server]==$CANOPY_MOTO_VERSION" moto_server CANOPY_MOTO_SERVER; }
 canopy_ensure_uv() { canopy_pip_tool uv "uv==$CANOPY_UV_VERSION" uv CANOPY_UV; }
+canopy_ensure_openapi_python_client() {
+  canopy_uv_tool openapi-python-client \
+    "openapi-python-client==$CANOPY_OPENAPI_PYTHON_CLIENT_VERSION ruff==$CANOPY_RUFF_VERSION" \
+    openapi-python-client CANOPY_OPENAPI_PYTHON_CLIENT
+}
 # `default` brings the dashboard, which serves the Jobs REST API the backend speaks (a few hundred MB, once).
 canopy_ensure_ray() { canopy_pip_tool ray "ray[default]==$CANOPY_RAY_VERSION" ray CANOPY_RAY; }
 

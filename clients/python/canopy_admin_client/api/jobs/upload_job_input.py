@@ -1,0 +1,197 @@
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.create_job_input_request import CreateJobInputRequest
+from ...models.error_envelope import ErrorEnvelope
+from ...models.upload_slot_view import UploadSlotView
+from ...types import Response
+
+
+def _get_kwargs(
+    *,
+    body: CreateJobInputRequest,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/api/v0/job-inputs",
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ErrorEnvelope | UploadSlotView | None:
+    if response.status_code == 201:
+        response_201 = UploadSlotView.from_dict(response.json())
+
+        return response_201
+
+    if response.status_code == 400:
+        response_400 = ErrorEnvelope.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorEnvelope.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorEnvelope.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 500:
+        response_500 = ErrorEnvelope.from_dict(response.json())
+
+        return response_500
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ErrorEnvelope | UploadSlotView]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient,
+    body: CreateJobInputRequest,
+) -> Response[ErrorEnvelope | UploadSlotView]:
+    """Create an upload slot
+
+     Jungle Grid's `upload_job_input`: a pending input, a signed `PUT` URL for its bytes (a
+    short-lived bearer secret, limited to the tenant's upload size), a token, and the
+    `complete_url` to post `{token, filename, content_type, size_bytes}` to afterwards.
+
+    Args:
+        body (CreateJobInputRequest): `upload_job_input`'s arguments.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorEnvelope | UploadSlotView]
+    """
+
+    kwargs = _get_kwargs(
+        body=body,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient,
+    body: CreateJobInputRequest,
+) -> ErrorEnvelope | UploadSlotView | None:
+    """Create an upload slot
+
+     Jungle Grid's `upload_job_input`: a pending input, a signed `PUT` URL for its bytes (a
+    short-lived bearer secret, limited to the tenant's upload size), a token, and the
+    `complete_url` to post `{token, filename, content_type, size_bytes}` to afterwards.
+
+    Args:
+        body (CreateJobInputRequest): `upload_job_input`'s arguments.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorEnvelope | UploadSlotView
+    """
+
+    return sync_detailed(
+        client=client,
+        body=body,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient,
+    body: CreateJobInputRequest,
+) -> Response[ErrorEnvelope | UploadSlotView]:
+    """Create an upload slot
+
+     Jungle Grid's `upload_job_input`: a pending input, a signed `PUT` URL for its bytes (a
+    short-lived bearer secret, limited to the tenant's upload size), a token, and the
+    `complete_url` to post `{token, filename, content_type, size_bytes}` to afterwards.
+
+    Args:
+        body (CreateJobInputRequest): `upload_job_input`'s arguments.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorEnvelope | UploadSlotView]
+    """
+
+    kwargs = _get_kwargs(
+        body=body,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient,
+    body: CreateJobInputRequest,
+) -> ErrorEnvelope | UploadSlotView | None:
+    """Create an upload slot
+
+     Jungle Grid's `upload_job_input`: a pending input, a signed `PUT` URL for its bytes (a
+    short-lived bearer secret, limited to the tenant's upload size), a token, and the
+    `complete_url` to post `{token, filename, content_type, size_bytes}` to afterwards.
+
+    Args:
+        body (CreateJobInputRequest): `upload_job_input`'s arguments.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorEnvelope | UploadSlotView
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+            body=body,
+        )
+    ).parsed

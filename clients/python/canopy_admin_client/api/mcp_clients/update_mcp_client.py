@@ -1,0 +1,227 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.error_envelope import ErrorEnvelope
+from ...models.mcp_client_view import McpClientView
+from ...models.update_mcp_client_request import UpdateMcpClientRequest
+from ...types import Response
+
+
+def _get_kwargs(
+    name: str,
+    *,
+    body: UpdateMcpClientRequest,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+
+    _kwargs: dict[str, Any] = {
+        "method": "put",
+        "url": "/api/v0/mcp-clients/{name}".format(
+            name=quote(str(name), safe=""),
+        ),
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ErrorEnvelope | McpClientView | None:
+    if response.status_code == 200:
+        response_200 = McpClientView.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = ErrorEnvelope.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorEnvelope.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorEnvelope.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = ErrorEnvelope.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = ErrorEnvelope.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 500:
+        response_500 = ErrorEnvelope.from_dict(response.json())
+
+        return response_500
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ErrorEnvelope | McpClientView]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    name: str,
+    *,
+    client: AuthenticatedClient,
+    body: UpdateMcpClientRequest,
+) -> Response[ErrorEnvelope | McpClientView]:
+    """Replace an MCP client's description and allow lists
+
+     Each list in the body replaces the client's; `name`, if given, must match the URL. The token
+    is not changed. Takes effect on the client's next request.
+
+    Args:
+        name (str):
+        body (UpdateMcpClientRequest): `PUT /api/v0/mcp-clients/{name}`: the client's new
+            description and allow lists (each
+            replaces the old one). The token is not changed.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorEnvelope | McpClientView]
+    """
+
+    kwargs = _get_kwargs(
+        name=name,
+        body=body,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    name: str,
+    *,
+    client: AuthenticatedClient,
+    body: UpdateMcpClientRequest,
+) -> ErrorEnvelope | McpClientView | None:
+    """Replace an MCP client's description and allow lists
+
+     Each list in the body replaces the client's; `name`, if given, must match the URL. The token
+    is not changed. Takes effect on the client's next request.
+
+    Args:
+        name (str):
+        body (UpdateMcpClientRequest): `PUT /api/v0/mcp-clients/{name}`: the client's new
+            description and allow lists (each
+            replaces the old one). The token is not changed.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorEnvelope | McpClientView
+    """
+
+    return sync_detailed(
+        name=name,
+        client=client,
+        body=body,
+    ).parsed
+
+
+async def asyncio_detailed(
+    name: str,
+    *,
+    client: AuthenticatedClient,
+    body: UpdateMcpClientRequest,
+) -> Response[ErrorEnvelope | McpClientView]:
+    """Replace an MCP client's description and allow lists
+
+     Each list in the body replaces the client's; `name`, if given, must match the URL. The token
+    is not changed. Takes effect on the client's next request.
+
+    Args:
+        name (str):
+        body (UpdateMcpClientRequest): `PUT /api/v0/mcp-clients/{name}`: the client's new
+            description and allow lists (each
+            replaces the old one). The token is not changed.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorEnvelope | McpClientView]
+    """
+
+    kwargs = _get_kwargs(
+        name=name,
+        body=body,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    name: str,
+    *,
+    client: AuthenticatedClient,
+    body: UpdateMcpClientRequest,
+) -> ErrorEnvelope | McpClientView | None:
+    """Replace an MCP client's description and allow lists
+
+     Each list in the body replaces the client's; `name`, if given, must match the URL. The token
+    is not changed. Takes effect on the client's next request.
+
+    Args:
+        name (str):
+        body (UpdateMcpClientRequest): `PUT /api/v0/mcp-clients/{name}`: the client's new
+            description and allow lists (each
+            replaces the old one). The token is not changed.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorEnvelope | McpClientView
+    """
+
+    return (
+        await asyncio_detailed(
+            name=name,
+            client=client,
+            body=body,
+        )
+    ).parsed
