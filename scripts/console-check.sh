@@ -7,10 +7,14 @@
 # and NATS prefix, scripts/lib/instance.sh), then runs console/tests/console.test.mjs: register
 # the fixture through the page, try its tools with the generated forms, create, edit and delete
 # a group and see its endpoint follow, disable the fixture and see its tools vanish from /mcp,
-# read the audit page, cancel a job, read the connect panel; in enterprise mode create an MCP
-# client on the identities page and use its once-shown token on /mcp until the client is
-# deleted, and see that sign-in is not built yet; axe-core on every page; a screenshot of
-# every page, kept with the logs, or written to docs/console/ (the README's pictures) with
+# read the audit page, cancel a job, read the connect panel; in enterprise mode sign in through
+# the console's own sign-in (OAuth with PKCE against Canopy's authorization server, no header
+# added by the test) as the owner, create an MCP client on the identities page and use its
+# once-shown token on /mcp until the client is deleted, see the console refresh its token, a
+# reload need sign-in again, sign out revoke the tokens; sign in as a member (no admin action
+# shown) and as another tenant's owner (none of the first tenant's servers or audit); no token
+# in the browser's storage; axe-core on every page and state; a screenshot of every page, kept
+# with the logs, or written to docs/console/ (the README's pictures) with
 # `--update-screenshots`. Stops everything it started.
 #
 # Environment as scripts/inspector-check.sh (CANOPY_SKIP_BUILD, CANOPY_KEEP_LOGS); CHROMIUM to
@@ -86,7 +90,9 @@ canopy_wait_tcp 127.0.0.1 "$fx_port" 30 "$fixture_pid" || fail "fixture did not 
 
 canopy_instance_start console-dev development "$target/canopy" "$work" || fail "canopy (development) did not start"
 dev_url="$CANOPY_INSTANCE_URL"
-canopy_instance_start console-ent enterprise "$target/canopy" "$work" || fail "canopy (enterprise) did not start"
+# Access tokens of 40 s: the test sees the console refresh one before it expires.
+CANOPY_OAUTH_ACCESS_TOKEN_TTL_SECS=40 canopy_instance_start console-ent enterprise "$target/canopy" "$work" \
+  || fail "canopy (enterprise) did not start"
 ent_url="$CANOPY_INSTANCE_URL"
 
 if [[ -n "$screenshots" ]]; then screenshots="$PWD/$screenshots"; else screenshots="$work/screenshots"; fi

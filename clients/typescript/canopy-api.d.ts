@@ -451,6 +451,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v0/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who am I
+         * @description The principal the request's token stands for, and what it may manage. Needs a token in
+         *     enterprise mode, like every route; any valid one will do (user, MCP client, operator, OAuth).
+         */
+        get: operations["get_me"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v0/oauth-grants": {
         parameters: {
             query?: never;
@@ -1660,6 +1681,38 @@ export interface components {
             description: string;
             name: string;
             updated_at: string;
+        };
+        /**
+         * @description `GET /api/v0/me`: who the request's token is, and what that lets it do. The console reads it
+         *     to show the signed-in principal and to hide what it may not do.
+         */
+        MeView: {
+            /**
+             * @description `user`, `client` (an MCP client identity), `operator` (the platform's) or `development`
+             *     (development mode's single principal).
+             */
+            kind: string;
+            /** @description Whether it manages the platform (tenants): the operator. */
+            manages_platform: boolean;
+            /**
+             * @description Whether it manages its tenant (servers, groups, toggles, users, MCP clients, the audit
+             *     log): an owner's or admin's token that is not scope-limited or has `canopy:admin`, and
+             *     development mode.
+             */
+            manages_tenant: boolean;
+            /** @description The user's, client's or operator's name (`dev` in development mode). */
+            name: string;
+            /** @description A user's role: `owner`, `admin` or `member`; absent for anyone else. */
+            role?: string | null;
+            /**
+             * @description The scopes of its OAuth access token, sorted; absent when the token is not scope-limited
+             *     (a static token, development mode).
+             */
+            scopes?: string[] | null;
+            /** @description As audit records name it: `user:alice`, `client:cursor`, `operator:operator`, `user:dev`. */
+            subject: string;
+            /** @description The tenant it acts in; absent for the operator, who belongs to none. */
+            tenant?: string | null;
         };
         /** @description An uploaded input as a job mounts it. */
         MountedInputView: {
@@ -3142,6 +3195,28 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    get_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The principal of the request's token. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeView"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
             500: components["responses"]["InternalError"];
         };
     };

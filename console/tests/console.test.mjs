@@ -3,7 +3,9 @@
 // server, and passes their URLs):
 //   CANOPY_URL        development-mode Canopy (required)
 //   FIXTURE_URL       the fixture's Streamable HTTP endpoint, to register as `fx` (required)
-//   CANOPY_ENTERPRISE_URL  an enterprise-mode Canopy (optional): the page says sign-in is not built
+//   CANOPY_ENTERPRISE_URL  an enterprise-mode Canopy (optional; its access tokens live 40 s): the
+//                     console's sign-in through Canopy's authorization server, as the owner, a
+//                     member and another tenant's owner, refresh, reload, sign out
 //   CONSOLE_SCREENSHOTS    where to save the PNGs (default: docs/console)
 //   CHROMIUM          the browser binary (default: /usr/bin/chromium)
 // Every page is checked with axe-core (no serious or critical violations), at laptop width,
@@ -412,28 +414,104 @@ try {
   });
 
   if (enterpriseUrl) {
-    await step("enterprise mode: an MCP client created on the identities page, its token shown once, used, revoked", async () => {
-      const init = await fetch(`${enterpriseUrl}/api/v0/init-server`, { method: "POST" });
-      const owner = await init.json();
-      assert.equal(init.status, 201, JSON.stringify(owner));
-      const admin = { authorization: `Bearer ${owner.access_token}`, "content-type": "application/json" };
-      const fx = await fetch(`${enterpriseUrl}/api/v0/servers`, {
-        method: "POST",
-        headers: admin,
-        body: JSON.stringify({ name: "fx", url: fixtureUrl, transport: "streamable_http" }),
+    // Enterprise mode: nobody adds a header for the page. Every browser context below signs in
+    // through the console's own sign-in (OAuth, PKCE, Canopy's authorization server) with the
+    // user token the REST API gave that user.
+    const init = await fetch(`${enterpriseUrl}/api/v0/init-server`, { method: "POST" });
+    const initialized = await init.json();
+    assert.equal(init.status, 201, JSON.stringify(initialized));
+    const ownerToken = initialized.access_token;
+    const rest = async (method, path, token, body) => {
+      const r = await fetch(`${enterpriseUrl}/api/v0${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
       });
-      assert.ok(fx.ok, `POST /api/v0/servers: ${fx.status} ${await fx.text()}`);
-      // The console has no sign-in yet: the browser context sends the owner's token itself, as an
-      // authenticating proxy would. The page never sees, asks for or keeps it.
-      const signedIn = await browser.newContext({ viewport: { width: 1280, height: 800 }, extraHTTPHeaders: { authorization: admin.authorization } });
-      const p = await signedIn.newPage();
-      p.setDefaultTimeout(10_000);
+      const answer = await r.json().catch(() => null);
+      assert.ok(r.ok, `${method} ${path}: ${r.status} ${JSON.stringify(answer)}`);
+      return answer;
+    };
+    await rest("POST", "/servers", ownerToken, { name: "fx", url: fixtureUrl, transport: "streamable_http" });
+    await rest("POST", "/groups", ownerToken, { name: "fx-all", description: "every fx tool", included_servers: ["fx"] });
+    const memberToken = (await rest("POST", "/users", ownerToken, { name: "mia", role: "member" })).access_token;
+    const acme = await rest("POST", "/tenants", initialized.operator_token, { id: "acme", owner: "olga" });
+    const otherOwnerToken = acme.owner_access_token;
+
+    /** A fresh browser (its own cookies and storage), recording every token answer it gets. */
+    const browserFor = async () => {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const p = await context.newPage();
+      p.setDefaultTimeout(15_000);
       const errors = [];
+      const tokens = [];
       p.on("pageerror", (e) => errors.push(String(e)));
       p.on("dialog", (d) => d.accept());
-      await p.goto(`${enterpriseUrl}/console#/identities`);
+      p.on("response", async (r) => {
+        if (r.request().method() !== "POST" || new URL(r.url()).pathname !== "/oauth/token") return;
+        const grant = new URLSearchParams(r.request().postData() || "").get("grant_type");
+        const clientId = new URLSearchParams(r.request().postData() || "").get("client_id");
+        const answer = await r.json().catch(() => ({}));
+        tokens.push({ status: r.status(), grant, clientId, ...answer });
+      });
+      return { context, p, errors, tokens };
+    };
+    /** On the authorization server's page: sign in with `token`, land back on the console. */
+    const signInThere = async (p, token, what) => {
+      await p.waitForURL(/\/oauth\/authorize\?/);
+      const url = new URL(p.url());
+      assert.equal(url.origin, enterpriseUrl);
+      assert.equal(url.searchParams.get("resource"), `${enterpriseUrl}/api/v0`);
+      assert.equal(url.searchParams.get("code_challenge_method"), "S256");
+      assert.equal(url.searchParams.get("redirect_uri"), `${enterpriseUrl}/console/`);
+      await p.getByRole("heading", { name: "Sign in to Canopy", level: 1 }).waitFor();
+      if (what) await accessible(p, `authorization page (${what})`);
+      if (what === "owner") await shot(p, "authorize");
+      await p.getByLabel("Your Canopy access token").fill(token);
+      await p.getByRole("button", { name: "Sign in and allow" }).click();
+      await p.locator("#account").getByText("Signed in as").waitFor();
+      const back = new URL(p.url());
+      assert.equal(back.pathname, "/console/");
+      assert.equal(back.search, "", "code, state and iss are gone from the address");
+    };
+    /** Nothing of the console's tokens in localStorage, sessionStorage or cookies. */
+    const storesNoToken = async (p, tokens) => {
+      const stored = await p.evaluate(() => JSON.stringify([{ ...localStorage }, { ...sessionStorage }, document.cookie]));
+      assert.ok(tokens.length > 0, "the page got tokens");
+      for (const t of tokens) {
+        if (t.access_token) assert.ok(!stored.includes(t.access_token), "an access token is stored in the browser");
+        if (t.refresh_token) assert.ok(!stored.includes(t.refresh_token), "a refresh token is stored in the browser");
+      }
+      assert.equal(await p.evaluate(() => localStorage.length + sessionStorage.length), 0, `stored: ${stored}`);
+    };
+
+    const owner = await browserFor();
+    // The page's nav, for this browser.
+    const ownerNav = (name) => owner.p.getByRole("navigation", { name: "Console pages" }).getByRole("link", { name, exact: true });
+    await step("enterprise mode: /console sends you to the authorization server, the owner signs in there and is back", async () => {
+      const { p, tokens } = owner;
+      const response = await p.goto(`${enterpriseUrl}/console`);
+      assert.equal(response.headers()["content-security-policy"], CSP);
+      await signInThere(p, ownerToken, "owner");
+      await shot(p, "signed-in");
+      await p.locator("#account").getByText("admin (owner)").waitFor();
+      await p.getByRole("heading", { name: "Servers", level: 1 }).waitFor();
+      // Admin actions are there.
+      await p.getByRole("button", { name: "Register", exact: true }).waitFor();
+      await p.getByRole("button", { name: "Disable fx" }).waitFor();
+      await p.getByRole("button", { name: "Deregister fx" }).waitFor();
+      await ownerNav("Audit").waitFor();
+      const exchange = tokens.find((t) => t.grant === "authorization_code");
+      assert.equal(exchange.status, 200, JSON.stringify(exchange));
+      assert.match(exchange.scope, /canopy:admin/);
+      await storesNoToken(p, tokens);
+      await accessible(p, "servers (enterprise, owner)");
+    });
+    await step("enterprise mode: an MCP client created on the identities page, its token shown once, used, revoked", async () => {
+      const { p } = owner;
+      await ownerNav("Identities").click();
       await p.getByRole("heading", { name: "Identities", level: 1 }).waitFor();
       await p.getByRole("row", { name: /admin.*owner/ }).waitFor();
+      await p.getByRole("row", { name: /mia.*member/ }).waitFor();
       await p.getByText("No MCP clients yet.").waitFor();
       const form = p.getByRole("form", { name: "Create an MCP client" });
       await form.getByLabel("Client name").fill("console-bot");
@@ -445,6 +523,8 @@ try {
       const token = (await panel.getByLabel("Access token of console-bot").textContent()).trim();
       assert.ok(token.length >= 20, `token ${token}`);
       await p.getByRole("row", { name: /console-bot.*made in the console.*fx/ }).waitFor();
+      // The console's own grant is listed too.
+      await p.getByRole("row", { name: /Canopy console.*user:admin/ }).first().waitFor();
       await accessible(p, "identities");
       await shot(p, "identities");
 
@@ -453,7 +533,9 @@ try {
 
       await panel.getByRole("button", { name: "Dismiss the token" }).click();
       await panel.waitFor({ state: "detached" });
-      await p.reload();
+      await ownerNav("Servers").click();
+      await p.getByRole("heading", { name: "Servers", level: 1 }).waitFor();
+      await ownerNav("Identities").click();
       await p.getByRole("row", { name: /console-bot/ }).waitFor();
       assert.ok(!(await p.content()).includes(token), "the token is shown again");
       const stored = await p.evaluate(() => JSON.stringify([{ ...localStorage }, { ...sessionStorage }, document.cookie]));
@@ -465,17 +547,156 @@ try {
       await eventually("the deleted client's token is refused", async () => {
         assert.equal(await mcpToolNames(`${enterpriseUrl}/mcp`, token, 401), 401);
       });
-      assert.deepEqual(errors, []);
-      await signedIn.close();
     });
 
-    await step("enterprise mode: the page says sign-in is not built yet", async () => {
-      const response = await page.goto(`${enterpriseUrl}/console`);
-      assert.equal(response.headers()["content-security-policy"], CSP);
-      await page.getByRole("heading", { name: "Sign-in is not built yet", level: 1 }).waitFor();
-      assert.equal(await page.getByRole("navigation").count(), 0);
-      await accessible(page, "enterprise");
-      await shot(page, "enterprise");
+    await step("enterprise mode: the console refreshes its access token before it expires (the refresh token rotates)", async () => {
+      // console-check.sh gives the enterprise instance 40 s access tokens: the console refreshes
+      // 10 s before they expire.
+      const { p, tokens } = owner;
+      await eventually("a refresh", async () => assert.ok(tokens.some((t) => t.grant === "refresh_token")), 45);
+      const refreshed = tokens.find((t) => t.grant === "refresh_token");
+      assert.equal(refreshed.status, 200, JSON.stringify(refreshed));
+      const first = tokens.find((t) => t.grant === "authorization_code");
+      assert.notEqual(refreshed.refresh_token, first.refresh_token, "the refresh token rotated");
+      await ownerNav("Audit").click();
+      await p.getByRole("heading", { name: "Audit", level: 1 }).waitFor();
+      await p.getByRole("row", { name: /user:admin/ }).first().waitFor();
+      assert.equal(new URL(p.url()).pathname, "/console/", "still signed in, no new sign-in");
+      await storesNoToken(p, tokens);
+    });
+
+    await step("enterprise mode: a reload needs sign-in again (the tokens lived in the page only)", async () => {
+      const { p, tokens } = owner;
+      await p.reload();
+      await signInThere(p, ownerToken);
+      await p.getByRole("heading", { name: "Servers", level: 1 }).waitFor();
+      await storesNoToken(p, tokens);
+    });
+
+    await step("enterprise mode: the connect panel shows the signed-in principal", async () => {
+      const { p } = owner;
+      await ownerNav("Connect").click();
+      await p.getByRole("heading", { name: "Connect", level: 1 }).waitFor();
+      const facts = p.getByLabel("Signed-in principal");
+      await facts.getByText("user:admin").waitFor();
+      await facts.getByText("owner", { exact: true }).waitFor();
+      await facts.getByText("default", { exact: true }).waitFor();
+      const cursorConfig = JSON.parse(await p.getByLabel("Cursor", { exact: true }).textContent());
+      assert.equal(cursorConfig.mcpServers.canopy.url, `${enterpriseUrl}/mcp`);
+      await accessible(p, "connect (enterprise)");
+    });
+
+    await step("enterprise mode: sign out revokes the tokens and forgets them", async () => {
+      const { p, tokens } = owner;
+      const held = tokens.filter((t) => t.status === 200).at(-1);
+      assert.equal((await fetch(`${enterpriseUrl}/api/v0/me`, { headers: { authorization: `Bearer ${held.access_token}` } })).status, 200);
+      await p.locator("#account").getByRole("button", { name: "Sign out" }).click();
+      await p.getByRole("heading", { name: "Sign in to the Canopy console", level: 1 }).waitFor();
+      await p.locator("#notice").getByText(/You are signed out/).waitFor();
+      assert.equal(await p.getByRole("navigation").isHidden(), true);
+      // The refresh token's grant is over, and the access token is refused.
+      const body = new URLSearchParams({ grant_type: "refresh_token", client_id: held.clientId, refresh_token: held.refresh_token });
+      const again = await fetch(`${enterpriseUrl}/oauth/token`, { method: "POST", body });
+      assert.equal(again.status, 400, "the revoked refresh token still works");
+      await eventually("the revoked access token is refused", async () => {
+        const me = await fetch(`${enterpriseUrl}/api/v0/me`, { headers: { authorization: `Bearer ${held.access_token}` } });
+        assert.equal(me.status, 401);
+      });
+      await storesNoToken(p, tokens);
+      await accessible(p, "signed out");
+      await shot(p, "sign-in");
+      // Signing in again is the button.
+      await p.getByRole("button", { name: "Sign in", exact: true }).click();
+      await p.waitForURL(/\/oauth\/authorize\?/);
+      assert.deepEqual(owner.errors, []);
+      await owner.context.close();
+    });
+
+    await step("enterprise mode: a member signs in and sees no admin action", async () => {
+      const member = await browserFor();
+      const { p, tokens } = member;
+      const memberNav = (name) => p.getByRole("navigation", { name: "Console pages" }).getByRole("link", { name, exact: true });
+      await p.goto(`${enterpriseUrl}/console`);
+      await signInThere(p, memberToken, "member");
+      await p.locator("#account").getByText("mia (member)").waitFor();
+      const exchange = tokens.find((t) => t.grant === "authorization_code");
+      assert.doesNotMatch(exchange.scope, /canopy:admin/, "a member's token has no admin scope");
+      await p.getByRole("heading", { name: "Servers", level: 1 }).waitFor();
+      await p.getByRole("row").filter({ has: p.getByRole("link", { name: "fx", exact: true }) }).waitFor();
+      const none = async (locator, what) => assert.equal(await locator.count(), 0, `a member sees ${what}`);
+      await none(p.getByRole("button", { name: "Register", exact: true }), "Register");
+      await none(p.getByRole("button", { name: /^(Disable|Enable|Deregister) / }), "server toggles");
+      await none(p.getByRole("columnheader", { name: "Actions" }), "an Actions column");
+      assert.ok(!/\bnull\b|undefined/.test(await p.locator("main").textContent()), "a hidden control left a trace");
+      await none(memberNav("Audit"), "the audit page");
+      await p.goto(`${enterpriseUrl}/console/#/audit`);
+      await p.getByText("The audit log is for the tenant's owners and admins.").waitFor();
+      await memberNav("Servers").click();
+      await p.getByRole("heading", { name: "Servers", level: 1 }).waitFor();
+      await accessible(p, "servers (member)");
+      await shot(p, "member");
+      // The tools can still be tried: using is what members do.
+      await p.getByRole("link", { name: "fx", exact: true }).click();
+      await p.getByRole("button", { name: "Call fx__echo" }).waitFor();
+
+      await memberNav("Groups").click();
+      await p.getByRole("article", { name: "fx-all" }).waitFor();
+      await none(p.getByRole("button", { name: /^(Edit|Delete) / }), "group edits");
+      await none(p.getByRole("form", { name: "Create a group" }), "the group form");
+      assert.ok(!/\bnull\b|undefined/.test(await p.locator("main").textContent()), "a hidden control left a trace");
+
+      await memberNav("Identities").click();
+      await p.getByRole("heading", { name: "Your OAuth grants" }).waitFor();
+      await p.getByRole("row", { name: /Canopy console.*user:mia/ }).waitFor();
+      await none(p.getByRole("form", { name: "Create an MCP client" }), "the MCP client form");
+      await none(p.getByRole("table", { name: "Users" }), "the users");
+      await accessible(p, "identities (member)");
+
+      await memberNav("Connect").click();
+      await p.getByLabel("Signed-in principal").getByText("user:mia").waitFor();
+      await p.getByLabel("Signed-in principal").getByText("member", { exact: true }).waitFor();
+      await storesNoToken(p, tokens);
+      assert.deepEqual(member.errors, []);
+      await member.context.close();
+    });
+
+    await step("enterprise mode: another tenant's owner sees none of the first tenant's servers or audit", async () => {
+      const other = await browserFor();
+      const { p } = other;
+      const otherNav = (name) => p.getByRole("navigation", { name: "Console pages" }).getByRole("link", { name, exact: true });
+      await p.goto(`${enterpriseUrl}/console`);
+      await signInThere(p, otherOwnerToken);
+      await p.locator("#account").getByText("olga (owner)").waitFor();
+      await p.locator("#account").getByText("in acme").waitFor();
+      await p.getByRole("heading", { name: "Servers", level: 1 }).waitFor();
+      await p.getByRole("link", { name: "python", exact: true }).waitFor();
+      assert.equal(await p.getByRole("link", { name: "fx", exact: true }).count(), 0, "acme's owner sees fx");
+      await p.getByRole("button", { name: "Register", exact: true }).waitFor();
+      await otherNav("Groups").click();
+      await p.getByText(/No groups yet/).waitFor();
+      await otherNav("Audit").click();
+      await p.getByRole("heading", { name: "Audit", level: 1 }).waitFor();
+      await p.getByRole("row", { name: /user:olga|system|operator/ }).first().waitFor();
+      const audit = await p.locator("main").textContent();
+      assert.ok(!/\bfx\b|fx-all|user:admin|user:mia|console-bot/.test(audit), `acme's audit shows the default tenant: ${audit}`);
+      await storesNoToken(p, other.tokens);
+      assert.deepEqual(other.errors, []);
+      await other.context.close();
+    });
+
+    await step("enterprise mode: a denied sign-in comes back to the sign-in page, which says so", async () => {
+      const denied = await browserFor();
+      const { p } = denied;
+      await p.goto(`${enterpriseUrl}/console`);
+      await p.waitForURL(/\/oauth\/authorize\?/);
+      await p.getByRole("button", { name: "Deny" }).click();
+      await p.getByRole("heading", { name: "Sign in to the Canopy console", level: 1 }).waitFor();
+      await p.getByText("You denied the sign-in.").waitFor();
+      assert.equal(new URL(p.url()).search, "");
+      assert.equal(await p.evaluate(() => localStorage.length + sessionStorage.length), 0);
+      await accessible(p, "sign-in denied");
+      assert.deepEqual(denied.errors, []);
+      await denied.context.close();
     });
   }
 } catch {

@@ -1,4 +1,5 @@
-// Connect: the MCP endpoint URLs and paste-ready client configurations for `/mcp`.
+// Connect: the signed-in principal (GET /api/v0/me), the MCP endpoint URLs and paste-ready
+// client configurations for `/mcp`.
 import { h } from "../dom.js";
 import { request } from "../api.js";
 
@@ -31,6 +32,26 @@ function snippet(ctx, title, where, text) {
   );
 }
 
+/** Who is signed in: the identity the endpoints below answer as, when clients sign in as you. */
+function principal(me) {
+  const row = (label, value) => [h("dt", {}, label), h("dd", {}, value)];
+  return h(
+    "article",
+    { class: "card", "aria-labelledby": "principal-h" },
+    h("h2", { id: "principal-h" }, "Signed in as"),
+    h(
+      "dl",
+      { class: "facts", "aria-label": "Signed-in principal" },
+      row("Principal", h("code", {}, me.subject || me.name)),
+      row("Kind", me.kind),
+      me.role ? row("Role", me.role) : null,
+      me.tenant ? row("Tenant", me.tenant) : null,
+      row("Scopes", me.scopes ? me.scopes.join(" ") : "not limited by a scope"),
+      row("Manages the tenant", me.manages_tenant ? "yes" : "no"),
+    ),
+  );
+}
+
 export async function connectPage(ctx) {
   const base = ctx.config.public_url || location.origin;
   const mcp = `${base}/mcp`;
@@ -57,6 +78,7 @@ export async function connectPage(ctx) {
         ? "Development mode: the endpoints need no credentials (they listen on loopback only)."
         : "Enterprise mode: clients sign in with OAuth, or send an MCP client's bearer token.",
     ),
+    principal(ctx.me),
     h("h2", {}, "Endpoints"),
     h(
       "ul",

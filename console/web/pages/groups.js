@@ -1,6 +1,7 @@
 // Groups: each group with its MCP endpoint, its rules and its effective members (the tools its
 // endpoint offers now, GET /api/v0/groups/NAME/effective-tools, and their servers); create a
-// group, edit its rules in place (PUT replaces every list), delete it.
+// group, edit its rules in place (PUT replaces every list), delete it: those three only for
+// those who manage the tenant.
 import { h, field, replace, chip } from "../dom.js";
 import { request } from "../api.js";
 
@@ -58,7 +59,8 @@ export async function groupsPage(ctx) {
     );
   };
   await refresh();
-  section.append(listing, createForm(ctx, refresh));
+  section.append(listing);
+  if (ctx.manages) section.append(createForm(ctx, refresh));
   return section;
 }
 
@@ -105,12 +107,14 @@ function groupCard(ctx, group, tools, refresh) {
       rules(group),
       h("h3", {}, "Effective members"),
       members(tools),
-      h(
-        "div",
-        { class: "actions" },
-        h("button", { type: "button", onclick: edit }, `Edit ${group.name}`),
-        h("button", { type: "button", class: "danger", onclick: remove }, `Delete ${group.name}`),
-      ),
+      ctx.manages
+        ? h(
+            "div",
+            { class: "actions" },
+            h("button", { type: "button", onclick: edit }, `Edit ${group.name}`),
+            h("button", { type: "button", class: "danger", onclick: remove }, `Delete ${group.name}`),
+          )
+        : null,
     );
   function edit() {
     const inputs = ruleInputs(group);

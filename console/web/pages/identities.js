@@ -1,7 +1,8 @@
 // Identities: the tenant's users with their roles, its MCP clients with their allow lists
 // (create one, its generated token shown once; delete one), and the OAuth grants (revoke).
 // Users, clients and grants exist in enterprise mode only: where the API refuses a section
-// (development mode's 400, a member's 403), the section shows the envelope's message.
+// (development mode's 400), the section shows the envelope's message. Whoever does not manage
+// the tenant (a member) sees only their own grants: no users, no clients, no creation form.
 import { h, field, table, replace } from "../dom.js";
 import { request } from "../api.js";
 
@@ -111,6 +112,19 @@ export async function identitiesPage(ctx) {
   // The new token's panel lives outside the list, so refreshing the list keeps it; dismissing it
   // drops the only copy the page had.
   const tokenSlot = h("div", {});
+  if (!ctx.manages) {
+    // Users and MCP clients are managed by owners and admins: a member sees only their own
+    // grants (the applications they let act for them), and may revoke those.
+    await grants.refresh();
+    return h(
+      "section",
+      { "aria-labelledby": "identities-h" },
+      h("h1", { id: "identities-h" }, "Identities"),
+      h("p", {}, "Users and MCP clients are managed by the tenant's owners and admins."),
+      h("h2", {}, "Your OAuth grants"),
+      grants.box,
+    );
+  }
   await Promise.all([users.refresh(), clients.refresh(), grants.refresh()]);
   return h(
     "section",

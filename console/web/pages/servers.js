@@ -1,6 +1,7 @@
 // Servers: the list (status, transport, tool count), registering a Streamable HTTP server,
-// enable/disable and deregister; one server's tools, each with its input schema and a
-// "try it" form that calls it through POST /api/v0/tools/invoke.
+// enable/disable and deregister (for those who manage the tenant only: a member sees none of
+// them); one server's tools, each with its input schema and a "try it" form that calls it
+// through POST /api/v0/tools/invoke.
 import { h, field, table, json, chip, replace } from "../dom.js";
 import { request, query } from "../api.js";
 import { schemaFields } from "../schema-form.js";
@@ -15,7 +16,10 @@ export async function serversPage(ctx) {
     replace(list, serversTable(ctx, servers, refresh));
   };
   await refresh();
-  section.append(list, registerForm(ctx, refresh));
+  // Registering, toggling and deregistering are for those who manage the tenant: a member sees
+  // the servers, not the controls.
+  section.append(list);
+  if (ctx.manages) section.append(registerForm(ctx, refresh));
   return section;
 }
 
@@ -70,16 +74,17 @@ function serversTable(ctx, servers, refresh) {
             ctx.notify(`Deregistered ${s.name}.`);
           }),
     );
-    return [
+    const cells = [
       h("a", { href: `#/servers/${encodeURIComponent(s.name)}` }, s.name),
       status(s),
       s.transport,
       String(s.tool_count),
       s.enabled ? chip("enabled") : chip("disabled"),
-      actions,
     ];
+    return ctx.manages ? [...cells, actions] : cells;
   });
-  return table("Registered servers", ["Name", "Status", "Transport", "Tools", "Enabled", "Actions"], rows);
+  const headers = ["Name", "Status", "Transport", "Tools", "Enabled"];
+  return table("Registered servers", ctx.manages ? [...headers, "Actions"] : headers, rows);
 }
 
 function registerForm(ctx, refresh) {

@@ -319,6 +319,35 @@ pub struct InitializedServer {
     pub operator_token: String,
 }
 
+/// `GET /api/v0/me`: who the request's token is, and what that lets it do. The console reads it
+/// to show the signed-in principal and to hide what it may not do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MeView {
+    /// `user`, `client` (an MCP client identity), `operator` (the platform's) or `development`
+    /// (development mode's single principal).
+    pub kind: String,
+    /// The user's, client's or operator's name (`dev` in development mode).
+    pub name: String,
+    /// As audit records name it: `user:alice`, `client:cursor`, `operator:operator`, `user:dev`.
+    pub subject: String,
+    /// The tenant it acts in; absent for the operator, who belongs to none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// A user's role: `owner`, `admin` or `member`; absent for anyone else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The scopes of its OAuth access token, sorted; absent when the token is not scope-limited
+    /// (a static token, development mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// Whether it manages its tenant (servers, groups, toggles, users, MCP clients, the audit
+    /// log): an owner's or admin's token that is not scope-limited or has `canopy:admin`, and
+    /// development mode.
+    pub manages_tenant: bool,
+    /// Whether it manages the platform (tenants): the operator.
+    pub manages_platform: bool,
+}
+
 /// A platform operator as the API shows it (never its token).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OperatorView {

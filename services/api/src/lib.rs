@@ -25,6 +25,7 @@ mod input;
 mod job_inputs;
 mod jobs;
 mod mcp_clients;
+mod me;
 pub mod oauth;
 mod oauth_grants;
 mod openapi;
@@ -138,6 +139,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/python/environments/{id}", get(python::get).delete(python::destroy))
         .route("/python/environments/{id}/freeze", get(python::freeze))
         .route("/audit", get(audit::list))
+        .route("/me", get(me::get))
         .route("/oauth-grants", get(oauth_grants::list))
         .route("/oauth-grants/{id}", delete(oauth_grants::revoke))
         .route(

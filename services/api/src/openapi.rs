@@ -6,8 +6,8 @@
 //! (`scripts/generate-clients.sh`).
 
 use crate::{
-    audit, credits, groups, identity_provider, job_inputs, jobs, mcp_clients, oauth_grants, prompts, python, resources,
-    servers, tenants, toggles, tools, users,
+    audit, credits, groups, identity_provider, job_inputs, jobs, mcp_clients, me, oauth_grants, prompts, python,
+    resources, servers, tenants, toggles, tools, users,
 };
 use canopy_api_types::{ErrorEnvelope, Health, Readiness};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -60,6 +60,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
         users::create,
         users::list,
         users::delete,
+        me::get,
         mcp_clients::create,
         mcp_clients::list,
         mcp_clients::update,
@@ -114,6 +115,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
         (name = "resources", description = "Resources and templates of every server, named `canopy://server/<uri>`; read one."),
         (name = "groups", description = "Groups of tools, prompts and resources, each served on its own MCP endpoint."),
         (name = "users", description = "Enterprise mode: initialize the deployment, and the users (owners, admins, members) of a tenant."),
+        (name = "me", description = "Who the request's token is: principal kind and name, tenant, role, scopes, and what it may manage."),
         (name = "mcp-clients", description = "Enterprise mode: MCP client identities, each with an allow list of servers, groups and tools."),
         (name = "tenants", description = "Enterprise mode, the platform operator only: create tenants with their first owner, list, suspend and resume them."),
         (name = "jobs", description = "Jungle Grid's workloads: estimate, submit, watch (events, logs, followed live), cancel jobs, upload their inputs and download their artifacts; the tenant's credits."),

@@ -3,6 +3,15 @@
 //! which tells the page the mode and the public URL. The page does everything else through the
 //! public REST API, so it can do nothing a REST client could not.
 //!
+//! In enterprise mode the page signs in by itself (`console/web/auth.js`): it is a public OAuth
+//! client of Canopy's own authorization server (`crate::oauth`) on the same origin. It registers
+//! itself (RFC 7591) with the redirect URI `{origin}/console/` (this route), sends the browser to
+//! `/oauth/authorize` with PKCE S256 for the resource `{public_url}/api/v0`, exchanges the code
+//! at `/oauth/token` and keeps the tokens in memory only (a reload signs in again), refreshes
+//! them before they expire and revokes them on sign-out. `GET /api/v0/me` tells it who signed in
+//! and whether that principal manages the tenant: a member's pages show no admin action. All of
+//! that is same-origin `fetch` and navigation, so the policy below needs nothing more.
+//!
 //! Every answer carries the same strict headers ([`SECURITY_HEADERS`]): no inline script or
 //! style can run, no other origin can frame the page or receive its referrer.
 
@@ -32,6 +41,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("style.css", "text/css; charset=utf-8", include_str!("../../../../console/web/style.css")),
     ("app.js", JS, include_str!("../../../../console/web/app.js")),
     ("api.js", JS, include_str!("../../../../console/web/api.js")),
+    ("auth.js", JS, include_str!("../../../../console/web/auth.js")),
     ("dom.js", JS, include_str!("../../../../console/web/dom.js")),
     ("schema-form.js", JS, include_str!("../../../../console/web/schema-form.js")),
     ("pages/servers.js", JS, include_str!("../../../../console/web/pages/servers.js")),

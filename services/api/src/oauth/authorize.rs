@@ -311,7 +311,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}}
 .error{{color:#a00}}label{{display:block;margin:1rem 0}}input{{width:100%;padding:.4rem}}
 .buttons{{display:flex;gap:.5rem}}</style></head>
-<body><h1>{title}</h1>{body}</body></html>"#
+<body><main><h1>{title}</h1>{body}</main></body></html>"#
     );
     let headers = [
         (CONTENT_TYPE, "text/html; charset=utf-8"),
