@@ -3,14 +3,18 @@
 #
 # Builds `canopy` and `canopy-fixture-mcp` (debug), installs Debian's chromium if missing and
 # the test's npm packages (`npm ci` in console/: playwright-core, axe-core), starts the fixture
-# MCP server and two `canopy start`s (development and enterprise mode, each on a fresh database
-# and NATS prefix, scripts/lib/instance.sh), then runs console/tests/console.test.mjs: register
-# the fixture through the page, try its tools with the generated forms, create, edit and delete
-# a group and see its endpoint follow, disable the fixture and see its tools vanish from /mcp,
-# read the audit page, cancel a job, read the connect panel; in enterprise mode sign in through
-# the console's own sign-in (OAuth with PKCE against Canopy's authorization server, no header
-# added by the test) as the owner, create an MCP client on the identities page and use its
-# once-shown token on /mcp until the client is deleted, see the console refresh its token, a
+# MCP server (Streamable HTTP, and legacy SSE behind a bearer token) and two `canopy start`s
+# (development and enterprise mode, each on a fresh database and NATS prefix,
+# scripts/lib/instance.sh), then runs console/tests/console.test.mjs: register the fixture
+# through the page (Streamable HTTP, stdio with an environment variable, SSE with its token),
+# try its tools with the generated forms, create, edit and delete a group and see its endpoint
+# follow, disable the fixture and see its tools vanish from /mcp, read the audit page and see a
+# call appear in live mode, follow a job's log lines live and cancel it, download a job's
+# artifact, read the connect panel; in enterprise mode sign in through the console's own
+# sign-in (OAuth with PKCE against Canopy's authorization server, no header added by the test)
+# as the owner, create a user on the identities page and use its once-shown token until the
+# user is deleted, create an MCP client and use its once-shown token on /mcp, narrow its allow
+# list in place and see tools/list follow, delete it, see the console refresh its token, a
 # reload need sign-in again, sign out revoke the tokens; sign in as a member (no admin action
 # shown) and as another tenant's owner (none of the first tenant's servers or audit); no token
 # in the browser's storage; axe-core on every page and state; a screenshot of every page, kept
@@ -47,12 +51,14 @@ fail() {
 
 work=""
 fixture_pid=""
+sse_pid=""
 
 cleanup() {
   local rc=$?
   set +e
   canopy_instances_stop
   canopy_stop_pid fixture "$fixture_pid"
+  canopy_stop_pid fixture-sse "$sse_pid"
   canopy_check_finish console-check "$work" "$rc"
   exit "$rc"
 }
@@ -87,6 +93,13 @@ fx_port="$(canopy_free_port)"
 "$target/canopy-fixture-mcp" --transport http --listen "127.0.0.1:$fx_port" >"$work/fixture.log" 2>&1 &
 fixture_pid=$!
 canopy_wait_tcp 127.0.0.1 "$fx_port" 30 "$fixture_pid" || fail "fixture did not start"
+# The same fixture on legacy HTTP+SSE behind a bearer token: the page registers it as `sse`.
+sse_port="$(canopy_free_port)"
+sse_token="console-sse-$RANDOM$RANDOM"
+"$target/canopy-fixture-mcp" --transport sse --listen "127.0.0.1:$sse_port" --bearer-token "$sse_token" \
+  >"$work/fixture-sse.log" 2>&1 &
+sse_pid=$!
+canopy_wait_tcp 127.0.0.1 "$sse_port" 30 "$sse_pid" || fail "fixture (sse) did not start"
 
 canopy_instance_start console-dev development "$target/canopy" "$work" || fail "canopy (development) did not start"
 dev_url="$CANOPY_INSTANCE_URL"
@@ -98,5 +111,7 @@ ent_url="$CANOPY_INSTANCE_URL"
 if [[ -n "$screenshots" ]]; then screenshots="$PWD/$screenshots"; else screenshots="$work/screenshots"; fi
 log "running console/tests/console.test.mjs (screenshots to $screenshots)"
 CANOPY_URL="$dev_url" CANOPY_ENTERPRISE_URL="$ent_url" FIXTURE_URL="http://127.0.0.1:$fx_port/mcp" \
+  FIXTURE_BIN="$(cd "$(dirname "$target/canopy-fixture-mcp")" && pwd)/canopy-fixture-mcp" \
+  FIXTURE_SSE_URL="http://127.0.0.1:$sse_port/sse" FIXTURE_SSE_TOKEN="$sse_token" \
   CONSOLE_SCREENSHOTS="$screenshots" \
   node console/tests/console.test.mjs || fail "the browser test failed"

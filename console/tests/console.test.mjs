@@ -3,6 +3,9 @@
 // server, and passes their URLs):
 //   CANOPY_URL        development-mode Canopy (required)
 //   FIXTURE_URL       the fixture's Streamable HTTP endpoint, to register as `fx` (required)
+//   FIXTURE_BIN       the fixture's binary, registered as the stdio server `fxs` (optional)
+//   FIXTURE_SSE_URL, FIXTURE_SSE_TOKEN  the fixture on legacy SSE behind that bearer token,
+//                     registered as `fxe` (optional)
 //   CANOPY_ENTERPRISE_URL  an enterprise-mode Canopy (optional; its access tokens live 40 s): the
 //                     console's sign-in through Canopy's authorization server, as the owner, a
 //                     member and another tenant's owner, refresh, reload, sign out
@@ -19,6 +22,9 @@ import { resolve } from "node:path";
 const base = required("CANOPY_URL");
 const fixtureUrl = required("FIXTURE_URL");
 const enterpriseUrl = process.env.CANOPY_ENTERPRISE_URL || "";
+const fixtureBin = process.env.FIXTURE_BIN || "";
+const sseUrl = process.env.FIXTURE_SSE_URL || "";
+const sseToken = process.env.FIXTURE_SSE_TOKEN || "";
 const shots = resolve(process.env.CONSOLE_SCREENSHOTS || "docs/console");
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const CSP =
@@ -162,8 +168,15 @@ const jobBody = {
   name: "console-sleeper",
   workload_type: "batch",
   image: "python:3.11",
-  command: ["python", "-c", "import time; print('started', flush=True); time.sleep(120)"],
+  command: [
+    "python",
+    "-c",
+    "import time\nprint('started', flush=True)\nfor i in range(240):\n    time.sleep(0.5)\n    print('tick', i, flush=True)",
+  ],
 };
+/** Marks the page's current DOM: `unmarked()` is then true only if the page was re-rendered. */
+const mark = (p) => p.evaluate(() => { document.querySelector("main h1").dataset.probe = "same"; });
+const unmarked = (p) => p.evaluate(() => document.querySelector("main h1").dataset.probe !== "same");
 
 try {
   await step("the console loads with the strict headers, in development mode", async () => {
@@ -246,6 +259,71 @@ try {
     await shot(page, "server-tools");
   });
 
+  if (fixtureBin) {
+    await step("register the fixture as a stdio server (an environment variable typed once) and see its tools", async () => {
+      const secret = "console-env-secret-value";
+      await nav("Servers").click();
+      await page.getByRole("heading", { name: "Servers", level: 1 }).waitFor();
+      const form = page.getByRole("form", { name: "Register a server" });
+      await form.getByLabel("Name", { exact: true }).fill("fxs");
+      await form.getByLabel("Transport").selectOption("stdio");
+      assert.equal(await form.getByLabel("URL", { exact: true }).isHidden(), true, "the URL field is hidden for stdio");
+      await form.getByLabel("Command", { exact: true }).fill(fixtureBin);
+      await form.getByLabel("Arguments (one per line)").fill("--transport\nstdio");
+      await form.getByRole("button", { name: "Add an environment variable" }).click();
+      await form.getByLabel("Variable 1 name").fill("CONSOLE_FIXTURE_NOTE");
+      await form.getByLabel("Variable 1 value").fill(secret);
+      assert.equal(await form.getByLabel("Variable 1 value").getAttribute("type"), "password");
+      await accessible(page, "servers (stdio form)");
+      await page.setViewportSize({ width: 390, height: 844 });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, `the stdio form is ${overflow}px wider than the phone`);
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await form.getByRole("button", { name: "Register", exact: true }).click();
+      await notice.getByText(/Registered fxs \(ready/).waitFor();
+      // Typed once: the form forgot it, and the API never shows it.
+      assert.equal(await form.getByLabel("Variable 1 value").count(), 0);
+      const row = page.getByRole("row").filter({ has: page.getByRole("link", { name: "fxs", exact: true }) });
+      const cells = await row.getByRole("cell").allTextContents();
+      assert.equal(cells[2], "stdio");
+      assert.ok(Number(cells[3]) >= 5, `tool count ${cells[3]}`);
+      await page.getByRole("link", { name: "fxs", exact: true }).click();
+      await page.getByRole("heading", { name: "fxs", level: 1 }).waitFor();
+      await page.getByRole("heading", { name: "fxs__echo", exact: true }).waitFor();
+      await page.getByText("CONSOLE_FIXTURE_NOTE").waitFor();
+      assert.ok(!(await page.content()).includes(secret), "the environment value is shown");
+      // Its tools work through the page too.
+      const echo = page.locator("article.tool", { has: page.getByRole("heading", { name: "fxs__echo", exact: true }) });
+      await echo.getByLabel("message (required)").fill("hello over stdio");
+      await echo.getByRole("button", { name: "Call fxs__echo" }).click();
+      assert.equal(await echo.locator("pre.text-result").textContent(), "hello over stdio");
+      assert.ok((await mcpToolNames()).includes("fxs__add"), "fxs__add on /mcp");
+      await accessible(page, "server fxs (stdio)");
+      await shot(page, "server-stdio");
+    });
+  }
+
+  if (sseUrl) {
+    await step("register the fixture as a legacy SSE server with its bearer token", async () => {
+      await nav("Servers").click();
+      const form = page.getByRole("form", { name: "Register a server" });
+      await form.getByLabel("Name", { exact: true }).fill("fxe");
+      await form.getByLabel("Transport").selectOption("sse");
+      await form.getByLabel("URL", { exact: true }).fill(sseUrl);
+      await form.getByLabel("Bearer token (optional)").fill(sseToken);
+      await form.getByRole("button", { name: "Register", exact: true }).click();
+      await notice.getByText(/Registered fxe \(ready/).waitFor();
+      const row = page.getByRole("row").filter({ has: page.getByRole("link", { name: "fxe", exact: true }) });
+      assert.equal((await row.getByRole("cell").allTextContents())[2], "sse");
+      assert.equal(await form.getByLabel("Bearer token (optional)").inputValue(), "");
+      await page.getByRole("link", { name: "fxe", exact: true }).click();
+      await page.getByRole("heading", { name: "fxe__echo", exact: true }).waitFor();
+      await page.getByText("set (sealed, never shown)").waitFor();
+      assert.ok(!(await page.content()).includes(sseToken), "the bearer token is shown");
+      await accessible(page, "server fxe (sse)");
+    });
+  }
+
   await step("groups: create one through the form, see its endpoint serve it, edit it in place, delete it", async () => {
     await nav("Groups").click();
     await page.getByRole("heading", { name: "Groups", level: 1 }).waitFor();
@@ -303,9 +381,9 @@ try {
   await step("disable fx: its tools vanish from /mcp", async () => {
     assert.ok((await mcpToolNames()).includes("fx__echo"), "fx__echo is offered on /mcp before disabling");
     await nav("Servers").click();
-    await page.getByRole("button", { name: "Disable fx" }).click();
+    await page.getByRole("button", { name: "Disable fx", exact: true }).click();
     await notice.getByText("Disabled fx").waitFor();
-    await page.getByRole("button", { name: "Enable fx" }).waitFor();
+    await page.getByRole("button", { name: "Enable fx", exact: true }).waitFor();
     await eventually("fx's tools still listed on /mcp", async () => {
       const names = await mcpToolNames();
       assert.ok(!names.some((n) => n.startsWith("fx__")), `still offered: ${names.filter((n) => n.startsWith("fx__"))}`);
@@ -333,6 +411,25 @@ try {
     await shot(page, "audit");
   });
 
+  await step("audit in live mode: a call made meanwhile appears without a reload", async () => {
+    await nav("Audit").click();
+    await page.getByRole("heading", { name: "Audit", level: 1 }).waitFor();
+    await page.getByRole("row", { name: /fx__echo/ }).first().waitFor();
+    await page.getByLabel("Live", { exact: true }).check();
+    await mark(page);
+    // A call by a real MCP client, on a server that is enabled (fx is disabled by now).
+    const session = await mcpOpen();
+    const tool = fixtureBin ? "fxs__add" : "python__list_environments";
+    await session.request("tools/call", { name: tool, arguments: fixtureBin ? { a: 20, b: 22 } : {} });
+    await session.close();
+    const row = page.getByRole("row", { name: new RegExp(`call.*${tool}`) }).first();
+    await row.waitFor({ timeout: 15_000 });
+    assert.equal(await unmarked(page), false, "the audit page was re-rendered, not updated in place");
+    await page.locator(".live-state", { hasText: /Live: checked at/ }).waitFor();
+    await accessible(page, "audit (live)");
+    await page.getByLabel("Live", { exact: true }).uncheck();
+  });
+
   await step("jobs: a job's events and logs, and cancel", async () => {
     const submitted = await fetch(`${base}/api/v0/jobs`, {
       method: "POST",
@@ -346,6 +443,24 @@ try {
     await page.getByRole("link", { name: job.job_id }).click();
     await page.getByRole("heading", { name: "console-sleeper", level: 1 }).waitFor();
     await page.getByRole("table", { name: "Lifecycle events" }).waitFor();
+    // Live: the job prints a line every half second, and they appear without a reload.
+    assert.equal(await page.getByLabel("Live", { exact: true }).isChecked(), true);
+    const logs = page.getByLabel("Job logs");
+    await logs.getByText(/tick 1\b/).waitFor({ timeout: 30_000 });
+    await mark(page);
+    const ticks = async () => ((await logs.textContent()).match(/tick \d+/g) || []).length;
+    const before = await ticks();
+    await eventually("more log lines, live", async () => assert.ok((await ticks()) >= before + 3, `${await ticks()} ticks`), 20);
+    assert.equal(await unmarked(page), false, "the job page was re-rendered, not followed live");
+    // Paused: no more lines.
+    await page.getByLabel("Live", { exact: true }).uncheck();
+    await page.getByText("Paused.").waitFor();
+    const paused = await ticks();
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(await ticks(), paused, "lines arrived while paused");
+    await page.getByLabel("Live", { exact: true }).check();
+    await eventually("lines again once resumed", async () => assert.ok((await ticks()) > paused), 20);
+    assert.ok(!/\bnull\b|undefined/.test(await page.locator("main").textContent()), "a missing value left a trace");
     await accessible(page, "job");
     await shot(page, "job");
     await page.getByLabel("Reason (optional)").fill("stopped from the console");
@@ -359,6 +474,56 @@ try {
     await page.getByRole("row", { name: new RegExp(`${job.job_id}.*cancelled`) }).waitFor();
     await accessible(page, "jobs");
     await shot(page, "jobs");
+  });
+
+  await step("jobs: a job's artifact listed with its size and type, downloaded through the API", async () => {
+    const content = "artifact written by a console test job\n";
+    const submitted = await fetch(`${base}/api/v0/jobs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        name: "console-artifact",
+        workload_type: "batch",
+        image: "python:3.11",
+        command: ["python", "-c", `from pathlib import Path; Path('/workspace/artifacts/result.txt').write_text(${JSON.stringify(content)})`],
+        expected_artifacts: ["/workspace/artifacts/result.txt"],
+      }),
+    });
+    const job = await submitted.json();
+    assert.ok(submitted.ok, `POST /api/v0/jobs: ${submitted.status} ${JSON.stringify(job)}`);
+    // Opened while it runs (or already ended): once it has ended, the page shows the artifact.
+    await page.goto(`${base}/console/#/jobs/${job.job_id}`);
+    await page.getByRole("heading", { name: "console-artifact", level: 1 }).waitFor();
+    await eventually("the job completed", async () => {
+      const r = await (await fetch(`${base}/api/v0/jobs/${job.job_id}`)).json();
+      assert.equal(r.status, "completed", JSON.stringify(r.failure || r.status_message));
+    }, 60);
+    const table = page.getByRole("table", { name: "Artifacts" });
+    await eventually("the artifact on the page", async () => {
+      if (!(await table.isVisible())) await page.reload();
+      await table.waitFor({ timeout: 2000 });
+    }, 30);
+    const row = table.getByRole("row").filter({ hasText: "result.txt" });
+    const cells = await row.getByRole("cell").allTextContents();
+    assert.equal(cells[0], "result.txt");
+    assert.equal(cells[1], `${Buffer.byteLength(content)} bytes`);
+    assert.match(cells[2], /^text\/plain/);
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      row.getByRole("button", { name: "Download result.txt" }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), "result.txt");
+    const { readFile } = await import("node:fs/promises");
+    assert.equal(await readFile(await download.path(), "utf8"), content);
+    // The signed URL (a bearer secret) was used, not kept: no link to it is left in the page.
+    const signed = await (await fetch(`${base}/api/v0/jobs/${job.job_id}/artifacts`)).json();
+    assert.equal(signed.artifacts.length, 1);
+    assert.equal(await page.locator("a[download]").count(), 0);
+    const html = await page.content();
+    assert.ok(!/download_url|[?&](sig|signature|token)=/i.test(html), "a signed URL is in the page");
+    assert.ok(!/\bnull\b|undefined/.test(await page.locator("main").textContent()), "a missing value left a trace");
+    await accessible(page, "job (artifacts)");
+    await shot(page, "job-artifacts");
   });
 
   await step("python: an environment with its REPL, frozen, destroyed", async () => {
@@ -401,9 +566,13 @@ try {
 
   await step("deregister fx", async () => {
     await nav("Servers").click();
-    await page.getByRole("button", { name: "Deregister fx" }).click();
+    await page.getByRole("button", { name: "Deregister fx", exact: true }).click();
     await notice.getByText("Deregistered fx").waitFor();
     await fxRow().waitFor({ state: "detached" });
+    for (const name of [fixtureBin ? "fxs" : null, sseUrl ? "fxe" : null].filter(Boolean)) {
+      await page.getByRole("button", { name: `Deregister ${name}` }).click();
+      await notice.getByText(`Deregistered ${name}`).waitFor();
+    }
   });
 
   await step("no errors in the page (CSP violations included)", async () => {
@@ -506,6 +675,48 @@ try {
       await storesNoToken(p, tokens);
       await accessible(p, "servers (enterprise, owner)");
     });
+    await step("enterprise mode: a user created on the identities page, its token shown once, used, deleted", async () => {
+      const { p } = owner;
+      await ownerNav("Identities").click();
+      await p.getByRole("heading", { name: "Identities", level: 1 }).waitFor();
+      const users = p.getByRole("table", { name: "Users" });
+      await users.getByRole("row", { name: /admin.*owner/ }).waitFor();
+      // The signed-in owner cannot delete themselves from here.
+      assert.equal(await p.getByRole("button", { name: "Delete admin", exact: true }).count(), 0);
+      const form = p.getByRole("form", { name: "Create a user" });
+      await form.getByLabel("User name").fill("console-member");
+      await form.getByLabel("Role").selectOption("member");
+      await form.getByRole("button", { name: "Create user" }).click();
+      await p.locator("#notice").getByText("Created the user console-member (member)").waitFor();
+      const panel = p.getByRole("region", { name: "New token for console-member" });
+      const token = (await panel.getByLabel("Access token of console-member").textContent()).trim();
+      assert.ok(token.length >= 20, `token ${token}`);
+      await users.getByRole("row", { name: /console-member.*member/ }).waitFor();
+      await accessible(p, "identities (user created)");
+
+      // The token works: it is that member.
+      const me = await fetch(`${enterpriseUrl}/api/v0/me`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(me.status, 200);
+      const who = await me.json();
+      assert.equal(who.name, "console-member");
+      assert.equal(who.role, "member");
+      assert.equal(who.manages_tenant, false);
+
+      await panel.getByRole("button", { name: "Dismiss the token" }).click();
+      await panel.waitFor({ state: "detached" });
+      assert.ok(!(await p.content()).includes(token), "the token is still in the page");
+      const stored = await p.evaluate(() => JSON.stringify([{ ...localStorage }, { ...sessionStorage }, document.cookie]));
+      assert.ok(!stored.includes(token), "the token is stored in the browser");
+
+      await users.getByRole("button", { name: "Delete console-member" }).click();
+      await p.locator("#notice").getByText("Deleted console-member").waitFor();
+      await users.getByRole("row", { name: /console-member/ }).waitFor({ state: "detached" });
+      await eventually("the deleted user's token is refused", async () => {
+        const again = await fetch(`${enterpriseUrl}/api/v0/me`, { headers: { authorization: `Bearer ${token}` } });
+        assert.equal(again.status, 401);
+      });
+    });
+
     await step("enterprise mode: an MCP client created on the identities page, its token shown once, used, revoked", async () => {
       const { p } = owner;
       await ownerNav("Identities").click();
@@ -530,6 +741,25 @@ try {
 
       const names = await mcpToolNames(`${enterpriseUrl}/mcp`, token);
       assert.ok(names.includes("fx__echo"), `console-bot sees ${names}`);
+      assert.ok(names.includes("fx__add"), `console-bot sees ${names}`);
+
+      // Narrow its allow list in place: only fx__echo. A real MCP client's tools/list follows.
+      await p.getByRole("button", { name: "Edit console-bot" }).click();
+      const edit = p.getByRole("form", { name: "Edit console-bot" });
+      assert.equal(await edit.getByLabel("Allowed servers").inputValue(), "fx");
+      assert.equal(await edit.getByLabel("Description").inputValue(), "made in the console");
+      await edit.getByLabel("Allowed servers").fill("");
+      await edit.getByLabel("Allowed tools").fill("fx__echo");
+      await accessible(p, "identities (editing a client)");
+      await edit.getByRole("button", { name: "Save console-bot" }).click();
+      await p.locator("#notice").getByText("Saved console-bot").waitFor();
+      await edit.waitFor({ state: "detached" });
+      await p.getByRole("row", { name: /console-bot.*made in the console.*none.*fx__echo/ }).waitFor();
+      await eventually("console-bot's tools/list follows its narrowed allow list", async () => {
+        const narrowed = await mcpToolNames(`${enterpriseUrl}/mcp`, token);
+        assert.ok(narrowed.includes("fx__echo"), `console-bot sees ${narrowed}`);
+        assert.ok(!narrowed.includes("fx__add"), `console-bot still sees fx__add: ${narrowed}`);
+      });
 
       await panel.getByRole("button", { name: "Dismiss the token" }).click();
       await panel.waitFor({ state: "detached" });
@@ -649,6 +879,8 @@ try {
       await p.getByRole("heading", { name: "Your OAuth grants" }).waitFor();
       await p.getByRole("row", { name: /Canopy console.*user:mia/ }).waitFor();
       await none(p.getByRole("form", { name: "Create an MCP client" }), "the MCP client form");
+      await none(p.getByRole("form", { name: "Create a user" }), "the user form");
+      await none(p.getByRole("button", { name: /^(Edit|Delete) / }), "user or client edits");
       await none(p.getByRole("table", { name: "Users" }), "the users");
       await accessible(p, "identities (member)");
 

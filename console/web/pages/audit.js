@@ -1,5 +1,7 @@
 // Audit: the tenant's audit log (GET /api/v0/audit), newest first, with its filters and its
-// cursor: "Older entries" fetches the next page and appends it.
+// cursor: "Older entries" fetches the next page and appends it. "Live" asks every 2 s for what
+// was recorded since the newest entry shown (the API has no stream of audit entries) and puts
+// it on top, without a reload; it pauses while the tab is hidden.
 import { h, field, table, chip, replace } from "../dom.js";
 import { request, query } from "../api.js";
 
@@ -23,12 +25,14 @@ export async function auditPage(ctx) {
   const actor = h("input", { type: "text", name: "actor", autocomplete: "off", placeholder: "user:alice" });
   const results = h("div", {});
   const more = h("div", {});
+  const live = h("input", { type: "checkbox", name: "live" });
+  const liveState = h("p", { class: "hint live-state" });
   let rows = [];
+  let seen = new Set();
+  // The filters the rows shown were read with (live updates ask with the same).
+  let filters = {};
 
-  const load = async (cursor) => {
-    const q = { kind: kind.value, outcome: outcome.value, server: server.value.trim(), actor: actor.value.trim(), limit: 25, cursor };
-    const page = await request("GET", `/audit${query(q)}`);
-    rows = cursor ? rows.concat(page.entries) : page.entries;
+  const render = () =>
     replace(
       results,
       rows.length
@@ -39,6 +43,15 @@ export async function auditPage(ctx) {
           )
         : h("p", {}, "No audit entries match."),
     );
+
+  const load = async (cursor) => {
+    if (!cursor) filters = { kind: kind.value, outcome: outcome.value, server: server.value.trim(), actor: actor.value.trim() };
+    const page = await request("GET", `/audit${query({ ...filters, limit: 25, cursor })}`);
+    if (!cursor) seen = new Set();
+    const fresh = page.entries.filter((e) => !seen.has(entryKey(e)));
+    for (const e of fresh) seen.add(entryKey(e));
+    rows = cursor ? rows.concat(fresh) : fresh;
+    render();
     replace(
       more,
       page.next_cursor
@@ -56,7 +69,55 @@ export async function auditPage(ctx) {
     );
   };
 
-  const filters = h(
+  // Live: what was recorded since the newest entry shown (with a margin: an entry can be
+  // recorded a little after its time), minus what is shown already, on top.
+  let polling = false;
+  const poll = async () => {
+    if (polling || !live.checked || document.hidden || !results.isConnected) return;
+    polling = true;
+    try {
+      const newest = rows.length ? Date.parse(rows[0].at) : Date.now() - 60_000;
+      const since = new Date(newest - 30_000).toISOString();
+      const fresh = [];
+      let cursor;
+      for (let pages = 0; pages < 5; pages += 1) {
+        const page = await request("GET", `/audit${query({ ...filters, since, limit: 200, cursor })}`);
+        fresh.push(...page.entries.filter((e) => !seen.has(entryKey(e))));
+        cursor = page.next_cursor;
+        if (!cursor) break;
+      }
+      for (const e of fresh) seen.add(entryKey(e));
+      if (fresh.length) {
+        rows = fresh.concat(rows).sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+        render();
+      }
+      replace(liveState, `Live: checked at ${new Date().toLocaleTimeString()}${fresh.length ? `, ${fresh.length} new` : ""}.`);
+    } catch (error) {
+      replace(liveState, `Live: the last check failed: ${error.message}.`);
+    } finally {
+      polling = false;
+    }
+  };
+  const timer = setInterval(() => {
+    if (!results.isConnected) {
+      clearInterval(timer);
+      document.removeEventListener("visibilitychange", onVisibility);
+      return;
+    }
+    poll();
+  }, 2000);
+  const onVisibility = () => {
+    if (!live.checked) return;
+    if (document.hidden) replace(liveState, "Live: paused while the tab is hidden.");
+    else poll();
+  };
+  document.addEventListener("visibilitychange", onVisibility);
+  live.addEventListener("change", () => {
+    if (live.checked) poll();
+    else replace(liveState, "Live updates are off.");
+  });
+
+  const filterForm = h(
     "form",
     {
       class: "filters card",
@@ -73,7 +134,26 @@ export async function auditPage(ctx) {
     h("button", { type: "submit" }, "Apply filters"),
   );
   await load();
-  return h("section", { "aria-labelledby": "audit-h" }, h("h1", { id: "audit-h" }, "Audit"), filters, results, more);
+  return h(
+    "section",
+    { "aria-labelledby": "audit-h" },
+    h("h1", { id: "audit-h" }, "Audit"),
+    filterForm,
+    h(
+      "div",
+      { class: "live" },
+      field("Live", live),
+      h("p", { class: "hint" }, "Show new entries as they are recorded (checked every 2 s)."),
+      liveState,
+    ),
+    results,
+    more,
+  );
+}
+
+/** What identifies an entry: its call's or event's id. */
+function entryKey(e) {
+  return e.call_id || e.event_id || `${e.at} ${e.kind} ${e.actor} ${e.server || ""} ${e.name || ""} ${e.event_type || ""}`;
 }
 
 function entryRow(e) {

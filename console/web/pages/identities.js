@@ -1,5 +1,7 @@
-// Identities: the tenant's users with their roles, its MCP clients with their allow lists
-// (create one, its generated token shown once; delete one), and the OAuth grants (revoke).
+// Identities: the tenant's users with their roles (create one, its generated token shown once;
+// delete one), its MCP clients with their allow lists (create one, its generated token shown
+// once; edit its description and allow lists in place; delete one), and the OAuth grants
+// (revoke).
 // Users, clients and grants exist in enterprise mode only: where the API refuses a section
 // (development mode's 400), the section shows the envelope's message. Whoever does not manage
 // the tenant (a member) sees only their own grants: no users, no clients, no creation form.
@@ -51,10 +53,32 @@ function actionButton(ctx, label, confirmText, run, refresh) {
 }
 
 export async function identitiesPage(ctx) {
-  const users = loader(ctx, async () => {
+  const users = loader(ctx, async (refresh) => {
     const all = await request("GET", "/users");
+    // Deleting yourself would end the console's own session: that is done elsewhere.
+    const self = ctx.me && ctx.me.kind === "user" ? ctx.me.name : null;
     return all.length
-      ? table("Users", ["Name", "Role", "Created"], all.map((u) => [u.name, u.role, u.created_at]))
+      ? table(
+          "Users",
+          ["Name", "Role", "Created", "Actions"],
+          all.map((u) => [
+            u.name,
+            u.role,
+            u.created_at,
+            u.name === self
+              ? h("span", { class: "hint" }, "you")
+              : actionButton(
+                  ctx,
+                  `Delete ${u.name}`,
+                  `Delete the user ${u.name}? Their token stops working at once.`,
+                  async () => {
+                    await request("DELETE", `/users/${encodeURIComponent(u.name)}`);
+                    ctx.notify(`Deleted ${u.name}: their token no longer works.`);
+                  },
+                  refresh,
+                ),
+          ]),
+        )
       : h("p", {}, "No users.");
   });
   const clients = loader(ctx, async (refresh) => {
@@ -69,20 +93,31 @@ export async function identitiesPage(ctx) {
             joined(c.allowed_servers),
             joined(c.allowed_groups),
             joined(c.allowed_tools),
-            actionButton(
-              ctx,
-              `Delete ${c.name}`,
-              `Delete the MCP client ${c.name}? Its token stops working at once.`,
-              async () => {
-                await request("DELETE", `/mcp-clients/${encodeURIComponent(c.name)}`);
-                ctx.notify(`Deleted ${c.name}: its token no longer works.`);
-              },
-              refresh,
+            h(
+              "div",
+              { class: "actions" },
+              h(
+                "button",
+                { type: "button", onclick: () => editClient(ctx, c, editSlot, refresh) },
+                `Edit ${c.name}`,
+              ),
+              actionButton(
+                ctx,
+                `Delete ${c.name}`,
+                `Delete the MCP client ${c.name}? Its token stops working at once.`,
+                async () => {
+                  await request("DELETE", `/mcp-clients/${encodeURIComponent(c.name)}`);
+                  ctx.notify(`Deleted ${c.name}: its token no longer works.`);
+                },
+                refresh,
+              ),
             ),
           ]),
         )
       : h("p", {}, "No MCP clients yet.");
   });
+  // Where a client's edit form opens, right under the list (one at a time).
+  const editSlot = h("div", {});
   const grants = loader(ctx, async (refresh) => {
     const all = await request("GET", "/oauth-grants");
     return all.length
@@ -112,6 +147,7 @@ export async function identitiesPage(ctx) {
   // The new token's panel lives outside the list, so refreshing the list keeps it; dismissing it
   // drops the only copy the page had.
   const tokenSlot = h("div", {});
+  const userTokenSlot = h("div", {});
   if (!ctx.manages) {
     // Users and MCP clients are managed by owners and admins: a member sees only their own
     // grants (the applications they let act for them), and may revoke those.
@@ -131,14 +167,27 @@ export async function identitiesPage(ctx) {
     { "aria-labelledby": "identities-h" },
     h("h1", { id: "identities-h" }, "Identities"),
     h("h2", {}, "Users"),
+    userTokenSlot,
     users.box,
+    createUserForm(ctx, userTokenSlot, users.refresh),
     h("h2", {}, "MCP clients"),
     tokenSlot,
     clients.box,
+    editSlot,
     createClientForm(ctx, tokenSlot, clients.refresh),
     h("h2", {}, "OAuth grants"),
     grants.box,
   );
+}
+
+/** Shows a token answered once in `slot`; dismissing it drops the page's only copy. */
+function showToken(slot, name, token, focusAfter) {
+  const dismiss = () => {
+    replace(slot);
+    focusAfter();
+  };
+  replace(slot, tokenPanel(name, token, dismiss));
+  slot.querySelector("pre").focus();
 }
 
 function tokenPanel(name, token, dismiss) {
@@ -178,12 +227,7 @@ function createClientForm(ctx, tokenSlot, refresh) {
           });
           form.reset();
           if (created.access_token) {
-            const dismiss = () => {
-              replace(tokenSlot);
-              form.querySelector("input").focus();
-            };
-            replace(tokenSlot, tokenPanel(created.name, created.access_token, dismiss));
-            tokenSlot.querySelector("pre").focus();
+            showToken(tokenSlot, created.name, created.access_token, () => form.querySelector("input").focus());
           }
           ctx.notify(`Created the MCP client ${created.name}.`);
           await refresh();
@@ -203,4 +247,94 @@ function createClientForm(ctx, tokenSlot, refresh) {
     h("button", { type: "submit" }, "Create MCP client"),
   );
   return form;
+}
+
+function createUserForm(ctx, tokenSlot, refresh) {
+  const name = h("input", { type: "text", name: "name", required: true, autocomplete: "off" });
+  // Only an owner creates an owner: others are not offered the choice.
+  const roles = ctx.me && ctx.me.role === "owner" ? ["member", "admin", "owner"] : ["member", "admin"];
+  const role = h("select", { name: "role" }, roles.map((r) => h("option", { value: r }, r)));
+  const form = h(
+    "form",
+    {
+      class: "card",
+      "aria-labelledby": "create-user-h",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const button = form.querySelector("button[type=submit]");
+        button.disabled = true;
+        try {
+          const created = await request("POST", "/users", { name: name.value.trim(), role: role.value });
+          form.reset();
+          if (created.access_token) {
+            showToken(tokenSlot, created.name, created.access_token, () => name.focus());
+          }
+          ctx.notify(`Created the user ${created.name} (${created.role}).`);
+          await refresh();
+        } catch (error) {
+          ctx.notifyError(error);
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    h("h3", { id: "create-user-h" }, "Create a user"),
+    field("User name", name),
+    field("Role", role, "A member uses the tenant's tools; an admin also manages it; only an owner creates an owner."),
+    h("button", { type: "submit" }, "Create user"),
+  );
+  return form;
+}
+
+/** The edit form of one MCP client, in `slot`: its description and allow lists (PUT replaces
+ * each; the token stays). */
+function editClient(ctx, client, slot, refresh) {
+  const description = h("input", { type: "text", name: "description", autocomplete: "off", value: client.description || "" });
+  const servers = h("input", { type: "text", name: "allowed_servers", autocomplete: "off", value: (client.allowed_servers || []).join(", ") });
+  const groups = h("input", { type: "text", name: "allowed_groups", autocomplete: "off", value: (client.allowed_groups || []).join(", ") });
+  const tools = h("input", { type: "text", name: "allowed_tools", autocomplete: "off", value: (client.allowed_tools || []).join(", ") });
+  const close = () => {
+    replace(slot);
+    const again = [...document.querySelectorAll("button")].find((b) => b.textContent === `Edit ${client.name}`);
+    if (again) again.focus();
+  };
+  const form = h(
+    "form",
+    {
+      class: "card",
+      "aria-labelledby": "edit-client-h",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const button = form.querySelector("button[type=submit]");
+        button.disabled = true;
+        try {
+          const updated = await request("PUT", `/mcp-clients/${encodeURIComponent(client.name)}`, {
+            description: description.value.trim(),
+            allowed_servers: list(servers.value),
+            allowed_groups: list(groups.value),
+            allowed_tools: list(tools.value),
+          });
+          ctx.notify(`Saved ${updated.name}: its next request follows the new allow lists.`);
+          await refresh();
+          close();
+        } catch (error) {
+          ctx.notifyError(error);
+          button.disabled = false;
+        }
+      },
+    },
+    h("h3", { id: "edit-client-h" }, `Edit ${client.name}`),
+    field("Description", description),
+    field("Allowed servers", servers, "Comma-separated server names; * is every server. Empty admits none."),
+    field("Allowed groups", groups, "Comma-separated group names."),
+    field("Allowed tools", tools, "Comma-separated, as server__tool."),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "submit" }, `Save ${client.name}`),
+      h("button", { type: "button", onclick: close }, "Cancel"),
+    ),
+  );
+  replace(slot, form);
+  description.focus();
 }

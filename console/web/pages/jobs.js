@@ -1,7 +1,9 @@
-// Jobs: the tenant's jobs (GET /api/v0/jobs, cursor paging), one job with its events and logs,
+// Jobs: the tenant's jobs (GET /api/v0/jobs, cursor paging), one job with its events, its logs
+// (followed live while it runs: GET /jobs/ID/logs?follow=true, paused while the tab is hidden),
+// its artifacts (downloaded through a short-lived signed URL the page never shows nor keeps),
 // and cancel.
 import { h, field, table, json, chip, replace } from "../dom.js";
-import { request, query } from "../api.js";
+import { request, query, stream, download as fetchDownload } from "../api.js";
 
 const TERMINAL = new Set(["completed", "failed", "rejected", "cancelled"]);
 const jobPath = (id) => `/jobs/${encodeURIComponent(id)}`;
@@ -56,10 +58,11 @@ export async function jobsPage(ctx) {
 }
 
 export async function jobPage(ctx, id) {
-  const [job, events, logs] = await Promise.all([
+  const [job, events, logs, artifacts] = await Promise.all([
     request("GET", jobPath(id)),
     request("GET", `${jobPath(id)}/events`),
     request("GET", `${jobPath(id)}/logs${query({ limit: 500 })}`),
+    request("GET", `${jobPath(id)}/artifacts`).catch((error) => error),
   ]);
   const reason = h("input", { type: "text", name: "reason", autocomplete: "off" });
   const cancel = TERMINAL.has(job.status)
@@ -84,7 +87,7 @@ export async function jobPage(ctx, id) {
         field("Reason (optional)", reason),
         h("button", { type: "submit", class: "danger" }, "Cancel job"),
       );
-  return h(
+  const section = h(
     "section",
     { "aria-labelledby": "job-h" },
     h("p", {}, h("a", { href: "#/jobs" }, "← All jobs")),
@@ -113,14 +116,193 @@ export async function jobPage(ctx, id) {
           events.events.map((e) => [String(e.sequence), e.created_at, e.level, e.title, e.message]),
         )
       : h("p", {}, "No events yet."),
-    h("h2", {}, "Logs"),
-    logs.items.length
-      ? h(
-          "pre",
-          { class: "logs", tabindex: "0", "aria-label": "Job logs" },
-          logs.items.map((l) => `${l.created_at} ${l.stream}: ${l.message}\n`).join(""),
-        )
-      : h("p", {}, "No log lines yet."),
-    logs.has_more ? h("p", { class: "hint" }, "More lines exist: read them with GET /api/v0/jobs/ID/logs?cursor=…") : null,
   );
+  section.append(...logsSection(ctx, job, logs).filter(Boolean));
+  section.append(h("h2", {}, "Artifacts"), artifactsView(ctx, job, artifacts));
+  return section;
+}
+
+const logLine = (l) => `${l.created_at} ${l.stream}: ${l.message}\n`;
+
+/** The job's log lines; while it runs, a "Live" switch follows new lines as they are stored. */
+function logsSection(ctx, job, logs) {
+  const pre = h("pre", { class: "logs", tabindex: "0", "aria-label": "Job logs" }, logs.items.map(logLine).join(""));
+  const empty = h("p", {}, "No log lines yet.");
+  pre.hidden = !logs.items.length;
+  empty.hidden = logs.items.length > 0;
+  const more = logs.has_more
+    ? h("p", { class: "hint" }, "Older lines were left out here: read them with GET /api/v0/jobs/ID/logs?cursor=…")
+    : null;
+  if (TERMINAL.has(job.status)) return [h("h2", {}, "Logs"), pre, empty, more];
+
+  let cursor = logs.next_cursor || (logs.items.length ? logs.items[logs.items.length - 1].entry_id : "");
+  let controller = null;
+  const state = h("p", { class: "hint live-state" });
+  const live = h("input", { type: "checkbox", name: "live", checked: true });
+  const stop = () => {
+    if (controller) controller.abort();
+    controller = null;
+  };
+  // The page was left (or shown again by a reload): this one follows no more.
+  const gone = () => !pre.isConnected;
+  const follow = async () => {
+    if (controller || !live.checked || document.hidden || gone()) return;
+    controller = new AbortController();
+    const mine = controller;
+    replace(state, "Live: following new lines as the job prints them.");
+    try {
+      let ended = false;
+      const finished = await stream(
+        `${jobPath(job.job_id)}/logs${query({ follow: "true", cursor })}`,
+        (event) => {
+          if (gone()) stop();
+          else if (event.event === "log" && event.data && typeof event.data === "object") {
+            cursor = event.data.entry_id || event.id || cursor;
+            pre.append(logLine(event.data));
+            pre.hidden = false;
+            empty.hidden = true;
+          } else if (event.event === "end") {
+            ended = TERMINAL.has(event.data && event.data.status);
+          }
+        },
+        mine.signal,
+      );
+      if (controller === mine) controller = null;
+      if (!finished || gone()) return;
+      if (ended) {
+        // The job is over: show its final state (status, events, artifacts).
+        live.checked = false;
+        replace(state, "The job has ended.");
+        await ctx.reload();
+        return;
+      }
+      // The server ends a follow after a while: follow again from where it stopped.
+      setTimeout(follow, 500);
+    } catch (error) {
+      if (controller === mine) controller = null;
+      if (mine.signal.aborted || gone()) return;
+      replace(state, `Live updates stopped: ${error.message}. `);
+      live.checked = false;
+    }
+  };
+  live.addEventListener("change", () => {
+    if (live.checked) follow();
+    else {
+      stop();
+      replace(state, "Paused.");
+    }
+  });
+  const onVisibility = () => {
+    if (gone()) return;
+    if (document.hidden) {
+      stop();
+      replace(state, "Paused while the tab is hidden.");
+    } else follow();
+  };
+  document.addEventListener("visibilitychange", onVisibility);
+  const watchdog = setInterval(() => {
+    if (!gone()) return;
+    stop();
+    clearInterval(watchdog);
+    document.removeEventListener("visibilitychange", onVisibility);
+  }, 2000);
+  // Start once the page is shown (the section is attached after this returns).
+  setTimeout(follow, 0);
+  return [h("h2", {}, "Logs"), h("div", { class: "live" }, field("Live", live), state), pre, empty, more];
+}
+
+function size(bytes) {
+  if (bytes < 1024) return `${bytes} bytes`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = -1;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]} (${bytes} bytes)`;
+}
+
+// Up to this size an artifact is fetched into the page and saved under its own file name;
+// bigger ones are opened from their signed URL (the object store names the file).
+const IN_PAGE_MAX = 256 * 1024 * 1024;
+
+/** Saves `href` as `filename` through a link made for the occasion and dropped at once. */
+function save(href, filename, newTab) {
+  const link = document.createElement("a");
+  link.href = href;
+  link.download = filename;
+  link.rel = "noopener noreferrer";
+  if (newTab) link.target = "_blank";
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  link.removeAttribute("href");
+}
+
+/**
+ * Downloads one artifact through the API's download route (GET …/artifacts/ID/download, a 307 to
+ * a short-lived signed URL that fetch follows: the page never sees the URL, a bearer secret).
+ * When the bytes live on another origin (an object store the console's CSP does not connect
+ * to), or the artifact is big, GET …/artifacts/ID answers the signed URL, which a link made for
+ * the occasion opens in a new tab (the console and its session stay) and forgets at once: the
+ * URL is never shown, logged nor kept.
+ */
+async function download(ctx, job, artifact, button) {
+  button.disabled = true;
+  const route = `${jobPath(job.job_id)}/artifacts/${encodeURIComponent(artifact.artifact_id)}`;
+  const filename = artifact.filename.split("/").pop();
+  try {
+    let blob = null;
+    if (artifact.size_bytes <= IN_PAGE_MAX) {
+      try {
+        blob = await fetchDownload(`${route}/download`);
+      } catch (error) {
+        if (error.code !== "NETWORK") throw error;
+      }
+    }
+    if (blob) {
+      const href = URL.createObjectURL(blob);
+      save(href, filename, false);
+      setTimeout(() => URL.revokeObjectURL(href), 60_000);
+    } else {
+      const answer = await request("GET", route);
+      save(answer.download_url, filename, new URL(answer.download_url, location.href).origin !== location.origin);
+    }
+    ctx.notify(`Downloading ${artifact.filename}.`);
+  } catch (error) {
+    ctx.notifyError(error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function artifactsView(ctx, job, view) {
+  if (view instanceof Error) return h("p", { class: "error" }, `${view.message} (${view.code})`);
+  const parts = [];
+  if (!view.artifacts_ready && !TERMINAL.has(job.status)) {
+    parts.push(h("p", {}, "Artifacts appear here once the job has ended (what it leaves under /workspace/artifacts/)."));
+  } else if (!view.artifacts.length) {
+    parts.push(h("p", {}, "The job left no artifacts."));
+  } else {
+    parts.push(
+      table(
+        "Artifacts",
+        ["File", "Size", "Content type", "SHA-256", "Created", "Actions"],
+        view.artifacts.map((a) => {
+          const button = h(
+            "button",
+            { type: "button", onclick: () => download(ctx, job, a, button), disabled: !a.ready },
+            `Download ${a.filename}`,
+          );
+          return [h("code", {}, a.filename), size(a.size_bytes), a.content_type, h("code", { class: "digest" }, a.sha256), a.created_at, button];
+        }),
+      ),
+    );
+  }
+  if (view.missing && view.missing.length) {
+    parts.push(h("p", { class: "error" }, "Expected but not left by the job: ", view.missing.join(", ")));
+  }
+  return h("div", {}, parts);
 }

@@ -1,4 +1,6 @@
-// Servers: the list (status, transport, tool count), registering a Streamable HTTP server,
+// Servers: the list (status, transport, tool count), registering a server (Streamable HTTP or
+// legacy SSE with a URL and bearer token, or stdio with a command, arguments and environment
+// variables whose values are typed once),
 // enable/disable and deregister (for those who manage the tenant only: a member sees none of
 // them); one server's tools, each with its input schema and a "try it" form that calls it
 // through POST /api/v0/tools/invoke.
@@ -87,11 +89,95 @@ function serversTable(ctx, servers, refresh) {
   return table("Registered servers", ctx.manages ? [...headers, "Actions"] : headers, rows);
 }
 
+const TRANSPORTS = [
+  ["streamable_http", "Streamable HTTP"],
+  ["sse", "SSE (legacy HTTP+SSE)"],
+  ["stdio", "stdio (a command Canopy runs)"],
+];
+
+/** One environment variable of a stdio server: its name, and its value typed once (masked). */
+function envRow(rows, index, focus) {
+  const key = h("input", { type: "text", name: "env_name", autocomplete: "off", pattern: "[A-Za-z_][A-Za-z0-9_]*" });
+  const value = h("input", { type: "password", name: "env_value", autocomplete: "off" });
+  const row = h(
+    "div",
+    { class: "env-row" },
+    field(`Variable ${index} name`, key),
+    field(`Variable ${index} value`, value),
+    h(
+      "button",
+      {
+        type: "button",
+        onclick: () => {
+          value.value = "";
+          row.remove();
+          focus();
+        },
+      },
+      `Remove variable ${index}`,
+    ),
+  );
+  row.read = () => [key.value.trim(), value.value];
+  rows.append(row);
+  return key;
+}
+
 function registerForm(ctx, refresh) {
   const name = h("input", { type: "text", name: "name", required: true, autocomplete: "off", pattern: "[A-Za-z0-9_\\-]+" });
+  const transport = h(
+    "select",
+    { name: "transport" },
+    TRANSPORTS.map(([value, label]) => h("option", { value }, label)),
+  );
   const url = h("input", { type: "url", name: "url", required: true, autocomplete: "off", placeholder: "https://host/mcp" });
   const description = h("input", { type: "text", name: "description", autocomplete: "off" });
   const token = h("input", { type: "password", name: "bearer_token", autocomplete: "off" });
+  const command = h("input", { type: "text", name: "command", autocomplete: "off", placeholder: "/usr/local/bin/my-mcp-server" });
+  const args = h("textarea", { name: "args", rows: "3", autocomplete: "off", spellcheck: "false" });
+  const envRows = h("div", { class: "env-rows" });
+  let envCount = 0;
+  const addEnv = h(
+    "button",
+    {
+      type: "button",
+      onclick: () => {
+        envCount += 1;
+        envRow(envRows, envCount, () => addEnv.focus()).focus();
+      },
+    },
+    "Add an environment variable",
+  );
+  const urlHint = () =>
+    transport.value === "sse" ? "The server's SSE endpoint (e.g. https://host/sse)." : "The server's MCP endpoint.";
+  const urlField = field("URL", url, urlHint());
+  const remote = h(
+    "div",
+    {},
+    urlField,
+    field("Bearer token (optional)", token, "Sent to the server on every call; stored sealed and never shown again."),
+  );
+  const local = h(
+    "fieldset",
+    { class: "plain" },
+    h("legend", {}, "The stdio server"),
+    field("Command", command, "The program to run (a path on Canopy's host, or a name on its PATH)."),
+    field("Arguments (one per line)", args),
+    h("p", { class: "hint" }, "Environment variables: their values are stored sealed and never shown again."),
+    envRows,
+    addEnv,
+  );
+  const heading = h("h2", { id: "register-h" }, "Register a server");
+  const show = () => {
+    const stdio = transport.value === "stdio";
+    remote.hidden = stdio;
+    local.hidden = !stdio;
+    url.required = !stdio;
+    command.required = stdio;
+    url.placeholder = transport.value === "sse" ? "https://host/sse" : "https://host/mcp";
+    const hint = urlField.querySelector(".hint");
+    if (hint) hint.textContent = urlHint();
+  };
+  transport.addEventListener("change", show);
   const form = h(
     "form",
     {
@@ -101,13 +187,29 @@ function registerForm(ctx, refresh) {
         event.preventDefault();
         const button = form.querySelector("button[type=submit]");
         button.disabled = true;
-        const body = { name: name.value.trim(), url: url.value.trim(), transport: "streamable_http" };
+        const body = { name: name.value.trim(), transport: transport.value };
         if (description.value.trim()) body.description = description.value.trim();
-        if (token.value) body.bearer_token = token.value;
+        if (transport.value === "stdio") {
+          body.command = command.value.trim();
+          body.args = args.value.split("\n").map((a) => a.trim()).filter(Boolean);
+          const env = {};
+          for (const row of envRows.children) {
+            const [key, value] = row.read();
+            if (key) env[key] = value;
+          }
+          if (Object.keys(env).length) body.env = env;
+        } else {
+          body.url = url.value.trim();
+          if (token.value) body.bearer_token = token.value;
+        }
         try {
           const server = await request("POST", "/servers", body);
+          // The secrets were typed once: nothing of them stays in the page.
           token.value = "";
+          envRows.replaceChildren();
+          envCount = 0;
           form.reset();
+          show();
           const detail = server.status === "error" ? `: ${server.status_error || "error"}` : "";
           ctx.notify(`Registered ${server.name} (${server.status}${detail}, ${server.tool_count} tools).`);
           await refresh();
@@ -118,13 +220,15 @@ function registerForm(ctx, refresh) {
         }
       },
     },
-    h("h2", { id: "register-h" }, "Register a Streamable HTTP server"),
+    heading,
     field("Name", name, "Letters, digits, - and _; tools appear as NAME__tool."),
-    field("URL", url, "The server's MCP endpoint."),
+    field("Transport", transport),
+    remote,
+    local,
     field("Description (optional)", description),
-    field("Bearer token (optional)", token, "Sent to the server on every call; stored sealed and never shown again."),
     h("button", { type: "submit" }, "Register"),
   );
+  show();
   return form;
 }
 
@@ -148,6 +252,17 @@ export async function serverPage(ctx, name) {
       h("dt", {}, "Enabled"),
       h("dd", {}, server.enabled ? "yes" : "no"),
       server.url ? [h("dt", {}, "URL"), h("dd", {}, h("code", {}, server.url))] : null,
+      server.bearer_token ? [h("dt", {}, "Bearer token"), h("dd", {}, "set (sealed, never shown)")] : null,
+      server.command ? [h("dt", {}, "Command"), h("dd", {}, h("code", {}, server.command))] : null,
+      server.args && server.args.length
+        ? [h("dt", {}, "Arguments"), h("dd", {}, server.args.map((a, i) => [i ? " " : null, h("code", {}, a)]))]
+        : null,
+      server.env && Object.keys(server.env).length
+        ? [
+            h("dt", {}, "Environment"),
+            h("dd", {}, Object.keys(server.env).map((k, i) => [i ? ", " : null, h("code", {}, k), " (value sealed)"])),
+          ]
+        : null,
       server.description ? [h("dt", {}, "Description"), h("dd", {}, server.description)] : null,
     ),
     h("h2", {}, `Tools (${tools.length})`),
