@@ -15,7 +15,7 @@ pub mod payload;
 pub mod relay;
 mod subjects;
 
-pub use consumer::{tail_events, CheckpointedConsumer, Durable};
+pub use consumer::{tail_events, Batching, Delivery, Durable, Handling, Outcome};
 pub use follow::{follow, ConnectionState, FollowError, Follower, InStep};
 pub use relay::{OutboxRelay, RelayOptions};
 pub use subjects::Subjects;

@@ -24,13 +24,12 @@ use crate::input;
 use crate::openapi::{BadRequest, Forbidden, InternalError};
 use crate::principal::Principal;
 use crate::ApiState;
-use async_nats::jetstream::AckKind;
 use axum::extract::State;
 use axum::Json;
 use base64::Engine;
+use canopy_bus::{Batching, Delivery, Handling, Outcome};
 use canopy_mcp::call::CallRecord;
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -453,98 +452,66 @@ const BATCH: usize = 256;
 const LINGER: Duration = Duration::from_millis(50);
 
 /// Keeps the call records of the LOGS stream in `audit_calls`: a batch of whatever has arrived
-/// in one insert, then the acks. A record already kept (a redelivery: the ack was lost) is
-/// skipped by its call id; a malformed one is dropped (`Term`) and logged; when the database
-/// fails, the batch is retried. A record whose tenant is not the one its subject names is
-/// dropped too.
-pub async fn run_audit_consumer(state: ApiState, shutdown: CancellationToken) -> Result<(), canopy_bus::BusError> {
-    let bus = &state.bus;
-    let messages = canopy_bus::Durable {
+/// in one insert, then the acks (the consumer loop's batches, [`canopy_bus::Durable::run_batches`]).
+/// A record already kept (a redelivery: the ack was lost) is skipped by its call id; a malformed
+/// one is dropped (`Term`) and logged by the loop; when the database fails, the batch is
+/// retried. A record whose tenant is not the one its subject names is dropped too.
+pub async fn run_audit_consumer(state: ApiState, shutdown: CancellationToken) {
+    let bus = state.bus.clone();
+    let consumer = canopy_bus::Durable {
         stream: bus.subjects.logs_stream(),
         name: AUDIT_CONSUMER,
         filter_subject: bus.subjects.log("toolcalls", "*"),
         ack_wait: Duration::from_secs(30),
         max_ack_pending: 4 * BATCH as i64,
-    }
-    .messages(bus)
-    .await?;
-    let mut messages = std::pin::pin!(messages);
-    loop {
-        let first = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            m = messages.next() => m,
-        };
-        let Some(first) = first else { return Ok(()) };
-        let mut batch = vec![first];
-        let linger = tokio::time::Instant::now() + LINGER;
-        while batch.len() < BATCH {
-            match tokio::time::timeout_at(linger, messages.next()).await {
-                Ok(Some(message)) => batch.push(message),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        let mut kept = Vec::with_capacity(batch.len());
-        let mut records = Vec::with_capacity(batch.len());
-        for message in batch {
-            let message = match message {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(error = %e, "audit consumer: receive failed");
-                    continue;
-                }
-            };
-            let sequence = message.info().map(|i| i.stream_sequence).unwrap_or_default();
-            // A record is about the tenant its subject names (`PREFIX.logs.toolcalls.TENANT`).
-            let subject_tenant = message.subject.as_str().rsplit('.').next().unwrap_or_default().to_string();
-            match serde_json::from_slice::<CallRecord>(&message.payload) {
-                Ok(record) if record.tenant == subject_tenant => {
-                    records.push(Kept::of(record, sequence));
-                    kept.push(message);
-                }
-                Ok(record) => {
-                    tracing::error!(sequence, tenant = %record.tenant, subject = %message.subject, "audit consumer: dropping a call record published under another tenant's subject");
-                    if let Err(e) = message.ack_with(AckKind::Term).await {
-                        tracing::warn!(error = %e, "audit consumer: ack failed");
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, sequence, "audit consumer: dropping a malformed call record");
-                    if let Err(e) = message.ack_with(AckKind::Term).await {
-                        tracing::warn!(error = %e, "audit consumer: ack failed");
-                    }
-                }
-            }
-        }
-        if records.is_empty() {
+    };
+    let batching = Batching { max: BATCH, linger: LINGER };
+    consumer
+        .run_batches(&bus, shutdown, Handling::default(), batching, move |batch: Vec<(CallRecord, Delivery)>| {
+            let pool = state.pool().clone();
+            async move { keep(&pool, batch).await }
+        })
+        .await
+}
+
+/// Keeps a batch of call records: the outcome of each, in order.
+async fn keep(pool: &sqlx::PgPool, batch: Vec<(CallRecord, Delivery)>) -> Vec<Outcome> {
+    let mut outcomes = vec![Outcome::Term; batch.len()];
+    let mut at = Vec::with_capacity(batch.len());
+    let mut records = Vec::with_capacity(batch.len());
+    for (i, (record, delivery)) in batch.into_iter().enumerate() {
+        // A record is about the tenant its subject names (`PREFIX.logs.toolcalls.TENANT`).
+        let subject_tenant = delivery.subject.as_str().rsplit('.').next().unwrap_or_default();
+        if record.tenant != subject_tenant {
+            tracing::error!(sequence = delivery.sequence, tenant = %record.tenant, subject = %delivery.subject, "audit consumer: dropping a call record published under another tenant's subject");
             continue;
         }
-        let acks = match insert(state.pool(), &records).await {
-            Ok(()) => vec![AckKind::Ack; records.len()],
-            // One record the database refuses must not hold the others back: one at a time.
-            Err(_) => {
-                let mut acks = Vec::with_capacity(records.len());
-                for record in &records {
-                    acks.push(match insert(state.pool(), std::slice::from_ref(record)).await {
-                        Ok(()) => AckKind::Ack,
-                        Err(e) if refused(&e) => {
-                            tracing::error!(error = %e, call_id = %record.call_id, "audit consumer: dropping a call record the database refuses");
-                            AckKind::Term
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "audit consumer: keeping a call record failed; will retry");
-                            AckKind::Nak(Some(Duration::from_secs(1)))
-                        }
-                    });
-                }
-                acks
-            }
-        };
-        for (message, ack) in kept.into_iter().zip(acks) {
-            if let Err(e) = message.ack_with(ack).await {
-                tracing::warn!(error = %e, "audit consumer: ack failed; the record will be redelivered and skipped");
+        at.push(i);
+        records.push(Kept::of(record, delivery.sequence));
+    }
+    if records.is_empty() {
+        return outcomes;
+    }
+    match insert(pool, &records).await {
+        Ok(()) => at.iter().for_each(|&i| outcomes[i] = Outcome::Ack),
+        // One record the database refuses must not hold the others back: one at a time.
+        Err(_) => {
+            for (&i, record) in at.iter().zip(&records) {
+                outcomes[i] = match insert(pool, std::slice::from_ref(record)).await {
+                    Ok(()) => Outcome::Ack,
+                    Err(e) if refused(&e) => {
+                        tracing::error!(error = %e, call_id = %record.call_id, "audit consumer: dropping a call record the database refuses");
+                        Outcome::Term
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "audit consumer: keeping a call record failed; will retry");
+                        Outcome::Nak(Duration::from_secs(1))
+                    }
+                };
             }
         }
     }
+    outcomes
 }
 
 /// The database refuses the record itself (a data exception or a violated constraint), as it

@@ -6,13 +6,13 @@
 //! (`ServerCommand::RegisterBuiltin` appends nothing when the built-in is there), so replicas
 //! racing each other, a restart or a redelivery are harmless.
 
-use canopy_bus::Bus;
+use canopy_bus::{Bus, Handling, Outcome};
 use canopy_domain::server::{Server, ServerCommand, ServerError};
 use canopy_domain::tenant::{Tenant, TenantEvent};
 use canopy_domain::{Aggregate, BuiltinKind, ServerId, TenantId};
 use canopy_eventstore::{CommandContext, CommandExecutor, ExecuteError, StoredEvent};
 use canopy_readmodels::CanopyProjector;
-use futures::StreamExt;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -68,7 +68,9 @@ pub async fn ensure_builtins_everywhere(
     Ok(())
 }
 
-/// Registers the built-ins in each tenant created from now on, until `shutdown`.
+/// Registers the built-ins in each tenant created from now on, until `shutdown`: the durable
+/// consumer `api-builtins` of tenant events, which acks every other event and retries a
+/// registration that failed a second later.
 pub async fn run_builtin_registrar(
     executor: CommandExecutor<CanopyProjector>,
     bus: Bus,
@@ -78,54 +80,31 @@ pub async fn run_builtin_registrar(
     if kinds.is_empty() {
         return;
     }
-    loop {
-        if let Err(e) = consume(&executor, &bus, &kinds, &shutdown).await {
-            tracing::warn!(error = %e, "built-in registrar failed; restarting");
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-    }
-}
-
-async fn consume(
-    executor: &CommandExecutor<CanopyProjector>,
-    bus: &Bus,
-    kinds: &[BuiltinKind],
-    shutdown: &CancellationToken,
-) -> Result<(), canopy_bus::BusError> {
-    let mut messages = canopy_bus::Durable {
+    let consumer = canopy_bus::Durable {
         stream: bus.subjects.events_stream(),
         name: CONSUMER,
         filter_subject: bus.subjects.events_of_type(Tenant::TYPE),
         ack_wait: Duration::from_secs(30),
         max_ack_pending: 16,
-    }
-    .messages(bus)
-    .await?;
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            m = messages.next() => m,
-        };
-        let Some(message) = next else { return Ok(()) };
-        let message =
-            message.map_err(|e| canopy_bus::BusError::Consumer { consumer: CONSUMER.into(), source: Box::new(e) })?;
-        let created = serde_json::from_slice::<StoredEvent>(&message.payload)
-            .ok()
-            .filter(|stored| matches!(stored.decode::<TenantEvent>(), Ok(TenantEvent::Created { .. })))
-            .and_then(|stored| TenantId::parse(stored.tenant_id.clone()).ok());
-        let ack = match created {
-            None => async_nats::jetstream::AckKind::Ack,
-            Some(tenant) => match ensure_builtins(executor, &tenant, kinds).await {
-                Ok(()) => async_nats::jetstream::AckKind::Ack,
-                Err(e) => {
-                    tracing::warn!(%tenant, error = %e, "registering built-in servers failed; will retry");
-                    async_nats::jetstream::AckKind::Nak(Some(Duration::from_secs(1)))
+    };
+    let kinds: Arc<[BuiltinKind]> = kinds.into();
+    consumer
+        .run(&bus, shutdown, Handling::default(), move |stored: StoredEvent, _| {
+            let (executor, kinds) = (executor.clone(), kinds.clone());
+            async move {
+                let created = matches!(stored.decode::<TenantEvent>(), Ok(TenantEvent::Created { .. }));
+                let tenant = match TenantId::parse(stored.tenant_id.clone()) {
+                    Ok(tenant) if created => tenant,
+                    _ => return Outcome::Ack,
+                };
+                match ensure_builtins(&executor, &tenant, &kinds).await {
+                    Ok(()) => Outcome::Ack,
+                    Err(e) => {
+                        tracing::warn!(%tenant, error = %e, "registering built-in servers failed; will retry");
+                        Outcome::Nak(Duration::from_secs(1))
+                    }
                 }
-            },
-        };
-        let _ = message.ack_with(ack).await;
-    }
+            }
+        })
+        .await
 }

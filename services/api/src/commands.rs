@@ -4,56 +4,39 @@
 //! redelivered report is harmless.
 
 use crate::ApiState;
-use async_nats::jetstream::AckKind;
+use canopy_bus::{Handling, Outcome};
 use canopy_domain::server::{Catalog, Server, ServerCommand};
 use canopy_domain::{ServerId, TenantId};
 use canopy_eventstore::{CommandContext, ExecuteError};
 use canopy_mcp::report::{CatalogReport, DiscoveryOutcome, COMMAND_KIND};
-use futures::StreamExt;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub async fn run_command_consumer(state: ApiState, shutdown: CancellationToken) -> Result<(), canopy_bus::BusError> {
-    let bus = &state.bus;
-    let mut messages = canopy_bus::Durable {
+/// Runs the `api-commands` consumer until `shutdown`: each report is recorded (`Ack`), or
+/// retried a second later when recording fails (`Nak`); a malformed one is dropped by the loop.
+pub async fn run_command_consumer(state: ApiState, shutdown: CancellationToken) {
+    let bus = state.bus.clone();
+    let consumer = canopy_bus::Durable {
         stream: bus.subjects.commands_stream(),
         name: "api-commands",
         filter_subject: bus.subjects.command(COMMAND_KIND),
         ack_wait: Duration::from_secs(30),
         max_ack_pending: 0,
-    }
-    .messages(bus)
-    .await?;
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            m = messages.next() => m,
-        };
-        let Some(message) = next else { return Ok(()) };
-        let message = match message {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "command consumer: receive failed");
-                continue;
-            }
-        };
-        let ack = match serde_json::from_slice::<CatalogReport>(&message.payload) {
-            Err(e) => {
-                tracing::error!(error = %e, "command consumer: dropping malformed catalog report");
-                AckKind::Term
-            }
-            Ok(report) => match record(&state, &report).await {
-                Ok(()) => AckKind::Ack,
-                Err(e) => {
-                    tracing::warn!(error = %e, server = %report.server, "command consumer: recording failed; will retry");
-                    AckKind::Nak(Some(Duration::from_secs(1)))
+    };
+    consumer
+        .run(&bus, shutdown, Handling::default(), move |report: CatalogReport, _| {
+            let state = state.clone();
+            async move {
+                match record(&state, &report).await {
+                    Ok(()) => Outcome::Ack,
+                    Err(e) => {
+                        tracing::warn!(error = %e, server = %report.server, "command consumer: recording failed; will retry");
+                        Outcome::Nak(Duration::from_secs(1))
+                    }
                 }
-            },
-        };
-        if let Err(e) = message.ack_with(ack).await {
-            tracing::warn!(error = %e, "command consumer: ack failed");
-        }
-    }
+            }
+        })
+        .await
 }
 
 /// The domain command a report asks for. A catalog Postgres cannot hold (a NUL in any string

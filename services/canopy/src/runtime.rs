@@ -180,18 +180,8 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
         app = app.merge(canopy_api::router(state.clone()).layer(limiter.clone()));
         let relay = OutboxRelay::new(pool.clone(), bus.clone(), RelayOptions::default());
         tasks.spawn(relay.run(background.clone()));
-        let (stop, audit_state) = (background.clone(), state.clone());
-        tasks.spawn(async move {
-            if let Err(e) = canopy_api::run_audit_consumer(audit_state, stop).await {
-                tracing::error!(error = %e, "api audit consumer stopped");
-            }
-        });
-        let stop = background.clone();
-        tasks.spawn(async move {
-            if let Err(e) = canopy_api::run_command_consumer(state, stop).await {
-                tracing::error!(error = %e, "api command consumer stopped");
-            }
-        });
+        tasks.spawn(canopy_api::run_audit_consumer(state.clone(), background.clone()));
+        tasks.spawn(canopy_api::run_command_consumer(state, background.clone()));
     }
     if services.edge {
         let cache = Arc::new(canopy_gateway_edge::CatalogCache::default());

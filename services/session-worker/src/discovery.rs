@@ -7,18 +7,17 @@
 //! short, so a registration whose worker died mid-discovery is taken up again by a live (or
 //! restarted) worker within seconds; a live discovery that takes longer (a slow upstream, up to
 //! the connect timeout and every page of the catalog) tells JetStream it is still working on it
-//! every [`HEARTBEAT`] (`+WPI`, [`AckKind::Progress`]), so it is not redelivered meanwhile.
+//! every [`HEARTBEAT`] (`+WPI`: the consumer loop of `canopy_bus::Durable` sends them), so it is
+//! not redelivered meanwhile.
 
 use crate::builtin::Builtins;
 use crate::upstream::{self, UpstreamError, UpstreamPool};
-use async_nats::jetstream::AckKind;
-use canopy_bus::Bus;
+use canopy_bus::{Bus, Handling, Outcome};
 use canopy_domain::server::{ServerEvent, Transport};
 use canopy_domain::Aggregate;
 use canopy_domain::BuiltinKind;
 use canopy_eventstore::StoredEvent;
 use canopy_mcp::report::{CatalogReport, DiscoveryOutcome, COMMAND_KIND};
-use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -33,76 +32,37 @@ pub const ACK_WAIT: Duration = Duration::from_secs(5);
 /// [`ACK_WAIT`], so a heartbeat or two may be late or lost without a redelivery.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
-pub async fn run(bus: Bus, upstreams: Arc<UpstreamPool>, builtins: Arc<Builtins>, shutdown: CancellationToken) {
-    loop {
-        if let Err(e) = consume(&bus, &upstreams, &builtins, &shutdown).await {
-            tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "discovery consumer failed; restarting");
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-    }
-}
+/// Discoveries under way at once, at most, on one worker (and unacked on the consumer): each
+/// runs on its own, so one slow upstream does not hold up the others.
+const CONCURRENT: usize = 64;
 
-async fn consume(
-    bus: &Bus,
-    upstreams: &Arc<UpstreamPool>,
-    builtins: &Arc<Builtins>,
-    shutdown: &CancellationToken,
-) -> Result<(), canopy_bus::BusError> {
-    let mut messages = canopy_bus::Durable {
+/// Runs the discovery consumer until `shutdown`: a registration's report sent is `Ack`; one
+/// that could not be sent is retried a second later (`Nak`).
+pub async fn run(bus: Bus, upstreams: Arc<UpstreamPool>, builtins: Arc<Builtins>, shutdown: CancellationToken) {
+    let consumer = canopy_bus::Durable {
         stream: bus.subjects.events_stream(),
         name: CONSUMER,
         filter_subject: bus.subjects.events_of_type(canopy_domain::server::Server::TYPE),
         // Short: a running discovery sends heartbeats; a dead worker's is redelivered soon.
         ack_wait: ACK_WAIT,
-        max_ack_pending: 64,
-    }
-    .messages(bus)
-    .await?;
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            m = messages.next() => m,
-        };
-        let Some(message) = next else { return Ok(()) };
-        let message =
-            message.map_err(|e| canopy_bus::BusError::Consumer { consumer: CONSUMER.into(), source: Box::new(e) })?;
-        let stored: StoredEvent = match serde_json::from_slice(&message.payload) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(error = %e, "discovery: malformed event on the bus");
-                let _ = message.ack().await;
-                continue;
-            }
-        };
-        let bus = bus.clone();
-        let upstreams = upstreams.clone();
-        let builtins = builtins.clone();
-        // Each discovery runs on its own, so one slow upstream does not hold up the others.
-        tokio::spawn(async move {
-            let discovery = handle(&bus, &upstreams, &builtins, &stored);
-            tokio::pin!(discovery);
-            let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
-            let handled = loop {
-                tokio::select! {
-                    handled = &mut discovery => break handled,
-                    _ = heartbeat.tick() => {
-                        if let Err(e) = message.ack_with(AckKind::Progress).await {
-                            tracing::debug!(error = %e, "discovery: a heartbeat could not be sent");
-                        }
+        max_ack_pending: CONCURRENT as i64,
+    };
+    let handling = Handling { concurrency: CONCURRENT, heartbeat: Some(HEARTBEAT) };
+    let reporter = bus.clone();
+    consumer
+        .run(&bus, shutdown, handling, move |stored: StoredEvent, _| {
+            let (bus, upstreams, builtins) = (reporter.clone(), upstreams.clone(), builtins.clone());
+            async move {
+                match handle(&bus, &upstreams, &builtins, &stored).await {
+                    Ok(()) => Outcome::Ack,
+                    Err(e) => {
+                        tracing::warn!(error = %e, server = %stored.aggregate_id, "discovery report not sent; will be retried");
+                        Outcome::Nak(Duration::from_secs(1))
                     }
                 }
-            };
-            if let Err(e) = handled {
-                tracing::warn!(error = %e, server = %stored.aggregate_id, "discovery report not sent; will be retried");
-                let _ = message.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
-                return;
             }
-            let _ = message.ack().await;
-        });
-    }
+        })
+        .await
 }
 
 async fn handle(
