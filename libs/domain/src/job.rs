@@ -317,9 +317,12 @@ pub enum JobCommand {
         message: String,
     },
     /// The execution runs on its backend (first start), or a takeover runner re-attached to it.
+    /// `phases`: starting phases not reported on their own, recorded (in order, before the
+    /// start) with it: one transaction where each phase would be one more.
     MarkRunning {
         attempt: Attempt,
         execution: Execution,
+        phases: Vec<(StartingPhase, String)>,
     },
     Finish(Finish),
     /// `cancel_job`: immediate before a runner holds the job, requested of the runner after.
@@ -646,20 +649,20 @@ impl Aggregate for Job {
             }
             JobCommand::ReportPhase { attempt, phase, message } => {
                 job.check_attempt(*attempt)?;
-                if !matches!(job.status, JobStatus::Assigned | JobStatus::Starting) {
-                    return Err(JobError::NotAllowed { action: "report a starting phase of", status: job.status });
-                }
-                let reported = JobPhase::from(*phase);
-                if reported < job.phase {
-                    return Err(JobError::PhaseBackwards { current: job.phase, reported });
-                }
-                Ok(vec![JobEvent::PhaseChanged { attempt: *attempt, phase: *phase, message: bounded_message(message) }])
+                Ok(vec![decide_phase(job, job.phase, *attempt, *phase, message)?])
             }
-            JobCommand::MarkRunning { attempt, execution } => {
+            JobCommand::MarkRunning { attempt, execution, phases } => {
                 job.check_attempt(*attempt)?;
                 match job.status {
                     JobStatus::Assigned | JobStatus::Starting => {
-                        Ok(vec![JobEvent::Started { attempt: *attempt, execution: execution.clone() }])
+                        let mut events = Vec::with_capacity(phases.len() + 1);
+                        let mut current = job.phase;
+                        for (phase, message) in phases {
+                            events.push(decide_phase(job, current, *attempt, *phase, message)?);
+                            current = JobPhase::from(*phase);
+                        }
+                        events.push(JobEvent::Started { attempt: *attempt, execution: execution.clone() });
+                        Ok(events)
                     }
                     JobStatus::Running if job.running_attempt == Some(*attempt) => Ok(vec![]),
                     JobStatus::Running => {
@@ -842,6 +845,25 @@ fn decide_submit(
         events.push(JobEvent::Queued);
     }
     Ok(events)
+}
+
+/// A starting phase of a job still starting, reported with the job at phase `current`:
+/// never backwards (the one rule for a phase reported alone or with the start).
+fn decide_phase(
+    job: &JobState,
+    current: JobPhase,
+    attempt: Attempt,
+    phase: StartingPhase,
+    message: &str,
+) -> Result<JobEvent, JobError> {
+    if !matches!(job.status, JobStatus::Assigned | JobStatus::Starting) {
+        return Err(JobError::NotAllowed { action: "report a starting phase of", status: job.status });
+    }
+    let reported = JobPhase::from(phase);
+    if reported < current {
+        return Err(JobError::PhaseBackwards { current, reported });
+    }
+    Ok(JobEvent::PhaseChanged { attempt, phase, message: bounded_message(message) })
 }
 
 fn decide_claim(job: &JobState, lease: &Lease) -> Result<Vec<JobEvent>, JobError> {

@@ -266,13 +266,13 @@ fn every_legal_transition() {
         ),
         (
             assigned(),
-            JobCommand::MarkRunning { attempt: Attempt(1), execution: execution() },
+            JobCommand::MarkRunning { attempt: Attempt(1), execution: execution(), phases: vec![] },
             vec![started(1)],
             JobStatus::Running,
         ),
         (
             starting(),
-            JobCommand::MarkRunning { attempt: Attempt(1), execution: execution() },
+            JobCommand::MarkRunning { attempt: Attempt(1), execution: execution(), phases: vec![] },
             vec![started(1)],
             JobStatus::Running,
         ),
@@ -398,7 +398,11 @@ fn every_illegal_transition_is_refused() {
             JobError::NotAllowed { action: "reject", status: JobStatus::Assigned },
         ),
         // Reports before a claim.
-        (queued(), JobCommand::MarkRunning { attempt: Attempt(1), execution: execution() }, stale(1, None)),
+        (
+            queued(),
+            JobCommand::MarkRunning { attempt: Attempt(1), execution: execution(), phases: vec![] },
+            stale(1, None),
+        ),
         (
             queued(),
             JobCommand::ReportPhase { attempt: Attempt(1), phase: StartingPhase::Preparing, message: String::new() },
@@ -408,7 +412,7 @@ fn every_illegal_transition_is_refused() {
         // Reports from an attempt that does not hold the job.
         (
             assigned(),
-            JobCommand::MarkRunning { attempt: Attempt(2), execution: execution() },
+            JobCommand::MarkRunning { attempt: Attempt(2), execution: execution(), phases: vec![] },
             stale(2, Some(Attempt(1))),
         ),
         (
@@ -418,7 +422,7 @@ fn every_illegal_transition_is_refused() {
         ),
         (
             with(assigned(), [JobEvent::Requeued { attempt: Attempt(1), message: String::new() }]),
-            JobCommand::MarkRunning { attempt: Attempt(1), execution: execution() },
+            JobCommand::MarkRunning { attempt: Attempt(1), execution: execution(), phases: vec![] },
             stale(1, None),
         ),
         // Order of the phases.
@@ -458,7 +462,7 @@ fn terminal_jobs_refuse_everything_and_cancel_is_a_conflict() {
             cancel(),
             JobCommand::Enqueue,
             JobCommand::Claim { lease: lease("r9", 2) },
-            JobCommand::MarkRunning { attempt: Attempt(1), execution: execution() },
+            JobCommand::MarkRunning { attempt: Attempt(1), execution: execution(), phases: vec![] },
             JobCommand::ReportPhase { attempt: Attempt(1), phase: StartingPhase::Preparing, message: String::new() },
             JobCommand::Requeue { attempt: Attempt(1), message: String::new() },
             finish(1, Outcome::Failed(runner_lost())),
@@ -476,7 +480,11 @@ fn terminal_jobs_refuse_everything_and_cancel_is_a_conflict() {
 fn retried_commands_change_nothing() {
     check(&queued(), JobCommand::Enqueue, Ok(vec![]));
     check(&assigned(), JobCommand::Claim { lease: lease("r1", 1) }, Ok(vec![]));
-    check(&running(), JobCommand::MarkRunning { attempt: Attempt(1), execution: execution() }, Ok(vec![]));
+    check(
+        &running(),
+        JobCommand::MarkRunning { attempt: Attempt(1), execution: execution(), phases: vec![] },
+        Ok(vec![]),
+    );
     check(&with(running(), [cancel_requested(JobPhase::Running)]), cancel(), Ok(vec![]));
     let done = with(running(), [collected(1), completed(1)]);
     check(&done, finish(1, Outcome::Succeeded { exit_code: Some(0) }), Ok(vec![]));
@@ -499,8 +507,9 @@ fn a_takeover_is_a_new_attempt_and_silences_the_old_runner() {
         (JobStatus::Running, Some(lease("r2", 2)), Some(Attempt(2)))
     );
 
-    let reattach =
-        fold(&history).decide(&JobCommand::MarkRunning { attempt: Attempt(2), execution: execution() }).unwrap();
+    let reattach = fold(&history)
+        .decide(&JobCommand::MarkRunning { attempt: Attempt(2), execution: execution(), phases: vec![] })
+        .unwrap();
     assert_eq!(reattach, vec![JobEvent::Reattached { attempt: Attempt(2), execution: execution() }]);
     let history = with(history, reattach);
     assert_eq!(state(&history).running_attempt, Some(Attempt(2)));
@@ -741,5 +750,34 @@ fn every_event_renders_a_lifecycle_entry() {
     assert_eq!(
         submitted().lifecycle().message,
         "inference job 'transcribe-audio' on python:3.11-slim with 2 input(s); route local (local-sandbox), estimated 0.001000 credits to 0.005000 credits"
+    );
+}
+
+/// A start may carry the phases not reported on their own: they are recorded first, in order,
+/// and the one rule of phases holds for them too (never backwards, not even within the list).
+#[test]
+fn a_start_records_the_phases_it_carries_in_order() {
+    let phases =
+        vec![(StartingPhase::Provisioning, "pulling".to_string()), (StartingPhase::Preparing, "pulling".to_string())];
+    let command = JobCommand::MarkRunning { attempt: Attempt(1), execution: execution(), phases: phases.clone() };
+    let expected = vec![phase(1, StartingPhase::Provisioning), phase(1, StartingPhase::Preparing), started(1)];
+    check(&assigned(), command, Ok(expected.clone()));
+    let history = with(assigned(), expected);
+    assert_eq!(fold(&history).state().map(|j| j.status), Some(JobStatus::Running));
+
+    let backwards = vec![(StartingPhase::Preparing, "a".to_string()), (StartingPhase::Provisioning, "b".to_string())];
+    let command = JobCommand::MarkRunning { attempt: Attempt(1), execution: execution(), phases: backwards };
+    check(
+        &assigned(),
+        command,
+        Err(JobError::PhaseBackwards { current: JobPhase::Preparing, reported: JobPhase::Provisioning }),
+    );
+    // After preparing was reported alone, a start carrying provisioning would go back.
+    let prepared = with(assigned(), [phase(1, StartingPhase::Preparing)]);
+    let command = JobCommand::MarkRunning { attempt: Attempt(1), execution: execution(), phases };
+    check(
+        &prepared,
+        command,
+        Err(JobError::PhaseBackwards { current: JobPhase::Preparing, reported: JobPhase::Provisioning }),
     );
 }

@@ -404,9 +404,15 @@ impl Jobs {
         self.report(lease, command).await
     }
 
-    /// The execution runs on its backend (or, after a takeover, the runner re-attached to it).
-    pub async fn mark_running(&self, lease: &HeldLease, execution: Execution) -> Result<JobState, JobsError> {
-        self.report(lease, JobCommand::MarkRunning { attempt: lease.attempt, execution }).await
+    /// The execution runs on its backend (or, after a takeover, the runner re-attached to it),
+    /// after the starting `phases` not reported on their own (recorded with it, in order).
+    pub async fn mark_running(
+        &self,
+        lease: &HeldLease,
+        execution: Execution,
+        phases: Vec<(StartingPhase, String)>,
+    ) -> Result<JobState, JobsError> {
+        self.report(lease, JobCommand::MarkRunning { attempt: lease.attempt, execution, phases }).await
     }
 
     /// The end of the attempt: its outcome, the artifacts it left (already stored at

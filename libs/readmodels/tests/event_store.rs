@@ -375,6 +375,7 @@ async fn jobs_history(exec: &CommandExecutor<CanopyProjector>) {
         run(JobCommand::MarkRunning {
             attempt,
             execution: Execution { backend: "local".into(), execution_id: "e".into() },
+            phases: vec![],
         })
         .await;
         let artifact = Artifact {

@@ -135,7 +135,7 @@ async fn the_jobs_routes_from_estimate_to_download() {
     // The poller's part.
     let jobs = &api.state.jobs;
     let lease = jobs.claim_next(&RunnerId::parse("r1").unwrap()).await.unwrap().unwrap().lease;
-    jobs.mark_running(&lease, Execution { backend: "local".into(), execution_id: "e".into() }).await.unwrap();
+    jobs.mark_running(&lease, Execution { backend: "local".into(), execution_id: "e".into() }, vec![]).await.unwrap();
     let lines = [LogLine::new(LogStream::Stdout, "one"), LogLine::new(LogStream::Stderr, "two")];
     jobs.append_logs(&lease.tenant, &lease.job, lease.attempt, &lines).await.unwrap();
     let (_, page) = api.get(&format!("/api/v0/jobs/{id}/logs?limit=1")).await;

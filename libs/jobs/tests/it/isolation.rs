@@ -17,7 +17,7 @@ async fn another_tenants_ids_are_not_found_on_every_operation() {
     h.grant("acme", "5").await;
     let job = h.jobs.submit_job(&acme, &hello("private")).await.unwrap();
     let lease = h.jobs.claim_next(&runner("r1")).await.unwrap().unwrap().lease;
-    h.jobs.mark_running(&lease, Execution { backend: "local".into(), execution_id: "e".into() }).await.unwrap();
+    h.jobs.mark_running(&lease, Execution { backend: "local".into(), execution_id: "e".into() }, vec![]).await.unwrap();
     let artifact = Artifact {
         artifact_id: ArtifactId::parse("art_1").unwrap(),
         path: "/workspace/artifacts/output.txt".into(),

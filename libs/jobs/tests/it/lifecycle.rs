@@ -52,7 +52,7 @@ async fn submit_claim_run_finish_settle() {
     let lease = h.jobs.heartbeat(&claimed.lease).await.unwrap();
     h.jobs.report_phase(&lease, StartingPhase::Preparing, "mounting 0 inputs").await.unwrap();
     let execution = Execution { backend: "local".into(), execution_id: "sbx-1".into() };
-    h.jobs.mark_running(&lease, execution).await.unwrap();
+    h.jobs.mark_running(&lease, execution, vec![]).await.unwrap();
     let running = h.jobs.get_job(&acme, &id).await.unwrap();
     assert_eq!((running.status.as_str(), running.execution_phase.as_str()), ("running", "executing"));
     assert_eq!(running.provider.as_ref().unwrap().execution_id, "sbx-1");
@@ -152,7 +152,7 @@ async fn a_running_job_is_asked_to_cancel_on_the_bus() {
     h.grant("acme", "5").await;
     let job = h.jobs.submit_job(&acme, &hello("long")).await.unwrap();
     let lease = h.jobs.claim_next(&runner("r1")).await.unwrap().unwrap().lease;
-    h.jobs.mark_running(&lease, Execution { backend: "local".into(), execution_id: "x".into() }).await.unwrap();
+    h.jobs.mark_running(&lease, Execution { backend: "local".into(), execution_id: "x".into() }, vec![]).await.unwrap();
     let client = async_nats::connect(canopy_testkit::nats_url()).await.unwrap();
     let mut notices = client.subscribe(format!("{}.jobs.cancel.acme.{}", h.prefix, job.job_id)).await.unwrap();
     client.flush().await.unwrap();

@@ -18,7 +18,7 @@ async fn logs_page_by_cursor_and_follow_live_until_the_end() {
     let empty = h.jobs.get_job_logs(&acme, &json!({"job_id": job.job_id})).await.unwrap();
     assert!(empty.items.is_empty() && empty.usage_hint.contains("get_job_events"));
     let lease = h.jobs.claim_next(&runner("r1")).await.unwrap().unwrap().lease;
-    h.jobs.mark_running(&lease, Execution { backend: "local".into(), execution_id: "e".into() }).await.unwrap();
+    h.jobs.mark_running(&lease, Execution { backend: "local".into(), execution_id: "e".into() }, vec![]).await.unwrap();
     let lines: Vec<LogLine> = (1..=5)
         .map(|i| LogLine::new(if i == 4 { LogStream::Stderr } else { LogStream::Stdout }, format!("line {i}\n")))
         .collect();

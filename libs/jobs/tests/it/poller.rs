@@ -73,7 +73,7 @@ async fn a_lapsed_lease_is_taken_over_as_the_next_attempt_and_the_old_runner_is_
     let job = h.jobs.submit_job(&acme, &hello("survivor")).await.unwrap();
     let old = h.jobs.claim_next(&runner("old")).await.unwrap().unwrap().lease;
     let execution = Execution { backend: "ray".into(), execution_id: "raysubmit_1".into() };
-    h.jobs.mark_running(&old, execution.clone()).await.unwrap();
+    h.jobs.mark_running(&old, execution.clone(), vec![]).await.unwrap();
     assert!(h.jobs.expired_leases(10).await.unwrap().is_empty(), "the lease is live");
     tokio::time::sleep(Duration::from_millis(400)).await;
 
@@ -92,7 +92,7 @@ async fn a_lapsed_lease_is_taken_over_as_the_next_attempt_and_the_old_runner_is_
         refusal(h.jobs.finish(&old, Outcome::Succeeded { exit_code: Some(0) }, vec![], Credits::ZERO).await);
     assert_eq!(code, "CONFLICT", "the old attempt's report is refused");
     h.jobs.heartbeat(&new.lease).await.unwrap();
-    h.jobs.mark_running(&new.lease, execution).await.unwrap();
+    h.jobs.mark_running(&new.lease, execution, vec![]).await.unwrap();
     h.jobs
         .finish(&new.lease, Outcome::Succeeded { exit_code: Some(0) }, vec![], Credits::from_micros(5))
         .await
@@ -120,6 +120,7 @@ async fn ended_jobs_left_unsettled_are_settled_by_the_reconciler() {
             &JobCommand::MarkRunning {
                 attempt: lease.attempt,
                 execution: Execution { backend: "local".into(), execution_id: "e".into() },
+                phases: vec![],
             },
         )
         .await
