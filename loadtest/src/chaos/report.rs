@@ -401,6 +401,22 @@ pub fn render(r: &Result) -> String {
         }
         let _ = writeln!(out);
     }
+    // Calls that got no answer at all: when they started, and the fault before them, so a run
+    // says where to look (each call's message is unique: grep the processes' logs for it).
+    let silent: Vec<&&CallRecord> =
+        calls.iter().filter(|c| c.error.as_deref() == Some(crate::chaos::load::TIMED_OUT)).collect();
+    if !silent.is_empty() {
+        let _ = writeln!(out, "### Calls with no answer within 15 s ({})\n", silent.len());
+        for call in silent.iter().take(20) {
+            let before = ordered.iter().filter(|f| f.at <= call.start).max_by(|a, b| a.at.total_cmp(&b.at));
+            let fault = before.map_or("before any fault".to_string(), |f| {
+                format!("{:.1} s after {} (at {:.1} s)", call.start - f.at, f.what, f.at)
+            });
+            let message = call.message.as_deref().unwrap_or("-");
+            let _ = writeln!(out, "- `{message}` started at {:.1} s, {fault}", call.start);
+        }
+        let _ = writeln!(out);
+    }
     if !r.unexpected_exits.is_empty() {
         let _ = writeln!(out, "### Processes that exited by themselves ({})\n", r.unexpected_exits.len());
         for item in r.unexpected_exits.iter().take(20) {
