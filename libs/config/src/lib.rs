@@ -205,6 +205,8 @@ pub struct PythonConfig {
     pub tenant_concurrent_runs: u64,
     pub tenant_repls: u64,
     pub tenant_processes: u64,
+    /// Per tenant: bytes of disk all its environments (venvs and workspaces) use on one worker.
+    pub tenant_disk_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -467,6 +469,7 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_PYTHON_INDEX_URL", "python.index_url"),
     ("CANOPY_PYTHON_ALLOW_EGRESS", "python.allow_egress"),
     ("CANOPY_PYTHON_GIT_HOSTS", "python.git_hosts"),
+    ("CANOPY_PYTHON_TENANT_DISK_BYTES", "python.tenant_disk_bytes"),
     ("CANOPY_HEADER_READ_TIMEOUT_SECS", "http.header_read_timeout_secs"),
     ("CANOPY_BODY_READ_TIMEOUT_SECS", "http.body_read_timeout_secs"),
     ("CANOPY_MAX_CONNECTIONS", "http.max_connections"),
@@ -637,6 +640,7 @@ impl Config {
             ("python.run_timeout_default_secs", self.python.run_timeout_default_secs),
             ("python.tenant_environments", self.python.tenant_environments),
             ("python.tenant_concurrent_runs", self.python.tenant_concurrent_runs),
+            ("python.tenant_disk_bytes", self.python.tenant_disk_bytes),
         ] {
             if value == 0 {
                 return bad(setting, "must be positive".into());
@@ -1013,6 +1017,12 @@ mod tests {
         let file = "[python]\nrun_timeout_default_secs = 700\n";
         let err = Config::from_layers(Some(("c.toml", file)), &[]).unwrap_err().to_string();
         assert!(err.contains("python.run_timeout_default_secs") && err.contains("run_timeout_max_secs"), "{err}");
+        assert_eq!(config.python.tenant_disk_bytes, 10 << 30);
+        let env = [("CANOPY_PYTHON_TENANT_DISK_BYTES".to_string(), "1048576".to_string())];
+        assert_eq!(Config::from_layers(None, &env).unwrap().python.tenant_disk_bytes, 1 << 20);
+        let file = "[python]\ntenant_disk_bytes = 0\n";
+        let err = Config::from_layers(Some(("c.toml", file)), &[]).unwrap_err().to_string();
+        assert!(err.contains("python.tenant_disk_bytes"), "{err}");
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub(crate) struct Env {
     pub dir: PathBuf,
     /// One install at a time per environment.
     pub install: tokio::sync::Mutex<()>,
+    /// Its measured disk use ([`crate::disk`]).
+    pub disk: std::sync::Mutex<crate::disk::DiskCache>,
 }
 
 impl Env {
@@ -190,7 +192,13 @@ impl Engine {
         };
         let record = serde_json::json!({ "info": &info, "python": &python });
         let _ = std::fs::write(dir.join("env.json"), record.to_string());
-        let env = Arc::new(Env { info: info.clone(), python, dir, install: tokio::sync::Mutex::new(()) });
+        let env = Arc::new(Env {
+            info: info.clone(),
+            python,
+            dir,
+            install: tokio::sync::Mutex::new(()),
+            disk: Default::default(),
+        });
         lock(&inner.envs).insert(id, env);
         Ok(info)
     }
@@ -283,7 +291,10 @@ impl Engine {
         args.push("--".to_owned());
         args.extend(reqs.iter().cloned());
         let timeout = Duration::from_secs(c.install_timeout_seconds);
-        self.inner.uv.run(&args, &env.dir, timeout).await.map(drop).map_err(|e| match e {
+        let ran = self.inner.uv.run(&args, &env.dir, timeout).await;
+        // Installed, partly installed or not: measure the venv again.
+        lock(&env.disk).venv_changed();
+        ran.map(drop).map_err(|e| match e {
             UvFailure::Timeout => PackageError::Timeout(c.install_timeout_seconds),
             UvFailure::Failed(s) => PackageError::Failed(s),
         })

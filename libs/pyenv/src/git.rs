@@ -13,7 +13,7 @@ use crate::envs::WORKSPACE_INSIDE;
 use crate::error::WorkspaceError;
 use crate::ids::EnvId;
 use crate::workspace::{check_relative, FileInfo, Usage};
-use crate::Engine;
+use crate::{lock, Engine};
 use canopy_sandbox::OutputPolicy;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -74,7 +74,10 @@ impl Engine {
 
     /// `workspace_write_file`: parents made, never through a symlink, within the quotas.
     pub fn write_file(&self, env_id: &EnvId, filename: &str, content: &[u8]) -> Result<FileInfo, WorkspaceError> {
-        self.ws(env_id)?.write("filename", filename, content, self.quota())
+        let env = self.inner.env_or(env_id, WorkspaceError::UnknownEnv)?;
+        let written = env.workspace()?.write("filename", filename, content, self.quota());
+        lock(&env.disk).workspace_changed();
+        written
     }
 
     /// `workspace_read_file`: UTF-8 text of at most `read_max_bytes`.
@@ -90,7 +93,10 @@ impl Engine {
 
     /// `workspace_delete_file`: a file, a symlink itself, or an empty directory.
     pub fn delete_file(&self, env_id: &EnvId, filename: &str) -> Result<(), WorkspaceError> {
-        self.ws(env_id)?.delete("filename", filename)
+        let env = self.inner.env_or(env_id, WorkspaceError::UnknownEnv)?;
+        let deleted = env.workspace()?.delete("filename", filename);
+        lock(&env.disk).workspace_changed();
+        deleted
     }
 
     /// `workspace_list_files`: one directory (the top when `path` is `None`).
@@ -149,7 +155,9 @@ impl Engine {
         spec.env.insert("GIT_CONFIG_GLOBAL".into(), "/dev/null".into());
         spec.limits.output_policy = OutputPolicy::Truncate;
         spec.limits.output_bytes = 64 << 10;
-        let ran = inner.run_collect(&spec, None).await.map_err(|e| match e {
+        let ran = inner.run_collect(&spec, None).await;
+        lock(&env.disk).workspace_changed();
+        let ran = ran.map_err(|e| match e {
             crate::RunError::Sandbox(s) => WorkspaceError::Sandbox(s),
             other => WorkspaceError::CloneFailed { reason: "start".into(), detail: other.to_string() },
         })?;

@@ -36,6 +36,7 @@
 //! records environments as events and re-creates a missing one with [`Engine::restore`].
 
 mod config;
+mod disk;
 mod envs;
 mod error;
 mod git;
@@ -51,6 +52,7 @@ mod workspace;
 
 pub use canopy_sandbox::{OutputChunk, Stream};
 pub use config::PyEnvConfig;
+pub use disk::WORKSPACE_FRESH;
 pub use envs::{CreateOptions, EnvInfo};
 pub use error::{EngineError, EnvError, PackageError, ProcessError, ReplError, RunError, WorkspaceError};
 pub use git::CloneInfo;

@@ -12,6 +12,13 @@
 //! An execution past its time is interrupted (`interrupt N` → the driver's watcher thread
 //! sends SIGINT to its main thread → `KeyboardInterrupt`); if no answer comes within the
 //! grace, the session is killed. The answer says which: `state_kept`.
+//!
+//! A session also ends by itself: its code calls `exit()` (the driver answers, then exits with
+//! that status, as Python's own REPL does), its sandbox dies (a bound, a crash), or it sits
+//! idle past `repl_idle_seconds` (the reaper ends it). Whatever the way, it stays listed with
+//! its reason ([`ReplInfo::ended_reason`]), a later execution answers [`ReplError::Ended`]
+//! with that reason, and [`Engine::repl_ended`] resolves at once with it, so a caller that
+//! records sessions (the `python` built-in) records the end when it happens.
 
 use crate::envs::LIB_INSIDE;
 use crate::error::ReplError;
@@ -55,10 +62,14 @@ pub struct ReplExecution {
     /// The traceback when the code raised.
     pub error: Option<String>,
     pub timed_out: bool,
-    /// Whether the session's globals survived: `false` only when it had to be killed.
+    /// Whether the session's globals survived: `false` when the session ended with this
+    /// execution.
     pub state_kept: bool,
     pub truncated: bool,
     pub duration_ms: u64,
+    /// The session ended with this execution, and why (`exited` after `exit()`, a bound,
+    /// `interrupt_failed`, ...); `None` while it lives on.
+    pub ended_reason: Option<EndReason>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +87,8 @@ struct Answer {
     truncated: bool,
     #[serde(default)]
     ready: bool,
+    /// The code called `exit()`: the driver exits with this status after answering.
+    exit: Option<i32>,
 }
 
 struct Io {
@@ -108,7 +121,10 @@ impl Session {
 
     /// Ends the session with `reason` (kept for listings), waits for the sandbox to be gone.
     async fn end(&self, reason: EndReason) {
-        lock(&self.ended).get_or_insert(reason);
+        // A session already gone (by itself, or a bound) keeps the reason it ended with.
+        if self.handle.outcome().is_none() {
+            lock(&self.ended).get_or_insert(reason);
+        }
         self.handle.kill();
         self.handle.ended().await;
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -298,16 +314,32 @@ impl Engine {
         lock(&session.info).executions += 1;
         let duration_ms = started.elapsed().as_millis() as u64;
         match answer {
-            Some(Ok(a)) => Ok(ReplExecution {
-                stdout: a.stdout,
-                stderr: a.stderr,
-                result: a.result,
-                error: a.error,
-                timed_out: timed_out || a.interrupted,
-                state_kept: true,
-                truncated: a.truncated,
-                duration_ms,
-            }),
+            Some(Ok(a)) => {
+                let ended_reason = match a.exit {
+                    None => None,
+                    Some(_) => {
+                        // The driver exits right after its answer; make sure it is gone.
+                        let gone = tokio::time::timeout(grace + Duration::from_secs(2), handle.ended()).await;
+                        if gone.is_err() {
+                            session.end(EndReason::Exited).await;
+                        }
+                        lock(&session.ended).get_or_insert(EndReason::Exited);
+                        let _ = std::fs::remove_dir_all(&session.dir);
+                        Some(EndReason::Exited)
+                    }
+                };
+                Ok(ReplExecution {
+                    stdout: a.stdout,
+                    stderr: a.stderr,
+                    result: a.result,
+                    error: a.error,
+                    timed_out: timed_out || a.interrupted,
+                    state_kept: ended_reason.is_none(),
+                    truncated: a.truncated,
+                    duration_ms,
+                    ended_reason,
+                })
+            }
             Some(Err(protocol)) => {
                 session.end(EndReason::ProtocolError).await;
                 Err(ReplError::Ended { id: session_id.clone(), reason: format!("protocol_error: {protocol}") })
@@ -327,12 +359,13 @@ impl Engine {
                     state_kept: false,
                     truncated: false,
                     duration_ms,
+                    ended_reason: Some(EndReason::InterruptFailed),
                 })
             }
             None => {
                 let outcome = session.handle.ended().await;
-                let reason = EndReason::from_sandbox(outcome.reason);
-                lock(&session.ended).get_or_insert(reason);
+                let reason = *lock(&session.ended).get_or_insert(EndReason::from_sandbox(outcome.reason));
+                let _ = std::fs::remove_dir_all(&session.dir);
                 let said = String::from_utf8_lossy(&lock(&session.stderr_tail)).trim().to_owned();
                 Ok(ReplExecution {
                     stdout: String::new(),
@@ -346,6 +379,7 @@ impl Engine {
                     state_kept: false,
                     truncated: false,
                     duration_ms,
+                    ended_reason: Some(reason),
                 })
             }
         }
@@ -356,6 +390,17 @@ impl Engine {
         let mut all: Vec<ReplInfo> = lock(&self.inner.repls).values().map(|s| s.info()).collect();
         all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         all
+    }
+
+    /// Waits until session `session_id` has ended (by itself: `exit()`, a bound, idle; or
+    /// destroyed) and answers how it ended ([`ReplInfo::ended_reason`]).
+    pub async fn repl_ended(&self, session_id: &SessionId) -> Result<ReplInfo, ReplError> {
+        let session = lock(&self.inner.repls)
+            .get(session_id)
+            .cloned()
+            .ok_or_else(|| ReplError::UnknownSession(session_id.clone()))?;
+        session.handle.ended().await;
+        Ok(session.info())
     }
 
     /// `repl_destroy`: ends the session (if running) and forgets it.
@@ -418,7 +463,9 @@ pub(crate) fn start_reaper(inner: Weak<Inner>) {
             let idle = Duration::from_secs(i.config.repl_idle_seconds);
             let stale: Vec<Arc<Session>> = lock(&i.repls)
                 .values()
-                .filter(|s| lock(&s.ended).is_none() && lock(&s.last_used).elapsed() > idle)
+                .filter(|s| {
+                    lock(&s.ended).is_none() && s.handle.outcome().is_none() && lock(&s.last_used).elapsed() > idle
+                })
                 .cloned()
                 .collect();
             drop(i);

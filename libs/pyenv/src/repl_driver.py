@@ -3,7 +3,8 @@
 #   in  (engine -> driver): {"id": N, "code": "..."}
 #   out (driver -> engine): {"ready": true, "python": "3.11.2"} once, then per request
 #       {"id": N, "stdout": "...", "stderr": "...", "result": "repr of the last expression" | null,
-#        "error": "traceback" | null, "interrupted": bool, "truncated": bool}
+#        "error": "traceback" | null, "interrupted": bool, "truncated": bool, "exit": N (only when
+#        the code called exit(): the driver exits with status N right after this answer)}
 #   ctl (engine -> driver): "interrupt N" raises KeyboardInterrupt in request N, if still running.
 # stdout/stderr of each request are captured (cut past argv[2] bytes each); the sandbox's own
 # fd 1/2 only see what bypasses sys.stdout (subprocesses, C code).
@@ -96,7 +97,14 @@ def main():
                 answer["interrupted"] = True
                 answer["error"] = "KeyboardInterrupt: the execution ran past its time and was interrupted"
             except SystemExit as e:
-                answer["error"] = "SystemExit: %r (the session keeps running)" % (e.code,)
+                # exit(), quit(), sys.exit(): the session ends, as a REPL does, once answered.
+                if e.code is None or isinstance(e.code, int):
+                    answer["exit"] = e.code or 0
+                else:
+                    se.write("%s\n" % (e.code,))
+                    answer["exit"] = 1
+                if answer["exit"]:
+                    answer["error"] = "SystemExit: %r" % (e.code,)
             except BaseException:
                 answer["error"] = traceback.format_exc()
             with _lock:
@@ -107,6 +115,8 @@ def main():
         answer["truncated"] = so.size >= LIMIT or se.size >= LIMIT
         out.write(json.dumps(answer) + "\n")
         out.flush()
+        if "exit" in answer:
+            os._exit(answer["exit"])
 
 
 main()

@@ -156,6 +156,13 @@ impl Workspace {
         Ok((file, meta))
     }
 
+    /// What `path` (checked as text, opened beneath the workspace) is, without following a
+    /// last symlink out of it.
+    pub fn metadata(&self, arg: &'static str, path: &str) -> Result<std::fs::Metadata, WorkspaceError> {
+        let rel = check_relative(arg, path)?;
+        Ok(self.open_read(arg, &rel)?.1)
+    }
+
     /// Reads a regular file of at most `max` bytes.
     pub fn read(&self, arg: &'static str, path: &str, max: u64) -> Result<Vec<u8>, WorkspaceError> {
         let rel = check_relative(arg, path)?;

@@ -412,6 +412,7 @@ fn python_settings(config: &canopy_config::Config) -> canopy_session_worker::bui
         concurrent_runs: p.tenant_concurrent_runs,
         repls: p.tenant_repls,
         processes: p.tenant_processes,
+        disk_bytes: p.tenant_disk_bytes,
     };
     canopy_session_worker::builtin::python::PythonSettings { engine, quotas }
 }

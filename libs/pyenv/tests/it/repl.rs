@@ -83,5 +83,26 @@ async fn idle_sessions_end() {
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     let listed = e.repl_list();
     assert_eq!(listed[0].ended_reason, Some(EndReason::Idle), "{listed:?}");
+    assert_eq!(e.repl_ended(&s.id).await.unwrap().ended_reason, Some(EndReason::Idle));
     assert!(e.repl_execute(&s.id, "1", None).await.unwrap_err().to_string().contains("idle"));
+}
+
+#[tokio::test]
+async fn exit_ends_the_session_after_answering_and_the_end_is_known_at_once() {
+    let e = engine("repl-exit").await;
+    let a = env(&e, "r").await;
+    let s = e.repl_create(&a, "quits").await.unwrap();
+    let r = e.repl_execute(&s.id, "print('bye'); exit()", None).await.unwrap();
+    assert_eq!((r.stdout.as_str(), r.error.as_deref()), ("bye\n", None), "{r:?}");
+    assert_eq!((r.state_kept, r.ended_reason), (false, Some(EndReason::Exited)), "{r:?}");
+    let listed = e.repl_list();
+    assert_eq!((listed[0].running, listed[0].ended_reason), (false, Some(EndReason::Exited)), "{listed:?}");
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), e.repl_ended(&s.id)).await.unwrap().unwrap();
+    assert_eq!(ended.ended_reason, Some(EndReason::Exited));
+    let err = e.repl_execute(&s.id, "1", None).await.unwrap_err().to_string();
+    assert!(err.contains("ended (exited)"), "{err}");
+    // A non-zero status is an error, and the session ends just the same.
+    let s = e.repl_create(&a, "fails").await.unwrap();
+    let r = e.repl_execute(&s.id, "import sys; sys.exit(3)", None).await.unwrap();
+    assert!(r.error.as_deref().unwrap().contains("SystemExit: 3") && r.ended_reason == Some(EndReason::Exited));
 }

@@ -106,3 +106,25 @@ async fn run_script_and_git_clone_arguments() {
         }
     }
 }
+
+#[tokio::test]
+async fn disk_usage_follows_the_engines_writes_and_deletes_at_once() {
+    let e = engine("ws-disk").await;
+    let a = env(&e, "disk").await;
+    let fresh = e.disk_usage(&a).unwrap();
+    assert!(fresh > 0, "the venv counts");
+    e.write_file(&a, "big.bin", &vec![b'x'; 200_000]).unwrap();
+    let written = e.disk_usage(&a).unwrap();
+    assert!(written >= fresh + 200_000, "{fresh} then {written}");
+    assert!(e.file_allocated_bytes(&a, "big.bin").unwrap() >= 200_000);
+    assert_eq!(e.file_allocated_bytes(&a, "none.bin").unwrap(), 0);
+    e.delete_file(&a, "big.bin").unwrap();
+    assert_eq!(e.disk_usage(&a).unwrap(), fresh);
+    // What code writes in a run is seen once the cache is stale.
+    let out = run(&e, &a, "open('/workspace/out.bin', 'wb').write(b'y' * 300000)").await;
+    assert!(out.success, "{out:?}");
+    tokio::time::sleep(canopy_pyenv::WORKSPACE_FRESH).await;
+    assert!(e.disk_usage(&a).unwrap() >= fresh + 300_000);
+    e.destroy(&a).await.unwrap();
+    assert!(e.disk_usage(&a).is_err(), "a destroyed environment uses nothing here");
+}

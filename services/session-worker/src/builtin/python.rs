@@ -18,7 +18,14 @@
 //! Tenancy: an environment, REPL session and process belongs to the tenant and the principal
 //! that created it (owners and admins of the tenant see and destroy any); another tenant's or
 //! another principal's id answers exactly like an unknown id. Per-tenant quotas on
-//! environments, concurrent runs, REPLs and processes.
+//! environments, concurrent runs, REPLs and processes, and on the disk all of a tenant's
+//! environments use on this worker (`python.tenant_disk_bytes`): one rule,
+//! [`Python::disk_room`], asked before creating or restoring an environment, installing
+//! packages, cloning and writing a workspace file. Usage is the engine's measurement of each of
+//! the tenant's environments here (venv and workspace, cached: see canopy-pyenv's `disk`
+//! module for why measured rather than counted); a write of known size is refused when it
+//! would go past the quota, the others (whose size is not known before) once the tenant is at
+//! it. Destroying an environment makes room at once.
 //!
 //! Durability: environments are Canopy state, the `python_env` aggregate (libs/domain), one
 //! stream per environment id in its tenant. Create, restore, installs and destroy execute its
@@ -30,9 +37,13 @@
 //! records that (`python_env.restored`, which ends the sessions and processes the log still had
 //! running with `worker_restarted`), and says so in the result's `data.restored`. Sessions and
 //! processes this worker does not run are listed as ended with their reason, never silently
-//! gone. Not durable yet: workspace files (they do not survive a restart), and a session's or
-//! process's own end (idle reap, exit) while its worker lives is known to that worker only.
-//! Calls are not routed to the worker that holds an environment (issue 12, item 8).
+//! gone. A session or process that ends while its worker lives (by itself: `exit()`, a crash,
+//! a bound such as memory; killed; a REPL idle past its timeout) is recorded when it ends
+//! (`python_env.session_ended` with the engine's reason: `exited`, `killed`, `idle`, `oom`,
+//! `timeout`, ...), by a task that waits on the engine's end of it ([`Python::record_end`];
+//! the first reason recorded stands), so every listing (`repl_list`, `list_processes`, the REST
+//! and console ones, which read the log) shows it ended at once. Not durable yet: workspace
+//! files (they do not survive a restart).
 
 use super::{tool, BuiltinCall, BuiltinServer, LogLevel};
 use canopy_domain::python_env::{PythonEnv, PythonEnvCommand, SessionKind, REASON_WORKER_RESTARTED};
@@ -58,11 +69,13 @@ pub struct Quotas {
     pub concurrent_runs: u64,
     pub repls: u64,
     pub processes: u64,
+    /// Bytes of disk all of a tenant's environments use on one worker (`tenant_disk_bytes`).
+    pub disk_bytes: u64,
 }
 
 impl Default for Quotas {
     fn default() -> Self {
-        Quotas { environments: 20, concurrent_runs: 8, repls: 20, processes: 20 }
+        Quotas { environments: 20, concurrent_runs: 8, repls: 20, processes: 20, disk_bytes: 10 << 30 }
     }
 }
 
@@ -593,11 +606,36 @@ impl Python {
         let unknown = || format!("session_id {raw}: no such REPL session");
         let id = SessionId::parse(raw).ok_or_else(unknown)?;
         let row = Self::session_row(store, ctx, raw, SessionKind::Repl).await.ok_or_else(unknown)?;
-        if !engine.repl_list().iter().any(|r| r.id == id) {
-            let reason = row.ended_reason.as_deref().unwrap_or(REASON_WORKER_RESTARTED);
-            return Err(format!("session_id {raw}: the REPL session ended ({reason}); create another"));
-        }
-        Ok((id, row))
+        let reason = match engine.repl_list().into_iter().find(|r| r.id == id) {
+            Some(here) if here.running => return Ok((id, row)),
+            // Ended here while this worker lives: the engine's reason (the log has it too).
+            Some(here) => here.ended_reason.map_or("exited", |r| r.as_str()).to_owned(),
+            None => row.ended_reason.clone().unwrap_or_else(|| REASON_WORKER_RESTARTED.to_owned()),
+        };
+        Err(format!("session_id {raw}: the REPL session ended ({reason}); create another"))
+    }
+
+    /// However session or process `session_id` of environment `env` ends (by itself, killed,
+    /// a bound, idle), records it in the log when it does, with the engine's reason, so the
+    /// listings show it ended at once and not only after a restart. `ended` resolves with the
+    /// reason once it has ended (`None`: nothing to record). An end by the environment's
+    /// destruction is left to `python_env.destroyed` (`environment_destroyed`); the first
+    /// reason recorded stands.
+    fn record_end<F>(store: &PythonStore, ctx: &BuiltinCall, env: &EnvId, session_id: String, ended: F)
+    where
+        F: Future<Output = Option<&'static str>> + Send + 'static,
+    {
+        let (store, context, env) = (store.clone(), Self::command_context(ctx), env.clone());
+        tokio::spawn(async move {
+            let Some(reason) = ended.await else { return };
+            if reason == canopy_pyenv::EndReason::EnvDestroyed.as_str() {
+                return;
+            }
+            let end = PythonEnvCommand::EndSession { session_id: session_id.clone(), reason: reason.to_owned() };
+            if let Err(e) = store.executor.execute::<PythonEnv>(&context, env.as_str(), &end).await {
+                tracing::debug!(error = %describe(&e), session = %session_id, "the end of a python session was not recorded");
+            }
+        });
     }
 
     async fn process(
@@ -686,6 +724,34 @@ impl Python {
         Ok(())
     }
 
+    /// The tenant disk quota's one rule: whether the caller's tenant has room on this worker
+    /// for `adding` more bytes (0: a change of unknown size, allowed while the tenant is under
+    /// its quota). Usage: every active environment of the tenant this engine has, measured.
+    async fn disk_room(
+        &self,
+        engine: &Engine,
+        store: &PythonStore,
+        ctx: &BuiltinCall,
+        adding: u64,
+    ) -> Result<(), String> {
+        let limit = self.quotas.disk_bytes;
+        let rows = canopy_readmodels::list_python_envs(&store.pool, ctx.tenant())
+            .await
+            .map_err(|e| format!("measuring the tenant's disk use failed: {e}"))?;
+        let used: u64 = rows
+            .iter()
+            .filter_map(|row| EnvId::parse(&row.env_id))
+            .filter_map(|id| engine.disk_usage(&id).ok())
+            .fold(0, u64::saturating_add);
+        if used.saturating_add(adding.max(1)) <= limit {
+            return Ok(());
+        }
+        let needs = if adding > 0 { format!(" and this needs {adding} more") } else { String::new() };
+        Err(format!(
+            "quota: this tenant's Python environments use {used} bytes of disk on this worker{needs}; its quota (python.tenant_disk_bytes) is {limit} bytes; destroy an environment or delete workspace files first"
+        ))
+    }
+
     fn run_slot(&self, ctx: &BuiltinCall) -> Result<RunSlot, String> {
         let mut runs = lock(&self.runs);
         let n = runs.entry(ctx.tenant().clone()).or_default();
@@ -761,6 +827,7 @@ impl Python {
                     .map_err(|e| format!("counting environments failed: {e}"))?
                     .len() as u64;
                 Self::quota("environments", used, self.quotas.environments)?;
+                self.disk_room(engine, store, ctx, 0).await?;
                 let (info, frozen) = if name == "create_environment" {
                     let version = args.opt_str("python_version")?;
                     let info = engine.create(env_name, version, CreateOptions::default()).await.map_err(err)?;
@@ -831,6 +898,7 @@ impl Python {
                 let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let packages = args.strings("packages", true)?;
                 let use_conda = args.bool("use_conda", false)?;
+                self.disk_room(engine, store, ctx, 0).await?;
                 let installed = engine.install_packages(&id, &packages, use_conda).await.map_err(err)?;
                 self.record_packages(engine, store, ctx, &id, &installed).await?;
                 Ok(json!({"env_id": id, "requested": packages, "packages": installed}))
@@ -839,6 +907,7 @@ impl Python {
                 let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let path = args.str("requirements_path")?;
                 let upgrade = args.bool("upgrade", false)?;
+                self.disk_room(engine, store, ctx, 0).await?;
                 let installed = engine.install_requirements(&id, path, upgrade).await.map_err(err)?;
                 self.record_packages(engine, store, ctx, &id, &installed).await?;
                 Ok(json!({"env_id": id, "packages": installed}))
@@ -908,18 +977,31 @@ impl Python {
                     let _ = engine.repl_destroy(&info.id).await;
                     return Err(e);
                 }
+                let (watched, session) = (engine.clone(), info.id.clone());
+                Self::record_end(store, ctx, &id, info.id.to_string(), async move {
+                    let ended = watched.repl_ended(&session).await.ok()?;
+                    Some(ended.ended_reason.map_or("exited", |r| r.as_str()))
+                });
                 Ok(json!({"session_id": info.id, "session": info}))
             }
             "repl_execute" => {
-                let (id, _) = Self::session(engine, store, ctx, &args).await?;
+                let (id, row) = Self::session(engine, store, ctx, &args).await?;
                 let code = args.str("code")?;
                 let timeout = args.opt_u64("timeout_seconds")?;
                 let _slot = self.run_slot(ctx)?;
                 let out = engine.repl_execute(&id, code, timeout).await.map_err(err)?;
+                if let (Some(reason), Some(env)) = (out.ended_reason, EnvId::parse(&row.env_id)) {
+                    // Recorded before answering (the watcher would too, a moment later).
+                    let end = PythonEnvCommand::EndSession { session_id: id.to_string(), reason: reason.to_string() };
+                    Self::execute(store, ctx, &env, end).await?;
+                }
                 match (&out.error, out.timed_out) {
                     (None, false) => Ok(data(&out)),
                     (error, timed_out) => {
                         let mut text = String::from("the code did not succeed");
+                        if let Some(reason) = out.ended_reason.filter(|_| !timed_out) {
+                            text.push_str(&format!(": the session ended ({reason})"));
+                        }
                         if timed_out {
                             text.push_str(&format!(
                                 ": it ran past its time and was interrupted; the session's state {}",
@@ -964,6 +1046,9 @@ impl Python {
                 let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let filename = args.str("filename")?;
                 let content = args.str("content")?;
+                // What it adds: its bytes, less those of the file it replaces.
+                let replaced = engine.file_allocated_bytes(&id, filename).unwrap_or(0);
+                self.disk_room(engine, store, ctx, (content.len() as u64).saturating_sub(replaced)).await?;
                 Ok(data(&engine.write_file(&id, filename, content.as_bytes()).map_err(err)?))
             }
             "workspace_read_file" => {
@@ -987,6 +1072,7 @@ impl Python {
                 let id = self.env(engine, store, ctx, &args, "env_id", restored).await?;
                 let url = args.str("repo_url")?;
                 let dir = args.opt_str("dir_name")?;
+                self.disk_room(engine, store, ctx, 0).await?;
                 Ok(data(&engine.git_clone(&id, url, dir).await.map_err(err)?))
             }
             "workspace_destroy" => {
@@ -1019,17 +1105,10 @@ impl Python {
                     let _ = engine.kill_process(&info.id).await;
                     return Err(e);
                 }
-                // However it ends (by itself, killed, bounded), the log says so at once, not
-                // only after a restart of this worker.
-                let (engine, store, context) = (engine.clone(), store.clone(), Self::command_context(ctx));
-                let (process, env) = (info.id.clone(), id.clone());
-                tokio::spawn(async move {
-                    let Ok(ended) = engine.process_ended(&process).await else { return };
-                    let reason = ended.reason.map_or("exited", |r| r.as_str()).to_owned();
-                    let end = PythonEnvCommand::EndSession { session_id: process.to_string(), reason };
-                    if let Err(e) = store.executor.execute::<PythonEnv>(&context, env.as_str(), &end).await {
-                        tracing::debug!(error = %describe(&e), %process, "the end of a process was not recorded");
-                    }
+                let (watched, process) = (engine.clone(), info.id.clone());
+                Self::record_end(store, ctx, &id, info.id.to_string(), async move {
+                    let ended = watched.process_ended(&process).await.ok()?;
+                    Some(ended.reason.map_or("exited", |r| r.as_str()))
                 });
                 Ok(json!({"process_id": info.id, "process": info}))
             }
@@ -1176,14 +1255,28 @@ mod tests {
     }
 
     async fn fixture(name: &str, quotas: Quotas) -> Fixture {
+        fixture_with(name, quotas, |_| {}).await
+    }
+
+    /// [`fixture`], its engine's configuration changed by `tweak` first.
+    async fn fixture_with(name: &str, quotas: Quotas, tweak: fn(&mut canopy_pyenv::PyEnvConfig)) -> Fixture {
         let db = canopy_testkit::fresh_database().await;
-        let mut f = worker(name, quotas, &db.pool).await;
+        let mut f = worker_with(name, quotas, &db.pool, tweak).await;
         f.db = Some(db);
         f
     }
 
     /// A worker (its own engine root) over the state in `pool`.
     async fn worker(name: &str, quotas: Quotas, pool: &PgPool) -> Fixture {
+        worker_with(name, quotas, pool, |_| {}).await
+    }
+
+    async fn worker_with(
+        name: &str,
+        quotas: Quotas,
+        pool: &PgPool,
+        tweak: fn(&mut canopy_pyenv::PyEnvConfig),
+    ) -> Fixture {
         let tmp = std::env::temp_dir();
         let root = tmp.join(format!("canopy-python-builtin-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
@@ -1195,6 +1288,8 @@ mod tests {
             run_timeout_max_seconds: 60,
             ..Default::default()
         };
+        let mut engine = engine;
+        tweak(&mut engine);
         let python = Python::start(PythonSettings { engine, quotas }, PythonStore::new(pool.clone())).await;
         if let Err(why) = &python.engine {
             panic!("the engine must start here (uv from CANOPY_UV, bubblewrap): {why}");
@@ -1375,7 +1470,7 @@ mod tests {
 
     #[tokio::test]
     async fn another_tenant_or_principal_sees_ids_as_unknown_and_quotas_hold() {
-        let quotas = Quotas { environments: 1, concurrent_runs: 8, repls: 1, processes: 1 };
+        let quotas = Quotas { environments: 1, concurrent_runs: 8, repls: 1, processes: 1, ..Quotas::default() };
         let f = fixture("tenancy", quotas).await;
         let p = &f.python;
         let id = ok(p, "create_environment", json!({"name": "mine"})).await["id"].as_str().unwrap().to_owned();
@@ -1530,5 +1625,149 @@ mod tests {
         ok(q, "destroy_environment", json!({"env_id": id})).await;
         ok(q, "destroy_environment", json!({"env_id": other})).await;
         assert_eq!(ok(p, "list_environments", json!({})).await["environments"], json!([]), "gone for every worker");
+    }
+
+    /// The log's row of session `id` once it is `ended` (waiting up to `secs`), else the last one.
+    async fn ended_row(f: &Fixture, id: &str, secs: u64) -> PythonSessionRow {
+        let pool = &f.db.as_ref().unwrap().pool;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let row = canopy_readmodels::get_python_session(pool, &TenantId::default_tenant(), id).await.unwrap();
+            let row = row.expect("the session is in the log");
+            if row.status == "ended" || std::time::Instant::now() > deadline {
+                return row;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_repl_that_exits_is_recorded_as_ended_when_it_ends() {
+        let f = fixture("repl-exit", Quotas::default()).await;
+        let p = &f.python;
+        let id = ok(p, "create_environment", json!({"name": "e"})).await["id"].as_str().unwrap().to_owned();
+        let new_session = |name: &'static str| {
+            let id = id.clone();
+            async move {
+                ok(p, "repl_create", json!({"env_id": id, "session_name": name})).await["session_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }
+        };
+        // exit(): answered, then ended; listed (and in the log) as ended at once, no restart.
+        let session = new_session("quits").await;
+        let out = ok(p, "repl_execute", json!({"session_id": session, "code": "print('bye'); exit()"})).await;
+        assert_eq!(
+            (&out["stdout"], &out["state_kept"], &out["ended_reason"]),
+            (&json!("bye\n"), &json!(false), &json!("exited"))
+        );
+        let listed = ok(p, "repl_list", json!({})).await["sessions"].clone();
+        assert_eq!((&listed[0]["running"], &listed[0]["ended_reason"]), (&json!(false), &json!("exited")), "{listed}");
+        let row = ended_row(&f, &session, 0).await;
+        assert_eq!(
+            (row.status.as_str(), row.ended_reason.as_deref()),
+            ("ended", Some("exited")),
+            "recorded before the answer"
+        );
+        let e = call(p, ctx(), "repl_execute", json!({"session_id": session, "code": "1"})).await;
+        assert_eq!(e["error"], format!("session_id {session}: the REPL session ended (exited); create another"));
+        // A non-zero exit is a failure that says the session ended.
+        let session = new_session("fails").await;
+        let e = call(p, ctx(), "repl_execute", json!({"session_id": session, "code": "import sys; sys.exit(4)"})).await;
+        let error = e["error"].as_str().unwrap();
+        assert!(error.contains("the session ended (exited)") && error.contains("SystemExit: 4"), "{error}");
+        // The interpreter dying between executions (nothing calls the session) is recorded too.
+        let session = new_session("dies").await;
+        let code =
+            "import os, threading, time\nthreading.Thread(target=lambda: (time.sleep(0.3), os._exit(9))).start()";
+        ok(p, "repl_execute", json!({"session_id": session, "code": code})).await;
+        let row = ended_row(&f, &session, 10).await;
+        assert_eq!(row.ended_reason.as_deref(), Some("exited"), "{row:?}");
+        let listed = ok(p, "repl_list", json!({})).await["sessions"].clone();
+        assert_eq!((&listed[2]["running"], &listed[2]["ended_reason"]), (&json!(false), &json!("exited")), "{listed}");
+        // A destroyed session is forgotten, whatever the watcher records.
+        ok(p, "repl_destroy", json!({"session_id": session})).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(ok(p, "repl_list", json!({})).await["sessions"].as_array().unwrap().len(), 2);
+        ok(p, "destroy_environment", json!({"env_id": id})).await;
+    }
+
+    #[tokio::test]
+    async fn an_idle_repl_is_recorded_as_ended_idle_when_reaped() {
+        let f = fixture_with("repl-idle", Quotas::default(), |c| c.repl_idle_seconds = 1).await;
+        let p = &f.python;
+        let id = ok(p, "create_environment", json!({"name": "e"})).await["id"].as_str().unwrap().to_owned();
+        let session = ok(p, "repl_create", json!({"env_id": id, "session_name": "idle"})).await["session_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let row = ended_row(&f, &session, 15).await;
+        assert_eq!((row.status.as_str(), row.ended_reason.as_deref()), ("ended", Some("idle")), "{row:?}");
+        let listed = ok(p, "repl_list", json!({})).await["sessions"].clone();
+        assert_eq!((&listed[0]["running"], &listed[0]["ended_reason"]), (&json!(false), &json!("idle")), "{listed}");
+        let e = call(p, ctx(), "repl_execute", json!({"session_id": session, "code": "1"})).await;
+        assert_eq!(e["error"], format!("session_id {session}: the REPL session ended (idle); create another"));
+        // Another worker on the same state (a restart) lists it with the same reason, not worker_restarted.
+        let second = worker("repl-idle-2", Quotas::default(), &f.db.as_ref().unwrap().pool).await;
+        let listed = ok(&second.python, "repl_list", json!({})).await["sessions"].clone();
+        assert_eq!(listed[0]["ended_reason"], "idle", "{listed}");
+        ok(p, "destroy_environment", json!({"env_id": id})).await;
+    }
+
+    #[tokio::test]
+    async fn a_tenant_past_its_disk_quota_is_refused_and_another_is_not() {
+        let mut f = fixture("disk", Quotas::default()).await;
+        let acme = || ctx_as("acme", "user:dev");
+        let data_of = |e: Value| {
+            assert_eq!(e["success"], true, "{e}");
+            e["data"].clone()
+        };
+        let p = &f.python;
+        let mine = ok(p, "create_environment", json!({"name": "mine"})).await["id"].as_str().unwrap().to_owned();
+        let theirs = data_of(call(p, acme(), "create_environment", json!({"name": "theirs"})).await)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // The quota: room for about 150 kB of files besides one fresh venv (~80 kB).
+        let engine = p.engine.as_ref().unwrap().clone();
+        let venv = [&mine, &theirs].map(|id| engine.disk_usage(&EnvId::parse(id).unwrap()).unwrap());
+        assert!(venv[0] > 0 && venv[0] < 1 << 20, "{venv:?}");
+        let limit = venv[0].max(venv[1]) + 150_000;
+        f.python.quotas.disk_bytes = limit;
+        let p = &f.python;
+        let write = |env: &str, file: &str, bytes: usize| json!({"env_id": env, "filename": file, "content": "x".repeat(bytes)});
+        ok(p, "workspace_write_file", write(&mine, "a.bin", 100_000)).await;
+        // A write past the quota is refused naming it, the usage and the limit; nothing written.
+        let e = call(p, ctx(), "workspace_write_file", write(&mine, "b.bin", 80_000)).await;
+        let error = e["error"].as_str().unwrap();
+        let used = engine.disk_usage(&EnvId::parse(&mine).unwrap()).unwrap();
+        assert_eq!(
+            error,
+            format!(
+                "quota: this tenant's Python environments use {used} bytes of disk on this worker and this needs 80000 more; its quota (python.tenant_disk_bytes) is {limit} bytes; destroy an environment or delete workspace files first"
+            )
+        );
+        let files = ok(p, "workspace_list_files", json!({"env_id": mine})).await["files"].clone();
+        assert_eq!(files.as_array().unwrap().len(), 1, "{files}");
+        // Replacing a file counts only what it adds.
+        ok(p, "workspace_write_file", write(&mine, "a.bin", 100_000)).await;
+        // Another tenant has its own room.
+        data_of(call(p, acme(), "workspace_write_file", write(&theirs, "a.bin", 120_000)).await);
+        // Under the quota an environment may be made; past it, nothing of unknown size starts.
+        let extra = ok(p, "create_environment", json!({"name": "extra"})).await["id"].as_str().unwrap().to_owned();
+        for (tool, args) in [
+            ("create_environment", json!({"name": "more"})),
+            ("install_packages", json!({"env_id": mine, "packages": ["six"]})),
+            ("workspace_write_file", write(&mine, "c.bin", 40_000)),
+        ] {
+            let e = call(p, ctx(), tool, args).await;
+            assert!(e["error"].as_str().unwrap().contains("(python.tenant_disk_bytes) is"), "{tool}: {e}");
+        }
+        data_of(call(p, acme(), "create_environment", json!({"name": "theirs too"})).await);
+        // Destroying an environment makes room at once.
+        ok(p, "destroy_environment", json!({"env_id": extra})).await;
+        ok(p, "workspace_write_file", write(&mine, "c.bin", 40_000)).await;
+        ok(p, "destroy_environment", json!({"env_id": mine})).await;
     }
 }
