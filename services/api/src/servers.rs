@@ -78,26 +78,40 @@ pub async fn register(
     let command = ServerCommand::Register { id, name: name.clone(), spec, force: request.force || query.force };
     let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
     let ctx = principal.context(idempotency_key, &body);
+    // Listening before the registration is recorded, so its discovery's event cannot be missed.
+    let key = canopy_eventstore::StreamKey::of::<Server>(&principal.tenant, name.as_str());
+    let events = state.bus.client.subscribe(state.bus.subjects.event(&key.subject())).await.ok();
     let outcome = state
         .executor
         .execute::<Server>(&ctx, name.as_str(), &command)
         .await
         .map_err(|e| from_execute(e, domain_error))?;
     let registered_id = outcome.state.registered().map(|r| r.id).unwrap_or(id);
-    let row = wait_for_discovery(&state, &principal.tenant, &name, registered_id).await?;
+    let row = wait_for_discovery(&state, &principal.tenant, &name, registered_id, events).await?;
     let status = if outcome.replayed { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(view(&row))))
 }
 
+/// How often the read model is looked at meanwhile when no event says it changed: the event
+/// may not come (NATS away), and nothing is lost but time.
+const DISCOVERY_LOOK_EVERY: Duration = Duration::from_millis(250);
+/// How often it is looked at when nothing can be heard from the bus at all.
+const DISCOVERY_POLL_EVERY: Duration = Duration::from_millis(20);
+
 /// Waits until the session-worker reported on this registration, so that a client which
 /// registers and then lists tools sees them (as with MCPJungle). Answers with status
-/// `pending` if the worker takes longer than the configured wait.
+/// `pending` if the worker takes longer than the configured wait. `events` (the server's
+/// stream on the bus, subscribed to before the registration): each event of the stream (the
+/// catalog recorded, the discovery failed) is the moment to read the row again, instead of
+/// reading it every few milliseconds.
 async fn wait_for_discovery(
     state: &ApiState,
     tenant: &TenantId,
     name: &ServerName,
     id: ServerId,
+    mut events: Option<async_nats::Subscriber>,
 ) -> Result<ServerRow, ApiError> {
+    use futures::StreamExt;
     let deadline = Instant::now() + state.discovery_wait;
     loop {
         let row = canopy_readmodels::get_server(state.pool(), tenant, name.as_str()).await?;
@@ -110,7 +124,16 @@ async fn wait_for_discovery(
         if row.server_id != id.0 || row.status != "pending" || Instant::now() >= deadline {
             return Ok(row);
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.as_mut() {
+            Some(events) => {
+                // An event, or a look after a while; `None`: the subscription ended (polled then).
+                if let Ok(None) = tokio::time::timeout(DISCOVERY_LOOK_EVERY.min(left), events.next()).await {
+                    tokio::time::sleep(DISCOVERY_POLL_EVERY.min(left)).await;
+                }
+            }
+            None => tokio::time::sleep(DISCOVERY_POLL_EVERY.min(left)).await,
+        }
     }
 }
 
