@@ -10,13 +10,16 @@
 //!   `{public_base}/api/v0`). Checked by canopy-auth's strict verification with the public keys
 //!   of `oauth_key_ring` (cached; read again when a token names an unknown `kid`, at most every
 //!   few seconds, and periodically, so a rotated-in key works at once and a retired key stops
-//!   working within the refresh period), then against the revocation marks in Redis
-//!   (`canopy_auth::revoked_jti_key`).
+//!   working within the refresh period; the defaults, 2 s and 60 s, are [`Timings`]'s: a token
+//!   naming an unknown key waits for that read rather than failing), then against the
+//!   revocation marks in Redis (`PREFIX:oauth:revoked:JTI`, `canopy_auth::revoked_jti_key`).
 //! - **External issuers** (`external_issuers` in the configuration): JWTs verified with the
 //!   issuer's JWKS (fetched, cached, refreshed like Canopy's keys), or opaque tokens asked about
-//!   at the issuer's RFC 7662 introspection endpoint (answers cached briefly, never beyond the
-//!   token's `exp`). The tenant is the configuration's, never the token's; the token's subject
-//!   claim names a user or MCP client of that tenant.
+//!   at the issuer's RFC 7662 introspection endpoint (client credentials; answers cached
+//!   briefly, 30 s by default, never beyond the token's `exp`; `aud` required). The tenant is
+//!   the configuration's, never the token's; the token's subject claim names a user or MCP
+//!   client of that tenant (a bare name is the user or the client of that name, and must not
+//!   be both).
 //!
 //! Which verifier a JWT goes to is chosen by its (unverified) `iss`; a JWT of an issuer nobody
 //! configured is refused. An opaque token goes to the introspection endpoint whose
@@ -27,9 +30,10 @@
 //!
 //! A [`VerifiedToken`]: the tenant, the subject(s) it may name, its scopes. The principal is
 //! the identity's as Canopy knows it now (role, allow list), narrowed by the token's scopes
-//! ([`VerifiedToken::principal`] with the edge's identity cache,
-//! [`VerifiedToken::principal_from_read_models`] for REST): a token never names an identity
-//! that does not exist, and never grants more than its identity has.
+//! ([`VerifiedToken::principal`] with the edge's identity cache, `IdentityCache::by_subject`;
+//! [`VerifiedToken::principal_from_read_models`] for REST, `rm_users`/`rm_mcp_clients` by
+//! tenant and name, not of a suspended tenant; narrowed with `Principal::with_scopes`): a token
+//! never names an identity that does not exist, and never grants more than its identity has.
 //!
 //! Every refusal is a [`BearerError`]: `InvalidToken` (401, RFC 6750 `error="invalid_token"`,
 //! its text a ready `error_description`) or `Unavailable` (503: the keys, Redis or the

@@ -9,7 +9,17 @@
 //! edge). For a call sent to the worker of the caller's own process, what the worker says to
 //! the caller (progress, logs, its sign of life: [`to_client`]) is handed over in process too
 //! ([`LocalCallers`]), in the order it is said and before the reply: one ordered channel per
-//! call, so progress never arrives after the result it preceded.
+//! call, so progress never arrives after the result it preceded. (The worker, for its part,
+//! holds a reply until the notifications its upstream sent before the result have been relayed:
+//! the session-worker's `progress::Tally`.)
+//!
+//! The in-process route is taken when the process runs a session-worker with
+//! `worker.local_calls` (on by default) next to the caller: all-in-one (`canopy start`). The
+//! call is still one of the worker's tasks (drained on shutdown, cancellable by id, recorded
+//! after its reply: the session-worker's `CallServer`). A 2026-07-28 call always goes over NATS
+//! ([`request_over_bus`]): when its upstream asks the client something, the request ends with
+//! `input_required` and the call goes on unwatched, where an in-process call would be cancelled
+//! with the future that waits for it.
 
 use crate::Bus;
 use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest, Refusal, UpstreamOp};

@@ -27,6 +27,37 @@
 //! State changes only through the command executor (jobs, inputs, ledgers, platform settings
 //! are aggregates); leases, heartbeats, log lines, capacity reports and upload tokens are
 //! operational tables written directly (see `migrations/0010_jobs.sql`).
+//!
+//! # A job's life
+//!
+//! REST (`services/api`: `jobs.rs`, `job_inputs.rs`, `credits.rs`) and the `grid` tools call
+//! these functions; the job-poller's loop is `services/job-poller/src/runner.rs`.
+//!
+//! ```text
+//! submit_job ─► policy (Target::Jobs(tool), Jungle Grid's scopes) ─► maintenance? ─► JobSpec::from_arguments
+//!    ─► routing::plan (price table + live capacity; estimate_job calls the same) ─► inputs looked up,
+//!    Job::decide tried without I/O ─► ledger Hold (upper bound; INSUFFICIENT_FUNDS) ─► job Submit+Queued
+//!    ─► core NATS PREFIX.jobs.queued (wakes the job-pollers; they also poll on a timer)
+//! job-poller (services/job-poller/src/runner.rs, woken by PREFIX.jobs.queued and a 1 s tick)
+//!    ─► claim_next_on (its backends with room; fair: tenant waiting longest, FOR UPDATE SKIP LOCKED,
+//!    lease row in job_leases) ─► job.claimed ─► provisioning ─► inputs copied from the blob store
+//!    (preparing) ─► Backend::start ─► mark_running ─► append_logs in batches (job_logs +
+//!    PREFIX.joblogs.TENANT.JOB) ─► heartbeat every lease/3 (job_leases only; also reads
+//!    cancel_requested) ─► cancel notice ─► Execution::cancel ─► artifacts stored
+//!    (tenants/T/jobs/J/artifacts/A) ─► finish (outcome, artifacts, actual cost) ─► ledger Settle
+//! lapsed lease ─► expired_leases_on ─► take_over (compare-and-swap on the lease, job.claimed attempt
+//!    n+1; the old runner's heartbeat and reports are refused, and it stops a local execution) ─►
+//!    Backend::attach (Ray: the same execution, replayed lines skipped, job.reattached; local: lost,
+//!    failed runner_lost)
+//! cancel_job ─► queued: cancelled at once, hold released; running: job.cancel_requested
+//!    + PREFIX.jobs.cancel.TENANT.JOB to the poller
+//! get_job_logs ?follow ─► subscribe PREFIX.joblogs.TENANT.JOB, then read job_logs after the cursor on
+//!    every wake-up (and each second), until the job ended and all is sent
+//! ```
+//!
+//! Inputs live at `tenants/T/inputs/ID/content`, artifacts at `tenants/T/jobs/J/artifacts/ART`
+//! ([`artifact_key`]). Maintenance is an event-sourced platform setting (`platform_settings`
+//! under the `platform` tenant): audited, the same on every replica, on the bus.
 
 mod args;
 mod error;

@@ -1,10 +1,12 @@
 //! Sealing upstream secrets (bearer tokens, header values, env values) before they are written
 //! anywhere: events are permanent, so a plaintext secret in one would be there forever.
 //!
-//! Format: `v1.<key id>.<base64(nonce || ciphertext)>`, XChaCha20-Poly1305 under the master key.
-//! The associated data binds each sealed value to where it belongs (tenant, server, field), so
-//! a sealed value copied into another tenant's registration does not open. The key id lets a
-//! deployment rotate keys: values sealed under an older key name it.
+//! Envelope encryption ([`Sealer::seal`]): a fresh data key per value, wrapped by the deployment
+//! key, XChaCha20-Poly1305 both; format `v2.<key id>.<b64(nonce || wrapped data key)>.<b64(nonce
+//! || ciphertext)>` (values sealed directly under the deployment key, `v1.<key id>.<...>`, still
+//! open). The associated data binds each sealed value and its data key to where it belongs
+//! (tenant, server, field), so a sealed value copied into another tenant's registration does
+//! not open. The key id lets a deployment rotate keys: values sealed under an older key name it.
 
 use base64::{engine::general_purpose::STANDARD_NO_PAD as B64, Engine};
 use canopy_domain::server::Sealed;

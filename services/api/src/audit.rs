@@ -7,17 +7,26 @@
 //!   event types a summary built in SQL from named fields that hold no secret) and when; never
 //!   the payload, which can hold sealed secrets.
 //! - `call`: every tool call, prompt get, resource read, completion and subscription a
-//!   session-worker ran. Workers publish a [`CallRecord`] on the JetStream LOGS stream after
-//!   the reply has gone; [`run_audit_consumer`] (a durable consumer shared by the api replicas)
-//!   keeps them in `audit_calls`, once per call id, so a redelivered record changes nothing.
-//!   An entry has the caller, server, name, the SHA-256 of the canonical arguments (never the
-//!   arguments), the outcome (`ok`, `tool_error`, `error` with its code) and the latency.
+//!   session-worker ran. Workers publish a [`CallRecord`] on the JetStream LOGS stream
+//!   (`PREFIX.logs.toolcalls.TENANT`, a core publish after the reply has gone, so a call never
+//!   waits on its record); [`run_audit_consumer`] (the durable consumer `api-audit`, shared by
+//!   the api replicas) keeps them in `audit_calls` in batches, `ON CONFLICT (call_id) DO
+//!   NOTHING`, then acks: once per call id, so a redelivered record changes nothing. An entry
+//!   has the call id, the caller's subject, server, name, the SHA-256 of the canonical arguments
+//!   JSON (`canopy_mcp::call::canonical_json`: keys sorted, no whitespace; never the arguments),
+//!   the outcome (`ok`, `tool_error`, `error` with its code) and the latency.
+//!
+//!   Calls refused before any worker saw them are records too (`CallRecord::refused` with a
+//!   `Refusal`, published by the admission on every path, `canopy_admission::settle`/`record`:
+//!   `NOT_FOUND`, `FORBIDDEN`, `INSUFFICIENT_SCOPE`, `RATE_LIMITED`, latency 0; and
+//!   `PAYLOAD_TOO_LARGE` by the bus for a call too large to send).
 //!
 //! The tenant is the principal's, in every branch of the one query; no parameter names one.
+//! Filters (kind, actor, server, name, outcome, since, until) are bound parameters.
 //! Paging is by keyset: entries are ordered by (time, kind, sequence), and the opaque cursor is
 //! the last entry's key, so a page never repeats an entry nor skips one that existed when the
-//! previous page was read, whatever is inserted meanwhile. Calls that never reached a worker
-//! (refused by the policy, no worker running) are not recorded.
+//! previous page was read, whatever is inserted meanwhile. A call that found no worker running
+//! is not recorded.
 
 use crate::error::ApiError;
 use crate::input;

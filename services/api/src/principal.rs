@@ -3,9 +3,10 @@
 //!
 //! - Development mode: no authentication; every request is [`canopy_policy::Principal::development`],
 //!   acting in the `default` tenant as `user:dev`.
-//! - Enterprise mode: `Authorization: Bearer <token>`; the token's keyed digest finds its holder
-//!   (a user or an MCP client, and so its tenant; or a platform operator, who belongs to none
-//!   and sees no tenant's data). A missing, unknown or revoked token (or one of a suspended
+//! - Enterprise mode: `Authorization: Bearer <token>`; the token's keyed digest
+//!   (`Sealer::token_digest`) finds its holder in the read models (`token_holder`: a user or an
+//!   MCP client in `rm_users`/`rm_mcp_clients`, and so its tenant; or a platform operator, who
+//!   belongs to none and sees no tenant's data). A missing, unknown or revoked token (or one of a suspended
 //!   tenant) is a 401 with
 //!   `WWW-Authenticate: Bearer`. Tokens are looked up by digest only, never stored or logged.
 //!   OAuth access tokens (a JWT; an opaque token only an introspecting external issuer knows)
@@ -14,7 +15,11 @@
 //!
 //! The tenant of every read and command comes from here, never from the request. Handlers ask
 //! [`Principal::require`] before they look a name up, and [`Principal::retain`] on every list:
-//! both are `canopy_policy::decide`, so REST answers as the MCP endpoints do.
+//! both are `canopy_policy::decide`, so REST answers as the MCP endpoints do. Lists are filtered
+//! (`Discover`); gets, invoke, render and read are decided for the item; changes are
+//! `Manage` (members and MCP clients: 403). A `NotFound` denial is built by the same function as
+//! the unknown-name answer, so a client cannot tell a name outside its allow list from one that
+//! does not exist.
 
 use crate::error::ApiError;
 use crate::ApiState;

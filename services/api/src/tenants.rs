@@ -7,6 +7,17 @@
 //! what the policy says there (`NotFound`: empty lists, unknown names).
 //!
 //! `init-server` (in `users.rs`) creates the first operator through [`create_first_operator`].
+//! Operators are aggregates like users (token digest only, `rm_operators`,
+//! `migrations/0008_operators.sql`) whose streams live under the reserved tenant id `platform`
+//! (`canopy_domain::operator`). A token's digest finds a user, a client or an operator
+//! (`canopy_readmodels` `token_holder`); the operator's principal acts in `platform`, where the
+//! policy answers `NotFound` for everything of a tenant, never a 403 that confirms one.
+//!
+//! Creating a tenant runs two commands, the tenant's `Create` and its owner's `User::Create` in
+//! the new tenant, after the owner's token is checked free. `tenant.suspended` sets
+//! `rm_tenants.suspended`: `token_holder` and the edge's warm-up skip that tenant's identities
+//! (what each edge does with the events, and why an operator's token is unknown there: the
+//! edge's `identities.rs`).
 
 use crate::identities::{self, identity_name, issue_token, require_enterprise};
 use crate::openapi::{BadRequest, Conflict, Forbidden, InternalError, NotFound, TenantIdParam};

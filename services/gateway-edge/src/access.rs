@@ -3,6 +3,12 @@
 //! [`crate::bearer`]; development mode: [`Principal::development`]), in the principal's tenant.
 //! A denial the caller must not learn from (`NotFound`) answers exactly like a name that does
 //! not exist; see `canopy_policy` for the rules.
+//!
+//! What is decided where: the endpoint (`Use`; denied = the 404 of an unknown server or group,
+//! in the crate's `require_endpoint`), each list item (`Discover`), each call, get, read,
+//! completion and subscription (`Use`, through [`canopy_admission`]). A missing OAuth scope is
+//! a JSON-RPC error naming it ([`denied`]), and HTTP 403 `insufficient_scope` for 2026-07-28
+//! requests, whose headers name the target (`crate::bearer`).
 
 use crate::cache::CatalogCache;
 use canopy_admission::{Scope, Who};

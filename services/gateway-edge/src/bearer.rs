@@ -20,6 +20,11 @@
 //! scopes; a token naming no existing identity is refused like an unknown one. From there on a
 //! token's principal is treated exactly as a static token's: sessions, scopes, policy.
 //!
+//! The protected-resource metadata (RFC 9728, `resource` = the URL the client uses) is served
+//! for `/` and every endpoint path; it names the configured `gateway.authorization_servers`, or,
+//! in enterprise mode without them, Canopy's own issuer. A session opened with an OAuth access
+//! token also records that token's scopes, for its notifications ([`crate::audience`]).
+//!
 //! Development mode authenticates nothing: every request is [`Principal::development`].
 
 use crate::access::{self, RequestPrincipal};

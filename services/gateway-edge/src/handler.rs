@@ -3,6 +3,11 @@
 //! session-worker. Tool execution problems come back as tool results with `isError: true`
 //! ("NAME failed: CODE: message"); protocol problems (unknown name, an upstream's own JSON-RPC
 //! error) stay JSON-RPC errors, as the upstream would have sent them.
+//!
+//! One rmcp service serves every endpoint (`/mcp`, `/servers/{server}/mcp`,
+//! `/groups/{group}/mcp`, `/v0/groups/{group}/mcp`); each session is bound to the endpoint it
+//! was opened on (`GatewayHandler::scope`: a request on another endpoint is refused), whose
+//! names are `canopy_admission::Scope`'s.
 
 // Logging and completion capabilities of the earlier revisions are deprecated in 2026-07-28.
 #![allow(deprecated)]

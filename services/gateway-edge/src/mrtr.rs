@@ -13,6 +13,14 @@
 //! derived from the deployment's secret key, so every edge can open it and a client cannot
 //! forge or alter it. It is bound to the tenant, the endpoint and the request (method and
 //! name): a state issued for one tool is refused for another.
+//!
+//! Questions arriving within 40 ms of each other form one round (`ROUND_QUIET` in `relay.rs`).
+//! The retry opens the state, publishes the answers to the worker's inboxes and waits on the
+//! call's client subject for the result (the worker sends it there too once a call has asked
+//! anything) or the next questions. Questions the client has no capability for are answered
+//! upstream with `-32021`; if a round has nothing else, the client gets `-32021` and the call
+//! is cancelled. `Mcp-Param-*` headers are checked before anything is relayed
+//! ([`crate::param_headers`]).
 
 use crate::relay::Ask;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

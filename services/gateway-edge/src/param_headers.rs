@@ -2,7 +2,8 @@
 //! before anything is relayed: the tool's `inputSchema` (from the catalog cache, under the
 //! endpoint's names) says which arguments must be mirrored in which header, and a mismatch is
 //! HTTP 400 with JSON-RPC error `-32020`. The edge is the server its clients talk to, so the
-//! check is its job; upstreams are reached in their own protocol revision.
+//! check is its job; upstreams are reached in their own protocol revision. The logic is
+//! `canopy_mcp::param_headers`, shared with the fixture server.
 
 use crate::access::{Access, RequestPrincipal};
 use crate::EdgeState;

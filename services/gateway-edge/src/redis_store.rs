@@ -5,6 +5,10 @@
 //! whatever any edge appends reaches the client on whichever edge holds that GET; appends to
 //! it are announced on NATS (`PREFIX.mcp.sse.STREAM`) so followers need not poll often.
 //! Keys live under `PREFIX:` (the deployment's NATS prefix) and expire after `ttl`.
+//!
+//! Not everything is stored: a response that is the first message of its request's stream (the
+//! answer to nearly every call) goes to the client unstored, and storing is never a condition of
+//! answering (see `store_event` in the `EventStore` implementation).
 
 use futures::StreamExt;
 use rmcp::model::ServerJsonRpcMessage;

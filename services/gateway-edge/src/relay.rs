@@ -3,6 +3,16 @@
 //! progress token), its log messages (at the session's log level), and its requests to the
 //! client (sampling, elicitation, roots), which the client answers. A client that cancels (or,
 //! in 2026-07-28, closes its stream) cancels the upstream request.
+//!
+//! All of it travels on the call's own subject, `PREFIX.client.CALL_ID` (in process when the
+//! call went to this process's worker: `canopy_bus::calls::LocalCallers`): progress (the
+//! upstream's progress token, which rmcp mints per request, mapped back to the caller's), log
+//! messages, server-to-client requests (answered over NATS request/reply), and, every second of
+//! a call that lasts longer, the worker's `ToClient::Alive`. An edge that hears nothing of a
+//! call sent to a worker elsewhere for 4 s (`canopy_mcp::call::SILENT_FOR`) answers it as lost
+//! with its worker (`Heard`) instead of waiting for the timeout. A cancellation is published on
+//! `PREFIX.cancel.CALL_ID` (`canopy_bus::calls::cancel`); the worker running the call drops it
+//! and sends `notifications/cancelled` upstream.
 
 // Logging, sampling and roots are deprecated in 2026-07-28 but used before it: relaying them is
 // the gateway's job.

@@ -4,6 +4,16 @@
 //! followed live. Notifications for a session are appended there once, by any edge, and reach
 //! the client wherever its GET stream is, also after the edge that wrote them has stopped.
 //! Sessions held in process are capped per principal and in all ([`crate::session_caps`]).
+//!
+//! So a session-era client may be initialized on one edge, hold its GET stream on another and
+//! send each request anywhere. Its GET stream follows the session's Redis list live (appends
+//! are announced on `PREFIX.mcp.sse.*`, with a slow poll as fallback; the newest GET of a
+//! session takes over, older ones stay open but idle: [`crate::redis_store`]). Who wants what is
+//! in Redis too: sessions per tenant with their endpoint scope ([`crate::subscribers`]) and
+//! resource subscriptions per upstream URI ([`crate::resource_updates`]). A client hears of a
+//! change once, wherever its stream is, and still after the edge that initialized it, took its
+//! subscription or held its stream has stopped: it resumes with `Last-Event-ID` on any edge and
+//! gets what was appended meanwhile.
 
 use crate::redis_store::{parse_event_id, standalone_stream, RedisStores};
 use crate::session_caps::{Refusal, SessionCaps, SessionLimits};

@@ -6,6 +6,10 @@
 //! that server to the session's principal ([`Audience`]), and the edge holding the session's
 //! GET stream forwards them. So a client hears of a change once, however many edges there are.
 //! Sessions gone from Redis are dropped on the way.
+//!
+//! A session is registered on `initialized`, and again when an edge restores it. A change's id
+//! is its aggregate (server or group) and version, or the id the api gives an upstream's
+//! announcement of its own `list_changed` (`run_list_changes` in `resource_updates.rs`).
 
 use crate::audience::Audience;
 use crate::cache::{CatalogCache, CatalogChange};

@@ -7,6 +7,10 @@
 //! such marker: [`ActiveCalls`] relays them only when exactly one call is in flight on the
 //! connection, and otherwise drops (logs) or refuses (requests) them, because delivering one
 //! client's messages to another is worse than not delivering them.
+//!
+//! A call's reply waits until the progress and log notifications its upstream sent before the
+//! result have been relayed ([`Tally`]: counted where the transport reads them, since rmcp hands
+//! them to their handlers in tasks of their own), so the caller hears them first.
 
 use canopy_mcp::call::{ProgressUpdate, ToClient};
 use rmcp::model::{ProgressNotificationParam, ProgressToken};

@@ -29,6 +29,26 @@
 //!
 //! **Revocation** of an access token marks its `jti` in Redis (what the edge and REST check) and
 //! in Postgres (put back into Redis when the api starts: Redis here keeps nothing on disk).
+//!
+//! **Storage** is credential state, not domain state, so written directly and never through
+//! events: `oauth_key_ring` (one row: the sealed ring and its public JWKS; created by the first
+//! replica, rotated by compare-and-swap on `version`; the edge reads only the JWKS column),
+//! `oauth_clients` (registrations; secrets as keyed hashes), `oauth_codes` (keyed hashes;
+//! exchanging is one `UPDATE ... WHERE used_at IS NULL RETURNING`, so two concurrent exchanges
+//! cannot both win; the grant made is recorded so a replay revokes it), `oauth_refresh_*`
+//! (families, canopy-auth), `oauth_revoked_access_tokens` (the durable copy of the Redis
+//! revocation marks). A tenant's OpenID provider is the exception: a tenant event, read from
+//! the read model `tenant_identity_providers` (its secret sealed; `identity_provider.rs`).
+//!
+//! **Sign-in**: nothing waits in storage between `/authorize` and sign-in: the pending request
+//! travels through the page signed (HMAC under a derived key) and names a random value the page
+//! also sets as an HttpOnly `SameSite=Lax` cookie; the form (and the provider's callback) must
+//! bring that cookie back, so a page on another site cannot submit the form for a user (with
+//! single sign-on and a live provider session that would sign them in unseen). For single
+//! sign-on the state sent to the provider is sealed (it carries the PKCE verifier and nonce).
+//! The user's tenant comes from their Canopy token or from the provider's tenant.
+//! Introspection answers only about the caller's tenant (MCP clients) or its own tokens
+//! (confidential clients). Sealed values use `canopy-secrets`' envelope encryption.
 
 mod authorize;
 mod clients;

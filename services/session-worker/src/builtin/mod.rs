@@ -13,6 +13,32 @@
 //!
 //! Discovery of a built-in reports [`Builtins::catalog`] with no connection; each tool carries
 //! the OAuth scope it needs in `_meta["canopy/scope"]` (from `canopy_policy`, which decides).
+//!
+//! Registration is the system's (`RegisterBuiltin`, actor `system`, the kinds of
+//! `[builtin] servers`): at api start in every tenant, and by the api's durable consumer
+//! `api-builtins` as each `tenant.created` arrives, idempotently (`canopy-api`'s `builtins.rs`).
+//! The domain refuses users a reserved name and refuses to replace or deregister a built-in;
+//! toggles work as for any server (`canopy_domain::builtin`, `canopy_domain::server`).
+//!
+//! A call takes the ordinary path up to the worker (edge admission, the catalog, the policy,
+//! limits, `PREFIX.calls.TENANT.SERVER`), where `calls.rs` sees a registration under a reserved
+//! name whose transport is `builtin` (read once per registration) and runs it here instead of
+//! on an upstream connection:
+//!
+//! ```text
+//! … ─► worker: calls.rs ─► UpstreamPool::builtin_kind ─► Some(kind) ─► Builtins::get(kind).call(BuiltinCall, tool, args)
+//!         BuiltinCall: tenant, caller's subject, call id, cancellation token (PREFIX.cancel.CALL_ID, the
+//!         timeout; CANCEL_GRACE to stop before it is dropped), progress/log to PREFIX.client.CALL_ID
+//!         through progress::send_to_client (the upstream relay's own path) ─► reply, call record
+//! ```
+//!
+//! State held by one worker: a python environment lives on the worker that made or last
+//! re-created it (`rm_python_envs.holder`, that worker's [`crate::worker_id`]). A call naming it
+//! (`env_id`, or a REPL's or process's id) that reaches another worker is handed to the holder
+//! on `PREFIX.worker.ID.calls` ([`BuiltinServer::held_elsewhere`], `calls.rs` `hand_over`;
+//! recorded by the worker the caller reached); when nobody answers there (the holder is gone),
+//! it runs where it is, which re-creates the environment from its frozen specification and
+//! says so.
 
 pub mod echo;
 pub mod grid;
