@@ -48,7 +48,6 @@ pub use openapi::{openapi, openapi_document};
 pub use principal::Principal;
 pub use users::INITIAL_ADMIN;
 
-use axum::routing::{delete, get, post, put};
 use axum::Router;
 use canopy_bus::Bus;
 pub use canopy_config::Mode;
@@ -58,6 +57,8 @@ use canopy_eventstore::{CommandContext, CommandExecutor, ExecuteError};
 use canopy_readmodels::CanopyProjector;
 use canopy_secrets::Sealer;
 use std::time::Duration;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -86,70 +87,74 @@ impl ApiState {
     }
 }
 
-/// The `/api/v0` routes. Unknown routes under it answer in the error envelope.
-/// Every route here is described in the OpenAPI document (`openapi.rs`, from the handlers'
-/// annotations); `tests/openapi.rs` fails when one is missing.
+/// The `/api/v0` routes, each registered once with `routes!`: its path and method come from
+/// the handler's `#[utoipa::path]` annotation, which also makes its operation in the OpenAPI
+/// document (`openapi.rs` adds what is not an operation). Handlers of one path share a `routes!`.
+pub(crate) fn api_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::default()
+        .routes(routes!(servers::register, servers::list))
+        .routes(routes!(servers::get, servers::deregister))
+        .routes(routes!(toggles::enable_server))
+        .routes(routes!(toggles::disable_server))
+        .routes(routes!(tools::list))
+        .routes(routes!(tools::get))
+        .routes(routes!(tools::invoke))
+        .routes(routes!(toggles::enable_tools))
+        .routes(routes!(toggles::disable_tools))
+        .routes(routes!(prompts::list))
+        .routes(routes!(prompts::get))
+        .routes(routes!(prompts::render))
+        .routes(routes!(toggles::enable_prompts))
+        .routes(routes!(toggles::disable_prompts))
+        .routes(routes!(resources::list))
+        .routes(routes!(resources::read))
+        .routes(routes!(toggles::enable_resources))
+        .routes(routes!(toggles::disable_resources))
+        .routes(routes!(groups::create, groups::list))
+        .routes(routes!(groups::get, groups::update, groups::delete))
+        .routes(routes!(groups::effective_tools))
+        .routes(routes!(users::init_server))
+        .routes(routes!(users::create, users::list))
+        .routes(routes!(users::delete))
+        .routes(routes!(me::get))
+        .routes(routes!(mcp_clients::create, mcp_clients::list))
+        .routes(routes!(mcp_clients::update, mcp_clients::delete))
+        .routes(routes!(tenants::create, tenants::list))
+        .routes(routes!(tenants::get))
+        .routes(routes!(tenants::suspend))
+        .routes(routes!(tenants::resume))
+        .routes(routes!(audit::list))
+        .routes(routes!(identity_provider::get, identity_provider::put, identity_provider::delete))
+        .routes(routes!(oauth_grants::list))
+        .routes(routes!(oauth_grants::revoke))
+        .routes(routes!(jobs::estimate))
+        .routes(routes!(jobs::submit, jobs::list))
+        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::events))
+        .routes(routes!(jobs::logs))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::artifacts))
+        .routes(routes!(jobs::artifact))
+        .routes(routes!(jobs::download))
+        .routes(routes!(job_inputs::create, job_inputs::list))
+        .routes(routes!(job_inputs::complete))
+        .routes(routes!(credits::get))
+        .routes(routes!(credits::grant))
+        .routes(routes!(credits::maintenance, credits::set_maintenance))
+        .routes(routes!(python::list))
+        .routes(routes!(python::get, python::destroy))
+        .routes(routes!(python::freeze))
+}
+
+/// The REST API: the `/api/v0` routes ([`api_routes`]), where unknown routes answer in the error
+/// envelope, with the OAuth authorization server's routes and the console.
 pub fn router(state: ApiState) -> Router {
-    let api = Router::new()
-        .route("/servers", post(servers::register).get(servers::list))
-        .route("/servers/{name}", get(servers::get).delete(servers::deregister))
-        .route("/tools", get(tools::list))
-        .route("/tool", get(tools::get))
-        .route("/tools/invoke", post(tools::invoke))
-        .route("/groups", post(groups::create).get(groups::list))
-        .route("/groups/{name}", get(groups::get).put(groups::update).delete(groups::delete))
-        .route("/groups/{name}/effective-tools", get(groups::effective_tools))
-        .route("/servers/{name}/enable", post(toggles::enable_server))
-        .route("/servers/{name}/disable", post(toggles::disable_server))
-        .route("/tools/enable", post(toggles::enable_tools))
-        .route("/tools/disable", post(toggles::disable_tools))
-        .route("/prompts", get(prompts::list))
-        .route("/prompt", get(prompts::get))
-        .route("/prompts/render", post(prompts::render))
-        .route("/prompts/enable", post(toggles::enable_prompts))
-        .route("/prompts/disable", post(toggles::disable_prompts))
-        .route("/resources", get(resources::list))
-        .route("/resources/read", post(resources::read))
-        .route("/resources/enable", post(toggles::enable_resources))
-        .route("/resources/disable", post(toggles::disable_resources))
-        .route("/init-server", post(users::init_server))
-        .route("/users", post(users::create).get(users::list))
-        .route("/users/{name}", delete(users::delete))
-        .route("/mcp-clients", post(mcp_clients::create).get(mcp_clients::list))
-        .route("/mcp-clients/{name}", put(mcp_clients::update).delete(mcp_clients::delete))
-        .route("/tenants", post(tenants::create).get(tenants::list))
-        .route("/tenants/{id}", get(tenants::get))
-        .route("/tenants/{id}/suspend", post(tenants::suspend))
-        .route("/tenants/{id}/resume", post(tenants::resume))
-        .route("/jobs", post(jobs::submit).get(jobs::list))
-        .route("/jobs/estimate", post(jobs::estimate))
-        .route("/jobs/{id}", get(jobs::get))
-        .route("/jobs/{id}/events", get(jobs::events))
-        .route("/jobs/{id}/logs", get(jobs::logs))
-        .route("/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/jobs/{id}/artifacts", get(jobs::artifacts))
-        .route("/jobs/{id}/artifacts/{artifact_id}", get(jobs::artifact))
-        .route("/jobs/{id}/artifacts/{artifact_id}/download", get(jobs::download))
-        .route("/job-inputs", post(job_inputs::create).get(job_inputs::list))
-        .route("/job-inputs/{id}/complete", post(job_inputs::complete))
-        .route("/credits", get(credits::get))
-        .route("/tenants/{id}/credits", post(credits::grant))
-        .route("/maintenance", get(credits::maintenance).put(credits::set_maintenance))
-        .route("/python/environments", get(python::list))
-        .route("/python/environments/{id}", get(python::get).delete(python::destroy))
-        .route("/python/environments/{id}/freeze", get(python::freeze))
-        .route("/audit", get(audit::list))
-        .route("/me", get(me::get))
-        .route("/oauth-grants", get(oauth_grants::list))
-        .route("/oauth-grants/{id}", delete(oauth_grants::revoke))
-        .route(
-            "/identity-provider",
-            get(identity_provider::get).put(identity_provider::put).delete(identity_provider::delete),
-        )
-        .fallback(error::not_found)
-        .with_state(state.clone());
+    let (api, _) = api_routes().split_for_parts();
     let console = console::router(state.mode, &state.public_url);
-    Router::new().nest("/api/v0", api).merge(oauth::router(state)).merge(console)
+    api.with_state(state.clone())
+        .nest("/api/v0", Router::new().fallback(error::not_found))
+        .merge(oauth::router(state))
+        .merge(console)
 }
 
 /// Development mode has one tenant, `default`; make sure it exists (idempotent).

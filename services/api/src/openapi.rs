@@ -1,14 +1,12 @@
-//! The OpenAPI 3.1 document of the REST admin API, generated from the handlers'
-//! `#[utoipa::path]` annotations and the `canopy-api-types` schemas. The checked-in copy is
-//! `openapi/canopy-api.json` (regenerate: `cargo run -p canopy -- openapi > openapi/canopy-api.json`);
-//! `tests/openapi.rs` fails when the two drift, or when a route of [`crate::router`] is missing
-//! from the document. Admin clients are generated from the checked-in file
-//! (`scripts/generate-clients.sh`).
+//! The OpenAPI 3.1 document of the REST admin API. Its operations come from the router
+//! ([`crate::api_routes`], utoipa-axum: each handler's `#[utoipa::path]` annotation, registered
+//! with its route); this module adds the rest: the info, the error responses and the schemas no
+//! operation reaches, the tags, the bearer scheme and `/healthz`, `/readyz` (served by the
+//! `canopy` binary). The checked-in copy is `openapi/canopy-api.json` (regenerate:
+//! `cargo run -p canopy -- openapi > openapi/canopy-api.json`); `tests/openapi.rs` fails when
+//! the two drift, or when a route of [`crate::router`] is missing from the document. Admin
+//! clients are generated from the checked-in file (`scripts/generate-clients.sh`).
 
-use crate::{
-    audit, credits, groups, identity_provider, job_inputs, jobs, mcp_clients, me, oauth_grants, prompts, python,
-    resources, servers, tenants, toggles, tools, users,
-};
 use canopy_api_types::{ErrorEnvelope, Health, Readiness};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
@@ -29,77 +27,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
             no token.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    paths(
-        servers::register,
-        servers::list,
-        servers::get,
-        servers::deregister,
-        toggles::enable_server,
-        toggles::disable_server,
-        tools::list,
-        tools::get,
-        tools::invoke,
-        toggles::enable_tools,
-        toggles::disable_tools,
-        prompts::list,
-        prompts::get,
-        prompts::render,
-        toggles::enable_prompts,
-        toggles::disable_prompts,
-        resources::list,
-        resources::read,
-        toggles::enable_resources,
-        toggles::disable_resources,
-        groups::create,
-        groups::list,
-        groups::get,
-        groups::update,
-        groups::delete,
-        groups::effective_tools,
-        users::init_server,
-        users::create,
-        users::list,
-        users::delete,
-        me::get,
-        mcp_clients::create,
-        mcp_clients::list,
-        mcp_clients::update,
-        mcp_clients::delete,
-        tenants::create,
-        tenants::list,
-        tenants::get,
-        tenants::suspend,
-        tenants::resume,
-        audit::list,
-        identity_provider::get,
-        identity_provider::put,
-        identity_provider::delete,
-        oauth_grants::list,
-        oauth_grants::revoke,
-        jobs::estimate,
-        jobs::submit,
-        jobs::list,
-        jobs::get,
-        jobs::events,
-        jobs::logs,
-        jobs::cancel,
-        jobs::artifacts,
-        jobs::artifact,
-        jobs::download,
-        job_inputs::create,
-        job_inputs::list,
-        job_inputs::complete,
-        credits::get,
-        credits::grant,
-        credits::maintenance,
-        credits::set_maintenance,
-        python::list,
-        python::get,
-        python::freeze,
-        python::destroy,
-        healthz,
-        readyz,
-    ),
+    paths(healthz, readyz),
     components(
         schemas(ErrorEnvelope),
         responses(
@@ -107,7 +35,6 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
             TooManyRequests, PaymentRequired, ServiceUnavailable
         ),
     ),
-    modifiers(&BearerTokens),
     tags(
         (name = "servers", description = "Upstream MCP servers: register, list, inspect, deregister, enable and disable."),
         (name = "tools", description = "Tools of every server, named `server__tool`; invoke one."),
@@ -126,9 +53,13 @@ use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
 )]
 struct ApiDoc;
 
-/// The document as a value, for tests and tools.
+/// The document as a value, for tests and tools: the router's operations, then what this module
+/// owns, then the bearer requirement on the `/api/v0` operations.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let (_, operations) = crate::api_routes().split_for_parts();
+    let mut document = ApiDoc::openapi().merge_from(operations);
+    BearerTokens.modify(&mut document);
+    document
 }
 
 /// The document as pretty JSON with a final newline: exactly the checked-in

@@ -1,11 +1,14 @@
 //! The OpenAPI document against the code:
 //! - the checked-in `openapi/canopy-api.json` is exactly what the handlers' annotations generate;
 //! - every route that `router()` registers is in the document, and every `/api/v0` operation in
-//!   the document is served by `router()`.
+//!   the document is served by `router()`, with no other method on its path.
 //!
-//! The routes are read from the router's source (every `.route("...", get(..).post(..))` under
-//! `src/`) and the document's operations are sent to a real `router()`, so that neither a route
-//! added without an annotation nor an annotation without a route can pass. No database or NATS
+//! The `/api/v0` routes are registered with utoipa-axum's `routes!` (`api_routes()` in
+//! `src/lib.rs`), which takes each one's path and method from the handler's annotation and adds
+//! its operation to the document: documented by construction. A plain `.route("...", get(..))`
+//! would not be, so the source is searched for those, and the document's operations (and the
+//! methods it does not list) are sent to a real `router()`, so that neither a route added
+//! without an annotation nor an annotation without a route can pass. No database or NATS
 //! is needed: the state points at closed loopback ports, and a handler that reaches them answers
 //! 500, which still shows the route is served.
 //!
@@ -19,7 +22,7 @@ use std::path::{Path, PathBuf};
 use tower::ServiceExt;
 
 const REGENERATE: &str = "cargo run -p canopy -- openapi > openapi/canopy-api.json";
-/// Where the `/api/v0` router is mounted (`Router::new().nest("/api/v0", api)` in `router()`).
+/// The prefix of the API's routes (and of its "no route" fallback, nested there in `router()`).
 const API_PREFIX: &str = "/api/v0";
 /// Documented paths served by the `canopy` binary next to `/api/v0` (`services/canopy/src/health.rs`),
 /// not by this crate's router.
@@ -129,14 +132,16 @@ fn every_reference_resolves() {
     );
 }
 
-/// Every `.route("path", method(handler).method(handler))` in the crate's source, as
-/// `(METHOD, full path)`. Fails on router constructs it does not understand, rather than
-/// silently missing routes.
+/// Every plain `.route("path", method(handler).method(handler))` in the crate's source (routes
+/// that `routes!` did not register, so undocumented unless proven otherwise), as
+/// `(METHOD, path)`. Fails on router constructs it does not understand, rather than silently
+/// missing routes.
 fn routes_in_source() -> BTreeSet<(String, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     collect_rust_files(&src, &mut files);
     let mut routes = BTreeSet::new();
+    let mut registered = 0;
     for file in files {
         // The OAuth authorization server's routes (`src/oauth/`, outside /api/v0) are protocol
         // endpoints described by their own RFC 8414 metadata, not by this document; the
@@ -174,11 +179,12 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
             assert!(!methods.is_empty(), "{}: no method found for route {path}", file.display());
             for method in methods {
                 assert!(method != "ANY", "{}: route {path} uses any(); document each method instead", file.display());
-                routes.insert((method, format!("{API_PREFIX}{path}")));
+                routes.insert((method, path.clone()));
             }
         }
+        registered += code.matches(".routes(routes!(").count();
     }
-    assert!(routes.len() >= 20, "found only {} routes in src/: is the parser still right?", routes.len());
+    assert!(registered >= 20, "found only {registered} `.routes(routes!(..))` in src/: is the parser still right?");
     routes
 }
 
@@ -244,8 +250,11 @@ fn method_calls(expr: &str) -> Vec<String> {
     found
 }
 
+/// Routes registered with `routes!` are documented by construction, and
+/// `every_documented_api_operation_is_served_by_the_router` checks that every operation is served
+/// (and nothing else on its path): here, the plain routes.
 #[test]
-fn every_route_is_documented_and_every_api_operation_is_routed() {
+fn every_route_is_documented() {
     let routed = routes_in_source();
     let documented: BTreeSet<(String, String)> = documented_operations()
         .into_iter()
@@ -256,14 +265,8 @@ fn every_route_is_documented_and_every_api_operation_is_routed() {
     assert!(
         undocumented.is_empty(),
         "routes registered in router() but missing from the OpenAPI document: {undocumented:?}\n\
-         Annotate the handler with #[utoipa::path(...)], list it in `paths(...)` in src/openapi.rs, \
-         then: {REGENERATE}"
-    );
-    let unrouted: Vec<_> = documented.difference(&routed).collect();
-    assert!(
-        unrouted.is_empty(),
-        "operations in the OpenAPI document that router() does not register: {unrouted:?}\n\
-         Fix the #[utoipa::path] annotation's method or path (or SERVED_ELSEWHERE in this test)."
+         Annotate the handler with #[utoipa::path(...)], register it with `.routes(routes!(..))` in \
+         `api_routes()` (src/lib.rs) instead of `.route(..)`, then: {REGENERATE}"
     );
 }
 
@@ -323,17 +326,21 @@ async fn every_documented_api_operation_is_served_by_the_router() {
     // The detector itself: an unknown path and a wrong method are not "routed".
     assert!(is_routed(&router, "GET", "/api/v0/no-such-route").await.is_err());
     assert!(is_routed(&router, "PATCH", "/api/v0/servers").await.is_err());
-    let mut missing = Vec::new();
-    for (method, path, id) in documented_operations() {
-        if SERVED_ELSEWHERE.contains(&path.as_str()) {
-            continue;
-        }
+    let operations = documented_operations();
+    let concrete = |path: &str| {
         let concrete = path
             .replace("{name}", "openapi-probe")
             .replace("{id}", "openapi-probe")
             .replace("{artifact_id}", "openapi-probe");
         assert!(!concrete.contains('{'), "{path}: give this test a value for its path parameter");
-        if let Err(answer) = is_routed(&router, &method, &concrete).await {
+        concrete
+    };
+    let mut missing = Vec::new();
+    for (method, path, id) in &operations {
+        if SERVED_ELSEWHERE.contains(&path.as_str()) {
+            continue;
+        }
+        if let Err(answer) = is_routed(&router, method, &concrete(path)).await {
             missing.push(format!("{method} {path} ({id}): {answer}"));
         }
     }
@@ -341,5 +348,25 @@ async fn every_documented_api_operation_is_served_by_the_router() {
         missing.is_empty(),
         "documented operations that router() does not serve:\n  {}\nFix the #[utoipa::path] annotation or the route.",
         missing.join("\n  ")
+    );
+    // A method the document does not list on a path is not served either: `routes!` serves
+    // every handler it names on every path among them, so one naming two paths would add some.
+    let paths: BTreeSet<&String> = operations.iter().map(|(_, path, _)| path).collect();
+    let mut extra = Vec::new();
+    for path in paths.into_iter().filter(|p| !SERVED_ELSEWHERE.contains(&p.as_str())) {
+        for method in ["GET", "PUT", "POST", "DELETE", "PATCH"] {
+            if operations.iter().any(|(m, p, _)| m == method && p == path) {
+                continue;
+            }
+            if let Ok(status) = is_routed(&router, method, &concrete(path)).await {
+                extra.push(format!("{method} {path}: {status}"));
+            }
+        }
+    }
+    assert!(
+        extra.is_empty(),
+        "router() serves methods the document does not list:\n  {}\nGive each path its own `routes!(..)` in \
+         `api_routes()` (src/lib.rs).",
+        extra.join("\n  ")
     );
 }
