@@ -198,7 +198,7 @@ impl Admitted {
         CallRequest {
             tenant: self.tenant.to_string(),
             server: self.server,
-            server_id: self.server_id.to_string(),
+            server_id: self.server_id.0,
             op,
             principal: self.principal,
             timeout_ms: timeout.as_millis() as u64,

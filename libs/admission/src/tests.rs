@@ -208,7 +208,7 @@ fn an_admitted_call_is_the_request_as_it_is() {
         (request.tenant.as_str(), request.server.as_str(), request.principal.as_str()),
         ("acme", "fx", "user:m")
     );
-    assert_eq!(request.server_id, id(1).to_string());
+    assert_eq!(request.server_id, id(1).0);
     assert_eq!(request.op, UpstreamOp::CallTool { tool: "echo".into(), arguments });
     assert_eq!((request.timeout_ms, request.client_subject.as_deref()), (3000, Some("s")));
     let identity: Principal = serde_json::from_value(request.identity.clone().unwrap()).unwrap();

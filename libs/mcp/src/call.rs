@@ -10,7 +10,7 @@ pub struct CallRequest {
     pub tenant: String,
     pub server: String,
     /// The registration the caller saw; a worker holding another one reconnects first.
-    pub server_id: String,
+    pub server_id: uuid::Uuid,
     /// What to ask the upstream, in the upstream's own names (unprefixed, original URIs).
     pub op: UpstreamOp,
     /// Who called, for the call record.

@@ -10,7 +10,7 @@ pub const COMMAND_KIND: &str = "catalog_report";
 pub struct CatalogReport {
     pub tenant: String,
     pub server: String,
-    pub server_id: String,
+    pub server_id: uuid::Uuid,
     /// The event that asked for this discovery (becomes the causation of the result).
     pub caused_by: String,
     pub correlation_id: String,

@@ -74,7 +74,7 @@ fn command_of(id: ServerId, outcome: &DiscoveryOutcome) -> ServerCommand {
 
 async fn record(state: &ApiState, report: &CatalogReport) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let tenant = TenantId::parse(report.tenant.clone())?;
-    let id = ServerId(report.server_id.parse()?);
+    let id = ServerId(report.server_id);
     let command = command_of(id, &report.outcome);
     let mut ctx = CommandContext::new(tenant, "service:session-worker");
     if let Ok(c) = report.correlation_id.parse() {

@@ -111,7 +111,7 @@ async fn handle(
         announced: false,
         tenant: tenant.to_string(),
         server: server.to_string(),
-        server_id: id.to_string(),
+        server_id: id.0,
         caused_by: stored.event_id.to_string(),
         correlation_id: stored.metadata.correlation_id.to_string(),
         outcome,

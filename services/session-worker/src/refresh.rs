@@ -64,7 +64,7 @@ async fn refresh(
     let report = CatalogReport {
         tenant: target.tenant.clone(),
         server: target.server.clone(),
-        server_id: target.server_id.to_string(),
+        server_id: target.server_id,
         caused_by: String::new(),
         correlation_id: id.to_string(),
         outcome,
