@@ -7,6 +7,9 @@
 //! - every edge, asked directly (not through HAProxy), lists for each principal exactly the
 //!   tools the read models give that principal (REST `GET /api/v0/tools` with its token), and
 //!   refuses the token of every deleted MCP client (issue 9's defect: removals lost at the edge);
+//! - every edge, asked directly, lists on each existing group's endpoint (`/groups/NAME/mcp`)
+//!   exactly the group's effective tools (REST `GET /api/v0/groups/NAME/effective-tools`), and
+//!   answers every deleted group's endpoint with the edge's unknown-group 404;
 //! - every call that returned has exactly one audit record (found by the SHA-256 of its unique
 //!   arguments), once the audit consumer has caught up.
 
@@ -53,6 +56,15 @@ pub struct EdgeFindings {
     /// Deleted clients' tokens tried (per edge).
     pub deleted_tokens_tried: usize,
     pub mismatches: Vec<String>,
+    /// Groups that exist at the end, each compared at every edge.
+    pub groups: usize,
+    /// Deleted groups, each tried at every edge.
+    pub deleted_groups: usize,
+    /// The edges the group endpoints were asked at.
+    pub group_edges: usize,
+    /// (edge, group) endpoint lists that differ from the group's effective tools, and deleted
+    /// groups' endpoints that did not answer the unknown-group 404.
+    pub group_mismatches: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -331,7 +343,55 @@ async fn rest_tools(api: &Api, token: &str) -> Result<BTreeSet<String>, String> 
 }
 
 async fn edge_tools(edge: &Member, token: &str) -> Result<BTreeSet<String>, String> {
-    let client = mcp_connect(&format!("{}/mcp", edge.base), token).await.map_err(|e| format!("{e:#}"))?;
+    edge_tools_at(edge, "/mcp", token).await
+}
+
+/// The HTTP status of `initialize` at `edge` with `token`.
+async fn initialize_status(http: &reqwest::Client, edge: &Member, token: &str) -> Result<u16, String> {
+    initialize_answer(http, &format!("{}/mcp", edge.base), token).await.map(|(status, _)| status)
+}
+
+/// The HTTP status and body of `initialize` at `url` with `token`.
+async fn initialize_answer(http: &reqwest::Client, url: &str, token: &str) -> Result<(u16, String), String> {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "chaos-check", "version": "1"}}});
+    let response = http
+        .post(url)
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let status = response.status().as_u16();
+    // An accepted initialize may answer with an event stream that stays open: read the body
+    // only of what is not a session.
+    let text = if (200..300).contains(&status) {
+        String::new()
+    } else {
+        response.text().await.map_err(|e| format!("reading the answer: {e:#}"))?
+    };
+    Ok((status, text))
+}
+
+/// The tool names of group `name`'s endpoint as the read models say: REST
+/// `GET /api/v0/groups/NAME/effective-tools` (enabled tools the group's rule admits, named
+/// `server__tool` as on the endpoint).
+async fn rest_group_tools(api: &Api, name: &str) -> Result<BTreeSet<String>, String> {
+    let path = format!("/groups/{name}/effective-tools");
+    let (status, body) = api.send(reqwest::Method::GET, &path, None, None).await?;
+    if status != 200 {
+        return Err(format!("GET {path} answered {status}: {body}"));
+    }
+    Ok(body
+        .as_array()
+        .map(|tools| tools.iter().filter_map(|t| t["name"].as_str().map(String::from)).collect())
+        .unwrap_or_default())
+}
+
+/// The edge's `tools/list` on `path` (`/mcp`, `/groups/NAME/mcp`), all pages.
+async fn edge_tools_at(edge: &Member, path: &str, token: &str) -> Result<BTreeSet<String>, String> {
+    let client = mcp_connect(&format!("{}{path}", edge.base), token).await.map_err(|e| format!("{e:#}"))?;
     let tools = tokio::time::timeout(Duration::from_secs(20), client.list_all_tools()).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), client.cancel()).await;
     match tools {
@@ -339,20 +399,6 @@ async fn edge_tools(edge: &Member, token: &str) -> Result<BTreeSet<String>, Stri
         Ok(Err(e)) => Err(format!("tools/list: {e:#}")),
         Err(_) => Err("tools/list timed out".into()),
     }
-}
-
-/// The HTTP status of `initialize` at `edge` with `token`.
-async fn initialize_status(http: &reqwest::Client, edge: &Member, token: &str) -> Result<u16, String> {
-    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "chaos-check", "version": "1"}}});
-    http.post(format!("{}/mcp", edge.base))
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .json(&body)
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .map_err(|e| format!("{e:#}"))
 }
 
 fn diff(edge: &BTreeSet<String>, rest: &BTreeSet<String>) -> String {
@@ -420,6 +466,66 @@ pub async fn edges(
     f
 }
 
+/// Every edge's group endpoints against the read models, as the owner (who may use every
+/// group): for each group in `present`, `tools/list` on `/groups/NAME/mcp` must be exactly the
+/// group's effective tools (REST); for each group in `deleted`, `initialize` on
+/// `/groups/NAME/mcp` and `/v0/groups/NAME/mcp` must get the edge's answer for an unknown
+/// group (404 `no group 'NAME' here`). Each comparison is retried for `within`.
+pub async fn group_endpoints(
+    api: &Api,
+    edges: &[Member],
+    present: &[String],
+    deleted: &[String],
+    within: Duration,
+    f: &mut EdgeFindings,
+) {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+    f.groups = present.len();
+    f.deleted_groups = deleted.len();
+    f.group_edges = edges.len();
+    for edge in edges {
+        for name in present {
+            let path = format!("/groups/{name}/mcp");
+            let start = Instant::now();
+            loop {
+                let verdict = match (edge_tools_at(edge, &path, &api.owner).await, rest_group_tools(api, name).await) {
+                    (Ok(at_edge), Ok(in_rest)) if at_edge == in_rest => None,
+                    (Ok(at_edge), Ok(in_rest)) => Some(diff(&at_edge, &in_rest)),
+                    (Err(e), _) => Some(format!("the edge: {e}")),
+                    (_, Err(e)) => Some(format!("the API: {e}")),
+                };
+                let Some(problem) = verdict else { break };
+                if start.elapsed() > within {
+                    f.group_mismatches.push(format!("{} {path}: {problem}", edge.name));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        for name in deleted {
+            let expected = format!("no group '{name}' here");
+            for path in [format!("/groups/{name}/mcp"), format!("/v0/groups/{name}/mcp")] {
+                let url = format!("{}{path}", edge.base);
+                let start = Instant::now();
+                loop {
+                    let answer = initialize_answer(&http, &url, &api.owner).await;
+                    if matches!(&answer, Ok((404, body)) if body.contains(&expected)) {
+                        break;
+                    }
+                    if start.elapsed() > within {
+                        f.group_mismatches.push(format!(
+                            "{} {path}: deleted group `{name}` answered {answer:?} to initialize (404 `{expected}` expected)",
+                            edge.name
+                        ));
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+}
+
 /// The audit log's key for a call: SHA-256 of the canonical JSON of its arguments.
 fn arguments_sha256(message: &str) -> String {
     let canonical = serde_json::json!({"message": message}).to_string();
@@ -468,12 +574,20 @@ pub async fn audit(pool: &PgPool, calls: &[CallRecord], within: Duration) -> any
 
 /// MCP clients that certainly exist at the end, and those certainly deleted after being created.
 pub fn clients_present_and_deleted(commands: &[CommandRecord]) -> (Vec<String>, Vec<String>) {
-    let states = expected_states(commands, (CommandKind::CreateClient, CommandKind::DeleteClient));
-    let created: BTreeSet<&str> = commands
-        .iter()
-        .filter(|c| c.kind == CommandKind::CreateClient && c.committed())
-        .map(|c| c.name.as_str())
-        .collect();
+    present_and_deleted(commands, (CommandKind::CreateClient, CommandKind::DeleteClient))
+}
+
+/// Groups that certainly exist at the end, and those certainly deleted after being created.
+pub fn groups_present_and_deleted(commands: &[CommandRecord]) -> (Vec<String>, Vec<String>) {
+    present_and_deleted(commands, (CommandKind::CreateGroup, CommandKind::DeleteGroup))
+}
+
+/// Names of `kinds.0` (create) that certainly exist at the end, and those certainly deleted
+/// (by `kinds.1`) after being created; a name with an unknown outcome is in neither.
+fn present_and_deleted(commands: &[CommandRecord], kinds: (CommandKind, CommandKind)) -> (Vec<String>, Vec<String>) {
+    let states = expected_states(commands, kinds);
+    let created: BTreeSet<&str> =
+        commands.iter().filter(|c| c.kind == kinds.0 && c.committed()).map(|c| c.name.as_str()).collect();
     let mut present = Vec::new();
     let mut deleted = Vec::new();
     for (name, state) in states {

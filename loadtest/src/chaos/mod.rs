@@ -215,14 +215,12 @@ async fn run_in(
     principals.extend(present.iter().filter_map(|n| tokens.get(n).map(|t| (format!("client {n}"), t.clone()))));
     let deleted_tokens: Vec<(String, String)> =
         deleted.iter().filter_map(|n| tokens.get(n).map(|t| (n.clone(), t.clone()))).collect();
-    let edges = check::edges(
-        &setup.api,
-        &cluster.members_of(Service::Edge),
-        &principals,
-        &deleted_tokens,
-        Duration::from_secs(20),
-    )
-    .await;
+    let edge_members = cluster.members_of(Service::Edge);
+    let mut edges =
+        check::edges(&setup.api, &edge_members, &principals, &deleted_tokens, Duration::from_secs(20)).await;
+    let (groups, deleted_groups) = check::groups_present_and_deleted(&ledger.commands());
+    check::group_endpoints(&setup.api, &edge_members, &groups, &deleted_groups, Duration::from_secs(20), &mut edges)
+        .await;
     let calls = ledger.calls();
     let audit = check::audit(&pool, &calls, Duration::from_secs(90)).await?;
     eprintln!("chaos: checking that every acknowledged job ended once");

@@ -49,6 +49,7 @@ impl Result {
         add("events duplicated in the EVENTS stream", self.stream.duplicated.len());
         add("stream messages that are no event", self.stream.not_in_table.len());
         add("edge views wrong", self.edges.mismatches.len());
+        add("group endpoints wrong at an edge", self.edges.group_mismatches.len());
         add("returned calls without an audit record", self.audit.missing.len());
         add("calls with more than one audit record", self.audit.duplicated.len());
         add("outbox rows never published", self.outbox_left.max(0) as usize);
@@ -284,6 +285,15 @@ pub fn render(r: &Result) -> String {
     );
     let _ = writeln!(
         out,
+        "| every edge serves each group's endpoint as its rules say (`/groups/NAME/mcp` lists the group's effective tools), and deleted groups are gone (404 unknown group) | {} groups compared, {} deleted groups tried, at {} edges; {} wrong | {} |",
+        e.groups,
+        e.deleted_groups,
+        e.group_edges,
+        e.group_mismatches.len(),
+        yes(e.group_mismatches.is_empty())
+    );
+    let _ = writeln!(
+        out,
         "| every call that returned has exactly one audit record | {} returned, {} found (caught up after {:.1} s); {} missing, {} duplicated | {} |",
         a.calls_returned,
         a.records_found,
@@ -375,7 +385,7 @@ pub fn render(r: &Result) -> String {
     let _ = writeln!(out);
 
     // Details of anything wrong.
-    let lists: [(&str, &Vec<String>); 11] = [
+    let lists: [(&str, &Vec<String>); 12] = [
         ("Acknowledged commands lost", &c.lost),
         ("Commands duplicated", &c.duplicated),
         ("Commands that must be refused but left a trace", &c.wrongly_accepted),
@@ -384,6 +394,7 @@ pub fn render(r: &Result) -> String {
         ("Events duplicated in the stream", &s.duplicated),
         ("Stream messages that are no event", &s.not_in_table),
         ("Edge views wrong", &e.mismatches),
+        ("Group endpoints wrong at an edge", &e.group_mismatches),
         ("Returned calls without an audit record", &a.missing),
         ("Calls with several audit records", &a.duplicated),
         ("Valid commands refused (not an invariant; for reading)", &c.refused_unexpectedly),
