@@ -11,6 +11,8 @@
 //! opaque tokens, with the tenant from configuration, never from the token; an issuer that cannot
 //! be reached is 503, never an unchecked token.
 
+mod support;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request};
 use canopy_api::{ApiState, Mode};
@@ -95,17 +97,7 @@ impl Api {
         store.load_or_create(Utc::now()).await.unwrap();
         let settings = Settings { issuer: BASE.into(), prefix: prefix.clone(), external_issuers, timings: timings() };
         let tokens = AccessTokens::new(settings, db.pool.clone(), redis.clone()).unwrap();
-        let jobs = canopy_jobs::Jobs::from_config(
-            &canopy_config::Config::from_layers(
-                None,
-                &[("CANOPY_BLOBS_DIR".into(), std::env::temp_dir().join("canopy-test-blobs").display().to_string())],
-            )
-            .unwrap(),
-            executor.clone(),
-            bus.clone(),
-            &canopy_secrets::Sealer::from_bytes(&[1u8; 32]).unwrap(),
-        )
-        .unwrap();
+        let jobs = support::jobs(&executor, &bus);
         let state = ApiState {
             mode: Mode::Enterprise,
             executor,

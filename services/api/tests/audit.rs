@@ -8,6 +8,8 @@
 //! and records); members and MCP clients get 403, admins and owners 200; every filter; cursor
 //! paging returns every entry once, also while records arrive; bad filters and cursors are 400.
 
+mod support;
+
 use axum::body::Body;
 use axum::http::Request;
 use canopy_api::audit::{AuditEntry, AuditKind, AuditOutcome, AuditPage};
@@ -62,17 +64,7 @@ impl Api {
             .await
             .expect("NATS for tests (set CANOPY_NATS_URL)");
         bus.ensure_streams().await.unwrap();
-        let jobs = canopy_jobs::Jobs::from_config(
-            &canopy_config::Config::from_layers(
-                None,
-                &[("CANOPY_BLOBS_DIR".into(), std::env::temp_dir().join("canopy-test-blobs").display().to_string())],
-            )
-            .unwrap(),
-            executor.clone(),
-            bus.clone(),
-            &canopy_secrets::Sealer::from_bytes(&[1u8; 32]).unwrap(),
-        )
-        .unwrap();
+        let jobs = support::jobs(&executor, &bus);
         let state = ApiState {
             mode: Mode::Enterprise,
             executor,

@@ -9,6 +9,8 @@
 //! groups and single tools in allow lists; tenants are walls; deleting an identity revokes its
 //! token at once; tokens never appear in reads, read models or the event log.
 
+mod support;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request};
 use canopy_api::{ApiState, Mode};
@@ -64,17 +66,7 @@ impl Api {
         let bus = canopy_bus::Bus::connect(&canopy_testkit::nats_url(), &prefix, "api-enterprise-test")
             .await
             .expect("NATS for tests (set CANOPY_NATS_URL)");
-        let jobs = canopy_jobs::Jobs::from_config(
-            &canopy_config::Config::from_layers(
-                None,
-                &[("CANOPY_BLOBS_DIR".into(), std::env::temp_dir().join("canopy-test-blobs").display().to_string())],
-            )
-            .unwrap(),
-            executor.clone(),
-            bus.clone(),
-            &canopy_secrets::Sealer::from_bytes(&[1u8; 32]).unwrap(),
-        )
-        .unwrap();
+        let jobs = support::jobs(&executor, &bus);
         let state = ApiState {
             mode,
             executor,

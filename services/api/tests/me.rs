@@ -10,6 +10,8 @@
 //! token with it manages the tenant, and without it does not (a scope limits the role); a second
 //! tenant's owner is answered with their own tenant.
 
+mod support;
+
 use axum::body::Body;
 use axum::http::{Method, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -93,17 +95,7 @@ impl Api {
                 (Some(server), Some(Arc::new(tokens)))
             }
         };
-        let jobs = canopy_jobs::Jobs::from_config(
-            &canopy_config::Config::from_layers(
-                None,
-                &[("CANOPY_BLOBS_DIR".into(), std::env::temp_dir().join("canopy-test-blobs").display().to_string())],
-            )
-            .unwrap(),
-            executor.clone(),
-            bus.clone(),
-            &canopy_secrets::Sealer::from_bytes(&[1u8; 32]).unwrap(),
-        )
-        .unwrap();
+        let jobs = support::jobs(&executor, &bus);
         let state = ApiState {
             mode,
             executor,

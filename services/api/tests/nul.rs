@@ -8,6 +8,8 @@
 //! routes (registration JSON, the token, introspection and revocation forms, the authorization
 //! page's query), which answer their own OAuth-shaped 400s.
 
+mod support;
+
 use axum::body::Body;
 use axum::http::{Method, Request};
 use canopy_api::oauth::{OAuthServer, OAuthSettings};
@@ -69,17 +71,7 @@ impl Api {
         } else {
             None
         };
-        let jobs = canopy_jobs::Jobs::from_config(
-            &canopy_config::Config::from_layers(
-                None,
-                &[("CANOPY_BLOBS_DIR".into(), std::env::temp_dir().join("canopy-test-blobs").display().to_string())],
-            )
-            .unwrap(),
-            executor.clone(),
-            bus.clone(),
-            &canopy_secrets::Sealer::from_bytes(&[1u8; 32]).unwrap(),
-        )
-        .unwrap();
+        let jobs = support::jobs(&executor, &bus);
         let state = ApiState {
             mode,
             executor,

@@ -10,6 +10,8 @@
 //! client; revocation of access and refresh tokens; client ID metadata documents fetched from a
 //! server run by the test; nothing secret stored in plaintext.
 
+mod support;
+
 use axum::body::Body;
 use axum::http::{Method, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -84,17 +86,7 @@ impl Api {
         let server = OAuthServer::start(ISSUER.into(), db.pool.clone(), &sealer, redis, prefix.clone(), settings())
             .await
             .unwrap();
-        let jobs = canopy_jobs::Jobs::from_config(
-            &canopy_config::Config::from_layers(
-                None,
-                &[("CANOPY_BLOBS_DIR".into(), std::env::temp_dir().join("canopy-test-blobs").display().to_string())],
-            )
-            .unwrap(),
-            executor.clone(),
-            bus.clone(),
-            &canopy_secrets::Sealer::from_bytes(&[1u8; 32]).unwrap(),
-        )
-        .unwrap();
+        let jobs = support::jobs(&executor, &bus);
         let state = ApiState {
             mode: Mode::Enterprise,
             executor,

@@ -6,6 +6,8 @@
 //! nowhere gets (403 only where it says nothing about the name), and nothing is changed.
 //! Catalogs are recorded with domain commands, as the session-worker would report them.
 
+mod support;
+
 use axum::body::Body;
 use axum::http::{Method, Request};
 use canopy_api::{ApiState, Mode};
@@ -65,17 +67,7 @@ impl Api {
         let bus = canopy_bus::Bus::connect(&canopy_testkit::nats_url(), &prefix, "api-tenants-test")
             .await
             .expect("NATS for tests (set CANOPY_NATS_URL)");
-        let jobs = canopy_jobs::Jobs::from_config(
-            &canopy_config::Config::from_layers(
-                None,
-                &[("CANOPY_BLOBS_DIR".into(), std::env::temp_dir().join("canopy-test-blobs").display().to_string())],
-            )
-            .unwrap(),
-            executor.clone(),
-            bus.clone(),
-            &canopy_secrets::Sealer::from_bytes(&[1u8; 32]).unwrap(),
-        )
-        .unwrap();
+        let jobs = support::jobs(&executor, &bus);
         let state = ApiState {
             mode: Mode::Enterprise,
             executor,
