@@ -126,10 +126,10 @@ async fn wait_for_discovery(
         }
         let left = deadline.saturating_duration_since(Instant::now());
         match events.as_mut() {
-            Some(events) => {
-                // An event, or a look after a while; `None`: the subscription ended (polled then).
-                if let Ok(None) = tokio::time::timeout(DISCOVERY_LOOK_EVERY.min(left), events.next()).await {
-                    tokio::time::sleep(DISCOVERY_POLL_EVERY.min(left)).await;
+            // An event, or a look after a while; a subscription that ended leaves polling.
+            Some(subscription) => {
+                if let Ok(None) = tokio::time::timeout(DISCOVERY_LOOK_EVERY.min(left), subscription.next()).await {
+                    events = None;
                 }
             }
             None => tokio::time::sleep(DISCOVERY_POLL_EVERY.min(left)).await,

@@ -62,7 +62,7 @@ pub async fn relay(
         logs: LogFilter::Session(log_level.clone()),
         nats: bus.client.clone(),
     };
-    let forwarder = Some((stop_tx, tokio::spawn(to_client.run(messages, stop_rx, heard.clone()))));
+    let forwarder = Some((stop_tx, tokio::spawn(to_client.run(messages, stop_rx, heard.clone(), !local))));
     let worker_elsewhere = !local;
     let reply = tokio::select! {
         reply = canopy_bus::calls::request(bus, &request) => reply,
@@ -355,6 +355,7 @@ impl ToClientForwarder {
         mut messages: UnboundedReceiver<async_nats::Message>,
         mut stop: tokio::sync::oneshot::Receiver<()>,
         heard: Heard,
+        over_bus: bool,
     ) {
         loop {
             tokio::select! {
@@ -367,9 +368,11 @@ impl ToClientForwarder {
                 },
                 _ = &mut stop => {
                     // The reply is in: deliver what already arrived, so it precedes the result.
-                    // A message can still be between the edge's NATS subscription task and this
-                    // channel: let it run a few times before giving up on stragglers.
-                    for _ in 0..4 {
+                    // Over NATS a message can still be between the edge's subscription task and
+                    // this channel: let it run a few times before giving up on stragglers. A
+                    // worker of this process put everything in the channel before its reply.
+                    let rounds = if over_bus { 4 } else { 0 };
+                    for _ in 0..rounds {
                         while let Ok(m) = messages.try_recv() {
                             self.forward(m).await;
                         }
