@@ -21,7 +21,8 @@
 # with the logs, or written to docs/console/ (the README's pictures) with
 # `--update-screenshots`. Stops everything it started.
 #
-# Environment as scripts/inspector-check.sh (CANOPY_SKIP_BUILD, CANOPY_KEEP_LOGS); CHROMIUM to
+# Needs bubblewrap (the jobs) and uv (the python built-in; installed into .state/tools like the
+# other tools). Environment as scripts/inspector-check.sh (CANOPY_SKIP_BUILD, CANOPY_KEEP_LOGS); CHROMIUM to
 # use another browser binary.
 set -euo pipefail
 
@@ -42,6 +43,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib/node-tools.sh
 # shellcheck source-path=SCRIPTDIR source=lib/instance.sh
 . scripts/lib/instance.sh
+# shellcheck source-path=SCRIPTDIR source=lib/python-tools.sh
+. scripts/lib/python-tools.sh
 
 log() { printf 'console-check: %s\n' "$*" >&2; }
 fail() {
@@ -71,6 +74,11 @@ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
   || fail "node and npm are needed (Debian: apt-get install nodejs npm)"
 CHROMIUM="$(canopy_ensure_chromium)" || fail "chromium is needed (Debian: apt-get install chromium)"
 export CHROMIUM
+# The jobs steps run in the local backend's sandbox, the python step in the python built-in's:
+# without these the instances start, but their jobs wait queued and their environments fail.
+canopy_ensure_bubblewrap || fail "bubblewrap is needed (Debian: apt-get install bubblewrap)"
+canopy_ensure_uv || fail "uv could not be installed"
+export CANOPY_UV
 log "node $(node --version); installing the test's packages (npm ci in console/)"
 (cd console && npm ci --loglevel=error --no-fund --no-audit --no-update-notifier >&2) || fail "npm ci in console/ failed"
 
