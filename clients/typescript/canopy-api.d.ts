@@ -1072,7 +1072,14 @@ export interface paths {
         delete: operations["delete_user"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change a user's role
+         * @description `{"role": "admin"}`: `owner`, `admin` or `member`. Only an owner makes an owner or changes an
+         *     owner's role; the tenant's last owner cannot be given another role (409: make another user
+         *     owner first). The token is not changed; the new role applies from the user's next request.
+         *     Setting the role a user already has changes nothing.
+         */
+        patch: operations["update_user"];
         trace?: never;
     };
     "/healthz": {
@@ -1985,6 +1992,14 @@ export interface components {
             description?: string;
             /** @description If given, must match the URL (clients cannot be renamed). */
             name?: string;
+        };
+        /** @description `PATCH /api/v0/users/{name}`: the user's new role. The token is not changed. */
+        UpdateUserRequest: {
+            /**
+             * @description `owner`, `admin` or `member`. Only an owner makes an owner or changes an owner's role, and
+             *     a tenant's last owner stays one.
+             */
+            role: string;
         };
         /** @description Where and how to upload the bytes, then complete. */
         UploadSlot: {
@@ -4241,6 +4256,39 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    update_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateUserRequest"];
+            };
+        };
+        responses: {
+            /** @description The user, with its role now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserView"];
+                };
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];

@@ -282,6 +282,15 @@ pub struct CreateUserRequest {
     pub access_token: Option<String>,
 }
 
+/// `PATCH /api/v0/users/{name}`: the user's new role. The token is not changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// `owner`, `admin` or `member`. Only an owner makes an owner or changes an owner's role, and
+    /// a tenant's last owner stays one.
+    pub role: String,
+}
+
 /// A user as the API shows it. Tokens are never shown again after creation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UserView {

@@ -6,6 +6,11 @@
 //! ([`TokenDigest`], computed by the caller under the deployment's key), so neither events nor
 //! read models hold a token, and a token is shown once, when it is generated. Rotating a token
 //! replaces its digest; deleting an identity revokes it at once.
+//!
+//! A tenant keeps an owner: a role change that would take the owner role from its last holder
+//! is refused. Each user is its own stream, so the command carries how many other owners the
+//! caller read in the tenant (the read model, projected in the write transaction); two owners
+//! demoting each other at the same instant could both pass, which the API accepts as rare.
 
 use crate::aggregate::{upcast_v1_only, Aggregate, DomainEvent, UpcastError};
 use crate::ids::ServerName;
@@ -134,15 +139,19 @@ pub enum IdentityError {
     NotFound,
     #[error("{0}")]
     Invalid(String),
+    #[error("it is the tenant's last owner; make another user owner first")]
+    LastOwner,
 }
 
 // ------------------------------------------------------------------------------------------
 // Users
 
+/// `ChangeRole`'s `other_owners`: how many owners the tenant has besides this user, as the
+/// caller read them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserCommand {
     Create { name: IdentityName, role: Role, token: TokenDigest },
-    ChangeRole { role: Role },
+    ChangeRole { role: Role, other_owners: usize },
     RotateToken { token: TokenDigest },
     Delete,
 }
@@ -195,8 +204,14 @@ impl Aggregate for User {
             (User::Absent, UserCommand::Create { name, role, token }) => {
                 Ok(vec![UserEvent::Created { name: name.clone(), role: *role, token: token.clone() }])
             }
-            (User::Active { role: current, .. }, UserCommand::ChangeRole { role }) => {
-                Ok(if current == role { vec![] } else { vec![UserEvent::RoleChanged { role: *role }] })
+            (User::Active { role: current, .. }, UserCommand::ChangeRole { role, other_owners }) => {
+                if current == role {
+                    Ok(vec![])
+                } else if *current == Role::Owner && *other_owners == 0 {
+                    Err(IdentityError::LastOwner)
+                } else {
+                    Ok(vec![UserEvent::RoleChanged { role: *role }])
+                }
             }
             (User::Active { .. }, UserCommand::RotateToken { token }) => {
                 Ok(vec![UserEvent::TokenRotated { token: token.clone() }])
@@ -354,15 +369,32 @@ mod tests {
         let create = UserCommand::Create { name: name("alice"), role: Role::Member, token: digest('a') };
         let user = User::fold(&User::Absent.decide(&create).unwrap());
         assert_eq!(user.decide(&create), Err(IdentityError::AlreadyExists(name("alice"))));
-        assert_eq!(user.decide(&UserCommand::ChangeRole { role: Role::Member }).unwrap(), vec![], "no change");
+        let change = |role| UserCommand::ChangeRole { role, other_owners: 0 };
+        assert_eq!(user.decide(&change(Role::Member)).unwrap(), vec![], "no change");
+        assert_eq!(user.decide(&change(Role::Owner)).unwrap(), vec![UserEvent::RoleChanged { role: Role::Owner }]);
         let promoted = user.clone().apply(&UserEvent::RoleChanged { role: Role::Admin });
         assert!(matches!(promoted, User::Active { role: Role::Admin, .. }));
         let rotated = promoted.apply(&UserEvent::TokenRotated { token: digest('c') });
         assert!(matches!(&rotated, User::Active { token, .. } if *token == digest('c')));
         assert_eq!(rotated.apply(&UserEvent::Deleted), User::Absent);
         assert_eq!(User::Absent.decide(&UserCommand::Delete), Err(IdentityError::NotFound));
+        assert_eq!(User::Absent.decide(&change(Role::Admin)), Err(IdentityError::NotFound));
         assert_eq!(Role::parse("owner").unwrap(), Role::Owner);
         assert!(Role::parse("root").is_err());
+    }
+
+    #[test]
+    fn a_tenant_keeps_an_owner() {
+        let create = UserCommand::Create { name: name("root"), role: Role::Owner, token: digest('a') };
+        let owner = User::fold(&User::Absent.decide(&create).unwrap());
+        let demote = |other_owners| UserCommand::ChangeRole { role: Role::Admin, other_owners };
+        assert_eq!(owner.decide(&demote(0)), Err(IdentityError::LastOwner));
+        assert_eq!(owner.decide(&demote(1)).unwrap(), vec![UserEvent::RoleChanged { role: Role::Admin }]);
+        let still_owner = UserCommand::ChangeRole { role: Role::Owner, other_owners: 0 };
+        assert_eq!(owner.decide(&still_owner).unwrap(), vec![], "the last owner may stay one");
+        let admin = owner.apply(&UserEvent::RoleChanged { role: Role::Admin });
+        let to_member = UserCommand::ChangeRole { role: Role::Member, other_owners: 0 };
+        assert_eq!(admin.decide(&to_member).unwrap(), vec![UserEvent::RoleChanged { role: Role::Member }]);
     }
 
     #[test]

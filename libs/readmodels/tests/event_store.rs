@@ -267,7 +267,9 @@ async fn identities(exec: &CommandExecutor<CanopyProjector>) {
     let name = |s: &str| ServerName::parse(s).unwrap();
     let create = |n: &str, t| UserCommand::Create { name: name(n), role: Role::Member, token: digest(t) };
     exec.execute::<User>(&ctx(), "alice", &create("alice", 'a')).await.unwrap();
-    exec.execute::<User>(&ctx(), "alice", &UserCommand::ChangeRole { role: Role::Admin }).await.unwrap();
+    exec.execute::<User>(&ctx(), "alice", &UserCommand::ChangeRole { role: Role::Admin, other_owners: 0 })
+        .await
+        .unwrap();
     exec.execute::<User>(&ctx(), "bob", &create("bob", 'b')).await.unwrap();
     exec.execute::<User>(&ctx(), "bob", &UserCommand::Delete).await.unwrap();
     let allow =

@@ -75,6 +75,9 @@ pub(crate) fn execute_error(e: ExecuteError<IdentityError>, what: &str) -> ApiEr
         IdentityError::AlreadyExists(_) => ApiError::new(ErrorCode::Conflict, format!("{what} already exists")),
         IdentityError::NotFound => not_found(what),
         IdentityError::Invalid(message) => ApiError::invalid(message),
+        IdentityError::LastOwner => {
+            ApiError::conflict(format!("{what} is the tenant's last owner; make another user owner first"))
+        }
     })
 }
 

@@ -115,7 +115,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(groups::effective_tools))
         .routes(routes!(users::init_server))
         .routes(routes!(users::create, users::list))
-        .routes(routes!(users::delete))
+        .routes(routes!(users::update, users::delete))
         .routes(routes!(me::get))
         .routes(routes!(mcp_clients::create, mcp_clients::list))
         .routes(routes!(mcp_clients::update, mcp_clients::delete))

@@ -1,8 +1,10 @@
 //! `/api/v0/init-server` and `/api/v0/users` (enterprise mode): MCPJungle's bootstrap and user
 //! accounts. `init-server` works once, while the default tenant has no user and no operator
 //! exists: it creates the owner `admin` and the first platform operator (`tenants.rs`) and
-//! answers both tokens. Owners and admins then create and remove users; only an owner creates or
-//! removes an owner.
+//! answers both tokens. Owners and admins then create and remove users and change their roles;
+//! only an owner creates, removes, makes or unmakes an owner, and a tenant's last owner stays one
+//! (the user aggregate decides that, `canopy_domain::identity`). A role change takes effect on the
+//! user's next request, OAuth-issued tokens included (the role is read live, never from a token).
 
 use crate::identities::{self, identity_name, issue_token, require_enterprise};
 use crate::openapi::{BadRequest, Conflict, Forbidden, InternalError, NotFound, UserNameParam};
@@ -13,7 +15,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use canopy_api_types::{CreateUserRequest, CreatedUser, InitializedServer, UserView};
+use canopy_api_types::{CreateUserRequest, CreatedUser, InitializedServer, UpdateUserRequest, UserView};
 use canopy_domain::identity::{Role, User, UserCommand};
 use canopy_domain::TenantId;
 use canopy_eventstore::CommandContext;
@@ -132,6 +134,55 @@ pub async fn list(State(state): State<ApiState>, principal: Principal) -> Result
     principal.require_manage_tenant()?;
     let rows = canopy_readmodels::list_users(state.pool(), &principal.tenant).await?;
     Ok(Json(rows.iter().map(view).collect()))
+}
+
+/// Change a user's role
+///
+/// `{"role": "admin"}`: `owner`, `admin` or `member`. Only an owner makes an owner or changes an
+/// owner's role; the tenant's last owner cannot be given another role (409: make another user
+/// owner first). The token is not changed; the new role applies from the user's next request.
+/// Setting the role a user already has changes nothing.
+#[utoipa::path(
+    patch,
+    path = "/api/v0/users/{name}",
+    tag = "users",
+    operation_id = "update_user",
+    params(UserNameParam),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "The user, with its role now.", body = UserView),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ),
+)]
+pub async fn update(
+    State(state): State<ApiState>,
+    principal: Principal,
+    input::Path(name): input::Path<String>,
+    body: Result<input::Json<UpdateUserRequest>, ApiError>,
+) -> Result<Json<UserView>, ApiError> {
+    require_enterprise(&state, "users")?;
+    principal.require_manage_tenant()?;
+    let input::Json(request) = body?;
+    let role = Role::parse(&request.role).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let what = format!("user '{name}'");
+    let users = canopy_readmodels::list_users(state.pool(), &principal.tenant).await?;
+    let user = users.iter().find(|u| u.name == name).ok_or_else(|| identities::not_found(&what))?;
+    let owner = Role::Owner.as_str();
+    if (user.role == owner || role == Role::Owner) && user.role != role.as_str() && !principal.is_owner() {
+        return Err(ApiError::forbidden("only an owner can make an owner or change an owner's role"));
+    }
+    let other_owners = users.iter().filter(|u| u.role == owner && u.name != name).count();
+    let ctx = principal.context(None, &[]);
+    state
+        .executor
+        .execute::<User>(&ctx, &name, &UserCommand::ChangeRole { role, other_owners })
+        .await
+        .map_err(|e| identities::execute_error(e, &what))?;
+    find(&state, &principal.tenant, &name).await.map(Json)
 }
 
 /// Delete a user

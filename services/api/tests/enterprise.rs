@@ -7,7 +7,9 @@
 //! and MCP clients; members use but cannot manage; a client's allow list filters every list and
 //! answers names outside it exactly like unknown names (REST invoke included, unlike MCPJungle);
 //! groups and single tools in allow lists; tenants are walls; deleting an identity revokes its
-//! token at once; tokens never appear in reads, read models or the event log.
+//! token at once; tokens never appear in reads, read models or the event log; roles change
+//! (`PATCH /api/v0/users/{name}`) by owners and admins only, owners by owners, never the
+//! tenant's last owner, audited, in effect on the next request.
 
 mod support;
 
@@ -279,6 +281,110 @@ async fn members_use_and_owners_manage() {
     // Development-mode requests and identities never mix: identity routes need enterprise mode.
     let dev = Api::new(Mode::Development).await;
     assert_eq!(dev.call("GET", "/api/v0/users", None, None).await.error(400).0, "INVALID_REQUEST");
+}
+
+#[tokio::test]
+async fn roles_change_in_place_and_a_tenant_keeps_an_owner() {
+    let api = Api::new(Mode::Enterprise).await;
+    let owner = api.init().await;
+    let alice = api.create(&owner, "users", json!({"name": "alice"})).await;
+    let bob = api.create(&owner, "users", json!({"name": "bob", "role": "admin"})).await;
+    let (api, owner, reader) = (&api, owner.as_str(), bob.as_str());
+    let patch = |token: &str, name: &str, body: Value| {
+        let (token, path) = (token.to_string(), format!("/api/v0/users/{name}"));
+        async move { api.call("PATCH", &path, Some(&token), Some(body)).await }
+    };
+    // Read by bob, who stays an admin until the end.
+    let role_of = |name: &'static str| async move {
+        let users = api.get("/api/v0/users", reader).await;
+        let user = users.ok().as_array().unwrap().iter().find(|u| u["name"] == name).cloned();
+        user.map(|u| u["role"].as_str().unwrap().to_string())
+    };
+
+    // A member manages nothing, their own role included.
+    assert!(api.get("/api/v0/users", &alice).await.status == 403);
+    let (code, message) = patch(&alice, "alice", json!({"role": "admin"})).await.error(403);
+    assert_eq!(code, "FORBIDDEN");
+    assert!(message.contains("members"), "{message}");
+    assert_eq!(role_of("alice").await.as_deref(), Some("member"));
+
+    // An admin promotes a member, answered with the user as it is now; the change is in effect
+    // on the member's next request.
+    let promoted = patch(&bob, "alice", json!({"role": "admin"})).await;
+    assert_eq!((promoted.ok()["name"].as_str(), promoted.body["role"].as_str()), (Some("alice"), Some("admin")));
+    assert_eq!(role_of("alice").await.as_deref(), Some("admin"));
+    assert_eq!(api.get("/api/v0/users", &alice).await.names(), ["admin", "alice", "bob"]);
+    // The same role again changes nothing (no event).
+    patch(&bob, "alice", json!({"role": "admin"})).await.ok();
+    let changes: (i64,) =
+        sqlx::query_as("SELECT count(*) FROM events WHERE event_type = 'user.role_changed' AND aggregate_id = 'alice'")
+            .fetch_one(&api.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(changes.0, 1);
+
+    // Owners only make or unmake owners.
+    let (_, message) = patch(&bob, "alice", json!({"role": "owner"})).await.error(403);
+    assert!(message.contains("owner"), "{message}");
+    let (_, message) = patch(&bob, "admin", json!({"role": "member"})).await.error(403);
+    assert!(message.contains("owner"), "{message}");
+    assert_eq!(role_of("admin").await.as_deref(), Some("owner"));
+
+    // The last owner stays one, even by their own hand; with a second owner, they may step down.
+    let (code, message) = patch(&owner, "admin", json!({"role": "admin"})).await.error(409);
+    assert_eq!(code, "CONFLICT");
+    assert!(message.contains("last owner"), "{message}");
+    patch(&owner, "alice", json!({"role": "owner"})).await.ok();
+    patch(&owner, "admin", json!({"role": "member"})).await.ok();
+    assert_eq!(role_of("admin").await.as_deref(), Some("member"));
+    assert_eq!(api.get("/api/v0/users", &owner).await.error(403).0, "FORBIDDEN", "a member now");
+    let (_, message) = patch(&alice, "alice", json!({"role": "member"})).await.error(409);
+    assert!(message.contains("user 'alice' is the tenant's last owner"), "{message}");
+
+    // Bad requests, in the envelope.
+    for body in [json!({"role": "root"}), json!({"role": 1}), json!({}), json!({"role": "admin", "name": "x"})] {
+        let answer = patch(&alice, "bob", body.clone()).await;
+        assert_eq!(answer.error(400).0, "INVALID_REQUEST", "{body}");
+    }
+    let (_, message) = patch(&alice, "bob", json!({"role": "root"})).await.error(400);
+    assert!(message.contains("owner, admin or member"), "{message}");
+    let (code, message) = patch(&alice, "nobody", json!({"role": "admin"})).await.error(404);
+    assert_eq!(code, "NOT_FOUND");
+    assert!(message.contains("user 'nobody'"), "{message}");
+
+    // Another tenant's user is not there at all, for its owner or anyone else's.
+    let acme = TenantId::parse("acme").unwrap();
+    let ctx = CommandContext::new(acme, "test:seed");
+    let root = UserCommand::Create {
+        name: ServerName::parse("root").unwrap(),
+        role: Role::Member,
+        token: api.state.sealer.token_digest("acme-root-token"),
+    };
+    api.state.executor.execute::<User>(&ctx, "root", &root).await.unwrap();
+    assert_eq!(patch(&alice, "root", json!({"role": "admin"})).await.error(404).0, "NOT_FOUND");
+    assert_eq!(patch(&alice, "bob", json!({"role": "member"})).await.ok()["role"], "member");
+
+    // Each change is in the audit log: who, whose role, to what.
+    let audit = api.get("/api/v0/audit?kind=admin&limit=100", &alice).await;
+    let changes: Vec<(String, String, String)> = audit.ok()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "user.role_changed")
+        .map(|e| {
+            let field = |k: &str| e[k].as_str().unwrap().to_string();
+            (field("actor"), field("aggregate_id"), field("summary"))
+        })
+        .collect();
+    let expected = [
+        ("user:alice", "bob", "role member"),
+        ("user:admin", "admin", "role member"),
+        ("user:admin", "alice", "role owner"),
+        ("user:bob", "alice", "role admin"),
+    ];
+    let expected: Vec<(String, String, String)> =
+        expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+    assert_eq!(changes, expected);
 }
 
 #[tokio::test]

@@ -88,6 +88,7 @@ from .tool_view_annotations_type_0 import ToolViewAnnotationsType0
 from .tool_view_input_schema import ToolViewInputSchema
 from .tool_view_output_schema_type_0 import ToolViewOutputSchemaType0
 from .update_mcp_client_request import UpdateMcpClientRequest
+from .update_user_request import UpdateUserRequest
 from .upload_slot import UploadSlot
 from .upload_slot_view import UploadSlotView
 from .user_view import UserView
@@ -181,6 +182,7 @@ __all__ = (
     "ToolViewInputSchema",
     "ToolViewOutputSchemaType0",
     "UpdateMcpClientRequest",
+    "UpdateUserRequest",
     "UploadSlot",
     "UploadSlotView",
     "UserView",
