@@ -12,8 +12,8 @@
 # call appear in live mode, follow a job's log lines live and cancel it, download a job's
 # artifact, read the connect panel; in enterprise mode sign in through the console's own
 # sign-in (OAuth with PKCE against Canopy's authorization server, no header added by the test)
-# as the owner, create a user on the identities page and use its once-shown token until the
-# user is deleted, create an MCP client and use its once-shown token on /mcp, narrow its allow
+# as the owner, create a user on the identities page, promote it in place and use its once-shown
+# token until the user is deleted, create an MCP client and use its once-shown token on /mcp, narrow its allow
 # list in place and see tools/list follow, delete it, see the console refresh its token, a
 # reload need sign-in again, sign out revoke the tokens; sign in as a member (no admin action
 # shown) and as another tenant's owner (none of the first tenant's servers or audit); no token

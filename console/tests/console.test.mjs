@@ -702,6 +702,27 @@ try {
       assert.equal(who.role, "member");
       assert.equal(who.manages_tenant, false);
 
+      // Its role, changed in place by keyboard: the select, Tab to its button, Enter. The
+      // owner's own role is not editable here.
+      assert.equal(await p.getByLabel("Role of admin", { exact: true }).count(), 0, "the owner's own role is editable");
+      const role = users.getByLabel("Role of console-member", { exact: true });
+      assert.equal(await role.inputValue(), "member");
+      await role.focus();
+      await role.selectOption("admin");
+      await p.keyboard.press("Tab");
+      assert.equal(await p.evaluate(() => document.activeElement.textContent), "Change the role of console-member");
+      await p.keyboard.press("Enter");
+      await p.locator("#notice").getByText("Changed the role of console-member to admin").waitFor();
+      await users.getByRole("row", { name: /console-member.*admin/ }).waitFor();
+      await eventually("the focus back on the role", async () => {
+        assert.equal(await p.evaluate(() => document.activeElement.id), "role-of-console-member");
+      });
+      assert.equal(await role.inputValue(), "admin");
+      const promoted = await (await fetch(`${enterpriseUrl}/api/v0/me`, { headers: { authorization: `Bearer ${token}` } })).json();
+      assert.equal(promoted.role, "admin", "the new role applies to the user's next request");
+      assert.equal(promoted.manages_tenant, true);
+      await accessible(p, "identities (role changed)");
+
       await panel.getByRole("button", { name: "Dismiss the token" }).click();
       await panel.waitFor({ state: "detached" });
       assert.ok(!(await p.content()).includes(token), "the token is still in the page");
@@ -791,6 +812,8 @@ try {
       await ownerNav("Audit").click();
       await p.getByRole("heading", { name: "Audit", level: 1 }).waitFor();
       await p.getByRole("row", { name: /user:admin/ }).first().waitFor();
+      // The role change of the identities page is audited: who, whose, to what.
+      await p.getByRole("row", { name: /user:admin.*user\.role_changed.*user console-member.*role admin/ }).waitFor();
       assert.equal(new URL(p.url()).pathname, "/console/", "still signed in, no new sign-in");
       await storesNoToken(p, tokens);
     });

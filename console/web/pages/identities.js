@@ -1,5 +1,5 @@
 // Identities: the tenant's users with their roles (create one, its generated token shown once;
-// delete one), its MCP clients with their allow lists (create one, its generated token shown
+// change one's role in place; delete one), its MCP clients with their allow lists (create one, its generated token shown
 // once; edit its description and allow lists in place; delete one), and the OAuth grants
 // (revoke).
 // Users, clients and grants exist in enterprise mode only: where the API refuses a section
@@ -52,6 +52,52 @@ function actionButton(ctx, label, confirmText, run, refresh) {
   );
 }
 
+/**
+ * A user's role, editable in place (PATCH /users/NAME) where the signed-in principal may change
+ * it: not their own (that would change the console under them), and an owner's, or to owner,
+ * only when they are an owner themselves. The API decides anyway (a tenant's last owner stays
+ * one); its refusal is shown as every error is.
+ */
+function roleCell(ctx, user, self, refresh) {
+  const owner = ctx.me && ctx.me.role === "owner";
+  if (user.name === self || (user.role === "owner" && !owner)) return user.role;
+  const roles = owner ? ["member", "admin", "owner"] : ["member", "admin"];
+  const select = h(
+    "select",
+    // Names are letters, digits, - and _: a stable id, so the focus finds it after the refresh.
+    { name: "role", id: `role-of-${user.name}` },
+    roles.map((r) => h("option", { value: r, selected: r === user.role }, r)),
+  );
+  const button = h("button", { type: "submit" }, `Change the role of ${user.name}`);
+  return h(
+    "form",
+    {
+      class: "role-form",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        if (select.value === user.role) {
+          ctx.notify(`${user.name} is already ${user.role}.`);
+          return;
+        }
+        button.disabled = true;
+        try {
+          const updated = await request("PATCH", `/users/${encodeURIComponent(user.name)}`, { role: select.value });
+          ctx.notify(`Changed the role of ${updated.name} to ${updated.role}: it applies from their next request.`);
+          await refresh();
+          const again = document.getElementById(`role-of-${updated.name}`);
+          if (again) again.focus();
+        } catch (error) {
+          ctx.notifyError(error);
+          button.disabled = false;
+        }
+      },
+    },
+    h("label", { for: select.id, class: "visually-hidden" }, `Role of ${user.name}`),
+    select,
+    button,
+  );
+}
+
 export async function identitiesPage(ctx) {
   const users = loader(ctx, async (refresh) => {
     const all = await request("GET", "/users");
@@ -63,7 +109,7 @@ export async function identitiesPage(ctx) {
           ["Name", "Role", "Created", "Actions"],
           all.map((u) => [
             u.name,
-            u.role,
+            roleCell(ctx, u, self, refresh),
             u.created_at,
             u.name === self
               ? h("span", { class: "hint" }, "you")
