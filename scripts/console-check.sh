@@ -6,7 +6,8 @@
 # MCP server (Streamable HTTP, and legacy SSE behind a bearer token) and two `canopy start`s
 # (development and enterprise mode, each on a fresh database and NATS prefix,
 # scripts/lib/instance.sh), then runs console/tests/console.test.mjs: register the fixture
-# through the page (Streamable HTTP, stdio with an environment variable, SSE with its token),
+# through the page (Streamable HTTP, stdio with an environment variable, SSE with its token,
+# Streamable HTTP with a custom header, then replaced with the form's force option),
 # try its tools with the generated forms, create, edit and delete a group and see its endpoint
 # follow, disable the fixture and see its tools vanish from /mcp, read the audit page and see a
 # call appear in live mode, follow a job's log lines live and cancel it, download a job's

@@ -324,6 +324,64 @@ try {
     });
   }
 
+  await step("register with a custom header typed once (it reaches the server, never shown again), then replace it with force", async () => {
+    const [first, second] = ["console-header-secret-1", "console-header-secret-2"];
+    // What the fixture's whoami tool says it received in X-Fixture, over a real MCP session.
+    const received = async () => {
+      const session = await mcpOpen();
+      const result = await session.request("tools/call", { name: "fxh__whoami", arguments: {} });
+      await session.close();
+      return result.structuredContent.xFixture;
+    };
+    const fill = async (value) => {
+      await form.getByLabel("Name", { exact: true }).fill("fxh");
+      await form.getByLabel("Transport").selectOption("streamable_http");
+      await form.getByLabel("URL", { exact: true }).fill(fixtureUrl);
+      await form.getByRole("button", { name: "Add a header" }).click();
+      const nameField = form.getByLabel("Header 1 name");
+      assert.equal(await nameField.evaluate((el) => el === document.activeElement), true, "focus on the new header");
+      await nameField.fill("X-Fixture");
+      await form.getByLabel("Header 1 value").fill(value);
+      assert.equal(await form.getByLabel("Header 1 value").getAttribute("type"), "password");
+    };
+    await nav("Servers").click();
+    await page.getByRole("heading", { name: "Servers", level: 1 }).waitFor();
+    const form = page.getByRole("form", { name: "Register a server" });
+    await fill(first);
+    await accessible(page, "servers (a header in the form)");
+    await form.getByRole("button", { name: "Register", exact: true }).click();
+    await notice.getByText(/Registered fxh \(ready/).waitFor();
+    assert.equal(await form.getByLabel("Header 1 value").count(), 0, "the typed header stays in the form");
+    assert.equal(await received(), first, "the header did not reach the server");
+
+    // Never shown again: the server's page names the header, not its value; the API shows ***.
+    await page.getByRole("link", { name: "fxh", exact: true }).click();
+    await page.getByRole("heading", { name: "fxh", level: 1 }).waitFor();
+    await page.getByText("X-Fixture", { exact: true }).waitFor();
+    assert.ok(!(await page.content()).includes(first), "the header value is shown");
+    const view = await (await fetch(`${base}/api/v0/servers/fxh`)).json();
+    assert.deepEqual(view.headers, { "X-Fixture": "***" });
+
+    // The same name again: refused without the replace option, replaced with it.
+    await nav("Servers").click();
+    await page.getByRole("heading", { name: "Servers", level: 1 }).waitFor();
+    await fill(second);
+    await form.getByRole("button", { name: "Register", exact: true }).click();
+    await notice.locator(".notice-error").getByText(/\(CONFLICT\)/).waitFor();
+    assert.equal(await received(), first, "refused, yet replaced");
+    const replace = form.getByLabel("Replace a server of the same name");
+    await replace.check();
+    await accessible(page, "servers (replacing)");
+    await form.getByRole("button", { name: "Register", exact: true }).click();
+    await notice.getByText(/Replaced fxh \(ready/).waitFor();
+    assert.equal(await replace.isChecked(), false, "the replace option stays on");
+    assert.equal(await form.getByLabel("Header 1 value").count(), 0);
+    await eventually("the new header reaches the server", async () => assert.equal(await received(), second));
+    assert.ok(!(await page.content()).includes(second), "the header value is shown");
+    await page.getByRole("button", { name: "Deregister fxh", exact: true }).click();
+    await notice.getByText("Deregistered fxh").waitFor();
+  });
+
   await step("groups: create one through the form, see its endpoint serve it, edit it in place, delete it", async () => {
     await nav("Groups").click();
     await page.getByRole("heading", { name: "Groups", level: 1 }).waitFor();
@@ -576,8 +634,8 @@ try {
   });
 
   await step("no errors in the page (CSP violations included)", async () => {
-    // The one expected: the CONFLICT answer the browser logs as a failed request.
-    // The expected ones: the CONFLICT answer, and development mode's 400s on the identities page.
+    // The expected ones: the CONFLICT answers (a name registered twice, fx and fxh), and
+    // development mode's 400s on the identities page.
     const unexpected = pageErrors.filter((e) => !/status of (409|400)/.test(e));
     assert.deepEqual(unexpected, []);
   });

@@ -1,6 +1,6 @@
 // Servers: the list (status, transport, tool count), registering a server (Streamable HTTP or
-// legacy SSE with a URL and bearer token, or stdio with a command, arguments and environment
-// variables whose values are typed once),
+// legacy SSE with a URL, bearer token and custom headers, or stdio with a command, arguments and
+// environment variables; every secret value typed once), or replacing one of the same name,
 // enable/disable and deregister (for those who manage the tenant only: a member sees none of
 // them); one server's tools, each with its input schema and a "try it" form that calls it
 // through POST /api/v0/tools/invoke.
@@ -13,15 +13,17 @@ const path = (name) => `/servers/${encodeURIComponent(name)}`;
 export async function serversPage(ctx) {
   const section = h("section", { "aria-labelledby": "servers-h" }, h("h1", { id: "servers-h" }, "Servers"));
   const list = h("div", {});
+  let names = [];
   const refresh = async () => {
     const servers = await request("GET", "/servers");
+    names = servers.map((s) => s.name);
     replace(list, serversTable(ctx, servers, refresh));
   };
   await refresh();
   // Registering, toggling and deregistering are for those who manage the tenant: a member sees
   // the servers, not the controls.
   section.append(list);
-  if (ctx.manages) section.append(registerForm(ctx, refresh));
+  if (ctx.manages) section.append(registerForm(ctx, refresh, () => names));
   return section;
 }
 
@@ -95,15 +97,49 @@ const TRANSPORTS = [
   ["stdio", "stdio (a command Canopy runs)"],
 ];
 
-/** One environment variable of a stdio server: its name, and its value typed once (masked). */
-function envRow(rows, index, focus) {
-  const key = h("input", { type: "text", name: "env_name", autocomplete: "off", pattern: "[A-Za-z_][A-Za-z0-9_]*" });
-  const value = h("input", { type: "password", name: "env_value", autocomplete: "off" });
+/**
+ * A list of name/value pairs whose values are secrets, typed once and masked: a stdio server's
+ * environment variables, an HTTP server's headers. `noun` names each row ("Variable 2 name"),
+ * `pattern` checks a name. Answers the rows' container, its "Add" button, `read()` (the pairs
+ * with a name, as an object) and `clear()` (drops every row, values included).
+ */
+function secretPairs(noun, addLabel, pattern) {
+  const rows = h("div", { class: "env-rows" });
+  let count = 0;
+  const add = h(
+    "button",
+    {
+      type: "button",
+      onclick: () => {
+        count += 1;
+        pairRow(rows, noun, count, pattern, () => add.focus()).focus();
+      },
+    },
+    addLabel,
+  );
+  const read = () => {
+    const pairs = {};
+    for (const row of rows.children) {
+      const [key, value] = row.read();
+      if (key) pairs[key] = value;
+    }
+    return pairs;
+  };
+  const clear = () => {
+    rows.replaceChildren();
+    count = 0;
+  };
+  return { rows, add, read, clear };
+}
+
+function pairRow(rows, noun, index, pattern, focus) {
+  const key = h("input", { type: "text", name: `${noun.toLowerCase()}_name`, autocomplete: "off", pattern });
+  const value = h("input", { type: "password", name: `${noun.toLowerCase()}_value`, autocomplete: "off" });
   const row = h(
     "div",
     { class: "env-row" },
-    field(`Variable ${index} name`, key),
-    field(`Variable ${index} value`, value),
+    field(`${noun} ${index} name`, key),
+    field(`${noun} ${index} value`, value),
     h(
       "button",
       {
@@ -114,7 +150,7 @@ function envRow(rows, index, focus) {
           focus();
         },
       },
-      `Remove variable ${index}`,
+      `Remove ${noun.toLowerCase()} ${index}`,
     ),
   );
   row.read = () => [key.value.trim(), value.value];
@@ -122,7 +158,7 @@ function envRow(rows, index, focus) {
   return key;
 }
 
-function registerForm(ctx, refresh) {
+function registerForm(ctx, refresh, registered) {
   const name = h("input", { type: "text", name: "name", required: true, autocomplete: "off", pattern: "[A-Za-z0-9_\\-]+" });
   const transport = h(
     "select",
@@ -134,19 +170,10 @@ function registerForm(ctx, refresh) {
   const token = h("input", { type: "password", name: "bearer_token", autocomplete: "off" });
   const command = h("input", { type: "text", name: "command", autocomplete: "off", placeholder: "/usr/local/bin/my-mcp-server" });
   const args = h("textarea", { name: "args", rows: "3", autocomplete: "off", spellcheck: "false" });
-  const envRows = h("div", { class: "env-rows" });
-  let envCount = 0;
-  const addEnv = h(
-    "button",
-    {
-      type: "button",
-      onclick: () => {
-        envCount += 1;
-        envRow(envRows, envCount, () => addEnv.focus()).focus();
-      },
-    },
-    "Add an environment variable",
-  );
+  const env = secretPairs("Variable", "Add an environment variable", "[A-Za-z_][A-Za-z0-9_]*");
+  // The API's header names: letters, digits, - and _.
+  const headers = secretPairs("Header", "Add a header", "[A-Za-z0-9_\\-]+");
+  const force = h("input", { type: "checkbox", name: "force" });
   const urlHint = () =>
     transport.value === "sse" ? "The server's SSE endpoint (e.g. https://host/sse)." : "The server's MCP endpoint.";
   const urlField = field("URL", url, urlHint());
@@ -155,6 +182,14 @@ function registerForm(ctx, refresh) {
     {},
     urlField,
     field("Bearer token (optional)", token, "Sent to the server on every call; stored sealed and never shown again."),
+    h(
+      "fieldset",
+      { class: "plain" },
+      h("legend", {}, "Headers (optional)"),
+      h("p", { class: "hint" }, "Sent to the server on every request; their values are stored sealed and never shown again."),
+      headers.rows,
+      headers.add,
+    ),
   );
   const local = h(
     "fieldset",
@@ -163,8 +198,8 @@ function registerForm(ctx, refresh) {
     field("Command", command, "The program to run (a path on Canopy's host, or a name on its PATH)."),
     field("Arguments (one per line)", args),
     h("p", { class: "hint" }, "Environment variables: their values are stored sealed and never shown again."),
-    envRows,
-    addEnv,
+    env.rows,
+    env.add,
   );
   const heading = h("h2", { id: "register-h" }, "Register a server");
   const show = () => {
@@ -192,26 +227,36 @@ function registerForm(ctx, refresh) {
         if (transport.value === "stdio") {
           body.command = command.value.trim();
           body.args = args.value.split("\n").map((a) => a.trim()).filter(Boolean);
-          const env = {};
-          for (const row of envRows.children) {
-            const [key, value] = row.read();
-            if (key) env[key] = value;
-          }
-          if (Object.keys(env).length) body.env = env;
+          const pairs = env.read();
+          if (Object.keys(pairs).length) body.env = pairs;
         } else {
           body.url = url.value.trim();
           if (token.value) body.bearer_token = token.value;
+          const pairs = headers.read();
+          if (Object.keys(pairs).length) body.headers = pairs;
         }
+        // Replacing drops the registration there is (its secrets too) and discovers the server
+        // again: asked once more when one of that name exists.
+        const replacing = force.checked && registered().includes(body.name);
+        const question =
+          `Replace the registration of ${body.name}? Its settings and secrets are replaced by these, ` +
+          "and its catalog is discovered again.";
+        if (replacing && !window.confirm(question)) {
+          button.disabled = false;
+          return;
+        }
+        if (force.checked) body.force = true;
         try {
           const server = await request("POST", "/servers", body);
           // The secrets were typed once: nothing of them stays in the page.
           token.value = "";
-          envRows.replaceChildren();
-          envCount = 0;
+          env.clear();
+          headers.clear();
           form.reset();
           show();
           const detail = server.status === "error" ? `: ${server.status_error || "error"}` : "";
-          ctx.notify(`Registered ${server.name} (${server.status}${detail}, ${server.tool_count} tools).`);
+          const verb = replacing ? "Replaced" : "Registered";
+          ctx.notify(`${verb} ${server.name} (${server.status}${detail}, ${server.tool_count} tools).`);
           await refresh();
         } catch (error) {
           ctx.notifyError(error);
@@ -226,6 +271,11 @@ function registerForm(ctx, refresh) {
     remote,
     local,
     field("Description (optional)", description),
+    field(
+      "Replace a server of the same name",
+      force,
+      "Without it, a name already registered is refused (409); with it, that registration is replaced.",
+    ),
     h("button", { type: "submit" }, "Register"),
   );
   show();
@@ -256,6 +306,12 @@ export async function serverPage(ctx, name) {
       server.command ? [h("dt", {}, "Command"), h("dd", {}, h("code", {}, server.command))] : null,
       server.args && server.args.length
         ? [h("dt", {}, "Arguments"), h("dd", {}, server.args.map((a, i) => [i ? " " : null, h("code", {}, a)]))]
+        : null,
+      server.headers && Object.keys(server.headers).length
+        ? [
+            h("dt", {}, "Headers"),
+            h("dd", {}, Object.keys(server.headers).map((k, i) => [i ? ", " : null, h("code", {}, k), " (value sealed)"])),
+          ]
         : null,
       server.env && Object.keys(server.env).length
         ? [
