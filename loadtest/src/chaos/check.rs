@@ -1,7 +1,9 @@
 //! The checks after a chaos run has settled, each against what the load was told:
 //! - every command the API acknowledged is in the event log exactly once (registrations and
-//!   deregistrations by their idempotency key), and the read models show the final state the
-//!   acknowledged commands imply; nothing the API refused left an event or a row;
+//!   deregistrations by their idempotency key; creations and deletions of groups, clients,
+//!   users and tenants by aggregate), and the read models show the final state the acknowledged
+//!   commands imply (`rm_tenants.suspended` included); nothing the API refused left an event or
+//!   a row;
 //! - the JetStream EVENTS stream holds every event of the events table exactly once (by
 //!   `Nats-Msg-Id`, the event id) and nothing else;
 //! - every edge, asked directly (not through HAProxy), lists for each principal exactly the
@@ -10,6 +12,13 @@
 //! - every edge, asked directly, lists on each existing group's endpoint (`/groups/NAME/mcp`)
 //!   exactly the group's effective tools (REST `GET /api/v0/groups/NAME/effective-tools`), and
 //!   answers every deleted group's endpoint with the edge's unknown-group 404;
+//! - every edge, asked directly, accepts the token of every user of the default tenant that
+//!   exists (`initialize` on `/mcp` answered 2xx) and refuses every deleted user's with the
+//!   documented 401 (`WWW-Authenticate: Bearer error="invalid_token", ...,
+//!   resource_metadata="<public URL>/.well-known/oauth-protected-resource/mcp"`);
+//! - every edge, asked directly, refuses the same way every token of a tenant the operator
+//!   suspended (its owner's and its MCP client's), and accepts those of tenants that are active
+//!   (never suspended, or resumed);
 //! - every call that returned has exactly one audit record (found by the SHA-256 of its unique
 //!   arguments), once the audit consumer has caught up.
 
@@ -23,6 +32,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 const TENANT: &str = "default";
+/// The owner `init-server` creates in the default tenant (`services/api/src/users.rs`).
+const INITIAL_OWNER: &str = "admin";
 
 #[derive(Debug, Default)]
 pub struct CommandFindings {
@@ -65,6 +76,25 @@ pub struct EdgeFindings {
     /// (edge, group) endpoint lists that differ from the group's effective tools, and deleted
     /// groups' endpoints that did not answer the unknown-group 404.
     pub group_mismatches: Vec<String>,
+    /// Users of the default tenant that exist at the end, each token tried at every edge.
+    pub users_present: usize,
+    /// Deleted users, each token tried at every edge.
+    pub users_deleted: usize,
+    /// The edges the users' tokens were tried at.
+    pub user_edges: usize,
+    /// (edge, user) answers other than expected: an existing user's token refused, or a
+    /// deleted user's not refused with the documented 401.
+    pub user_mismatches: Vec<String>,
+    /// Tenants (other than the default) active at the end, and suspended.
+    pub tenants_active: usize,
+    pub tenants_suspended: usize,
+    /// The tokens of those tenants' identities, each tried at every edge.
+    pub tenant_tokens: usize,
+    /// The edges the tenants' tokens were tried at.
+    pub tenant_edges: usize,
+    /// (edge, token) answers other than expected: a suspended tenant's token not refused with
+    /// the documented 401, or an active tenant's refused.
+    pub tenant_mismatches: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -177,6 +207,13 @@ pub async fn commands(pool: &PgPool, ledger: &Ledger) -> anyhow::Result<CommandF
             CommandKind::DeleteGroup => Some(by_type_and_name.get(&("group.deleted".into(), c.name.clone()))),
             CommandKind::CreateClient => Some(by_type_and_name.get(&("mcp_client.created".into(), c.name.clone()))),
             CommandKind::DeleteClient => Some(by_type_and_name.get(&("mcp_client.deleted".into(), c.name.clone()))),
+            CommandKind::CreateUser => Some(by_type_and_name.get(&("user.created".into(), c.name.clone()))),
+            CommandKind::DeleteUser => Some(by_type_and_name.get(&("user.deleted".into(), c.name.clone()))),
+            CommandKind::CreateTenant => Some(by_type_and_name.get(&("tenant.created".into(), c.name.clone()))),
+            // Suspending a suspended tenant (or resuming an active one) appends nothing, and a
+            // tenant may be suspended and resumed several times: `rm_tenants.suspended` is
+            // what is checked.
+            CommandKind::SuspendTenant | CommandKind::ResumeTenant => None,
             // Unchanged updates append nothing, and several acknowledged updates may be equal:
             // the read model's final spec is what is checked.
             CommandKind::UpdateGroup => None,
@@ -217,6 +254,7 @@ async fn read_models(pool: &PgPool, commands: &[CommandRecord], f: &mut CommandF
         ("rm_servers", (CommandKind::Register, CommandKind::Deregister)),
         ("rm_groups", (CommandKind::CreateGroup, CommandKind::DeleteGroup)),
         ("rm_mcp_clients", (CommandKind::CreateClient, CommandKind::DeleteClient)),
+        ("rm_users", (CommandKind::CreateUser, CommandKind::DeleteUser)),
     ];
     for (table, kinds) in tables {
         let expected = expected_states(commands, kinds);
@@ -234,7 +272,9 @@ async fn read_models(pool: &PgPool, commands: &[CommandRecord], f: &mut CommandF
             }
         }
         for name in &actual {
-            if !expected.contains_key(name) && !name.starts_with("static-") {
+            // The set-up's names, and the owner `init-server` made.
+            let set_up = name.starts_with("static-") || (table == "rm_users" && name == INITIAL_OWNER);
+            if !expected.contains_key(name) && !set_up {
                 f.read_model_mismatches.push(format!("{table}: `{name}` exists but the load never created it"));
             }
         }
@@ -262,7 +302,85 @@ async fn read_models(pool: &PgPool, commands: &[CommandRecord], f: &mut CommandF
             }
         }
     }
+    tenants_read_model(pool, commands, f).await
+}
+
+/// `rm_tenants` against the operator's acknowledged commands: each tenant the load certainly
+/// created exists, suspended exactly when its last acknowledged suspend or resume says so; no
+/// other tenant but the default exists.
+async fn tenants_read_model(pool: &PgPool, commands: &[CommandRecord], f: &mut CommandFindings) -> anyhow::Result<()> {
+    let expected = tenant_states(commands);
+    let rows = sqlx::query("SELECT tenant_id, suspended FROM rm_tenants")
+        .fetch_all(pool)
+        .await
+        .context("reading rm_tenants")?;
+    let actual: BTreeMap<String, bool> =
+        rows.iter().map(|r| (r.get::<String, _>("tenant_id"), r.get::<bool, _>("suspended"))).collect();
+    for (id, state) in &expected {
+        if state.uncertain {
+            continue;
+        }
+        match (state.created, actual.get(id)) {
+            (true, None) => f.read_model_mismatches.push(format!("rm_tenants: `{id}` acknowledged but missing")),
+            (false, Some(_)) => f.read_model_mismatches.push(format!("rm_tenants: `{id}` exists though never created")),
+            (true, Some(suspended)) if *suspended != state.suspended => f.read_model_mismatches.push(format!(
+                "rm_tenants: `{id}` suspended = {suspended}, the last acknowledged suspend/resume says {}",
+                state.suspended
+            )),
+            _ => {}
+        }
+    }
+    for id in actual.keys() {
+        if !expected.contains_key(id) && id != TENANT {
+            f.read_model_mismatches.push(format!("rm_tenants: `{id}` exists but the load never created it"));
+        }
+    }
     Ok(())
+}
+
+/// The expected final state of one tenant, from the operator's commands in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct TenantExpected {
+    created: bool,
+    suspended: bool,
+    /// An outcome was unknown: any state is acceptable.
+    uncertain: bool,
+}
+
+fn tenant_states(commands: &[CommandRecord]) -> BTreeMap<String, TenantExpected> {
+    let mut states: BTreeMap<String, TenantExpected> = BTreeMap::new();
+    for c in commands {
+        let change: fn(&mut TenantExpected) = match c.kind {
+            CommandKind::CreateTenant => |s: &mut TenantExpected| s.created = true,
+            CommandKind::SuspendTenant => |s: &mut TenantExpected| s.suspended = true,
+            CommandKind::ResumeTenant => |s: &mut TenantExpected| s.suspended = false,
+            _ => continue,
+        };
+        let state = states.entry(c.name.clone()).or_default();
+        if c.committed() {
+            change(state);
+        }
+        state.uncertain |= matches!(c.outcome, Outcome::Unknown { .. });
+    }
+    states
+}
+
+/// Tenants the load certainly created that are certainly active at the end, and those certainly
+/// suspended; a tenant with an unknown outcome is in neither.
+pub fn tenants_active_and_suspended(commands: &[CommandRecord]) -> (Vec<String>, Vec<String>) {
+    let mut active = Vec::new();
+    let mut suspended = Vec::new();
+    for (id, state) in tenant_states(commands) {
+        if state.uncertain || !state.created {
+            continue;
+        }
+        if state.suspended {
+            suspended.push(id);
+        } else {
+            active.push(id);
+        }
+    }
+    (active, suspended)
 }
 
 /// Waits until the outbox is empty (the relay published everything), at most `within`.
@@ -353,6 +471,35 @@ async fn initialize_status(http: &reqwest::Client, edge: &Member, token: &str) -
 
 /// The HTTP status and body of `initialize` at `url` with `token`.
 async fn initialize_answer(http: &reqwest::Client, url: &str, token: &str) -> Result<(u16, String), String> {
+    initialize_reply(http, url, token).await.map(|r| (r.status, r.body))
+}
+
+/// What an MCP endpoint answered to `initialize`.
+#[derive(Debug)]
+struct InitializeReply {
+    status: u16,
+    www_authenticate: Option<String>,
+    /// Read only when the answer is no session (not 2xx).
+    body: String,
+}
+
+/// Whether `reply` is the refusal of a token as documented (README, "Enterprise mode"; the
+/// edge's `bearer.rs`): 401 with `WWW-Authenticate: Bearer error="invalid_token",
+/// error_description="...", resource_metadata="<public URL>/.well-known/oauth-protected-resource/mcp"`
+/// (the metadata of `/mcp`, named by the public URL even when the edge is asked directly).
+fn refused_as_documented(reply: &InitializeReply, public_url: &str) -> bool {
+    let metadata = format!("resource_metadata=\"{public_url}/.well-known/oauth-protected-resource/mcp\"");
+    reply.status == 401
+        && reply.www_authenticate.as_deref().is_some_and(|challenge| {
+            challenge.starts_with("Bearer ")
+                && challenge.contains("error=\"invalid_token\"")
+                && challenge.contains(&metadata)
+        })
+}
+
+/// `initialize` at `url` with `token`: its status, `WWW-Authenticate` and (when no session)
+/// body.
+async fn initialize_reply(http: &reqwest::Client, url: &str, token: &str) -> Result<InitializeReply, String> {
     let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "chaos-check", "version": "1"}}});
     let response = http
@@ -364,14 +511,18 @@ async fn initialize_answer(http: &reqwest::Client, url: &str, token: &str) -> Re
         .await
         .map_err(|e| format!("{e:#}"))?;
     let status = response.status().as_u16();
+    let www_authenticate = response
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     // An accepted initialize may answer with an event stream that stays open: read the body
     // only of what is not a session.
-    let text = if (200..300).contains(&status) {
+    let body = if (200..300).contains(&status) {
         String::new()
     } else {
         response.text().await.map_err(|e| format!("reading the answer: {e:#}"))?
     };
-    Ok((status, text))
+    Ok(InitializeReply { status, www_authenticate, body })
 }
 
 /// The tool names of group `name`'s endpoint as the read models say: REST
@@ -526,6 +677,121 @@ pub async fn group_endpoints(
     }
 }
 
+/// One token to try at one edge: accepted (`initialize` on `/mcp` answered 2xx) or refused
+/// (the documented 401).
+struct TokenTry<'a> {
+    edge: &'a Member,
+    label: String,
+    token: &'a str,
+    accept: bool,
+}
+
+/// Tries every token of `tries` (eight at a time), each retried for `within` as edges follow
+/// the log a little behind; answers the mismatches, sorted, each naming the edge, the token's
+/// holder and what the edge answered.
+async fn tokens_at_edges(tries: Vec<TokenTry<'_>>, public_url: &str, within: Duration) -> Vec<String> {
+    use futures::StreamExt;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+    let http = &http;
+    let mut mismatches: Vec<String> = futures::stream::iter(tries)
+        .map(|t| async move {
+            let url = format!("{}/mcp", t.edge.base);
+            let start = Instant::now();
+            loop {
+                let reply = initialize_reply(http, &url, t.token).await;
+                let right = match &reply {
+                    Ok(r) if t.accept => (200..300).contains(&r.status),
+                    Ok(r) => refused_as_documented(r, public_url),
+                    Err(_) => false,
+                };
+                if right {
+                    return None;
+                }
+                if start.elapsed() > within {
+                    let expected = if t.accept {
+                        "accepted (initialize 2xx)"
+                    } else {
+                        "refused (401, WWW-Authenticate: Bearer error=\"invalid_token\" with /mcp's resource_metadata)"
+                    };
+                    let got = match reply {
+                        Ok(r) => format!(
+                            "{} (WWW-Authenticate: {}; body: {:?})",
+                            r.status,
+                            r.www_authenticate.as_deref().unwrap_or("none"),
+                            r.body.chars().take(120).collect::<String>()
+                        ),
+                        Err(e) => e,
+                    };
+                    return Some(format!(
+                        "{}: {}'s token: initialize answered {got}; {expected} expected",
+                        t.edge.name, t.label
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+        .buffer_unordered(8)
+        .filter_map(|m| async move { m })
+        .collect()
+        .await;
+    mismatches.sort();
+    mismatches
+}
+
+/// Every edge's view of the default tenant's users: each token in `present` (name, token) is
+/// accepted at `/mcp`, each in `deleted` refused with the documented 401.
+pub async fn user_tokens(
+    edges: &[Member],
+    public_url: &str,
+    present: &[(String, String)],
+    deleted: &[(String, String)],
+    within: Duration,
+    f: &mut EdgeFindings,
+) {
+    f.users_present = present.len();
+    f.users_deleted = deleted.len();
+    f.user_edges = edges.len();
+    let mut tries = Vec::new();
+    for edge in edges {
+        for (name, token) in present {
+            tries.push(TokenTry { edge, label: format!("user `{name}`"), token, accept: true });
+        }
+        for (name, token) in deleted {
+            tries.push(TokenTry { edge, label: format!("deleted user `{name}`"), token, accept: false });
+        }
+    }
+    f.user_mismatches = tokens_at_edges(tries, public_url, within).await;
+}
+
+/// Every edge's view of the other tenants: every token of a tenant in `suspended` is refused
+/// with the documented 401, every token of one in `active` accepted; `tokens` holds each
+/// tenant's (label, token) pairs.
+pub async fn tenant_tokens(
+    edges: &[Member],
+    public_url: &str,
+    active: &[String],
+    suspended: &[String],
+    tokens: &BTreeMap<String, Vec<(String, String)>>,
+    within: Duration,
+    f: &mut EdgeFindings,
+) {
+    f.tenants_active = active.len();
+    f.tenants_suspended = suspended.len();
+    f.tenant_edges = edges.len();
+    let mut tries = Vec::new();
+    for edge in edges {
+        for (tenants, accept, state) in [(active, true, "active"), (suspended, false, "suspended")] {
+            for id in tenants {
+                for (label, token) in tokens.get(id).into_iter().flatten() {
+                    tries.push(TokenTry { edge, label: format!("{state} tenant `{id}` {label}"), token, accept });
+                }
+            }
+        }
+    }
+    f.tenant_tokens = tries.len() / edges.len().max(1);
+    f.tenant_mismatches = tokens_at_edges(tries, public_url, within).await;
+}
+
 /// The audit log's key for a call: SHA-256 of the canonical JSON of its arguments.
 fn arguments_sha256(message: &str) -> String {
     let canonical = serde_json::json!({"message": message}).to_string();
@@ -577,6 +843,12 @@ pub fn clients_present_and_deleted(commands: &[CommandRecord]) -> (Vec<String>, 
     present_and_deleted(commands, (CommandKind::CreateClient, CommandKind::DeleteClient))
 }
 
+/// Users of the default tenant that certainly exist at the end, and those certainly deleted
+/// after being created.
+pub fn users_present_and_deleted(commands: &[CommandRecord]) -> (Vec<String>, Vec<String>) {
+    present_and_deleted(commands, (CommandKind::CreateUser, CommandKind::DeleteUser))
+}
+
 /// Groups that certainly exist at the end, and those certainly deleted after being created.
 pub fn groups_present_and_deleted(commands: &[CommandRecord]) -> (Vec<String>, Vec<String>) {
     present_and_deleted(commands, (CommandKind::CreateGroup, CommandKind::DeleteGroup))
@@ -601,4 +873,83 @@ fn present_and_deleted(commands: &[CommandRecord], kinds: (CommandKind, CommandK
         }
     }
     (present, deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(kind: CommandKind, name: &str, outcome: Outcome) -> CommandRecord {
+        CommandRecord {
+            kind,
+            name: name.into(),
+            idempotency_key: None,
+            group_servers: None,
+            outcome,
+            attempts: 1,
+            at: 0.0,
+        }
+    }
+
+    const OK: Outcome = Outcome::Acked { status: 200 };
+
+    #[test]
+    fn a_tenant_is_as_its_last_acknowledged_suspend_or_resume_says() {
+        let lost = Outcome::Unknown { last: "503".into() };
+        let commands = [
+            command(CommandKind::CreateTenant, "a", Outcome::Acked { status: 201 }),
+            command(CommandKind::CreateTenant, "b", Outcome::AckedEarlier { status: 409 }),
+            command(CommandKind::CreateTenant, "c", OK),
+            command(CommandKind::CreateTenant, "d", OK),
+            command(CommandKind::CreateTenant, "e", Outcome::Refused { status: 400 }),
+            command(CommandKind::SuspendTenant, "a", OK),
+            command(CommandKind::SuspendTenant, "b", OK),
+            command(CommandKind::ResumeTenant, "b", OK),
+            command(CommandKind::SuspendTenant, "c", OK),
+            command(CommandKind::ResumeTenant, "c", Outcome::Refused { status: 409 }),
+            command(CommandKind::SuspendTenant, "d", lost),
+            // Another kind on a tenant's name is not the tenant's.
+            command(CommandKind::DeleteClient, "a", OK),
+        ];
+        let (active, suspended) = tenants_active_and_suspended(&commands);
+        assert_eq!(active, ["b"]);
+        assert_eq!(suspended, ["a", "c"]);
+        let states = tenant_states(&commands);
+        assert!(states["d"].uncertain);
+        assert!(!states["e"].created);
+    }
+
+    #[test]
+    fn users_deleted_are_told_from_users_present() {
+        let commands = [
+            command(CommandKind::CreateUser, "kept", Outcome::Acked { status: 201 }),
+            command(CommandKind::CreateUser, "gone", Outcome::Acked { status: 201 }),
+            command(CommandKind::CreateUser, "unsure", Outcome::Acked { status: 201 }),
+            command(CommandKind::DeleteUser, "gone", Outcome::AckedEarlier { status: 404 }),
+            command(CommandKind::DeleteUser, "unsure", Outcome::Unknown { last: "timeout".into() }),
+            command(CommandKind::DeleteClient, "kept", Outcome::Acked { status: 204 }),
+        ];
+        assert_eq!(users_present_and_deleted(&commands), (vec!["kept".to_string()], vec!["gone".to_string()]));
+    }
+
+    #[test]
+    fn only_the_documented_401_is_a_refusal() {
+        let public = "http://127.0.0.1:4000";
+        let reply = |status, challenge: Option<&str>| InitializeReply {
+            status,
+            www_authenticate: challenge.map(String::from),
+            body: String::new(),
+        };
+        let documented = "Bearer error=\"invalid_token\", error_description=\"the token is not valid\", \
+            resource_metadata=\"http://127.0.0.1:4000/.well-known/oauth-protected-resource/mcp\"";
+        assert!(refused_as_documented(&reply(401, Some(documented)), public));
+        assert!(!refused_as_documented(&reply(403, Some(documented)), public), "not a 401");
+        assert!(!refused_as_documented(&reply(401, None), public), "no challenge");
+        let no_error = "Bearer resource_metadata=\"http://127.0.0.1:4000/.well-known/oauth-protected-resource/mcp\"";
+        assert!(!refused_as_documented(&reply(401, Some(no_error)), public), "a missing token's, not a refused one's");
+        let other_endpoint = documented.replace("resource/mcp", "resource/servers/fx/mcp");
+        assert!(!refused_as_documented(&reply(401, Some(&other_endpoint)), public), "another endpoint's metadata");
+        let edge_url = documented.replace("4000", "4001");
+        assert!(!refused_as_documented(&reply(401, Some(&edge_url)), public), "not the public URL");
+    }
 }

@@ -3,7 +3,9 @@
 //! after a short random delay; and, under load, one restart each of Postgres (immediate
 //! shutdown), NATS and Redis (`kill -9`). While NATS is down the driver checks that each
 //! edge's `/readyz` answers 503 naming `nats` and then recovers, and it deletes an MCP client
-//! and deregisters a server, the removals issue 9 found lost at the edges after a NATS restart.
+//! and deregisters a server, the removals issue 9 found lost at the edges after a NATS restart,
+//! and deletes a user and suspends a tenant (as the platform operator), the identity removals
+//! the edges must hear of the same way.
 
 use crate::chaos::cluster::{Cluster, Service};
 use crate::chaos::infra::{OwnNats, OwnPostgres, OwnRedis};
@@ -47,6 +49,12 @@ pub struct Infra {
 pub struct OutageVictims {
     pub client: String,
     pub server: String,
+    /// A user of the default tenant, deleted.
+    pub user: String,
+    /// A tenant other than the default, suspended by the operator.
+    pub tenant: String,
+    /// The platform operator's token (suspending is the operator's alone).
+    pub operator_token: String,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -212,8 +220,8 @@ pub async fn drive(
     readyz
 }
 
-/// Deletes the victim MCP client and deregisters the victim server, recording both; each is
-/// retried for at most `retry_for`.
+/// Deletes the victim MCP client, deregisters the victim server, deletes the victim user and
+/// suspends the victim tenant, recording each; each is retried for at most `retry_for`.
 pub async fn remove_victims(
     api: &Api,
     victims: &OutageVictims,
@@ -236,7 +244,7 @@ pub async fn remove_victims(
     });
     let key = uuid::Uuid::new_v4().to_string();
     let path = format!("/servers/{}", victims.server);
-    let (outcome, attempts) = api.until_definite_within(retry_for, delete, &path, None, Some(&key), None).await;
+    let (outcome, attempts) = api.until_definite_within(retry_for, delete.clone(), &path, None, Some(&key), None).await;
     ledger.command(CommandRecord {
         kind: CommandKind::Deregister,
         name: victims.server.clone(),
@@ -246,4 +254,18 @@ pub async fn remove_victims(
         attempts,
         at,
     });
+    let at = run_start.elapsed().as_secs_f64();
+    let path = format!("/users/{}", victims.user);
+    let (outcome, attempts) = api.until_definite_within(retry_for, delete, &path, None, None, Some(404)).await;
+    ledger.command(CommandRecord {
+        kind: CommandKind::DeleteUser,
+        name: victims.user.clone(),
+        idempotency_key: None,
+        group_servers: None,
+        outcome,
+        attempts,
+        at,
+    });
+    let operator = api.with_token(&victims.operator_token);
+    crate::chaos::tenants::set_suspended(&operator, &victims.tenant, true, ledger, run_start, Some(retry_for)).await;
 }

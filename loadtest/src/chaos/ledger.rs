@@ -1,6 +1,8 @@
 //! What the load did and what it was told: every admin command with its outcome (acknowledged,
-//! refused, or unknown because its answer was lost), every tool call with its time and result,
-//! and every fault. The checks and the report read only this and the system's final state.
+//! refused, or unknown because its answer was lost), the access token of every identity it made
+//! (MCP clients and users of the default tenant; each other tenant's tokens by tenant), every
+//! tool call with its time and result, and every fault. The checks and the report read only
+//! this and the system's final state.
 
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +18,16 @@ pub enum CommandKind {
     DeleteGroup,
     CreateClient,
     DeleteClient,
+    /// `POST /users` in the default tenant, as its owner (a member with a token of the load's).
+    CreateUser,
+    /// `DELETE /users/NAME`.
+    DeleteUser,
+    /// `POST /tenants` as the platform operator: the tenant and its owner (a token of the load's).
+    CreateTenant,
+    /// `POST /tenants/ID/suspend` (the operator).
+    SuspendTenant,
+    /// `POST /tenants/ID/resume` (the operator).
+    ResumeTenant,
     /// Commands the API must refuse: a reused idempotency key with another body (409), an
     /// unknown transport (400), a token another client holds (409).
     MustRefuse,
@@ -31,6 +43,11 @@ impl CommandKind {
             CommandKind::DeleteGroup => "delete group",
             CommandKind::CreateClient => "create MCP client",
             CommandKind::DeleteClient => "delete MCP client",
+            CommandKind::CreateUser => "create user",
+            CommandKind::DeleteUser => "delete user",
+            CommandKind::CreateTenant => "create tenant (operator)",
+            CommandKind::SuspendTenant => "suspend tenant (operator)",
+            CommandKind::ResumeTenant => "resume tenant (operator)",
             CommandKind::MustRefuse => "invalid command (must be refused)",
         }
     }
@@ -52,7 +69,7 @@ pub enum Outcome {
 #[derive(Clone, Debug)]
 pub struct CommandRecord {
     pub kind: CommandKind,
-    /// The aggregate's name (server, group, client).
+    /// The aggregate's name (server, group, client, user; a tenant's id).
     pub name: String,
     pub idempotency_key: Option<String>,
     /// For group updates: the servers the group includes after it.
@@ -89,14 +106,21 @@ pub struct FaultRecord {
     pub back_at: Option<f64>,
 }
 
+/// Per tenant, (label, token) of each of its identities.
+pub type TenantTokens = std::collections::BTreeMap<String, Vec<(String, String)>>;
+
 /// Shared, append-only records of a run.
 #[derive(Clone, Default)]
 pub struct Ledger {
     pub commands: Arc<Mutex<Vec<CommandRecord>>>,
     pub calls: Arc<Mutex<Vec<CallRecord>>>,
     pub faults: Arc<Mutex<Vec<FaultRecord>>>,
-    /// The access token of each MCP client the load tried to create, by name.
+    /// The access token of each MCP client and user of the default tenant the load tried to
+    /// create, by name (names are unique across both).
     pub tokens: Arc<Mutex<std::collections::BTreeMap<String, String>>>,
+    /// Per tenant other than the default: (label, token) of each of its identities that
+    /// certainly exists (its creation acknowledged).
+    pub tenant_tokens: Arc<Mutex<TenantTokens>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -114,6 +138,15 @@ impl Ledger {
 
     pub fn tokens(&self) -> std::collections::BTreeMap<String, String> {
         lock(&self.tokens).clone()
+    }
+
+    /// Notes a token of an identity of `tenant` whose creation was acknowledged.
+    pub fn note_tenant_token(&self, tenant: &str, label: &str, token: &str) {
+        lock(&self.tenant_tokens).entry(tenant.to_string()).or_default().push((label.to_string(), token.to_string()));
+    }
+
+    pub fn tenant_tokens(&self) -> TenantTokens {
+        lock(&self.tenant_tokens).clone()
     }
 
     pub fn call(&self, record: CallRecord) {

@@ -1,10 +1,13 @@
 //! The mixed load of a chaos run, all through HAProxy as a client would see the deployment:
 //! admin tasks (registrations and deregistrations with idempotency keys, group changes, MCP
-//! client creations and deletions, and commands the API must refuse), each on names of its
-//! own so its model of what exists is exact; and callers, one rmcp client each, calling
-//! `fx__echo` with a unique message per call so each call can be found in the audit log.
-//! A request whose answer is lost (connection error, 5xx, HAProxy's 503) is retried with the
-//! same body and the same `Idempotency-Key` until a definite answer or a time limit.
+//! client creations and deletions, user creations and deletions, and commands the API must
+//! refuse), each on names of its own so its model of what exists is exact; and callers, one
+//! rmcp client each, calling `fx__echo` with a unique message per call so each call can be
+//! found in the audit log. A request whose answer is lost (connection error, 5xx, HAProxy's
+//! 503) is retried with the same body and the same `Idempotency-Key` until a definite answer or
+//! a time limit. Only server registrations and deregistrations (and job submits) take a key;
+//! groups, clients, users and tenants have none, so a create whose retry gets 409, or a delete
+//! whose retry gets 404, counts as committed by the attempt whose answer was lost.
 
 use crate::chaos::ledger::{CallRecord, CommandKind, CommandRecord, Ledger, Outcome};
 use crate::chaos::rng::Rng;
@@ -41,6 +44,11 @@ impl Api {
     pub fn new(public_url: &str, owner: &str) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build().context("building the HTTP client")?;
         Ok(Self { http, base: format!("{public_url}/api/v0"), owner: owner.to_string() })
+    }
+
+    /// The same API as another principal (e.g. the platform operator, or another tenant's owner).
+    pub fn with_token(&self, token: &str) -> Self {
+        Self { http: self.http.clone(), base: self.base.clone(), owner: token.to_string() }
     }
 
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>, key: Option<&str>) -> Answer {
@@ -125,6 +133,7 @@ struct Owned {
     used_keys: Vec<String>,
     groups: Vec<String>,
     clients: Vec<(String, String)>,
+    users: Vec<String>,
 }
 
 /// When the load stops: at `until`, but not before the faults are all done (an outage may push
@@ -141,7 +150,8 @@ impl Deadline {
     }
 }
 
-/// Runs one admin task until the deadline. Names are `t{task}-s{n}`, `-g{n}`, `-c{n}`, `-x{n}`.
+/// Runs one admin task until the deadline. Names are `t{task}-s{n}`, `-g{n}`, `-c{n}`, `-u{n}`,
+/// `-x{n}`.
 pub async fn admin_task(
     task: usize,
     seed: u64,
@@ -247,7 +257,7 @@ pub async fn admin_task(
                 owned.groups.push(name);
             }
             record
-        } else if roll < 80 || owned.clients.is_empty() {
+        } else if roll < 76 || (roll < 84 && owned.clients.is_empty()) {
             let name = format!("t{task}-c{n}");
             let token = format!("chaos-token-{name}-{}", rng.hex());
             let body = if rng.chance(0.3) {
@@ -273,7 +283,7 @@ pub async fn admin_task(
                 owned.clients.push((name, token));
             }
             record
-        } else if roll < 90 {
+        } else if roll < 84 {
             let (name, token) = owned.clients.remove(rng.below(owned.clients.len()));
             let path = format!("/mcp-clients/{name}");
             let (outcome, attempts) = api.until_definite(delete, &path, None, None, Some(404)).await;
@@ -288,6 +298,44 @@ pub async fn admin_task(
             };
             if !record.committed() {
                 owned.clients.push((name, token));
+            }
+            record
+        } else if roll < 89 || (roll < 92 && owned.users.is_empty()) {
+            // A member of the default tenant, with a token of the load's: the check tries it at
+            // every edge (accepted while the user exists, refused once deleted).
+            let name = format!("t{task}-u{n}");
+            let token = format!("chaos-token-{name}-{}", rng.hex());
+            let body = json!({"name": name, "role": "member", "access_token": token});
+            ledger.note_token(&name, &token);
+            let (outcome, attempts) = api.until_definite(post, "/users", Some(&body), None, Some(409)).await;
+            let record = CommandRecord {
+                kind: CommandKind::CreateUser,
+                name: name.clone(),
+                idempotency_key: None,
+                group_servers: None,
+                outcome,
+                attempts,
+                at,
+            };
+            if record.committed() {
+                owned.users.push(name);
+            }
+            record
+        } else if roll < 92 {
+            let name = owned.users.remove(rng.below(owned.users.len()));
+            let path = format!("/users/{name}");
+            let (outcome, attempts) = api.until_definite(delete, &path, None, None, Some(404)).await;
+            let record = CommandRecord {
+                kind: CommandKind::DeleteUser,
+                name: name.clone(),
+                idempotency_key: None,
+                group_servers: None,
+                outcome,
+                attempts,
+                at,
+            };
+            if !record.committed() {
+                owned.users.push(name);
             }
             record
         } else {

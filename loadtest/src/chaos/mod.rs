@@ -2,7 +2,8 @@
 //! pollers; the edges and apis behind HAProxy) on infrastructure of its own (Postgres, NATS
 //! with JetStream, Redis), drives a mixed load, kills processes with `kill -9` at moments drawn
 //! from a printed seed and restarts Postgres, NATS and Redis under load, then checks that
-//! nothing acknowledged was lost or duplicated and that every edge serves what the log says.
+//! nothing acknowledged was lost or duplicated and that every edge serves what the log says:
+//! catalogs, group endpoints, and who may connect (MCP clients, users, suspended tenants).
 //! See `loadtest/README.md` ("Chaos").
 
 pub mod check;
@@ -14,6 +15,7 @@ pub mod ledger;
 pub mod load;
 pub mod report;
 pub mod rng;
+pub mod tenants;
 
 use anyhow::{bail, Context};
 use cluster::{Cluster, ClusterConfig, Service};
@@ -164,12 +166,25 @@ async fn run_in(
     }
     let submits = jobs::Submits::default();
     tasks.push(tokio::spawn(jobs::drive_jobs(setup.api.clone(), submits.clone(), deadline.clone())));
-    let victims = OutageVictims { client: "static-victim".into(), server: "static-doomed".into() };
+    tasks.push(tokio::spawn(tenants::drive_tenants(
+        setup.api.with_token(&setup.operator_token),
+        seed,
+        ledger.clone(),
+        run_start,
+        deadline.clone(),
+    )));
+    let victims = || OutageVictims {
+        client: "static-victim".into(),
+        server: "static-doomed".into(),
+        user: VICTIM_USER.into(),
+        tenant: VICTIM_TENANT.into(),
+        operator_token: setup.operator_token.clone(),
+    };
     if args.no_infra_restarts {
         // Without a NATS outage the victims are removed half way, under the kills.
         let (api, ledger) = (setup.api.clone(), ledger.clone());
         let half = Duration::from_secs(args.duration / 2);
-        let victims = OutageVictims { client: victims.client.clone(), server: victims.server.clone() };
+        let victims = victims();
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(half).await;
             faults::remove_victims(&api, &victims, &ledger, run_start, Duration::from_secs(120)).await;
@@ -182,7 +197,7 @@ async fn run_in(
         to: load_start.duration_since(run_start) + Duration::from_secs(args.duration.saturating_sub(8)),
     };
     let readyz =
-        faults::drive(plan, seed, cluster.clone(), &mut infra, setup.api.clone(), victims, ledger.clone(), run_start)
+        faults::drive(plan, seed, cluster.clone(), &mut infra, setup.api.clone(), victims(), ledger.clone(), run_start)
             .await;
     deadline.faults_done.store(true, Ordering::Relaxed);
     for task in tasks {
@@ -221,6 +236,24 @@ async fn run_in(
     let (groups, deleted_groups) = check::groups_present_and_deleted(&ledger.commands());
     check::group_endpoints(&setup.api, &edge_members, &groups, &deleted_groups, Duration::from_secs(20), &mut edges)
         .await;
+    let (users, deleted_users) = check::users_present_and_deleted(&ledger.commands());
+    let with_tokens = |names: &[String]| -> Vec<(String, String)> {
+        names.iter().filter_map(|n| tokens.get(n).map(|t| (n.clone(), t.clone()))).collect()
+    };
+    let (users, deleted_users) = (with_tokens(&users), with_tokens(&deleted_users));
+    check::user_tokens(&edge_members, &public_url, &users, &deleted_users, Duration::from_secs(20), &mut edges).await;
+    let (active, suspended) = check::tenants_active_and_suspended(&ledger.commands());
+    let tenant_tokens = ledger.tenant_tokens();
+    check::tenant_tokens(
+        &edge_members,
+        &public_url,
+        &active,
+        &suspended,
+        &tenant_tokens,
+        Duration::from_secs(20),
+        &mut edges,
+    )
+    .await;
     let calls = ledger.calls();
     let audit = check::audit(&pool, &calls, Duration::from_secs(90)).await?;
     eprintln!("chaos: checking that every acknowledged job ended once");
@@ -292,11 +325,19 @@ struct SetUp {
     api: Api,
     caller_token: String,
     viewer_token: String,
+    /// The platform operator's (from `init-server`).
+    operator_token: String,
 }
 
-/// `init-server` (the owner), the upstream as `fx`, a server and a client the NATS outage
-/// removes, a group, static clients with different allow lists, a member user; every command
-/// in the ledger like the load's.
+/// The user of the default tenant the NATS outage deletes.
+const VICTIM_USER: &str = "static-victim-user";
+/// The tenant the NATS outage suspends.
+const VICTIM_TENANT: &str = "static-victim-tenant";
+
+/// `init-server` (the owner and the platform operator), the upstream as `fx`, a server, a
+/// client, a user and a tenant (with its owner and a client) the NATS outage removes or
+/// suspends, a group, static clients with different allow lists, a member user; every command
+/// in the ledger like the load's (the member user's creation excepted).
 async fn set_up(public_url: &str, upstream_url: &str, ledger: &Ledger, run_start: Instant) -> anyhow::Result<SetUp> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     let init: serde_json::Value = http
@@ -309,6 +350,8 @@ async fn set_up(public_url: &str, upstream_url: &str, ledger: &Ledger, run_start
         .await
         .context("init-server's answer")?;
     let owner = init["access_token"].as_str().with_context(|| format!("init-server answered {init}"))?.to_string();
+    let operator_token =
+        init["operator_token"].as_str().with_context(|| format!("init-server answered {init}"))?.to_string();
     let api = Api::new(public_url, &owner)?;
     let token = |name: &str| format!("chaos-token-{name}-{}", uuid::Uuid::new_v4().simple());
     let post = reqwest::Method::POST;
@@ -358,9 +401,17 @@ async fn set_up(public_url: &str, upstream_url: &str, ledger: &Ledger, run_start
     }
     let viewer_token = token("viewer");
     let user = json!({"name": "static-viewer", "role": "member", "access_token": viewer_token});
-    let (outcome, _) = api.until_definite(post, "/users", Some(&user), None, Some(409)).await;
+    let (outcome, _) = api.until_definite(post.clone(), "/users", Some(&user), None, Some(409)).await;
     if !matches!(outcome, Outcome::Acked { .. } | Outcome::AckedEarlier { .. }) {
         bail!("set-up: creating the member user: {outcome:?}");
+    }
+    let victim_token = token(VICTIM_USER);
+    ledger.note_token(VICTIM_USER, &victim_token);
+    let user = json!({"name": VICTIM_USER, "role": "member", "access_token": victim_token});
+    let answer = api.until_definite(post, "/users", Some(&user), None, Some(409)).await;
+    record(CommandKind::CreateUser, VICTIM_USER, None, None, answer)?;
+    if !tenants::create_tenant(&api.with_token(&operator_token), VICTIM_TENANT, ledger, run_start).await {
+        bail!("set-up: creating the tenant {VICTIM_TENANT} failed (see the ledger)");
     }
     // The callers start once fx__echo is routable through HAProxy.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -371,7 +422,7 @@ async fn set_up(public_url: &str, upstream_url: &str, ledger: &Ledger, run_start
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
-    Ok(SetUp { api, caller_token, viewer_token })
+    Ok(SetUp { api, caller_token, viewer_token, operator_token })
 }
 
 /// The raw records beside the process logs (`calls.tsv`, `commands.tsv`, `faults.tsv`; times in

@@ -50,6 +50,8 @@ impl Result {
         add("stream messages that are no event", self.stream.not_in_table.len());
         add("edge views wrong", self.edges.mismatches.len());
         add("group endpoints wrong at an edge", self.edges.group_mismatches.len());
+        add("users' tokens answered wrong at an edge", self.edges.user_mismatches.len());
+        add("tenants' tokens answered wrong at an edge", self.edges.tenant_mismatches.len());
         add("returned calls without an audit record", self.audit.missing.len());
         add("calls with more than one audit record", self.audit.duplicated.len());
         add("outbox rows never published", self.outbox_left.max(0) as usize);
@@ -199,6 +201,11 @@ pub fn render(r: &Result) -> String {
         CommandKind::DeleteGroup,
         CommandKind::CreateClient,
         CommandKind::DeleteClient,
+        CommandKind::CreateUser,
+        CommandKind::DeleteUser,
+        CommandKind::CreateTenant,
+        CommandKind::SuspendTenant,
+        CommandKind::ResumeTenant,
         CommandKind::MustRefuse,
     ];
     let mut totals = [0usize; 7];
@@ -260,7 +267,7 @@ pub fn render(r: &Result) -> String {
     );
     let _ = writeln!(
         out,
-        "| the read models hold what was acknowledged (servers, groups and their members, MCP clients) | {} mismatches | {} |",
+        "| the read models hold what was acknowledged (servers, groups and their members, MCP clients, users, tenants and their suspension) | {} mismatches | {} |",
         c.read_model_mismatches.len(),
         yes(c.read_model_mismatches.is_empty())
     );
@@ -291,6 +298,25 @@ pub fn render(r: &Result) -> String {
         e.group_edges,
         e.group_mismatches.len(),
         yes(e.group_mismatches.is_empty())
+    );
+    let _ = writeln!(
+        out,
+        "| every edge accepts each existing user's token and refuses each deleted user's (`initialize` on `/mcp`: 401 `invalid_token` naming the endpoint's metadata) | {} users present, {} deleted, at {} edges; {} wrong | {} |",
+        e.users_present,
+        e.users_deleted,
+        e.user_edges,
+        e.user_mismatches.len(),
+        yes(e.user_mismatches.is_empty())
+    );
+    let _ = writeln!(
+        out,
+        "| every edge refuses every token of a suspended tenant (the same 401) and accepts those of active tenants | {} tenants active, {} suspended, {} tokens, at {} edges; {} wrong | {} |",
+        e.tenants_active,
+        e.tenants_suspended,
+        e.tenant_tokens,
+        e.tenant_edges,
+        e.tenant_mismatches.len(),
+        yes(e.tenant_mismatches.is_empty())
     );
     let _ = writeln!(
         out,
@@ -385,7 +411,7 @@ pub fn render(r: &Result) -> String {
     let _ = writeln!(out);
 
     // Details of anything wrong.
-    let lists: [(&str, &Vec<String>); 12] = [
+    let lists: [(&str, &Vec<String>); 14] = [
         ("Acknowledged commands lost", &c.lost),
         ("Commands duplicated", &c.duplicated),
         ("Commands that must be refused but left a trace", &c.wrongly_accepted),
@@ -395,6 +421,8 @@ pub fn render(r: &Result) -> String {
         ("Stream messages that are no event", &s.not_in_table),
         ("Edge views wrong", &e.mismatches),
         ("Group endpoints wrong at an edge", &e.group_mismatches),
+        ("Users' tokens answered wrong at an edge", &e.user_mismatches),
+        ("Tenants' tokens answered wrong at an edge", &e.tenant_mismatches),
         ("Returned calls without an audit record", &a.missing),
         ("Calls with several audit records", &a.duplicated),
         ("Valid commands refused (not an invariant; for reading)", &c.refused_unexpectedly),
