@@ -7,24 +7,26 @@
 # (development and enterprise mode, each on a fresh database and NATS prefix,
 # scripts/lib/instance.sh), then runs console/tests/console.test.mjs: register the fixture
 # through the page (Streamable HTTP, stdio with an environment variable, SSE with its token,
-# Streamable HTTP with a custom header, then replaced with the form's force option),
-# try its tools with the generated forms, create, edit and delete a group and see its endpoint
-# follow, disable the fixture and see its tools vanish from /mcp, read the audit page and see a
-# call appear in live mode, follow a job's log lines live and cancel it, download a job's
-# artifact, read the connect panel; in enterprise mode sign in through the console's own
-# sign-in (OAuth with PKCE against Canopy's authorization server, no header added by the test)
-# as the owner, create a user on the identities page, promote it in place and use its once-shown
-# token until the user is deleted, create an MCP client and use its once-shown token on /mcp, narrow its allow
-# list in place and see tools/list follow, delete it, see the console refresh its token, a
-# reload need sign-in again, sign out revoke the tokens; sign in as a member (no admin action
-# shown) and as another tenant's owner (none of the first tenant's servers or audit); no token
-# in the browser's storage; axe-core on every page and state; a screenshot of every page, kept
-# with the logs, or written to docs/console/ (the README's pictures) with
+# Streamable HTTP with a custom header, then replaced with the form's force option), try its
+# tools with the generated forms, create, edit and delete a group and see its endpoint follow,
+# disable the fixture and see its tools vanish from /mcp, read the audit page and see a call
+# appear in live mode, follow a job's log lines live and cancel it, download a job's artifact,
+# read the connect panel and run a server's `canopy stdio` configuration as pasted; in
+# enterprise mode sign in through the console's own sign-in (OAuth with PKCE against Canopy's
+# authorization server, no header added by the test) as the owner, create a user on the
+# identities page, promote it in place and use its once-shown token until the user is deleted,
+# create an MCP client and use its once-shown token on /mcp, narrow its allow list in place and
+# see tools/list follow, delete it, see the console refresh its token, a reload need sign-in
+# again, a group's configurations on the connect panel hold no token and `canopy login --oauth`
+# then `canopy stdio` as configured reach it, sign out revoke the tokens; sign in as a member
+# (no admin action shown) and as another tenant's owner (none of the first tenant's servers or
+# audit); no token in the browser's storage; axe-core on every page and state; a screenshot of
+# every page, kept with the logs, or written to docs/console/ (the README's pictures) with
 # `--update-screenshots`. Stops everything it started.
 #
 # Needs bubblewrap (the jobs) and uv (the python built-in; installed into .state/tools like the
-# other tools). Environment as scripts/inspector-check.sh (CANOPY_SKIP_BUILD, CANOPY_KEEP_LOGS); CHROMIUM to
-# use another browser binary.
+# other tools). Environment as scripts/inspector-check.sh (CANOPY_SKIP_BUILD, CANOPY_KEEP_LOGS);
+# CHROMIUM to use another browser binary.
 set -euo pipefail
 
 screenshots=""
@@ -121,6 +123,7 @@ if [[ -n "$screenshots" ]]; then screenshots="$PWD/$screenshots"; else screensho
 log "running console/tests/console.test.mjs (screenshots to $screenshots)"
 CANOPY_URL="$dev_url" CANOPY_ENTERPRISE_URL="$ent_url" FIXTURE_URL="http://127.0.0.1:$fx_port/mcp" \
   FIXTURE_BIN="$(cd "$(dirname "$target/canopy-fixture-mcp")" && pwd)/canopy-fixture-mcp" \
+  CANOPY_BIN="$(cd "$(dirname "$target/canopy")" && pwd)/canopy" \
   FIXTURE_SSE_URL="http://127.0.0.1:$sse_port/sse" FIXTURE_SSE_TOKEN="$sse_token" \
   CONSOLE_SCREENSHOTS="$screenshots" \
   node console/tests/console.test.mjs || fail "the browser test failed"

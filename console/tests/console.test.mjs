@@ -4,6 +4,8 @@
 //   CANOPY_URL        development-mode Canopy (required)
 //   FIXTURE_URL       the fixture's Streamable HTTP endpoint, to register as `fx` (required)
 //   FIXTURE_BIN       the fixture's binary, registered as the stdio server `fxs` (optional)
+//   CANOPY_BIN        the `canopy` binary: the connect panel's `canopy stdio` configurations
+//                     are run as pasted (optional)
 //   FIXTURE_SSE_URL, FIXTURE_SSE_TOKEN  the fixture on legacy SSE behind that bearer token,
 //                     registered as `fxe` (optional)
 //   CANOPY_ENTERPRISE_URL  an enterprise-mode Canopy (optional; its access tokens live 40 s): the
@@ -15,7 +17,9 @@
 // and the servers page at phone width too. The page must log no error (a CSP violation is one).
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
-import { readFileSync, mkdirSync } from "node:fs";
+import { readFileSync, mkdirSync, mkdtempSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { resolve } from "node:path";
 
@@ -23,6 +27,7 @@ const base = required("CANOPY_URL");
 const fixtureUrl = required("FIXTURE_URL");
 const enterpriseUrl = process.env.CANOPY_ENTERPRISE_URL || "";
 const fixtureBin = process.env.FIXTURE_BIN || "";
+const canopyBin = process.env.CANOPY_BIN || "";
 const sseUrl = process.env.FIXTURE_SSE_URL || "";
 const sseToken = process.env.FIXTURE_SSE_TOKEN || "";
 const shots = resolve(process.env.CONSOLE_SCREENSHOTS || "docs/console");
@@ -126,6 +131,56 @@ async function mcpToolNames(url = `${base}/mcp`, token = "", expect = 200) {
   } while (cursor);
   await session.close();
   return names;
+}
+
+/** Runs a client configuration's `command`/`args` the way a desktop client would (`canopy` is
+ * CANOPY_BIN), with a HOME of its own, and answers the tool names it lists over stdio. */
+async function stdioToolNames(config, home) {
+  assert.equal(config.command, "canopy");
+  const child = spawn(canopyBin, config.args, { env: { ...process.env, HOME: home }, stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (c) => (stderr += c));
+  const waiting = new Map();
+  let buffer = "";
+  child.stdout.setEncoding("utf8");
+  child.stdout.on("data", (chunk) => {
+    buffer += chunk;
+    let end;
+    while ((end = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, end).trim();
+      buffer = buffer.slice(end + 1);
+      if (!line) continue;
+      const message = JSON.parse(line);
+      if (waiting.has(message.id)) waiting.get(message.id)(message);
+    }
+  });
+  const send = (message) => child.stdin.write(JSON.stringify(message) + "\n");
+  const call = (id, method, params) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${method}: no answer over stdio; stderr: ${stderr}`)), 15_000);
+      waiting.set(id, (m) => {
+        clearTimeout(timer);
+        if (m.result) resolve(m.result);
+        else reject(new Error(`${method}: ${JSON.stringify(m)}; stderr: ${stderr}`));
+      });
+      send({ jsonrpc: "2.0", id, method, params });
+    });
+  try {
+    await call(1, "initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "console-test-stdio", version: "1" } });
+    send({ jsonrpc: "2.0", method: "notifications/initialized" });
+    const names = [];
+    let cursor;
+    let id = 1;
+    do {
+      const list = await call(++id, "tools/list", cursor ? { cursor } : {});
+      names.push(...list.tools.map((t) => t.name));
+      cursor = list.nextCursor;
+    } while (cursor);
+    return names;
+  } finally {
+    child.stdin.end();
+    child.kill();
+  }
 }
 
 async function eventually(what, fn, seconds = 15) {
@@ -617,7 +672,35 @@ try {
     assert.deepEqual(vscode.servers.canopy, { type: "http", url: `${base}/mcp` });
     const claude = JSON.parse(await page.getByLabel("Claude Desktop", { exact: true }).textContent());
     assert.deepEqual(claude.mcpServers.canopy.args.slice(-1), [`${base}/mcp`]);
-    await page.getByText(`${base}/servers/fx/mcp`).waitFor();
+    await page.locator("ul.endpoints").getByText(`${base}/servers/fx/mcp`, { exact: true }).waitFor();
+    assert.equal(await page.getByLabel("Sign in the canopy CLI", { exact: true }).count(), 0, "a sign-in in development mode");
+
+    // Another endpoint: every configuration follows, the stdio bridge's included.
+    const grid = `${base}/servers/grid/mcp`;
+    await page.getByLabel("Endpoint", { exact: true }).selectOption({ label: `Server grid (tool names unprefixed): ${grid}` });
+    const cursorGrid = JSON.parse(await page.getByLabel("Cursor", { exact: true }).textContent());
+    assert.deepEqual(cursorGrid, { mcpServers: { "canopy-grid": { url: grid } } });
+    const vscodeGrid = JSON.parse(await page.getByLabel("VS Code", { exact: true }).textContent());
+    assert.deepEqual(vscodeGrid.servers["canopy-grid"], { type: "http", url: grid });
+    assert.equal(await page.getByLabel("Claude Code", { exact: true }).textContent(), `claude mcp add --transport http canopy-grid ${grid}`);
+    const bridge = JSON.parse(await page.getByLabel("canopy stdio", { exact: true }).textContent()).mcpServers["canopy-grid"];
+    assert.deepEqual(bridge, { command: "canopy", args: ["stdio", "--registry", base, "--server", "grid"] });
+    assert.equal(
+      await page.getByLabel("Claude Code through canopy stdio", { exact: true }).textContent(),
+      `claude mcp add canopy-grid -- canopy stdio --registry ${base} --server grid`,
+    );
+    assert.equal(
+      await page.getByLabel("MCP Inspector", { exact: true }).textContent(),
+      `npx @modelcontextprotocol/inspector --cli ${grid} --transport http --method tools/list`,
+    );
+    // Pasted as is, they reach that endpoint: its tools, unprefixed.
+    const direct = await mcpToolNames(grid);
+    assert.ok(direct.length > 0 && direct.every((n) => !n.includes("__")), `grid's endpoint lists ${direct}`);
+    if (canopyBin) {
+      const home = mkdtempSync(`${tmpdir()}/canopy-console-home-`);
+      assert.deepEqual(await stdioToolNames(bridge, home), direct);
+      log(`  canopy stdio, as configured, listed grid's ${direct.length} tools`);
+    }
     await accessible(page, "connect");
     await shot(page, "connect");
   });
@@ -894,7 +977,67 @@ try {
       await facts.getByText("default", { exact: true }).waitFor();
       const cursorConfig = JSON.parse(await p.getByLabel("Cursor", { exact: true }).textContent());
       assert.equal(cursorConfig.mcpServers.canopy.url, `${enterpriseUrl}/mcp`);
+
+      // A group's endpoint: configurations with no token in them; the clients sign in themselves.
+      const group = `${enterpriseUrl}/groups/fx-all/mcp`;
+      await p.getByLabel("Endpoint", { exact: true }).selectOption({ label: `Group fx-all: ${group}` });
+      const cursorGroup = JSON.parse(await p.getByLabel("Cursor", { exact: true }).textContent());
+      assert.deepEqual(cursorGroup, { mcpServers: { "canopy-group-fx-all": { url: group } } });
+      const login = await p.getByLabel("Sign in the canopy CLI", { exact: true }).textContent();
+      assert.equal(login, `canopy login --oauth --registry ${enterpriseUrl} --group fx-all`);
+      const bridge = JSON.parse(await p.getByLabel("canopy stdio", { exact: true }).textContent()).mcpServers["canopy-group-fx-all"];
+      assert.deepEqual(bridge, { command: "canopy", args: ["stdio", "--registry", enterpriseUrl, "--group", "fx-all"] });
+      const inspector = await p.getByLabel("MCP Inspector", { exact: true }).textContent();
+      assert.equal(inspector, `${login}\nnpx @modelcontextprotocol/inspector --cli --method tools/list -- canopy stdio --registry ${enterpriseUrl} --group fx-all`);
+      const configs = await p.locator("main pre").allTextContents();
+      assert.ok(configs.length >= 7, `${configs.length} configurations`);
+      for (const text of configs) {
+        assert.doesNotMatch(text, /authorization|bearer|token|headers/i, `a credential in a configuration: ${text}`);
+        assert.ok(!text.includes(ownerToken), "the owner's token is in a configuration");
+        for (const t of owner.tokens) {
+          if (t.access_token) assert.ok(!text.includes(t.access_token), "the console's access token is in a configuration");
+        }
+      }
+      // Without a token the endpoint points a client at its OAuth metadata, which is how those
+      // clients sign in.
+      const challenge = await fetch(group, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: {} }),
+      });
+      assert.equal(challenge.status, 401);
+      assert.match(challenge.headers.get("www-authenticate") || "", /resource_metadata="[^"]+"/);
       await accessible(p, "connect (enterprise)");
+      await shot(p, "connect-enterprise");
+
+      if (canopyBin) {
+        // The stdio bridge as pasted: `canopy login --oauth` signs in in the browser (the owner
+        // types their token at the authorization server), then the configuration lists fx-all's tools.
+        const home = mkdtempSync(`${tmpdir()}/canopy-console-home-`);
+        const args = login.split(" ").slice(1).concat("--no-browser");
+        const cli = spawn(canopyBin, args, { env: { ...process.env, HOME: home }, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        let err = "";
+        cli.stdout.on("data", (c) => (out += c));
+        cli.stderr.on("data", (c) => (err += c));
+        const exited = new Promise((resolve) => cli.on("exit", resolve));
+        const url = await eventually("the sign-in URL from canopy login", async () => {
+          const found = err.match(/https?:\/\/\S+\/oauth\/authorize\?\S+/);
+          assert.ok(found, err);
+          return found[0];
+        });
+        const signIn = await owner.context.newPage();
+        await signIn.goto(url);
+        await signIn.getByLabel("Your Canopy access token").fill(ownerToken);
+        await signIn.getByRole("button", { name: "Sign in and allow" }).click();
+        assert.equal(await exited, 0, `canopy login: ${out} ${err}`);
+        await signIn.close();
+        assert.match(out, /Signed in/);
+        const names = await stdioToolNames(bridge, home);
+        assert.deepEqual(names.sort(), (await mcpToolNames(group, ownerToken)).sort());
+        assert.ok(names.includes("fx__echo"), `the bridge lists ${names}`);
+        log(`  canopy login --oauth, then canopy stdio as configured, listed fx-all's ${names.length} tools`);
+      }
     });
 
     await step("enterprise mode: sign out revokes the tokens and forgets them", async () => {
