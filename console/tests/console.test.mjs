@@ -639,6 +639,41 @@ try {
     await shot(page, "job-artifacts");
   });
 
+  await step("jobs: an ended job's log lines past the first page, read on with the logs' cursor", async () => {
+    const submitted = await fetch(`${base}/api/v0/jobs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        name: "console-chatty",
+        workload_type: "batch",
+        image: "python:3.11",
+        command: ["python", "-c", "for i in range(1200):\n    print('line', i, flush=True)"],
+      }),
+    });
+    const job = await submitted.json();
+    assert.ok(submitted.ok, `POST /api/v0/jobs: ${submitted.status} ${JSON.stringify(job)}`);
+    await eventually("the job completed", async () => {
+      const r = await (await fetch(`${base}/api/v0/jobs/${job.job_id}`)).json();
+      assert.equal(r.status, "completed", JSON.stringify(r.failure || r.status_message));
+    }, 60);
+    await page.goto(`${base}/console/#/jobs/${job.job_id}`);
+    await page.getByRole("heading", { name: "console-chatty", level: 1 }).waitFor();
+    const lines = async () => (await page.getByLabel("Job logs").textContent()).match(/line \d+/g) || [];
+    await page.getByText("The first 500 lines; the job printed more.").waitFor();
+    const first = await lines();
+    assert.ok(first.length > 0 && first.length <= 500, `${first.length} lines on the first page`);
+    await accessible(page, "job (more log lines)");
+    const more = page.getByRole("button", { name: "More log lines" });
+    await more.click();
+    await page.getByText("The first 1000 lines; the job printed more.").waitFor();
+    await more.click();
+    await page.getByText(/^All \d+ lines\.$/).waitFor();
+    await more.waitFor({ state: "detached" });
+    // Every line once, in order, none lost between pages.
+    assert.deepEqual(await lines(), Array.from({ length: 1200 }, (_, i) => `line ${i}`));
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute("aria-label")), "Job logs");
+  });
+
   await step("python: an environment with its REPL, frozen, destroyed", async () => {
     const session = await mcpOpen();
     const call = async (name, args) => {

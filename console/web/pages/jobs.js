@@ -1,5 +1,6 @@
 // Jobs: the tenant's jobs (GET /api/v0/jobs, cursor paging), one job with its events, its logs
-// (followed live while it runs: GET /jobs/ID/logs?follow=true, paused while the tab is hidden),
+// (followed live while it runs: GET /jobs/ID/logs?follow=true, paused while the tab is hidden;
+// once it has ended, read on page after page with the logs' cursor),
 // its artifacts (downloaded through a short-lived signed URL the page never shows nor keeps),
 // and cancel.
 import { h, field, table, json, chip, replace } from "../dom.js";
@@ -61,7 +62,7 @@ export async function jobPage(ctx, id) {
   const [job, events, logs, artifacts] = await Promise.all([
     request("GET", jobPath(id)),
     request("GET", `${jobPath(id)}/events`),
-    request("GET", `${jobPath(id)}/logs${query({ limit: 500 })}`),
+    request("GET", `${jobPath(id)}/logs${query({ limit: LOG_PAGE })}`),
     request("GET", `${jobPath(id)}/artifacts`).catch((error) => error),
   ]);
   const reason = h("input", { type: "text", name: "reason", autocomplete: "off" });
@@ -123,6 +124,46 @@ export async function jobPage(ctx, id) {
 }
 
 const logLine = (l) => `${l.created_at} ${l.stream}: ${l.message}\n`;
+/** Log lines asked for at a time (the API answers at most 1000). */
+const LOG_PAGE = 500;
+
+/**
+ * An ended job's lines after the first page: "More log lines" reads the next page from the
+ * logs' cursor and appends it, until there is none.
+ */
+function moreLines(ctx, job, logs, pre) {
+  let cursor = logs.next_cursor;
+  let shown = logs.items.length;
+  const count = h("p", { class: "hint", "aria-live": "polite" }, `The first ${shown} lines; the job printed more.`);
+  const button = h(
+    "button",
+    {
+      type: "button",
+      onclick: async () => {
+        button.disabled = true;
+        try {
+          const page = await request("GET", `${jobPath(job.job_id)}/logs${query({ limit: LOG_PAGE, cursor })}`);
+          pre.append(page.items.map(logLine).join(""));
+          shown += page.items.length;
+          cursor = page.next_cursor || cursor;
+          if (page.has_more) {
+            replace(count, `The first ${shown} lines; the job printed more.`);
+            button.disabled = false;
+          } else {
+            replace(count, `All ${shown} lines.`);
+            button.remove();
+            pre.focus();
+          }
+        } catch (error) {
+          ctx.notifyError(error);
+          button.disabled = false;
+        }
+      },
+    },
+    "More log lines",
+  );
+  return h("div", { class: "live" }, count, button);
+}
 
 /** The job's log lines; while it runs, a "Live" switch follows new lines as they are stored. */
 function logsSection(ctx, job, logs) {
@@ -130,10 +171,9 @@ function logsSection(ctx, job, logs) {
   const empty = h("p", {}, "No log lines yet.");
   pre.hidden = !logs.items.length;
   empty.hidden = logs.items.length > 0;
-  const more = logs.has_more
-    ? h("p", { class: "hint" }, "Older lines were left out here: read them with GET /api/v0/jobs/ID/logs?cursor=…")
-    : null;
-  if (TERMINAL.has(job.status)) return [h("h2", {}, "Logs"), pre, empty, more];
+  if (TERMINAL.has(job.status)) {
+    return [h("h2", {}, "Logs"), pre, empty, logs.has_more ? moreLines(ctx, job, logs, pre) : null];
+  }
 
   let cursor = logs.next_cursor || (logs.items.length ? logs.items[logs.items.length - 1].entry_id : "");
   let controller = null;
@@ -208,7 +248,8 @@ function logsSection(ctx, job, logs) {
   }, 2000);
   // Start once the page is shown (the section is attached after this returns).
   setTimeout(follow, 0);
-  return [h("h2", {}, "Logs"), h("div", { class: "live" }, field("Live", live), state), pre, empty, more];
+  // Lines past the first page come with the follow, which starts from the page's cursor.
+  return [h("h2", {}, "Logs"), h("div", { class: "live" }, field("Live", live), state), pre, empty];
 }
 
 function size(bytes) {
