@@ -674,6 +674,54 @@ try {
     assert.equal(await page.evaluate(() => document.activeElement.getAttribute("aria-label")), "Job logs");
   });
 
+  await step("jobs: an uploaded input listed, and on the page of the job that mounts it", async () => {
+    const content = "an input uploaded for the console test";
+    const post = async (url, body) => {
+      const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const answer = await r.json();
+      assert.ok(r.ok, `POST ${url}: ${r.status} ${JSON.stringify(answer)}`);
+      return answer;
+    };
+    const { upload } = await post(`${base}/api/v0/job-inputs`, { filename: "notes.txt", content_type: "text/plain" });
+    // The signed URL uploads exactly the content type it was made for.
+    const put = await fetch(upload.upload_url, { method: "PUT", headers: { "content-type": "text/plain" }, body: content });
+    assert.equal(put.status, 200, await put.text());
+    const input = await post(upload.complete_url, { token: upload.token, size_bytes: Buffer.byteLength(content) });
+    assert.equal(input.status, "ready");
+    const job = await post(`${base}/api/v0/jobs`, {
+      name: "console-reader",
+      workload_type: "batch",
+      image: "python:3.11",
+      command: ["python", "-c", `print(open(${JSON.stringify(input.mount_path)}).read())`],
+      input_files: [upload.input_id],
+    });
+    await eventually("the job completed", async () => {
+      const r = await (await fetch(`${base}/api/v0/jobs/${job.job_id}`)).json();
+      assert.equal(r.status, "completed", JSON.stringify(r.failure || r.status_message));
+    }, 60);
+    await page.goto(`${base}/console/#/jobs/${job.job_id}`);
+    await page.getByRole("heading", { name: "console-reader", level: 1 }).waitFor();
+    const row = page.getByRole("table", { name: "Inputs" }).getByRole("row").filter({ hasText: "notes.txt" });
+    await row.waitFor();
+    assert.deepEqual(await row.getByRole("cell").allTextContents(), [
+      "notes.txt",
+      "input",
+      "text/plain",
+      `${Buffer.byteLength(content)} bytes`,
+      input.mount_path,
+      upload.input_id,
+    ]);
+    // What the job read from that path.
+    await page.getByLabel("Job logs").getByText(content).waitFor();
+    await accessible(page, "job (inputs)");
+    await nav("Jobs").click();
+    const listed = page.getByRole("table", { name: "Uploaded inputs and scripts" }).getByRole("row").filter({ hasText: upload.input_id });
+    await listed.waitFor();
+    const cells = await listed.getByRole("cell").allTextContents();
+    assert.deepEqual([cells[1], cells[2], cells[3], cells[5]], ["notes.txt", "input", "ready", input.mount_path]);
+    await accessible(page, "jobs (inputs)");
+  });
+
   await step("python: an environment with its REPL, frozen, destroyed", async () => {
     const session = await mcpOpen();
     const call = async (name, args) => {

@@ -1,4 +1,5 @@
-// Jobs: the tenant's jobs (GET /api/v0/jobs, cursor paging), one job with its events, its logs
+// Jobs: the tenant's jobs (GET /api/v0/jobs, cursor paging) and its uploaded inputs and scripts
+// (GET /api/v0/job-inputs), one job with the inputs it mounts, its events, its logs
 // (followed live while it runs: GET /jobs/ID/logs?follow=true, paused while the tab is hidden;
 // once it has ended, read on page after page with the logs' cursor),
 // its artifacts (downloaded through a short-lived signed URL the page never shows nor keeps),
@@ -54,8 +55,49 @@ export async function jobsPage(ctx) {
     field("Status", status, "pending, queued, running, completed, failed, cancelled…"),
     h("button", { type: "submit" }, "Apply filter"),
   );
-  await load();
-  return h("section", { "aria-labelledby": "jobs-h" }, h("h1", { id: "jobs-h" }, "Jobs"), filters, results, more);
+  const [, inputs] = await Promise.all([load(), request("GET", "/job-inputs").catch((error) => error)]);
+  return h(
+    "section",
+    { "aria-labelledby": "jobs-h" },
+    h("h1", { id: "jobs-h" }, "Jobs"),
+    filters,
+    results,
+    more,
+    h("h2", {}, "Inputs and scripts"),
+    uploadsView(inputs),
+  );
+}
+
+/** The tenant's uploads (GET /job-inputs), which jobs mount by id. */
+function uploadsView(view) {
+  if (view instanceof Error) return h("p", { class: "error" }, `${view.message} (${view.code})`);
+  if (!view.inputs.length) {
+    return h("p", {}, "No inputs uploaded yet. Agents upload them with the grid tools, or POST /api/v0/job-inputs.");
+  }
+  return table(
+    "Uploaded inputs and scripts",
+    ["Input", "File", "Kind", "Status", "Size", "Mounted at", "Created"],
+    view.inputs.map((i) => [
+      h("code", {}, i.input_id),
+      i.filename,
+      i.kind,
+      chip(i.ready ? "ready" : i.status, i.ready ? "ready" : "pending"),
+      i.size_bytes === undefined || i.size_bytes === null ? "" : size(i.size_bytes),
+      h("code", {}, i.mount_path),
+      i.created_at,
+    ]),
+  );
+}
+
+/** What a job mounts: its input files and its script, where its command finds them. */
+function mountedView(job) {
+  const mounted = [...(job.input_files || []), ...(job.script_file ? [job.script_file] : [])];
+  if (!mounted.length) return h("p", {}, "This job mounts no uploaded input.");
+  return table(
+    "Inputs",
+    ["File", "Kind", "Content type", "Size", "Mounted at", "Input"],
+    mounted.map((i) => [i.filename, i.kind, i.content_type, size(i.size_bytes), h("code", {}, i.mount_path), h("code", {}, i.input_id)]),
+  );
 }
 
 export async function jobPage(ctx, id) {
@@ -109,6 +151,8 @@ export async function jobPage(ctx, id) {
       job.failure ? [h("dt", {}, "Failure"), h("dd", {}, json(job.failure, "Failure"))] : null,
     ),
     cancel,
+    h("h2", {}, "Inputs"),
+    mountedView(job),
     h("h2", {}, "Events"),
     events.events.length
       ? table(
