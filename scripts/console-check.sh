@@ -11,6 +11,8 @@
 # tools with the generated forms, create, edit and delete a group and see its endpoint follow,
 # disable the fixture and see its tools vanish from /mcp, read the audit page and see a call
 # appear in live mode, follow a job's log lines live and cancel it, download a job's artifact,
+# read an ended job's lines page after page, list an uploaded input on the jobs and job pages,
+# see a waiting job's page show it claimed and started (status and events) without a reload,
 # read the connect panel and run a server's `canopy stdio` configuration as pasted; in
 # enterprise mode sign in through the console's own sign-in (OAuth with PKCE against Canopy's
 # authorization server, no header added by the test) as the owner, create a user on the
@@ -112,7 +114,9 @@ sse_token="console-sse-$RANDOM$RANDOM"
 sse_pid=$!
 canopy_wait_tcp 127.0.0.1 "$sse_port" 30 "$sse_pid" || fail "fixture (sse) did not start"
 
-canopy_instance_start console-dev development "$target/canopy" "$work" || fail "canopy (development) did not start"
+# Two job slots, whatever the host's CPUs: the test fills them to see a job wait, then start.
+CANOPY_JOBS_LOCAL_SLOTS=2 canopy_instance_start console-dev development "$target/canopy" "$work" \
+  || fail "canopy (development) did not start"
 dev_url="$CANOPY_INSTANCE_URL"
 # Access tokens of 40 s: the test sees the console refresh one before it expires.
 CANOPY_OAUTH_ACCESS_TOKEN_TTL_SECS=40 canopy_instance_start console-ent enterprise "$target/canopy" "$work" \

@@ -722,6 +722,58 @@ try {
     await accessible(page, "jobs (inputs)");
   });
 
+  await step("jobs: a waiting job's page shows it claimed and started, live, without a reload", async () => {
+    const post = async (path, body) => {
+      const r = await fetch(`${base}/api/v0${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const answer = await r.json();
+      assert.ok(r.ok, `POST ${path}: ${r.status} ${JSON.stringify(answer)}`);
+      return answer;
+    };
+    const statusOf = async (id) => (await (await fetch(`${base}/api/v0/jobs/${id}`)).json()).status;
+    const sleeper = (name, seconds) => ({
+      name,
+      workload_type: "batch",
+      image: "python:3.11",
+      command: ["python", "-c", `import time\nprint('started', flush=True)\ntime.sleep(${seconds})`],
+    });
+    // Every slot of the local backend taken (console-check.sh gives it 2): a job then waits.
+    const running = [];
+    let extra = null;
+    for (let i = 0; i < 8 && !extra; i++) {
+      const job = await post("/jobs", sleeper(`console-filler-${i}`, 120));
+      try {
+        await eventually("a filler running", async () => assert.equal(await statusOf(job.job_id), "running"), 3);
+        running.push(job);
+      } catch {
+        extra = job;
+      }
+    }
+    assert.ok(extra, "no job waited for a slot");
+    await post(`/jobs/${extra.job_id}/cancel`, {});
+    const waiter = await post("/jobs", sleeper("console-waiter", 6));
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await statusOf(waiter.job_id), "queued");
+
+    await page.goto(`${base}/console/#/jobs/${waiter.job_id}`);
+    await page.getByRole("heading", { name: "console-waiter", level: 1 }).waitFor();
+    assert.equal(await page.getByLabel("Live", { exact: true }).isChecked(), true);
+    const facts = page.locator("main dl.facts");
+    // The status chip (the phase says the same words).
+    await facts.locator(".chip", { hasText: /^queued$/ }).waitFor();
+    const events = page.getByRole("table", { name: "Lifecycle events" }).getByRole("row");
+    const before = await events.count();
+    await mark(page);
+    // A slot frees: the page sees the job claimed and started as it happens.
+    for (const job of running) await post(`/jobs/${job.job_id}/cancel`, {});
+    await facts.locator(".chip", { hasText: /^running$/ }).waitFor({ timeout: 20_000 });
+    await eventually("the claim and the start in the events", async () => assert.ok((await events.count()) >= before + 2, `${await events.count()} rows`), 10);
+    await page.getByLabel("Job logs").getByText(/started/).waitFor();
+    assert.equal(await unmarked(page), false, "the job page was re-rendered, not updated in place");
+    await accessible(page, "job (live events)");
+    await post(`/jobs/${waiter.job_id}/cancel`, {});
+    await eventually("the waiter ends", async () => assert.ok(["cancelled", "completed"].includes(await statusOf(waiter.job_id))), 30);
+  });
+
   await step("python: an environment with its REPL, frozen, destroyed", async () => {
     const session = await mcpOpen();
     const call = async (name, args) => {

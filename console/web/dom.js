@@ -75,15 +75,14 @@ export function table(caption, headers, rows) {
         { role: "rowgroup" },
         h("tr", { role: "row" }, headers.map((text) => h("th", { scope: "col", role: "columnheader" }, text))),
       ),
-      h(
-        "tbody",
-        { role: "rowgroup" },
-        rows.map((cells) =>
-          h("tr", { role: "row" }, cells.map((cell, i) => h("td", { role: "cell", "data-label": headers[i] }, cell))),
-        ),
-      ),
+      h("tbody", { role: "rowgroup" }, rows.map((cells) => tableRow(headers, cells))),
     ),
   );
+}
+
+/** One body row of a `table(...)` (to append rows in place as they come). */
+export function tableRow(headers, cells) {
+  return h("tr", { role: "row" }, cells.map((cell, i) => h("td", { role: "cell", "data-label": headers[i] }, cell)));
 }
 
 /** Pretty JSON in a `<pre>`, as text. */

@@ -1,10 +1,11 @@
 // Jobs: the tenant's jobs (GET /api/v0/jobs, cursor paging) and its uploaded inputs and scripts
-// (GET /api/v0/job-inputs), one job with the inputs it mounts, its events, its logs
-// (followed live while it runs: GET /jobs/ID/logs?follow=true, paused while the tab is hidden;
-// once it has ended, read on page after page with the logs' cursor),
+// (GET /api/v0/job-inputs), one job with the inputs it mounts, its events and status (asked
+// again every 2 s while it has not ended: the API has no stream of job events), its logs
+// (followed live while it runs: GET /jobs/ID/logs?follow=true; both paused while the tab is
+// hidden; once it has ended, read on page after page with the logs' cursor),
 // its artifacts (downloaded through a short-lived signed URL the page never shows nor keeps),
 // and cancel.
-import { h, field, table, json, chip, replace } from "../dom.js";
+import { h, field, table, tableRow, json, chip, replace } from "../dom.js";
 import { request, query, stream, download as fetchDownload } from "../api.js";
 
 const TERMINAL = new Set(["completed", "failed", "rejected", "cancelled"]);
@@ -130,6 +131,15 @@ export async function jobPage(ctx, id) {
         field("Reason (optional)", reason),
         h("button", { type: "submit", class: "danger" }, "Cancel job"),
       );
+  // What changes while the job runs, updated in place.
+  const statusDd = h("dd", {});
+  const phaseDd = h("dd", {});
+  const showState = (j) => {
+    replace(statusDd, chip(j.status), j.status_message ? ` ${j.status_message}` : "");
+    replace(phaseDd, j.phase);
+  };
+  showState(job);
+  const lifecycle = eventsView(events);
   const section = h(
     "section",
     { "aria-labelledby": "job-h" },
@@ -141,9 +151,9 @@ export async function jobPage(ctx, id) {
       h("dt", {}, "Job"),
       h("dd", {}, h("code", {}, job.job_id)),
       h("dt", {}, "Status"),
-      h("dd", {}, chip(job.status), job.status_message ? ` ${job.status_message}` : ""),
+      statusDd,
       h("dt", {}, "Phase"),
-      h("dd", {}, job.phase),
+      phaseDd,
       h("dt", {}, "Image"),
       h("dd", {}, h("code", {}, job.image)),
       h("dt", {}, "Command"),
@@ -154,17 +164,41 @@ export async function jobPage(ctx, id) {
     h("h2", {}, "Inputs"),
     mountedView(job),
     h("h2", {}, "Events"),
-    events.events.length
-      ? table(
-          "Lifecycle events",
-          ["#", "When", "Level", "Title", "Message"],
-          events.events.map((e) => [String(e.sequence), e.created_at, e.level, e.title, e.message]),
-        )
-      : h("p", {}, "No events yet."),
+    lifecycle.box,
   );
-  section.append(...logsSection(ctx, job, logs).filter(Boolean));
+  const refresh = async () => {
+    const [fresh, latest] = await Promise.all([request("GET", jobPath(id)), request("GET", `${jobPath(id)}/events`)]);
+    showState(fresh);
+    lifecycle.update(latest);
+  };
+  section.append(...logsSection(ctx, job, logs, refresh).filter(Boolean));
   section.append(h("h2", {}, "Artifacts"), artifactsView(ctx, job, artifacts));
   return section;
+}
+
+const EVENT_HEADERS = ["#", "When", "Level", "Title", "Message"];
+const eventCells = (e) => [String(e.sequence), e.created_at, e.level, e.title, e.message];
+
+/** The lifecycle events' table; `update(view)` appends the events it does not show yet. */
+function eventsView(view) {
+  const box = h("div", {});
+  const seen = new Set();
+  const render = (events) => {
+    for (const e of events) seen.add(e.id);
+    replace(box, events.length ? table("Lifecycle events", EVENT_HEADERS, events.map(eventCells)) : h("p", {}, "No events yet."));
+  };
+  render(view.events);
+  const update = (latest) => {
+    const added = latest.events.filter((e) => !seen.has(e.id));
+    const body = box.querySelector("tbody");
+    if (!added.length) return;
+    if (!body) return render(latest.events);
+    for (const e of added) {
+      seen.add(e.id);
+      body.append(tableRow(EVENT_HEADERS, eventCells(e)));
+    }
+  };
+  return { box, update };
 }
 
 const logLine = (l) => `${l.created_at} ${l.stream}: ${l.message}\n`;
@@ -209,8 +243,11 @@ function moreLines(ctx, job, logs, pre) {
   return h("div", { class: "live" }, count, button);
 }
 
-/** The job's log lines; while it runs, a "Live" switch follows new lines as they are stored. */
-function logsSection(ctx, job, logs) {
+/**
+ * The job's log lines; while it runs, a "Live" switch follows new lines as they are stored and
+ * calls `refresh` (the job's status and events) every 2 s.
+ */
+function logsSection(ctx, job, logs, refresh) {
   const pre = h("pre", { class: "logs", tabindex: "0", "aria-label": "Job logs" }, logs.items.map(logLine).join(""));
   const empty = h("p", {}, "No log lines yet.");
   pre.hidden = !logs.items.length;
@@ -233,7 +270,7 @@ function logsSection(ctx, job, logs) {
     if (controller || !live.checked || document.hidden || gone()) return;
     controller = new AbortController();
     const mine = controller;
-    replace(state, "Live: following new lines as the job prints them.");
+    replace(state, "Live: following new lines as the job prints them, and its status and events.");
     try {
       let ended = false;
       const finished = await stream(
@@ -284,9 +321,23 @@ function logsSection(ctx, job, logs) {
     } else follow();
   };
   document.addEventListener("visibilitychange", onVisibility);
+  // The status and events, asked again while live (one question at a time).
+  let asking = false;
+  const poll = setInterval(async () => {
+    if (asking || !live.checked || document.hidden || gone()) return;
+    asking = true;
+    try {
+      await refresh();
+    } catch (error) {
+      if (!gone()) replace(state, `The job's status could not be read: ${error.message}. `);
+    } finally {
+      asking = false;
+    }
+  }, 2000);
   const watchdog = setInterval(() => {
     if (!gone()) return;
     stop();
+    clearInterval(poll);
     clearInterval(watchdog);
     document.removeEventListener("visibilitychange", onVisibility);
   }, 2000);
