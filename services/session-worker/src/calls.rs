@@ -4,6 +4,7 @@
 //! in this process ([`crate::builtin`]); every other call goes to its upstream's connection.
 
 use crate::builtin::{BuiltinCall, Builtins, CANCEL_GRACE};
+use crate::direct::Failed;
 use crate::progress::ActiveCall;
 use crate::progress::InFlight;
 use crate::upstream::{UpstreamError, UpstreamPool};
@@ -320,6 +321,35 @@ async fn perform(
     request: &CallRequest,
     asked: &Arc<AtomicBool>,
     deadline: tokio::time::Instant,
+) -> Result<serde_json::Value, Failed> {
+    let peer = connection.peer();
+    if let UpstreamOp::CallTool { tool, arguments } = &request.op {
+        let client = connection.service();
+        if let Some((direct, posted)) = client.direct.as_ref().and_then(|d| Some((d, d.ready(connection)?))) {
+            let id = crate::direct::next_id();
+            let request_id = rmcp::model::RequestId::String(id.as_str().into());
+            let call = request.client_subject.clone().map(|subject| ActiveCall {
+                subject,
+                asked: asked.clone(),
+                deadline,
+                request: request_id.clone(),
+            });
+            let _active = call.clone().map(|call| client.active.enter(call));
+            let cancel_guard = CancelUpstreamOnDrop { peer: peer.clone(), id: Some(request_id) };
+            let result = direct.call_tool(&posted, client, &id, tool, arguments.as_ref(), call.as_ref()).await;
+            cancel_guard.disarm();
+            return result;
+        }
+    }
+    perform_rmcp(connection, request, asked, deadline).await.map_err(Failed::from)
+}
+
+/// [`perform`] through rmcp's client.
+async fn perform_rmcp(
+    connection: &crate::upstream::Connection,
+    request: &CallRequest,
+    asked: &Arc<AtomicBool>,
+    deadline: tokio::time::Instant,
 ) -> Result<serde_json::Value, ServiceError> {
     let peer = connection.peer();
     let routes = &connection.service().progress;
@@ -416,7 +446,7 @@ async fn call(
                     upstreams.succeeded(&request.tenant, &request.server);
                     return CallReply::Result { result };
                 }
-                Err(ServiceError::McpError(e)) => {
+                Err(Failed::Rpc(e)) => {
                     return CallReply::Error {
                         code: CallErrorCode::UpstreamError,
                         message: format!("{} (code {})", e.message, e.code.0),
@@ -427,7 +457,8 @@ async fn call(
                         }),
                     };
                 }
-                Err(e) => {
+                Err(Failed::Lost(message)) => return error(CallErrorCode::UpstreamUnavailable, message),
+                Err(Failed::Connection(e)) => {
                     // The connection (for stdio: the process) is gone: drop it, so the next
                     // attempt or call starts a new one, subject to back-off.
                     tracing::info!(server = %request.server, error = %e, "upstream connection failed");

@@ -11,6 +11,7 @@
 
 pub mod builtin;
 mod calls;
+mod direct;
 mod discovery;
 mod http;
 mod progress;

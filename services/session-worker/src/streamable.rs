@@ -61,6 +61,46 @@ type Connector = hyper_rustls::HttpsConnector<QuickAckConnector>;
 #[derive(Clone)]
 pub struct QuickAckHttpClient {
     client: Client<Connector, Full<Bytes>>,
+    /// Where the posts rmcp makes through this client are noted (see [`Posted`]).
+    recorder: Option<Arc<Recorder>>,
+}
+
+/// How rmcp last posted on one upstream connection: its URL, session, credentials and
+/// headers (the negotiated protocol version among them), so that a tool call can be posted
+/// on the same session without going through rmcp's client ([`crate::direct`]).
+#[derive(Clone)]
+pub(crate) struct Posted {
+    uri: Arc<str>,
+    session_id: Option<Arc<str>>,
+    auth_token: Option<String>,
+    custom_headers: HashMap<HeaderName, HeaderValue>,
+}
+
+#[cfg(test)]
+impl Posted {
+    /// Posts to `uri` on `session`, with no credentials and no other header.
+    pub(crate) fn at(uri: &str, session: Option<&str>) -> Self {
+        Self { uri: uri.into(), session_id: session.map(Arc::from), auth_token: None, custom_headers: HashMap::new() }
+    }
+}
+
+/// The [`Posted`] of one connection, noted on every post rmcp makes.
+#[derive(Default)]
+pub(crate) struct Recorder(std::sync::Mutex<Option<Posted>>);
+
+impl Recorder {
+    pub(crate) fn last(&self) -> Option<Posted> {
+        self.0.lock().ok().and_then(|posted| posted.clone())
+    }
+}
+
+/// What an upstream answered a request posted directly: a JSON body (a JSON-RPC response,
+/// or the JSON-RPC error of a failed status) or the request's SSE stream.
+pub(crate) enum RawResponse {
+    /// 202 or 204, or a 2xx with an empty body: what a notification or an answer gets.
+    Accepted,
+    Json(Vec<u8>),
+    Events(BoxStream<'static, Result<Sse, SseError>>),
 }
 
 /// What failed below HTTP semantics: the connection, the request, a body.
@@ -96,7 +136,63 @@ impl QuickAckHttpClient {
             .pool_idle_timeout(idle_timeout)
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .build(connector);
-        Self { client }
+        Self { client, recorder: None }
+    }
+
+    /// A client on the same connection pool that notes how rmcp posts through it.
+    pub(crate) fn recording(&self) -> (Self, Arc<Recorder>) {
+        let recorder = Arc::new(Recorder::default());
+        (Self { client: self.client.clone(), recorder: Some(recorder.clone()) }, recorder)
+    }
+
+    /// Posts the JSON-RPC message `body` as rmcp last posted on the connection (`posted`),
+    /// and returns the answer: a JSON body (read whole within `limits`) or the SSE stream.
+    /// Fails as `post` fails: auth errors, an expired session (404), other statuses without
+    /// a JSON body.
+    pub(crate) async fn post_raw(
+        &self,
+        posted: &Posted,
+        body: Bytes,
+        limits: &StreamableHttpResponseLimits,
+    ) -> Result<RawResponse, Error> {
+        let mut headers = request_headers(true, posted.auth_token.clone(), posted.custom_headers.clone())?;
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(session_id) = &posted.session_id {
+            headers.insert(HEADER_SESSION_ID, header_value(HEADER_SESSION_ID, session_id)?);
+        }
+        let response =
+            self.send(Method::POST, &posted.uri, headers, body).await.map_err(StreamableHttpError::Client)?;
+        if let Some(error) = auth_error(&response) {
+            return Err(error);
+        }
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND && posted.session_id.is_some() {
+            return Err(StreamableHttpError::SessionExpired);
+        }
+        if matches!(status, StatusCode::ACCEPTED | StatusCode::NO_CONTENT)
+            || (status.is_success() && content_length(&response) == Some(0))
+        {
+            let _ = read_prefix(response.into_body(), 64 * 1024).await;
+            return Ok(RawResponse::Accepted);
+        }
+        let content_type = response.headers().get(CONTENT_TYPE).cloned();
+        let failed = status_error(status, response.headers());
+        if media_type_is(content_type.as_ref(), JSON_MIME_TYPE) && status != StatusCode::TOO_MANY_REQUESTS {
+            let length = content_length(&response);
+            return match read_bounded(response.into_body(), length, limits.max_json_response_size).await {
+                Ok(raw) => Ok(RawResponse::Json(raw)),
+                Err(error) => Err(failed.map(StreamableHttpError::from).unwrap_or(error)),
+            };
+        }
+        if let Some(failed) = failed {
+            return Err(failed.into());
+        }
+        if status.is_success() && media_type_is(content_type.as_ref(), EVENT_STREAM_MIME_TYPE) {
+            return Ok(RawResponse::Events(sse_events(response.into_body(), limits.max_sse_event_size)));
+        }
+        Err(StreamableHttpError::UnexpectedServerResponse(Cow::Owned(format!(
+            "HTTP {status} with neither JSON nor an event stream"
+        ))))
     }
 
     /// Sends a request, following redirects as the module's comment says.
@@ -402,6 +498,17 @@ impl QuickAckHttpClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, Error> {
+        if let Some(recorder) = &self.recorder {
+            let posted = Posted {
+                uri: uri.clone(),
+                session_id: session_id.clone(),
+                auth_token: auth_token.clone(),
+                custom_headers: custom_headers.clone(),
+            };
+            if let Ok(mut last) = recorder.0.lock() {
+                *last = Some(posted);
+            }
+        }
         let mut headers = request_headers(true, auth_token, custom_headers)?;
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let with_session = session_id.is_some();

@@ -48,6 +48,8 @@ pub struct UpstreamClient {
     bus: Option<Bus>,
     /// The deployment's subject prefix.
     prefix: String,
+    /// A Streamable HTTP connection's way to post tool calls itself ([`crate::direct`]).
+    pub(crate) direct: Option<Arc<crate::direct::Direct>>,
 }
 
 /// Marks a relayed notification handled when its handler ends, whichever way it ends.
@@ -56,6 +58,23 @@ struct Handled<'a>(&'a crate::progress::Tally);
 impl Drop for Handled<'_> {
     fn drop(&mut self) {
         self.0.handled();
+    }
+}
+
+#[cfg(test)]
+impl UpstreamClient {
+    /// A client of no pool and no bus, for tests of what it does with an upstream's messages.
+    pub(crate) fn detached(server: &str) -> Self {
+        UpstreamClient {
+            target: RefreshRequest { tenant: "t".into(), server: server.into(), server_id: Uuid::nil() },
+            refresh: None,
+            progress: Arc::default(),
+            active: Arc::default(),
+            tally: Arc::default(),
+            bus: None,
+            prefix: String::new(),
+            direct: None,
+        }
     }
 }
 
@@ -96,40 +115,79 @@ impl UpstreamClient {
         params: serde_json::Value,
         context: &rmcp::service::RequestContext<RoleClient>,
     ) -> Result<T, rmcp::ErrorData> {
-        let refuse = |m: &str| rmcp::ErrorData::internal_error(m.to_string(), None);
-        let (Some(call), Some(bus)) = (self.call_for(context).await, &self.bus) else {
-            return Err(refuse(
-                "Canopy cannot tell which of its clients this request is for (the upstream connection is shared)",
-            ));
+        let call = self.call_for(context).await;
+        let answer = ask_caller(self.bus.as_ref(), call.as_ref(), method, params).await?;
+        serde_json::from_value(answer)
+            .map_err(|e| rmcp::ErrorData::internal_error(format!("malformed answer from the client: {e}"), None))
+    }
+
+    /// Tells the edges that `uri` of this connection's server changed.
+    pub(crate) async fn resource_updated(&self, uri: String) {
+        let Some(bus) = &self.bus else { return };
+        let update = canopy_mcp::call::ResourceUpdated {
+            tenant: self.target.tenant.clone(),
+            server: self.target.server.clone(),
+            uri,
         };
-        let request = canopy_mcp::call::ToClient::Request { method: method.to_string(), params };
-        let payload = serde_json::to_vec(&request).expect("requests serialise");
-        // NATS closes the connection of a client that sends more than it accepts.
-        if let Err(too_large) = canopy_bus::payload::check(&bus.client, None, &payload) {
-            return Err(rmcp::ErrorData::invalid_params(
-                format!("{method} is too large for Canopy to relay: {too_large} bytes"),
-                None,
-            ));
+        let subject = canopy_bus::Subjects::new(&self.prefix).resource_updated(&update.tenant, &update.server);
+        let _ = bus.client.publish(subject, serde_json::to_vec(&update).expect("updates serialise").into()).await;
+    }
+
+    /// The registration's server name.
+    pub(crate) fn server(&self) -> &str {
+        &self.target.server
+    }
+
+    pub(crate) fn bus(&self) -> Option<&Bus> {
+        self.bus.as_ref()
+    }
+
+    /// The upstream's catalog changed: its registration is listed again.
+    pub(crate) fn catalog_changed(&self) {
+        self.changed();
+    }
+}
+
+/// Asks the caller of `call` to answer the upstream's request `method` (sampling, elicitation,
+/// roots) and returns the answer's result; without a call (the request cannot be told apart
+/// from other calls' on a shared connection) it is refused.
+pub(crate) async fn ask_caller(
+    bus: Option<&Bus>,
+    call: Option<&crate::progress::ActiveCall>,
+    method: &str,
+    params: serde_json::Value,
+) -> Result<serde_json::Value, rmcp::ErrorData> {
+    let refuse = |m: &str| rmcp::ErrorData::internal_error(m.to_string(), None);
+    let (Some(call), Some(bus)) = (call, bus) else {
+        return Err(refuse(
+            "Canopy cannot tell which of its clients this request is for (the upstream connection is shared)",
+        ));
+    };
+    let request = canopy_mcp::call::ToClient::Request { method: method.to_string(), params };
+    let payload = serde_json::to_vec(&request).expect("requests serialise");
+    // NATS closes the connection of a client that sends more than it accepts.
+    if let Err(too_large) = canopy_bus::payload::check(&bus.client, None, &payload) {
+        return Err(rmcp::ErrorData::invalid_params(
+            format!("{method} is too large for Canopy to relay: {too_large} bytes"),
+            None,
+        ));
+    }
+    call.asked.store(true, std::sync::atomic::Ordering::SeqCst);
+    // A 2026-07-28 client answers in a later HTTP request (MRTR), so the question may wait
+    // as long as the call itself does.
+    let wait = call.deadline.saturating_duration_since(tokio::time::Instant::now());
+    let question = async_nats::Request::new().payload(payload.into()).timeout(Some(wait));
+    let reply = bus
+        .client
+        .send_request(call.subject.clone(), question)
+        .await
+        .map_err(|e| refuse(&format!("the client did not answer: {e}")))?;
+    match serde_json::from_slice::<canopy_mcp::call::ClientAnswer>(&reply.payload) {
+        Ok(canopy_mcp::call::ClientAnswer::Result { result }) => Ok(result),
+        Ok(canopy_mcp::call::ClientAnswer::Error { code, message }) => {
+            Err(rmcp::ErrorData::new(rmcp::model::ErrorCode(code), message, None))
         }
-        call.asked.store(true, std::sync::atomic::Ordering::SeqCst);
-        // A 2026-07-28 client answers in a later HTTP request (MRTR), so the question may wait
-        // as long as the call itself does.
-        let wait = call.deadline.saturating_duration_since(tokio::time::Instant::now());
-        let question = async_nats::Request::new().payload(payload.into()).timeout(Some(wait));
-        let reply = bus
-            .client
-            .send_request(call.subject, question)
-            .await
-            .map_err(|e| refuse(&format!("the client did not answer: {e}")))?;
-        match serde_json::from_slice::<canopy_mcp::call::ClientAnswer>(&reply.payload) {
-            Ok(canopy_mcp::call::ClientAnswer::Result { result }) => {
-                serde_json::from_value(result).map_err(|e| refuse(&format!("malformed answer from the client: {e}")))
-            }
-            Ok(canopy_mcp::call::ClientAnswer::Error { code, message }) => {
-                Err(rmcp::ErrorData::new(rmcp::model::ErrorCode(code), message, None))
-            }
-            Err(e) => Err(refuse(&format!("malformed answer from the client: {e}"))),
-        }
+        Err(e) => Err(refuse(&format!("malformed answer from the client: {e}"))),
     }
 }
 
@@ -154,14 +212,7 @@ impl rmcp::ClientHandler for UpstreamClient {
         params: rmcp::model::ResourceUpdatedNotificationParam,
         _: rmcp::service::NotificationContext<RoleClient>,
     ) {
-        let Some(bus) = &self.bus else { return };
-        let update = canopy_mcp::call::ResourceUpdated {
-            tenant: self.target.tenant.clone(),
-            server: self.target.server.clone(),
-            uri: params.uri,
-        };
-        let subject = canopy_bus::Subjects::new(&self.prefix).resource_updated(&update.tenant, &update.server);
-        let _ = bus.client.publish(subject, serde_json::to_vec(&update).expect("updates serialise").into()).await;
+        self.resource_updated(params.uri).await;
     }
 
     async fn on_logging_message(
@@ -282,7 +333,10 @@ pub async fn connect(
                     headers.insert(name, value);
                 }
                 let config = config.custom_headers(headers);
-                let transport = StreamableHttpClientTransport::with_client(http.streamable(), config);
+                let (streamable, posted) = http.streamable().recording();
+                let mut client = client;
+                client.direct = Some(Arc::new(crate::direct::Direct::new(streamable.clone(), posted)));
+                let transport = StreamableHttpClientTransport::with_client(streamable, config);
                 client
                     .serve(Counted::new(transport, tally))
                     .await
@@ -652,6 +706,7 @@ impl UpstreamPool {
             tally: Arc::default(),
             bus: self.progress.bus(),
             prefix: self.prefix.clone(),
+            direct: None,
         }
     }
 
