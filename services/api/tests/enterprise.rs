@@ -331,13 +331,13 @@ async fn roles_change_in_place_and_a_tenant_keeps_an_owner() {
     assert_eq!(role_of("admin").await.as_deref(), Some("owner"));
 
     // The last owner stays one, even by their own hand; with a second owner, they may step down.
-    let (code, message) = patch(&owner, "admin", json!({"role": "admin"})).await.error(409);
+    let (code, message) = patch(owner, "admin", json!({"role": "admin"})).await.error(409);
     assert_eq!(code, "CONFLICT");
     assert!(message.contains("last owner"), "{message}");
-    patch(&owner, "alice", json!({"role": "owner"})).await.ok();
-    patch(&owner, "admin", json!({"role": "member"})).await.ok();
+    patch(owner, "alice", json!({"role": "owner"})).await.ok();
+    patch(owner, "admin", json!({"role": "member"})).await.ok();
     assert_eq!(role_of("admin").await.as_deref(), Some("member"));
-    assert_eq!(api.get("/api/v0/users", &owner).await.error(403).0, "FORBIDDEN", "a member now");
+    assert_eq!(api.get("/api/v0/users", owner).await.error(403).0, "FORBIDDEN", "a member now");
     let (_, message) = patch(&alice, "alice", json!({"role": "member"})).await.error(409);
     assert!(message.contains("user 'alice' is the tenant's last owner"), "{message}");
 
