@@ -5,6 +5,7 @@ use crate::event::{CommandContext, NewEvent, StoredEvent, StreamKey};
 use crate::projection::Projector;
 use crate::store::{EventStore, StoreError};
 use canopy_domain::Aggregate;
+use sqlx::PgConnection;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -160,6 +161,19 @@ impl<P: Projector> CommandExecutor<P> {
         Ok((state, version))
     }
 
+    /// [`Self::current`] read on `conn`, inside a caller's transaction: it sees what the
+    /// transaction wrote, so nothing read here is remembered (the transaction may yet roll
+    /// back); a remembered state, committed, is still a valid start.
+    async fn current_in<A: Aggregate>(
+        &self,
+        conn: &mut PgConnection,
+        key: &StreamKey,
+    ) -> Result<(A, i64), ExecuteError<A::Error>> {
+        let (state, version) = self.snapshots.get::<A>(key).unwrap_or_default();
+        let tail = EventStore::load_after_in(conn, key, version).await?;
+        fold_onto::<A>(state, version, &tail)
+    }
+
     pub fn store(&self) -> &EventStore {
         &self.store
     }
@@ -169,73 +183,175 @@ impl<P: Projector> CommandExecutor<P> {
         self.current::<A>(key).await
     }
 
+    /// Decides `command` on the stream's current state and records what it decided in a
+    /// transaction of its own, retrying the decision when another writer got there first.
     pub async fn execute<A: Aggregate>(
         &self,
         ctx: &CommandContext,
         aggregate_id: &str,
         command: &A::Command,
     ) -> Result<Outcome<A>, ExecuteError<A::Error>> {
+        self.execute_known(ctx, aggregate_id, command, None).await
+    }
+
+    /// [`Self::execute`], deciding first on `state` at `version`, which the caller already
+    /// holds (an earlier [`Outcome`], or a read model row written in the stream's own
+    /// transactions), instead of reading the stream: one read fewer. The pair must be
+    /// consistent (the state the stream had at that version). It is only a guess: anything but
+    /// a clean append (the stream moved on, so the append conflicts; a refusal; nothing to
+    /// append) is decided again on the stream as stored, so the outcome is the same as
+    /// [`Self::execute`]'s.
+    pub async fn execute_from<A: Aggregate>(
+        &self,
+        ctx: &CommandContext,
+        aggregate_id: &str,
+        command: &A::Command,
+        state: A,
+        version: i64,
+    ) -> Result<Outcome<A>, ExecuteError<A::Error>> {
+        self.execute_known(ctx, aggregate_id, command, Some((state, version))).await
+    }
+
+    async fn execute_known<A: Aggregate>(
+        &self,
+        ctx: &CommandContext,
+        aggregate_id: &str,
+        command: &A::Command,
+        mut known: Option<(A, i64)>,
+    ) -> Result<Outcome<A>, ExecuteError<A::Error>> {
         let key = StreamKey::of::<A>(&ctx.tenant, aggregate_id);
-        let idempotency = match (&ctx.metadata.idempotency_key, &ctx.request_fingerprint) {
-            (Some(k), Some(f)) => Some((k.as_str(), f.as_str())),
-            _ => None,
-        };
         let _turn = self.turns.take(&key).await;
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
+        let mut attempt = 0;
+        loop {
+            if let Some(outcome) = self.replay_pooled::<A>(ctx).await? {
+                return Ok(outcome);
+            }
+            let guessed = known.is_some();
+            let (state, version) = match known.take() {
+                Some(known) => known,
+                None => self.current::<A>(&key).await?,
+            };
+            let Some(decided) = decide(&state, command, guessed)? else { continue };
+            let mut tx = self.store.pool().begin().await?;
+            if let Some(outcome) = self.record(&mut tx, ctx, &key, state, version, decided).await? {
+                tx.commit().await?;
+                self.snapshots.put(&key, &outcome.state, outcome.version);
+                return Ok(outcome);
+            }
+            // Another writer got there first: decide again on what it wrote.
+            drop(tx);
+            if !guessed {
+                attempt += 1;
+                if attempt >= MAX_ATTEMPTS {
+                    return Err(ExecuteError::Contention(key.subject()));
+                }
                 back_off(attempt).await;
             }
-            if let Some((k, f)) = idempotency {
-                if let Some(outcome) = self.replay::<A>(ctx, k, f).await? {
-                    return Ok(outcome);
-                }
-            }
-            let (state, version) = self.current::<A>(&key).await?;
-            let decided = state.decide(command).map_err(ExecuteError::Rejected)?;
-            let new_events: Vec<NewEvent> = decided.iter().map(NewEvent::from_domain).collect();
-
-            let mut tx = self.store.pool().begin().await?;
-            let stored = match EventStore::append(&mut tx, &key, version, &new_events, &ctx.metadata).await {
-                Ok(stored) => stored,
-                Err(StoreError::VersionConflict { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            for event in &stored {
-                self.projector.apply(&mut tx, event).await?;
-            }
-            let new_version = version + stored.len() as i64;
-            if let Some((k, f)) = idempotency {
-                let ids: Vec<Uuid> = stored.iter().map(|e| e.event_id).collect();
-                let inserted = sqlx::query(
-                    "INSERT INTO idempotency_keys (tenant_id, idempotency_key, request_hash, aggregate_type, \
-                     aggregate_id, version, event_ids) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING",
-                )
-                .bind(ctx.tenant.as_str())
-                .bind(k)
-                .bind(f)
-                .bind(A::TYPE)
-                .bind(aggregate_id)
-                .bind(new_version)
-                .bind(&ids)
-                .execute(&mut *tx)
-                .await?;
-                if inserted.rows_affected() == 0 {
-                    // A concurrent request with the same key committed first: drop ours and
-                    // answer with theirs (or a mismatch) on the next attempt.
-                    tx.rollback().await?;
-                    continue;
-                }
-            }
-            tx.commit().await?;
-            let state = decided.iter().fold(state, |s, e| s.apply(e));
-            self.snapshots.put(&key, &state, new_version);
-            return Ok(Outcome { state, version: new_version, events: stored, replayed: false });
         }
-        Err(ExecuteError::Contention(key.subject()))
+    }
+
+    /// Decides `command` and records what it decided in the caller's transaction `conn`, with
+    /// the rule [`Self::execute`] follows (append at the version decided on, projections,
+    /// outbox, idempotency record), so that the caller's own writes (a lease row, another
+    /// aggregate's events) commit with the events or not at all. The caller commits. The
+    /// stream is read on `conn` unless `known` gives its state (as for
+    /// [`Self::execute_from`]: a guess, decided again on the stream when it is not a clean
+    /// append).
+    ///
+    /// Nothing is retried here: when another writer got there first (the stream moved past
+    /// the version decided on, or the idempotency key was used meanwhile) the answer is
+    /// [`ExecuteError::Contention`], and the transaction can only be rolled back; the caller
+    /// tries again in a new one. This does not take the stream's turn in this process (a
+    /// transaction that waits for one while it holds row locks could wait forever on a turn
+    /// holder waiting for those rows); the append's version check alone decides.
+    pub async fn execute_in<A: Aggregate>(
+        &self,
+        conn: &mut PgConnection,
+        ctx: &CommandContext,
+        aggregate_id: &str,
+        command: &A::Command,
+        mut known: Option<(A, i64)>,
+    ) -> Result<Outcome<A>, ExecuteError<A::Error>> {
+        let key = StreamKey::of::<A>(&ctx.tenant, aggregate_id);
+        if let Some((k, f)) = idempotency(ctx) {
+            if let Some(outcome) = self.replay::<A>(conn, ctx, k, f).await? {
+                return Ok(outcome);
+            }
+        }
+        loop {
+            let guessed = known.is_some();
+            let (state, version) = match known.take() {
+                Some(known) => known,
+                None => self.current_in::<A>(conn, &key).await?,
+            };
+            let Some(decided) = decide(&state, command, guessed)? else { continue };
+            return match self.record(conn, ctx, &key, state, version, decided).await? {
+                Some(outcome) => Ok(outcome),
+                None => Err(ExecuteError::Contention(key.subject())),
+            };
+        }
+    }
+
+    /// The rule every command follows once decided, in `conn`'s transaction: append the
+    /// events at `version`, project them, record the idempotency key. `None`: another writer
+    /// got there first (the transaction must be rolled back).
+    async fn record<A: Aggregate>(
+        &self,
+        conn: &mut PgConnection,
+        ctx: &CommandContext,
+        key: &StreamKey,
+        state: A,
+        version: i64,
+        decided: Vec<A::Event>,
+    ) -> Result<Option<Outcome<A>>, ExecuteError<A::Error>> {
+        let new_events: Vec<NewEvent> = decided.iter().map(NewEvent::from_domain).collect();
+        let stored = match EventStore::append(conn, key, version, &new_events, &ctx.metadata).await {
+            Ok(stored) => stored,
+            Err(StoreError::VersionConflict { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        for event in &stored {
+            self.projector.apply(conn, event).await?;
+        }
+        let new_version = version + stored.len() as i64;
+        if let Some((k, f)) = idempotency(ctx) {
+            let ids: Vec<Uuid> = stored.iter().map(|e| e.event_id).collect();
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (tenant_id, idempotency_key, request_hash, aggregate_type, \
+                 aggregate_id, version, event_ids) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING",
+            )
+            .bind(ctx.tenant.as_str())
+            .bind(k)
+            .bind(f)
+            .bind(A::TYPE)
+            .bind(&key.aggregate_id)
+            .bind(new_version)
+            .bind(&ids)
+            .execute(&mut *conn)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                // A concurrent request with the same key committed first: drop ours and
+                // answer with theirs (or a mismatch) on the next attempt.
+                return Ok(None);
+            }
+        }
+        let state = decided.iter().fold(state, |s, e| s.apply(e));
+        Ok(Some(Outcome { state, version: new_version, events: stored, replayed: false }))
+    }
+
+    /// [`Self::replay`] on a pooled connection, when the command carries a key.
+    async fn replay_pooled<A: Aggregate>(
+        &self,
+        ctx: &CommandContext,
+    ) -> Result<Option<Outcome<A>>, ExecuteError<A::Error>> {
+        let Some((k, f)) = idempotency(ctx) else { return Ok(None) };
+        let mut conn = self.store.pool().acquire().await?;
+        self.replay::<A>(&mut conn, ctx, k, f).await
     }
 
     async fn replay<A: Aggregate>(
         &self,
+        conn: &mut PgConnection,
         ctx: &CommandContext,
         key: &str,
         fingerprint: &str,
@@ -246,7 +362,7 @@ impl<P: Projector> CommandExecutor<P> {
         )
         .bind(ctx.tenant.as_str())
         .bind(key)
-        .fetch_optional(self.store.pool())
+        .fetch_optional(&mut *conn)
         .await?;
         let Some((hash, aggregate_type, aggregate_id, version, ids)) = row else {
             return Ok(None);
@@ -255,10 +371,34 @@ impl<P: Projector> CommandExecutor<P> {
             return Err(ExecuteError::IdempotencyMismatch(key.to_string()));
         }
         let stream = StreamKey::of::<A>(&ctx.tenant, aggregate_id);
-        let history = self.store.load_up_to(&stream, version).await?;
+        let history = EventStore::load_up_to_in(conn, &stream, version).await?;
         let (state, _) = fold::<A>(&history)?;
         let events = history.into_iter().filter(|e| ids.contains(&e.event_id)).collect();
         Ok(Some(Outcome { state, version, events, replayed: true }))
+    }
+}
+
+/// The command's idempotency key and request fingerprint, when it has both.
+fn idempotency(ctx: &CommandContext) -> Option<(&str, &str)> {
+    match (&ctx.metadata.idempotency_key, &ctx.request_fingerprint) {
+        (Some(k), Some(f)) => Some((k.as_str(), f.as_str())),
+        _ => None,
+    }
+}
+
+/// The aggregate's decision. On a `guessed` state (not read from the stream) only a decision
+/// to append something is taken as is: `None` asks for the decision again on the stream as
+/// stored, which may differ.
+fn decide<A: Aggregate>(
+    state: &A,
+    command: &A::Command,
+    guessed: bool,
+) -> Result<Option<Vec<A::Event>>, ExecuteError<A::Error>> {
+    match state.decide(command) {
+        Ok(events) if guessed && events.is_empty() => Ok(None),
+        Ok(events) => Ok(Some(events)),
+        Err(_) if guessed => Ok(None),
+        Err(refused) => Err(ExecuteError::Rejected(refused)),
     }
 }
 
