@@ -39,14 +39,16 @@
 //!    Job::decide tried without I/O ─► ledger Hold (upper bound; INSUFFICIENT_FUNDS) ─► job Submit+Queued
 //!    ─► core NATS PREFIX.jobs.queued (wakes the job-pollers; they also poll on a timer)
 //! job-poller (services/job-poller/src/runner.rs, woken by PREFIX.jobs.queued and a 1 s tick)
-//!    ─► claim_next_on (its backends with room; fair: tenant waiting longest, FOR UPDATE SKIP LOCKED,
-//!    lease row in job_leases) ─► job.claimed ─► provisioning ─► inputs copied from the blob store
+//!    ─► claim_on (as many as its backends have room for; fair: tenant waiting longest, advisory locks
+//!    against other pollers; lease rows in job_leases and job.claimed in one transaction)
+//!    ─► provisioning ─► inputs copied from the blob store
 //!    (preparing) ─► Backend::start ─► mark_running ─► append_logs in batches (job_logs +
 //!    PREFIX.joblogs.TENANT.JOB) ─► heartbeat every lease/3 (job_leases only; also reads
 //!    cancel_requested) ─► cancel notice ─► Execution::cancel ─► artifacts stored
 //!    (tenants/T/jobs/J/artifacts/A) ─► finish (outcome, artifacts, actual cost) ─► ledger Settle
-//! lapsed lease ─► expired_leases_on ─► take_over (compare-and-swap on the lease, job.claimed attempt
-//!    n+1; the old runner's heartbeat and reports are refused, and it stops a local execution) ─►
+//! lapsed lease ─► expired_leases_on ─► take_over (compare-and-swap on the lease and job.claimed attempt
+//!    n+1, one transaction; the old runner's heartbeat and reports are refused, and it stops a local
+//!    execution) ─►
 //!    Backend::attach (Ray: the same execution, replayed lines skipped, job.reattached; local: lost,
 //!    failed runner_lost)
 //! cancel_job ─► queued: cancelled at once, hold released; running: job.cancel_requested
@@ -74,7 +76,7 @@ mod views;
 pub use error::{code_of, JobsError};
 pub use inputs::input_key;
 pub use logs::{LogLine, LogStream};
-pub use poller::{ClaimedJob, ExpiredLease, HeldLease};
+pub use poller::{ClaimedJob, ExpiredLease, HeldLease, KnownJob, Room};
 pub use read::artifact_key;
 pub use settings::{glob_match, Backend, JobsSettings, Quotas};
 

@@ -122,7 +122,9 @@ impl Jobs {
             )),
             _ => e,
         })?;
-        if let Err(e) = self.executor().execute::<Job>(&ctx, id.as_str(), &command).await {
+        // A new job's stream is empty: decided without reading it (a job already there under
+        // this id makes the append conflict, and the command is decided again on it).
+        if let Err(e) = self.executor().execute_from::<Job>(&ctx, id.as_str(), &command, Job::Absent, 0).await {
             self.release(caller, &id).await;
             return Err(JobsError::execute(e));
         }

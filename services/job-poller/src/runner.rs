@@ -2,15 +2,17 @@
 //!
 //! # The loop ([`Poller::run`])
 //!
-//! Woken by `PREFIX.jobs.queued` (a submit, a requeue) and by its own tick (a wake-up lost on
-//! the way, a lease that lapsed, a slot that freed), it:
+//! Woken by `PREFIX.jobs.queued` (a submit, a requeue; wake-ups that came together count
+//! once), by one of its jobs ending (a slot freed) and by its own tick (a wake-up lost on the
+//! way, a lease that lapsed), it:
 //!
-//! 1. takes over held jobs whose lease lapsed, on the backends it runs ([`Jobs::take_over`]:
-//!    one poller wins each);
-//! 2. claims queued jobs while one of its backends has room ([`Jobs::claim_next_on`]: fair
-//!    across tenants, only jobs routed to a backend it runs);
-//! 3. reports each backend's room for the router ([`Jobs::report_capacity`]), and now and then
-//!    settles ended jobs left unsettled ([`Jobs::settle_ended_jobs`]).
+//! 1. on the tick (and at start) only, takes over held jobs whose lease lapsed, on the backends
+//!    it runs ([`Jobs::take_over`]: one poller wins each): leases lapse in seconds, so a
+//!    wake-up does not pay for that look;
+//! 2. claims as many queued jobs as its backends have room for, at once ([`Jobs::claim_on`]:
+//!    one transaction, fair across tenants, only jobs routed to a backend it runs);
+//! 3. on the tick, reports each backend's room for the router ([`Jobs::report_capacity`]), and
+//!    now and then settles ended jobs left unsettled ([`Jobs::settle_ended_jobs`]).
 //!
 //! Claiming from the table (`FOR UPDATE SKIP LOCKED` plus a lease row) rather than from a work
 //! queue on NATS is deliberate: the table already says which tenant waited longest (fairness),
@@ -21,7 +23,8 @@
 //!
 //! - Fresh claim: `provisioning` (placed on the backend by this runner), `preparing` (the
 //!   inputs and scripts copied from the blob store into a host workspace, `inputs/` and
-//!   `scripts/`), then [`Backend::start`] and `running` with the execution's id.
+//!   `scripts/`), then [`Backend::start`] and `running` with the execution's id, decided on the
+//!   job as the claim left it ([`Jobs::mark_running_from`]: no read of its stream first).
 //! - Takeover of a job whose execution is recorded: [`Backend::attach`]. Ray's jobs outlive
 //!   their poller, so the successor follows the same execution (its log replays from the
 //!   start: the lines already kept are skipped). A local sandbox died with its poller: the
@@ -35,9 +38,10 @@
 //!   off for longer than a lease), the poller stops working on the job at once, and stops the
 //!   execution too where it cannot outlive the poller, so it never runs twice.
 //! - At the end: the files of `/workspace/artifacts/` go to the blob store under
-//!   [`canopy_jobs::artifact_key`] (size, content type, SHA-256), and [`Jobs::finish`] records
-//!   the outcome, the artifacts and the cost of the running time, settles the hold and wakes
-//!   log followers. A failure to place the job (an input gone, an image the backend does not
+//!   [`canopy_jobs::artifact_key`] (size, content type, SHA-256), and [`Jobs::finish_from`]
+//!   records the outcome, the artifacts and the cost of the running time with the lease's
+//!   removal (decided on the job as read for its `cancel_requested`), settles the hold and
+//!   wakes log followers. A failure to place the job (an input gone, an image the backend does not
 //!   run) ends it `failed`, reason `backend_error`, with the reason in its message.
 //!
 //! A job's host workspace (`<state_dir>/jobs/<tenant>/<job>/a<attempt>`) is removed when the
@@ -52,8 +56,8 @@ use canopy_bus::Bus;
 use canopy_domain::job::{Artifact, Execution as RecordedExecution, Failure, FailureReason, Outcome, StartingPhase};
 use canopy_domain::job_spec::ARTIFACTS_DIR;
 use canopy_domain::{ArtifactId, RunnerId};
-use canopy_jobs::{ClaimedJob, HeldLease, Jobs, JobsError, LogLine, LogStream};
-use futures::StreamExt;
+use canopy_jobs::{ClaimedJob, HeldLease, Jobs, JobsError, KnownJob, LogLine, LogStream, Room};
+use futures::{FutureExt, StreamExt};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -160,12 +164,22 @@ impl Poller {
         let mut running = JoinSet::new();
         let abandon = CancellationToken::new();
         let mut ticks: u32 = 0;
+        // Lapsed leases are looked for at start and on the tick: a lease lapses in seconds, so a
+        // wake-up (a submit, a freed slot) need not pay for that look.
+        let mut take_over = true;
         loop {
-            self.fill(&mut running, &abandon).await;
+            self.fill(&mut running, &abandon, take_over).await;
+            take_over = false;
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                Some(_) = async { match wakeups.as_mut() { Some(s) => s.next().await, None => None } } => {}
+                Some(_) = async { match wakeups.as_mut() { Some(s) => s.next().await, None => None } } => {
+                    // Submits that came together wake once: one fill claims for all of them.
+                    if let Some(s) = wakeups.as_mut() {
+                        while let Some(Some(_)) = s.next().now_or_never() {}
+                    }
+                }
                 _ = tick.tick() => {
+                    take_over = true;
                     ticks = ticks.wrapping_add(1);
                     self.report_capacity().await;
                     if ticks.is_multiple_of(self.config.settle_every.max(1)) {
@@ -178,6 +192,13 @@ impl Poller {
                     if let Err(e) = done {
                         if e.is_panic() {
                             tracing::error!(error = %e, "a job's driver panicked; its lease lapses and another poller takes it over");
+                        }
+                    }
+                    while let Some(done) = running.try_join_next() {
+                        if let Err(e) = done {
+                            if e.is_panic() {
+                                tracing::error!(error = %e, "a job's driver panicked; its lease lapses and another poller takes it over");
+                            }
                         }
                     }
                 }
@@ -195,21 +216,19 @@ impl Poller {
         tracing::info!("job-poller stopped");
     }
 
-    /// Room on `backend` for one more job of this poller's.
-    async fn room(&self, name: &str, backend: &dyn Backend) -> bool {
-        let held = self.held.lock().map_or(0, |h| h.get(name).copied().unwrap_or(0));
-        let capacity = backend.capacity().await;
-        held < capacity.total_slots
-    }
-
-    async fn backends_with_room(&self) -> Vec<String> {
-        let mut with_room = Vec::new();
+    /// How many more jobs of this poller's each backend has room for (backends without room
+    /// left out).
+    async fn room(&self) -> Room {
+        let held = self.held.lock().map(|h| h.clone()).unwrap_or_default();
+        let mut room = Room::new();
         for (name, backend) in &self.backends {
-            if self.room(name, backend.as_ref()).await {
-                with_room.push(name.clone());
+            let total = backend.capacity().await.total_slots;
+            let free = total.saturating_sub(held.get(name).copied().unwrap_or(0));
+            if free > 0 {
+                room.insert(name.clone(), free as usize);
             }
         }
-        with_room
+        room
     }
 
     fn hold(&self, backend: &str, delta: i32) {
@@ -219,41 +238,48 @@ impl Poller {
         }
     }
 
-    /// Takes over lapsed jobs, then claims queued ones, while there is room.
-    async fn fill(self: &Arc<Self>, running: &mut JoinSet<()>, abandon: &CancellationToken) {
-        let all: Vec<String> = self.backends.keys().cloned().collect();
-        match self.jobs.expired_leases_on(TAKEOVERS_PER_PASS, &all).await {
-            Ok(expired) => {
-                for lapsed in expired {
-                    let with_room = self.backends_with_room().await;
-                    if with_room.is_empty() {
-                        break;
-                    }
-                    match self.jobs.take_over(&self.config.runner, &lapsed).await {
-                        Ok(Some(claimed)) => {
-                            tracing::info!(job = %lapsed.job, tenant = %lapsed.tenant, previous = ?lapsed.runner,
-                                "took over a job whose runner stopped renewing its lease");
-                            self.spawn(running, claimed, abandon);
-                        }
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!(job = %lapsed.job, error = %e, "taking a job over failed"),
-                    }
+    /// Takes over lapsed jobs (when `take_over`), then claims queued ones while there is room:
+    /// as many at once as there is room for ([`Jobs::claim_on`]: one transaction, in the fair
+    /// order of claims one at a time).
+    async fn fill(self: &Arc<Self>, running: &mut JoinSet<()>, abandon: &CancellationToken, take_over: bool) {
+        if take_over {
+            self.take_over_lapsed(running, abandon).await;
+        }
+        let room = self.room().await;
+        if room.is_empty() {
+            return;
+        }
+        match self.jobs.claim_on(&self.config.runner, &room).await {
+            Ok(claimed) => {
+                for job in claimed {
+                    self.spawn(running, job, abandon);
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "listing lapsed leases failed"),
+            Err(e) => tracing::warn!(error = %e, "claiming jobs failed; trying again on the next tick"),
         }
-        loop {
-            let with_room = self.backends_with_room().await;
-            if with_room.is_empty() {
+    }
+
+    async fn take_over_lapsed(self: &Arc<Self>, running: &mut JoinSet<()>, abandon: &CancellationToken) {
+        let all: Vec<String> = self.backends.keys().cloned().collect();
+        let expired = match self.jobs.expired_leases_on(TAKEOVERS_PER_PASS, &all).await {
+            Ok(expired) => expired,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing lapsed leases failed");
                 return;
             }
-            match self.jobs.claim_next_on(&self.config.runner, &with_room).await {
-                Ok(Some(claimed)) => self.spawn(running, claimed, abandon),
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming a job failed; trying again on the next tick");
-                    return;
+        };
+        for lapsed in expired {
+            if self.room().await.is_empty() {
+                break;
+            }
+            match self.jobs.take_over(&self.config.runner, &lapsed).await {
+                Ok(Some(claimed)) => {
+                    tracing::info!(job = %lapsed.job, tenant = %lapsed.tenant, previous = ?lapsed.runner,
+                        "took over a job whose runner stopped renewing its lease");
+                    self.spawn(running, claimed, abandon);
                 }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(job = %lapsed.job, error = %e, "taking a job over failed"),
             }
         }
     }
@@ -323,7 +349,7 @@ impl Poller {
                 let line = LogLine::new(LogStream::Platform, format!("the job could not start: {}", failure.message));
                 let _ = self.jobs.append_logs(&lease.tenant, &lease.job, lease.attempt, &[line]).await;
                 let outcome = Outcome::Failed(failure);
-                self.finish(&claimed, outcome, vec![], Duration::ZERO).await?;
+                self.finish(&claimed, None, outcome, vec![], Duration::ZERO).await?;
                 return Ok(Ended::Finished);
             }
         };
@@ -358,7 +384,7 @@ impl Poller {
                 Ok(execution) => {
                     let skip = self.jobs.workload_lines_kept(&lease.tenant, &lease.job).await?;
                     let recorded = RecordedExecution { backend: name.to_string(), execution_id: id.to_string() };
-                    self.jobs.mark_running(lease, recorded, vec![]).await?;
+                    self.jobs.mark_running_from(lease, Some(claimed.known.clone()), recorded, vec![]).await?;
                     return Ok(Placed::Running(execution, skip));
                 }
                 // Never started: start it now.
@@ -372,12 +398,15 @@ impl Poller {
         // at once when there are inputs to fetch, which may take a while to watch.
         let fresh = claimed.previous.is_none();
         let mut phases = Vec::new();
+        // The start is decided on the job as the claim left it (no read of its stream first).
+        let mut known = Some(claimed.known.clone());
         if fresh {
             let message = format!("placed on {name} by job-poller {}", lease.runner);
             if claimed.state.inputs.is_empty() {
                 phases.push((StartingPhase::Provisioning, message));
             } else {
                 self.jobs.report_phase(lease, StartingPhase::Provisioning, &message).await?;
+                known = None;
             }
         }
         let files = self.materialize(claimed, workspace).await?;
@@ -402,12 +431,14 @@ impl Poller {
             None => PlaceError::Failed(backend_failure("starting it", &e)),
         })?;
         let recorded = RecordedExecution { backend: name.to_string(), execution_id: execution.id().to_string() };
-        if let Err(e) = self.jobs.mark_running(lease, recorded, phases).await {
-            // Not ours any more (cancelled and ended, or taken over): stop what was started.
-            let _ = execution.cancel().await;
-            return Err(PlaceError::Jobs(e));
+        match self.jobs.mark_running_from(lease, known, recorded, phases).await {
+            Ok(_) => Ok(Placed::Running(execution, 0)),
+            Err(e) => {
+                // Not ours any more (cancelled and ended, or taken over): stop what was started.
+                let _ = execution.cancel().await;
+                Err(PlaceError::Jobs(e))
+            }
         }
-        Ok(Placed::Running(execution, 0))
     }
 
     /// Copies the job's inputs and scripts from the blob store into `inputs/` and `scripts/`.
@@ -521,8 +552,10 @@ impl Poller {
             Ok(status) => status,
             Err(e) => ExecutionStatus::Failed(backend_failure("following its execution", &e)),
         };
-        let cancel_requested = match self.jobs.job_state(&lease.tenant, &lease.job).await? {
-            Some(state) => state.cancel_requested,
+        // Read fresh (a cancel may have come since the start): the finish is decided on it.
+        let known = self.jobs.job_known(&lease.tenant, &lease.job).await?;
+        let cancel_requested = match &known {
+            Some(known) => known.state.cancel_requested,
             None => cancel_seen.load(Ordering::SeqCst),
         };
         let outcome = status.outcome(cancel_requested).unwrap_or_else(|| {
@@ -534,7 +567,7 @@ impl Poller {
         });
         let artifacts = self.store_artifacts(claimed, &execution, workspace).await;
         let cost = ran_for;
-        self.finish(claimed, outcome, artifacts, cost).await?;
+        self.finish(claimed, known, outcome, artifacts, cost).await?;
         Ok(Ended::Finished)
     }
 
@@ -596,6 +629,7 @@ impl Poller {
     async fn finish(
         &self,
         claimed: &ClaimedJob,
+        mut known: Option<KnownJob>,
         outcome: Outcome,
         artifacts: Vec<Artifact>,
         ran_for: Duration,
@@ -604,7 +638,7 @@ impl Poller {
         let cost = self.jobs.price(&claimed.backend, ran_for);
         let mut tries = 0;
         loop {
-            match self.jobs.finish(lease, outcome.clone(), artifacts.clone(), cost).await {
+            match self.jobs.finish_from(lease, known.take(), outcome.clone(), artifacts.clone(), cost).await {
                 Ok(_) => return Ok(()),
                 Err(e) if refused(&e) || tries + 1 >= REPORT_TRIES => return Err(e),
                 Err(e) => {

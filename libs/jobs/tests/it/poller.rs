@@ -2,6 +2,7 @@
 //! expiry with takeover (attempt n + 1; the old runner refused everywhere).
 
 use crate::harness::{harness, hello, owner, refusal, runner, tenant};
+use canopy_jobs::Room;
 use canopy_domain::job::{Estimate, Execution, Job, JobCommand, Outcome};
 use canopy_domain::job_spec::JobSpec;
 use canopy_domain::{Credits, JobId};
@@ -10,8 +11,8 @@ use futures::StreamExt;
 use serde_json::json;
 use std::time::Duration;
 
-/// Queues `n` jobs for `tenant` straight through the domain (a backlog, quickly).
-async fn backlog(h: &crate::harness::Harness, tenant_name: &str, n: usize) {
+/// Queues `n` jobs for `tenant` straight through the domain (a backlog, quickly); their ids.
+async fn backlog(h: &crate::harness::Harness, tenant_name: &str, n: usize) -> Vec<JobId> {
     let spec = JobSpec::from_arguments(&hello("backlog")).unwrap();
     let estimate = Estimate {
         cost_low: Credits::ZERO,
@@ -30,10 +31,83 @@ async fn backlog(h: &crate::harness::Harness, tenant_name: &str, n: usize) {
             enqueue: true,
         };
         let (executor, ctx) = (h.executor.clone(), ctx.clone());
-        async move { executor.execute::<Job>(&ctx, id.as_str(), &submit).await.map(|_| ()) }
+        async move { executor.execute::<Job>(&ctx, id.as_str(), &submit).await.map(|_| id) }
     });
     let results: Vec<_> = futures::stream::iter(submits).buffer_unordered(8).collect().await;
-    assert!(results.iter().all(Result::is_ok));
+    results.into_iter().map(Result::unwrap).collect()
+}
+
+fn local(slots: usize) -> Room {
+    [("local".to_string(), slots)].into()
+}
+
+#[tokio::test]
+async fn a_batch_claim_takes_jobs_in_the_order_of_claims_one_at_a_time() {
+    let h = harness(|_| {}).await;
+    backlog(&h, "acme", 5).await;
+    backlog(&h, "globex", 2).await;
+    let claimed = h.jobs.claim_on(&runner("r1"), &local(3)).await.unwrap();
+    let tenants: Vec<&str> = claimed.iter().map(|c| c.lease.tenant.as_str()).collect();
+    assert_eq!(tenants, ["acme", "globex", "acme"], "one of each tenant in turn");
+    // Globex's last claim came before acme's: it is served first next time.
+    let next = h.jobs.claim_next(&runner("r1")).await.unwrap().unwrap();
+    assert_eq!(next.lease.tenant.as_str(), "globex");
+    let rest = h.jobs.claim_on(&runner("r1"), &local(10)).await.unwrap();
+    let tenants: Vec<&str> = rest.iter().map(|c| c.lease.tenant.as_str()).collect();
+    assert_eq!(tenants, ["acme", "acme", "acme"], "what is left, no more than is queued");
+    assert!(h.jobs.claim_on(&runner("r1"), &local(10)).await.unwrap().is_empty());
+    assert!(h.jobs.claim_on(&runner("r1"), &Room::new()).await.unwrap().is_empty(), "no room, no claim");
+    for job in claimed.iter().chain([&next]).chain(&rest) {
+        assert_eq!(job.lease.attempt.0, 1);
+        assert_eq!(job.state.status.as_str(), "assigned");
+        assert_eq!(job.known.version, 3, "submitted, queued, claimed");
+        assert!(job.lease.expires_at > chrono::Utc::now(), "the lease row's expiry");
+        // The lease row is the runner's: its heartbeat is heard.
+        h.jobs.heartbeat(&job.lease).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn pollers_claiming_at_once_while_jobs_are_cancelled_claim_each_job_once() {
+    let h = harness(|_| {}).await;
+    let ids = backlog(&h, "acme", 60).await;
+    let pollers = (0..3).map(|i| {
+        let jobs = h.jobs.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            let mut idle = 0;
+            while idle < 3 {
+                let claimed = jobs.claim_on(&runner(&format!("r{i}")), &local(4)).await.unwrap();
+                idle = if claimed.is_empty() { idle + 1 } else { 0 };
+                mine.extend(claimed.into_iter().map(|c| c.lease.job));
+            }
+            mine
+        })
+    });
+    let pollers: Vec<_> = pollers.collect();
+    // Every third job is cancelled while the pollers claim: queued (cancelled at once) or
+    // claimed (asked to stop); never an error, never a claim and a cancel both deciding queued.
+    let acme = owner("acme");
+    for id in ids.iter().step_by(3) {
+        let cancelled = h.jobs.cancel_job(&acme, &json!({"job_id": id})).await.unwrap();
+        assert!(["cancelled", "assigned"].contains(&cancelled.status.as_str()), "{cancelled:?}");
+    }
+    let mut claimed = Vec::new();
+    for poller in pollers {
+        claimed.extend(tokio::time::timeout(Duration::from_secs(60), poller).await.unwrap().unwrap());
+    }
+    let unique: std::collections::BTreeSet<_> = claimed.iter().collect();
+    assert_eq!(unique.len(), claimed.len(), "no job claimed twice");
+    for id in &ids {
+        let job = h.jobs.get_job(&acme, &json!({"job_id": id})).await.unwrap();
+        let events = h.jobs.get_job_events(&acme, &json!({"job_id": id})).await.unwrap();
+        let claims = events.events.iter().filter(|e| e.event_type == "job.claimed").count();
+        match job.status.as_str() {
+            "assigned" => assert!(claims == 1 && claimed.contains(id), "{id}: {claims} claims"),
+            "cancelled" => assert!(claims == 0 && !claimed.contains(id), "{id}: cancelled while queued"),
+            other => panic!("{id} is {other}"),
+        }
+    }
 }
 
 #[tokio::test]
