@@ -325,7 +325,9 @@ async fn perform(
     let peer = connection.peer();
     if let UpstreamOp::CallTool { tool, arguments } = &request.op {
         let client = connection.service();
-        if let Some((direct, posted)) = client.direct.as_ref().and_then(|d| Some((d, d.ready(connection)?))) {
+        let listening = request.client_subject.is_some();
+        if let Some((direct, posted)) = client.direct.as_ref().and_then(|d| Some((d, d.ready(connection, listening)?)))
+        {
             let id = crate::direct::next_id();
             let request_id = rmcp::model::RequestId::String(id.as_str().into());
             let call = request.client_subject.clone().map(|subject| ActiveCall {

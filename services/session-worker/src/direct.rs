@@ -13,7 +13,10 @@
 //! rmcp has posted on the connection ([`crate::streamable::Posted`]: the session id, the
 //! credentials, the custom headers and the negotiated protocol version come from there), and
 //! only to a protocol revision with `initialize` (2026-07-28 puts per-request metadata and
-//! headers on each request, which rmcp's client adds).
+//! headers on each request, which rmcp's client adds). A call whose caller listens goes through
+//! rmcp's client when the upstream declared `logging`: such a server may send the call's log
+//! messages on its GET stream, and only rmcp's client, which reads both streams, keeps them
+//! ahead of the result ([`crate::progress::Tally`]).
 //!
 //! What travels on the call's response stream is handled as rmcp's client handler does
 //! ([`crate::upstream::UpstreamClient`]), in the upstream's order, before the result: progress
@@ -100,10 +103,18 @@ impl Direct {
         Self { http, posted }
     }
 
-    /// How to post on `connection` directly, when it can be (see the module's comment).
-    pub(crate) fn ready(&self, connection: &Connection) -> Option<Posted> {
+    /// How to post a call on `connection` directly, when it can be (see the module's
+    /// comment); `listening`: the call's caller hears what the upstream says meanwhile.
+    pub(crate) fn ready(&self, connection: &Connection, listening: bool) -> Option<Posted> {
         let info = connection.peer().peer_info()?;
         if !info.protocol_version.has_initialize() {
+            return None;
+        }
+        // A server that logs may send a call's log messages on its GET stream (rmcp's servers
+        // send every notification but progress there), which nothing orders with the call's
+        // result on its own response: rmcp's client reads both, and the call's reply waits
+        // for what it read before the result (`crate::progress::Tally`).
+        if listening && info.capabilities.logging.is_some() {
             return None;
         }
         self.posted.last()
@@ -134,6 +145,10 @@ impl Direct {
             Err(e) => return Err(connection_failed(e)),
         };
         let mut events = events;
+        // The upstream's questions are answered concurrently (it may ask several at once, and
+        // a 2026-07-28 caller answers them in one round); those still open when the call ends
+        // are dropped with it.
+        let mut answering = tokio::task::JoinSet::new();
         while let Some(event) = events.next().await {
             let event = event.map_err(|e| Failed::Lost(format!("reading the upstream's response failed: {e}")))?;
             let Some(data) = event.data.filter(|data| !data.trim().is_empty()) else { continue };
@@ -143,7 +158,10 @@ impl Direct {
             };
             match message.get("method").and_then(Value::as_str) {
                 Some(method) if message.get("id").is_some() => {
-                    self.answer(posted, client, call, method, &message).await;
+                    let (http, posted, client) = (self.http.clone(), posted.clone(), client.clone());
+                    let (call, method) = (call.cloned(), method.to_string());
+                    answering
+                        .spawn(async move { answer(&http, &posted, &client, call.as_ref(), &method, &message).await });
                 }
                 Some(method) => notification(client, call, id, method, &message).await,
                 None if message.get("id").and_then(Value::as_str) == Some(id) => {
@@ -154,34 +172,34 @@ impl Direct {
         }
         Err(Failed::Lost("the upstream's response stream ended before its result".into()))
     }
+}
 
-    /// Answers the upstream's request `message` (asked of the caller of `call`) with a post.
-    async fn answer(
-        &self,
-        posted: &Posted,
-        client: &UpstreamClient,
-        call: Option<&ActiveCall>,
-        method: &str,
-        message: &Value,
-    ) {
-        let params = message.get("params").cloned().unwrap_or_else(|| json!({}));
-        let answer = match method {
-            "ping" => Ok(json!({})),
-            "sampling/createMessage" | "elicitation/create" | "roots/list" => {
-                crate::upstream::ask_caller(client.bus(), call, method, params).await
-            }
-            other => Err(ErrorData::new(ErrorCode::METHOD_NOT_FOUND, format!("method not found: {other}"), None)),
-        };
-        let id = message.get("id").cloned().unwrap_or(Value::Null);
-        let reply = match answer {
-            Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
-            Err(e) => json!({ "jsonrpc": "2.0", "id": id, "error": e }),
-        };
-        let body = serde_json::to_vec(&reply).expect("answers serialise");
-        let limits = StreamableHttpResponseLimits::default();
-        if let Err(e) = self.http.post_raw(posted, body.into(), &limits).await {
-            tracing::info!(server = %client.server(), error = %e, "an answer to the upstream could not be posted");
+/// Answers the upstream's request `message` (asked of the caller of `call`) with a post.
+async fn answer(
+    http: &QuickAckHttpClient,
+    posted: &Posted,
+    client: &UpstreamClient,
+    call: Option<&ActiveCall>,
+    method: &str,
+    message: &Value,
+) {
+    let params = message.get("params").cloned().unwrap_or_else(|| json!({}));
+    let answer = match method {
+        "ping" => Ok(json!({})),
+        "sampling/createMessage" | "elicitation/create" | "roots/list" => {
+            crate::upstream::ask_caller(client.bus(), call, method, params).await
         }
+        other => Err(ErrorData::new(ErrorCode::METHOD_NOT_FOUND, format!("method not found: {other}"), None)),
+    };
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    let reply = match answer {
+        Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+        Err(e) => json!({ "jsonrpc": "2.0", "id": id, "error": e }),
+    };
+    let body = serde_json::to_vec(&reply).expect("answers serialise");
+    let limits = StreamableHttpResponseLimits::default();
+    if let Err(e) = http.post_raw(posted, body.into(), &limits).await {
+        tracing::info!(server = %client.server(), error = %e, "an answer to the upstream could not be posted");
     }
 }
 
