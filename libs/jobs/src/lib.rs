@@ -23,6 +23,8 @@
 //! - `logs.rs`: paged logs, following them live, and appending them (the poller).
 //! - [`poller`]: the job-poller's side: claim, leases, reports, finish, capacity.
 //! - `platform.rs`: credits and maintenance.
+//! - `ledger.rs`: every write of a tenant's credit ledger (holds, settlements, grants), batched
+//!   per tenant so the commands waiting share one commit.
 //!
 //! State changes only through the command executor (jobs, inputs, ledgers, platform settings
 //! are aggregates); leases, heartbeats, log lines, capacity reports and upload tokens are
@@ -64,6 +66,7 @@
 mod args;
 mod error;
 mod inputs;
+mod ledger;
 mod logs;
 mod platform;
 pub mod poller;
@@ -82,8 +85,9 @@ pub use settings::{glob_match, Backend, JobsSettings, Quotas};
 
 use canopy_blobs::BlobUrls;
 use canopy_bus::Bus;
-use canopy_domain::TenantId;
-use canopy_eventstore::{CommandContext, CommandExecutor};
+use canopy_domain::ledger::{Ledger, LedgerCommand, LedgerError};
+use canopy_domain::{Credits, TenantId};
+use canopy_eventstore::{CommandContext, CommandExecutor, ExecuteError, Outcome};
 use canopy_policy::{Decision, GridTool, Principal, Target, TenantView};
 use canopy_readmodels::CanopyProjector;
 use std::sync::Arc;
@@ -137,6 +141,8 @@ struct Inner {
     settings: JobsSettings,
     /// The key of upload tokens' digests (derived from the deployment key).
     upload_token_key: [u8; 32],
+    /// Every write of a credit ledger from this process, batched per tenant.
+    ledger: ledger::LedgerWrites,
 }
 
 impl Jobs {
@@ -148,7 +154,8 @@ impl Jobs {
         settings: JobsSettings,
     ) -> Self {
         let upload_token_key = sealer.derive_key("job-input-upload-token/v1");
-        Jobs { inner: Arc::new(Inner { executor, bus, urls, settings, upload_token_key }) }
+        let ledger = ledger::LedgerWrites::default();
+        Jobs { inner: Arc::new(Inner { executor, bus, urls, settings, upload_token_key, ledger }) }
     }
 
     /// The service as the configuration says: the blob store (`[jobs.blobs]`: a local directory,
@@ -197,5 +204,29 @@ impl Jobs {
 
     fn bus(&self) -> &Bus {
         &self.inner.bus
+    }
+
+    /// A write of `ctx.tenant`'s credit ledger, batched with this process's other writes of it
+    /// (see `ledger.rs`); answers as the command executor would.
+    async fn write_ledger(
+        &self,
+        ctx: &CommandContext,
+        command: LedgerCommand,
+    ) -> Result<Outcome<Ledger>, ExecuteError<LedgerError>> {
+        self.inner.ledger.execute(&self.inner.executor, ctx, command).await
+    }
+
+    /// Settles a job's hold on its tenant's ledger at `actual`. A job without a hold (none was
+    /// ever placed, or it is settled already) is nothing to settle.
+    async fn settle_hold(
+        &self,
+        ctx: &CommandContext,
+        job: &canopy_domain::JobId,
+        actual: Credits,
+    ) -> Result<(), JobsError> {
+        match self.write_ledger(ctx, LedgerCommand::Settle { job: job.clone(), actual }).await {
+            Ok(_) | Err(ExecuteError::Rejected(LedgerError::NoHold(_))) => Ok(()),
+            Err(e) => Err(JobsError::execute(e)),
+        }
     }
 }

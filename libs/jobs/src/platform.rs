@@ -9,7 +9,7 @@ use crate::routing::amount;
 use crate::views::time;
 use crate::{Caller, Jobs};
 use canopy_api_types::jobs::{CreditsView, MaintenanceView};
-use canopy_domain::ledger::{CreditPolicy, Ledger, LedgerCommand};
+use canopy_domain::ledger::{CreditPolicy, LedgerCommand};
 use canopy_domain::platform_settings::{PlatformSettings, PlatformSettingsCommand, DEPLOYMENT};
 use canopy_domain::{Credits, TenantId};
 use canopy_eventstore::CommandContext;
@@ -88,10 +88,7 @@ impl Jobs {
             return Err(unknown());
         }
         let ctx = CommandContext::new(tenant.clone(), caller.principal.subject.clone());
-        self.executor()
-            .execute::<Ledger>(&ctx, tenant.as_str(), &LedgerCommand::Grant { amount: credits, note })
-            .await
-            .map_err(JobsError::execute)?;
+        self.write_ledger(&ctx, LedgerCommand::Grant { amount: credits, note }).await.map_err(JobsError::execute)?;
         self.credits_of(&tenant).await
     }
 

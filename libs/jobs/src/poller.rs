@@ -67,7 +67,6 @@ use crate::Jobs;
 use canopy_domain::job::{
     Artifact, Attempt, Execution, Finish, Job, JobCommand, JobState, Lease, Outcome, StartingPhase,
 };
-use canopy_domain::ledger::{Ledger, LedgerCommand, LedgerError};
 use canopy_domain::{Credits, JobId, RunnerId, TenantId};
 use canopy_eventstore::{CommandContext, ExecuteError};
 use chrono::{DateTime, Utc};
@@ -769,26 +768,12 @@ impl Jobs {
                 Err(e) => return Err(JobsError::execute(e)),
             }
         };
-        self.settle_job(&lease.tenant, &lease.job, state.actual_cost.unwrap_or(actual_cost), &lease.runner).await?;
+        self.settle_hold(&ctx, &lease.job, state.actual_cost.unwrap_or(actual_cost)).await?;
         let subject = self.bus().subjects.job_logs(lease.tenant.as_str(), lease.job.as_str());
         if let Err(e) = self.bus().client.publish(subject, bytes::Bytes::from_static(b"{\"ended\":true}")).await {
             tracing::debug!(job = %lease.job, error = %e, "waking log followers at the end failed; they poll");
         }
         Ok(state)
-    }
-
-    async fn settle_job(
-        &self,
-        tenant: &TenantId,
-        job: &JobId,
-        actual: Credits,
-        runner: &RunnerId,
-    ) -> Result<(), JobsError> {
-        let command = LedgerCommand::Settle { job: job.clone(), actual };
-        match self.executor().execute::<Ledger>(&runner_context(tenant, runner), tenant.as_str(), &command).await {
-            Ok(_) | Err(ExecuteError::Rejected(LedgerError::NoHold(_))) => Ok(()),
-            Err(e) => Err(JobsError::execute(e)),
-        }
     }
 
     /// The reconciler of settlements: ended jobs whose hold is not settled (a poller died
@@ -807,7 +792,7 @@ impl Jobs {
         for (tenant, job, state) in rows {
             let (Ok(tenant), Ok(job)) = (TenantId::parse(tenant), JobId::parse(job)) else { continue };
             let actual = decode_state(state)?.actual_cost.unwrap_or(Credits::ZERO);
-            self.settle_job(&tenant, &job, actual, runner).await?;
+            self.settle_hold(&runner_context(&tenant, runner), &job, actual).await?;
             settled += 1;
         }
         Ok(settled)

@@ -21,7 +21,7 @@ use canopy_api_types::ErrorCode;
 use canopy_domain::job::{Estimate, Job, JobCommand};
 use canopy_domain::job_input::JobInput;
 use canopy_domain::job_spec::{EstimateSpec, JobSpec};
-use canopy_domain::ledger::{Ledger, LedgerCommand};
+use canopy_domain::ledger::LedgerCommand;
 use canopy_domain::{Aggregate, Credits, InputId, JobId, TenantId};
 use canopy_policy::GridTool;
 use canopy_readmodels::JobRow;
@@ -144,18 +144,13 @@ impl Jobs {
 
     async fn hold(&self, caller: &Caller, job: &JobId, amount: Credits) -> Result<(), JobsError> {
         let command = LedgerCommand::Hold { job: job.clone(), amount, policy: self.settings().credit_policy };
-        self.executor()
-            .execute::<Ledger>(&caller.context(), caller.tenant.as_str(), &command)
-            .await
-            .map(|_| ())
-            .map_err(JobsError::execute)
+        self.write_ledger(&caller.context(), command).await.map(|_| ()).map_err(JobsError::execute)
     }
 
     /// Gives a job's hold back (settled at zero): the job never ran. Logged, not returned: the
     /// caller is already answering another error, and the settlement reconciler retries.
     async fn release(&self, caller: &Caller, job: &JobId) {
-        let command = LedgerCommand::Settle { job: job.clone(), actual: Credits::ZERO };
-        if let Err(e) = self.executor().execute::<Ledger>(&caller.context(), caller.tenant.as_str(), &command).await {
+        if let Err(e) = self.settle_hold(&caller.context(), job, Credits::ZERO).await {
             tracing::warn!(tenant = %caller.tenant, job = %job, error = %e, "releasing a job's credit hold failed");
         }
     }
@@ -184,7 +179,7 @@ impl Jobs {
             return Err(job_not_found(&id));
         };
         if cancelled_now {
-            self.settle(caller, &id, Credits::ZERO).await?;
+            self.settle_hold(&caller.context(), &id, Credits::ZERO).await?;
         } else if state.cancel_requested {
             let subject = self.bus().subjects.job_cancel(caller.tenant.as_str(), id.as_str());
             let notice = serde_json::json!({"job_id": id, "reason": state.cancel_reason});
@@ -199,17 +194,6 @@ impl Jobs {
             status_reason: state.status_reason().map(str::to_string),
             cancel_requested: state.cancel_requested,
         })
-    }
-
-    /// Settles a job's hold on the tenant's ledger at `actual`. A job without a hold (none was
-    /// ever placed) is nothing to settle.
-    pub(crate) async fn settle(&self, caller: &Caller, job: &JobId, actual: Credits) -> Result<(), JobsError> {
-        let command = LedgerCommand::Settle { job: job.clone(), actual };
-        match self.executor().execute::<Ledger>(&caller.context(), caller.tenant.as_str(), &command).await {
-            Ok(_) => Ok(()),
-            Err(canopy_eventstore::ExecuteError::Rejected(canopy_domain::ledger::LedgerError::NoHold(_))) => Ok(()),
-            Err(e) => Err(JobsError::execute(e)),
-        }
     }
 }
 

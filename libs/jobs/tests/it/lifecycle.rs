@@ -3,7 +3,7 @@
 //! shows. Credits: INSUFFICIENT_FUNDS when the hold does not fit, exact arithmetic after the
 //! end. Maintenance refuses submits and lets estimates and running jobs be.
 
-use crate::harness::{harness, hello, operator, owner, refusal, runner};
+use crate::harness::{harness, hello, operator, owner, refusal, runner, tenant};
 use canopy_blobs::BlobKey;
 use canopy_domain::job::{Artifact, Execution, Outcome, StartingPhase};
 use canopy_domain::{ArtifactId, Credits};
@@ -220,4 +220,34 @@ async fn a_retried_submit_with_its_idempotency_key_answers_the_same_job_once() {
     assert_eq!((after.job_id.as_str(), after.status.as_str()), (first.job_id.as_str(), "cancelled"));
     let (code, _) = refusal(h.jobs.submit_job(&acme, &keyed("bad key", "has space")).await);
     assert_eq!(code, "INVALID_REQUEST");
+}
+
+#[tokio::test]
+async fn concurrent_submits_of_one_tenant_hold_exactly_what_fits_sharing_commits() {
+    use canopy_domain::ledger::Ledger;
+    use canopy_eventstore::StreamKey;
+    let h = harness(|_| {}).await;
+    let acme = owner("acme");
+    h.grant("acme", "20.5").await;
+    let submits = (0..32).map(|i| {
+        let (jobs, acme) = (h.jobs.clone(), acme.clone());
+        tokio::spawn(async move { jobs.submit_job(&acme, &hello(&format!("burst-{i}"))).await })
+    });
+    let mut accepted = 0;
+    for submit in submits.collect::<Vec<_>>() {
+        match submit.await.unwrap() {
+            Ok(_) => accepted += 1,
+            Err(e) => assert_eq!(refusal::<()>(Err(e)).0, "INSUFFICIENT_FUNDS"),
+        }
+    }
+    assert_eq!(accepted, 20, "20 holds of 1.001 fit in 20.5");
+    let credits = h.jobs.credits(&acme).await.unwrap();
+    assert_eq!((credits.held.micros, credits.available.micros), (20_020_000, 480_000));
+    assert_eq!(h.jobs.list_jobs(&acme, &json!({"limit": 100})).await.unwrap().jobs.len(), 20);
+    let ledger = h.executor.store().load(&StreamKey::of::<Ledger>(&tenant("acme"), "acme")).await.unwrap();
+    let holds: Vec<_> = ledger.iter().filter(|e| e.event_type == "ledger.hold_placed").collect();
+    assert_eq!(holds.len(), 20);
+    // An event's recorded_at is its transaction's start: holds that share one shared a commit.
+    let transactions: std::collections::BTreeSet<_> = holds.iter().map(|e| e.recorded_at).collect();
+    assert!(transactions.len() < holds.len(), "{} transactions for {} holds", transactions.len(), holds.len());
 }

@@ -2,11 +2,11 @@
 //! expiry with takeover (attempt n + 1; the old runner refused everywhere).
 
 use crate::harness::{harness, hello, owner, refusal, runner, tenant};
-use canopy_jobs::Room;
 use canopy_domain::job::{Estimate, Execution, Job, JobCommand, Outcome};
 use canopy_domain::job_spec::JobSpec;
 use canopy_domain::{Credits, JobId};
 use canopy_eventstore::CommandContext;
+use canopy_jobs::Room;
 use futures::StreamExt;
 use serde_json::json;
 use std::time::Duration;
