@@ -57,5 +57,5 @@ pub fn record(bus: &Bus, refused: &Refused, arguments_sha256: Option<String>) {
         arguments_sha256,
         refused.refusal(),
     );
-    canopy_bus::calls::record_later(bus, record);
+    canopy_bus::calls::record(bus, record);
 }

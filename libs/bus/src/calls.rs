@@ -25,21 +25,95 @@ use crate::Bus;
 use canopy_mcp::call::{CallErrorCode, CallRecord, CallReply, CallRequest, Refusal, UpstreamOp};
 use std::time::Duration;
 
-/// Publishes a call's record on the LOGS stream (`PREFIX.logs.toolcalls.TENANT`), where the
-/// api's audit consumer keeps it. Core publish, not awaited by JetStream: a call never waits on
-/// its own record (one lost while NATS is down is lost).
-pub async fn record(bus: &Bus, record: &CallRecord) {
-    let subject = bus.subjects.log("toolcalls", &record.tenant);
-    let payload = serde_json::to_vec(record).expect("records serialise");
-    if let Err(e) = crate::payload::publish(&bus.client, subject, payload.into()).await {
-        tracing::debug!(error = %e, "a call record could not be published");
+/// Queues a call's record for the LOGS stream (`PREFIX.logs.toolcalls.TENANT`), where the
+/// api's audit consumer keeps it. A process's records leave in order from one task
+/// ([`RecordQueue`]), which publishes whatever queued up while it last published as one message
+/// per tenant (`canopy_mcp::call::CallRecords`): alone, a record leaves at once; under load one message carries
+/// many, which saves most of what NATS and the audit consumer spent on records one by one. A
+/// core publish, not awaited by JetStream: a call never waits on its own record (one lost while
+/// NATS is down, or still queued when the process is killed, is lost; [`records_sent`] empties
+/// the queue on shutdown).
+pub fn record(bus: &Bus, record: CallRecord) {
+    bus.records.get_or_init(|| RecordQueue::start(bus)).send(QueueItem::Record(record));
+}
+
+/// Returns once the records queued so far have been handed to NATS (and NATS flushed).
+pub async fn records_sent(bus: &Bus) {
+    let Some(queue) = bus.records.get() else { return };
+    let (done, sent) = tokio::sync::oneshot::channel();
+    queue.send(QueueItem::Flush(done));
+    let _ = sent.await;
+}
+
+/// At most this many records leave in one message.
+const MAX_RECORDS_PER_MESSAGE: usize = 256;
+
+pub(crate) struct RecordQueue(tokio::sync::mpsc::UnboundedSender<QueueItem>);
+
+pub(crate) enum QueueItem {
+    Record(CallRecord),
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+impl RecordQueue {
+    fn start(bus: &Bus) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<QueueItem>();
+        let (client, subjects) = (bus.client.clone(), bus.subjects.clone());
+        tokio::spawn(async move {
+            let mut items = Vec::new();
+            while rx.recv_many(&mut items, MAX_RECORDS_PER_MESSAGE).await > 0 {
+                let mut by_tenant: std::collections::BTreeMap<String, Vec<CallRecord>> = Default::default();
+                let mut flushed = Vec::new();
+                for item in items.drain(..) {
+                    match item {
+                        QueueItem::Record(record) => by_tenant.entry(record.tenant.clone()).or_default().push(record),
+                        QueueItem::Flush(done) => flushed.push(done),
+                    }
+                }
+                for (tenant, records) in by_tenant {
+                    publish_records(&client, subjects.log("toolcalls", &tenant), records).await;
+                }
+                if !flushed.is_empty() {
+                    let _ = client.flush().await;
+                    flushed.into_iter().for_each(|done| {
+                        let _ = done.send(());
+                    });
+                }
+            }
+        });
+        RecordQueue(tx)
+    }
+
+    fn send(&self, item: QueueItem) {
+        if self.0.send(item).is_err() {
+            tracing::debug!("a call record was dropped: the record queue has stopped");
+        }
     }
 }
 
-/// [`record`] without waiting: for a refusal answered at once.
-pub fn record_later(bus: &Bus, record: CallRecord) {
-    let bus = bus.clone();
-    tokio::spawn(async move { self::record(&bus, &record).await });
+/// Publishes one tenant's records as one message, or as two halves when that is too large for
+/// the bus (a single record too large is dropped, logged).
+fn publish_records(
+    client: &async_nats::Client,
+    subject: String,
+    mut records: Vec<CallRecord>,
+) -> futures::future::BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let payload = match records.len() {
+            1 => serde_json::to_vec(&records[0]),
+            _ => serde_json::to_vec(&records),
+        }
+        .expect("records serialise");
+        match crate::payload::publish(client, subject.clone(), payload.into()).await {
+            Err(crate::payload::SendError::TooLarge(_)) if records.len() > 1 => {
+                let second = records.split_off(records.len() / 2);
+                publish_records(client, subject.clone(), records).await;
+                publish_records(client, subject, second).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "call records could not be published"),
+            Ok(()) => {}
+        }
+    })
 }
 
 /// The queue group all session-workers join, so each call reaches exactly one.
@@ -185,7 +259,7 @@ pub async fn request_over_bus(bus: &Bus, request: &CallRequest) -> CallReply {
     let payload = serde_json::to_vec(request).expect("call requests serialise");
     let error = |code, message: String| CallReply::Error { code, message, rpc: None };
     if let Err(too_large) = crate::payload::check(&bus.client, None, &payload) {
-        record_later(
+        record(
             bus,
             CallRecord::refused(
                 &request.tenant,

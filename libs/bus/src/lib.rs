@@ -67,6 +67,8 @@ pub struct BusParts {
     local_worker: calls::LocalWorkerSlot,
     /// The callers in this process waiting on calls sent to that worker ([`calls::LocalCallers`]).
     local_callers: calls::LocalCallersSlot,
+    /// This process's call records on their way to the LOGS stream ([`calls::record`]).
+    records: std::sync::OnceLock<calls::RecordQueue>,
 }
 
 impl std::ops::Deref for Bus {
@@ -109,6 +111,7 @@ impl Bus {
             connection,
             local_worker: Default::default(),
             local_callers: Default::default(),
+            records: Default::default(),
         })))
     }
 
@@ -122,6 +125,7 @@ impl Bus {
             connection,
             local_worker: Default::default(),
             local_callers: Default::default(),
+            records: Default::default(),
         }))
     }
 

@@ -217,6 +217,25 @@ impl CallErrorCode {
 /// One tool call, as recorded on the LOGS stream (high volume: not an aggregate), and what the
 /// audit log keeps of it (`GET /api/v0/audit`): who, which tenant, server and name, a digest of
 /// the arguments (never the arguments), the outcome and the latency.
+/// What one message on the LOGS stream's `toolcalls` subjects holds: the records of one tenant's
+/// calls that a process had to send at once (a JSON array), or one record (also what processes
+/// before batching sent).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CallRecords {
+    Many(Vec<CallRecord>),
+    One(CallRecord),
+}
+
+impl CallRecords {
+    pub fn into_vec(self) -> Vec<CallRecord> {
+        match self {
+            CallRecords::Many(records) => records,
+            CallRecords::One(record) => vec![record],
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CallRecord {
     /// The call's id ([`CallRequest::call_id`]): the audit log keeps each call once by it.

@@ -37,7 +37,7 @@ use axum::extract::State;
 use axum::Json;
 use base64::Engine;
 use canopy_bus::{Batching, Delivery, Handling, Outcome};
-use canopy_mcp::call::CallRecord;
+use canopy_mcp::call::{CallRecord, CallRecords};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -476,11 +476,40 @@ pub async fn run_audit_consumer(state: ApiState, shutdown: CancellationToken) {
     };
     let batching = Batching { max: BATCH, linger: LINGER };
     consumer
-        .run_batches(&bus, shutdown, Handling::default(), batching, move |batch: Vec<(CallRecord, Delivery)>| {
+        .run_batches(&bus, shutdown, Handling::default(), batching, move |batch: Vec<(CallRecords, Delivery)>| {
             let pool = state.pool().clone();
-            async move { keep(&pool, batch).await }
+            async move { keep_messages(&pool, batch).await }
         })
         .await
+}
+
+/// Keeps the records of a batch of messages (each one record or several,
+/// [`canopy_mcp::call::CallRecords`]): a message is acked once all its records are kept, and
+/// takes the outcome of the one that fared worst otherwise (retried, then dropped).
+async fn keep_messages(pool: &sqlx::PgPool, batch: Vec<(CallRecords, Delivery)>) -> Vec<Outcome> {
+    let mut of_message = Vec::new();
+    let mut records = Vec::new();
+    for (i, (message, delivery)) in batch.into_iter().enumerate() {
+        for record in message.into_vec() {
+            of_message.push(i);
+            records.push((record, delivery.clone()));
+        }
+    }
+    let messages = of_message.last().map_or(0, |last| last + 1);
+    let mut outcomes = vec![Outcome::Ack; messages];
+    for (i, outcome) in of_message.into_iter().zip(keep(pool, records).await) {
+        outcomes[i] = worse(outcomes[i], outcome);
+    }
+    outcomes
+}
+
+/// Of two records' outcomes, the one their message takes: a retry over a drop over an ack.
+fn worse(a: Outcome, b: Outcome) -> Outcome {
+    match (a, b) {
+        (Outcome::Nak(x), _) | (_, Outcome::Nak(x)) => Outcome::Nak(x),
+        (Outcome::Term, _) | (_, Outcome::Term) => Outcome::Term,
+        _ => Outcome::Ack,
+    }
 }
 
 /// Keeps a batch of call records: the outcome of each, in order.

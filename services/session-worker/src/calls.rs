@@ -97,7 +97,7 @@ impl CallServer {
                 let reply = canopy_bus::calls::send_reply(bus, reply_to, reply, wrap).await;
                 // The record (and its arguments digest) only after the reply has gone.
                 if let Some((request, latency)) = record {
-                    publish_record(bus, &request, &reply, latency).await;
+                    publish_record(bus, &request, &reply, latency);
                 }
             });
         }
@@ -116,6 +116,8 @@ impl CallServer {
             tracing::warn!(remaining = self.tracker.len(), "drain timeout: abandoning in-flight calls");
         }
         cancels.abort();
+        // The drained calls' records leave before the process does.
+        canopy_bus::calls::records_sent(&bus).await;
         let _ = bus.client.flush().await;
         Ok(())
     }
@@ -133,11 +135,7 @@ impl canopy_bus::calls::LocalWorker for CallServer {
         // when the caller stops waiting, exactly as one sent over NATS does.
         let task = self.tracker.spawn(async move {
             let (reply, latency) = handle(&bus, &upstreams, &builtins, &in_flight, &request, true).await;
-            let record = (reply.clone(), request, latency);
-            tokio::spawn(async move {
-                let (reply, request, latency) = record;
-                publish_record(&bus, &request, &reply, latency).await;
-            });
+            publish_record(&bus, &request, &reply, latency);
             reply
         });
         let cancel = CancelOnDrop { in_flight: self.in_flight.clone(), call_id: Some(call_id) };
@@ -293,7 +291,7 @@ impl Drop for AbortOnDrop {
 
 /// The call's record on the LOGS stream, which the api's audit consumer keeps (by call id):
 /// who, what, a digest of the arguments (never the arguments), the outcome and the latency.
-async fn publish_record(bus: &Bus, request: &CallRequest, reply: &CallReply, latency: Duration) {
+fn publish_record(bus: &Bus, request: &CallRequest, reply: &CallReply, latency: Duration) {
     let (outcome, error_code, is_error) = CallRecord::outcome_of(reply);
     let record = CallRecord {
         call_id: request.call_id.clone(),
@@ -309,7 +307,7 @@ async fn publish_record(bus: &Bus, request: &CallRequest, reply: &CallReply, lat
         latency_us: latency.as_micros() as u64,
         at: chrono::Utc::now().to_rfc3339(),
     };
-    canopy_bus::calls::record(bus, &record).await;
+    canopy_bus::calls::record(bus, record);
 }
 
 /// Sends one operation to the upstream and returns its result as JSON. Tool calls, prompt gets

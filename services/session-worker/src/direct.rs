@@ -338,24 +338,55 @@ mod tests {
 
     #[tokio::test]
     async fn the_upstreams_requests_on_the_calls_stream_are_answered_before_its_result() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let base = serve(upstream(seen.clone(), |call| {
-            sse(&[
-                json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "x"}}),
-                json!({"jsonrpc": "2.0", "id": 7, "method": "ping"}),
-                json!({"jsonrpc": "2.0", "id": 8, "method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 1}}),
-                json!({"jsonrpc": "2.0", "id": 9, "method": "tasks/unheard-of"}),
-                json!({"jsonrpc": "2.0", "id": call["id"], "result": {"content": []}}),
-            ])
-        }))
-        .await;
+        // The upstream asks three things at once and answers the call once all three are
+        // answered, as a server waiting on its client does.
+        let seen = Arc::new(Mutex::new(Vec::<Value>::new()));
+        let answers =
+            |seen: &Mutex<Vec<Value>>| seen.lock().unwrap().iter().filter(|m| m.get("method").is_none()).count();
+        let router = {
+            let seen = seen.clone();
+            axum::Router::new().route(
+                "/mcp",
+                post(move |body: axum::Json<Value>| {
+                    let seen = seen.clone();
+                    async move {
+                        seen.lock().unwrap().push(body.0.clone());
+                        if body.0.get("method").is_none() {
+                            return http::StatusCode::ACCEPTED.into_response();
+                        }
+                        let asks = [
+                            json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "x"}}),
+                            json!({"jsonrpc": "2.0", "id": 7, "method": "ping"}),
+                            json!({"jsonrpc": "2.0", "id": 8, "method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 1}}),
+                            json!({"jsonrpc": "2.0", "id": 9, "method": "tasks/unheard-of"}),
+                        ];
+                        let asks = asks.iter().map(|m| format!("data: {m}\n\n")).collect::<String>();
+                        let result = json!({"jsonrpc": "2.0", "id": body.0["id"], "result": {"content": []}});
+                        let rest = async move {
+                            for _ in 0..1000 {
+                                if answers(&seen) == 3 {
+                                    break;
+                                }
+                                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                            }
+                            Ok::<_, std::convert::Infallible>(format!("data: {result}\n\n"))
+                        };
+                        let events = futures::stream::once(async move { Ok(asks) }).chain(futures::stream::once(rest));
+                        ([(http::header::CONTENT_TYPE, "text/event-stream")], axum::body::Body::from_stream(events))
+                            .into_response()
+                    }
+                }),
+            )
+        };
+        let base = serve(router).await;
         let client = UpstreamClient::detached("fx");
         let posted = Posted::at(&format!("{base}/mcp"), None);
         let result = direct().call_tool(&posted, &client, &next_id(), "echo", None, None).await.unwrap();
         assert_eq!(result, json!({"content": []}));
         let seen = seen.lock().unwrap();
-        let answers: Vec<&Value> = seen.iter().filter(|m| m.get("method").is_none()).collect();
+        let mut answers: Vec<&Value> = seen.iter().filter(|m| m.get("method").is_none()).collect();
         assert_eq!(answers.len(), 3, "{seen:?}");
+        answers.sort_by_key(|a| a["id"].as_i64());
         assert_eq!(*answers[0], json!({"jsonrpc": "2.0", "id": 7, "result": {}}));
         // Nobody listens to this call: the question is refused, not sent to another caller.
         assert_eq!(answers[1]["id"], 8);
