@@ -13,8 +13,8 @@
 //! (`canopy_readmodels` `token_holder`); the operator's principal acts in `platform`, where the
 //! policy answers `NotFound` for everything of a tenant, never a 403 that confirms one.
 //!
-//! Creating a tenant runs two commands, the tenant's `Create` and its owner's `User::Create` in
-//! the new tenant, after the owner's token is checked free. `tenant.suspended` sets
+//! Creating a tenant runs two commands in one transaction, the tenant's `Create` and its
+//! owner's `User::Create` in the new tenant, after the owner's token is checked free. `tenant.suspended` sets
 //! `rm_tenants.suspended`: `token_holder` and the edge's warm-up skip that tenant's identities
 //! (what each edge does with the events, and why an operator's token is unknown there: the
 //! edge's `identities.rs`).
@@ -91,15 +91,23 @@ pub async fn create(
     }
     let (digest, token) = issue_token(&state, request.owner_access_token).await?;
 
+    // The tenant and its owner commit together: a tenant is never left without its owner (a
+    // process that died between two commits left one, and a retry was refused as a duplicate).
     let ctx = CommandContext::new(id.clone(), principal.subject().to_string());
+    let mut tx = state.pool().begin().await?;
     let command = TenantCommand::Create { id: id.clone(), display_name };
-    state.executor.execute::<Tenant>(&ctx, id.as_str(), &command).await.map_err(|e| tenant_error(e, id.as_str()))?;
+    state
+        .executor
+        .execute_in::<Tenant>(&mut tx, &ctx, id.as_str(), &command, None)
+        .await
+        .map_err(|e| tenant_error(e, id.as_str()))?;
     let command = UserCommand::Create { name: owner.clone(), role: Role::Owner, token: digest };
     state
         .executor
-        .execute::<User>(&ctx, owner.as_str(), &command)
+        .execute_in::<User>(&mut tx, &ctx, owner.as_str(), &command, None)
         .await
         .map_err(|e| identities::execute_error(e, &format!("user '{owner}'")))?;
+    tx.commit().await?;
 
     let tenant = find(&state, id.as_str()).await?;
     let users = canopy_readmodels::list_users(state.pool(), &id).await?;
