@@ -9,7 +9,8 @@
 //! - `call`: every tool call, prompt get, resource read, completion and subscription a
 //!   session-worker ran. Workers publish a [`CallRecord`] on the JetStream LOGS stream
 //!   (`PREFIX.logs.toolcalls.TENANT`, a core publish after the reply has gone, so a call never
-//!   waits on its record); [`run_audit_consumer`] (the durable consumer `api-audit`, shared by
+//!   waits on its record; records queued together leave as one message per tenant,
+//!   [`CallRecords`], `canopy_bus::calls::record`); [`run_audit_consumer`] (the durable consumer `api-audit`, shared by
 //!   the api replicas) keeps them in `audit_calls` in batches, `ON CONFLICT (call_id) DO
 //!   NOTHING`, then acks: once per call id, so a redelivered record changes nothing. An entry
 //!   has the call id, the caller's subject, server, name, the SHA-256 of the canonical arguments
