@@ -1067,7 +1067,8 @@ export interface paths {
         post?: never;
         /**
          * Delete a user
-         * @description Its token stops working at once. Only an owner removes an owner.
+         * @description Its token stops working at once. Only an owner removes an owner, and a tenant's last owner
+         *     stays (409).
          */
         delete: operations["delete_user"];
         options?: never;

@@ -146,14 +146,14 @@ pub enum IdentityError {
 // ------------------------------------------------------------------------------------------
 // Users
 
-/// `ChangeRole`'s `other_owners`: how many owners the tenant has besides this user, as the
-/// caller read them.
+/// `ChangeRole`'s and `Delete`'s `other_owners`: how many owners the tenant has besides this
+/// user, as the caller read them (a tenant keeps an owner).
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserCommand {
     Create { name: IdentityName, role: Role, token: TokenDigest },
     ChangeRole { role: Role, other_owners: usize },
     RotateToken { token: TokenDigest },
-    Delete,
+    Delete { other_owners: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,7 +216,13 @@ impl Aggregate for User {
             (User::Active { .. }, UserCommand::RotateToken { token }) => {
                 Ok(vec![UserEvent::TokenRotated { token: token.clone() }])
             }
-            (User::Active { .. }, UserCommand::Delete) => Ok(vec![UserEvent::Deleted]),
+            (User::Active { role, .. }, UserCommand::Delete { other_owners }) => {
+                if *role == Role::Owner && *other_owners == 0 {
+                    Err(IdentityError::LastOwner)
+                } else {
+                    Ok(vec![UserEvent::Deleted])
+                }
+            }
             (User::Absent, _) => Err(IdentityError::NotFound),
         }
     }
@@ -377,7 +383,7 @@ mod tests {
         let rotated = promoted.apply(&UserEvent::TokenRotated { token: digest('c') });
         assert!(matches!(&rotated, User::Active { token, .. } if *token == digest('c')));
         assert_eq!(rotated.apply(&UserEvent::Deleted), User::Absent);
-        assert_eq!(User::Absent.decide(&UserCommand::Delete), Err(IdentityError::NotFound));
+        assert_eq!(User::Absent.decide(&UserCommand::Delete { other_owners: 1 }), Err(IdentityError::NotFound));
         assert_eq!(User::Absent.decide(&change(Role::Admin)), Err(IdentityError::NotFound));
         assert_eq!(Role::parse("owner").unwrap(), Role::Owner);
         assert!(Role::parse("root").is_err());

@@ -271,7 +271,7 @@ async fn identities(exec: &CommandExecutor<CanopyProjector>) {
         .await
         .unwrap();
     exec.execute::<User>(&ctx(), "bob", &create("bob", 'b')).await.unwrap();
-    exec.execute::<User>(&ctx(), "bob", &UserCommand::Delete).await.unwrap();
+    exec.execute::<User>(&ctx(), "bob", &UserCommand::Delete { other_owners: 0 }).await.unwrap();
     let allow =
         |servers: &[&str]| AllowSpec { servers: servers.iter().map(|s| s.to_string()).collect(), ..Default::default() };
     let client = McpClientCommand::Create {

@@ -187,7 +187,8 @@ pub async fn update(
 
 /// Delete a user
 ///
-/// Its token stops working at once. Only an owner removes an owner.
+/// Its token stops working at once. Only an owner removes an owner, and a tenant's last owner
+/// stays (409).
 #[utoipa::path(
     delete,
     path = "/api/v0/users/{name}",
@@ -216,10 +217,11 @@ pub async fn delete(
     if user.role == Role::Owner.as_str() && !principal.is_owner() {
         return Err(ApiError::forbidden("only an owner can remove an owner"));
     }
+    let other_owners = users.iter().filter(|u| u.role == Role::Owner.as_str() && u.name != name).count();
     let ctx = principal.context(None, &[]);
     state
         .executor
-        .execute::<User>(&ctx, &name, &UserCommand::Delete)
+        .execute::<User>(&ctx, &name, &UserCommand::Delete { other_owners })
         .await
         .map_err(|e| identities::execute_error(e, &what))?;
     // Their OAuth grants end with them (a refresh would be refused anyway: the user is gone).

@@ -158,7 +158,11 @@ impl Api {
     }
 
     async fn delete_user(&self, tenant: &str, name: &str) {
-        self.state.executor.execute::<User>(&self.ctx(tenant).await, name, &UserCommand::Delete).await.unwrap();
+        self.state
+            .executor
+            .execute::<User>(&self.ctx(tenant).await, name, &UserCommand::Delete { other_owners: 0 })
+            .await
+            .unwrap();
     }
 
     async fn client(&self, tenant: &str, name: &str, servers: &[&str]) {

@@ -340,6 +340,10 @@ async fn roles_change_in_place_and_a_tenant_keeps_an_owner() {
     assert_eq!(api.get("/api/v0/users", owner).await.error(403).0, "FORBIDDEN", "a member now");
     let (_, message) = patch(&alice, "alice", json!({"role": "member"})).await.error(409);
     assert!(message.contains("user 'alice' is the tenant's last owner"), "{message}");
+    // Nor deleted: a tenant keeps an owner.
+    let (code, message) = api.call("DELETE", "/api/v0/users/alice", Some(&alice), None).await.error(409);
+    assert_eq!(code, "CONFLICT");
+    assert!(message.contains("last owner"), "{message}");
 
     // Bad requests, in the envelope.
     for body in [json!({"role": "root"}), json!({"role": 1}), json!({}), json!({"role": "admin", "name": "x"})] {

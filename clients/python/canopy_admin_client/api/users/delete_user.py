@@ -81,7 +81,8 @@ def sync_detailed(
 ) -> Response[Any | ErrorEnvelope]:
     """Delete a user
 
-     Its token stops working at once. Only an owner removes an owner.
+     Its token stops working at once. Only an owner removes an owner, and a tenant's last owner
+    stays (409).
 
     Args:
         name (str):
@@ -112,7 +113,8 @@ def sync(
 ) -> Any | ErrorEnvelope | None:
     """Delete a user
 
-     Its token stops working at once. Only an owner removes an owner.
+     Its token stops working at once. Only an owner removes an owner, and a tenant's last owner
+    stays (409).
 
     Args:
         name (str):
@@ -138,7 +140,8 @@ async def asyncio_detailed(
 ) -> Response[Any | ErrorEnvelope]:
     """Delete a user
 
-     Its token stops working at once. Only an owner removes an owner.
+     Its token stops working at once. Only an owner removes an owner, and a tenant's last owner
+    stays (409).
 
     Args:
         name (str):
@@ -167,7 +170,8 @@ async def asyncio(
 ) -> Any | ErrorEnvelope | None:
     """Delete a user
 
-     Its token stops working at once. Only an owner removes an owner.
+     Its token stops working at once. Only an owner removes an owner, and a tenant's last owner
+    stays (409).
 
     Args:
         name (str):
