@@ -34,6 +34,7 @@ mod prompts;
 mod python;
 mod resources;
 mod servers;
+mod service;
 mod tenants;
 mod toggles;
 mod tools;
@@ -46,6 +47,7 @@ pub use commands::run_command_consumer;
 pub use error::ApiError;
 pub use openapi::{openapi, openapi_document};
 pub use principal::Principal;
+pub use service::{Api, ApiParts, BuildError};
 pub use users::INITIAL_ADMIN;
 
 use axum::Router;

@@ -5,7 +5,7 @@
 use crate::health::{self, HealthState};
 use anyhow::Context;
 use axum::Router;
-use canopy_bus::{Bus, OutboxRelay, RelayOptions};
+use canopy_bus::Bus;
 use canopy_config::Config;
 use canopy_eventstore::{CommandExecutor, EventStore};
 use canopy_readmodels::CanopyProjector;
@@ -130,121 +130,49 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
     };
 
     if services.api {
-        canopy_api::ensure_default_tenant(&executor).await.context("creating the default tenant")?;
-        canopy_api::ensure_builtins_everywhere(&executor, &config.builtin.servers)
-            .await
-            .context("registering the built-in servers")?;
-        tasks.spawn(canopy_api::run_builtin_registrar(
-            executor.clone(),
-            bus.clone(),
-            config.builtin.servers.clone(),
-            background.clone(),
-        ));
-        let oauth = match config.mode {
-            canopy_config::Mode::Enterprise => {
-                let settings = canopy_api::oauth::OAuthSettings::from_config(&config.oauth);
-                let server = canopy_api::oauth::OAuthServer::start(
-                    config.public_base(),
-                    pool.clone(),
-                    &sealer,
-                    redis.clone(),
-                    config.nats.prefix.clone(),
-                    settings,
-                )
-                .await
-                .context("starting the OAuth authorization server")?;
-                tasks.spawn(server.clone().run_maintenance(background.clone()));
-                Some(server)
-            }
-            canopy_config::Mode::Development => None,
-        };
-        let jobs = canopy_jobs::Jobs::from_config(&config, executor.clone(), bus.clone(), &sealer)
-            .context("opening the blob store of jobs' inputs and artifacts (jobs.blobs, CANOPY_BLOBS_*)")?;
-        if jobs.urls().store().kind() == canopy_blobs::StoreKind::Local {
-            // Canopy serves its own signed URLs for a local store, outside bearer
-            // authentication: the URL's signature is the credential.
-            app = app.merge(canopy_blobs::router(jobs.urls().store().clone(), jobs.urls().signer().clone()));
-        }
-        let state = canopy_api::ApiState {
-            mode: config.mode,
-            executor: executor.clone(),
+        let parts = canopy_api::ApiParts {
+            pool: pool.clone(),
             bus: bus.clone(),
+            redis: redis.clone(),
             sealer: sealer.clone(),
+            executor: executor.clone(),
             access_tokens: access_tokens.clone(),
-            discovery_wait: Duration::from_secs(config.gateway.discovery_wait_secs),
-            call_timeout,
-            public_url: config.public_base(),
-            oauth,
-            jobs,
         };
-        app = app.merge(canopy_api::router(state.clone()).layer(limiter.clone()));
-        let relay = OutboxRelay::new(pool.clone(), bus.clone(), RelayOptions::default());
-        tasks.spawn(relay.run(background.clone()));
-        tasks.spawn(canopy_api::run_audit_consumer(state.clone(), background.clone()));
-        tasks.spawn(canopy_api::run_command_consumer(state, background.clone()));
+        let api = canopy_api::Api::build(&config, parts).await?;
+        app = app.merge(api.router().layer(limiter.clone()));
+        tasks.spawn(api.run(background.clone()));
     }
     if services.edge {
-        let cache = Arc::new(canopy_gateway_edge::CatalogCache::default());
-        tasks.spawn(canopy_gateway_edge::run_catalog_sync(
-            pool.clone(),
-            bus.clone(),
-            cache.clone(),
-            background.clone(),
-        ));
-        let stores = canopy_gateway_edge::RedisStores::new(
-            redis.clone(),
-            &config.nats.prefix,
-            Duration::from_secs(24 * 60 * 60),
-        )
-        .with_wakeups(bus.client.clone());
-        let subscribers = Arc::new(canopy_gateway_edge::Subscribers::new(stores.clone()));
-        let resource_subs = Arc::new(canopy_gateway_edge::ResourceSubscriptions::new(stores.clone()));
-        let channels = Arc::new(canopy_gateway_edge::ClientChannels::default());
-        let audience = Arc::new(canopy_gateway_edge::Audience::new(config.mode, cache.clone(), stores.clone()));
-        tasks.spawn(canopy_gateway_edge::run_client_channels(bus.clone(), channels.clone(), background.clone()));
-        let updates = canopy_gateway_edge::run_resource_updates;
-        tasks.spawn(updates(bus.clone(), resource_subs.clone(), audience.clone(), background.clone()));
-        tasks.spawn(canopy_gateway_edge::run_list_changes(bus.clone(), cache.clone(), background.clone()));
-        tasks.spawn(canopy_gateway_edge::run_notifier(
-            cache.clone(),
-            subscribers.clone(),
-            audience,
-            background.clone(),
-        ));
-        let state = canopy_gateway_edge::EdgeState {
-            cache: cache.clone(),
+        let parts = canopy_gateway_edge::EdgeParts {
+            pool: pool.clone(),
             bus: bus.clone(),
-            call_timeout,
-            subscribers,
-            page_size: config.gateway.page_size,
-            resource_subs: resource_subs.clone(),
-            channels: channels.clone(),
-            mrtr: Arc::new(canopy_gateway_edge::StateCodec::new(sealer.derive_key("mrtr-request-state/v1"))),
-            mode: config.mode,
+            redis: redis.clone(),
             sealer: sealer.clone(),
+            access_tokens: access_tokens.clone(),
         };
-        let public_host = host_of(&config.public_base());
-        let options = canopy_gateway_edge::EdgeOptions {
-            allowed_hosts: vec![public_host],
+        let settings = canopy_gateway_edge::EdgeSettings {
+            mode: config.mode,
+            prefix: config.nats.prefix.clone(),
+            call_timeout,
+            page_size: config.gateway.page_size,
+            allowed_hosts: vec![host_of(&config.public_base())],
             allowed_origins: allowed_origins(&config),
-            stores,
             resource: canopy_gateway_edge::ProtectedResource {
                 public_base: config.public_base(),
                 authorization_servers: authorization_servers(&config),
             },
-            access_tokens: access_tokens.clone(),
-            shutdown: http.clone(),
+            sessions: canopy_gateway_edge::SessionLimits {
+                max_sessions: config.gateway.max_sessions as usize,
+                max_per_principal: config.gateway.max_sessions_per_principal as usize,
+                idle: Duration::from_secs(config.gateway.session_idle_secs),
+                idle_under_pressure: Duration::from_secs(config.gateway.session_idle_under_pressure_secs),
+            },
         };
-        let sessions = canopy_gateway_edge::SessionLimits {
-            max_sessions: config.gateway.max_sessions as usize,
-            max_per_principal: config.gateway.max_sessions_per_principal as usize,
-            idle: Duration::from_secs(config.gateway.session_idle_secs),
-            idle_under_pressure: Duration::from_secs(config.gateway.session_idle_under_pressure_secs),
-        };
-        let edge = canopy_gateway_edge::router_with_sessions(state, options, sessions);
-        app = app.merge(edge.layer(limiter.clone()));
+        let edge = canopy_gateway_edge::Edge::build(parts, settings, http.clone());
+        app = app.merge(edge.router().layer(limiter.clone()));
         app = app.merge(crate::well_known::router(&config.gateway.openai_apps_challenge_token));
-        in_step.push(("catalog", cache.in_step().clone()));
+        in_step.push(("catalog", edge.in_step()));
+        tasks.spawn(edge.run(background.clone()));
     }
     if services.worker {
         let worker_config = canopy_session_worker::WorkerConfig {

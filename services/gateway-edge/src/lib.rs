@@ -25,6 +25,7 @@ mod protocol;
 mod redis_store;
 mod relay;
 mod resource_updates;
+mod service;
 mod session_caps;
 mod sessions;
 mod subscribers;
@@ -42,6 +43,7 @@ pub use mrtr::StateCodec;
 pub use redis_store::RedisStores;
 pub use relay::{run_client_channels, ClientChannels};
 pub use resource_updates::{run_list_changes, run_resource_updates, ResourceSubscriptions};
+pub use service::{Edge, EdgeParts, EdgeSettings};
 pub use session_caps::{SessionLimits, SESSION_CAP_REACHED};
 pub use subscribers::{run_notifier, Subscribers};
 
