@@ -233,22 +233,25 @@ impl Backend for LocalBackend {
             return Err(BackendError::InvalidPlacement(format!("execution {id} is already running here")));
         }
         let slot = self.reserve_slot()?;
+        let spec = self.sandbox_spec(&placement, &runtime)?;
         let ws = placement.workspace.clone();
-        let drops_uid = self.inner.sandbox.support().drops_uid;
-        tokio::task::spawn_blocking(move || -> Result<(), BackendError> {
+        let sandbox = self.inner.sandbox.clone();
+        let drops_uid = sandbox.support().drops_uid;
+        // Off the async workers: the spawn waits until bwrap is exec'd, and the child's move
+        // into the sandbox's cgroup before that can take a kernel grace period (~10-20 ms on a
+        // busy cgroup v1 host), which would stall every task sharing the worker.
+        let (running, started_at) = tokio::task::spawn_blocking(move || -> Result<_, BackendError> {
             prepare_layout(&ws).map_err(|e| BackendError::io(format!("prepare the workspace {}", ws.display()), e))?;
             link_scripts_at_top(&ws).map_err(|e| BackendError::io("link the scripts into the workspace", e))?;
             if drops_uid {
                 canopy_sandbox::hand_over(&ws, NOBODY, NOBODY).map_err(BackendError::Sandbox)?;
             }
-            Ok(())
+            let started_at = Utc::now();
+            let running = sandbox.spawn(&spec).map_err(BackendError::Sandbox)?;
+            Ok((running, started_at))
         })
         .await
-        .map_err(|e| BackendError::io("prepare the workspace", std::io::Error::other(e)))??;
-
-        let spec = self.sandbox_spec(&placement, &runtime)?;
-        let started_at = Utc::now();
-        let running = self.inner.sandbox.spawn(&spec).map_err(BackendError::Sandbox)?;
+        .map_err(|e| BackendError::io("start the sandbox", std::io::Error::other(e)))??;
         let (status_tx, status_rx) = watch::channel(ExecutionStatus::Running);
         let run = Arc::new(LocalRun {
             id: id.clone(),
