@@ -239,7 +239,7 @@ impl<P: Projector> CommandExecutor<P> {
                 return Ok(outcome);
             }
             // Another writer got there first: decide again on what it wrote.
-            drop(tx);
+            tx.rollback().await?;
             if !guessed {
                 attempt += 1;
                 if attempt >= MAX_ATTEMPTS {

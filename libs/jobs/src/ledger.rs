@@ -136,7 +136,10 @@ async fn try_batch(
             // Decided on the state the batch left (the executor read it again in the
             // transaction when the guess refused): this command's answer; nothing written.
             Err(ExecuteError::Rejected(refused)) => answers.push(Err(ExecuteError::Rejected(refused))),
-            Err(ExecuteError::Contention(_)) => return Ok(None),
+            Err(ExecuteError::Contention(_)) => {
+                tx.rollback().await.map_err(Failure::Sql)?;
+                return Ok(None);
+            }
             Err(e) => return Err(Failure::of(e)),
         }
     }

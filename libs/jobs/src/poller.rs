@@ -343,14 +343,16 @@ impl Jobs {
         if room.is_some() && backends.is_empty() {
             return Ok(Some((Vec::new(), false)));
         }
-        let mut tx = self.pool().begin().await?;
-        let tenants = self.tenants_waiting(&mut tx, limit).await?;
+        // Read before the transaction: most wake-ups find nothing to claim, and pay one query.
+        let tenants = self.tenants_waiting(limit).await?;
         if tenants.is_empty() {
             return Ok(Some((Vec::new(), false)));
         }
+        let mut tx = self.pool().begin().await?;
         let (candidates, more) = lock_candidates(&mut tx, &tenants, &backends).await?;
         let picks = pick_fairly(candidates, &tenants, room, limit);
         if picks.is_empty() {
+            tx.rollback().await?;
             return Ok(Some((Vec::new(), false)));
         }
         let leases = self.acquire_leases(&mut tx, runner, &picks).await?;
@@ -371,6 +373,7 @@ impl Jobs {
                 }
                 Err(ExecuteError::Contention(stream)) => {
                     tracing::debug!(stream, "a claimed job changed meanwhile; claiming again");
+                    tx.rollback().await?;
                     return Ok(None);
                 }
                 Err(e) => return Err(JobsError::execute(e)),
@@ -398,11 +401,7 @@ impl Jobs {
     /// Step 1 of the fair claim: the tenants with queued jobs, waiting longest first, each
     /// with how many more jobs its concurrent quota lets it have held (at most `limit`); those
     /// at their quota are left out.
-    async fn tenants_waiting(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        limit: usize,
-    ) -> Result<Vec<(TenantId, usize)>, JobsError> {
+    async fn tenants_waiting(&self, limit: usize) -> Result<Vec<(TenantId, usize)>, JobsError> {
         let tenants: Vec<(String, i64)> = sqlx::query_as(
             "WITH RECURSIVE queued AS ( \
                  (SELECT tenant_id FROM rm_jobs WHERE status = 'queued' ORDER BY tenant_id LIMIT 1) \
@@ -417,7 +416,7 @@ impl Jobs {
              ORDER BY c.last_claimed_at NULLS FIRST, q.tenant_id LIMIT $1",
         )
         .bind(CLAIM_TENANTS)
-        .fetch_all(conn)
+        .fetch_all(self.pool())
         .await?;
         Ok(tenants
             .into_iter()
@@ -632,6 +631,7 @@ impl Jobs {
             let mut tx = self.pool().begin().await?;
             let Some(expires_at) = self.acquire_lease(&mut tx, &expired.tenant, &expired.job, runner, attempt).await?
             else {
+                tx.rollback().await?;
                 return Ok(None);
             };
             let known = (Job::Present(Box::new(row.state)), row.version);
@@ -641,8 +641,11 @@ impl Jobs {
                     return Ok(Some(ClaimedJob { lease: HeldLease { expires_at, ..claimed.lease }, ..claimed }));
                 }
                 // Refused: the lease row goes with the rollback.
-                Ok(None) => return Ok(None),
-                Err(ExecuteError::Contention(_)) => continue,
+                Ok(None) => {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                Err(ExecuteError::Contention(_)) => tx.rollback().await?,
                 Err(e) => return Err(JobsError::execute(e)),
             }
         }
@@ -764,7 +767,10 @@ impl Jobs {
                     }
                 }
                 // Changed meanwhile (a cancel asked for): decided again on it.
-                Err(ExecuteError::Contention(_)) if lost + 1 < CLAIM_TRIES => lost += 1,
+                Err(ExecuteError::Contention(_)) if lost + 1 < CLAIM_TRIES => {
+                    tx.rollback().await?;
+                    lost += 1;
+                }
                 Err(e) => return Err(JobsError::execute(e)),
             }
         };
