@@ -87,6 +87,11 @@ impl Turns {
     }
 }
 
+/// A stream's turn in this process, taken with [`CommandExecutor::take_turn`].
+pub struct StreamTurn<'a> {
+    _turn: Turn<'a>,
+}
+
 struct Turn<'a> {
     turns: &'a Turns,
     key: StreamKey,
@@ -181,6 +186,15 @@ impl<P: Projector> CommandExecutor<P> {
     /// Loads the current state of a stream (no command).
     pub async fn load<A: Aggregate>(&self, key: &StreamKey) -> Result<(A, i64), ExecuteError<A::Error>> {
         self.current::<A>(key).await
+    }
+
+    /// Takes `key`'s turn in this process: what [`Self::execute`] holds for each command, for a
+    /// caller that writes the stream through [`Self::execute_in`] in a transaction of its own
+    /// (a batch of commands on one stream), so its writes and this process's other writers of
+    /// the stream take turns instead of colliding. Take it before the transaction begins, never
+    /// while holding row locks (a turn holder may be waiting for them); dropping it gives it up.
+    pub async fn take_turn(&self, key: &StreamKey) -> StreamTurn<'_> {
+        StreamTurn { _turn: self.turns.take(key).await }
     }
 
     /// Decides `command` on the stream's current state and records what it decided in a

@@ -18,6 +18,6 @@ pub mod store;
 
 pub use db::{connect, migrate, DbError};
 pub use event::{CommandContext, EventMetadata, NewEvent, StoredEvent, StreamKey};
-pub use executor::{CommandExecutor, ExecuteError, Outcome};
+pub use executor::{CommandExecutor, ExecuteError, Outcome, StreamTurn};
 pub use projection::{rebuild, Projector};
 pub use store::{EventStore, StoreError};

@@ -244,3 +244,20 @@ async fn concurrent_commands_from_one_known_state_each_land_once() {
     let (state, version) = exec.load::<Counter>(&key("c")).await.unwrap();
     assert_eq!((state.total, version), (16, 16));
 }
+
+#[tokio::test]
+async fn a_taken_turn_holds_back_this_processs_commands_on_the_stream_only() {
+    let db = canopy_testkit::fresh_database().await;
+    let exec = executor(&db.pool);
+    let turn = exec.take_turn(&key("c")).await;
+    let waiting = {
+        let exec = exec.clone();
+        tokio::spawn(async move { exec.execute::<Counter>(&ctx(), "c", &CounterCommand::Add { steps: 1 }).await })
+    };
+    // Another stream is not held back.
+    exec.execute::<Counter>(&ctx(), "other", &CounterCommand::Add { steps: 1 }).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!waiting.is_finished(), "the command waits for the turn");
+    drop(turn);
+    assert_eq!(waiting.await.unwrap().unwrap().version, 1);
+}

@@ -11,14 +11,18 @@
 //!
 //! How: a command joins its tenant's queue, then waits for the tenant's turn. Whoever gets the
 //! turn takes every command queued (its own, if no batch before took it) and runs them in a task
-//! of their own (so a caller that goes away does not cut a batch short): the ledger's state is
+//! of their own, which keeps the turn until it is done (so a caller that goes away cuts no batch
+//! short, and no second batch starts beside it): the ledger's state is
 //! read (committed, and remembered by the executor), then each command goes through
 //! `CommandExecutor::execute_in` in one transaction, decided on the state the previous one left,
 //! exactly as if they had run one after another; a refusal (`INSUFFICIENT_FUNDS`) is that
 //! command's answer and writes nothing. Then one commit, and each caller gets its own outcome.
 //! Should another process have written the ledger meanwhile (the append's version check), the
 //! whole batch is rolled back and run again on what it wrote, as the executor does for one
-//! command. Writes from other processes still race, and the version check still decides.
+//! command. A batch holds the ledger stream's turn in this process (`CommandExecutor::take_turn`,
+//! the one every `execute` of that stream takes), so the batches of another `Jobs` of this
+//! process (the poller's, under `canopy start`) wait for it rather than collide. Writes from
+//! other processes still race, and the version check still decides.
 
 use canopy_domain::ledger::{Ledger, LedgerCommand, LedgerError};
 use canopy_domain::TenantId;
@@ -42,7 +46,7 @@ struct Pending {
 #[derive(Default)]
 struct Queue {
     pending: Mutex<Vec<Pending>>,
-    turn: tokio::sync::Mutex<()>,
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// See the module doc. Cheap to share: one per [`crate::Jobs`].
@@ -67,7 +71,7 @@ impl LedgerWrites {
         let (reply, mut answer) = oneshot::channel();
         lock(&queue.pending).push(Pending { ctx: ctx.clone(), command, reply });
         loop {
-            let turn = queue.turn.lock().await;
+            let turn = queue.turn.clone().lock_owned().await;
             match answer.try_recv() {
                 Ok(answer) => return answer,
                 Err(oneshot::error::TryRecvError::Closed) => return Err(lost(&ctx.tenant)),
@@ -79,9 +83,13 @@ impl LedgerWrites {
                 drop(turn);
                 return answer.await.unwrap_or_else(|_| Err(lost(&ctx.tenant)));
             }
-            let run = tokio::spawn(run_batch(executor.clone(), ctx.tenant.clone(), batch));
+            // The batch keeps the turn until it is done, even if this caller goes away.
+            let (executor, tenant) = (executor.clone(), ctx.tenant.clone());
+            let run = tokio::spawn(async move {
+                let _turn = turn;
+                run_batch(executor, tenant, batch).await;
+            });
             let _ = run.await;
-            drop(turn);
         }
     }
 }
@@ -98,6 +106,9 @@ fn lost(tenant: &TenantId) -> ExecuteError<LedgerError> {
 /// Runs `batch` (see the module doc) and answers each command.
 async fn run_batch(executor: CommandExecutor<CanopyProjector>, tenant: TenantId, batch: Vec<Pending>) {
     let key = StreamKey::of::<Ledger>(&tenant, tenant.as_str());
+    // The ledger's turn in this process: the other services' `Jobs` (the api's holds, the
+    // poller's settlements under `canopy start`) batch on their own, and take turns here.
+    let _turn = executor.take_turn(&key).await;
     let mut tries = 0;
     let answers = loop {
         tries += 1;
