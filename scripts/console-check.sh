@@ -2,7 +2,8 @@
 # scripts/console-check.sh: the admin console (/console) in a real browser.
 #
 # Builds `canopy` and `canopy-fixture-mcp` (debug), installs Debian's chromium if missing and
-# the test's npm packages (`npm ci` in console/: playwright-core, axe-core), starts the fixture
+# the test's npm packages (`npm ci` in console/: playwright-core, axe-core), checks that the
+# checked-in console bundle is what its sources build (scripts/build-console.sh --check), starts the fixture
 # MCP server (Streamable HTTP, and legacy SSE behind a bearer token) and two `canopy start`s
 # (development and enterprise mode, each on a fresh database and NATS prefix,
 # scripts/lib/instance.sh), then runs console/tests/console.test.mjs: register the fixture
@@ -86,6 +87,9 @@ canopy_ensure_uv || fail "uv could not be installed"
 export CANOPY_UV
 log "node $(node --version); installing the test's packages (npm ci in console/)"
 (cd console && npm ci --loglevel=error --no-fund --no-audit --no-update-notifier >&2) || fail "npm ci in console/ failed"
+# The binary serves the checked-in console/web/app.js: it must be what console/src builds, or the
+# browser would test something else than the sources say.
+scripts/build-console.sh --check || fail "console/web/app.js is stale (scripts/build-console.sh)"
 
 target="${CARGO_TARGET_DIR:-target}/debug"
 if [[ -z "${CANOPY_SKIP_BUILD:-}" ]]; then

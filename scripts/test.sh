@@ -59,7 +59,9 @@ drop_test_databases
 # - the official conformance suite (0.1.16 and the 2026-07-28 pre-release) runs against the
 #   fixture MCP server directly, then THROUGH Canopy (the fixture registered over HTTP and as
 #   stdio, at /servers/NAME/mcp), each with its baseline in conformance/;
-# - the admin clients generated from openapi/canopy-api.json (TypeScript, Python) are up to date;
+# - the admin clients generated from openapi/canopy-api.json (TypeScript, Python) are up to date,
+#   and the console's checked-in bundle (console/web/app.js) is what console/src builds with the
+#   TypeScript one;
 # - the Python admin client does real work against `canopy start` (register the fixture, list and
 #   call its tools, read the audit, a typed 404, deregister) in pytest, through uv;
 # - Schemathesis (from PyPI) fuzzes every REST operation of openapi/canopy-api.json, in
@@ -81,6 +83,8 @@ if [[ -z "${CANOPY_SKIP_NODE_CHECKS:-}" ]]; then
   CANOPY_SKIP_BUILD=1 scripts/conformance-gateway.sh || { echo "canopy: conformance (through canopy) FAILED" >&2; status=1; }
   echo "canopy: generated admin clients match openapi/ (scripts/generate-clients.sh --check)" >&2
   scripts/generate-clients.sh --check || { echo "canopy: generated clients are stale" >&2; status=1; }
+  echo "canopy: the console's bundle is what console/src builds with the client (scripts/build-console.sh --check)" >&2
+  scripts/build-console.sh --check || { echo "canopy: console bundle is stale" >&2; status=1; }
   echo "canopy: the generated Python admin client against canopy start (scripts/python-client-check.sh)" >&2
   CANOPY_SKIP_BUILD=1 scripts/python-client-check.sh || { echo "canopy: Python client check FAILED" >&2; status=1; }
   echo "canopy: schema fuzzing of the REST API, 0 server errors (scripts/schemathesis.sh)" >&2

@@ -1,9 +1,11 @@
-//! The admin console at `/console`: a few static files (`console/web/` at the repository root,
-//! plain JavaScript modules, no build step) embedded in the binary, and `/console/config.json`,
-//! which tells the page the mode and the public URL. The page does everything else through the
-//! public REST API, so it can do nothing a REST client could not.
+//! The admin console at `/console`: three static files (`console/web/` at the repository root:
+//! the page, its style sheet and `app.js`, the one ES module that `scripts/build-console.sh`
+//! bundles from the TypeScript sources in `console/src/` and checks in) embedded in the binary,
+//! and `/console/config.json`, which tells the page the mode and the public URL. The page does
+//! everything else through the public REST API, with the admin client generated from its OpenAPI
+//! document (`clients/typescript`), so it can do nothing a REST client could not.
 //!
-//! In enterprise mode the page signs in by itself (`console/web/auth.js`): it is a public OAuth
+//! In enterprise mode the page signs in by itself (`console/src/auth.ts`): it is a public OAuth
 //! client of Canopy's own authorization server (`crate::oauth`) on the same origin. It registers
 //! itself (RFC 7591) with the redirect URI `{origin}/console/` (this route), sends the browser to
 //! `/oauth/authorize` with PKCE S256 for the resource `{public_url}/api/v0`, exchanges the code
@@ -40,17 +42,6 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("index.html", "text/html; charset=utf-8", include_str!("../../../../console/web/index.html")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../../../console/web/style.css")),
     ("app.js", JS, include_str!("../../../../console/web/app.js")),
-    ("api.js", JS, include_str!("../../../../console/web/api.js")),
-    ("auth.js", JS, include_str!("../../../../console/web/auth.js")),
-    ("dom.js", JS, include_str!("../../../../console/web/dom.js")),
-    ("schema-form.js", JS, include_str!("../../../../console/web/schema-form.js")),
-    ("pages/servers.js", JS, include_str!("../../../../console/web/pages/servers.js")),
-    ("pages/groups.js", JS, include_str!("../../../../console/web/pages/groups.js")),
-    ("pages/identities.js", JS, include_str!("../../../../console/web/pages/identities.js")),
-    ("pages/audit.js", JS, include_str!("../../../../console/web/pages/audit.js")),
-    ("pages/jobs.js", JS, include_str!("../../../../console/web/pages/jobs.js")),
-    ("pages/python.js", JS, include_str!("../../../../console/web/pages/python.js")),
-    ("pages/connect.js", JS, include_str!("../../../../console/web/pages/connect.js")),
 ];
 const JS: &str = "text/javascript; charset=utf-8";
 

@@ -6,7 +6,7 @@
 // authorization server (the endpoints answer 401 with their protected-resource metadata), or
 // `canopy login --oauth` once for the stdio bridge. The console's own token never leaves it.
 import { h, field, replace } from "../dom.js";
-import { request } from "../api.js";
+import { api, call } from "../api.js";
 
 function copyButton(ctx, label, text) {
   return h(
@@ -144,8 +144,8 @@ function configurations(ctx, base, enterprise, endpoint) {
 export async function connectPage(ctx) {
   const base = ctx.config.public_url || location.origin;
   const enterprise = ctx.config.mode !== "development";
-  const servers = await request("GET", "/servers");
-  const groups = await request("GET", "/groups").catch(() => []);
+  const servers = await call(() => api.GET("/api/v0/servers"));
+  const groups = await call(() => api.GET("/api/v0/groups")).catch(() => []);
   const endpoints = endpointsOf(base, servers, groups);
   const choice = h(
     "select",

@@ -52,7 +52,7 @@ export function schemaFields(schema) {
   const required = new Set((schema && schema.required) || []);
   const controls = [];
   const fields = Object.entries(properties).map(([name, prop]) => {
-    const p = prop && typeof prop === "object" ? prop : {};
+    const p: any = prop && typeof prop === "object" ? prop : {};
     const input = control(name, p, required.has(name));
     input.id = uid("arg");
     controls.push([name, input]);

@@ -2,12 +2,12 @@
 // each with its REPL sessions and processes (running, or ended with the reason), its frozen
 // specification (GET .../freeze) and destroy (DELETE, through the python server's own tool).
 import { h, table, json, chip, replace } from "../dom.js";
-import { request } from "../api.js";
+import { api, call } from "../api.js";
 
-const envPath = (id) => `/python/environments/${encodeURIComponent(id)}`;
+const byId = (id: string) => ({ params: { path: { id } } });
 
 export async function pythonPage(ctx) {
-  const envs = await request("GET", "/python/environments");
+  const envs = await call(() => api.GET("/api/v0/python/environments"));
   const cards = envs.map((env) => {
     const frozen = h("div", {});
     const sessions = env.sessions.length
@@ -51,7 +51,10 @@ export async function pythonPage(ctx) {
             type: "button",
             onclick: async () => {
               try {
-                replace(frozen, json(await request("GET", `${envPath(env.id)}/freeze`), `Frozen specification of ${env.name}`));
+                replace(frozen, json(
+                    await call(() => api.GET("/api/v0/python/environments/{id}/freeze", byId(env.id))),
+                    `Frozen specification of ${env.name}`,
+                  ));
               } catch (error) {
                 ctx.notifyError(error);
               }
@@ -67,7 +70,7 @@ export async function pythonPage(ctx) {
             onclick: async () => {
               if (!window.confirm(`Destroy the environment ${env.name}? Its workspace and sessions end.`)) return;
               try {
-                await request("DELETE", envPath(env.id));
+                await call(() => api.DELETE("/api/v0/python/environments/{id}", byId(env.id)));
                 ctx.notify(`Destroyed ${env.name}.`);
                 await ctx.reload();
               } catch (error) {

@@ -3,7 +3,7 @@
 // was recorded since the newest entry shown (the API has no stream of audit entries) and puts
 // it on top, without a reload; it pauses while the tab is hidden.
 import { h, field, table, chip, replace } from "../dom.js";
-import { request, query } from "../api.js";
+import { api, call, clean } from "../api.js";
 
 export async function auditPage(ctx) {
   const kind = h(
@@ -44,9 +44,9 @@ export async function auditPage(ctx) {
         : h("p", {}, "No audit entries match."),
     );
 
-  const load = async (cursor) => {
+  const load = async (cursor?: string) => {
     if (!cursor) filters = { kind: kind.value, outcome: outcome.value, server: server.value.trim(), actor: actor.value.trim() };
-    const page = await request("GET", `/audit${query({ ...filters, limit: 25, cursor })}`);
+    const page = await call(() => api.GET("/api/v0/audit", { params: { query: clean({ ...filters, limit: 25, cursor }) } }));
     if (!cursor) seen = new Set();
     const fresh = page.entries.filter((e) => !seen.has(entryKey(e)));
     for (const e of fresh) seen.add(entryKey(e));
@@ -81,7 +81,9 @@ export async function auditPage(ctx) {
       const fresh = [];
       let cursor;
       for (let pages = 0; pages < 5; pages += 1) {
-        const page = await request("GET", `/audit${query({ ...filters, since, limit: 200, cursor })}`);
+        const page = await call(() =>
+          api.GET("/api/v0/audit", { params: { query: clean({ ...filters, since, limit: 200, cursor }) } }),
+        );
         fresh.push(...page.entries.filter((e) => !seen.has(entryKey(e))));
         cursor = page.next_cursor;
         if (!cursor) break;

@@ -6,18 +6,20 @@
 // its artifacts (downloaded through a short-lived signed URL the page never shows nor keeps),
 // and cancel.
 import { h, field, table, tableRow, json, chip, replace } from "../dom.js";
-import { request, query, stream, download as fetchDownload } from "../api.js";
+import { api, call, clean, followJobLogs, downloadArtifact, ApiError, type Schemas } from "../api.js";
 
 const TERMINAL = new Set(["completed", "failed", "rejected", "cancelled"]);
-const jobPath = (id) => `/jobs/${encodeURIComponent(id)}`;
+const byId = (id: string) => ({ params: { path: { id } } });
 
 export async function jobsPage(ctx) {
   const status = h("input", { type: "text", name: "status", autocomplete: "off", placeholder: "running" });
   const results = h("div", {});
   const more = h("div", {});
   let jobs = [];
-  const load = async (cursor) => {
-    const page = await request("GET", `/jobs${query({ status: status.value.trim(), limit: 20, cursor })}`);
+  const load = async (cursor?: string) => {
+    const page = await call(() =>
+      api.GET("/api/v0/jobs", { params: { query: clean({ status: status.value.trim(), limit: "20", cursor }) } }),
+    );
     jobs = cursor ? jobs.concat(page.jobs) : page.jobs;
     replace(
       results,
@@ -56,7 +58,7 @@ export async function jobsPage(ctx) {
     field("Status", status, "pending, queued, running, completed, failed, cancelled…"),
     h("button", { type: "submit" }, "Apply filter"),
   );
-  const [, inputs] = await Promise.all([load(), request("GET", "/job-inputs").catch((error) => error)]);
+  const [, inputs] = await Promise.all([load(), call(() => api.GET("/api/v0/job-inputs")).catch((error: ApiError) => error)]);
   return h(
     "section",
     { "aria-labelledby": "jobs-h" },
@@ -71,7 +73,7 @@ export async function jobsPage(ctx) {
 
 /** The tenant's uploads (GET /job-inputs), which jobs mount by id. */
 function uploadsView(view) {
-  if (view instanceof Error) return h("p", { class: "error" }, `${view.message} (${view.code})`);
+  if (view instanceof ApiError) return h("p", { class: "error" }, `${view.message} (${view.code})`);
   if (!view.inputs.length) {
     return h("p", {}, "No inputs uploaded yet. Agents upload them with the grid tools, or POST /api/v0/job-inputs.");
   }
@@ -103,10 +105,10 @@ function mountedView(job) {
 
 export async function jobPage(ctx, id) {
   const [job, events, logs, artifacts] = await Promise.all([
-    request("GET", jobPath(id)),
-    request("GET", `${jobPath(id)}/events`),
-    request("GET", `${jobPath(id)}/logs${query({ limit: LOG_PAGE })}`),
-    request("GET", `${jobPath(id)}/artifacts`).catch((error) => error),
+    call(() => api.GET("/api/v0/jobs/{id}", byId(id))),
+    call(() => api.GET("/api/v0/jobs/{id}/events", byId(id))),
+    call(() => api.GET("/api/v0/jobs/{id}/logs", { params: { path: { id }, query: { limit: String(LOG_PAGE) } } })),
+    call(() => api.GET("/api/v0/jobs/{id}/artifacts", byId(id))).catch((error: ApiError) => error),
   ]);
   const reason = h("input", { type: "text", name: "reason", autocomplete: "off" });
   const cancel = TERMINAL.has(job.status)
@@ -120,7 +122,7 @@ export async function jobPage(ctx, id) {
             event.preventDefault();
             try {
               const body = reason.value.trim() ? { reason: reason.value.trim() } : {};
-              const r = await request("POST", `${jobPath(id)}/cancel`, body);
+              const r = await call(() => api.POST("/api/v0/jobs/{id}/cancel", { ...byId(id), body }));
               ctx.notify(`Job ${r.job_id}: ${r.status}${r.cancel_requested ? " (its runner was asked to stop it)" : ""}.`);
               await ctx.reload();
             } catch (error) {
@@ -167,7 +169,10 @@ export async function jobPage(ctx, id) {
     lifecycle.box,
   );
   const refresh = async () => {
-    const [fresh, latest] = await Promise.all([request("GET", jobPath(id)), request("GET", `${jobPath(id)}/events`)]);
+    const [fresh, latest] = await Promise.all([
+      call(() => api.GET("/api/v0/jobs/{id}", byId(id))),
+      call(() => api.GET("/api/v0/jobs/{id}/events", byId(id))),
+    ]);
     showState(fresh);
     lifecycle.update(latest);
   };
@@ -220,7 +225,12 @@ function moreLines(ctx, job, logs, pre) {
       onclick: async () => {
         button.disabled = true;
         try {
-          const page = await request("GET", `${jobPath(job.job_id)}/logs${query({ limit: LOG_PAGE, cursor })}`);
+          // Asked for JSON (the route also answers an event stream, hence the type's union).
+          const page = (await call(() =>
+            api.GET("/api/v0/jobs/{id}/logs", {
+              params: { path: { id: job.job_id }, query: clean({ limit: String(LOG_PAGE), cursor }) },
+            }),
+          )) as Schemas["JobLogsView"];
           pre.append(page.items.map(logLine).join(""));
           shown += page.items.length;
           cursor = page.next_cursor || cursor;
@@ -273,8 +283,9 @@ function logsSection(ctx, job, logs, refresh) {
     replace(state, "Live: following new lines as the job prints them, and its status and events.");
     try {
       let ended = false;
-      const finished = await stream(
-        `${jobPath(job.job_id)}/logs${query({ follow: "true", cursor })}`,
+      const finished = await followJobLogs(
+        job.job_id,
+        cursor,
         (event) => {
           if (gone()) stop();
           else if (event.event === "log" && event.data && typeof event.data === "object") {
@@ -387,13 +398,13 @@ function save(href, filename, newTab) {
  */
 async function download(ctx, job, artifact, button) {
   button.disabled = true;
-  const route = `${jobPath(job.job_id)}/artifacts/${encodeURIComponent(artifact.artifact_id)}`;
+  const path = { id: job.job_id, artifact_id: artifact.artifact_id };
   const filename = artifact.filename.split("/").pop();
   try {
     let blob = null;
     if (artifact.size_bytes <= IN_PAGE_MAX) {
       try {
-        blob = await fetchDownload(`${route}/download`);
+        blob = await downloadArtifact(path.id, path.artifact_id);
       } catch (error) {
         if (error.code !== "NETWORK") throw error;
       }
@@ -403,7 +414,7 @@ async function download(ctx, job, artifact, button) {
       save(href, filename, false);
       setTimeout(() => URL.revokeObjectURL(href), 60_000);
     } else {
-      const answer = await request("GET", route);
+      const answer = await call(() => api.GET("/api/v0/jobs/{id}/artifacts/{artifact_id}", { params: { path } }));
       save(answer.download_url, filename, new URL(answer.download_url, location.href).origin !== location.origin);
     }
     ctx.notify(`Downloading ${artifact.filename}.`);
@@ -415,7 +426,7 @@ async function download(ctx, job, artifact, button) {
 }
 
 function artifactsView(ctx, job, view) {
-  if (view instanceof Error) return h("p", { class: "error" }, `${view.message} (${view.code})`);
+  if (view instanceof ApiError) return h("p", { class: "error" }, `${view.message} (${view.code})`);
   const parts = [];
   if (!view.artifacts_ready && !TERMINAL.has(job.status)) {
     parts.push(h("p", {}, "Artifacts appear here once the job has ended (what it leaves under /workspace/artifacts/)."));

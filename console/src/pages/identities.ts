@@ -6,7 +6,9 @@
 // (development mode's 400), the section shows the envelope's message. Whoever does not manage
 // the tenant (a member) sees only their own grants: no users, no clients, no creation form.
 import { h, field, table, replace } from "../dom.js";
-import { request } from "../api.js";
+import { api, call } from "../api.js";
+
+const byName = (name: string) => ({ params: { path: { name } } });
 
 const list = (value) =>
   value
@@ -81,7 +83,9 @@ function roleCell(ctx, user, self, refresh) {
         }
         button.disabled = true;
         try {
-          const updated = await request("PATCH", `/users/${encodeURIComponent(user.name)}`, { role: select.value });
+          const updated = await call(() =>
+            api.PATCH("/api/v0/users/{name}", { ...byName(user.name), body: { role: select.value } }),
+          );
           ctx.notify(`Changed the role of ${updated.name} to ${updated.role}: it applies from their next request.`);
           await refresh();
           const again = document.getElementById(`role-of-${updated.name}`);
@@ -100,7 +104,7 @@ function roleCell(ctx, user, self, refresh) {
 
 export async function identitiesPage(ctx) {
   const users = loader(ctx, async (refresh) => {
-    const all = await request("GET", "/users");
+    const all = await call(() => api.GET("/api/v0/users"));
     // Deleting yourself would end the console's own session: that is done elsewhere.
     const self = ctx.me && ctx.me.kind === "user" ? ctx.me.name : null;
     return all.length
@@ -118,7 +122,7 @@ export async function identitiesPage(ctx) {
                   `Delete ${u.name}`,
                   `Delete the user ${u.name}? Their token stops working at once.`,
                   async () => {
-                    await request("DELETE", `/users/${encodeURIComponent(u.name)}`);
+                    await call(() => api.DELETE("/api/v0/users/{name}", byName(u.name)));
                     ctx.notify(`Deleted ${u.name}: their token no longer works.`);
                   },
                   refresh,
@@ -128,7 +132,7 @@ export async function identitiesPage(ctx) {
       : h("p", {}, "No users.");
   });
   const clients = loader(ctx, async (refresh) => {
-    const all = await request("GET", "/mcp-clients");
+    const all = await call(() => api.GET("/api/v0/mcp-clients"));
     return all.length
       ? table(
           "MCP clients",
@@ -152,7 +156,7 @@ export async function identitiesPage(ctx) {
                 `Delete ${c.name}`,
                 `Delete the MCP client ${c.name}? Its token stops working at once.`,
                 async () => {
-                  await request("DELETE", `/mcp-clients/${encodeURIComponent(c.name)}`);
+                  await call(() => api.DELETE("/api/v0/mcp-clients/{name}", byName(c.name)));
                   ctx.notify(`Deleted ${c.name}: its token no longer works.`);
                 },
                 refresh,
@@ -165,7 +169,7 @@ export async function identitiesPage(ctx) {
   // Where a client's edit form opens, right under the list (one at a time).
   const editSlot = h("div", {});
   const grants = loader(ctx, async (refresh) => {
-    const all = await request("GET", "/oauth-grants");
+    const all = await call(() => api.GET("/api/v0/oauth-grants"));
     return all.length
       ? table(
           "OAuth grants",
@@ -181,7 +185,7 @@ export async function identitiesPage(ctx) {
               `Revoke ${g.client_name || g.client_id} for ${g.subject}`,
               `Revoke this grant? ${g.client_name || g.client_id} can no longer refresh its tokens.`,
               async () => {
-                await request("DELETE", `/oauth-grants/${encodeURIComponent(g.id)}`);
+                await call(() => api.DELETE("/api/v0/oauth-grants/{id}", { params: { path: { id: g.id } } }));
                 ctx.notify("Revoked the grant.");
               },
               refresh,
@@ -264,13 +268,17 @@ function createClientForm(ctx, tokenSlot, refresh) {
         const button = form.querySelector("button[type=submit]");
         button.disabled = true;
         try {
-          const created = await request("POST", "/mcp-clients", {
-            name: name.value.trim(),
-            description: description.value.trim(),
-            allowed_servers: list(servers.value),
-            allowed_groups: list(groups.value),
-            allowed_tools: list(tools.value),
-          });
+          const created = await call(() =>
+            api.POST("/api/v0/mcp-clients", {
+              body: {
+                name: name.value.trim(),
+                description: description.value.trim(),
+                allowed_servers: list(servers.value),
+                allowed_groups: list(groups.value),
+                allowed_tools: list(tools.value),
+              },
+            }),
+          );
           form.reset();
           if (created.access_token) {
             showToken(tokenSlot, created.name, created.access_token, () => form.querySelector("input").focus());
@@ -310,7 +318,7 @@ function createUserForm(ctx, tokenSlot, refresh) {
         const button = form.querySelector("button[type=submit]");
         button.disabled = true;
         try {
-          const created = await request("POST", "/users", { name: name.value.trim(), role: role.value });
+          const created = await call(() => api.POST("/api/v0/users", { body: { name: name.value.trim(), role: role.value } }));
           form.reset();
           if (created.access_token) {
             showToken(tokenSlot, created.name, created.access_token, () => name.focus());
@@ -354,12 +362,17 @@ function editClient(ctx, client, slot, refresh) {
         const button = form.querySelector("button[type=submit]");
         button.disabled = true;
         try {
-          const updated = await request("PUT", `/mcp-clients/${encodeURIComponent(client.name)}`, {
-            description: description.value.trim(),
-            allowed_servers: list(servers.value),
-            allowed_groups: list(groups.value),
-            allowed_tools: list(tools.value),
-          });
+          const updated = await call(() =>
+            api.PUT("/api/v0/mcp-clients/{name}", {
+              ...byName(client.name),
+              body: {
+                description: description.value.trim(),
+                allowed_servers: list(servers.value),
+                allowed_groups: list(groups.value),
+                allowed_tools: list(tools.value),
+              },
+            }),
+          );
           ctx.notify(`Saved ${updated.name}: its next request follows the new allow lists.`);
           await refresh();
           close();

@@ -5,17 +5,17 @@
 // them); one server's tools, each with its input schema and a "try it" form that calls it
 // through POST /api/v0/tools/invoke.
 import { h, field, table, json, chip, replace } from "../dom.js";
-import { request, query } from "../api.js";
+import { api, call, type Schemas } from "../api.js";
 import { schemaFields } from "../schema-form.js";
 
-const path = (name) => `/servers/${encodeURIComponent(name)}`;
+const byName = (name: string) => ({ params: { path: { name } } });
 
 export async function serversPage(ctx) {
   const section = h("section", { "aria-labelledby": "servers-h" }, h("h1", { id: "servers-h" }, "Servers"));
   const list = h("div", {});
   let names = [];
   const refresh = async () => {
-    const servers = await request("GET", "/servers");
+    const servers = await call(() => api.GET("/api/v0/servers"));
     names = servers.map((s) => s.name);
     replace(list, serversTable(ctx, servers, refresh));
   };
@@ -36,7 +36,7 @@ function status(server) {
   );
 }
 
-function serversTable(ctx, servers, refresh) {
+function serversTable(ctx, servers: Schemas["ServerView"][], refresh) {
   if (!servers.length) return h("p", {}, "No servers are registered yet.");
   const rows = servers.map((s) => {
     const act = (label, run) =>
@@ -63,18 +63,18 @@ function serversTable(ctx, servers, refresh) {
       { class: "actions" },
       s.enabled
         ? act(`Disable ${s.name}`, async () => {
-            await request("POST", `${path(s.name)}/disable`);
+            await call(() => api.POST("/api/v0/servers/{name}/disable", byName(s.name)));
             ctx.notify(`Disabled ${s.name}: its tools are no longer offered.`);
           })
         : act(`Enable ${s.name}`, async () => {
-            await request("POST", `${path(s.name)}/enable`);
+            await call(() => api.POST("/api/v0/servers/{name}/enable", byName(s.name)));
             ctx.notify(`Enabled ${s.name}.`);
           }),
       builtin
         ? null
         : act(`Deregister ${s.name}`, async () => {
             if (!window.confirm(`Deregister ${s.name}? Its tools disappear for every client.`)) return;
-            await request("DELETE", path(s.name));
+            await call(() => api.DELETE("/api/v0/servers/{name}", byName(s.name)));
             ctx.notify(`Deregistered ${s.name}.`);
           }),
     );
@@ -222,7 +222,7 @@ function registerForm(ctx, refresh, registered) {
         event.preventDefault();
         const button = form.querySelector("button[type=submit]");
         button.disabled = true;
-        const body = { name: name.value.trim(), transport: transport.value };
+        const body: Schemas["RegisterServerRequest"] = { name: name.value.trim(), transport: transport.value };
         if (description.value.trim()) body.description = description.value.trim();
         if (transport.value === "stdio") {
           body.command = command.value.trim();
@@ -247,7 +247,7 @@ function registerForm(ctx, refresh, registered) {
         }
         if (force.checked) body.force = true;
         try {
-          const server = await request("POST", "/servers", body);
+          const server = await call(() => api.POST("/api/v0/servers", { body }));
           // The secrets were typed once: nothing of them stays in the page.
           token.value = "";
           env.clear();
@@ -284,8 +284,8 @@ function registerForm(ctx, refresh, registered) {
 
 export async function serverPage(ctx, name) {
   const [server, tools] = await Promise.all([
-    request("GET", path(name)),
-    request("GET", `/tools${query({ server: name })}`),
+    call(() => api.GET("/api/v0/servers/{name}", byName(name))),
+    call(() => api.GET("/api/v0/tools", { params: { query: { server: name } } })),
   ]);
   return h(
     "section",
@@ -350,7 +350,7 @@ function toolCard(ctx, tool) {
         button.disabled = true;
         replace(output, h("p", {}, "Calling…"));
         try {
-          const result = await request("POST", "/tools/invoke", { ...args, name: tool.name });
+          const result = await call(() => api.POST("/api/v0/tools/invoke", { body: { ...args, name: tool.name } }));
           replace(output, callResult(result));
         } catch (error) {
           replace(output, h("p", { class: "error" }, `${error.message} (${error.code})`));

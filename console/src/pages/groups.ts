@@ -3,9 +3,9 @@
 // group, edit its rules in place (PUT replaces every list), delete it: those three only for
 // those who manage the tenant.
 import { h, field, replace, chip } from "../dom.js";
-import { request } from "../api.js";
+import { api, call, ApiError, type Schemas } from "../api.js";
 
-const path = (name) => `/groups/${encodeURIComponent(name)}`;
+const byName = (name: string) => ({ params: { path: { name } } });
 
 /** "a, b ,c" → ["a", "b", "c"]. */
 const list = (value) =>
@@ -47,9 +47,11 @@ export async function groupsPage(ctx) {
   const section = h("section", { "aria-labelledby": "groups-h" }, h("h1", { id: "groups-h" }, "Groups"));
   const listing = h("div", {});
   const refresh = async () => {
-    const groups = await request("GET", "/groups");
+    const groups = await call(() => api.GET("/api/v0/groups"));
     const tools = await Promise.all(
-      groups.map((g) => request("GET", `${path(g.name)}/effective-tools`).catch((error) => error)),
+      groups.map((g) =>
+        call(() => api.GET("/api/v0/groups/{name}/effective-tools", byName(g.name))).catch((error: ApiError) => error),
+      ),
     );
     replace(
       listing,
@@ -81,8 +83,8 @@ function rules(group) {
   );
 }
 
-function members(tools) {
-  if (tools instanceof Error) return h("p", { class: "error" }, `${tools.message} (${tools.code})`);
+function members(tools: Schemas["ToolView"][] | ApiError) {
+  if (tools instanceof ApiError) return h("p", { class: "error" }, `${tools.message} (${tools.code})`);
   if (!tools.length) return h("p", {}, "No tools: the rules admit none that is enabled now.");
   const servers = [...new Set(tools.map((t) => t.name.split("__")[0]))];
   return [
@@ -128,13 +130,18 @@ function groupCard(ctx, group, tools, refresh) {
           button.disabled = true;
           try {
             // PUT replaces every list: keep the prompt and resource rules the form does not show.
-            const updated = await request("PUT", path(group.name), {
+            const updated = await call(() =>
+              api.PUT("/api/v0/groups/{name}", {
+                ...byName(group.name),
+                body: {
               ...ruleBody(inputs),
               included_prompts: group.included_prompts,
               excluded_prompts: group.excluded_prompts,
               included_resources: group.included_resources,
-              excluded_resources: group.excluded_resources,
-            });
+                  excluded_resources: group.excluded_resources,
+                },
+              }),
+            );
             ctx.notify(`Saved ${updated.name}.`);
             await refresh();
           } catch (error) {
@@ -168,7 +175,7 @@ function groupCard(ctx, group, tools, refresh) {
     if (!window.confirm(`Delete the group ${group.name}? Its endpoint stops answering.`)) return;
     event.target.disabled = true;
     try {
-      await request("DELETE", path(group.name));
+      await call(() => api.DELETE("/api/v0/groups/{name}", byName(group.name)));
       ctx.notify(`Deleted ${group.name}.`);
       await refresh();
     } catch (error) {
@@ -193,7 +200,7 @@ function createForm(ctx, refresh) {
         const button = form.querySelector("button[type=submit]");
         button.disabled = true;
         try {
-          const group = await request("POST", "/groups", { name: name.value.trim(), ...ruleBody(inputs) });
+          const group = await call(() => api.POST("/api/v0/groups", { body: { name: name.value.trim(), ...ruleBody(inputs) } }));
           form.reset();
           ctx.notify(`Created ${group.name}: its endpoint is ${group.endpoint}.`);
           await refresh();

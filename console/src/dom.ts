@@ -7,8 +7,8 @@
  * `null` and `undefined` attributes are left out. Children: nodes, strings (as text), arrays,
  * or null (skipped).
  */
-export function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
+export function h(tag: string, attrs: Record<string, any> = {}, ...children: any[]): any {
+  const el: any = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === false || value === null || value === undefined) continue;
     if (key.startsWith("on") && typeof value === "function") {
@@ -25,7 +25,7 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-function append(el, children) {
+function append(el: Element, children: any[]) {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
     if (Array.isArray(child)) append(el, child);
@@ -35,22 +35,22 @@ function append(el, children) {
 }
 
 /** Replaces everything inside `el` with `children`. */
-export function replace(el, ...children) {
+export function replace(el: Element, ...children: any[]) {
   el.replaceChildren();
   append(el, children);
 }
 
 let nextId = 0;
 /** A fresh id for pairing a label with its control. */
-export function uid(prefix) {
+export function uid(prefix: string): string {
   nextId += 1;
   return `${prefix}-${nextId}`;
 }
 
 /** A labelled control: `<div class="field"><label for=id>text</label>control hint</div>`. */
-export function field(labelText, control, hint) {
+export function field(labelText: string, control: any, hint?: string) {
   if (!control.id) control.id = uid("f");
-  const parts = [h("label", { for: control.id }, labelText), control];
+  const parts: any[] = [h("label", { for: control.id }, labelText), control];
   if (hint) {
     const hintId = uid("hint");
     control.setAttribute("aria-describedby", hintId);
@@ -60,7 +60,7 @@ export function field(labelText, control, hint) {
 }
 
 /** A table with a caption, header cells and rows of cells (strings or nodes). */
-export function table(caption, headers, rows) {
+export function table(caption: string, headers: string[], rows: any[][]) {
   return h(
     "div",
     { class: "table-wrap" },
@@ -81,16 +81,16 @@ export function table(caption, headers, rows) {
 }
 
 /** One body row of a `table(...)` (to append rows in place as they come). */
-export function tableRow(headers, cells) {
+export function tableRow(headers: string[], cells: any[]) {
   return h("tr", { role: "row" }, cells.map((cell, i) => h("td", { role: "cell", "data-label": headers[i] }, cell)));
 }
 
 /** Pretty JSON in a `<pre>`, as text. */
-export function json(value, label) {
+export function json(value: unknown, label?: string) {
   return h("pre", { class: "json", tabindex: "0", "aria-label": label || "JSON" }, JSON.stringify(value, null, 2));
 }
 
 /** A short status chip: `ready`, `error`, `pending`, `enabled`... */
-export function chip(text, kind) {
+export function chip(text: string, kind?: string) {
   return h("span", { class: `chip chip-${kind || text}` }, text);
 }
