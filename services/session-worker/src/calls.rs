@@ -79,12 +79,16 @@ impl CallServer {
                 continue;
             };
             let server = self.clone();
+            if handed {
+                self.tracker.spawn(async move { server.serve_handed_over(message.payload, reply_to).await });
+                continue;
+            }
             self.tracker.spawn(async move {
                 let bus = &server.bus;
                 let (reply, record) = match serde_json::from_slice::<CallRequest>(&message.payload) {
                     Ok(request) => {
-                        let (reply, latency) = server.handle(&request, !handed).await;
-                        (reply, Some((request, latency)).filter(|_| !handed))
+                        let (reply, latency) = server.handle(&request, true).await;
+                        (reply, Some((request, latency)))
                     }
                     Err(e) => {
                         let message = format!("malformed call: {e}");
@@ -120,6 +124,33 @@ impl CallServer {
         canopy_bus::calls::records_sent(&bus).await;
         let _ = bus.client.flush().await;
         Ok(())
+    }
+
+    /// A call another worker handed over ([`hand_over`]): said to be taken at once, then alive
+    /// every [`canopy_mcp::call::ALIVE_EVERY`] until its reply (a
+    /// [`canopy_mcp::call::ToClient`] on the handing worker's inbox); served here, never handed
+    /// on, and recorded by the worker that took it from its caller.
+    async fn serve_handed_over(&self, payload: bytes::Bytes, reply_to: async_nats::Subject) {
+        let bus = &self.bus;
+        let alive = serde_json::to_vec(&canopy_mcp::call::ToClient::Alive).expect("ToClient serialises");
+        if let Err(e) = bus.client.publish(reply_to.clone(), alive.into()).await {
+            tracing::debug!(error = %e, "saying a handed-over call was taken failed");
+        }
+        let reply = match serde_json::from_slice::<CallRequest>(&payload) {
+            Ok(request) => {
+                let _alive = AbortOnDrop(tokio::spawn(say_alive(bus.clone(), reply_to.to_string())));
+                self.handle(&request, false).await.0
+            }
+            Err(e) => CallReply::Error {
+                code: CallErrorCode::InvalidRequest,
+                message: format!("malformed call: {e}"),
+                rpc: None,
+            },
+        };
+        let wrap = |reply: CallReply| {
+            serde_json::to_vec(&canopy_mcp::call::ToClient::Reply { reply }).expect("replies serialise")
+        };
+        canopy_bus::calls::send_reply(bus, reply_to, reply, wrap).await;
     }
 
     async fn handle(&self, request: &CallRequest, may_hand_over: bool) -> (CallReply, Duration) {
@@ -495,28 +526,73 @@ async fn call(
     }
 }
 
-/// Sends `request` to worker `holder` and waits for its reply; `None` when no such worker runs
-/// any more (the call then runs here, which re-creates what it needs).
+/// Sends `request` to worker `holder` and waits for its reply; `None` when the holder does not
+/// run any more (the call then runs here, which re-creates what it needs).
+///
+/// The holder says at once that it took the call and then, every
+/// [`canopy_mcp::call::ALIVE_EVERY`], that it still runs it ([`serve_handed_over`]), so a holder
+/// that died is noticed within [`canopy_mcp::call::SILENT_FOR`] either way: NATS may still route
+/// to a subscription of a process killed a moment ago (until the server reads its closed
+/// socket), and such a call is lost without a word. Never heard from: the call never reached
+/// it, and runs here. Heard from, then silent: it is [`canopy_bus::calls::lost_with_its_worker`]
+/// (whether it finished is unknown), never run a second time.
 async fn hand_over(bus: &Bus, holder: &str, request: &CallRequest) -> Option<CallReply> {
+    use canopy_mcp::call::{ToClient, SILENT_FOR};
+    let error = |code, message: String| Some(CallReply::Error { code, message, rpc: None });
     let payload = serde_json::to_vec(request).expect("call requests serialise");
-    let wait = Duration::from_millis(request.timeout_ms + 500);
-    let sent = bus.client.request(bus.subjects.worker_calls(holder), payload.into());
-    match tokio::time::timeout(wait, sent).await {
-        Ok(Ok(message)) => Some(canopy_bus::calls::decode_reply(bus, message).await),
-        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+    let inbox = bus.client.new_inbox();
+    let mut heard = match bus.client.subscribe(inbox.clone()).await {
+        Ok(subscription) => subscription,
+        Err(e) => return error(CallErrorCode::Internal, format!("could not wait for the holder's reply: {e}")),
+    };
+    if let Err(e) = bus.client.publish_with_reply(bus.subjects.worker_calls(holder), inbox, payload.into()).await {
+        return error(
+            CallErrorCode::UpstreamUnavailable,
+            format!("the worker holding this call's state could not be reached: {e}"),
+        );
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(request.timeout_ms + 500);
+    let mut taken = false;
+    loop {
+        let silent_until = tokio::time::Instant::now() + SILENT_FOR;
+        let message = tokio::select! {
+            message = heard.next() => message,
+            () = tokio::time::sleep_until(silent_until.min(deadline)) => {
+                if tokio::time::Instant::now() >= deadline {
+                    return error(CallErrorCode::Timeout, format!("no reply within {} ms", request.timeout_ms));
+                }
+                if !taken {
+                    tracing::info!(holder, "the worker holding this call's state did not take it: running it here");
+                    return None;
+                }
+                canopy_bus::calls::cancel(bus, &request.call_id).await;
+                return Some(canopy_bus::calls::lost_with_its_worker());
+            }
+        };
+        let Some(message) = message else {
+            return error(CallErrorCode::Internal, "the bus connection closed while waiting for the holder".into());
+        };
+        if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
             tracing::info!(holder, "the worker holding this call's state is gone: running it here");
-            None
+            return None;
         }
-        Ok(Err(e)) => Some(CallReply::Error {
-            code: CallErrorCode::UpstreamUnavailable,
-            message: format!("the worker holding this call's state could not be reached: {e}"),
-            rpc: None,
-        }),
-        Err(_) => Some(CallReply::Error {
-            code: CallErrorCode::Timeout,
-            message: format!("no reply within {} ms", request.timeout_ms),
-            rpc: None,
-        }),
+        taken = true;
+        let payload = match canopy_bus::payload::receive_large(&bus.client, message).await {
+            Ok(payload) => payload,
+            Err(e) => return error(CallErrorCode::Internal, format!("the reply could not be received: {e}")),
+        };
+        match serde_json::from_slice::<ToClient>(&payload) {
+            Ok(ToClient::Reply { reply }) => return Some(reply),
+            Ok(_) => {}
+            // A holder of an older version replies with the bare reply, and only that.
+            Err(_) => {
+                return Some(serde_json::from_slice(&payload).unwrap_or_else(|e| CallReply::Error {
+                    code: CallErrorCode::Internal,
+                    message: format!("malformed reply from the holder: {e}"),
+                    rpc: None,
+                }))
+            }
+        }
     }
 }
 
@@ -590,4 +666,109 @@ async fn call_builtin(
     // Let the handler see its token and stop its work (a sandbox, a follow) before it is dropped.
     let _ = tokio::time::timeout(CANCEL_GRACE, running_call).await;
     stopped
+}
+
+#[cfg(test)]
+mod tests {
+    //! Handing a call to the worker that holds its state, against a real NATS server, with the
+    //! holder played by a bare subscription: gone, taken and then silent, or slow but alive.
+
+    use super::*;
+    use canopy_mcp::call::ToClient;
+
+    async fn bus() -> Bus {
+        Bus::connect(&canopy_testkit::nats_url(), &canopy_testkit::unique("handover"), "test").await.unwrap()
+    }
+
+    fn request() -> CallRequest {
+        CallRequest {
+            tenant: "default".into(),
+            server: "python".into(),
+            server_id: uuid::Uuid::nil(),
+            op: UpstreamOp::CallTool { tool: "run_code".into(), arguments: None },
+            principal: "p".into(),
+            timeout_ms: 30_000,
+            call_id: "call-1".into(),
+            client_subject: None,
+            identity: None,
+        }
+    }
+
+    fn said(message: ToClient) -> bytes::Bytes {
+        serde_json::to_vec(&message).unwrap().into()
+    }
+
+    #[tokio::test]
+    async fn a_holder_with_no_subscription_left_is_gone_at_once() {
+        let bus = bus().await;
+        let started = Instant::now();
+        assert!(hand_over(&bus, "w:1", &request()).await.is_none());
+        assert!(started.elapsed() < Duration::from_secs(2), "no responders is known at once");
+    }
+
+    /// A process killed a moment ago may still have its subscription on the server: the call
+    /// reaches nobody. It runs here once the holder has said nothing for SILENT_FOR, not after
+    /// the call's timeout.
+    #[tokio::test]
+    async fn a_holder_that_never_takes_the_call_is_gone_after_silence() {
+        let bus = bus().await;
+        let mut dead = bus.client.subscribe(bus.subjects.worker_calls("w:2")).await.unwrap();
+        bus.client.flush().await.unwrap();
+        let (started, call) = (Instant::now(), request());
+        let (handed, received) = tokio::join!(hand_over(&bus, "w:2", &call), dead.next());
+        assert!(received.is_some(), "the message reached the subscription");
+        assert!(handed.is_none(), "{handed:?}");
+        let waited = started.elapsed();
+        assert!(waited >= canopy_mcp::call::SILENT_FOR && waited < Duration::from_secs(10), "{waited:?}");
+    }
+
+    /// Taken, then silent (the holder died while it ran the call): lost, never run again here.
+    #[tokio::test]
+    async fn a_holder_that_took_the_call_and_went_silent_lost_it() {
+        let bus = bus().await;
+        let mut holder = bus.client.subscribe(bus.subjects.worker_calls("w:3")).await.unwrap();
+        bus.client.flush().await.unwrap();
+        let client = bus.client.clone();
+        let takes = async move {
+            let message = holder.next().await.unwrap();
+            client.publish(message.reply.unwrap(), said(ToClient::Alive)).await.unwrap();
+        };
+        let call = request();
+        let (handed, ()) = tokio::join!(hand_over(&bus, "w:3", &call), takes);
+        match handed {
+            Some(CallReply::Error { code: CallErrorCode::UpstreamUnavailable, message, .. }) => {
+                assert!(message.contains("stopped"), "{message}")
+            }
+            other => panic!("expected the call lost with its worker: {other:?}"),
+        }
+    }
+
+    /// A call that runs longer than SILENT_FOR is waited for as long as its holder says it is
+    /// alive, and its reply is the holder's.
+    #[tokio::test]
+    async fn a_holder_alive_past_the_silence_is_waited_for() {
+        let bus = bus().await;
+        let mut holder = bus.client.subscribe(bus.subjects.worker_calls("w:4")).await.unwrap();
+        bus.client.flush().await.unwrap();
+        let client = bus.client.clone();
+        let runs = async move {
+            let message = holder.next().await.unwrap();
+            let inbox = message.reply.unwrap();
+            let request: CallRequest = serde_json::from_slice(&message.payload).unwrap();
+            assert_eq!(request.call_id, "call-1");
+            for _ in 0..6 {
+                client.publish(inbox.clone(), said(ToClient::Alive)).await.unwrap();
+                tokio::time::sleep(canopy_mcp::call::ALIVE_EVERY).await;
+            }
+            let reply = CallReply::Result { result: serde_json::json!({"content": [], "ok": 42}) };
+            client.publish(inbox, said(ToClient::Reply { reply })).await.unwrap();
+        };
+        let (started, call) = (Instant::now(), request());
+        let (handed, ()) = tokio::join!(hand_over(&bus, "w:4", &call), runs);
+        assert!(started.elapsed() > canopy_mcp::call::SILENT_FOR);
+        match handed {
+            Some(CallReply::Result { result }) => assert_eq!(result["ok"], 42),
+            other => panic!("expected the holder's reply: {other:?}"),
+        }
+    }
 }
