@@ -36,9 +36,11 @@
 //! re-created it (`rm_python_envs.holder`, that worker's [`crate::worker_id`]). A call naming it
 //! (`env_id`, or a REPL's or process's id) that reaches another worker is handed to the holder
 //! on `PREFIX.worker.ID.calls` ([`BuiltinServer::held_elsewhere`], `calls.rs` `hand_over`;
-//! recorded by the worker the caller reached); when nobody answers there (the holder is gone),
-//! it runs where it is, which re-creates the environment from its frozen specification and
-//! says so.
+//! recorded by the worker the caller reached); when the holder does not say it took the call
+//! within `SILENT_FOR` (it is gone, or was killed a moment ago and NATS still routed to it), it
+//! runs where it is, which re-creates the environment from its frozen specification and says
+//! so. A holder that took the call and then fell silent lost it: the caller hears so, and the
+//! call is not run a second time.
 
 pub mod echo;
 pub mod grid;
