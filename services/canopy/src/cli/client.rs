@@ -287,6 +287,11 @@ impl Registry {
         self.send(self.http.put(self.url(segments, &[])).json(body)).await
     }
 
+    /// PATCHes `body` as JSON (a user's new role).
+    pub async fn patch(&self, segments: &[&str], body: &Value) -> anyhow::Result<Value> {
+        self.send(self.http.patch(self.url(segments, &[])).json(body)).await
+    }
+
     pub async fn delete(&self, segments: &[&str]) -> anyhow::Result<Value> {
         self.send(self.http.delete(self.url(segments, &[]))).await
     }

@@ -152,6 +152,38 @@ pub fn users_table(users: &[UserView]) -> String {
     output::table(&["NAME", "ROLE", "CREATED"], &rows)
 }
 
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    canopy update user alice --role admin\n  \
+    canopy update user bob --role owner   # only an owner makes an owner\n\n\
+    The new role applies from the user's next request; their token is not changed. Only an owner \
+    changes an owner's role, and a tenant's last owner stays one (CONFLICT).")]
+pub struct UpdateUserArgs {
+    /// User name.
+    pub name: String,
+    /// The new role: owner, admin or member.
+    #[arg(long, value_parser = ["owner", "admin", "member"])]
+    pub role: String,
+}
+
+impl UpdateUserArgs {
+    /// `PATCH /api/v0/users/{name}`'s body.
+    pub fn body(&self) -> Value {
+        json!({ "role": self.role })
+    }
+}
+
+pub async fn update_user(ctx: &Ctx, args: &UpdateUserArgs) -> anyhow::Result<()> {
+    let raw = ctx.registry.patch(&["users", &args.name], &args.body()).await?;
+    ctx.show(raw, |raw| {
+        let user: UserView = decode(raw)?;
+        Ok(format!(
+            "User '{}' is now {}; the role applies from their next request (their token is unchanged).\n",
+            user.name, user.role
+        ))
+    })
+}
+
 pub async fn delete_user(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
     ctx.registry.delete(&["users", name]).await?;
     if !ctx.json {

@@ -2,8 +2,8 @@
 //! `register`, `deregister`, `list servers|tools|prompts|resources|groups`,
 //! `get server|prompt|group`, `usage`, `invoke [--group]`, `read resource`,
 //! `create|update|delete group`, `enable`/`disable tool|server|prompt|resource`, `export`, and
-//! enterprise mode's `init-server`, `login`, `create|delete user`, `create|update|delete
-//! mcp-client`, `list users|mcp-clients`, `audit`, and the platform operator's
+//! enterprise mode's `init-server`, `login`, `create|update|delete user` (update: its role),
+//! `create|update|delete mcp-client`, `list users|mcp-clients`, `audit`, and the platform operator's
 //! `create|list|get tenant`, `suspend|resume tenant` (`tenants`: they send `operator_token`
 //! from `~/.canopy.conf`); `stdio`, an endpoint bridged to stdin/stdout (`stdio`); and the jobs
 //! service's `jobs estimate|submit|list|get|events|logs [--follow]|cancel|artifacts|download` and
@@ -91,7 +91,7 @@ pub enum ClientCommand {
     /// Create a tool group from its JSON file.
     #[command(subcommand)]
     Create(CreateCommand),
-    /// Update a tool group in place from its JSON file.
+    /// Update a tool group, an MCP client's allow lists or a user's role in place.
     #[command(subcommand)]
     Update(UpdateCommand),
     /// Delete a tool group; its endpoint stops serving.
@@ -271,6 +271,8 @@ pub enum UpdateCommand {
     Group(groups::GroupFileArgs),
     /// An MCP client's description and allow lists (its token is not changed).
     McpClient(identities::UpdateClientArgs),
+    /// A user's role (enterprise mode; their token is not changed).
+    User(identities::UpdateUserArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -371,6 +373,7 @@ pub async fn run(global: &GlobalArgs, command: &ClientCommand) -> anyhow::Result
         ClientCommand::Create(CreateCommand::McpClient(args)) => identities::create_client(&ctx, args).await,
         ClientCommand::Update(UpdateCommand::Group(args)) => groups::update(&ctx, args).await,
         ClientCommand::Update(UpdateCommand::McpClient(args)) => identities::update_client(&ctx, args).await,
+        ClientCommand::Update(UpdateCommand::User(args)) => identities::update_user(&ctx, args).await,
         ClientCommand::Delete(DeleteCommand::Group { name }) => groups::delete(&ctx, name).await,
         ClientCommand::Delete(DeleteCommand::User { name }) => identities::delete_user(&ctx, name).await,
         ClientCommand::Delete(DeleteCommand::McpClient { name }) => identities::delete_client(&ctx, name).await,
@@ -445,5 +448,11 @@ mod tests {
         assert!(Cli::try_parse_from(["canopy", "create", "mcp-client", "-c", "f.json", "--allow", "x"]).is_err());
         assert!(Cli::try_parse_from(["canopy", "create", "user"]).is_err());
         assert!(Cli::try_parse_from(["canopy", "create", "user", "-c", "f.json"]).is_ok());
+        // A role change names the user and one of the three roles.
+        let cli = Cli::parse_from(["canopy", "update", "user", "alice", "--role", "admin"]);
+        let ClientCommand::Update(UpdateCommand::User(args)) = cli.command else { panic!("{:?}", cli.command) };
+        assert_eq!((args.name.as_str(), args.body()), ("alice", serde_json::json!({ "role": "admin" })));
+        assert!(Cli::try_parse_from(["canopy", "update", "user", "alice"]).is_err());
+        assert!(Cli::try_parse_from(["canopy", "update", "user", "alice", "--role", "boss"]).is_err());
     }
 }

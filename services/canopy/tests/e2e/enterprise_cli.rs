@@ -1,5 +1,5 @@
 //! The enterprise verbs of the `canopy` binary (`init-server`, `login`, `create|update|delete
-//! user|mcp-client`, `list users|mcp-clients`, and `--access-token` / `CANOPY_ACCESS_TOKEN` /
+//! user|mcp-client` (a user's update: its role), `list users|mcp-clients`, and `--access-token` / `CANOPY_ACCESS_TOKEN` /
 //! `~/.canopy.conf` on every request) against the real REST API in enterprise mode.
 //!
 //! `cli_enterprise_verbs` serves `canopy_api::router` in enterprise mode from this test process
@@ -149,6 +149,21 @@ async fn cli_enterprise_verbs() {
     canopy(&alice_home, &[], &["list", "servers"]).await.ok();
     canopy(&alice_home, &[], &["register", "--name", "gamma", "--url", &dead]).await.failed_with("FORBIDDEN:");
     canopy(&alice_home, &[], &["list", "users"]).await.failed_with("FORBIDDEN:");
+
+    // Roles: promoted, alice manages from her next request with the same token; an admin cannot
+    // make an owner; the last owner stays one; demoted, she cannot manage again.
+    let out = owner(&["update", "user", "alice", "--role", "admin"]).await;
+    assert!(out.ok().contains("User 'alice' is now admin"), "{}", out.stdout);
+    assert!(canopy(&alice_home, &[], &["list", "users"]).await.ok().contains("alice"));
+    let as_bob = ["--access-token", "bob-token-123", "update", "user", "alice", "--role", "owner"];
+    canopy(&home, &[], &as_bob).await.failed_with("FORBIDDEN: only an owner can make an owner");
+    owner(&["update", "user", "admin", "--role", "member"]).await.failed_with("CONFLICT:");
+    let updated = owner(&["--json", "update", "user", "alice", "--role", "member"]).await.json();
+    assert_eq!((updated["name"].as_str(), updated["role"].as_str()), (Some("alice"), Some("member")), "{updated}");
+    canopy(&alice_home, &[], &["list", "users"]).await.failed_with("FORBIDDEN:");
+    owner(&["update", "user", "nobody", "--role", "admin"])
+        .await
+        .failed_with("NOT_FOUND: user 'nobody' does not exist");
 
     // Deleting revokes at once.
     assert!(owner(&["delete", "mcp-client", "cursor"]).await.ok().contains("no longer works"));
