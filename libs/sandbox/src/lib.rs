@@ -19,7 +19,7 @@
 //!
 //! # Who the sandbox is
 //!
-//! Canopy runs as root on its hosts. The process it forks joins the sandbox's cgroups, sets
+//! Canopy runs as root on its hosts. The process it starts joins the sandbox's cgroups, sets
 //! the rlimits, then drops to an unprivileged host uid (`nobody` by default) before it execs
 //! bwrap, which builds the sandbox in a user namespace of its own. So the code inside is
 //! `nobody` on the host too: it owns none of Canopy's files, its processes count against no
@@ -47,6 +47,7 @@ mod cgroup;
 mod disk;
 mod error;
 mod run;
+mod spawn;
 mod spec;
 
 pub use error::SandboxError;
@@ -186,7 +187,7 @@ impl Sandbox {
         rlimits.push((libc::RLIMIT_CORE, 0));
 
         let setup = run::ChildSetup {
-            cgroup_procs: cgroup.as_ref().map(SandboxCgroup::join_paths).unwrap_or_default(),
+            cgroup_join: cgroup.as_ref().map(SandboxCgroup::join_paths).unwrap_or_default(),
             rlimits,
             inherit: fds.iter().map(AsRawFd::as_raw_fd).collect(),
             drop_to,

@@ -1,22 +1,22 @@
 //! A running sandbox: the bwrap process, the task that watches its bounds, and the handle
 //! the caller streams output from, kills and waits on.
 //!
-//! Between fork and exec the child (still Canopy's root) joins the sandbox's cgroups, sets
-//! the rlimits, drops to the sandbox's unprivileged host uid and asks to be killed if
-//! Canopy dies; only then does it exec bwrap, so nothing the sandbox runs is ever outside its
+//! Between clone and exec (`crate::spawn`: no copy of Canopy's memory) the child (still
+//! Canopy's root) joins the sandbox's cgroups, sets the rlimits, drops to the sandbox's
+//! unprivileged host uid and asks to be killed if Canopy dies; only then does it exec bwrap, so nothing the sandbox runs is ever outside its
 //! bounds or privileged on the host. bwrap leads its own process group and its sandbox's pid
 //! namespace: killing bwrap ends the sandbox's init (`--die-with-parent`), and the end of that
 //! init ends every process in the namespace, however it forked or daemonized.
 
 use crate::cgroup::SandboxCgroup;
+use crate::spawn::Child;
 use crate::spec::{Limits, OutputPolicy};
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Child;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -155,10 +155,11 @@ impl Drop for Running {
     }
 }
 
-/// What the child does between fork and exec, prepared in the parent: `pre_exec` may not
+/// What the child does between clone and exec, prepared in the parent: the child may not
 /// allocate.
 pub struct ChildSetup {
-    pub cgroup_procs: Vec<CString>,
+    /// Files the child writes "0" into to join the sandbox's cgroups.
+    pub cgroup_join: Vec<CString>,
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
     /// Descriptors bwrap reads (`--args`, `--ro-bind-data`): their close-on-exec is cleared.
     pub inherit: Vec<i32>,
@@ -167,12 +168,14 @@ pub struct ChildSetup {
 }
 
 impl ChildSetup {
-    /// Runs in the forked child. Only async-signal-safe calls.
-    fn apply(&self) -> std::io::Result<()> {
+    /// Runs in the child, which shares the parent's memory: system calls only, and no libc
+    /// wrapper that acts on the whole process (glibc's set*id ones signal every thread of
+    /// the process they think they are in: the parent's).
+    pub(crate) fn apply(&self) -> std::io::Result<()> {
         let fail = || Err(std::io::Error::last_os_error());
-        // SAFETY: plain syscalls on values prepared before the fork.
+        // SAFETY: plain syscalls on values prepared before the clone.
         unsafe {
-            for path in &self.cgroup_procs {
+            for path in &self.cgroup_join {
                 let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
                 if fd < 0 {
                     return fail();
@@ -195,15 +198,16 @@ impl ChildSetup {
                 }
             }
             if let Some((uid, gid)) = self.drop_to {
-                if libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setresgid(gid, gid, gid) != 0
-                    || libc::setresuid(uid, uid, uid) != 0
+                let no_groups: *const libc::gid_t = std::ptr::null();
+                if libc::syscall(libc::SYS_setgroups, 0usize, no_groups) != 0
+                    || libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0
+                    || libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0
                 {
                     return fail();
                 }
             }
             // After the uid change, which clears it. The signal comes when the thread that
-            // forked ends: a tokio worker, which lives as long as the runtime.
+            // cloned ends: the spawner thread, which lives as long as the process.
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
                 return fail();
             }
@@ -228,35 +232,16 @@ pub struct Launch {
 
 pub fn start(launch: Launch) -> Result<Running, crate::SandboxError> {
     let started = Instant::now();
-    let mut command = tokio::process::Command::new(&launch.bwrap);
-    command
-        .arg("--args")
-        .arg(launch.args_fd.to_string())
-        .arg("--")
-        .args(&launch.command)
-        .env_clear()
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let setup = launch.setup;
-    // SAFETY: `apply` only makes async-signal-safe calls on data prepared before the fork.
-    unsafe {
-        command.pre_exec(move || setup.apply());
-    }
-    let mut child = command.spawn().map_err(crate::SandboxError::Spawn)?;
-    let pid = child.id().unwrap_or(0);
+    let mut args = vec!["--args".to_owned(), launch.args_fd.to_string(), "--".to_owned()];
+    args.extend(launch.command.iter().cloned());
+    let spawned = crate::spawn::spawn(&launch.bwrap, &args, launch.setup).map_err(crate::SandboxError::Spawn)?;
+    let child = spawned.child;
+    let pid = child.id();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let (kill_tx, kill_rx) = watch::channel(false);
     let (chunk_tx, chunk_rx) = mpsc::channel(16);
-    if let Some(stdout) = child.stdout.take() {
-        tokio::spawn(read_stream(stdout, Stream::Stdout, chunk_tx.clone()));
-    }
-    if let Some(stderr) = child.stderr.take() {
-        tokio::spawn(read_stream(stderr, Stream::Stderr, chunk_tx));
-    }
+    tokio::spawn(read_stream(spawned.stdout, Stream::Stdout, chunk_tx.clone()));
+    tokio::spawn(read_stream(spawned.stderr, Stream::Stderr, chunk_tx));
     let watcher = Supervisor {
         child,
         pid: pid as i32,

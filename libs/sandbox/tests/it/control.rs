@@ -66,6 +66,26 @@ async fn dropping_the_handle_kills_the_sandbox() {
     assert!(processes_with("303.4343").is_empty());
 }
 
+/// The sandbox is killed when Canopy dies (its parent-death signal), and "parent" is the
+/// thread that created it to the kernel: a sandbox started from a thread that then ends (one of
+/// tokio's blocking pool, after 10 s without work) must live on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_thread_that_spawned_may_end_first() {
+    let sandbox = sandbox().await;
+    let runtime = tokio::runtime::Handle::current();
+    let spawned = std::thread::spawn(move || {
+        let _entered = runtime.enter();
+        sandbox.spawn(&sh("sleep 0.5; echo still here")).unwrap()
+    })
+    .join()
+    .unwrap();
+    let mut spawned = spawned;
+    let mut output = spawned.output().unwrap();
+    let outcome = spawned.wait().await;
+    assert!(outcome.success(), "{outcome:?}");
+    assert_eq!(output.recv().await.map(|c| c.bytes), Some(b"still here\n".to_vec()));
+}
+
 #[tokio::test]
 async fn an_unreachable_bind_is_refused_before_anything_runs() {
     let sandbox = sandbox().await;
