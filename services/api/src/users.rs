@@ -18,11 +18,64 @@ use axum::Json;
 use canopy_api_types::{CreateUserRequest, CreatedUser, InitializedServer, UpdateUserRequest, UserView};
 use canopy_domain::identity::{Role, User, UserCommand};
 use canopy_domain::TenantId;
-use canopy_eventstore::CommandContext;
+use canopy_eventstore::{CommandContext, ExecuteError};
 use canopy_readmodels::UserRow;
 
 /// The owner `init-server` creates.
 pub const INITIAL_ADMIN: &str = "admin";
+
+/// The class of the transaction-scoped advisory locks (`pg_advisory_xact_lock(class,
+/// hashtext(tenant))`) that take a tenant's owner-changing decisions one at a time ("ownr").
+const OWNER_LOCKS: i32 = 0x6f77_6e72;
+/// Times a decision is tried again when another writer of the user's stream got there first.
+const OWNER_TRIES: usize = 5;
+
+/// Decides `command(other_owners)` on user `name` and records it, with the count of the tenant's
+/// other owners read in the same transaction, under the tenant's owner lock: a demotion and a
+/// deletion (the only commands that can take an owner away) are decided one at a time per
+/// tenant, across processes, so two owners demoting or deleting each other at once cannot both
+/// see the other still an owner and leave the tenant with none (the second sees the first's
+/// change, committed, and is refused: the last owner, 409). The count is read after the lock is
+/// held, so it sees every decision committed before; and the events, their projection (the
+/// count's table) and the release of the lock commit together.
+async fn decide_with_owners(
+    state: &ApiState,
+    ctx: &CommandContext,
+    name: &str,
+    what: &str,
+    command: impl Fn(usize) -> UserCommand,
+) -> Result<(), ApiError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let mut tx = state.pool().begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(OWNER_LOCKS)
+            .bind(ctx.tenant.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let other_owners: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM rm_users WHERE tenant_id = $1 AND role = $2 AND name <> $3")
+                .bind(ctx.tenant.as_str())
+                .bind(Role::Owner.as_str())
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?;
+        let command = command(usize::try_from(other_owners).unwrap_or(0));
+        match state.executor.execute_in::<User>(&mut tx, ctx, name, &command, None).await {
+            Ok(_) => {
+                tx.commit().await?;
+                return Ok(());
+            }
+            // Another writer of the stream (a token rotation) got there first: decide again.
+            Err(ExecuteError::Contention(_)) if tries < OWNER_TRIES => tx.rollback().await?,
+            Err(e) => {
+                tx.rollback().await?;
+                return Err(identities::execute_error(e, what));
+            }
+        }
+    }
+}
 
 /// Initialize an enterprise deployment
 ///
@@ -175,13 +228,9 @@ pub async fn update(
     if (user.role == owner || role == Role::Owner) && user.role != role.as_str() && !principal.is_owner() {
         return Err(ApiError::forbidden("only an owner can make an owner or change an owner's role"));
     }
-    let other_owners = users.iter().filter(|u| u.role == owner && u.name != name).count();
     let ctx = principal.context(None, &[]);
-    state
-        .executor
-        .execute::<User>(&ctx, &name, &UserCommand::ChangeRole { role, other_owners })
-        .await
-        .map_err(|e| identities::execute_error(e, &what))?;
+    decide_with_owners(&state, &ctx, &name, &what, |other_owners| UserCommand::ChangeRole { role, other_owners })
+        .await?;
     find(&state, &principal.tenant, &name).await.map(Json)
 }
 
@@ -217,13 +266,8 @@ pub async fn delete(
     if user.role == Role::Owner.as_str() && !principal.is_owner() {
         return Err(ApiError::forbidden("only an owner can remove an owner"));
     }
-    let other_owners = users.iter().filter(|u| u.role == Role::Owner.as_str() && u.name != name).count();
     let ctx = principal.context(None, &[]);
-    state
-        .executor
-        .execute::<User>(&ctx, &name, &UserCommand::Delete { other_owners })
-        .await
-        .map_err(|e| identities::execute_error(e, &what))?;
+    decide_with_owners(&state, &ctx, &name, &what, |other_owners| UserCommand::Delete { other_owners }).await?;
     // Their OAuth grants end with them (a refresh would be refused anyway: the user is gone).
     if let Some(oauth) = &state.oauth {
         let subject = format!("user:{name}");

@@ -283,6 +283,68 @@ async fn members_use_and_owners_manage() {
     assert_eq!(dev.call("GET", "/api/v0/users", None, None).await.error(400).0, "INVALID_REQUEST");
 }
 
+/// Two owners demoting (or deleting) each other at the same moment: one of them wins, the other
+/// is refused, and the tenant keeps exactly one owner. Each round races the two requests on two
+/// threads against the real database; before the owners' count and the write were one decision
+/// (read under the tenant's lock, in the write's transaction), both could see the other still an
+/// owner and both succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn owners_demoting_each_other_at_once_leave_one_owner() {
+    let api = Arc::new(Api::new(Mode::Enterprise).await);
+    let mut tokens = std::collections::HashMap::from([("admin".to_string(), api.init().await)]);
+    let owners = |api: Arc<Api>, token: String| async move {
+        let users = api.get("/api/v0/users", &token).await;
+        let users = users.ok().as_array().unwrap().clone();
+        users
+            .iter()
+            .filter(|u| u["role"] == "owner")
+            .map(|u| u["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let mut survivor = "admin".to_string();
+    for round in 0..12 {
+        // Two owners: the survivor of the last round, and a peer it makes owner (a new one after a
+        // deletion, the demoted one otherwise).
+        let peer = if survivor == "admin" { "peer" } else { "admin" }.to_string();
+        let boss = tokens[&survivor].clone();
+        if tokens.contains_key(&peer) {
+            let path = format!("/api/v0/users/{peer}");
+            api.call("PATCH", &path, Some(&boss), Some(json!({"role": "owner"}))).await.ok();
+        } else {
+            let token = api.create(&boss, "users", json!({"name": peer, "role": "owner"})).await;
+            tokens.insert(peer.clone(), token);
+        }
+        assert_eq!(owners(api.clone(), boss.clone()).await.len(), 2, "round {round}");
+
+        // Each demotes the other, or (every third round) the survivor deletes the peer meanwhile.
+        let delete = round % 3 == 2;
+        let race = |api: Arc<Api>, token: String, target: String, delete: bool| {
+            tokio::spawn(async move {
+                let path = format!("/api/v0/users/{target}");
+                match delete {
+                    true => api.call("DELETE", &path, Some(&token), None).await,
+                    false => api.call("PATCH", &path, Some(&token), Some(json!({"role": "member"}))).await,
+                }
+            })
+        };
+        let by_survivor = race(api.clone(), boss.clone(), peer.clone(), delete);
+        let by_peer = race(api.clone(), tokens[&peer].clone(), survivor.clone(), false);
+        let (by_survivor, by_peer) = (by_survivor.await.unwrap(), by_peer.await.unwrap());
+        let won = |a: &Answer| (200..300).contains(&a.status);
+        assert!(won(&by_survivor) != won(&by_peer), "round {round}: exactly one wins: {by_survivor:?} {by_peer:?}");
+        // The loser was refused as the last owner (409), or, demoted before its request was
+        // read, as a member (403).
+        let lost = if won(&by_survivor) { &by_peer } else { &by_survivor };
+        assert!([403, 409].contains(&lost.status), "round {round}: {lost:?}");
+        let winner = if won(&by_survivor) { survivor.clone() } else { peer.clone() };
+        assert_eq!(owners(api.clone(), tokens[&winner].clone()).await, [winner.clone()], "round {round}");
+        if delete && won(&by_survivor) {
+            tokens.remove(&peer);
+        }
+        survivor = winner;
+    }
+}
+
 #[tokio::test]
 async fn roles_change_in_place_and_a_tenant_keeps_an_owner() {
     let api = Api::new(Mode::Enterprise).await;
