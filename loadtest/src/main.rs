@@ -3,17 +3,19 @@
 //! split into four processes), in one run, and writes a markdown table to `loadtest/results/`.
 //! Loopback only; every measurement is a fixed number of calls with a time cap. Subcommands
 //! measure the bus alone (`bus`), jobs (`jobs`: start latency, throughput, log latency,
-//! cancel, fairness, the poller's memory) and what survives faults (`chaos`). See
-//! `loadtest/README.md`.
+//! cancel, fairness, the poller's memory), the python sandboxes (`sandbox`) and what survives
+//! faults (`chaos`). See `loadtest/README.md`.
 
 mod bus;
 mod chaos;
 mod cpu;
 mod deploy;
+mod goals;
 mod jobs;
 mod measure;
 mod process;
 mod report;
+mod sandbox;
 mod upstream;
 
 use anyhow::{bail, Context};
@@ -61,6 +63,9 @@ enum Command {
     /// Jobs on the `local` backend: submit → running, throughput, log line latency, cancel,
     /// fairness between two tenants with 10,000 jobs queued, and the job-poller's memory.
     Jobs(jobs::JobsArgs),
+    /// The `python` built-in through the gateway: create + first run, a warm run, a REPL
+    /// execution, a second environment from the shared package cache, 200 live REPLs' memory.
+    Sandbox(sandbox::SandboxArgs),
     /// Measure the NATS hop of a call alone: request/reply between two connections; plus the
     /// call record the worker publishes to JetStream; plus the edge's per-call subscription.
     Bus {
@@ -188,6 +193,10 @@ async fn main() -> ExitCode {
         Some(Command::Jobs(args)) => {
             let urls = [args.database_url.clone(), args.nats_url.clone(), args.redis_url.clone()];
             run_and_clean_up(urls, |leftovers| jobs::run(args, leftovers)).await
+        }
+        Some(Command::Sandbox(args)) => {
+            let urls = [args.database_url.clone(), args.nats_url.clone(), args.redis_url.clone()];
+            run_and_clean_up(urls, |leftovers| sandbox::run(args, leftovers)).await
         }
         None => {
             let urls = [cli.run.database_url.clone(), cli.run.nats_url.clone(), cli.run.redis_url.clone()];

@@ -28,14 +28,13 @@
 mod client;
 
 use crate::deploy::{Infra, Leftovers};
-use crate::measure::nearest_rank;
+use crate::goals::{median, GoalLine as Line};
 use crate::process::{memory_kib, pids_with_argument};
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use client::{JobsClient, Submitted, TERMINAL};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
-use std::fmt::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -90,39 +89,6 @@ pub struct JobsArgs {
     /// Where the result file goes.
     #[arg(long, default_value_os_t = crate::workspace_root().join("loadtest/results"))]
     pub out_dir: PathBuf,
-}
-
-/// One line of the table: a distribution (ms), or a single figure.
-struct Line {
-    what: String,
-    /// Sorted values, ms; empty for a single figure.
-    values: Vec<f64>,
-    /// A single figure with its unit, when not a distribution.
-    figure: Option<String>,
-    goal: String,
-    /// Whether the goal is met (`None`: no goal, or not measurable).
-    met: Option<bool>,
-}
-
-impl Line {
-    fn distribution(what: impl Into<String>, mut values: Vec<f64>, goal: &str, met: impl Fn(&[f64]) -> bool) -> Self {
-        values.sort_by(f64::total_cmp);
-        let verdict = (!values.is_empty()).then(|| met(&values));
-        Line { what: what.into(), values, figure: None, goal: goal.into(), met: verdict }
-    }
-
-    /// A distribution without a goal of its own (a breakdown).
-    fn unjudged(what: impl Into<String>, values: Vec<f64>) -> Self {
-        Line { met: None, ..Line::distribution(what, values, "", |_| true) }
-    }
-
-    fn figure(what: impl Into<String>, figure: String, goal: &str, met: Option<bool>) -> Self {
-        Line { what: what.into(), values: vec![], figure: Some(figure), goal: goal.into(), met }
-    }
-}
-
-fn median(sorted: &[f64]) -> f64 {
-    nearest_rank(sorted, 0.5)
 }
 
 /// Runs the benchmark; the table goes to stdout and to `out_dir/jobs-<time>.md`.
@@ -506,57 +472,21 @@ async fn fairness(infra: &Infra, args: &JobsArgs) -> anyhow::Result<Vec<Line>> {
 }
 
 fn render(args: &JobsArgs, started: DateTime<Utc>, load_before: &str, lines: &[Line]) -> String {
-    let mut out = String::new();
-    let w = &mut out;
-    let _ = writeln!(w, "# Canopy jobs benchmark, {}\n", started.format("%Y-%m-%d %H:%M:%S UTC"));
-    let _ = writeln!(
-        w,
-        "- machine: {} CPUs, load average before {load_before} / after {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        crate::load_average()
-    );
-    let _ = writeln!(
-        w,
-        "- canopy binary: `{}`; harness: {}; tree: {}",
-        args.canopy.display(),
-        if cfg!(debug_assertions) { "debug" } else { "release" },
-        crate::tree_commit()
-    );
-    let _ = writeln!(
-        w,
-        "- backend `local` (bubblewrap), image `python:3.11` (the host's Python); trivial job: command `true`"
-    );
-    let _ = writeln!(
-        w,
-        "- times from the jobs' recorded events and `finished_at` (ms precision), see `loadtest/README.md`\n"
-    );
-    let _ = writeln!(w, "| measurement | n | median | p90 | p99 | max | goal | met |");
-    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---|---|");
-    for line in lines {
-        let met = match line.met {
-            Some(true) => "yes",
-            Some(false) => "**no**",
-            None => "–",
-        };
-        match &line.figure {
-            Some(figure) => {
-                let _ = writeln!(w, "| {} | | {figure} | | | | {} | {met} |", line.what, line.goal);
-            }
-            None => {
-                let v = &line.values;
-                let _ = writeln!(
-                    w,
-                    "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {met} |",
-                    line.what,
-                    v.len(),
-                    median(v),
-                    nearest_rank(v, 0.9),
-                    nearest_rank(v, 0.99),
-                    v.last().copied().unwrap_or(f64::NAN),
-                    line.goal
-                );
-            }
-        }
-    }
-    out
+    let header = [
+        format!("# Canopy jobs benchmark, {}\n", started.format("%Y-%m-%d %H:%M:%S UTC")),
+        format!(
+            "- machine: {} CPUs, load average before {load_before} / after {}",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            crate::load_average()
+        ),
+        format!(
+            "- canopy binary: `{}`; harness: {}; tree: {}",
+            args.canopy.display(),
+            if cfg!(debug_assertions) { "debug" } else { "release" },
+            crate::tree_commit()
+        ),
+        "- backend `local` (bubblewrap), image `python:3.11` (the host's Python); trivial job: command `true`".into(),
+        "- times from the jobs' recorded events and `finished_at` (ms precision), see `loadtest/README.md`\n".into(),
+    ];
+    crate::goals::goal_table(&header, lines)
 }
