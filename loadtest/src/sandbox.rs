@@ -395,7 +395,10 @@ mod tests {
         let below = descendants(std::process::id());
         assert!(below.contains(&child.id()), "{below:?}");
         assert!(below.len() >= 2, "the shell and its sleep: {below:?}");
-        child.kill().unwrap();
+        for pid in below {
+            // SAFETY: kill(2) on processes this test started (nextest runs a test alone in its process).
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
         child.wait().unwrap();
     }
 }
