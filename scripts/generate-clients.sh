@@ -3,7 +3,9 @@
 # (openapi/canopy-api.json; that file is itself generated from the code, see openapi/README.md).
 #
 #   scripts/generate-clients.sh           regenerate both clients: clients/typescript/canopy-api.d.ts
-#                                         (then typecheck it) and clients/python (then import it)
+#                                         (then typecheck it, and rebuild the console, which calls
+#                                         the API through it: scripts/build-console.sh) and
+#                                         clients/python (then import it)
 #   scripts/generate-clients.sh --check   fail if either checked-in client is stale (it differs
 #                                         from what the checked-in document generates), or does
 #                                         not typecheck / import; changes nothing
@@ -90,6 +92,11 @@ typescript_client() {
   "$ts_dir/node_modules/.bin/tsc" --noEmit -p "$ts_dir" ||
     { log "error: the TypeScript client does not typecheck ($ts_dir/tsconfig.json)"; return 1; }
   log "TypeScript client: up to date with $document, typechecks"
+  # The console's calls are typed by this client: a call the new document no longer allows
+  # fails its typecheck here (--check leaves that to scripts/build-console.sh --check).
+  if [[ $mode == generate ]]; then
+    scripts/build-console.sh || { log "error: the console does not build with the new client (console/src)"; return 1; }
+  fi
 }
 
 # --- Python: clients/python (the package canopy_admin_client) ---------------------------------
