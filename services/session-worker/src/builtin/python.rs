@@ -1215,6 +1215,21 @@ impl BuiltinServer for Python {
         Box::pin(async move {
             let store = self.store.as_ref()?;
             let named = |key: &str| arguments.get(key).and_then(Value::as_str);
+            // What this worker has runs here whoever holds it (below): known without a query,
+            // which is most calls (the handler then looks up the caller's rights once).
+            if let Ok(engine) = &self.engine {
+                let local_env = match (named("env_id"), named("session_id"), named("process_id")) {
+                    (Some(env), _, _) => EnvId::parse(env),
+                    (None, Some(session), _) => SessionId::parse(session)
+                        .and_then(|id| engine.repl_list().into_iter().find(|r| r.id == id).map(|r| r.env_id)),
+                    (None, None, Some(process)) => ProcessId::parse(process)
+                        .and_then(|id| engine.list_processes().into_iter().find(|p| p.id == id).map(|p| p.env_id)),
+                    (None, None, None) => None,
+                };
+                if local_env.is_some_and(|env| engine.get(&env).is_ok()) {
+                    return None;
+                }
+            }
             let env_id = match named("env_id") {
                 Some(env) => env.to_string(),
                 None => {
