@@ -227,8 +227,9 @@ impl Request {
             setup: &self.setup,
             errno: 0,
         };
-        let mut stack = vec![0u8; CHILD_STACK];
-        // The stack grows down from its (16-byte aligned) top.
+        // Memory for the child's stack, not written here (it is never read as Rust data): the
+        // child writes before it reads. The stack grows down from its (16-byte aligned) top.
+        let mut stack: Vec<u8> = Vec::with_capacity(CHILD_STACK);
         let top = ((stack.as_mut_ptr() as usize + CHILD_STACK) & !15) as *mut c_void;
         let mut pidfd: c_int = -1;
         let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;

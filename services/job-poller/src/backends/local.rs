@@ -237,9 +237,9 @@ impl Backend for LocalBackend {
         let ws = placement.workspace.clone();
         let sandbox = self.inner.sandbox.clone();
         let drops_uid = sandbox.support().drops_uid;
-        // Off the async workers: the spawn waits until bwrap is exec'd, and the child's move
-        // into the sandbox's cgroup before that can take a kernel grace period (~10-20 ms on a
-        // busy cgroup v1 host), which would stall every task sharing the worker.
+        // Off the async workers: the workspace's layout and hand-over are file system work, and
+        // the spawn waits until bwrap is exec'd (on the sandbox's spawner thread, so the job
+        // does not depend on this blocking-pool thread living on).
         let (running, started_at) = tokio::task::spawn_blocking(move || -> Result<_, BackendError> {
             prepare_layout(&ws).map_err(|e| BackendError::io(format!("prepare the workspace {}", ws.display()), e))?;
             link_scripts_at_top(&ws).map_err(|e| BackendError::io("link the scripts into the workspace", e))?;
