@@ -12,7 +12,7 @@
 use crate::envs::WORKSPACE_INSIDE;
 use crate::error::WorkspaceError;
 use crate::ids::EnvId;
-use crate::workspace::{check_relative, FileInfo, Usage};
+use crate::workspace::{check_relative, FileInfo, RegularFile, Usage};
 use crate::{lock, Engine};
 use canopy_sandbox::OutputPolicy;
 use serde::{Deserialize, Serialize};
@@ -86,9 +86,28 @@ impl Engine {
         String::from_utf8(bytes).map_err(|_| WorkspaceError::NotText { arg: "filename", path: filename.to_owned() })
     }
 
-    /// The raw bytes of a workspace file (for syncing workspaces to the object store).
+    /// The raw bytes of a workspace file, at most `read_max_bytes`.
     pub fn read_file_bytes(&self, env_id: &EnvId, filename: &str) -> Result<Vec<u8>, WorkspaceError> {
         self.ws(env_id)?.read("filename", filename, self.inner.config.read_max_bytes)
+    }
+
+    /// Every regular file of the workspace (for saving it to the object store).
+    pub fn workspace_files(&self, env_id: &EnvId) -> Result<Vec<RegularFile>, WorkspaceError> {
+        Ok(self.ws(env_id)?.regular_files())
+    }
+
+    /// A regular file of the workspace opened for reading, whatever its size (for saving it).
+    pub fn open_workspace_file(&self, env_id: &EnvId, path: &str) -> Result<std::fs::File, WorkspaceError> {
+        self.ws(env_id)?.open_file("path", path)
+    }
+
+    /// Creates (or empties) a workspace file for writing, with no quota check (for putting
+    /// back what the object store saved of it).
+    pub fn create_workspace_file(&self, env_id: &EnvId, path: &str) -> Result<std::fs::File, WorkspaceError> {
+        let env = self.inner.env_or(env_id, WorkspaceError::UnknownEnv)?;
+        let created = env.workspace()?.create("path", path);
+        lock(&env.disk).workspace_changed();
+        created
     }
 
     /// `workspace_delete_file`: a file, a symlink itself, or an empty directory.

@@ -62,7 +62,7 @@ pub use packages::{Frozen, Package, FROZEN_FORMAT};
 pub use process::{ProcessInfo, ProcessOutput, SpawnRequest};
 pub use repl::{ReplExecution, ReplInfo};
 pub use run::{EndReason, RunOutput};
-pub use workspace::{FileInfo, Usage};
+pub use workspace::{FileInfo, RegularFile, Usage};
 
 use canopy_sandbox::Sandbox;
 use std::collections::HashMap;

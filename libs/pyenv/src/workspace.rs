@@ -42,6 +42,17 @@ pub struct FileInfo {
     pub size: u64,
 }
 
+/// A regular file of a workspace as it is saved to the object store: what tells a changed
+/// file from an unchanged one (size, modification time) and its permission bits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegularFile {
+    /// Relative to the workspace, `/` between segments.
+    pub path: String,
+    pub size: u64,
+    pub modified_ns: i128,
+    pub mode: u32,
+}
+
 /// What a workspace holds, for quotas and reports.
 #[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Usage {
@@ -274,29 +285,75 @@ impl Workspace {
         if would_files > quota.files {
             return Err(WorkspaceError::QuotaFiles { would: would_files, quota: quota.files });
         }
-        let (dir, name) = self.parent_of(arg, &rel, true)?;
+        let mut file = self.create_checked(arg, &rel)?;
+        file.write_all(content).map_err(|e| Self::map_err(arg, &rel, "cannot write", e))?;
+        let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
+        Ok(FileInfo { name, path: rel.clone(), is_dir: false, is_symlink: false, size: content.len() as u64 })
+    }
+
+    /// Creates (or empties) the regular file `path` for writing, parents made, never through a
+    /// symlink, handed to the sandbox uid. No quota is checked: for putting back files the
+    /// workspace held before (the object store's copy), which were within it.
+    pub fn create(&self, arg: &'static str, path: &str) -> Result<std::fs::File, WorkspaceError> {
+        let rel = check_relative(arg, path)?;
+        self.create_checked(arg, &rel)
+    }
+
+    fn create_checked(&self, arg: &'static str, rel: &str) -> Result<std::fs::File, WorkspaceError> {
+        let (dir, name) = self.parent_of(arg, rel, true)?;
         let fd = openat2(
             &dir,
             name,
             libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_NOCTTY,
             0o644,
         )
-        .map_err(|e| Self::map_err(arg, &rel, "cannot open for writing", e))?;
+        .map_err(|e| Self::map_err(arg, rel, "cannot open for writing", e))?;
         // SAFETY: fchown(2) of a descriptor we own.
         unsafe { libc::fchown(fd.as_raw_fd(), OWNER, OWNER) };
-        let mut file = std::fs::File::from(fd);
-        let meta = file.metadata().map_err(|e| Self::map_err(arg, &rel, "cannot stat", e))?;
+        let file = std::fs::File::from(fd);
+        let meta = file.metadata().map_err(|e| Self::map_err(arg, rel, "cannot stat", e))?;
+        if !meta.is_file() {
+            return Err(WorkspaceError::WrongKind { arg, path: rel.to_owned(), why: "not a regular file" });
+        }
+        Ok(file)
+    }
+
+    /// Opens the regular file `path` beneath the workspace for reading, whatever its size.
+    pub fn open_file(&self, arg: &'static str, path: &str) -> Result<std::fs::File, WorkspaceError> {
+        let rel = check_relative(arg, path)?;
+        let (file, meta) = self.open_read(arg, &rel)?;
         if !meta.is_file() {
             return Err(WorkspaceError::WrongKind { arg, path: rel, why: "not a regular file" });
         }
-        file.write_all(content).map_err(|e| Self::map_err(arg, &rel, "cannot write", e))?;
-        Ok(FileInfo {
-            name: name.to_owned(),
-            path: rel.clone(),
-            is_dir: false,
-            is_symlink: false,
-            size: content.len() as u64,
-        })
+        Ok(file)
+    }
+
+    /// Every regular file under the workspace, sorted by path: directories descended by their
+    /// entry's type, never through a symlink; symlinks, special files and names that are not
+    /// UTF-8 are left out.
+    pub fn regular_files(&self) -> Vec<RegularFile> {
+        let root = std::path::PathBuf::from(format!("/proc/self/fd/{}", self.root.as_raw_fd()));
+        let mut out = Vec::new();
+        let mut stack = vec![(root, String::new())];
+        while let Some((dir, prefix)) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let (Ok(kind), Some(name)) = (entry.file_type(), entry.file_name().to_str().map(str::to_owned)) else {
+                    continue;
+                };
+                let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+                if kind.is_dir() {
+                    stack.push((entry.path(), path));
+                } else if kind.is_file() {
+                    // DirEntry::metadata does not follow a symlink.
+                    let Ok(meta) = entry.metadata() else { continue };
+                    let modified_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+                    out.push(RegularFile { path, size: meta.len(), modified_ns, mode: meta.mode() & 0o777 });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out
     }
 
     /// Removes a file, a symlink (not its target) or an empty directory.

@@ -175,6 +175,10 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
         tasks.spawn(edge.run(background.clone()));
     }
     if services.worker {
+        let jobs = canopy_jobs::Jobs::from_config(&config, executor.clone(), bus.clone(), &sealer)
+            .context("opening the blob store of jobs' inputs and artifacts (jobs.blobs, CANOPY_BLOBS_*)")?;
+        // Workspaces are saved in the same object store as jobs' inputs and artifacts.
+        let python = python_settings(&config, Some(jobs.urls().store().clone()));
         let worker_config = canopy_session_worker::WorkerConfig {
             connect_timeout: Duration::from_secs(config.worker.upstream_connect_timeout_secs),
             drain_timeout: Duration::from_secs(config.worker.drain_timeout_secs),
@@ -193,11 +197,8 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
             .context("worker.upstream_ca_file (CANOPY_UPSTREAM_CA_FILE)")?,
             stdio_pool_max: config.worker.stdio_pool_max as usize,
             in_step: canopy_bus::InStep::default(),
-            jobs: Some(
-                canopy_jobs::Jobs::from_config(&config, executor.clone(), bus.clone(), &sealer)
-                    .context("opening the blob store of jobs' inputs and artifacts (jobs.blobs, CANOPY_BLOBS_*)")?,
-            ),
-            python: Some(python_settings(&config)),
+            jobs: Some(jobs),
+            python: Some(python),
             local_calls: config.worker.local_calls,
         };
         in_step.push(("registrations", worker_config.in_step.clone()));
@@ -311,8 +312,12 @@ async fn wait_for_signal(token: CancellationToken) {
 }
 
 /// The python built-in's engine settings from `[python]`: its root under the state dir unless
-/// set (absolute: the sandbox binds from it), the bounds, the index, egress and git hosts.
-fn python_settings(config: &canopy_config::Config) -> canopy_session_worker::builtin::python::PythonSettings {
+/// set (absolute: the sandbox binds from it), the bounds, the index, egress and git hosts; and
+/// the object store its workspaces are saved to.
+fn python_settings(
+    config: &canopy_config::Config,
+    blobs: Option<canopy_blobs::BlobStore>,
+) -> canopy_session_worker::builtin::python::PythonSettings {
     let p = &config.python;
     let root = match p.root.as_str() {
         "" => config.state_dir.join("python"),
@@ -342,5 +347,5 @@ fn python_settings(config: &canopy_config::Config) -> canopy_session_worker::bui
         processes: p.tenant_processes,
         disk_bytes: p.tenant_disk_bytes,
     };
-    canopy_session_worker::builtin::python::PythonSettings { engine, quotas }
+    canopy_session_worker::builtin::python::PythonSettings { engine, quotas, blobs }
 }

@@ -109,9 +109,10 @@ async fn python_client(base: &str) -> RunningService<RoleClient, Heard> {
 }
 
 /// Environments are Canopy state: after `canopy start` is terminated and started again on the
-/// same database, the environment is listed, its next call re-creates it from its frozen
-/// specification (its package included) and says so, and the REPL it had is listed as ended
-/// with `worker_restarted`, never silently gone.
+/// same database, with the worker's disk gone, the environment is listed, its next call
+/// re-creates it from its frozen specification (its package included) and its workspace from
+/// the object store, and says so, and the REPL it had is listed as ended with
+/// `worker_restarted`, never silently gone.
 #[tokio::test]
 async fn python_environments_survive_a_restart_and_say_they_were_restored() {
     let mut d = Deployment::new().await;
@@ -129,8 +130,22 @@ async fn python_environments_survive_a_restart_and_say_they_were_restored() {
     let repl = call(&client, "repl_create", json!({"env_id": id, "session_name": "analysis"})).await;
     let session = repl["data"]["session_id"].as_str().unwrap().to_owned();
     call(&client, "repl_execute", json!({"session_id": session, "code": "x = 42"})).await;
+    // Workspace files, written by the tool and by code (any name, binary, a mode), one deleted
+    // again, and a symlink out of the workspace: the object store keeps the regular files the
+    // workspace held when each call answered, never what a symlink points at.
+    let out =
+        call(&client, "workspace_write_file", json!({"env_id": id, "filename": "notes~[1].txt", "content": "kept"}))
+            .await;
+    assert_eq!(out["success"], true, "{out}");
+    let code = "import os\nos.makedirs('data', exist_ok=True)\nopen('data/out.bin', 'wb').write(bytes(range(256)))\nopen('run.sh', 'w').write('echo hi')\nos.chmod('run.sh', 0o755)\nopen('gone.txt', 'w').write('x')\nos.symlink('/etc/passwd', 'leak')";
+    let out = call(&client, "run_code", json!({"env_id": id, "code": code})).await;
+    assert_eq!(out["success"], true, "{out}");
+    let out = call(&client, "workspace_delete_file", json!({"env_id": id, "filename": "gone.txt"})).await;
+    assert_eq!(out["success"], true, "{out}");
     client.cancel().await.ok();
     assert!(d.terminate("before").await.success());
+    // The worker's disk is lost with it, as on a new machine: only the object store remains.
+    let _ = std::fs::remove_dir_all(d.state_dir.join("python"));
 
     let base = d.spawn("after", &["start"]).await;
     let client = python_client(&base).await;
@@ -149,6 +164,16 @@ async fn python_environments_survive_a_restart_and_say_they_were_restored() {
     assert_eq!(out["success"], true, "{out}");
     assert_eq!(out["data"]["stdout"].as_str().unwrap().trim(), "1.17.0", "the pin came back: {out}");
     assert_eq!(out["data"]["restored"]["from"], "frozen_specification", "{out}");
+    assert_eq!(out["data"]["restored"]["workspace_files"], 3, "{out}");
+    let out = call(&client, "workspace_read_file", json!({"env_id": id, "filename": "notes~[1].txt"})).await;
+    assert_eq!(out["data"]["content"], "kept", "{out}");
+    let code = "import os\nprint(open('data/out.bin','rb').read() == bytes(range(256)), oct(os.stat('run.sh').st_mode & 0o777), os.path.exists('gone.txt'), os.path.lexists('leak'))";
+    let out = call(&client, "run_code", json!({"env_id": id, "code": code})).await;
+    assert_eq!(
+        out["data"]["stdout"].as_str().unwrap().trim(),
+        "True 0o755 False False",
+        "symlinks are not kept: {out}"
+    );
     let frozen = call(&client, "freeze_environment", json!({"env_id": id})).await;
     assert_eq!(frozen["data"]["packages"], json!([{"name": "six", "version": "1.17.0"}]), "{frozen}");
 
@@ -260,6 +285,9 @@ async fn python_environments_over_rest_and_the_cli() {
 async fn python_calls_go_to_the_worker_holding_the_environment() {
     let mut d = Deployment::new().await;
     d.builtin_servers = r#"["python"]"#.into();
+    // One object store for both, as S3 would be; disks of their own.
+    let store = std::env::temp_dir().join(format!("{}-store", d.prefix));
+    d.env.push(("CANOPY_BLOBS_DIR".into(), store.display().to_string()));
     let first = d.spawn("first", &["start"]).await;
     let other_disk = std::env::temp_dir().join(format!("{}-second", d.prefix));
     d.env.push(("CANOPY_STATE_DIR".into(), other_disk.display().to_string()));
@@ -308,6 +336,9 @@ async fn python_calls_go_to_the_worker_holding_the_environment() {
     let out = call(&survivor, "run_code", json!({"env_id": id, "code": "print(1)"})).await;
     assert_eq!(out["success"], true, "{out}");
     assert_eq!(out["data"]["restored"]["from"], "frozen_specification", "{out}");
+    // The file written on the holder's disk came back from the object store.
+    let out = call(&survivor, "workspace_read_file", json!({"env_id": id, "filename": "a.txt"})).await;
+    assert_eq!(out["data"]["content"], "hi", "{out}");
     let sessions = call(&survivor, "repl_list", json!({})).await["data"]["sessions"].clone();
     assert_eq!(sessions[0]["ended_reason"], "worker_restarted", "{sessions}");
     // Now held by the survivor: its calls run there, with no second re-creation.
@@ -315,4 +346,5 @@ async fn python_calls_go_to_the_worker_holding_the_environment() {
     assert!(out["data"].get("restored").is_none(), "{out}");
     survivor.cancel().await.ok();
     let _ = std::fs::remove_dir_all(&other_disk);
+    let _ = std::fs::remove_dir_all(&store);
 }

@@ -45,6 +45,7 @@
 pub mod echo;
 pub mod grid;
 pub mod python;
+mod workspace_sync;
 
 use canopy_domain::{BuiltinKind, TenantId};
 use canopy_mcp::call::ToClient;

@@ -42,9 +42,12 @@
 //! (`python_env.session_ended` with the engine's reason: `exited`, `killed`, `idle`, `oom`,
 //! `timeout`, ...), by a task that waits on the engine's end of it ([`Python::record_end`];
 //! the first reason recorded stands), so every listing (`repl_list`, `list_processes`, the REST
-//! and console ones, which read the log) shows it ended at once. Not durable yet: workspace
-//! files (they do not survive a restart).
+//! and console ones, which read the log) shows it ended at once. Workspace files are saved to
+//! the object store after every call naming their environment, before it is answered, and put
+//! back when the environment is re-created (`workspace_sync.rs`; `data.restored.workspace_files`
+//! says how many).
 
+use super::workspace_sync::WorkspaceSync;
 use super::{tool, BuiltinCall, BuiltinServer, LogLevel};
 use canopy_domain::python_env::{PythonEnv, PythonEnvCommand, SessionKind, REASON_WORKER_RESTARTED};
 use canopy_domain::{BuiltinKind, TenantId};
@@ -84,6 +87,9 @@ impl Default for Quotas {
 pub struct PythonSettings {
     pub engine: canopy_pyenv::PyEnvConfig,
     pub quotas: Quotas,
+    /// Where workspaces are saved ([`WorkspaceSync`]); `None`: they live on the worker's disk
+    /// only, and an environment re-created elsewhere starts with an empty one.
+    pub blobs: Option<canopy_blobs::BlobStore>,
 }
 
 /// Where the python server's state lives: the event store (commands) and its read models.
@@ -131,6 +137,24 @@ pub struct Python {
     /// One re-creation at a time on this worker (two calls naming the same lost environment
     /// must not both make it).
     restoring: tokio::sync::Mutex<()>,
+    /// Saves workspaces to the object store after each call, restores them with their
+    /// environment.
+    sync: Option<WorkspaceSync>,
+}
+
+/// The environment a call's arguments name, as this worker knows it: `env_id` as given, or
+/// the environment of the REPL session (`session_id`) or process (`process_id`) this worker
+/// runs. `None`: none named, or a session or process of another worker.
+fn named_env(engine: &Engine, arguments: &JsonObject) -> Option<EnvId> {
+    let named = |key: &str| arguments.get(key).and_then(Value::as_str);
+    match (named("env_id"), named("session_id"), named("process_id")) {
+        (Some(env), _, _) => EnvId::parse(env),
+        (None, Some(session), _) => SessionId::parse(session)
+            .and_then(|id| engine.repl_list().into_iter().find(|r| r.id == id).map(|r| r.env_id)),
+        (None, None, Some(process)) => ProcessId::parse(process)
+            .and_then(|id| engine.list_processes().into_iter().find(|p| p.id == id).map(|p| p.env_id)),
+        (None, None, None) => None,
+    }
 }
 
 /// `(name, description, properties, required, read_only, destructive)`.
@@ -480,6 +504,7 @@ impl Python {
     /// Starts the engine over `store`; when it cannot start (no sandbox, no uv, no
     /// interpreter), the server still answers every tool, with a failure saying why.
     pub async fn start(settings: PythonSettings, store: PythonStore) -> Python {
+        let sync = settings.blobs.map(|blobs| WorkspaceSync::new(blobs, settings.engine.workspace_bytes));
         let engine = match Engine::new(settings.engine).await {
             Ok(engine) => Ok(engine),
             Err(e) => {
@@ -494,6 +519,7 @@ impl Python {
             quotas: settings.quotas,
             runs: Arc::default(),
             restoring: tokio::sync::Mutex::new(()),
+            sync,
         }
     }
 
@@ -505,6 +531,7 @@ impl Python {
             quotas: Quotas::default(),
             runs: Arc::default(),
             restoring: tokio::sync::Mutex::new(()),
+            sync: None,
         }
     }
 
@@ -576,11 +603,22 @@ impl Python {
                 err(e)
             )
         })?;
+        let files = match &self.sync {
+            Some(sync) => Some(sync.restore(engine, ctx.tenant(), &id).await.map_err(|e| {
+                format!("{arg} {id}: the environment was re-created on this worker but its workspace was not: {e}")
+            })?),
+            None => None,
+        };
         Self::execute(store, ctx, &id, PythonEnvCommand::Restore { worker: store.worker.clone() }).await?;
-        tracing::info!(env = %id, tenant = %ctx.tenant(), "re-created a python environment from its frozen specification");
+        tracing::info!(env = %id, tenant = %ctx.tenant(), files, "re-created a python environment from its frozen specification");
+        let workspace = match files {
+            Some(n) => format!("its workspace was put back from the object store ({n} files)"),
+            None => "its workspace starts empty (this deployment keeps workspaces on the worker's disk only)".into(),
+        };
         *restored = Some(json!({
             "from": "frozen_specification",
-            "note": "the environment was not on this worker (Canopy restarted, or it was made on another worker) and was re-created from its frozen specification with the same id; its workspace files do not survive a restart yet, and its REPL sessions and processes ended (worker_restarted)",
+            "workspace_files": files,
+            "note": format!("the environment was not on this worker (Canopy restarted, or it was made on another worker) and was re-created from its frozen specification with the same id; {workspace}; its REPL sessions and processes ended (worker_restarted)"),
         }));
         Ok(id)
     }
@@ -794,10 +832,17 @@ impl Python {
 
     async fn dispatch(&self, ctx: &BuiltinCall, name: &str, arguments: &JsonObject) -> Result<Value, String> {
         let mut restored = None;
-        match self.dispatch_on_worker(ctx, name, arguments, &mut restored).await {
+        let outcome = self.dispatch_on_worker(ctx, name, arguments, &mut restored).await;
+        let saved = self.save_workspace(ctx, name, arguments, outcome.is_ok()).await;
+        match outcome {
             Ok(mut value) => {
-                if let (Some(note), Value::Object(data)) = (restored, &mut value) {
-                    data.insert("restored".into(), note);
+                if let Value::Object(data) = &mut value {
+                    if let Some(note) = restored {
+                        data.insert("restored".into(), note);
+                    }
+                    if let Err(e) = saved {
+                        data.insert("workspace_not_saved".into(), json!(e));
+                    }
                 }
                 Ok(value)
             }
@@ -806,6 +851,36 @@ impl Python {
             )),
             Err(error) => Err(error),
         }
+    }
+
+    /// After a call naming an environment this worker has (its id, or a REPL's or process's),
+    /// saves the environment's workspace ([`WorkspaceSync::save`]): whatever the call did to
+    /// its files is kept before the caller hears of it. A destroyed environment's saved
+    /// workspace is deleted. A failed save is logged, and said in the answer of a call that
+    /// succeeded.
+    async fn save_workspace(
+        &self,
+        ctx: &BuiltinCall,
+        name: &str,
+        arguments: &JsonObject,
+        ok: bool,
+    ) -> Result<(), String> {
+        let (Some(sync), Ok(engine)) = (&self.sync, &self.engine) else { return Ok(()) };
+        let Some(env) = named_env(engine, arguments) else { return Ok(()) };
+        let result = if name == "destroy_environment" {
+            if !ok {
+                return Ok(());
+            }
+            sync.forget(ctx.tenant(), &env).await
+        } else if engine.get(&env).is_ok() {
+            sync.save(engine, ctx.tenant(), &env).await
+        } else {
+            return Ok(());
+        };
+        if let Err(e) = &result {
+            tracing::warn!(env = %env, tenant = %ctx.tenant(), tool = name, error = %e, "a python workspace was not saved");
+        }
+        result
     }
 
     async fn dispatch_on_worker(
@@ -1218,15 +1293,7 @@ impl BuiltinServer for Python {
             // What this worker has runs here whoever holds it (below): known without a query,
             // which is most calls (the handler then looks up the caller's rights once).
             if let Ok(engine) = &self.engine {
-                let local_env = match (named("env_id"), named("session_id"), named("process_id")) {
-                    (Some(env), _, _) => EnvId::parse(env),
-                    (None, Some(session), _) => SessionId::parse(session)
-                        .and_then(|id| engine.repl_list().into_iter().find(|r| r.id == id).map(|r| r.env_id)),
-                    (None, None, Some(process)) => ProcessId::parse(process)
-                        .and_then(|id| engine.list_processes().into_iter().find(|p| p.id == id).map(|p| p.env_id)),
-                    (None, None, None) => None,
-                };
-                if local_env.is_some_and(|env| engine.get(&env).is_ok()) {
+                if named_env(engine, arguments).is_some_and(|env| engine.get(&env).is_ok()) {
                     return None;
                 }
             }
@@ -1305,7 +1372,8 @@ mod tests {
         };
         let mut engine = engine;
         tweak(&mut engine);
-        let python = Python::start(PythonSettings { engine, quotas }, PythonStore::new(pool.clone())).await;
+        let python =
+            Python::start(PythonSettings { engine, quotas, blobs: None }, PythonStore::new(pool.clone())).await;
         if let Err(why) = &python.engine {
             panic!("the engine must start here (uv from CANOPY_UV, bubblewrap): {why}");
         }
