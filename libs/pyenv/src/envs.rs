@@ -52,9 +52,21 @@ pub(crate) struct Env {
     pub install: tokio::sync::Mutex<()>,
     /// Its measured disk use ([`crate::disk`]).
     pub disk: std::sync::Mutex<crate::disk::DiskCache>,
+    /// The `run_code` runner started ahead for its next run ([`crate::run`]).
+    pub prepared: std::sync::Mutex<Option<crate::run::Prepared>>,
+    /// Counts changes of the venv: a runner started before one is not used after it.
+    pub venv_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Env {
+    /// The venv changed (packages installed): measure it again, and start the next run fresh
+    /// (a runner started before the change began its interpreter on the old venv).
+    pub fn venv_changed(&self) {
+        lock(&self.disk).venv_changed();
+        self.venv_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        lock(&self.prepared).take();
+    }
+
     pub fn venv(&self) -> PathBuf {
         self.dir.join("venv")
     }
@@ -198,8 +210,12 @@ impl Engine {
             dir,
             install: tokio::sync::Mutex::new(()),
             disk: Default::default(),
+            prepared: Default::default(),
+            venv_generation: Default::default(),
         });
-        lock(&inner.envs).insert(id, env);
+        lock(&inner.envs).insert(id.clone(), env);
+        // Its first run's runner (see `run.rs`).
+        self.prepare(&id);
         Ok(info)
     }
 
@@ -218,6 +234,7 @@ impl Engine {
     /// its venv and workspace.
     pub async fn destroy(&self, env_id: &EnvId) -> Result<(), EnvError> {
         let env = lock(&self.inner.envs).remove(env_id).ok_or_else(|| EnvError::UnknownEnv(env_id.clone()))?;
+        lock(&env.prepared).take();
         self.end_repls_of(env_id).await;
         self.end_processes_of(env_id).await;
         let _guard = env.install.lock().await;
@@ -293,7 +310,7 @@ impl Engine {
         let timeout = Duration::from_secs(c.install_timeout_seconds);
         let ran = self.inner.uv.run(&args, &env.dir, timeout).await;
         // Installed, partly installed or not: measure the venv again.
-        lock(&env.disk).venv_changed();
+        env.venv_changed();
         ran.map(drop).map_err(|e| match e {
             UvFailure::Timeout => PackageError::Timeout(c.install_timeout_seconds),
             UvFailure::Failed(s) => PackageError::Failed(s),

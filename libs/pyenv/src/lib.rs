@@ -84,6 +84,8 @@ struct Inner {
     envs: Mutex<HashMap<EnvId, Arc<envs::Env>>>,
     repls: Mutex<HashMap<SessionId, Arc<repl::Session>>>,
     procs: Mutex<HashMap<ProcessId, Arc<process::Managed>>>,
+    /// `run_code` runners started ahead and waiting, over all environments ([`run`]).
+    prepared: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The REPL driver, shipped in the crate and written to `<root>/lib` at start.
@@ -133,6 +135,7 @@ impl Engine {
             envs: Mutex::default(),
             repls: Mutex::default(),
             procs: Mutex::default(),
+            prepared: Arc::default(),
         });
         repl::start_reaper(Arc::downgrade(&inner));
         Ok(Engine { inner })

@@ -2,6 +2,7 @@
 //! bubblewrap, real processes. Each test names what it tries and asserts that it worked or
 //! was contained.
 
+mod ahead;
 mod bench;
 mod probes;
 mod processes;
