@@ -2,12 +2,24 @@
 //! (role, allow list), narrowed by the token's scopes. The edge looks the identity up in its
 //! identity cache; REST in the read models, by tenant and name, as the static-token lookup does
 //! by digest.
+//!
+//! The platform operator: Canopy's authorization server signs an operator in to the REST API
+//! only, with the subject `operator:NAME` in the reserved tenant `platform` (which no tenant can
+//! be, so no user or client is ever there) and the one scope [`OPERATOR_SCOPE`]. Such a token
+//! stands for the operator while it exists (`rm_operators`), as exactly the principal its static
+//! token gets (`TokenHolder::principal`: no tenant, so the policy shows it nothing inside any
+//! tenant); without that scope it stands for nobody. No other subject or tenant maps to the
+//! operator, and an external issuer's subject never names one (`subjects_named`).
 
 use crate::{BearerError, VerifiedToken};
 use canopy_domain::TenantId;
-use canopy_policy::Principal;
+use canopy_policy::{Principal, PrincipalKind};
 use canopy_readmodels::TokenHolder;
 use sqlx::PgPool;
+
+/// The scope of an access token that lets its operator act as the platform operator (the REST
+/// API's tenant routes); granted to operators only, meaningless to anyone else.
+pub const OPERATOR_SCOPE: &str = "canopy:operator";
 
 /// The subjects an external token's identity claim may mean: `user:NAME` or `client:NAME`
 /// exactly, or for a bare name the user and the MCP client of that name.
@@ -43,11 +55,31 @@ impl VerifiedToken {
     }
 
     fn narrowed(&self, found: Vec<Principal>) -> Result<Principal, BearerError> {
-        let mut found = found.into_iter().filter(|p| p.tenant.as_ref() == Some(&self.tenant));
+        let mut found = found.into_iter().filter(|p| self.may_be(p));
         match (found.next(), found.next()) {
+            (Some(principal), None) if principal.kind == PrincipalKind::Operator => {
+                if !self.scopes.grants(OPERATOR_SCOPE) {
+                    return Err(BearerError::invalid("the token does not carry the canopy:operator scope"));
+                }
+                // The operator's own principal (confined to the platform by its kind).
+                Ok(principal)
+            }
             (Some(principal), None) => Ok(principal.with_scopes(self.scopes.clone())),
             (None, _) => Err(BearerError::invalid("the token names no identity of its tenant")),
             (Some(_), Some(_)) => Err(BearerError::invalid("the token names both a user and a client")),
+        }
+    }
+}
+
+impl VerifiedToken {
+    /// Whether the token may stand for `principal`: an identity of the token's tenant, or the
+    /// operator for a token of the platform's reserved tenant.
+    fn may_be(&self, principal: &Principal) -> bool {
+        match principal.kind {
+            PrincipalKind::Operator => {
+                principal.tenant.is_none() && self.tenant.as_str() == TenantId::PLATFORM && self.subjects.len() == 1
+            }
+            _ => principal.tenant.as_ref() == Some(&self.tenant),
         }
     }
 }
@@ -56,9 +88,15 @@ impl VerifiedToken {
 const NOT_SUSPENDED: &str = "NOT EXISTS (SELECT 1 FROM rm_tenants t WHERE t.tenant_id = i.tenant_id AND t.suspended)";
 
 /// The user or MCP client `subject` (`user:NAME`, `client:NAME`) of `tenant`, unless the
-/// tenant is suspended.
+/// tenant is suspended; or the operator `operator:NAME`, in the platform's tenant only.
 async fn holder(pool: &PgPool, tenant: &TenantId, subject: &str) -> Result<Option<TokenHolder>, sqlx::Error> {
     let tenant_id = tenant.as_str();
+    if let Some(name) = subject.strip_prefix("operator:") {
+        if tenant_id != TenantId::PLATFORM || !canopy_readmodels::operator_exists(pool, name).await? {
+            return Ok(None);
+        }
+        return Ok(Some(TokenHolder::Operator { name: name.into() }));
+    }
     if let Some(name) = subject.strip_prefix("user:") {
         let role: Option<(String,)> = sqlx::query_as(&format!(
             "SELECT role FROM rm_users i WHERE tenant_id = $1 AND name = $2 AND {NOT_SUSPENDED}"
@@ -133,5 +171,27 @@ mod tests {
             Some(Principal::user(TenantId::parse("other".to_string()).unwrap(), s, Role::Owner))
         };
         assert!(token(vec!["user:alice".into()]).principal(elsewhere).is_err(), "another tenant's identity");
+    }
+
+    #[test]
+    fn only_a_platform_token_with_the_operator_scope_stands_for_the_operator() {
+        let operator = || Principal::operator("operator:ops");
+        let lookup = |_: &TenantId, subject: &str| (subject == "operator:ops").then(operator);
+        let platform = |scope: &str| VerifiedToken {
+            tenant: TenantId::platform(),
+            scopes: Scopes::parse(scope),
+            ..token(vec!["operator:ops".into()])
+        };
+        let p = platform("canopy:operator").principal(lookup).unwrap();
+        assert_eq!(p, operator(), "exactly the static token's principal");
+        assert!(platform("canopy:admin mcp:tools").principal(lookup).is_err(), "no operator scope");
+        // In a tenant, an operator subject names nobody, whatever the scopes.
+        let in_acme = VerifiedToken { scopes: Scopes::parse("canopy:operator"), ..token(vec!["operator:ops".into()]) };
+        assert!(in_acme.principal(lookup).is_err());
+        // An external issuer's identity claim never names an operator.
+        assert!(subjects_named("operator:ops").iter().all(|s| !s.starts_with("operator:")));
+        let bare =
+            VerifiedToken { subjects: vec!["operator:ops".into(), "client:x".into()], ..platform("canopy:operator") };
+        assert!(bare.principal(lookup).is_err(), "one subject only");
     }
 }

@@ -53,7 +53,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::time::Duration;
 
-pub use identity::subjects_named;
+pub use identity::{subjects_named, OPERATOR_SCOPE};
 
 /// How often keys are read again, and how long answers are reused.
 #[derive(Debug, Clone)]

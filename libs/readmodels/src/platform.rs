@@ -42,3 +42,9 @@ pub struct OperatorRow {
 pub async fn list_operators(pool: &PgPool) -> Result<Vec<OperatorRow>, sqlx::Error> {
     sqlx::query_as("SELECT name, created_at, updated_at FROM rm_operators ORDER BY name").fetch_all(pool).await
 }
+
+/// Whether the platform operator `name` exists now (an OAuth grant or access token naming
+/// `operator:NAME` holds only while it does).
+pub async fn operator_exists(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rm_operators WHERE name = $1)").bind(name).fetch_one(pool).await
+}

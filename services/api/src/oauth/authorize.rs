@@ -6,14 +6,18 @@
 //! (HMAC-SHA256 under a key derived from the deployment key, ten minutes), so nothing is stored
 //! until the user signs in. The user signs in with their Canopy access token (the one `canopy
 //! create user` printed); the grant is theirs: their tenant, `sub` `user:NAME`, the scopes asked
-//! for that their role allows (`canopy:admin` only for owners and admins). `POST` then issues a
+//! for that their role allows (`canopy:admin` only for owners and admins; never
+//! `canopy:operator`). The platform operator signs in with their operator token, to the REST API
+//! only and only for a client that asked for `canopy:operator`: the grant is in the reserved
+//! tenant `platform`, `sub` `operator:NAME`, with that one scope (the operator's token at an MCP
+//! endpoint, or for a client that did not ask, is refused on the page). `POST` then issues a
 //! single-use code (stored as a keyed hash, `oauth.code_ttl_secs`) bound to client, redirect
 //! URI, PKCE challenge, user, scopes and resource, and redirects with `code`, `state` and `iss`
 //! (RFC 9207).
 
 use super::clients::KnownClient;
 use super::error::OAuthError;
-use super::{OAuthServer, MCP_SCOPES, SCOPE_ADMIN};
+use super::{OAuthServer, MCP_SCOPES, SCOPE_ADMIN, SCOPE_OPERATOR};
 use crate::ApiState;
 use axum::extract::{Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
@@ -22,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use canopy_auth::{OpaqueSecret, PkceChallenge, SecretKind};
+use canopy_domain::TenantId;
 use canopy_readmodels::TokenHolder;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
@@ -182,13 +187,13 @@ pub(super) fn check_resource(issuer: &str, resource: Option<&str>) -> Result<Str
 }
 
 /// The scopes granted to a user: those asked for that the role allows; all MCP scopes when
-/// none were asked for.
-fn user_scopes(requested: &[String], role: &str) -> Vec<String> {
+/// none were asked for. Never the operator's.
+pub(super) fn user_scopes(requested: &[String], role: &str) -> Vec<String> {
     let admin = matches!(role, "owner" | "admin");
     if requested.is_empty() {
         return MCP_SCOPES.iter().map(|s| s.to_string()).collect();
     }
-    requested.iter().filter(|s| s.as_str() != SCOPE_ADMIN || admin).cloned().collect()
+    requested.iter().filter(|s| s.as_str() != SCOPE_OPERATOR && (s.as_str() != SCOPE_ADMIN || admin)).cloned().collect()
 }
 
 pub(super) async fn show(State(state): State<ApiState>, Query(query): Query<HashMap<String, String>>) -> Response {
@@ -379,24 +384,44 @@ pub(super) async fn submit(
             Err(e) => return OAuthError::server_error(e).into_response(),
         }
     };
-    let Some(TokenHolder::User { tenant_id, name, role }) = holder else {
-        let problem = "That is not a Canopy user's access token. Use the token your Canopy admin gave you.";
-        return sign_in_page(server, &pending, &client, StatusCode::UNAUTHORIZED, Some(problem));
-    };
-    issue_code(server, &pending, &tenant_id, &name, &role).await
+    match holder {
+        Some(TokenHolder::User { tenant_id, name, role }) => {
+            let scopes = user_scopes(&pending.scopes, &role);
+            issue_code(server, &pending, &tenant_id, &format!("user:{name}"), &scopes).await
+        }
+        Some(TokenHolder::Operator { name }) => {
+            let refused = |problem: &str| sign_in_page(server, &pending, &client, StatusCode::FORBIDDEN, Some(problem));
+            if pending.resource != format!("{issuer}/api/v0") {
+                return refused(
+                    "The platform operator signs in only to Canopy's REST API (the console), not to an MCP endpoint.",
+                );
+            }
+            if !pending.scopes.iter().any(|s| s == SCOPE_OPERATOR) {
+                return refused(
+                    "This application did not ask to act as the platform operator (scope canopy:operator).",
+                );
+            }
+            let scopes = [SCOPE_OPERATOR.to_string()];
+            issue_code(server, &pending, TenantId::PLATFORM, &format!("operator:{name}"), &scopes).await
+        }
+        _ => {
+            let problem = "That is not a Canopy user's access token. Use the token your Canopy admin gave you.";
+            sign_in_page(server, &pending, &client, StatusCode::UNAUTHORIZED, Some(problem))
+        }
+    }
 }
 
-/// The user is signed in: a code for the client, sent to its redirect URI.
+/// The user (or operator) is signed in: a code for the client, sent to its redirect URI, for
+/// `subject` of `tenant_id` with `scopes` (already decided).
 pub(super) async fn issue_code(
     server: &OAuthServer,
     pending: &Pending,
     tenant_id: &str,
-    name: &str,
-    role: &str,
+    subject: &str,
+    scopes: &[String],
 ) -> Response {
     let issuer = server.issuer();
     let state_param = pending.state.as_deref();
-    let scopes = user_scopes(&pending.scopes, role);
     let code = OpaqueSecret::generate(SecretKind::AuthorizationCode);
     let now = Utc::now();
     let inserted = sqlx::query(
@@ -409,8 +434,8 @@ pub(super) async fn issue_code(
     .bind(&pending.redirect_uri)
     .bind(&pending.code_challenge)
     .bind(tenant_id)
-    .bind(format!("user:{name}"))
-    .bind(&scopes)
+    .bind(subject)
+    .bind(scopes)
     .bind(&pending.resource)
     .bind(now)
     .bind(now + super::chrono_duration(server.settings.code_ttl))
@@ -419,7 +444,7 @@ pub(super) async fn issue_code(
     if let Err(e) = inserted {
         return OAuthError::server_error(e).into_response();
     }
-    tracing::info!(client_id = pending.client_id, tenant = tenant_id, user = name, "authorization code issued");
+    tracing::info!(client_id = pending.client_id, tenant = tenant_id, subject, "authorization code issued");
     redirect_with(&pending.redirect_uri, &[("code", code.expose())], state_param, issuer)
 }
 
@@ -453,6 +478,8 @@ mod tests {
         assert_eq!(user_scopes(&asked, "member"), ["mcp:tools"]);
         assert_eq!(user_scopes(&asked, "admin"), ["mcp:tools", "canopy:admin"]);
         assert_eq!(user_scopes(&[], "owner"), MCP_SCOPES);
+        let operator = vec!["canopy:operator".to_string(), "canopy:admin".to_string()];
+        assert_eq!(user_scopes(&operator, "owner"), ["canopy:admin"], "a user never gets the operator's scope");
         assert!(parse_requested_scopes(Some("mcp:tools openid")).is_err());
         assert_eq!(parse_requested_scopes(Some(" mcp:tools  mcp:tools ")).unwrap(), ["mcp:tools"]);
     }

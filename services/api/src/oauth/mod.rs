@@ -6,13 +6,14 @@
 //! | `GET /.well-known/oauth-authorization-server` | RFC 8414 metadata (also path-suffixed) |
 //! | `GET /oauth/jwks` | the public signing keys (RFC 7517) |
 //! | `POST /oauth/register` | RFC 7591 dynamic client registration (open, as MCP expects) |
-//! | `GET/POST /oauth/authorize` | authorization code with PKCE S256: a login page where a user signs in with their Canopy token |
+//! | `GET/POST /oauth/authorize` | authorization code with PKCE S256: a login page where a user (or the platform operator, for the REST API) signs in with their Canopy token |
 //! | `POST /oauth/token` | `authorization_code`, `refresh_token` (rotated, reuse revokes the grant), `client_credentials` (MCP clients) |
 //! | `POST /oauth/introspect` | RFC 7662 |
 //! | `POST /oauth/revoke` | RFC 7009 |
 //!
 //! **Issuer** is the deployment's public base URL. **Access tokens** are ES256 JWTs (RFC 9068)
-//! with `sub` (`user:alice`, `client:cursor`), `tenant`, `client_id`, `scope` and `aud`: the one
+//! with `sub` (`user:alice`, `client:cursor`; `operator:NAME` in the reserved tenant `platform`
+//! for the platform operator, only for `/api/v0` and only with the scope `canopy:operator`), `tenant`, `client_id`, `scope` and `aud`: the one
 //! resource (RFC 8707) they are for, which must be one of the deployment's: an MCP endpoint
 //! (`/mcp`, `/servers/NAME/mcp`, `/groups/NAME/mcp`) or the REST API (`/api/v0`).
 //!
@@ -83,9 +84,12 @@ pub const MCP_SCOPES: [&str; 11] = {
     let b = canopy_policy::BUILTIN_SCOPES;
     [SCOPE_TOOLS, SCOPE_PROMPTS, SCOPE_RESOURCES, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]
 };
-pub const ALL_SCOPES: [&str; 12] = {
+/// The platform operator's one scope: granted only to an operator who signs in (for the REST
+/// API), never to a user or client; see `canopy_bearer::OPERATOR_SCOPE`.
+pub const SCOPE_OPERATOR: &str = canopy_bearer::OPERATOR_SCOPE;
+pub const ALL_SCOPES: [&str; 13] = {
     let m = MCP_SCOPES;
-    [m[0], m[1], m[2], SCOPE_ADMIN, m[3], m[4], m[5], m[6], m[7], m[8], m[9], m[10]]
+    [m[0], m[1], m[2], SCOPE_ADMIN, m[3], m[4], m[5], m[6], m[7], m[8], m[9], m[10], SCOPE_OPERATOR]
 };
 
 /// Settings from `[oauth]`.

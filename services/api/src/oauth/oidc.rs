@@ -290,7 +290,10 @@ pub(super) async fn callback(
         return error_page(StatusCode::BAD_REQUEST, "Bad state.");
     };
     match sign_in(server, &tenant, &login, code).await {
-        Ok((name, role)) => issue_code(server, pending, tenant.as_str(), &name, &role).await,
+        Ok((name, role)) => {
+            let scopes = super::authorize::user_scopes(&pending.scopes, &role);
+            issue_code(server, pending, tenant.as_str(), &format!("user:{name}"), &scopes).await
+        }
         Err(SsoError::NoUser(who)) => error_page(
             StatusCode::FORBIDDEN,
             &format!("You signed in as '{who}', but this organisation has no Canopy user of that name. Ask an admin to create one."),

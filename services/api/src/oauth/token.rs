@@ -1,6 +1,8 @@
 //! `POST /oauth/token`: `authorization_code` (PKCE S256, single use: a second exchange revokes
 //! what the first one issued), `refresh_token` (rotated on every use; a used one presented
-//! again revokes the grant) and `client_credentials` (MCP client identities).
+//! again revokes the grant) and `client_credentials` (MCP client identities). A code or refresh
+//! token works only while its user (`user:NAME` in its tenant) or operator (`operator:NAME` in
+//! the platform's reserved tenant) exists; a refresh for a removed one ends the grant.
 
 use super::authorize::{check_resource, parse_requested_scopes};
 use super::clients::{AuthenticatedClient, KnownClient};
@@ -156,6 +158,10 @@ async fn authorization_code(
         return Err(OAuthError::new("invalid_target", "resource differs from the one the user authorized"));
     }
     let tenant = TenantId::parse(tenant).map_err(OAuthError::server_error)?;
+    // Removed between sign-in and exchange: no grant.
+    if !holder_exists(server, &tenant, &subject).await? {
+        return Err(OAuthError::invalid_grant("the user of this authorization code no longer exists"));
+    }
     let refresh = if client.metadata().allows_grant("refresh_token") {
         let grant = NewGrant {
             tenant: tenant.clone(),
@@ -176,6 +182,24 @@ async fn authorization_code(
         None
     };
     server.token_response(&tenant, &subject, client.id(), &scopes, &resource, refresh.as_ref().map(|t| t.expose()), now)
+}
+
+/// Whether the identity a grant is for exists now: `user:NAME` in `tenant`'s users, or
+/// `operator:NAME` among the platform operators when `tenant` is the platform's reserved one.
+/// Any other subject, or an operator subject in a tenant, holds nothing.
+async fn holder_exists(server: &OAuthServer, tenant: &TenantId, subject: &str) -> Result<bool, OAuthError> {
+    if let Some(name) = subject.strip_prefix("operator:") {
+        return Ok(
+            tenant.as_str() == TenantId::PLATFORM && canopy_readmodels::operator_exists(&server.pool, name).await?
+        );
+    }
+    let Some(name) = subject.strip_prefix("user:") else { return Ok(false) };
+    let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM rm_users WHERE tenant_id = $1 AND name = $2")
+        .bind(tenant.as_str())
+        .bind(name)
+        .fetch_optional(&server.pool)
+        .await?;
+    Ok(exists.is_some())
 }
 
 pub(super) fn refresh_error(e: RefreshError) -> OAuthError {
@@ -199,14 +223,8 @@ async fn refresh(
     };
     let rotated = server.refresh.rotate_refresh(&tenant, client.id(), presented, now).await.map_err(refresh_error)?;
     let grant = rotated.grant;
-    // The user must still exist: a removed user's grants end with them.
-    let name = grant.subject.strip_prefix("user:").unwrap_or(&grant.subject);
-    let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM rm_users WHERE tenant_id = $1 AND name = $2")
-        .bind(tenant.as_str())
-        .bind(name)
-        .fetch_optional(&server.pool)
-        .await?;
-    if exists.is_none() {
+    // The user (or operator) must still exist: a removed one's grants end with them.
+    if !holder_exists(server, &tenant, &grant.subject).await? {
         let _ = server.refresh.revoke_family(&tenant, grant.family_id, now).await;
         return Err(OAuthError::invalid_grant("the user of this grant no longer exists"));
     }
