@@ -213,9 +213,7 @@ impl Engine {
             prepared: Default::default(),
             venv_generation: Default::default(),
         });
-        lock(&inner.envs).insert(id.clone(), env);
-        // Its first run's runner (see `run.rs`).
-        self.prepare(&id);
+        lock(&inner.envs).insert(id, env);
         Ok(info)
     }
 

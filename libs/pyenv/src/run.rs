@@ -8,8 +8,9 @@
 //! runner that puts the workspace first on `sys.path` and defines `input_json`.
 //!
 //! Started ahead: most of a run's time is bubblewrap and the interpreter starting (about 12 ms
-//! of 20 here), so with each run (and when an environment is made) the next run's sandbox is
-//! started, its runner waiting on a FIFO of its run directory (`/run/canopy/go`).
+//! of 20 here), so with each run the next run's sandbox is started, its runner waiting on a
+//! FIFO of its run directory (`/run/canopy/go`). (Not when an environment is made: a first run
+//! that follows at once would wait for it while competing with it for the CPU.)
 //! The next `run_code` writes its code there and says go: the same sandbox, bounds and
 //! isolation as a run started then, used once. Its time bound is kept by the engine from
 //! "go" (the sandbox's own wall covers its wait, [`PREPARED_FOR`], plus the longest run). It
