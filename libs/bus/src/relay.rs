@@ -107,11 +107,16 @@ impl OutboxRelay {
     async fn drain_once(&self, published_before: usize) -> Result<Drained, RelayError> {
         let rows: Vec<(String, StoredEvent)> = {
             let mut conn = self.pool.acquire().await?;
+            // The batch is taken from the outbox first and each of its events looked up by key:
+            // a plain join let the planner walk the events table from its start (a merge join
+            // on its primary key, or a hash join over all of it) on every drain, which grows
+            // with every event ever stored.
             let raw: Vec<OutboxRow> = sqlx::query_as(
                 "SELECT o.subject, e.global_position, e.event_id, e.tenant_id, e.aggregate_type, e.aggregate_id, \
                  e.version, e.event_type, e.schema_version, e.payload, e.metadata, e.recorded_at \
-                 FROM outbox o JOIN events e ON e.global_position = o.global_position \
-                 ORDER BY o.global_position LIMIT $1",
+                 FROM (SELECT global_position, subject FROM outbox ORDER BY global_position LIMIT $1) o \
+                 CROSS JOIN LATERAL (SELECT * FROM events WHERE global_position = o.global_position) e \
+                 ORDER BY o.global_position",
             )
             .bind(self.options.batch)
             .fetch_all(&mut *conn)
