@@ -100,6 +100,35 @@ fn v2_offers(dir: &Path, controller: &str) -> bool {
             || fs::write(dir.join("cgroup.subtree_control"), format!("+{controller}")).is_ok())
 }
 
+impl Controllers {
+    /// Removes the sandbox cgroups of Canopy processes that are gone: a process killed with
+    /// `kill -9` (or a crash) cannot remove those of the sandboxes it ran, and each one left
+    /// costs the kernel memory for as long as the host runs. Only cgroups named after a
+    /// process that no longer exists, and only empty ones (`rmdir` refuses a cgroup with
+    /// processes in it); how many were removed.
+    pub fn sweep_leftovers(&self) -> usize {
+        let mut removed = 0;
+        for hierarchy in [&self.memory, &self.pids].into_iter().flatten() {
+            let Ok(entries) = fs::read_dir(hierarchy.dir()) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(pid) = name.to_str().and_then(leftover_of) else { continue };
+                if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                    removed += usize::from(fs::remove_dir(entry.path()).is_ok());
+                }
+            }
+        }
+        removed
+    }
+}
+
+/// The pid in the name of a sandbox cgroup (`canopy-sandbox-PID-N`); not a probe's.
+fn leftover_of(name: &str) -> Option<u32> {
+    let (pid, n) = name.strip_prefix("canopy-sandbox-")?.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
 fn v1_dir(mountinfo: &str, own: &str, controller: &str) -> Option<PathBuf> {
     let own_path = own.lines().find_map(|l| {
         let mut parts = l.splitn(3, ':');
@@ -331,6 +360,33 @@ mod tests {
 32 25 0:28 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
     const OWN: &str = "8:pids:/\n4:memory:/process_api/abc\n0::/\n";
+
+    #[test]
+    fn leftovers_are_named_after_their_process() {
+        assert_eq!(leftover_of("canopy-sandbox-1234-7"), Some(1234));
+        assert_eq!(leftover_of("canopy-sandbox-probe-1234"), None);
+        assert_eq!(leftover_of("canopy-sandbox-1234"), None);
+        assert_eq!(leftover_of("other-1234-7"), None);
+    }
+
+    /// A cgroup of a process that is gone is removed; one of a live process is kept.
+    #[test]
+    fn sweeping_removes_the_cgroups_of_dead_processes_only() {
+        let controllers = Controllers::detect();
+        let Some(pids) = controllers.pids.as_ref().or(controllers.memory.as_ref()) else {
+            eprintln!("no cgroup controller here: nothing to sweep");
+            return;
+        };
+        // No pid is this large (pid_max is at most 2^22).
+        let dead = pids.dir().join(format!("canopy-sandbox-{}-1", u32::MAX - 7));
+        let live = pids.dir().join(format!("canopy-sandbox-{}-999999", std::process::id()));
+        fs::create_dir(&dead).unwrap();
+        fs::create_dir(&live).unwrap();
+        assert!(controllers.sweep_leftovers() >= 1);
+        let (dead_gone, live_kept) = (!dead.exists(), live.exists());
+        let _ = fs::remove_dir(&live);
+        assert!(dead_gone && live_kept, "dead removed: {dead_gone}, live kept: {live_kept}");
+    }
 
     #[test]
     fn v1_paths_follow_the_own_cgroup() {

@@ -87,7 +87,16 @@ impl Sandbox {
     /// namespaces work here.
     pub async fn probe() -> Result<Sandbox, SandboxError> {
         let bwrap = find_bwrap().ok_or(SandboxError::BwrapMissing)?;
-        let controllers = tokio::task::spawn_blocking(Controllers::detect).await.unwrap_or_default();
+        let controllers = tokio::task::spawn_blocking(|| {
+            let controllers = Controllers::detect();
+            let swept = controllers.sweep_leftovers();
+            if swept > 0 {
+                tracing::info!(swept, "removed the sandbox cgroups of Canopy processes that are gone");
+            }
+            controllers
+        })
+        .await
+        .unwrap_or_default();
         // SAFETY: geteuid(2) cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
         let sandbox = Sandbox { bwrap, controllers, root };
