@@ -3,7 +3,61 @@
 //! goal and whether this run met it.
 
 use crate::measure::nearest_rank;
+use anyhow::Context;
+use chrono::{DateTime, Utc};
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// Where a workload benchmark's deployments get their infrastructure, and where its result
+/// file goes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct BenchEnv {
+    /// PostgreSQL server where the per-deployment databases are created (then dropped).
+    #[arg(long, env = "CANOPY_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub database_url: String,
+    #[arg(long, env = "CANOPY_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    #[arg(long, env = "CANOPY_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Where the result file goes.
+    #[arg(long, default_value_os_t = crate::workspace_root().join("loadtest/results"))]
+    pub out_dir: PathBuf,
+}
+
+impl BenchEnv {
+    pub fn urls(&self) -> [String; 3] {
+        [self.database_url.clone(), self.nats_url.clone(), self.redis_url.clone()]
+    }
+
+    /// Prints `table` and writes it to `out_dir/{name}-{time}.md`.
+    pub fn write(&self, name: &str, started: DateTime<Utc>, table: &str) -> anyhow::Result<()> {
+        println!("{table}");
+        std::fs::create_dir_all(&self.out_dir).with_context(|| format!("creating {}", self.out_dir.display()))?;
+        let file = self.out_dir.join(format!("{name}-{}.md", started.format("%Y-%m-%dT%H%M%SZ")));
+        std::fs::write(&file, table).with_context(|| format!("writing {}", file.display()))?;
+        eprintln!("wrote {}", file.display());
+        Ok(())
+    }
+}
+
+/// The first lines of a result file: its title, the machine and its load, the binaries and
+/// the tree measured.
+pub fn header(title: &str, canopy: &Path, started: DateTime<Utc>, load_before: &str) -> Vec<String> {
+    vec![
+        format!("# {title}, {}\n", started.format("%Y-%m-%d %H:%M:%S UTC")),
+        format!(
+            "- machine: {} CPUs, load average before {load_before} / after {}",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            crate::load_average()
+        ),
+        format!(
+            "- canopy binary: `{}`; harness: {}; tree: {}",
+            canopy.display(),
+            if cfg!(debug_assertions) { "debug" } else { "release" },
+            crate::tree_commit()
+        ),
+    ]
+}
 
 /// One line of the table: a distribution (ms), or a single figure.
 pub struct GoalLine {

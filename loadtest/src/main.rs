@@ -190,13 +190,9 @@ async fn main() -> ExitCode {
             },
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         },
-        Some(Command::Jobs(args)) => {
-            let urls = [args.database_url.clone(), args.nats_url.clone(), args.redis_url.clone()];
-            run_and_clean_up(urls, |leftovers| jobs::run(args, leftovers)).await
-        }
+        Some(Command::Jobs(args)) => run_and_clean_up(args.env.urls(), |leftovers| jobs::run(args, leftovers)).await,
         Some(Command::Sandbox(args)) => {
-            let urls = [args.database_url.clone(), args.nats_url.clone(), args.redis_url.clone()];
-            run_and_clean_up(urls, |leftovers| sandbox::run(args, leftovers)).await
+            run_and_clean_up(args.env.urls(), |leftovers| sandbox::run(args, leftovers)).await
         }
         None => {
             let urls = [cli.run.database_url.clone(), cli.run.nats_url.clone(), cli.run.redis_url.clone()];

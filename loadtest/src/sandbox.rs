@@ -66,15 +66,8 @@ pub struct SandboxArgs {
     /// Packages installed twice, in two environments (empty: skip).
     #[arg(long, value_delimiter = ',', default_value = "numpy,pandas")]
     pub packages: Vec<String>,
-    #[arg(long, env = "CANOPY_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    pub database_url: String,
-    #[arg(long, env = "CANOPY_NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
-    #[arg(long, env = "CANOPY_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
-    /// Where the result file goes.
-    #[arg(long, default_value_os_t = crate::workspace_root().join("loadtest/results"))]
-    pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub env: crate::goals::BenchEnv,
 }
 
 type Client = RunningService<RoleClient, ()>;
@@ -156,9 +149,9 @@ pub async fn run(args: SandboxArgs, leftovers: Leftovers) -> anyhow::Result<()> 
         .with_context(|| format!("writing {}", config.display()))?;
     let infra = Infra {
         canopy: args.canopy.clone(),
-        database_url: args.database_url.clone(),
-        nats_url: args.nats_url.clone(),
-        redis_url: args.redis_url.clone(),
+        database_url: args.env.database_url.clone(),
+        nats_url: args.env.nats_url.clone(),
+        redis_url: args.env.redis_url.clone(),
         worker_keep_alive: false,
         dir: dir.clone(),
         leftovers,
@@ -249,11 +242,7 @@ pub async fn run(args: SandboxArgs, leftovers: Leftovers) -> anyhow::Result<()> 
     drop(deployment);
 
     let table = render(&args, started_at, &load_before, &lines);
-    println!("{table}");
-    std::fs::create_dir_all(&args.out_dir).with_context(|| format!("creating {}", args.out_dir.display()))?;
-    let file = args.out_dir.join(format!("sandbox-{}.md", started_at.format("%Y-%m-%dT%H%M%SZ")));
-    std::fs::write(&file, &table).with_context(|| format!("writing {}", file.display()))?;
-    eprintln!("wrote {}", file.display());
+    args.env.write("sandbox", started_at, &table)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -371,24 +360,13 @@ fn pss_kib(pid: u32) -> Option<u64> {
 }
 
 fn render(args: &SandboxArgs, started: chrono::DateTime<Utc>, load_before: &str, lines: &[GoalLine]) -> String {
-    let header = [
-        format!("# Canopy sandbox benchmark, {}\n", started.format("%Y-%m-%d %H:%M:%S UTC")),
-        format!(
-            "- machine: {} CPUs, load average before {load_before} / after {}",
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
-            crate::load_average()
-        ),
-        format!(
-            "- canopy binary: `{}`; harness: {}; tree: {}",
-            args.canopy.display(),
-            if cfg!(debug_assertions) { "debug" } else { "release" },
-            crate::tree_commit()
-        ),
+    let mut header = crate::goals::header("Canopy sandbox benchmark", &args.canopy, started, load_before);
+    header.push(
         "- `canopy start` with the `python` built-in (bubblewrap, uv, the host's Python 3.11); one MCP client on \
          `/servers/python/mcp` reusing its connection; times around `call_tool` (edge + worker + sandbox), see \
          `loadtest/README.md`\n"
             .to_string(),
-    ];
+    );
     crate::goals::goal_table(&header, lines)
 }
 

@@ -80,15 +80,8 @@ pub struct JobsArgs {
     /// The second tenant's jobs, one at a time.
     #[arg(long, default_value_t = 10)]
     pub fair_jobs: usize,
-    #[arg(long, env = "CANOPY_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    pub database_url: String,
-    #[arg(long, env = "CANOPY_NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
-    #[arg(long, env = "CANOPY_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
-    /// Where the result file goes.
-    #[arg(long, default_value_os_t = crate::workspace_root().join("loadtest/results"))]
-    pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub env: crate::goals::BenchEnv,
 }
 
 /// Runs the benchmark; the table goes to stdout and to `out_dir/jobs-<time>.md`.
@@ -104,9 +97,9 @@ pub async fn run(args: JobsArgs, leftovers: Leftovers) -> anyhow::Result<()> {
     let dir = crate::deploy::log_dir(&std::env::temp_dir())?;
     let infra = Infra {
         canopy: args.canopy.clone(),
-        database_url: args.database_url.clone(),
-        nats_url: args.nats_url.clone(),
-        redis_url: args.redis_url.clone(),
+        database_url: args.env.database_url.clone(),
+        nats_url: args.env.nats_url.clone(),
+        redis_url: args.env.redis_url.clone(),
         worker_keep_alive: false,
         dir: dir.clone(),
         leftovers,
@@ -189,11 +182,7 @@ pub async fn run(args: JobsArgs, leftovers: Leftovers) -> anyhow::Result<()> {
     }
 
     let table = render(&args, started_at, &load_before, &lines);
-    println!("{table}");
-    std::fs::create_dir_all(&args.out_dir).with_context(|| format!("creating {}", args.out_dir.display()))?;
-    let file = args.out_dir.join(format!("jobs-{}.md", started_at.format("%Y-%m-%dT%H%M%SZ")));
-    std::fs::write(&file, &table).with_context(|| format!("writing {}", file.display()))?;
-    eprintln!("wrote {}", file.display());
+    args.env.write("jobs", started_at, &table)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -472,21 +461,12 @@ async fn fairness(infra: &Infra, args: &JobsArgs) -> anyhow::Result<Vec<Line>> {
 }
 
 fn render(args: &JobsArgs, started: DateTime<Utc>, load_before: &str, lines: &[Line]) -> String {
-    let header = [
-        format!("# Canopy jobs benchmark, {}\n", started.format("%Y-%m-%d %H:%M:%S UTC")),
-        format!(
-            "- machine: {} CPUs, load average before {load_before} / after {}",
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
-            crate::load_average()
-        ),
-        format!(
-            "- canopy binary: `{}`; harness: {}; tree: {}",
-            args.canopy.display(),
-            if cfg!(debug_assertions) { "debug" } else { "release" },
-            crate::tree_commit()
-        ),
+    let mut header = crate::goals::header("Canopy jobs benchmark", &args.canopy, started, load_before);
+    header.push(
         "- backend `local` (bubblewrap), image `python:3.11` (the host's Python); trivial job: command `true`".into(),
+    );
+    header.push(
         "- times from the jobs' recorded events and `finished_at` (ms precision), see `loadtest/README.md`\n".into(),
-    ];
+    );
     crate::goals::goal_table(&header, lines)
 }
