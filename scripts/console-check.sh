@@ -22,8 +22,10 @@
 # see tools/list follow, delete it, see the console refresh its token, a reload need sign-in
 # again, a group's configurations on the connect panel hold no token and `canopy login --oauth`
 # then `canopy stdio` as configured reach it, sign out revoke the tokens; sign in as a member
-# (no admin action shown) and as another tenant's owner (none of the first tenant's servers or
-# audit); no token in the browser's storage; axe-core on every page and state; a screenshot of
+# (no admin action shown), as another tenant's owner (none of the first tenant's servers or
+# audit) and as the platform operator (only the Tenants page: create a tenant there, its owner's
+# token shown once, suspend and resume one; the new owner then signs in and sees only their
+# tenant); no token in the browser's storage; axe-core on every page and state; a screenshot of
 # every page, kept with the logs, or written to docs/console/ (the README's pictures) with
 # `--update-screenshots`. Stops everything it started.
 #

@@ -2,7 +2,8 @@
 // is signed in (GET /api/v0/me), then shows the page the URL's hash names (#/servers,
 // #/servers/NAME, #/groups, #/identities, #/audit, #/jobs, #/jobs/ID, #/python, #/connect).
 // Pages get `ctx.manages`: false for a member (or a token without canopy:admin), whose pages
-// show no admin action at all.
+// show no admin action at all. The platform operator (who sees nothing inside any tenant) gets
+// only #/tenants; everyone else never sees that page.
 import { h, replace } from "./dom.js";
 import { ApiError, api, call } from "./api.js";
 import * as auth from "./auth.js";
@@ -13,6 +14,7 @@ import { auditPage } from "./pages/audit.js";
 import { jobsPage, jobPage } from "./pages/jobs.js";
 import { pythonPage } from "./pages/python.js";
 import { connectPage } from "./pages/connect.js";
+import { tenantsPage } from "./pages/tenants.js";
 
 const main = () => document.getElementById("main");
 
@@ -36,7 +38,8 @@ async function route() {
   const hash = location.hash.replace(/^#\/?/, "");
   const [page, ...rest] = hash.split("/");
   const arg = rest.length ? decodeURIComponent(rest.join("/")) : null;
-  const name = page || "servers";
+  const operator = me.kind === "operator";
+  const name = page || (operator ? "tenants" : "servers");
   for (const link of document.querySelectorAll<HTMLElement>("nav a")) {
     if (link.dataset.page === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -47,7 +50,14 @@ async function route() {
   const ctx = { config, me, manages: Boolean(me.manages_tenant), notify, notifyError, reload: route };
   try {
     let content;
-    if (name === "servers" && arg) content = await serverPage(ctx, arg);
+    if (name === "tenants" && !operator) content = notForYou("Tenants", "Tenants are managed by the platform operator.");
+    else if (name === "tenants") content = await tenantsPage(ctx);
+    else if (operator && name !== "tenants")
+      content = notForYou(
+        "Not for the platform operator",
+        "The platform operator sees nothing inside a tenant: its servers, identities, audit, jobs and environments are its own. See Tenants.",
+      );
+    else if (name === "servers" && arg) content = await serverPage(ctx, arg);
     else if (name === "servers") content = await serversPage(ctx);
     else if (name === "groups") content = await groupsPage(ctx);
     else if (name === "identities") content = await identitiesPage(ctx);
@@ -102,7 +112,7 @@ function signInPage(problem) {
         "p",
         {},
         "This Canopy runs in enterprise mode. The console signs you in through Canopy's own authorization server, ",
-        "with your Canopy user token or your organisation's single sign-on.",
+        "with your Canopy user token (the platform operator: the operator token) or your organisation's single sign-on.",
       ),
       problem ? h("p", { class: "error" }, problem) : null,
       button,
@@ -171,8 +181,13 @@ async function start() {
     return;
   }
   if (config.mode === "enterprise") account(me);
-  // What the principal may not do is not shown: the audit log is for those who manage.
-  document.querySelector('nav a[data-page="audit"]').parentElement.hidden = !me.manages_tenant;
+  // What the principal may not do is not shown: the audit log is for those who manage; the
+  // tenants are the operator's, who has nothing to do on a tenant's pages.
+  const operator = me.kind === "operator";
+  for (const link of document.querySelectorAll<HTMLElement>("nav a")) {
+    const page = link.dataset.page;
+    link.parentElement.hidden = operator ? page !== "tenants" : page === "tenants" || (page === "audit" && !me.manages_tenant);
+  }
   window.addEventListener("hashchange", () => {
     notify("");
     route();

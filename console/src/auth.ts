@@ -6,7 +6,8 @@
 // verifier and a state, keep those two (and nothing else) in sessionStorage, and send the browser
 // to /oauth/authorize for the resource `${issuer}/api/v0` (RFC 8707; the issuer is the
 // deployment's public URL, from the AS metadata) with every scope the AS offers (it grants what
-// the user's role allows: no `canopy:admin` for a member). Back at /console/?code=…&state=…&iss=…
+// the user's role allows: no `canopy:admin` for a member; to the platform operator, who signs in
+// with their operator token, only `canopy:operator`). Back at /console/?code=…&state=…&iss=…
 // the state must be the one kept, and `iss` the issuer (RFC 9207); the code is exchanged at
 // /oauth/token and code, state and iss leave the address bar (history.replaceState).
 //

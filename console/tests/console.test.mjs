@@ -10,7 +10,9 @@
 //                     registered as `fxe` (optional)
 //   CANOPY_ENTERPRISE_URL  an enterprise-mode Canopy (optional; its access tokens live 40 s): the
 //                     console's sign-in through Canopy's authorization server, as the owner, a
-//                     member and another tenant's owner, refresh, reload, sign out
+//                     member, another tenant's owner and the platform operator (who creates a
+//                     tenant on the Tenants page, whose owner then signs in), refresh, reload,
+//                     sign out
 //   CONSOLE_SCREENSHOTS    where to save the PNGs (default: docs/console)
 //   CHROMIUM          the browser binary (default: /usr/bin/chromium)
 // Every page is checked with axe-core (no serious or critical violations), at laptop width,
@@ -1273,6 +1275,78 @@ try {
       await storesNoToken(p, other.tokens);
       assert.deepEqual(other.errors, []);
       await other.context.close();
+    });
+
+    await step("enterprise mode: the operator signs in, creates a tenant on the Tenants page, and its owner sees only it", async () => {
+      const op = await browserFor();
+      const { p, tokens } = op;
+      const opNav = (name) => p.getByRole("navigation", { name: "Console pages" }).getByRole("link", { name, exact: true });
+      await p.goto(`${enterpriseUrl}/console`);
+      await signInThere(p, initialized.operator_token, "operator");
+      await p.locator("#account").getByText("operator (operator)").waitFor();
+      const exchange = tokens.find((t) => t.grant === "authorization_code");
+      assert.equal(exchange.scope, "canopy:operator", "the operator's token has its one scope, nothing of a tenant");
+      // Lands on Tenants; a tenant's pages are not offered.
+      await p.getByRole("heading", { name: "Tenants", level: 1 }).waitFor();
+      for (const name of ["Servers", "Groups", "Identities", "Audit", "Jobs", "Python", "Connect"]) {
+        assert.equal(await opNav(name).count(), 0, `the operator is offered ${name}`);
+      }
+      await opNav("Tenants").waitFor();
+      const tenants = p.getByRole("table", { name: "Tenants" });
+      await tenants.getByRole("row", { name: /^default / }).waitFor();
+      await tenants.getByRole("row", { name: /^acme / }).waitFor();
+      // Create one: the owner's token shown once.
+      await p.getByLabel("Tenant ID").fill("initech");
+      await p.getByLabel("Display name").fill("Initech Corp");
+      await p.getByLabel("Owner's user name").fill("ines");
+      await p.getByRole("button", { name: "Create tenant" }).click();
+      await p.locator("#notice").getByText("Created the tenant initech with its owner ines.").waitFor();
+      const panel = p.getByRole("region", { name: /New token for ines/ });
+      const inesToken = (await panel.locator("pre").textContent()).trim();
+      assert.ok(inesToken.length >= 40, inesToken);
+      await tenants.getByRole("row", { name: /^initech Initech Corp active/ }).waitFor();
+      await accessible(p, "tenants (operator)");
+      await shot(p, "tenants");
+      await p.getByRole("button", { name: "Dismiss the token" }).click();
+      assert.ok(!(await p.locator("body").textContent()).includes(inesToken), "the token stays on the page");
+      // Suspend and resume acme: its owner's token is refused meanwhile.
+      await p.getByRole("button", { name: "Suspend acme" }).click();
+      await tenants.getByRole("row", { name: /^acme .* suspended/ }).waitFor();
+      const olgaMe = () => fetch(`${enterpriseUrl}/api/v0/me`, { headers: { authorization: `Bearer ${otherOwnerToken}` } });
+      assert.equal((await olgaMe()).status, 401, "a suspended tenant's owner");
+      await p.getByRole("button", { name: "Resume acme" }).click();
+      await tenants.getByRole("row", { name: /^acme .* active/ }).waitFor();
+      assert.equal((await olgaMe()).status, 200);
+      // A tenant's page, asked for by its address, says it is not the operator's.
+      await p.goto(`${enterpriseUrl}/console/#/servers`);
+      await p.getByRole("heading", { name: "Not for the platform operator", level: 1 }).waitFor();
+      await accessible(p, "a tenant page (operator)");
+      await storesNoToken(p, tokens);
+      assert.deepEqual(op.errors, []);
+      await op.context.close();
+
+      // The new owner signs in with the token shown once, and sees only their tenant.
+      const ines = await browserFor();
+      const q = ines.p;
+      const inesNav = (name) => q.getByRole("navigation", { name: "Console pages" }).getByRole("link", { name, exact: true });
+      await q.goto(`${enterpriseUrl}/console`);
+      await signInThere(q, inesToken);
+      await q.locator("#account").getByText("ines (owner)").waitFor();
+      await q.locator("#account").getByText("in initech").waitFor();
+      await q.getByRole("heading", { name: "Servers", level: 1 }).waitFor();
+      await q.getByRole("link", { name: "python", exact: true }).waitFor();
+      assert.equal(await q.getByRole("link", { name: "fx", exact: true }).count(), 0, "initech's owner sees fx");
+      assert.equal(await inesNav("Tenants").count(), 0, "a tenant owner is offered Tenants");
+      const inesExchange = ines.tokens.find((t) => t.grant === "authorization_code");
+      assert.doesNotMatch(inesExchange.scope, /canopy:operator/);
+      await inesNav("Identities").click();
+      await q.getByRole("table", { name: "Users" }).getByRole("row", { name: /^ines owner/ }).waitFor();
+      assert.ok(!/\b(admin|mia|olga)\b/.test(await q.getByRole("table", { name: "Users" }).textContent()), "another tenant's users");
+      await q.goto(`${enterpriseUrl}/console/#/tenants`);
+      await q.getByText("Tenants are managed by the platform operator.").waitFor();
+      await storesNoToken(q, ines.tokens);
+      assert.deepEqual(ines.errors, []);
+      await ines.context.close();
     });
 
     await step("enterprise mode: a denied sign-in comes back to the sign-in page, which says so", async () => {

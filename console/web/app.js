@@ -2599,6 +2599,105 @@ async function connectPage(ctx) {
   );
 }
 
+// console/src/pages/tenants.ts
+var byId3 = (id) => ({ params: { path: { id } } });
+async function tenantsPage(ctx) {
+  const listBox = h("div", {});
+  const tokenSlot = h("div", {});
+  const refresh2 = async () => {
+    const all = await call(() => api.GET("/api/v0/tenants"));
+    replace(
+      listBox,
+      table(
+        "Tenants",
+        ["ID", "Display name", "Status", "Created", "Changed", "Actions"],
+        all.map((t) => [t.id, t.display_name, t.status, t.created_at, t.updated_at, statusButton(ctx, t, refresh2)])
+      )
+    );
+  };
+  await refresh2();
+  return h(
+    "section",
+    { "aria-labelledby": "tenants-h" },
+    h("h1", { id: "tenants-h" }, "Tenants"),
+    h(
+      "p",
+      {},
+      "The organisations of this deployment. As the platform operator you create, suspend and resume them; ",
+      "what is inside a tenant is its own and never shown here."
+    ),
+    listBox,
+    h("h2", { id: "create-tenant-h" }, "Create a tenant"),
+    tokenSlot,
+    createTenantForm(ctx, tokenSlot, refresh2)
+  );
+}
+function statusButton(ctx, tenant, refresh2) {
+  const suspended = tenant.status === "suspended";
+  return h(
+    "button",
+    {
+      type: "button",
+      class: suspended ? void 0 : "danger",
+      onclick: async (event) => {
+        if (!suspended && !window.confirm(`Suspend ${tenant.id}? Every token of its users and MCP clients is refused until you resume it.`)) return;
+        event.target.disabled = true;
+        try {
+          const changed = suspended ? await call(() => api.POST("/api/v0/tenants/{id}/resume", byId3(tenant.id))) : await call(() => api.POST("/api/v0/tenants/{id}/suspend", byId3(tenant.id)));
+          ctx.notify(
+            changed.status === "suspended" ? `Suspended ${changed.id}: its tokens are refused.` : `Resumed ${changed.id}: its tokens work again.`
+          );
+          await refresh2();
+        } catch (error) {
+          ctx.notifyError(error);
+          event.target.disabled = false;
+        }
+      }
+    },
+    suspended ? `Resume ${tenant.id}` : `Suspend ${tenant.id}`
+  );
+}
+function createTenantForm(ctx, tokenSlot, refresh2) {
+  const id = h("input", { type: "text", name: "id", required: true, autocomplete: "off", pattern: "[a-z0-9-]{1,63}" });
+  const displayName = h("input", { type: "text", name: "display_name", autocomplete: "off" });
+  const owner = h("input", { type: "text", name: "owner", required: true, autocomplete: "off" });
+  const form = h(
+    "form",
+    {
+      class: "card",
+      "aria-labelledby": "create-tenant-h",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const button = form.querySelector("button[type=submit]");
+        button.disabled = true;
+        try {
+          const name = displayName.value.trim();
+          const created = await call(
+            () => api.POST("/api/v0/tenants", {
+              body: { id: id.value.trim(), owner: owner.value.trim(), ...name ? { display_name: name } : {} }
+            })
+          );
+          form.reset();
+          if (created.owner_access_token) {
+            showToken(tokenSlot, `${created.owner.name} (owner of ${created.id})`, created.owner_access_token, () => id.focus());
+          }
+          ctx.notify(`Created the tenant ${created.id} with its owner ${created.owner.name}.`);
+          await refresh2();
+        } catch (error) {
+          ctx.notifyError(error);
+        } finally {
+          button.disabled = false;
+        }
+      }
+    },
+    field("Tenant ID", id, "Lowercase letters, digits and -, at most 63 (platform is reserved)."),
+    field("Display name", displayName, "Optional; the ID when empty."),
+    field("Owner's user name", owner, "The tenant's first user, an owner: their token is shown once, here."),
+    h("button", { type: "submit" }, "Create tenant")
+  );
+  return form;
+}
+
 // console/src/app.ts
 var main = () => document.getElementById("main");
 function notify(message, kind = "ok") {
@@ -2615,7 +2714,8 @@ async function route() {
   const hash = location.hash.replace(/^#\/?/, "");
   const [page, ...rest] = hash.split("/");
   const arg = rest.length ? decodeURIComponent(rest.join("/")) : null;
-  const name = page || "servers";
+  const operator = me.kind === "operator";
+  const name = page || (operator ? "tenants" : "servers");
   for (const link of document.querySelectorAll("nav a")) {
     if (link.dataset.page === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -2625,7 +2725,14 @@ async function route() {
   const ctx = { config: config2, me, manages: Boolean(me.manages_tenant), notify, notifyError, reload: route };
   try {
     let content;
-    if (name === "servers" && arg) content = await serverPage(ctx, arg);
+    if (name === "tenants" && !operator) content = notForYou("Tenants", "Tenants are managed by the platform operator.");
+    else if (name === "tenants") content = await tenantsPage(ctx);
+    else if (operator && name !== "tenants")
+      content = notForYou(
+        "Not for the platform operator",
+        "The platform operator sees nothing inside a tenant: its servers, identities, audit, jobs and environments are its own. See Tenants."
+      );
+    else if (name === "servers" && arg) content = await serverPage(ctx, arg);
     else if (name === "servers") content = await serversPage(ctx);
     else if (name === "groups") content = await groupsPage(ctx);
     else if (name === "identities") content = await identitiesPage(ctx);
@@ -2676,7 +2783,7 @@ function signInPage(problem) {
         "p",
         {},
         "This Canopy runs in enterprise mode. The console signs you in through Canopy's own authorization server, ",
-        "with your Canopy user token or your organisation's single sign-on."
+        "with your Canopy user token (the platform operator: the operator token) or your organisation's single sign-on."
       ),
       problem ? h("p", { class: "error" }, problem) : null,
       button,
@@ -2738,7 +2845,11 @@ async function start() {
     return;
   }
   if (config2.mode === "enterprise") account(me);
-  document.querySelector('nav a[data-page="audit"]').parentElement.hidden = !me.manages_tenant;
+  const operator = me.kind === "operator";
+  for (const link of document.querySelectorAll("nav a")) {
+    const page = link.dataset.page;
+    link.parentElement.hidden = operator ? page !== "tenants" : page === "tenants" || page === "audit" && !me.manages_tenant;
+  }
   window.addEventListener("hashchange", () => {
     notify("");
     route();

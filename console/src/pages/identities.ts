@@ -231,7 +231,7 @@ export async function identitiesPage(ctx) {
 }
 
 /** Shows a token answered once in `slot`; dismissing it drops the page's only copy. */
-function showToken(slot, name, token, focusAfter) {
+export function showToken(slot, name, token, focusAfter) {
   const dismiss = () => {
     replace(slot);
     focusAfter();
