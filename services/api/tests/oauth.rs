@@ -34,6 +34,7 @@ struct Api {
     router: axum::Router,
     db: canopy_testkit::TestDb,
     redis_prefix: String,
+    server: Arc<OAuthServer>,
 }
 
 #[derive(Debug)]
@@ -96,10 +97,10 @@ impl Api {
             discovery_wait: Duration::from_millis(50),
             call_timeout: Duration::from_secs(2),
             public_url: ISSUER.into(),
-            oauth: Some(server),
+            oauth: Some(server.clone()),
             jobs,
         };
-        Api { router: canopy_api::router(state), db, redis_prefix: prefix }
+        Api { router: canopy_api::router(state), db, redis_prefix: prefix, server }
     }
 
     async fn send(&self, request: Request<Body>) -> Answer {
@@ -767,4 +768,58 @@ async fn identity_providers_must_be_https_at_public_addresses() {
         assert_eq!(answer.status, 400, "{inside}: {answer:?}");
         assert!(answer.text.contains("public address"), "{inside}: {}", answer.text);
     }
+}
+
+/// Registrations pile up (each console sign-in makes one): the maintenance deletes one no
+/// sign-in has used for `UNUSED_CLIENT_DAYS` that holds no grant, and keeps one with a grant
+/// or a recent sign-in.
+#[tokio::test]
+async fn unused_client_registrations_are_deleted_and_used_ones_kept() {
+    let api = Api::new().await;
+    let (owner, _, _) = api.identities().await;
+    let redirect = "http://127.0.0.1:9/cb";
+    let resource = format!("{ISSUER}/api/v0");
+    let register = || api.register(json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none"}));
+    let id = |v: Value| v["client_id"].as_str().unwrap().to_string();
+    let abandoned = id(register().await);
+    let granted = id(register().await);
+    let recent = id(register().await);
+    let (code, verifier) = api.code_for(&granted, redirect, &owner, "canopy:admin", &resource).await;
+    assert_eq!(api.exchange(&granted, &code, &verifier, &[]).await.status, 200);
+    let (_code, _) = api.code_for(&recent, redirect, &owner, "canopy:admin", &resource).await;
+    // Everything registered long ago; only `recent` signed in since.
+    let days = canopy_api::oauth::UNUSED_CLIENT_DAYS + 1;
+    sqlx::query(
+        "UPDATE oauth_clients SET created_at = now() - make_interval(days => $1::int), \
+         last_used_at = CASE WHEN client_id = $2 THEN now() ELSE now() - make_interval(days => $1::int) END",
+    )
+    .bind(days as i32)
+    .bind(&recent)
+    .execute(&api.db.pool)
+    .await
+    .unwrap();
+    let registered = |client: String| {
+        let pool = api.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM oauth_clients WHERE client_id = $1")
+                .bind(client)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                == 1
+        }
+    };
+    api.server.maintain().await.unwrap();
+    assert!(!registered(abandoned.clone()).await, "never used, no grant: deleted");
+    assert!(registered(granted.clone()).await, "holds a grant: kept");
+    assert!(registered(recent.clone()).await, "signed in recently: kept");
+    // Once its grant is gone, the old one goes too; a client coming back registers again.
+    sqlx::query("DELETE FROM oauth_refresh_families WHERE client_id = $1")
+        .bind(&granted)
+        .execute(&api.db.pool)
+        .await
+        .unwrap();
+    api.server.maintain().await.unwrap();
+    assert!(!registered(granted).await);
+    assert!(registered(recent).await);
 }

@@ -444,6 +444,15 @@ pub(super) async fn issue_code(
     if let Err(e) = inserted {
         return OAuthError::server_error(e).into_response();
     }
+    // The registration is in use (see `OAuthServer::maintain`); a metadata-document client has none.
+    let used = sqlx::query("UPDATE oauth_clients SET last_used_at = $2 WHERE client_id = $1")
+        .bind(&pending.client_id)
+        .bind(now)
+        .execute(&server.pool)
+        .await;
+    if let Err(e) = used {
+        return OAuthError::server_error(e).into_response();
+    }
     tracing::info!(client_id = pending.client_id, tenant = tenant_id, subject, "authorization code issued");
     redirect_with(&pending.redirect_uri, &[("code", code.expose())], state_param, issuer)
 }

@@ -34,7 +34,8 @@
 //! **Storage** is credential state, not domain state, so written directly and never through
 //! events: `oauth_key_ring` (one row: the sealed ring and its public JWKS; created by the first
 //! replica, rotated by compare-and-swap on `version`; the edge reads only the JWKS column),
-//! `oauth_clients` (registrations; secrets as keyed hashes), `oauth_codes` (keyed hashes;
+//! `oauth_clients` (registrations; secrets as keyed hashes; one no sign-in has used for
+//! [`UNUSED_CLIENT_DAYS`] and that holds no grant is deleted), `oauth_codes` (keyed hashes;
 //! exchanging is one `UPDATE ... WHERE used_at IS NULL RETURNING`, so two concurrent exchanges
 //! cannot both win; the grant made is recorded so a replay revokes it), `oauth_refresh_*`
 //! (families, canopy-auth), `oauth_revoked_access_tokens` (the durable copy of the Redis
@@ -154,6 +155,10 @@ pub enum StartError {
     Redis(#[from] redis::RedisError),
 }
 
+/// A dynamically registered client that no sign-in has used for this many days and that holds
+/// no grant is deleted ([`OAuthServer::maintain`]).
+pub const UNUSED_CLIENT_DAYS: i64 = 30;
+
 impl OAuthServer {
     /// Loads (or creates) the key ring and puts the revoked tokens back into Redis.
     pub async fn start(
@@ -221,7 +226,7 @@ impl OAuthServer {
     }
 
     /// Rotates the signing key when due, reloads the ring another replica may have rotated, and
-    /// deletes what has expired.
+    /// deletes what has expired, and client registrations unused for [`UNUSED_CLIENT_DAYS`].
     pub async fn maintain(&self) -> Result<(), StartError> {
         let now = Utc::now();
         // A key rotated out keeps verifying while a token it signed may still be valid.
@@ -244,6 +249,22 @@ impl OAuthServer {
             .await?;
         if let Err(e) = self.refresh.delete_expired(now).await {
             tracing::warn!(error = %e, "expired refresh grants not deleted");
+        }
+        // Registrations are made per installation, and by the console per sign-in: without
+        // this they pile up for ever. One is deleted once no sign-in has used it for
+        // UNUSED_CLIENT_DAYS and it holds no grant and no pending code (a client that comes
+        // back gets `invalid_client` and registers again, as RFC 7591 clients do).
+        let unused = sqlx::query(
+            "DELETE FROM oauth_clients c WHERE COALESCE(c.last_used_at, c.created_at) < $1 \
+             AND NOT EXISTS (SELECT 1 FROM oauth_refresh_families f WHERE f.client_id = c.client_id) \
+             AND NOT EXISTS (SELECT 1 FROM oauth_codes o WHERE o.client_id = c.client_id AND o.used_at IS NULL AND o.expires_at > $2)",
+        )
+        .bind(now - ChronoDuration::days(UNUSED_CLIENT_DAYS))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if unused.rows_affected() > 0 {
+            tracing::info!(deleted = unused.rows_affected(), "unused oauth client registrations deleted");
         }
         Ok(())
     }
