@@ -48,3 +48,17 @@ pub async fn list_operators(pool: &PgPool) -> Result<Vec<OperatorRow>, sqlx::Err
 pub async fn operator_exists(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rm_operators WHERE name = $1)").bind(name).fetch_one(pool).await
 }
+
+/// Whether the platform operator `name` exists and its token has not been rotated since
+/// `since` (an OAuth grant the operator made with an older token ends with that token).
+pub async fn operator_unchanged_since(
+    pool: &PgPool,
+    name: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rm_operators WHERE name = $1 AND updated_at <= $2)")
+        .bind(name)
+        .bind(since)
+        .fetch_one(pool)
+        .await
+}

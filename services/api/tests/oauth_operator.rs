@@ -244,6 +244,14 @@ impl Api {
         self.send(request.body(body).unwrap()).await
     }
 
+    /// Gives the platform operator `name` a new token, as the server itself would.
+    async fn rotate_operator(&self, name: &str, digest: canopy_domain::identity::TokenDigest) {
+        let executor = CommandExecutor::new(EventStore::new(self.db.pool.clone()), Arc::new(CanopyProjector));
+        let ctx = canopy_eventstore::CommandContext::new(canopy_domain::TenantId::platform(), "system:test");
+        let rotate = canopy_domain::operator::OperatorCommand::RotateToken { token: digest };
+        executor.execute::<canopy_domain::operator::Operator>(&ctx, name, &rotate).await.unwrap();
+    }
+
     /// Removes the platform operator `name`, as the server itself would (there is no API).
     async fn remove_operator(&self, name: &str) {
         let executor = CommandExecutor::new(EventStore::new(self.db.pool.clone()), Arc::new(CanopyProjector));
@@ -400,4 +408,23 @@ async fn a_removed_operators_grant_ends_with_them() {
     assert!(revoked.0, "the grant is ended");
     let exchanged = api.exchange(&client, &code, &verifier).await;
     assert_eq!((exchanged.status, exchanged.json()["error"].clone()), (400, json!("invalid_grant")), "{exchanged:?}");
+}
+
+/// A leaked operator token is stopped by rotating it: the OAuth grants made with the old token
+/// end at their next refresh (the new token's sign-ins work).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operators_grant_ends_when_its_token_is_rotated() {
+    let api = Api::new(Mode::Enterprise).await;
+    let init = api.json("/api/v0/init-server", None, json!({})).await;
+    let operator = init.json()["operator_token"].as_str().unwrap().to_string();
+    let (client_id, tokens) = api.console_sign_in(&operator, EVERYTHING).await;
+    let refreshed = api.refresh(&client_id, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(refreshed.status, 200, "before the rotation: {refreshed:?}");
+    let refresh_token = refreshed.json()["refresh_token"].as_str().unwrap().to_string();
+
+    api.rotate_operator("operator", canopy_domain::identity::TokenDigest::parse("b".repeat(64)).unwrap()).await;
+
+    let refreshed = api.refresh(&client_id, &refresh_token).await;
+    assert_eq!((refreshed.status, refreshed.json()["error"].clone()), (400, json!("invalid_grant")), "{refreshed:?}");
+    assert_eq!(api.me(Some(&operator)).await.status, 401, "the old static token is no one's now");
 }

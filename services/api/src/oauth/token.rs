@@ -2,7 +2,9 @@
 //! what the first one issued), `refresh_token` (rotated on every use; a used one presented
 //! again revokes the grant) and `client_credentials` (MCP client identities). A code or refresh
 //! token works only while its user (`user:NAME` in its tenant) or operator (`operator:NAME` in
-//! the platform's reserved tenant) exists; a refresh for a removed one ends the grant.
+//! the platform's reserved tenant) exists, and an operator's only while the token it signed in
+//! with has not been rotated since; a refresh for a removed one (or a rotated operator) ends the
+//! grant.
 
 use super::authorize::{check_resource, parse_requested_scopes};
 use super::clients::{AuthenticatedClient, KnownClient};
@@ -116,16 +118,17 @@ async fn authorization_code(
         get("code_verifier").ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
     let hash = server.hasher.hash(SecretKind::AuthorizationCode, code).as_bytes().to_vec();
     // Marking it used is the exchange: two concurrent exchanges cannot both pass.
-    type CodeRow = (String, String, String, String, String, Vec<String>, Option<String>, DateTime<Utc>);
+    type CodeRow = (String, String, String, String, String, Vec<String>, Option<String>, DateTime<Utc>, DateTime<Utc>);
     let row: Option<CodeRow> = sqlx::query_as(
         "UPDATE oauth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL
-         RETURNING client_id, redirect_uri, code_challenge, tenant_id, subject, scopes, resource, expires_at",
+         RETURNING client_id, redirect_uri, code_challenge, tenant_id, subject, scopes, resource, expires_at, created_at",
     )
     .bind(&hash)
     .bind(now)
     .fetch_optional(&server.pool)
     .await?;
-    let Some((code_client, redirect_uri, challenge, tenant, subject, scopes, resource, expires_at)) = row else {
+    let Some((code_client, redirect_uri, challenge, tenant, subject, scopes, resource, expires_at, issued_at)) = row
+    else {
         // Used before: whatever that exchange issued is revoked (RFC 6749 section 4.1.2).
         let reused: Option<(String, Option<uuid::Uuid>)> =
             sqlx::query_as("SELECT tenant_id, family_id FROM oauth_codes WHERE code_hash = $1")
@@ -159,7 +162,7 @@ async fn authorization_code(
     }
     let tenant = TenantId::parse(tenant).map_err(OAuthError::server_error)?;
     // Removed between sign-in and exchange: no grant.
-    if !holder_exists(server, &tenant, &subject).await? {
+    if !holder_exists(server, &tenant, &subject, issued_at).await? {
         return Err(OAuthError::invalid_grant("the user of this authorization code no longer exists"));
     }
     let refresh = if client.metadata().allows_grant("refresh_token") {
@@ -185,13 +188,19 @@ async fn authorization_code(
 }
 
 /// Whether the identity a grant is for exists now: `user:NAME` in `tenant`'s users, or
-/// `operator:NAME` among the platform operators when `tenant` is the platform's reserved one.
-/// Any other subject, or an operator subject in a tenant, holds nothing.
-async fn holder_exists(server: &OAuthServer, tenant: &TenantId, subject: &str) -> Result<bool, OAuthError> {
+/// `operator:NAME` among the platform operators when `tenant` is the platform's reserved one,
+/// with the token it signed in with (not rotated since `since`, when the grant was made: the
+/// most powerful credential's grants end when it is replaced). Any other subject, or an
+/// operator subject in a tenant, holds nothing.
+async fn holder_exists(
+    server: &OAuthServer,
+    tenant: &TenantId,
+    subject: &str,
+    since: DateTime<Utc>,
+) -> Result<bool, OAuthError> {
     if let Some(name) = subject.strip_prefix("operator:") {
-        return Ok(
-            tenant.as_str() == TenantId::PLATFORM && canopy_readmodels::operator_exists(&server.pool, name).await?
-        );
+        return Ok(tenant.as_str() == TenantId::PLATFORM
+            && canopy_readmodels::operator_unchanged_since(&server.pool, name, since).await?);
     }
     let Some(name) = subject.strip_prefix("user:") else { return Ok(false) };
     let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM rm_users WHERE tenant_id = $1 AND name = $2")
@@ -224,7 +233,11 @@ async fn refresh(
     let rotated = server.refresh.rotate_refresh(&tenant, client.id(), presented, now).await.map_err(refresh_error)?;
     let grant = rotated.grant;
     // The user (or operator) must still exist: a removed one's grants end with them.
-    if !holder_exists(server, &tenant, &grant.subject).await? {
+    let made: DateTime<Utc> = sqlx::query_scalar("SELECT created_at FROM oauth_refresh_families WHERE family_id = $1")
+        .bind(grant.family_id.0)
+        .fetch_one(&server.pool)
+        .await?;
+    if !holder_exists(server, &tenant, &grant.subject, made).await? {
         let _ = server.refresh.revoke_family(&tenant, grant.family_id, now).await;
         return Err(OAuthError::invalid_grant("the user of this grant no longer exists"));
     }
