@@ -382,7 +382,8 @@ mod tests {
         let live = pids.dir().join(format!("canopy-sandbox-{}-999999", std::process::id()));
         fs::create_dir(&dead).unwrap();
         fs::create_dir(&live).unwrap();
-        assert!(controllers.sweep_leftovers() >= 1);
+        // (Another test process probing at the same time may sweep it first: only the result counts.)
+        controllers.sweep_leftovers();
         let (dead_gone, live_kept) = (!dead.exists(), live.exists());
         let _ = fs::remove_dir(&live);
         assert!(dead_gone && live_kept, "dead removed: {dead_gone}, live kept: {live_kept}");

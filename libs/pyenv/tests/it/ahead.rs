@@ -14,8 +14,9 @@ async fn a_later_run_takes_a_runner_started_ahead_with_the_same_answers() {
     let e = engine("ahead").await;
     let a = env(&e, "ahead").await;
     assert!(run(&e, &a, "print(1)").await.success);
-    // The runner for the next run waits meanwhile: the code runs in a process older than it.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The runner for the next run waits meanwhile: the code runs in a process older than it
+    // (2 s of wait, of which its start may take a good part on a loaded machine).
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     let out = run(&e, &a, AGE).await;
     let age: f64 = out.stdout.trim().parse().unwrap_or_else(|_| panic!("{out:?}"));
     assert!(age >= 0.5, "the code ran in a runner started ahead: {age} s old");
