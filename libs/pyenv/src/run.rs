@@ -397,7 +397,17 @@ impl Engine {
             // Not when the venv changed meanwhile, the environment is gone, or another run
             // started one first.
             if current && slot.is_none() && inner.env(&env.info.id).is_some() {
+                let at = prepared.at;
                 *slot = Some(prepared);
+                drop(slot);
+                // Unused by then: ended, rather than waiting out its sandbox's whole wall.
+                tokio::runtime::Handle::current().spawn(async move {
+                    tokio::time::sleep(PREPARED_FOR).await;
+                    let mut slot = crate::lock(&env.prepared);
+                    if slot.as_ref().is_some_and(|p| p.at == at) {
+                        slot.take();
+                    }
+                });
             }
         });
     }
