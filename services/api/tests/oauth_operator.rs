@@ -15,256 +15,22 @@
 
 mod support;
 
-use axum::body::Body;
-use axum::http::{Method, Request};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use base64::Engine;
-use canopy_api::oauth::{OAuthServer, OAuthSettings};
-use canopy_api::{ApiState, Mode};
+use canopy_api::Mode;
+use canopy_domain::operator::OperatorCommand;
 use canopy_eventstore::{CommandExecutor, EventStore};
 use canopy_readmodels::CanopyProjector;
-use canopy_secrets::Sealer;
-use serde_json::{json, Value};
-use sha2::Digest;
-use std::collections::HashMap;
+use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
-use tower::ServiceExt;
-
-const ISSUER: &str = "http://canopy.test";
-const REDIRECT: &str = "http://127.0.0.1:8080/console/";
-
-struct Api {
-    router: axum::Router,
-    db: canopy_testkit::TestDb,
-}
-
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: axum::http::HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or(Value::Null)
-    }
-}
+use support::console::{api_resource, Api, ISSUER};
 
 impl Api {
-    async fn new(mode: Mode) -> Api {
-        let db = canopy_testkit::fresh_database().await;
-        let executor = CommandExecutor::new(EventStore::new(db.pool.clone()), Arc::new(CanopyProjector));
-        canopy_api::ensure_default_tenant(&executor).await.unwrap();
-        let prefix = canopy_testkit::unique("oauthop");
-        let bus = canopy_bus::Bus::connect(&canopy_testkit::nats_url(), &prefix, "api-oauth-operator-test")
-            .await
-            .expect("NATS for tests (set CANOPY_NATS_URL)");
-        let sealer = Sealer::from_bytes(&[42u8; 32]).unwrap();
-        let (oauth, access_tokens) = match mode {
-            Mode::Development => (None, None),
-            Mode::Enterprise => {
-                let redis =
-                    redis::aio::ConnectionManager::new(redis::Client::open(canopy_testkit::redis_url()).unwrap())
-                        .await
-                        .expect("Redis for tests (set CANOPY_REDIS_URL)");
-                let settings = OAuthSettings {
-                    access_token_ttl: Duration::from_secs(600),
-                    refresh_token_ttl: Duration::from_secs(3600),
-                    grant_ttl: Duration::from_secs(86400),
-                    code_ttl: Duration::from_secs(60),
-                    key_rotation: Duration::from_secs(30 * 86400),
-                    client_metadata_documents: false,
-                    allow_loopback_http: false,
-                };
-                let server = OAuthServer::start(
-                    ISSUER.into(),
-                    db.pool.clone(),
-                    &sealer,
-                    redis.clone(),
-                    prefix.clone(),
-                    settings,
-                )
-                .await
-                .unwrap();
-                let bearer = canopy_bearer::Settings {
-                    issuer: ISSUER.into(),
-                    prefix: prefix.clone(),
-                    external_issuers: vec![],
-                    timings: canopy_bearer::Timings::default(),
-                };
-                let tokens = canopy_bearer::AccessTokens::new(bearer, db.pool.clone(), redis).unwrap();
-                (Some(server), Some(Arc::new(tokens)))
-            }
-        };
-        let jobs = support::jobs(&executor, &bus);
-        let state = ApiState {
-            mode,
-            executor,
-            bus,
-            sealer,
-            access_tokens,
-            discovery_wait: Duration::from_millis(50),
-            call_timeout: Duration::from_secs(2),
-            public_url: ISSUER.into(),
-            oauth,
-            jobs,
-        };
-        Api { router: canopy_api::router(state), db }
-    }
-
-    async fn send(&self, request: Request<Body>) -> Answer {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-        Answer { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
-    }
-
-    async fn me(&self, token: Option<&str>) -> Answer {
-        let mut request = Request::get("/api/v0/me");
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        self.send(request.body(Body::empty()).unwrap()).await
-    }
-
-    /// `me` for a token, which must be accepted.
-    async fn me_ok(&self, token: &str) -> Value {
-        let answer = self.me(Some(token)).await;
-        assert_eq!(answer.status, 200, "{answer:?}");
-        answer.json()
-    }
-
-    async fn json(&self, path: &str, token: Option<&str>, body: Value) -> Answer {
-        let mut request = Request::post(path).header("content-type", "application/json");
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        self.send(request.body(Body::from(body.to_string())).unwrap()).await
-    }
-
-    async fn form(&self, path: &str, cookie: Option<&str>, params: &[(&str, &str)]) -> Answer {
-        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header("content-type", "application/x-www-form-urlencoded");
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", cookie);
-        }
-        self.send(request.body(Body::from(body)).unwrap()).await
-    }
-
-    /// Registers a public client as the console does: its client id.
-    async fn register(&self) -> String {
-        let registered = self
-            .json(
-                "/oauth/register",
-                None,
-                json!({"client_name": "Canopy console", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}),
-            )
-            .await;
-        assert_eq!(registered.status, 201, "{registered:?}");
-        registered.json()["client_id"].as_str().unwrap().to_string()
-    }
-
-    /// The authorization request for `resource` and `scope`, signed in on the page with
-    /// `token`: the page's answer after the form (a redirect, or the page again) and the PKCE
-    /// verifier.
-    async fn sign_in(&self, client_id: &str, token: &str, scope: &str, resource: &str) -> (Answer, String) {
-        let verifier = format!("v-{}-{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-        let challenge = B64URL.encode(sha2::Sha256::digest(verifier.as_bytes()));
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
-                ("response_type", "code"),
-                ("client_id", client_id),
-                ("redirect_uri", REDIRECT),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-                ("state", "s1"),
-                ("scope", scope),
-                ("resource", resource),
-            ])
-            .finish();
-        let page = self.send(Request::get(format!("/oauth/authorize?{query}")).body(Body::empty()).unwrap()).await;
-        assert_eq!(page.status, 200, "{page:?}");
-        let cookie = page.headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-        let marker = "name=\"request\" value=\"";
-        let start = page.text.find(marker).unwrap() + marker.len();
-        let signed = &page.text[start..start + page.text[start..].find('"').unwrap()];
-        let back = self
-            .form("/oauth/authorize", Some(&cookie), &[("request", signed), ("token", token), ("action", "allow")])
-            .await;
-        (back, verifier)
-    }
-
-    /// The code of a successful sign-in's redirect.
-    fn code_of(back: &Answer) -> String {
-        assert_eq!(back.status, 303, "{back:?}");
-        let location = url::Url::parse(back.headers["location"].to_str().unwrap()).unwrap();
-        let params: HashMap<String, String> = location.query_pairs().into_owned().collect();
-        assert_eq!(params["state"], "s1");
-        params["code"].clone()
-    }
-
-    async fn exchange(&self, client_id: &str, code: &str, verifier: &str) -> Answer {
-        let params = [
-            ("grant_type", "authorization_code"),
-            ("client_id", client_id),
-            ("code", code),
-            ("code_verifier", verifier),
-            ("redirect_uri", REDIRECT),
-        ];
-        self.form("/oauth/token", None, &params).await
-    }
-
-    async fn refresh(&self, client_id: &str, refresh_token: &str) -> Answer {
-        let params = [("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", refresh_token)];
-        self.form("/oauth/token", None, &params).await
-    }
-
-    /// The console's whole sign-in for the REST API: the token response.
-    async fn console_sign_in(&self, token: &str, scope: &str) -> (String, Value) {
-        let client_id = self.register().await;
-        let (back, verifier) = self.sign_in(&client_id, token, scope, &api_resource()).await;
-        let tokens = self.exchange(&client_id, &Self::code_of(&back), &verifier).await;
-        assert_eq!(tokens.status, 200, "{tokens:?}");
-        (client_id, tokens.json())
-    }
-
-    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Answer {
-        let mut request =
-            Request::builder().method(method).uri(path).header("authorization", format!("Bearer {token}"));
-        if body.is_some() {
-            request = request.header("content-type", "application/json");
-        }
-        let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
-        self.send(request.body(body).unwrap()).await
-    }
-
-    /// Gives the platform operator `name` a new token, as the server itself would.
-    async fn rotate_operator(&self, name: &str, digest: canopy_domain::identity::TokenDigest) {
+    /// Executes `command` on the platform operator `name`, as the server itself would (there
+    /// is no API for rotating or removing one).
+    async fn operator_command(&self, name: &str, command: OperatorCommand) {
         let executor = CommandExecutor::new(EventStore::new(self.db.pool.clone()), Arc::new(CanopyProjector));
         let ctx = canopy_eventstore::CommandContext::new(canopy_domain::TenantId::platform(), "system:test");
-        let rotate = canopy_domain::operator::OperatorCommand::RotateToken { token: digest };
-        executor.execute::<canopy_domain::operator::Operator>(&ctx, name, &rotate).await.unwrap();
+        executor.execute::<canopy_domain::operator::Operator>(&ctx, name, &command).await.unwrap();
     }
-
-    /// Removes the platform operator `name`, as the server itself would (there is no API).
-    async fn remove_operator(&self, name: &str) {
-        let executor = CommandExecutor::new(EventStore::new(self.db.pool.clone()), Arc::new(CanopyProjector));
-        let ctx = canopy_eventstore::CommandContext::new(canopy_domain::TenantId::platform(), "system:test");
-        executor
-            .execute::<canopy_domain::operator::Operator>(&ctx, name, &canopy_domain::operator::OperatorCommand::Delete)
-            .await
-            .unwrap();
-    }
-}
-
-fn api_resource() -> String {
-    format!("{ISSUER}/api/v0")
 }
 
 /// What the console asks for: every scope the metadata lists.
@@ -272,7 +38,7 @@ const EVERYTHING: &str = "mcp:tools mcp:prompts mcp:resources canopy:admin canop
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_operator_signs_in_for_the_platform_only() {
-    let api = Api::new(Mode::Enterprise).await;
+    let api = Api::new(Mode::Enterprise, "api-oauth-operator").await;
     let init = api.json("/api/v0/init-server", None, json!({})).await;
     assert_eq!(init.status, 201, "{init:?}");
     let owner = init.json()["access_token"].as_str().unwrap().to_string();
@@ -342,7 +108,7 @@ async fn the_operator_signs_in_for_the_platform_only() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_users_code_and_refresh_token_never_act_as_the_operator() {
-    let api = Api::new(Mode::Enterprise).await;
+    let api = Api::new(Mode::Enterprise, "api-oauth-operator").await;
     let init = api.json("/api/v0/init-server", None, json!({})).await;
     let owner = init.json()["access_token"].as_str().unwrap().to_string();
 
@@ -383,7 +149,7 @@ async fn a_users_code_and_refresh_token_never_act_as_the_operator() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_removed_operators_grant_ends_with_them() {
-    let api = Api::new(Mode::Enterprise).await;
+    let api = Api::new(Mode::Enterprise, "api-oauth-operator").await;
     let init = api.json("/api/v0/init-server", None, json!({})).await;
     let operator = init.json()["operator_token"].as_str().unwrap().to_string();
     let (client_id, tokens) = api.console_sign_in(&operator, EVERYTHING).await;
@@ -394,7 +160,7 @@ async fn a_removed_operators_grant_ends_with_them() {
     let (back, verifier) = api.sign_in(&client, &operator, EVERYTHING, &api_resource()).await;
     let code = Api::code_of(&back);
 
-    api.remove_operator("operator").await;
+    api.operator_command("operator", OperatorCommand::Delete).await;
 
     let me = api.me(Some(&access)).await;
     assert_eq!(me.status, 401, "the access token stands for nobody now: {me:?}");
@@ -414,7 +180,7 @@ async fn a_removed_operators_grant_ends_with_them() {
 /// end at their next refresh (the new token's sign-ins work).
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operators_grant_ends_when_its_token_is_rotated() {
-    let api = Api::new(Mode::Enterprise).await;
+    let api = Api::new(Mode::Enterprise, "api-oauth-operator").await;
     let init = api.json("/api/v0/init-server", None, json!({})).await;
     let operator = init.json()["operator_token"].as_str().unwrap().to_string();
     let (client_id, tokens) = api.console_sign_in(&operator, EVERYTHING).await;
@@ -422,7 +188,8 @@ async fn an_operators_grant_ends_when_its_token_is_rotated() {
     assert_eq!(refreshed.status, 200, "before the rotation: {refreshed:?}");
     let refresh_token = refreshed.json()["refresh_token"].as_str().unwrap().to_string();
 
-    api.rotate_operator("operator", canopy_domain::identity::TokenDigest::parse("b".repeat(64)).unwrap()).await;
+    let token = canopy_domain::identity::TokenDigest::parse("b".repeat(64)).unwrap();
+    api.operator_command("operator", OperatorCommand::RotateToken { token }).await;
 
     let refreshed = api.refresh(&client_id, &refresh_token).await;
     assert_eq!((refreshed.status, refreshed.json()["error"].clone()), (400, json!("invalid_grant")), "{refreshed:?}");

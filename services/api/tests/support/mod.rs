@@ -1,5 +1,7 @@
 //! What the api's test binaries share (each test file is a crate of its own: `mod support;`).
 
+pub mod console;
+
 use canopy_bus::Bus;
 use canopy_eventstore::CommandExecutor;
 use canopy_readmodels::CanopyProjector;
