@@ -8,10 +8,13 @@ use chrono::{DateTime, Utc};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-/// Where a workload benchmark's deployments get their infrastructure, and where its result
-/// file goes.
+/// What a workload benchmark deploys (the binary), where its deployments get their
+/// infrastructure, and where its result file goes.
 #[derive(clap::Args, Clone, Debug)]
 pub struct BenchEnv {
+    /// The canopy binary (`cargo build --release -p canopy`).
+    #[arg(long, default_value_os_t = crate::workspace_root().join("target/release/canopy"))]
+    pub canopy: PathBuf,
     /// PostgreSQL server where the per-deployment databases are created (then dropped).
     #[arg(long, env = "CANOPY_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pub database_url: String,
@@ -25,6 +28,26 @@ pub struct BenchEnv {
 }
 
 impl BenchEnv {
+    /// The deployments' infrastructure, logs and state under `dir`; refused when there is no
+    /// binary to run.
+    pub fn infra(&self, dir: &Path, leftovers: crate::deploy::Leftovers) -> anyhow::Result<crate::deploy::Infra> {
+        if !self.canopy.is_file() {
+            anyhow::bail!(
+                "no canopy binary at {} (cargo build --release -p canopy, or pass --canopy)",
+                self.canopy.display()
+            );
+        }
+        Ok(crate::deploy::Infra {
+            canopy: self.canopy.clone(),
+            database_url: self.database_url.clone(),
+            nats_url: self.nats_url.clone(),
+            redis_url: self.redis_url.clone(),
+            worker_keep_alive: false,
+            dir: dir.to_path_buf(),
+            leftovers,
+        })
+    }
+
     pub fn urls(&self) -> [String; 3] {
         [self.database_url.clone(), self.nats_url.clone(), self.redis_url.clone()]
     }

@@ -23,7 +23,7 @@
 //! Each run gets a fresh database, NATS prefix and state folder, removed at the end
 //! ([`crate::deploy`]). uv comes from `CANOPY_UV` (or `PATH`), as for Canopy itself.
 
-use crate::deploy::{Infra, Leftovers};
+use crate::deploy::Leftovers;
 use crate::goals::{median, GoalLine};
 use anyhow::{bail, Context};
 use chrono::Utc;
@@ -33,7 +33,6 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The issue's goals.
@@ -44,9 +43,6 @@ const GOAL_PACKAGES_MS: f64 = 500.0;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct SandboxArgs {
-    /// The canopy binary (`cargo build --release -p canopy`).
-    #[arg(long, default_value_os_t = crate::workspace_root().join("target/release/canopy"))]
-    pub canopy: PathBuf,
     /// Environments created, each followed by its first run.
     #[arg(long, default_value_t = 10)]
     pub envs: usize,
@@ -133,9 +129,6 @@ impl Python {
 
 /// Runs the benchmark; the table goes to stdout and to `out_dir/sandbox-<time>.md`.
 pub async fn run(args: SandboxArgs, leftovers: Leftovers) -> anyhow::Result<()> {
-    if !args.canopy.is_file() {
-        bail!("no canopy binary at {} (cargo build --release -p canopy, or pass --canopy)", args.canopy.display());
-    }
     if args.envs == 0 || args.runs == 0 || args.repl_executions == 0 {
         bail!("--envs, --runs and --repl-executions must be at least 1");
     }
@@ -147,15 +140,7 @@ pub async fn run(args: SandboxArgs, leftovers: Leftovers) -> anyhow::Result<()> 
     let room = args.envs + args.repls + 10;
     std::fs::write(&config, format!("[python]\ntenant_environments = {room}\ntenant_repls = {}\n", args.repls + 10))
         .with_context(|| format!("writing {}", config.display()))?;
-    let infra = Infra {
-        canopy: args.canopy.clone(),
-        database_url: args.env.database_url.clone(),
-        nats_url: args.env.nats_url.clone(),
-        redis_url: args.env.redis_url.clone(),
-        worker_keep_alive: false,
-        dir: dir.clone(),
-        leftovers,
-    };
+    let infra = args.env.infra(&dir, leftovers)?;
     eprintln!("sandbox: starting canopy (development mode, python built-in); logs in {}", dir.display());
     let env =
         [("CANOPY_BUILTIN_SERVERS", r#"["python"]"#.to_string()), ("CANOPY_CONFIG", config.display().to_string())];
@@ -360,7 +345,7 @@ fn pss_kib(pid: u32) -> Option<u64> {
 }
 
 fn render(args: &SandboxArgs, started: chrono::DateTime<Utc>, load_before: &str, lines: &[GoalLine]) -> String {
-    let mut header = crate::goals::header("Canopy sandbox benchmark", &args.canopy, started, load_before);
+    let mut header = crate::goals::header("Canopy sandbox benchmark", &args.env.canopy, started, load_before);
     header.push(
         "- `canopy start` with the `python` built-in (bubblewrap, uv, the host's Python 3.11); one MCP client on \
          `/servers/python/mcp` reusing its connection; times around `call_tool` (edge + worker + sandbox), see \

@@ -35,7 +35,6 @@ use chrono::{DateTime, Utc};
 use client::{JobsClient, Submitted, TERMINAL};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The goals.
@@ -47,9 +46,6 @@ const GOAL_FAIR_START_MS: f64 = 100.0;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct JobsArgs {
-    /// The canopy binary (`cargo build --release -p canopy`).
-    #[arg(long, default_value_os_t = crate::workspace_root().join("target/release/canopy"))]
-    pub canopy: PathBuf,
     /// Jobs submitted one at a time for submit → running (after 2 not counted).
     #[arg(long, default_value_t = 30)]
     pub starts: usize,
@@ -86,24 +82,13 @@ pub struct JobsArgs {
 
 /// Runs the benchmark; the table goes to stdout and to `out_dir/jobs-<time>.md`.
 pub async fn run(args: JobsArgs, leftovers: Leftovers) -> anyhow::Result<()> {
-    if !args.canopy.is_file() {
-        bail!("no canopy binary at {} (cargo build --release -p canopy, or pass --canopy)", args.canopy.display());
-    }
     if args.starts == 0 || args.burst == 0 || args.submitters == 0 || args.slots == 0 {
         bail!("--starts, --burst, --submitters and --slots must be at least 1");
     }
     let started_at = Utc::now();
     let load_before = crate::load_average();
     let dir = crate::deploy::log_dir(&std::env::temp_dir())?;
-    let infra = Infra {
-        canopy: args.canopy.clone(),
-        database_url: args.env.database_url.clone(),
-        nats_url: args.env.nats_url.clone(),
-        redis_url: args.env.redis_url.clone(),
-        worker_keep_alive: false,
-        dir: dir.clone(),
-        leftovers,
-    };
+    let infra = args.env.infra(&dir, leftovers)?;
     let mut lines = Vec::new();
 
     eprintln!("jobs: starting canopy (development mode, {} local slots); logs in {}", args.slots, dir.display());
@@ -461,7 +446,7 @@ async fn fairness(infra: &Infra, args: &JobsArgs) -> anyhow::Result<Vec<Line>> {
 }
 
 fn render(args: &JobsArgs, started: DateTime<Utc>, load_before: &str, lines: &[Line]) -> String {
-    let mut header = crate::goals::header("Canopy jobs benchmark", &args.canopy, started, load_before);
+    let mut header = crate::goals::header("Canopy jobs benchmark", &args.env.canopy, started, load_before);
     header.push(
         "- backend `local` (bubblewrap), image `python:3.11` (the host's Python); trivial job: command `true`".into(),
     );
