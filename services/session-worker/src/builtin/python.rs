@@ -43,7 +43,8 @@
 //! `timeout`, ...), by a task that waits on the engine's end of it ([`Python::record_end`];
 //! the first reason recorded stands), so every listing (`repl_list`, `list_processes`, the REST
 //! and console ones, which read the log) shows it ended at once. Workspace files are saved to
-//! the object store after every call naming their environment, before it is answered, and put
+//! the object store after every call naming their environment (but those of read-only tools),
+//! before it is answered, and put
 //! back when the environment is re-created (`workspace_sync.rs`; `data.restored.workspace_files`
 //! says how many).
 
@@ -140,6 +141,8 @@ pub struct Python {
     /// Saves workspaces to the object store after each call, restores them with their
     /// environment.
     sync: Option<WorkspaceSync>,
+    /// The tools declared read-only: a call of one changes no workspace, so none is saved.
+    read_only: HashSet<&'static str>,
 }
 
 /// The environment a call's arguments name, as this worker knows it: `env_id` as given, or
@@ -343,6 +346,11 @@ fn declarations() -> Vec<Declaration> {
     ]
 }
 
+/// The names of the tools declared read-only.
+fn read_only_tools() -> HashSet<&'static str> {
+    declarations().into_iter().filter(|d| d.4).map(|d| d.0).collect()
+}
+
 /// The python tools' declarations, in Jumpboot's order.
 pub fn tools() -> Vec<Tool> {
     declarations()
@@ -520,6 +528,7 @@ impl Python {
             runs: Arc::default(),
             restoring: tokio::sync::Mutex::new(()),
             sync,
+            read_only: read_only_tools(),
         }
     }
 
@@ -532,6 +541,7 @@ impl Python {
             runs: Arc::default(),
             restoring: tokio::sync::Mutex::new(()),
             sync: None,
+            read_only: read_only_tools(),
         }
     }
 
@@ -854,7 +864,7 @@ impl Python {
     }
 
     /// After a call naming an environment this worker has (its id, or a REPL's or process's),
-    /// saves the environment's workspace ([`WorkspaceSync::save`]): whatever the call did to
+    /// other than a read-only one, saves the environment's workspace ([`WorkspaceSync::save`]): whatever the call did to
     /// its files is kept before the caller hears of it. A destroyed environment's saved
     /// workspace is deleted. A failed save is logged, and said in the answer of a call that
     /// succeeded.
@@ -866,6 +876,9 @@ impl Python {
         ok: bool,
     ) -> Result<(), String> {
         let (Some(sync), Ok(engine)) = (&self.sync, &self.engine) else { return Ok(()) };
+        if self.read_only.contains(name) {
+            return Ok(());
+        }
         let Some(env) = named_env(engine, arguments) else { return Ok(()) };
         let result = if name == "destroy_environment" {
             if !ok {

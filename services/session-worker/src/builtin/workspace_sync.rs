@@ -10,9 +10,10 @@
 //! Objects are named by a digest of the path, not the path itself, so every name a workspace
 //! may hold (`notes~`, `data[1].csv`) is kept as it is: an object key refuses such characters.
 //!
-//! When: every call naming an environment (its id, or a REPL's or process's) saves the
-//! workspace before the call is answered ([`WorkspaceSync::save`]): a run, a REPL execution or
-//! a process may have changed files, so what a caller was answered is what a restart finds.
+//! When: every call naming an environment (its id, or a REPL's or process's), except calls of
+//! the tools declared read-only, saves the workspace before the call is answered
+//! ([`WorkspaceSync::save`]): a run, a REPL execution or a process may have changed files, so
+//! what a caller was answered is what a restart finds.
 //! Only files whose size or modification time changed since the last save are uploaded; the
 //! manifest is written after them and replaces the previous one whole (the point at which a
 //! save counts), and objects of removed files are deleted last, so a save cut short by a crash
@@ -101,10 +102,10 @@ impl WorkspaceSync {
     pub async fn save(&self, engine: &Engine, tenant: &TenantId, env: &EnvId) -> Result<(), String> {
         let turn = self.turn(env);
         let mut saved = turn.lock().await;
-        let before = match saved.as_ref() {
-            Some(manifest) => manifest.clone(),
-            None => self.read_manifest(tenant, env).await?,
-        };
+        if saved.is_none() {
+            *saved = Some(self.read_manifest(tenant, env).await?);
+        }
+        let before = saved.as_ref().expect("read above");
         let (walker, id) = (engine.clone(), env.clone());
         let files = tokio::task::spawn_blocking(move || walker.workspace_files(&id))
             .await
