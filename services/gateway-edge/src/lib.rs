@@ -116,7 +116,7 @@ pub fn router_with_sessions(state: EdgeState, options: EdgeOptions, sessions: Se
     let mut config = config;
     config.session_store = Some(Arc::new(options.stores.clone()));
     let owners = Arc::new(bearer::SessionOwners::new(options.stores.clone()));
-    let sessions = Arc::new(sessions::SharedSessions::new(options.stores.clone(), sessions));
+    let sessions = Arc::new(sessions::SharedSessions::new(options.stores.clone(), sessions, state.call_timeout));
     let front = protocol::Front { sessions: sessions.clone(), stores: options.stores };
     let factory_state = state.clone();
     let service = StreamableHttpService::new(move || Ok(GatewayHandler::new(factory_state.clone())), sessions, config);

@@ -9,6 +9,15 @@
 //! Not everything is stored: a response that is the first message of its request's stream (the
 //! answer to nearly every call) goes to the client unstored, and storing is never a condition of
 //! answering (see `store_event` in the `EventStore` implementation).
+//!
+//! A request's stream that its client lost before the response is answered on resumption, on
+//! any edge, never left to poll for ever. Each event id of a request's stream names the edge
+//! serving it and the request's JSON-RPC id ([`request_event_id`]); each edge says it is alive
+//! in Redis every [`EDGE_ALIVE_EVERY`] ([`RedisStores::run_heartbeat`]). The edge whose client
+//! went away stores the rest of that stream, the response included ([`RedisStores::abandon`]).
+//! A resumption ([`RedisStores::resume_request`]) replays what is stored and follows it until
+//! the response; when the serving edge is gone (a `kill -9` mid-call) it answers the request
+//! with [`EDGE_LOST`] at once instead, since nothing else ever will.
 
 use futures::StreamExt;
 use rmcp::model::ServerJsonRpcMessage;
@@ -35,7 +44,20 @@ pub struct RedisStores {
     /// After Redis failed to store an event, events are not stored until then (see
     /// `store_event`): a call's response does not wait on a Redis that is down or stalled.
     storing_paused_until: Arc<Mutex<Option<std::time::Instant>>>,
+    /// This edge process, as its request streams' event ids name it and its heartbeat keeps
+    /// it in Redis.
+    edge: Arc<str>,
 }
+
+/// How often an edge says in Redis that it is alive, and how long that lasts.
+pub(crate) const EDGE_ALIVE_EVERY: Duration = Duration::from_secs(1);
+const EDGE_ALIVE_FOR: Duration = Duration::from_secs(3);
+/// How often a resumed request's stream looks for what its edge stored.
+const RESUMED_POLL: Duration = Duration::from_millis(250);
+
+/// The JSON-RPC error code answering a request whose edge stopped before it answered
+/// (implementation-defined server error range).
+pub const EDGE_LOST: i32 = -32031;
 
 /// How long storing an event may take before the event goes out unstored.
 const STORE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -70,7 +92,149 @@ impl RedisStores {
             wakeups: None,
             requests: Default::default(),
             storing_paused_until: Default::default(),
+            edge: Arc::from(uuid::Uuid::new_v4().simple().to_string()),
         }
+    }
+
+    /// This edge process's id, as its request streams' event ids carry it.
+    pub(crate) fn edge(&self) -> &str {
+        &self.edge
+    }
+
+    fn edge_key(&self, edge: &str) -> String {
+        self.key(&format!("edge:{edge}"))
+    }
+
+    /// Says in Redis, every [`EDGE_ALIVE_EVERY`] until `shutdown`, that this edge is alive (for
+    /// resumptions of its requests' streams on other edges), and that it is gone when it stops.
+    /// A Redis that does not answer is tried again at the next beat.
+    pub async fn run_heartbeat(self, shutdown: tokio_util::sync::CancellationToken) {
+        let key = self.edge_key(&self.edge);
+        loop {
+            let mut redis = self.redis.clone();
+            let mut set = redis::cmd("SET");
+            set.arg(&key).arg(1).arg("EX").arg(EDGE_ALIVE_FOR.as_secs());
+            if let Ok(Err(e)) = tokio::time::timeout(EDGE_ALIVE_EVERY, set.query_async::<()>(&mut redis)).await {
+                tracing::debug!(error = %e, "could not say in Redis that this edge is alive");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(EDGE_ALIVE_EVERY) => {}
+            }
+        }
+        let mut redis = self.redis.clone();
+        let mut del = redis::cmd("DEL");
+        del.arg(&key);
+        let _ = tokio::time::timeout(STORE_TIMEOUT, del.query_async::<i64>(&mut redis)).await;
+    }
+
+    /// Whether edge `edge` is alive: this one is; another is while its heartbeat key is in
+    /// Redis. A missing key is looked for again for one beat and a half (Redis may have just
+    /// restarted empty, and the edge writes it again at its next beat); a Redis that cannot
+    /// tell counts as alive.
+    async fn edge_alive(&self, edge: &str) -> bool {
+        if edge == &*self.edge {
+            return true;
+        }
+        let key = self.edge_key(edge);
+        let until = tokio::time::Instant::now() + EDGE_ALIVE_EVERY + EDGE_ALIVE_EVERY / 2;
+        loop {
+            let mut redis = self.redis.clone();
+            match redis::cmd("EXISTS").arg(&key).query_async::<i64>(&mut redis).await {
+                Ok(0) => {}
+                _ => return true,
+            }
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(RESUMED_POLL).await;
+        }
+    }
+
+    /// The client of request stream `stream` went away before its response: the rest of the
+    /// stream, its response included, is stored from now on, so the client finds it when it
+    /// resumes, on any edge.
+    pub(crate) fn abandon(&self, stream: &str) {
+        let mut requests = self.requests.lock().expect("request streams lock");
+        if !requests.contains_key(stream) {
+            if requests.len() >= MAX_REQUEST_STREAMS {
+                requests.clear();
+            }
+            requests.insert(stream.to_string(), 0);
+        }
+    }
+
+    /// A request's stream resumed after event `seen` (`id`: where it was served, and the
+    /// request's id): what is stored after it, then what is stored later, until the response.
+    /// When the edge serving the request is gone, or no response comes within `patience`, the
+    /// stream ends with a JSON-RPC error for the request instead (nothing else would answer it).
+    pub(crate) fn resume_request(&self, id: RequestEventId, patience: Duration) -> EventStream {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let stores = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = stores.follow_request(&id, patience, &tx).await {
+                tracing::warn!(error = %e, stream = id.stream, "stopped following a resumed request's stream");
+            }
+        });
+        Box::pin(Followed(rx))
+    }
+
+    async fn follow_request(
+        &self,
+        id: &RequestEventId,
+        patience: Duration,
+        tx: &tokio::sync::mpsc::Sender<ServerSseMessage>,
+    ) -> Result<(), EventStoreError> {
+        let key = self.events_key(&id.stream);
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut seen = id.seen;
+        let mut last_look = false;
+        loop {
+            let raw: Vec<String> =
+                redis::cmd("LRANGE").arg(&key).arg(seen as i64).arg(-1).query_async(&mut self.redis.clone()).await?;
+            for json in raw {
+                seen += 1;
+                let Some(mut event) = decode(&id.stream, seen, &json) else { continue };
+                event.event_id = Some(request_event_id(&id.stream, seen, &id.edge, &id.request));
+                let last = is_final(&event);
+                if tx.send(event).await.is_err() || last {
+                    return Ok(());
+                }
+            }
+            if last_look {
+                let message = "the gateway edge serving this request stopped before it answered; \
+                               the call may or may not have run: send it again if that is safe";
+                return self.answer_lost(id, seen, message, tx).await;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let message = "no answer to this request came within the gateway's call timeout";
+                return self.answer_lost(id, seen, message, tx).await;
+            }
+            // Gone: one more look, for a response stored just before it stopped.
+            last_look = !self.edge_alive(&id.edge).await;
+            if !last_look {
+                tokio::select! {
+                    _ = tx.closed() => return Ok(()),
+                    _ = tokio::time::sleep(RESUMED_POLL) => {}
+                }
+            }
+        }
+    }
+
+    async fn answer_lost(
+        &self,
+        id: &RequestEventId,
+        seen: u64,
+        message: &str,
+        tx: &tokio::sync::mpsc::Sender<ServerSseMessage>,
+    ) -> Result<(), EventStoreError> {
+        let request: serde_json::Value = serde_json::from_slice(&id.request)?;
+        let error =
+            serde_json::json!({"jsonrpc": "2.0", "id": request, "error": {"code": EDGE_LOST, "message": message}});
+        let mut event = ServerSseMessage::from_message(serde_json::from_value(error)?);
+        event.event_id = Some(request_event_id(&id.stream, seen, &id.edge, &id.request));
+        let _ = tx.send(event).await;
+        Ok(())
     }
 
     /// Announces appends to standalone streams on `nats`, so that the edge holding a
@@ -283,8 +447,37 @@ fn decode(stream: &str, n: u64, json: &str) -> Option<ServerSseMessage> {
     Some(event)
 }
 
+/// Where a request's stream stands, as its event ids say: the stream, the number of its last
+/// stored event, the edge serving it and the request's JSON-RPC id (as JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RequestEventId {
+    pub stream: String,
+    pub seen: u64,
+    pub edge: String,
+    pub request: Vec<u8>,
+}
+
+/// The id of an event of a request's stream: `STREAM#N!EDGE!ID`, ID the request's JSON-RPC id
+/// as JSON in unpadded URL-safe base64 (an id a header can carry whatever the request's id).
+pub(crate) fn request_event_id(stream: &str, seen: u64, edge: &str, request: &[u8]) -> String {
+    use base64::Engine;
+    let request = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(request);
+    format!("{stream}#{seen}!{edge}!{request}")
+}
+
+/// [`request_event_id`] read back; `None` for any other id.
+pub(crate) fn parse_request_event_id(id: &str) -> Option<RequestEventId> {
+    use base64::Engine;
+    let (base, rest) = id.split_once('!')?;
+    let (edge, request) = rest.split_once('!')?;
+    let (stream, seen) = parse_event_id(base)?;
+    let request = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(request).ok()?;
+    serde_json::from_slice::<serde_json::Value>(&request).ok()?;
+    Some(RequestEventId { stream: stream.to_string(), seen, edge: edge.to_string(), request })
+}
+
 /// A request's response (or error): the last message of its stream.
-fn is_final(event: &ServerSseMessage) -> bool {
+pub(crate) fn is_final(event: &ServerSseMessage) -> bool {
     matches!(event.message.as_deref(), Some(ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)))
 }
 
@@ -395,13 +588,27 @@ impl RedisStores {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_event_id;
+    use super::{parse_event_id, parse_request_event_id, request_event_id};
 
     #[test]
     fn event_ids() {
         assert_eq!(parse_event_id("abc:common#12"), Some(("abc:common", 12)));
         assert_eq!(parse_event_id("s#x"), None);
         assert_eq!(parse_event_id("nohash"), None);
+    }
+
+    #[test]
+    fn request_event_ids_carry_the_edge_and_any_request_id() {
+        for request in [r#"7"#, r#""a!b#c\né""#] {
+            let id = request_event_id("3f1c", 2, "e1", request.as_bytes());
+            assert!(id.bytes().all(|b| b.is_ascii_graphic()), "{id}");
+            let parsed = parse_request_event_id(&id).unwrap();
+            assert_eq!((parsed.stream.as_str(), parsed.seen, parsed.edge.as_str()), ("3f1c", 2, "e1"));
+            assert_eq!(parsed.request, request.as_bytes());
+            assert_eq!(parse_event_id(&id), None, "not taken for a plain event id");
+        }
+        assert_eq!(parse_request_event_id("abc:common#12"), None);
+        assert_eq!(parse_request_event_id("s#1!e!not json"), None);
     }
 }
 

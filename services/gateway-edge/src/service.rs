@@ -2,7 +2,7 @@
 //! connections and its settings, [`Edge::router`] serves the MCP endpoints, and [`Edge::run`]
 //! runs its background work (the catalog and identity caches kept from the event stream, the
 //! channels of calls listening to their upstreams, resource updates, list changes and their
-//! notifier) until it is told to stop, then waits for all of it. The binary only composes
+//! notifier, the heartbeat that tells other edges this one is alive) until it is told to stop, then waits for all of it. The binary only composes
 //! services; what the edge is made of is decided here.
 
 use crate::{
@@ -54,6 +54,7 @@ pub struct Edge {
     resource_subs: Arc<ResourceSubscriptions>,
     subscribers: Arc<Subscribers>,
     audience: Arc<Audience>,
+    stores: RedisStores,
 }
 
 impl Edge {
@@ -82,13 +83,13 @@ impl Edge {
         let options = EdgeOptions {
             allowed_hosts: settings.allowed_hosts,
             allowed_origins: settings.allowed_origins,
-            stores,
+            stores: stores.clone(),
             resource: settings.resource,
             access_tokens,
             shutdown: http_shutdown,
         };
         let router = crate::router_with_sessions(state, options, settings.sessions);
-        Edge { router, cache, pool, bus, channels, resource_subs, subscribers, audience }
+        Edge { router, cache, pool, bus, channels, resource_subs, subscribers, audience, stores }
     }
 
     /// The MCP endpoints.
@@ -103,8 +104,9 @@ impl Edge {
 
     /// Runs the edge's background work until `shutdown`, then waits for it to end.
     pub async fn run(self, shutdown: CancellationToken) {
-        let Edge { cache, pool, bus, channels, resource_subs, subscribers, audience, .. } = self;
+        let Edge { cache, pool, bus, channels, resource_subs, subscribers, audience, stores, .. } = self;
         let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(stores.run_heartbeat(shutdown.clone()));
         tasks.spawn(run_catalog_sync(pool, bus.clone(), cache.clone(), shutdown.clone()));
         tasks.spawn(run_client_channels(bus.clone(), channels, shutdown.clone()));
         tasks.spawn(run_resource_updates(bus.clone(), resource_subs, audience.clone(), shutdown.clone()));

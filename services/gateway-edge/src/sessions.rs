@@ -14,23 +14,36 @@
 //! change once, wherever its stream is, and still after the edge that initialized it, took its
 //! subscription or held its stream has stopped: it resumes with `Last-Event-ID` on any edge and
 //! gets what was appended meanwhile.
+//!
+//! A request's stream (a POST's) is served by the edge that took the POST; its events' ids name
+//! that edge and the request ([`crate::redis_store::request_event_id`]). When the client loses
+//! it, it resumes on any edge, which replays and follows what is stored until the response, or
+//! answers the request with an error at once when the serving edge has died with it
+//! ([`RedisStores::resume_request`]).
 
-use crate::redis_store::{parse_event_id, standalone_stream, RedisStores};
+use crate::redis_store::{
+    is_final, parse_event_id, parse_request_event_id, request_event_id, standalone_stream, RedisStores,
+};
 use crate::session_caps::{Refusal, SessionCaps, SessionLimits};
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::session::local::{LocalSessionManager, LocalSessionManagerError};
+use rmcp::transport::streamable_http_server::session::store::EventStream;
 use rmcp::transport::streamable_http_server::session::{
     EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
 };
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 pub(crate) struct SharedSessions {
     local: LocalSessionManager,
     stores: RedisStores,
     caps: Arc<SessionCaps>,
+    /// How long a resumed request's stream waits for its response: the edges' call timeout,
+    /// and a little more.
+    answer_within: Duration,
 }
 
 /// What the session manager answers rmcp when it fails: rmcp's, or a session cap (which the
@@ -59,10 +72,11 @@ impl From<LocalSessionManagerError> for SessionsError {
 }
 
 impl SharedSessions {
-    pub(crate) fn new(stores: RedisStores, limits: SessionLimits) -> Self {
+    pub(crate) fn new(stores: RedisStores, limits: SessionLimits, call_timeout: Duration) -> Self {
         let mut local = LocalSessionManager::default().with_event_store(Arc::new(stores.clone()));
         local.session_config.keep_alive = Some(limits.idle);
-        Self { local, stores, caps: Arc::new(SessionCaps::new(limits)) }
+        let answer_within = call_timeout + Duration::from_secs(5);
+        Self { local, stores, caps: Arc::new(SessionCaps::new(limits)), answer_within }
     }
 
     /// How long a refused client should wait: until an idle session may be closed for it.
@@ -105,10 +119,26 @@ impl SharedSessions {
     }
 }
 
-/// A request's stream: while it is open, its session is not closed to make room.
+/// A request's stream: while it is open, its session is not closed to make room. Its events'
+/// ids name this edge and the request (for a resumption elsewhere); a client that goes away
+/// before the response leaves the rest of the stream to be stored ([`RedisStores::abandon`]).
 struct InFlight<S> {
     inner: S,
     _counted: Counted,
+    /// The request's JSON-RPC id as JSON; `None` for a notification or response.
+    request: Option<Vec<u8>>,
+    /// The stream's name, once its first event said it.
+    stream: Option<String>,
+    answered: bool,
+    stores: RedisStores,
+}
+
+impl<S> Drop for InFlight<S> {
+    fn drop(&mut self) {
+        if let (false, Some(stream)) = (self.answered, &self.stream) {
+            self.stores.abandon(stream);
+        }
+    }
 }
 
 struct Counted {
@@ -122,10 +152,25 @@ impl Drop for Counted {
     }
 }
 
-impl<S: Stream + Unpin> Stream for InFlight<S> {
-    type Item = S::Item;
+impl<S: Stream<Item = ServerSseMessage> + Unpin> Stream for InFlight<S> {
+    type Item = ServerSseMessage;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.inner).poll_next(cx)
+        let this = &mut *self;
+        let mut event = match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(event)) => event,
+            other => return other,
+        };
+        if let Some(request) = &this.request {
+            this.answered |= is_final(&event);
+            if let Some((stream, seen)) = event.event_id.as_deref().and_then(parse_event_id) {
+                let id = request_event_id(stream, seen, this.stores.edge(), request);
+                if this.stream.is_none() {
+                    this.stream = Some(stream.to_string());
+                }
+                event.event_id = Some(id);
+            }
+        }
+        Poll::Ready(Some(event))
     }
 }
 
@@ -163,8 +208,12 @@ impl SessionManager for SharedSessions {
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         self.caps.started(id);
         let counted = Counted { caps: self.caps.clone(), id: id.clone() };
+        let request = match &message {
+            ClientJsonRpcMessage::Request(request) => serde_json::to_vec(&request.id).ok(),
+            _ => None,
+        };
         let inner = Box::pin(self.local.create_stream(id, message).await?);
-        Ok(InFlight { inner, _counted: counted })
+        Ok(InFlight { inner, _counted: counted, request, stream: None, answered: false, stores: self.stores.clone() })
     }
 
     async fn accept_message(&self, id: &SessionId, message: ClientJsonRpcMessage) -> Result<(), Self::Error> {
@@ -181,19 +230,21 @@ impl SessionManager for SharedSessions {
         Ok(self.stores.follow(standalone_stream(id), None))
     }
 
-    /// A standalone stream resumes from Redis and stays open; a request's stream is replayed
-    /// as rmcp does.
+    /// A standalone stream resumes from Redis and stays open; a request's stream resumes from
+    /// Redis until its response (or the error that says none will come); an id of neither kind
+    /// is rmcp's to replay.
     async fn resume(
         &self,
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         let standalone = standalone_stream(id);
+        if let Some(request) = parse_request_event_id(&last_event_id).filter(|r| r.stream != standalone) {
+            return Ok(self.stores.resume_request(request, self.answer_within));
+        }
         match parse_event_id(&last_event_id) {
-            Some((stream, seen)) if stream == standalone => {
-                Ok(self.stores.follow(standalone, Some(seen)).left_stream())
-            }
-            _ => Ok(self.local.resume(id, last_event_id).await?.right_stream()),
+            Some((stream, seen)) if stream == standalone => Ok(self.stores.follow(standalone, Some(seen))),
+            _ => Ok(Box::pin(self.local.resume(id, last_event_id).await?) as EventStream),
         }
     }
 

@@ -433,3 +433,122 @@ async fn input_required_rounds_of_one_call_alternate_between_edges() {
     );
     let _ = client.cancel().await;
 }
+
+/// What a session-era client on `edge` (a base URL) sends: one POST, its SSE response.
+async fn post_on(
+    http: &reqwest::Client,
+    edge: &str,
+    session: Option<&str>,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    let mut request = http
+        .post(format!("{edge}/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&body);
+    if let Some(s) = session {
+        request = request.header("mcp-session-id", s);
+    }
+    request.send().await.unwrap()
+}
+
+/// Reads an SSE response until its first event id (a request's stream starts with a priming
+/// event that carries one) and returns it, leaving the rest unread.
+async fn first_event_id(response: &mut reqwest::Response) -> String {
+    let mut seen = String::new();
+    loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk()).await;
+        let chunk = chunk.expect("the stream's first event in time").unwrap().expect("an event before the end");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(id) = seen.lines().find_map(|l| l.strip_prefix("id:")) {
+            if seen.contains("\n\n") {
+                return id.trim().to_string();
+            }
+        }
+    }
+}
+
+/// Resumes a request's stream on `edge` after `last_event_id` and reads it to its end (at most
+/// `within`): the JSON-RPC messages it carried and how long it took.
+async fn resume_on(
+    http: &reqwest::Client,
+    edge: &str,
+    session: &str,
+    last_event_id: &str,
+    within: Duration,
+) -> (Vec<serde_json::Value>, Duration) {
+    let started = Instant::now();
+    let mut response = http
+        .get(format!("{edge}/mcp"))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .header("last-event-id", last_event_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = String::new();
+    let read = tokio::time::timeout(within, async {
+        while let Ok(Some(chunk)) = response.chunk().await {
+            body.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the resumed stream ended within {within:?}: {body}");
+    let messages = sse_events(&body).into_iter().map(|(_, data)| serde_json::from_str(&data).unwrap()).collect();
+    (messages, started.elapsed())
+}
+
+/// A request whose edge dies under it (`kill -9`, mid-call) is answered when its client resumes
+/// the stream on another edge: an error that says so, within seconds, not a stream that stays
+/// empty for ever (rmcp's client resumes such a stream again and again and never ends the call:
+/// the chaos harness's "no answer within 15 s"). And a request whose client went away while its
+/// edge lives on is answered on resumption elsewhere with its real result, which the edge
+/// stored because nobody was reading it.
+#[tokio::test]
+async fn a_call_resumed_on_another_edge_gets_its_result_or_an_error_when_its_edge_died() {
+    let mut d = Deployment::new().await;
+    let api = d.spawn("api", &["serve", "api"]).await;
+    d.spawn("worker", &["serve", "worker"]).await;
+    let edge_a = d.spawn("edge-a", &["serve", "edge"]).await;
+    let edge_b = d.spawn("edge-b", &["serve", "edge"]).await;
+    let upstream = fixture().await;
+    let (status, _) = post_json(&format!("{api}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
+    assert_eq!(status, 201);
+    let http = reqwest::Client::new();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let response = post_on(&http, &edge_a, None, init).await;
+    let session = response.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    response.text().await.unwrap();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert!(post_on(&http, &edge_a, Some(&session), initialized).await.status().is_success());
+    let slow = |id: u64, ms: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "fx__slow", "arguments": {"ms": ms, "steps": 0}}})
+    };
+
+    // The client goes away from a call on edge A, which lives on: resumed on edge B, the stream
+    // gives the call's result (stored by A for it), and ends.
+    let mut response = post_on(&http, &edge_a, Some(&session), slow(2, 1500)).await;
+    let first = first_event_id(&mut response).await;
+    drop(response);
+    let (messages, _) = resume_on(&http, &edge_b, &session, &first, Duration::from_secs(20)).await;
+    let last = messages.last().unwrap_or_else(|| panic!("the result: {messages:?}"));
+    assert_eq!((&last["id"], &last["result"]["content"][0]["text"]), (&json!(2), &json!("done")), "{messages:?}");
+
+    // Edge A dies mid-call: resumed on edge B, the stream answers request 3 with an error
+    // naming what happened, in seconds (A's heartbeat lasts 3 s, then 1.5 s of patience).
+    let mut response = post_on(&http, &edge_a, Some(&session), slow(3, 30_000)).await;
+    let first = first_event_id(&mut response).await;
+    d.kill_hard("edge-a");
+    drop(response);
+    let (messages, took) = resume_on(&http, &edge_b, &session, &first, Duration::from_secs(20)).await;
+    let last = messages.last().unwrap_or_else(|| panic!("an answer: {messages:?}"));
+    assert_eq!((&last["id"], &last["error"]["code"]), (&json!(3), &json!(-32031)), "{messages:?}");
+    assert!(last["error"]["message"].as_str().unwrap().contains("stopped before it answered"), "{last}");
+    assert!(took < Duration::from_secs(10), "answered {took:?} after resuming");
+    eprintln!("a call whose edge died was answered {took:?} after its client resumed on another edge");
+    d.terminate("edge-b").await;
+}
