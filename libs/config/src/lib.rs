@@ -207,6 +207,26 @@ pub struct PythonConfig {
     pub tenant_processes: u64,
     /// Per tenant: bytes of disk all its environments (venvs and workspaces) use on one worker.
     pub tenant_disk_bytes: u64,
+    /// Jumpboot's mDNS federation (`[python.federation]`), off unless enabled.
+    pub federation: FederationConfig,
+}
+
+/// Jumpboot's mDNS federation (`[python.federation]`; `canopy_api::federation`): announcing
+/// this Canopy's `python` server as `_jumpboot-mcp._tcp`, and registering the instances it
+/// discovers as upstream servers of `tenant`. Both off by default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    pub announce: bool,
+    pub discover: bool,
+    /// The announced instance name; empty: the host name.
+    pub instance_name: String,
+    /// The announced `note` (free text, e.g. "GPU server for ML").
+    pub note: String,
+    /// The tenant discovered servers are registered in.
+    pub tenant: String,
+    /// The network interfaces mDNS uses (names); empty: every interface.
+    pub interfaces: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -470,6 +490,12 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_PYTHON_ALLOW_EGRESS", "python.allow_egress"),
     ("CANOPY_PYTHON_GIT_HOSTS", "python.git_hosts"),
     ("CANOPY_PYTHON_TENANT_DISK_BYTES", "python.tenant_disk_bytes"),
+    ("CANOPY_FEDERATION_ANNOUNCE", "python.federation.announce"),
+    ("CANOPY_FEDERATION_DISCOVER", "python.federation.discover"),
+    ("CANOPY_FEDERATION_INSTANCE_NAME", "python.federation.instance_name"),
+    ("CANOPY_FEDERATION_NOTE", "python.federation.note"),
+    ("CANOPY_FEDERATION_TENANT", "python.federation.tenant"),
+    ("CANOPY_FEDERATION_INTERFACES", "python.federation.interfaces"),
     ("CANOPY_HEADER_READ_TIMEOUT_SECS", "http.header_read_timeout_secs"),
     ("CANOPY_BODY_READ_TIMEOUT_SECS", "http.body_read_timeout_secs"),
     ("CANOPY_MAX_CONNECTIONS", "http.max_connections"),
@@ -653,6 +679,7 @@ impl Config {
             );
             return bad("python.run_timeout_default_secs", message);
         }
+        self.validate_federation()?;
         if self.oauth.code_ttl_secs > 600 {
             let message = format!("must be at most 600 (RFC 6749 4.1.2), got {}", self.oauth.code_ttl_secs);
             return bad("oauth.code_ttl_secs", message);
@@ -941,6 +968,56 @@ impl Config {
 
     /// The public base URL, without a trailing slash (by default the listen address, https when
     /// the listener serves TLS).
+    /// `[python.federation]`: what goes into an mDNS record must fit one (a DNS label of 63
+    /// bytes, TXT strings of 255), and announcing needs the `python` server it announces.
+    fn validate_federation(&self) -> Result<(), ConfigError> {
+        let f = &self.python.federation;
+        let bad = |setting: &str, message: String| Err(ConfigError::Setting { setting: setting.into(), message });
+        if f.instance_name.len() > 63 || f.instance_name.chars().any(char::is_control) {
+            let message = format!(
+                "must be at most 63 bytes without control characters, got '{}'",
+                f.instance_name.escape_debug()
+            );
+            return bad("python.federation.instance_name (CANOPY_FEDERATION_INSTANCE_NAME)", message);
+        }
+        if f.note.len() > 200 || f.note.chars().any(char::is_control) {
+            return bad(
+                "python.federation.note (CANOPY_FEDERATION_NOTE)",
+                format!("must be at most 200 bytes without control characters, got {} bytes", f.note.len()),
+            );
+        }
+        if let Err(e) = canopy_domain::TenantId::parse(f.tenant.clone()) {
+            return bad("python.federation.tenant (CANOPY_FEDERATION_TENANT)", e.to_string());
+        }
+        if let Some(name) = f
+            .interfaces
+            .iter()
+            .find(|n| n.is_empty() || n.len() > 15 || n.contains(['/', ' ']) || *n == "." || *n == "..")
+        {
+            return bad(
+                "python.federation.interfaces (CANOPY_FEDERATION_INTERFACES)",
+                format!("'{name}' is not an interface name"),
+            );
+        }
+        if f.announce {
+            if !self.builtin.servers.contains(&canopy_domain::BuiltinKind::Python) {
+                return bad(
+                    "python.federation.announce (CANOPY_FEDERATION_ANNOUNCE)",
+                    "announces the python server, which builtin.servers (CANOPY_BUILTIN_SERVERS) does not include"
+                        .into(),
+                );
+            }
+            let endpoint = format!("{}/servers/python/mcp", self.public_base());
+            if endpoint.len() > 240 {
+                return bad(
+                    "public_url (CANOPY_PUBLIC_URL)",
+                    "too long to announce over mDNS (python.federation.announce)".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
     pub fn public_base(&self) -> String {
         if self.public_url.is_empty() {
             let scheme = if self.tls_files().is_some() { "https" } else { "http" };
@@ -1005,6 +1082,43 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn federation_is_off_by_default_and_checked() {
+        let config = Config::from_layers(None, &[]).unwrap();
+        let f = &config.python.federation;
+        assert!(!f.announce && !f.discover && f.instance_name.is_empty() && f.interfaces.is_empty());
+        assert_eq!(f.tenant, "default");
+        let vars = env(&[
+            ("CANOPY_FEDERATION_DISCOVER", "true"),
+            ("CANOPY_FEDERATION_INSTANCE_NAME", "gpu-server"),
+            ("CANOPY_FEDERATION_NOTE", "GPU server for ML"),
+            ("CANOPY_FEDERATION_TENANT", "acme"),
+            ("CANOPY_FEDERATION_INTERFACES", r#"["eth1"]"#),
+        ]);
+        let f = Config::from_layers(None, &vars).unwrap().python.federation;
+        assert!(f.discover && !f.announce);
+        assert_eq!(
+            (f.instance_name.as_str(), f.note.as_str(), f.tenant.as_str()),
+            ("gpu-server", "GPU server for ML", "acme")
+        );
+        assert_eq!(f.interfaces, ["eth1"]);
+        for (vars, setting) in [
+            (
+                env(&[("CANOPY_FEDERATION_ANNOUNCE", "true"), ("CANOPY_BUILTIN_SERVERS", "[]")]),
+                "python.federation.announce",
+            ),
+            (env(&[("CANOPY_FEDERATION_TENANT", "Not A Tenant")]), "python.federation.tenant"),
+            (env(&[("CANOPY_FEDERATION_INSTANCE_NAME", &"x".repeat(64))]), "python.federation.instance_name"),
+            (env(&[("CANOPY_FEDERATION_NOTE", "a\nb")]), "python.federation.note"),
+            (env(&[("CANOPY_FEDERATION_INTERFACES", r#"["../x"]"#)]), "python.federation.interfaces"),
+        ] {
+            let err = Config::from_layers(None, &vars).unwrap_err().to_string();
+            assert!(err.contains(setting), "{setting}: {err}");
+        }
+        let vars = env(&[("CANOPY_FEDERATION_ANNOUNCE", "true"), ("CANOPY_BUILTIN_SERVERS", r#"["python"]"#)]);
+        assert!(Config::from_layers(None, &vars).unwrap().python.federation.announce);
     }
 
     #[test]
