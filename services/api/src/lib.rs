@@ -18,6 +18,7 @@ mod commands;
 pub mod console;
 mod credits;
 mod error;
+pub mod federation;
 mod groups;
 mod identities;
 mod identity_provider;

@@ -72,24 +72,77 @@ pub async fn register(
         )));
     }
     let request: RegisterServerRequest = input::parse_json(&body, "request body is not a valid server registration")?;
-    let name = ServerName::parse(request.name.clone()).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let spec = build_spec(&state.sealer, &principal.tenant, &name, &request)?;
-    let id = ServerId(uuid::Uuid::now_v7());
-    let command = ServerCommand::Register { id, name: name.clone(), spec, force: request.force || query.force };
     let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
     let ctx = principal.context(idempotency_key, &body);
-    // Listening before the registration is recorded, so its discovery's event cannot be missed.
-    let key = canopy_eventstore::StreamKey::of::<Server>(&principal.tenant, name.as_str());
-    let events = state.bus.client.subscribe(state.bus.subjects.event(&key.subject())).await.ok();
-    let outcome = state
-        .executor
-        .execute::<Server>(&ctx, name.as_str(), &command)
-        .await
-        .map_err(|e| from_execute(e, domain_error))?;
-    let registered_id = outcome.state.registered().map(|r| r.id).unwrap_or(id);
-    let row = wait_for_discovery(&state, &principal.tenant, &name, registered_id, events).await?;
-    let status = if outcome.replayed { StatusCode::OK } else { StatusCode::CREATED };
+    let force = request.force || query.force;
+    let (replayed, row) = register_server(&state, &principal.tenant, &request, force, &ctx, false).await?;
+    let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(view(&row))))
+}
+
+/// Registers `request` in `tenant` under `ctx` and waits for its discovery: the one path of
+/// REST `POST /api/v0/servers` and of servers found over mDNS (`federation.rs`). With
+/// `disabled`, the registration and its disabling commit in one transaction, so nothing of the
+/// server is callable before an admin enables it. Returns whether it was a replay, and the row.
+pub(crate) async fn register_server(
+    state: &ApiState,
+    tenant: &TenantId,
+    request: &RegisterServerRequest,
+    force: bool,
+    ctx: &canopy_eventstore::CommandContext,
+    disabled: bool,
+) -> Result<(bool, ServerRow), ApiError> {
+    let name = ServerName::parse(request.name.clone()).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let spec = build_spec(&state.sealer, tenant, &name, request)?;
+    let id = ServerId(uuid::Uuid::now_v7());
+    let command = ServerCommand::Register { id, name: name.clone(), spec, force };
+    // Listening before the registration is recorded, so its discovery's event cannot be missed.
+    let key = canopy_eventstore::StreamKey::of::<Server>(tenant, name.as_str());
+    let events = state.bus.client.subscribe(state.bus.subjects.event(&key.subject())).await.ok();
+    let outcome = if disabled {
+        register_disabled(state, ctx, &name, &command).await
+    } else {
+        state.executor.execute::<Server>(ctx, name.as_str(), &command).await
+    }
+    .map_err(|e| from_execute(e, domain_error))?;
+    let registered_id = outcome.state.registered().map(|r| r.id).unwrap_or(id);
+    let row = wait_for_discovery(state, tenant, &name, registered_id, events).await?;
+    Ok((outcome.replayed, row))
+}
+
+/// `register` then `SetServerEnabled { enabled: false }` in one transaction (tried again in a
+/// new one when another writer got there first).
+async fn register_disabled(
+    state: &ApiState,
+    ctx: &canopy_eventstore::CommandContext,
+    name: &ServerName,
+    register: &ServerCommand,
+) -> Result<canopy_eventstore::Outcome<Server>, canopy_eventstore::ExecuteError<ServerError>> {
+    let mut attempt = 0;
+    loop {
+        let mut tx = state.pool().begin().await?;
+        let executor = &state.executor;
+        let result = match executor.execute_in::<Server>(&mut tx, ctx, name.as_str(), register, None).await {
+            Ok(registered) => {
+                let known = Some((registered.state, registered.version));
+                let disable = ServerCommand::SetServerEnabled { enabled: false };
+                executor.execute_in::<Server>(&mut tx, ctx, name.as_str(), &disable, known).await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(outcome) => {
+                tx.commit().await?;
+                return Ok(outcome);
+            }
+            Err(canopy_eventstore::ExecuteError::Contention(_)) if attempt < 5 => {
+                tx.rollback().await?;
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// How often the read model is looked at meanwhile when no event says it changed: the event

@@ -3,8 +3,8 @@
 //! mode, the jobs' blob store), [`Api::router`] serves the REST API, the OAuth server and the
 //! console (and a local blob store's signed URLs), and [`Api::run`] runs its background work
 //! (the outbox relay, the command and audit consumers, the built-in registrar, the OAuth
-//! server's upkeep) until it is told to stop, then waits for all of it. The binary only
-//! composes services.
+//! server's upkeep, mDNS federation when configured: `federation.rs`) until it is told to
+//! stop, then waits for all of it. The binary only composes services.
 
 use crate::ApiState;
 use axum::Router;
@@ -45,6 +45,8 @@ pub struct Api {
     router: Router,
     pool: sqlx::PgPool,
     builtins: Vec<canopy_domain::BuiltinKind>,
+    /// mDNS federation (`[python.federation]`), when announce or discover is on.
+    federation: Option<crate::federation::Federation>,
 }
 
 impl Api {
@@ -92,7 +94,15 @@ impl Api {
             jobs,
         };
         let router = router.merge(crate::router(state.clone()));
-        Ok(Api { state, router, pool, builtins: config.builtin.servers.clone() })
+        let federation_config = &config.python.federation;
+        let tenant_exists = !federation_config.discover
+            || canopy_readmodels::get_tenant(&pool, &federation_config.tenant)
+                .await
+                .map_err(failed("reading the tenant of python.federation"))?
+                .is_some();
+        let federation = crate::federation::Federation::start(federation_config, &config.public_base(), tenant_exists)
+            .map_err(failed("starting mDNS federation (python.federation)"))?;
+        Ok(Api { state, router, pool, builtins: config.builtin.servers.clone(), federation })
     }
 
     /// The REST API, the OAuth server's routes, the console (and a local blob store's URLs).
@@ -102,8 +112,11 @@ impl Api {
 
     /// Runs the api's background work until `shutdown`, then waits for it to end.
     pub async fn run(self, shutdown: CancellationToken) {
-        let Api { state, pool, builtins, .. } = self;
+        let Api { state, pool, builtins, federation, .. } = self;
         let mut tasks = tokio::task::JoinSet::new();
+        if let Some(federation) = federation {
+            tasks.spawn(federation.run(state.clone(), shutdown.clone()));
+        }
         let registrar =
             crate::run_builtin_registrar(state.executor.clone(), state.bus.clone(), builtins, shutdown.clone());
         tasks.spawn(registrar);

@@ -439,6 +439,35 @@ impl Args<'_> {
     }
 }
 
+/// `list_servers`: the servers of the caller's tenant that mDNS federation registered (their
+/// description is `canopy_federation::description`; `canopy_api::federation`), each with its
+/// instance, endpoint, note, tls, the server name it was registered as, and whether it is
+/// enabled (`pending` while an admin has not approved it in enterprise mode).
+async fn list_servers(store: &PythonStore, ctx: &BuiltinCall) -> Result<Value, String> {
+    let rows = canopy_readmodels::list_servers(&store.pool, ctx.tenant())
+        .await
+        .map_err(|e| format!("listing discovered servers failed: {e}"))?;
+    let servers: Vec<Value> = rows
+        .iter()
+        .filter_map(|row| {
+            let (instance, note) = canopy_federation::parse_description(&row.description)?;
+            let endpoint = row.spec.url.clone().unwrap_or_default();
+            Some(json!({
+                "instance": instance,
+                "endpoint": endpoint,
+                "note": note,
+                "tls": endpoint.starts_with("https://"),
+                "server": row.name,
+                "enabled": row.enabled,
+                "pending": !row.enabled,
+                "status": row.status,
+                "tool_count": row.tool_count,
+            }))
+        })
+        .collect();
+    Ok(json!({"servers": servers}))
+}
+
 /// Counts a run against its tenant's `concurrent_runs` until dropped.
 struct RunSlot {
     runs: Arc<Mutex<HashMap<TenantId, u64>>>,
@@ -903,6 +932,10 @@ impl Python {
         arguments: &JsonObject,
         restored: &mut Option<Value>,
     ) -> Result<Value, String> {
+        if name == "list_servers" {
+            let store = self.store.as_ref().ok_or("listing discovered servers needs the database")?;
+            return list_servers(store, ctx).await;
+        }
         let engine =
             self.engine.as_ref().map_err(|why| format!("the Python sandbox is not available on this worker: {why}"))?;
         let store = self.store.as_ref().ok_or("the Python sandbox is not available on this worker: no database")?;
@@ -1223,7 +1256,6 @@ impl Python {
                 }
                 Ok(data(&killed))
             }
-            "list_servers" => Ok(json!({"servers": []})),
             other => Err(format!("{other}: no such tool in the python server")),
         }
     }
