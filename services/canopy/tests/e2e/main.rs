@@ -10,6 +10,7 @@ mod cli_runner;
 mod discovery_recovery;
 mod enterprise;
 mod enterprise_cli;
+mod federation;
 mod gateway;
 mod grid;
 mod grid_workflows;
