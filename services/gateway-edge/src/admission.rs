@@ -87,10 +87,22 @@ pub(crate) async fn admit(
     extensions: &rmcp::model::Extensions,
     arguments_sha256: impl FnOnce() -> Option<String>,
 ) -> Result<Admitted, Refused> {
-    let parts = extensions.get::<http::request::Parts>();
-    let carried = parts
-        .and_then(|p| p.extensions.get::<Decided>())
-        .filter(|d| d.method == ask.method.as_str() && d.name == ask.name);
+    let http = extensions.get::<http::request::Parts>().map(|p| &p.extensions);
+    admit_request(state, access, scope, ask, http, arguments_sha256).await
+}
+
+/// [`admit`] for an HTTP request's own extensions (where the middleware's decision and the
+/// runtime's [`Limiter`] are).
+pub(crate) async fn admit_request(
+    state: &EdgeState,
+    access: &Access,
+    scope: &Scope,
+    ask: Ask<'_>,
+    http: Option<&http::Extensions>,
+    arguments_sha256: impl FnOnce() -> Option<String>,
+) -> Result<Admitted, Refused> {
+    let carried =
+        http.and_then(|e| e.get::<Decided>()).filter(|d| d.method == ask.method.as_str() && d.name == ask.name);
     match carried {
         Some(Decided { outcome: Ok(admitted), .. }) => Ok(admitted.clone()),
         Some(Decided { outcome: Err(refused), .. }) => {
@@ -100,7 +112,7 @@ pub(crate) async fn admit(
         None => {
             let catalog = TenantCatalog { cache: &state.cache, tenant: access.tenant.as_str() };
             let decided = canopy_admission::decide(access.who(), scope, ask, &catalog);
-            let limiter = parts.and_then(|p| p.extensions.get::<Limiter>());
+            let limiter = http.and_then(|e| e.get::<Limiter>());
             canopy_admission::settle(decided, limiter, &state.bus, arguments_sha256).await
         }
     }

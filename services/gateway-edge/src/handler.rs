@@ -15,6 +15,7 @@
 use crate::access::Access;
 use crate::admission::{self, admit};
 use crate::cache::CachedServer;
+use crate::fast::{FastSession, FastSessions};
 use crate::mrtr::{self, Pending};
 use crate::relay::{self, Relayed};
 use crate::EdgeState;
@@ -42,6 +43,10 @@ pub struct GatewayHandler {
     /// The endpoint this session belongs to, fixed by its first request.
     scope: Arc<OnceLock<Scope>>,
     log_level: crate::relay::SessionLogLevel,
+    /// Where this session's tool calls may take the short route ([`crate::fast`]), and its
+    /// entry there, which lives as long as this handler.
+    fast: Option<Arc<FastSessions>>,
+    fast_session: Arc<OnceLock<Arc<FastSession>>>,
 }
 
 /// The MCP session a request or notification belongs to (rmcp's `Mcp-Session-Id`).
@@ -52,7 +57,12 @@ fn session_id(extensions: &rmcp::model::Extensions) -> Option<String> {
 
 impl GatewayHandler {
     pub fn new(state: EdgeState) -> Self {
-        Self { state, scope: Arc::default(), log_level: Arc::default() }
+        Self { state, scope: Arc::default(), log_level: Arc::default(), fast: None, fast_session: Arc::default() }
+    }
+
+    /// A handler whose session's tool calls the edge may answer on the short route.
+    pub(crate) fn with_fast_sessions(state: EdgeState, fast: Arc<FastSessions>) -> Self {
+        Self { fast: Some(fast), ..Self::new(state) }
     }
 
     /// The request's principal and what it may see.
@@ -114,11 +124,8 @@ impl GatewayHandler {
         crate::paging::page(visible, cursor, self.state.page_size)
     }
 
-    /// The worker's request for an admitted call: the call as admitted, `payload`, this edge's
-    /// timeout, and the call's own subject for what the upstream says to the client meanwhile.
     fn request(&self, admitted: Admitted, payload: Payload) -> CallRequest {
-        let subject = self.state.bus.subjects.call_client(&admitted.call_id);
-        admitted.into_request(payload, self.state.call_timeout, Some(subject))
+        call_request(&self.state, admitted, payload)
     }
 
     async fn upstream(&self, request: CallRequest, context: &RequestContext<RoleServer>) -> CallReply {
@@ -135,14 +142,7 @@ impl GatewayHandler {
         responses: Option<InputResponses>,
         request_state: Option<String>,
     ) -> Result<Staged, ErrorData> {
-        let span = tracing::info_span!(
-            "mcp_call",
-            method = target.0,
-            tenant = %request.tenant,
-            client = %request.principal,
-            server = %request.server,
-            tool = request.op.label(),
-        );
+        let span = call_span(target.0, &request);
         let call = self.call_in_span(request, context, target, responses, request_state);
         tracing::Instrument::instrument(call, span).await
     }
@@ -215,6 +215,45 @@ impl GatewayHandler {
     }
 }
 
+/// The worker's request for an admitted call: the call as admitted, `payload`, this edge's
+/// timeout, and the call's own subject for what the upstream says to the client meanwhile.
+pub(crate) fn call_request(state: &EdgeState, admitted: Admitted, payload: Payload) -> CallRequest {
+    let subject = state.bus.subjects.call_client(&admitted.call_id);
+    admitted.into_request(payload, state.call_timeout, Some(subject))
+}
+
+/// A call's span, labelled by who calls what (never the arguments or the session).
+pub(crate) fn call_span(method: &str, request: &CallRequest) -> tracing::Span {
+    tracing::info_span!(
+        "mcp_call",
+        method,
+        tenant = %request.tenant,
+        client = %request.principal,
+        server = %request.server,
+        tool = request.op.label(),
+    )
+}
+
+/// A tool call's reply as its client gets it: the upstream's result; an upstream's own
+/// JSON-RPC error, an unknown name or arguments too large as JSON-RPC errors; any other failure
+/// as a result with `isError: true` ("NAME failed: CODE: message").
+pub(crate) fn tool_reply(name: &str, reply: CallReply) -> Result<CallToolResult, ErrorData> {
+    match reply {
+        CallReply::Result { result } => decode(name, result),
+        CallReply::Error { code: CallErrorCode::UpstreamError, message, rpc } => {
+            Err(protocol_error(name, CallErrorCode::UpstreamError, message, rpc))
+        }
+        CallReply::Error { code: CallErrorCode::NotFound, .. } => Err(unknown("tool", name)),
+        // Arguments larger than the bus carries: the client's request is at fault.
+        CallReply::Error { code: CallErrorCode::TooLarge, message, .. } => {
+            Err(ErrorData::invalid_params(format!("{name}: {message}"), None))
+        }
+        CallReply::Error { code, message, .. } => {
+            Ok(CallToolResult::error(vec![ContentBlock::text(format!("{name} failed: {}: {message}", code.as_str()))]))
+        }
+    }
+}
+
 /// What became of a request sent upstream.
 enum Staged {
     Reply(CallReply),
@@ -222,7 +261,7 @@ enum Staged {
     InputRequired(InputRequiredResult),
 }
 
-fn unknown(kind: &str, name: &str) -> ErrorData {
+pub(crate) fn unknown(kind: &str, name: &str) -> ErrorData {
     ErrorData::invalid_params(format!("unknown {kind} '{name}'"), None)
 }
 
@@ -282,9 +321,20 @@ impl ServerHandler for GatewayHandler {
 
     /// Also when an edge restores the session from Redis (rmcp replays the handshake): the
     /// registration is in Redis and the same on every edge.
+    /// The session's tool calls take the short route from now on when its client can be asked
+    /// nothing in the middle of a call ([`crate::fast`]).
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let access = self.access(&context.extensions);
         if let (Some(scope), Some(session), Ok(access)) = (self.scope.get(), session_id(&context.extensions), access) {
+            if let (Some(fast), Some(info)) = (&self.fast, context.peer.peer_info()) {
+                let asks = &info.capabilities;
+                if asks.sampling.is_none() && asks.elicitation.is_none() && asks.roots.is_none() {
+                    let entry = self
+                        .fast_session
+                        .get_or_init(|| Arc::new(FastSession::new(scope.clone(), self.log_level.clone())));
+                    fast.register(&session, entry);
+                }
+            }
             self.state.subscribers.add(access.tenant.as_str(), &session, scope).await;
         }
     }
@@ -332,23 +382,7 @@ impl ServerHandler for GatewayHandler {
             Staged::Reply(reply) => reply,
             Staged::InputRequired(round) => return Ok(CallToolResponse::InputRequired(round)),
         };
-        match reply {
-            CallReply::Result { result } => Ok(CallToolResponse::Complete(decode(&name, result)?)),
-            CallReply::Error { code: CallErrorCode::UpstreamError, message, rpc } => {
-                Err(protocol_error(&name, CallErrorCode::UpstreamError, message, rpc))
-            }
-            CallReply::Error { code: CallErrorCode::NotFound, .. } => Err(unknown("tool", &name)),
-            // Arguments larger than the bus carries: the client's request is at fault.
-            CallReply::Error { code: CallErrorCode::TooLarge, message, .. } => {
-                Err(ErrorData::invalid_params(format!("{name}: {message}"), None))
-            }
-            CallReply::Error { code, message, .. } => {
-                Ok(CallToolResponse::Complete(CallToolResult::error(vec![ContentBlock::text(format!(
-                    "{name} failed: {}: {message}",
-                    code.as_str()
-                ))])))
-            }
-        }
+        tool_reply(&name, reply).map(CallToolResponse::Complete)
     }
 
     async fn subscribe(

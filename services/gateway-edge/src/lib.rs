@@ -15,6 +15,7 @@ mod admission;
 mod audience;
 mod bearer;
 mod cache;
+mod fast;
 mod handler;
 mod identities;
 mod limits;
@@ -118,8 +119,11 @@ pub fn router_with_sessions(state: EdgeState, options: EdgeOptions, sessions: Se
     let owners = Arc::new(bearer::SessionOwners::new(options.stores.clone()));
     let sessions = Arc::new(sessions::SharedSessions::new(options.stores.clone(), sessions, state.call_timeout));
     let front = protocol::Front { sessions: sessions.clone(), stores: options.stores };
+    let fast_sessions = Arc::new(fast::FastSessions::default());
+    let fast = fast::Fast { state: state.clone(), sessions: fast_sessions.clone(), shared: sessions.clone() };
     let factory_state = state.clone();
-    let service = StreamableHttpService::new(move || Ok(GatewayHandler::new(factory_state.clone())), sessions, config);
+    let factory = move || Ok(GatewayHandler::with_fast_sessions(factory_state.clone(), fast_sessions.clone()));
+    let service = StreamableHttpService::new(factory, sessions, config);
     let resource = Arc::new(options.resource);
     let authenticator = bearer::Authenticator {
         state: state.clone(),
@@ -128,14 +132,16 @@ pub fn router_with_sessions(state: EdgeState, options: EdgeOptions, sessions: Se
         tokens: options.access_tokens,
     };
     // Route layers run last-added first: authenticate, open the endpoint, check the headers,
-    // count the call against its rate limits (the `Limiter` in the request's extensions), then
-    // the protocol answers and session caps in front of rmcp.
+    // count the call against its rate limits (the `Limiter` in the request's extensions), take
+    // a session's tool call on the short route (`fast`), then the protocol answers and session
+    // caps in front of rmcp.
     let mcp = Router::new()
         .route_service("/mcp", service.clone())
         .route_service("/servers/{server}/mcp", service.clone())
         .route_service("/groups/{group}/mcp", service.clone())
         .route_service("/v0/groups/{group}/mcp", service)
         .route_layer(axum::middleware::from_fn_with_state(front, protocol::front))
+        .route_layer(axum::middleware::from_fn_with_state(fast, fast::fast))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), limits::check))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), param_headers::check))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_endpoint))

@@ -21,7 +21,9 @@
 use crate::EdgeState;
 use canopy_mcp::call::{CallErrorCode, CallReply, CallRequest, ClientAnswer, ToClient};
 use futures::StreamExt;
-use rmcp::model::{ClientCapabilities, LoggingLevel, ProgressNotificationParam, ProgressToken};
+use rmcp::model::{
+    ClientCapabilities, LoggingLevel, Notification, ProgressNotificationParam, ProgressToken, ServerNotification,
+};
 use rmcp::service::{RequestContext, ServiceError};
 use rmcp::{Peer, RoleServer};
 use std::collections::HashMap;
@@ -63,18 +65,7 @@ pub async fn relay(
         nats: bus.client.clone(),
     };
     let forwarder = Some((stop_tx, tokio::spawn(to_client.run(messages, stop_rx, heard.clone(), !local))));
-    let worker_elsewhere = !local;
-    let reply = tokio::select! {
-        reply = canopy_bus::calls::request(bus, &request) => reply,
-        _ = context.ct.cancelled() => {
-            canopy_bus::calls::cancel(bus, &request.call_id).await;
-            CallReply::Error { code: CallErrorCode::Cancelled, message: "cancelled by the client".into(), rpc: None }
-        }
-        () = heard.silence(), if worker_elsewhere => {
-            canopy_bus::calls::cancel(bus, &request.call_id).await;
-            canopy_bus::calls::lost_with_its_worker()
-        }
-    };
+    let reply = reply_of(bus, &request, &context.ct, &heard, local).await;
     if let Some((stop, task)) = forwarder {
         let _ = stop.send(());
         let _ = task.await;
@@ -83,19 +74,43 @@ pub async fn relay(
     reply
 }
 
+/// The reply to an admitted call of a session-era client: the worker's, or "cancelled" when the
+/// client cancels (`cancelled`), or "lost with its worker" when a worker elsewhere (`!local`)
+/// is not heard of (`heard`) for [`canopy_mcp::call::SILENT_FOR`]. Whoever relays what the
+/// call says to its client meanwhile keeps `heard` up to date.
+pub(crate) async fn reply_of(
+    bus: &canopy_bus::Bus,
+    request: &CallRequest,
+    cancelled: &CancellationToken,
+    heard: &Heard,
+    local: bool,
+) -> CallReply {
+    tokio::select! {
+        reply = canopy_bus::calls::request(bus, request) => reply,
+        _ = cancelled.cancelled() => {
+            canopy_bus::calls::cancel(bus, &request.call_id).await;
+            CallReply::Error { code: CallErrorCode::Cancelled, message: "cancelled by the client".into(), rpc: None }
+        }
+        () = heard.silence(), if !local => {
+            canopy_bus::calls::cancel(bus, &request.call_id).await;
+            canopy_bus::calls::lost_with_its_worker()
+        }
+    }
+}
+
 /// When a call was last heard of on its client subject (any message: progress, a log, a
 /// question, [`ToClient::Alive`]), or when it was sent. A worker says a call is alive every
 /// [`canopy_mcp::call::ALIVE_EVERY`]; silence for [`canopy_mcp::call::SILENT_FOR`] means the
 /// worker is gone.
 #[derive(Clone)]
-struct Heard(Arc<Mutex<Instant>>);
+pub(crate) struct Heard(Arc<Mutex<Instant>>);
 
 impl Heard {
-    fn now() -> Self {
+    pub(crate) fn now() -> Self {
         Heard(Arc::new(Mutex::new(Instant::now())))
     }
 
-    fn hear(&self) {
+    pub(crate) fn hear(&self) {
         if let Ok(mut at) = self.0.lock() {
             *at = Instant::now();
         }
@@ -317,7 +332,7 @@ async fn answer_upstream(
 }
 
 /// Which upstream log messages a request's client gets.
-enum LogFilter {
+pub(crate) enum LogFilter {
     /// A session's level, set with `logging/setLevel`; everything until it is set.
     Session(SessionLogLevel),
     /// A 2026-07-28 request's `_meta` log level; none when it has none.
@@ -343,6 +358,41 @@ struct ToClientForwarder {
     token: Option<ProgressToken>,
     logs: LogFilter,
     nats: async_nats::Client,
+}
+
+/// What the upstream said to its client meanwhile, as the notification the client gets:
+/// progress under the client's own token (none without one), a log message at a level the
+/// client wants. `None` for anything else: a question is answered by whoever relays, a reply or
+/// a sign of life is not the client's.
+#[allow(deprecated)] // logging: deprecated in 2026-07-28, used before it
+pub(crate) fn notification(
+    item: ToClient,
+    token: Option<&ProgressToken>,
+    logs: &LogFilter,
+) -> Option<ServerNotification> {
+    match item {
+        ToClient::Progress(u) => {
+            let mut p = ProgressNotificationParam::new(token?.clone(), u.progress);
+            p.total = u.total;
+            p.message = u.message;
+            Some(ServerNotification::ProgressNotification(Notification::new(p)))
+        }
+        ToClient::Log { params } => {
+            let params = serde_json::from_value::<rmcp::model::LoggingMessageNotificationParam>(params).ok()?;
+            logs.wants(params.level).then(|| ServerNotification::LoggingMessageNotification(Notification::new(params)))
+        }
+        ToClient::Request { .. } | ToClient::Reply { .. } | ToClient::Alive => None,
+    }
+}
+
+/// Answers an upstream's question that this relay cannot put to its client, with `answer`.
+pub(crate) fn answer_unasked(nats: &async_nats::Client, message: &async_nats::Message, answer: ClientAnswer) {
+    if let Some(reply) = message.reply.clone() {
+        let nats = nats.clone();
+        tokio::spawn(async move {
+            let _ = answer_upstream(&nats, reply.to_string(), &answer).await;
+        });
+    }
 }
 
 fn severity(level: LoggingLevel) -> u8 {
@@ -387,34 +437,20 @@ impl ToClientForwarder {
         }
     }
 
-    #[allow(deprecated)] // logging, sampling and roots: deprecated in 2026-07-28, used before it
     async fn forward(&self, message: async_nats::Message) {
         let Ok(item) = serde_json::from_slice::<ToClient>(&message.payload) else { return };
         match item {
-            ToClient::Progress(u) => {
-                if let Some(token) = &self.token {
-                    let mut p = ProgressNotificationParam::new(token.clone(), u.progress);
-                    p.total = u.total;
-                    p.message = u.message;
-                    let _ = self.peer.notify_progress(p).await;
-                }
-            }
-            ToClient::Log { params } => {
-                let Ok(params) = serde_json::from_value::<rmcp::model::LoggingMessageNotificationParam>(params) else {
-                    return;
-                };
-                if self.logs.wants(params.level) {
-                    let _ = self.peer.notify_logging_message(params).await;
-                }
-            }
             ToClient::Request { method, params } => {
                 let answer = self.ask(&method, params).await;
                 if let Some(reply) = message.reply {
                     let _ = answer_upstream(&self.nats, reply.to_string(), &answer).await;
                 }
             }
-            // The session-era relay has the reply from its request already.
-            ToClient::Reply { .. } | ToClient::Alive => {}
+            item => {
+                if let Some(notification) = notification(item, self.token.as_ref(), &self.logs) {
+                    let _ = self.peer.send_notification(notification).await;
+                }
+            }
         }
     }
 
@@ -461,12 +497,12 @@ struct Channel {
     local: bool,
 }
 
-pub struct ChannelGuard<'a> {
-    owner: &'a ClientChannels,
+pub struct ChannelGuard {
+    owner: Arc<ClientChannels>,
     call_id: String,
 }
 
-impl Drop for ChannelGuard<'_> {
+impl Drop for ChannelGuard {
     fn drop(&mut self) {
         self.owner.calls.lock().expect("channels lock").remove(&self.call_id);
     }
@@ -474,10 +510,14 @@ impl Drop for ChannelGuard<'_> {
 
 impl ClientChannels {
     /// The channel of call `call_id`; `local`: the call is sent to this process's worker.
-    fn open(&self, call_id: &str, local: bool) -> (ChannelGuard<'_>, UnboundedReceiver<async_nats::Message>) {
+    pub(crate) fn open(
+        self: &Arc<Self>,
+        call_id: &str,
+        local: bool,
+    ) -> (ChannelGuard, UnboundedReceiver<async_nats::Message>) {
         let (tx, rx) = unbounded_channel();
         self.calls.lock().expect("channels lock").insert(call_id.to_string(), Channel { tx, local });
-        (ChannelGuard { owner: self, call_id: call_id.to_string() }, rx)
+        (ChannelGuard { owner: self.clone(), call_id: call_id.to_string() }, rx)
     }
 
     fn deliver(&self, message: async_nats::Message) {

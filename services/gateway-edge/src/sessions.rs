@@ -89,6 +89,16 @@ impl SharedSessions {
         self.local.has_session(&SessionId::from(id)).await.unwrap_or(false)
     }
 
+    /// A request of session `id` is in flight (answered outside rmcp, [`crate::fast`]): the
+    /// session is not closed to make room until [`Self::finished`].
+    pub(crate) fn started(&self, id: &str) {
+        self.caps.started(id);
+    }
+
+    pub(crate) fn finished(&self, id: &str) {
+        self.caps.finished(id);
+    }
+
     /// Counts session `id` for the principal of the request being handled, closing an idle
     /// session to make room if need be; refused, the session is closed again.
     async fn admit(&self, id: &SessionId) -> Result<(), SessionsError> {

@@ -517,8 +517,10 @@ async fn a_call_resumed_on_another_edge_gets_its_result_or_an_error_when_its_edg
     let (status, _) = post_json(&format!("{api}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
     assert_eq!(status, 201);
     let http = reqwest::Client::new();
+    // A client that declares roots: the upstream may ask it something mid-call, so its calls
+    // take rmcp's resumable streams, not the edge's short route (whose streams have no ids).
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {"roots": {}}, "clientInfo": {"name": "t", "version": "1"}}});
     let response = post_on(&http, &edge_a, None, init).await;
     let session = response.headers()["mcp-session-id"].to_str().unwrap().to_string();
     response.text().await.unwrap();
