@@ -22,6 +22,9 @@ pub enum Topology {
     /// `canopy start` with `CANOPY_WORKER_LOCAL_CALLS=false`: one process, but every call goes
     /// to its worker over NATS, as between processes (what all-in-one did before local calls).
     AllInOneBus,
+    /// `canopy start` with `CANOPY_GATEWAY_SHORT_ROUTE=false`: rmcp answers every tool call
+    /// (what all-in-one did before the edge's short route).
+    AllInOneRmcp,
     /// `canopy serve api|edge|worker|poller`: four processes.
     Split,
     /// `canopy start --enterprise`: every request carries an OAuth access token (a JWT from
@@ -61,7 +64,7 @@ impl Infra {
     /// `tools/call` of `fx__echo` succeeds through it.
     pub async fn deploy(&self, topology: Topology, upstream_url: &str) -> anyhow::Result<Deployment> {
         let services: &[(&str, &[&str])] = match topology {
-            Topology::AllInOne | Topology::AllInOneBus => &[("all", &["start"])],
+            Topology::AllInOne | Topology::AllInOneBus | Topology::AllInOneRmcp => &[("all", &["start"])],
             Topology::Enterprise => &[("all", &["start", "--enterprise"])],
             // The worker must run before registration (discovery) and the edge before calls.
             Topology::Split => &[
@@ -73,12 +76,15 @@ impl Infra {
         };
         let extra: &[(&str, String)] = match topology {
             Topology::AllInOneBus => &[("CANOPY_WORKER_LOCAL_CALLS", "false".to_string())],
+            Topology::AllInOneRmcp => &[("CANOPY_GATEWAY_SHORT_ROUTE", "false".to_string())],
             _ => &[],
         };
         let started = self.start(services, extra).await?;
         let (processes, bases): (Vec<Process>, Vec<String>) = started.into_iter().unzip();
         let (api, edge) = match topology {
-            Topology::AllInOne | Topology::AllInOneBus | Topology::Enterprise => (&bases[0], &bases[0]),
+            Topology::AllInOne | Topology::AllInOneBus | Topology::AllInOneRmcp | Topology::Enterprise => {
+                (&bases[0], &bases[0])
+            }
             Topology::Split => (&bases[0], &bases[1]),
         };
         let mcp_url = format!("{edge}/mcp");

@@ -130,6 +130,9 @@ pub enum Target {
     /// `canopy start` with every call sent to its worker over NATS
     /// (`CANOPY_WORKER_LOCAL_CALLS=false`), tool `fx__echo`.
     AllInOneBus,
+    /// `canopy start` with rmcp answering every tool call (`CANOPY_GATEWAY_SHORT_ROUTE=false`),
+    /// tool `fx__echo`.
+    AllInOneRmcp,
     /// `canopy serve api|edge|worker|poller`, tool `fx__echo`.
     Split,
     /// `canopy start --enterprise`, tool `fx__echo`, every request with an OAuth access token.
@@ -142,6 +145,7 @@ impl Target {
             Target::Direct => "direct",
             Target::AllInOne => "all-in-one",
             Target::AllInOneBus => "all-in-one-bus",
+            Target::AllInOneRmcp => "all-in-one-rmcp",
             Target::Split => "split",
             Target::Enterprise => "enterprise",
         }
@@ -266,10 +270,11 @@ async fn run(args: RunArgs, leftovers: Leftovers) -> anyhow::Result<()> {
             Target::Direct => {
                 Endpoint { target, url: upstream.url.clone(), tool: "echo", bearer: None, watch, _deployment: None }
             }
-            Target::AllInOne | Target::AllInOneBus | Target::Split | Target::Enterprise => {
+            Target::AllInOne | Target::AllInOneBus | Target::AllInOneRmcp | Target::Split | Target::Enterprise => {
                 let topology = match target {
                     Target::Split => Topology::Split,
                     Target::AllInOneBus => Topology::AllInOneBus,
+                    Target::AllInOneRmcp => Topology::AllInOneRmcp,
                     Target::Enterprise => Topology::Enterprise,
                     _ => Topology::AllInOne,
                 };

@@ -168,6 +168,8 @@ pub struct GatewayConfig {
     /// Answered at `/.well-known/openai-apps-challenge` (OpenAI Apps domain verification);
     /// empty: that path is 404.
     pub openai_apps_challenge_token: String,
+    /// Session-era tool calls answered by the edge itself, outside rmcp's session machinery.
+    pub short_route: bool,
 }
 
 /// The servers Canopy hosts itself (`[builtin]`).
@@ -484,6 +486,7 @@ const ENV: &[(&str, &str)] = &[
     ("CANOPY_SESSION_IDLE_SECS", "gateway.session_idle_secs"),
     ("CANOPY_SESSION_IDLE_UNDER_PRESSURE_SECS", "gateway.session_idle_under_pressure_secs"),
     ("CANOPY_OPENAI_APPS_CHALLENGE_TOKEN", "gateway.openai_apps_challenge_token"),
+    ("CANOPY_GATEWAY_SHORT_ROUTE", "gateway.short_route"),
     ("CANOPY_BUILTIN_SERVERS", "builtin.servers"),
     ("CANOPY_PYTHON_ROOT", "python.root"),
     ("CANOPY_PYTHON_INDEX_URL", "python.index_url"),
@@ -1171,6 +1174,9 @@ mod tests {
         assert!(c.worker.local_calls, "on by default");
         let off = Config::from_layers(None, &env(&[("CANOPY_WORKER_LOCAL_CALLS", "false")])).unwrap();
         assert!(!off.worker.local_calls);
+        assert!(c.gateway.short_route, "on by default");
+        let off = Config::from_layers(None, &env(&[("CANOPY_GATEWAY_SHORT_ROUTE", "false")])).unwrap();
+        assert!(!off.gateway.short_route);
         // CANOPY_DATABASE_URL beats DATABASE_URL
         let c = Config::from_layers(
             None,

@@ -167,6 +167,7 @@ pub async fn run(config: Config, services: ServiceSet) -> anyhow::Result<()> {
                 idle: Duration::from_secs(config.gateway.session_idle_secs),
                 idle_under_pressure: Duration::from_secs(config.gateway.session_idle_under_pressure_secs),
             },
+            short_route: config.gateway.short_route,
         };
         let edge = canopy_gateway_edge::Edge::build(parts, settings, http.clone());
         app = app.merge(edge.router().layer(limiter.clone()));

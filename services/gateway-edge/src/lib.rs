@@ -98,6 +98,9 @@ pub struct EdgeOptions {
     /// static tokens only.
     pub access_tokens: Option<Arc<canopy_bearer::AccessTokens>>,
     pub shutdown: CancellationToken,
+    /// Whether session-era tool calls take the edge's short route ([`fast`]); off: rmcp
+    /// answers every request (`gateway.short_route`).
+    pub short_route: bool,
 }
 
 /// The MCP routes, with the default session caps.
@@ -135,13 +138,16 @@ pub fn router_with_sessions(state: EdgeState, options: EdgeOptions, sessions: Se
     // count the call against its rate limits (the `Limiter` in the request's extensions), take
     // a session's tool call on the short route (`fast`), then the protocol answers and session
     // caps in front of rmcp.
-    let mcp = Router::new()
+    let mut mcp = Router::new()
         .route_service("/mcp", service.clone())
         .route_service("/servers/{server}/mcp", service.clone())
         .route_service("/groups/{group}/mcp", service.clone())
         .route_service("/v0/groups/{group}/mcp", service)
-        .route_layer(axum::middleware::from_fn_with_state(front, protocol::front))
-        .route_layer(axum::middleware::from_fn_with_state(fast, fast::fast))
+        .route_layer(axum::middleware::from_fn_with_state(front, protocol::front));
+    if options.short_route {
+        mcp = mcp.route_layer(axum::middleware::from_fn_with_state(fast, fast::fast));
+    }
+    let mcp = mcp
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), limits::check))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), param_headers::check))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_endpoint))

@@ -42,6 +42,8 @@ pub struct EdgeSettings {
     pub allowed_origins: Vec<String>,
     pub resource: ProtectedResource,
     pub sessions: SessionLimits,
+    /// Session-era tool calls answered on the edge's short route (`gateway.short_route`).
+    pub short_route: bool,
 }
 
 /// The gateway-edge service of a process.
@@ -87,6 +89,7 @@ impl Edge {
             resource: settings.resource,
             access_tokens,
             shutdown: http_shutdown,
+            short_route: settings.short_route,
         };
         let router = crate::router_with_sessions(state, options, settings.sessions);
         Edge { router, cache, pool, bus, channels, resource_subs, subscribers, audience, stores }

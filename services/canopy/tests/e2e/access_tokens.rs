@@ -171,6 +171,7 @@ async fn start_edge(d: &Deployment, external_issuers: Vec<ExternalIssuerConfig>)
         resource: edge::ProtectedResource { public_base: base.clone(), authorization_servers: vec![base.clone()] },
         access_tokens: Some(Arc::new(tokens)),
         shutdown: stop.clone(),
+        short_route: true,
     };
     let app = edge::router(state, options);
     let serving = stop.clone();

@@ -83,6 +83,7 @@ async fn start_edge(d: &Deployment) -> EnterpriseEdge {
         },
         access_tokens: None,
         shutdown: stop.clone(),
+        short_route: true,
     };
     let app = edge::router(state, options);
     let serving = stop.clone();
