@@ -133,18 +133,25 @@ async fn tool_names(client: &RunningService<RoleClient, ()>) -> Vec<String> {
     client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect()
 }
 
-#[tokio::test]
-async fn federation_discovers_an_announced_canopy_pending_approval_in_its_own_network() {
-    // Declared first, dropped last: the canopy processes (and the streams they leave) go first.
+/// Two deployments (their databases made on the host's network), then this thread in a network
+/// namespace of its own with its NATS and Redis, both deployments pointed at them.
+async fn two_deployments_in_a_private_network() -> (Infra, std::path::PathBuf, Deployment, Deployment) {
     let mut infra = Infra::default();
-    let mut discovering = Deployment::new().await;
-    let mut announcing = Deployment::new().await;
+    let mut first = Deployment::new().await;
+    let mut second = Deployment::new().await;
     into_private_network();
-    let dir = std::env::temp_dir().join(&discovering.prefix);
+    let dir = std::env::temp_dir().join(&first.prefix);
     std::fs::create_dir_all(&dir).unwrap();
     let (nats, redis) = start_infra(&mut infra, &dir).await;
-    use_namespace_infra(&mut discovering, &nats, &redis);
-    use_namespace_infra(&mut announcing, &nats, &redis);
+    use_namespace_infra(&mut first, &nats, &redis);
+    use_namespace_infra(&mut second, &nats, &redis);
+    (infra, dir, first, second)
+}
+
+#[tokio::test]
+async fn federation_discovers_an_announced_canopy_pending_approval_in_its_own_network() {
+    // Dropped in reverse: the canopy processes (and the streams they leave) before the infra.
+    let (_infra, dir, mut discovering, mut announcing) = two_deployments_in_a_private_network().await;
 
     // The discoverer, in enterprise mode; its admin takes the instance's name first.
     discovering.env.push(("CANOPY_FEDERATION_DISCOVER".into(), "true".into()));
@@ -229,5 +236,46 @@ async fn federation_discovers_an_announced_canopy_pending_approval_in_its_own_ne
     assert!(servers.as_array().unwrap().iter().any(|s| s["name"] == "gpu-server-2"), "{servers}");
     discovering.terminate("discoverer").await;
     let _ = std::fs::remove_dir_all(&home);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Development mode: a Canopy that announces and discovers registers the other instance at
+/// once, enabled, and never itself.
+#[tokio::test]
+async fn federation_in_development_mode_registers_at_once_and_never_itself() {
+    let (_infra, dir, mut alpha, mut beta) = two_deployments_in_a_private_network().await;
+    alpha.env.extend([
+        ("CANOPY_FEDERATION_ANNOUNCE".to_string(), "true".to_string()),
+        ("CANOPY_FEDERATION_DISCOVER".into(), "true".into()),
+        ("CANOPY_FEDERATION_INSTANCE_NAME".into(), "alpha".into()),
+    ]);
+    let base = alpha.spawn("alpha", &["start"]).await;
+    beta.env.extend([
+        ("CANOPY_FEDERATION_ANNOUNCE".to_string(), "true".to_string()),
+        ("CANOPY_FEDERATION_INSTANCE_NAME".into(), "Beta Box".into()),
+        ("CANOPY_FEDERATION_NOTE".into(), "the other one".into()),
+    ]);
+    let beta_base = beta.spawn("beta", &["start"]).await;
+
+    let mcp = client(&format!("{base}/mcp"), "unused-in-development-mode").await;
+    wait_for(Duration::from_secs(60), "beta's tools on alpha", || async {
+        tool_names(&mcp).await.iter().any(|n| n == "beta-box__list_environments").then_some(())
+    })
+    .await;
+    let servers = call(&mcp, "python__list_servers", json!({})).await;
+    let all = servers["data"]["servers"].as_array().unwrap();
+    assert_eq!(all.len(), 1, "beta only, never alpha itself: {servers}");
+    assert_eq!(all[0]["instance"], "Beta Box", "{servers}");
+    assert_eq!(all[0]["server"], "beta-box", "{servers}");
+    assert_eq!(all[0]["note"], "the other one", "{servers}");
+    assert_eq!(all[0]["endpoint"], format!("{beta_base}/servers/python/mcp"), "{servers}");
+    assert_eq!((&all[0]["enabled"], &all[0]["pending"]), (&json!(true), &json!(false)), "{servers}");
+    let envs = call(&mcp, "beta-box__list_environments", json!({})).await;
+    assert_eq!(envs["success"], true, "{envs}");
+    let names = tool_names(&mcp).await;
+    assert!(!names.iter().any(|n| n.starts_with("alpha")), "{names:?}");
+    let _ = mcp.cancel().await;
+    beta.terminate("beta").await;
+    alpha.terminate("alpha").await;
     let _ = std::fs::remove_dir_all(&dir);
 }
