@@ -33,6 +33,14 @@
 //!   admin deregisters it. It is only logged; a new announcement is checked again.
 //! - A registration that fails (the database away) is tried again every
 //!   [`RETRY_EVERY`] until it succeeds or the instance announces something else.
+//!
+//! Trust: mDNS is unauthenticated, so anyone on the link can announce any endpoint; bind it to
+//! trusted interfaces (`python.federation.interfaces`). Approval keeps a discovered server's
+//! tools from being called, but its catalog is listed on registration like any server's, so
+//! the worker does connect to the announced endpoint before an admin approves it. Tool
+//! descriptions are relayed as the announcer gives them (Jumpboot prefixes them with
+//! `[note] `; here the note is in the server's description and `list_servers`, since a
+//! catalog is stored as its upstream lists it).
 
 use crate::servers::register_server;
 use crate::ApiState;

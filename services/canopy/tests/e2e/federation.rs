@@ -14,7 +14,8 @@
 //! `gpu-server-2`, disabled pending approval: absent from `tools/list` until the admin enables
 //! it, listed meanwhile by `python__list_servers` with its endpoint and note. Enabled, its tools
 //! appear and `gpu-server-2__run_code` runs code on the announcer. When the announcer stops,
-//! the registration stays.
+//! the registration stays. In development mode (the second test) a discovery is registered
+//! enabled at once, and an instance that announces and discovers never registers itself.
 
 use crate::cli_runner::{canopy, temp_home};
 use crate::harness::*;
