@@ -48,6 +48,7 @@ pub use commands::run_command_consumer;
 pub use error::ApiError;
 pub use openapi::{openapi, openapi_document};
 pub use principal::Principal;
+pub use servers::register_disabled;
 pub use service::{Api, ApiParts, BuildError};
 pub use users::INITIAL_ADMIN;
 

@@ -83,7 +83,9 @@ pub async fn register(
 /// Registers `request` in `tenant` under `ctx` and waits for its discovery: the one path of
 /// REST `POST /api/v0/servers` and of servers found over mDNS (`federation.rs`). With
 /// `disabled`, the registration and its disabling commit in one transaction, so nothing of the
-/// server is callable before an admin enables it. Returns whether it was a replay, and the row.
+/// server is callable, and nothing contacts its upstream, before an admin enables it (its
+/// discovery runs then): there is no discovery to wait for. Returns whether it was a replay,
+/// and the row.
 pub(crate) async fn register_server(
     state: &ApiState,
     tenant: &TenantId,
@@ -100,7 +102,7 @@ pub(crate) async fn register_server(
     let key = canopy_eventstore::StreamKey::of::<Server>(tenant, name.as_str());
     let events = state.bus.client.subscribe(state.bus.subjects.event(&key.subject())).await.ok();
     let outcome = if disabled {
-        register_disabled(state, ctx, &name, &command).await
+        register_disabled(state.pool(), &state.executor, ctx, &name, &command).await
     } else {
         state.executor.execute::<Server>(ctx, name.as_str(), &command).await
     }
@@ -111,17 +113,20 @@ pub(crate) async fn register_server(
 }
 
 /// `register` then `SetServerEnabled { enabled: false }` in one transaction (tried again in a
-/// new one when another writer got there first).
-async fn register_disabled(
-    state: &ApiState,
+/// new one when another writer got there first): a server registered pending approval, whose
+/// registration event is never seen enabled (so the session-worker's discovery does not
+/// contact it until it is enabled). Public for the end-to-end tests, which register a server
+/// exactly as federation does.
+pub async fn register_disabled(
+    pool: &sqlx::PgPool,
+    executor: &canopy_eventstore::CommandExecutor<canopy_readmodels::CanopyProjector>,
     ctx: &canopy_eventstore::CommandContext,
     name: &ServerName,
     register: &ServerCommand,
 ) -> Result<canopy_eventstore::Outcome<Server>, canopy_eventstore::ExecuteError<ServerError>> {
     let mut attempt = 0;
     loop {
-        let mut tx = state.pool().begin().await?;
-        let executor = &state.executor;
+        let mut tx = pool.begin().await?;
         let result = match executor.execute_in::<Server>(&mut tx, ctx, name.as_str(), register, None).await {
             Ok(registered) => {
                 let known = Some((registered.state, registered.version));
@@ -174,7 +179,8 @@ async fn wait_for_discovery(
                 format!("server '{name}' was deregistered while registering"),
             ));
         };
-        if row.server_id != id.0 || row.status != "pending" || Instant::now() >= deadline {
+        // A disabled server is not discovered until it is enabled: nothing to wait for.
+        if row.server_id != id.0 || row.status != "pending" || !row.enabled || Instant::now() >= deadline {
             return Ok(row);
         }
         let left = deadline.saturating_duration_since(Instant::now());

@@ -3,6 +3,24 @@
 //! service (a built-in server's catalog is what it declares: no connection). Reports are
 //! idempotent, so a redelivered registration is harmless.
 //!
+//! **A disabled server is not contacted.** Before it connects, discovery reads the
+//! registration from the read model: one that is disabled at that moment is left `pending`
+//! (the REST view says `pending`, `enabled: false`; the CLI adds that discovery waits for the
+//! server to be enabled). A server registered pending an admin's approval (mDNS federation in
+//! enterprise mode, `canopy_api::federation`) is disabled in the registration's own
+//! transaction, so the read model already says so when its `Registered` (or `Replaced`) event
+//! arrives here: an announcement on the LAN, which anyone can make, never makes a worker
+//! connect to the endpoint it names. When such a server is enabled (`ServerToggled { enabled:
+//! true }`) and its catalog is still `pending`, it is discovered then, on the same path and
+//! with the same kind of report (caused by the toggle event, message id `report-{event id}`).
+//! Enabling a server whose catalog was discovered (or whose discovery failed) does not list it
+//! again: the refreshes (`refresh.rs`) keep a catalog current. A server registered enabled
+//! (REST, federation in development mode) is discovered at once, as before; a built-in declares
+//! its catalog, so it is reported whether enabled or not. Events of one server may be handled
+//! side by side (a toggle with the registration before it): each reads the read model as it is
+//! then, so a server enabled is discovered by one of them at least, and a second report of the
+//! same catalog appends nothing.
+//!
 //! JetStream redelivers an event whose ack does not come within [`ACK_WAIT`]. That wait is
 //! short, so a registration whose worker died mid-discovery is taken up again by a live (or
 //! restarted) worker within seconds; a live discovery that takes longer (a slow upstream, up to
@@ -56,7 +74,7 @@ pub async fn run(bus: Bus, upstreams: Arc<UpstreamPool>, builtins: Arc<Builtins>
                 match handle(&bus, &upstreams, &builtins, &stored).await {
                     Ok(()) => Outcome::Ack,
                     Err(e) => {
-                        tracing::warn!(error = %e, server = %stored.aggregate_id, "discovery report not sent; will be retried");
+                        tracing::warn!(error = %e, server = %stored.aggregate_id, "discovery not done (registration not read, or report not sent); will be retried");
                         Outcome::Nak(Duration::from_secs(1))
                     }
                 }
@@ -65,17 +83,73 @@ pub async fn run(bus: Bus, upstreams: Arc<UpstreamPool>, builtins: Arc<Builtins>
         .await
 }
 
+/// Why an event could not be handled now (it is retried).
+#[derive(Debug, thiserror::Error)]
+enum HandleError {
+    #[error("reading the registration: {0}")]
+    Registration(sqlx::Error),
+    #[error(transparent)]
+    Report(#[from] canopy_bus::BusError),
+}
+
+/// What an event asks of discovery.
+enum Due {
+    /// A registration (or a replacement): discover it, unless it is disabled now.
+    Registered { id: canopy_domain::ServerId, spec: canopy_domain::server::UpstreamSpec },
+    /// The server was enabled: discover it if its catalog was never discovered.
+    Enabled { id: canopy_domain::ServerId },
+}
+
+/// The registration could not be read: the database away is retried; anything else (a tenant
+/// id that does not parse) never gets better, so the event is left, saying why.
+fn unreadable(tenant: &str, server: &str, error: UpstreamError) -> Result<(), HandleError> {
+    match error {
+        UpstreamError::Database(e) => Err(HandleError::Registration(e)),
+        other => {
+            tracing::warn!(tenant, server, error = %other, "registration not readable: not discovered");
+            Ok(())
+        }
+    }
+}
+
 async fn handle(
     bus: &Bus,
     upstreams: &UpstreamPool,
     builtins: &Builtins,
     stored: &StoredEvent,
-) -> Result<(), canopy_bus::BusError> {
-    let (id, spec) = match stored.decode::<ServerEvent>() {
-        Ok(ServerEvent::Registered { id, spec, .. }) | Ok(ServerEvent::Replaced { id, spec, .. }) => (id, spec),
+) -> Result<(), HandleError> {
+    let due = match stored.decode::<ServerEvent>() {
+        Ok(ServerEvent::Registered { id, spec, .. }) | Ok(ServerEvent::Replaced { id, spec, .. }) => {
+            Due::Registered { id, spec }
+        }
+        Ok(ServerEvent::ServerToggled { id, enabled: true }) => Due::Enabled { id },
         _ => return Ok(()),
     };
     let (tenant, server) = (stored.tenant_id.as_str(), stored.aggregate_id.as_str());
+    let (id, spec) = match due {
+        // A built-in declares its catalog: nothing is contacted, so it is reported even disabled.
+        Due::Registered { id, spec } if spec.transport == Transport::Builtin => (id, spec),
+        Due::Registered { id, spec } => match upstreams.registration(tenant, server).await {
+            // A newer registration, or a deregistration, supersedes this one: nothing to report.
+            Ok(None) => return Ok(()),
+            Ok(Some(row)) if row.server_id != id.0 => return Ok(()),
+            Ok(Some(row)) if !row.enabled => {
+                tracing::info!(tenant, server, "registered disabled: not contacted; discovered when it is enabled");
+                return Ok(());
+            }
+            Ok(Some(_)) => (id, spec),
+            Err(e) => return unreadable(tenant, server, e),
+        },
+        Due::Enabled { id } => match upstreams.registration(tenant, server).await {
+            // Enabled, still current, still enabled and never discovered: as a registration.
+            Ok(Some(row)) if row.server_id == id.0 && row.enabled && row.status == "pending" => {
+                tracing::info!(tenant, server, "enabled before its catalog was discovered: discovering it now");
+                (id, row.spec)
+            }
+            Ok(_) => return Ok(()),
+            Err(e) => return unreadable(tenant, server, e),
+        },
+    };
     let started = std::time::Instant::now();
     let builtin = (spec.transport == Transport::Builtin).then(|| BuiltinKind::of_server_name(server));
     let outcome = match builtin {
@@ -116,8 +190,8 @@ async fn handle(
         correlation_id: stored.metadata.correlation_id.to_string(),
         outcome,
     };
-    // One report per registration event: a redelivery within the window is dropped.
-    send_report(bus, report, &format!("report-{}", stored.event_id)).await
+    // One report per registration (or enabling) event: a redelivery within the window is dropped.
+    Ok(send_report(bus, report, &format!("report-{}", stored.event_id)).await?)
 }
 
 /// Publishes a catalog report on the COMMANDS work queue. A catalog too large for one NATS

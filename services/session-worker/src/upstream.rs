@@ -665,6 +665,17 @@ impl UpstreamPool {
         Ok(answer)
     }
 
+    /// The current registration of (tenant, server) as the read model has it now, if any:
+    /// discovery looks at it before it connects (a disabled server is not contacted).
+    pub async fn registration(
+        &self,
+        tenant: &str,
+        server: &str,
+    ) -> Result<Option<canopy_readmodels::ServerRow>, UpstreamError> {
+        let tenant_id = TenantId::parse(tenant.to_string()).map_err(|e| UpstreamError::Config(e.to_string()))?;
+        Ok(canopy_readmodels::get_server(&self.pool, &tenant_id, server).await?)
+    }
+
     /// Connections opened from now on report `list_changed` to `tx`.
     pub fn with_refresh(mut self, tx: tokio::sync::mpsc::UnboundedSender<RefreshRequest>) -> Self {
         self.refresh = Some(tx);

@@ -102,6 +102,8 @@ pub fn registered_summary(server: &ServerView, tools: &[ToolView]) -> String {
 fn status(server: &ServerView) -> String {
     match (&server.status_error, server.status.as_str()) {
         (Some(e), _) => format!("{} ({e})", server.status),
+        // Discovery does not contact a disabled server (one registered pending approval).
+        (None, "pending") if !server.enabled => "pending (discovered when the server is enabled)".into(),
         (None, "pending") => "pending (tools are still being discovered)".into(),
         (None, s) => s.into(),
     }

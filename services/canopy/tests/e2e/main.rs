@@ -7,6 +7,7 @@ mod builtin;
 mod bus_limits;
 mod cli;
 mod cli_runner;
+mod discovery_pending;
 mod discovery_recovery;
 mod enterprise;
 mod enterprise_cli;
