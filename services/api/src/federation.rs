@@ -23,9 +23,11 @@
 //!   same) is skipped, never replaced; a registration refused as a conflict (a reserved name,
 //!   a race) tries the next one.
 //! - **Pending approval** (enterprise mode): registered and disabled in one transaction, so
-//!   nothing of it is callable until an admin enables it (`canopy enable server NAME`, `POST
-//!   /api/v0/servers/NAME/enable`). Its catalog is still discovered, so the admin sees what
-//!   enabling it would offer. Development mode registers it enabled.
+//!   nothing of it is callable, and nothing contacts its endpoint, until an admin enables it
+//!   (`canopy enable server NAME`, `POST /api/v0/servers/NAME/enable`). Its catalog stays
+//!   `pending` meanwhile (the admin sees the announced endpoint and note, not its tools); the
+//!   session-worker discovers it when it is enabled (`canopy_session_worker::discovery`).
+//!   Development mode registers it enabled, discovered at once.
 //! - **An instance that stops announcing** (goodbye, or its records expire) is **not**
 //!   deregistered: mDNS is lossy (a missed refresh on a busy network, a peer restarting) and
 //!   removing a server takes its tools from every agent and group mid-work and throws away an
@@ -35,9 +37,11 @@
 //!   [`RETRY_EVERY`] until it succeeds or the instance announces something else.
 //!
 //! Trust: mDNS is unauthenticated, so anyone on the link can announce any endpoint; bind it to
-//! trusted interfaces (`python.federation.interfaces`). Approval keeps a discovered server's
-//! tools from being called, but its catalog is listed on registration like any server's, so
-//! the worker does connect to the announced endpoint before an admin approves it. Tool
+//! trusted interfaces (`python.federation.interfaces`). In enterprise mode approval keeps a
+//! discovered server from being contacted at all: no worker connects to the announced endpoint
+//! (to list its catalog or otherwise) before an admin enables it, so an announcement cannot
+//! make Canopy send requests to an address of the announcer's choosing. In development mode a
+//! discovery is registered enabled and contacted at once. Tool
 //! descriptions are relayed as the announcer gives them (Jumpboot prefixes them with
 //! `[note] `; here the note is in the server's description and `list_servers`, since a
 //! catalog is stored as its upstream lists it).
