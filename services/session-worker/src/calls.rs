@@ -162,27 +162,51 @@ impl canopy_bus::calls::LocalWorker for CallServer {
     fn call(&self, request: CallRequest) -> futures::future::BoxFuture<'static, CallReply> {
         let (in_flight, call_id) = (self.in_flight.clone(), request.call_id.clone());
         let (bus, upstreams, builtins) = (self.bus.clone(), self.upstreams.clone(), self.builtins.clone());
-        // A task of the worker's own, so that the call runs to its end (and its record) even
-        // when the caller stops waiting, exactly as one sent over NATS does.
-        let task = self.tracker.spawn(async move {
+        // Run in the caller's task (no task of its own to wake and switch to), counted by the
+        // worker's tracker so a drain waits for it; a call whose caller stops waiting is
+        // cancelled and still runs to its end (and its record) in a task of the worker's own,
+        // exactly as one sent over NATS does.
+        let work = self.tracker.track_future(async move {
             let (reply, latency) = handle(&bus, &upstreams, &builtins, &in_flight, &request, true).await;
             publish_record(&bus, &request, &reply, latency);
             reply
         });
         let cancel = CancelOnDrop { in_flight: self.in_flight.clone(), call_id: Some(call_id) };
-        Box::pin(async move {
-            let reply = task.await.unwrap_or_else(|e| CallReply::Error {
-                code: CallErrorCode::Internal,
-                message: format!("the call's task failed: {e}"),
-                rpc: None,
-            });
-            cancel.disarm();
-            reply
-        })
+        Box::pin(RunToEnd { work: Some(Box::pin(work)), cancel: Some(cancel) })
     }
 
     fn cancel(&self, call_id: &str) -> bool {
         self.in_flight.cancel(call_id)
+    }
+}
+
+/// An in-process call, polled by its caller. Dropped before its end (its caller stopped
+/// waiting), it is cancelled, then finishes in a task of its own.
+struct RunToEnd {
+    work: Option<futures::future::BoxFuture<'static, CallReply>>,
+    cancel: Option<CancelOnDrop>,
+}
+
+impl std::future::Future for RunToEnd {
+    type Output = CallReply;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<CallReply> {
+        let Some(work) = self.work.as_mut() else { return std::task::Poll::Pending };
+        let reply = std::task::ready!(work.as_mut().poll(cx));
+        self.work = None;
+        if let Some(cancel) = self.cancel.take() {
+            cancel.disarm();
+        }
+        std::task::Poll::Ready(reply)
+    }
+}
+
+impl Drop for RunToEnd {
+    fn drop(&mut self) {
+        drop(self.cancel.take());
+        if let (Some(work), Ok(runtime)) = (self.work.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(work);
+        }
     }
 }
 
