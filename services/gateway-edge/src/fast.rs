@@ -53,6 +53,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Bodies up to this size are read to see whether they are a call taken here.
 const READ_LIMIT: usize = crate::limits::PEEK_LIMIT;
+/// How long a call's response waits for its first event before its headers go out alone.
+const FIRST_EVENT_WITHIN: Duration = Duration::from_secs(1);
 /// A comment on a call's stream this often while it runs, as rmcp keeps its streams alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How many times a call answered over NATS lets the edge's subscription deliver what its
@@ -233,7 +235,7 @@ async fn call(
         Err(refused) => {
             let error = admission::refusal(&refused, || crate::handler::unknown("tool", &name));
             let message = ServerJsonRpcMessage::error(error, Some(id));
-            return Ok(sse_response(futures::stream::iter([Ok(event(&message))])));
+            return Ok(sse_response(Body::from(event(&message))));
         }
     };
     let bus = state.bus.clone();
@@ -266,7 +268,7 @@ async fn call(
         done: false,
         _channel: channel,
     };
-    let stream = CallStream {
+    let mut stream = CallStream {
         reply: Box::pin(reply),
         messages,
         heard,
@@ -279,12 +281,21 @@ async fn call(
         keep_alive: tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE),
         guard,
     };
-    Ok(sse_response(stream))
+    // The response starts with its first event: a call answered within FIRST_EVENT_WITHIN goes
+    // out whole, headers and result in one write; a longer one streams from then on.
+    let first = tokio::time::timeout(FIRST_EVENT_WITHIN, futures::StreamExt::next(&mut stream)).await;
+    Ok(match first {
+        Ok(Some(Ok(first))) if stream.is_over() => sse_response(Body::from(first)),
+        Ok(Some(first)) => {
+            sse_response(Body::from_stream(futures::StreamExt::chain(futures::stream::iter([first]), stream)))
+        }
+        Ok(None) | Err(_) => sse_response(Body::from_stream(stream)),
+    })
 }
 
 /// An SSE response as rmcp sends one.
-fn sse_response(body: impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static) -> Response {
-    let mut response = Body::from_stream(body).into_response();
+fn sse_response(body: Body) -> Response {
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, http::HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, http::HeaderValue::from_static("no-cache"));
@@ -381,6 +392,11 @@ impl<F: Future<Output = CallReply>> CallStream<F> {
         if let Some(notification) = relay::notification(item, self.token.as_ref(), &self.logs) {
             self.ready.push_back(event(&ServerJsonRpcMessage::notification(notification)));
         }
+    }
+
+    /// Nothing more to send.
+    fn is_over(&self) -> bool {
+        self.guard.done && self.ready.is_empty()
     }
 
     fn take_waiting(&mut self) {

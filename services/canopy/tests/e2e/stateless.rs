@@ -554,3 +554,64 @@ async fn a_call_resumed_on_another_edge_gets_its_result_or_an_error_when_its_edg
     eprintln!("a call whose edge died was answered {took:?} after its client resumed on another edge");
     d.terminate("edge-b").await;
 }
+
+/// A session-era tool call of a client that can be asked nothing mid-call takes the edge's
+/// short route: one SSE response with the result and no event ids (nothing to resume), and its
+/// cancellation is taken there too; a client that declared roots gets rmcp's resumable stream.
+#[tokio::test]
+async fn tool_calls_of_clients_that_can_be_asked_nothing_take_the_short_route() {
+    let mut d = Deployment::new().await;
+    let base = d.spawn("all", &["start"]).await;
+    let upstream = fixture().await;
+    let (status, _) = post_json(&format!("{base}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
+    assert_eq!(status, 201);
+    let http = reqwest::Client::new();
+    let open = |capabilities: serde_json::Value| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-06-18", "capabilities": capabilities, "clientInfo": {"name": "t", "version": "1"}}});
+            let response = post_on(&http, &base, None, init).await;
+            let session = response.headers()["mcp-session-id"].to_str().unwrap().to_string();
+            response.text().await.unwrap();
+            let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+            assert!(post_on(&http, &base, Some(&session), initialized).await.status().is_success());
+            session
+        }
+    };
+    let echo = |id: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "fx__echo", "arguments": {"message": "hi"}, "_meta": {"progressToken": id}}})
+    };
+
+    let short = open(json!({})).await;
+    let body = post_on(&http, &base, Some(&short), echo(2)).await.text().await.unwrap();
+    let events = sse_events(&body);
+    assert_eq!(events.len(), 1, "{body}");
+    let (id, data) = &events[0];
+    assert_eq!(id, &None, "no event ids on the short route: {body}");
+    let result: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!((&result["id"], &result["result"]["content"][0]["text"]), (&json!(2), &json!("hi")), "{body}");
+    assert!(result["result"].get("resultType").is_none(), "shaped for a 2025-06-18 client: {body}");
+
+    // Cancelled on the short route: the upstream call ends at once instead of after 20 s.
+    let slow = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "fx__slow", "arguments": {"ms": 20_000, "steps": 0}}});
+    let started = Instant::now();
+    let call = tokio::spawn({
+        let (http, base, short) = (http.clone(), base.clone(), short.clone());
+        async move { post_on(&http, &base, Some(&short), slow).await.text().await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3}});
+    assert_eq!(post_on(&http, &base, Some(&short), cancel).await.status(), 202);
+    let body = tokio::time::timeout(Duration::from_secs(10), call).await.expect("ended by the cancellation").unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "{body}");
+    assert!(body.contains("cancelled by the client"), "{body}");
+
+    let asked = open(json!({"roots": {}})).await;
+    let body = post_on(&http, &base, Some(&asked), echo(4)).await.text().await.unwrap();
+    let events = sse_events(&body);
+    assert!(events.last().is_some_and(|(id, data)| id.is_some() && data.contains("\"hi\"")), "rmcp's stream: {body}");
+    d.terminate("all").await;
+}
