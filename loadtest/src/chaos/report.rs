@@ -440,8 +440,9 @@ pub fn render(r: &Result) -> String {
         }
         let _ = writeln!(out);
     }
-    // Calls that got no answer at all: when they started, and the fault before them, so a run
-    // says where to look (each call's message is unique: grep the processes' logs for it).
+    // Calls that got no answer at all: when they started, the fault before them and any fault
+    // while they waited, so a run says where to look (each call's message is unique: grep the
+    // processes' logs for it).
     let silent: Vec<&&CallRecord> =
         calls.iter().filter(|c| c.error.as_deref() == Some(crate::chaos::load::TIMED_OUT)).collect();
     if !silent.is_empty() {
@@ -451,8 +452,15 @@ pub fn render(r: &Result) -> String {
             let fault = before.map_or("before any fault".to_string(), |f| {
                 format!("{:.1} s after {} (at {:.1} s)", call.start - f.at, f.what, f.at)
             });
+            let during: Vec<String> = ordered
+                .iter()
+                .filter(|f| f.at > call.start && f.at <= call.start + 15.0)
+                .map(|f| format!("{} {:.1} s after it started", f.what, f.at - call.start))
+                .collect();
+            let during =
+                if during.is_empty() { String::new() } else { format!("; while it waited: {}", during.join(", ")) };
             let message = call.message.as_deref().unwrap_or("-");
-            let _ = writeln!(out, "- `{message}` started at {:.1} s, {fault}", call.start);
+            let _ = writeln!(out, "- `{message}` started at {:.1} s, {fault}{during}", call.start);
         }
         let _ = writeln!(out);
     }
