@@ -197,6 +197,18 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// An api, a worker and two edges (`edge-a`, `edge-b`) as processes of their own, with
+/// `upstream_url` registered as `fx`: the base URLs of the api and the edges.
+pub(crate) async fn two_edges(d: &mut Deployment, upstream_url: &str) -> (String, String, String) {
+    let api = d.spawn("api", &["serve", "api"]).await;
+    d.spawn("worker", &["serve", "worker"]).await;
+    let edge_a = d.spawn("edge-a", &["serve", "edge"]).await;
+    let edge_b = d.spawn("edge-b", &["serve", "edge"]).await;
+    let (status, _) = post_json(&format!("{api}/api/v0/servers"), json!({"name": "fx", "url": upstream_url})).await;
+    assert_eq!(status, 201);
+    (api, edge_a, edge_b)
+}
+
 fn echo(text: &str) -> CallToolRequestParams {
     CallToolRequestParams::new("fx__echo").with_arguments(json!({"message": text}).as_object().unwrap().clone())
 }
@@ -204,13 +216,8 @@ fn echo(text: &str) -> CallToolRequestParams {
 #[tokio::test]
 async fn two_edges_without_stickiness_serve_one_session_and_survive_losing_one() {
     let mut d = Deployment::new().await;
-    let api = d.spawn("api", &["serve", "api"]).await;
-    d.spawn("worker", &["serve", "worker"]).await;
-    let edge_a = d.spawn("edge-a", &["serve", "edge"]).await;
-    let edge_b = d.spawn("edge-b", &["serve", "edge"]).await;
     let upstream = fixture().await;
-    let (status, _) = post_json(&format!("{api}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
-    assert_eq!(status, 201);
+    let (_, edge_a, edge_b) = two_edges(&mut d, &upstream.url()).await;
     let haproxy = HaProxy::start(&d, &[("edge-a", &edge_a), ("edge-b", &edge_b)]).await;
 
     let client = mcp_client(&format!("{}/mcp", haproxy.url)).await;
@@ -263,12 +270,8 @@ fn sse_events(body: &str) -> Vec<(Option<String>, String)> {
 #[tokio::test]
 async fn a_stream_started_on_one_edge_resumes_on_another_after_that_edge_stops() {
     let mut d = Deployment::new().await;
-    let api = d.spawn("api", &["serve", "api"]).await;
-    d.spawn("worker", &["serve", "worker"]).await;
-    let edge_a = d.spawn("edge-a", &["serve", "edge"]).await;
-    let edge_b = d.spawn("edge-b", &["serve", "edge"]).await;
     let upstream = fixture().await;
-    post_json(&format!("{api}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
+    let (_, edge_a, edge_b) = two_edges(&mut d, &upstream.url()).await;
     let haproxy = HaProxy::start(&d, &[("edge-a", &edge_a), ("edge-b", &edge_b)]).await;
     let mcp = format!("{}/mcp", haproxy.url);
 
@@ -376,14 +379,9 @@ async fn input_required_rounds_of_one_call_alternate_between_edges() {
     use rmcp::transport::StreamableHttpClientTransport;
 
     let mut d = Deployment::new().await;
-    let api = d.spawn("api", &["serve", "api"]).await;
-    d.spawn("worker", &["serve", "worker"]).await;
-    let edge_a = d.spawn("edge-a", &["serve", "edge"]).await;
-    let edge_b = d.spawn("edge-b", &["serve", "edge"]).await;
     let options = canopy_fixture_server::FixtureOptions { conformance: true, ..Default::default() };
     let upstream = canopy_fixture_server::serve_http("127.0.0.1:0".parse().unwrap(), options).await.unwrap();
-    let (status, _) = post_json(&format!("{api}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
-    assert_eq!(status, 201);
+    let (_, edge_a, edge_b) = two_edges(&mut d, &upstream.url()).await;
     let haproxy = HaProxy::start(&d, &[("edge-a", &edge_a), ("edge-b", &edge_b)]).await;
 
     let transport = StreamableHttpClientTransport::from_uri(format!("{}/mcp", haproxy.url));
@@ -509,13 +507,8 @@ async fn resume_on(
 #[tokio::test]
 async fn a_call_resumed_on_another_edge_gets_its_result_or_an_error_when_its_edge_died() {
     let mut d = Deployment::new().await;
-    let api = d.spawn("api", &["serve", "api"]).await;
-    d.spawn("worker", &["serve", "worker"]).await;
-    let edge_a = d.spawn("edge-a", &["serve", "edge"]).await;
-    let edge_b = d.spawn("edge-b", &["serve", "edge"]).await;
     let upstream = fixture().await;
-    let (status, _) = post_json(&format!("{api}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
-    assert_eq!(status, 201);
+    let (_, edge_a, edge_b) = two_edges(&mut d, &upstream.url()).await;
     let http = reqwest::Client::new();
     // A client that declares roots: the upstream may ask it something mid-call, so its calls
     // take rmcp's resumable streams, not the edge's short route (whose streams have no ids).

@@ -6,7 +6,7 @@
 //! and both keep arriving after the edge that initialized the sessions stops.
 
 use crate::harness::*;
-use crate::stateless::HaProxy;
+use crate::stateless::{two_edges, HaProxy};
 use rmcp::model::{CallToolRequestParams, ResourceUpdatedNotificationParam};
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -110,13 +110,8 @@ async fn exactly(what: &str, want: usize, count: impl Fn() -> usize) {
 #[allow(deprecated)] // resources/subscribe: the session era's way
 async fn notifications_reach_sessions_wherever_their_stream_lives_and_survive_the_initializing_edge() {
     let mut d = Deployment::new().await;
-    let api = d.spawn("api", &["serve", "api"]).await;
-    d.spawn("worker", &["serve", "worker"]).await;
-    let edge_a = d.spawn("edge-a", &["serve", "edge"]).await;
-    let edge_b = d.spawn("edge-b", &["serve", "edge"]).await;
     let upstream = fixture().await;
-    let (status, _) = post_json(&format!("{api}/api/v0/servers"), json!({"name": "fx", "url": upstream.url()})).await;
-    assert_eq!(status, 201);
+    let (api, edge_a, edge_b) = two_edges(&mut d, &upstream.url()).await;
     // The conformance fixture takes resource subscriptions and updates them on request.
     let options = canopy_fixture_server::FixtureOptions { conformance: true, ..Default::default() };
     let watched = canopy_fixture_server::serve_http("127.0.0.1:0".parse().unwrap(), options).await.unwrap();
