@@ -155,7 +155,7 @@ pub(crate) struct Authenticator {
 /// milliseconds behind: a client created a moment ago is not told its token is wrong.
 const TOKEN_PATIENCE: Duration = Duration::from_millis(300);
 
-pub(crate) async fn authenticate(State(auth): State<Authenticator>, mut request: Request, next: Next) -> Response {
+pub(crate) async fn authenticate(State(auth): State<Arc<Authenticator>>, mut request: Request, next: Next) -> Response {
     if auth.state.mode == Mode::Development {
         static DEVELOPMENT: OnceLock<Arc<Principal>> = OnceLock::new();
         let principal = DEVELOPMENT.get_or_init(|| Arc::new(Principal::development())).clone();

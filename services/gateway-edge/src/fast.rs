@@ -131,7 +131,7 @@ struct CallParams {
 }
 
 /// The middleware in front of rmcp (after rate limits, before [`crate::protocol::front`]).
-pub(crate) async fn fast(State(fast): State<Fast>, request: Request, next: Next) -> Response {
+pub(crate) async fn fast(State(fast): State<Arc<Fast>>, request: Request, next: Next) -> Response {
     let Some((session_id, session)) = candidate(&fast, &request) else { return next.run(request).await };
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, READ_LIMIT).await else {

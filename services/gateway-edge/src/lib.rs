@@ -128,6 +128,7 @@ pub fn router_with_sessions(state: EdgeState, options: EdgeOptions, sessions: Se
     let factory = move || Ok(GatewayHandler::with_fast_sessions(factory_state.clone(), fast_sessions.clone()));
     let service = StreamableHttpService::new(factory, sessions, config);
     let resource = Arc::new(options.resource);
+    let shared = Arc::new(state.clone());
     let authenticator = bearer::Authenticator {
         state: state.clone(),
         resource: resource.clone(),
@@ -143,15 +144,16 @@ pub fn router_with_sessions(state: EdgeState, options: EdgeOptions, sessions: Se
         .route_service("/servers/{server}/mcp", service.clone())
         .route_service("/groups/{group}/mcp", service.clone())
         .route_service("/v0/groups/{group}/mcp", service)
-        .route_layer(axum::middleware::from_fn_with_state(front, protocol::front));
+        .route_layer(axum::middleware::from_fn_with_state(Arc::new(front), protocol::front));
     if options.short_route {
-        mcp = mcp.route_layer(axum::middleware::from_fn_with_state(fast, fast::fast));
+        mcp = mcp.route_layer(axum::middleware::from_fn_with_state(Arc::new(fast), fast::fast));
     }
+    // Each middleware's state is one Arc: axum clones a middleware's state for every request.
     let mcp = mcp
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), limits::check))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), param_headers::check))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_endpoint))
-        .route_layer(axum::middleware::from_fn_with_state(authenticator, bearer::authenticate));
+        .route_layer(axum::middleware::from_fn_with_state(shared.clone(), limits::check))
+        .route_layer(axum::middleware::from_fn_with_state(shared.clone(), param_headers::check))
+        .route_layer(axum::middleware::from_fn_with_state(shared, require_endpoint))
+        .route_layer(axum::middleware::from_fn_with_state(Arc::new(authenticator), bearer::authenticate));
     match state.mode {
         Mode::Development => mcp,
         Mode::Enterprise => mcp.merge(bearer::metadata_routes(resource)),
@@ -162,7 +164,7 @@ pub fn router_with_sessions(state: EdgeState, options: EdgeOptions, sessions: Se
 /// request's principal, in its tenant. A server that is not registered (or is disabled), a
 /// group that does not exist and an endpoint the principal may not know of are the same 404, so
 /// a client learns at once that the URL is wrong, and nothing more.
-async fn require_endpoint(State(state): State<EdgeState>, request: Request, next: Next) -> Response {
+async fn require_endpoint(State(state): State<Arc<EdgeState>>, request: Request, next: Next) -> Response {
     let Some(scope) = Scope::from_path(request.uri().path()) else {
         return next.run(request).await;
     };

@@ -37,7 +37,7 @@ use serde_json::{json, Value};
 pub const PEEK_LIMIT: usize = 64 * 1024;
 
 /// The middleware of the MCP routes, after authentication and the endpoint check.
-pub(crate) async fn check(State(state): State<EdgeState>, request: Request, next: Next) -> Response {
+pub(crate) async fn check(State(state): State<std::sync::Arc<EdgeState>>, request: Request, next: Next) -> Response {
     let limiter = match request.extensions().get::<Limiter>() {
         Some(limiter) if limiter.is_on() && request.method() == Method::POST => limiter.clone(),
         _ => return next.run(request).await,

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 /// Largest request body the check reads; a larger one is refused (MCP requests are small).
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
-pub async fn check(State(state): State<EdgeState>, request: Request, next: Next) -> Response {
+pub async fn check(State(state): State<std::sync::Arc<EdgeState>>, request: Request, next: Next) -> Response {
     let version = request.headers().get("mcp-protocol-version").and_then(|v| v.to_str().ok());
     if request.method() != Method::POST || !param_headers::applies_to(version) {
         return next.run(request).await;

@@ -48,7 +48,7 @@ pub(crate) struct Front {
 
 /// The middleware in front of rmcp on the MCP routes (innermost: after authentication, the
 /// endpoint check and rate limits).
-pub(crate) async fn front(State(front): State<Front>, request: Request, next: Next) -> Response {
+pub(crate) async fn front(State(front): State<Arc<Front>>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     if method == Method::DELETE {
         return delete(&front, request, next).await;
