@@ -41,10 +41,9 @@
 //! discovered server from being contacted at all: no worker connects to the announced endpoint
 //! (to list its catalog or otherwise) before an admin enables it, so an announcement cannot
 //! make Canopy send requests to an address of the announcer's choosing. In development mode a
-//! discovery is registered enabled and contacted at once. Tool
-//! descriptions are relayed as the announcer gives them (Jumpboot prefixes them with
-//! `[note] `; here the note is in the server's description and `list_servers`, since a
-//! catalog is stored as its upstream lists it).
+//! discovery is registered enabled and contacted at once. The catalog is stored as the
+//! announcer lists it; the edges list its tools as Jumpboot does, each description prefixed
+//! `[NOTE] ` (`canopy_gateway_edge`'s `list_tools`, from the server's description).
 
 use crate::servers::register_server;
 use crate::ApiState;

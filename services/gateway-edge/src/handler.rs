@@ -254,6 +254,27 @@ pub(crate) fn tool_reply(name: &str, reply: CallReply) -> Result<CallToolResult,
     }
 }
 
+/// The note of a server registered by mDNS federation (`canopy_federation::description`), when
+/// it has one: Jumpboot shows it in front of each of the server's tool descriptions.
+fn federated_note(server: &CachedServer) -> Option<String> {
+    canopy_federation::parse_description(&server.state.spec.description)
+        .map(|(_, note)| note)
+        .filter(|note| !note.trim().is_empty())
+}
+
+/// `tool` with `note` in front of its description, as Jumpboot lists a federated server's tools:
+/// `[NOTE] description`.
+fn noted(mut tool: rmcp::model::Tool, note: Option<&str>) -> rmcp::model::Tool {
+    if let Some(note) = note {
+        let described = match tool.description.as_deref() {
+            Some(description) if !description.is_empty() => format!("[{note}] {description}"),
+            _ => format!("[{note}]"),
+        };
+        tool.description = Some(described.into());
+    }
+    tool
+}
+
 /// What became of a request sent upstream.
 enum Staged {
     Reply(CallReply),
@@ -352,7 +373,10 @@ impl ServerHandler for GatewayHandler {
             &scope,
             ItemKind::Tool,
             cursor,
-            |s: &CachedServer| s.enabled_tools().cloned().collect(),
+            |s: &CachedServer| {
+                let note = federated_note(s);
+                s.enabled_tools().cloned().map(|tool| noted(tool, note.as_deref())).collect()
+            },
             |t: &rmcp::model::Tool| t.name.as_ref(),
             |t: &mut rmcp::model::Tool, n: String| t.name = n.into(),
         )?;

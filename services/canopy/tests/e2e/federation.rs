@@ -217,6 +217,13 @@ async fn federation_discovers_an_announced_canopy_pending_approval_in_its_own_ne
     })
     .await;
     assert!(names.iter().any(|n| n == "gpu-server-2__list_servers"), "{names:?}");
+    // Jumpboot's listing of a federated server's tools: its note in front of each description.
+    let tools = mcp.list_all_tools().await.unwrap();
+    let run_code = tools.iter().find(|t| t.name == "gpu-server-2__run_code").unwrap();
+    let description = run_code.description.as_deref().unwrap_or_default();
+    assert!(description.starts_with("[GPU server for ML] ") && description.len() > 21, "{description}");
+    let own = tools.iter().find(|t| t.name == "python__run_code").unwrap();
+    assert!(!own.description.as_deref().unwrap_or_default().starts_with('['), "{own:?}");
     let env = call(&mcp, "gpu-server-2__create_environment", json!({"name": "federated"})).await;
     assert_eq!(env["success"], true, "{env}");
     let id = env["data"]["id"].as_str().unwrap().to_string();
