@@ -169,7 +169,8 @@ pub(crate) async fn fast(State(fast): State<Arc<Fast>>, request: Request, next: 
 /// The session of a POST the short route may take, before its body is read.
 fn candidate(fast: &Fast, request: &Request) -> Option<(String, Arc<FastSession>)> {
     let headers = request.headers();
-    if request.method() != http::Method::POST || !session_era(headers) || !json_body(headers) || !takes_sse(headers) {
+    let json = crate::protocol::is_json(headers);
+    if request.method() != http::Method::POST || !session_era(headers) || !json || !takes_sse(headers) {
         return None;
     }
     let length = header(headers, CONTENT_LENGTH.as_str())?.parse::<usize>().ok()?;
@@ -194,13 +195,6 @@ fn session_era(headers: &HeaderMap) -> bool {
                 && rmcp::model::ProtocolVersion::KNOWN_VERSIONS.iter().any(|v| v.as_str() == version)
         }
     }
-}
-
-fn json_body(headers: &HeaderMap) -> bool {
-    header(headers, CONTENT_TYPE.as_str()).is_some_and(|v| {
-        let essence = v.split_once(';').map_or(v, |(essence, _)| essence);
-        essence.trim().eq_ignore_ascii_case("application/json")
-    })
 }
 
 /// The client takes both answers a POST may get, as rmcp requires.
@@ -350,8 +344,8 @@ impl Drop for InFlight {
         self.session.calls.lock().expect("calls lock").remove(&self.key);
         self.shared.finished(&self.session_id);
         if !self.done {
-            // A call in this process's worker is cancelled by dropping its future; one sent
-            // over NATS hears it on its cancellation subject.
+            // As when the client cancels: the worker running the call (this process's, or one
+            // over NATS) drops it and tells the upstream.
             let (bus, call_id) = (self.bus.clone(), std::mem::take(&mut self.call_id));
             tokio::spawn(async move { canopy_bus::calls::cancel(&bus, &call_id).await });
         }

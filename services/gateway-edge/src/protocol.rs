@@ -108,7 +108,7 @@ fn remembered(request: Request) -> (Request, Option<Seen>) {
 }
 
 /// `Content-Type: application/json` (with parameters or not), as rmcp checks it.
-fn is_json(headers: &HeaderMap) -> bool {
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|value| {
         let essence = value.split_once(';').map_or(value, |(essence, _)| essence);
         essence.trim().eq_ignore_ascii_case("application/json")

@@ -228,10 +228,9 @@ impl RedisStores {
         message: &str,
         tx: &tokio::sync::mpsc::Sender<ServerSseMessage>,
     ) -> Result<(), EventStoreError> {
-        let request: serde_json::Value = serde_json::from_slice(&id.request)?;
-        let error =
-            serde_json::json!({"jsonrpc": "2.0", "id": request, "error": {"code": EDGE_LOST, "message": message}});
-        let mut event = ServerSseMessage::from_message(serde_json::from_value(error)?);
+        let request: rmcp::model::RequestId = serde_json::from_slice(&id.request)?;
+        let error = rmcp::model::ErrorData::new(rmcp::model::ErrorCode(EDGE_LOST), message.to_string(), None);
+        let mut event = ServerSseMessage::from_message(ServerJsonRpcMessage::error(error, Some(request)));
         event.event_id = Some(request_event_id(&id.stream, seen, &id.edge, &id.request));
         let _ = tx.send(event).await;
         Ok(())
